@@ -1,0 +1,2 @@
+"""api."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""grpc."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""http."""
+from __future__ import annotations

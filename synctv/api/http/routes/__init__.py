@@ -1,0 +1,2 @@
+"""routes."""
+from __future__ import annotations

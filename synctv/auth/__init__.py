@@ -1,0 +1,2 @@
+"""auth."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""cluster."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""core."""
+from __future__ import annotations

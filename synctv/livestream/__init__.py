@@ -1,0 +1,2 @@
+"""livestream."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""media."""
+from __future__ import annotations

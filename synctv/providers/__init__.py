@@ -1,0 +1,2 @@
+"""providers."""
+from __future__ import annotations

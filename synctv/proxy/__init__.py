@@ -1,0 +1,2 @@
+"""proxy."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""rtmp."""
+from __future__ import annotations

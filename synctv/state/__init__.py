@@ -1,0 +1,2 @@
+"""state."""
+from __future__ import annotations

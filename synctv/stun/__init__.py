@@ -1,0 +1,2 @@
+"""stun."""
+from __future__ import annotations
