@@ -1,2 +1,3 @@
 """store."""
+
 from __future__ import annotations

@@ -1,0 +1,263 @@
+"""A deliberately small ASGI layer: routing, request/response helpers, JSON errors.
+
+Why not a framework: the media routes (HTTP-FLV, HLS, proxy) are hot paths that need raw control
+of ``send`` (one write per batch), and the REST surface is small. A route handler gets a
+:class:`Request` and either returns a :class:`Response` or sends the response itself through
+``request.send`` and returns ``None`` (streaming routes).
+
+Error handling: a handler raises :class:`ApiError` for expected failures; it becomes
+``{"code": ..., "message": ...}`` with the error's status. Any other exception is logged with its
+traceback and the client gets a bare ``internal_error`` (no stack traces leak).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("synctv.http")
+
+# Request bodies are small JSON documents; anything bigger is refused before it is buffered.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+_PARAM = re.compile(r"\{(\w+)(?::([^}]+))?\}")
+
+
+class ApiError(Exception):
+    """An expected failure with a stable code, e.g. ``ApiError(404, "stream_not_found", ...)``."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = tuple(headers)
+
+
+@dataclass(slots=True)
+class Request:
+    """One HTTP request: the ASGI scope plus decoded conveniences."""
+
+    scope: Scope
+    receive: Receive
+    send: Send
+    path_params: dict[str, str] = field(default_factory=dict)
+    route_name: str = ""
+
+    @property
+    def method(self) -> str:
+        return str(self.scope["method"])
+
+    @property
+    def path(self) -> str:
+        return str(self.scope["path"])
+
+    def header(self, name: str) -> str | None:
+        """The first header with this (case-insensitive) name, decoded as latin-1."""
+        wanted = name.lower().encode("latin-1")
+        for key, value in self.scope["headers"]:
+            if key == wanted:
+                return bytes(value).decode("latin-1")
+        return None
+
+    @property
+    def query(self) -> dict[str, str]:
+        raw = bytes(self.scope.get("query_string", b"")).decode("latin-1")
+        return dict(parse_qsl(raw, keep_blank_values=True))
+
+    @property
+    def client_host(self) -> str | None:
+        client = self.scope.get("client")
+        return str(client[0]) if client else None
+
+    async def body(self, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> bytes:
+        """The whole body, refused with 413 past ``max_bytes`` without buffering the rest."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ApiError(400, "client_disconnected", "client went away")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > max_bytes:
+                raise ApiError(413, "body_too_large", f"request body exceeds {max_bytes} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def json(self, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Any:
+        raw = await self.body(max_bytes)
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
+
+
+@dataclass(slots=True)
+class Response:
+    """A complete response body sent with one ``http.response.body``."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    content_type: str | None = "text/plain; charset=utf-8"
+
+    async def send_to(self, send: Send, *, head: bool = False) -> None:
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers]
+        if self.content_type is not None:
+            headers.append((b"content-type", self.content_type.encode("latin-1")))
+        headers.append((b"content-length", str(len(self.body)).encode()))
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head else self.body})
+
+
+def json_response(
+    data: object, status: int = 200, headers: Iterable[tuple[str, str]] = ()
+) -> Response:
+    body = json.dumps(data, separators=(",", ":")).encode()
+    return Response(status, body, list(headers), "application/json")
+
+
+def error_response(error: ApiError) -> Response:
+    return json_response(
+        {"code": error.code, "message": error.message}, error.status, error.headers
+    )
+
+
+Handler = Callable[[Request], Awaitable[Response | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """``path`` uses ``{name}`` or ``{name:regex}`` placeholders; ``name`` labels metrics."""
+
+    methods: tuple[str, ...]
+    path: str
+    handler: Handler
+    name: str
+
+    def compile(self) -> re.Pattern[str]:
+        pattern, pos = [], 0
+        for match in _PARAM.finditer(self.path):
+            pattern.append(re.escape(self.path[pos : match.start()]))
+            pattern.append(f"(?P<{match.group(1)}>{match.group(2) or '[^/]+'})")
+            pos = match.end()
+        pattern.append(re.escape(self.path[pos:]))
+        return re.compile("".join(pattern) + r"\Z")
+
+
+class Router:
+    """Matches a path to a route; 404 and 405 are answered here."""
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self._routes = [(route, route.compile()) for route in routes]
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        allowed: set[str] = set()
+        for route, pattern in self._routes:
+            found = pattern.match(path)
+            if found is None:
+                continue
+            methods = set(route.methods) | ({"HEAD"} if "GET" in route.methods else set())
+            if method in methods:
+                return route, found.groupdict()
+            allowed |= methods
+        if allowed:
+            raise ApiError(
+                405,
+                "method_not_allowed",
+                f"{method} is not allowed here",
+                headers=[("allow", ", ".join(sorted(allowed)))],
+            )
+        raise ApiError(404, "not_found", f"no route for {path}")
+
+
+ObserveRequest = Callable[[str, str, int, float], None]
+"""``(method, route_name, status, seconds)``: the metrics and access-log hook."""
+
+
+class App:
+    """The ASGI callable: lifespan, routing, error mapping and an observation hook per request."""
+
+    def __init__(
+        self,
+        routes: Iterable[Route],
+        *,
+        observe: ObserveRequest | None = None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.router = Router(routes)
+        self._observe = observe
+        self._clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await _lifespan(receive, send)
+        elif kind == "http":
+            await self._http(scope, receive, send)
+        else:  # websocket: the realtime endpoint arrives with the rooms work
+            await send({"type": "websocket.close", "code": 1008})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = self._clock()
+        status_seen = 500
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal status_seen, response_started
+            if message["type"] == "http.response.start":
+                status_seen = int(message["status"])
+                response_started = True
+            await send(message)
+
+        request = Request(scope, receive, tracking_send)
+        route_name = "unmatched"
+        try:
+            route, params = self.router.match(request.method, request.path)
+            route_name = route.name
+            request.path_params = params
+            request.route_name = route.name
+            response = await route.handler(request)
+            if response is not None:
+                await response.send_to(tracking_send, head=request.method == "HEAD")
+        except ApiError as error:
+            if not response_started:
+                await error_response(error).send_to(tracking_send, head=request.method == "HEAD")
+        except Exception:
+            log.exception("unhandled error in %s %s", request.method, route_name)
+            if not response_started:
+                await error_response(ApiError(500, "internal_error", "internal error")).send_to(
+                    tracking_send
+                )
+        finally:
+            if self._observe is not None:
+                self._observe(request.method, route_name, status_seen, self._clock() - started)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

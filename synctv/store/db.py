@@ -1,0 +1,175 @@
+"""asyncpg behind a Trio-native facade: the one place SQL crosses the trio-asyncio bridge.
+
+Resource handling: every unit of work (acquire → transaction → queries → release) is ONE asyncio
+coroutine called once through ``trio_asyncio.aio_as_trio``. Cancelling the Trio caller cancels that
+whole coroutine, which asyncpg handles cleanly (it sends a cancel request for the running query and
+the pool resets the connection); cancelling around half of it (a bare ``pool.acquire()``) leaves a
+connection stuck in a failed transaction, which is why no other shape is offered.
+
+Error handling: connection-level failures (server gone, refused, timed out) become
+:class:`DatabaseUnavailable`, so callers fail closed with one exception type; SQL errors
+(constraint violations and such) propagate as asyncpg raised them, for the repository to map.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import asyncpg
+import trio
+import trio_asyncio
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# A closed pool may wait for in-flight queries; past this, connections are terminated.
+_POOL_CLOSE_TIMEOUT_SECONDS = 5.0
+
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or did not answer in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStatistics:
+    size: int
+    idle: int
+    max_size: int
+
+
+class Database:
+    """A pool of connections; use :func:`open_database` to get one."""
+
+    def __init__(self, pool: Any, query_timeout: float) -> None:
+        self._pool = pool
+        self.query_timeout = query_timeout
+
+    async def run(
+        self,
+        work: Callable[Concatenate[Any, P], Awaitable[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run ``work(connection, *args)`` inside one transaction, as one bridge crossing."""
+        pool = self._pool
+
+        async def unit() -> T:
+            async with pool.acquire() as conn, conn.transaction():
+                return await work(conn, *args, **kwargs)
+
+        return await self._cross(unit)
+
+    async def run_on_connection(
+        self,
+        work: Callable[Concatenate[Any, P], Awaitable[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run ``work(connection, *args)`` with no surrounding transaction (it opens its own)."""
+        pool = self._pool
+
+        async def unit() -> T:
+            async with pool.acquire() as conn:
+                return await work(conn, *args, **kwargs)
+
+        return await self._cross(unit)
+
+    async def fetch(self, sql: str, *args: object) -> list[Any]:
+        return await self._cross(lambda: self._pool.fetch(sql, *args))
+
+    async def fetchrow(self, sql: str, *args: object) -> Any:
+        return await self._cross(lambda: self._pool.fetchrow(sql, *args))
+
+    async def fetchval(self, sql: str, *args: object) -> Any:
+        return await self._cross(lambda: self._pool.fetchval(sql, *args))
+
+    async def execute(self, sql: str, *args: object) -> str:
+        return await self._cross(lambda: self._pool.execute(sql, *args))
+
+    async def ping(self, timeout: float) -> bool:
+        """Whether the database answers ``SELECT 1`` within ``timeout`` seconds."""
+        with trio.move_on_after(timeout):
+            try:
+                return bool(await self.fetchval("SELECT 1") == 1)
+            except DatabaseUnavailable:
+                return False
+        return False
+
+    def statistics(self) -> PoolStatistics:
+        return PoolStatistics(
+            size=self._pool.get_size(),
+            idle=self._pool.get_idle_size(),
+            max_size=self._pool.get_max_size(),
+        )
+
+    async def _cross(self, unit: Callable[[], Awaitable[T]]) -> T:
+        async def guarded() -> T:
+            return await asyncio.wait_for(unit(), self.query_timeout)
+
+        try:
+            result: T = await trio_asyncio.aio_as_trio(guarded)()
+        except _UNAVAILABLE as exc:
+            raise DatabaseUnavailable(_describe(exc)) from exc
+        return result
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "database did not answer in time"
+    return f"database unavailable: {exc or type(exc).__name__}"
+
+
+@asynccontextmanager
+async def open_database(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    connect_timeout: float = 10.0,
+    query_timeout: float = 30.0,
+) -> AsyncIterator[Database]:
+    """Create the pool (inside a trio-asyncio loop) and close it on exit.
+
+    Raises :class:`DatabaseUnavailable` when the first connections cannot be made.
+    """
+
+    async def create() -> Any:
+        return await asyncpg.create_pool(
+            dsn,
+            min_size=min(min_size, max_size),
+            max_size=max_size,
+            timeout=connect_timeout,
+            command_timeout=query_timeout,
+        )
+
+    try:
+        pool = await trio_asyncio.aio_as_trio(create)()
+    except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
+        raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
+    try:
+        yield Database(pool, query_timeout)
+    finally:
+
+        async def close() -> None:
+            try:
+                await asyncio.wait_for(pool.close(), _POOL_CLOSE_TIMEOUT_SECONDS)
+            except (TimeoutError, *_UNAVAILABLE):
+                pool.terminate()
+
+        with trio.CancelScope(shield=True):
+            await trio_asyncio.aio_as_trio(close)()
