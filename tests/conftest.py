@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import pytest
+import trio_asyncio
 from hypothesis import HealthCheck, settings
+
+from synctv.store.db import Database, open_database
+from synctv.store.migrations import migrate
+from tests._harness.postgres import RunningPostgres, postgres_server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -29,3 +36,24 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def fixture_bytes(relative: str) -> bytes:
     """Read a binary fixture from tests/fixtures (see tests/fixtures/README.md for provenance)."""
     return (FIXTURES / relative).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPostgres]:
+    """One real PostgreSQL server for the whole session (embedded mechanism, Unix socket)."""
+    with postgres_server(tmp_path_factory.mktemp("pg") / "postgres") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(postgres: RunningPostgres) -> str:
+    return postgres.dsn
+
+
+@pytest.fixture
+async def database(postgres_dsn: str) -> AsyncIterator[Database]:
+    """A migrated database on the session server, inside a trio-asyncio loop, fresh per test."""
+    async with trio_asyncio.open_loop(), open_database(postgres_dsn) as db:
+        await db.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        await migrate(db)
+        yield db

@@ -1,2 +1,3 @@
 """api."""
+
 from __future__ import annotations

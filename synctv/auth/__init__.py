@@ -1,2 +1,3 @@
 """auth."""
+
 from __future__ import annotations

@@ -1,2 +1,3 @@
 """core."""
+
 from __future__ import annotations

@@ -1,2 +1,3 @@
 """livestream."""
+
 from __future__ import annotations

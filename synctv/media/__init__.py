@@ -1,2 +1,3 @@
 """media."""
+
 from __future__ import annotations

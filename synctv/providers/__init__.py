@@ -1,2 +1,3 @@
 """providers."""
+
 from __future__ import annotations

@@ -1,2 +1,3 @@
 """proxy."""
+
 from __future__ import annotations

@@ -1,2 +1,3 @@
 """rtmp."""
+
 from __future__ import annotations

@@ -1,2 +1,3 @@
 """stun."""
+
 from __future__ import annotations

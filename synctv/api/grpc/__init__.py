@@ -1,2 +1,3 @@
 """grpc."""
+
 from __future__ import annotations

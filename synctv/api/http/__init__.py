@@ -1,2 +1,3 @@
 """http."""
+
 from __future__ import annotations

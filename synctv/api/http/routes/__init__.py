@@ -1,2 +1,3 @@
 """routes."""
+
 from __future__ import annotations

@@ -1,0 +1,298 @@
+"""THE nursery tree: the only place that opens a root nursery and wires services to adapters.
+
+Theory of operation::
+
+    trio_asyncio.open_loop()                 the single asyncio bridge, outermost
+    └─ infra nursery                          outlives the server: embedded PostgreSQL
+       └─ database pool, short-lived state    opened once, closed after the server tree
+          └─ root nursery                     cancelled last
+             ├─ signal watcher                1st signal: shutdown(); 2nd: abort()
+             ├─ health, metrics               keep answering during the drain (ready → 503)
+             ├─ management gRPC               Unix socket data_dir/synctv.sock
+             └─ drain nursery                 listeners that drain: HTTP (hypercorn)
+                                              stop accepting at shutdown, then get
+                                              server.shutdown_drain_timeout_seconds
+
+Shutdown: :meth:`Controller.shutdown` flips readiness to 503, tells the draining listeners to
+stop accepting; when they have finished (or the drain deadline passed) the root scope is
+cancelled, the pool closes and PostgreSQL gets its fast shutdown. :meth:`Controller.abort` (the
+second signal) cancels everything at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets as random_secrets
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+import trio_asyncio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from synctv import __version__, metrics
+from synctv.api.grpc._gen.synctv.admin.v1 import admin_pb2
+from synctv.api.grpc.admin import AdminService, serve_admin
+from synctv.api.health import Readiness, health_routes
+from synctv.api.http.asgi import App, Route
+from synctv.api.metrics_http import metrics_routes
+from synctv.config import Config
+from synctv.store.db import Database, open_database
+from synctv.store.embedded_pg import run_embedded_postgres
+from synctv.store.migrations import latest_version, migrate, schema_version
+from synctv.store.secrets import Secrets, load_or_create_secrets
+
+log = logging.getLogger("synctv.app")
+access_log = logging.getLogger("synctv.access")
+
+ADMIN_SOCKET_NAME = "synctv.sock"
+
+
+@dataclass(frozen=True, slots=True)
+class BoundAddresses:
+    """What actually listens (ports may have been 0 = ephemeral in the config)."""
+
+    http: list[str]
+    health: list[str]
+    metrics: list[str]
+    admin_socket: Path
+
+
+@dataclass
+class Controller:
+    """Handed out by :func:`serve` so signals (and tests) can stop the tree."""
+
+    readiness: Readiness
+    addresses: BoundAddresses
+    _stop_accepting: trio.Event = field(default_factory=trio.Event)
+    _root: trio.CancelScope | None = None
+
+    def shutdown(self) -> None:
+        """Graceful: ready → 503 now, stop accepting, drain, then cancel."""
+        if not self._stop_accepting.is_set():
+            log.info("shutting down: draining connections")
+        self.readiness.shutting_down = True
+        metrics.READY.set(0)
+        self._stop_accepting.set()
+
+    def abort(self) -> None:
+        """Immediate: cancel the whole tree without draining."""
+        log.warning("second signal: stopping now")
+        self.readiness.shutting_down = True
+        if self._root is not None:
+            self._root.cancel()
+
+
+def node_id_for(config: Config) -> str:
+    """The configured node id, else one generated once and kept in data_dir/node_id."""
+    if config.cluster.node_id:
+        return config.cluster.node_id
+    path = config.data_dir / "node_id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = f"node-{random_secrets.token_hex(6)}"
+        path.write_text(value + "\n")
+        return value
+
+
+def prepare_data_dir(config: Config) -> None:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(config.data_dir, 0o700)  # secrets, the admin socket and the database live here
+
+
+async def serve(
+    config: Config,
+    *,
+    extra_routes: Sequence[Route] = (),
+    handle_signals: bool = True,
+    task_status: trio.TaskStatus[Controller] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the server until shut down. ``extra_routes`` is the embedding (and test) seam."""
+    prepare_data_dir(config)
+    secrets = load_or_create_secrets(config)
+    async with trio_asyncio.open_loop(), trio.open_nursery() as infra:
+        dsn, kind = await _database_dsn(config, infra)
+        async with open_database(
+            dsn,
+            min_size=config.database.pool_min_size,
+            max_size=config.database.pool_max_size,
+            connect_timeout=config.database.connect_timeout_seconds,
+            query_timeout=config.database.query_timeout_seconds,
+        ) as db:
+            applied = await migrate(db)
+            if applied:
+                log.info("applied migrations %s", applied)
+            await _serve_tree(config, secrets, db, kind, extra_routes, handle_signals, task_status)
+        infra.cancel_scope.cancel()
+
+
+async def migrate_only(config: Config) -> list[int]:
+    """``synctv migrate``: apply pending migrations and exit."""
+    prepare_data_dir(config)
+    async with trio_asyncio.open_loop(), trio.open_nursery() as infra:
+        dsn, _ = await _database_dsn(config, infra)
+        async with open_database(dsn, min_size=1, max_size=2) as db:
+            applied = await migrate(db)
+        infra.cancel_scope.cancel()
+    return applied
+
+
+async def _database_dsn(config: Config, infra: trio.Nursery) -> tuple[str, str]:
+    if config.database.url is not None:
+        return config.database.url.get_secret_value(), "external"
+    cluster = await infra.start(run_embedded_postgres, config.data_dir / "postgres")
+    return cluster.dsn, "embedded"
+
+
+async def _serve_tree(
+    config: Config,
+    secrets: Secrets,
+    db: Database,
+    database_kind: str,
+    extra_routes: Sequence[Route],
+    handle_signals: bool,
+    task_status: trio.TaskStatus[Controller],
+) -> None:
+    started_at = time.monotonic()
+    node_id = node_id_for(config)
+    await db.execute(
+        "INSERT INTO nodes (node_id, version) VALUES ($1, $2) "
+        "ON CONFLICT (node_id) DO UPDATE SET version = $2, started_at = now()",
+        node_id,
+        __version__,
+    )
+    _register_pool_metrics(db)
+    readiness = Readiness(db, expected_schema=latest_version())
+
+    async def status() -> admin_pb2.StatusResponse:
+        ready, checks = await readiness.evaluate()
+        version = await _schema_version_or_minus_one(db)
+        return admin_pb2.StatusResponse(
+            node_id=node_id,
+            version=__version__,
+            uptime_seconds=time.monotonic() - started_at,
+            ready=ready,
+            database_status=str(checks["database"]["detail"]),
+            database_kind=database_kind,
+            schema_version=version,
+            expected_schema_version=latest_version(),
+            state_backend="redis" if config.redis.url else "memory",
+        )
+
+    http_app = App([*extra_routes], observe=_observe_request, clock=trio.current_time)
+    drain = config.server.shutdown_drain_timeout_seconds
+
+    async with trio.open_nursery() as root:
+        socket_path = await root.start(
+            serve_admin, config.data_dir / ADMIN_SOCKET_NAME, [AdminService(status)]
+        )
+        health_binds: list[str] = []
+        if config.health.enabled:
+            health_app = App(health_routes(readiness), clock=trio.current_time)
+            health_binds = await root.start(
+                _serve_http, health_app, config.health.host, config.health.port, 0.0, None
+            )
+        metrics_binds: list[str] = []
+        if config.metrics.enabled:
+            metrics_app = App(metrics_routes(), clock=trio.current_time)
+            metrics_binds = await root.start(
+                _serve_http, metrics_app, config.metrics.host, config.metrics.port, 0.0, None
+            )
+        controller = Controller(
+            readiness, BoundAddresses([], health_binds, metrics_binds, socket_path)
+        )
+        controller._root = root.cancel_scope
+        if handle_signals:
+            root.start_soon(_watch_signals, controller)
+        async with trio.open_nursery() as draining:
+            http_binds = await draining.start(
+                _serve_http,
+                http_app,
+                config.server.host,
+                config.server.port,
+                drain,
+                controller._stop_accepting.wait,
+            )
+            controller.addresses.http.extend(http_binds)
+            log.info(
+                "SyncTV %s ready",
+                __version__,
+                extra={"node_id": node_id, "http": ",".join(http_binds), "database": database_kind},
+            )
+            metrics.BUILD_INFO.labels(__version__).set(1)
+            task_status.started(controller)
+        # Every draining listener has returned: drained, or past its deadline.
+        root.cancel_scope.cancel()
+
+
+async def _serve_http(
+    app: App,
+    host: str,
+    port: int,
+    graceful_timeout: float,
+    shutdown_trigger: object,
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    hyper = HypercornConfig()
+    hyper.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    hyper.graceful_timeout = graceful_timeout
+    hyper.accesslog = None
+    hyper.errorlog = logging.getLogger("hypercorn.error")
+    hyper.keep_alive_timeout = 15
+    await hypercorn_serve(
+        app,  # type: ignore[arg-type]
+        hyper,
+        shutdown_trigger=shutdown_trigger,  # type: ignore[arg-type]
+        task_status=task_status,
+    )
+
+
+async def _watch_signals(controller: Controller) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        received = 0
+        async for signum in signals:
+            received += 1
+            log.info("received %s", signal.Signals(signum).name)
+            if received == 1:
+                controller.shutdown()
+            else:
+                controller.abort()
+
+
+def _observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    metrics.HTTP_REQUEST_SECONDS.labels(route).observe(seconds)
+    access_log.info(
+        "%s %s %d %.1fms",
+        method,
+        route,
+        status,
+        seconds * 1000,
+        extra={
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+        },
+    )
+
+
+def _register_pool_metrics(db: Database) -> None:
+    metrics.DB_POOL_SIZE.set_function(lambda: db.statistics().size)
+    metrics.DB_POOL_IDLE.set_function(lambda: db.statistics().idle)
+    metrics.DB_POOL_MAX.set_function(lambda: db.statistics().max_size)
+
+
+async def _schema_version_or_minus_one(db: Database) -> int:
+    try:
+        version = await schema_version(db)
+    except Exception:
+        return -1
+    return -1 if version is None else version

@@ -1,0 +1,70 @@
+"""A throwaway PostgreSQL cluster for tests, run by the same mechanism as the embedded default."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from synctv.store import embedded_pg
+
+
+@dataclass
+class RunningPostgres:
+    cluster: embedded_pg.Cluster
+    process: subprocess.Popen[bytes] | None
+
+    @property
+    def dsn(self) -> str:
+        return self.cluster.dsn
+
+    def start(self) -> None:
+        identity = embedded_pg.process_identity(self.cluster)
+        with self.cluster.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                embedded_pg.server_command(self.cluster),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                user=identity.user,
+                group=identity.group,
+                extra_groups=identity.extra_groups,
+            )
+        embedded_pg.wait_ready(self.cluster)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+@contextlib.contextmanager
+def postgres_server(pgdata: Path) -> Iterator[RunningPostgres]:
+    """Create (or reuse) a cluster under ``pgdata``, run it, stop it on exit."""
+    server = RunningPostgres(embedded_pg.prepare_cluster(pgdata), None)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def require_or_skip(what: str) -> None:
+    """Skip locally when a real peer is missing, but fail in CI, where it must be installed."""
+    import pytest
+
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is required in CI", pytrace=False)
+    pytest.skip(f"{what} is not installed")
