@@ -1,0 +1,241 @@
+"""Tests for synctv.media.hls: golden playlists, segmentation policy, the sliding window."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from synctv.media.errors import LocalProtocolError
+from synctv.media.hls import (
+    PlaylistWindow,
+    Segment,
+    SegmentationPolicy,
+    format_program_date_time,
+    render_media_playlist,
+)
+from tests.conftest import fixture_bytes
+
+T0 = 1_709_294_400_000  # 2024-03-01T12:00:00Z in epoch milliseconds
+
+GOLDEN_CASES = [
+    (
+        "live_window.m3u8",
+        [
+            Segment(7, 2.0, "7.ts", T0),
+            Segment(8, 2.002, "8.ts", T0 + 2_000),
+            Segment(9, 1.9684, "9.ts", T0 + 4_002),
+        ],
+        {"target_duration": 3, "media_sequence": 7},
+    ),
+    (
+        "discontinuity_ended.m3u8",
+        [
+            Segment(120, 4.0, "120.ts"),
+            Segment(121, 6.499, "121.ts", discontinuity=True),
+            Segment(122, 1 / 3, "122.ts"),
+        ],
+        {"target_duration": 6, "media_sequence": 120, "discontinuity_sequence": 2, "ended": True},
+    ),
+    ("empty_live.m3u8", [], {"target_duration": 3, "media_sequence": 0}),
+]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "segments", "kwargs"), GOLDEN_CASES, ids=[c[0] for c in GOLDEN_CASES]
+)
+def test_render_golden(fixture: str, segments: list[Segment], kwargs: dict[str, int]) -> None:
+    expected = fixture_bytes(f"hls/{fixture}").decode("ascii")
+    assert render_media_playlist(segments, **kwargs) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("epoch_ms", "text"),
+    [
+        (0, "1970-01-01T00:00:00.000Z"),
+        (T0 + 123, "2024-03-01T12:00:00.123Z"),
+        (951_782_400_999, "2000-02-29T00:00:00.999Z"),
+    ],
+)
+def test_program_date_time(epoch_ms: int, text: str) -> None:
+    assert format_program_date_time(epoch_ms) == text
+
+
+def test_render_version_is_configurable() -> None:
+    text = render_media_playlist([], target_duration=2, media_sequence=5, version=6)
+    assert text.splitlines()[1] == "#EXT-X-VERSION:6"
+
+
+@pytest.mark.parametrize(
+    ("segments", "match"),
+    [
+        ([Segment(4, 1.0, "4.ts")], "listed where 3 belongs"),
+        ([Segment(3, 1.0, "a"), Segment(5, 1.0, "b")], "listed where 4 belongs"),
+        ([Segment(3, 6.5, "a")], "over the target duration"),
+        ([Segment(3, 6.4996, "a")], "over the target duration"),  # printed as 6.500
+    ],
+)
+def test_render_rejects_inconsistent_input(segments: list[Segment], match: str) -> None:
+    with pytest.raises(LocalProtocolError, match=match):
+        render_media_playlist(segments, target_duration=6, media_sequence=3)
+
+
+def test_render_accepts_duration_just_under_rounding_boundary() -> None:
+    text = render_media_playlist([Segment(0, 6.4994, "a")], target_duration=6, media_sequence=0)
+    assert "#EXTINF:6.499," in text
+
+
+# --------------------------------------------------------------------------- policy
+
+POLICY_CASES = [
+    # (target_seconds, now_ms, start_ms, keyframe, has_video, cut)
+    (2.0, 1_999, 0, True, True, False),
+    (2.0, 2_000, 0, True, True, True),
+    (2.0, 2_500, 0, False, True, False),
+    (2.0, 2_999, 0, False, True, False),
+    (2.0, 3_000, 0, False, True, True),  # hard cap = target_duration 3 s, keyframe or not
+    (2.0, 1_999, 0, False, False, False),
+    (2.0, 2_000, 0, False, False, True),  # audio only: on time
+    (2.0, 10_000, 12_000, True, True, False),  # DTS went backwards
+    (4.0, 5_000, 1_000, True, True, True),
+    (4.0, 6_999, 1_000, False, True, False),
+    (4.0, 7_000, 1_000, False, True, True),
+]
+
+
+@pytest.mark.parametrize(("target", "now", "start", "key", "video", "cut"), POLICY_CASES)
+def test_should_cut(target: float, now: int, start: int, key: bool, video: bool, cut: bool) -> None:
+    policy = SegmentationPolicy(target)
+    decision = policy.should_cut(
+        now_dts_ms=now, segment_start_dts_ms=start, is_keyframe=key, has_video=video
+    )
+    assert decision is cut
+
+
+@pytest.mark.parametrize(("target", "duration"), [(0.5, 1), (1.0, 2), (2.0, 3), (4.0, 6), (6, 9)])
+def test_target_duration(target: float, duration: int) -> None:
+    assert SegmentationPolicy(target).target_duration == duration
+
+
+@pytest.mark.parametrize("target", [0.0, -1.0, float("nan")])
+def test_policy_rejects_bad_target(target: float) -> None:
+    with pytest.raises(LocalProtocolError):
+        SegmentationPolicy(target)
+
+
+# --------------------------------------------------------------------------- window
+
+
+def _fill(window: PlaylistWindow, durations: list[float]) -> list[Segment]:
+    evicted: list[Segment] = []
+    for duration in durations:
+        seq = window.next_sequence
+        evicted += window.add(Segment(seq, duration, f"{seq}.ts"))
+    return evicted
+
+
+def test_window_slides_and_counts_media_sequence() -> None:
+    window = PlaylistWindow(3, 3)
+    assert window.render() == fixture_bytes("hls/empty_live.m3u8").decode()
+    assert _fill(window, [3.0, 3.0, 3.0]) == []
+    evicted = _fill(window, [3.0, 3.0, 2.9])
+    assert [s.sequence for s in evicted] == [0, 1]  # 2.9 s more would leave < 9 s listed
+    evicted = _fill(window, [3.1])
+    assert [s.sequence for s in evicted] == [2, 3]
+    assert window.media_sequence == 4
+    assert [s.sequence for s in window.segments] == [4, 5, 6]
+    text = window.render()
+    assert "#EXT-X-MEDIA-SEQUENCE:4\n" in text
+    assert text.count("#EXTINF:") == 3
+    assert window.statistics().segments == 3
+
+
+def test_window_keeps_three_target_durations() -> None:
+    """Short segments make the window longer rather than the playlist shorter (§6.2.2)."""
+    window = PlaylistWindow(3, 3)
+    _fill(window, [1.0] * 12)
+    total = sum(s.duration for s in window.segments)
+    assert len(window.segments) == 9
+    assert total >= 9.0
+    assert window.media_sequence == 3
+
+
+def test_window_first_sequence() -> None:
+    window = PlaylistWindow(2, 2, first_sequence=40)
+    assert window.media_sequence == 40
+    with pytest.raises(LocalProtocolError, match="added where 40 is next"):
+        window.add(Segment(0, 1.0, "x"))
+    window.add(Segment(40, 1.0, "40.ts"))
+    assert window.next_sequence == 41
+
+
+def test_window_discontinuity_sequence() -> None:
+    window = PlaylistWindow(3, 2)
+    _fill(window, [2.0, 2.0])
+    window.mark_discontinuity()
+    _fill(window, [2.0, 2.0])
+    window.add(Segment(window.next_sequence, 2.0, "x.ts", discontinuity=True))
+    assert [s.sequence for s in window.segments] == [2, 3, 4]
+    assert [s.discontinuity for s in window.segments] == [True, False, True]
+    assert window.discontinuity_sequence == 0
+    _fill(window, [2.0])
+    assert window.media_sequence == 3
+    assert window.discontinuity_sequence == 1
+    assert "#EXT-X-DISCONTINUITY-SEQUENCE:1\n" in window.render()
+    _fill(window, [2.0, 2.0])
+    assert window.discontinuity_sequence == 2
+    assert window.statistics().discontinuity_sequence == 2
+
+
+def test_window_clamps_overlong_segment() -> None:
+    window = PlaylistWindow(3, 3)
+    window.add(Segment(0, 3.499, "0.ts"))
+    window.add(Segment(1, 7.25, "1.ts"))
+    assert [s.duration for s in window.segments] == [3.499, 3.0]
+    assert window.statistics().clamped_segments == 1
+    assert "#EXTINF:3.000,\n1.ts" in window.render()
+
+
+def test_window_end() -> None:
+    window = PlaylistWindow(3, 3)
+    _fill(window, [2.0])
+    window.end()
+    assert window.ended
+    assert window.render().endswith("#EXTINF:2.000,\n0.ts\n#EXT-X-ENDLIST\n")
+    with pytest.raises(LocalProtocolError, match="already ended"):
+        window.add(Segment(1, 1.0, "1.ts"))
+    assert window.statistics().ended
+
+
+@pytest.mark.parametrize(("length", "target"), [(0, 3), (3, 0)])
+def test_window_rejects_bad_configuration(length: int, target: int) -> None:
+    with pytest.raises(LocalProtocolError):
+        PlaylistWindow(length, target)
+
+
+@given(
+    st.integers(1, 6),
+    st.integers(1, 8),
+    st.lists(st.tuples(st.floats(0.0, 12.0), st.booleans(), st.booleans()), max_size=40),
+)
+def test_window_invariants(length: int, target: int, steps: list[tuple[float, bool, bool]]) -> None:
+    window = PlaylistWindow(length, target)
+    evicted: list[Segment] = []
+    added = 0
+    for duration, marked, flagged in steps:
+        if marked:
+            window.mark_discontinuity()
+        evicted += window.add(
+            Segment(window.next_sequence, duration, "s.ts", discontinuity=flagged)
+        )
+        added += 1
+    segments = window.segments
+    assert window.media_sequence + len(segments) == added
+    assert [s.sequence for s in evicted + list(segments)] == list(range(added))
+    assert window.discontinuity_sequence == sum(s.discontinuity for s in evicted)
+    if evicted:
+        assert len(segments) >= length
+        assert sum(round(s.duration * 1000) for s in segments) >= 3 * target * 1000
+    text = window.render()  # never raises: every listed segment fits the target duration
+    assert text.count("#EXTINF:") == len(segments)
+    assert text.count("#EXT-X-DISCONTINUITY\n") == sum(s.discontinuity for s in segments)
