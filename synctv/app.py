@@ -26,8 +26,9 @@ import os
 import secrets as random_secrets
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -42,6 +43,7 @@ from synctv.api.health import Readiness, health_routes
 from synctv.api.http.asgi import App, Route
 from synctv.api.metrics_http import metrics_routes
 from synctv.config import Config
+from synctv.state import MemoryState, ShortLivedState, StateUnavailable, open_state
 from synctv.store.db import Database, open_database
 from synctv.store.embedded_pg import run_embedded_postgres
 from synctv.store.migrations import latest_version, migrate, schema_version
@@ -61,6 +63,20 @@ class BoundAddresses:
     health: list[str]
     metrics: list[str]
     admin_socket: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the tree built, for route factories (the embedding and test seam)."""
+
+    config: Config
+    secrets: Secrets
+    db: Database
+    state: ShortLivedState
+    node_id: str
+
+
+RouteFactory = Callable[[Services], Sequence[Route]]
 
 
 @dataclass
@@ -109,7 +125,7 @@ def prepare_data_dir(config: Config) -> None:
 async def serve(
     config: Config,
     *,
-    extra_routes: Sequence[Route] = (),
+    extra_routes: RouteFactory | None = None,
     handle_signals: bool = True,
     task_status: trio.TaskStatus[Controller] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -118,17 +134,22 @@ async def serve(
     secrets = load_or_create_secrets(config)
     async with trio_asyncio.open_loop(), trio.open_nursery() as infra:
         dsn, kind = await _database_dsn(config, infra)
-        async with open_database(
-            dsn,
-            min_size=config.database.pool_min_size,
-            max_size=config.database.pool_max_size,
-            connect_timeout=config.database.connect_timeout_seconds,
-            query_timeout=config.database.query_timeout_seconds,
-        ) as db:
+        async with (
+            open_database(
+                dsn,
+                min_size=config.database.pool_min_size,
+                max_size=config.database.pool_max_size,
+                connect_timeout=config.database.connect_timeout_seconds,
+                query_timeout=config.database.query_timeout_seconds,
+            ) as db,
+            open_state(config.redis) as state,
+        ):
             applied = await migrate(db)
             if applied:
                 log.info("applied migrations %s", applied)
-            await _serve_tree(config, secrets, db, kind, extra_routes, handle_signals, task_status)
+            await _serve_tree(
+                config, secrets, db, state, kind, extra_routes, handle_signals, task_status
+            )
         infra.cancel_scope.cancel()
 
 
@@ -154,8 +175,9 @@ async def _serve_tree(
     config: Config,
     secrets: Secrets,
     db: Database,
+    state: ShortLivedState,
     database_kind: str,
-    extra_routes: Sequence[Route],
+    extra_routes: RouteFactory | None,
     handle_signals: bool,
     task_status: trio.TaskStatus[Controller],
 ) -> None:
@@ -169,6 +191,8 @@ async def _serve_tree(
     )
     _register_pool_metrics(db)
     readiness = Readiness(db, expected_schema=latest_version())
+    if config.redis.url is not None:
+        readiness.extra_checks["redis"] = partial(_state_check, state)
 
     async def status() -> admin_pb2.StatusResponse:
         ready, checks = await readiness.evaluate()
@@ -185,10 +209,16 @@ async def _serve_tree(
             state_backend="redis" if config.redis.url else "memory",
         )
 
-    http_app = App([*extra_routes], observe=_observe_request, clock=trio.current_time)
+    services = Services(config, secrets, db, state, node_id)
+    routes: list[Route] = []
+    if extra_routes is not None:
+        routes += extra_routes(services)
+    http_app = App(routes, observe=_observe_request, clock=trio.current_time)
     drain = config.server.shutdown_drain_timeout_seconds
 
     async with trio.open_nursery() as root:
+        if isinstance(state, MemoryState):
+            await root.start(state.run)
         socket_path = await root.start(
             serve_admin, config.data_dir / ADMIN_SOCKET_NAME, [AdminService(status)]
         )
@@ -223,7 +253,13 @@ async def _serve_tree(
             log.info(
                 "SyncTV %s ready",
                 __version__,
-                extra={"node_id": node_id, "http": ",".join(http_binds), "database": database_kind},
+                extra={
+                    "node_id": node_id,
+                    "http": ",".join(http_binds),
+                    "health": ",".join(health_binds),
+                    "metrics": ",".join(metrics_binds),
+                    "database": database_kind,
+                },
             )
             metrics.BUILD_INFO.labels(__version__).set(1)
             task_status.started(controller)
@@ -288,6 +324,14 @@ def _register_pool_metrics(db: Database) -> None:
     metrics.DB_POOL_SIZE.set_function(lambda: db.statistics().size)
     metrics.DB_POOL_IDLE.set_function(lambda: db.statistics().idle)
     metrics.DB_POOL_MAX.set_function(lambda: db.statistics().max_size)
+
+
+async def _state_check(state: ShortLivedState) -> tuple[bool, str]:
+    try:
+        await state.get("health-probe")
+    except StateUnavailable as exc:
+        return False, str(exc)
+    return True, "ok"
 
 
 async def _schema_version_or_minus_one(db: Database) -> int:

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, settings
 from synctv.store.db import Database, open_database
 from synctv.store.migrations import migrate
 from tests._harness.postgres import RunningPostgres, postgres_server
+from tests._harness.redis import redis_server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -57,3 +58,10 @@ async def database(postgres_dsn: str) -> AsyncIterator[Database]:
         await db.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
         await migrate(db)
         yield db
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """URL of a session-wide redis-server; tests isolate themselves with distinct key prefixes."""
+    with redis_server() as server:
+        yield server.url

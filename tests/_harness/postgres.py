@@ -50,11 +50,17 @@ class RunningPostgres:
         self.process = None
 
 
+def start_postgres(pgdata: Path) -> RunningPostgres:
+    """Create (or reuse) a cluster under ``pgdata`` and run it; the caller stops it."""
+    server = RunningPostgres(embedded_pg.prepare_cluster(pgdata), None)
+    server.start()
+    return server
+
+
 @contextlib.contextmanager
 def postgres_server(pgdata: Path) -> Iterator[RunningPostgres]:
     """Create (or reuse) a cluster under ``pgdata``, run it, stop it on exit."""
-    server = RunningPostgres(embedded_pg.prepare_cluster(pgdata), None)
-    server.start()
+    server = start_postgres(pgdata)
     try:
         yield server
     finally:

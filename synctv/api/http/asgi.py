@@ -20,6 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+import trio
+
+from synctv import errors
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -27,6 +31,8 @@ Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("synctv.http")
 
+# nginx's convention for "the client went away before we answered" (access log and metrics only).
+CLIENT_CLOSED_REQUEST = 499
 # Request bodies are small JSON documents; anything bigger is refused before it is buffered.
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
@@ -93,12 +99,12 @@ class Request:
         size = 0
         while True:
             message = await self.receive()
-            if message["type"] == "http.disconnect":
-                raise ApiError(400, "client_disconnected", "client went away")
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > max_bytes:
-                raise ApiError(413, "body_too_large", f"request body exceeds {max_bytes} bytes")
+                raise ApiError(
+                    413, errors.BODY_TOO_LARGE, f"request body exceeds {max_bytes} bytes"
+                )
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
@@ -108,7 +114,9 @@ class Request:
         try:
             return json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
+            raise ApiError(
+                400, errors.INVALID_JSON, f"request body is not valid JSON: {exc}"
+            ) from None
 
 
 @dataclass(slots=True)
@@ -183,11 +191,11 @@ class Router:
         if allowed:
             raise ApiError(
                 405,
-                "method_not_allowed",
+                errors.METHOD_NOT_ALLOWED,
                 f"{method} is not allowed here",
                 headers=[("allow", ", ".join(sorted(allowed)))],
             )
-        raise ApiError(404, "not_found", f"no route for {path}")
+        raise ApiError(404, errors.NOT_FOUND, f"no route for {path}")
 
 
 ObserveRequest = Callable[[str, str, int, float], None]
@@ -229,28 +237,51 @@ class App:
                 response_started = True
             await send(message)
 
-        request = Request(scope, receive, tracking_send)
+        # Hypercorn keeps running the app after the client has gone; the pump turns
+        # http.disconnect into cancellation, so a handler's database query or upstream fetch
+        # stops with the request that wanted it.
+        body_in, body_out = trio.open_memory_channel[Message](1)
+        disconnected = False
+        request = Request(scope, body_out.receive, tracking_send)
         route_name = "unmatched"
-        try:
-            route, params = self.router.match(request.method, request.path)
-            route_name = route.name
-            request.path_params = params
-            request.route_name = route.name
-            response = await route.handler(request)
-            if response is not None:
-                await response.send_to(tracking_send, head=request.method == "HEAD")
-        except ApiError as error:
-            if not response_started:
-                await error_response(error).send_to(tracking_send, head=request.method == "HEAD")
-        except Exception:
-            log.exception("unhandled error in %s %s", request.method, route_name)
-            if not response_started:
-                await error_response(ApiError(500, "internal_error", "internal error")).send_to(
-                    tracking_send
-                )
-        finally:
-            if self._observe is not None:
-                self._observe(request.method, route_name, status_seen, self._clock() - started)
+        async with trio.open_nursery() as nursery:
+
+            async def pump() -> None:
+                nonlocal disconnected
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        disconnected = True
+                        nursery.cancel_scope.cancel()
+                        return
+                    await body_in.send(message)
+
+            nursery.start_soon(pump)
+            try:
+                route, params = self.router.match(request.method, request.path)
+                route_name = route.name
+                request.path_params = params
+                request.route_name = route.name
+                response = await route.handler(request)
+                if response is not None:
+                    await response.send_to(tracking_send, head=request.method == "HEAD")
+            except ApiError as error:
+                if not response_started:
+                    await error_response(error).send_to(
+                        tracking_send, head=request.method == "HEAD"
+                    )
+            except Exception:
+                log.exception("unhandled error in %s %s", request.method, route_name)
+                if not response_started:
+                    await error_response(
+                        ApiError(500, errors.INTERNAL_ERROR, "internal error")
+                    ).send_to(tracking_send)
+            finally:
+                nursery.cancel_scope.cancel()
+                if disconnected and not response_started:
+                    status_seen = CLIENT_CLOSED_REQUEST
+                if self._observe is not None:
+                    self._observe(request.method, route_name, status_seen, self._clock() - started)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

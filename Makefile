@@ -1,0 +1,21 @@
+# Convenience targets; scripts/dev.sh is the source of truth (it works without make).
+.PHONY: check serve install test lint type layers fuzz proto bench
+
+check:            ## the README's test command: lint, types, layers, all tests
+	scripts/dev.sh check
+serve:            ## install and run on embedded defaults
+	scripts/dev.sh serve
+install:
+	scripts/dev.sh install-test
+test:
+	.venv/bin/pytest -q
+lint:
+	.venv/bin/ruff check synctv tests bench scripts && .venv/bin/ruff format --check synctv tests bench scripts
+type:
+	.venv/bin/mypy synctv
+layers:
+	.venv/bin/lint-imports
+fuzz:             ## long hypothesis runs on the codecs
+	HYPOTHESIS_PROFILE=fuzz .venv/bin/pytest -q tests/media tests/rtmp tests/stun tests/proxy
+proto:            ## regenerate synctv/api/grpc/_gen from proto/
+	.venv/bin/python scripts/gen_proto.py

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian/Ubuntu machine (needs only python3 >= 3.11 and network access
+# to the package registries):
+#   scripts/dev.sh serve [synctv serve options]   install, then run the server on embedded defaults
+#   scripts/dev.sh check                          install test dependencies, then lint, type-check,
+#                                                 check layers and run every test (what CI runs)
+#   scripts/dev.sh install | install-test         only the installing part
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=.venv
+PY=$VENV/bin/python
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    say "need root to run: $*"; return 1; fi
+}
+
+apt_install() {
+  # Install the Debian packages named, only those missing; `apt-get update` once, first.
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing system packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+python_bin() {
+  for candidate in python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null &&
+      "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  say "Python >= 3.11 is required (Debian 12 and Ubuntu 24.04 ship it as python3)"; return 1
+}
+
+venv() {
+  local extra=$1 stamp
+  if [ ! -x "$PY" ]; then
+    local python; python=$(python_bin)
+    if ! "$python" -m venv "$VENV" 2>/dev/null; then
+      rm -rf "$VENV"
+      apt_install python3-venv
+      "$python" -m venv "$VENV"
+    fi
+    "$PY" -m pip install -q --upgrade pip
+  fi
+  # Reinstall only when the dependency list changed.
+  stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)-$extra"
+  if [ ! -e "$stamp" ]; then
+    say "installing Python dependencies ($extra)"
+    if [ "$extra" = test ]; then "$PY" -m pip install -q -e '.[test]'; else "$PY" -m pip install -q -e .; fi
+    rm -f "$VENV"/.installed-*; touch "$stamp"
+  fi
+}
+
+install_test_system_packages() {
+  # Real peers for the tests: Redis, FFmpeg (ffprobe), coturn's STUN client.
+  apt_install redis-server ffmpeg coturn
+}
+
+case "${1:-}" in
+  install) venv runtime ;;
+  install-test) venv test; install_test_system_packages ;;
+  serve)
+    shift
+    venv runtime
+    exec "$VENV/bin/synctv" serve "$@"
+    ;;
+  check)
+    shift
+    venv test
+    install_test_system_packages
+    export PATH="$PWD/$VENV/bin:$PATH"
+    say "ruff"; ruff check synctv tests bench scripts; ruff format --check synctv tests bench scripts
+    say "mypy"; mypy synctv
+    say "import layers"; lint-imports
+    say "tests"
+    rm -f .coverage .coverage.*
+    python -m coverage run -m pytest -q "$@"
+    say "coverage of the sans-IO codecs"
+    python -m coverage report --include 'synctv/media/*,synctv/rtmp/*,synctv/stun/*' \
+      --omit 'synctv/rtmp/server.py,synctv/stun/server.py' --fail-under 95
+    ;;
+  *)
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

@@ -1,0 +1,176 @@
+"""The whole tree in-process: readiness, admin socket, metrics, drain, request cancellation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from synctv.api.grpc import admin_client
+from synctv.api.http.asgi import Request, Response, Route, json_response
+from synctv.app import Services
+from tests._harness.postgres import start_postgres
+from tests._harness.server import running_server, server_config, url
+
+pytestmark = pytest.mark.slow
+
+
+async def test_ready_admin_status_and_metrics(tmp_path: Path, postgres_dsn: str) -> None:
+    config = server_config(tmp_path / "data", postgres_dsn)
+    async with running_server(config) as server, httpx.AsyncClient() as client:
+        live = await client.get(url(server.addresses.health, "/health/live"))
+        assert live.status_code == 200
+        ready = await client.get(url(server.addresses.health, "/health/ready"))
+        assert ready.status_code == 200
+        assert ready.json()["checks"]["database"]["ok"] is True
+        assert ready.json()["checks"]["migrations"]["ok"] is True
+
+        missing = await client.get(url(server.addresses.http, "/no/such/route"))
+        assert missing.status_code == 404
+        assert missing.json()["code"] == "not_found"
+
+        status = await trio.to_thread.run_sync(admin_client.status, server.addresses.admin_socket)
+        assert status.ready
+        assert status.database_status == "ok"
+        assert status.database_kind == "external"
+        assert status.node_id.startswith("node-")
+        assert status.schema_version == status.expected_schema_version > 0
+        assert server.addresses.admin_socket.stat().st_mode & 0o777 == 0o600
+
+        text = (await client.get(url(server.addresses.metrics, "/metrics"))).text
+        assert 'synctv_http_requests_total{method="GET",route="unmatched",status="404"}' in text
+        assert "synctv_http_request_duration_seconds_bucket" in text
+        assert "synctv_db_pool_connections" in text
+        assert "process_resident_memory_bytes" in text
+
+
+async def test_readiness_follows_the_database(tmp_path: Path) -> None:
+    pg = await trio.to_thread.run_sync(start_postgres, tmp_path / "pg")
+    try:
+        config = server_config(tmp_path / "data", pg.dsn)
+        async with running_server(config) as server, httpx.AsyncClient() as client:
+            ready_url = url(server.addresses.health, "/health/ready")
+            assert (await client.get(ready_url)).status_code == 200
+
+            await trio.to_thread.run_sync(pg.stop)
+            down = await client.get(ready_url)
+            assert down.status_code == 503
+            assert down.json()["checks"]["database"]["ok"] is False
+
+            await trio.to_thread.run_sync(pg.start)
+            with trio.fail_after(10):
+                while (await client.get(ready_url)).status_code != 200:
+                    await trio.sleep(0.1)
+    finally:
+        await trio.to_thread.run_sync(pg.stop)
+
+
+def slow_stream_route(chunks_sent: list[int]) -> Route:
+    async def stream(request: Request) -> None:
+        await request.send({"type": "http.response.start", "status": 200, "headers": []})
+        for index in range(1000):
+            await request.send({"type": "http.response.body", "body": b"x" * 10, "more_body": True})
+            chunks_sent.append(index)
+            await trio.sleep(0.05)
+
+    return Route(("GET",), "/test/stream", stream, "test_stream")
+
+
+async def test_graceful_shutdown_drains_long_responses_then_cuts_them(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    chunks: list[int] = []
+    config = server_config(
+        tmp_path / "data", postgres_dsn, server={"shutdown_drain_timeout_seconds": 1.0}
+    )
+    done = trio.Event()
+    async with trio.open_nursery() as nursery:
+        from functools import partial
+
+        from synctv.app import serve
+
+        controller = await nursery.start(
+            partial(
+                serve,
+                config,
+                extra_routes=lambda s: [slow_stream_route(chunks)],
+                handle_signals=False,
+            )
+        )
+
+        async def watch_exit() -> None:
+            await trio.sleep(0)  # serve() returning ends the nursery; nothing else to do here
+            done.set()
+
+        async with httpx.AsyncClient() as client:
+            stream_url = url(controller.addresses.http, "/test/stream")
+            async with client.stream("GET", stream_url) as response:
+                iterator = response.aiter_raw()
+                await iterator.__anext__()
+                shutdown_at = trio.current_time()
+                controller.shutdown()
+                # Readiness flips at once, while the health port keeps answering.
+                ready = await client.get(url(controller.addresses.health, "/health/ready"))
+                assert ready.status_code == 503
+                assert ready.json()["checks"]["shutdown"]["ok"] is False
+                # The open response keeps flowing during the drain ...
+                sent_at_shutdown = len(chunks)
+                with pytest.raises(httpx.HTTPError):
+                    async for _ in iterator:
+                        pass
+                cut_after = trio.current_time() - shutdown_at
+        # ... and is cut at the drain deadline, not before and not much after.
+        assert 0.8 <= cut_after <= 3.0
+        assert len(chunks) > sent_at_shutdown + 5
+        with pytest.raises(httpx.ConnectError):
+            async with httpx.AsyncClient() as late:
+                await late.get(stream_url)
+        nursery.start_soon(watch_exit)
+    assert done.is_set()
+
+
+def db_routes(services: Services) -> list[Route]:
+    async def sleep(request: Request) -> Response:
+        await services.db.fetchval("SELECT pg_sleep(30)")
+        return json_response({"slept": True})
+
+    async def active(request: Request) -> Response:
+        count = await services.db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' "
+            "AND state = 'active' AND pid <> pg_backend_pid()"
+        )
+        return json_response({"active": count})
+
+    return [
+        Route(("GET",), "/test/sleep", sleep, "test_sleep"),
+        Route(("GET",), "/test/active", active, "test_active"),
+    ]
+
+
+async def test_cancelled_request_cancels_its_database_query(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    config = server_config(tmp_path / "data", postgres_dsn)
+    async with running_server(config, db_routes) as server, httpx.AsyncClient() as client:
+        active_url = url(server.addresses.http, "/test/active")
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get(url(server.addresses.http, "/test/sleep"), timeout=1.0)
+        with trio.fail_after(5):
+            while (await client.get(active_url)).json()["active"] != 0:
+                await trio.sleep(0.05)
+        # The pool is healthy afterwards.
+        assert (await client.get(active_url)).json() == {"active": 0}
+
+
+async def test_redis_backed_state_joins_readiness(
+    tmp_path: Path, postgres_dsn: str, redis_url: str
+) -> None:
+    config = server_config(tmp_path / "data", postgres_dsn, redis={"url": redis_url})
+    async with running_server(config) as server, httpx.AsyncClient() as client:
+        ready = await client.get(url(server.addresses.health, "/health/ready"))
+        assert ready.status_code == 200
+        assert ready.json()["checks"]["redis"] == {"ok": True, "detail": "ok"}
+        status = await trio.to_thread.run_sync(admin_client.status, server.addresses.admin_socket)
+        assert status.state_backend == "redis"
