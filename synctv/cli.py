@@ -66,11 +66,11 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the server (HTTP, RTMP, STUN, gRPC ...)")
-    _add_config_option(serve)
+    add_config_option(serve)
     serve.set_defaults(handler=_serve)
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
-    _add_config_option(migrate)
+    add_config_option(migrate)
     migrate.set_defaults(handler=_migrate)
 
     config = commands.add_parser("config", help="configuration tools")
@@ -78,7 +78,7 @@ def _build_parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser(
         "check", help="validate the config and print the effective values (secrets redacted)"
     )
-    _add_config_option(check)
+    add_config_option(check)
     check.set_defaults(handler=_config_check)
 
     version = commands.add_parser("version", help="print the version")
@@ -87,13 +87,13 @@ def _build_parser() -> argparse.ArgumentParser:
     admin = commands.add_parser("admin", help="administer a running server (management socket)")
     admin_commands = admin.add_subparsers(title="admin commands", metavar="COMMAND")
     status = admin_commands.add_parser("status", help="node id, uptime, version, database status")
-    _add_config_option(status)
+    add_config_option(status)
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=_admin_status)
     return parser
 
 
-def _add_config_option(parser: argparse.ArgumentParser) -> None:
+def add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         "-c",
@@ -101,6 +101,13 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="YAML config file (default: $SYNCTV_CONFIG; then environment SYNCTV_* only)",
     )
+
+
+def admin_socket(args: argparse.Namespace) -> Path:
+    """The management socket of the server that the given ``--config`` describes."""
+    from synctv.app import ADMIN_SOCKET_NAME
+
+    return load_config(args.config).data_dir / ADMIN_SOCKET_NAME
 
 
 def _print(text: str) -> int:
@@ -150,11 +157,9 @@ def _admin_status(args: argparse.Namespace) -> int:
     from google.protobuf.json_format import MessageToDict
 
     from synctv.api.grpc.admin_client import AdminUnavailable, status
-    from synctv.app import ADMIN_SOCKET_NAME
 
-    config = _load(args)
     try:
-        reply = status(config.data_dir / ADMIN_SOCKET_NAME)
+        reply = status(admin_socket(args))
     except AdminUnavailable as exc:
         raise CommandError(str(exc)) from None
     if args.json:
