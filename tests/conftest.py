@@ -52,6 +52,12 @@ def postgres_dsn(postgres: RunningPostgres) -> str:
 
 
 @pytest.fixture
+def fresh_dsn(postgres: RunningPostgres) -> str:
+    """A brand-new empty database on the session server, for tests that run the whole app."""
+    return postgres.create_database()
+
+
+@pytest.fixture
 async def database(postgres_dsn: str) -> AsyncIterator[Database]:
     """A migrated database on the session server, inside a trio-asyncio loop, fresh per test."""
     async with trio_asyncio.open_loop(), open_database(postgres_dsn) as db:

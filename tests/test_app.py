@@ -18,8 +18,8 @@ from tests._harness.server import running_server, server_config, url
 pytestmark = pytest.mark.slow
 
 
-async def test_ready_admin_status_and_metrics(tmp_path: Path, postgres_dsn: str) -> None:
-    config = server_config(tmp_path / "data", postgres_dsn)
+async def test_ready_admin_status_and_metrics(tmp_path: Path, fresh_dsn: str) -> None:
+    config = server_config(tmp_path / "data", fresh_dsn)
     async with running_server(config) as server, httpx.AsyncClient() as client:
         live = await client.get(url(server.addresses.health, "/health/live"))
         assert live.status_code == 200
@@ -81,11 +81,11 @@ def slow_stream_route(chunks_sent: list[int]) -> Route:
 
 
 async def test_graceful_shutdown_drains_long_responses_then_cuts_them(
-    tmp_path: Path, postgres_dsn: str
+    tmp_path: Path, fresh_dsn: str
 ) -> None:
     chunks: list[int] = []
     config = server_config(
-        tmp_path / "data", postgres_dsn, server={"shutdown_drain_timeout_seconds": 1.0}
+        tmp_path / "data", fresh_dsn, server={"shutdown_drain_timeout_seconds": 1.0}
     )
     async with trio.open_nursery() as nursery:
         controller = await nursery.start(
@@ -140,10 +140,8 @@ def db_routes(services: Services) -> list[Route]:
     ]
 
 
-async def test_cancelled_request_cancels_its_database_query(
-    tmp_path: Path, postgres_dsn: str
-) -> None:
-    config = server_config(tmp_path / "data", postgres_dsn)
+async def test_cancelled_request_cancels_its_database_query(tmp_path: Path, fresh_dsn: str) -> None:
+    config = server_config(tmp_path / "data", fresh_dsn)
     async with running_server(config, db_routes) as server, httpx.AsyncClient() as client:
         active_url = url(server.addresses.http, "/test/active")
         with pytest.raises(httpx.ReadTimeout):
@@ -157,9 +155,9 @@ async def test_cancelled_request_cancels_its_database_query(
 
 
 async def test_redis_backed_state_joins_readiness(
-    tmp_path: Path, postgres_dsn: str, redis_url: str
+    tmp_path: Path, fresh_dsn: str, redis_url: str
 ) -> None:
-    config = server_config(tmp_path / "data", postgres_dsn, redis={"url": redis_url})
+    config = server_config(tmp_path / "data", fresh_dsn, redis={"url": redis_url})
     async with running_server(config) as server, httpx.AsyncClient() as client:
         ready = await client.get(url(server.addresses.health, "/health/ready"))
         assert ready.status_code == 200

@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,29 @@ class RunningPostgres:
     @property
     def dsn(self) -> str:
         return self.cluster.dsn
+
+    def create_database(self) -> str:
+        """Create an empty database named uniquely and return its DSN."""
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        identity = embedded_pg.process_identity(self.cluster)
+        subprocess.run(
+            [
+                str(self.cluster.bindir / "createdb"),
+                "-h",
+                str(self.cluster.socket_dir),
+                "-p",
+                str(embedded_pg.SOCKET_PORT),
+                "-U",
+                embedded_pg.SUPERUSER,
+                name,
+            ],
+            check=True,
+            capture_output=True,
+            user=identity.user,
+            group=identity.group,
+            extra_groups=identity.extra_groups,
+        )
+        return self.cluster.dsn.replace(f"/{embedded_pg.DATABASE}?", f"/{name}?")
 
     def start(self) -> None:
         identity = embedded_pg.process_identity(self.cluster)
