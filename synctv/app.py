@@ -41,6 +41,7 @@ from synctv.api.grpc._gen.synctv.admin.v1 import admin_pb2
 from synctv.api.grpc.admin import AdminService, serve_admin
 from synctv.api.health import Readiness, health_routes
 from synctv.api.http.asgi import App, Route
+from synctv.api.http.routes.webrtc import webrtc_routes
 from synctv.api.metrics_http import metrics_routes
 from synctv.config import Config
 from synctv.state import MemoryState, ShortLivedState, StateUnavailable, open_state
@@ -48,6 +49,7 @@ from synctv.store.db import Database, open_database
 from synctv.store.embedded_pg import run_embedded_postgres
 from synctv.store.migrations import latest_version, migrate, schema_version
 from synctv.store.secrets import Secrets, load_or_create_secrets
+from synctv.stun.server import StunEndpoints, StunServer
 
 log = logging.getLogger("synctv.app")
 access_log = logging.getLogger("synctv.access")
@@ -63,6 +65,7 @@ class BoundAddresses:
     health: list[str]
     metrics: list[str]
     admin_socket: Path
+    stun: StunEndpoints | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +213,14 @@ async def _serve_tree(
         )
 
     services = Services(config, secrets, db, state, node_id)
-    routes: list[Route] = []
+    stun = StunServer(config.webrtc)
+    stun_endpoints: list[StunEndpoints] = []
+    routes: list[Route] = [
+        *webrtc_routes(
+            config.webrtc,
+            bound_stun_port=lambda: stun_endpoints[0].port if stun_endpoints else None,
+        )
+    ]
     if extra_routes is not None:
         routes += extra_routes(services)
     http_app = App(routes, observe=_observe_request, clock=trio.current_time)
@@ -222,6 +232,9 @@ async def _serve_tree(
         socket_path = await root.start(
             serve_admin, config.data_dir / ADMIN_SOCKET_NAME, [AdminService(status)]
         )
+        if config.webrtc.enable_builtin_stun:
+            stun_endpoints.append(await root.start(stun.serve))
+            _export_stun_metrics(stun)
         health_binds: list[str] = []
         if config.health.enabled:
             health_app = App(health_routes(readiness), clock=trio.current_time)
@@ -235,7 +248,14 @@ async def _serve_tree(
                 _serve_http, metrics_app, config.metrics.host, config.metrics.port, 0.0, None
             )
         controller = Controller(
-            readiness, BoundAddresses([], health_binds, metrics_binds, socket_path)
+            readiness,
+            BoundAddresses(
+                [],
+                health_binds,
+                metrics_binds,
+                socket_path,
+                stun_endpoints[0] if stun_endpoints else None,
+            ),
         )
         controller._root = root.cancel_scope
         if handle_signals:
@@ -317,6 +337,27 @@ def _observe_request(method: str, route: str, status: int, seconds: float) -> No
             "status": status,
             "duration_ms": round(seconds * 1000, 2),
         },
+    )
+
+
+def _export_stun_metrics(stun: StunServer) -> None:
+    metrics.export_snapshot(
+        metrics.SnapshotCollector(
+            "synctv_stun",
+            stun.statistics,
+            counters={
+                "requests": "STUN requests received",
+                "responses": "STUN success responses sent",
+            },
+            gauges={
+                "rate_limit_sources": "Sources tracked by the STUN rate limiter",
+                "tcp_connections": "Open STUN-over-TCP connections",
+            },
+            labelled={
+                "errors": ("kind", "STUN error responses sent, by kind"),
+                "drops": ("reason", "STUN inputs dropped without a reply, by reason"),
+            },
+        )
     )
 
 

@@ -164,3 +164,29 @@ async def test_redis_backed_state_joins_readiness(
         assert ready.json()["checks"]["redis"] == {"ok": True, "detail": "ok"}
         status = await trio.to_thread.run_sync(admin_client.status, server.addresses.admin_socket)
         assert status.state_backend == "redis"
+
+
+async def test_stun_is_served_and_advertised(tmp_path: Path, fresh_dsn: str) -> None:
+    from aioice import stun as aioice_stun
+
+    config = server_config(tmp_path / "data", fresh_dsn, webrtc={"public_host": "stun.example.org"})
+    async with running_server(config) as server, httpx.AsyncClient() as client:
+        assert server.addresses.stun is not None
+        port = server.addresses.stun.port
+        listing = await client.get(url(server.addresses.http, "/api/webrtc/ice-servers"))
+        assert listing.status_code == 200
+        assert listing.json()["ice_servers"][0]["urls"] == [f"stun:stun.example.org:{port}"]
+
+        request = aioice_stun.Message(aioice_stun.Method.BINDING, aioice_stun.Class.REQUEST)
+        sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+        with sock:
+            await sock.bind(("127.0.0.1", 0))
+            await sock.sendto(bytes(request), ("127.0.0.1", port))
+            with trio.fail_after(5):
+                data, _ = await sock.recvfrom(2048)
+            reply = aioice_stun.parse_message(data)
+            assert reply.attributes["XOR-MAPPED-ADDRESS"] == sock.getsockname()
+
+        text = (await client.get(url(server.addresses.metrics, "/metrics"))).text
+        assert "synctv_stun_requests_total 1.0" in text
+        assert 'synctv_stun_drops_total{reason="malformed"} 0.0' in text

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 
+from synctv.api.http.asgi import Request, Response, Route, json_response
 from synctv.config import WebRTCConfig
 
 # A DNS name (RFC 1123 labels) or an IPv4 literal; IPv6 literals are checked with ipaddress.
@@ -67,3 +69,17 @@ def _url_host(raw: str | None) -> str | None:
             return None
         return None if address.scope_id else f"[{address.compressed}]"
     return host if _HOSTNAME.fullmatch(host) else None
+
+
+def webrtc_routes(
+    webrtc_config: WebRTCConfig, *, bound_stun_port: Callable[[], int | None]
+) -> list[Route]:
+    """``GET /api/webrtc/ice-servers``: the RTCIceServer list for this deployment."""
+
+    async def ice_servers(request: Request) -> Response:
+        servers = build_ice_servers(
+            webrtc_config, request_host=request.header("host"), stun_port=bound_stun_port()
+        )
+        return json_response({"ice_servers": servers}, headers=[("cache-control", "no-store")])
+
+    return [Route(("GET",), "/api/webrtc/ice-servers", ice_servers, "webrtc_ice_servers")]
