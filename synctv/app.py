@@ -237,13 +237,15 @@ async def _serve_tree(
             _export_stun_metrics(stun)
         health_binds: list[str] = []
         if config.health.enabled:
-            health_app = App(health_routes(readiness), clock=trio.current_time)
+            health_app = App(
+                health_routes(readiness), observe=_observe_request, clock=trio.current_time
+            )
             health_binds = await root.start(
                 _serve_http, health_app, config.health.host, config.health.port, 0.0, None
             )
         metrics_binds: list[str] = []
         if config.metrics.enabled:
-            metrics_app = App(metrics_routes(), clock=trio.current_time)
+            metrics_app = App(metrics_routes(), observe=_observe_request, clock=trio.current_time)
             metrics_binds = await root.start(
                 _serve_http, metrics_app, config.metrics.host, config.metrics.port, 0.0, None
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -102,13 +103,17 @@ def test_serve_on_embedded_defaults_survives_restart(tmp_path: Path) -> None:
     assert "Traceback" not in output
     secrets_before = sorted(p.read_text() for p in (tmp_path / "data" / "secrets").iterdir())
 
-    second = start(env)
+    second = start({**env, "SYNCTV_LOG_FORMAT": "json"})
     assert wait_ready(env, second, limit=10) < 10
     assert node_line in admin_status(env)  # same node, same data
     code, _, output = stop(second, signal.SIGTERM)
     assert code == 0, output
-    assert (
-        sorted(p.read_text() for p in (tmp_path / "data" / "secrets").iterdir()) == secrets_before
-    )
+    secrets_after = sorted(p.read_text() for p in (tmp_path / "data" / "secrets").iterdir())
+    assert secrets_after == secrets_before
+    records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert any(r["msg"].startswith("SyncTV") and r["level"] == "info" for r in records)
+    assert any(r.get("route") == "health_ready" and r.get("status") == 200 for r in records)
+    for secret in secrets_before:  # no log line ever carries a secret
+        assert secret.strip() not in output
     assert not (tmp_path / "data" / "synctv.sock").exists()
     assert first_ready < 60
