@@ -1,0 +1,43 @@
+"""``GET|HEAD /proxy/<token>``: the media proxy (raw ASGI streaming; see synctv.proxy.service).
+
+The handler streams through ``request.send`` itself and returns ``None``; errors raised before
+the response starts become ``{"code", "message"}`` JSON bodies via :class:`ApiError`.
+``OPTIONS`` answers CORS preflights (a Range request from a page on another origin needs one).
+"""
+
+from __future__ import annotations
+
+from synctv.api.http.asgi import ApiError, Request, Response, Route
+from synctv.proxy.service import MediaProxy, ProxyError
+
+# Request headers the proxy reads; everything else the client sends is ignored.
+_READ_HEADERS = ("range", "if-none-match", "if-range", "origin")
+
+
+def proxy_routes(service: MediaProxy) -> list[Route]:
+    """The proxy's routes, to be mounted by the app."""
+
+    async def proxy(request: Request) -> Response | None:
+        headers = {
+            name: value for name in _READ_HEADERS if (value := request.header(name)) is not None
+        }
+        try:
+            await service.serve(
+                request.path_params["token"],
+                request.method,
+                headers,
+                request.send,
+                request.receive,
+            )
+        except ProxyError as exc:
+            raise ApiError(exc.status, exc.code, exc.message, headers=exc.headers) from None
+        return None
+
+    async def preflight(request: Request) -> Response:
+        headers = service.preflight_headers(request.header("origin"))
+        return Response(204, b"", headers, content_type=None)
+
+    return [
+        Route(("GET",), "/proxy/{token}", proxy, "proxy"),
+        Route(("OPTIONS",), "/proxy/{token}", preflight, "proxy_preflight"),
+    ]

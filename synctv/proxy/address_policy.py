@@ -1,0 +1,134 @@
+"""Which upstream addresses the proxy may connect to (server-side request forgery defence).
+
+Policy: an upstream whose name resolves to a loopback, link-local, private, shared, reserved,
+unspecified or otherwise non-global address is refused unless the policy allows private
+upstreams (``proxy.allow_private_upstreams``, or a provider instance marked as a LAN service).
+Multicast and unspecified addresses are always refused (nothing HTTP lives there), and so are
+cloud metadata endpoints, by name and by address, whatever the policy: a credential-bearing
+metadata service must never be reachable through a media proxy.
+
+DNS rebinding: the check must apply to the address actually connected to, not to an earlier
+lookup. :func:`resolve_vetted` resolves the name once and returns only vetted addresses; the
+upstream transport (``synctv.proxy.upstream``) connects to those, so there is no window between
+check and use. An address embedded in IPv6 (IPv4-mapped ``::ffff:a.b.c.d``, NAT64
+``64:ff9b::/96``) is judged as the IPv4 address it carries. If *any* resolved address is refused,
+the whole name is refused: a name that points at both a public and a private address is either
+misconfigured or an attack.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import trio
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Cloud instance metadata services, refused in every configuration. Names are compared after
+# lower-casing and removing a trailing dot.
+METADATA_HOSTNAMES = frozenset(
+    {
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.azure.internal",
+        "metadata.platformequinix.com",
+    }
+)
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean ...
+        "169.254.170.2",  # AWS ECS task metadata
+        "169.254.170.23",  # AWS EKS pod identity
+        "fd00:ec2::254",  # AWS IMDS over IPv6
+        "fd00:ec2::23",  # AWS EKS pod identity over IPv6
+        "100.100.100.200",  # Alibaba Cloud
+        "168.63.129.16",  # Azure wire server
+        "192.0.0.192",  # Oracle Cloud
+    )
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# A resolver answer is bounded: more addresses than this are not needed to connect.
+MAX_ADDRESSES = 16
+
+
+class AddressRefused(Exception):
+    """The upstream's name or address is not allowed by the policy."""
+
+
+@dataclass(frozen=True, slots=True)
+class AddressPolicy:
+    """``allow_private``: private/loopback/link-local upstreams are allowed (never metadata).
+
+    ``allowed``: individual addresses allowed even when private (an operator's explicit
+    exception for one known host; metadata addresses stay refused).
+    """
+
+    allow_private: bool = False
+    allowed: frozenset[IPAddress] = frozenset()
+
+    def check_name(self, host: str) -> None:
+        """Refuse metadata host names before any lookup."""
+        if normalise_host(host) in METADATA_HOSTNAMES:
+            raise AddressRefused(f"{host} is a cloud metadata endpoint")
+
+    def check_address(self, address: IPAddress) -> None:
+        """Refuse an address the policy does not allow; returns quietly otherwise."""
+        ip = _embedded_ipv4(address)
+        if ip in METADATA_ADDRESSES or address in METADATA_ADDRESSES:
+            raise AddressRefused(f"{address} is a cloud metadata endpoint")
+        if ip.is_multicast or ip.is_unspecified:
+            raise AddressRefused(f"{address} is not a unicast address")
+        if not ip.is_global and not self.allow_private and address not in self.allowed:
+            raise AddressRefused(f"{address} is a private or reserved address")
+
+
+def normalise_host(host: str) -> str:
+    return host.strip("[]").rstrip(".").lower()
+
+
+def _embedded_ipv4(address: IPAddress) -> IPAddress:
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if address in _NAT64:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
+
+
+def parse_ip(host: str) -> IPAddress | None:
+    """The address a host literal names, or ``None`` for a DNS name."""
+    try:
+        return ipaddress.ip_address(normalise_host(host).split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+async def resolve_vetted(host: str, port: int, policy: AddressPolicy, timeout: float) -> list[str]:
+    """Resolve ``host`` and return its addresses, all vetted by ``policy``.
+
+    Raises :class:`AddressRefused` (a refused name or any refused address) or :class:`OSError`
+    (lookup failure, including a lookup slower than ``timeout``).
+    """
+    policy.check_name(host)
+    literal = parse_ip(host)
+    if literal is not None:
+        policy.check_address(literal)
+        return [str(literal)]
+    with trio.move_on_after(timeout):
+        infos = await trio.socket.getaddrinfo(host, port, type=trio.socket.SOCK_STREAM)
+        addresses: list[str] = []
+        for info in infos[:MAX_ADDRESSES]:
+            text = str(info[4][0])
+            ip = ipaddress.ip_address(text.split("%", 1)[0])
+            policy.check_address(ip)
+            if text not in addresses:
+                addresses.append(text)
+        if not addresses:
+            raise OSError(f"{host} has no addresses")
+        return addresses
+    raise OSError(f"looking up {host} took longer than {timeout} s")

@@ -1,0 +1,40 @@
+"""Prometheus metrics of the media proxy and its slice cache (definitions only, default registry).
+
+The objects also expose ``statistics()`` snapshots (frozen dataclasses); these counters are the
+process-wide totals the metrics endpoint exports.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+CACHE_LOOKUPS = Counter(
+    "synctv_proxy_slice_cache_lookups_total",
+    "Slice cache lookups by result (hit, miss, stale).",
+    ["result"],
+)
+CACHE_BYTES = Gauge("synctv_proxy_slice_cache_bytes", "Bytes held by the proxy slice cache.")
+CACHE_ENTRIES = Gauge("synctv_proxy_slice_cache_entries", "Slices held by the proxy slice cache.")
+CACHE_EVICTIONS = Counter(
+    "synctv_proxy_slice_cache_evictions_total",
+    "Slices removed from the cache, by reason (size, expired, corrupt, changed).",
+    ["reason"],
+)
+SINGLE_FLIGHT_JOINS = Counter(
+    "synctv_proxy_single_flight_joins_total",
+    "Slice requests that joined a fetch already in flight instead of fetching again.",
+)
+UPSTREAM_BYTES = Counter(
+    "synctv_proxy_upstream_bytes_total", "Body bytes received from upstream servers."
+)
+CLIENT_BYTES = Counter("synctv_proxy_client_bytes_total", "Body bytes sent to proxy clients.")
+UPSTREAM_ERRORS = Counter(
+    "synctv_proxy_upstream_errors_total",
+    "Failed upstream requests by class (timeout, connect, status, protocol, refused, ...).",
+    ["kind"],
+)
+PROXY_RESPONSES = Counter(
+    "synctv_proxy_responses_total",
+    "Proxy responses by how they were served (cache, passthrough, manifest, error).",
+    ["path"],
+)

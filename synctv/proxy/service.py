@@ -1,0 +1,613 @@
+"""The media proxy: ``GET /proxy/<token>`` → a verified grant → a provider's source → bytes.
+
+Theory of operation: the token (``token.py``) names a provider instance and media reference; the
+:class:`SourceResolver` (the provider service) turns that into a URL plus the provider's upstream
+headers, cached briefly. Then one of three paths serves the request:
+
+* **slices** (cache enabled, upstream honours Range): the client's range is resolved against the
+  object size learnt from its first slice and streamed slice by slice from the
+  :class:`SliceCache`, one ASGI body message per slice, with the next slice fetched while the
+  current one is sent (a one-slot channel: at most two slices per response in memory). Every
+  slice must carry the identity (size, ETag, Last-Modified) of the first; if the object changes
+  mid-response the response is cut (the handler returns with the body incomplete, so the server
+  closes the connection) and the object's slices are dropped.
+* **pass-through** (cache disabled, upstream ignores Range or hides its size): the upstream
+  response is relayed as it arrives, with the client's Range/If-None-Match/If-Range forwarded.
+* **playlist** (``.m3u8`` URLs, or a playlist content type): fetched fresh (never cached: live
+  playlists change every segment), rewritten so every URI is a new proxy token.
+
+Upstream requests carry only the provider's headers plus the three conditional/range headers we
+set ourselves; nothing else from the client is forwarded.
+
+Error handling: failures before the response starts become :class:`ProxyError` (status, stable
+code, message), which the route turns into a JSON body: bad/expired token 403, unknown media 404,
+upstream 404 → 404, upstream timeout → 504, refused address → 403, other upstream failures → 502,
+unsatisfiable range → 416. After the response started, failures cut the connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import trio
+
+from synctv.providers.base import ProviderError, ResolvedSource, same_origin
+from synctv.proxy import metrics
+from synctv.proxy.m3u8 import (
+    MAX_PLAYLIST_BYTES,
+    PlaylistError,
+    decode_playlist,
+    is_playlist_content_type,
+    looks_like_playlist,
+    rewrite_playlist,
+)
+from synctv.proxy.ranges import (
+    ByteRangeSpec,
+    MultipleRanges,
+    RangeError,
+    RangeSpec,
+    Span,
+    SuffixRangeSpec,
+    content_range,
+    format_range,
+    parse_range,
+    resolve_range,
+    slice_pieces,
+    unsatisfied_content_range,
+)
+from synctv.proxy.slice_cache import (
+    ObjectIdentity,
+    RangeUnsupported,
+    Slice,
+    SliceCache,
+    SliceCacheStatistics,
+    Upstream,
+    UpstreamError,
+    UpstreamResponse,
+    UpstreamTarget,
+    UpstreamUnsatisfiable,
+)
+from synctv.proxy.token import ProxyGrant, ProxyTokenSigner, TokenExpired, TokenInvalid
+
+log = logging.getLogger("synctv.proxy")
+
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+# Resolved sources are reused this long at most (less when the provider's link expires sooner),
+# so a provider is not asked again for every Range request of the same film.
+SOURCE_CACHE_SECONDS = 60.0
+SOURCE_CACHE_ENTRIES = 1024
+# Objects known to ignore Range are remembered (bounded) to skip the probing request next time.
+NO_RANGE_ENTRIES = 1024
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie"})
+_RELAYED = (
+    "content-type",
+    "content-length",
+    "content-range",
+    "accept-ranges",
+    "etag",
+    "last-modified",
+    "content-encoding",
+)
+_UPSTREAM_ERRORS: dict[str, tuple[int, str]] = {
+    "not_found": (404, "upstream_not_found"),
+    "timeout": (504, "upstream_timeout"),
+    "refused": (403, "upstream_address_refused"),
+}
+
+
+class ProxyError(Exception):
+    def __init__(
+        self, status: int, code: str, message: str, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+class SourceResolver(Protocol):
+    """Turns a grant's instance + media reference into a source (the provider service)."""
+
+    async def resolve_for_proxy(self, instance_id: str, media_ref: str) -> ResolvedSource: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyStatistics:
+    client_bytes: int
+    responses: tuple[tuple[str, int], ...]
+    cuts: int
+    cache: SliceCacheStatistics | None
+
+
+class _Cut(Exception):
+    """The response must stop here (object changed or upstream failed mid-body)."""
+
+
+class MediaProxy:
+    """See the module docstring. ``cache=None`` disables slice caching (all pass-through)."""
+
+    def __init__(
+        self,
+        *,
+        signer: ProxyTokenSigner,
+        resolver: SourceResolver,
+        upstream: Upstream,
+        cache: SliceCache | None,
+        token_ttl: int = 6 * 3600,
+        cors_origins: tuple[str, ...] = ("*",),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._signer = signer
+        self._resolver = resolver
+        self._upstream = upstream
+        self._cache = cache
+        self._token_ttl = token_ttl
+        self._cors = cors_origins
+        self._clock = clock
+        self._sources: OrderedDict[tuple[str, str], tuple[ResolvedSource, float]] = OrderedDict()
+        self._no_range: OrderedDict[str, float] = OrderedDict()
+        self._counts: Counter[str] = Counter()
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    def issue_token(self, instance_id: str, media_ref: str, *, url: str | None = None) -> str:
+        expires = int(self._clock()) + self._token_ttl
+        return self._signer.sign(ProxyGrant(instance_id, media_ref, "proxy", expires, url))
+
+    def statistics(self) -> ProxyStatistics:
+        return ProxyStatistics(
+            client_bytes=self._counts["client_bytes"],
+            responses=tuple(sorted((k, v) for k, v in self._counts.items() if k != "client_bytes")),
+            cuts=self._counts["cut"],
+            cache=None if self._cache is None else self._cache.statistics(),
+        )
+
+    # -- serving ----------------------------------------------------------------------------
+
+    async def serve(
+        self,
+        token: str,
+        method: str,
+        headers: Mapping[str, str],
+        send: Send,
+        receive: Receive | None = None,
+    ) -> None:
+        """Answer one request; ``headers`` has lower-case names. Raises :class:`ProxyError`.
+
+        With ``receive``, the work is cancelled as soon as the client disconnects (the ASGI
+        server drops writes to a closed connection silently, so without it a gone client would
+        keep the upstream reads going until the span ends).
+        """
+        if receive is None:
+            await self._serve(token, method, headers, send)
+            return
+        failure: Exception | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
+            try:
+                await self._serve(token, method, headers, send)
+            except Exception as exc:  # re-raised below, outside the nursery's exception group
+                failure = exc
+            nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+
+    async def _serve(self, token: str, method: str, headers: Mapping[str, str], send: Send) -> None:
+        grant = self._verify(token)
+        target = await self._target(grant)
+        head = method == "HEAD"
+        origin = headers.get("origin")
+        try:
+            if looks_like_playlist(target.url):
+                await self._serve_playlist(grant, target, head, origin, send)
+            elif self._cache is None or target.key in self._no_range:
+                await self._serve_passthrough(target, headers, head, origin, send)
+            else:
+                await self._serve_slices(grant, target, headers, head, origin, send)
+        except UpstreamError as exc:
+            if exc.status in (401, 403):
+                self._sources.pop((grant.instance, grant.media_ref), None)
+            raise _proxy_error(exc) from None
+
+    def _verify(self, token: str) -> ProxyGrant:
+        try:
+            grant = self._signer.verify(token, self._clock())
+        except TokenExpired:
+            raise ProxyError(403, "proxy_token_expired", "the proxy link has expired") from None
+        except TokenInvalid:
+            raise ProxyError(403, "proxy_token_invalid", "not a valid proxy link") from None
+        if grant.mode != "proxy":
+            raise ProxyError(403, "proxy_token_invalid", "this link does not allow proxying")
+        return grant
+
+    async def _target(self, grant: ProxyGrant) -> UpstreamTarget:
+        resolved = await self._resolve(grant.instance, grant.media_ref)
+        source = resolved.source
+        url = grant.url or source.url
+        headers = source.headers
+        if not same_origin(url, source.url):  # a manifest's URI elsewhere: no credentials there
+            headers = tuple((k, v) for k, v in headers if k.lower() not in _CREDENTIAL_HEADERS)
+        key = f"{grant.instance}\n{grant.media_ref}\n{grant.url or ''}"
+        return UpstreamTarget(key, url, headers, resolved.lan_service)
+
+    async def _resolve(self, instance: str, media_ref: str) -> ResolvedSource:
+        now = self._clock()
+        slot = (instance, media_ref)
+        cached = self._sources.get(slot)
+        if cached is not None and cached[1] > now:
+            self._sources.move_to_end(slot)
+            return cached[0]
+        try:
+            resolved = await self._resolver.resolve_for_proxy(instance, media_ref)
+        except ProviderError as exc:
+            status = 404 if exc.code in ("media_not_found", "provider_not_found") else 502
+            raise ProxyError(status, exc.code, exc.message) from None
+        until = now + SOURCE_CACHE_SECONDS
+        if resolved.source.expires_at is not None:
+            until = min(until, resolved.source.expires_at - 5)
+        self._sources[slot] = (resolved, until)
+        while len(self._sources) > SOURCE_CACHE_ENTRIES:
+            self._sources.popitem(last=False)
+        return resolved
+
+    # -- slices ---------------------------------------------------------------------------
+
+    async def _serve_slices(
+        self,
+        grant: ProxyGrant,
+        target: UpstreamTarget,
+        headers: Mapping[str, str],
+        head: bool,
+        origin: str | None,
+        send: Send,
+    ) -> None:
+        cache = self._cache
+        assert cache is not None
+        spec = _client_range(headers.get("range"))
+        try:
+            first_index, first = await self._first_slice(cache, target, spec)
+        except RangeUnsupported:
+            self._remember_no_range(target.key)
+            await self._serve_passthrough(target, headers, head, origin, send)
+            return
+        except UpstreamUnsatisfiable as exc:
+            raise _unsatisfiable(exc.size) from None
+        if (
+            is_playlist_content_type(first.content_type)
+            and first.identity.size <= MAX_PLAYLIST_BYTES
+        ):
+            await self._serve_playlist(grant, target, head, origin, send)
+            return
+        identity = first.identity
+        if _none_match(headers.get("if-none-match"), identity.etag):
+            await self._start(send, 304, _validators(identity), origin)
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if spec is not None and not _if_range_ok(headers.get("if-range"), identity):
+            spec = None
+        span, status, extra = _plan(spec, identity.size)
+        response_headers = [
+            *_validators(identity),
+            ("content-length", str(span.length)),
+            ("accept-ranges", "bytes"),
+            *extra,
+        ]
+        if first.content_type:
+            response_headers.append(("content-type", first.content_type))
+        self._count("slices")
+        await self._start(send, status, response_headers, origin)
+        if head or span.length == 0:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        try:
+            await self._stream_span(cache, target, (first_index, first), span, send)
+        except _Cut as exc:
+            self._count("cut")
+            log.warning("proxy response cut: %s", exc)
+            return
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _first_slice(
+        self, cache: SliceCache, target: UpstreamTarget, spec: RangeSpec | None
+    ) -> tuple[int, Slice]:
+        """The slice a response starts from (or slice 0, to learn the size): (index, slice)."""
+        index = 0
+        if isinstance(spec, ByteRangeSpec):
+            index = spec.first // cache.slice_size
+        elif isinstance(spec, SuffixRangeSpec):
+            known = cache.peek_identity(target.key)
+            if known is not None:
+                span = _resolve_or_416(spec, known[0].size)
+                index = span.start // cache.slice_size
+        return index, await cache.get_slice(target, index)
+
+    async def _stream_span(
+        self,
+        cache: SliceCache,
+        target: UpstreamTarget,
+        first: tuple[int, Slice],
+        span: Span,
+        send: Send,
+    ) -> None:
+        """Send ``span`` slice by slice, fetching the next slice while this one is sent."""
+        send_channel, receive_channel = trio.open_memory_channel[bytes](1)
+        failure: Exception | None = None
+
+        async def produce() -> None:
+            nonlocal failure
+            identity = first[1].identity
+            async with send_channel:
+                try:
+                    for piece in slice_pieces(span, cache.slice_size):
+                        if piece.index == first[0]:
+                            got = first[1]
+                        else:
+                            got = await self._next_slice(cache, target, piece.index, identity)
+                        data = got.data
+                        if piece.offset or piece.length != len(data):
+                            data = data[piece.offset : piece.offset + piece.length]
+                        await send_channel.send(data)
+                except (UpstreamError, RangeUnsupported, UpstreamUnsatisfiable, _Cut) as exc:
+                    failure = exc
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(produce)
+            async with receive_channel:
+                async for data in receive_channel:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+                    self._sent(len(data))
+        if isinstance(failure, _Cut):
+            await cache.invalidate(target.key)
+            raise failure
+        if failure is not None:
+            raise _Cut(f"upstream failed mid-response: {failure}")
+
+    async def _next_slice(
+        self, cache: SliceCache, target: UpstreamTarget, index: int, identity: ObjectIdentity
+    ) -> Slice:
+        got = await cache.get_slice(target, index, identity)
+        if got.identity != identity:
+            raise _Cut(f"upstream object changed ({identity} → {got.identity})")
+        return got
+
+    def _remember_no_range(self, key: str) -> None:
+        self._no_range[key] = self._clock()
+        while len(self._no_range) > NO_RANGE_ENTRIES:
+            self._no_range.popitem(last=False)
+
+    # -- pass-through ---------------------------------------------------------------------
+
+    async def _serve_passthrough(
+        self,
+        target: UpstreamTarget,
+        headers: Mapping[str, str],
+        head: bool,
+        origin: str | None,
+        send: Send,
+    ) -> None:
+        forwarded = _forwarded_conditionals(headers)
+        async with self._upstream.open(target, forwarded) as response:
+            status = response.status
+            if status == 416:
+                size = _size_from_416(response)
+                if size == 0 and isinstance(_client_range(headers.get("range")), SuffixRangeSpec):
+                    await self._start(send, 200, [("content-length", "0")], origin)
+                    await send({"type": "http.response.body", "body": b""})
+                    return
+                raise _unsatisfiable(size)
+            if status not in (200, 206, 304):
+                raise _status_error(response)
+            relayed = [(n, v) for n in _RELAYED if (v := response.header(n)) is not None]
+            self._count("passthrough")
+            await self._start(send, status, relayed, origin)
+            if head or status == 304:
+                await send({"type": "http.response.body", "body": b""})
+                return
+            try:
+                async for chunk in response.iter_bytes():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    self._sent(len(chunk))
+            except UpstreamError as exc:
+                self._count("cut")
+                log.warning("proxy pass-through cut: %s", exc)
+                return
+        await send({"type": "http.response.body", "body": b""})
+
+    # -- playlists ------------------------------------------------------------------------
+
+    async def _serve_playlist(
+        self, grant: ProxyGrant, target: UpstreamTarget, head: bool, origin: str | None, send: Send
+    ) -> None:
+        async with self._upstream.open(target) as response:
+            if response.status != 200:
+                raise _status_error(response)
+            body = await _read_limited(response, MAX_PLAYLIST_BYTES)
+            base_url = response.url
+        try:
+            text = decode_playlist(body)
+        except PlaylistError as exc:
+            raise ProxyError(502, "upstream_bad_playlist", str(exc)) from None
+
+        def through_proxy(absolute: str) -> str:
+            # Relative to /proxy/<token>: resolves to /proxy/<new token> wherever we are mounted.
+            sub = ProxyGrant(grant.instance, grant.media_ref, "proxy", grant.expires_at, absolute)
+            return self._signer.sign(sub)
+
+        out = rewrite_playlist(text, base_url, through_proxy).encode()
+        self._count("playlist")
+        await self._start(
+            send,
+            200,
+            [
+                ("content-type", "application/vnd.apple.mpegurl"),
+                ("content-length", str(len(out))),
+                ("cache-control", "no-cache"),
+            ],
+            origin,
+        )
+        await send({"type": "http.response.body", "body": b"" if head else out})
+        if not head:
+            self._sent(len(out))
+
+    # -- helpers --------------------------------------------------------------------------
+
+    async def _start(
+        self, send: Send, status: int, headers: list[tuple[str, str]], origin: str | None
+    ) -> None:
+        all_headers = [*headers, *self._cors_headers(origin)]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in all_headers],
+            }
+        )
+
+    def preflight_headers(self, origin: str | None) -> list[tuple[str, str]]:
+        """Headers answering a CORS preflight for the proxy (empty when the origin is refused)."""
+        allowed = self._cors_headers(origin)
+        if not allowed:
+            return []
+        return [
+            *allowed,
+            ("access-control-allow-methods", "GET, HEAD, OPTIONS"),
+            ("access-control-allow-headers", "Range, If-None-Match, If-Range"),
+            ("access-control-max-age", "600"),
+        ]
+
+    def _cors_headers(self, origin: str | None) -> list[tuple[str, str]]:
+        if "*" in self._cors:
+            allowed = "*"
+        elif origin is not None and origin in self._cors:
+            allowed = origin
+        else:
+            return []
+        return [
+            ("access-control-allow-origin", allowed),
+            ("access-control-expose-headers", "Content-Range, Content-Length, Accept-Ranges, ETag"),
+        ]
+
+    def _sent(self, n: int) -> None:
+        self._counts["client_bytes"] += n
+        metrics.CLIENT_BYTES.inc(n)
+
+    def _count(self, path: str) -> None:
+        self._counts[path] += 1
+        metrics.PROXY_RESPONSES.labels(path).inc()
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: trio.CancelScope) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return
+
+
+def _client_range(value: str | None) -> RangeSpec | None:
+    if value is None:
+        return None
+    try:
+        return parse_range(value)
+    except MultipleRanges:
+        return None  # RFC 9110 §14.2: a server may ignore Range; the whole body is correct
+    except RangeError as exc:
+        raise ProxyError(416, "range_not_satisfiable", str(exc)) from None
+
+
+def _plan(spec: RangeSpec | None, size: int) -> tuple[Span, int, list[tuple[str, str]]]:
+    """(span, status, extra headers): 200 for the whole object, 206 with Content-Range."""
+    if spec is None:
+        return Span(0, size), 200, []
+    span = _resolve_or_416(spec, size)
+    if span.length == 0:  # a suffix of an empty object: nothing a 206 can describe
+        return span, 200, []
+    return span, 206, [("content-range", content_range(span, size))]
+
+
+def _resolve_or_416(spec: RangeSpec, size: int) -> Span:
+    try:
+        return resolve_range(spec, size)
+    except RangeError:
+        raise _unsatisfiable(size) from None
+
+
+def _unsatisfiable(size: int | None) -> ProxyError:
+    extra = () if size is None else (("content-range", unsatisfied_content_range(size)),)
+    return ProxyError(416, "range_not_satisfiable", "the requested range is not satisfiable", extra)
+
+
+def _validators(identity: ObjectIdentity) -> list[tuple[str, str]]:
+    out = []
+    if identity.etag:
+        out.append(("etag", identity.etag))
+    if identity.last_modified:
+        out.append(("last-modified", identity.last_modified))
+    return out
+
+
+def _none_match(value: str | None, etag: str | None) -> bool:
+    """RFC 9110 §13.1.2, weak comparison."""
+    if value is None or etag is None:
+        return False
+    if value.strip() == "*":
+        return True
+    wanted = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == wanted for tag in value.split(","))
+
+
+def _if_range_ok(value: str | None, identity: ObjectIdentity) -> bool:
+    """RFC 9110 §13.1.5: Range applies only if the validator still matches (strong for tags)."""
+    if value is None:
+        return True
+    value = value.strip()
+    if value.startswith(('"', "W/")):
+        return identity.etag is not None and not value.startswith("W/") and value == identity.etag
+    return identity.last_modified is not None and value == identity.last_modified
+
+
+def _forwarded_conditionals(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The only client headers an upstream sees: a re-serialised Range and two validators."""
+    out: list[tuple[str, str]] = []
+    spec = _client_range(headers.get("range"))
+    if spec is not None:
+        out.append(("range", format_range(spec)))
+    for name in ("if-none-match", "if-range"):
+        value = headers.get(name)
+        if value is not None and len(value) < 1024 and value.isprintable():
+            out.append((name, value))
+    return out
+
+
+def _size_from_416(response: UpstreamResponse) -> int | None:
+    value = response.header("content-range") or ""
+    total = value.rpartition("/")[2]
+    return int(total) if total.isdigit() and len(total) <= 18 else None
+
+
+def _status_error(response: UpstreamResponse) -> UpstreamError:
+    status = response.status
+    kind = "not_found" if status in (404, 410) else "status"
+    return UpstreamError(kind, f"upstream answered {status}", status=status)
+
+
+def _proxy_error(exc: UpstreamError) -> ProxyError:
+    status, code = _UPSTREAM_ERRORS.get(exc.kind, (502, "upstream_error"))
+    return ProxyError(status, code, str(exc))
+
+
+async def _read_limited(response: UpstreamResponse, limit: int) -> bytes:
+    buffer = bytearray()
+    async for chunk in response.iter_bytes():
+        buffer += chunk
+        if len(buffer) > limit:
+            raise ProxyError(502, "upstream_bad_playlist", "playlist too large")
+    return bytes(buffer)

@@ -1,0 +1,504 @@
+"""A bounded cache of aligned Range slices of upstream objects, with single-flight fetching.
+
+Theory of operation: an upstream object (a provider instance's media reference) is cut into
+aligned slices of ``slice_size`` bytes; slice ``i`` covers ``[i*S, (i+1)*S)``. Any client range
+maps onto the same slices (``ranges.slice_pieces``), so a slice is fetched once with
+``Range: bytes=i*S-((i+1)*S-1)`` and then served to every reader. Each slice remembers the
+object's identity (size, ETag, Last-Modified) as the upstream reported it; readers pass the
+identity they started with, and a slice of another identity is never handed to them.
+
+Single flight: the first reader of a missing slice starts one fetch task in the cache's own
+nursery (so the fetch survives the reader going away) and every concurrent reader of the same
+slice waits for that one result. Freshness: a slice younger than ``ttl`` is a hit; up to
+``ttl + stale_max_age`` old it is served stale and, with ``stale_while_revalidate``, refetched in
+the background; older, it is a miss. Size: inserting past ``max_bytes`` evicts least recently
+used slices down to ``target_ratio * max_bytes``; a periodic sweep drops expired slices and
+trims the same way. Storage is memory, or files via :class:`SliceStore` (``slice_store.py``).
+
+Resource handling: :meth:`SliceCache.run` must be running (``await nursery.start(cache.run)``)
+before :meth:`get_slice` is called; it owns the fetch, revalidation and eviction tasks, and
+cancelling it stops all of them. Error handling: upstream failures reach readers as
+:class:`UpstreamError` (with a ``kind`` the HTTP layer maps to 404/502/504);
+:class:`RangeUnsupported` tells the caller to stream the object through uncached;
+:class:`UpstreamUnsatisfiable` carries the upstream's size for a 416.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import trio
+
+from synctv.proxy import metrics
+from synctv.proxy.ranges import RangeError, parse_content_range, slice_span
+
+# Background revalidations allowed at once; more stale hits are served without refreshing.
+MAX_CONCURRENT_REVALIDATIONS = 8
+
+
+class UpstreamError(Exception):
+    """An upstream request failed. ``kind``: not_found, status, timeout, connect, protocol,
+    refused (address policy), redirects."""
+
+    def __init__(self, kind: str, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+
+
+class RangeUnsupported(Exception):
+    """The upstream ignored or refused ``Range`` (or hides the size): stream it uncached."""
+
+
+class UpstreamUnsatisfiable(Exception):
+    """The upstream answered 416: the slice starts past the end of a ``size``-byte object."""
+
+    def __init__(self, size: int | None) -> None:
+        super().__init__(f"range not satisfiable (size {size})")
+        self.size = size
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamTarget:
+    """What to fetch. ``key`` is the cache identity (stable even when the URL is re-signed)."""
+
+    key: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    allow_private: bool = False
+
+
+class UpstreamResponse(Protocol):
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def url(self) -> str: ...
+
+    def header(self, name: str) -> str | None: ...
+
+    def iter_bytes(self) -> AsyncIterator[bytes]: ...
+
+
+class Upstream(Protocol):
+    """The fetch the cache depends on (``synctv.proxy.upstream.HttpUpstream`` implements it)."""
+
+    def open(
+        self, target: UpstreamTarget, request_headers: Sequence[tuple[str, str]] = ()
+    ) -> AbstractAsyncContextManager[UpstreamResponse]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectIdentity:
+    """What must not change between the slices of one response."""
+
+    size: int
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    data: bytes
+    identity: ObjectIdentity
+    content_type: str | None
+    fetched_at: float
+
+
+class SliceStore(Protocol):
+    """Where slice bytes live when not in memory (the file backend)."""
+
+    async def save(self, key: str, index: int, piece: Slice) -> None: ...
+
+    async def load(self, key: str, index: int, expected_length: int) -> bytes | None: ...
+
+    async def delete(self, key: str, index: int) -> None: ...
+
+    async def scan(self) -> list[StoredSlice]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSlice:
+    """A slice found in the store at start: its metadata, with the bytes left on disk."""
+
+    key: str
+    index: int
+    length: int
+    identity: ObjectIdentity
+    content_type: str | None
+    fetched_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SliceCacheStatistics:
+    entries: int
+    bytes: int
+    max_bytes: int
+    hits: int
+    misses: int
+    stale_hits: int
+    upstream_bytes: int
+    single_flight_joins: int
+    evictions: int
+    corruptions: int
+    in_flight: int
+    upstream_errors: tuple[tuple[str, int], ...]
+
+
+@dataclass(slots=True)
+class _Entry:
+    slice: Slice  # with data=b"" when the bytes live in the store
+    length: int
+
+
+@dataclass(slots=True)
+class _Flight:
+    done: trio.Event = field(default_factory=trio.Event)
+    result: Slice | None = None
+    error: BaseException | None = None
+
+
+class SliceCache:
+    """See the module docstring. All sizes in bytes, all durations in seconds."""
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        *,
+        slice_size: int = 2 * 1024 * 1024,
+        max_bytes: int = 512 * 1024 * 1024,
+        ttl: float = 300.0,
+        stale_max_age: float = 60.0,
+        stale_while_revalidate: bool = True,
+        eviction_interval: float = 60.0,
+        target_ratio: float = 0.875,
+        fetch_timeout: float = 60.0,
+        store: SliceStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if slice_size <= 0 or max_bytes < slice_size:
+            raise ValueError("need 0 < slice_size <= max_bytes")
+        self.slice_size = slice_size
+        self.max_bytes = max_bytes
+        self._upstream = upstream
+        self._ttl = ttl
+        self._stale_max_age = stale_max_age
+        self._swr = stale_while_revalidate
+        self._eviction_interval = eviction_interval
+        self._target = int(max_bytes * target_ratio)
+        self._fetch_timeout = fetch_timeout
+        self._store = store
+        self._clock = clock
+        self._entries: OrderedDict[tuple[str, int], _Entry] = OrderedDict()
+        self._bytes = 0
+        self._flights: dict[tuple[str, int], _Flight] = {}
+        self._nursery: trio.Nursery | None = None
+        self._revalidations = 0
+        self._counts: Counter[str] = Counter()
+        self._errors: Counter[str] = Counter()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Own the background tasks until cancelled; rebuilds the index from the store first."""
+        if self._store is not None:
+            for found in await self._store.scan():
+                meta = Slice(b"", found.identity, found.content_type, found.fetched_at)
+                self._insert_entry((found.key, found.index), meta, found.length)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            try:
+                while True:
+                    await trio.sleep(self._eviction_interval)
+                    await self.sweep()
+            finally:
+                self._nursery = None
+
+    async def sweep(self) -> None:
+        """Drop expired slices, then trim to the target size (the periodic eviction)."""
+        now = self._clock()
+        horizon = self._ttl + self._stale_max_age
+        expired = [k for k, e in self._entries.items() if now - e.slice.fetched_at >= horizon]
+        for key in expired:
+            await self._drop(key, "expired")
+        if self._bytes > self._target:
+            await self._trim(self._target)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def peek_identity(self, key: str) -> tuple[ObjectIdentity, str | None] | None:
+        """The identity and content type of a cached fresh slice of ``key``, if any (no I/O)."""
+        now = self._clock()
+        for (entry_key, _), entry in reversed(self._entries.items()):
+            if entry_key == key and now - entry.slice.fetched_at < self._ttl:
+                return entry.slice.identity, entry.slice.content_type
+        return None
+
+    async def get_slice(
+        self, target: UpstreamTarget, index: int, expected: ObjectIdentity | None = None
+    ) -> Slice:
+        """Slice ``index`` of the target: cached, joined to a fetch in flight, or fetched.
+
+        A cached slice of another identity than ``expected`` is not returned (it is refetched);
+        a fetched one is returned whatever its identity: the caller compares and cuts.
+        """
+        slot = (target.key, index)
+        cached = await self._lookup(target, slot, expected)
+        if cached is not None:
+            return cached
+        self._count("misses", "miss")
+        return await self._join_or_fetch(target, slot)
+
+    async def _lookup(
+        self, target: UpstreamTarget, slot: tuple[str, int], expected: ObjectIdentity | None
+    ) -> Slice | None:
+        entry = self._entries.get(slot)
+        if entry is None:
+            return None
+        if expected is not None and entry.slice.identity != expected:
+            return None
+        age = self._clock() - entry.slice.fetched_at
+        if age >= self._ttl + self._stale_max_age or (age >= self._ttl and not self._swr):
+            return None
+        piece = await self._materialise(slot, entry)
+        if piece is None:
+            return None
+        self._entries.move_to_end(slot)
+        if age < self._ttl:
+            self._count("hits", "hit")
+        else:
+            self._count("stale_hits", "stale")
+            self._revalidate(target, slot)
+        return piece
+
+    async def _materialise(self, slot: tuple[str, int], entry: _Entry) -> Slice | None:
+        if self._store is None:
+            return entry.slice
+        data = await self._store.load(slot[0], slot[1], entry.length)
+        if data is None:
+            self._counts["corruptions"] += 1
+            await self._drop(slot, "corrupt")
+            return None
+        s = entry.slice
+        return Slice(data, s.identity, s.content_type, s.fetched_at)
+
+    async def _join_or_fetch(self, target: UpstreamTarget, slot: tuple[str, int]) -> Slice:
+        flight = self._flights.get(slot)
+        if flight is None:
+            flight = self._start_flight(target, slot)
+        else:
+            self._counts["single_flight_joins"] += 1
+            metrics.SINGLE_FLIGHT_JOINS.inc()
+        await flight.done.wait()
+        if flight.error is not None:
+            raise flight.error
+        assert flight.result is not None
+        return flight.result
+
+    def _start_flight(self, target: UpstreamTarget, slot: tuple[str, int]) -> _Flight:
+        if self._nursery is None:
+            raise RuntimeError("SliceCache.run() is not running")
+        flight = _Flight()
+        self._flights[slot] = flight
+        self._nursery.start_soon(self._fly, target, slot, flight)
+        return flight
+
+    def _revalidate(self, target: UpstreamTarget, slot: tuple[str, int]) -> None:
+        if slot in self._flights or self._revalidations >= MAX_CONCURRENT_REVALIDATIONS:
+            return
+        self._revalidations += 1
+        flight = self._start_flight(target, slot)
+
+        async def release() -> None:
+            await flight.done.wait()
+            self._revalidations -= 1
+
+        assert self._nursery is not None
+        self._nursery.start_soon(release)
+
+    async def _fly(self, target: UpstreamTarget, slot: tuple[str, int], flight: _Flight) -> None:
+        try:
+            with trio.fail_after(self._fetch_timeout):
+                piece = await self._fetch(target, slot[1])
+            await self._insert(slot, piece)
+            flight.result = piece
+        except trio.TooSlowError:
+            flight.error = self._error(UpstreamError("timeout", "upstream slice fetch timed out"))
+        except UpstreamError as exc:
+            flight.error = self._error(exc)
+        except (RangeUnsupported, UpstreamUnsatisfiable) as exc:
+            flight.error = exc
+        except trio.Cancelled:
+            flight.error = UpstreamError("cancelled", "the proxy is shutting down")
+            raise
+        finally:
+            del self._flights[slot]
+            flight.done.set()
+
+    def _error(self, exc: UpstreamError) -> UpstreamError:
+        self._errors[exc.kind] += 1
+        metrics.UPSTREAM_ERRORS.labels(exc.kind).inc()
+        return exc
+
+    # -- one upstream fetch -----------------------------------------------------------------
+
+    async def _fetch(self, target: UpstreamTarget, index: int) -> Slice:
+        span = slice_span(index, self.slice_size, None)
+        wanted = (("range", f"bytes={span.start}-{span.stop - 1}"),)
+        async with self._upstream.open(target, wanted) as response:
+            status = response.status
+            if status == 206:
+                return await self._read_partial(response, span.start)
+            if status == 200:
+                return await self._read_whole_if_small(response, index)
+            if status == 416:
+                size = _unsatisfied_size(response.header("content-range"))
+                if index == 0 and size == 0:  # an empty object: cache that fact as an empty slice
+                    return Slice(b"", _identity(response, 0), None, self._now())
+                raise UpstreamUnsatisfiable(size)
+            if status in (404, 410):
+                raise UpstreamError("not_found", f"upstream answered {status}", status=status)
+            raise UpstreamError("status", f"upstream answered {status}", status=status)
+
+    async def _read_partial(self, response: UpstreamResponse, start: int) -> Slice:
+        if response.header("content-encoding") not in (None, "identity"):
+            raise RangeUnsupported("upstream encodes ranges")
+        try:
+            content_range = parse_content_range(response.header("content-range") or "")
+        except RangeError as exc:
+            raise UpstreamError("protocol", str(exc)) from None
+        size = content_range.size
+        if size is None:
+            raise RangeUnsupported("upstream does not tell the object size")
+        expected = min(self.slice_size, size - start)
+        if content_range.span.start != start or content_range.span.length != expected:
+            raise UpstreamError("protocol", "upstream answered another range than asked")
+        data = await self._read_body(response, expected)
+        return Slice(data, _identity(response, size), response.header("content-type"), self._now())
+
+    async def _read_whole_if_small(self, response: UpstreamResponse, index: int) -> Slice:
+        """A 200 to a ranged request: cache it as slice 0 when the whole object fits in one."""
+        length = _int_header(response.header("content-length"))
+        encoded = response.header("content-encoding") not in (None, "identity")
+        if index != 0 or length is None or length > self.slice_size or encoded:
+            raise RangeUnsupported("upstream ignored Range")
+        data = await self._read_body(response, length)
+        return Slice(
+            data, _identity(response, length), response.header("content-type"), self._now()
+        )
+
+    async def _read_body(self, response: UpstreamResponse, expected: int) -> bytes:
+        buffer = bytearray()
+        async for chunk in response.iter_bytes():
+            if len(buffer) + len(chunk) > expected:
+                raise UpstreamError("protocol", "upstream sent more bytes than announced")
+            buffer += chunk
+        self._counts["upstream_bytes"] += len(buffer)
+        metrics.UPSTREAM_BYTES.inc(len(buffer))
+        if len(buffer) != expected:
+            raise UpstreamError("protocol", "upstream body ended early")
+        return bytes(buffer)
+
+    def _now(self) -> float:
+        return self._clock()
+
+    # -- storage and eviction ---------------------------------------------------------------
+
+    async def _insert(self, slot: tuple[str, int], piece: Slice) -> None:
+        key = slot[0]
+        stale = [s for s, e in self._entries.items() if s[0] == key]
+        if any(self._entries[s].slice.identity != piece.identity for s in stale):
+            for s in stale:  # the object changed upstream: older slices are useless
+                await self._drop(s, "changed")
+        if slot in self._entries:
+            await self._drop(slot, "replaced")
+        if self._bytes + len(piece.data) > self.max_bytes:
+            await self._trim(max(0, self._target - len(piece.data)))
+        kept = piece
+        if self._store is not None:
+            await self._store.save(key, slot[1], piece)
+            kept = Slice(b"", piece.identity, piece.content_type, piece.fetched_at)
+        self._insert_entry(slot, kept, len(piece.data))
+
+    def _insert_entry(self, slot: tuple[str, int], piece: Slice, length: int) -> None:
+        self._entries[slot] = _Entry(piece, length)
+        self._bytes += length
+        metrics.CACHE_BYTES.inc(length)
+        metrics.CACHE_ENTRIES.inc()
+
+    async def _trim(self, goal: int) -> None:
+        while self._bytes > goal and self._entries:
+            slot = next(iter(self._entries))
+            await self._drop(slot, "size")
+
+    async def _drop(self, slot: tuple[str, int], reason: str) -> None:
+        entry = self._entries.pop(slot, None)
+        if entry is None:
+            return
+        self._bytes -= entry.length
+        metrics.CACHE_BYTES.dec(entry.length)
+        metrics.CACHE_ENTRIES.dec()
+        if reason != "replaced":
+            self._counts["evictions"] += 1
+            metrics.CACHE_EVICTIONS.labels(reason).inc()
+        if self._store is not None:
+            await self._store.delete(slot[0], slot[1])
+
+    async def invalidate(self, key: str) -> None:
+        """Forget every slice of ``key`` (its upstream object changed under a reader)."""
+        for slot in [s for s in self._entries if s[0] == key]:
+            await self._drop(slot, "changed")
+
+    # -- statistics -------------------------------------------------------------------------
+
+    def _count(self, name: str, label: str) -> None:
+        self._counts[name] += 1
+        metrics.CACHE_LOOKUPS.labels(label).inc()
+
+    def statistics(self) -> SliceCacheStatistics:
+        c = self._counts
+        return SliceCacheStatistics(
+            entries=len(self._entries),
+            bytes=self._bytes,
+            max_bytes=self.max_bytes,
+            hits=c["hits"],
+            misses=c["misses"],
+            stale_hits=c["stale_hits"],
+            upstream_bytes=c["upstream_bytes"],
+            single_flight_joins=c["single_flight_joins"],
+            evictions=c["evictions"],
+            corruptions=c["corruptions"],
+            in_flight=len(self._flights),
+            upstream_errors=tuple(sorted(self._errors.items())),
+        )
+
+
+def identity_of(response: UpstreamResponse, size: int) -> ObjectIdentity:
+    """The identity an upstream response describes (used by pass-through and manifests too)."""
+    return _identity(response, size)
+
+
+def _identity(response: UpstreamResponse, size: int) -> ObjectIdentity:
+    return ObjectIdentity(size, response.header("etag"), response.header("last-modified"))
+
+
+def _int_header(value: str | None) -> int | None:
+    if value is None or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
+
+
+def _unsatisfied_size(value: str | None) -> int | None:
+    if value is None:
+        return None
+    unit, _, rest = value.strip().partition(" ")
+    star, slash, total = rest.partition("/")
+    if unit.lower() != "bytes" or star != "*" or not slash:
+        return None
+    return _int_header(total)

@@ -1,0 +1,158 @@
+"""The provider kinds against small real upstreams following the Alist v3 and Emby APIs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from synctv.providers.base import (
+    BrowseEntry,
+    Provider,
+    ProviderConfigError,
+    ProviderContext,
+    ProviderError,
+    builtin_registry,
+    mask_url,
+)
+from synctv.proxy.upstream import HttpUpstream
+from tests.providers.fakes import FakeAlist, FakeEmby
+from tests.proxy.upstream_server import UpstreamServer
+
+
+def make(
+    kind: str,
+    http: HttpUpstream,
+    config: Mapping[str, Any],
+    credentials: Mapping[str, Any] | None = None,
+    lan: bool = True,
+) -> Provider:
+    spec = builtin_registry().get(kind)
+    spec.validate(config, credentials or {})
+    return spec.create(config, credentials or {}, ProviderContext(http, "inst-1", lan, time.time))
+
+
+def test_registry_discovers_the_kinds() -> None:
+    assert {"direct", "alist", "emby"} <= set(builtin_registry().names())
+    with pytest.raises(ProviderError) as info:
+        builtin_registry().get("bilibili-not-yet")
+    assert info.value.code == "unknown_provider_kind"
+
+
+async def test_direct(http: HttpUpstream) -> None:
+    provider = make(
+        "direct",
+        http,
+        {"headers": {"User-Agent": "UA/1", "Referer": "https://site/"}},
+        {"headers": {"Cookie": "sid=1"}},
+    )
+    source = await provider.resolve("https://cdn.example/a.mp4")
+    assert source.mode == "direct"
+    assert dict(source.headers) == {
+        "user-agent": "UA/1",
+        "referer": "https://site/",
+        "cookie": "sid=1",
+    }
+    for bad in ("ftp://x/y", "file:///etc/passwd", "not a url", "http:///nohost"):
+        with pytest.raises(ProviderError):
+            await provider.resolve(bad)
+    with pytest.raises(ProviderConfigError):
+        make("direct", http, {"headers": {"Host": "evil"}})
+    with pytest.raises(ProviderConfigError):
+        make("direct", http, {"typo_key": 1})
+
+
+async def test_alist_login_list_resolve_and_relogin(
+    origin: UpstreamServer, http: HttpUpstream
+) -> None:
+    fake = FakeAlist(origin)
+    fake.install()
+    provider = make(
+        "alist", http, {"base_url": origin.base, "username": "admin"}, {"password": fake.password}
+    )
+    listing = await provider.browse("/movies")
+    assert listing[0] == BrowseEntry("film.mp4", "/movies/film.mp4", False, 300_000)
+    assert listing[1].is_dir
+    source = await provider.resolve("/movies/film.mp4")
+    assert source.url == f"{origin.base}/d/movies/film.mp4?sign=abc"
+    assert dict(source.headers) == {"authorization": fake.token}
+    assert source.mode == "proxy"
+    assert source.expires_at is not None
+    logins = fake.logins
+    fake.expire_token()  # the server forgets the token: the provider logs in again, once
+    await provider.resolve("/movies/film.mp4")
+    assert fake.logins == logins + 1
+    with pytest.raises(ProviderError) as info:
+        await provider.resolve("/movies/missing.mp4")
+    assert info.value.code == "media_not_found"
+
+
+async def test_alist_wrong_password(origin: UpstreamServer, http: HttpUpstream) -> None:
+    FakeAlist(origin).install()
+    provider = make(
+        "alist", http, {"base_url": origin.base, "username": "admin"}, {"password": "no"}
+    )
+    with pytest.raises(ProviderError) as info:
+        await provider.resolve("/movies/film.mp4")
+    assert info.value.code == "provider_auth_failed"
+    assert "no" not in info.value.message.split()
+
+
+async def test_alist_on_loopback_needs_the_lan_flag(
+    origin: UpstreamServer, http: HttpUpstream
+) -> None:
+    fake = FakeAlist(origin)
+    fake.install()
+    provider = make(
+        "alist",
+        http,
+        {"base_url": origin.base, "username": "admin"},
+        {"password": fake.password},
+        lan=False,
+    )
+    with pytest.raises(ProviderError) as info:
+        await provider.resolve("/movies/film.mp4")
+    assert info.value.code == "provider_unavailable"
+    assert origin.seen == []
+
+
+async def test_emby_password_login(origin: UpstreamServer, http: HttpUpstream) -> None:
+    fake = FakeEmby(origin)
+    fake.install()
+    provider = make(
+        "emby", http, {"base_url": origin.base, "username": "viewer"}, {"password": fake.password}
+    )
+    views = await provider.browse("/")
+    assert views == [BrowseEntry("Films", "lib1", True)]
+    items = await provider.browse("lib1")
+    assert items[0].ref == "42"
+    source = await provider.resolve("42")
+    assert source.url == (
+        f"{origin.base}/Videos/42/stream?static=true&MediaSourceId=ms42&api_key={fake.token}"
+    )
+    assert source.mode == "proxy"
+    assert source.subtitles[0].language == "eng"
+    assert "/Videos/42/ms42/Subtitles/2/Stream.vtt" in source.subtitles[0].url
+    assert 'Client="SyncTV"' in fake.auth_headers[0]
+    assert fake.token not in mask_url(source.url)
+    with pytest.raises(ProviderError) as info:
+        await provider.resolve("../etc")
+    assert info.value.code == "invalid_media_ref"
+
+
+async def test_emby_api_key_picks_the_administrator(
+    origin: UpstreamServer, http: HttpUpstream
+) -> None:
+    fake = FakeEmby(origin)
+    fake.install()
+    provider = make("emby", http, {"base_url": origin.base}, {"api_key": fake.api_key})
+    source = await provider.resolve("42")
+    assert f"api_key={fake.api_key}" in source.url
+    assert fake.auth_headers == []  # no login with an API key
+
+
+async def test_emby_needs_credentials(http: HttpUpstream) -> None:
+    with pytest.raises(ProviderConfigError):
+        make("emby", http, {"base_url": "http://emby.example"})
