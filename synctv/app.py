@@ -39,11 +39,14 @@ from hypercorn.trio import serve as hypercorn_serve
 from synctv import __version__, metrics
 from synctv.api.grpc._gen.synctv.admin.v1 import admin_pb2
 from synctv.api.grpc.admin import AdminService, serve_admin
+from synctv.api.grpc.admin_live import LiveAdminService, LiveUrls
+from synctv.api.grpc.cli_common import ADMIN_SOCKET_NAME
 from synctv.api.health import Readiness, health_routes
 from synctv.api.http.asgi import App, Route
 from synctv.api.http.routes.webrtc import webrtc_routes
 from synctv.api.metrics_http import metrics_routes
 from synctv.config import Config
+from synctv.livestream.registry import LiveStreamRegistry
 from synctv.state import MemoryState, ShortLivedState, StateUnavailable, open_state
 from synctv.store.db import Database, open_database
 from synctv.store.embedded_pg import run_embedded_postgres
@@ -53,8 +56,6 @@ from synctv.stun.server import StunEndpoints, StunServer
 
 log = logging.getLogger("synctv.app")
 access_log = logging.getLogger("synctv.access")
-
-ADMIN_SOCKET_NAME = "synctv.sock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,11 +227,15 @@ async def _serve_tree(
     http_app = App(routes, observe=_observe_request, clock=trio.current_time)
     drain = config.server.shutdown_drain_timeout_seconds
 
+    live_registry = LiveStreamRegistry(db)
+    bound_http: list[str] = []  # becomes controller.addresses.http; filled once HTTP is bound
+    live_admin = LiveAdminService(live_registry, LiveUrls(config, http_binds=lambda: bound_http))
+
     async with trio.open_nursery() as root:
         if isinstance(state, MemoryState):
             await root.start(state.run)
         socket_path = await root.start(
-            serve_admin, config.data_dir / ADMIN_SOCKET_NAME, [AdminService(status)]
+            serve_admin, config.data_dir / ADMIN_SOCKET_NAME, [AdminService(status), live_admin]
         )
         if config.webrtc.enable_builtin_stun:
             stun_endpoints.append(await root.start(stun.serve))
@@ -252,7 +257,7 @@ async def _serve_tree(
         controller = Controller(
             readiness,
             BoundAddresses(
-                [],
+                bound_http,
                 health_binds,
                 metrics_binds,
                 socket_path,

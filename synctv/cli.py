@@ -12,9 +12,10 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from synctv import __version__
+from synctv.api.grpc import cli_live, cli_providers
+from synctv.api.grpc.cli_common import add_config_option, admin_socket
 from synctv.config import Config, ConfigError, load_config
 
 EXIT_OK = 0
@@ -90,24 +91,9 @@ def _build_parser() -> argparse.ArgumentParser:
     add_config_option(status)
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=_admin_status)
+    cli_live.add_commands(admin_commands)
+    cli_providers.add_commands(admin_commands)
     return parser
-
-
-def add_config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        "-c",
-        type=Path,
-        default=None,
-        help="YAML config file (default: $SYNCTV_CONFIG; then environment SYNCTV_* only)",
-    )
-
-
-def admin_socket(args: argparse.Namespace) -> Path:
-    """The management socket of the server that the given ``--config`` describes."""
-    from synctv.app import ADMIN_SOCKET_NAME
-
-    return load_config(args.config).data_dir / ADMIN_SOCKET_NAME
 
 
 def _print(text: str) -> int:

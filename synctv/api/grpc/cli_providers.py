@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from synctv.api.grpc.cli_common import add_config_option, admin_socket
+
 if TYPE_CHECKING:
     from synctv.api.grpc._gen.synctv.admin.v1 import providers_grpc, providers_pb2
 
 T = TypeVar("T")
 
-# Must equal synctv.app.ADMIN_SOCKET_NAME (see cli_live.py for why it is repeated here).
-_ADMIN_SOCKET_NAME = "synctv.sock"
 _TIMEOUT = 30.0  # resolve talks to the provider's server
 
 
@@ -86,13 +86,7 @@ def add_commands(admin_subparsers: Any) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        "-c",
-        type=Path,
-        default=None,
-        help="YAML config file (default: $SYNCTV_CONFIG; then environment SYNCTV_* only)",
-    )
+    add_config_option(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -108,9 +102,8 @@ def _call(
 
     from synctv.api.grpc import admin_client
     from synctv.api.grpc._gen.synctv.admin.v1 import providers_grpc
-    from synctv.config import load_config
 
-    socket_path = load_config(args.config).data_dir / _ADMIN_SOCKET_NAME
+    socket_path = admin_socket(args)
 
     async def operation(channel: Channel) -> T:
         return await method(providers_grpc.ProviderAdminStub(channel))

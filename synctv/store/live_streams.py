@@ -1,0 +1,122 @@
+"""Live stream rows: the SQL behind :class:`synctv.livestream.registry.LiveStreamRegistry`.
+
+Each ``*_q`` function is one asyncio unit of work taking an asyncpg connection; it is run through
+:meth:`Database.run` (one bridge crossing, one transaction). :class:`LiveStreamStore` is the
+Trio-native face the service layer uses. Keys never reach this module in plain text: callers pass
+the key's hash (``bytea``, 32 bytes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from synctv.store.db import Database
+
+_COLUMNS = "stream_id, app, room_id, title, created_at"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStreamRow:
+    stream_id: str
+    app: str
+    room_id: str | None
+    title: str
+    created_at: datetime
+
+
+class LiveStreamExists(Exception):
+    """The stream id (or key hash) is already taken: a collision of random values."""
+
+
+def _row(record: Any) -> LiveStreamRow:
+    return LiveStreamRow(
+        stream_id=record["stream_id"],
+        app=record["app"],
+        room_id=record["room_id"],
+        title=record["title"],
+        created_at=record["created_at"],
+    )
+
+
+async def insert_q(
+    conn: Any, stream_id: str, app: str, room_id: str | None, title: str, key_hash: bytes
+) -> LiveStreamRow | None:
+    """Insert a stream; ``None`` when the id or key hash already exists."""
+    record = await conn.fetchrow(
+        f"INSERT INTO live_streams (stream_id, app, room_id, title, key_hash) "
+        f"VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING {_COLUMNS}",
+        stream_id,
+        app,
+        room_id,
+        title,
+        key_hash,
+    )
+    return None if record is None else _row(record)
+
+
+async def get_q(conn: Any, stream_id: str) -> LiveStreamRow | None:
+    record = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM live_streams WHERE stream_id = $1", stream_id
+    )
+    return None if record is None else _row(record)
+
+
+async def list_q(conn: Any) -> list[LiveStreamRow]:
+    records = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM live_streams ORDER BY created_at, stream_id"
+    )
+    return [_row(r) for r in records]
+
+
+async def find_by_key_hash_q(conn: Any, key_hash: bytes) -> tuple[LiveStreamRow, bytes] | None:
+    """The stream whose key hashes to ``key_hash``, with the stored hash (to compare again)."""
+    record = await conn.fetchrow(
+        f"SELECT {_COLUMNS}, key_hash FROM live_streams WHERE key_hash = $1", key_hash
+    )
+    return None if record is None else (_row(record), bytes(record["key_hash"]))
+
+
+async def set_key_hash_q(conn: Any, stream_id: str, key_hash: bytes) -> bool:
+    status: str = await conn.execute(
+        "UPDATE live_streams SET key_hash = $2, key_rotated_at = now() WHERE stream_id = $1",
+        stream_id,
+        key_hash,
+    )
+    return status == "UPDATE 1"
+
+
+async def delete_q(conn: Any, stream_id: str) -> bool:
+    status: str = await conn.execute("DELETE FROM live_streams WHERE stream_id = $1", stream_id)
+    return status == "DELETE 1"
+
+
+class LiveStreamStore:
+    """Trio-native repository over ``live_streams``."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert(
+        self, *, stream_id: str, app: str, room_id: str | None, title: str, key_hash: bytes
+    ) -> LiveStreamRow:
+        row = await self._db.run(insert_q, stream_id, app, room_id, title, key_hash)
+        if row is None:
+            raise LiveStreamExists(stream_id)
+        return row
+
+    async def get(self, stream_id: str) -> LiveStreamRow | None:
+        return await self._db.run(get_q, stream_id)
+
+    async def list(self) -> list[LiveStreamRow]:
+        return await self._db.run(list_q)
+
+    async def find_by_key_hash(self, key_hash: bytes) -> tuple[LiveStreamRow, bytes] | None:
+        return await self._db.run(find_by_key_hash_q, key_hash)
+
+    async def set_key_hash(self, stream_id: str, key_hash: bytes) -> bool:
+        return await self._db.run(set_key_hash_q, stream_id, key_hash)
+
+    async def delete(self, stream_id: str) -> bool:
+        return await self._db.run(delete_q, stream_id)
