@@ -40,17 +40,27 @@ from synctv import __version__, metrics
 from synctv.api.grpc._gen.synctv.admin.v1 import admin_pb2
 from synctv.api.grpc.admin import AdminService, serve_admin
 from synctv.api.grpc.admin_live import LiveAdminService, LiveUrls
+from synctv.api.grpc.admin_providers import ProviderAdmin
 from synctv.api.grpc.cli_common import ADMIN_SOCKET_NAME
 from synctv.api.health import Readiness, health_routes
 from synctv.api.http.asgi import App, Route
+from synctv.api.http.routes.proxy import proxy_routes
 from synctv.api.http.routes.webrtc import webrtc_routes
 from synctv.api.metrics_http import metrics_routes
-from synctv.config import Config
+from synctv.config import Config, HealthConfig, MetricsConfig
 from synctv.livestream.registry import LiveStreamRegistry
+from synctv.providers.crypto import CredentialCipher
+from synctv.providers.service import ProviderService
+from synctv.proxy.service import MediaProxy
+from synctv.proxy.slice_cache import SliceCache
+from synctv.proxy.slice_store import FileSliceStore
+from synctv.proxy.token import ProxyTokenSigner
+from synctv.proxy.upstream import HttpUpstream
 from synctv.state import MemoryState, ShortLivedState, StateUnavailable, open_state
 from synctv.store.db import Database, open_database
 from synctv.store.embedded_pg import run_embedded_postgres
 from synctv.store.migrations import latest_version, migrate, schema_version
+from synctv.store.providers import ProviderInstanceStore
 from synctv.store.secrets import Secrets, load_or_create_secrets
 from synctv.stun.server import StunEndpoints, StunServer
 
@@ -214,84 +224,154 @@ async def _serve_tree(
         )
 
     services = Services(config, secrets, db, state, node_id)
+    bound_http: list[str] = []  # becomes controller.addresses.http; filled once HTTP is bound
+    urls = LiveUrls(config, http_binds=lambda: bound_http)
     stun = StunServer(config.webrtc)
     stun_endpoints: list[StunEndpoints] = []
+    proxy = _build_proxy(config, secrets, db)
     routes: list[Route] = [
         *webrtc_routes(
             config.webrtc,
             bound_stun_port=lambda: stun_endpoints[0].port if stun_endpoints else None,
-        )
+        ),
+        *proxy_routes(proxy.service),
     ]
     if extra_routes is not None:
         routes += extra_routes(services)
     http_app = App(routes, observe=_observe_request, clock=trio.current_time)
-    drain = config.server.shutdown_drain_timeout_seconds
-
-    live_registry = LiveStreamRegistry(db)
-    bound_http: list[str] = []  # becomes controller.addresses.http; filled once HTTP is bound
-    live_admin = LiveAdminService(live_registry, LiveUrls(config, http_binds=lambda: bound_http))
-
-    async with trio.open_nursery() as root:
-        if isinstance(state, MemoryState):
-            await root.start(state.run)
-        socket_path = await root.start(
-            serve_admin, config.data_dir / ADMIN_SOCKET_NAME, [AdminService(status), live_admin]
-        )
-        if config.webrtc.enable_builtin_stun:
-            stun_endpoints.append(await root.start(stun.serve))
-            _export_stun_metrics(stun)
-        health_binds: list[str] = []
-        if config.health.enabled:
-            health_app = App(
-                health_routes(readiness), observe=_observe_request, clock=trio.current_time
-            )
-            health_binds = await root.start(
-                _serve_http, health_app, config.health.host, config.health.port, 0.0, None
-            )
-        metrics_binds: list[str] = []
-        if config.metrics.enabled:
-            metrics_app = App(metrics_routes(), observe=_observe_request, clock=trio.current_time)
-            metrics_binds = await root.start(
-                _serve_http, metrics_app, config.metrics.host, config.metrics.port, 0.0, None
-            )
-        controller = Controller(
-            readiness,
-            BoundAddresses(
-                bound_http,
-                health_binds,
-                metrics_binds,
-                socket_path,
-                stun_endpoints[0] if stun_endpoints else None,
+    admin_handlers = [
+        AdminService(status),
+        LiveAdminService(LiveStreamRegistry(db), urls),
+        ProviderAdmin(
+            proxy.providers,
+            lambda instance, ref: (
+                f"{urls.http_base()}/proxy/{proxy.service.issue_token(instance, ref)}"
             ),
+        ),
+    ]
+
+    try:
+        async with trio.open_nursery() as root:
+            if isinstance(state, MemoryState):
+                await root.start(state.run)
+            socket_path = await root.start(
+                serve_admin, config.data_dir / ADMIN_SOCKET_NAME, admin_handlers
+            )
+            if proxy.cache is not None:
+                await root.start(proxy.cache.run)
+            if config.webrtc.enable_builtin_stun:
+                stun_endpoints.append(await root.start(stun.serve))
+                _export_stun_metrics(stun)
+            health_binds = await _start_side_port(
+                root,
+                config.health,
+                App(health_routes(readiness), observe=_observe_request, clock=trio.current_time),
+            )
+            metrics_binds = await _start_side_port(
+                root,
+                config.metrics,
+                App(metrics_routes(), observe=_observe_request, clock=trio.current_time),
+            )
+            controller = Controller(
+                readiness,
+                BoundAddresses(
+                    bound_http,
+                    health_binds,
+                    metrics_binds,
+                    socket_path,
+                    stun_endpoints[0] if stun_endpoints else None,
+                ),
+            )
+            controller._root = root.cancel_scope
+            if handle_signals:
+                root.start_soon(_watch_signals, controller)
+            async with trio.open_nursery() as draining:
+                http_binds = await draining.start(
+                    _serve_http,
+                    http_app,
+                    config.server.host,
+                    config.server.port,
+                    config.server.shutdown_drain_timeout_seconds,
+                    controller._stop_accepting.wait,
+                )
+                bound_http.extend(http_binds)
+                log.info(
+                    "SyncTV %s ready",
+                    __version__,
+                    extra={
+                        "node_id": node_id,
+                        "http": ",".join(http_binds),
+                        "health": ",".join(health_binds),
+                        "metrics": ",".join(metrics_binds),
+                        "database": database_kind,
+                    },
+                )
+                metrics.BUILD_INFO.labels(__version__).set(1)
+                task_status.started(controller)
+            # Every draining listener has returned: drained, or past its deadline.
+            root.cancel_scope.cancel()
+    finally:
+        await proxy.upstream.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class _ProxyParts:
+    upstream: HttpUpstream
+    cache: SliceCache | None
+    providers: ProviderService
+    service: MediaProxy
+
+
+def _build_proxy(config: Config, secrets: Secrets, db: Database) -> _ProxyParts:
+    """The media proxy: one upstream client pool, the slice cache, the provider service."""
+    settings, cache_settings = config.proxy, config.proxy_slice_cache
+    upstream = HttpUpstream(
+        connect_timeout=settings.upstream_connect_timeout_seconds,
+        read_timeout=settings.upstream_read_timeout_seconds,
+        max_connections=settings.max_upstream_connections,
+        max_redirects=settings.max_redirects,
+        allow_private=settings.allow_private_upstreams,
+    )
+    cache = None
+    if cache_settings.enabled:
+        store = (
+            FileSliceStore(config.path(cache_settings.dir))
+            if cache_settings.file_backend_enabled
+            else None
         )
-        controller._root = root.cancel_scope
-        if handle_signals:
-            root.start_soon(_watch_signals, controller)
-        async with trio.open_nursery() as draining:
-            http_binds = await draining.start(
-                _serve_http,
-                http_app,
-                config.server.host,
-                config.server.port,
-                drain,
-                controller._stop_accepting.wait,
-            )
-            controller.addresses.http.extend(http_binds)
-            log.info(
-                "SyncTV %s ready",
-                __version__,
-                extra={
-                    "node_id": node_id,
-                    "http": ",".join(http_binds),
-                    "health": ",".join(health_binds),
-                    "metrics": ",".join(metrics_binds),
-                    "database": database_kind,
-                },
-            )
-            metrics.BUILD_INFO.labels(__version__).set(1)
-            task_status.started(controller)
-        # Every draining listener has returned: drained, or past its deadline.
-        root.cancel_scope.cancel()
+        cache = SliceCache(
+            upstream,
+            slice_size=cache_settings.slice_size_bytes,
+            max_bytes=cache_settings.max_size_mb * 1024 * 1024,
+            ttl=cache_settings.ttl_seconds,
+            stale_max_age=cache_settings.stale_max_age_seconds,
+            stale_while_revalidate=cache_settings.stale_while_revalidate,
+            eviction_interval=cache_settings.eviction_interval_seconds,
+            target_ratio=cache_settings.eviction_target_ratio,
+            store=store,
+        )
+    providers = ProviderService(
+        ProviderInstanceStore(db), CredentialCipher(secrets.credential_encryption_key), upstream
+    )
+    service = MediaProxy(
+        signer=ProxyTokenSigner(secrets.jwt_secret),
+        resolver=providers,
+        upstream=upstream,
+        cache=cache,
+        token_ttl=settings.token_ttl_seconds,
+        cors_origins=config.server.cors_origins,
+    )
+    return _ProxyParts(upstream, cache, providers, service)
+
+
+async def _start_side_port(
+    nursery: trio.Nursery, section: HealthConfig | MetricsConfig, app: App
+) -> list[str]:
+    """Health and metrics: their own ports, never drained (they must answer during the drain)."""
+    if not section.enabled:
+        return []
+    binds: list[str] = await nursery.start(_serve_http, app, section.host, section.port, 0.0, None)
+    return binds
 
 
 async def _serve_http(
