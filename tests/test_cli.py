@@ -95,3 +95,25 @@ def test_no_command_prints_help_and_exits_2() -> None:
     result = run()
     assert result.returncode == 2
     assert "commands" in result.stdout
+
+
+def test_migrate_applies_then_reports_up_to_date(tmp_path: Path, fresh_dsn: str) -> None:
+    env = {"SYNCTV_DATA_DIR": str(tmp_path), "SYNCTV_DATABASE_URL": fresh_dsn}
+    first = run("migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("applied migrations: [1, 2, 3")
+    second = run("migrate", env=env)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "database is up to date"
+
+
+def test_migrate_with_an_unreachable_database_is_one_line_exit_1(tmp_path: Path) -> None:
+    env = {
+        "SYNCTV_DATA_DIR": str(tmp_path),
+        "SYNCTV_DATABASE_URL": f"postgresql://nobody@/db?host={tmp_path}&port=1",
+        "SYNCTV_DATABASE_CONNECT_TIMEOUT_SECONDS": "2",
+    }
+    result = run("migrate", env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("synctv: error: cannot connect to the database")
+    assert result.stderr.count("\n") == 1
