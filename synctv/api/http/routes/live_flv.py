@@ -1,0 +1,234 @@
+"""HTTP-FLV playback: ``GET|HEAD /live/{stream_id}.flv`` (raw ASGI streaming, the hot path).
+
+The body is the FLV file header (audio/video flags from what is actually published), the join
+snapshot (onMetaData, sequence headers, GOP cache from a key frame), then every batch of the
+stream. Each wake-up is ONE ``http.response.body`` whose bytes are the hub's shared ``Batch.flv``
+(several pending batches come merged), so per-viewer work is per batch, not per tag.
+
+Resource handling
+-----------------
+Hypercorn shields its socket writes from cancellation, so ``trio.fail_after`` around ``send``
+cannot abandon a write to a viewer that stopped reading. The viewer's receive/send loop therefore
+runs as a writer task in the hub nursery (``StreamHub.start_viewer_task``); the request task
+keeps the subscription, watches the writer, and when one ``send`` has been in progress for
+``flv_write_timeout_seconds`` it returns: hypercorn sees the response unfinished and closes the
+connection, which ends the stuck write. The watch wakes once per timeout period, not per batch.
+
+Error handling
+--------------
+Unknown stream → 404 ``stream_not_found``; known but not live → 503 ``stream_not_live`` with
+``Retry-After`` (after waiting up to ``flv_wait_for_publisher_seconds`` for it, GET only).
+Stream end and the connection cap finish the body cleanly (``more_body: False``); a lagging or
+stalled viewer is cut by closing the connection. Every end is counted by reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import trio
+
+from synctv import errors
+from synctv.api.http.asgi import ApiError, Message, Request, Response, Route, Send
+from synctv.config import LivestreamConfig
+from synctv.livestream.errors import StreamEnded, SubscriberLagged
+from synctv.livestream.hub import StreamHub
+from synctv.livestream.metrics import FLV_VIEWER_ENDS
+from synctv.livestream.registry import StreamDirectory
+from synctv.livestream.stream import LiveStream, Subscription
+from synctv.media.flv import TAG_AUDIO, TAG_VIDEO, file_header
+
+__all__ = ["DIRECTORY_TIMEOUT_SECONDS", "RETRY_AFTER_SECONDS", "live_flv_routes"]
+
+log = logging.getLogger("synctv.http.live_flv")
+
+RETRY_AFTER_SECONDS = 5
+DIRECTORY_TIMEOUT_SECONDS = 10.0
+# How long a viewer of a stream that has published no audio/video yet waits for it before the
+# FLV header (whose flags must say which tracks exist) is sent with both flags set.
+FIRST_MEDIA_WAIT_SECONDS = 5.0
+
+
+def live_flv_routes(
+    hub: StreamHub,
+    directory: StreamDirectory,
+    config: LivestreamConfig,
+    cors_origins: Sequence[str],
+) -> list[Route]:
+    """The HTTP-FLV route; ``cors_origins`` is ``ServerConfig.cors_origins``."""
+    route = _LiveFlv(hub, directory, config, tuple(cors_origins))
+    return [Route(("GET",), "/live/{stream_id:[A-Za-z0-9_-]+}.flv", route.handle, "live_flv")]
+
+
+class _LiveFlv:
+    def __init__(
+        self,
+        hub: StreamHub,
+        directory: StreamDirectory,
+        config: LivestreamConfig,
+        cors_origins: tuple[str, ...],
+    ) -> None:
+        self._hub = hub
+        self._directory = directory
+        self._config = config
+        self._cors_origins = cors_origins
+
+    def _cors(self, request: Request) -> list[tuple[str, str]]:
+        if "*" in self._cors_origins:
+            return [("access-control-allow-origin", "*")]
+        origin = request.header("origin")
+        if origin is not None and origin in self._cors_origins:
+            return [("access-control-allow-origin", origin), ("vary", "Origin")]
+        return [("vary", "Origin")]
+
+    async def handle(self, request: Request) -> Response | None:
+        cors = self._cors(request)
+        stream = await self._find_stream(request, cors)
+        headers = [
+            *cors,
+            ("content-type", "video/x-flv"),
+            ("cache-control", "no-cache"),
+            ("x-content-type-options", "nosniff"),
+        ]
+        if request.method == "HEAD":
+            return Response(200, b"", headers, content_type=None)
+        with stream.subscribe(protocol="flv") as subscription:
+            viewer = _Viewer(request.send, subscription, stream, headers, self._config)
+            self._hub.start_viewer_task(viewer.run)
+            try:
+                await viewer.watch(self._config.flv_write_timeout_seconds)
+            finally:
+                viewer.cancel_scope.cancel()
+                # A clean end makes hypercorn report http.disconnect, which cancels this task
+                # before the writer is done: the writer's own reason wins.
+                FLV_VIEWER_ENDS.labels(viewer.reason or "disconnected").inc()
+        return None
+
+    async def _find_stream(self, request: Request, cors: list[tuple[str, str]]) -> LiveStream:
+        stream_id = request.path_params["stream_id"]
+        retry = ("retry-after", str(RETRY_AFTER_SECONDS))
+        with trio.move_on_after(DIRECTORY_TIMEOUT_SECONDS) as lookup:
+            record = await self._directory.get(stream_id)
+        if lookup.cancelled_caught:
+            raise ApiError(
+                503, errors.SERVICE_UNAVAILABLE, "stream lookup timed out", headers=[*cors, retry]
+            )
+        if record is None:
+            raise ApiError(404, errors.STREAM_NOT_FOUND, "no such stream", headers=cors)
+        stream = self._hub.get(stream_id)
+        wait = self._config.flv_wait_for_publisher_seconds
+        if stream is None and wait > 0 and request.method == "GET":
+            with trio.move_on_after(wait):
+                stream = await self._hub.wait_stream(stream_id)
+        if stream is None:
+            raise ApiError(
+                503, errors.STREAM_NOT_LIVE, "the stream is not live", headers=[*cors, retry]
+            )
+        return stream
+
+
+class _Viewer:
+    """One viewer's receive/send loop, run as a writer task outside the request task."""
+
+    def __init__(
+        self,
+        send: Send,
+        subscription: Subscription,
+        stream: LiveStream,
+        headers: list[tuple[str, str]],
+        config: LivestreamConfig,
+    ) -> None:
+        self._send = send
+        self._subscription = subscription
+        self._stream = stream
+        self._headers = headers
+        self._config = config
+        self.cancel_scope = trio.CancelScope()
+        self.done = trio.Event()
+        self.reason: str | None = None  # why the viewer ended, once known
+        self.sending_since: float | None = None
+
+    async def watch(self, timeout: float) -> None:
+        """Wait for the writer; return early (reason ``write_timeout``) if one send stalls."""
+        while not self.done.is_set():
+            since = self.sending_since
+            now = trio.current_time()
+            if since is not None and now - since >= timeout:
+                log.info("HTTP-FLV viewer cut: no write progress for %.1f s", now - since)
+                self.reason = "write_timeout"
+                return
+            with trio.move_on_at((now if since is None else since) + timeout):
+                await self.done.wait()
+
+    async def run(self) -> None:
+        try:
+            with self.cancel_scope:
+                await self._play()
+        except Exception:
+            # The send of a connection hypercorn already closed, typically.
+            log.debug("HTTP-FLV writer ended with an error", exc_info=True)
+            self.reason = self.reason or "error"
+        finally:
+            self.done.set()
+
+    async def _write(self, message: Message) -> None:
+        self.sending_since = trio.current_time()
+        await self._send(message)
+        self.sending_since = None
+
+    async def _play(self) -> None:
+        subscription = self._subscription
+        first = await self._first_media()
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self._headers]
+        await self._write({"type": "http.response.start", "status": 200, "headers": headers})
+        has_audio = subscription.has_audio or self._stream.has_audio
+        has_video = subscription.has_video or self._stream.has_video
+        if not (has_audio or has_video):
+            has_audio = has_video = True  # unknown yet: let the player look for both
+        opening = file_header(has_audio=has_audio, has_video=has_video)
+        await self._write(
+            {
+                "type": "http.response.body",
+                "body": b"".join((opening, subscription.join_flv, *first)),
+                "more_body": True,
+            }
+        )
+        cap = self._config.flv_max_connection_duration_seconds or float("inf")
+        reason = "duration_cap"
+        with trio.move_on_after(cap):
+            reason = await self._live()
+        if self.reason is None:
+            self.reason = reason
+        if reason == "lagged":
+            return  # cut: the unfinished body makes hypercorn close the connection
+        await self._write({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _live(self) -> str:
+        receive = self._subscription.receive
+        write = self._write
+        try:
+            while True:
+                batch = await receive()
+                await write({"type": "http.response.body", "body": batch.flv, "more_body": True})
+        except StreamEnded:
+            return "stream_ended"
+        except SubscriberLagged:
+            return "lagged"
+
+    async def _first_media(self) -> list[bytes]:
+        """Batches received before the header when the stream has sent no audio/video yet."""
+        subscription = self._subscription
+        if subscription.has_audio or subscription.has_video:
+            return []
+        pending: list[bytes] = []
+        with trio.move_on_after(FIRST_MEDIA_WAIT_SECONDS):
+            try:
+                while True:
+                    batch = await subscription.receive()
+                    pending.append(batch.flv)
+                    if any(tag.tag_type in (TAG_AUDIO, TAG_VIDEO) for tag in batch.tags):
+                        break
+            except (StreamEnded, SubscriberLagged):
+                pass  # _live() sees it again on its first receive()
+        return pending

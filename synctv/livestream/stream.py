@@ -1,0 +1,468 @@
+"""One live stream: publisher ingest, join state (metadata, sequence headers, GOP cache), fan-out.
+
+Theory of operation
+-------------------
+Ingest (``PublisherHandle.publish_audio/video``) is per tag and cheap: size check, timestamp
+through the stream's one :class:`TimestampNormalizer` (shared by audio and video so A/V sync is
+kept; composition offsets live in the body and are untouched), ``encode_tag`` once, append to
+the pending list. ``flush()`` (end of one socket read) then does the per-batch work: the pending
+tags update the join state (metadata, latest sequence headers, GOP cache) and become ONE
+:class:`Batch` whose ``flv`` is one ``b"".join``, published to the :class:`Broadcaster`.
+
+Join state is updated at flush, not at ingest, and ``subscribe()`` reads the join state and the
+broadcaster's cursor in the same synchronous step: a tag is either in the join snapshot or in a
+later batch, never both and never neither.
+
+Publisher sessions: a second publisher of the same stream (OBS reconnect, within the grace or
+while the old connection is still half-open) replaces the first. The old handle is detached
+(its ``wait_kicked`` returns, its calls are ignored), the normaliser is rebased so time continues
+after the old session, the join state is cleared (old GOPs do not decode with new sequence
+headers), and the new session's first batch has ``discontinuity=True``. Viewers keep their
+subscription throughout; the hub (``hub.py``) decides when a stream without publisher ends.
+
+Viewer bound: ``max_backlog_bytes`` or, by default, ``max(8 MiB, 4 s at the measured bitrate)``
+bytes behind the live edge; the ring keeps that much (at least the default) so a bounded viewer
+can catch up with one merged batch. Beyond it the viewer is cut (``SubscriberLagged``).
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import trio
+
+from synctv.config import LivestreamConfig
+from synctv.livestream.errors import TagRejected
+from synctv.livestream.fanout import Batch, Broadcaster, Cursor, RtmpEncoder
+from synctv.livestream.gop_cache import GopCache, GopCacheStatistics
+from synctv.media.flv import (
+    TAG_AUDIO,
+    TAG_SCRIPT,
+    TAG_VIDEO,
+    FlvTag,
+    encode_tag,
+    is_sequence_header,
+    is_video_keyframe,
+)
+from synctv.media.timestamps import TimestampNormalizer
+
+__all__ = [
+    "MIN_BACKLOG_BYTES",
+    "LiveStream",
+    "PublisherHandle",
+    "StreamStatistics",
+    "Subscription",
+    "SubscriptionStatistics",
+]
+
+# A viewer may be this far behind before it is cut, whatever the bitrate (≈ 8 s at 8 Mbit/s)...
+MIN_BACKLOG_BYTES = 8 * 1024 * 1024
+# ... or this many seconds of the stream at its measured bitrate, when that is more.
+BACKLOG_SECONDS = 4.0
+# The ring never holds more than this per stream, whatever the bitrate.
+MAX_RING_BYTES = 64 * 1024 * 1024
+# A driver that never flushes still produces batches: pending tags are flushed past these.
+MAX_PENDING_TAGS = 512
+MAX_PENDING_BYTES = 4 * 1024 * 1024
+# Audio-only streams have no key frames; an audio frame starts a "GOP" this often instead.
+AUDIO_GOP_MS = 1000
+# Bitrate window.
+RATE_WINDOW_SECONDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStatistics:
+    stream_id: str
+    live: bool  # a publisher is attached (False during the reconnect grace)
+    uptime_seconds: float
+    bitrate_bps: int  # FLV bytes published over the last ~5 s, in bits per second
+    viewers: dict[str, int]  # by protocol ("flv", "rtmp", "hls", ...)
+    has_audio: bool
+    has_video: bool
+    bytes_in: int  # tag body bytes accepted from publishers
+    bytes_out: int  # FLV bytes handed to viewers (join snapshots + batches)
+    batches: int
+    backlog_bytes: int  # bytes held by the batch ring
+    dropped_viewers: int  # cut for lagging
+    rejected_tags: int
+    publisher_sessions: int  # 1 + reconnects
+    timestamp_discontinuities: int
+    gop_cache: GopCacheStatistics
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionStatistics:
+    wakeups: int
+    batches: int
+    bytes: int
+    bytes_behind: int
+
+
+class _RateMeter:
+    """Bytes per whole second over the last few seconds (bounded: one slot per second)."""
+
+    __slots__ = ("_buckets", "_started")
+
+    def __init__(self, now: float) -> None:
+        self._started = now
+        self._buckets: collections.deque[list[int]] = collections.deque(
+            maxlen=RATE_WINDOW_SECONDS + 1
+        )
+
+    def add(self, now: float, size: int) -> None:
+        second = int(now)
+        if self._buckets and self._buckets[-1][0] == second:
+            self._buckets[-1][1] += size
+        else:
+            self._buckets.append([second, size])
+
+    def bits_per_second(self, now: float) -> int:
+        horizon = now - RATE_WINDOW_SECONDS
+        total = sum(size for second, size in self._buckets if second + 1 > horizon)
+        span = min(float(RATE_WINDOW_SECONDS), max(now - self._started, 1.0))
+        return int(total * 8 / span)
+
+
+class PublisherHandle:
+    """The publishing side of a stream, held by the RTMP connection task.
+
+    Calls on a handle that was replaced (a newer publisher of the same stream), kicked or closed
+    are ignored; ``wait_kicked`` tells its driver to close the connection.
+    """
+
+    __slots__ = ("_kicked", "_stream")
+
+    def __init__(self, stream: LiveStream) -> None:
+        self._stream: LiveStream | None = stream
+        self._kicked = trio.Event()
+
+    @property
+    def attached(self) -> bool:
+        return self._stream is not None
+
+    def set_metadata(self, amf0_body: bytes) -> None:
+        """onMetaData payload (the script tag body, without ``@setDataFrame``)."""
+        if self._stream is not None:
+            self._stream._ingest_metadata(amf0_body)
+
+    def publish_audio(self, timestamp_ms: int, body: bytes) -> None:
+        """One FLV audio tag body; raises ``TagRejected`` when it is too large."""
+        if self._stream is not None:
+            self._stream._ingest(TAG_AUDIO, timestamp_ms, body)
+
+    def publish_video(self, timestamp_ms: int, body: bytes) -> None:
+        """One FLV video tag body; raises ``TagRejected`` when it is too large."""
+        if self._stream is not None:
+            self._stream._ingest(TAG_VIDEO, timestamp_ms, body)
+
+    def flush(self) -> None:
+        """End of one read from the socket: the pending tags become one batch."""
+        if self._stream is not None:
+            self._stream.flush()
+
+    async def wait_kicked(self) -> None:
+        """Returns when this publisher must stop: kicked, replaced by a newer one, or stream ended."""
+        await self._kicked.wait()
+
+    def close(self) -> None:
+        """The publisher is gone; the stream ends after the reconnect grace unless it returns."""
+        stream = self._stream
+        if stream is not None:
+            stream.flush()
+            stream._detach(self)
+
+    def _detach(self) -> None:
+        self._stream = None
+        self._kicked.set()
+
+
+class Subscription:
+    """One viewer of a stream: the join snapshot, then every later batch (see ``receive``)."""
+
+    __slots__ = ("_broadcaster", "_cursor", "has_audio", "has_video", "join_flv", "join_tags")
+
+    def __init__(
+        self,
+        broadcaster: Broadcaster,
+        cursor: Cursor,
+        join: tuple[tuple[FlvTag, ...], bytes],
+        has_audio: bool,
+        has_video: bool,
+    ) -> None:
+        self._broadcaster = broadcaster
+        self._cursor = cursor
+        self.join_tags, self.join_flv = join
+        self.has_audio = has_audio
+        self.has_video = has_video
+
+    async def receive(self) -> Batch:
+        """The next batch after the join snapshot (no gap, no duplicate).
+
+        Several pending batches come back merged into one. Raises :class:`StreamEnded` when the
+        stream ended (after the last batch) and :class:`SubscriberLagged` when cut for lagging.
+        """
+        return await self._broadcaster.receive(self._cursor)
+
+    def statistics(self) -> SubscriptionStatistics:
+        cursor = self._cursor
+        return SubscriptionStatistics(
+            wakeups=cursor.wakeups,
+            batches=cursor.batches,
+            bytes=cursor.bytes,
+            bytes_behind=self._broadcaster.bytes_behind(cursor),
+        )
+
+
+class LiveStream:
+    """A stream while it is live or within its reconnect grace. Built by :class:`StreamHub`."""
+
+    def __init__(
+        self,
+        stream_id: str,
+        config: LivestreamConfig,
+        *,
+        rtmp_encoder: RtmpEncoder | None = None,
+        clock: Callable[[], float] = trio.current_time,
+    ) -> None:
+        self.stream_id = stream_id
+        self._max_tag_size = config.max_flv_tag_size_bytes
+        self._rtmp_encoder = rtmp_encoder
+        self._clock = clock
+        self._started = clock()
+        self._gop = GopCache(
+            max_gops=config.gop_cache_size, max_bytes=config.gop_cache_max_memory_mb * 1024 * 1024
+        )
+        self._broadcaster = Broadcaster()
+        self._normalizer = TimestampNormalizer()
+        self._rate = _RateMeter(self._started)
+        self._pending: list[FlvTag] = []
+        self._pending_encoded: list[bytes] = []
+        self._pending_bytes = 0
+        self._discontinuity = False
+        self._metadata: FlvTag | None = None
+        self._video_header: FlvTag | None = None
+        self._audio_header: FlvTag | None = None
+        self._seen_video = False
+        self._seen_audio = False
+        self._audio_gop_start: int | None = None
+        self._join_cache: tuple[int, tuple[tuple[FlvTag, ...], bytes]] | None = None
+        self._publisher: PublisherHandle | None = None
+        self._changed = trio.Event()
+        self._ended = False
+        self._viewers: dict[str, int] = {}
+        self._sessions = 0
+        self._bytes_in = 0
+        self._bytes_out = 0
+        self._rejected = 0
+
+    # ------------------------------------------------------------------ viewers
+
+    @property
+    def live(self) -> bool:
+        """A publisher is attached."""
+        return self._publisher is not None
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    @property
+    def has_audio(self) -> bool:
+        return self._seen_audio
+
+    @property
+    def has_video(self) -> bool:
+        return self._seen_video
+
+    def viewer_bound(self) -> int:
+        """Default bytes-behind bound: max(8 MiB, 4 s at the measured bitrate)."""
+        rate = self._rate.bits_per_second(self._clock())
+        return min(MAX_RING_BYTES, max(MIN_BACKLOG_BYTES, int(rate / 8 * BACKLOG_SECONDS)))
+
+    @contextmanager
+    def subscribe(
+        self, *, max_backlog_bytes: int | None = None, protocol: str = "other"
+    ) -> Iterator[Subscription]:
+        """Join the stream: a snapshot to start decoding from, then live batches.
+
+        ``max_backlog_bytes`` overrides the default bound (the ring, at most 64 MiB, caps it).
+        ``protocol`` labels the viewer count. A subscription to an ended stream gets an empty
+        snapshot and ``StreamEnded`` from its first ``receive``.
+        """
+        bound = self.viewer_bound() if max_backlog_bytes is None else max_backlog_bytes
+        cursor = self._broadcaster.cursor(bound)
+        join = self._join_snapshot()
+        subscription = Subscription(
+            self._broadcaster, cursor, join, self._seen_audio, self._seen_video
+        )
+        self._bytes_out += len(join[1])
+        self._viewers[protocol] = self._viewers.get(protocol, 0) + 1
+        try:
+            yield subscription
+        finally:
+            self._bytes_out += cursor.bytes
+            remaining = self._viewers[protocol] - 1
+            if remaining:
+                self._viewers[protocol] = remaining
+            else:
+                del self._viewers[protocol]
+
+    def statistics(self) -> StreamStatistics:
+        now = self._clock()
+        ring = self._broadcaster.statistics()
+        return StreamStatistics(
+            stream_id=self.stream_id,
+            live=self.live,
+            uptime_seconds=now - self._started,
+            bitrate_bps=self._rate.bits_per_second(now),
+            viewers=dict(self._viewers),
+            has_audio=self._seen_audio,
+            has_video=self._seen_video,
+            bytes_in=self._bytes_in,
+            bytes_out=self._bytes_out,
+            batches=ring.batches,
+            backlog_bytes=ring.ring_bytes,
+            dropped_viewers=ring.lagged,
+            rejected_tags=self._rejected,
+            publisher_sessions=self._sessions,
+            timestamp_discontinuities=self._normalizer.discontinuities,
+            gop_cache=self._gop.statistics(),
+        )
+
+    def _join_snapshot(self) -> tuple[tuple[FlvTag, ...], bytes]:
+        """Metadata, sequence headers and the GOP cache, shared by viewers joining between the
+        same two batches. Headers are stamped with the first cached tag's time, so the snapshot's
+        timestamps never go backwards."""
+        seq = self._broadcaster.next_seq
+        if self._join_cache is not None and self._join_cache[0] == seq:
+            return self._join_cache[1]
+        gop_tags, gop_flv = self._gop.snapshot()
+        start = self._gop.first_timestamp
+        if start is None:
+            start = self._normalizer.last_output or 0
+        head = [
+            FlvTag(tag.tag_type, start, tag.data)
+            for tag in (self._metadata, self._video_header, self._audio_header)
+            if tag is not None
+        ]
+        encoded = [encode_tag(tag.tag_type, tag.timestamp, tag.data) for tag in head]
+        join = ((*head, *gop_tags), b"".join((*encoded, gop_flv)))
+        self._join_cache = (seq, join)
+        return join
+
+    # ------------------------------------------------------------------ publisher
+
+    def _ingest_metadata(self, body: bytes) -> None:
+        self._append(FlvTag(TAG_SCRIPT, self._normalizer.last_output or 0, bytes(body)))
+
+    def _ingest(self, tag_type: int, timestamp_ms: int, body: bytes) -> None:
+        if len(body) > self._max_tag_size:
+            self._rejected += 1
+            raise TagRejected(
+                f"tag of {len(body)} bytes exceeds max_flv_tag_size_bytes={self._max_tag_size}"
+            )
+        if not body:
+            return
+        self._bytes_in += len(body)
+        self._append(FlvTag(tag_type, self._normalizer.normalize(timestamp_ms), bytes(body)))
+
+    def _append(self, tag: FlvTag) -> None:
+        encoded = encode_tag(tag.tag_type, tag.timestamp, tag.data)
+        self._pending.append(tag)
+        self._pending_encoded.append(encoded)
+        self._pending_bytes += len(encoded)
+        if len(self._pending) >= MAX_PENDING_TAGS or self._pending_bytes >= MAX_PENDING_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Pending tags → join state and ONE batch (the per-batch work; see module docstring)."""
+        if not self._pending or self._ended:
+            return
+        tags, encoded = self._pending, self._pending_encoded
+        self._pending, self._pending_encoded, self._pending_bytes = [], [], 0
+        for tag, data in zip(tags, encoded, strict=True):
+            self._remember(tag, data)
+        batch = Batch(tuple(tags), b"".join(encoded), self._discontinuity, self._rtmp_encoder)
+        self._discontinuity = False
+        now = self._clock()
+        self._rate.add(now, len(batch.flv))
+        self._broadcaster.publish(batch, max_ring_bytes=self.viewer_bound())
+
+    def _remember(self, tag: FlvTag, encoded: bytes) -> None:
+        """Update the join state with one flushed tag."""
+        kind = tag.tag_type
+        if kind == TAG_SCRIPT:
+            self._metadata = tag
+        elif is_sequence_header(kind, tag.data):
+            attribute = "_video_header" if kind == TAG_VIDEO else "_audio_header"
+            old: FlvTag | None = getattr(self, attribute)
+            if old is not None and old.data != tag.data:
+                self._gop.clear()  # cached frames belong to the old configuration
+            setattr(self, attribute, tag)
+            self._seen_video |= kind == TAG_VIDEO
+            self._seen_audio |= kind == TAG_AUDIO
+        elif kind == TAG_VIDEO:
+            self._seen_video = True
+            self._gop.add(tag, encoded, keyframe=is_video_keyframe(tag.data))
+        else:
+            self._seen_audio = True
+            self._gop.add(tag, encoded, keyframe=self._audio_starts_gop(tag.timestamp))
+
+    def _audio_starts_gop(self, timestamp: int) -> bool:
+        if self._seen_video:
+            return False
+        start = self._audio_gop_start
+        if start is None or timestamp - start >= AUDIO_GOP_MS:
+            self._audio_gop_start = timestamp
+            return True
+        return False
+
+    # ------------------------------------------------------------------ lifecycle (hub only)
+
+    def _attach(self) -> PublisherHandle:
+        """A publisher starts (or restarts) this stream; an attached one is replaced."""
+        old = self._publisher
+        if old is not None:
+            self.flush()
+            old._detach()
+        if self._sessions:
+            # A later session: time continues after the old one, join state starts over.
+            self._normalizer.rebase()
+            self._discontinuity = True
+            self._gop.clear()
+            self._metadata = self._video_header = self._audio_header = None
+            self._audio_gop_start = None
+            self._join_cache = None
+        self._sessions += 1
+        handle = PublisherHandle(self)
+        self._publisher = handle
+        self._notify()
+        return handle
+
+    def _detach(self, handle: PublisherHandle) -> None:
+        if self._publisher is handle:
+            self._publisher = None
+            handle._detach()
+            self._notify()
+
+    def _end(self) -> None:
+        """End now: detach the publisher, let viewers drain, then StreamEnded."""
+        if self._ended:
+            return
+        self.flush()
+        if self._publisher is not None:
+            self._publisher._detach()
+            self._publisher = None
+        self._ended = True
+        self._broadcaster.close()
+        self._notify()
+
+    async def _wait_changed(self) -> None:
+        await self._changed.wait()
+
+    def _notify(self) -> None:
+        event, self._changed = self._changed, trio.Event()
+        event.set()

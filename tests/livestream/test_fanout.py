@@ -1,0 +1,119 @@
+"""Broadcaster: shared batches, one wake-up per batch, merged catch-up, lag bound, end."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from synctv.livestream.errors import StreamEnded, SubscriberLagged
+from synctv.livestream.fanout import Batch, Broadcaster, merge
+from synctv.media.flv import TAG_AUDIO, FlvTag, encode_tag
+
+BIG = 1 << 30
+
+
+def _batch(n: int, start: int = 0, size: int = 100) -> Batch:
+    tags = tuple(FlvTag(TAG_AUDIO, start + i, bytes((0xAF, 1)) + bytes(size)) for i in range(n))
+    return Batch(tags, b"".join(encode_tag(t.tag_type, t.timestamp, t.data) for t in tags))
+
+
+async def test_one_wakeup_per_batch_whatever_its_tag_count() -> None:
+    broadcaster = Broadcaster()
+    cursors = [broadcaster.cursor(BIG) for _ in range(50)]
+    received: list[list[Batch]] = [[] for _ in cursors]
+
+    async def viewer(index: int) -> None:
+        while True:
+            try:
+                received[index].append(await broadcaster.receive(cursors[index]))
+            except StreamEnded:
+                return
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            for index in range(len(cursors)):
+                nursery.start_soon(viewer, index)
+            await trio.testing.wait_all_tasks_blocked()
+            batches = [_batch(200, start=i * 200) for i in range(10)]
+            for batch in batches:
+                broadcaster.publish(batch, max_ring_bytes=BIG)
+                await trio.testing.wait_all_tasks_blocked()
+            broadcaster.close()
+    for cursor, got in zip(cursors, received, strict=True):
+        assert got == batches  # the very same objects: shared, never copied
+        assert all(a is b for a, b in zip(got, batches, strict=True))
+        assert cursor.wakeups == 10 + 1  # once per batch, plus the close
+        assert cursor.batches == 10
+
+
+async def test_a_viewer_behind_gets_one_merged_batch() -> None:
+    broadcaster = Broadcaster()
+    cursor = broadcaster.cursor(BIG)
+    parts = [_batch(3, start=i * 3) for i in range(4)]
+    for part in parts:
+        broadcaster.publish(part, max_ring_bytes=BIG)
+    merged = await broadcaster.receive(cursor)
+    assert merged.flv == b"".join(p.flv for p in parts)
+    assert merged.tags == tuple(t for p in parts for t in p.tags)
+    assert cursor.wakeups == 0
+    assert cursor.bytes == len(merged.flv)
+
+
+async def test_lagging_viewer_is_cut_and_counted_once_others_unaffected() -> None:
+    broadcaster = Broadcaster()
+    slow = broadcaster.cursor(bound=1000)
+    fast = broadcaster.cursor(bound=BIG)
+    for i in range(5):
+        broadcaster.publish(_batch(1, start=i, size=400), max_ring_bytes=BIG)
+        assert (await broadcaster.receive(fast)).tags[0].timestamp == i
+    with pytest.raises(SubscriberLagged) as info:
+        await broadcaster.receive(slow)
+    assert info.value.bytes_behind > 1000
+    assert info.value.bound == 1000
+    with pytest.raises(SubscriberLagged):
+        await broadcaster.receive(slow)
+    assert broadcaster.lagged == 1
+    broadcaster.publish(_batch(1, start=5), max_ring_bytes=BIG)
+    assert (await broadcaster.receive(fast)).tags[0].timestamp == 5
+
+
+async def test_ring_bounds_memory_and_cuts_viewers_whose_batch_left() -> None:
+    broadcaster = Broadcaster(max_batches=3)
+    cursor = broadcaster.cursor(BIG)
+    for i in range(5):
+        broadcaster.publish(_batch(1, start=i), max_ring_bytes=BIG)
+    stats = broadcaster.statistics()
+    assert (stats.ring_batches, stats.batches) == (3, 5)
+    with pytest.raises(SubscriberLagged):
+        await broadcaster.receive(cursor)
+    big = _batch(1, size=5000)
+    broadcaster.publish(big, max_ring_bytes=1000)  # the newest batch always stays
+    assert broadcaster.statistics().ring_bytes == len(big.flv)
+
+
+async def test_close_drains_then_ends() -> None:
+    broadcaster = Broadcaster()
+    cursor = broadcaster.cursor(BIG)
+    broadcaster.publish(_batch(2), max_ring_bytes=BIG)
+    broadcaster.close()
+    assert len((await broadcaster.receive(cursor)).tags) == 2
+    with pytest.raises(StreamEnded):
+        await broadcaster.receive(cursor)
+    with pytest.raises(RuntimeError):
+        broadcaster.publish(_batch(1), max_ring_bytes=BIG)
+
+
+def test_rtmp_bytes_are_built_once_per_batch_and_reused_when_merged() -> None:
+    calls: list[int] = []
+
+    def encoder(tags: tuple[FlvTag, ...]) -> bytes:
+        calls.append(len(tags))
+        return b"R" * len(tags)
+
+    first = Batch(_batch(2).tags, b"", rtmp_encoder=encoder)
+    second = Batch(_batch(3).tags, b"", rtmp_encoder=encoder)
+    assert first.rtmp() == first.rtmp() == b"RR"
+    assert merge([first, second]).rtmp() == b"RRRRR"
+    assert calls == [2, 3]
+    with pytest.raises(RuntimeError, match="rtmp_encoder"):
+        _batch(1).rtmp()
