@@ -39,15 +39,18 @@ from hypercorn.trio import serve as hypercorn_serve
 from synctv import __version__, metrics
 from synctv.api.grpc._gen.synctv.admin.v1 import admin_pb2
 from synctv.api.grpc.admin import AdminService, serve_admin
-from synctv.api.grpc.admin_live import LiveAdminService, LiveUrls
+from synctv.api.grpc.admin_live import LiveAdminService, LiveStatusSnapshot, LiveUrls
 from synctv.api.grpc.admin_providers import ProviderAdmin
 from synctv.api.grpc.cli_common import ADMIN_SOCKET_NAME
 from synctv.api.health import Readiness, health_routes
 from synctv.api.http.asgi import App, Route
+from synctv.api.http.routes.live_flv import live_flv_routes
 from synctv.api.http.routes.proxy import proxy_routes
 from synctv.api.http.routes.webrtc import webrtc_routes
 from synctv.api.metrics_http import metrics_routes
 from synctv.config import Config, HealthConfig, MetricsConfig
+from synctv.livestream.hub import StreamHub
+from synctv.livestream.metrics import export_hub_metrics
 from synctv.livestream.registry import LiveStreamRegistry
 from synctv.providers.crypto import CredentialCipher
 from synctv.providers.service import ProviderService
@@ -229,7 +232,10 @@ async def _serve_tree(
     stun = StunServer(config.webrtc)
     stun_endpoints: list[StunEndpoints] = []
     proxy = _build_proxy(config, secrets, db)
+    registry = LiveStreamRegistry(db)
+    hub = StreamHub(config.livestream)
     routes: list[Route] = [
+        *live_flv_routes(hub, registry, config.livestream, config.server.cors_origins),
         *webrtc_routes(
             config.webrtc,
             bound_stun_port=lambda: stun_endpoints[0].port if stun_endpoints else None,
@@ -241,7 +247,7 @@ async def _serve_tree(
     http_app = App(routes, observe=_observe_request, clock=trio.current_time)
     admin_handlers = [
         AdminService(status),
-        LiveAdminService(LiveStreamRegistry(db), urls),
+        LiveAdminService(registry, urls, live_status=partial(_live_status, hub), kick=hub.kick),
         ProviderAdmin(
             proxy.providers,
             lambda instance, ref: (
@@ -259,6 +265,10 @@ async def _serve_tree(
             )
             if proxy.cache is not None:
                 await root.start(proxy.cache.run)
+            # The hub lives in root, outside the draining nursery: live viewers are HTTP
+            # responses that drain; the hub's per-stream nurseries end when root is cancelled.
+            await root.start(hub.run)
+            export_hub_metrics(hub)
             if config.webrtc.enable_builtin_stun:
                 stun_endpoints.append(await root.start(stun.serve))
                 _export_stun_metrics(stun)
@@ -312,6 +322,13 @@ async def _serve_tree(
             root.cancel_scope.cancel()
     finally:
         await proxy.upstream.aclose()
+
+
+def _live_status(hub: StreamHub, stream_id: str) -> LiveStatusSnapshot | None:
+    stats = hub.stream_statistics(stream_id)
+    if stats is None:
+        return None
+    return LiveStatusSnapshot(stats.live, stats.bitrate_bps, sum(stats.viewers.values()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -117,3 +118,57 @@ def test_serve_on_embedded_defaults_survives_restart(tmp_path: Path) -> None:
         assert secret.strip() not in output
     assert not (tmp_path / "data" / "synctv.sock").exists()
     assert first_ready < 60
+
+
+def create_live_stream(env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "synctv", "admin", "live", "create", "--json"],
+        env=env, capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    return str(json.loads(result.stdout)["stream"]["stream_id"])
+
+
+def hold_open(url: str, results: list[str]) -> None:
+    """A viewer waiting for a publisher: a long-lived response the drain must respect."""
+    try:
+        with httpx.stream("GET", url, timeout=60) as response:
+            results.append(f"status {response.status_code}")
+            for _ in response.iter_raw():
+                pass
+        results.append("closed")
+    except httpx.HTTPError as exc:
+        results.append(type(exc).__name__)
+
+
+@pytest.mark.parametrize("signals", [1, 2], ids=["drain", "second-signal"])
+def test_signals_drain_long_requests_and_a_second_signal_stops_at_once(
+    tmp_path: Path, signals: int
+) -> None:
+    env = environment(tmp_path / "data")
+    env["SYNCTV_LIVESTREAM_FLV_WAIT_FOR_PUBLISHER_SECONDS"] = "60"
+    env["SYNCTV_SERVER_SHUTDOWN_DRAIN_TIMEOUT_SECONDS"] = "3" if signals == 1 else "60"
+    process = start(env)
+    wait_ready(env, process, limit=60)
+    stream_id = create_live_stream(env)
+    viewer: list[str] = []
+    flv_url = f"http://127.0.0.1:{env['SYNCTV_SERVER_PORT']}/live/{stream_id}.flv"
+    thread = threading.Thread(target=hold_open, args=(flv_url, viewer))
+    thread.start()
+    time.sleep(0.5)  # the request is in, waiting for a publisher
+    began = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    assert process.poll() is None  # draining: the open request is given time
+    ready_url = f"http://127.0.0.1:{env['SYNCTV_HEALTH_PORT']}/health/ready"
+    assert httpx.get(ready_url, timeout=5).status_code == 503
+    if signals == 2:
+        process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    took = time.monotonic() - began
+    thread.join(timeout=10)
+    assert process.returncode == 0, output
+    if signals == 1:
+        assert 2.5 <= took <= 3 + 5  # cut at the drain deadline
+    else:
+        assert took < 3  # nowhere near the 60 s drain
+    assert viewer, "the viewer saw neither a response nor an error"
