@@ -1,0 +1,227 @@
+"""HLS playlists and segments: ``GET|HEAD /live/<stream_id>/index.m3u8`` and ``/<sequence>.ts``.
+
+Both answer from the :class:`~synctv.livestream.hls_store.HlsStore` the segmenters write to; a
+request never touches the hub. Playlists are ``no-cache`` (they change every segment); segments
+are immutable under their URL (sequence numbers never repeat, see ``hls_store``), so they carry a
+long ``max-age``, a strong ETag, and honour one byte range.
+
+A stream that is live but has no segment yet holds a playlist request until its first segment
+is listed (at most three target durations), so a player started with the stream does not get a
+404 it may treat as fatal.
+
+Blocking playlist reload (RFC 8216bis §6.2.5.2, the part that needs no partial segments):
+``?_HLS_msn=N`` holds the request until the playlist lists segment N, at most three target
+durations (then 503); N more than two segments ahead of the newest is refused at once (400).
+
+CORS follows HTTP-FLV: ``Access-Control-Allow-Origin: *`` when ``*`` is configured, otherwise a
+matching ``Origin`` is echoed with ``Vary: Origin``; ``OPTIONS`` answers preflights.
+
+Errors: unknown stream → 404 ``stream_not_found`` (``stream_not_live`` when the directory knows
+the id), evicted or future segment → 404 ``segment_not_found``, bad range → 416.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from synctv import errors
+from synctv.api.http.asgi import ApiError, Request, Response, Route
+from synctv.config import LivestreamConfig
+from synctv.livestream import hls_metrics as metrics
+from synctv.livestream.hls_store import STREAM_ID_PATTERN, HlsStore, StoredSegment
+from synctv.livestream.registry import StreamDirectory
+from synctv.media.hls import SegmentationPolicy
+from synctv.proxy.ranges import (
+    MultipleRanges,
+    RangeError,
+    content_range,
+    parse_range,
+    resolve_range,
+    unsatisfied_content_range,
+)
+
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+SEGMENT_TYPE = "video/mp2t"
+# A segment URL never names different bytes (sequence numbers are not reused), so caches may
+# keep it as long as they like; a day bounds what a misbehaving cache holds on to.
+SEGMENT_CACHE_CONTROL = "public, max-age=86400, immutable"
+PLAYLIST_CACHE_CONTROL = "no-cache"
+# RFC 8216bis §6.2.5.2: a blocking request may be held for three target durations, and an
+# _HLS_msn more than two beyond the last segment is answered 400 at once.
+BLOCKING_TARGET_DURATIONS = 3
+MAX_MSN_AHEAD = 2
+# Not yet in synctv.errors (owned elsewhere); stable once released.
+INVALID_PARAMETER = "invalid_parameter"
+
+# Route placeholders cannot hold "{m,n}" quantifiers; lengths are checked by the handlers.
+_STREAM_ID = r"[A-Za-z0-9_-]+"
+_SEQUENCE = r"[0-9]+"
+_MAX_SEQUENCE_DIGITS = 19
+
+
+def live_hls_routes(
+    store: HlsStore,
+    *,
+    config: LivestreamConfig,
+    cors_origins: Sequence[str],
+    directory: StreamDirectory | None = None,
+) -> list[Route]:
+    """The HLS routes, to be mounted by the app."""
+    target_duration = SegmentationPolicy(config.hls_segment_seconds).target_duration
+    block_seconds = float(BLOCKING_TARGET_DURATIONS * target_duration)
+    origins = tuple(cors_origins)
+
+    async def not_found(stream_id: str) -> ApiError:
+        if directory is not None and await directory.get(stream_id) is not None:
+            return ApiError(404, errors.STREAM_NOT_LIVE, f"stream {stream_id} is not live")
+        return ApiError(404, errors.STREAM_NOT_FOUND, f"no stream {stream_id}")
+
+    async def playlist(request: Request) -> Response:
+        stream_id = _stream_id(request)
+        cors = cors_headers(origins, request.header("origin"))
+        msn = _msn(request)
+        outcome = "ok"
+        if msn is not None:
+            current = await store.get_playlist(stream_id)
+            if current is not None and msn > current.newest_sequence + MAX_MSN_AHEAD:
+                metrics.PLAYLIST_REQUESTS.labels("bad_request").inc()
+                raise ApiError(400, INVALID_PARAMETER, "_HLS_msn is too far ahead", headers=cors)
+            outcome = "blocked"
+            if current is not None and not await store.wait_for_sequence(
+                stream_id, msn, block_seconds
+            ):
+                metrics.PLAYLIST_REQUESTS.labels("timeout").inc()
+                raise ApiError(
+                    503, errors.SERVICE_UNAVAILABLE, f"segment {msn} is not ready", headers=cors
+                )
+        snapshot = await store.get_playlist(stream_id)
+        if snapshot is None and await store.wait_for_sequence(stream_id, 0, block_seconds):
+            # Live, first segment still being made: hold the request rather than 404 a player
+            # that started with the stream (returns at once for streams that are not live).
+            snapshot = await store.get_playlist(stream_id)
+        if snapshot is None:
+            metrics.PLAYLIST_REQUESTS.labels("not_found").inc()
+            error = await not_found(stream_id)
+            error.headers += tuple(cors)
+            raise error
+        metrics.PLAYLIST_REQUESTS.labels(outcome).inc()
+        if request.method == "GET":
+            metrics.BYTES_SERVED.inc(len(snapshot.text))
+        headers = [("cache-control", PLAYLIST_CACHE_CONTROL), *cors]
+        return Response(200, snapshot.text, headers, PLAYLIST_TYPE)
+
+    async def segment(request: Request) -> Response:
+        stream_id = _stream_id(request)
+        cors = cors_headers(origins, request.header("origin"))
+        sequence = request.path_params["sequence"]
+        if len(sequence) > _MAX_SEQUENCE_DIGITS:
+            raise ApiError(404, errors.SEGMENT_NOT_FOUND, "no such segment", headers=cors)
+        stored = await store.get_segment(stream_id, int(sequence))
+        if stored is None:
+            metrics.SEGMENT_REQUESTS.labels("404").inc()
+            if await store.get_playlist(stream_id) is None:
+                error = await not_found(stream_id)
+                error.headers += tuple(cors)
+                raise error
+            raise ApiError(404, errors.SEGMENT_NOT_FOUND, "no such segment", headers=cors)
+        response = _segment_response(request, stored, cors)
+        metrics.SEGMENT_REQUESTS.labels(str(response.status)).inc()
+        if request.method == "GET":
+            metrics.BYTES_SERVED.inc(len(response.body))
+        return response
+
+    async def preflight(request: Request) -> Response:
+        allowed = cors_headers(origins, request.header("origin"))
+        if allowed:
+            allowed += [
+                ("access-control-allow-methods", "GET, HEAD, OPTIONS"),
+                ("access-control-allow-headers", "Range, If-None-Match, If-Range"),
+                ("access-control-max-age", "600"),
+            ]
+        return Response(204, b"", allowed, content_type=None)
+
+    playlist_path = f"/live/{{stream_id:{_STREAM_ID}}}/index.m3u8"
+    segment_path = f"/live/{{stream_id:{_STREAM_ID}}}/{{sequence:{_SEQUENCE}}}.ts"
+    return [
+        Route(("GET",), playlist_path, playlist, "live_hls_playlist"),
+        Route(("GET",), segment_path, segment, "live_hls_segment"),
+        Route(("OPTIONS",), playlist_path, preflight, "live_hls_preflight"),
+        Route(("OPTIONS",), segment_path, preflight, "live_hls_preflight"),
+    ]
+
+
+def cors_headers(origins: Sequence[str], origin: str | None) -> list[tuple[str, str]]:
+    """``*`` when any origin is allowed; otherwise echo an allowed ``Origin`` (+ ``Vary``)."""
+    if "*" in origins:
+        allowed = [("access-control-allow-origin", "*")]
+    elif origin is not None and origin in origins:
+        allowed = [("access-control-allow-origin", origin), ("vary", "Origin")]
+    else:
+        return []
+    allowed.append(
+        ("access-control-expose-headers", "Content-Range, Content-Length, Accept-Ranges, ETag")
+    )
+    return allowed
+
+
+def _stream_id(request: Request) -> str:
+    stream_id = request.path_params["stream_id"]
+    if not STREAM_ID_PATTERN.fullmatch(stream_id):
+        raise ApiError(404, errors.STREAM_NOT_FOUND, "no such stream")
+    return stream_id
+
+
+def _msn(request: Request) -> int | None:
+    raw = request.query.get("_HLS_msn")
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 19:
+        raise ApiError(400, INVALID_PARAMETER, "_HLS_msn must be a non-negative integer")
+    return int(raw)
+
+
+def _segment_response(
+    request: Request, stored: StoredSegment, cors: list[tuple[str, str]]
+) -> Response:
+    """200, 206, 304 or 416 for one stored segment, per the request's validators and Range."""
+    size = len(stored.data)
+    headers = [
+        ("cache-control", SEGMENT_CACHE_CONTROL),
+        ("etag", stored.etag),
+        ("accept-ranges", "bytes"),
+        *cors,
+    ]
+    if_none_match = request.header("if-none-match")
+    if if_none_match is not None and _etag_matches(if_none_match, stored.etag):
+        return Response(304, b"", headers, content_type=None)
+    range_value = request.header("range")
+    if_range = request.header("if-range")
+    if range_value is None or (if_range is not None and if_range.strip() != stored.etag):
+        return Response(200, stored.data, headers, SEGMENT_TYPE)
+    try:
+        spec = parse_range(range_value)
+        if spec is None:
+            return Response(200, stored.data, headers, SEGMENT_TYPE)
+        span = resolve_range(spec, size)
+    except MultipleRanges:
+        return Response(200, stored.data, headers, SEGMENT_TYPE)
+    except RangeError as exc:
+        raise ApiError(
+            416,
+            errors.RANGE_NOT_SATISFIABLE,
+            str(exc),
+            headers=[*headers, ("content-range", unsatisfied_content_range(size))],
+        ) from None
+    if span.stop - span.start == size:
+        return Response(200, stored.data, headers, SEGMENT_TYPE)
+    headers.append(("content-range", content_range(span, size)))
+    return Response(206, stored.data[span.start : span.stop], headers, SEGMENT_TYPE)
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """RFC 9110 §13.1.2 weak comparison over a comma list (``*`` matches anything)."""
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == etag:
+            return True
+    return False

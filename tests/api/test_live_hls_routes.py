@@ -1,0 +1,258 @@
+"""HLS routes over ASGI: content types, caching headers, ETag, ranges, CORS, errors, blocking."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from synctv.api.http.asgi import App
+from synctv.api.http.routes.live_hls import live_hls_routes
+from synctv.config import LivestreamConfig
+from synctv.livestream.hls_store import MemoryHlsStore
+from synctv.livestream.registry import LiveStreamRecord
+
+SEGMENT = bytes(range(256)) * 40  # 10240 bytes
+PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:3\n"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Directory:
+    async def get(self, stream_id: str) -> LiveStreamRecord | None:
+        return LiveStreamRecord(stream_id, "live", None, "", 0) if stream_id == "known" else None
+
+
+async def call(
+    app: App, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> Reply:
+    path, _, query = path.partition("?")
+    sent: list[MutableMapping[str, Any]] = []
+    delivered = False
+
+    async def receive() -> MutableMapping[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await trio.sleep_forever()
+        raise AssertionError
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "query_string": query.encode(),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "client": ("127.0.0.1", 1234),
+    }
+    await app(scope, receive, send)
+    start = sent[0]
+    body = b"".join(bytes(m.get("body", b"")) for m in sent[1:])
+    return Reply(start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body)
+
+
+@pytest.fixture
+async def store() -> MemoryHlsStore:
+    store = MemoryHlsStore(16 * 1024 * 1024)
+    await store.begin_stream("abc", min_first_sequence=10)
+    for sequence in (10, 11):
+        await store.put_segment("abc", sequence, SEGMENT)
+    await store.put_playlist("abc", PLAYLIST, newest_sequence=11, ended=False)
+    return store
+
+
+def make_app(store: MemoryHlsStore, origins: tuple[str, ...] = ("*",)) -> App:
+    config = LivestreamConfig(hls_segment_seconds=2.0)
+    routes = live_hls_routes(store, config=config, cors_origins=origins, directory=Directory())
+    return App(routes, clock=trio.current_time)
+
+
+async def test_playlist(store: MemoryHlsStore) -> None:
+    reply = await call(make_app(store), "/live/abc/index.m3u8")
+    assert reply.status == 200
+    assert reply.body == PLAYLIST.encode()
+    assert reply.headers["content-type"] == "application/vnd.apple.mpegurl"
+    assert reply.headers["cache-control"] == "no-cache"
+    assert reply.headers["access-control-allow-origin"] == "*"
+    head = await call(make_app(store), "/live/abc/index.m3u8", method="HEAD")
+    assert head.status == 200
+    assert head.body == b""
+    assert head.headers["content-length"] == str(len(PLAYLIST))
+
+
+async def test_segment_with_etag_and_304(store: MemoryHlsStore) -> None:
+    app = make_app(store)
+    reply = await call(app, "/live/abc/11.ts")
+    assert reply.status == 200
+    assert reply.body == SEGMENT
+    assert reply.headers["content-type"] == "video/mp2t"
+    assert reply.headers["cache-control"].startswith("public, max-age=")
+    assert reply.headers["accept-ranges"] == "bytes"
+    etag = reply.headers["etag"]
+    again = await call(app, "/live/abc/11.ts", {"If-None-Match": f'"nope", {etag}'})
+    assert again.status == 304
+    assert again.body == b""
+    assert again.headers["etag"] == etag
+    head = await call(app, "/live/abc/11.ts", method="HEAD")
+    assert (head.status, head.body, head.headers["content-length"]) == (200, b"", "10240")
+
+
+@pytest.mark.parametrize(
+    ("range_value", "status", "content_range", "body"),
+    [
+        ("bytes=0-99", 206, "bytes 0-99/10240", SEGMENT[:100]),
+        ("bytes=10000-", 206, "bytes 10000-10239/10240", SEGMENT[10000:]),
+        ("bytes=-40", 206, "bytes 10200-10239/10240", SEGMENT[-40:]),
+        ("bytes=100-99999", 206, "bytes 100-10239/10240", SEGMENT[100:]),
+        ("bytes=0-", 200, None, SEGMENT),
+        ("bytes=0-1,5-6", 200, None, SEGMENT),  # several ranges: the whole segment
+        ("items=0-1", 200, None, SEGMENT),  # another unit: ignored
+    ],
+)
+async def test_segment_ranges(
+    store: MemoryHlsStore,
+    range_value: str,
+    status: int,
+    content_range: str | None,
+    body: bytes,
+) -> None:
+    reply = await call(make_app(store), "/live/abc/10.ts", {"Range": range_value})
+    assert reply.status == status
+    assert reply.headers.get("content-range") == content_range
+    assert reply.body == body
+
+
+@pytest.mark.parametrize("range_value", ["bytes=10240-", "bytes=-0", "bytes=5-1", "bytes=x-"])
+async def test_unsatisfiable_range_is_416(store: MemoryHlsStore, range_value: str) -> None:
+    reply = await call(make_app(store), "/live/abc/10.ts", {"Range": range_value})
+    assert reply.status == 416
+    assert reply.json()["code"] == "range_not_satisfiable"
+    assert reply.headers["content-range"] == "bytes */10240"
+
+
+async def test_if_range_with_an_old_etag_gets_the_whole_segment(store: MemoryHlsStore) -> None:
+    reply = await call(
+        make_app(store), "/live/abc/10.ts", {"Range": "bytes=0-9", "If-Range": '"old"'}
+    )
+    assert reply.status == 200
+    assert reply.body == SEGMENT
+
+
+async def test_not_found(store: MemoryHlsStore) -> None:
+    app = make_app(store)
+    unknown = await call(app, "/live/zzz/index.m3u8")
+    assert (unknown.status, unknown.json()["code"]) == (404, "stream_not_found")
+    assert unknown.headers["access-control-allow-origin"] == "*"
+    known = await call(app, "/live/known/index.m3u8")
+    assert (known.status, known.json()["code"]) == (404, "stream_not_live")
+    evicted = await call(app, "/live/abc/9.ts")
+    assert (evicted.status, evicted.json()["code"]) == (404, "segment_not_found")
+    no_stream = await call(app, "/live/zzz/9.ts")
+    assert (no_stream.status, no_stream.json()["code"]) == (404, "stream_not_found")
+    huge = await call(app, "/live/abc/99999999999999999999999.ts")
+    assert (huge.status, huge.json()["code"]) == (404, "segment_not_found")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/live/../index.m3u8",
+        "/live/..%2f/index.m3u8",
+        "/live/a.b/index.m3u8",
+        "/live/" + "x" * 65 + "/index.m3u8",
+        "/live/abc/../abc/10.ts",
+        "/live/abc/-1.ts",
+    ],
+)
+async def test_hostile_paths_are_404(store: MemoryHlsStore, path: str) -> None:
+    reply = await call(make_app(store), path)
+    assert reply.status == 404
+    assert set(reply.json()) == {"code", "message"}
+
+
+async def test_cors_with_an_origin_list(store: MemoryHlsStore) -> None:
+    app = make_app(store, ("https://a.example",))
+    allowed = await call(app, "/live/abc/10.ts", {"Origin": "https://a.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://a.example"
+    assert allowed.headers["vary"] == "Origin"
+    refused = await call(app, "/live/abc/10.ts", {"Origin": "https://b.example"})
+    assert refused.status == 200
+    assert "access-control-allow-origin" not in refused.headers
+    preflight = await call(
+        app, "/live/abc/index.m3u8", {"Origin": "https://a.example"}, method="OPTIONS"
+    )
+    assert preflight.status == 204
+    assert "Range" in preflight.headers["access-control-allow-headers"]
+
+
+async def test_blocking_reload(
+    store: MemoryHlsStore, autojump_clock: trio.testing.MockClock
+) -> None:
+    app = make_app(store)
+    ready = await call(app, "/live/abc/index.m3u8?_HLS_msn=11")
+    assert ready.status == 200
+    too_far = await call(app, "/live/abc/index.m3u8?_HLS_msn=14")
+    assert (too_far.status, too_far.json()["code"]) == (400, "invalid_parameter")
+    garbage = await call(app, "/live/abc/index.m3u8?_HLS_msn=x")
+    assert garbage.status == 400
+    replies: list[tuple[float, Reply]] = []
+
+    async def blocked() -> None:
+        reply = await call(app, "/live/abc/index.m3u8?_HLS_msn=12")
+        replies.append((trio.current_time(), reply))
+
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(blocked)
+        await trio.sleep(1.5)
+        await store.put_segment("abc", 12, SEGMENT)
+        await store.put_playlist("abc", PLAYLIST + "12.ts\n", newest_sequence=12, ended=False)
+    [(when, reply)] = replies
+    assert when == start + 1.5
+    assert reply.body.endswith(b"12.ts\n")
+    # Nothing arrives: answered 503 after three target durations (3 × 3 s).
+    timed_out = await call(app, "/live/abc/index.m3u8?_HLS_msn=13")
+    assert (timed_out.status, timed_out.json()["code"]) == (503, "service_unavailable")
+    assert trio.current_time() == start + 1.5 + 9
+
+
+async def test_first_playlist_of_a_live_stream_is_waited_for(
+    store: MemoryHlsStore, autojump_clock: trio.testing.MockClock
+) -> None:
+    app = make_app(store)
+    await store.begin_stream("fresh")
+    replies: list[Reply] = []
+
+    async def early_player() -> None:
+        replies.append(await call(app, "/live/fresh/index.m3u8"))
+
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(early_player)
+        await trio.sleep(2)
+        await store.put_segment("fresh", 0, SEGMENT)
+        await store.put_playlist("fresh", PLAYLIST + "0.ts\n", newest_sequence=0, ended=False)
+    assert replies[0].status == 200
+    assert trio.current_time() == start + 2
+    # No segment within three target durations: 404 as for any stream without a playlist.
+    await store.begin_stream("stalled")
+    reply = await call(app, "/live/stalled/index.m3u8")
+    assert reply.status == 404
+    assert trio.current_time() == start + 2 + 9

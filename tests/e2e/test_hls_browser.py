@@ -1,0 +1,219 @@
+"""A real browser plays the live HLS stream: hls.js in headless Chromium reaches currentTime > 5.
+
+hls.js comes from npm (``npm install hls.js`` into ``.cache/hlsjs`` under the repository, once)
+and is served by this test's own route: the page loads nothing from the network. Chromium is
+driven over the DevTools protocol (``--remote-debugging-port=0``; the port is read from
+``DevToolsActivePort``) with trio-websocket: one target, ``Runtime.evaluate`` polls.
+
+Skipped when chromium or npm is missing, unless ``CI=true`` (then it fails: CI must install
+them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from trio_websocket import WebSocketConnection, open_websocket_url
+
+from synctv.api.http.asgi import Request, Response, Route
+from synctv.api.http.routes.live_hls import live_hls_routes
+from synctv.config import LivestreamConfig
+from synctv.livestream.hls import HlsSegmenter
+from synctv.livestream.hls_store import MemoryHlsStore
+from synctv.livestream.hub import StreamHub
+from synctv.livestream.registry import LiveStreamRecord
+from tests.livestream.hls_support import (
+    encode_flv,
+    looped,
+    read_tags,
+    send,
+    serve_routes,
+    split_tags,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+HLSJS_CACHE = REPO / ".cache" / "hlsjs"
+HLSJS_VERSION = "1"  # major version: the page uses the 1.x API
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+NPM = shutil.which("npm")
+PLAY_TIMEOUT = 60
+STREAM = "browser_1"
+
+PAGE = (
+    """<!doctype html>
+<html><head><meta charset="utf-8"><title>hls test</title></head>
+<body>
+<video id="v" muted autoplay playsinline></video>
+<script src="/test/hls.min.js"></script>
+<script>
+  window.state = {errors: [], firstTime: null, currentTime: 0, supported: Hls.isSupported()};
+  const video = document.getElementById("v");
+  const hls = new Hls();
+  hls.on(Hls.Events.ERROR, (_, data) => {
+    window.state.errors.push(data.type + ":" + data.details + ":" + data.fatal);
+  });
+  hls.loadSource("/live/STREAM_ID/index.m3u8");
+  hls.attachMedia(video);
+  hls.on(Hls.Events.MANIFEST_PARSED, () => video.play());
+  video.addEventListener("timeupdate", () => {
+    if (window.state.firstTime === null && video.currentTime > 0) {
+      window.state.firstTime = video.currentTime;
+    }
+    window.state.currentTime = video.currentTime;
+  });
+</script>
+</body></html>
+"""
+).replace("STREAM_ID", STREAM)
+
+
+def _require(tool: str | None, name: str) -> str:
+    if tool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is required in CI")
+        pytest.skip(f"{name} not installed")
+    return tool
+
+
+@pytest.fixture(scope="session")
+def hlsjs() -> bytes:
+    npm = _require(NPM, "npm")
+    dist = HLSJS_CACHE / "node_modules" / "hls.js" / "dist" / "hls.min.js"
+    if not dist.exists():
+        HLSJS_CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [npm, "install", "--prefix", str(HLSJS_CACHE), "--no-audit", "--no-fund",
+             f"hls.js@{HLSJS_VERSION}"],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+    return dist.read_bytes()
+
+
+class Cdp:
+    """The few DevTools protocol calls the test needs, on one flattened page session."""
+
+    def __init__(self, ws: WebSocketConnection) -> None:
+        self.ws = ws
+        self.ids = itertools.count(1)
+        self.session: str | None = None
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        message_id = next(self.ids)
+        message: dict[str, Any] = {"id": message_id, "method": method, "params": params}
+        if self.session is not None:
+            message["sessionId"] = self.session
+        await self.ws.send_message(json.dumps(message))
+        while True:
+            reply = json.loads(await self.ws.get_message())
+            if reply.get("id") == message_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                result: dict[str, Any] = reply["result"]
+                return result
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+
+@pytest.fixture
+async def browser(tmp_path: Path) -> AsyncIterator[str]:
+    """Chromium with a DevTools endpoint; yields the browser's websocket URL."""
+    chromium = _require(CHROMIUM, "chromium")
+    profile = tmp_path / "profile"
+    argv = [
+        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--autoplay-policy=no-user-gesture-required",
+        f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank",
+    ]  # fmt: skip
+    async with trio.open_nursery() as nursery:
+        process = await nursery.start(
+            partial(
+                trio.run_process,
+                argv,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
+        )
+        port_file = profile / "DevToolsActivePort"
+        with trio.fail_after(30):
+            while not port_file.exists() or len(port_file.read_text().split()) < 2:  # noqa: ASYNC110
+                await trio.sleep(0.1)
+        port, path = port_file.read_text().split()[:2]
+        try:
+            yield f"ws://127.0.0.1:{port}{path}"
+        finally:
+            process.terminate()
+            with trio.move_on_after(10):
+                await process.wait()
+            process.kill()
+
+
+async def test_hlsjs_plays_the_live_stream(
+    hlsjs: bytes, browser: str, nursery: trio.Nursery
+) -> None:
+    hub = StreamHub(LivestreamConfig())
+    await nursery.start(hub.run)
+    store = MemoryHlsStore(64 * 1024 * 1024)
+    await nursery.start(store.run)
+    hub.add_stream_task_factory(HlsSegmenter(store).task_factory)
+
+    async def script(request: Request) -> Response:
+        return Response(200, hlsjs, [], "application/javascript")
+
+    async def page(request: Request) -> Response:
+        return Response(200, PAGE.encode(), [], "text/html; charset=utf-8")
+
+    routes = [
+        *live_hls_routes(store, config=LivestreamConfig(), cors_origins=("*",)),
+        Route(("GET",), "/test/hls.min.js", script, "test_script"),
+        Route(("GET",), "/test/index.html", page, "test_page"),
+    ]
+    base = await serve_routes(nursery, routes)
+
+    headers, media = split_tags(read_tags(encode_flv(10)))
+    handle = await hub.start_publish(LiveStreamRecord(STREAM, "live", None, "t", 0))
+    started = trio.current_time()
+    nursery.start_soon(
+        lambda: send(handle, [*headers, *looped(media, 10, span_ms=10_000)], paced_from=started)
+    )
+
+    state: dict[str, Any] = {}
+    async with open_websocket_url(browser, max_message_size=16 * 1024 * 1024) as ws:
+        cdp = Cdp(ws)
+        target = await cdp.call("Target.createTarget", url="about:blank")
+        attached = await cdp.call(
+            "Target.attachToTarget", targetId=target["targetId"], flatten=True
+        )
+        cdp.session = attached["sessionId"]
+        await cdp.call("Page.navigate", url=f"{base}/test/index.html")
+        with trio.move_on_after(PLAY_TIMEOUT):
+            while True:
+                raw = await cdp.evaluate("JSON.stringify(window.state || null)")
+                state = (json.loads(raw) if raw else None) or {}
+                first = state.get("firstTime")
+                if (
+                    first is not None
+                    and state["currentTime"] > 5
+                    and state["currentTime"] - first > 2
+                ):
+                    break
+                await trio.sleep(0.25)
+    assert state.get("supported"), state
+    assert state.get("currentTime", 0) > 5, state
+    assert state["currentTime"] - state["firstTime"] > 2, state
+    assert not [e for e in state["errors"] if e.endswith(":true")], state  # nothing fatal
