@@ -58,8 +58,10 @@ venv() {
 }
 
 install_test_system_packages() {
-  # Real peers for the tests: Redis, FFmpeg (ffprobe), coturn's STUN client.
-  apt_install redis-server ffmpeg coturn
+  # Real peers for the tests: Redis, FFmpeg (ffprobe), coturn's STUN client, and Chromium with
+  # Node/npm for the browser test (hls.js is installed from npm by that test).
+  apt_install redis-server ffmpeg coturn chromium
+  command -v npm >/dev/null || apt_install nodejs npm
 }
 
 case "${1:-}" in

@@ -45,10 +45,13 @@ from synctv.api.grpc.cli_common import ADMIN_SOCKET_NAME
 from synctv.api.health import Readiness, health_routes
 from synctv.api.http.asgi import App, Route
 from synctv.api.http.routes.live_flv import live_flv_routes
+from synctv.api.http.routes.live_hls import live_hls_routes
 from synctv.api.http.routes.proxy import proxy_routes
 from synctv.api.http.routes.webrtc import webrtc_routes
 from synctv.api.metrics_http import metrics_routes
 from synctv.config import Config, HealthConfig, MetricsConfig
+from synctv.livestream.hls import HlsSegmenter
+from synctv.livestream.hls_store import open_hls_store
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.metrics import export_hub_metrics
 from synctv.livestream.registry import LiveStreamRegistry
@@ -234,8 +237,20 @@ async def _serve_tree(
     proxy = _build_proxy(config, secrets, db)
     registry = LiveStreamRegistry(db)
     hub = StreamHub(config.livestream)
+    live = config.livestream
+    hls_store = open_hls_store(
+        live.hls_storage.backend,
+        memory_max_bytes=live.hls_storage.memory_max_mb * 1024 * 1024,
+        directory=config.path(live.hls_storage.dir),
+    )
+    await hls_store.clean_on_start()  # a crash may have left segments of streams long gone
+    if live.hls_enabled:
+        hub.add_stream_task_factory(HlsSegmenter.from_config(hls_store, live).task_factory)
     routes: list[Route] = [
-        *live_flv_routes(hub, registry, config.livestream, config.server.cors_origins),
+        *live_flv_routes(hub, registry, live, config.server.cors_origins),
+        *live_hls_routes(
+            hls_store, config=live, cors_origins=config.server.cors_origins, directory=registry
+        ),
         *webrtc_routes(
             config.webrtc,
             bound_stun_port=lambda: stun_endpoints[0].port if stun_endpoints else None,
@@ -267,6 +282,7 @@ async def _serve_tree(
                 await root.start(proxy.cache.run)
             # The hub lives in root, outside the draining nursery: live viewers are HTTP
             # responses that drain; the hub's per-stream nurseries end when root is cancelled.
+            await root.start(hls_store.run)
             await root.start(hub.run)
             export_hub_metrics(hub)
             if config.webrtc.enable_builtin_stun:

@@ -10,6 +10,7 @@ from typing import Final
 NOT_FOUND: Final = "not_found"
 METHOD_NOT_ALLOWED: Final = "method_not_allowed"
 INVALID_JSON: Final = "invalid_json"
+INVALID_PARAMETER: Final = "invalid_parameter"
 BODY_TOO_LARGE: Final = "body_too_large"
 INTERNAL_ERROR: Final = "internal_error"
 SERVICE_UNAVAILABLE: Final = "service_unavailable"

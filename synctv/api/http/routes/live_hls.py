@@ -51,7 +51,6 @@ PLAYLIST_CACHE_CONTROL = "no-cache"
 BLOCKING_TARGET_DURATIONS = 3
 MAX_MSN_AHEAD = 2
 # Not yet in synctv.errors (owned elsewhere); stable once released.
-INVALID_PARAMETER = "invalid_parameter"
 
 # Route placeholders cannot hold "{m,n}" quantifiers; lengths are checked by the handlers.
 _STREAM_ID = r"[A-Za-z0-9_-]+"
@@ -85,7 +84,9 @@ def live_hls_routes(
             current = await store.get_playlist(stream_id)
             if current is not None and msn > current.newest_sequence + MAX_MSN_AHEAD:
                 metrics.PLAYLIST_REQUESTS.labels("bad_request").inc()
-                raise ApiError(400, INVALID_PARAMETER, "_HLS_msn is too far ahead", headers=cors)
+                raise ApiError(
+                    400, errors.INVALID_PARAMETER, "_HLS_msn is too far ahead", headers=cors
+                )
             outcome = "blocked"
             if current is not None and not await store.wait_for_sequence(
                 stream_id, msn, block_seconds
@@ -176,7 +177,7 @@ def _msn(request: Request) -> int | None:
     if raw is None:
         return None
     if not raw.isdigit() or len(raw) > 19:
-        raise ApiError(400, INVALID_PARAMETER, "_HLS_msn must be a non-negative integer")
+        raise ApiError(400, errors.INVALID_PARAMETER, "_HLS_msn must be a non-negative integer")
     return int(raw)
 
 
