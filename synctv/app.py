@@ -62,6 +62,7 @@ from synctv.proxy.slice_cache import SliceCache
 from synctv.proxy.slice_store import FileSliceStore
 from synctv.proxy.token import ProxyTokenSigner
 from synctv.proxy.upstream import HttpUpstream
+from synctv.rtmp.server import RtmpServer, encode_rtmp_tags, export_rtmp_metrics
 from synctv.state import MemoryState, ShortLivedState, StateUnavailable, open_state
 from synctv.store.db import Database, open_database
 from synctv.store.embedded_pg import run_embedded_postgres
@@ -83,6 +84,7 @@ class BoundAddresses:
     metrics: list[str]
     admin_socket: Path
     stun: StunEndpoints | None = None
+    rtmp: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,8 @@ class Services:
     db: Database
     state: ShortLivedState
     node_id: str
+    hub: StreamHub
+    live_streams: LiveStreamRegistry
 
 
 RouteFactory = Callable[[Services], Sequence[Route]]
@@ -229,14 +233,20 @@ async def _serve_tree(
             state_backend="redis" if config.redis.url else "memory",
         )
 
-    services = Services(config, secrets, db, state, node_id)
+    registry = LiveStreamRegistry(db)
+    hub = StreamHub(config.livestream, rtmp_encoder=encode_rtmp_tags)
+    rtmp = RtmpServer(config.livestream, hub, registry, registry)
+    rtmp_binds: list[tuple[str, int]] = []
+    services = Services(config, secrets, db, state, node_id, hub, registry)
     bound_http: list[str] = []  # becomes controller.addresses.http; filled once HTTP is bound
-    urls = LiveUrls(config, http_binds=lambda: bound_http)
+    urls = LiveUrls(
+        config,
+        http_binds=lambda: bound_http,
+        rtmp_port=lambda: rtmp_binds[0][1] if rtmp_binds else None,
+    )
     stun = StunServer(config.webrtc)
     stun_endpoints: list[StunEndpoints] = []
     proxy = _build_proxy(config, secrets, db)
-    registry = LiveStreamRegistry(db)
-    hub = StreamHub(config.livestream)
     live = config.livestream
     hls_store = open_hls_store(
         live.hls_storage.backend,
@@ -285,6 +295,9 @@ async def _serve_tree(
             await root.start(hls_store.run)
             await root.start(hub.run)
             export_hub_metrics(hub)
+            if live.enabled:
+                rtmp_binds.extend(await root.start(rtmp.serve))
+                export_rtmp_metrics(rtmp)
             if config.webrtc.enable_builtin_stun:
                 stun_endpoints.append(await root.start(stun.serve))
                 _export_stun_metrics(stun)
@@ -306,6 +319,7 @@ async def _serve_tree(
                     metrics_binds,
                     socket_path,
                     stun_endpoints[0] if stun_endpoints else None,
+                    rtmp_binds,
                 ),
             )
             controller._root = root.cancel_scope
@@ -329,6 +343,7 @@ async def _serve_tree(
                         "http": ",".join(http_binds),
                         "health": ",".join(health_binds),
                         "metrics": ",".join(metrics_binds),
+                        "rtmp": ",".join(f"{host}:{port}" for host, port in rtmp_binds),
                         "database": database_kind,
                     },
                 )

@@ -1,13 +1,14 @@
 """End to end: FFmpeg and PyAV publish RTMP; ffprobe and PyAV play HTTP-FLV and RTMP.
 
-The live path is assembled here (StreamHub + RtmpServer + the HTTP-FLV route on hypercorn, the
-registry on a real PostgreSQL) until app.py wires it into the one tree.
+Everything runs in the real server tree built by app.py (embedded in the test process, on a
+real PostgreSQL); publishers and players are separate processes (FFmpeg) or PyAV.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import sys
 import time
@@ -19,16 +20,11 @@ from pathlib import Path
 import av
 import pytest
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
 
-from synctv.api.http.asgi import App
-from synctv.api.http.routes.live_flv import live_flv_routes
-from synctv.config import LivestreamConfig
+from synctv.api.http.asgi import Route
+from synctv.app import Services
 from synctv.livestream.hub import StreamHub
-from synctv.livestream.registry import LiveStreamRegistry
-from synctv.rtmp.server import RtmpServer, encode_rtmp_tags
-from synctv.store.db import Database
+from tests._harness.server import running_server, server_config
 from tests.conftest import FIXTURES
 
 pytestmark = [
@@ -47,14 +43,22 @@ GUARD = 40
 @dataclass
 class Live:
     hub: StreamHub
-    registry: LiveStreamRegistry
+    data_dir: Path
     rtmp_port: int
     http_port: int
     nursery: trio.Nursery
 
     async def new_stream(self) -> tuple[str, str]:
-        record, key = await self.registry.create(room_id=None, title="e2e")
-        return record.stream_id, key
+        """Created the way an operator does: ``synctv admin live create`` over the socket."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
+        env["SYNCTV_DATA_DIR"] = str(self.data_dir)
+        done = await trio.run_process(
+            [sys.executable, "-m", "synctv", "admin", "live", "create", "--json"],
+            env=env,
+            capture_stdout=True,
+        )
+        created = json.loads(done.stdout)
+        return created["stream"]["stream_id"], created["stream_key"]
 
     def rtmp(self, name: str) -> str:
         return f"rtmp://127.0.0.1:{self.rtmp_port}/live/{name}"
@@ -90,21 +94,19 @@ async def guard(nursery: trio.Nursery) -> None:
 
 
 @pytest.fixture
-async def live(database: Database, tmp_path: Path) -> AsyncIterator[Live]:
-    config = LivestreamConfig(rtmp_host="127.0.0.1", rtmp_port=0)
-    registry = LiveStreamRegistry(database)
-    hub = StreamHub(config, rtmp_encoder=encode_rtmp_tags)
-    app = App(live_flv_routes(hub, registry, config, ["*"]), clock=trio.current_time)
-    hyper = HypercornConfig()
-    hyper.bind = ["127.0.0.1:0"]
-    hyper.accesslog = None
-    hyper.graceful_timeout = 0.0
-    async with trio.open_nursery() as nursery:
-        await nursery.start(hub.run)
-        bound = await nursery.start(RtmpServer(config, hub, registry, registry).serve)
-        binds = await nursery.start(partial(hypercorn_serve, app, hyper))
-        http_port = int(binds[0].rsplit(":", 1)[1])
-        yield Live(hub, registry, bound[0][1], http_port, nursery)
+async def live(fresh_dsn: str, tmp_path: Path) -> AsyncIterator[Live]:
+    """The whole server tree (app.py), with its hub and registry reachable for the test."""
+    captured: list[Services] = []
+
+    def capture(services: Services) -> list[Route]:
+        captured.append(services)
+        return []
+
+    config = server_config(tmp_path / "data", fresh_dsn)
+    async with trio.open_nursery() as nursery, running_server(config, capture) as server:
+        services = captured[0]
+        http_port = int(server.addresses.http[0].rsplit(":", 1)[1])
+        yield Live(services.hub, config.data_dir, server.addresses.rtmp[0][1], http_port, nursery)
         nursery.cancel_scope.cancel()
 
 
@@ -158,6 +160,9 @@ async def test_ffmpeg_publish_http_flv_and_rtmp_play(live: Live) -> None:
             got = [data for k, data in received if k == kind]
             assert len(got) > 20
             assert_contiguous(got, [data for k, data in source if k == kind])
+    # The same publish is segmented for HLS by the stream's segmenter task.
+    playlist = f"http://127.0.0.1:{live.http_port}/live/{stream_id}/index.m3u8"
+    assert await ffprobe(playlist) == ["aac", "h264"]
 
 
 async def test_audio_only(live: Live) -> None:
