@@ -156,7 +156,8 @@ def serve_ours() -> None:
             return record if stream_id == STREAM_ID else None
 
     async def run() -> None:
-        config = LivestreamConfig(rtmp_host="127.0.0.1", rtmp_port=0)
+        overrides = json.loads(os.environ.get("SYNCTV_BENCH_LIVESTREAM", "{}"))
+        config = LivestreamConfig(rtmp_host="127.0.0.1", rtmp_port=0, **overrides)
         hub = StreamHub(config, rtmp_encoder=encode_rtmp_tags)
         directory = OneStream()
         app = App(live_flv_routes(hub, directory, config, ["*"]), clock=trio.current_time)
@@ -358,6 +359,11 @@ def main() -> None:
     parser.add_argument("--server-pid", type=int, action="append", default=[])
     parser.add_argument("--label", default="synctv")
     parser.add_argument("--source", type=Path, help="reuse this pre-encoded FLV")
+    parser.add_argument(
+        "--batch-window-ms",
+        type=int,
+        help="livestream.fanout_batch_window_ms for our server (default: the config default)",
+    )
     parser.add_argument("--serve-ours", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--viewers-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -393,7 +399,14 @@ def run(
     if args.target_rtmp:
         rtmp_url, http_url, pids = args.target_rtmp, args.target_http, args.server_pid
     else:
-        server = subprocess.Popen([*me, "--serve-ours"], stdout=subprocess.PIPE)
+        overrides = {}
+        if args.batch_window_ms is not None:
+            overrides["fanout_batch_window_ms"] = args.batch_window_ms
+        server = subprocess.Popen(
+            [*me, "--serve-ours"],
+            stdout=subprocess.PIPE,
+            env={**os.environ, "SYNCTV_BENCH_LIVESTREAM": json.dumps(overrides)},
+        )
         children.append(server)
         assert server.stdout is not None
         ports = json.loads(server.stdout.readline())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -40,10 +42,18 @@ def fixture_bytes(relative: str) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPostgres]:
-    """One real PostgreSQL server for the whole session (embedded mechanism, Unix socket)."""
-    with postgres_server(tmp_path_factory.mktemp("pg") / "postgres") as server:
-        yield server
+def postgres() -> Iterator[RunningPostgres]:
+    """One real PostgreSQL server for the whole session (embedded mechanism, Unix socket).
+
+    Its directory is not under pytest's tmp_path rotation, which deletes old session dirs (and so
+    a running server's socket) when another pytest run starts on the same machine.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="synctv-test-pg-"))
+    try:
+        with postgres_server(directory / "postgres") as server:
+            yield server
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

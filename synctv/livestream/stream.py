@@ -159,9 +159,10 @@ class PublisherHandle:
             self._stream._ingest(TAG_VIDEO, timestamp_ms, body)
 
     def flush(self) -> None:
-        """End of one read from the socket: the pending tags become one batch."""
+        """End of one read from the socket: the pending tags become a batch once they span the
+        fan-out window (``fanout_batch_window_ms`` of media time), so viewers wake per window."""
         if self._stream is not None:
-            self._stream.flush()
+            self._stream.end_of_read()
 
     async def wait_kicked(self) -> None:
         """Returns when this publisher must stop: kicked, replaced by a newer one, or stream ended."""
@@ -229,6 +230,7 @@ class LiveStream:
     ) -> None:
         self.stream_id = stream_id
         self._max_tag_size = config.max_flv_tag_size_bytes
+        self._batch_window_ms = config.fanout_batch_window_ms
         self._rtmp_encoder = rtmp_encoder
         self._clock = clock
         self._started = clock()
@@ -375,6 +377,12 @@ class LiveStream:
         self._pending_encoded.append(encoded)
         self._pending_bytes += len(encoded)
         if len(self._pending) >= MAX_PENDING_TAGS or self._pending_bytes >= MAX_PENDING_BYTES:
+            self.flush()
+
+    def end_of_read(self) -> None:
+        """Flush if the pending tags span the batch window; otherwise wait for the next read."""
+        pending = self._pending
+        if pending and pending[-1].timestamp - pending[0].timestamp >= self._batch_window_ms:
             self.flush()
 
     def flush(self) -> None:

@@ -27,7 +27,7 @@ class RunningPostgres:
         """Create an empty database named uniquely and return its DSN."""
         name = f"t_{uuid.uuid4().hex[:16]}"
         identity = embedded_pg.process_identity(self.cluster)
-        subprocess.run(
+        done = subprocess.run(
             [
                 str(self.cluster.bindir / "createdb"),
                 "-h",
@@ -38,12 +38,15 @@ class RunningPostgres:
                 embedded_pg.SUPERUSER,
                 name,
             ],
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
             user=identity.user,
             group=identity.group,
             extra_groups=identity.extra_groups,
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"createdb {name} failed: {done.stderr.strip()}")
         return self.cluster.dsn.replace(f"/{embedded_pg.DATABASE}?", f"/{name}?")
 
     def start(self) -> None:

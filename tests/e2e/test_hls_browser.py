@@ -166,7 +166,7 @@ async def browser(tmp_path: Path) -> AsyncIterator[str]:
 async def test_hlsjs_plays_the_live_stream(
     hlsjs: bytes, browser: str, nursery: trio.Nursery
 ) -> None:
-    hub = StreamHub(LivestreamConfig())
+    hub = StreamHub(LivestreamConfig(fanout_batch_window_ms=0))
     await nursery.start(hub.run)
     store = MemoryHlsStore(64 * 1024 * 1024)
     await nursery.start(store.run)

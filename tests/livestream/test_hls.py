@@ -96,7 +96,7 @@ class Rig:
 async def open_rig(
     nursery: trio.Nursery, store: HlsStore | None = None, *, grace: float = 0.0
 ) -> Rig:
-    config = LivestreamConfig(publisher_reconnect_grace_seconds=grace)
+    config = LivestreamConfig(publisher_reconnect_grace_seconds=grace, fanout_batch_window_ms=0)
     hub = StreamHub(config)
     await nursery.start(hub.run)
     store = store or MemoryHlsStore(64 * 1024 * 1024)

@@ -20,6 +20,14 @@ from synctv.livestream.hls_store import (
 StoreFactory = Callable[[], HlsStore]
 
 
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    """Jump virtual time only after 100 ms of real idleness: the file backend works in threads,
+    and a zero-threshold autojump advances the clock while a thread is still reading a file
+    (so the sweeper could run "after the grace" in the middle of a read)."""
+    return trio.testing.MockClock(autojump_threshold=0.1)
+
+
 @pytest.fixture(params=["memory", "file"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     def factory() -> HlsStore:

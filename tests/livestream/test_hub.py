@@ -25,7 +25,7 @@ GRACE = 10.0
 
 @pytest.fixture
 async def hub() -> AsyncIterator[StreamHub]:
-    hub = StreamHub(LivestreamConfig(publisher_reconnect_grace_seconds=GRACE))
+    hub = StreamHub(LivestreamConfig(publisher_reconnect_grace_seconds=GRACE, fanout_batch_window_ms=0))
     async with trio.open_nursery() as nursery:
         await nursery.start(hub.run)
         yield hub
@@ -262,7 +262,7 @@ async def test_rtmp_encoder_is_injected_and_metrics_are_exported() -> None:
         calls.append(len(tags))
         return b"chunks"
 
-    hub = StreamHub(LivestreamConfig(), rtmp_encoder=encoder)
+    hub = StreamHub(LivestreamConfig(fanout_batch_window_ms=0), rtmp_encoder=encoder)
     export_hub_metrics(hub)
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:

@@ -30,7 +30,10 @@ def aac(n: int = 0) -> bytes:
 
 
 def new_stream(**config: object) -> tuple[LiveStream, PublisherHandle]:
-    stream = LiveStream("s1", LivestreamConfig.model_validate(config))
+    """A stream that batches every read, unless a test asks for a fan-out window."""
+    stream = LiveStream(
+        "s1", LivestreamConfig.model_validate({"fanout_batch_window_ms": 0, **config})
+    )
     return stream, stream._attach()
 
 
@@ -211,3 +214,26 @@ async def test_statistics(autojump_clock: trio.testing.MockClock) -> None:
         assert stats.gop_cache.gops == 2
     assert stream.statistics().viewers == {}
     assert stream.statistics().bytes_out >= 10 * 12_500
+
+
+async def test_reads_are_coalesced_into_one_batch_per_window() -> None:
+    stream, handle = new_stream(fanout_batch_window_ms=40)
+    handle.publish_video(0, AVC_SEQ)
+    handle.publish_video(0, key())
+    handle.flush()
+    with stream.subscribe() as viewer:
+        for ts in (10, 20, 30):  # reads inside the window: no batch yet
+            handle.publish_audio(ts, aac(ts))
+            handle.flush()
+        assert stream.statistics().batches == 0
+        handle.publish_video(45, inter())  # the window is spanned: one batch
+        handle.flush()
+        with trio.fail_after(1):
+            batch = await viewer.receive()
+        assert [t.timestamp for t in batch.tags] == [0, 0, 10, 20, 30, 45]
+        handle.publish_audio(50, aac(50))
+        handle.flush()  # pending, inside the next window ...
+        handle.close()  # ... until the publisher goes: close flushes what is left
+        with trio.fail_after(1):
+            last = await viewer.receive()
+        assert [t.timestamp for t in last.tags] == [50]
