@@ -13,7 +13,8 @@ HTTP/1.0 so bodies are not chunked). Viewers parse FLV tag headers only (bodies 
 Prints one JSON line: viewers, all_kept_real_time (each viewer's media clock advanced at least
 as fast as the wall clock, within 1 s, over the measured window), server CPU seconds per
 viewer-minute and RSS (from /proc of the server process(es)), time to first byte and to first
-keyframe p50/p99 in ms.
+keyframe p50/p99 in ms for the N viewers joining together, and first-keyframe time of single
+viewers joining one by one while the N watch (``late_join_first_keyframe_ms``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 SOURCE_SECONDS = 10
+# Single viewers joining, one by one, while the N viewers watch (first-keyframe latency).
+LATE_JOINERS = 10
 WIDTH, HEIGHT, FPS = 1280, 720, 30
 VIDEO_BITRATE = 2_500_000
 AUDIO_BITRATE = 128_000
@@ -286,6 +289,22 @@ def run_viewers(url: str, viewers: int, warmup: float, duration: float) -> dict[
                     return
                 state.feed(data, time.monotonic())
 
+    late: list[FlvViewer] = []
+
+    async def late_joiner() -> None:
+        """A viewer arriving while N others watch: what requirement 2 measures (first keyframe)."""
+        state = FlvViewer(time.monotonic())
+        late.append(state)
+        with trio.move_on_after(5):
+            stream = await trio.open_tcp_stream(host, port)
+            async with stream:
+                await stream.send_all(request)
+                while state.first_key_at is None:
+                    data = await stream.receive_some(262144)
+                    if not data:
+                        return
+                    state.feed(data, time.monotonic())
+
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             start = trio.current_time()
@@ -296,6 +315,9 @@ def run_viewers(url: str, viewers: int, warmup: float, duration: float) -> dict[
             await trio.sleep_until(start + warmup)
             for state in states:
                 state.mark()
+            for _ in range(LATE_JOINERS):  # one at a time, spread over the measured window
+                await late_joiner()
+                await trio.sleep(duration / (LATE_JOINERS + 1))
             await trio.sleep_until(start + warmup + duration)
             nursery.cancel_scope.cancel()
 
@@ -307,6 +329,7 @@ def run_viewers(url: str, viewers: int, warmup: float, duration: float) -> dict[
             behind.append(float("inf"))
             continue
         behind.append((wall - s.mark_wall) - (ts - s.mark_ts) / 1000)
+    late_ttfk = [(s.first_key_at - s.started) * 1000 for s in late if s.first_key_at]
     ttfb = [(s.first_byte_at - s.started) * 1000 for s in states if s.first_byte_at]
     ttfk = [(s.first_key_at - s.started) * 1000 for s in states if s.first_key_at]
     total_bytes = sum(s.bytes for s in states)
@@ -318,6 +341,11 @@ def run_viewers(url: str, viewers: int, warmup: float, duration: float) -> dict[
         "mbit_s_per_viewer": round(total_bytes * 8 / (warmup + duration) / 1e6 / viewers, 3),
         "ttfb_ms": {"p50": percentile(ttfb, 50), "p99": percentile(ttfb, 99)},
         "first_keyframe_ms": {"p50": percentile(ttfk, 50), "p99": percentile(ttfk, 99)},
+        "late_join_first_keyframe_ms": {
+            "count": len(late_ttfk),
+            "p50": percentile(late_ttfk, 50),
+            "max": max(late_ttfk) if late_ttfk else None,
+        },
         "errors": sorted(set(errors))[:5],
     }
 
@@ -446,6 +474,7 @@ def run(
         "mbit_s_per_viewer": viewers["mbit_s_per_viewer"],
         "ttfb_ms": viewers["ttfb_ms"],
         "first_keyframe_ms": viewers["first_keyframe_ms"],
+        "late_join_first_keyframe_ms": viewers["late_join_first_keyframe_ms"],
         "errors": viewers["errors"],
         "load_average": round(os.getloadavg()[0], 2),
     }

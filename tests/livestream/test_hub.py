@@ -25,7 +25,9 @@ GRACE = 10.0
 
 @pytest.fixture
 async def hub() -> AsyncIterator[StreamHub]:
-    hub = StreamHub(LivestreamConfig(publisher_reconnect_grace_seconds=GRACE, fanout_batch_window_ms=0))
+    hub = StreamHub(
+        LivestreamConfig(publisher_reconnect_grace_seconds=GRACE, fanout_batch_window_ms=0)
+    )
     async with trio.open_nursery() as nursery:
         await nursery.start(hub.run)
         yield hub

@@ -161,7 +161,11 @@ def registry(database: Database) -> LiveStreamRegistry:
 async def rig(
     registry: LiveStreamRegistry, *, tcp: bool = False, takeover: float = 2.0, **config: Any
 ) -> AsyncIterator[Rig]:
-    settings: dict[str, Any] = {"rtmp_host": "127.0.0.1", "rtmp_port": 0, "fanout_batch_window_ms": 0}
+    settings: dict[str, Any] = {
+        "rtmp_host": "127.0.0.1",
+        "rtmp_port": 0,
+        "fanout_batch_window_ms": 0,
+    }
     settings.update(config)
     livestream = LivestreamConfig(**settings)
     record, key = await registry.create(room_id=None, title="test")
