@@ -141,10 +141,10 @@ class LivestreamConfig(_Section):
     flv_max_connection_duration_seconds: NonNegativeSeconds = 0.0
     max_flv_tag_size_bytes: Annotated[int, Field(ge=1024, le=0xFFFFFF)] = 10 * 1024 * 1024
     # Publisher reads are coalesced into one fan-out batch per this much media time: each viewer
-    # costs one wake-up and one send per batch, so 100 ms (10 batches/s instead of one per read,
-    # ~75/s for OBS/FFmpeg) cuts per-viewer CPU ~4x for <= 100 ms of added latency (bench/README).
-    # 0 = a batch per read.
-    fanout_batch_window_ms: Annotated[int, Field(ge=0, le=1000)] = 100
+    # costs one wake-up and one send per batch, so 200 ms (5 batches/s instead of one per read,
+    # ~75/s for OBS/FFmpeg) cuts per-viewer CPU ~6x for <= 200 ms of added latency (bench/README;
+    # SRS's merged-write latency is the same trade, 350 ms by default). 0 = a batch per read.
+    fanout_batch_window_ms: Annotated[int, Field(ge=0, le=1000)] = 200
     handshake_timeout_seconds: PositiveSeconds = 10.0
     publisher_idle_timeout_seconds: PositiveSeconds = 30.0
     max_rtmp_connections: Annotated[int, Field(ge=1)] = 1000
