@@ -1,20 +1,28 @@
-"""HTTP-FLV fan-out: one RTMP publisher, N HTTP-FLV viewers, server CPU per viewer-minute.
+"""Live fan-out: one RTMP publisher, N HTTP-FLV or RTMP viewers, server CPU per viewer-minute.
 
-    .venv/bin/python bench/flv_fanout.py --viewers 100
+    .venv/bin/python bench/flv_fanout.py --viewers 100 [--viewer-protocol rtmp]
     .venv/bin/python bench/flv_fanout.py --viewers 100 \
         --target-rtmp rtmp://127.0.0.1:1936/live/s --target-http http://127.0.0.1:8000/live/s.flv \
         --server-pid 1234
+    .venv/bin/python bench/flv_fanout.py --viewers 100 --viewer-protocol rtmp \
+        --target-rtmp rtmp://127.0.0.1:1935/live/s --target-rtmp-play rtmp://127.0.0.1:1935/live/s \
+        --server-pid 1234 --server-pid 1235
 
 Three processes share the machine: the server (ours, started here in a child process, unless
 ``--target-*`` names another one), FFmpeg publishing a pre-encoded H.264/AAC loop in real time
-(``-re -stream_loop -1 -c copy``), and one process holding every viewer (trio, raw sockets,
-HTTP/1.0 so bodies are not chunked). Viewers parse FLV tag headers only (bodies are skipped).
+(``-re -stream_loop -1 -c copy``), and one process holding every viewer (trio, raw sockets).
+HTTP-FLV viewers (the default) send an HTTP/1.0 GET, so bodies are not chunked, and parse FLV
+tag headers only (bodies are skipped). RTMP viewers (``--viewer-protocol rtmp``) do the
+handshake, ``connect``, ``createStream`` and ``play`` with ``synctv.rtmp.session.ClientSession``,
+then only scan chunk headers (``RtmpViewer``). Our server is started with
+``max_rtmp_connections_per_ip`` raised for RTMP viewers (they all come from 127.0.0.1).
 
 Prints one JSON line: viewers, all_kept_real_time (each viewer's media clock advanced at least
 as fast as the wall clock, within 1 s, over the measured window), server CPU seconds per
-viewer-minute and RSS (from /proc of the server process(es)), time to first byte and to first
-keyframe p50/p99 in ms for the N viewers joining together, and first-keyframe time of single
-viewers joining one by one while the N watch (``late_join_first_keyframe_ms``).
+viewer-minute and RSS (from /proc of the server process(es)), time to first byte (RTMP: first
+audio/video message) and to first keyframe p50/p99 in ms for the N viewers joining together,
+and first-keyframe time of single viewers joining one by one while the N watch
+(``late_join_first_keyframe_ms``).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import argparse
 import json
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -38,6 +47,7 @@ from urllib.parse import urlsplit
 SOURCE_SECONDS = 10
 # Single viewers joining, one by one, while the N viewers watch (first-keyframe latency).
 LATE_JOINERS = 10
+LATE_JOIN_TAIL = 3.0  # seconds at the end of the measured window with no new joiner
 WIDTH, HEIGHT, FPS = 1280, 720, 30
 VIDEO_BITRATE = 2_500_000
 AUDIO_BITRATE = 128_000
@@ -54,6 +64,7 @@ STREAM_ID = "bench"
 def make_source(path: Path) -> None:
     """Encode ~10 s of 720p30 H.264 (2.5 Mbit/s CBR-ish, 2 s GOP) + AAC into an FLV with PyAV."""
     import av  # test/bench dependency only
+    from av.video.frame import PictureType
 
     video_in = av.open(f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}", format="lavfi")
     audio_in = av.open("sine=frequency=440:sample_rate=48000", format="lavfi")
@@ -81,6 +92,9 @@ def make_source(path: Path) -> None:
     for i, frame in enumerate(video_in.decode(video=0)):
         if i >= frames:
             break
+        # Decoded lavfi frames come marked I, and libx264 honours a frame's picture type: left
+        # as is, every frame is an IDR (an all-intra stream, no 2 s GOP). Let x264 choose.
+        frame.pict_type = PictureType.NONE
         packets += vs.encode(frame)
     packets += vs.encode(None)
     samples = 0
@@ -264,16 +278,263 @@ class FlvViewer:
         self.mark_ts, self.mark_wall = self.last_ts, self.last_wall
 
 
-def run_viewers(url: str, viewers: int, warmup: float, duration: float) -> dict[str, Any]:
+class RtmpViewer:
+    """One RTMP player: ``ClientSession`` until play starts, then chunk headers only.
+
+    The session does the handshake, ``connect``, ``createStream`` and ``play``. Every byte after
+    the server's handshake (S0 S1 S2) also goes through a small chunk-header scanner, which is
+    all that runs once ``NetStream.Play.Start`` (or the first media message) arrived: it follows
+    §5.3 header compression per chunk stream to know each message's type and timestamp, reads
+    the bodies of Set Chunk Size, Window Ack Size and ping requests (answered), the first two
+    bytes of video messages until the first keyframe, and skips every other body unread. From
+    then on it also sends the acknowledgements (§5.4.3) the session sent before.
+
+    The first keyframe is a video message with frame type 1 that is a picture: for H.264
+    (codec 7) AVCPacketType 1, not the sequence header (which nginx-rtmp sends to a joining
+    player ahead of a mid-GOP frame). ``first_byte_at`` is the first audio or video message.
+    """
+
+    __slots__ = (
+        "acked",
+        "acks",
+        "buf",
+        "bytes",
+        "chunk_size",
+        "first_byte_at",
+        "first_key_at",
+        "handshake_left",
+        "last_ts",
+        "last_wall",
+        "mark_ts",
+        "mark_wall",
+        "out",
+        "play_name",
+        "session",
+        "skip",
+        "started",
+        "streams",
+        "window",
+    )
+
+    def __init__(self, started: float, app: str, name: str, tc_url: str) -> None:
+        from synctv.rtmp.handshake import HANDSHAKE_RANDOM_SIZE, HANDSHAKE_SIZE
+        from synctv.rtmp.session import ClientSession
+
+        self.started = started
+        self.session: Any = ClientSession(os.urandom(HANDSHAKE_RANDOM_SIZE))
+        self.session.connect(app, tc_url)
+        self.play_name = name
+        self.handshake_left = 1 + 2 * HANDSHAKE_SIZE  # S0 S1 S2: the session's business
+        self.buf = bytearray()
+        self.skip = 0
+        self.chunk_size = 128  # §5.4.1 until the server's Set Chunk Size
+        # chunk stream id → [timestamp, timestamp field, length, type id, bytes left, extended]
+        self.streams: dict[int, list[Any]] = {}
+        self.bytes = 0  # after the handshake, as the acknowledgement sequence counts them
+        self.window = 0
+        self.acked = 0
+        self.acks = False  # the scanner acknowledges (after the session handed over)
+        self.out = bytearray(self.session.data_to_send())  # C0 C1 (connect follows C2)
+        self.first_byte_at: float | None = None
+        self.first_key_at: float | None = None
+        self.last_ts = -1
+        self.last_wall = 0.0
+        self.mark_ts: int | None = None
+        self.mark_wall = 0.0
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self.out)
+        self.out.clear()
+        return out
+
+    def receive(self, data: bytes, now: float) -> None:
+        """Feed bytes from the server; queue what to answer (``data_to_send``)."""
+        self._scan(data, now)
+        session = self.session
+        if session is None:
+            return
+        from synctv.rtmp.events import (
+            AudioReceived,
+            ConnectAccepted,
+            ConnectRejected,
+            StatusReceived,
+            StreamCreated,
+            VideoReceived,
+        )
+
+        playing = False
+        for event in session.receive_data(data):
+            if isinstance(event, ConnectAccepted):
+                session.create_stream()
+            elif isinstance(event, ConnectRejected):
+                raise RuntimeError(f"connect rejected: {event.information!r}")
+            elif isinstance(event, StreamCreated):
+                session.play(event.stream_id, self.play_name)
+            elif isinstance(event, StatusReceived):
+                if event.level == "error":
+                    raise RuntimeError(f"play refused: {event.code}")
+                playing = playing or event.code == "NetStream.Play.Start"
+            elif isinstance(event, AudioReceived | VideoReceived):
+                playing = True
+        self.out += session.data_to_send()
+        if playing:  # hand over: from now on only the scanner runs
+            self.session = None
+            self.acks, self.acked = True, self.bytes
+
+    def _scan(self, data: bytes, now: float) -> None:
+        view = memoryview(data)
+        if self.handshake_left:
+            n = min(self.handshake_left, len(view))
+            self.handshake_left -= n
+            view = view[n:]
+        self.bytes += len(view)
+        if self.skip:
+            n = min(self.skip, len(view))
+            self.skip -= n
+            view = view[n:]
+        if view:
+            buf = self.buf
+            buf += view
+            self._chunks(buf, now)
+        if self.acks and self.window and self.bytes - self.acked >= self.window:
+            self.acked = self.bytes
+            from synctv.rtmp.messages import Acknowledgement
+
+            self._answer(Acknowledgement(self.bytes & 0xFFFFFFFF))
+
+    def _chunks(self, buf: bytearray, now: float) -> None:
+        pos, size, streams = 0, len(buf), self.streams
+        while pos < size:
+            b0 = buf[pos]
+            fmt, csid, p = b0 >> 6, b0 & 0x3F, pos + 1
+            if csid < 2:  # §5.3.1.1 2- and 3-byte forms
+                if p + 1 + csid > size:
+                    break
+                csid, p = 64 + buf[p] + (buf[p + 1] << 8 if csid else 0), p + 1 + csid
+            header = (11, 7, 3, 0)[fmt]
+            if p + header > size:
+                break
+            state = streams.get(csid)
+            if state is None:
+                if fmt:
+                    raise RuntimeError(f"fmt {fmt} on new chunk stream {csid}")
+                state = streams[csid] = [0, 0, 0, 0, 0, False]
+            ts, field, length, type_id, left, extended = state
+            if fmt != 3:
+                field = (buf[p] << 16) | (buf[p + 1] << 8) | buf[p + 2]
+                extended = field == 0xFFFFFF
+                if fmt <= 1:
+                    length = (buf[p + 3] << 16) | (buf[p + 4] << 8) | buf[p + 5]
+                    type_id = buf[p + 6]
+                p += header
+            if extended:  # repeated on fmt 3 chunks, as FFmpeg and nginx-rtmp write it
+                if p + 4 > size:
+                    break
+                if fmt != 3:
+                    field = int.from_bytes(buf[p : p + 4], "big")
+                p += 4
+            new = left == 0
+            if new:
+                left = length
+            piece = min(self.chunk_size, left)
+            peek = new and (type_id in (1, 4, 5) or (type_id == 9 and self.first_key_at is None))
+            if peek and p + min(piece, 6) > size:  # the few body bytes read below
+                break
+            # the header (and any body bytes read) is here: commit
+            if new:
+                ts = field if fmt == 0 else (ts + field) & 0xFFFFFFFF
+                if type_id == 8 or type_id == 9:
+                    if self.first_byte_at is None:
+                        self.first_byte_at = now
+                    if type_id == 9 and self.first_key_at is None and piece >= 2:
+                        b = buf[p]
+                        if b >> 4 == 1 and ((b & 0x0F) != 7 or buf[p + 1] == 1):
+                            self.first_key_at = now
+                    self.last_ts, self.last_wall = ts, now
+                elif type_id == 1 and piece >= 4:  # Set Chunk Size
+                    self.chunk_size = int.from_bytes(buf[p : p + 4], "big") & 0x7FFFFFFF
+                elif type_id == 5 and piece >= 4:  # Window Acknowledgement Size
+                    self.window = int.from_bytes(buf[p : p + 4], "big")
+                elif type_id == 4 and piece >= 6 and buf[p : p + 2] == b"\x00\x06":
+                    self._ping_request(int.from_bytes(buf[p + 2 : p + 6], "big"))
+            state[0], state[1], state[2], state[3] = ts, field, length, type_id
+            state[4], state[5] = left - piece, extended
+            end = p + piece
+            if end > size:
+                self.skip = end - size
+                end = size
+            pos = end
+        del buf[:pos]
+
+    def _ping_request(self, timestamp: int) -> None:
+        from synctv.rtmp.messages import PingResponse
+
+        if self.session is None:  # before the hand-over the session answers
+            self._answer(PingResponse(timestamp))
+
+    def _answer(self, msg: Any) -> None:
+        from synctv.rtmp.chunk import encode_fmt0
+        from synctv.rtmp.messages import encode_message
+
+        type_id, body = encode_message(msg)
+        self.out += encode_fmt0(2, 0, type_id, 0, body, 128)  # csid 2, our chunk size 128
+
+    def mark(self) -> None:
+        self.mark_ts, self.mark_wall = self.last_ts, self.last_wall
+
+
+def split_rtmp_url(url: str) -> tuple[str, int, str, str, str]:
+    """``rtmp://host:port/app/name`` → host, port, app, stream name, tcUrl."""
+    parts = urlsplit(url)
+    app, _, name = parts.path.lstrip("/").rpartition("/")
+    host, port = parts.hostname or "127.0.0.1", parts.port or 1935
+    return host, port, app, name, f"rtmp://{host}:{port}/{app}"
+
+
+async def rtmp_watch(url: str, state: RtmpViewer, until_key: bool = False) -> None:
+    """Play ``url`` into ``state`` until cancelled (or, with ``until_key``, the first keyframe)."""
     import trio
 
+    host, port, *_ = split_rtmp_url(url)
+    stream = await trio.open_tcp_stream(host, port)
+    async with stream:
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        await stream.send_all(state.data_to_send())
+        while not (until_key and state.first_key_at is not None):
+            data = await stream.receive_some(262144)
+            if not data:
+                raise RuntimeError("server closed the connection")
+            state.receive(data, time.monotonic())
+            if state.out:
+                await stream.send_all(state.data_to_send())
+
+
+def new_rtmp_viewer(url: str) -> RtmpViewer:
+    _, _, app, name, tc_url = split_rtmp_url(url)
+    return RtmpViewer(time.monotonic(), app, name, tc_url)
+
+
+def run_viewers(url: str, viewers: int, warmup: float, duration: float) -> dict[str, Any]:
+    """Hold ``viewers`` players of ``url`` (``http://`` = HTTP-FLV, ``rtmp://`` = RTMP play)."""
+    import trio
+
+    rtmp = url.startswith("rtmp://")
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     request = f"GET {parts.path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n".encode()
-    states: list[FlvViewer] = []
+    states: list[Any] = []
     errors: list[str] = []
 
-    async def one(state: FlvViewer) -> None:
+    def new_state() -> Any:
+        return new_rtmp_viewer(url) if rtmp else FlvViewer(time.monotonic())
+
+    async def one(state: Any) -> None:
+        if rtmp:
+            try:
+                await rtmp_watch(url, state)
+            except Exception as exc:  # reported; one viewer fails
+                errors.append(f"rtmp: {exc}")
+            return
         try:
             stream = await trio.open_tcp_stream(host, port)
         except OSError as exc:
@@ -289,13 +550,19 @@ def run_viewers(url: str, viewers: int, warmup: float, duration: float) -> dict[
                     return
                 state.feed(data, time.monotonic())
 
-    late: list[FlvViewer] = []
+    late: list[Any] = []
 
     async def late_joiner() -> None:
         """A viewer arriving while N others watch: what requirement 2 measures (first keyframe)."""
-        state = FlvViewer(time.monotonic())
+        state = new_state()
         late.append(state)
         with trio.move_on_after(5):
+            if rtmp:
+                try:
+                    await rtmp_watch(url, state, until_key=True)
+                except Exception as exc:  # reported; one viewer fails
+                    errors.append(f"late rtmp: {exc}")
+                return
             stream = await trio.open_tcp_stream(host, port)
             async with stream:
                 await stream.send_all(request)
@@ -309,15 +576,22 @@ def run_viewers(url: str, viewers: int, warmup: float, duration: float) -> dict[
         async with trio.open_nursery() as nursery:
             start = trio.current_time()
             for _ in range(viewers):
-                state = FlvViewer(time.monotonic())
+                state = new_state()
                 states.append(state)
                 nursery.start_soon(one, state)
             await trio.sleep_until(start + warmup)
             for state in states:
                 state.mark()
-            for _ in range(LATE_JOINERS):  # one at a time, spread over the measured window
-                await late_joiner()
-                await trio.sleep(duration / (LATE_JOINERS + 1))
+            # One per slot of the measured window (the last LATE_JOIN_TAIL seconds left for the
+            # last one to finish), at a random point of its slot, each on its own clock. Joins
+            # evenly spaced, or started when the previous joiner got its keyframe, would land at
+            # about the same phase of the 2 s GOP every time: that biases the figure for servers
+            # that make a joiner wait for the next keyframe (nginx-rtmp) by up to a whole GOP.
+            slot = max(0.1, duration - LATE_JOIN_TAIL) / LATE_JOINERS
+            phases = random.Random(LATE_JOINERS)
+            for i in range(LATE_JOINERS):
+                await trio.sleep_until(start + warmup + slot * (i + phases.random()))
+                nursery.start_soon(late_joiner)
             await trio.sleep_until(start + warmup + duration)
             nursery.cancel_scope.cancel()
 
@@ -377,6 +651,30 @@ def wait_for_flv(url: str, timeout: float) -> None:
     raise SystemExit(f"no stream at {url} after {timeout}s")
 
 
+def wait_for_rtmp(url: str, timeout: float) -> None:
+    """Play ``url`` (blocking sockets) until 20 kB of media arrived, retrying until ``timeout``."""
+    host, port, *_ = split_rtmp_url(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = new_rtmp_viewer(url)
+        try:
+            with socket.create_connection((host, port), timeout=2) as sock:
+                sock.sendall(state.data_to_send())
+                while True:
+                    data = sock.recv(65536)
+                    if not data:
+                        break
+                    state.receive(data, time.monotonic())
+                    if state.out:
+                        sock.sendall(state.data_to_send())
+                    if state.first_key_at is not None and state.bytes >= 20_000:
+                        return
+        except (OSError, RuntimeError):
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"no stream at {url} after {timeout}s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--viewers", type=int, default=100)
@@ -384,6 +682,15 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds")
     parser.add_argument("--target-rtmp", help="publish here instead of our own server")
     parser.add_argument("--target-http", help="HTTP-FLV URL of the --target-rtmp stream")
+    parser.add_argument(
+        "--target-rtmp-play", help="RTMP play URL of the --target-rtmp stream (rtmp://h:p/app/name)"
+    )
+    parser.add_argument(
+        "--viewer-protocol",
+        choices=("http-flv", "rtmp"),
+        default="http-flv",
+        help="how viewers watch: HTTP-FLV GET, or RTMP connect + createStream + play",
+    )
     parser.add_argument("--server-pid", type=int, action="append", default=[])
     parser.add_argument("--label", default="synctv")
     parser.add_argument("--source", type=Path, help="reuse this pre-encoded FLV")
@@ -395,6 +702,12 @@ def main() -> None:
     parser.add_argument("--serve-ours", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--viewers-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.target_rtmp:
+        needed = "--target-rtmp-play" if args.viewer_protocol == "rtmp" else "--target-http"
+        if not (args.target_rtmp_play if args.viewer_protocol == "rtmp" else args.target_http):
+            parser.error(
+                f"--target-rtmp with --viewer-protocol {args.viewer_protocol} needs {needed}"
+            )
     if args.serve_ours:
         serve_ours()
         return
@@ -424,12 +737,17 @@ def run(
     args: argparse.Namespace, source: Path, children: list[subprocess.Popen[bytes]]
 ) -> dict[str, Any]:
     me = [sys.executable, str(Path(__file__).resolve())]
+    rtmp_viewers = args.viewer_protocol == "rtmp"
     if args.target_rtmp:
-        rtmp_url, http_url, pids = args.target_rtmp, args.target_http, args.server_pid
+        rtmp_url, pids = args.target_rtmp, args.server_pid
+        play_url = args.target_rtmp_play if rtmp_viewers else args.target_http
     else:
-        overrides = {}
+        overrides: dict[str, Any] = {}
         if args.batch_window_ms is not None:
             overrides["fanout_batch_window_ms"] = args.batch_window_ms
+        if rtmp_viewers:  # every viewer comes from 127.0.0.1; the default allows 20 per address
+            overrides["max_rtmp_connections_per_ip"] = args.viewers + LATE_JOINERS + 10
+            overrides["max_rtmp_connections"] = max(1000, args.viewers + LATE_JOINERS + 10)
         server = subprocess.Popen(
             [*me, "--serve-ours"],
             stdout=subprocess.PIPE,
@@ -439,17 +757,20 @@ def run(
         assert server.stdout is not None
         ports = json.loads(server.stdout.readline())
         rtmp_url = f"rtmp://127.0.0.1:{ports['rtmp']}/live/{STREAM_KEY}"
-        http_url = f"http://127.0.0.1:{ports['http']}/live/{STREAM_ID}.flv"
+        if rtmp_viewers:
+            play_url = f"rtmp://127.0.0.1:{ports['rtmp']}/live/{STREAM_ID}"
+        else:
+            play_url = f"http://127.0.0.1:{ports['http']}/live/{STREAM_ID}.flv"
         pids = [server.pid]
     ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
     publish = ["-re", "-stream_loop", "-1", "-i", str(source), "-c", "copy", "-f", "flv"]
     publisher = subprocess.Popen([ffmpeg, "-nostdin", "-loglevel", "error", *publish, rtmp_url])
     children.append(publisher)
-    wait_for_flv(http_url, 20.0)
+    (wait_for_rtmp if rtmp_viewers else wait_for_flv)(play_url, 20.0)
     time.sleep(2.0)  # let the GOP cache fill: joins then start on a keyframe like in production
     timing = ["--warmup", str(args.warmup), "--duration", str(args.duration)]
     worker = subprocess.Popen(
-        [*me, "--viewers-worker", http_url, "--viewers", str(args.viewers), *timing],
+        [*me, "--viewers-worker", play_url, "--viewers", str(args.viewers), *timing],
         stdout=subprocess.PIPE,
     )
     children.append(worker)
@@ -464,6 +785,7 @@ def run(
     return {
         "bench": "flv_fanout",
         "server": args.label,
+        "viewer_protocol": args.viewer_protocol,
         "viewers": args.viewers,
         "connected": viewers["connected"],
         "all_kept_real_time": viewers["all_kept_real_time"],
