@@ -34,7 +34,8 @@ def serve(port: int, asgi_module: str | None) -> None:
     sys.path.insert(0, str(ROOT))
     if asgi_module:
         spec = importlib.util.spec_from_file_location("asgi_under_test", asgi_module)
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         asgi = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = asgi  # dataclasses look their module up while executing
         spec.loader.exec_module(asgi)
