@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import random
 import shutil
@@ -39,79 +38,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-SOURCE_SECONDS = 10
+from live_rig import make_source, serve_one_stream  # bench/ is the script's directory
+
 # Single viewers joining, one by one, while the N viewers watch (first-keyframe latency).
 LATE_JOINERS = 10
 LATE_JOIN_TAIL = 3.0  # seconds at the end of the measured window with no new joiner
-WIDTH, HEIGHT, FPS = 1280, 720, 30
-VIDEO_BITRATE = 2_500_000
-AUDIO_BITRATE = 128_000
-GOP_FRAMES = 2 * FPS  # 2 s GOP
 # A viewer whose media clock fell more than this behind the wall clock did not keep real time.
 REAL_TIME_SLACK_SECONDS = 1.0
 STREAM_KEY = "bench-key"
 STREAM_ID = "bench"
-
-
-# --------------------------------------------------------------------------- the source
-
-
-def make_source(path: Path) -> None:
-    """Encode ~10 s of 720p30 H.264 (2.5 Mbit/s CBR-ish, 2 s GOP) + AAC into an FLV with PyAV."""
-    import av  # test/bench dependency only
-    from av.video.frame import PictureType
-
-    video_in = av.open(f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}", format="lavfi")
-    audio_in = av.open("sine=frequency=440:sample_rate=48000", format="lavfi")
-    out = av.open(str(path), "w", format="flv")
-    vs = out.add_stream(
-        "libx264",
-        rate=FPS,
-        options={
-            "preset": "veryfast",
-            "g": str(GOP_FRAMES),
-            "keyint_min": str(GOP_FRAMES),
-            "sc_threshold": "0",
-            "b": str(VIDEO_BITRATE),
-            "maxrate": str(VIDEO_BITRATE),
-            "bufsize": str(2 * VIDEO_BITRATE),
-            "x264-params": "nal-hrd=cbr",
-        },
-    )
-    vs.width, vs.height, vs.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-    vs.bit_rate = VIDEO_BITRATE
-    as_ = out.add_stream("aac", rate=48000)
-    as_.bit_rate = AUDIO_BITRATE
-    frames = SOURCE_SECONDS * FPS
-    packets = []
-    for i, frame in enumerate(video_in.decode(video=0)):
-        if i >= frames:
-            break
-        # Decoded lavfi frames come marked I, and libx264 honours a frame's picture type: left
-        # as is, every frame is an IDR (an all-intra stream, no 2 s GOP). Let x264 choose.
-        frame.pict_type = PictureType.NONE
-        packets += vs.encode(frame)
-    packets += vs.encode(None)
-    samples = 0
-    for frame in audio_in.decode(audio=0):
-        if samples >= SOURCE_SECONDS * 48000:
-            break
-        samples += frame.samples
-        frame.pts = None
-        packets += as_.encode(frame)
-    packets += as_.encode(None)
-    # Interleave by decode time, as a live encoder would (ffmpeg -re paces by it).
-    packets.sort(key=lambda p: float((p.dts or 0) * p.time_base))
-    for packet in packets:
-        out.mux(packet)
-    out.close()
-    video_in.close()
-    audio_in.close()
 
 
 # --------------------------------------------------------------------------- /proc
@@ -147,50 +86,9 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def serve_ours() -> None:
-    """Child process: StreamHub + RtmpServer + the HTTP-FLV route, no database (one stream).
-
-    Prints ``{"rtmp": port, "http": port}`` once both listen, then serves until SIGINT.
-    """
-    import trio
-    from hypercorn.config import Config as HypercornConfig
-    from hypercorn.trio import serve as hypercorn_serve
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from synctv.api.http.asgi import App
-    from synctv.api.http.routes.live_flv import live_flv_routes
-    from synctv.config import LivestreamConfig
-    from synctv.livestream.hub import StreamHub
-    from synctv.livestream.registry import LiveStreamRecord
-    from synctv.rtmp.server import RtmpServer, encode_rtmp_tags
-
-    record = LiveStreamRecord(STREAM_ID, "live", None, "bench", 0)
-
-    class OneStream:
-        async def authorize_publish(self, app: str, key: str) -> LiveStreamRecord | None:
-            return record if (app, key) == ("live", STREAM_KEY) else None
-
-        async def get(self, stream_id: str) -> LiveStreamRecord | None:
-            return record if stream_id == STREAM_ID else None
-
-    async def run() -> None:
-        overrides = json.loads(os.environ.get("SYNCTV_BENCH_LIVESTREAM", "{}"))
-        config = LivestreamConfig(rtmp_host="127.0.0.1", rtmp_port=0, **overrides)
-        hub = StreamHub(config, rtmp_encoder=encode_rtmp_tags)
-        directory = OneStream()
-        app = App(live_flv_routes(hub, directory, config, ["*"]), clock=trio.current_time)
-        hyper = HypercornConfig()
-        hyper.bind = ["127.0.0.1:0"]
-        hyper.accesslog = None
-        async with trio.open_nursery() as nursery:
-            await nursery.start(hub.run)
-            rtmp = await nursery.start(RtmpServer(config, hub, directory, directory).serve)
-            binds = await nursery.start(partial(hypercorn_serve, app, hyper))
-            http_port = int(binds[0].rsplit(":", 1)[1])
-            print(json.dumps({"rtmp": rtmp[0][1], "http": http_port}), flush=True)
-
-    signal.signal(signal.SIGINT, lambda *_: os._exit(0))  # the parent stops us; no teardown
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    trio.run(run)
+    """Child process: our server for the one bench stream (HTTP-FLV + RTMP play)."""
+    overrides = json.loads(os.environ.get("SYNCTV_BENCH_LIVESTREAM", "{}"))
+    serve_one_stream(STREAM_ID, STREAM_KEY, flv=True, hls=False, livestream=overrides)
 
 
 # --------------------------------------------------------------------------- viewers

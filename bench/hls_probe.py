@@ -38,49 +38,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-WIDTH, HEIGHT, FPS, SOURCE_SECONDS = 1280, 720, 30, 10
-VIDEO_BITRATE = 2_500_000
+from live_rig import FPS, HEIGHT, VIDEO_BITRATE, WIDTH, make_source, serve_one_stream
+
 STREAM_ID, STREAM_KEY = "hlsbench", "hls-bench-key"
 
 
 # --------------------------------------------------------------------------- source + publisher
-
-
-def make_source(path: Path) -> None:
-    """10 s of FFmpeg's testsrc2 + a sine tone, encoded once with PyAV into an FLV file."""
-    import av
-
-    video_in = av.open(f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}", format="lavfi")
-    audio_in = av.open("sine=frequency=330:sample_rate=48000", format="lavfi")
-    gop = str(2 * FPS)
-    with av.open(str(path), "w", format="flv") as out:
-        video = out.add_stream(
-            "libx264",
-            rate=FPS,
-            options={"preset": "veryfast", "g": gop, "keyint_min": gop, "sc_threshold": "0"},
-        )
-        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        video.bit_rate = VIDEO_BITRATE
-        audio = out.add_stream("aac", rate=48000)
-        packets = []
-        for n, frame in enumerate(video_in.decode(video=0)):
-            if n >= SOURCE_SECONDS * FPS:
-                break
-            packets += video.encode(frame)
-        packets += video.encode(None)
-        samples = 0
-        for sound in audio_in.decode(audio=0):
-            if samples >= SOURCE_SECONDS * 48000:
-                break
-            samples += sound.samples
-            sound.pts = None
-            packets += audio.encode(sound)
-        packets += audio.encode(None)
-        packets.sort(key=lambda p: float((p.dts or 0) * p.time_base))
-        for packet in packets:
-            out.mux(packet)
-    video_in.close()
-    audio_in.close()
 
 
 def publish(source: Path, url: str, seconds: float) -> None:
@@ -117,53 +80,8 @@ def publish(source: Path, url: str, seconds: float) -> None:
 
 
 def serve_ours() -> None:
-    """Child process: hub + RTMP + HLS segmenter/store + HLS routes; prints the ports as JSON."""
-    import logging
-
-    import trio
-    from hypercorn.config import Config as HypercornConfig
-    from hypercorn.trio import serve as hypercorn_serve
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from synctv.api.http.asgi import App
-    from synctv.api.http.routes.live_hls import live_hls_routes
-    from synctv.config import LivestreamConfig
-    from synctv.livestream.hls import HlsSegmenter
-    from synctv.livestream.hls_store import MemoryHlsStore
-    from synctv.livestream.hub import StreamHub
-    from synctv.livestream.registry import LiveStreamRecord
-    from synctv.rtmp.server import RtmpServer, encode_rtmp_tags
-
-    record = LiveStreamRecord(STREAM_ID, "live", None, "bench", 0)
-
-    class OneStream:
-        async def authorize_publish(self, app: str, key: str) -> LiveStreamRecord | None:
-            return record if (app, key) == ("live", STREAM_KEY) else None
-
-        async def get(self, stream_id: str) -> LiveStreamRecord | None:
-            return record if stream_id == STREAM_ID else None
-
-    async def run() -> None:
-        config = LivestreamConfig(rtmp_host="127.0.0.1", rtmp_port=0)
-        hub = StreamHub(config, rtmp_encoder=encode_rtmp_tags)
-        store = MemoryHlsStore(config.hls_storage.memory_max_mb * 1024 * 1024)
-        hub.add_stream_task_factory(HlsSegmenter.from_config(store, config).task_factory)
-        directory = OneStream()
-        routes = live_hls_routes(store, config=config, cors_origins=["*"], directory=directory)
-        hyper = HypercornConfig()
-        hyper.bind = ["127.0.0.1:0"]
-        hyper.accesslog = None
-        async with trio.open_nursery() as nursery:
-            await nursery.start(hub.run)
-            await nursery.start(store.run)
-            rtmp = await nursery.start(RtmpServer(config, hub, directory, directory).serve)
-            app = App(routes, clock=trio.current_time)
-            binds = await nursery.start(hypercorn_serve, app, hyper)
-            print(json.dumps({"rtmp": rtmp[0][1], "http": binds[0]}), flush=True)
-
-    signal.signal(signal.SIGINT, lambda *_: os._exit(0))
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    trio.run(run)
+    """Child process: our server for the one bench stream (RTMP ingest + HLS)."""
+    serve_one_stream(STREAM_ID, STREAM_KEY, flv=False, hls=True, livestream={})
 
 
 # --------------------------------------------------------------------------- playlist parsing
@@ -333,7 +251,7 @@ def run(
         assert server.stdout is not None
         ports = json.loads(server.stdout.readline())
         rtmp_url = f"rtmp://127.0.0.1:{ports['rtmp']}/live/{STREAM_KEY}"
-        playlist_url = f"{ports['http']}/live/{STREAM_ID}/index.m3u8"
+        playlist_url = f"http://127.0.0.1:{ports['http']}/live/{STREAM_ID}/index.m3u8"
         server_pid = server.pid
     total = args.baseline + args.duration + 60
     started = time.monotonic()

@@ -397,6 +397,9 @@ class _Connection:
             self.server._bytes_received += len(data)
             self.last_received = trio.current_time()
             return bytes(data)
+        if reason == "handshake_timeout":
+            limit = self.config.handshake_timeout_seconds
+            raise _Closing(reason, f"no publish or play within {limit:g}s of connecting")
         raise _Closing(reason, f"nothing received for {deadline - self.last_received:.1f}s")
 
     async def _on_event(self, event: Event, nursery: trio.Nursery) -> None:

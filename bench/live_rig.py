@@ -1,0 +1,130 @@
+"""What the live benches share: the source they publish and our server for one stream.
+
+``make_source`` encodes the reference stream once (720p30 H.264 at 2.5 Mbit/s with a 2 s GOP,
+plus AAC) with PyAV. ``serve_one_stream`` is the child-process server the benches measure:
+StreamHub + the RTMP driver + HTTP-FLV and/or HLS routes for a single stream, no database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+WIDTH, HEIGHT, FPS = 1280, 720, 30
+SOURCE_SECONDS = 10
+GOP_FRAMES = 2 * FPS
+VIDEO_BITRATE = 2_500_000
+AUDIO_BITRATE = 128_000
+
+
+def make_source(path: Path) -> None:
+    """Encode the reference stream into an FLV (what FFmpeg then publishes in a loop)."""
+    import av  # test/bench dependency only
+    from av.video.frame import PictureType
+
+    video_in = av.open(f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}", format="lavfi")
+    audio_in = av.open("sine=frequency=440:sample_rate=48000", format="lavfi")
+    out = av.open(str(path), "w", format="flv")
+    vs = out.add_stream(
+        "libx264",
+        rate=FPS,
+        options={
+            "preset": "veryfast",
+            "g": str(GOP_FRAMES),
+            "keyint_min": str(GOP_FRAMES),
+            "sc_threshold": "0",
+            "b": str(VIDEO_BITRATE),
+            "maxrate": str(VIDEO_BITRATE),
+            "bufsize": str(2 * VIDEO_BITRATE),
+            "x264-params": "nal-hrd=cbr",
+        },
+    )
+    vs.width, vs.height, vs.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+    vs.bit_rate = VIDEO_BITRATE
+    as_ = out.add_stream("aac", rate=48000)
+    as_.bit_rate = AUDIO_BITRATE
+    packets = []
+    for i, frame in enumerate(video_in.decode(video=0)):
+        if i >= SOURCE_SECONDS * FPS:
+            break
+        # Decoded lavfi frames come marked I, and libx264 honours a frame's picture type: left
+        # as is, every frame is an IDR (an all-intra stream, no 2 s GOP). Let x264 choose.
+        frame.pict_type = PictureType.NONE
+        packets += vs.encode(frame)
+    packets += vs.encode(None)
+    samples = 0
+    for frame in audio_in.decode(audio=0):
+        if samples >= SOURCE_SECONDS * 48000:
+            break
+        samples += frame.samples
+        frame.pts = None
+        packets += as_.encode(frame)
+    packets += as_.encode(None)
+    # Interleave by decode time, as a live encoder would (ffmpeg -re paces by it).
+    packets.sort(key=lambda p: float((p.dts or 0) * p.time_base))
+    for packet in packets:
+        out.mux(packet)
+    out.close()
+    video_in.close()
+    audio_in.close()
+
+
+def serve_one_stream(
+    stream_id: str, stream_key: str, *, flv: bool, hls: bool, livestream: dict[str, Any]
+) -> None:
+    """Child process: serve one stream until SIGINT; prints ``{"rtmp": port, "http": port}``."""
+    import trio
+    from hypercorn.config import Config as HypercornConfig
+    from hypercorn.trio import serve as hypercorn_serve
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from synctv.api.http.asgi import App, Route
+    from synctv.api.http.routes.live_flv import live_flv_routes
+    from synctv.api.http.routes.live_hls import live_hls_routes
+    from synctv.config import LivestreamConfig
+    from synctv.livestream.hls import HlsSegmenter
+    from synctv.livestream.hls_store import MemoryHlsStore
+    from synctv.livestream.hub import StreamHub
+    from synctv.livestream.registry import LiveStreamRecord
+    from synctv.rtmp.server import RtmpServer, encode_rtmp_tags
+
+    record = LiveStreamRecord(stream_id, "live", None, "bench", 0)
+
+    class OneStream:
+        async def authorize_publish(self, app: str, key: str) -> LiveStreamRecord | None:
+            return record if (app, key) == ("live", stream_key) else None
+
+        async def get(self, wanted: str) -> LiveStreamRecord | None:
+            return record if wanted == stream_id else None
+
+    async def run() -> None:
+        config = LivestreamConfig(rtmp_host="127.0.0.1", rtmp_port=0, **livestream)
+        hub = StreamHub(config, rtmp_encoder=encode_rtmp_tags)
+        directory = OneStream()
+        store = MemoryHlsStore(config.hls_storage.memory_max_mb * 1024 * 1024)
+        routes: list[Route] = []
+        if flv:
+            routes += live_flv_routes(hub, directory, config, ["*"])
+        if hls:
+            hub.add_stream_task_factory(HlsSegmenter.from_config(store, config).task_factory)
+            routes += live_hls_routes(store, config=config, cors_origins=["*"], directory=directory)
+        hyper = HypercornConfig()
+        hyper.bind = ["127.0.0.1:0"]
+        hyper.accesslog = None
+        async with trio.open_nursery() as nursery:
+            await nursery.start(hub.run)
+            await nursery.start(store.run)
+            rtmp = await nursery.start(RtmpServer(config, hub, directory, directory).serve)
+            app = App(routes, clock=trio.current_time)
+            binds = await nursery.start(hypercorn_serve, app, hyper)
+            http_port = int(binds[0].rsplit(":", 1)[1])
+            print(json.dumps({"rtmp": rtmp[0][1], "http": http_port}), flush=True)
+
+    signal.signal(signal.SIGINT, lambda *_: os._exit(0))  # the parent stops us; no teardown
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    trio.run(run)
