@@ -215,8 +215,8 @@ class RtmpViewer:
     )
 
     def __init__(self, started: float, app: str, name: str, tc_url: str) -> None:
+        from synctv.rtmp.client import ClientSession
         from synctv.rtmp.handshake import HANDSHAKE_RANDOM_SIZE, HANDSHAKE_SIZE
-        from synctv.rtmp.session import ClientSession
 
         self.started = started
         self.session: Any = ClientSession(os.urandom(HANDSHAKE_RANDOM_SIZE))

@@ -21,6 +21,7 @@ from synctv.config import LivestreamConfig
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRecord, LiveStreamRegistry
 from synctv.media.flv import TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, FlvReader, FlvTag
+from synctv.rtmp.client import ClientSession
 from synctv.rtmp.events import (
     AudioReceived,
     DataReceived,
@@ -33,7 +34,6 @@ from synctv.rtmp.events import (
 )
 from synctv.rtmp.handshake import HANDSHAKE_RANDOM_SIZE
 from synctv.rtmp.server import RtmpServer, encode_rtmp_tags, export_rtmp_metrics
-from synctv.rtmp.session import ClientSession
 from synctv.store.db import Database
 from tests.conftest import fixture_bytes
 

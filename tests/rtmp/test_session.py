@@ -13,6 +13,7 @@ from synctv.media import amf0
 from synctv.media.amf0 import EcmaArray
 from synctv.media.errors import ProtocolError
 from synctv.rtmp.chunk import ChunkDecoder, ChunkEncoder
+from synctv.rtmp.client import ClientSession
 from synctv.rtmp.errors import RtmpLocalProtocolError, RtmpProtocolError
 from synctv.rtmp.events import (
     AcknowledgementReceived,
@@ -57,7 +58,6 @@ from synctv.rtmp.session import (
     OUTGOING_CHUNK_SIZE,
     SERVER_TRANSITIONS,
     STREAM_TRANSITIONS,
-    ClientSession,
     ConnectionInput,
     ConnectionMachine,
     ServerSession,
