@@ -25,7 +25,7 @@ and the newcomer publishes in its place (``hub.start_publish`` replaces the old 
 Play: ``play(name)`` where ``name`` is the public stream id; the stream must exist in the
 directory with the same app as the connection, and be live in the hub, otherwise
 ``NetStream.Play.StreamNotFound``. The player gets the join snapshot (metadata, sequence headers,
-GOP cache) through the session's own encoder, then every batch as ``batch.rtmp()``: bytes chunked
+GOP cache) as bytes encoded once per snapshot and shared, then every batch as ``batch.rtmp()``: bytes chunked
 once per batch for all RTMP viewers (``encode_media_chunks``), one ``send_all`` per batch.
 
 Resource handling: at most ``max_rtmp_connections`` connections and
@@ -48,6 +48,7 @@ import errno
 import logging
 import math
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -86,6 +87,7 @@ __all__ = [
     "REFUSE_REASONS",
     "RtmpServer",
     "RtmpStatistics",
+    "encode_rtmp_join",
     "encode_rtmp_tags",
     "export_rtmp_metrics",
 ]
@@ -101,6 +103,9 @@ RECEIVE_SIZE: Final = 65536
 PUBLISHER_TAKEOVER_SILENCE_SECONDS: Final = 2.0
 # Writing our own replies (or an error status before closing) may take at most this long.
 CONTROL_WRITE_TIMEOUT_SECONDS: Final = 10.0
+# Streams whose latest RTMP join snapshot is kept encoded (one entry per live stream; least
+# recently joined dropped first).
+MAX_CACHED_JOINS: Final = 256
 # Message stream ids that batch.rtmp() bytes are encoded for (the first createStream is 1).
 FANOUT_STREAM_ID: Final = 1
 _ACCEPT_RETRY_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
@@ -136,6 +141,20 @@ class RtmpStatistics:
     bytes_sent: int
     refused: Mapping[str, int]  # by REFUSE_REASONS
     closed: Mapping[str, int]  # connections we closed, by CLOSE_REASONS
+
+
+def encode_rtmp_join(tags: Iterable[FlvTag], stream_id: int = FANOUT_STREAM_ID) -> bytes:
+    """A join snapshot (metadata, sequence headers, GOP cache) as shared fan-out bytes.
+
+    Like :func:`encode_rtmp_tags`, except that onMetaData goes at timestamp 0, as FMS and
+    nginx-rtmp send it (FFmpeg's reader takes a data message at any other time for a data track).
+    """
+    return b"".join(
+        encode_media_chunks(
+            tag.tag_type, stream_id, 0 if tag.tag_type == TAG_SCRIPT else tag.timestamp, tag.data
+        )
+        for tag in tags
+    )
 
 
 def encode_rtmp_tags(tags: Iterable[FlvTag], stream_id: int = FANOUT_STREAM_ID) -> bytes:
@@ -186,6 +205,22 @@ class RtmpServer:
         self._bytes_sent = 0
         self._refused = dict.fromkeys(REFUSE_REASONS, 0)
         self._closed = dict.fromkeys(CLOSE_REASONS, 0)
+        # stream id -> (join snapshot, its RTMP bytes): viewers joining between the same two
+        # batches share one snapshot object (the hub's join cache), so they share the bytes too.
+        self._join_bytes: OrderedDict[str, tuple[tuple[FlvTag, ...], bytes]] = OrderedDict()
+
+    def shared_join(self, stream_id: str, join: tuple[FlvTag, ...]) -> bytes:
+        """The join snapshot's RTMP bytes, encoded once per snapshot (not once per viewer)."""
+        cached = self._join_bytes.get(stream_id)
+        if cached is not None and cached[0] is join:
+            self._join_bytes.move_to_end(stream_id)
+            return cached[1]
+        data = encode_rtmp_join(join)
+        self._join_bytes[stream_id] = (join, data)
+        self._join_bytes.move_to_end(stream_id)
+        while len(self._join_bytes) > MAX_CACHED_JOINS:
+            self._join_bytes.popitem(last=False)
+        return data
 
     def statistics(self) -> RtmpStatistics:
         return RtmpStatistics(
@@ -504,9 +539,13 @@ class _Connection:
         self.server._viewers += 1
         try:
             with scope, live.subscribe(protocol="rtmp") as subscription:
-                for tag in subscription.join_tags:
-                    self._queue_tag(stream_id, tag)
-                await self._send(b"", "write_timeout")
+                join = subscription.join_tags
+                if stream_id == FANOUT_STREAM_ID:
+                    await self._send(self.server.shared_join(live.stream_id, join), "write_timeout")
+                else:  # rare: a player's second stream gets its own encoding
+                    for tag in join:
+                        self._queue_tag(stream_id, tag)
+                    await self._send(b"", "write_timeout")
                 while True:
                     batch = await subscription.receive()
                     await self._send(self._batch_bytes(batch, stream_id), "write_timeout")

@@ -456,3 +456,23 @@ def test_encode_rtmp_tags_is_the_concatenation_of_fanout_messages() -> None:
     assert encode_rtmp_tags(tags) == b"".join(
         encode_media_chunks(t.tag_type, 1, t.timestamp, t.data) for t in tags
     )
+
+
+def test_join_snapshot_bytes_are_encoded_once_per_snapshot_and_shared() -> None:
+    from synctv.rtmp import server as rtmp_server
+    from synctv.rtmp.session import encode_media_chunks
+
+    rtmp = RtmpServer(LivestreamConfig(), None, None, None)  # type: ignore[arg-type]
+    join = tuple(TAGS[:5])
+    first = rtmp.shared_join("s", join)
+    assert rtmp.shared_join("s", join) is first  # the same snapshot: the same bytes object
+    # onMetaData at timestamp 0; everything else at its own timestamp.
+    assert first == b"".join(
+        encode_media_chunks(t.tag_type, 1, 0 if t.tag_type == TAG_SCRIPT else t.timestamp, t.data)
+        for t in join
+    )
+    newer = tuple(TAGS[:6])
+    assert rtmp.shared_join("s", newer) is not first  # a new snapshot is encoded afresh
+    for n in range(rtmp_server.MAX_CACHED_JOINS + 10):
+        rtmp.shared_join(f"stream-{n}", join)
+    assert len(rtmp._join_bytes) == rtmp_server.MAX_CACHED_JOINS  # bounded
