@@ -655,13 +655,14 @@ def unknown_required_types(message: StunMessage) -> tuple[int, ...]:
 def answer(
     request: StunMessage, address: IPAddress, port: int, *, software: str | None = None
 ) -> StunMessage | None:
-    """The server's reply to ``request`` seen from ``address``:``port``; None for non-requests.
+    """The server's reply to ``request`` seen from ``address``:``port``; None when it gets none.
 
-    RFC 8489 §6.3: unknown comprehension-required attributes → 420 with UNKNOWN-ATTRIBUTES;
-    a method other than Binding → 400; Binding → success with XOR-MAPPED-ADDRESS, or
-    MAPPED-ADDRESS for an RFC 3489 client (RFC 8489 §12). Indications and responses get nothing.
+    RFC 8489 §6.3: a message whose method the agent does not support is silently discarded, as
+    are indications and responses (nothing to answer). For a Binding request: unknown
+    comprehension-required attributes → 420 with UNKNOWN-ATTRIBUTES (§6.3.1); otherwise success
+    with XOR-MAPPED-ADDRESS, or MAPPED-ADDRESS for an RFC 3489 client (§12).
     """
-    if request.cls is not MessageClass.REQUEST:
+    if request.cls is not MessageClass.REQUEST or request.method != Method.BINDING:
         return None
     unknown = unknown_required_types(request)
     if unknown:
@@ -670,8 +671,6 @@ def answer(
             UnknownAttributes(unknown),
         )
         return _reply(request, MessageClass.ERROR, body, software)
-    if request.method != Method.BINDING:
-        return _reply(request, MessageClass.ERROR, (ErrorCode(400, "Bad Request"),), software)
     if request.is_classic:
         return _reply(request, MessageClass.SUCCESS, (MappedAddress(address, port),), None)
     return _reply(request, MessageClass.SUCCESS, (XorMappedAddress(address, port),), software)

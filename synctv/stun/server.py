@@ -12,11 +12,14 @@ Start it from the one nursery tree::
     stun.statistics()                             # StunStatistics, for the metrics exporter
 
 Resource handling: every socket is owned by :meth:`StunServer.serve` and closed when it exits;
-TCP connections are tasks in its nursery, at most ``max_tcp_connections`` at once, each with a
-buffer of at most two messages and an idle timeout. The rate limiter's table is bounded.
+TCP connections are tasks in its nursery, at most ``max_tcp_connections`` at once and
+``max_tcp_connections_per_source`` from one source (IPv4 address or IPv6 /64), each with a
+buffer of at most two messages and an idle timeout that only a complete message resets (a
+peer trickling bytes cannot hold a slot). The rate limiter's table is bounded.
 
-Error handling: bytes that are not STUN are dropped and counted (never answered, never logged per
-packet); a send that fails (unreachable destination, port 0) is counted; a TCP peer that sends
+Error handling: bytes that are not STUN, and methods other than Binding, are dropped and counted
+(never answered, never logged per packet); a send that fails (unreachable destination, port 0)
+or a transient receive error (a late ICMP error, ENOBUFS) is counted; a TCP peer that sends
 garbage, stalls or goes idle is disconnected. Anything else is a bug and propagates.
 """
 
@@ -63,35 +66,48 @@ RATE_LIMIT_BURST_FACTOR = 2.0
 # One byte more than we accept, so an oversize datagram is seen as oversize, not truncated.
 UDP_RECEIVE_SIZE = MAX_MESSAGE_SIZE + 1
 TCP_MAX_CONNECTIONS = 256
+# One host (or IPv6 /64) may hold a few connections (several ICE agents behind one NAT), not all.
+TCP_MAX_CONNECTIONS_PER_SOURCE = 8
 # RFC 8489 §6.2.2 has clients keep a connection up for a while; 30 s idle is generous.
 TCP_IDLE_TIMEOUT_SECONDS = 30.0
 TCP_LISTEN_BACKLOG = 128
 # Port 0 picks a UDP port first, then needs the same TCP port; retry if someone holds it.
 _EPHEMERAL_BIND_ATTEMPTS = 5
 
-ERROR_KINDS = ("bad_request", "unknown_attribute")
-_ERROR_KIND_BY_CODE = {400: "bad_request", 420: "unknown_attribute"}
+ERROR_KINDS = ("unknown_attribute",)
+_ERROR_KIND_BY_CODE = {420: "unknown_attribute"}
 DROP_KINDS = (
     "malformed",  # not a STUN message (decode failed), or garbage on a TCP stream
     "rate_limited",  # the source's token bucket was empty
     "not_request",  # a well-formed indication or response: nothing to answer
+    "unsupported_method",  # a request for a method other than Binding (RFC 8489 §6.3: discard)
     "send_failed",  # sendto raised (unreachable destination, port 0)
-    "receive_failed",  # an ICMP error surfaced on the UDP socket
-    "connection_limit",  # a TCP connection over max_tcp_connections, closed at once
+    "receive_failed",  # an ICMP error or a transient error (ENOBUFS) on the UDP socket
+    "connection_limit",  # a TCP connection over a connection cap (total or per source)
     "idle_timeout",  # a TCP connection closed for idleness or a stalled write
 )
+# recvfrom errors that concern one datagram or a passing shortage, not the socket: keep serving.
+_TRANSIENT_RECEIVE_ERRNOS = frozenset({errno.ENOBUFS, errno.ENOMEM, errno.EINTR})
 
 
 @dataclass(frozen=True, slots=True)
 class StunStatistics:
     """Counters since start; ``errors`` and ``drops`` hold every kind, zero included."""
 
-    requests: int  # well-formed STUN requests received (any method), UDP and TCP
-    responses: int  # success responses sent
+    requests: int  # well-formed Binding requests received, UDP and TCP
+    responses: int  # success responses sent (a failed send counts in drops["send_failed"])
     errors: Mapping[str, int]  # error responses sent, by kind (ERROR_KINDS)
     drops: Mapping[str, int]  # inputs not answered, by kind (DROP_KINDS)
     rate_limit_sources: int  # sources the rate limiter currently tracks
     tcp_connections: int  # TCP connections open now
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An encoded reply and what it counts as once sent (None: a success response)."""
+
+    data: bytes
+    error_kind: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +132,14 @@ class StunServer:
         *,
         software: str | None = SOFTWARE,
         max_tcp_connections: int = TCP_MAX_CONNECTIONS,
+        max_tcp_connections_per_source: int = TCP_MAX_CONNECTIONS_PER_SOURCE,
         tcp_idle_timeout: float = TCP_IDLE_TIMEOUT_SECONDS,
         max_rate_limit_sources: int = RATE_LIMIT_MAX_SOURCES,
     ) -> None:
         self.config = config
         self.software = software
         self.max_tcp_connections = max_tcp_connections
+        self.max_tcp_connections_per_source = max_tcp_connections_per_source
         self.tcp_idle_timeout = tcp_idle_timeout
         rate = config.stun_rate_limit_per_second
         self._limiter = TokenBucketTable(
@@ -132,6 +150,7 @@ class StunServer:
         self._errors = dict.fromkeys(ERROR_KINDS, 0)
         self._drops = dict.fromkeys(DROP_KINDS, 0)
         self._tcp_connections = 0
+        self._tcp_by_source: dict[str, int] = {}
 
     def statistics(self) -> StunStatistics:
         """A snapshot of the counters (trio's ``statistics()`` convention)."""
@@ -150,8 +169,17 @@ class StunServer:
         """The reply to one message from ``source`` at ``now`` (trio time), or None to stay silent.
 
         ``source`` is a socket address as ``recvfrom`` returns it (IPv4-mapped IPv6 and scope ids
-        are normalised). No I/O: the drivers below do the sending.
+        are normalised). No I/O, and the reply counts as sent: the drivers use :meth:`respond`
+        and :meth:`record_sent` around their send instead.
         """
+        reply = self.respond(data, source, now)
+        if reply is None:
+            return None
+        self.record_sent(reply)
+        return reply.data
+
+    def respond(self, data: bytes, source: tuple[str, int], now: float) -> Reply | None:
+        """Rate limit, decode and answer one message; counts everything but the send itself."""
         address, port = _normalise(source)
         if not self._limiter.allow(_rate_key(address), now):
             self._drops["rate_limited"] += 1
@@ -161,16 +189,25 @@ class StunServer:
         except StunError:
             self._drops["malformed"] += 1
             return None
-        reply = answer(request, address, port, software=self.software)
-        if reply is None:
+        if request.cls is not MessageClass.REQUEST:
             self._drops["not_request"] += 1
             return None
+        reply = answer(request, address, port, software=self.software)
+        if reply is None:
+            self._drops["unsupported_method"] += 1
+            return None
         self._requests += 1
-        if reply.cls is MessageClass.SUCCESS:
+        kind = (
+            None if reply.cls is MessageClass.SUCCESS else _ERROR_KIND_BY_CODE[_error_code(reply)]
+        )
+        return Reply(encode(reply), kind)
+
+    def record_sent(self, reply: Reply) -> None:
+        """Count a reply that left: a success response, or an error response by kind."""
+        if reply.error_kind is None:
             self._responses += 1
         else:
-            self._errors[_ERROR_KIND_BY_CODE[_error_code(reply)]] += 1
-        return encode(reply)
+            self._errors[reply.error_kind] += 1
 
     # --- the Trio driver ------------------------------------------------------------------------
 
@@ -207,15 +244,23 @@ class StunServer:
         while True:
             try:
                 data, source = await sock.recvfrom(UDP_RECEIVE_SIZE)
-            except ConnectionError:  # an ICMP error for an earlier sendto, reported late
+            except OSError as exc:
+                # A late ICMP error for an earlier sendto (ConnectionError), or a passing shortage.
+                if (
+                    not isinstance(exc, ConnectionError)
+                    and exc.errno not in _TRANSIENT_RECEIVE_ERRNOS
+                ):
+                    raise
                 self._drops["receive_failed"] += 1
                 continue
-            reply = self.handle(data, source, trio.current_time())
+            reply = self.respond(data, source, trio.current_time())
             if reply is not None:
                 try:
-                    await sock.sendto(reply, source)
+                    await sock.sendto(reply.data, source)
                 except OSError:
                     self._drops["send_failed"] += 1
+                else:
+                    self.record_sent(reply)
 
     async def _serve_tcp(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         # The connection handlers run in serve()'s nursery, passed down here on purpose: they
@@ -229,38 +274,61 @@ class StunServer:
                         raise
                     await trio.sleep(0.1)
                     continue
-                if self._tcp_connections >= self.max_tcp_connections:
+                try:
+                    peer = stream.socket.getpeername()
+                except OSError:  # reset between accept and here
+                    await stream.aclose()
+                    continue
+                key = _rate_key(_normalise(peer)[0])
+                if (
+                    self._tcp_connections >= self.max_tcp_connections
+                    or self._tcp_by_source.get(key, 0) >= self.max_tcp_connections_per_source
+                ):
                     self._drops["connection_limit"] += 1
                     await stream.aclose()
                     continue
                 self._tcp_connections += 1
-                nursery.start_soon(self._serve_connection, stream)
+                self._tcp_by_source[key] = self._tcp_by_source.get(key, 0) + 1
+                nursery.start_soon(self._serve_connection, stream, peer, key)
 
-    async def _serve_connection(self, stream: trio.SocketStream) -> None:
+    async def _serve_connection(
+        self, stream: trio.SocketStream, peer: tuple[str, int], key: str
+    ) -> None:
         try:
             async with stream:
-                peer = stream.socket.getpeername()
                 buffer = bytearray()  # < 2 × MAX_MESSAGE_SIZE: one partial message + one read
+                # Only a complete message moves the deadline: trickled bytes cannot keep a slot.
+                deadline = trio.current_time() + self.tcp_idle_timeout
                 while True:
-                    with trio.move_on_after(self.tcp_idle_timeout):
+                    with trio.move_on_at(deadline):
                         chunk = await stream.receive_some(MAX_MESSAGE_SIZE)
                         if not chunk:
                             return
                         buffer += chunk
                         frames = _split_frames(buffer)
+                        if not frames:
+                            continue
                         now = trio.current_time()
-                        replies = [r for f in frames if (r := self.handle(f, peer, now))]
+                        deadline = now + self.tcp_idle_timeout
+                        replies = [r for f in frames if (r := self.respond(f, peer, now))]
                         if replies:
-                            await stream.send_all(b"".join(replies))
+                            await stream.send_all(b"".join(r.data for r in replies))
+                            for reply in replies:
+                                self.record_sent(reply)
                         continue
                     self._drops["idle_timeout"] += 1
                     return
         except StunError:
             self._drops["malformed"] += 1
         except (trio.BrokenResourceError, OSError):
-            pass  # the peer reset or left (getpeername/ENOTCONN): nothing left to answer
+            pass  # the peer reset or left: nothing left to answer
         finally:
             self._tcp_connections -= 1
+            left = self._tcp_by_source[key] - 1
+            if left:
+                self._tcp_by_source[key] = left
+            else:
+                del self._tcp_by_source[key]
 
     async def _bind(self) -> list[trio.socket.SocketType]:
         addresses = await _resolve(self.config.stun_host, self.config.stun_port)

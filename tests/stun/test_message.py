@@ -491,13 +491,11 @@ def test_answer_known_raw_types_are_not_unknown() -> None:
     assert unknown_required_types(request) == ()
 
 
-def test_answer_other_method_is_400() -> None:
-    request = StunMessage(0x003, MessageClass.REQUEST, TID)  # TURN Allocate
-    reply = answer(request, V4, 1, software="s")
-    assert reply is not None
-    assert reply.cls is MessageClass.ERROR
-    assert reply.method == 0x003
-    assert reply.attributes[0] == ErrorCode(400, "Bad Request")
+def test_answer_drops_other_methods() -> None:
+    # RFC 8489 §6.3: an unsupported method is silently discarded, even with unknown attributes.
+    assert answer(StunMessage(0x003, MessageClass.REQUEST, TID), V4, 1, software="s") is None
+    allocate = StunMessage(0x003, MessageClass.REQUEST, TID, (RawAttribute(0x0003, bytes(4)),))
+    assert answer(allocate, V4, 1) is None
 
 
 @pytest.mark.parametrize("cls", [MessageClass.INDICATION, MessageClass.SUCCESS, MessageClass.ERROR])

@@ -8,6 +8,7 @@ test's nursery on an ephemeral port.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shutil
 import socket
@@ -19,6 +20,7 @@ import pytest
 import trio
 import trio.testing
 from aioice import stun as aioice_stun
+from aioice import turn as aioice_turn
 
 from synctv.config import WebRTCConfig
 from synctv.stun.errors import StunError
@@ -40,8 +42,10 @@ from synctv.stun.server import (
     DROP_KINDS,
     ERROR_KINDS,
     SOFTWARE,
+    Reply,
     StunEndpoints,
     StunServer,
+    _ipv6_available,
     _split_frames,
 )
 
@@ -56,12 +60,26 @@ def tid(n: int) -> bytes:
     return n.to_bytes(12, "big")
 
 
-async def start(nursery: trio.Nursery, **options: object) -> tuple[StunServer, StunEndpoints]:
-    server_options = {
-        k: options.pop(k) for k in ("max_tcp_connections", "tcp_idle_timeout") if k in options
-    }
+SERVER_OPTIONS = ("max_tcp_connections", "max_tcp_connections_per_source", "tcp_idle_timeout")
+needs_ipv6 = pytest.mark.skipif(not _ipv6_available(), reason="this host has no IPv6")
+
+
+class RecordingServer(StunServer):
+    """Remembers the source address of every message, as the socket reported it."""
+
+    def __init__(self, config: WebRTCConfig, **options: typing.Any) -> None:
+        super().__init__(config, **options)
+        self.sources: list[tuple[str, int]] = []
+
+    def respond(self, data: bytes, source: tuple[str, int], now: float) -> Reply | None:
+        self.sources.append((source[0], source[1]))
+        return super().respond(data, source, now)
+
+
+async def start(nursery: trio.Nursery, **options: object) -> tuple[RecordingServer, StunEndpoints]:
+    server_options = {k: options.pop(k) for k in SERVER_OPTIONS if k in options}
     config = WebRTCConfig.model_validate({"stun_port": 0, **options})
-    server = StunServer(config, **server_options)  # type: ignore[arg-type]
+    server = RecordingServer(config, **server_options)
     endpoints: StunEndpoints = await nursery.start(server.serve)
     return server, endpoints
 
@@ -103,15 +121,18 @@ def test_handle_drops_and_counts_each_kind() -> None:
     indication = encode(StunMessage(Method.BINDING, MessageClass.INDICATION, tid(2)))
     assert server.handle(b"\x16\x03\x01 not stun", ("192.0.2.1", 1), 0.0) is None
     assert server.handle(indication, ("192.0.2.1", 1), 0.0) is None
-    allocate = encode(StunMessage(0x003, MessageClass.REQUEST, tid(3)))
-    error = server.handle(allocate, ("192.0.2.1", 1), 0.0)
+    allocate = encode(StunMessage(0x003, MessageClass.REQUEST, tid(3)))  # TURN: not ours
+    assert server.handle(allocate, ("192.0.2.1", 1), 0.0) is None
+    unknown = binding(tid(4), RawAttribute(0x0003, bytes(4)))
+    error = server.handle(unknown, ("192.0.2.1", 1), 0.0)
     assert error is not None
-    assert decode(error).find(ErrorCode) == ErrorCode(400, "Bad Request")
+    assert decode(error).find(ErrorCode) == ErrorCode(420, "Unknown Attribute")
     stats = server.statistics()
     assert stats.drops["malformed"] == 1
     assert stats.drops["not_request"] == 1
-    assert stats.errors["bad_request"] == 1
-    assert stats.requests == 1
+    assert stats.drops["unsupported_method"] == 1
+    assert stats.errors["unknown_attribute"] == 1
+    assert (stats.requests, stats.responses) == (1, 0)
 
 
 def test_ipv6_sources_share_a_bucket_per_64() -> None:
@@ -177,12 +198,48 @@ def _aioice_udp_binding(local_host: str, port: int) -> tuple[tuple[str, int], tu
     return asyncio.run(run())
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+HOSTS = ["127.0.0.1", pytest.param("::1", marks=needs_ipv6)]
+
+
+@pytest.mark.parametrize("host", HOSTS)
 async def test_aioice_binding_over_udp(nursery: trio.Nursery, host: str) -> None:
     server, endpoints = await start(nursery)  # default stun_host "::": dual-stack
-    assert endpoints.udp == (("::", endpoints.port),)
+    if _ipv6_available():
+        assert endpoints.udp == (("::", endpoints.port),)
     with trio.fail_after(TIMEOUT):
         mapped, local = await trio.to_thread.run_sync(_aioice_udp_binding, host, endpoints.port)
+    assert mapped == local
+    assert server.statistics().responses == 1
+
+
+def _aioice_tcp_binding(host: str, port: int) -> tuple[tuple[str, int], tuple[str, int]]:
+    """One Binding transaction over TCP with aioice's own client and RFC 8489 framing."""
+
+    async def run() -> tuple[tuple[str, int], tuple[str, int]]:
+        loop = asyncio.get_running_loop()
+        transport, client = await loop.create_connection(
+            lambda: aioice_turn.TurnClientTcpProtocol(
+                (host, port), username=None, password=None, lifetime=600, channel_refresh_time=300
+            ),
+            host=host,
+            port=port,
+        )
+        try:
+            request = aioice_stun.Message(aioice_stun.Method.BINDING, aioice_stun.Class.REQUEST)
+            response, _ = await asyncio.wait_for(client.request(request), TIMEOUT)
+            local = transport.get_extra_info("sockname")
+            return response.attributes["XOR-MAPPED-ADDRESS"], (local[0], local[1])
+        finally:
+            transport.close()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_aioice_binding_over_tcp(nursery: trio.Nursery, host: str) -> None:
+    server, endpoints = await start(nursery)
+    with trio.fail_after(TIMEOUT):
+        mapped, local = await trio.to_thread.run_sync(_aioice_tcp_binding, host, endpoints.port)
     assert mapped == local
     assert server.statistics().responses == 1
 
@@ -196,32 +253,23 @@ async def _read_message(stream: trio.SocketStream) -> bytes:
     return bytes(data)
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
-async def test_aioice_binding_over_tcp(nursery: trio.Nursery, host: str) -> None:
-    _, endpoints = await start(nursery)
-    request = aioice_stun.Message(aioice_stun.Method.BINDING, aioice_stun.Class.REQUEST)
-    with trio.fail_after(TIMEOUT):
-        stream = await trio.open_tcp_stream(host, endpoints.port)
-        async with stream:
-            await stream.send_all(bytes(request))
-            response = aioice_stun.parse_message(await _read_message(stream))
-            local = stream.socket.getsockname()
-    assert response.transaction_id == request.transaction_id
-    assert response.message_class == aioice_stun.Class.RESPONSE
-    assert response.attributes["XOR-MAPPED-ADDRESS"] == (local[0], local[1])
-
-
-@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+@pytest.mark.parametrize("host", HOSTS)
 async def test_coturn_stunclient(nursery: trio.Nursery, host: str) -> None:
     binary = shutil.which("turnutils_stunclient")
     if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("turnutils_stunclient (coturn) is required in CI")
         pytest.skip("turnutils_stunclient not installed (apt-get install coturn)")
-    _, endpoints = await start(nursery)
+    server, endpoints = await start(nursery)
     with trio.fail_after(TIMEOUT):
         result = await trio.run_process(
             [binary, "-p", str(endpoints.port), host], capture_stdout=True, capture_stderr=True
         )
-    assert f"UDP reflexive addr: {host}:".encode() in result.stdout
+    # The client prints the address we told it; it must be the port its datagram came from.
+    assert server.sources, "the server saw no datagram"
+    source_port = server.sources[-1][1]
+    assert f"UDP reflexive addr: {host}:{source_port}\n".encode() in result.stdout
+    assert server.statistics().responses >= 1
 
 
 async def _udp_socket(host: str) -> trio.socket.SocketType:
@@ -255,9 +303,9 @@ async def test_rfc3489_client_gets_mapped_address(nursery: trio.Nursery) -> None
 
 
 async def test_unknown_required_attribute_gets_420(nursery: trio.Nursery) -> None:
-    server, endpoints = await start(nursery)
+    server, endpoints = await start(nursery, stun_host="127.0.0.1")
     change_request = RawAttribute(0x0003, bytes(4))  # RFC 5780 CHANGE-REQUEST: not supported
-    with await _udp_socket("::1") as sock:
+    with await _udp_socket("127.0.0.1") as sock:
         reply = await _exchange(sock, endpoints.port, binding(tid(7), change_request))
     assert reply == StunMessage(
         Method.BINDING,
@@ -363,6 +411,89 @@ async def test_tcp_connection_limit(nursery: trio.Nursery) -> None:
             async with second:
                 assert await second.receive_some() == b""
     assert server.statistics().drops["connection_limit"] == 1
+
+
+async def test_tcp_connections_per_source_are_capped(nursery: trio.Nursery) -> None:
+    server, endpoints = await start(nursery, stun_host="0.0.0.0", max_tcp_connections_per_source=2)
+    with trio.fail_after(TIMEOUT):
+        held = [await trio.open_tcp_stream("127.0.0.1", endpoints.port) for _ in range(2)]
+        for n, stream in enumerate(held):  # both served
+            await stream.send_all(binding(tid(n)))
+            assert decode(await _read_message(stream)).transaction_id == tid(n)
+        third = await trio.open_tcp_stream("127.0.0.1", endpoints.port)
+        assert await third.receive_some() == b""  # closed at once
+        await third.aclose()
+        # Another source still gets in (the global cap is far away).
+        other = await trio.open_tcp_stream("127.0.0.1", endpoints.port, local_address="127.0.0.2")
+        async with other:
+            await other.send_all(binding(tid(9)))
+            assert decode(await _read_message(other)).transaction_id == tid(9)
+        # A slot held by the source frees when its connection closes.
+        await held.pop().aclose()
+        await trio.testing.wait_all_tasks_blocked()
+        again = await trio.open_tcp_stream("127.0.0.1", endpoints.port)
+        async with again:
+            await again.send_all(binding(tid(5)))
+            assert decode(await _read_message(again)).transaction_id == tid(5)
+        for stream in held:
+            await stream.aclose()
+    assert server.statistics().drops["connection_limit"] == 1
+
+
+async def test_tcp_trickled_bytes_do_not_reset_the_idle_timeout(nursery: trio.Nursery) -> None:
+    server, endpoints = await start(nursery, tcp_idle_timeout=0.5)
+    partial = binding(tid(1))[:-1]
+    with trio.fail_after(TIMEOUT):
+        stream = await trio.open_tcp_stream("127.0.0.1", endpoints.port)
+        async with stream:
+            started = trio.current_time()
+            try:
+                for i in range(len(partial)):  # one byte every 0.1 s: never a whole message
+                    await stream.send_all(partial[i : i + 1])
+                    await trio.sleep(0.1)
+            except trio.BrokenResourceError:
+                pass  # the server already closed it
+            assert await stream.receive_some() == b""
+            assert trio.current_time() - started < 0.5 + 1.0
+    assert server.statistics().drops["idle_timeout"] == 1
+
+
+async def test_tcp_complete_messages_keep_the_connection(nursery: trio.Nursery) -> None:
+    _, endpoints = await start(nursery, tcp_idle_timeout=0.5)
+    with trio.fail_after(TIMEOUT):
+        stream = await trio.open_tcp_stream("127.0.0.1", endpoints.port)
+        async with stream:
+            for n in range(4):  # 4 × 0.3 s > the timeout, but each gap is shorter
+                await trio.sleep(0.3)
+                await stream.send_all(binding(tid(n)))
+                assert decode(await _read_message(stream)).transaction_id == tid(n)
+
+
+class _FlakySocket:
+    """A UDP socket whose recvfrom fails with the given errors, then blocks forever."""
+
+    def __init__(self, errors: list[OSError]) -> None:
+        self.errors = errors
+
+    async def recvfrom(self, size: int) -> tuple[bytes, tuple[str, int]]:
+        if self.errors:
+            raise self.errors.pop(0)
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+async def test_udp_transient_receive_errors_are_counted_not_fatal() -> None:
+    server = StunServer(WebRTCConfig(stun_port=0))
+    flaky = _FlakySocket([ConnectionRefusedError(), OSError(errno.ENOBUFS, "no buffer space")])
+    with trio.move_on_after(0.2):
+        await server._serve_udp(flaky)  # type: ignore[arg-type]
+    assert server.statistics().drops["receive_failed"] == 2
+
+
+async def test_udp_unexpected_receive_error_propagates() -> None:
+    server = StunServer(WebRTCConfig(stun_port=0))
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        await server._serve_udp(_FlakySocket([OSError(errno.EBADF, "Bad file descriptor")]))  # type: ignore[arg-type]
 
 
 async def test_disabled_server_binds_nothing(nursery: trio.Nursery) -> None:
