@@ -19,6 +19,18 @@ offset it has consumed up to. ``receive(cursor)`` is:
   however many tags the batch holds.
 * closed and caught up: :class:`StreamEnded` (after everything published was delivered).
 
+Signal batches (``Batch.unpublished``: the publisher left, the reconnect grace began) carry no
+tags and are never merged with their neighbours: a viewer behind gets the batches before the
+signal merged, then the signal alone, then the rest, so it can act on it in order (RTMP players
+get Stream EOF there). They are rare (one per publisher disconnect).
+
+Catch-up merges are shared: viewers behind by the same batches get the same merged object (one
+join of the shared bytes, one RTMP encoding), cached until the next publish.
+
+Writers that deliver batches to many viewers themselves (the RTMP play fan-out writer) follow
+the broadcast with one cursor; a viewer they serve keeps its own cursor idle and, when it
+falls back to its own task, moves it to the writer's position (``Cursor.move_to``).
+
 Memory is bounded by the ring, never by viewers: a stalled viewer holds only its cursor; the
 ring drops old batches regardless, and the viewer finds out on its next ``receive``. A viewer
 stuck inside a send is the writer's problem (write timeout in the HTTP-FLV route).
@@ -36,10 +48,22 @@ import trio
 from synctv.livestream.errors import StreamEnded, SubscriberLagged
 from synctv.media.flv import FlvTag
 
-__all__ = ["Batch", "Broadcaster", "BroadcasterStatistics", "Cursor", "RtmpEncoder", "merge"]
+__all__ = [
+    "DEFAULT_RTMP_STREAM_ID",
+    "Batch",
+    "Broadcaster",
+    "BroadcasterStatistics",
+    "Cursor",
+    "RtmpEncoder",
+    "merge",
+]
 
-RtmpEncoder = Callable[[tuple[FlvTag, ...]], bytes]
-"""Chunk-encodes tags for RTMP players without per-viewer state (provided by the RTMP layer)."""
+RtmpEncoder = Callable[[tuple[FlvTag, ...], int], bytes]
+"""Chunk-encodes tags for RTMP players of a message stream id, without per-viewer state
+(provided by the RTMP layer: ``encoder(tags, message_stream_id)``)."""
+
+# Message stream id RTMP players use unless they made more than one stream (createStream → 1).
+DEFAULT_RTMP_STREAM_ID = 1
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -48,27 +72,33 @@ class Batch:
 
     ``discontinuity``: this batch starts (or, when merged, contains) the first tags of a new
     publisher session: fresh sequence headers, timestamps continuing after the old session.
+    ``unpublished``: a signal with no tags: the publisher left and the reconnect grace began
+    (never merged; see the module docstring).
     """
 
     tags: tuple[FlvTag, ...]
     flv: bytes
     discontinuity: bool = False
     rtmp_encoder: RtmpEncoder | None = field(default=None, repr=False)
-    _rtmp: list[bytes] = field(default_factory=list, repr=False)
+    unpublished: bool = False
+    _rtmp: dict[int, bytes] = field(default_factory=dict, repr=False)
 
-    def rtmp(self) -> bytes:
-        """The tags chunk-encoded for RTMP play, built on first call and cached for all viewers.
+    def rtmp(self, stream_id: int = DEFAULT_RTMP_STREAM_ID) -> bytes:
+        """The tags chunk-encoded for RTMP players of message stream ``stream_id``, built on the
+        first call for that id and cached for all viewers.
 
         Raises ``RuntimeError`` when the hub was built without an ``rtmp_encoder``.
         """
-        cache = self._rtmp
-        if not cache:
+        data = self._rtmp.get(stream_id)
+        if data is None:
             if self.rtmp_encoder is None:
+                if not self.tags:
+                    return b""
                 raise RuntimeError(
                     "no RTMP encoder: build the hub with StreamHub(rtmp_encoder=...)"
                 )
-            cache.append(self.rtmp_encoder(self.tags))
-        return cache[0]
+            data = self._rtmp[stream_id] = self.rtmp_encoder(self.tags, stream_id)
+        return data
 
 
 def merge(batches: Sequence[Batch]) -> Batch:
@@ -77,8 +107,8 @@ def merge(batches: Sequence[Batch]) -> Batch:
         return batches[0]
     parts = tuple(batches)
 
-    def rtmp(_tags: tuple[FlvTag, ...]) -> bytes:
-        return b"".join(part.rtmp() for part in parts)
+    def rtmp(_tags: tuple[FlvTag, ...], stream_id: int) -> bytes:
+        return b"".join(part.rtmp(stream_id) for part in parts)
 
     return Batch(
         tags=tuple(chain.from_iterable(part.tags for part in parts)),
@@ -99,6 +129,12 @@ class Cursor:
     batches: int = 0  # receive() results (each possibly merged)
     bytes: int = 0  # FLV bytes handed out
     cut: SubscriberLagged | None = None  # set once the viewer was cut for lagging
+
+    def move_to(self, other: Cursor) -> None:
+        """Jump to ``other``'s position: what lies between was delivered by someone else (the
+        RTMP fan-out writer), so it counts as handed out."""
+        self.bytes += other.offset - self.offset
+        self.seq, self.offset = other.seq, other.offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +161,8 @@ class Broadcaster:
         self._ring_bytes = 0
         self._event = trio.Event()
         self._closed = False
+        self._signals: deque[int] = deque()  # sequence numbers of signal batches in the ring
+        self._merged: dict[int, Batch] = {}  # start seq -> merged batch up to the next signal/end
         self.lagged = 0
 
     @property
@@ -139,8 +177,11 @@ class Broadcaster:
         """Append a batch, trim the ring to its bounds (the newest batch always stays), wake all."""
         if self._closed:
             raise RuntimeError("publish after close")
+        if batch.unpublished:
+            self._signals.append(self._next_seq)
         self._ring.append(batch)
         self._next_seq += 1
+        self._merged.clear()
         size = len(batch.flv)
         self._total += size
         self._ring_bytes += size
@@ -150,6 +191,9 @@ class Broadcaster:
         ):
             self._ring_bytes -= len(ring.popleft().flv)
             self._first_seq += 1
+        signals = self._signals
+        while signals and signals[0] < self._first_seq:
+            signals.popleft()
         self._wake()
 
     def close(self) -> None:
@@ -176,13 +220,28 @@ class Broadcaster:
         start = cursor.seq - self._first_seq
         if start == len(self._ring) - 1:
             batch = self._ring[-1]
+            end_seq = self._next_seq
+        elif self._signals and self._signals[-1] >= cursor.seq:
+            batch, end_seq = self._until_signal(cursor.seq)
         else:
-            batch = merge(list(islice(self._ring, start, None)))
-        cursor.seq = self._next_seq
-        cursor.offset = self._total
+            shared = self._merged.get(cursor.seq)
+            if shared is None:
+                shared = self._merged[cursor.seq] = merge(list(islice(self._ring, start, None)))
+            batch, end_seq = shared, self._next_seq
+        size = len(batch.flv)
+        cursor.seq = end_seq
+        cursor.offset += size
         cursor.batches += 1
-        cursor.bytes += behind
+        cursor.bytes += size
         return batch
+
+    def _until_signal(self, seq: int) -> tuple[Batch, int]:
+        """From ``seq``: the signal batch alone, or the batches before the next signal merged."""
+        signal = next(s for s in self._signals if s >= seq)
+        start = seq - self._first_seq
+        if signal == seq:
+            return self._ring[start], seq + 1
+        return merge(list(islice(self._ring, start, signal - self._first_seq))), signal
 
     def bytes_behind(self, cursor: Cursor) -> int:
         return self._total - cursor.offset

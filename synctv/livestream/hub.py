@@ -9,13 +9,17 @@ Nursery passing (style.md: written down where it happens). The hub nursery is ha
 kinds of task that outlive the call that starts them:
 
 * one supervisor task per live stream (``start_publish`` of a stream that is not live). It opens
-  the stream's own nursery, where the stream task factories (``add_stream_task_factory``, e.g.
-  the HLS segmenter) run from the moment the stream goes live until it ends; ending the stream
-  cancels that nursery.
-* viewer writer tasks (``start_viewer_task``) of the HTTP-FLV route. Hypercorn shields its socket
-  writes from cancellation, so a stalled write can only be abandoned by returning from the ASGI
-  call (hypercorn then closes the socket, which ends the write). The task doing the writes must
-  therefore live outside the request's task; the request task watches it and returns on a stall.
+  the stream's own nursery, where the stream's batch deadline timer
+  (``LiveStream.run_flush_timer``) and the stream task factories (``add_stream_task_factory``,
+  e.g. the HLS segmenter) run from the moment the stream goes live until it ends; ending the
+  stream cancels that nursery.
+* viewer writer tasks (``start_viewer_task``): those of the HTTP-FLV route, and the RTMP play
+  fan-out writer of each stream (one per stream, serving every RTMP player of it on this node).
+  Hypercorn shields its socket writes from cancellation, so a stalled write can only be
+  abandoned by returning from the ASGI call (hypercorn then closes the socket, which ends the
+  write). The task doing the writes must therefore live outside the request's task; the
+  request task watches it and returns on a stall. The RTMP writer serves viewers of many
+  connections, so it cannot live in any one of them.
 
 Shutdown is cancelling ``run``: every stream ends (viewers get ``StreamEnded``), every task stops.
 
@@ -53,7 +57,8 @@ class HubStatistics:
     viewers: dict[str, int]  # by protocol
     bytes_in: int  # totals since the hub started, ended streams included
     bytes_out: int
-    dropped_viewers: int  # cut for lagging
+    dropped_viewers: int  # slow viewers cut, for any reason (lagged or write_timeout)
+    dropped_viewers_by: dict[tuple[str, str], int]  # (protocol, reason) -> count
     rejected_tags: int
     gop_cache_bytes: int
     backlog_bytes: int
@@ -74,7 +79,8 @@ class StreamHub:
         self._nursery: trio.Nursery | None = None
         self._streams_changed = trio.Event()
         # Totals of ended streams, so hub counters never go backwards.
-        self._ended_in = self._ended_out = self._ended_dropped = self._ended_rejected = 0
+        self._ended_in = self._ended_out = self._ended_rejected = 0
+        self._ended_dropped: dict[tuple[str, str], int] = {}
         self._streams_started = 0
         self._task_failures = 0
 
@@ -152,7 +158,7 @@ class StreamHub:
     def statistics(self) -> HubStatistics:
         viewers: dict[str, int] = {}
         bytes_in, bytes_out = self._ended_in, self._ended_out
-        dropped, rejected = self._ended_dropped, self._ended_rejected
+        dropped, rejected = dict(self._ended_dropped), self._ended_rejected
         gop_bytes = backlog = publishers = 0
         for stream in self._streams.values():
             stats = stream.statistics()
@@ -160,7 +166,8 @@ class StreamHub:
                 viewers[protocol] = viewers.get(protocol, 0) + count
             bytes_in += stats.bytes_in
             bytes_out += stats.bytes_out
-            dropped += stats.dropped_viewers
+            for key, count in stats.dropped_viewers_by.items():
+                dropped[key] = dropped.get(key, 0) + count
             rejected += stats.rejected_tags
             gop_bytes += stats.gop_cache.bytes
             backlog += stats.backlog_bytes
@@ -171,7 +178,8 @@ class StreamHub:
             viewers=viewers,
             bytes_in=bytes_in,
             bytes_out=bytes_out,
-            dropped_viewers=dropped,
+            dropped_viewers=sum(dropped.values()),
+            dropped_viewers_by=dropped,
             rejected_tags=rejected,
             gop_cache_bytes=gop_bytes,
             backlog_bytes=backlog,
@@ -187,6 +195,7 @@ class StreamHub:
         """The stream's lifetime: its nursery, its tasks, and the reconnect grace."""
         try:
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._guarded, stream.run_flush_timer, "batch timer")
                 for factory in self._factories:
                     nursery.start_soon(self._start_factory, factory, stream)
                 task_status.started()
@@ -199,7 +208,8 @@ class StreamHub:
             stats = stream.statistics()
             self._ended_in += stats.bytes_in
             self._ended_out += stats.bytes_out
-            self._ended_dropped += stats.dropped_viewers
+            for key, count in stats.dropped_viewers_by.items():
+                self._ended_dropped[key] = self._ended_dropped.get(key, 0) + count
             self._ended_rejected += stats.rejected_tags
             self._notify_streams()
 

@@ -14,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from synctv.livestream.hub import HubStatistics, StreamHub
+from synctv.livestream.stream import DROP_REASONS
 
 __all__ = ["FLV_VIEWER_ENDS", "HubCollector", "export_hub_metrics"]
 
@@ -51,10 +52,20 @@ class HubCollector(Collector):
         for protocol, count in sorted(stats.viewers.items()):
             viewers.add_metric([protocol], float(count))
         yield viewers
+        dropped = CounterMetricFamily(
+            f"{_PREFIX}_slow_viewers_dropped",
+            "Slow viewers cut: behind the hub's bound (lagged) or a write stuck past "
+            "flv_write_timeout_seconds (write_timeout), by protocol",
+            labels=["protocol", "reason"],
+        )
+        by = stats.dropped_viewers_by
+        for protocol in sorted({p for p, _ in by} | {"flv", "rtmp"}):
+            for reason in DROP_REASONS:
+                dropped.add_metric([protocol, reason], float(by.get((protocol, reason), 0)))
+        yield dropped
         counters = {
             "bytes_in": ("Tag body bytes received from publishers", stats.bytes_in),
             "bytes_out": ("FLV bytes handed to viewers", stats.bytes_out),
-            "slow_viewers_dropped": ("Viewers cut for lagging", stats.dropped_viewers),
             "rejected_tags": ("Publisher tags refused (too large)", stats.rejected_tags),
             "streams_started": ("Streams that went live", stats.streams_started),
             "stream_task_failures": ("Stream tasks that raised", stats.stream_task_failures),

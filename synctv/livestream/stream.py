@@ -22,20 +22,31 @@ subscription throughout; the hub (``hub.py``) decides when a stream without publ
 
 Viewer bound: ``max_backlog_bytes`` or, by default, ``max(8 MiB, 4 s at the measured bitrate)``
 bytes behind the live edge; the ring keeps that much (at least the default) so a bounded viewer
-can catch up with one merged batch. Beyond it the viewer is cut (``SubscriberLagged``).
+can catch up with one merged batch. Beyond it the viewer is cut (``SubscriberLagged``). Drivers
+that cut a viewer for another slowness (a write that did not complete in time) say so with
+``Subscription.dropped(reason)``; drops are counted by protocol and reason.
+
+Batch deadline: pending tags become a batch when they span the fan-out window of media time
+(at the end of a read), or when the first of them has waited ``fanout_batch_window_ms`` of wall
+time, whichever comes first. The second is ``run_flush_timer`` (a task in the stream's nursery,
+started by the hub), so a publisher that stalls mid-window does not hold tags back.
+
+Publisher gone: when the publisher detaches (the reconnect grace begins) the stream publishes
+an ``unpublished`` signal batch, so viewers learn it in order with the media (RTMP players get
+Stream EOF); the next session's first batch has ``discontinuity=True``.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import trio
 
 from synctv.config import LivestreamConfig
-from synctv.livestream.errors import TagRejected
+from synctv.livestream.errors import SubscriberLagged, TagRejected
 from synctv.livestream.fanout import Batch, Broadcaster, Cursor, RtmpEncoder
 from synctv.livestream.gop_cache import GopCache, GopCacheStatistics
 from synctv.media.flv import (
@@ -50,7 +61,9 @@ from synctv.media.flv import (
 from synctv.media.timestamps import TimestampNormalizer
 
 __all__ = [
+    "DROP_REASONS",
     "MIN_BACKLOG_BYTES",
+    "JoinSnapshot",
     "LiveStream",
     "PublisherHandle",
     "StreamStatistics",
@@ -71,6 +84,30 @@ MAX_PENDING_BYTES = 4 * 1024 * 1024
 AUDIO_GOP_MS = 1000
 # Bitrate window.
 RATE_WINDOW_SECONDS = 5
+# Why a slow viewer was dropped: behind the hub's bound, or one write stuck past
+# flv_write_timeout_seconds (reported by the driver through Subscription.dropped).
+DROP_REASONS = ("lagged", "write_timeout")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class JoinSnapshot:
+    """Metadata, sequence headers and the GOP cache a viewer starts from, shared by every
+    viewer joining between the same two batches, with encodings of it cached on it (so they
+    are freed with the snapshot, i.e. at the next batch or when the stream ends)."""
+
+    tags: tuple[FlvTag, ...]
+    flv: bytes
+    _encoded: dict[Hashable, bytes] = field(default_factory=dict, repr=False)
+
+    def encoded(self, key: Hashable, build: Callable[[tuple[FlvTag, ...]], bytes]) -> bytes:
+        """``build(tags)``, computed once per snapshot and ``key`` (e.g. RTMP, per stream id)."""
+        data = self._encoded.get(key)
+        if data is None:
+            data = self._encoded[key] = build(self.tags)
+        return data
+
+
+_EMPTY_JOIN = JoinSnapshot((), b"")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +123,8 @@ class StreamStatistics:
     bytes_out: int  # FLV bytes handed to viewers (join snapshots + batches)
     batches: int
     backlog_bytes: int  # bytes held by the batch ring
-    dropped_viewers: int  # cut for lagging
+    dropped_viewers: int  # slow viewers cut, for any DROP_REASONS
+    dropped_viewers_by: dict[tuple[str, str], int]  # (protocol, reason) -> count
     rejected_tags: int
     publisher_sessions: int  # 1 + reconnects
     timestamp_discontinuities: int
@@ -183,29 +221,72 @@ class PublisherHandle:
 class Subscription:
     """One viewer of a stream: the join snapshot, then every later batch (see ``receive``)."""
 
-    __slots__ = ("_broadcaster", "_cursor", "has_audio", "has_video", "join_flv", "join_tags")
+    __slots__ = (
+        "_broadcaster",
+        "_cursor",
+        "_dropped",
+        "_drops",
+        "has_audio",
+        "has_video",
+        "join",
+        "join_flv",
+        "join_tags",
+        "protocol",
+    )
 
     def __init__(
         self,
         broadcaster: Broadcaster,
         cursor: Cursor,
-        join: tuple[tuple[FlvTag, ...], bytes],
+        join: JoinSnapshot,
         has_audio: bool,
         has_video: bool,
+        *,
+        protocol: str = "other",
+        drops: collections.Counter[tuple[str, str]] | None = None,
     ) -> None:
         self._broadcaster = broadcaster
         self._cursor = cursor
-        self.join_tags, self.join_flv = join
+        self.join = join
+        self.join_tags, self.join_flv = join.tags, join.flv
         self.has_audio = has_audio
         self.has_video = has_video
+        self.protocol = protocol
+        self._drops = drops
+        self._dropped = False
 
     async def receive(self) -> Batch:
         """The next batch after the join snapshot (no gap, no duplicate).
 
-        Several pending batches come back merged into one. Raises :class:`StreamEnded` when the
-        stream ended (after the last batch) and :class:`SubscriberLagged` when cut for lagging.
+        Several pending batches come back merged into one (never across an ``unpublished``
+        signal). Raises :class:`StreamEnded` when the stream ended (after the last batch) and
+        :class:`SubscriberLagged` when cut for lagging (counted as a drop, once).
         """
-        return await self._broadcaster.receive(self._cursor)
+        try:
+            return await self._broadcaster.receive(self._cursor)
+        except SubscriberLagged:
+            self.dropped("lagged")
+            raise
+
+    def dropped(self, reason: str) -> None:
+        """The driver cut this viewer for being slow (one of DROP_REASONS); counted once."""
+        if not self._dropped and self._drops is not None:
+            self._dropped = True
+            self._drops[(self.protocol, reason)] += 1
+
+    @property
+    def caught_up(self) -> bool:
+        """Nothing was published that this subscription has not received."""
+        return self._cursor.seq == self._broadcaster.next_seq
+
+    def in_step_with(self, other: Subscription) -> bool:
+        """Both are at the same place in the broadcast (the next batch is the same for both)."""
+        return self._cursor.seq == other._cursor.seq
+
+    def move_to(self, other: Subscription) -> None:
+        """Continue from ``other``'s place: a writer that follows the broadcast (``tap``)
+        delivered everything in between to this viewer."""
+        self._cursor.move_to(other._cursor)
 
     def statistics(self) -> SubscriptionStatistics:
         cursor = self._cursor
@@ -250,7 +331,10 @@ class LiveStream:
         self._seen_video = False
         self._seen_audio = False
         self._audio_gop_start: int | None = None
-        self._join_cache: tuple[int, tuple[tuple[FlvTag, ...], bytes]] | None = None
+        self._join_cache: tuple[int, JoinSnapshot] | None = None
+        self._pending_since = 0.0  # clock() when the first pending tag arrived
+        self._pending_started = trio.Event()  # set when a tag arrives with nothing pending
+        self._drops: collections.Counter[tuple[str, str]] = collections.Counter()
         self._publisher: PublisherHandle | None = None
         self._changed = trio.Event()
         self._ended = False
@@ -298,9 +382,15 @@ class LiveStream:
         cursor = self._broadcaster.cursor(bound)
         join = self._join_snapshot()
         subscription = Subscription(
-            self._broadcaster, cursor, join, self._seen_audio, self._seen_video
+            self._broadcaster,
+            cursor,
+            join,
+            self._seen_audio,
+            self._seen_video,
+            protocol=protocol,
+            drops=self._drops,
         )
-        self._bytes_out += len(join[1])
+        self._bytes_out += len(join.flv)
         self._viewers[protocol] = self._viewers.get(protocol, 0) + 1
         try:
             yield subscription
@@ -311,6 +401,13 @@ class LiveStream:
                 self._viewers[protocol] = remaining
             else:
                 del self._viewers[protocol]
+
+    def tap(self) -> Subscription:
+        """A subscription at the live edge for a writer that delivers batches to viewers of its
+        own (the RTMP fan-out writer): no join snapshot, not counted as a viewer, bounded only
+        by the ring (it never waits on a socket)."""
+        cursor = self._broadcaster.cursor(MAX_RING_BYTES)
+        return Subscription(self._broadcaster, cursor, _EMPTY_JOIN, False, False, protocol="")
 
     def statistics(self) -> StreamStatistics:
         now = self._clock()
@@ -327,14 +424,15 @@ class LiveStream:
             bytes_out=self._bytes_out,
             batches=ring.batches,
             backlog_bytes=ring.ring_bytes,
-            dropped_viewers=ring.lagged,
+            dropped_viewers=sum(self._drops.values()),
+            dropped_viewers_by=dict(self._drops),
             rejected_tags=self._rejected,
             publisher_sessions=self._sessions,
             timestamp_discontinuities=self._normalizer.discontinuities,
             gop_cache=self._gop.statistics(),
         )
 
-    def _join_snapshot(self) -> tuple[tuple[FlvTag, ...], bytes]:
+    def _join_snapshot(self) -> JoinSnapshot:
         """Metadata, sequence headers and the GOP cache, shared by viewers joining between the
         same two batches. Headers are stamped with the first cached tag's time, so the snapshot's
         timestamps never go backwards."""
@@ -351,7 +449,7 @@ class LiveStream:
             if tag is not None
         ]
         encoded = [encode_tag(tag.tag_type, tag.timestamp, tag.data) for tag in head]
-        join = ((*head, *gop_tags), b"".join((*encoded, gop_flv)))
+        join = JoinSnapshot((*head, *gop_tags), b"".join((*encoded, gop_flv)))
         self._join_cache = (seq, join)
         return join
 
@@ -373,6 +471,9 @@ class LiveStream:
 
     def _append(self, tag: FlvTag) -> None:
         encoded = encode_tag(tag.tag_type, tag.timestamp, tag.data)
+        if not self._pending:
+            self._pending_since = self._clock()
+            self._pending_started.set()
         self._pending.append(tag)
         self._pending_encoded.append(encoded)
         self._pending_bytes += len(encoded)
@@ -384,6 +485,25 @@ class LiveStream:
         pending = self._pending
         if pending and pending[-1].timestamp - pending[0].timestamp >= self._batch_window_ms:
             self.flush()
+
+    async def run_flush_timer(self) -> None:
+        """Flush pending tags once the first has waited ``fanout_batch_window_ms`` (wall time).
+
+        Run in the stream's nursery for as long as the stream lives (the hub does). Wakes once
+        per batch at most, whatever the number of viewers.
+        """
+        window = self._batch_window_ms / 1000
+        if window <= 0:
+            return  # every read is a batch
+        while not self._ended:
+            if not self._pending:
+                self._pending_started = trio.Event()
+                await self._pending_started.wait()
+                continue
+            since = self._pending_since
+            await trio.sleep(max(0.0, since + window - self._clock()))
+            if self._pending and self._pending_since == since:
+                self.flush()
 
     def flush(self) -> None:
         """Pending tags → join state and ONE batch (the per-batch work; see module docstring)."""
@@ -454,6 +574,10 @@ class LiveStream:
         if self._publisher is handle:
             self._publisher = None
             handle._detach()
+            if not self._ended:
+                self.flush()
+                signal = Batch((), b"", rtmp_encoder=self._rtmp_encoder, unpublished=True)
+                self._broadcaster.publish(signal, max_ring_bytes=self.viewer_bound())
             self._notify()
 
     def _end(self) -> None:

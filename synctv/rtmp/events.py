@@ -52,18 +52,20 @@ class PublishRequested:
     """``publish`` on a stream: answer with ``accept_publish`` or ``reject_publish``.
 
     ``stream_key`` is the publishing name without its query string; ``query`` is the part after
-    ``?`` (empty if none), kept raw for the driver to parse.
+    ``?`` (empty if none), kept raw for the driver to parse. ``request_id`` goes back to the
+    answer, which is a no-op (False) once the request is stale (see session.py).
     """
 
     stream_id: int
     stream_key: str
     query: str = ""
     publish_type: str = "live"
+    request_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class PlayRequested:
-    """``play`` on a stream: answer with ``accept_play`` or ``reject_play``."""
+    """``play`` on a stream: answer with ``accept_play`` or ``reject_play`` and ``request_id``."""
 
     stream_id: int
     stream_name: str
@@ -71,6 +73,7 @@ class PlayRequested:
     start: float = -2.0
     duration: float = -1.0
     reset: bool = True
+    request_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,9 @@
 
 A message here is only the body; its envelope (chunk stream, timestamp, message stream id) is
 ``chunk.RawMessage``. Protocol control messages are RTMP 1.0 §5.4, user control events §6.2 (the
-event list is §7.1.7), audio/video/data/command messages §7.1. Types we do not model
-(shared objects 16/19, aggregate 22, anything unassigned) decode to ``UnknownMessage`` so the
+event list is §7.1.7), audio/video/data/command messages §7.1, aggregate messages §7.1.6 (their
+sub-messages decoded by ``decode_aggregate``; the session rebases their timestamps). Types we do
+not model (shared objects 16/19, anything unassigned) decode to ``UnknownMessage`` so the
 session can surface them without failing.
 
 Malformed bodies raise ``RtmpProtocolError`` (AMF0 errors are wrapped); values we cannot encode
@@ -22,9 +23,12 @@ from synctv.media.amf0 import Amf0Value
 from synctv.rtmp.errors import RtmpLocalProtocolError, RtmpProtocolError
 
 __all__ = [
+    "AGGREGATE_TYPES",
     "MAX_SET_CHUNK_SIZE",
     "AbortMessage",
     "Acknowledgement",
+    "AggregateMessage",
+    "AggregatePart",
     "AudioMessage",
     "BandwidthLimit",
     "CommandMessage",
@@ -46,9 +50,11 @@ __all__ = [
     "UserControlMessage",
     "VideoMessage",
     "WindowAcknowledgementSize",
+    "decode_aggregate",
     "decode_message",
     "decode_set_chunk_size",
     "encode_message",
+    "rebase_aggregate",
 ]
 
 # §5.4.1: the chunk size is 31 bits; zero and the top bit are invalid.
@@ -59,6 +65,10 @@ _U16 = struct.Struct(">H")
 _PEER_BW = struct.Struct(">IB")  # §5.4.5: window size u32, limit type u8
 _USER_CONTROL = struct.Struct(">HI")  # §6.2: event type u16, then (mostly) one u32
 _BUFFER_LENGTH = struct.Struct(">HII")  # §7.1.7 SetBufferLength: stream id u32, buffer ms u32
+# §7.1.6 aggregate sub-message header, the FLV tag header layout: type u8, length u24,
+# timestamp u24 + extended u8 (the top 8 bits), stream id u24; the body; a u32 back pointer.
+_SUB_HEADER_SIZE: Final = 11
+_BACK_POINTER_SIZE: Final = 4
 
 
 class MessageType(IntEnum):
@@ -245,6 +255,28 @@ class CommandMessage:
     amf3: bool = False
 
 
+# Sub-message types an aggregate may carry: audio, video, data (what FMS, Wowza and relays
+# put in them). Control and command messages inside an aggregate are a protocol error.
+AGGREGATE_TYPES: Final = frozenset({8, 9, 15, 18})
+
+
+@dataclass(frozen=True, slots=True)
+class AggregatePart:
+    """One sub-message of an aggregate: its own type, timestamp (as written), body."""
+
+    type_id: int
+    timestamp: int
+    payload: bytes
+    stream_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateMessage:
+    """§7.1.6 type 22: several audio/video/data messages in one (``decode_aggregate``)."""
+
+    parts: tuple[AggregatePart, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class UnknownMessage:
     """A message type we do not interpret (shared objects, aggregate, unassigned ids)."""
@@ -264,6 +296,7 @@ Message: TypeAlias = (
     | VideoMessage
     | DataMessage
     | CommandMessage
+    | AggregateMessage
     | UnknownMessage
 )
 
@@ -341,6 +374,72 @@ def _decode_command(payload: bytes, amf3: bool) -> CommandMessage:
     return CommandMessage(name, txn, command_object, tuple(values[3:]), amf3)
 
 
+def decode_aggregate(payload: bytes) -> AggregateMessage:
+    """§7.1.6 body: sub-messages back to back, each header + body + u32 back pointer.
+
+    Every header, body and back pointer must lie inside ``payload`` and every sub-message
+    must be audio, video or data (``AGGREGATE_TYPES``); anything else is an
+    ``RtmpProtocolError``. The back pointer's value is not checked: encoders disagree on it.
+    """
+    parts: list[AggregatePart] = []
+    end, pos = len(payload), 0
+    while pos < end:
+        if end - pos < _SUB_HEADER_SIZE:
+            raise RtmpProtocolError(
+                f"aggregate: {end - pos} bytes left at offset {pos}, less than a header"
+            )
+        type_id = payload[pos]
+        size = int.from_bytes(payload[pos + 1 : pos + 4], "big")
+        timestamp = int.from_bytes(payload[pos + 4 : pos + 7], "big") | (payload[pos + 7] << 24)
+        stream_id = int.from_bytes(payload[pos + 8 : pos + 11], "big")
+        body = pos + _SUB_HEADER_SIZE
+        if size + _BACK_POINTER_SIZE > end - body:
+            raise RtmpProtocolError(
+                f"aggregate: sub-message of {size} bytes at offset {pos} overruns the message"
+            )
+        if type_id not in AGGREGATE_TYPES:
+            raise RtmpProtocolError(
+                f"aggregate: sub-message type {type_id} is not audio/video/data"
+            )
+        parts.append(AggregatePart(type_id, timestamp, payload[body : body + size], stream_id))
+        pos = body + size + _BACK_POINTER_SIZE
+    return AggregateMessage(tuple(parts))
+
+
+def rebase_aggregate(msg: AggregateMessage, timestamp: int) -> list[AggregatePart]:
+    """The sub-messages with the timestamps they play at: the first takes the aggregate's
+    ``timestamp`` and the others keep their offset from it, mod 2**32 (as FFmpeg and
+    nginx-rtmp rebase them)."""
+    if not msg.parts:
+        return []
+    base = msg.parts[0].timestamp
+    return [
+        AggregatePart(
+            p.type_id, (timestamp + p.timestamp - base) & 0xFFFFFFFF, p.payload, p.stream_id
+        )
+        for p in msg.parts
+    ]
+
+
+def _encode_aggregate(msg: AggregateMessage) -> bytes:
+    out = bytearray()
+    for part in msg.parts:
+        size = len(part.payload)
+        if part.type_id not in AGGREGATE_TYPES:
+            raise RtmpLocalProtocolError(f"aggregate part of type {part.type_id}")
+        if size > 0xFFFFFF or not 0 <= part.stream_id <= 0xFFFFFF:
+            raise RtmpLocalProtocolError("aggregate part length or stream id does not fit u24")
+        ts = _check_u32(part.timestamp, "aggregate part timestamp")
+        out.append(part.type_id)
+        out += size.to_bytes(3, "big")
+        out += (ts & 0xFFFFFF).to_bytes(3, "big")
+        out.append(ts >> 24)
+        out += part.stream_id.to_bytes(3, "big")
+        out += part.payload
+        out += (size + _SUB_HEADER_SIZE).to_bytes(4, "big")
+    return bytes(out)
+
+
 def decode_message(type_id: int, payload: bytes) -> Message:
     """Decode one message body of type ``type_id``. Unknown types become ``UnknownMessage``."""
     match type_id:
@@ -372,6 +471,8 @@ def decode_message(type_id: int, payload: bytes) -> Message:
             return DataMessage(tuple(_decode_amf0(body)), body, type_id == MessageType.DATA_AMF3)
         case MessageType.COMMAND_AMF0 | MessageType.COMMAND_AMF3:
             return _decode_command(payload, type_id == MessageType.COMMAND_AMF3)
+        case MessageType.AGGREGATE:
+            return decode_aggregate(payload)
         case _:
             return UnknownMessage(type_id, payload)
 
@@ -444,6 +545,8 @@ def encode_message(msg: Message) -> tuple[int, bytes]:
         case CommandMessage(name, txn, command_object, args, amf3):
             type_id = MessageType.COMMAND_AMF3 if amf3 else MessageType.COMMAND_AMF0
             return type_id, _encode_amf0((name, txn, command_object, *args), amf3)
+        case AggregateMessage():
+            return MessageType.AGGREGATE, _encode_aggregate(msg)
         case UnknownMessage(type_id, payload):
             if not 0 <= type_id <= 0xFF:
                 raise RtmpLocalProtocolError(f"message type {type_id} is not u8")

@@ -6,9 +6,13 @@ Theory of operation
 through ``task_status.started`` and accepts connections; each one is a task in the server's
 handler nursery, running :meth:`RtmpServer.handle_connection`. A connection is one nursery: the
 reader loop (receive → ``session.receive_data`` → ``match`` each event → act → write
-``data_to_send()``) plus, for a player, one task per playing stream that writes the hub's
-batches, and for a publisher one task that waits for an admin kick. Writers share one
-``trio.Lock`` so replies and media never interleave mid-chunk.
+``data_to_send()``), the connection's writer task (``play.Output``: every byte goes through it,
+in order, so replies and media never interleave mid-chunk), for a player one task per playing
+stream, and for a publisher one task that waits for an admin kick.
+
+Requests are answered with the ``request_id`` of their event: a read can hold ``play``,
+``closeStream``, ``play``, and an answer to a request the peer already withdrew or replaced
+is a no-op (the session decides; see session.py).
 
 Publish: ``connect(app)`` → ``publish(key)`` → ``authorizer.authorize_publish(app, key)``; no
 record → ``NetStream.Publish.BadName`` and close. A record → ``hub.start_publish(record)`` →
@@ -25,8 +29,13 @@ and the newcomer publishes in its place (``hub.start_publish`` replaces the old 
 Play: ``play(name)`` where ``name`` is the public stream id; the stream must exist in the
 directory with the same app as the connection, and be live in the hub, otherwise
 ``NetStream.Play.StreamNotFound``. The player gets the join snapshot (metadata, sequence headers,
-GOP cache) as bytes encoded once per snapshot and shared, then every batch as ``batch.rtmp()``: bytes chunked
-once per batch for all RTMP viewers (``encode_media_chunks``), one ``send_all`` per batch.
+GOP cache) as bytes encoded once per snapshot and stream id and shared (cached on the hub's
+snapshot), then every batch as ``batch.rtmp(stream_id)``: bytes chunked once per batch for all
+RTMP viewers (``encode_media_chunks``). One fan-out writer per stream (``play.StreamFanout``)
+writes each batch to every caught-up player with one non-blocking write; a player that cannot
+keep up is served by its own task until it catches up again (see play.py). Players learn that
+the publisher left (Stream EOF), came back (Stream Begin) and that the stream ended (Stream
+EOF + NetStream.Play.UnpublishNotify, then the connection closes).
 
 Resource handling: at most ``max_rtmp_connections`` connections and
 ``max_rtmp_connections_per_ip`` per source address; one over either is closed at once and
@@ -39,7 +48,10 @@ its task ends, and its publisher handle closed, whatever ended it.
 
 Error handling: bytes that break the RTMP protocol (``RtmpProtocolError``) are logged in one
 line with the peer address and close that connection only. A registry that cannot be reached
-answers the publish or play with an error status. Anything else is a bug and propagates.
+answers the publish or play with an error status. Anything else raised while serving one
+connection is a bug: it is logged with its traceback and counted (``internal_error``), and
+closes that connection only; it never reaches the listener (``handle_connection`` is the
+boundary), so one client cannot stop the server.
 """
 
 from __future__ import annotations
@@ -48,8 +60,7 @@ import errno
 import logging
 import math
 import os
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
@@ -58,7 +69,7 @@ import trio
 
 from synctv import metrics
 from synctv.livestream.errors import StreamEnded, SubscriberLagged, TagRejected
-from synctv.media.flv import TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, FlvTag
+from synctv.media.errors import ProtocolError, RemoteProtocolError
 from synctv.rtmp.errors import RtmpProtocolError
 from synctv.rtmp.events import (
     AudioReceived,
@@ -70,20 +81,29 @@ from synctv.rtmp.events import (
     VideoReceived,
 )
 from synctv.rtmp.handshake import HANDSHAKE_RANDOM_SIZE
-from synctv.rtmp.session import ServerSession, encode_media_chunks
+from synctv.rtmp.play import (
+    FANOUT_STREAM_ID,
+    Closing,
+    Output,
+    Player,
+    StreamFanout,
+    encode_rtmp_join,
+    encode_rtmp_tags,
+)
+from synctv.rtmp.session import ServerSession
 from synctv.store.db import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from synctv.config import LivestreamConfig
-    from synctv.livestream.fanout import Batch
     from synctv.livestream.hub import StreamHub
     from synctv.livestream.registry import PublishAuthorizer, StreamDirectory
     from synctv.livestream.stream import LiveStream, PublisherHandle
 
 __all__ = [
     "CLOSE_REASONS",
+    "FANOUT_STREAM_ID",
     "REFUSE_REASONS",
     "RtmpServer",
     "RtmpStatistics",
@@ -103,11 +123,6 @@ RECEIVE_SIZE: Final = 65536
 PUBLISHER_TAKEOVER_SILENCE_SECONDS: Final = 2.0
 # Writing our own replies (or an error status before closing) may take at most this long.
 CONTROL_WRITE_TIMEOUT_SECONDS: Final = 10.0
-# Streams whose latest RTMP join snapshot is kept encoded (one entry per live stream; least
-# recently joined dropped first).
-MAX_CACHED_JOINS: Final = 256
-# Message stream ids that batch.rtmp() bytes are encoded for (the first createStream is 1).
-FANOUT_STREAM_ID: Final = 1
 _ACCEPT_RETRY_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 _ACCEPT_RETRY_SLEEP: Final = 0.1
 
@@ -126,6 +141,7 @@ CLOSE_REASONS: Final = (
     "lagged",  # a player fell behind the hub's bound
     "stream_ended",  # the stream a player watched ended
     "unavailable",  # the registry could not be reached
+    "internal_error",  # a bug on our side (logged with its traceback); that connection only
 )
 
 
@@ -141,40 +157,6 @@ class RtmpStatistics:
     bytes_sent: int
     refused: Mapping[str, int]  # by REFUSE_REASONS
     closed: Mapping[str, int]  # connections we closed, by CLOSE_REASONS
-
-
-def encode_rtmp_join(tags: Iterable[FlvTag], stream_id: int = FANOUT_STREAM_ID) -> bytes:
-    """A join snapshot (metadata, sequence headers, GOP cache) as shared fan-out bytes.
-
-    Like :func:`encode_rtmp_tags`, except that onMetaData goes at timestamp 0, as FMS and
-    nginx-rtmp send it (FFmpeg's reader takes a data message at any other time for a data track).
-    """
-    return b"".join(
-        encode_media_chunks(
-            tag.tag_type, stream_id, 0 if tag.tag_type == TAG_SCRIPT else tag.timestamp, tag.data
-        )
-        for tag in tags
-    )
-
-
-def encode_rtmp_tags(tags: Iterable[FlvTag], stream_id: int = FANOUT_STREAM_ID) -> bytes:
-    """Chunk-encode FLV tags as RTMP messages once, for every player of ``stream_id``.
-
-    This is ``Batch.rtmp()``'s encoder (the hub takes it as ``rtmp_encoder``): each tag becomes
-    one message with a fmt 0 header on the fan-out chunk streams, so the bytes do not depend on
-    what a viewer was sent before (see :func:`synctv.rtmp.session.encode_media_chunks`).
-    """
-    return b"".join(
-        encode_media_chunks(tag.tag_type, stream_id, tag.timestamp, tag.data) for tag in tags
-    )
-
-
-class _Closing(Exception):
-    """Raised inside a connection to end it; ``reason`` is counted (one of CLOSE_REASONS)."""
-
-    def __init__(self, reason: str | None, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 class RtmpServer:
@@ -205,22 +187,28 @@ class RtmpServer:
         self._bytes_sent = 0
         self._refused = dict.fromkeys(REFUSE_REASONS, 0)
         self._closed = dict.fromkeys(CLOSE_REASONS, 0)
-        # stream id -> (join snapshot, its RTMP bytes): viewers joining between the same two
-        # batches share one snapshot object (the hub's join cache), so they share the bytes too.
-        self._join_bytes: OrderedDict[str, tuple[tuple[FlvTag, ...], bytes]] = OrderedDict()
+        self._fanouts: dict[LiveStream, StreamFanout] = {}  # the running writer of each stream
 
-    def shared_join(self, stream_id: str, join: tuple[FlvTag, ...]) -> bytes:
-        """The join snapshot's RTMP bytes, encoded once per snapshot (not once per viewer)."""
-        cached = self._join_bytes.get(stream_id)
-        if cached is not None and cached[0] is join:
-            self._join_bytes.move_to_end(stream_id)
-            return cached[1]
-        data = encode_rtmp_join(join)
-        self._join_bytes[stream_id] = (join, data)
-        self._join_bytes.move_to_end(stream_id)
-        while len(self._join_bytes) > MAX_CACHED_JOINS:
-            self._join_bytes.popitem(last=False)
-        return data
+    def fanout(self, live: LiveStream) -> StreamFanout | None:
+        """The stream's fan-out writer, started in the hub's nursery on first use (None if the
+        hub is not running: players then write from their own tasks)."""
+        fanout = self._fanouts.get(live)
+        if fanout is not None and fanout.running:
+            return fanout
+        fanout = StreamFanout(live, self._fanout_stopped)
+        try:
+            self.hub.start_viewer_task(fanout.run)
+        except RuntimeError:
+            return None
+        self._fanouts[live] = fanout
+        return fanout
+
+    def _fanout_stopped(self, fanout: StreamFanout) -> None:
+        if self._fanouts.get(fanout.live) is fanout:
+            del self._fanouts[fanout.live]
+
+    def _count_sent(self, size: int) -> None:
+        self._bytes_sent += size
 
     def statistics(self) -> RtmpStatistics:
         return RtmpStatistics(
@@ -235,12 +223,18 @@ class RtmpServer:
         )
 
     async def serve(
-        self, *, task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED
+        self,
+        *,
+        shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
+        drain_timeout: float = 0.0,
+        task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Bind, report ``[(host, port), ...]`` through ``task_status``, serve until cancelled.
+        """Bind, report ``[(host, port), ...]`` through ``task_status``, then serve.
 
         Port 0 binds an ephemeral port (the reported one is real). Connections are tasks in a
-        nursery owned here, cancelled with it.
+        nursery owned here, cancelled with it. When ``shutdown_trigger`` returns (the server's
+        shutdown began) the listeners close at once; open sessions (publishers, players) get
+        ``drain_timeout`` seconds to end, then are cut, and serve() returns.
         """
         listeners = await trio.open_tcp_listeners(
             self.config.rtmp_port, host=self.config.rtmp_host or None
@@ -248,11 +242,19 @@ class RtmpServer:
         bound = [_address(listener.socket.getsockname()) for listener in listeners]
         async with trio.open_nursery() as handlers:
             # Handlers outlive the accept loops' nursery on purpose: handlers is passed down so
-            # every connection is a child of serve() and is cancelled with it.
-            for listener in listeners:
-                handlers.start_soon(self._accept_loop, listener, handlers)
-            log.info("RTMP listening on %s", ", ".join(f"{h}:{p}" for h, p in bound))
-            task_status.started(bound)
+            # every connection is a child of serve() and is cancelled with it, and so that it
+            # can run on (drain) after the listeners closed.
+            async with trio.open_nursery() as accepting:
+                for listener in listeners:
+                    accepting.start_soon(self._accept_loop, listener, handlers)
+                log.info("RTMP listening on %s", ", ".join(f"{h}:{p}" for h, p in bound))
+                task_status.started(bound)
+                if shutdown_trigger is None:
+                    await trio.sleep_forever()
+                await shutdown_trigger()
+                accepting.cancel_scope.cancel()  # each accept loop closes its listener
+            log.info("RTMP stopped listening; %d sessions draining", self._connections)
+            handlers.cancel_scope.deadline = trio.current_time() + drain_timeout
 
     async def _accept_loop(self, listener: trio.SocketListener, handlers: trio.Nursery) -> None:
         async with listener:
@@ -283,8 +285,21 @@ class RtmpServer:
             log.warning("RTMP %s:%d refused: %s", host, port, refusal)
             await trio.aclose_forcefully(stream)
             return
+        peer = f"{host}:{port}"
         try:
-            await _Connection(self, stream, f"{host}:{port}").run()
+            await _Connection(self, stream, peer).run()
+        except* RemoteProtocolError as group:  # pragma: no cover - the read loop handles these
+            self._closed["protocol_error"] += 1
+            log.warning("RTMP %s closed: protocol_error: %s", peer, group.exceptions[0])
+        except* ProtocolError as group:
+            # Our own misuse of a session (RtmpLocalProtocolError): a bug, but one connection's.
+            self._closed["internal_error"] += 1
+            log.error(
+                "RTMP %s closed: internal_error: %s", peer, group.exceptions[0], exc_info=group
+            )
+        except* Exception as group:
+            self._closed["internal_error"] += 1
+            log.error("RTMP %s closed: internal_error", peer, exc_info=group)
         finally:
             self._release(host)
 
@@ -342,7 +357,9 @@ class _Connection:
             server.random_bytes(HANDSHAKE_RANDOM_SIZE),
             max_message_size=self.config.max_flv_tag_size_bytes,
         )
-        self.send_lock = trio.Lock()
+        self.output = Output(
+            stream, timeout=CONTROL_WRITE_TIMEOUT_SECONDS, cut=self.cut, on_sent=server._count_sent
+        )
         self.last_received = trio.current_time()
         self.setup_deadline = self.last_received + self.config.handshake_timeout_seconds
         self.publisher: PublisherHandle | None = None
@@ -350,7 +367,11 @@ class _Connection:
         self.stream_id = ""  # the hub stream id published, while publishing
         self.players: dict[int, trio.CancelScope] = {}  # message stream id → its play task
         self._scope = trio.CancelScope()
-        self._closing: _Closing | None = None
+        self._closing: Closing | None = None
+
+    @property
+    def closing_reason(self) -> str | None:
+        return None if self._closing is None else self._closing.reason
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -358,25 +379,27 @@ class _Connection:
         try:
             with self._scope:
                 async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self.output.run)
                     await self._read_loop(nursery)
                     nursery.cancel_scope.cancel()
-        except* _Closing as group:
+        except* Closing as group:
             self._closing = self._closing or _first_closing(group.exceptions)
         finally:
             self.end_publish()
             for scope in self.players.values():
                 scope.cancel()
+            self.output.close()
             if self._closing is not None:
                 self._note_close(self._closing)
             await trio.aclose_forcefully(self.stream)
 
-    def cut(self, reason: str, detail: str = "") -> None:
+    def cut(self, reason: str | None, detail: str = "") -> None:
         """End this connection from any task (or from another connection)."""
         if self._closing is None:
-            self._closing = _Closing(reason, detail or reason)
+            self._closing = Closing(reason, detail or str(reason))
         self._scope.cancel()
 
-    def _note_close(self, closing: _Closing) -> None:
+    def _note_close(self, closing: Closing) -> None:
         if closing.reason is None:  # the peer left; nothing to count
             log.debug("RTMP %s closed: %s", self.peer, closing)
             return
@@ -403,15 +426,14 @@ class _Connection:
             try:
                 events = session.receive_data(data)
             except RtmpProtocolError as exc:
-                await self._flush_quietly()
-                raise _Closing("protocol_error", str(exc)) from None
+                await self._refuse("protocol_error", str(exc))
             try:
                 for event in events:
                     await self._on_event(event, nursery)
                     if _ended(session):  # refused: the rest of the read is moot
                         break
             except TagRejected as exc:
-                raise _Closing("protocol_error", str(exc)) from None
+                await self._refuse("protocol_error", str(exc))
             if self.publisher is not None:
                 self.publisher.flush()
             await self._flush()
@@ -434,8 +456,8 @@ class _Connection:
             return bytes(data)
         if reason == "handshake_timeout":
             limit = self.config.handshake_timeout_seconds
-            raise _Closing(reason, f"no publish or play within {limit:g}s of connecting")
-        raise _Closing(reason, f"nothing received for {deadline - self.last_received:.1f}s")
+            raise Closing(reason, f"no publish or play within {limit:g}s of connecting")
+        raise Closing(reason, f"nothing received for {deadline - self.last_received:.1f}s")
 
     async def _on_event(self, event: Event, nursery: trio.Nursery) -> None:
         publisher = self.publisher
@@ -452,10 +474,10 @@ class _Connection:
                 publisher is not None and stream_id == self.publish_stream
             ):
                 publisher.set_metadata(payload)
-            case PublishRequested(stream_id=stream_id, stream_key=key):
-                await self._on_publish(stream_id, key, nursery)
-            case PlayRequested(stream_id=stream_id, stream_name=name):
-                await self._on_play(stream_id, name, nursery)
+            case PublishRequested():
+                await self._on_publish(event, nursery)
+            case PlayRequested():
+                await self._on_play(event, nursery)
             case StreamDeleted(stream_id=stream_id):
                 self._on_stream_deleted(stream_id)
             case _:
@@ -463,37 +485,43 @@ class _Connection:
 
     # -- publish ------------------------------------------------------------------------------
 
-    async def _on_publish(self, stream_id: int, key: str, nursery: trio.Nursery) -> None:
+    async def _on_publish(self, request: PublishRequested, nursery: trio.Nursery) -> None:
         session = self.session
+        sid, rid = request.stream_id, request.request_id
         if self.publisher is not None or self.players:
-            session.reject_publish(stream_id, description="This connection is already in use.")
-            raise _Closing("bad_name", "publish on a connection already publishing or playing")
+            if session.reject_publish(sid, rid, description="This connection is already in use."):
+                await self._refuse("bad_name", "publish on a connection already in use")
+            return
         try:
-            record = await self.server.authorizer.authorize_publish(session.app, key)
+            record = await self.server.authorizer.authorize_publish(session.app, request.stream_key)
         except DatabaseUnavailable as exc:
-            session.reject_publish(stream_id, "NetStream.Publish.Failed", "Try again later.")
-            await self._flush_quietly()
-            raise _Closing("unavailable", str(exc)) from None
+            if session.reject_publish(sid, rid, "NetStream.Publish.Failed", "Try again later."):
+                await self._refuse("unavailable", str(exc))
+            return
         if record is None:
-            session.reject_publish(stream_id, description="Invalid stream key for this app.")
-            await self._flush_quietly()
-            raise _Closing("bad_name", f"no stream for that key in app {session.app!r}")
+            if session.reject_publish(sid, rid, description="Invalid stream key for this app."):
+                await self._refuse("bad_name", f"no stream for that key in app {session.app!r}")
+            return
+        if self.publisher is not None or self.players:  # another request won while we asked
+            if session.reject_publish(sid, rid, description="This connection is already in use."):
+                await self._refuse("bad_name", "publish on a connection already in use")
+            return
         if not self.server._claim(record.stream_id, self):
-            session.reject_publish(stream_id, description="The stream is already publishing.")
-            await self._flush_quietly()
-            raise _Closing("bad_name", f"stream {record.stream_id} is already publishing")
+            if session.reject_publish(sid, rid, description="The stream is already publishing."):
+                await self._refuse("bad_name", f"stream {record.stream_id} is already publishing")
+            return
         self.stream_id = record.stream_id
         try:
             handle = await self.server.hub.start_publish(record)
         except BaseException:
             self.server._unclaim(record.stream_id, self)
             raise
-        if not session.accept_publish(stream_id):  # withdrawn while we asked the hub
+        if not session.accept_publish(sid, rid):  # withdrawn while we asked the hub
             handle.close()
             self.server._unclaim(record.stream_id, self)
             self.stream_id = ""
             return
-        self.publisher, self.publish_stream = handle, stream_id
+        self.publisher, self.publish_stream = handle, sid
         nursery.start_soon(self._watch_kicked, handle)
         log.info("RTMP %s publishing %s (app %s)", self.peer, record.stream_id, session.app)
 
@@ -513,109 +541,88 @@ class _Connection:
 
     # -- play ---------------------------------------------------------------------------------
 
-    async def _on_play(self, stream_id: int, name: str, nursery: trio.Nursery) -> None:
+    async def _on_play(self, request: PlayRequested, nursery: trio.Nursery) -> None:
         session = self.session
-        if self.publisher is not None or stream_id in self.players:
-            session.reject_play(stream_id, "NetStream.Play.Failed", "Stream is busy.")
+        sid, rid, name = request.stream_id, request.request_id, request.stream_name
+        if self.publisher is not None or sid in self.players:
+            session.reject_play(sid, rid, "NetStream.Play.Failed", "Stream is busy.")
             return
         try:
             record = await self.server.directory.get(name)
         except DatabaseUnavailable:
-            session.reject_play(stream_id, "NetStream.Play.Failed", "Try again later.")
+            session.reject_play(sid, rid, "NetStream.Play.Failed", "Try again later.")
             return
         live = (
             self.server.hub.get(name) if record is not None and record.app == session.app else None
         )
         if live is None:
-            session.reject_play(stream_id)
+            session.reject_play(sid, rid)
             return
-        if not session.accept_play(stream_id):
+        if self.publisher is not None or sid in self.players:  # another request won meanwhile
+            session.reject_play(sid, rid, "NetStream.Play.Failed", "Stream is busy.")
             return
+        if not session.accept_play(sid, rid):
+            return
+        self.output.write_nowait(session.data_to_send())  # the play replies go before media
+        self.output.timeout = self.config.flv_write_timeout_seconds
         scope = trio.CancelScope()
-        self.players[stream_id] = scope
-        nursery.start_soon(self._play, stream_id, live, scope)
+        self.players[sid] = scope
+        nursery.start_soon(self._play, sid, live, scope)
 
     async def _play(self, stream_id: int, live: LiveStream, scope: trio.CancelScope) -> None:
-        self.server._viewers += 1
+        server = self.server
+        server._viewers += 1
+        fanout = server.fanout(live) if self.output.can_write_nowait else None
+        if fanout is not None:
+            fanout.register()
         try:
             with scope, live.subscribe(protocol="rtmp") as subscription:
-                join = subscription.join_tags
-                if stream_id == FANOUT_STREAM_ID:
-                    await self._send(self.server.shared_join(live.stream_id, join), "write_timeout")
-                else:  # rare: a player's second stream gets its own encoding
-                    for tag in join:
-                        self._queue_tag(stream_id, tag)
-                    await self._send(b"", "write_timeout")
-                while True:
-                    batch = await subscription.receive()
-                    await self._send(self._batch_bytes(batch, stream_id), "write_timeout")
-        except StreamEnded:
-            self.cut("stream_ended", f"stream {live.stream_id} ended")
-        except SubscriberLagged:
-            self.cut("lagged", f"fell behind on {live.stream_id}")
+                player = Player(self, stream_id, live, subscription, fanout)
+                try:
+                    await player.run()
+                except StreamEnded:
+                    await player.end_of_stream()
+                    self.cut("stream_ended", f"stream {live.stream_id} ended")
+                except SubscriberLagged:
+                    self.cut("lagged", f"fell behind on {live.stream_id}")
         finally:
-            self.server._viewers -= 1
+            server._viewers -= 1
+            if fanout is not None:
+                fanout.unregister()
             if self.players.get(stream_id) is scope:
                 del self.players[stream_id]
-
-    def _queue_tag(self, stream_id: int, tag: FlvTag) -> None:
-        session = self.session
-        if tag.tag_type == TAG_VIDEO:
-            session.send_video(stream_id, tag.timestamp, tag.data)
-        elif tag.tag_type == TAG_AUDIO:
-            session.send_audio(stream_id, tag.timestamp, tag.data)
-        elif tag.tag_type == TAG_SCRIPT:
-            # At timestamp 0, as FMS and nginx-rtmp send it: FFmpeg's FLV reader takes
-            # onMetaData at any other time for a data track and reports a "text" stream.
-            session.send_metadata(stream_id, tag.data)
-
-    @staticmethod
-    def _batch_bytes(batch: Batch, stream_id: int) -> bytes:
-        if stream_id == FANOUT_STREAM_ID:
-            return batch.rtmp()  # encoded once per batch, shared by every RTMP viewer
-        return encode_rtmp_tags(batch.tags, stream_id)  # rare: a player's second stream
 
     # -- writing ------------------------------------------------------------------------------
 
     async def _flush(self) -> None:
-        await self._send(b"", "write_timeout", CONTROL_WRITE_TIMEOUT_SECONDS)
+        """Write what the session queued; wait while earlier bytes are still queued, so a peer
+        that does not read stops being read from (bounded output)."""
+        data = self.session.data_to_send()
+        if data:
+            self.output.write_nowait(data)
+        if self.output.queued:
+            await self.output.drain()
 
-    async def _flush_quietly(self) -> None:
-        """Best effort before closing (an error status): a failed write changes nothing."""
-        try:
-            await self._flush()
-        except _Closing:
-            pass
-
-    async def _send(self, media: bytes, reason: str, timeout: float | None = None) -> None:
-        """Write pending session bytes, then ``media``, under the lock; cut on timeout."""
-        if timeout is None:
-            timeout = self.config.flv_write_timeout_seconds
-        async with self.send_lock:
-            pending = self.session.data_to_send()
-            if not pending and not media:
-                return
-            with trio.move_on_after(timeout) as scope:
-                try:
-                    for data in (pending, media):
-                        if data:
-                            await self.stream.send_all(data)
-                            self.server._bytes_sent += len(data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    raise _Closing(None, "the peer went away") from None
-            if scope.cancelled_caught:
-                raise _Closing(reason, f"a write did not complete within {timeout:.0f}s")
+    async def _refuse(self, reason: str, detail: str) -> None:
+        """Close with ``reason`` after a best-effort flush of what the session queued (an error
+        status): the reason is kept even if that write fails."""
+        if self._closing is None:
+            self._closing = Closing(reason, detail)
+        with trio.move_on_after(CONTROL_WRITE_TIMEOUT_SECONDS):
+            self.output.write_nowait(self.session.data_to_send())
+            await self.output.drain()
+        raise Closing(reason, detail)
 
 
 def _ended(session: ServerSession) -> bool:
     return session.closed
 
 
-def _first_closing(exceptions: Iterable[BaseException]) -> _Closing:
+def _first_closing(exceptions: Iterable[BaseException]) -> Closing:
     for exc in exceptions:
-        if isinstance(exc, _Closing):
+        if isinstance(exc, Closing):
             return exc
-    raise AssertionError("no _Closing in the group")  # pragma: no cover
+    raise AssertionError("no Closing in the group")  # pragma: no cover
 
 
 def _address(sockname: object) -> tuple[str, int]:

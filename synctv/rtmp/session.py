@@ -11,7 +11,7 @@ and message codec (messages.py). The driver feeds it bytes and writes what it qu
         data = await stream.receive_some(65536)
         for event in session.receive_data(data):      # b"" (EOF) → PeerClosed
             match event:
-                case PublishRequested(): ... session.accept_publish(event.stream_id)
+                case PublishRequested(): ... session.accept_publish(sid, event.request_id)
                 case VideoReceived(): ... hub.publish(...)
         await stream.send_all(session.data_to_send())
 
@@ -26,10 +26,13 @@ Two small state machines, each an enum plus a transition table below:
   FCUnpublish or deleteStream (deleteStream also forgets the stream).
 
 Remote inputs outside a table raise ``RtmpProtocolError``; local ones ``RtmpLocalProtocolError``;
-either way the session moves to ERROR. One exception keeps drivers simple: a publish or play
-request the peer withdrew (closed or deleted the stream) before the driver answered makes
-``accept_*``/``reject_*`` return False instead of raising, and ``send_*`` to a stream that is no
-longer playing (or a closed session) returns False.
+either way the session moves to ERROR.
+
+Answering requests: drivers answer after a whole ``receive_data`` call, and one read can hold
+``play, closeStream, play``, so each PublishRequested/PlayRequested carries a ``request_id``
+that ``accept_*``/``reject_*`` take back. An answer to a request that is no longer its stream's
+pending one (withdrawn, superseded, answered, or the session closed) is a no-op returning
+False; only an id never issued is misuse. ``send_*`` to a stream not playing returns False.
 
 What the server answers by itself (§7.2): ``connect`` (Window Ack Size, Set Peer Bandwidth, Set
 Chunk Size ``OUTGOING_CHUNK_SIZE``, ``_result`` NetConnection.Connect.Success), ``releaseStream``,
@@ -77,6 +80,7 @@ from synctv.rtmp.handshake import ClientHandshake, ServerHandshake
 from synctv.rtmp.messages import (
     AbortMessage,
     Acknowledgement,
+    AggregateMessage,
     AudioMessage,
     BandwidthLimit,
     CommandMessage,
@@ -98,6 +102,7 @@ from synctv.rtmp.messages import (
     WindowAcknowledgementSize,
     decode_message,
     encode_message,
+    rebase_aggregate,
 )
 
 __all__ = [
@@ -126,6 +131,8 @@ DEFAULT_WINDOW_ACK_SIZE: Final = 2_500_000
 MAX_STREAMS: Final = 8
 # Our own outstanding calls (client role); a peer that never answers cannot grow the table.
 MAX_PENDING_CALLS: Final = 64
+
+_U32_MASK: Final = 0xFFFFFFFF  # RTMP timestamps are u32 milliseconds and wrap (§5.3.1.2.1)
 
 # Chunk stream ids, by convention (FFmpeg and nginx-rtmp use the same split).
 CSID_CONTROL: Final = 2  # §5.4 protocol control and user control messages must use 2
@@ -254,6 +261,7 @@ class StreamMachine:
         self.stream_id = stream_id
         self.state = StreamState.CREATED
         self.name = ""  # publishing/playing name (without query) while active
+        self.pending_request = 0  # request id of the unanswered publish/play; 0 = none
 
     def process(self, event: StreamInput) -> StreamState:
         try:
@@ -283,22 +291,19 @@ def encode_media_chunks(
     first createStream of a connection is always stream 1), (b) announced ``chunk_size`` as its
     outgoing chunk size (every ServerSession announces ``OUTGOING_CHUNK_SIZE``), and (c) had its
     ``data_to_send()`` written first, so the shared bytes follow the play replies.
+
+    ``timestamp`` is the hub's timeline (ms, never wraps); the wire carries it mod 2**32
+    (§5.3.1.2.1: u32, wraps after ~49.7 days).
     """
     try:
         csid = FANOUT_CSIDS[MessageType(type_id)]
     except (ValueError, KeyError):
         raise RtmpLocalProtocolError(f"type {type_id} is not audio, video or AMF0 data") from None
-    return encode_fmt0(csid, timestamp, type_id, stream_id, payload, chunk_size)
+    return encode_fmt0(csid, timestamp & _U32_MASK, type_id, stream_id, payload, chunk_size)
 
 
-_USER_CONTROL: Final = (
-    StreamBegin,
-    StreamEof,
-    StreamDry,
-    SetBufferLength,
-    StreamIsRecorded,
-    UnknownUserControl,
-)
+_STREAM_EVENTS: Final = (StreamBegin, StreamEof, StreamDry, SetBufferLength, StreamIsRecorded)
+_USER_CONTROL: Final = (*_STREAM_EVENTS, UnknownUserControl)  # all but ping (§7.1.7)
 
 
 def _split_name(name: str) -> tuple[str, str]:
@@ -404,7 +409,7 @@ class SessionBase:
         self, csid: int, type_id: int, body: bytes, stream_id: int = 0, timestamp: int = 0
     ) -> None:
         out = self._deferred if self.state is SessionState.HANDSHAKE else self._out
-        self._encoder.encode_into(out, csid, timestamp & 0xFFFFFFFF, type_id, stream_id, body)
+        self._encoder.encode_into(out, csid, timestamp & _U32_MASK, type_id, stream_id, body)
 
     def _send_command(
         self, csid: int, stream_id: int, name: str, txn: float, *args: Amf0Value
@@ -417,8 +422,19 @@ class SessionBase:
         if MessageType.SET_CHUNK_SIZE <= raw.type_id <= MessageType.SET_PEER_BANDWIDTH:
             self._machine.process(ConnectionInput.CONTROL, f"message type {raw.type_id}")
             self._on_control(msg, events)
+        elif isinstance(msg, AggregateMessage):
+            self._machine.process(ConnectionInput.MESSAGE, f"message type {raw.type_id}")
+            self._on_aggregate(raw, msg, events)
         else:
             self._on_message(raw, msg, events)
+
+    def _on_aggregate(self, raw: RawMessage, msg: AggregateMessage, events: list[Event]) -> None:
+        """§7.1.6: each sub-message as if it came alone, on the aggregate's message stream."""
+        for part in rebase_aggregate(msg, raw.timestamp):
+            sub = RawMessage(
+                raw.chunk_stream_id, part.timestamp, part.type_id, raw.stream_id, part.payload
+            )
+            self._on_message(sub, decode_message(part.type_id, part.payload), events)
 
     def _on_control(self, msg: Message, events: list[Event]) -> None:
         match msg:
@@ -480,7 +496,7 @@ class ServerSession(SessionBase):
         self._chunk_size = chunk_size
         self._streams: dict[int, StreamMachine] = {}
         self._next_stream_id = 1
-        self._withdrawn: set[int] = set()  # requests the peer closed before we answered
+        self._last_request = 0  # request ids are 1, 2, ... in the order requests arrived
         self.app = ""
 
     def stream_state(self, stream_id: int) -> StreamState | None:
@@ -490,9 +506,9 @@ class ServerSession(SessionBase):
 
     # -- driver actions -------------------------------------------------------------------
 
-    def accept_publish(self, stream_id: int) -> bool:
-        """Answer a PublishRequested with NetStream.Publish.Start. False if it was withdrawn."""
-        stream = self._answerable(stream_id)
+    def accept_publish(self, stream_id: int, request_id: int) -> bool:
+        """Answer a PublishRequested with NetStream.Publish.Start. False if it is stale."""
+        stream = self._answerable(stream_id, request_id)
         if stream is None:
             return False
         self._process(stream, StreamInput.ACCEPT_PUBLISH)
@@ -504,11 +520,12 @@ class ServerSession(SessionBase):
     def reject_publish(
         self,
         stream_id: int,
+        request_id: int,
         code: str = "NetStream.Publish.BadName",
         description: str = "Publishing is not allowed.",
     ) -> bool:
-        """Answer a PublishRequested with an error onStatus; the session then closes."""
-        stream = self._answerable(stream_id)
+        """Answer a PublishRequested with an error onStatus, then close. False if stale."""
+        stream = self._answerable(stream_id, request_id)
         if stream is None:
             return False
         self._process(stream, StreamInput.REJECT_PUBLISH)
@@ -516,9 +533,9 @@ class ServerSession(SessionBase):
         self._machine.process(ConnectionInput.CLOSE)
         return True
 
-    def accept_play(self, stream_id: int) -> bool:
-        """Answer a PlayRequested: Stream Begin, Play.Reset, Play.Start, |RtmpSampleAccess."""
-        stream = self._answerable(stream_id)
+    def accept_play(self, stream_id: int, request_id: int) -> bool:
+        """Answer a PlayRequested: Stream Begin, Play.Reset/Start, |RtmpSampleAccess (or False)."""
+        stream = self._answerable(stream_id, request_id)
         if stream is None:
             return False
         self._process(stream, StreamInput.ACCEPT_PLAY)
@@ -535,16 +552,35 @@ class ServerSession(SessionBase):
     def reject_play(
         self,
         stream_id: int,
+        request_id: int,
         code: str = "NetStream.Play.StreamNotFound",
         description: str = "Stream not found.",
     ) -> bool:
-        """Answer a PlayRequested with an error onStatus; the stream may play something else."""
-        stream = self._answerable(stream_id)
+        """Answer a PlayRequested with an error onStatus (False if stale); the stream may play
+        something else."""
+        stream = self._answerable(stream_id, request_id)
         if stream is None:
             return False
         self._process(stream, StreamInput.REJECT_PLAY)
         self._on_status(stream_id, "error", code, description)
         return True
+
+    def notify_stream_eof(self, stream_id: int) -> bool:
+        """Stream EOF (§7.1.7 event 1): the publisher left; players keep playing (nginx-rtmp's
+        behaviour during a reconnect). False if the stream is not playing (as for the next two)."""
+        return self._notify(stream_id, StreamEof(stream_id))
+
+    def notify_stream_begin(self, stream_id: int) -> bool:
+        """Stream Begin (§7.1.7 event 0): the publisher is back."""
+        return self._notify(stream_id, StreamBegin(stream_id))
+
+    def notify_unpublished(self, stream_id: int) -> bool:
+        """NetStream.Play.UnpublishNotify: the stream is over (FFmpeg and librtmp players end)."""
+        stream = self._playing(stream_id)
+        if stream is not None:
+            description = f"{stream.name} is now unpublished."
+            self._on_status(stream_id, "status", "NetStream.Play.UnpublishNotify", description)
+        return stream is not None
 
     def send_metadata(self, stream_id: int, amf0_body: bytes, timestamp: int = 0) -> bool:
         """Queue a data message (``MetadataReceived.payload``: "onMetaData" + values)."""
@@ -562,20 +598,21 @@ class ServerSession(SessionBase):
 
     def ping(self, timestamp: int) -> None:
         """Queue a Ping Request; the peer's answer is a PingResponseReceived event."""
-        self._send(CSID_CONTROL, PingRequest(timestamp & 0xFFFFFFFF))
+        self._send(CSID_CONTROL, PingRequest(timestamp & _U32_MASK))
 
     # -- internals ------------------------------------------------------------------------
 
-    def _answerable(self, stream_id: int) -> StreamMachine | None:
+    def _answerable(self, stream_id: int, request_id: int) -> StreamMachine | None:
+        """The stream whose pending request ``request_id`` is, or None if it is stale."""
+        if not 0 < request_id <= self._last_request:
+            self._machine.state = SessionState.ERROR
+            raise RtmpLocalProtocolError(f"request {request_id} was never made")
         if self.closed:
             return None
-        if stream_id in self._withdrawn:
-            self._withdrawn.discard(stream_id)
-            return None
         stream = self._streams.get(stream_id)
-        if stream is None:
-            self._machine.state = SessionState.ERROR
-            raise RtmpLocalProtocolError(f"no stream {stream_id} to answer")
+        if stream is None or stream.pending_request != request_id:
+            return None  # withdrawn, superseded, answered already, or the stream deleted
+        stream.pending_request = 0
         return stream
 
     def _process(self, stream: StreamMachine, event: StreamInput) -> None:
@@ -584,6 +621,18 @@ class ServerSession(SessionBase):
         except ProtocolError:
             self._machine.state = SessionState.ERROR
             raise
+
+    def _playing(self, stream_id: int) -> StreamMachine | None:
+        stream = self._streams.get(stream_id)
+        if self.state is not SessionState.CONNECTED or stream is None:
+            return None
+        return stream if stream.state is StreamState.PLAYING else None
+
+    def _notify(self, stream_id: int, event: UserControlMessage) -> bool:
+        if self._playing(stream_id) is None:
+            return False
+        self._send(CSID_CONTROL, event)
+        return True
 
     def _send_to_player(
         self, csid: int, type_id: int, body: bytes, stream_id: int, timestamp: int
@@ -690,14 +739,16 @@ class ServerSession(SessionBase):
     def _request(
         self, stream_id: int, name: Amf0Value, event: StreamInput
     ) -> tuple[StreamMachine, str]:
-        """Move a stream to PUBLISH/PLAY_PENDING; return it and the name's query string."""
+        """Move a stream to PUBLISH/PLAY_PENDING with a fresh request id; return it and the
+        name's query string."""
         stream = self._streams.get(stream_id)
         if stream is None:
             raise RtmpProtocolError(f"{event.name} on stream {stream_id}, which was never created")
         if not isinstance(name, str | None):
             raise RtmpProtocolError(f"{event.name}: stream name is not a string")
         self._process(stream, event)
-        self._withdrawn.discard(stream_id)
+        self._last_request += 1
+        stream.pending_request = self._last_request
         stream.name, query = _split_name(name or "")
         return stream, query
 
@@ -706,7 +757,7 @@ class ServerSession(SessionBase):
     ) -> None:
         stream, query = self._request(stream_id, name, StreamInput.PUBLISH)
         kind = args[1] if len(args) > 1 and isinstance(args[1], str) else "live"
-        events.append(PublishRequested(stream_id, stream.name, query, kind))
+        events.append(PublishRequested(stream_id, stream.name, query, kind, stream.pending_request))
 
     def _play(
         self, stream_id: int, name: Amf0Value, args: tuple[Amf0Value, ...], events: list[Event]
@@ -715,7 +766,11 @@ class ServerSession(SessionBase):
         start = args[1] if len(args) > 1 and isinstance(args[1], float) else -2.0
         duration = args[2] if len(args) > 2 and isinstance(args[2], float) else -1.0
         reset = args[3] if len(args) > 3 and isinstance(args[3], bool) else True
-        events.append(PlayRequested(stream_id, stream.name, query, start, duration, reset))
+        events.append(
+            PlayRequested(
+                stream_id, stream.name, query, start, duration, reset, stream.pending_request
+            )
+        )
 
     def _close_stream(self, stream_id: int, events: list[Event]) -> None:
         stream = self._streams.get(stream_id)
@@ -723,8 +778,7 @@ class ServerSession(SessionBase):
             return  # closing what does not exist is harmless; FFmpeg does it on teardown
         was = stream.state
         self._process(stream, StreamInput.CLOSE_STREAM)
-        if was in (StreamState.PUBLISH_PENDING, StreamState.PLAY_PENDING):
-            self._withdrawn.add(stream_id)
+        stream.pending_request = 0  # a pending publish/play is withdrawn
         if was in _ACTIVE:
             events.append(StreamDeleted(stream_id))
 

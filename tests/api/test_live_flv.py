@@ -382,6 +382,8 @@ async def test_a_viewer_that_stops_reading_is_cut_after_the_write_timeout() -> N
                 ts += 40
                 await trio.sleep(0.02)
             assert server.hub.statistics().viewers == {"flv": 1}
+            # counted with the lagging ones as a dropped slow viewer, by protocol and reason
+            assert server.hub.statistics().dropped_viewers_by == {("flv", "write_timeout"): 1}
             at_cut = fast[0].body_bytes
             for _ in range(20):
                 pub.publish_video(ts, frame)

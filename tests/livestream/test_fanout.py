@@ -103,17 +103,66 @@ async def test_close_drains_then_ends() -> None:
         broadcaster.publish(_batch(1), max_ring_bytes=BIG)
 
 
-def test_rtmp_bytes_are_built_once_per_batch_and_reused_when_merged() -> None:
-    calls: list[int] = []
+def test_rtmp_bytes_are_built_once_per_batch_and_stream_id_and_reused_when_merged() -> None:
+    calls: list[tuple[int, int]] = []
 
-    def encoder(tags: tuple[FlvTag, ...]) -> bytes:
-        calls.append(len(tags))
-        return b"R" * len(tags)
+    def encoder(tags: tuple[FlvTag, ...], stream_id: int) -> bytes:
+        calls.append((len(tags), stream_id))
+        return b"R%d" % stream_id * len(tags)
 
     first = Batch(_batch(2).tags, b"", rtmp_encoder=encoder)
     second = Batch(_batch(3).tags, b"", rtmp_encoder=encoder)
-    assert first.rtmp() == first.rtmp() == b"RR"
-    assert merge([first, second]).rtmp() == b"RRRRR"
-    assert calls == [2, 3]
+    assert first.rtmp() == first.rtmp() == b"R1R1"
+    assert first.rtmp(2) == first.rtmp(2) == b"R2R2"  # a player's second stream: cached too
+    assert merge([first, second]).rtmp() == b"R1" * 5
+    assert calls == [(2, 1), (2, 2), (3, 1)]
     with pytest.raises(RuntimeError, match="rtmp_encoder"):
         _batch(1).rtmp()
+    assert Batch((), b"", unpublished=True).rtmp() == b""
+
+
+def test_signal_batches_are_never_merged() -> None:
+    broadcaster = Broadcaster()
+    cursor = broadcaster.cursor(BIG)
+    a, b = _batch(2), _batch(2, start=2)
+    signal = Batch((), b"", unpublished=True)
+    c, d = _batch(1, start=4), _batch(1, start=5)
+    for batch in (a, b, signal, c, d):
+        broadcaster.publish(batch, max_ring_bytes=BIG)
+
+    async def three() -> list[Batch]:
+        return [await broadcaster.receive(cursor) for _ in range(3)]
+
+    before, alone, after = trio.run(three)
+    assert before.tags == a.tags + b.tags
+    assert alone is signal
+    assert after.tags == c.tags + d.tags
+    assert cursor.bytes == len(a.flv + b.flv + c.flv + d.flv)
+    assert cursor.seq == broadcaster.next_seq
+
+
+def test_viewers_behind_by_the_same_batches_share_one_merge() -> None:
+    broadcaster = Broadcaster()
+    one, two = broadcaster.cursor(BIG), broadcaster.cursor(BIG)
+    for i in range(3):
+        broadcaster.publish(_batch(2, start=i * 2), max_ring_bytes=BIG)
+
+    async def both() -> tuple[Batch, Batch]:
+        return await broadcaster.receive(one), await broadcaster.receive(two)
+
+    first, second = trio.run(both)
+    assert first is second  # one join of the shared bytes, one RTMP encoding
+    broadcaster.publish(_batch(1, start=9), max_ring_bytes=BIG)
+    assert trio.run(broadcaster.receive, one) is not first  # a new publish: a fresh merge
+
+
+def test_cursor_move_to_counts_what_was_delivered_by_another() -> None:
+    broadcaster = Broadcaster()
+    viewer, writer = broadcaster.cursor(BIG), broadcaster.cursor(BIG)
+    batches = [_batch(3, start=i * 3) for i in range(4)]
+    for batch in batches:
+        broadcaster.publish(batch, max_ring_bytes=BIG)
+    trio.run(broadcaster.receive, writer)
+    viewer.move_to(writer)
+    assert (viewer.seq, viewer.offset) == (writer.seq, writer.offset)
+    assert viewer.bytes == sum(len(b.flv) for b in batches)

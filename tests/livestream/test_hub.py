@@ -123,8 +123,11 @@ async def test_reconnect_within_grace_keeps_viewers(
             new.publish_audio(0, AAC_SEQ)
             new.publish_video(0, key(3))
             new.flush()
+            gone = await sub.receive()  # the publisher left: a signal, in order, no tags
+            assert (gone.unpublished, gone.tags, gone.flv) == (True, (), b"")
             first = await sub.receive()
             assert first.discontinuity
+            assert not first.unpublished
             assert [t.data for t in first.tags[:2]] == [new_seq, AAC_SEQ]
             new.publish_video(40, inter(4))
             new.flush()
@@ -173,7 +176,9 @@ async def test_after_the_grace_every_viewer_gets_stream_ended(
                 nursery.start_soon(collect, "one", one.receive)
                 nursery.start_soon(collect, "two", two.receive)
             assert trio.current_time() >= GRACE
-            assert [len(r) for r in results.values()] == [1, 1]
+            # the tag, then the "publisher left" signal, then StreamEnded
+            assert [len(r) for r in results.values()] == [2, 2]
+            assert all(r[1].unpublished for r in results.values())  # type: ignore[attr-defined]
         assert hub.get("stream1") is None
         assert hub.stream_statistics("stream1") is None
         with stream.subscribe() as late, pytest.raises(StreamEnded):
@@ -260,9 +265,9 @@ async def test_wait_stream_and_hub_totals_survive_the_stream(hub: StreamHub) -> 
 async def test_rtmp_encoder_is_injected_and_metrics_are_exported() -> None:
     calls: list[int] = []
 
-    def encoder(tags: tuple[FlvTag, ...]) -> bytes:
+    def encoder(tags: tuple[FlvTag, ...], stream_id: int) -> bytes:
         calls.append(len(tags))
-        return b"chunks"
+        return b"chunks%d" % stream_id
 
     hub = StreamHub(LivestreamConfig(fanout_batch_window_ms=0), rtmp_encoder=encoder)
     export_hub_metrics(hub)
@@ -276,7 +281,7 @@ async def test_rtmp_encoder_is_injected_and_metrics_are_exported() -> None:
                 pub.publish_audio(0, aac(1))
                 pub.publish_audio(20, aac(2))
                 pub.flush()
-                assert (await one.receive()).rtmp() == (await two.receive()).rtmp() == b"chunks"
+                assert (await one.receive()).rtmp() == (await two.receive()).rtmp() == b"chunks1"
                 assert calls == [2]  # once per batch, shared by both viewers
                 assert (
                     REGISTRY.get_sample_value("synctv_livestream_viewers", {"protocol": "rtmp"})
@@ -287,3 +292,60 @@ async def test_rtmp_encoder_is_injected_and_metrics_are_exported() -> None:
                     aac(1)
                 )
             nursery.cancel_scope.cancel()
+
+
+async def test_a_stalled_publisher_s_tags_reach_viewers_within_the_batch_window(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The hub runs each stream's batch deadline timer: tags of a publisher that goes silent
+    mid-window are delivered at most ``fanout_batch_window_ms`` after they arrived."""
+    hub = StreamHub(LivestreamConfig(fanout_batch_window_ms=200))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(hub.run)
+        pub = await hub.start_publish(RECORD)
+        stream = hub.get("stream1")
+        assert stream is not None
+        with stream.subscribe() as viewer:
+            arrived = trio.current_time()
+            pub.publish_video(0, key(1))
+            pub.flush()  # end of the read; then the publisher stalls (still connected)
+            with trio.fail_after(5):  # before the timer: held until the next read, forever
+                batch = await viewer.receive()
+            assert trio.current_time() - arrived == pytest.approx(0.2)
+            assert [t.data for t in batch.tags] == [key(1)]
+            assert stream.live
+        nursery.cancel_scope.cancel()
+
+
+async def test_dropped_slow_viewers_metric_counts_both_reasons() -> None:
+    hub = StreamHub(LivestreamConfig(fanout_batch_window_ms=0))
+    export_hub_metrics(hub)
+
+    def sample(protocol: str, reason: str) -> float | None:
+        labels = {"protocol": protocol, "reason": reason}
+        return REGISTRY.get_sample_value("synctv_livestream_slow_viewers_dropped_total", labels)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(hub.run)
+        pub = await hub.start_publish(RECORD)
+        stream = hub.get("stream1")
+        assert stream is not None
+        assert sample("flv", "write_timeout") == sample("rtmp", "lagged") == 0
+        with (
+            stream.subscribe(protocol="rtmp", max_backlog_bytes=1) as lagging,
+            stream.subscribe(protocol="flv") as stuck,
+        ):
+            pub.publish_video(0, key(1))
+            pub.flush()
+            with pytest.raises(SubscriberLagged):
+                await lagging.receive()
+            stuck.dropped("write_timeout")
+        assert sample("rtmp", "lagged") == 1
+        assert sample("flv", "write_timeout") == 1
+        assert sample("rtmp", "write_timeout") == sample("flv", "lagged") == 0
+        assert hub.statistics().dropped_viewers == 2
+        assert hub.kick("stream1")
+        await trio.testing.wait_all_tasks_blocked()
+        assert hub.get("stream1") is None
+        assert sample("rtmp", "lagged") == 1  # the hub keeps the totals of ended streams
+        nursery.cancel_scope.cancel()

@@ -6,11 +6,20 @@ import random
 
 import pytest
 import trio
+import trio.testing
 
 from synctv.config import LivestreamConfig
 from synctv.livestream.errors import StreamEnded, SubscriberLagged, TagRejected
 from synctv.livestream.stream import MAX_PENDING_TAGS, LiveStream, PublisherHandle
-from synctv.media.flv import TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, FlvReader, FlvTag, parse_video
+from synctv.media.flv import (
+    TAG_AUDIO,
+    TAG_SCRIPT,
+    TAG_VIDEO,
+    FlvReader,
+    FlvTag,
+    encode_tag,
+    parse_video,
+)
 
 AVC_SEQ = bytes((0x17, 0, 0, 0, 0)) + b"avcC-config"
 AAC_SEQ = bytes((0xAF, 0)) + b"\x12\x10"
@@ -237,3 +246,132 @@ async def test_reads_are_coalesced_into_one_batch_per_window() -> None:
         with trio.fail_after(1):
             last = await viewer.receive()
         assert [t.timestamp for t in last.tags] == [50]
+
+
+async def test_pending_tags_go_out_within_the_window_when_the_publisher_stalls(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A publisher that stops mid-window: the deadline timer flushes within the window (wall
+    time), where reads alone would hold the tags until the next read spans the window."""
+    stream, pub = new_stream(fanout_batch_window_ms=200)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stream.run_flush_timer)
+        with stream.subscribe() as viewer:
+            for burst in range(3):
+                start = trio.current_time()
+                pub.publish_video(burst * 1000, key(burst))
+                pub.flush()  # one read: 0 ms of media, nowhere near the window
+                await trio.sleep(0.05)
+                pub.publish_audio(burst * 1000 + 10, aac(burst))
+                pub.flush()
+                with trio.fail_after(5):  # then the publisher sends nothing more
+                    batch = await viewer.receive()
+                waited = trio.current_time() - start
+                assert waited == pytest.approx(0.2)  # the first tag's arrival + the window
+                assert [t.timestamp for t in batch.tags] == [burst * 1000, burst * 1000 + 10]
+                await trio.sleep(5)  # silence: the timer does not spin
+            assert stream.statistics().batches == 3
+        nursery.cancel_scope.cancel()
+
+
+async def test_flush_timer_is_idle_without_a_window_and_after_reads_span_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    stream, pub = new_stream(fanout_batch_window_ms=0)
+    with trio.fail_after(1):
+        await stream.run_flush_timer()  # window 0: every read is a batch; nothing to time
+    stream, pub = new_stream(fanout_batch_window_ms=100)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stream.run_flush_timer)
+        with stream.subscribe() as viewer:
+            pub.publish_video(0, key())
+            pub.publish_video(150, inter())
+            pub.flush()  # the reads spanned the window: flushed at once, not by the timer
+            assert stream.statistics().batches == 1
+            await trio.sleep(1)
+            assert stream.statistics().batches == 1
+            assert len((await viewer.receive()).tags) == 2
+        nursery.cancel_scope.cancel()
+
+
+async def test_drops_are_counted_by_protocol_and_reason() -> None:
+    stream, pub = new_stream()
+    with (
+        stream.subscribe(protocol="rtmp", max_backlog_bytes=10) as lagging,
+        stream.subscribe(protocol="flv") as stuck,
+    ):
+        pub.publish_video(0, key() + bytes(100))
+        pub.flush()
+        with pytest.raises(SubscriberLagged):
+            await lagging.receive()
+        with pytest.raises(SubscriberLagged):
+            await lagging.receive()  # raised again, counted once
+        stuck.dropped("write_timeout")
+        stuck.dropped("write_timeout")
+    stats = stream.statistics()
+    assert stats.dropped_viewers_by == {("rtmp", "lagged"): 1, ("flv", "write_timeout"): 1}
+    assert stats.dropped_viewers == 2
+
+
+async def test_join_snapshot_encodings_are_cached_on_the_snapshot() -> None:
+    stream, pub = new_stream()
+    pub.publish_video(0, AVC_SEQ)
+    pub.publish_video(0, key())
+    pub.flush()
+    calls: list[int] = []
+
+    def build(tags: tuple[FlvTag, ...]) -> bytes:
+        calls.append(len(tags))
+        return b"x" * len(tags)
+
+    with stream.subscribe() as one, stream.subscribe() as two:
+        assert one.join is two.join  # joined between the same two batches
+        assert one.join.encoded(("rtmp", 1), build) is two.join.encoded(("rtmp", 1), build)
+        assert two.join.encoded(("rtmp", 2), build) == b"xx"
+        assert calls == [2, 2]
+    pub.publish_video(40, inter())
+    pub.flush()
+    with stream.subscribe() as three:
+        assert three.join is not one.join  # a new snapshot; the old one (and its bytes) goes
+
+
+async def test_a_tap_follows_the_live_edge_without_counting_as_a_viewer() -> None:
+    stream, pub = new_stream()
+    pub.publish_video(0, key())
+    pub.flush()
+    tap = stream.tap()
+    assert tap.join_tags == ()
+    assert stream.statistics().viewers == {}
+    with stream.subscribe() as viewer:
+        assert tap.caught_up
+        assert viewer.caught_up
+        assert viewer.in_step_with(tap)
+        pub.publish_video(40, inter(1))
+        pub.flush()
+        assert not tap.caught_up
+        assert len((await tap.receive()).tags) == 1
+        assert not viewer.in_step_with(tap)
+        viewer.move_to(tap)  # the writer delivered it to the viewer
+        assert viewer.caught_up
+        assert viewer.in_step_with(tap)
+        assert viewer.statistics().bytes == len(encode_tag(TAG_VIDEO, 40, inter(1)))
+
+
+async def test_publisher_leaving_is_a_signal_in_order_with_the_media() -> None:
+    stream, pub = new_stream(fanout_batch_window_ms=1000)
+    with stream.subscribe() as viewer:
+        pub.publish_video(0, key())
+        pub.close()  # flushes what is pending, then the signal
+        batch, signal = await viewer.receive(), await viewer.receive()
+        assert [t.timestamp for t in batch.tags] == [0]
+        assert signal.unpublished
+        assert not stream.live
+        again = stream._attach()
+        again.publish_video(0, key(2))
+        again.flush()
+        again.close()
+        assert (await viewer.receive()).discontinuity
+        stream._end()
+        assert (await viewer.receive()).unpublished
+        with pytest.raises(StreamEnded):
+            await viewer.receive()

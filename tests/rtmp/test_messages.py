@@ -10,8 +10,11 @@ from synctv.media import amf0
 from synctv.media.amf0 import UNDEFINED, EcmaArray
 from synctv.rtmp.errors import RtmpLocalProtocolError, RtmpProtocolError
 from synctv.rtmp.messages import (
+    AGGREGATE_TYPES,
     AbortMessage,
     Acknowledgement,
+    AggregateMessage,
+    AggregatePart,
     AudioMessage,
     BandwidthLimit,
     CommandMessage,
@@ -31,6 +34,7 @@ from synctv.rtmp.messages import (
     UnknownUserControl,
     VideoMessage,
     WindowAcknowledgementSize,
+    decode_aggregate,
     decode_message,
     encode_message,
 )
@@ -87,7 +91,25 @@ CASES: list[tuple[str, int, bytes, Message]] = [
     ),
     ("data-amf3", 15, b"\x00\x02\x00\x01x", DataMessage(("x",), amf3=True)),
     ("shared-object", 19, b"\x01\x02", UnknownMessage(19, b"\x01\x02")),
-    ("aggregate", 22, b"\x09\x00", UnknownMessage(22, b"\x09\x00")),
+    ("aggregate-empty", 22, b"", AggregateMessage(())),
+    # §7.1.6: header (type u8, length u24, timestamp u24 + u8 extended, stream id u24), body,
+    # back pointer u32 (11 + length), per sub-message; a video then an audio message here.
+    (
+        "aggregate",
+        22,
+        bytes.fromhex("09 000003 000064 00 000001")
+        + b"\x17\x01\x00"
+        + bytes.fromhex("0000000e")
+        + bytes.fromhex("08 000002 000078 01 000001")
+        + b"\xaf\x01"
+        + bytes.fromhex("0000000d"),
+        AggregateMessage(
+            (
+                AggregatePart(9, 100, b"\x17\x01\x00", 1),
+                AggregatePart(8, 0x01000078, b"\xaf\x01", 1),
+            )
+        ),
+    ),
     ("unassigned", 99, b"", UnknownMessage(99, b"")),
 ]
 
@@ -145,6 +167,16 @@ def test_message_type_values() -> None:
         (17, b"\x03\x00", "format byte"),
         (17, b"", "format byte"),
         (15, b"\x01", "format byte"),
+        (22, b"\x09\x00", "2 bytes left at offset 0, less than a header"),
+        (22, bytes.fromhex("09 000003 000000 00 000001") + b"\x17", "overruns"),
+        (22, bytes.fromhex("09 000001 000000 00 000001") + b"\x17\x00\x00", "overruns"),
+        (22, bytes.fromhex("14 000000 000000 00 000000 0000000b"), "type 20 is not"),
+        (22, bytes.fromhex("01 000000 000000 00 000000 0000000b"), "type 1 is not"),
+        (
+            22,
+            bytes.fromhex("08 000000 000000 00 000000 0000000b") + b"\x08\x00",
+            "2 bytes left at offset 15",
+        ),
     ],
 )
 def test_decode_errors(type_id: int, body: bytes, message: str) -> None:
@@ -166,6 +198,9 @@ def test_decode_errors(type_id: int, body: bytes, message: str) -> None:
         UnknownUserControl(70000, b""),
         UnknownMessage(256, b""),
         CommandMessage("x", 1.0, None, (object(),)),  # type: ignore[arg-type]
+        AggregateMessage((AggregatePart(20, 0, b""),)),
+        AggregateMessage((AggregatePart(8, 2**32, b""),)),
+        AggregateMessage((AggregatePart(8, 0, b"", 2**24),)),
     ],
     ids=repr,
 )
@@ -203,7 +238,20 @@ MESSAGES: st.SearchStrategy[Message] = st.one_of(
         st.lists(AMF_VALUES, max_size=3).map(tuple),
         st.booleans(),
     ),
-    st.builds(UnknownMessage, st.sampled_from([0, 7, 16, 19, 22, 200]), st.binary(max_size=8)),
+    st.builds(UnknownMessage, st.sampled_from([0, 7, 16, 19, 200]), st.binary(max_size=8)),
+    st.builds(
+        AggregateMessage,
+        st.lists(
+            st.builds(
+                AggregatePart,
+                st.sampled_from(sorted(AGGREGATE_TYPES)),
+                U32,
+                st.binary(max_size=16),
+                st.integers(0, 0xFFFFFF),
+            ),
+            max_size=4,
+        ).map(tuple),
+    ),
 )
 
 
@@ -219,3 +267,13 @@ def test_arbitrary_bodies_raise_only_rtmp_protocol_error(type_id: int, body: byt
         decode_message(type_id, body)
     except RtmpProtocolError:
         pass
+
+
+@given(st.binary(max_size=64))
+def test_arbitrary_aggregate_bodies_raise_only_rtmp_protocol_error(body: bytes) -> None:
+    """Every part of a decoded aggregate lies inside the body, whatever the body."""
+    try:
+        parts = decode_aggregate(body).parts
+    except RtmpProtocolError:
+        return
+    assert sum(11 + len(p.payload) + 4 for p in parts) == len(body)

@@ -8,6 +8,7 @@ registry's queries are real I/O that a virtual clock would race past.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,7 +21,9 @@ import trio.testing
 from synctv.config import LivestreamConfig
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRecord, LiveStreamRegistry
+from synctv.livestream.stream import LiveStream
 from synctv.media.flv import TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, FlvReader, FlvTag
+from synctv.rtmp.chunk import ChunkDecoder
 from synctv.rtmp.client import ClientSession
 from synctv.rtmp.events import (
     AudioReceived,
@@ -30,10 +33,13 @@ from synctv.rtmp.events import (
     PeerClosed,
     StatusReceived,
     StreamCreated,
+    UserControlReceived,
     VideoReceived,
 )
 from synctv.rtmp.handshake import HANDSHAKE_RANDOM_SIZE
-from synctv.rtmp.server import RtmpServer, encode_rtmp_tags, export_rtmp_metrics
+from synctv.rtmp.messages import StreamBegin, StreamEof
+from synctv.rtmp.server import RtmpServer, encode_rtmp_join, encode_rtmp_tags, export_rtmp_metrics
+from synctv.rtmp.session import encode_media_chunks
 from synctv.store.db import Database
 from tests.conftest import fixture_bytes
 
@@ -134,9 +140,18 @@ class Rig:
     address: tuple[str, int] | None = None
     peers: list[Peer] = field(default_factory=list)
 
-    async def tcp(self) -> Peer:
+    async def tcp(self, receive_buffer: int | None = None) -> Peer:
+        """A TCP client; ``receive_buffer`` (SO_RCVBUF, set before connecting so the window
+        scale fits it) makes a player that stops reading stall the server's writes sooner."""
         assert self.address is not None
-        peer = Peer(await trio.open_tcp_stream(*self.address))
+        if receive_buffer is None:
+            stream = await trio.open_tcp_stream(*self.address)
+        else:
+            sock = trio.socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            await sock.connect(self.address)
+            stream = trio.SocketStream(sock)
+        peer = Peer(stream)
         self.peers.append(peer)
         return peer
 
@@ -150,6 +165,14 @@ class Rig:
 
     def closed(self, reason: str) -> int:
         return self.server.statistics().closed[reason]
+
+    async def live(self, record: LiveStreamRecord | None = None) -> LiveStream:
+        """The hub's stream, once it is live."""
+        stream_id = (record or self.record).stream_id
+        await wait_for(lambda: self.hub.get(stream_id) is not None)
+        stream = self.hub.get(stream_id)
+        assert stream is not None
+        return stream
 
 
 @pytest.fixture
@@ -361,31 +384,76 @@ async def test_connected_but_never_publishing_times_out(registry: LiveStreamRegi
 
 
 async def test_publisher_stalled_mid_chunk_is_closed(registry: LiveStreamRegistry) -> None:
-    async with rig(registry, publisher_idle_timeout_seconds=0.3) as r:
+    """A publisher that stalls mid-chunk: what it sent whole reaches its viewers within the
+    batch window (no later read is needed), it is closed after the idle timeout, and another
+    stream's publisher and viewer carry on throughout."""
+    async with rig(registry, publisher_idle_timeout_seconds=0.6, fanout_batch_window_ms=200) as r:
+        other, other_key = await r.registry.create(room_id=None, title="other")
+        bystander_pub = r.memory("192.0.2.7")
+        await bystander_pub.publish("live", other_key)
+        await bystander_pub.send_tags(MEDIA[:3])
+        await r.live(other)
+        bystander = _Reader(r.memory("192.0.2.8"))
+        await bystander.peer.play("live", other.stream_id)
+        r.nursery.start_soon(bystander.run)
+
         peer = r.memory()
         await peer.publish("live", r.key)
-        peer.session.send_video(peer.stream_id, 0, MEDIA[1].data)
+        await peer.send_tags(MEDIA[:3])
+        await r.live()
+        viewer = _Reader(r.memory("192.0.2.9"))
+        await viewer.peer.play("live", r.record.stream_id)
+        r.nursery.start_soon(viewer.run)
+        await wait_for(lambda: len(viewer.video) >= 2)
+        sent = _frames(3, 500, start=1000)
+        await peer.send_tags(sent)  # whole messages, less than a window of media
+        peer.session.send_video(peer.stream_id, 1200, MEDIA[1].data)
         data = peer.session.data_to_send()
         await peer.stream.send_all(data[: len(data) // 2])  # half a message, then silence
+        stalled = trio.current_time()
+        with trio.fail_after(1):
+            await wait_for(lambda: viewer.video[-3:] == [t.data for t in sent])
+        assert trio.current_time() - stalled < 0.5  # the batch deadline, not the idle timeout
+        for i in range(10):  # meanwhile the other stream goes on
+            await bystander_pub.send_tags(_frames(1, 100, start=2000 + 40 * i))
+            await trio.sleep(0.06)
         with trio.fail_after(2):
             await peer.closed()
         assert r.closed("idle_timeout") == 1
-        assert r.server.statistics().publishers == 0
+        assert r.server.statistics().publishers == 1  # the other one
+        await wait_for(lambda: len(bystander.video) >= 12)
+        assert not bystander.closed
+        assert not viewer.closed  # the stalled stream's viewer waits out the reconnect grace
 
 
 async def test_viewer_that_stops_reading_is_cut(registry: LiveStreamRegistry) -> None:
+    """Over a stream with no socket (its own task, not the fan-out writer): the stuck viewer is
+    cut, counted as a dropped slow viewer; another viewer keeps every frame."""
     async with rig(registry, flv_write_timeout_seconds=0.3) as r:
         publisher = r.memory("192.0.2.1")
         await publisher.publish("live", r.key)
         await publisher.send_tags(MEDIA[:4])
+        live = await r.live()
+        reader = _Reader(r.memory("192.0.2.3"))
+        await reader.peer.play("live", r.record.stream_id)
+        r.nursery.start_soon(reader.run)
         viewer = r.memory("192.0.2.2", lockstep=True)  # every send waits for our read
         await viewer.play("live", r.record.stream_id)
-        for _ in range(5):  # the viewer stops reading; the publisher goes on
-            await publisher.send_tags(MEDIA[4:12])
+        await wait_for(lambda: len(reader.video) >= 3)
+        joined = len(reader.video)
+        sent: list[bytes] = []
+        for i in range(5):  # the viewer stops reading; the publisher goes on
+            frames = _frames(8, 2000, start=1000 + 400 * i)
+            await publisher.send_tags(frames)
+            sent += [t.data for t in frames]
             await trio.sleep(0.1)
         await wait_for(lambda: r.closed("write_timeout") == 1)
-        await wait_for(lambda: r.server.statistics().viewers == 0)
+        await wait_for(lambda: r.server.statistics().viewers == 1)
         assert r.server.statistics().publishers == 1
+        await wait_for(lambda: len(reader.video) >= joined + len(sent))
+        assert reader.video[joined:] == sent
+        assert not reader.closed
+        assert live.statistics().dropped_viewers_by == {("rtmp", "write_timeout"): 1}
 
 
 # --------------------------------------------------------------------------- errors and limits
@@ -449,8 +517,6 @@ async def test_metrics_export(registry: LiveStreamRegistry) -> None:
 
 
 def test_encode_rtmp_tags_is_the_concatenation_of_fanout_messages() -> None:
-    from synctv.rtmp.session import encode_media_chunks
-
     tags = (TAGS[0], TAGS[1], TAGS[2])
     assert TAGS[0].tag_type == TAG_SCRIPT
     assert encode_rtmp_tags(tags) == b"".join(
@@ -458,21 +524,309 @@ def test_encode_rtmp_tags_is_the_concatenation_of_fanout_messages() -> None:
     )
 
 
-def test_join_snapshot_bytes_are_encoded_once_per_snapshot_and_shared() -> None:
-    from synctv.rtmp import server as rtmp_server
-    from synctv.rtmp.session import encode_media_chunks
+async def test_join_snapshot_bytes_are_encoded_once_per_snapshot_and_shared(
+    registry: LiveStreamRegistry,
+) -> None:
+    async with rig(registry) as r:
+        publisher = r.memory("192.0.2.1")
+        await publisher.publish("live", r.key)
+        publisher.session.send_metadata(publisher.stream_id, {"width": 1.0})
+        await publisher.send_tags(MEDIA[:10])
+        live = await r.live()
+        await wait_for(lambda: live.statistics().batches > 0)
+        for i in range(3):
+            await r.memory(f"192.0.2.{10 + i}").play("live", r.record.stream_id)
+        with live.subscribe() as probe:
+            join = probe.join
+        encoded = join._encoded
+        assert list(encoded) == [("rtmp", 1)]  # one encoding for the three players
+        # onMetaData at timestamp 0; everything else at its own timestamp
+        assert encoded[("rtmp", 1)] == b"".join(
+            encode_media_chunks(
+                t.tag_type, 1, 0 if t.tag_type == TAG_SCRIPT else t.timestamp, t.data
+            )
+            for t in join.tags
+        )
 
-    rtmp = RtmpServer(LivestreamConfig(), None, None, None)  # type: ignore[arg-type]
-    join = tuple(TAGS[:5])
-    first = rtmp.shared_join("s", join)
-    assert rtmp.shared_join("s", join) is first  # the same snapshot: the same bytes object
-    # onMetaData at timestamp 0; everything else at its own timestamp.
-    assert first == b"".join(
-        encode_media_chunks(t.tag_type, 1, 0 if t.tag_type == TAG_SCRIPT else t.timestamp, t.data)
-        for t in join
-    )
-    newer = tuple(TAGS[:6])
-    assert rtmp.shared_join("s", newer) is not first  # a new snapshot is encoded afresh
-    for n in range(rtmp_server.MAX_CACHED_JOINS + 10):
-        rtmp.shared_join(f"stream-{n}", join)
-    assert len(rtmp._join_bytes) == rtmp_server.MAX_CACHED_JOINS  # bounded
+
+def test_fanout_encoders_carry_hub_time_past_2_32_mod_2_32() -> None:
+    """After ~49.7 days the hub's (never wrapping) timeline passes 2**32: the RTMP wire wraps
+    (before, encoding raised RtmpLocalProtocolError inside RTMP play)."""
+    tags = [FlvTag(TAG_VIDEO, 2**32 - 40 + 40 * i, b"\x27\x01") for i in range(3)]
+    for data in (encode_rtmp_tags(tags), encode_rtmp_join(tags)):
+        stamps = [raw.timestamp for raw in ChunkDecoder().receive_data(data)]
+        assert stamps == [2**32 - 40, 0, 40]
+
+
+# --------------------------------------------------------------------------- one client cannot
+# take the server down (the audit's repro: answers to requests the same read withdrew)
+
+
+@pytest.mark.parametrize("kind", ["play", "publish"])
+async def test_request_close_request_in_one_write_leaves_everyone_else_up(
+    registry: LiveStreamRegistry, kind: str
+) -> None:
+    """``play, closeStream, play`` (or ``publish, closeStream, publish`` with a valid key) in one
+    TCP write used to raise RtmpLocalProtocolError out of serve(), ending the server."""
+    async with rig(registry, tcp=True) as r:
+        bystander = await r.tcp()
+        await bystander.open_stream("live")
+        publisher: Peer | None = None
+        if kind == "play":
+            publisher = await r.tcp()
+            await publisher.publish("live", r.key)
+            await publisher.send_tags(MEDIA[:6])
+            await r.live()
+        attacker = await r.tcp()
+        sid = await attacker.open_stream("live")
+        request = attacker.session.play if kind == "play" else attacker.session.publish
+        name = r.record.stream_id if kind == "play" else r.key
+        request(sid, name)
+        attacker.session.close_stream(sid)
+        request(sid, name)
+        await attacker.flush()  # one write: the server answers after the whole read
+        expected = "NetStream.Play.Start" if kind == "play" else "NetStream.Publish.Start"
+        await attacker.expect(StatusReceived, lambda e: e.code == expected)
+        if kind == "publish":  # the second request publishes for real
+            publisher = attacker
+            await publisher.send_tags(MEDIA[:6])
+        assert publisher is not None
+        # The server is up: the bystander's connection still works, newcomers are served.
+        sid = bystander.stream_id
+        bystander.session.play(sid, r.record.stream_id)
+        await bystander.flush()
+        await bystander.expect(StatusReceived, lambda e: e.code == "NetStream.Play.Start")
+        await publisher.send_tags([FlvTag(t.tag_type, t.timestamp + 2000, t.data) for t in MEDIA])
+        await bystander.expect(VideoReceived)
+        newcomer = await r.tcp()
+        assert await newcomer.open_stream("live") == 1
+        stats = r.server.statistics()
+        assert stats.closed["internal_error"] == stats.closed["protocol_error"] == 0
+
+
+class _BuggyAuthorizer:
+    async def authorize_publish(self, app: str, key: str) -> LiveStreamRecord | None:
+        await trio.lowlevel.checkpoint()
+        raise ZeroDivisionError("a bug in the authorizer")
+
+
+async def test_a_bug_while_serving_one_connection_closes_only_that_one(
+    registry: LiveStreamRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The per-connection boundary: any exception from one connection (here a bug reached
+    through the authorizer) is logged, counted and closes that connection only."""
+    async with rig(registry, tcp=True) as r:
+        bystander = await r.tcp()
+        await bystander.open_stream("live")
+        r.server.authorizer = _BuggyAuthorizer()  # type: ignore[assignment]
+        victim = await r.tcp()
+        sid = await victim.open_stream("live")
+        victim.session.publish(sid, "anything")
+        await victim.flush()
+        await victim.closed()
+        await wait_for(lambda: r.closed("internal_error") == 1)
+        assert "ZeroDivisionError" in caplog.text
+        # The listener and the other connection are untouched.
+        r.server.authorizer = r.registry
+        bystander.session.publish(bystander.stream_id, r.key)
+        await bystander.flush()
+        assert (await bystander.status()).code == "NetStream.Publish.Start"
+        assert await (await r.tcp()).open_stream("live") == 1
+
+
+# --------------------------------------------------------------------------- end of stream
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["memory", "tcp-fanout"])
+async def test_players_get_stream_eof_begin_and_unpublish_notify(
+    registry: LiveStreamRegistry, tcp: bool
+) -> None:
+    """nginx-rtmp's signalling: Stream EOF when the publisher leaves, Stream Begin when it comes
+    back within the grace (before the new session's media), then at the end of the stream
+    Stream EOF + NetStream.Play.UnpublishNotify before the server closes the connection."""
+    async with rig(registry, tcp=tcp, publisher_reconnect_grace_seconds=0.5) as r:
+
+        async def peer(host: str) -> Peer:
+            return await r.tcp() if tcp else r.memory(host)
+
+        publisher = await peer("192.0.2.1")
+        await publisher.publish("live", r.key)
+        await publisher.send_tags(MEDIA[:8])
+        await r.live()
+        player = await peer("192.0.2.2")
+        await player.play("live", r.record.stream_id)
+        await player.expect(VideoReceived)
+        publisher.session.delete_stream(publisher.stream_id)
+        await publisher.flush()
+
+        def is_user_control(kind: type[Any]) -> Callable[[Any], bool]:
+            return lambda e: isinstance(e.message, kind)
+
+        await player.expect(UserControlReceived, is_user_control(StreamEof))
+        again = await peer("192.0.2.3")
+        await again.publish("live", r.key)
+        await again.send_tags(MEDIA[:8])
+        await player.expect(UserControlReceived, is_user_control(StreamBegin))
+        first = await player.expect(VideoReceived)
+        assert first.payload == MEDIA[0].data  # the new session's sequence header, after Begin
+        again.session.delete_stream(again.stream_id)
+        await again.flush()
+        await player.expect(UserControlReceived, is_user_control(StreamEof))
+        status = await player.expect(StatusReceived)
+        assert (status.level, status.code) == ("status", "NetStream.Play.UnpublishNotify")
+        await player.closed()
+        assert r.closed("stream_ended") == 1
+
+
+# --------------------------------------------------------------------------- the fan-out writer
+
+
+class _Reader:
+    """A TCP player read in the background: every video payload, in order."""
+
+    def __init__(self, peer: Peer) -> None:
+        self.peer = peer
+        self.video: list[bytes] = []
+        self.closed = False
+
+    async def run(self) -> None:
+        while True:
+            event = await self.peer.event()
+            if isinstance(event, VideoReceived):
+                self.video.append(event.payload)
+            elif isinstance(event, PeerClosed):
+                self.closed = True
+                return
+
+
+def _frames(count: int, size: int, start: int = 0) -> list[FlvTag]:
+    """Distinct video frames of about ``size`` bytes, 40 ms apart (a key frame every 25)."""
+    return [
+        FlvTag(
+            TAG_VIDEO,
+            start + 40 * i,
+            bytes((0x17 if i % 25 == 0 else 0x27, 1))
+            + (start + i).to_bytes(4, "big")
+            + bytes(size),
+        )
+        for i in range(count)
+    ]
+
+
+async def test_fanout_writer_serves_caught_up_tcp_players(registry: LiveStreamRegistry) -> None:
+    async with rig(registry, tcp=True) as r:
+        publisher = r.memory("192.0.2.1")
+        await publisher.publish("live", r.key)
+        await publisher.send_tags(MEDIA[:3])
+        live = await r.live()
+        readers = []
+        for _ in range(4):
+            peer = await r.tcp()
+            await peer.play("live", r.record.stream_id)
+            readers.append(_Reader(peer))
+        for reader in readers:
+            r.nursery.start_soon(reader.run)
+        await wait_for(lambda: all(reader.video for reader in readers))  # the join snapshot
+        joined = [len(reader.video) for reader in readers]
+        frames = _frames(60, 3000, start=1000)
+        for frame in frames:
+            await publisher.send_tags([frame])
+            await trio.sleep(0.002)
+        expected = [frame.data for frame in frames]
+        await wait_for(
+            lambda: all(len(x.video) >= n + 60 for x, n in zip(readers, joined, strict=True))
+        )
+        for reader, n in zip(readers, joined, strict=True):
+            assert reader.video[n:] == expected  # every frame, once, in order
+        fanout = r.server._fanouts[live]
+        assert fanout.writes >= 4 * 50  # the batches went out from the one writer task
+        assert r.server.statistics().viewers == 4
+
+
+async def test_tcp_viewer_that_stops_reading_is_cut_and_the_others_keep_receiving(
+    registry: LiveStreamRegistry,
+) -> None:
+    """Fast path → slow path → write timeout: a stuck TCP player is cut (counted as a dropped
+    slow viewer), the players reading on keep every frame, and the publisher is unaffected."""
+    async with rig(registry, tcp=True, flv_write_timeout_seconds=0.5) as r:
+        publisher = r.memory("192.0.2.1")
+        await publisher.publish("live", r.key)
+        await publisher.send_tags(MEDIA[:3])
+        live = await r.live()
+        readers = []
+        for _ in range(2):
+            peer = await r.tcp()
+            await peer.play("live", r.record.stream_id)
+            readers.append(_Reader(peer))
+            r.nursery.start_soon(readers[-1].run)
+        stuck = await r.tcp(receive_buffer=4096)
+        await stuck.play("live", r.record.stream_id)  # then it never reads again
+        await wait_for(lambda: all(reader.video for reader in readers))
+        joined = [len(reader.video) for reader in readers]
+        frames = _frames(100, 60_000, start=1000)  # 6 MB: far more than socket buffers hold
+        for frame in frames:
+            await publisher.send_tags([frame])
+            await trio.sleep(0.01)
+        await wait_for(lambda: r.closed("write_timeout") == 1)
+        await wait_for(
+            lambda: all(len(x.video) >= n + 100 for x, n in zip(readers, joined, strict=True))
+        )
+        for reader, n in zip(readers, joined, strict=True):
+            assert reader.video[n:] == [frame.data for frame in frames]
+            assert not reader.closed
+        assert r.server.statistics().viewers == 2
+        assert r.server.statistics().publishers == 1
+        assert live.statistics().dropped_viewers_by == {("rtmp", "write_timeout"): 1}
+
+
+async def test_tcp_viewer_that_pauses_catches_up_in_order_and_rejoins_the_writer(
+    registry: LiveStreamRegistry,
+) -> None:
+    """A player that stops reading for a while (less than the write timeout) leaves the fast
+    set, is caught up by its own task from the hub's ring, then rejoins: no frame lost, none
+    twice, in order, acknowledgements and pings still answered in between."""
+    async with rig(registry, tcp=True, flv_write_timeout_seconds=10) as r:
+        publisher = r.memory("192.0.2.1")
+        await publisher.publish("live", r.key)
+        await publisher.send_tags(MEDIA[:3])
+        live = await r.live()
+        paused = await r.tcp(receive_buffer=8192)
+        await paused.play("live", r.record.stream_id)
+        reader = _Reader(paused)
+        frames = _frames(60, 50_000, start=1000)  # 3 MB, while the player reads nothing
+        for frame in frames:
+            await publisher.send_tags([frame])
+            await trio.sleep(0.005)
+        fanout = r.server._fanouts[live]
+        assert fanout.handed_back >= 1
+        r.nursery.start_soon(reader.run)  # it reads again
+        await wait_for(lambda: len(reader.video) >= 60 and reader.video[-1] == frames[-1].data)
+        later = _frames(20, 1000, start=4000)
+        for frame in later:
+            await publisher.send_tags([frame])
+        await wait_for(lambda: reader.video[-1:] == [later[-1].data])
+        media = [frame.data for frame in frames + later]
+        assert reader.video[-len(media) :] == media  # in order, none lost, none twice
+        assert media[0] not in reader.video[: -len(media)]
+        await wait_for(lambda: len(fanout._players) == 1)  # back with the writer
+        assert r.closed("write_timeout") == 0
+
+
+async def test_kick_ends_players_with_stream_eof_and_unpublish_notify(
+    registry: LiveStreamRegistry,
+) -> None:
+    async with rig(registry, tcp=True) as r:
+        publisher = r.memory("192.0.2.1")
+        await publisher.publish("live", r.key)
+        await publisher.send_tags(MEDIA[:5])
+        await r.live()
+        player = await r.tcp()
+        await player.play("live", r.record.stream_id)
+        await player.expect(VideoReceived)
+        assert r.hub.kick(r.record.stream_id)
+        eof = await player.expect(UserControlReceived)
+        assert eof.message == StreamEof(player.stream_id)
+        status = await player.expect(StatusReceived)
+        assert status.code == "NetStream.Play.UnpublishNotify"
+        await player.closed()
+        await wait_for(lambda: r.closed("stream_ended") == 1)

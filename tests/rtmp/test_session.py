@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 import struct
 
 import pytest
@@ -46,6 +47,7 @@ from synctv.rtmp.messages import (
     PingRequest,
     SetBufferLength,
     StreamBegin,
+    StreamEof,
     UnknownMessage,
     WindowAcknowledgementSize,
     decode_message,
@@ -135,9 +137,9 @@ def publishing(digest: bool = False) -> tuple[ClientSession, ServerSession, int]
     stream_id = created(client, server)
     client.publish(stream_id, "key?token=abc")
     server_events, _ = pump(client, server)
-    assert server_events == [PublishRequested(stream_id, "key", "token=abc", "live")]
+    assert server_events == [PublishRequested(stream_id, "key", "token=abc", "live", 1)]
     assert server.stream_state(stream_id) is StreamState.PUBLISH_PENDING
-    assert server.accept_publish(stream_id)
+    assert server.accept_publish(stream_id, 1)
     _, client_events = pump(client, server)
     assert [(e.level, e.code) for e in client_events if isinstance(e, StatusReceived)] == [
         ("status", "NetStream.Publish.Start")
@@ -226,8 +228,8 @@ def test_reject_publish_closes_the_session() -> None:
     sid = created(client, server)
     client.publish(sid, "wrong")
     server_events, _ = pump(client, server)
-    assert server_events == [PublishRequested(sid, "wrong")]
-    assert server.reject_publish(sid, description="Bad key.")
+    assert server_events == [PublishRequested(sid, "wrong", request_id=1)]
+    assert server.reject_publish(sid, 1, description="Bad key.")
     assert server.closed
     assert server.state is SessionState.CLOSED
     _, client_events = pump(client, server)
@@ -247,7 +249,7 @@ def test_reject_publish_closes_the_session() -> None:
     ]
     client.send_video(sid, 0, b"in flight")
     assert pump(client, server) == ([], [])  # input after close is ignored
-    assert not server.accept_publish(sid)
+    assert not server.accept_publish(sid, 1)
     assert not server.send_video(sid, 0, b"x")
     assert server.receive_data(b"") == [PeerClosed()]
 
@@ -258,7 +260,10 @@ def test_media_may_share_a_read_with_publish() -> None:
     client.publish(sid, "key")
     client.send_video(sid, 0, b"\x17")
     server_events, _ = pump(client, server)
-    assert server_events == [PublishRequested(sid, "key"), VideoReceived(sid, 0, b"\x17")]
+    assert server_events == [
+        PublishRequested(sid, "key", request_id=1),
+        VideoReceived(sid, 0, b"\x17"),
+    ]
 
 
 def test_withdrawn_publish_request() -> None:
@@ -267,12 +272,13 @@ def test_withdrawn_publish_request() -> None:
     client.publish(sid, "key")
     client.delete_stream(sid)
     server_events, _ = pump(client, server)
-    assert server_events == [PublishRequested(sid, "key"), StreamDeleted(sid)]
-    assert not server.accept_publish(sid)  # answered too late: no error, no bytes
+    assert server_events == [PublishRequested(sid, "key", request_id=1), StreamDeleted(sid)]
+    assert not server.accept_publish(sid, 1)  # answered too late: no error, no bytes
+    assert not server.reject_publish(sid, 1)  # nor a second answer
     assert server.data_to_send() == b""
     assert server.state is SessionState.CONNECTED
-    with pytest.raises(RtmpLocalProtocolError, match="no stream 1"):
-        server.accept_publish(sid)  # a second answer is a bug
+    with pytest.raises(RtmpLocalProtocolError, match="request 2 was never made"):
+        server.accept_publish(sid, 2)  # an id never issued is a bug
     assert server.state is SessionState.ERROR
 
 
@@ -281,8 +287,8 @@ def test_closestream_then_publish_again() -> None:
     client.close_stream(sid)
     client.publish(sid, "key2")
     server_events, _ = pump(client, server)
-    assert server_events == [StreamDeleted(sid), PublishRequested(sid, "key2")]
-    assert server.accept_publish(sid)
+    assert server_events == [StreamDeleted(sid), PublishRequested(sid, "key2", request_id=2)]
+    assert server.accept_publish(sid, 2)
 
 
 def test_fcunpublish_of_unknown_name_is_harmless() -> None:
@@ -303,7 +309,7 @@ def test_publish_without_a_name() -> None:
     events = inject(server, CommandMessage("closeStream", 0.0), sid)
     assert events == [StreamDeleted(sid)]
     assert inject(server, CommandMessage("publish", 0.0, None, (None, 5.0)), sid) == [
-        PublishRequested(sid, "", "", "live")
+        PublishRequested(sid, "", "", "live", 2)
     ]
 
 
@@ -326,8 +332,8 @@ def playing() -> tuple[ClientSession, ServerSession, int]:
     sid = created(client, server)
     client.play(sid, "room1?sig=x")
     server_events, _ = pump(client, server)
-    assert server_events == [PlayRequested(sid, "room1", "sig=x", -2.0, -1.0, True)]
-    assert server.accept_play(sid)
+    assert server_events == [PlayRequested(sid, "room1", "sig=x", -2.0, -1.0, True, 1)]
+    assert server.accept_play(sid, 1)
     _, client_events = pump(client, server)
     assert client_events[0] == UserControlReceived(StreamBegin(sid))
     assert [(e.code) for e in client_events if isinstance(e, StatusReceived)] == [
@@ -388,21 +394,21 @@ def test_reject_play_keeps_the_connection() -> None:
     sid = created(client, server)
     client.play(sid, "missing")
     pump(client, server)
-    assert server.reject_play(sid)
+    assert server.reject_play(sid, 1)
     _, client_events = pump(client, server)
     assert [(e.level, e.code) for e in client_events if isinstance(e, StatusReceived)] == [
         ("error", "NetStream.Play.StreamNotFound")
     ]
     assert server.stream_state(sid) is StreamState.CREATED
     client.play(sid, "other", start=0.0)
-    assert pump(client, server)[0] == [PlayRequested(sid, "other", "", 0.0)]
+    assert pump(client, server)[0] == [PlayRequested(sid, "other", "", 0.0, request_id=2)]
 
 
 def test_play_arguments() -> None:
     client, server = connected()
     sid = created(client, server)
     events = inject(server, CommandMessage("play", 0.0, None, ("s", -1.0, 10.0, False)), sid)
-    assert events == [PlayRequested(sid, "s", "", -1.0, 10.0, False)]
+    assert events == [PlayRequested(sid, "s", "", -1.0, 10.0, False, 1)]
 
 
 # -- control messages ------------------------------------------------------------------------
@@ -424,7 +430,7 @@ def test_acknowledgements_follow_the_announced_windows() -> None:
     sid = created(client, server)
     client.publish(sid, "k")
     pump(client, server)
-    server.accept_publish(sid)
+    server.accept_publish(sid, 1)
     client.send_video(sid, 0, bytes(3500))
     server_events, client_events = pump(client, server)
     assert server_events == [VideoReceived(sid, 0, bytes(3500))]
@@ -447,7 +453,7 @@ def test_user_control_and_unknown_messages() -> None:
     client, server, sid = publishing()
     assert inject(server, SetBufferLength(sid, 100)) == []
     assert inject(server, Acknowledgement(5)) == [AcknowledgementReceived(5)]
-    assert inject(server, UnknownMessage(22, b"agg"), sid) == [UnknownMessageReceived(22, sid, 0)]
+    assert inject(server, UnknownMessage(22, b""), sid) == []  # an empty aggregate
     assert inject(server, UnknownMessage(0, b"")) == [UnknownMessageReceived(0, 0, 0)]
     assert inject(client, UnknownMessage(19, b"so")) == [UnknownMessageReceived(19, 0, 0)]
     assert inject(client, SetBufferLength(1, 2)) == [UserControlReceived(SetBufferLength(1, 2))]
@@ -588,15 +594,14 @@ def test_stream_protocol_errors(setup: str, msg: Message, error: str) -> None:
 
 def test_local_misuse_moves_to_error() -> None:
     _, server, sid = publishing()
-    with pytest.raises(RtmpLocalProtocolError, match="ACCEPT_PUBLISH is not allowed"):
-        server.accept_publish(sid)
+    assert not server.accept_publish(sid, 1)  # answered already: stale, not misuse
+    assert server.state is SessionState.CONNECTED
+    with pytest.raises(RtmpLocalProtocolError, match="request 0 was never made"):
+        server.accept_play(sid, 0)
     assert server.state is SessionState.ERROR
-    _client, server, sid = publishing()
-    with pytest.raises(RtmpLocalProtocolError, match="ACCEPT_PLAY"):
-        server.accept_play(sid)
     _, server = connected()
-    with pytest.raises(RtmpLocalProtocolError, match="no stream 3"):
-        server.reject_play(3)
+    with pytest.raises(RtmpLocalProtocolError, match="request 1 was never made"):
+        server.reject_play(3, 1)
 
 
 def test_malformed_chunks_and_bodies() -> None:
@@ -650,7 +655,7 @@ def fixture_events(cuts: list[int] | None = None) -> tuple[list[Event], bytes]:
                 isinstance(event, PublishRequested)
                 and server.stream_state(event.stream_id) is StreamState.PUBLISH_PENDING
             ):
-                server.accept_publish(event.stream_id)
+                server.accept_publish(event.stream_id, event.request_id)
     return events, server.data_to_send()
 
 
@@ -670,7 +675,7 @@ def test_ffmpeg_publish_fixture_events() -> None:
     assert isinstance(connect, ConnectRequested)
     assert connect.app == "live"
     assert connect.tc_url == "rtmp://127.0.0.1:19350/live"
-    assert publish == PublishRequested(1, "testkey", "token=abc", "live")
+    assert publish == PublishRequested(1, "testkey", "token=abc", "live", 1)
     assert isinstance(metadata, MetadataReceived)
     assert metadata.metadata["width"] == 160.0
     assert metadata.metadata["videocodecid"] == 7.0
@@ -812,20 +817,60 @@ MESSAGES = st.one_of(
 )
 
 
-@settings(max_examples=100)
-@given(st.lists(st.tuples(MESSAGES, st.sampled_from([0, 1, 2])), max_size=12))
-def test_arbitrary_message_sequences(messages: list[tuple[Message, int]]) -> None:
-    server = after_handshake()
+def chunked(msg: Message, stream_id: int) -> bytes:
+    """One message as the peer sends it, on a chunk stream no session uses."""
+    type_id, body = encode_message(msg)
+    return ChunkEncoder().encode(40, 0, type_id, stream_id, body)
+
+
+ANSWERS = st.sampled_from(["accept", "reject", "skip"])
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.lists(st.tuples(MESSAGES, st.sampled_from([0, 1, 2, 3])), min_size=1, max_size=5),
+        max_size=6,
+    ),
+    st.lists(ANSWERS, min_size=1, max_size=8),
+    st.randoms(use_true_random=False),
+)
+def test_arbitrary_message_sequences_answered_after_each_read(
+    reads: list[list[tuple[Message, int]]], answers: list[str], rng: random.Random
+) -> None:
+    """What the driver does: one receive_data per socket read, then answer every request that
+    read produced (in any order, any answer; older requests answered again too). Only the
+    peer's bytes can be wrong: nothing but RtmpProtocolError, never RtmpLocalProtocolError."""
+    server = connected()[1]
+    requests: list[PublishRequested | PlayRequested] = []
+    choice = itertools.cycle(answers)
     try:
-        for msg, stream_id in messages:
-            for event in inject(server, msg, stream_id):
-                if isinstance(event, PublishRequested):
-                    server.accept_publish(event.stream_id)
-                elif isinstance(event, PlayRequested):
-                    server.accept_play(event.stream_id)
-                    server.send_video(event.stream_id, 0, b"v")
+        for read in reads:
+            data = b"".join(chunked(msg, stream_id) for msg, stream_id in read)
+            events = server.receive_data(data)
+            requests += [e for e in events if isinstance(e, PublishRequested | PlayRequested)]
+            for request in rng.sample(requests, len(requests)):
+                answer = next(choice)
+                sid, rid = request.stream_id, request.request_id
+                if isinstance(request, PublishRequested) and answer == "accept":
+                    answered = server.accept_publish(sid, rid)
+                elif isinstance(request, PublishRequested) and answer == "reject":
+                    answered = server.reject_publish(sid, rid)
+                elif answer == "accept":
+                    answered = server.accept_play(sid, rid)
+                    server.send_video(sid, 0, b"v")
+                elif answer == "reject":
+                    answered = server.reject_play(sid, rid)
+                else:
+                    continue
+                if answered:  # a request is answered once; any later answer is stale
+                    assert not server.accept_play(sid, rid)
+                    assert not server.reject_publish(sid, rid)
+            server.data_to_send()
     except RtmpProtocolError:
         assert server.state is SessionState.ERROR
+    else:
+        assert server.state in (SessionState.CONNECTED, SessionState.CLOSED)
 
 
 @settings(max_examples=100)
@@ -848,12 +893,209 @@ def test_answers_after_withdrawal_or_eof_return_false(answer: str) -> None:
         client.publish(sid, "s")
     client.close_stream(sid)
     assert len(pump(client, server)[0]) == 2
-    assert getattr(server, answer)(sid) is False
+    assert getattr(server, answer)(sid, 1) is False
     if answer.endswith("play"):  # a new request on the same stream, left unanswered
         client.publish(sid, "again")
     else:
         client.play(sid, "again")
     pump(client, server)
     assert server.receive_data(b"") == [PeerClosed()]
-    assert getattr(server, answer)(sid) is False
+    assert getattr(server, answer)(sid, 2) is False
     assert server.data_to_send() == b""
+
+
+@pytest.mark.parametrize("kind", ["play", "publish"])
+def test_request_close_request_in_one_read(kind: str) -> None:
+    """The audit's crash: ``play, closeStream, play`` (or publish) in one TCP write. The driver
+    answers the first request after the whole read: that answer is stale, the second counts."""
+    client, server = connected()
+    sid = created(client, server)
+    request = client.play if kind == "play" else client.publish
+    request(sid, "x")
+    client.close_stream(sid)
+    request(sid, "x")
+    events = pump(client, server)[0]
+    first, second = events[0], events[2]
+    assert isinstance(first, PlayRequested | PublishRequested)
+    assert isinstance(second, PlayRequested | PublishRequested)
+    assert events[1] == StreamDeleted(sid)
+    assert (first.request_id, second.request_id) == (1, 2)
+    if kind == "play":
+        assert not server.reject_play(sid, first.request_id)  # the old code raised here
+        assert not server.accept_play(sid, first.request_id)
+        assert server.accept_play(sid, second.request_id)
+        assert server.stream_state(sid) is StreamState.PLAYING
+    else:
+        assert not server.accept_publish(sid, first.request_id)
+        assert not server.reject_publish(sid, first.request_id)
+        assert server.accept_publish(sid, second.request_id)
+        assert server.stream_state(sid) is StreamState.PUBLISHING
+    assert not server.closed
+
+
+def test_newer_request_supersedes_an_unanswered_one_on_another_read() -> None:
+    client, server = connected()
+    sid = created(client, server)
+    client.play(sid, "a")
+    (first,) = pump(client, server)[0]
+    client.close_stream(sid)
+    client.play(sid, "b")
+    assert pump(client, server)[0][-1] == PlayRequested(sid, "b", request_id=2)
+    assert isinstance(first, PlayRequested)
+    assert not server.accept_play(sid, first.request_id)
+    assert server.accept_play(sid, 2)
+    client.delete_stream(sid)
+    pump(client, server)
+    assert not server.reject_play(sid, 2)  # the stream is gone
+
+
+# -- aggregate messages (§7.1.6) ---------------------------------------------------------------
+
+
+def aggregate(*parts: tuple[int, int, bytes]) -> bytes:
+    """An aggregate body by hand: FLV-style sub-message headers, bodies, back pointers."""
+    out = b""
+    for type_id, timestamp, body in parts:
+        header = bytes((type_id,)) + len(body).to_bytes(3, "big")
+        header += (timestamp & 0xFFFFFF).to_bytes(3, "big") + bytes((timestamp >> 24,))
+        out += header + b"\x00\x00\x01" + body + (11 + len(body)).to_bytes(4, "big")
+    return out
+
+
+def test_aggregate_is_unpacked_with_rebased_timestamps() -> None:
+    _client, server, sid = publishing()
+    meta = amf0.encode("@setDataFrame", "onMetaData", EcmaArray(METADATA))
+    body = aggregate((9, 5000, KEYFRAME), (8, 5010, AAC), (18, 5010, meta), (9, 5033, b"\x27"))
+    raw = ChunkEncoder().encode(40, 2000, 22, sid, body)
+    assert server.receive_data(raw) == [
+        VideoReceived(sid, 2000, KEYFRAME),  # the first takes the aggregate's timestamp
+        AudioReceived(sid, 2010, AAC),  # the others keep their offset from the first
+        MetadataReceived(sid, METADATA, amf0.encode("onMetaData", EcmaArray(METADATA)), 2010),
+        VideoReceived(sid, 2033, b"\x27"),
+    ]
+
+
+def test_aggregate_timestamps_wrap_at_32_bits() -> None:
+    _, server, sid = publishing()
+    body = aggregate((9, 0, b"\x17"), (9, 40, b"\x27"))
+    raw = ChunkEncoder().encode(40, 0xFFFFFFF0, 22, sid, body)
+    assert server.receive_data(raw) == [
+        VideoReceived(sid, 0xFFFFFFF0, b"\x17"),
+        VideoReceived(sid, 24, b"\x27"),
+    ]
+    # sub-message timestamps below the first one count back from the aggregate's
+    raw = ChunkEncoder().encode(41, 1000, 22, sid, aggregate((9, 500, b"\x27"), (8, 480, AAC)))
+    assert server.receive_data(raw) == [
+        VideoReceived(sid, 1000, b"\x27"),
+        AudioReceived(sid, 980, AAC),
+    ]
+
+
+def test_aggregate_reaches_a_playing_client_too() -> None:
+    client, _server, sid = playing()
+    raw = ChunkEncoder().encode(40, 100, 22, sid, aggregate((9, 7, b"\x17"), (8, 9, AAC)))
+    assert client.receive_data(raw) == [
+        VideoReceived(sid, 100, b"\x17"),
+        AudioReceived(sid, 102, AAC),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"\x09", "less than a header"),
+        (aggregate((9, 0, b"\x17"))[:-1], "overruns"),
+        (aggregate((20, 0, amf0.encode("play", 0.0))), "type 20 is not"),
+        (aggregate((4, 0, b"\x00\x06\x00\x00\x00\x01")), "type 4 is not"),
+        (aggregate((8, 0, b"\xaf\x01\x00"), (9, 0, b"\x17")) + b"\x00", "less than a header"),
+        (aggregate((18, 0, b"\x11")), "bad AMF0"),
+    ],
+    ids=["short", "overrun", "command", "control", "trailing", "bad-amf0"],
+)
+def test_malformed_aggregates_are_protocol_errors(body: bytes, error: str) -> None:
+    _, server, sid = publishing()
+    with pytest.raises(RtmpProtocolError, match=error):
+        server.receive_data(ChunkEncoder().encode(40, 0, 22, sid, body))
+    assert server.state is SessionState.ERROR
+
+
+def test_aggregate_before_connect_is_refused() -> None:
+    server = after_handshake()
+    with pytest.raises(RtmpProtocolError, match="message type 22 is not allowed"):
+        server.receive_data(ChunkEncoder().encode(3, 0, 22, 0, b""))
+
+
+@given(
+    st.integers(0, 2**32 - 1),
+    st.lists(
+        st.tuples(st.sampled_from([8, 9]), st.integers(0, 2**32 - 1), st.binary(max_size=40)),
+        max_size=6,
+    ),
+)
+def test_aggregate_sub_messages_arrive_in_order_with_their_offsets(
+    outer: int, parts: list[tuple[int, int, bytes]]
+) -> None:
+    _, server, sid = publishing()
+    events = server.receive_data(ChunkEncoder().encode(40, outer, 22, sid, aggregate(*parts)))
+    first = parts[0][1] if parts else 0
+    kinds = {8: AudioReceived, 9: VideoReceived}
+    assert events == [
+        kinds[t](sid, (outer + ts - first) & 0xFFFFFFFF, body) for t, ts, body in parts
+    ]
+
+
+@given(st.binary(max_size=200), st.integers(0, 2**32 - 1))
+def test_arbitrary_aggregate_bytes_raise_only_protocol_errors(body: bytes, outer: int) -> None:
+    _, server, sid = publishing()
+    try:
+        server.receive_data(ChunkEncoder().encode(40, outer, 22, sid, body))
+    except RtmpProtocolError:
+        assert server.state is SessionState.ERROR
+
+
+# -- end of stream signalling ------------------------------------------------------------------
+
+
+def test_stream_eof_begin_and_unpublish_notify() -> None:
+    client, server, sid = playing()
+    assert server.notify_stream_eof(sid)
+    assert server.notify_stream_begin(sid)
+    assert server.notify_stream_eof(sid)
+    assert server.notify_unpublished(sid)
+    events = pump(client, server)[1]
+    assert events[:3] == [
+        UserControlReceived(StreamEof(sid)),
+        UserControlReceived(StreamBegin(sid)),
+        UserControlReceived(StreamEof(sid)),
+    ]
+    status = events[3]
+    assert isinstance(status, StatusReceived)
+    assert (status.level, status.code) == ("status", "NetStream.Play.UnpublishNotify")
+    assert status.info["details"] == "room1"
+    client.close_stream(sid)
+    pump(client, server)
+    assert not server.notify_stream_eof(sid)  # no longer playing
+    assert not server.notify_stream_begin(sid)
+    assert not server.notify_unpublished(sid)
+    assert not server.notify_stream_eof(99)
+    assert server.data_to_send() == b""
+
+
+# -- timestamps past 2**32 (the hub's timeline never wraps; the wire does) --------------------
+
+
+@pytest.mark.parametrize("timestamp", [2**32 - 1, 2**32, 2**32 + 40, 3 * 2**32 + 0xFFFFFF])
+def test_fanout_chunks_carry_hub_time_mod_2_32(timestamp: int) -> None:
+    client, _server, sid = playing()
+    data = encode_media_chunks(9, sid, timestamp, KEYFRAME)
+    assert data == encode_media_chunks(9, sid, timestamp % 2**32, KEYFRAME)
+    assert client.receive_data(data) == [VideoReceived(sid, timestamp % 2**32, KEYFRAME)]
+
+
+def test_fanout_chunks_across_the_wrap_decode_in_order() -> None:
+    """49.7 days in: consecutive frames either side of 2**32 reach the player 33 ms apart."""
+    client, _server, sid = playing()
+    stamps = [2**32 - 66, 2**32 - 33, 2**32, 2**32 + 33]
+    data = b"".join(encode_media_chunks(9, sid, ts, b"\x27\x01") for ts in stamps)
+    received = [e.timestamp for e in client.receive_data(data) if isinstance(e, VideoReceived)]
+    assert [(b - a) % 2**32 for a, b in itertools.pairwise(received)] == [33, 33, 33]

@@ -19,7 +19,8 @@ Error handling
 Unknown stream → 404 ``stream_not_found``; known but not live → 503 ``stream_not_live`` with
 ``Retry-After`` (after waiting up to ``flv_wait_for_publisher_seconds`` for it, GET only).
 Stream end and the connection cap finish the body cleanly (``more_body: False``); a lagging or
-stalled viewer is cut by closing the connection. Every end is counted by reason.
+stalled viewer is cut by closing the connection. Every end is counted by reason, and both kinds
+of slow viewer (lagged, write_timeout) in the hub's dropped-slow-viewers counter.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ class _LiveFlv:
                 # A clean end makes hypercorn report http.disconnect, which cancels this task
                 # before the writer is done: the writer's own reason wins.
                 FLV_VIEWER_ENDS.labels(viewer.reason or "disconnected").inc()
+                if viewer.reason == "write_timeout":  # lagged ones are counted by the hub
+                    subscription.dropped("write_timeout")
         return None
 
     async def _find_stream(self, request: Request, cors: list[tuple[str, str]]) -> LiveStream:
@@ -210,7 +213,10 @@ class _Viewer:
         try:
             while True:
                 batch = await receive()
-                await write({"type": "http.response.body", "body": batch.flv, "more_body": True})
+                if batch.flv:  # an ``unpublished`` signal has no bytes for FLV viewers
+                    await write(
+                        {"type": "http.response.body", "body": batch.flv, "more_body": True}
+                    )
         except StreamEnded:
             return "stream_ended"
         except SubscriberLagged:
