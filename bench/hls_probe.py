@@ -12,10 +12,15 @@ holds N viewers that behave like hls.js: start three segments behind the live ed
 playlist every (newest EXTINF) seconds, and fetch each new segment once. With ``--rtmp/--http``
 a running server is probed instead (CPU figures need ``--server-pid``).
 
-Phases: publish → poll the playlist every 50 ms until it lists a segment (startup) → baseline
-(publisher only, server CPU measured) → viewers (server CPU measured). Prints one JSON line:
+Phases: publish → poll the playlist every 20 ms until it lists a segment that can be fetched
+(startup) → baseline (publisher only, server CPU measured) → viewers (server CPU measured).
+Prints one JSON line:
 
-startup_s          publish start → first playlist listing a segment
+startup_s          publish start (publisher process launched) → first playable playlist; includes
+                   the publisher's own start-up (PyAV import, RTMP handshake)
+keyframe_to_playlist_s  first keyframe sent (the publisher wrote it to the socket, stamped on
+                   the shared CLOCK_MONOTONIC) → first playable playlist: what the issue's
+                   "within hls_segment_seconds + 1 s of the first keyframe" bound is about
 live_edge_s        wall clock − (PDT + EXTINF of the newest segment) at each poll: p50/max
 segment_s          EXTINF min/avg/max over every distinct segment seen
 viewer_cpu_s_per_viewer_minute  (CPU with viewers − CPU without) / (viewers × minutes)
@@ -46,11 +51,17 @@ STREAM_ID, STREAM_KEY = "hlsbench", "hls-bench-key"
 # --------------------------------------------------------------------------- source + publisher
 
 
-def publish(source: Path, url: str, seconds: float) -> None:
-    """Child process: remux ``source`` to ``url`` in real time, looped, timestamps increasing."""
+def publish(source: Path, url: str, seconds: float, keyframe_stamp: Path) -> None:
+    """Child process: remux ``source`` to ``url`` in real time, looped, timestamps increasing.
+
+    Writes ``time.monotonic()`` into ``keyframe_stamp`` once the first video keyframe has been
+    handed to the socket (``flush_packets``: each packet is written out as it is muxed)."""
     import av
 
-    with av.open(str(source)) as inp, av.open(url, "w", format="flv") as out:
+    with (
+        av.open(str(source)) as inp,
+        av.open(url, "w", format="flv", container_options={"flush_packets": "1"}) as out,
+    ):
         mapping = {s.index: out.add_stream_from_template(s) for s in inp.streams}
         packets = [
             (p.stream.index, p.pts, p.dts, p.time_base, bytes(p), p.is_keyframe, p.duration)
@@ -61,6 +72,7 @@ def publish(source: Path, url: str, seconds: float) -> None:
         span = max((dts + (length or 0)) * base for _, _, dts, base, _, _, length in packets)
         start = time.monotonic()
         loop = 0
+        stamped = False
         while time.monotonic() - start < seconds:
             for index, pts, dts, base, data, key, _ in packets:
                 offset = math.ceil(span * loop / base)
@@ -73,6 +85,11 @@ def publish(source: Path, url: str, seconds: float) -> None:
                 packet.pts, packet.dts = pts + offset, dts + offset
                 packet.is_keyframe = key
                 out.mux(packet)
+                if key and not stamped and packet.stream.type == "video":
+                    temp = keyframe_stamp.with_suffix(".tmp")
+                    temp.write_text(repr(time.monotonic()))
+                    temp.replace(keyframe_stamp)
+                    stamped = True
             loop += 1
 
 
@@ -167,18 +184,32 @@ def cpu_seconds(pid: int | None) -> float | None:
 
 
 def probe_startup(url: str, started: float, timeout: float = 30) -> tuple[float, str]:
+    """Poll until the playlist lists a segment that can be fetched; returns the monotonic time
+    the playlist was received (not when the segment fetch finished) and its text."""
     import httpx
 
+    base = url.rsplit("/", 1)[0]
     with httpx.Client(timeout=10) as client:
         while time.monotonic() - started < timeout:
             try:
                 reply = client.get(url)
+                at = time.monotonic()
+                listed = parse(reply.text) if reply.status_code == 200 else []
+                if listed and client.get(f"{base}/{listed[0][0]}").status_code == 200:
+                    return at, reply.text
             except httpx.TransportError:
-                reply = None
-            if reply is not None and reply.status_code == 200 and parse(reply.text):
-                return time.monotonic() - started, reply.text
-            time.sleep(0.05)
+                pass
+            time.sleep(0.02)
     raise SystemExit(f"no playable playlist at {url} within {timeout}s")
+
+
+def read_stamp(path: Path, timeout: float = 10) -> float:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("the publisher never sent a keyframe")
+        time.sleep(0.02)
+    return float(path.read_text())
 
 
 def observe(url: str, seconds: float, durations: dict[str, float], edges: list[float]) -> None:
@@ -207,15 +238,15 @@ def main() -> None:
     parser.add_argument("--stream-id", help="public stream id of --key's stream")
     parser.add_argument("--server-pid", type=int, help="pid of the running server (CPU figures)")
     parser.add_argument("--serve-ours", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--publish-worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--publish-worker", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--viewers-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_ours:
         serve_ours()
         return
     if args.publish_worker:
-        source, url, seconds = args.publish_worker
-        publish(Path(source), url, float(seconds))
+        source, url, seconds, stamp = args.publish_worker
+        publish(Path(source), url, float(seconds), Path(stamp))
         return
     if args.viewers_worker:
         print(json.dumps(run_viewers(args.viewers_worker, args.viewers, args.duration)))
@@ -254,9 +285,13 @@ def run(
         playlist_url = f"http://127.0.0.1:{ports['http']}/live/{STREAM_ID}/index.m3u8"
         server_pid = server.pid
     total = args.baseline + args.duration + 60
+    stamp = source.with_name("first_keyframe")
     started = time.monotonic()
-    children.append(subprocess.Popen([*me, "--publish-worker", str(source), rtmp_url, str(total)]))
-    startup, _ = probe_startup(playlist_url, started)
+    children.append(
+        subprocess.Popen([*me, "--publish-worker", str(source), rtmp_url, str(total), str(stamp)])
+    )
+    playable_at, _ = probe_startup(playlist_url, started)
+    first_keyframe_at = read_stamp(stamp)
     durations: dict[str, float] = {}
     edges: list[float] = []
     time.sleep(4)  # let the window fill past the join GOP
@@ -283,7 +318,8 @@ def run(
     return {
         "bench": "hls_probe",
         "source": f"{WIDTH}x{HEIGHT}p{FPS} h264 {VIDEO_BITRATE // 1000} kbit/s + aac, 2 s GOP",
-        "startup_s": round(startup, 3),
+        "startup_s": round(playable_at - started, 3),
+        "keyframe_to_playlist_s": round(playable_at - first_keyframe_at, 3),
         "live_edge_s": {
             "p50": round(statistics.median(edges), 3),
             "max": round(edges[-1], 3),

@@ -5,18 +5,30 @@ Theory of operation
 :class:`SegmentBuilder` is the synchronous core (no trio, no clock): FLV tags go in through
 :class:`~synctv.media.mpegts.FlvToTs`, TS chunks are appended to the open segment, and
 :class:`~synctv.media.hls.SegmentationPolicy` decides before each chunk of the driving track
-(video, or audio when there is no video) whether a new segment starts there. A segment always
-starts with PAT/PMT and, when the stream has video, with a keyframe: until the first keyframe
-(stream start, after a discontinuity) chunks are dropped. A segment's duration is the distance
+whether a new segment starts there. Video drives the cuts, at keyframes; audio drives them when
+there is no video, or when video has been absent for longer than the target (a stalled camera
+with the microphone still live), so the playlist keeps moving. A segment always starts with
+PAT/PMT, and its video always starts at a keyframe: until the first keyframe (stream start,
+after a discontinuity, after video came back) video frames are dropped. The first segment fixes
+the stream's EXT-X-TARGETDURATION (see :mod:`synctv.media.hls`); a later GOP too long for it is
+cut mid-GOP (counted in ``synctv_hls_forced_cuts_total``). A segment's duration is the distance
 between its first DTS and the next segment's first DTS; the last one gets its last DTS plus one
 frame interval.
+
+Timestamp gaps: the hub's normaliser (``synctv.media.timestamps``) already folds jumps over
+10 s (and backwards jumps) into a 20 ms step; a smaller forward jump that is still longer than
+the target duration (a stalled encoder) reaches us as is. It closes the open segment where its
+media ends, and the next segment starts a new timeline with EXT-X-DISCONTINUITY (counted in
+``synctv_hls_timestamp_gaps_total``). A new sequence header that changes a track's decoder
+configuration (resolution, sample rate...) cuts at the next keyframe with a discontinuity too.
 
 :class:`HlsSegmenter` is the Trio driver, one ``run_stream`` task per live stream started by the
 hub (``hub.add_stream_task_factory(segmenter.task_factory)``), as a child of the stream's nursery.
 It joins with ``Subscription.join_tags`` (metadata, sequence headers, the GOP cache from a
 keyframe) and then consumes batches. Each finished segment is stored, added to the
 :class:`~synctv.media.hls.PlaylistWindow`, and the playlist re-rendered; segments that slid out
-are retired in the store with a grace period. ``Batch.discontinuity`` (a publisher reconnect)
+are retired in the store for their availability duration (RFC 8216 §6.2.2: the segment's
+duration plus the longest playlist's). ``Batch.discontinuity`` (a publisher reconnect)
 and a resubscription after lagging start a new segment with EXT-X-DISCONTINUITY and a fresh
 muxer. When the stream ends the last segment is closed, the playlist gets EXT-X-ENDLIST and the
 store keeps it for ``linger_seconds``.
@@ -52,7 +64,7 @@ from synctv.livestream.errors import StreamEnded, SubscriberLagged
 from synctv.livestream.hls_store import HlsStore
 from synctv.media.errors import MediaError
 from synctv.media.flv import TAG_SCRIPT, FlvTag, is_sequence_header
-from synctv.media.hls import PlaylistWindow, Segment, SegmentationPolicy
+from synctv.media.hls import Cut, PlaylistWindow, Segment, SegmentationPolicy
 from synctv.media.mpegts import FlvToTs, TsChunk
 
 log = logging.getLogger("synctv.livestream.hls")
@@ -62,12 +74,13 @@ log = logging.getLogger("synctv.livestream.hls")
 MAX_SEGMENT_BYTES = 32 * 1024 * 1024
 # Frame interval assumed for the last segment's duration when the stream gave no better clue.
 DEFAULT_FRAME_MS = 40
+# A track's chunk interval (for the last segment's duration and the look-ahead of forced cuts) is
+# capped here: a longer pause is a stall, not the frame rate.
+MAX_STEP_MS = 1000
 # PDT follows the wall clock again when media time drifted this far from it.
 REANCHOR_MS = 1000
 # How long an ended stream's final playlist (with ENDLIST) stays fetchable.
 DEFAULT_LINGER_SECONDS = 30.0
-# Retired segments stay fetchable for this many target durations.
-RETIRE_GRACE_TARGET_DURATIONS = 2
 # A run's first sequence number is at least the wall clock in tenths of a second, so numbers do
 # not repeat across process restarts either (segments are cached by URL for a long time): a run
 # would need more than ten segments per second on average to catch up with the next run's floor.
@@ -87,21 +100,36 @@ class FinishedSegment:
 
 
 class SegmentBuilder:
-    """FLV tags in, finished TS segments out (see the module docstring). Pure: no trio, no clock."""
+    """FLV tags in, finished TS segments out (see the module docstring). Pure: no trio, no clock.
+
+    ``target_duration`` is None until the first segment closes, then the stream's fixed
+    EXT-X-TARGETDURATION (:meth:`SegmentationPolicy.target_duration_for`); it survives
+    :meth:`discontinuity`, so publisher reconnects within the grace keep it too.
+    """
 
     def __init__(
         self, policy: SegmentationPolicy, *, max_segment_bytes: int = MAX_SEGMENT_BYTES
     ) -> None:
         self.policy = policy
         self.max_segment_bytes = max_segment_bytes
+        self.target_duration: int | None = None
         self._converter = FlvToTs()
         self._buffer: bytearray | None = None
         self._start_dts = 0
-        self._last_dts = 0
-        self._frame_ms = DEFAULT_FRAME_MS
+        self._last_dts = 0  # highest DTS in the open segment
+        self._high_dts: int | None = None  # highest DTS of any chunk so far
+        self._last_track_dts: dict[bool, int] = {}  # is_video -> that track's last DTS
+        self._steps = {True: DEFAULT_FRAME_MS, False: DEFAULT_FRAME_MS}  # chunk interval
+        self._last_keyframe_dts: int | None = None
+        self._gop_ms: int | None = None  # the last keyframe interval: the next one, likely
+        self._video_open = False  # the open segment's video has started (at a keyframe)
+        self._realign = False  # the open segment began mid-GOP: cut at the next keyframe
         self._discontinuity = False
+        self._config_pending = False
         self.errors = 0
         self.dropped_chunks = 0
+        self.forced_cuts = 0
+        self.gaps = 0
 
     def feed(self, tag: FlvTag) -> list[FinishedSegment]:
         """Convert one tag; returns the segments it finished (usually none, at most two)."""
@@ -134,61 +162,160 @@ class SegmentBuilder:
             self._append(chunk)
         if self._buffer is None:
             return []
-        return [self._close(self._last_dts + self._frame_ms)]
+        return [self._close(self._estimated_end())]
+
+    # -- cutting -------------------------------------------------------------------------------
 
     def _add(self, chunk: TsChunk) -> list[FinishedSegment]:
-        has_video = self._converter.has_video
-        if self._buffer is None:
-            if has_video and not (chunk.is_video and chunk.is_keyframe):
-                self.dropped_chunks += 1
-                return []
-            self._open(chunk)
+        previous_high = self._high_dts
+        since_video = chunk.dts_ms - self._last_track_dts.get(True, chunk.dts_ms)
+        self._track(chunk)
+        self._config_pending = self._config_pending or chunk.config_changed
+        if self._buffer is None or previous_high is None:
+            self._start(chunk)
             return []
         elapsed = chunk.dts_ms - self._start_dts
-        cut = False
-        if elapsed > 0:
-            if chunk.tracks_changed:
-                cut, self._discontinuity = True, True
-            elif chunk.is_video == has_video:
-                cut = self.policy.should_cut(
-                    now_dts_ms=chunk.dts_ms,
-                    segment_start_dts_ms=self._start_dts,
-                    is_keyframe=chunk.is_keyframe,
-                    has_video=has_video,
-                )
-            cut = cut or len(self._buffer) >= self.max_segment_bytes
-        if not cut:
+        limit = self.policy.segment_limit_ms(self.target_duration)
+        if self.policy.is_gap(chunk.dts_ms - previous_high, self.target_duration):
+            return self._cut_at_gap(chunk)
+        if elapsed > limit:
+            # A jump too small to be a gap but past what the segment may hold: end it where
+            # its media ends; the next one starts at this chunk (a short hole, no new timeline).
+            finished = self._close(self._estimated_end())
+            self._open(chunk, video_open=self._video_open, realign=self._converter.has_video)
+            return [finished]
+        if chunk.tracks_changed and elapsed > 0:
+            finished = self._close(chunk.dts_ms)
+            self._discontinuity = True
+            keyframe = chunk.is_video and chunk.is_keyframe
+            self._open(chunk, video_open=self._video_open or keyframe, realign=not keyframe)
+            return [finished]
+        cut = self._decide(chunk, elapsed, since_video, limit)
+        if cut is Cut.NONE:
             self._append(chunk)
             return []
+        return [self._cut(chunk, cut)]
+
+    def _decide(self, chunk: TsChunk, elapsed: int, since_video: int, limit: int) -> Cut:
+        """Video drives the cuts, audio when there is no video or it stalled (see
+        :class:`SegmentationPolicy`); a track that does not drive forces a cut only when the
+        segment would otherwise outgrow ``limit`` before the driving track's next chunk."""
+        has_video = self._converter.has_video
+        video_drives = has_video and (chunk.is_video or not self.policy.video_stalled(since_video))
+        step = self._steps[chunk.is_video]
+        if chunk.is_video != video_drives:
+            overrun = elapsed + step > limit or len(self._buffer or b"") >= self.max_segment_bytes
+            return Cut.FORCED if overrun and elapsed > 0 else Cut.NONE
+        at_boundary = chunk.is_keyframe if chunk.is_video else True
+        if self._config_pending and at_boundary and elapsed > 0:
+            return Cut.TARGET
+        cut = self.policy.should_cut(
+            elapsed_ms=elapsed,
+            at_boundary=at_boundary,
+            realign=self._realign and chunk.is_video,
+            step_ms=step,
+            target_duration=self.target_duration,
+            boundary_interval_ms=self._gop_ms if chunk.is_video else None,
+        )
+        if cut is Cut.NONE and elapsed > 0 and len(self._buffer or b"") >= self.max_segment_bytes:
+            return Cut.FORCED
+        return cut
+
+    def _cut(self, chunk: TsChunk, cut: Cut) -> FinishedSegment:
         finished = self._close(chunk.dts_ms)
-        self._open(chunk)
+        has_video = self._converter.has_video
+        if self._config_pending:
+            self._config_pending = False
+            self._discontinuity = True
+        if cut is Cut.FORCED:
+            self.forced_cuts += 1
+            metrics.FORCED_CUTS.inc()
+            self._open(chunk, video_open=self._video_open, realign=has_video)
+        else:  # at a keyframe, or on audio (no video, or video absent: it restarts at a keyframe)
+            keyframe = chunk.is_video and chunk.is_keyframe
+            self._open(chunk, video_open=keyframe, realign=False)
+        return finished
+
+    def _cut_at_gap(self, chunk: TsChunk) -> list[FinishedSegment]:
+        """A DTS jump longer than the target duration: end the segment where its media ends and
+        start a new timeline (EXT-X-DISCONTINUITY), decodable on its own from a keyframe."""
+        finished = self._close(self._estimated_end())
+        self._discontinuity = True
+        self.gaps += 1
+        metrics.TIMESTAMP_GAPS.inc()
+        self._open(chunk, video_open=chunk.is_video and chunk.is_keyframe, realign=False)
         return [finished]
 
-    def _open(self, chunk: TsChunk) -> None:
-        # A chunk that changed the program already starts with the new PAT/PMT.
-        self._buffer = bytearray() if chunk.tracks_changed else bytearray(self._converter.psi())
-        self._start_dts = self._last_dts = chunk.dts_ms
-        self._buffer += chunk.data
+    # -- segment bookkeeping -------------------------------------------------------------------
 
-    def _append(self, chunk: TsChunk) -> None:
-        if self._buffer is None:
+    def _track(self, chunk: TsChunk) -> None:
+        if chunk.is_video and chunk.is_keyframe:
+            if self._last_keyframe_dts is not None and chunk.dts_ms > self._last_keyframe_dts:
+                self._gop_ms = chunk.dts_ms - self._last_keyframe_dts
+            self._last_keyframe_dts = chunk.dts_ms
+        last = self._last_track_dts.get(chunk.is_video)
+        if last is not None and chunk.dts_ms > last:
+            self._steps[chunk.is_video] = min(chunk.dts_ms - last, MAX_STEP_MS)
+        if last is None or chunk.dts_ms > last:
+            self._last_track_dts[chunk.is_video] = chunk.dts_ms
+        if self._high_dts is None or chunk.dts_ms > self._high_dts:
+            self._high_dts = chunk.dts_ms
+
+    def _start(self, chunk: TsChunk) -> None:
+        """No segment open (stream start, after a discontinuity): open one at the first video
+        keyframe (with video) or at the first chunk (audio only); drop what comes before."""
+        has_video = self._converter.has_video
+        if has_video and not (chunk.is_video and chunk.is_keyframe):
             self.dropped_chunks += 1
             return
-        if chunk.is_video == self._converter.has_video and chunk.dts_ms > self._last_dts:
-            self._frame_ms = min(chunk.dts_ms - self._last_dts, 1000)
+        # A configuration change before the first segment (or after a discontinuity, which
+        # marks the next segment anyway) needs no cut of its own.
+        self._config_pending = False
+        self._open(chunk, video_open=True, realign=False)
+
+    def _open(self, chunk: TsChunk, *, video_open: bool, realign: bool) -> None:
+        self._video_open, self._realign = video_open, realign
+        self._start_dts = self._last_dts = chunk.dts_ms
+        keep = self._accepts(chunk)
+        # A kept chunk that changed the program already starts with the new PAT/PMT.
+        psi = b"" if chunk.tracks_changed and keep else self._converter.psi()
+        self._buffer = bytearray(psi)
+        if keep:
+            self._append(chunk)
+        else:
+            self.dropped_chunks += 1
+
+    def _accepts(self, chunk: TsChunk) -> bool:
+        """Video in a segment starts at a keyframe: earlier video frames are dropped."""
+        return not chunk.is_video or chunk.is_keyframe or self._video_open
+
+    def _append(self, chunk: TsChunk) -> None:
+        if self._buffer is None or not self._accepts(chunk):
+            self.dropped_chunks += 1
+            return
+        if chunk.is_video and chunk.is_keyframe:
+            self._video_open = True
         self._last_dts = max(self._last_dts, chunk.dts_ms)
         self._buffer += chunk.data
 
+    def _estimated_end(self) -> int:
+        """Where the open segment's media ends when no next segment says so (end of stream, a
+        gap): its last DTS plus one chunk interval of the driving track, within the limit."""
+        step = self._steps[self._converter.has_video]
+        limit = self.policy.segment_limit_ms(self.target_duration)
+        return min(self._last_dts + step, self._start_dts + limit)
+
     def _close(self, end_dts: int) -> FinishedSegment:
         assert self._buffer is not None
+        duration = max(end_dts - self._start_dts, 1)
+        if self.target_duration is None:
+            self.target_duration = self.policy.target_duration_for(duration)
         segment = FinishedSegment(
-            bytes(self._buffer),
-            self._start_dts,
-            max(end_dts - self._start_dts, 1),
-            self._discontinuity,
+            bytes(self._buffer), self._start_dts, duration, self._discontinuity
         )
         self._buffer = None
         self._discontinuity = False
+        self._realign = False
         return segment
 
 
@@ -310,12 +437,20 @@ class _Run:
         self.store = owner.store
         self.stream_id = stream_id
         self.builder = SegmentBuilder(owner.policy)
-        target_duration = owner.policy.target_duration
-        self.window = PlaylistWindow(
-            owner.playlist_length, target_duration, first_sequence=first_sequence
-        )
-        self.grace = float(RETIRE_GRACE_TARGET_DURATIONS * target_duration)
+        self.first_sequence = first_sequence
+        self._window: PlaylistWindow | None = None
         self.anchor: tuple[int, int] | None = None  # (wall ms, dts ms)
+
+    @property
+    def window(self) -> PlaylistWindow:
+        """Made when first needed: by then the first segment closed and fixed the builder's
+        target duration (a stream that ends before its first segment gets the floor)."""
+        if self._window is None:
+            target_duration = self.builder.target_duration or self.owner.policy.min_target_duration
+            self._window = PlaylistWindow(
+                self.owner.playlist_length, target_duration, first_sequence=self.first_sequence
+            )
+        return self._window
 
     async def consume(self, stream: HubStream) -> None:
         """Subscribe (again after lagging) until the stream ends."""
@@ -376,9 +511,13 @@ class _Run:
         if ended:
             self.window.end()
         if finished or ended:
-            newest = self.window.next_sequence - 1
+            window = self.window
             await self.store.put_playlist(
-                self.stream_id, self.window.render(), newest_sequence=newest, ended=ended
+                self.stream_id,
+                window.render(),
+                newest_sequence=window.next_sequence - 1,
+                ended=ended,
+                target_duration=window.target_duration,
             )
 
     async def add(self, finished: FinishedSegment) -> None:
@@ -407,8 +546,10 @@ class _Run:
         metrics.SEGMENTS.inc()
         metrics.SEGMENT_SECONDS.observe(duration)
         if evicted:
+            # RFC 8216 §6.2.2: fetchable for the segment's duration plus the longest playlist's.
+            grace = max(self.window.availability_seconds(s) for s in evicted)
             await self.store.retire_segments(
-                self.stream_id, [s.sequence for s in evicted], grace_seconds=self.grace
+                self.stream_id, [s.sequence for s in evicted], grace_seconds=grace
             )
 
     async def end(self) -> None:

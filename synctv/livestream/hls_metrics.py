@@ -11,8 +11,16 @@ from prometheus_client import Counter, Gauge, Histogram
 SEGMENTS = Counter("synctv_hls_segments_total", "HLS segments produced by the segmenters")
 SEGMENT_SECONDS = Histogram(
     "synctv_hls_segment_duration_seconds",
-    "Media duration of produced HLS segments (EXTINF before any clamping)",
-    buckets=(0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45),
+    "Media duration of produced HLS segments (their EXTINF)",
+    buckets=(0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 15, 20, 30, 45),
+)
+FORCED_CUTS = Counter(
+    "synctv_hls_forced_cuts_total",
+    "Segments cut mid-GOP because a GOP outgrew the stream's target duration",
+)
+TIMESTAMP_GAPS = Counter(
+    "synctv_hls_timestamp_gaps_total",
+    "DTS jumps longer than the target duration, ended with EXT-X-DISCONTINUITY",
 )
 SEGMENTER_ERRORS = Counter(
     "synctv_hls_segmenter_errors_total",

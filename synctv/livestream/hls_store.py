@@ -13,7 +13,7 @@ The segmenter drives a stream's life::
 
     first = await store.begin_stream(id, min_first_sequence=...)   # forgets an older run's files
     await store.put_segment(id, seq, data)                         # then
-    await store.put_playlist(id, text, newest_sequence=seq, ended=False)
+    await store.put_playlist(id, text, newest_sequence=seq, ended=False, target_duration=td)
     await store.retire_segments(id, evicted, grace_seconds=...)    # left the window: delete later
     await store.end_stream(id, linger_seconds=...)                 # after the ENDLIST playlist
 
@@ -91,6 +91,7 @@ class PlaylistSnapshot:
     text: bytes
     newest_sequence: int  # -1 while the playlist lists no segment
     ended: bool
+    target_duration: int | None = None  # the playlist's EXT-X-TARGETDURATION, when given
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +111,13 @@ class HlsStore(Protocol):
     async def put_segment(self, stream_id: str, sequence: int, data: bytes) -> None: ...
 
     async def put_playlist(
-        self, stream_id: str, text: str, *, newest_sequence: int, ended: bool
+        self,
+        stream_id: str,
+        text: str,
+        *,
+        newest_sequence: int,
+        ended: bool,
+        target_duration: int | None = None,
     ) -> None: ...
 
     async def retire_segments(
@@ -146,6 +153,7 @@ class _StreamEntry:
     playlist: bytes | None = None
     newest_sequence: int = -1
     ended: bool = False
+    target_duration: int | None = None
     changed: trio.Event = field(default_factory=trio.Event)
     segments: dict[int, _SegmentInfo] = field(default_factory=dict)  # in sequence order
     bytes: int = 0
@@ -230,12 +238,22 @@ class _BookkeepingStore:
         self._publish_gauges()
 
     async def put_playlist(
-        self, stream_id: str, text: str, *, newest_sequence: int, ended: bool
+        self,
+        stream_id: str,
+        text: str,
+        *,
+        newest_sequence: int,
+        ended: bool,
+        target_duration: int | None = None,
     ) -> None:
+        """Publish a new playlist version. The file backend renames its file into place before
+        the in-memory copy (which the routes serve) changes, so the two can differ for the
+        duration of one write; each on its own is always a whole version."""
         entry = self._entry(stream_id)
         raw = text.encode()
         await self._write_playlist(stream_id, raw)
         entry.playlist, entry.newest_sequence, entry.ended = raw, newest_sequence, ended
+        entry.target_duration = target_duration
         entry.notify()
 
     async def retire_segments(
@@ -260,7 +278,9 @@ class _BookkeepingStore:
         entry = self._streams.get(validate_stream_id(stream_id))
         if entry is None or entry.playlist is None:
             return None
-        return PlaylistSnapshot(entry.playlist, entry.newest_sequence, entry.ended)
+        return PlaylistSnapshot(
+            entry.playlist, entry.newest_sequence, entry.ended, entry.target_duration
+        )
 
     async def get_segment(self, stream_id: str, sequence: int) -> StoredSegment | None:
         entry = self._streams.get(validate_stream_id(stream_id))

@@ -44,7 +44,14 @@ from synctv.media.flv import (
     parse_audio,
     parse_video,
 )
-from synctv.media.h264 import NAL_AUD, NAL_IDR, NAL_SPS, parse_avc_decoder_config, split_avcc
+from synctv.media.h264 import (
+    NAL_AUD,
+    NAL_IDR,
+    NAL_PPS,
+    NAL_SPS,
+    parse_avc_decoder_config,
+    split_avcc,
+)
 from synctv.media.h264 import nal_type as avc_nal_type
 
 Buffer = bytes | bytearray | memoryview
@@ -394,6 +401,9 @@ _START_CODE = b"\x00\x00\x00\x01"
 # H.265 §7.3.2.5 (2-byte header, type 35, layer 0, tid 1; pic_type 2 = any, stop bit).
 _AUD_H264 = _START_CODE + b"\x09\xf0"
 _AUD_HEVC = _START_CODE + b"\x46\x01\x50"
+# Parameter set NAL unit types a decoder needs before the first slice of a random access point.
+_AVC_PARAMETER_SETS = frozenset({NAL_SPS, NAL_PPS})
+_HEVC_PARAMETER_SETS = frozenset({hevc.NAL_VPS, hevc.NAL_SPS, hevc.NAL_PPS})
 # MPEG audio frame header (ISO/IEC 11172-3 §2.4.1.3): 11-bit sync, then the 2-bit version id
 # (3 = MPEG-1; 2 = MPEG-2 LSF; 0 = MPEG-2.5, carried as MPEG-2 audio).
 _MPEG_AUDIO_VERSION_1 = 3
@@ -406,7 +416,10 @@ class TsChunk:
     ``dts_ms`` is the FLV timestamp the chunk starts at (no offset applied), ``is_keyframe`` is
     true for video access units a decoder can start at (the segmenter cuts only before those),
     ``tracks_changed`` says the program's tracks changed and ``data`` begins with a new PAT/PMT
-    (a new PMT version): the segmenter should cut and mark a discontinuity.
+    (a new PMT version): the segmenter should cut and mark a discontinuity. ``config_changed``
+    marks the first chunk of a track after a sequence header that changed its decoder
+    configuration (resolution, profile, sample rate...) with the same codec: the segmenter cuts
+    at the next keyframe with a discontinuity (RFC 8216 §4.3.2.3, encoding parameters).
     """
 
     data: bytes
@@ -414,6 +427,7 @@ class TsChunk:
     is_video: bool
     is_keyframe: bool
     tracks_changed: bool = False
+    config_changed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,7 +442,10 @@ class FlvToTsStatistics:
 class _VideoParams:
     codec: str  # 'avc' | 'hevc'
     nal_length_size: int
-    parameter_sets: bytes  # Annex B VPS/SPS/PPS, inserted before every random access point
+    record: bytes  # the decoder configuration record, to tell a changed one from a repeat
+    # (nal_unit_type, NAL unit) of the record's VPS/SPS/PPS in decoding order; inserted before a
+    # random access point for every type it does not carry in-band.
+    parameter_sets: tuple[tuple[int, bytes], ...]
 
 
 class FlvToTs:
@@ -456,6 +473,8 @@ class FlvToTs:
         self._asc: AudioSpecificConfig | None = None
         self._pending = bytearray()
         self._pending_start_ms = 0
+        self._video_config_changed = False
+        self._audio_config_changed = False
         self._video_frames = 0
         self._audio_frames = 0
         self._dropped = 0
@@ -488,7 +507,8 @@ class FlvToTs:
         data = muxer.write_audio(self._to_90k(self._pending_start_ms), self._pending)
         start_ms = self._pending_start_ms
         self._pending.clear()
-        return [TsChunk(changed + data, start_ms, False, False, bool(changed))]
+        config_changed, self._audio_config_changed = self._audio_config_changed, False
+        return [TsChunk(changed + data, start_ms, False, False, bool(changed), config_changed)]
 
     def statistics(self) -> FlvToTsStatistics:
         return FlvToTsStatistics(
@@ -533,19 +553,27 @@ class FlvToTs:
         dts = self._to_90k(timestamp)
         data = muxer.write_video(dts, dts + tag.composition_time * 90, access_unit, random_access)
         self._video_frames += 1
-        chunks.append(TsChunk(changed + data, timestamp, True, random_access, bool(changed)))
+        config_changed, self._video_config_changed = self._video_config_changed, False
+        chunks.append(
+            TsChunk(changed + data, timestamp, True, random_access, bool(changed), config_changed)
+        )
         return chunks
 
     def _set_video_config(self, codec: str, record: bytes) -> None:
         if codec == "avc":
             avc = parse_avc_decoder_config(record)
-            sets, length, stream_type = (*avc.sps, *avc.pps), avc.nal_length_size, STREAM_TYPE_H264
+            sets = [(NAL_SPS, nal) for nal in avc.sps] + [(NAL_PPS, nal) for nal in avc.pps]
+            length, stream_type = avc.nal_length_size, STREAM_TYPE_H264
         else:
             hvcc = hevc.parse_hevc_decoder_config(record)
-            sets = (*hvcc.vps, *hvcc.sps, *hvcc.pps)
+            sets = [(hevc.NAL_VPS, nal) for nal in hvcc.vps]
+            sets += [(hevc.NAL_SPS, nal) for nal in hvcc.sps]
+            sets += [(hevc.NAL_PPS, nal) for nal in hvcc.pps]
             length, stream_type = hvcc.nal_length_size, STREAM_TYPE_HEVC
-        annexb = b"".join(_START_CODE + nal for nal in sets)
-        self._video = _VideoParams(codec, length, annexb)
+        previous = self._video
+        if previous is not None and previous.codec == codec and previous.record != record:
+            self._video_config_changed = True  # a codec change is a tracks change instead
+        self._video = _VideoParams(codec, length, bytes(record), tuple(sets))
         self._video_track = VideoTrackConfig(stream_type)
 
     def _annexb(
@@ -553,7 +581,12 @@ class FlvToTs:
     ) -> tuple[bytes | None, bool]:
         """AVCC/HVCC → Annex B: AUD, parameter sets at random access points, the NAL units.
 
-        In-band AUDs are dropped (ours comes first); in-band SPS suppress the inserted sets.
+        In-band AUDs are dropped (ours comes first). At a random access point every parameter
+        set type (H.264: SPS, PPS; HEVC: VPS, SPS, PPS) the frame lacks in-band is taken from the
+        decoder configuration, and all of them go first in decoding order: in-band ones where
+        present (they are the newer), configured ones otherwise, so a decoder that starts at
+        this frame has each set before the slices (a frame with an SPS but no PPS would
+        otherwise refer to a PPS the decoder never saw: "non-existing PPS").
         Returns (None, False) for a frame with no NAL units.
         """
         nalus = split_avcc(payload, params.nal_length_size)
@@ -562,17 +595,24 @@ class FlvToTs:
             return None, False
         if params.codec == "avc":
             types = [avc_nal_type(nal) for nal in nalus]
-            aud, aud_type, sps_type = _AUD_H264, NAL_AUD, NAL_SPS
+            aud, aud_type, set_types = _AUD_H264, NAL_AUD, _AVC_PARAMETER_SETS
             random_access = keyframe or NAL_IDR in types
         else:
             types = [hevc.nal_type(nal) for nal in nalus]
-            aud, aud_type, sps_type = _AUD_HEVC, hevc.NAL_AUD, hevc.NAL_SPS
+            aud, aud_type, set_types = _AUD_HEVC, hevc.NAL_AUD, _HEVC_PARAMETER_SETS
             random_access = keyframe or any(hevc.is_irap(t) for t in types)
         out = bytearray(aud)
-        if random_access and sps_type not in types:
-            out += params.parameter_sets
+        hoisted: frozenset[int] = frozenset()
+        if random_access and not set_types <= set(types):
+            hoisted = set_types
+            for wanted in _ordered(set_types):
+                in_band = [nal for nal, kind in zip(nalus, types, strict=True) if kind == wanted]
+                configured = [nal for kind, nal in params.parameter_sets if kind == wanted]
+                for nal in in_band or configured:
+                    out += _START_CODE
+                    out += nal
         for nal, kind in zip(nalus, types, strict=True):
-            if kind != aud_type:
+            if kind != aud_type and kind not in hoisted:
                 out += _START_CODE
                 out += nal
         return bytes(out), random_access
@@ -584,6 +624,8 @@ class FlvToTs:
             if tag.is_sequence_header:
                 asc = parse_audio_specific_config(tag.payload)
                 adts_header(asc, 0)  # refuses configs ADTS cannot carry, before any frame
+                if self._asc is not None and self._asc != asc:
+                    self._audio_config_changed = True
                 self._asc = asc
                 self._audio_track = AudioTrackConfig(STREAM_TYPE_AAC_ADTS)
                 return []
@@ -614,3 +656,8 @@ class FlvToTs:
         self._pending += frame
         self._audio_frames += 1
         return chunks
+
+
+def _ordered(set_types: frozenset[int]) -> list[int]:
+    """Parameter set types in decoding order: VPS, SPS, PPS (their type numbers ascend so)."""
+    return sorted(set_types)

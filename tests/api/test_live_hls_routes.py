@@ -19,6 +19,8 @@ from synctv.livestream.registry import LiveStreamRecord
 
 SEGMENT = bytes(range(256)) * 40  # 10240 bytes
 PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:3\n"
+# What the routes serve: the stored playlist plus the blocking-reload advertisement.
+SERVED = PLAYLIST + "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n"
 
 
 @dataclass
@@ -74,7 +76,7 @@ async def store() -> MemoryHlsStore:
     await store.begin_stream("abc", min_first_sequence=10)
     for sequence in (10, 11):
         await store.put_segment("abc", sequence, SEGMENT)
-    await store.put_playlist("abc", PLAYLIST, newest_sequence=11, ended=False)
+    await store.put_playlist("abc", PLAYLIST, newest_sequence=11, ended=False, target_duration=3)
     return store
 
 
@@ -87,14 +89,14 @@ def make_app(store: MemoryHlsStore, origins: tuple[str, ...] = ("*",)) -> App:
 async def test_playlist(store: MemoryHlsStore) -> None:
     reply = await call(make_app(store), "/live/abc/index.m3u8")
     assert reply.status == 200
-    assert reply.body == PLAYLIST.encode()
+    assert reply.body == SERVED.encode()
     assert reply.headers["content-type"] == "application/vnd.apple.mpegurl"
     assert reply.headers["cache-control"] == "no-cache"
     assert reply.headers["access-control-allow-origin"] == "*"
     head = await call(make_app(store), "/live/abc/index.m3u8", method="HEAD")
     assert head.status == 200
     assert head.body == b""
-    assert head.headers["content-length"] == str(len(PLAYLIST))
+    assert head.headers["content-length"] == str(len(SERVED))
 
 
 async def test_segment_with_etag_and_304(store: MemoryHlsStore) -> None:
@@ -210,8 +212,12 @@ async def test_blocking_reload(
     assert ready.status == 200
     too_far = await call(app, "/live/abc/index.m3u8?_HLS_msn=14")
     assert (too_far.status, too_far.json()["code"]) == (400, "invalid_parameter")
+    assert too_far.headers["access-control-allow-origin"] == "*"
     garbage = await call(app, "/live/abc/index.m3u8?_HLS_msn=x")
     assert garbage.status == 400
+    assert garbage.headers["access-control-allow-origin"] == "*"
+    old = await call(app, "/live/abc/index.m3u8?_HLS_msn=3")  # long gone: the whole playlist
+    assert (old.status, old.body) == (200, SERVED.encode())
     replies: list[tuple[float, Reply]] = []
 
     async def blocked() -> None:
@@ -227,6 +233,7 @@ async def test_blocking_reload(
     [(when, reply)] = replies
     assert when == start + 1.5
     assert reply.body.endswith(b"12.ts\n")
+    assert b"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n" in reply.body
     # Nothing arrives: answered 503 after three target durations (3 × 3 s).
     timed_out = await call(app, "/live/abc/index.m3u8?_HLS_msn=13")
     assert (timed_out.status, timed_out.json()["code"]) == (503, "service_unavailable")
@@ -251,8 +258,76 @@ async def test_first_playlist_of_a_live_stream_is_waited_for(
         await store.put_playlist("fresh", PLAYLIST + "0.ts\n", newest_sequence=0, ended=False)
     assert replies[0].status == 200
     assert trio.current_time() == start + 2
-    # No segment within three target durations: 404 as for any stream without a playlist.
+    # No segment for as long as a first segment can take (12 s, the longest first segment):
+    # 404 as for any stream without a playlist.
     await store.begin_stream("stalled")
     reply = await call(app, "/live/stalled/index.m3u8")
     assert reply.status == 404
-    assert trio.current_time() == start + 2 + 9
+    assert trio.current_time() == start + 2 + 12
+
+
+async def test_blocking_reload_waits_three_of_the_streams_own_target_durations(
+    store: MemoryHlsStore, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A 5 s GOP stream (EXT-X-TARGETDURATION:5) is held for 15 s, not the config's 3 × 3."""
+    long_gop = "#EXTM3U\n#EXT-X-TARGETDURATION:5\n"
+    await store.put_playlist("abc", long_gop, newest_sequence=11, ended=False, target_duration=5)
+    start = trio.current_time()
+    reply = await call(make_app(store), "/live/abc/index.m3u8?_HLS_msn=12")
+    assert (reply.status, reply.json()["code"]) == (503, "service_unavailable")
+    assert reply.headers["access-control-allow-origin"] == "*"
+    assert trio.current_time() == start + 15
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("_HLS_part=0", 400),  # RFC 8216bis §6.2.5.2: _HLS_part without _HLS_msn
+        ("_HLS_msn=11&_HLS_part=x", 400),
+        ("_HLS_msn=11&_HLS_part=-1", 400),
+        ("_HLS_msn=11&_HLS_part=3", 200),  # segment 11 is complete, so are its parts
+        ("_HLS_msn=%D9%A1", 400),  # a non-ASCII digit
+        ("_HLS_msn=11&_HLS_skip=YES", 200),  # no CAN-SKIP-UNTIL: ignored, the whole playlist
+    ],
+)
+async def test_delivery_directive_validation(
+    store: MemoryHlsStore, query: str, status: int
+) -> None:
+    reply = await call(make_app(store), f"/live/abc/index.m3u8?{query}")
+    assert reply.status == status
+    assert reply.headers["access-control-allow-origin"] == "*"
+    if status == 200:
+        assert reply.body == SERVED.encode()
+    else:
+        assert reply.json()["code"] == "invalid_parameter"
+
+
+async def test_directives_are_ignored_once_the_playlist_ended(
+    store: MemoryHlsStore, autojump_clock: trio.testing.MockClock
+) -> None:
+    """RFC 8216bis §6.2.5.2: with EXT-X-ENDLIST the server answers at once, whatever _HLS_msn
+    says (even far ahead), and the advertisement stays (tags never leave a playlist)."""
+    ended = PLAYLIST + "11.ts\n#EXT-X-ENDLIST\n"
+    await store.put_playlist("abc", ended, newest_sequence=11, ended=True, target_duration=3)
+    start = trio.current_time()
+    for msn in (12, 999):
+        reply = await call(make_app(store), f"/live/abc/index.m3u8?_HLS_msn={msn}")
+        assert reply.status == 200
+        assert reply.body.endswith(b"#EXT-X-ENDLIST\n")
+        assert b"CAN-BLOCK-RELOAD=YES" in reply.body
+    assert trio.current_time() == start
+
+
+async def test_cors_on_errors_with_an_origin_list(store: MemoryHlsStore) -> None:
+    app = make_app(store, ("https://a.example",))
+    origin = {"Origin": "https://a.example"}
+    for path in (
+        "/live/abc/index.m3u8?_HLS_msn=x",
+        "/live/abc/index.m3u8?_HLS_part=1",
+        "/live/" + "x" * 65 + "/index.m3u8",
+        "/live/" + "x" * 65 + "/1.ts",
+    ):
+        reply = await call(app, path, origin)
+        assert reply.status in (400, 404), path
+        assert reply.headers["access-control-allow-origin"] == "https://a.example", path
+        assert reply.headers["vary"] == "Origin"

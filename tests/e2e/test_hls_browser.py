@@ -35,6 +35,7 @@ from synctv.livestream.registry import LiveStreamRecord
 from tests.livestream.hls_support import (
     encode_flv,
     looped,
+    metric,
     read_tags,
     send,
     serve_routes,
@@ -185,6 +186,8 @@ async def test_hlsjs_plays_the_live_stream(
     ]
     base = await serve_routes(nursery, routes)
 
+    blocked = ("synctv_hls_playlist_requests_total", {"outcome": "blocked"})
+    blocked_before = metric(*blocked)
     headers, media = split_tags(read_tags(encode_flv(10)))
     handle = await hub.start_publish(LiveStreamRecord(STREAM, "live", None, "t", 0))
     started = trio.current_time()
@@ -217,3 +220,5 @@ async def test_hlsjs_plays_the_live_stream(
     assert state.get("currentTime", 0) > 5, state
     assert state["currentTime"] - state["firstTime"] > 2, state
     assert not [e for e in state["errors"] if e.endswith(":true")], state  # nothing fatal
+    # The playlists advertise CAN-BLOCK-RELOAD=YES: hls.js reloads with _HLS_msn and is served.
+    assert metric(*blocked) > blocked_before

@@ -12,6 +12,7 @@ import trio
 import trio.lowlevel
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
+from prometheus_client import REGISTRY
 
 from synctv.api.http.asgi import App, Route
 from synctv.livestream.stream import PublisherHandle
@@ -42,8 +43,12 @@ def encode_flv(
     height: int = 240,
     bitrate: int = 400_000,
     audio: bool = True,
+    b_frames: int = 0,
 ) -> bytes:
-    """H.264 (+ AAC 44.1 kHz stereo) FLV with a fixed GOP, encoded by PyAV's FFmpeg."""
+    """H.264 (+ AAC 44.1 kHz stereo) FLV with a fixed GOP, encoded by PyAV's FFmpeg.
+
+    ``b_frames`` > 0 gives B-frames (composition offsets); x264's ultrafast preset and the
+    zerolatency tune turn them off, so that case uses veryfast without a tune."""
     out_buf = io.BytesIO()
     with av.open(out_buf, "w", format="flv") as out:
         video = out.add_stream("libx264", rate=fps)
@@ -54,11 +59,12 @@ def encode_flv(
             "g": str(gop),
             "keyint_min": str(gop),
             "sc_threshold": "0",
-            "bf": "0",
-            "preset": "ultrafast",
-            "tune": "zerolatency",
+            "bf": str(b_frames),
+            "preset": "veryfast" if b_frames else "ultrafast",
             "threads": "1",
         }
+        if not b_frames:
+            video.options = {**video.options, "tune": "zerolatency"}
         astream = out.add_stream("aac", rate=44100) if audio else None
         if astream is not None:
             astream.layout = "stereo"
@@ -87,6 +93,12 @@ def encode_flv(
             for packet in astream.encode(None):
                 out.mux(packet)
     return out_buf.getvalue()
+
+
+def metric(name: str, labels: dict[str, str] | None = None) -> float:
+    """A sample of the process-wide prometheus registry (0 when not exported yet)."""
+    value = REGISTRY.get_sample_value(name, labels or {})
+    return 0.0 if value is None else value
 
 
 def read_tags(flv: bytes) -> list[FlvTag]:

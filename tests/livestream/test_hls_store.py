@@ -65,6 +65,13 @@ async def test_segments_and_playlist_round_trip(make_store: StoreFactory) -> Non
     assert await store.get_segment("nope", 101) is None
     assert store.statistics().segments == 3
     assert store.statistics().bytes == 3000
+    assert snapshot.target_duration is None  # not given
+    await store.put_playlist(
+        "abc", "#EXTM3U\n", newest_sequence=102, ended=False, target_duration=5
+    )
+    again = await store.get_playlist("abc")
+    assert again is not None
+    assert again.target_duration == 5  # the routes bound blocking reloads by it
 
 
 async def test_sequence_numbers_never_repeat_across_runs(make_store: StoreFactory) -> None:

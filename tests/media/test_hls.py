@@ -8,9 +8,11 @@ from hypothesis import strategies as st
 
 from synctv.media.errors import LocalProtocolError
 from synctv.media.hls import (
+    Cut,
     PlaylistWindow,
     Segment,
     SegmentationPolicy,
+    advertise_blocking_reload,
     format_program_date_time,
     render_media_playlist,
 )
@@ -85,36 +87,107 @@ def test_render_accepts_duration_just_under_rounding_boundary() -> None:
     assert "#EXTINF:6.499," in text
 
 
+def test_advertise_blocking_reload() -> None:
+    live = fixture_bytes("hls/live_window.m3u8")
+    advertised = advertise_blocking_reload(live)
+    lines = advertised.decode().splitlines()
+    assert lines[:4] == [
+        "#EXTM3U",
+        "#EXT-X-VERSION:3",  # RFC 8216bis §8: EXT-X-SERVER-CONTROL needs no higher version
+        "#EXT-X-TARGETDURATION:3",
+        "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES",
+    ]
+    assert advertised.replace(b"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n", b"") == live
+    # An ended playlist keeps the tag (§6.2.1: tags do not disappear from a playlist).
+    ended = fixture_bytes("hls/discontinuity_ended.m3u8")
+    assert advertise_blocking_reload(ended).count(b"CAN-BLOCK-RELOAD=YES\n") == 1
+    assert advertise_blocking_reload(b"#EXTM3U\n") == b"#EXTM3U\n"
+    assert advertise_blocking_reload(b"#EXT-X-TARGETDURATION:3") == b"#EXT-X-TARGETDURATION:3"
+
+
 # --------------------------------------------------------------------------- policy
 
 POLICY_CASES = [
-    # (target_seconds, now_ms, start_ms, keyframe, has_video, cut)
-    (2.0, 1_999, 0, True, True, False),
-    (2.0, 2_000, 0, True, True, True),
-    (2.0, 2_500, 0, False, True, False),
-    (2.0, 2_999, 0, False, True, False),
-    (2.0, 3_000, 0, False, True, True),  # hard cap = target_duration 3 s, keyframe or not
-    (2.0, 1_999, 0, False, False, False),
-    (2.0, 2_000, 0, False, False, True),  # audio only: on time
-    (2.0, 10_000, 12_000, True, True, False),  # DTS went backwards
-    (4.0, 5_000, 1_000, True, True, True),
-    (4.0, 6_999, 1_000, False, True, False),
-    (4.0, 7_000, 1_000, False, True, True),
+    # (elapsed_ms, at_boundary, realign, step_ms, target_duration, boundary_interval_ms, cut)
+    # with target_seconds = 2
+    (1_999, True, False, 40, 3, None, Cut.NONE),
+    (2_000, True, False, 40, 3, None, Cut.TARGET),  # a keyframe after the target
+    (2_500, False, False, 40, 3, None, Cut.NONE),  # no keyframe: keep waiting
+    (3_459, False, False, 40, 3, None, Cut.NONE),  # the next frame still fits 3.499 s
+    (3_460, False, False, 40, 3, None, Cut.FORCED),  # the next would not: last resort
+    (3_460, True, False, 40, 3, None, Cut.TARGET),  # a keyframe always wins over forcing
+    (5_460, False, False, 40, 5, None, Cut.FORCED),  # a 5 s target duration: 5.499 s fits
+    (300, True, True, 40, 3, None, Cut.TARGET),  # realigning after a forced cut
+    (300, False, True, 40, 3, None, Cut.NONE),
+    (0, True, True, 40, 3, None, Cut.NONE),  # DTS did not advance
+    (-2_000, True, False, 40, 3, None, Cut.NONE),  # DTS went backwards
+    (11_960, False, False, 40, None, None, Cut.NONE),  # first segment: up to the 12 s cap
+    (11_961, False, False, 40, None, None, Cut.FORCED),
+    (1_997, True, False, 40, 3, 1_997, Cut.TARGET),  # one GOP more would be 3.994 s: cut now
+    (1_997, True, False, 40, None, 1_997, Cut.TARGET),  # first segment: against the 3 s floor
+    (1_997, True, False, 40, 5, 1_997, Cut.NONE),  # 3.994 s fits a 5 s target duration
+    (1_600, True, False, 40, 3, 1_600, Cut.NONE),  # 3.2 s fits: wait for the target
+    (999, True, False, 40, 3, 8_000, Cut.NONE),  # under half the target: no prediction
+    (1_000, True, False, 40, 3, 8_000, Cut.TARGET),
 ]
 
 
-@pytest.mark.parametrize(("target", "now", "start", "key", "video", "cut"), POLICY_CASES)
-def test_should_cut(target: float, now: int, start: int, key: bool, video: bool, cut: bool) -> None:
-    policy = SegmentationPolicy(target)
-    decision = policy.should_cut(
-        now_dts_ms=now, segment_start_dts_ms=start, is_keyframe=key, has_video=video
+@pytest.mark.parametrize(
+    ("elapsed", "boundary", "realign", "step", "target_duration", "interval", "cut"),
+    POLICY_CASES,
+)
+def test_should_cut(
+    elapsed: int,
+    boundary: bool,
+    realign: bool,
+    step: int,
+    target_duration: int | None,
+    interval: int | None,
+    cut: Cut,
+) -> None:
+    decision = SegmentationPolicy(2.0).should_cut(
+        elapsed_ms=elapsed,
+        at_boundary=boundary,
+        realign=realign,
+        step_ms=step,
+        target_duration=target_duration,
+        boundary_interval_ms=interval,
     )
     assert decision is cut
 
 
 @pytest.mark.parametrize(("target", "duration"), [(0.5, 1), (1.0, 2), (2.0, 3), (4.0, 6), (6, 9)])
-def test_target_duration(target: float, duration: int) -> None:
-    assert SegmentationPolicy(target).target_duration == duration
+def test_min_target_duration(target: float, duration: int) -> None:
+    assert SegmentationPolicy(target).min_target_duration == duration
+
+
+@pytest.mark.parametrize(
+    ("target", "first_ms", "duration"),
+    [
+        (2.0, 2_000, 3),  # a 2 s GOP: the 1.5x floor
+        (2.0, 1_000, 3),
+        (2.0, 5_000, 5),  # a 5 s GOP: its own length (EXTINF 5.499 still rounds to 5)
+        (2.0, 5_001, 6),
+        (2.0, 12_000, 12),
+        (2.0, 30_000, 12),  # capped; the first segment is cut by then anyway
+        (10.0, 10_000, 15),  # a floor above the cap wins
+    ],
+)
+def test_target_duration_for_the_first_segment(target: float, first_ms: int, duration: int) -> None:
+    assert SegmentationPolicy(target).target_duration_for(first_ms) == duration
+
+
+def test_limits_and_gaps() -> None:
+    policy = SegmentationPolicy(2.0)
+    assert policy.segment_limit_ms(None) == 12_000
+    assert policy.segment_limit_ms(3) == 3_499  # rounds to 3 (§4.3.3.1)
+    assert policy.segment_limit_ms(5) == 5_499
+    assert policy.is_gap(3_001, None)  # the 3 s floor before the target duration is fixed
+    assert not policy.is_gap(3_000, None)
+    assert not policy.is_gap(4_000, 5)
+    assert policy.is_gap(5_001, 5)
+    assert not policy.video_stalled(2_000)
+    assert policy.video_stalled(2_001)
 
 
 @pytest.mark.parametrize("target", [0.0, -1.0, float("nan")])
@@ -187,13 +260,24 @@ def test_window_discontinuity_sequence() -> None:
     assert window.statistics().discontinuity_sequence == 2
 
 
-def test_window_clamps_overlong_segment() -> None:
+def test_window_refuses_a_segment_over_the_target_duration() -> None:
+    """EXTINF is always the real duration: an over-long segment is the segmenter's bug."""
     window = PlaylistWindow(3, 3)
     window.add(Segment(0, 3.499, "0.ts"))
-    window.add(Segment(1, 7.25, "1.ts"))
-    assert [s.duration for s in window.segments] == [3.499, 3.0]
-    assert window.statistics().clamped_segments == 1
-    assert "#EXTINF:3.000,\n1.ts" in window.render()
+    with pytest.raises(LocalProtocolError, match="over the target duration"):
+        window.add(Segment(1, 3.5, "1.ts"))
+    assert "#EXTINF:3.499,\n0.ts" in window.render()
+
+
+def test_window_availability_duration() -> None:
+    """§6.2.2: a segment that left stays available for its duration plus the longest playlist."""
+    window = PlaylistWindow(3, 3)
+    assert _fill(window, [3.0, 3.0, 3.0]) == []
+    [evicted] = _fill(window, [3.4])
+    assert window.longest_playlist_seconds == pytest.approx(9.4)  # 3 + 3 + 3.4 listed now
+    assert window.availability_seconds(evicted) == pytest.approx(12.4)
+    assert _fill(window, [1.0]) == []  # 3 + 3.4 + 1 would be under 9 s: the playlist grows
+    assert window.statistics().longest_playlist_seconds == pytest.approx(10.4)
 
 
 def test_window_end() -> None:
@@ -216,19 +300,24 @@ def test_window_rejects_bad_configuration(length: int, target: int) -> None:
 @given(
     st.integers(1, 6),
     st.integers(1, 8),
-    st.lists(st.tuples(st.floats(0.0, 12.0), st.booleans(), st.booleans()), max_size=40),
+    st.lists(st.tuples(st.floats(0.0, 1.0), st.booleans(), st.booleans()), max_size=40),
 )
 def test_window_invariants(length: int, target: int, steps: list[tuple[float, bool, bool]]) -> None:
     window = PlaylistWindow(length, target)
     evicted: list[Segment] = []
     added = 0
-    for duration, marked, flagged in steps:
+    longest = 0.0
+    for fraction, marked, flagged in steps:
         if marked:
             window.mark_discontinuity()
+        duration = round(fraction * (target + 0.499), 3)  # every duration that fits
         evicted += window.add(
             Segment(window.next_sequence, duration, "s.ts", discontinuity=flagged)
         )
         added += 1
+        listed = sum(round(s.duration * 1000) for s in window.segments) / 1000
+        longest = max(longest, listed)
+        assert window.longest_playlist_seconds == pytest.approx(longest)
     segments = window.segments
     assert window.media_sequence + len(segments) == added
     assert [s.sequence for s in evicted + list(segments)] == list(range(added))

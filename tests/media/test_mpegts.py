@@ -28,8 +28,10 @@ from synctv.media.flv import (
     VideoTag,
     encode_audio,
     encode_video,
+    parse_video,
 )
-from synctv.media.h264 import annexb_to_avcc, build_avc_decoder_config
+from synctv.media.h264 import annexb_to_avcc, build_avc_decoder_config, parse_avc_decoder_config
+from synctv.media.hevc import parse_hevc_decoder_config
 from synctv.media.mpegts import (
     PCR_DELAY_90K,
     PID_AUDIO,
@@ -636,6 +638,53 @@ def test_flv_to_ts_h264_access_units() -> None:
     assert converter.statistics() == FlvToTsStatistics(5, 0, 0, 0)
 
 
+AVC_SPS_2 = b"\x67\x64\x00\x28\xac\xd9\x40"  # another level: an encoder that changed its SPS
+
+
+@pytest.mark.parametrize(
+    ("in_band", "expected"),
+    [
+        ([AVC_SPS], [AVC_SPS, AVC_PPS]),  # SPS but no PPS: the PPS is inserted after it
+        ([AVC_PPS], [AVC_SPS, AVC_PPS]),  # PPS but no SPS: the SPS goes first
+        ([AVC_SPS_2], [AVC_SPS_2, AVC_PPS]),  # the in-band (newer) SPS is kept, not replaced
+        ([AVC_PPS, AVC_SPS], [AVC_PPS, AVC_SPS]),  # both in-band: left exactly as sent
+    ],
+    ids=["sps_only", "pps_only", "new_sps_only", "both"],
+)
+def test_flv_to_ts_inserts_each_missing_parameter_set(
+    in_band: list[bytes], expected: list[bytes]
+) -> None:
+    sei, idr = nal(6, 20), nal(5, 300)
+    data, _ = run(FlvToTs(), [avc_header(), video(0, [sei, *in_band, idr], key=True)])
+    (pes,) = parse_ts(data).pes
+    if len(in_band) == 2:
+        assert split_start_codes(pes.payload) == [b"\x09\xf0", sei, *in_band, idr]
+    else:
+        assert split_start_codes(pes.payload) == [b"\x09\xf0", *expected, sei, idr]
+
+
+def test_flv_to_ts_flags_a_changed_decoder_configuration() -> None:
+    converter = FlvToTs()
+    tags = [avc_header(), aac_header(), video(0, [nal(5, 50)], key=True), aac(0, b"\x21\x00")]
+    _, chunks = run(converter, tags, flush=False)
+    assert not any(c.config_changed for c in chunks)
+    # The same records again (a resubscription, a reconnect): no change.
+    _, chunks = run(converter, [avc_header(), aac_header(), video(40, [nal(5, 50)], key=True)])
+    assert not any(c.config_changed for c in chunks)
+    new_video = build_avc_decoder_config([AVC_SPS_2], [AVC_PPS])
+    new_audio = build_audio_specific_config(2, 3, 2)  # 48 kHz
+    _, chunks = run(
+        converter,
+        [avc_header(new_video), video(80, [nal(5, 50)], key=True), video(120, [nal(1, 50)])],
+    )
+    assert [(c.is_video, c.config_changed, c.tracks_changed) for c in chunks] == [
+        (True, True, False),
+        (True, False, False),
+    ]
+    _, chunks = run(converter, [aac_header(new_audio), aac(160, b"\x21\x00"), aac(300, b"\x21")])
+    assert [(c.is_video, c.config_changed) for c in chunks] == [(False, True), (False, False)]
+
+
 def test_flv_to_ts_drops_what_it_cannot_convert() -> None:
     converter = FlvToTs()
     empty_avcc = encode_video(VideoTag("avc", 2, False, "nalu", 0, b""))
@@ -887,6 +936,59 @@ def test_ffmpeg_demuxes_our_ts_like_the_flv(
         assert result.stderr == ""
         counts = [int(s["nb_read_frames"]) for s in json.loads(result.stdout)["streams"]]
         assert counts == [len(ours.decoded[t]) for t in ("video", "audio") if t in codecs]
+
+
+def _with_partial_parameter_sets(flv: bytes) -> tuple[bytes, int]:
+    """``flv`` whose keyframes carry some parameter sets in-band but not all of them (H.264:
+    the SPS without its PPS; HEVC: SPS and PPS without the VPS), as some encoders send them.
+    Returns the FLV and the number of keyframes changed."""
+    out = bytearray(flv[:13])  # FLV header + PreviousTagSize0
+    changed = 0
+    config: list[bytes] = []
+    for tag in FlvReader().receive_data(flv):
+        data = tag.data
+        if tag.tag_type == TAG_VIDEO:
+            body = parse_video(data)
+            if body.packet_type == "sequence_header":
+                if body.codec == "avc":
+                    config = list(parse_avc_decoder_config(body.payload).sps)
+                else:
+                    hvcc = parse_hevc_decoder_config(body.payload)
+                    config = [*hvcc.sps, *hvcc.pps]
+            elif body.packet_type == "nalu" and body.is_keyframe:
+                payload = annexb_to_avcc(config) + body.payload
+                data = encode_video(
+                    VideoTag(
+                        body.codec, body.frame_type, True, "nalu", body.composition_time,
+                        payload, body.enhanced, body.track_id,
+                    )
+                )  # fmt: skip
+                changed += 1
+        header = bytes((tag.tag_type,)) + len(data).to_bytes(3, "big")
+        header += (tag.timestamp & 0xFFFFFF).to_bytes(3, "big") + bytes((tag.timestamp >> 24,))
+        out += header + b"\x00\x00\x00" + data + (11 + len(data)).to_bytes(4, "big")
+    return bytes(out), changed
+
+
+@pytest.mark.parametrize("name", ["h264_aac.flv", "hevc.flv"])
+def test_partial_in_band_parameter_sets_still_decode(name: str) -> None:
+    """A keyframe with some parameter sets in-band gets the missing ones from the decoder
+    configuration: FFmpeg decodes every frame, no "non-existing PPS" / missing VPS errors."""
+    flv, changed = _with_partial_parameter_sets(fixture_bytes(f"flv/{name}"))
+    assert changed >= 2
+    ts, chunks = flv_to_ts(flv)
+    ours, source = demux(ts, "mpegts"), demux(fixture_bytes(f"flv/{name}"), "flv")
+    assert ours.logs == []
+    assert ours.decoded["video"] == source.decoded["video"]
+    # From the second keyframe on (a player joining there) it decodes as well.
+    second = next(i for i, c in enumerate(chunks) if c.is_keyframe and c.dts_ms > 0)
+    converter = FlvToTs()
+    again = [c for tag in FlvReader().receive_data(flv) for c in converter.convert(tag)]
+    joined = demux(converter.psi() + b"".join(c.data for c in again[second:]), "mpegts")
+    assert joined.logs == []
+    frames = joined.decoded["video"]
+    assert frames
+    assert frames == source.decoded["video"][-len(frames) :]
 
 
 def _mp3_flv(rate: int) -> bytes:

@@ -6,12 +6,18 @@ are immutable under their URL (sequence numbers never repeat, see ``hls_store``)
 long ``max-age``, a strong ETag, and honour one byte range.
 
 A stream that is live but has no segment yet holds a playlist request until its first segment
-is listed (at most three target durations), so a player started with the stream does not get a
-404 it may treat as fatal.
+is listed (for three floor target durations, and at least as long as the longest first segment
+can take), so a player started with the stream does not get a 404 it may treat as fatal.
 
-Blocking playlist reload (RFC 8216bis §6.2.5.2, the part that needs no partial segments):
-``?_HLS_msn=N`` holds the request until the playlist lists segment N, at most three target
-durations (then 503); N more than two segments ahead of the newest is refused at once (400).
+Blocking playlist reload (RFC 8216bis §6.2.5.2, the part that needs no partial segments), which
+served playlists advertise with ``#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES`` (added here, not
+by the segmenter, so a plain file server reading the file backend's directory does not claim
+it): ``?_HLS_msn=M`` holds the request until the playlist lists segment M or later, at most
+three of the stream's target durations (then 503), and answers with the whole playlist; M more
+than two beyond the newest segment is refused at once (400). Once the playlist has ENDLIST the
+directives are ignored. ``_HLS_part`` without ``_HLS_msn`` is 400; with it, it must be a
+decimal integer and is satisfied by segment M itself (no partial segments are listed, and a
+complete segment holds all of its parts). ``_HLS_skip`` is ignored (no CAN-SKIP-UNTIL).
 
 CORS follows HTTP-FLV: ``Access-Control-Allow-Origin: *`` when ``*`` is configured, otherwise a
 matching ``Origin`` is echoed with ``Vary: Origin``; ``OPTIONS`` answers preflights.
@@ -30,7 +36,7 @@ from synctv.config import LivestreamConfig
 from synctv.livestream import hls_metrics as metrics
 from synctv.livestream.hls_store import STREAM_ID_PATTERN, HlsStore, StoredSegment
 from synctv.livestream.registry import StreamDirectory
-from synctv.media.hls import SegmentationPolicy
+from synctv.media.hls import SegmentationPolicy, advertise_blocking_reload
 from synctv.proxy.ranges import (
     MultipleRanges,
     RangeError,
@@ -50,7 +56,8 @@ PLAYLIST_CACHE_CONTROL = "no-cache"
 # _HLS_msn more than two beyond the last segment is answered 400 at once.
 BLOCKING_TARGET_DURATIONS = 3
 MAX_MSN_AHEAD = 2
-# Not yet in synctv.errors (owned elsewhere); stable once released.
+# Delivery directives are decimal integers; 19 digits is every u63 (and more is abuse).
+_MAX_DIRECTIVE_DIGITS = 19
 
 # Route placeholders cannot hold "{m,n}" quantifiers; lengths are checked by the handlers.
 _STREAM_ID = r"[A-Za-z0-9_-]+"
@@ -66,8 +73,11 @@ def live_hls_routes(
     directory: StreamDirectory | None = None,
 ) -> list[Route]:
     """The HLS routes, to be mounted by the app."""
-    target_duration = SegmentationPolicy(config.hls_segment_seconds).target_duration
-    block_seconds = float(BLOCKING_TARGET_DURATIONS * target_duration)
+    policy = SegmentationPolicy(config.hls_segment_seconds)
+    # The first segment is cut within max_target_duration of the first keyframe (media.hls).
+    first_wait = float(
+        max(BLOCKING_TARGET_DURATIONS * policy.min_target_duration, policy.max_target_duration)
+    )
     origins = tuple(cors_origins)
 
     async def not_found(stream_id: str) -> ApiError:
@@ -76,44 +86,47 @@ def live_hls_routes(
         return ApiError(404, errors.STREAM_NOT_FOUND, f"no stream {stream_id}")
 
     async def playlist(request: Request) -> Response:
-        stream_id = _stream_id(request)
         cors = cors_headers(origins, request.header("origin"))
-        msn = _msn(request)
+        stream_id = _stream_id(request, cors)
+        msn = _blocking_msn(request, cors)
+        snapshot = await store.get_playlist(stream_id)
+        if snapshot is None and await store.wait_for_sequence(stream_id, 0, first_wait):
+            # Live, first segment still being made: hold the request rather than 404 a player
+            # that started with the stream (returns at once for streams that are not live).
+            snapshot = await store.get_playlist(stream_id)
         outcome = "ok"
-        if msn is not None:
-            current = await store.get_playlist(stream_id)
-            if current is not None and msn > current.newest_sequence + MAX_MSN_AHEAD:
+        if snapshot is not None and msn is not None and not snapshot.ended:
+            if msn > snapshot.newest_sequence + MAX_MSN_AHEAD:
                 metrics.PLAYLIST_REQUESTS.labels("bad_request").inc()
                 raise ApiError(
                     400, errors.INVALID_PARAMETER, "_HLS_msn is too far ahead", headers=cors
                 )
             outcome = "blocked"
-            if current is not None and not await store.wait_for_sequence(
-                stream_id, msn, block_seconds
-            ):
-                metrics.PLAYLIST_REQUESTS.labels("timeout").inc()
-                raise ApiError(
-                    503, errors.SERVICE_UNAVAILABLE, f"segment {msn} is not ready", headers=cors
-                )
-        snapshot = await store.get_playlist(stream_id)
-        if snapshot is None and await store.wait_for_sequence(stream_id, 0, block_seconds):
-            # Live, first segment still being made: hold the request rather than 404 a player
-            # that started with the stream (returns at once for streams that are not live).
-            snapshot = await store.get_playlist(stream_id)
+            if snapshot.newest_sequence < msn:
+                target = snapshot.target_duration or policy.min_target_duration
+                if not await store.wait_for_sequence(
+                    stream_id, msn, float(BLOCKING_TARGET_DURATIONS * target)
+                ):
+                    metrics.PLAYLIST_REQUESTS.labels("timeout").inc()
+                    raise ApiError(
+                        503, errors.SERVICE_UNAVAILABLE, f"segment {msn} is not ready", headers=cors
+                    )
+                snapshot = await store.get_playlist(stream_id)
         if snapshot is None:
             metrics.PLAYLIST_REQUESTS.labels("not_found").inc()
             error = await not_found(stream_id)
             error.headers += tuple(cors)
             raise error
         metrics.PLAYLIST_REQUESTS.labels(outcome).inc()
+        body = advertise_blocking_reload(snapshot.text)
         if request.method == "GET":
-            metrics.BYTES_SERVED.inc(len(snapshot.text))
+            metrics.BYTES_SERVED.inc(len(body))
         headers = [("cache-control", PLAYLIST_CACHE_CONTROL), *cors]
-        return Response(200, snapshot.text, headers, PLAYLIST_TYPE)
+        return Response(200, body, headers, PLAYLIST_TYPE)
 
     async def segment(request: Request) -> Response:
-        stream_id = _stream_id(request)
         cors = cors_headers(origins, request.header("origin"))
+        stream_id = _stream_id(request, cors)
         sequence = request.path_params["sequence"]
         if len(sequence) > _MAX_SEQUENCE_DIGITS:
             raise ApiError(404, errors.SEGMENT_NOT_FOUND, "no such segment", headers=cors)
@@ -165,19 +178,32 @@ def cors_headers(origins: Sequence[str], origin: str | None) -> list[tuple[str, 
     return allowed
 
 
-def _stream_id(request: Request) -> str:
+def _stream_id(request: Request, cors: list[tuple[str, str]]) -> str:
     stream_id = request.path_params["stream_id"]
     if not STREAM_ID_PATTERN.fullmatch(stream_id):
-        raise ApiError(404, errors.STREAM_NOT_FOUND, "no such stream")
+        raise ApiError(404, errors.STREAM_NOT_FOUND, "no such stream", headers=cors)
     return stream_id
 
 
-def _msn(request: Request) -> int | None:
-    raw = request.query.get("_HLS_msn")
+def _blocking_msn(request: Request, cors: list[tuple[str, str]]) -> int | None:
+    """``_HLS_msn`` (None when absent), after checking ``_HLS_part`` (RFC 8216bis §6.2.5.2)."""
+    msn = _directive(request, "_HLS_msn", cors)
+    part = _directive(request, "_HLS_part", cors)
+    if part is not None and msn is None:
+        metrics.PLAYLIST_REQUESTS.labels("bad_request").inc()
+        raise ApiError(400, errors.INVALID_PARAMETER, "_HLS_part needs _HLS_msn", headers=cors)
+    return msn
+
+
+def _directive(request: Request, name: str, cors: list[tuple[str, str]]) -> int | None:
+    raw = request.query.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 19:
-        raise ApiError(400, errors.INVALID_PARAMETER, "_HLS_msn must be a non-negative integer")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > _MAX_DIRECTIVE_DIGITS:
+        metrics.PLAYLIST_REQUESTS.labels("bad_request").inc()
+        raise ApiError(
+            400, errors.INVALID_PARAMETER, f"{name} must be a non-negative integer", headers=cors
+        )
     return int(raw)
 
 
