@@ -173,6 +173,7 @@ def serve_proxy(upstream_url: str, cache_mb: int) -> None:
     from synctv.api.http.asgi import App, Request, Response, Route, json_response
     from synctv.api.http.routes.proxy import proxy_routes
     from synctv.providers.base import PlaybackSource, ResolvedSource
+    from synctv.providers.scope import LanScope, origin_of
     from synctv.proxy.service import MediaProxy
     from synctv.proxy.slice_cache import SliceCache
     from synctv.proxy.token import ProxyTokenSigner
@@ -180,7 +181,12 @@ def serve_proxy(upstream_url: str, cache_mb: int) -> None:
 
     class Resolver:
         async def resolve_for_proxy(self, instance_id: str, media_ref: str) -> ResolvedSource:
-            return ResolvedSource(PlaybackSource(upstream_url), lan_service=True)
+            origin = origin_of(upstream_url)
+            lan = LanScope.parse([origin[1]]) if origin is not None else None
+            return ResolvedSource(PlaybackSource(upstream_url), lan)
+
+        def subscribe(self, listener: object) -> None:
+            return None  # the bench never changes its one instance
 
     async def main() -> None:
         upstream = HttpUpstream(max_connections=64)

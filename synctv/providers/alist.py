@@ -1,6 +1,7 @@
 """``alist``: files of an Alist v3 server (its public HTTP API).
 
-Config: ``base_url``, ``username`` (empty: guest access), ``mode`` (default ``proxy``).
+Config: ``base_url``, ``username`` (empty: guest access), ``mode`` (default ``proxy``),
+``lan_hosts`` (with the LAN flag: storage hosts besides the Alist server itself).
 Credentials: ``password``, and optionally ``path_password`` (for password-protected folders).
 
 API used: ``POST /api/auth/login {username, password}`` → ``data.token``;
@@ -70,7 +71,14 @@ class AlistProvider:
             headers = (("authorization", self._token),)
         title = data.get("name") if isinstance(data.get("name"), str) else None
         expires = self._context.clock() + LINK_LIFETIME_SECONDS
-        return PlaybackSource(raw_url, headers, self._mode, expires, title=title)
+        return PlaybackSource(
+            raw_url,
+            headers,
+            self._mode,
+            expires,
+            title=title,
+            credential_headers=frozenset(name for name, _ in headers),
+        )
 
     async def browse(self, path: str) -> list[BrowseEntry]:
         folder = _normalise(path or "/")
@@ -136,7 +144,7 @@ class AlistProvider:
                 self._base + endpoint,
                 headers=headers,
                 json_body=dict(body),
-                allow_private=self._context.lan_service,
+                lan=self._context.lan,
             )
         except ProviderHttpError as exc:
             raise ProviderError("provider_unavailable", f"alist unreachable: {exc}") from None

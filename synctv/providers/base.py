@@ -10,6 +10,11 @@ credentials, LAN flag) stored in the database; ``ProviderKind.create`` turns one
 Error handling: providers raise :class:`ProviderError` with a stable code (``media_not_found``,
 ``provider_auth_failed``, ``provider_unavailable``, ``invalid_media_ref``,
 ``invalid_provider_config``); nothing a provider raises carries a credential.
+
+Secrets stay secrets: plain config (stored unencrypted, printed by ``list``) may not hold
+credential headers, which belong in the encrypted credentials (:func:`header_pairs`); a source
+that needs credentials is never handed to clients in ``direct`` mode (:func:`client_safe`), and
+admin output masks every header that may carry one (:func:`mask_headers`).
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from synctv.providers.scope import LanScope, LanScopeError, normalise_host, origin_of
 
 Mode = Literal["direct", "proxy"]
 MODES: tuple[Mode, ...] = ("direct", "proxy")
@@ -30,13 +37,28 @@ MODES: tuple[Mode, ...] = ("direct", "proxy")
 ALLOWED_UPSTREAM_HEADERS = frozenset(
     {"user-agent", "referer", "origin", "authorization", "cookie", "accept-language"}
 )
-# Header names and URL query parameters whose values are credentials: masked in any output.
+# Header names whose values are credentials: refused in plain config, masked in any output. Any
+# vendor ``X-`` header counts too (X-Api-Key, X-Auth-Token, X-Emby-Token ...): there is no way to
+# tell a vendor's secret header from a harmless one by its name.
 SENSITIVE_HEADERS = frozenset(
-    {"authorization", "cookie", "x-emby-token", "x-emby-authorization", "x-mediabrowser-token"}
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-emby-token",
+        "x-emby-authorization",
+        "x-mediabrowser-token",
+    }
 )
+# URL query parameters whose values are (or may be) credentials: masked in any output.
 SENSITIVE_QUERY = frozenset(
     {"api_key", "apikey", "token", "access_token", "sign", "x-emby-token", "auth_key", "key"}
 )
+# Query parameters that carry an account credential (not a per-file signature): a URL with one
+# is never handed to a client in direct mode.
+CREDENTIAL_QUERY = frozenset({"api_key", "apikey", "access_token", "x-emby-token"})
+# Config keys every kind accepts besides its own.
+COMMON_CONFIG_KEYS = frozenset({"mode", "lan_hosts"})
 MASK = "***"
 
 
@@ -77,27 +99,37 @@ class ProviderHttp(Protocol):
         *,
         headers: Sequence[tuple[str, str]] = (),
         json_body: object = None,
-        allow_private: bool = False,
+        lan: LanScope | None = None,
     ) -> JsonReply: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Subtitle:
+    """``id`` names it in a proxy token (``subtitle:<id>``); without one, its position does."""
+
     name: str
     url: str
     language: str | None = None
     format: str | None = None
+    id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Quality:
+    """``id`` names it in a proxy token (``quality:<id>``); without one, its position does."""
+
     name: str
     url: str
+    id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PlaybackSource:
-    """What a room gets for a media reference. ``expires_at`` is Unix seconds (None: no limit)."""
+    """What a room gets for a media reference. ``expires_at`` is Unix seconds (None: no limit).
+
+    ``credential_headers`` names the headers built from the instance's credentials (masked in
+    admin output, and the reason the source is never played in ``direct`` mode).
+    """
 
     url: str
     headers: tuple[tuple[str, str], ...] = ()
@@ -106,14 +138,35 @@ class PlaybackSource:
     subtitles: tuple[Subtitle, ...] = ()
     qualities: tuple[Quality, ...] = ()
     title: str | None = None
+    credential_headers: frozenset[str] = frozenset()
+
+    def sub_resource(self, selector: str | None) -> str | None:
+        """The URL a selector names (``None``: the main URL), or ``None`` if it names nothing."""
+        if selector is None:
+            return self.url
+        kind, _, wanted = selector.partition(":")
+        items: tuple[Subtitle | Quality, ...] = ()
+        if kind == "subtitle":
+            items = self.subtitles
+        elif kind == "quality":
+            items = self.qualities
+        for position, item in enumerate(items):
+            if sub_resource_id(item, position) == wanted:
+                return item.url
+        return None
+
+
+def sub_resource_id(item: Subtitle | Quality, position: int) -> str:
+    return item.id if item.id else str(position)
 
 
 @dataclass(frozen=True, slots=True)
 class ResolvedSource:
-    """A source plus what the proxy must know about its instance (the LAN flag)."""
+    """A source plus what the proxy must know about its instance: the hosts it may reach on
+    private addresses (``None``: not a LAN service)."""
 
     source: PlaybackSource
-    lan_service: bool
+    lan: LanScope | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +185,11 @@ class Provider(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ProviderContext:
-    """What an instance gets besides its config: HTTP, the LAN flag, a wall clock, its id."""
+    """What an instance gets besides its config: HTTP, its LAN scope, a wall clock, its id."""
 
     http: ProviderHttp
     instance_id: str
-    lan_service: bool
+    lan: LanScope | None
     clock: Callable[[], float]
 
 
@@ -154,9 +207,12 @@ class ProviderKind:
     create: ProviderFactory
     default_mode: Mode = "proxy"
 
-    def validate(self, config: Mapping[str, Any], credentials: Mapping[str, Any]) -> None:
-        """Refuse unknown keys (a typo must not silently drop a setting)."""
-        unknown = set(config) - self.config_keys - {"mode"}
+    def validate(
+        self, config: Mapping[str, Any], credentials: Mapping[str, Any], lan_service: bool = False
+    ) -> None:
+        """Refuse unknown keys (a typo must not silently drop a setting) and a LAN flag that
+        would allow nothing (no ``base_url`` and no ``lan_hosts``)."""
+        unknown = set(config) - self.config_keys - COMMON_CONFIG_KEYS
         if unknown:
             raise ProviderConfigError(f"unknown {self.name} config keys: {sorted(unknown)}")
         unknown = set(credentials) - self.secret_keys
@@ -165,6 +221,25 @@ class ProviderKind:
         mode = config.get("mode", self.default_mode)
         if mode not in MODES:
             raise ProviderConfigError(f"mode must be one of {list(MODES)}")
+        scope = self.lan_scope(config)
+        if lan_service and not scope:
+            raise ProviderConfigError(
+                f"a LAN-service {self.name} instance needs config lan_hosts (the host names, "
+                "addresses or CIDR blocks it may reach on the local network)"
+            )
+
+    def lan_scope(self, config: Mapping[str, Any]) -> LanScope:
+        """The instance's own service hosts: its ``base_url`` host plus ``lan_hosts``."""
+        entries = lan_hosts(config)
+        base = config.get("base_url") if "base_url" in self.config_keys else None
+        if isinstance(base, str):
+            origin = origin_of(base)
+            if origin is not None:
+                entries.append(origin[1])
+        try:
+            return LanScope.parse(entries)
+        except LanScopeError as exc:
+            raise ProviderConfigError(f"lan_hosts: {exc}") from None
 
 
 @dataclass(slots=True)
@@ -201,7 +276,7 @@ def builtin_registry() -> ProviderRegistry:
     return registry
 
 
-_NOT_KINDS = frozenset({"base", "service", "crypto"})
+_NOT_KINDS = frozenset({"base", "service", "crypto", "scope"})
 
 
 def _package_path() -> list[str]:
@@ -242,8 +317,28 @@ def http_base_url(config: Mapping[str, Any]) -> str:
     return url.rstrip("/")
 
 
-def header_pairs(value: object, what: str) -> tuple[tuple[str, str], ...]:
-    """A ``{name: value}`` mapping of allowed upstream headers (see ALLOWED_UPSTREAM_HEADERS)."""
+def lan_hosts(config: Mapping[str, Any]) -> list[str]:
+    """The ``lan_hosts`` option: a list of host names, IP addresses or CIDR blocks."""
+    value = config.get("lan_hosts")
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ProviderConfigError("lan_hosts must be a list of host names, addresses or CIDRs")
+    return [normalise_host(v) for v in value]
+
+
+def is_sensitive_header(name: str) -> bool:
+    """Whether a header may carry a credential (by name: see SENSITIVE_HEADERS)."""
+    lower = name.lower()
+    return lower in SENSITIVE_HEADERS or lower.startswith("x-")
+
+
+def header_pairs(value: object, what: str, *, secret: bool) -> tuple[tuple[str, str], ...]:
+    """A ``{name: value}`` mapping of allowed upstream headers (see ALLOWED_UPSTREAM_HEADERS).
+
+    With ``secret=False`` (plain config: stored unencrypted and printed by ``list``), headers
+    that may carry credentials are refused, naming the header: they belong in the credentials.
+    """
     if value is None:
         return ()
     if not isinstance(value, Mapping):
@@ -255,6 +350,11 @@ def header_pairs(value: object, what: str) -> tuple[tuple[str, str], ...]:
         lower = name.lower()
         if lower not in ALLOWED_UPSTREAM_HEADERS and not lower.startswith("x-"):
             raise ProviderConfigError(f"header {name!r} may not be set by a provider")
+        if not secret and is_sensitive_header(lower):
+            raise ProviderConfigError(
+                f"header {name!r} may carry a credential: put it in the credentials "
+                "(--credentials-file, stored encrypted), not in the plain options"
+            )
         if any(c in text for c in "\r\n\0"):
             raise ProviderConfigError(f"header {name!r} has a control character")
         pairs.append((lower, text))
@@ -262,8 +362,33 @@ def header_pairs(value: object, what: str) -> tuple[tuple[str, str], ...]:
 
 
 def same_origin(a: str, b: str) -> bool:
-    pa, pb = urlsplit(a), urlsplit(b)
-    return (pa.scheme, pa.hostname, pa.port) == (pb.scheme, pb.hostname, pb.port)
+    origin = origin_of(a)
+    return origin is not None and origin == origin_of(b)
+
+
+def carries_credentials(source: PlaybackSource, secrets: Iterable[str] = ()) -> bool:
+    """Whether a client given ``source`` would learn a credential: credential or sensitive
+    headers, an account-credential query parameter, or a secret value in a URL or header."""
+    if source.credential_headers or any(is_sensitive_header(n) for n, _ in source.headers):
+        return True
+    known = [s for s in secrets if len(s) >= 4]
+    urls = [source.url, *(s.url for s in source.subtitles), *(q.url for q in source.qualities)]
+    for url in urls:
+        try:
+            query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+        except ValueError:
+            return True
+        if any(k.lower() in CREDENTIAL_QUERY for k, _ in query):
+            return True
+    texts = [*urls, *(v for _, v in source.headers)]
+    return any(secret in text for secret in known for text in texts)
+
+
+def client_safe(source: PlaybackSource, secrets: Iterable[str] = ()) -> PlaybackSource:
+    """``source``, switched to proxy mode if a client playing it directly would see a secret."""
+    if source.mode == "direct" and carries_credentials(source, secrets):
+        return replace(source, mode="proxy")
+    return source
 
 
 def mask_url(url: str, secrets: Iterable[str] = ()) -> str:
@@ -287,11 +412,21 @@ def mask_text(text: str, secrets: Iterable[str]) -> str:
 
 
 def mask_headers(
-    headers: Iterable[tuple[str, str]], secrets: Iterable[str] = ()
+    headers: Iterable[tuple[str, str]],
+    secrets: Iterable[str] = (),
+    credential_headers: Iterable[str] = (),
 ) -> list[tuple[str, str]]:
+    """Headers for output: sensitive names and credential-derived headers masked whole, any
+    known secret masked inside the others."""
     known = list(secrets)
+    derived = {n.lower() for n in credential_headers}
     return [
-        (name, MASK if name.lower() in SENSITIVE_HEADERS else mask_text(value, known))
+        (
+            name,
+            MASK
+            if is_sensitive_header(name) or name.lower() in derived
+            else mask_text(value, known),
+        )
         for name, value in headers
     ]
 

@@ -1,7 +1,11 @@
 """``direct``: the media reference is an http(s) URL; optional fixed upstream headers.
 
-Config: ``headers`` (plain, e.g. User-Agent, Referer), ``mode`` (default ``direct``).
-Credentials: ``headers`` (secret, e.g. Authorization, Cookie), merged over the plain ones.
+Config: ``headers`` (plain: User-Agent, Referer, Origin, Accept-Language only), ``mode``
+(default ``direct``), ``lan_hosts`` (what the LAN flag allows: a direct instance has no
+``base_url``, so without this list it reaches no private address).
+Credentials: ``headers`` (secret, e.g. Authorization, Cookie, X-Api-Key), merged over the plain
+ones. An instance with credential headers plays in ``proxy`` mode (a client fetching the URL
+itself would need, and so see, the secret); asking for ``direct`` mode with them is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from synctv.providers.base import (
     BrowseEntry,
     Mode,
     PlaybackSource,
+    ProviderConfigError,
     ProviderContext,
     ProviderError,
     ProviderKind,
@@ -30,6 +35,7 @@ MAX_URL_LENGTH = 4096
 class DirectProvider:
     headers: tuple[tuple[str, str], ...]
     mode: Mode
+    credential_headers: frozenset[str] = frozenset()
 
     async def resolve(self, media_ref: str) -> PlaybackSource:
         try:
@@ -43,7 +49,9 @@ class DirectProvider:
             or len(media_ref) > MAX_URL_LENGTH
         ):
             raise ProviderError("invalid_media_ref", "a direct media reference is an http(s) URL")
-        return PlaybackSource(media_ref, self.headers, self.mode)
+        return PlaybackSource(
+            media_ref, self.headers, self.mode, credential_headers=self.credential_headers
+        )
 
     async def browse(self, path: str) -> list[BrowseEntry]:
         raise ProviderError("not_supported", "direct providers cannot be browsed")
@@ -52,9 +60,17 @@ class DirectProvider:
 def _create(
     config: Mapping[str, Any], credentials: Mapping[str, Any], context: ProviderContext
 ) -> DirectProvider:
-    plain = dict(header_pairs(config.get("headers"), "config headers"))
-    secret = dict(header_pairs(credentials.get("headers"), "credential headers"))
-    return DirectProvider(tuple({**plain, **secret}.items()), mode_of(config, "direct"))
+    plain = dict(header_pairs(config.get("headers"), "config headers", secret=False))
+    secret = dict(header_pairs(credentials.get("headers"), "credential headers", secret=True))
+    mode = mode_of(config, "direct")
+    if secret:
+        if config.get("mode") == "direct":
+            raise ProviderConfigError(
+                "mode 'direct' would hand the credential headers "
+                f"{sorted(secret)} to every client: use mode 'proxy' (the default with them)"
+            )
+        mode = "proxy"
+    return DirectProvider(tuple({**plain, **secret}.items()), mode, frozenset(secret))
 
 
 PROVIDER_KIND = ProviderKind(

@@ -1,16 +1,18 @@
 """``emby``: items of an Emby (or Jellyfin-compatible) server.
 
 Config: ``base_url``, ``username`` (with a password) or ``user_id`` (with an API key; without it
-the first administrator is used), ``device_id``, ``mode`` (default ``proxy``).
-Credentials: ``password`` or ``api_key``.
+the first administrator is used), ``device_id``, ``lan_hosts`` (with the LAN flag: hosts
+besides the server itself). Credentials: ``password`` or ``api_key``.
 
 API used: ``POST /Users/AuthenticateByName {Username, Pw}`` with the ``X-Emby-Authorization``
 header → ``AccessToken`` and ``User.Id``; ``GET /Users/{id}/Views`` (libraries) and
 ``GET /Users/{id}/Items?ParentId=…`` (browse); ``POST /Items/{id}/PlaybackInfo?UserId=…`` →
 ``MediaSources[]`` (resolve). The playback URL is
 ``/Videos/{id}/stream?static=true&MediaSourceId=…&api_key=<token>``: the token is in the URL,
-which is why Emby instances default to proxy mode (clients never see it) and why admin output
-masks ``api_key``. A 401 drops the session token; the next call logs in again (once per call).
+which is why Emby instances are proxy-only (``mode: direct`` is refused: every client would get
+the access token) and why admin output masks ``api_key``. Subtitles carry it too; they are
+played through the proxy by their ``subtitle:<index>`` selector. A 401 drops the session token;
+the next call logs in again (once per call).
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ class EmbyProvider:
             raise ProviderConfigError("emby needs credentials api_key, or username + password")
         self._device_id = optional_str(config, "device_id") or f"synctv-{context.instance_id}"
         self._mode: Mode = mode_of(config, "proxy")
+        if self._mode == "direct":
+            raise ProviderConfigError(
+                "emby stream and subtitle URLs carry the access token (api_key): mode 'direct' "
+                "would hand it to every client; emby instances play in mode 'proxy'"
+            )
         self._context = context
         self._token: str | None = self._api_key
         self._lock = trio.Lock()
@@ -104,6 +111,7 @@ class EmbyProvider:
                     f"{self._base}{path}?{urlencode({'api_key': token})}",
                     language if isinstance(language, str) else None,
                     fmt,
+                    id=str(index),
                 )
             )
         return found
@@ -201,7 +209,7 @@ class EmbyProvider:
                 self._base + path,
                 headers=headers,
                 json_body=body,
-                allow_private=self._context.lan_service,
+                lan=self._context.lan,
             )
         except ProviderHttpError as exc:
             raise ProviderError("provider_unavailable", f"emby unreachable: {exc}") from None

@@ -11,9 +11,16 @@ DNS rebinding: the check must apply to the address actually connected to, not to
 lookup. :func:`resolve_vetted` resolves the name once and returns only vetted addresses; the
 upstream transport (``synctv.proxy.upstream``) connects to those, so there is no window between
 check and use. An address embedded in IPv6 (IPv4-mapped ``::ffff:a.b.c.d``, NAT64
-``64:ff9b::/96``) is judged as the IPv4 address it carries. If *any* resolved address is refused,
-the whole name is refused: a name that points at both a public and a private address is either
-misconfigured or an attack.
+``64:ff9b::/96``, 6to4 ``2002:AABB:CCDD::/48``, IPv4-compatible ``::a.b.c.d``) is judged as the
+IPv4 address it carries; besides, the deprecated IPv4-compatible block ``::/96``, the local-use
+NAT64 block ``64:ff9b:1::/48`` (RFC 8215: any IPv4 address may hide behind it) and the
+deprecated site-local block ``fec0::/10`` count as private, although Python's ``is_global``
+calls them global. If *any* resolved address is refused, the whole name is refused: a name that
+points at both a public and a private address is either misconfigured or an attack.
+
+Which hosts a LAN-service instance may reach privately is the caller's business
+(``synctv.providers.scope.LanScope``): the upstream adapter picks the lenient policy only for
+those hosts, on every hop.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ import ipaddress
 from dataclasses import dataclass
 
 import trio
+
+from synctv.providers.scope import normalise_host
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -52,6 +61,14 @@ METADATA_ADDRESSES = frozenset(
     )
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+# Blocks Python's ``is_global`` misjudges for our purpose: never a public upstream.
+_NOT_GLOBAL = (
+    _IPV4_COMPATIBLE,
+    ipaddress.ip_network("64:ff9b:1::/48"),  # RFC 8215 local-use NAT64
+    ipaddress.ip_network("fec0::/10"),  # RFC 3879 deprecated site-local
+)
 # A resolver answer is bounded: more addresses than this are not needed to connect.
 MAX_ADDRESSES = 16
 
@@ -83,20 +100,24 @@ class AddressPolicy:
             raise AddressRefused(f"{address} is a cloud metadata endpoint")
         if ip.is_multicast or ip.is_unspecified:
             raise AddressRefused(f"{address} is not a unicast address")
-        if not ip.is_global and not self.allow_private and address not in self.allowed:
+        if self.allow_private or address in self.allowed:
+            return
+        if not ip.is_global or any(address in block for block in _NOT_GLOBAL):
             raise AddressRefused(f"{address} is a private or reserved address")
 
 
-def normalise_host(host: str) -> str:
-    return host.strip("[]").rstrip(".").lower()
-
-
 def _embedded_ipv4(address: IPAddress) -> IPAddress:
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return address.ipv4_mapped
-        if address in _NAT64:
-            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    """The IPv4 address an IPv6 address carries (mapped, NAT64, 6to4, compatible), or itself."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in _SIX_TO_FOUR:  # 2002:AABB:CCDD::/48 carries AA.BB.CC.DD in bits 16-47
+        return ipaddress.IPv4Address((int(address) >> 80) & 0xFFFFFFFF)
+    if address in _IPV4_COMPATIBLE and int(address) > 1:  # not :: nor ::1
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address
 
 

@@ -25,13 +25,22 @@ SINGLE_FLIGHT_JOINS = Counter(
     "Slice requests that joined a fetch already in flight instead of fetching again.",
 )
 UPSTREAM_BYTES = Counter(
-    "synctv_proxy_upstream_bytes_total", "Body bytes received from upstream servers."
+    "synctv_proxy_upstream_bytes_total",
+    "Body bytes received from upstream servers (slices, pass-through, playlists, provider APIs).",
 )
 CLIENT_BYTES = Counter("synctv_proxy_client_bytes_total", "Body bytes sent to proxy clients.")
 UPSTREAM_ERRORS = Counter(
     "synctv_proxy_upstream_errors_total",
-    "Failed upstream requests by class (timeout, connect, status, protocol, refused, ...).",
+    "Failed upstream requests by class (timeout, connect, status, not_found, protocol, refused,"
+    " redirects), on every path: slices, pass-through, playlists, provider APIs.",
     ["kind"],
+)
+SLICE_FETCHES_IN_FLIGHT = Gauge(
+    "synctv_proxy_slice_fetches_in_flight", "Slice fetches running against upstream servers."
+)
+SLICE_FETCHES_QUEUED = Gauge(
+    "synctv_proxy_slice_fetches_queued",
+    "Slice fetches waiting for a free slot (proxy_slice_cache.max_in_flight_fetches).",
 )
 PROXY_RESPONSES = Counter(
     "synctv_proxy_responses_total",

@@ -1,8 +1,9 @@
 """The media proxy: ``GET /proxy/<token>`` → a verified grant → a provider's source → bytes.
 
-Theory of operation: the token (``token.py``) names a provider instance and media reference; the
-:class:`SourceResolver` (the provider service) turns that into a URL plus the provider's upstream
-headers, cached briefly. Then one of three paths serves the request:
+Theory of operation: the token (``token.py``) names a provider instance and media reference (and
+optionally a subtitle or quality of it, by selector); the :class:`SourceResolver` (the provider
+service) turns that into a URL plus the provider's upstream headers, cached briefly (and dropped
+when the instance changes). Then one of three paths serves the request:
 
 * **slices** (cache enabled, upstream honours Range): the client's range is resolved against the
   object size learnt from its first slice and streamed slice by slice from the
@@ -17,7 +18,10 @@ headers, cached briefly. Then one of three paths serves the request:
   playlists change every segment), rewritten so every URI is a new proxy token.
 
 Upstream requests carry only the provider's headers plus the three conditional/range headers we
-set ourselves; nothing else from the client is forwarded.
+set ourselves; nothing else from the client is forwarded. The provider's headers are scoped to
+the origin of the URL it resolved (``providers.scope.scoped_headers``): a manifest URI or a
+subtitle on another origin, like a redirect hop, gets only the cross-origin allow-list, and the
+instance's LAN scope decides, per host, whether private addresses may be reached.
 
 Error handling: failures before the response starts become :class:`ProxyError` (status, stable
 code, message), which the route turns into a JSON body: bad/expired token 403, unknown media 404,
@@ -36,7 +40,8 @@ from typing import Any, Protocol
 
 import trio
 
-from synctv.providers.base import ProviderError, ResolvedSource, same_origin
+from synctv.providers.base import ProviderError, ResolvedSource
+from synctv.providers.scope import origin_of, scoped_headers
 from synctv.proxy import metrics
 from synctv.proxy.m3u8 import (
     MAX_PLAYLIST_BYTES,
@@ -83,9 +88,10 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 # so a provider is not asked again for every Range request of the same film.
 SOURCE_CACHE_SECONDS = 60.0
 SOURCE_CACHE_ENTRIES = 1024
-# Objects known to ignore Range are remembered (bounded) to skip the probing request next time.
+# Objects known to ignore Range are remembered (bounded) to skip the probing request next time,
+# for a while only: an upstream may be fixed or replaced, and the memo must not pin it uncached.
 NO_RANGE_ENTRIES = 1024
-_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie"})
+NO_RANGE_SECONDS = 600.0
 _RELAYED = (
     "content-type",
     "content-length",
@@ -117,6 +123,10 @@ class SourceResolver(Protocol):
     """Turns a grant's instance + media reference into a source (the provider service)."""
 
     async def resolve_for_proxy(self, instance_id: str, media_ref: str) -> ResolvedSource: ...
+
+    def subscribe(self, listener: Callable[[str], Awaitable[None]]) -> None:
+        """Call ``listener(instance_id)`` whenever an instance is updated or removed."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +165,29 @@ class MediaProxy:
         self._sources: OrderedDict[tuple[str, str], tuple[ResolvedSource, float]] = OrderedDict()
         self._no_range: OrderedDict[str, float] = OrderedDict()
         self._counts: Counter[str] = Counter()
+        resolver.subscribe(self.forget_instance)
 
     # -- tokens -----------------------------------------------------------------------------
 
-    def issue_token(self, instance_id: str, media_ref: str, *, url: str | None = None) -> str:
+    def issue_token(
+        self,
+        instance_id: str,
+        media_ref: str,
+        *,
+        url: str | None = None,
+        selector: str | None = None,
+    ) -> str:
+        """A token for the media (or its ``subtitle:<id>``/``quality:<id>`` selector)."""
         expires = int(self._clock()) + self._token_ttl
-        return self._signer.sign(ProxyGrant(instance_id, media_ref, "proxy", expires, url))
+        grant = ProxyGrant(instance_id, media_ref, "proxy", expires, url, selector)
+        return self._signer.sign(grant)
+
+    async def forget_instance(self, instance_id: str) -> None:
+        """Drop what is cached for an instance that changed: its sources and its slices."""
+        for slot in [s for s in self._sources if s[0] == instance_id]:
+            del self._sources[slot]
+        if self._cache is not None:
+            await self._cache.invalidate_prefix(f"{instance_id}\n")
 
     def statistics(self) -> ProxyStatistics:
         return ProxyStatistics(
@@ -208,7 +235,7 @@ class MediaProxy:
         try:
             if looks_like_playlist(target.url):
                 await self._serve_playlist(grant, target, head, origin, send)
-            elif self._cache is None or target.key in self._no_range:
+            elif self._cache is None or self._ignores_range(target.key):
                 await self._serve_passthrough(target, headers, head, origin, send)
             else:
                 await self._serve_slices(grant, target, headers, head, origin, send)
@@ -231,12 +258,15 @@ class MediaProxy:
     async def _target(self, grant: ProxyGrant) -> UpstreamTarget:
         resolved = await self._resolve(grant.instance, grant.media_ref)
         source = resolved.source
-        url = grant.url or source.url
-        headers = source.headers
-        if not same_origin(url, source.url):  # a manifest's URI elsewhere: no credentials there
-            headers = tuple((k, v) for k, v in headers if k.lower() not in _CREDENTIAL_HEADERS)
-        key = f"{grant.instance}\n{grant.media_ref}\n{grant.url or ''}"
-        return UpstreamTarget(key, url, headers, resolved.lan_service)
+        selected = source.sub_resource(grant.selector)
+        if selected is None:
+            raise ProxyError(404, "media_not_found", "the source has no such subtitle or quality")
+        url = grant.url or selected
+        # The provider chose its headers for the URL it resolved: that origin only.
+        credential_origin = origin_of(source.url)
+        headers = tuple(scoped_headers(url, source.headers, credential_origin))
+        key = f"{grant.instance}\n{grant.media_ref}\n{grant.selector or ''}\n{grant.url or ''}"
+        return UpstreamTarget(key, url, headers, resolved.lan, credential_origin)
 
     async def _resolve(self, instance: str, media_ref: str) -> ResolvedSource:
         now = self._clock()
@@ -323,11 +353,22 @@ class MediaProxy:
         if isinstance(spec, ByteRangeSpec):
             index = spec.first // cache.slice_size
         elif isinstance(spec, SuffixRangeSpec):
-            known = cache.peek_identity(target.key)
-            if known is not None:
-                span = _resolve_or_416(spec, known[0].size)
-                index = span.start // cache.slice_size
+            size = await self._object_size(cache, target)
+            index = _resolve_or_416(spec, size).start // cache.slice_size
         return index, await cache.get_slice(target, index)
+
+    async def _object_size(self, cache: SliceCache, target: UpstreamTarget) -> int:
+        """The size a suffix range needs: from a cached slice, else a one-byte probe (a cold
+        ``bytes=-n`` then fetches only the slices it covers, not slice 0 as well)."""
+        known = cache.peek_identity(target.key)
+        if known is not None:
+            return known[0].size
+        try:
+            return (await cache.probe_identity(target)).size
+        except UpstreamUnsatisfiable as exc:
+            if exc.size != 0:
+                raise
+            return 0  # an empty object: slice 0 (empty) answers it
 
     async def _stream_span(
         self,
@@ -380,8 +421,19 @@ class MediaProxy:
 
     def _remember_no_range(self, key: str) -> None:
         self._no_range[key] = self._clock()
+        self._no_range.move_to_end(key)
         while len(self._no_range) > NO_RANGE_ENTRIES:
             self._no_range.popitem(last=False)
+
+    def _ignores_range(self, key: str) -> bool:
+        """Whether ``key`` was seen ignoring Range less than NO_RANGE_SECONDS ago."""
+        since = self._no_range.get(key)
+        if since is None:
+            return False
+        if self._clock() - since >= NO_RANGE_SECONDS:
+            del self._no_range[key]
+            return False
+        return True
 
     # -- pass-through ---------------------------------------------------------------------
 
@@ -434,11 +486,19 @@ class MediaProxy:
         try:
             text = decode_playlist(body)
         except PlaylistError as exc:
+            metrics.UPSTREAM_ERRORS.labels("protocol").inc()
             raise ProxyError(502, "upstream_bad_playlist", str(exc)) from None
 
         def through_proxy(absolute: str) -> str:
             # Relative to /proxy/<token>: resolves to /proxy/<new token> wherever we are mounted.
-            sub = ProxyGrant(grant.instance, grant.media_ref, "proxy", grant.expires_at, absolute)
+            sub = ProxyGrant(
+                grant.instance,
+                grant.media_ref,
+                "proxy",
+                grant.expires_at,
+                absolute,
+                grant.selector,
+            )
             return self._signer.sign(sub)
 
         out = rewrite_playlist(text, base_url, through_proxy).encode()
@@ -594,9 +654,10 @@ def _size_from_416(response: UpstreamResponse) -> int | None:
 
 
 def _status_error(response: UpstreamResponse) -> UpstreamError:
+    """The error for an upstream status (already counted by the Upstream that returned it)."""
     status = response.status
     kind = "not_found" if status in (404, 410) else "status"
-    return UpstreamError(kind, f"upstream answered {status}", status=status)
+    return UpstreamError(kind, f"upstream answered {status}", status=status, counted=True)
 
 
 def _proxy_error(exc: UpstreamError) -> ProxyError:
@@ -609,5 +670,6 @@ async def _read_limited(response: UpstreamResponse, limit: int) -> bytes:
     async for chunk in response.iter_bytes():
         buffer += chunk
         if len(buffer) > limit:
+            metrics.UPSTREAM_ERRORS.labels("protocol").inc()
             raise ProxyError(502, "upstream_bad_playlist", "playlist too large")
     return bytes(buffer)

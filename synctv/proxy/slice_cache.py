@@ -14,6 +14,13 @@ slice waits for that one result. Freshness: a slice younger than ``ttl`` is a hi
 the background; older, it is a miss. Size: inserting past ``max_bytes`` evicts least recently
 used slices down to ``target_ratio * max_bytes``; a periodic sweep drops expired slices and
 trims the same way. Storage is memory, or files via :class:`SliceStore` (``slice_store.py``).
+At most ``max_in_flight`` fetches run at once, across all objects (a burst of cold readers of
+many films must not open hundreds of upstream connections); further fetches queue, within their
+deadline, and the queue length is a metric.
+
+Metrics: the :class:`Upstream` counts upstream body bytes and the failures it sees (transport
+errors and error statuses) for every request, cached or not; the cache counts only the failures
+it decides itself (a fetch past its deadline, a body that does not match the range asked for).
 
 Resource handling: :meth:`SliceCache.run` must be running (``await nursery.start(cache.run)``)
 before :meth:`get_slice` is called; it owns the fetch, revalidation and eviction tasks, and
@@ -28,27 +35,38 @@ from __future__ import annotations
 import time
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import trio
 
+from synctv.providers.scope import LanScope, Origin
 from synctv.proxy import metrics
 from synctv.proxy.ranges import RangeError, parse_content_range, slice_span
 
 # Background revalidations allowed at once; more stale hits are served without refreshing.
 MAX_CONCURRENT_REVALIDATIONS = 8
+# Slice fetches running at once, over all objects: well under the upstream pool (100 by
+# default), so pass-through, playlists and provider API calls still find connections.
+MAX_IN_FLIGHT_FETCHES = 64
 
 
 class UpstreamError(Exception):
     """An upstream request failed. ``kind``: not_found, status, timeout, connect, protocol,
-    refused (address policy), redirects."""
+    refused (address policy), redirects.
 
-    def __init__(self, kind: str, message: str, *, status: int | None = None) -> None:
+    ``counted``: the failure is already in ``synctv_proxy_upstream_errors_total`` (the upstream
+    adapter counts what it sees; whoever raises an uncounted one counts it).
+    """
+
+    def __init__(
+        self, kind: str, message: str, *, status: int | None = None, counted: bool = False
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status
+        self.counted = counted
 
 
 class RangeUnsupported(Exception):
@@ -65,12 +83,18 @@ class UpstreamUnsatisfiable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class UpstreamTarget:
-    """What to fetch. ``key`` is the cache identity (stable even when the URL is re-signed)."""
+    """What to fetch. ``key`` is the cache identity (stable even when the URL is re-signed).
+
+    ``headers`` go in full only to ``header_origin`` (``None``: the origin of ``url``), and only
+    the cross-origin allow-list anywhere else (``providers.scope.scoped_headers``); ``lan`` is
+    the instance's LAN scope (``None``: the strict address policy everywhere).
+    """
 
     key: str
     url: str
     headers: tuple[tuple[str, str], ...] = ()
-    allow_private: bool = False
+    lan: LanScope | None = None
+    header_origin: Origin | None = None
 
 
 class UpstreamResponse(Protocol):
@@ -86,7 +110,11 @@ class UpstreamResponse(Protocol):
 
 
 class Upstream(Protocol):
-    """The fetch the cache depends on (``synctv.proxy.upstream.HttpUpstream`` implements it)."""
+    """The fetch the cache depends on (``synctv.proxy.upstream.HttpUpstream`` implements it).
+
+    It counts body bytes and failures (see the module docstring); a response it returns with
+    an error status has been counted, and failures it raises carry ``counted=True``.
+    """
 
     def open(
         self, target: UpstreamTarget, request_headers: Sequence[tuple[str, str]] = ()
@@ -115,7 +143,11 @@ class SliceStore(Protocol):
 
     async def save(self, key: str, index: int, piece: Slice) -> None: ...
 
-    async def load(self, key: str, index: int, expected_length: int) -> bytes | None: ...
+    async def load(
+        self, key: str, index: int, expected_length: int, identity: ObjectIdentity
+    ) -> bytes | None:
+        """The slice's bytes, or ``None`` when missing, corrupt or of another identity."""
+        ...
 
     async def delete(self, key: str, index: int) -> None: ...
 
@@ -148,6 +180,7 @@ class SliceCacheStatistics:
     corruptions: int
     in_flight: int
     upstream_errors: tuple[tuple[str, int], ...]
+    queued_fetches: int = 0
 
 
 @dataclass(slots=True)
@@ -180,9 +213,12 @@ class SliceCache:
         fetch_timeout: float = 60.0,
         store: SliceStore | None = None,
         clock: Callable[[], float] = time.time,
+        max_in_flight: int = MAX_IN_FLIGHT_FETCHES,
     ) -> None:
         if slice_size <= 0 or max_bytes < slice_size:
             raise ValueError("need 0 < slice_size <= max_bytes")
+        if max_in_flight < 1:
+            raise ValueError("need max_in_flight >= 1")
         self.slice_size = slice_size
         self.max_bytes = max_bytes
         self._upstream = upstream
@@ -201,6 +237,8 @@ class SliceCache:
         self._revalidations = 0
         self._counts: Counter[str] = Counter()
         self._errors: Counter[str] = Counter()
+        self._fetch_slots = trio.CapacityLimiter(max_in_flight)
+        self._queued = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -280,7 +318,7 @@ class SliceCache:
     async def _materialise(self, slot: tuple[str, int], entry: _Entry) -> Slice | None:
         if self._store is None:
             return entry.slice
-        data = await self._store.load(slot[0], slot[1], entry.length)
+        data = await self._store.load(slot[0], slot[1], entry.length, entry.slice.identity)
         if data is None:
             self._counts["corruptions"] += 1
             await self._drop(slot, "corrupt")
@@ -324,8 +362,9 @@ class SliceCache:
 
     async def _fly(self, target: UpstreamTarget, slot: tuple[str, int], flight: _Flight) -> None:
         try:
-            with trio.fail_after(self._fetch_timeout):
-                piece = await self._fetch(target, slot[1])
+            with trio.fail_after(self._fetch_timeout):  # the deadline covers the queue too
+                async with self._fetch_slot():
+                    piece = await self._fetch(target, slot[1])
             await self._insert(slot, piece)
             flight.result = piece
         except trio.TooSlowError:
@@ -343,8 +382,63 @@ class SliceCache:
 
     def _error(self, exc: UpstreamError) -> UpstreamError:
         self._errors[exc.kind] += 1
-        metrics.UPSTREAM_ERRORS.labels(exc.kind).inc()
+        if not exc.counted:
+            metrics.UPSTREAM_ERRORS.labels(exc.kind).inc()
+            exc.counted = True
         return exc
+
+    @asynccontextmanager
+    async def _fetch_slot(self) -> AsyncIterator[None]:
+        """One of the ``max_in_flight`` fetch slots, queueing (and counted) while none is free."""
+        self._queued += 1
+        metrics.SLICE_FETCHES_QUEUED.inc()
+        try:
+            await self._fetch_slots.acquire()
+        finally:
+            self._queued -= 1
+            metrics.SLICE_FETCHES_QUEUED.dec()
+        metrics.SLICE_FETCHES_IN_FLIGHT.inc()
+        try:
+            yield
+        finally:
+            metrics.SLICE_FETCHES_IN_FLIGHT.dec()
+            self._fetch_slots.release()
+
+    async def probe_identity(self, target: UpstreamTarget) -> ObjectIdentity:
+        """The object's identity from a one-byte ``Range: bytes=-1`` request (no slice fetched).
+
+        For a cold suffix range (``bytes=-n``), whose slices are known only once the size is:
+        learning the size this way costs one byte instead of the whole first slice. Raises as
+        :meth:`get_slice` does; an empty object is ``UpstreamUnsatisfiable(0)``.
+        """
+        try:
+            with trio.fail_after(self._fetch_timeout):
+                async with (
+                    self._fetch_slot(),
+                    self._upstream.open(target, (("range", "bytes=-1"),)) as response,
+                ):
+                    return self._probed(response)
+        except trio.TooSlowError:
+            raise self._error(UpstreamError("timeout", "upstream size probe timed out")) from None
+        except UpstreamError as exc:
+            raise self._error(exc) from None
+
+    def _probed(self, response: UpstreamResponse) -> ObjectIdentity:
+        status = response.status
+        if status == 416:
+            raise UpstreamUnsatisfiable(_unsatisfied_size(response.header("content-range")))
+        if status == 200:
+            raise RangeUnsupported("upstream ignored Range")
+        if status != 206:
+            kind = "not_found" if status in (404, 410) else "status"
+            raise UpstreamError(kind, f"upstream answered {status}", status=status, counted=True)
+        try:
+            size = parse_content_range(response.header("content-range") or "").size
+        except RangeError as exc:
+            raise UpstreamError("protocol", str(exc)) from None
+        if size is None or response.header("content-encoding") not in (None, "identity"):
+            raise RangeUnsupported("upstream does not tell the object size")
+        return _identity(response, size)
 
     # -- one upstream fetch -----------------------------------------------------------------
 
@@ -362,9 +456,8 @@ class SliceCache:
                 if index == 0 and size == 0:  # an empty object: cache that fact as an empty slice
                     return Slice(b"", _identity(response, 0), None, self._now())
                 raise UpstreamUnsatisfiable(size)
-            if status in (404, 410):
-                raise UpstreamError("not_found", f"upstream answered {status}", status=status)
-            raise UpstreamError("status", f"upstream answered {status}", status=status)
+            kind = "not_found" if status in (404, 410) else "status"
+            raise UpstreamError(kind, f"upstream answered {status}", status=status, counted=True)
 
     async def _read_partial(self, response: UpstreamResponse, start: int) -> Slice:
         if response.header("content-encoding") not in (None, "identity"):
@@ -399,8 +492,7 @@ class SliceCache:
             if len(buffer) + len(chunk) > expected:
                 raise UpstreamError("protocol", "upstream sent more bytes than announced")
             buffer += chunk
-        self._counts["upstream_bytes"] += len(buffer)
-        metrics.UPSTREAM_BYTES.inc(len(buffer))
+        self._counts["upstream_bytes"] += len(buffer)  # (the Upstream counts the metric)
         if len(buffer) != expected:
             raise UpstreamError("protocol", "upstream body ended early")
         return bytes(buffer)
@@ -455,6 +547,11 @@ class SliceCache:
         for slot in [s for s in self._entries if s[0] == key]:
             await self._drop(slot, "changed")
 
+    async def invalidate_prefix(self, prefix: str) -> None:
+        """Forget every slice whose key starts with ``prefix`` (a provider instance changed)."""
+        for slot in [s for s in self._entries if s[0].startswith(prefix)]:
+            await self._drop(slot, "changed")
+
     # -- statistics -------------------------------------------------------------------------
 
     def _count(self, name: str, label: str) -> None:
@@ -476,6 +573,7 @@ class SliceCache:
             corruptions=c["corruptions"],
             in_flight=len(self._flights),
             upstream_errors=tuple(sorted(self._errors.items())),
+            queued_fetches=self._queued,
         )
 
 

@@ -8,7 +8,11 @@ Writes are atomic: a temporary file in the same directory, fsync'd, then ``os.re
 the final name, so a crash leaves the old slice or the new one, never half of one. At start
 :meth:`FileSliceStore.scan` rebuilds the index from the headers (leftover temporaries and files
 with unreadable headers are deleted). Corruption is detected on every load: a wrong length or
-checksum makes :meth:`load` return ``None`` and delete the file, and the cache refetches.
+checksum makes :meth:`load` return ``None`` and delete the file, and the cache refetches. So does
+a file whose object identity (size, ETag, Last-Modified) is not the one the cache's index holds
+for the slice: another writer (a revalidation racing a reader, a second process on the same
+directory) may have replaced it with a newer version of the object, and those bytes must never
+be served under the old version's validators.
 
 All file I/O runs in worker threads (``trio.to_thread``), one slice at a time.
 """
@@ -44,8 +48,10 @@ class FileSliceStore:
     async def save(self, key: str, index: int, piece: Slice) -> None:
         await trio.to_thread.run_sync(self._save_sync, key, index, piece)
 
-    async def load(self, key: str, index: int, expected_length: int) -> bytes | None:
-        return await trio.to_thread.run_sync(self._load_sync, key, index, expected_length)
+    async def load(
+        self, key: str, index: int, expected_length: int, identity: ObjectIdentity
+    ) -> bytes | None:
+        return await trio.to_thread.run_sync(self._load_sync, key, index, expected_length, identity)
 
     async def delete(self, key: str, index: int) -> None:
         await trio.to_thread.run_sync(self._delete_sync, self._path(key, index))
@@ -77,7 +83,9 @@ class FileSliceStore:
             os.fsync(out.fileno())
         os.replace(temporary, final)
 
-    def _load_sync(self, key: str, index: int, expected_length: int) -> bytes | None:
+    def _load_sync(
+        self, key: str, index: int, expected_length: int, identity: ObjectIdentity
+    ) -> bytes | None:
         path = self._path(key, index)
         try:
             with open(path, "rb") as src:
@@ -88,6 +96,10 @@ class FileSliceStore:
             return None
         if (
             header.get("key") != key
+            or header.get("index") != index
+            or header.get("size") != identity.size
+            or header.get("etag") != identity.etag
+            or header.get("last_modified") != identity.last_modified
             or header.get("length") != expected_length
             or len(data) != expected_length
             or hashlib.sha256(data).hexdigest() != header.get("sha256")

@@ -1,7 +1,9 @@
 """Signed, expiring proxy tokens: ``/proxy/<token>`` may fetch only what we granted.
 
-A token names a provider instance, a media reference, the allowed mode and an expiry, and (for
-manifest sub-resources) the absolute upstream URL we derived from a manifest we fetched. The
+A token names a provider instance, a media reference, the allowed mode and an expiry; optionally
+a sub-resource selector (``subtitle:<id>``, ``quality:<id>``: which of the source's subtitles or
+qualities to fetch instead of its main URL); and (for manifest sub-resources) the absolute
+upstream URL we derived from a manifest we fetched. Every field is inside the MAC. The
 client never supplies a URL: it can only present a token, and the token is authenticated with
 HMAC-SHA256 under a key derived from the JWT secret (domain-separated, so a proxy token is never
 a valid JWT signature nor the reverse).
@@ -43,13 +45,15 @@ class TokenExpired(TokenError):
 
 @dataclass(frozen=True, slots=True)
 class ProxyGrant:
-    """What a token allows: fetch ``media_ref`` of ``instance`` (or ``url`` derived from it)."""
+    """What a token allows: fetch ``media_ref`` of ``instance``, or its sub-resource named by
+    ``selector``, or ``url`` derived from a manifest of either."""
 
     instance: str
     media_ref: str
     mode: str
     expires_at: int
     url: str | None = None
+    selector: str | None = None
 
 
 def derive_key(jwt_secret: bytes) -> bytes:
@@ -74,6 +78,8 @@ class ProxyTokenSigner:
         }
         if grant.url is not None:
             payload["u"] = grant.url
+        if grant.selector is not None:
+            payload["s"] = grant.selector
         body = _b64(json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode())
         signed = f"{_VERSION}.{body}"
         return f"{signed}.{_b64(self._mac(signed))}"
@@ -110,16 +116,19 @@ def _decode_payload(raw: bytes) -> ProxyGrant:
         raise TokenInvalid("malformed token payload") from None
     if not isinstance(data, dict):
         raise TokenInvalid("malformed token payload")
-    instance, ref, mode, expiry, url = (data.get(k) for k in ("i", "r", "m", "e", "u"))
+    instance, ref, mode, expiry, url, selector = (
+        data.get(k) for k in ("i", "r", "m", "e", "u", "s")
+    )
     if (
         not isinstance(instance, str)
         or not isinstance(ref, str)
         or not isinstance(mode, str)
         or type(expiry) is not int
         or not (url is None or isinstance(url, str))
+        or not (selector is None or isinstance(selector, str))
     ):
         raise TokenInvalid("malformed token payload")
-    return ProxyGrant(instance, ref, mode, expiry, url)
+    return ProxyGrant(instance, ref, mode, expiry, url, selector)
 
 
 def _b64(raw: bytes) -> str:

@@ -7,14 +7,26 @@ to 127.0.0.1 when connected. Instead, :class:`PinnedBackend` is the pool's netwo
 address with the :class:`AddressPolicy`, and connects to a vetted *address*. httpcore still
 knows the connection by its host name, so the Host header, TLS SNI and certificate verification
 all use the name. A pooled connection is reused only for the same scheme/host/port, and was vetted
-when made. There is one client (one pool) per policy (strict, and private-allowed for LAN
-services), so a connection vetted under the lenient policy is never reused under the strict one.
+when made. There is one client (one pool) per policy (strict, and private-allowed), so a
+connection vetted under the lenient policy is never reused under the strict one.
 httpx does not take a network backend as an argument, so :class:`_PinnedTransport` replaces the
 pool its base class builds (a test pins this down).
 
+LAN services: a request of a LAN-service instance carries its :class:`LanScope`; each hop whose
+host is in the scope (by name, or an IP literal in its networks) goes through the private-allowed
+pool, every other hop through the strict one. Because pools are keyed by host, a lenient
+connection is only ever reused for a host some request was allowed to reach leniently, and only
+by a request whose own scope covers that host.
+
 Redirects are followed here, not by httpx, up to ``max_redirects`` hops: each hop is a new
-request whose connection is vetted again; only http/https targets are followed, and
-credentials (Authorization, Cookie) are dropped when a hop leaves the original origin.
+request whose connection is vetted again, under the policy its own host gets; only http/https
+targets are followed. Headers are scoped by ``providers.scope.scoped_headers`` on every hop: the
+provider's headers go to its origin only, other origins get the cross-origin allow-list, and a
+chain that left the origin never gets them back.
+
+Metrics: every body byte read (media, playlists, provider API answers) counts in
+``synctv_proxy_upstream_bytes_total``; every failure (transport errors by kind, and final
+responses with an error status other than 416) in ``synctv_proxy_upstream_errors_total``.
 
 Error handling: everything becomes :class:`UpstreamError` with a kind: ``refused`` (policy),
 ``timeout``, ``connect``, ``protocol``, ``redirects``; statuses are the caller's business.
@@ -36,11 +48,12 @@ import httpx
 import trio
 
 from synctv.providers.base import JsonReply, ProviderHttpError
+from synctv.providers.scope import LanScope, Origin, origin_of, scoped_headers
+from synctv.proxy import metrics
 from synctv.proxy.address_policy import AddressPolicy, AddressRefused, parse_ip, resolve_vetted
 from synctv.proxy.slice_cache import UpstreamError, UpstreamTarget
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 # Provider API answers (directory listings, item metadata) larger than this are refused.
 MAX_JSON_BYTES = 8 * 1024 * 1024
 DEFAULT_USER_AGENT = "SyncTV-py"
@@ -122,9 +135,10 @@ class HttpResponse:
         """Raw body bytes as they arrive (no content decoding); failures are UpstreamError."""
         try:
             async for chunk in self._response.aiter_raw():
+                metrics.UPSTREAM_BYTES.inc(len(chunk))
                 yield chunk
         except httpx.HTTPError as exc:
-            raise _classify(exc) from None
+            raise _counted(_classify(exc)) from None
 
 
 class HttpUpstream:
@@ -177,7 +191,9 @@ class HttpUpstream:
         """GET the target with its headers plus ``request_headers`` (Range and such)."""
         headers = [("user-agent", self._user_agent), ("accept-encoding", "identity")]
         headers = _override(headers, [*target.headers, *request_headers])
-        response = await self._send("GET", target.url, headers, None, target.allow_private)
+        response = await self._send(
+            "GET", target.url, headers, None, target.lan, target.header_origin
+        )
         try:
             yield HttpResponse(response)
         finally:
@@ -191,15 +207,16 @@ class HttpUpstream:
         *,
         headers: Sequence[tuple[str, str]] = (),
         json_body: object = None,
-        allow_private: bool = False,
+        lan: LanScope | None = None,
     ) -> JsonReply:
-        """One provider API call (implements ``providers.base.ProviderHttp``)."""
+        """One provider API call (implements ``providers.base.ProviderHttp``); the headers go
+        to the origin of ``url`` only."""
         base = [("user-agent", self._user_agent), ("accept", "application/json")]
         body = None if json_body is None else json.dumps(json_body).encode()
         if body is not None:
             base.append(("content-type", "application/json"))
         try:
-            response = await self._send(method, url, _override(base, headers), body, allow_private)
+            response = await self._send(method, url, _override(base, headers), body, lan, None)
             try:
                 raw = await _read_bounded(response, MAX_JSON_BYTES)
             finally:
@@ -218,16 +235,39 @@ class HttpUpstream:
         url: str,
         headers: list[tuple[str, str]],
         body: bytes | None,
-        allow_private: bool,
+        lan: LanScope | None,
+        header_origin: Origin | None,
     ) -> httpx.Response:
-        lenient = allow_private or self._allow_private
-        client = self._clients[lenient]
-        origin = _origin(url)
+        """Send with manual redirects; see the module docstring for the per-hop rules."""
+        try:
+            response = await self._follow(method, url, headers, body, lan, header_origin)
+        except UpstreamError as exc:
+            raise _counted(exc) from None
+        status = response.status_code
+        if status >= 400 and status != 416:  # 416 answers a range; it is not a failure
+            metrics.UPSTREAM_ERRORS.labels("not_found" if status in (404, 410) else "status").inc()
+        return response
+
+    async def _follow(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        lan: LanScope | None,
+        header_origin: Origin | None,
+    ) -> httpx.Response:
+        credential_origin = header_origin or origin_of(url)
         for _ in range(self._max_redirects + 1):
-            _check_url(url, self._policies[lenient])
-            if _origin(url) != origin:
-                headers = [(k, v) for k, v in headers if k.lower() not in _CREDENTIAL_HEADERS]
-            request = client.build_request(method, url, headers=headers, content=body)
+            host = _host_of(url)
+            lenient = self._allow_private or (lan is not None and lan.covers(host))
+            _check_host(host, self._policies[lenient])
+            if origin_of(url) != credential_origin:
+                credential_origin = None  # left the origin: its credentials never come back
+            client = self._clients[lenient]
+            request = client.build_request(
+                method, url, headers=scoped_headers(url, headers, credential_origin), content=body
+            )
             try:
                 response = await client.send(request, stream=True)
             except AddressRefused as exc:
@@ -244,8 +284,8 @@ class HttpUpstream:
         raise UpstreamError("redirects", f"more than {self._max_redirects} redirects")
 
 
-def _check_url(url: str, policy: AddressPolicy) -> None:
-    """Refuse non-HTTP schemes and refused literal hosts before any connection is attempted."""
+def _host_of(url: str) -> str:
+    """The host of an http(s) URL; anything else is refused before a connection is attempted."""
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -253,6 +293,11 @@ def _check_url(url: str, policy: AddressPolicy) -> None:
         raise UpstreamError("refused", "malformed upstream URL") from None
     if parts.scheme not in ("http", "https") or not host:
         raise UpstreamError("refused", "upstream URL must be http(s) with a host")
+    return host
+
+
+def _check_host(host: str, policy: AddressPolicy) -> None:
+    """Refuse metadata names and refused literal addresses before any connection is attempted."""
     try:
         policy.check_name(host)
         literal = parse_ip(host)
@@ -262,12 +307,11 @@ def _check_url(url: str, policy: AddressPolicy) -> None:
         raise UpstreamError("refused", str(exc)) from None
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    try:
-        parts = urlsplit(url)
-        return parts.scheme, (parts.hostname or "").lower(), parts.port
-    except ValueError:
-        return "", "", None
+def _counted(exc: UpstreamError) -> UpstreamError:
+    if not exc.counted:
+        metrics.UPSTREAM_ERRORS.labels(exc.kind).inc()
+        exc.counted = True
+    return exc
 
 
 def _override(
@@ -281,12 +325,15 @@ def _override(
 async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
     buffer = bytearray()
     try:
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.aiter_bytes():  # decoded: the limit bounds what we parse
+            metrics.UPSTREAM_BYTES.inc(len(chunk))
             buffer += chunk
             if len(buffer) > limit:
-                raise UpstreamError("protocol", f"upstream answer larger than {limit} bytes")
+                raise _counted(
+                    UpstreamError("protocol", f"upstream answer larger than {limit} bytes")
+                )
     except httpx.HTTPError as exc:
-        raise _classify(exc) from None
+        raise _counted(_classify(exc)) from None
     return bytes(buffer)
 
 

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 from tests.proxy.upstream_server import Obj, Seen, UpstreamServer, json_reply
 
 FILM = bytes((i * 31) % 256 for i in range(300_000))
+SUBTITLE = b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHello.\n"
 
 
 @dataclass
@@ -85,6 +86,9 @@ class FakeEmby:
     def install(self) -> None:
         self.server.handler = self.handle
         self.server.objects["/Videos/42/stream"] = Obj(FILM, require_query="api_key=")
+        self.server.objects["/Videos/42/ms42/Subtitles/2/Stream.vtt"] = Obj(
+            SUBTITLE, content_type="text/vtt", require_query="api_key="
+        )
 
     def handle(self, seen: Seen) -> tuple[int, list[tuple[str, str]], bytes] | None:
         parts = urlsplit(seen.path)

@@ -18,7 +18,7 @@ from synctv.api.grpc._gen.synctv.admin.v1 import providers_grpc, providers_pb2
 from synctv.api.grpc.admin import serve_admin
 from synctv.api.grpc.admin_providers import ProviderAdmin
 from synctv.providers.crypto import CredentialCipher
-from synctv.providers.service import ProviderService
+from synctv.providers.service import ProviderService, UnpersistedKey
 from synctv.proxy.upstream import HttpUpstream
 from synctv.store.db import Database
 from synctv.store.providers import ProviderInstanceStore
@@ -33,8 +33,12 @@ KEY = bytes(range(32))
 async def stub_call(
     database: Database, http: HttpUpstream, nursery: trio.Nursery, tmp_path: Path
 ) -> Callable[[Callable[[providers_grpc.ProviderAdminStub], Awaitable[Any]]], Awaitable[Any]]:
-    service = ProviderService(ProviderInstanceStore(database), CredentialCipher(KEY), http)
-    admin = ProviderAdmin(service, lambda instance, ref: f"http://synctv.test/proxy/<{instance}>")
+    service = ProviderService(
+        ProviderInstanceStore(database), CredentialCipher(KEY), http, key_custody=UnpersistedKey()
+    )
+    admin = ProviderAdmin(
+        service, lambda instance, ref, selector: f"http://synctv.test/proxy/<{instance}:{selector}>"
+    )
     socket_path = tmp_path / "synctv.sock"
     await nursery.start(serve_admin, socket_path, [admin])
 
@@ -82,7 +86,10 @@ async def test_add_list_resolve_update_remove(
     document = json.loads(resolved.source_json)
     assert fake.api_key not in resolved.source_json
     assert document["mode"] == "proxy"
-    assert document["proxy_url"] == f"http://synctv.test/proxy/<{added.id}>"
+    assert document["proxy_url"] == f"http://synctv.test/proxy/<{added.id}:None>"
+    assert document["subtitles"][0]["proxy_url"] == (
+        f"http://synctv.test/proxy/<{added.id}:subtitle:2>"
+    )
 
     updated = await stub_call(
         lambda s: s.Update(
@@ -128,3 +135,5 @@ def test_cli_parser_builds() -> None:
     assert (args.instance, args.media_ref, args.json) == ("nas", "/movies/film.mp4", True)
     args = parser.parse_args(["provider", "update", "nas", "--no-lan-service"])
     assert args.lan is False
+    args = parser.parse_args(["provider", "rotate-key", "--generate-new-key"])
+    assert (args.generate_new_key, args.new_key_file, args.old_key_file) == (True, None, None)

@@ -30,8 +30,9 @@ def make(
     lan: bool = True,
 ) -> Provider:
     spec = builtin_registry().get(kind)
-    spec.validate(config, credentials or {})
-    return spec.create(config, credentials or {}, ProviderContext(http, "inst-1", lan, time.time))
+    spec.validate(config, credentials or {}, lan)
+    scope = spec.lan_scope(config) if lan else None
+    return spec.create(config, credentials or {}, ProviderContext(http, "inst-1", scope, time.time))
 
 
 def test_registry_discovers_the_kinds() -> None:
@@ -42,14 +43,15 @@ def test_registry_discovers_the_kinds() -> None:
 
 
 async def test_direct(http: HttpUpstream) -> None:
-    provider = make(
-        "direct",
-        http,
-        {"headers": {"User-Agent": "UA/1", "Referer": "https://site/"}},
-        {"headers": {"Cookie": "sid=1"}},
-    )
-    source = await provider.resolve("https://cdn.example/a.mp4")
+    plain = {"headers": {"User-Agent": "UA/1", "Referer": "https://site/"}}
+    source = await make("direct", http, plain, lan=False).resolve("https://cdn.example/a.mp4")
     assert source.mode == "direct"
+    assert dict(source.headers) == {"user-agent": "UA/1", "referer": "https://site/"}
+
+    provider = make("direct", http, plain, {"headers": {"Cookie": "sid=1"}}, lan=False)
+    source = await provider.resolve("https://cdn.example/a.mp4")
+    assert source.mode == "proxy"  # a client playing it directly would need the cookie
+    assert source.credential_headers == {"cookie"}
     assert dict(source.headers) == {
         "user-agent": "UA/1",
         "referer": "https://site/",
@@ -59,9 +61,45 @@ async def test_direct(http: HttpUpstream) -> None:
         with pytest.raises(ProviderError):
             await provider.resolve(bad)
     with pytest.raises(ProviderConfigError):
-        make("direct", http, {"headers": {"Host": "evil"}})
+        make("direct", http, {"headers": {"Host": "evil"}}, lan=False)
     with pytest.raises(ProviderConfigError):
-        make("direct", http, {"typo_key": 1})
+        make("direct", http, {"typo_key": 1}, lan=False)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Authorization", "Cookie", "X-Api-Key", "X-Auth-Token", "X-Emby-Token", "x-custom"],
+)
+async def test_plain_options_refuse_credential_headers(http: HttpUpstream, name: str) -> None:
+    with pytest.raises(ProviderConfigError) as info:
+        make("direct", http, {"headers": {name: "top-secret"}}, lan=False)
+    assert repr(name) in info.value.message
+    assert "credentials" in info.value.message
+    assert "top-secret" not in info.value.message
+    make("direct", http, {}, {"headers": {name: "top-secret"}}, lan=False)  # their place
+
+
+async def test_credential_headers_are_never_handed_out_in_direct_mode(http: HttpUpstream) -> None:
+    with pytest.raises(ProviderConfigError, match="mode 'direct'"):
+        make("direct", http, {"mode": "direct"}, {"headers": {"X-Api-Key": "k"}}, lan=False)
+    with pytest.raises(ProviderConfigError, match="api_key"):
+        make("emby", http, {"base_url": "http://emby.example", "mode": "direct"}, {"api_key": "k"})
+
+
+def test_lan_scope_is_the_service_host_plus_lan_hosts() -> None:
+    alist = builtin_registry().get("alist")
+    scope = alist.lan_scope({"base_url": "http://NAS.lan:5244", "lan_hosts": ["10.0.0.0/24"]})
+    assert scope.covers("nas.lan")
+    assert scope.covers("10.0.0.7")
+    assert not scope.covers("10.0.1.7")
+    assert not scope.covers("router.lan")
+    direct = builtin_registry().get("direct")
+    with pytest.raises(ProviderConfigError, match="lan_hosts"):
+        direct.validate({}, {}, lan_service=True)  # the flag would allow nothing
+    direct.validate({"lan_hosts": ["192.168.1.20"]}, {}, lan_service=True)
+    for bad in (["not a host!"], "10.0.0.1", [1]):
+        with pytest.raises(ProviderConfigError, match="lan_hosts"):
+            direct.validate({"lan_hosts": bad}, {}, lan_service=True)
 
 
 async def test_alist_login_list_resolve_and_relogin(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
+from typing import Any
 
 import pytest
 import trio
@@ -13,16 +15,16 @@ from synctv.api.http.asgi import App
 from synctv.api.http.routes.proxy import proxy_routes
 from synctv.providers.base import ProviderError
 from synctv.providers.crypto import CredentialCipher
-from synctv.providers.service import ProviderService
+from synctv.providers.service import ProviderService, UnpersistedKey
 from synctv.proxy.service import MediaProxy
 from synctv.proxy.slice_cache import SliceCache
 from synctv.proxy.token import ProxyTokenSigner
 from synctv.proxy.upstream import HttpUpstream
 from synctv.store.db import Database
 from synctv.store.providers import ProviderInstanceStore
-from tests.providers.fakes import FILM, FakeAlist, FakeEmby
+from tests.providers.fakes import FILM, SUBTITLE, FakeAlist, FakeEmby
 from tests.proxy.conftest import call
-from tests.proxy.upstream_server import UpstreamServer
+from tests.proxy.upstream_server import Obj, UpstreamServer
 
 KEY = bytes(range(32))
 NEW_KEY = bytes(range(100, 132))
@@ -30,7 +32,9 @@ NEW_KEY = bytes(range(100, 132))
 
 @pytest.fixture
 def service(database: Database, http: HttpUpstream) -> ProviderService:
-    return ProviderService(ProviderInstanceStore(database), CredentialCipher(KEY), http)
+    return ProviderService(
+        ProviderInstanceStore(database), CredentialCipher(KEY), http, key_custody=UnpersistedKey()
+    )
 
 
 async def test_instances_crud_and_ciphertext_at_rest(
@@ -126,22 +130,141 @@ async def test_resolve_output_masks_secrets(
     await service.add(
         "emby", "emby", {"base_url": origin.base}, {"api_key": fake.api_key}, lan_service=True
     )
-    out = await service.describe_resolution("emby", "42", lambda i, r: f"/proxy/<{i}:{r}>")
+    out = await service.describe_resolution("emby", "42", lambda i, r, s: f"/proxy/<{i}:{r}:{s}>")
     text = json.dumps(out)
     assert fake.api_key not in text
     assert "api_key=%2A%2A%2A" in out["url"] or "api_key=***" in out["url"]
     assert out["mode"] == "proxy"
-    assert out["proxy_url"].endswith(":42>")
+    assert out["proxy_url"].endswith(":42:None>")
 
     await service.add(
         "direct",
         "cdn",
         {"headers": {"Referer": "https://site/"}},
-        {"headers": {"Authorization": "Bearer top-secret-token"}},
+        {"headers": {"Authorization": "Bearer top-secret-token", "X-Sig": "s1", "Origin": "o"}},
     )
     direct = await service.describe_resolution("cdn", "https://cdn.example/a.mp4")
-    assert direct["headers"] == {"referer": "https://site/", "authorization": "***"}
+    # Every credential-derived header is masked, however short or innocent its name or value.
+    assert direct["headers"] == {
+        "referer": "https://site/",
+        "authorization": "***",
+        "x-sig": "***",
+        "origin": "***",
+    }
     assert "top-secret-token" not in json.dumps(direct)
+    assert direct["mode"] == "proxy"
+
+
+async def test_plain_options_with_credential_headers_are_refused(
+    service: ProviderService,
+) -> None:
+    for headers in ({"X-Api-Key": "k-123"}, {"Authorization": "Bearer t"}, {"Cookie": "a=b"}):
+        with pytest.raises(ProviderError) as info:
+            await service.add("direct", "cdn", {"headers": headers})
+        assert info.value.code == "invalid_provider_config"
+        assert repr(next(iter(headers))) in info.value.message
+    assert await service.list_instances() == []
+
+
+async def test_a_source_with_credentials_is_never_handed_out_direct(
+    service: ProviderService, database: Database
+) -> None:
+    await service.add("direct", "open", {"headers": {"Referer": "https://site/"}})
+    assert (await service.resolve("open", "https://cdn.example/a.mp4")).mode == "direct"
+    keyed = await service.resolve("open", "https://cdn.example/a.mp4?api_key=abc")
+    assert keyed.mode == "proxy"  # the URL carries an account credential
+    await service.add("direct", "cookie", {}, {"headers": {"Cookie": "sid=1"}})
+    assert (await service.resolve("cookie", "https://cdn.example/a.mp4")).mode == "proxy"
+    with pytest.raises(ProviderError) as info:
+        await service.add("direct", "forced", {"mode": "direct"}, {"headers": {"Cookie": "x=y"}})
+    assert info.value.code == "invalid_provider_config"
+    with pytest.raises(ProviderError) as emby:
+        await service.add(
+            "emby", "emby", {"base_url": "http://emby.example", "mode": "direct"}, {"api_key": "k"}
+        )
+    assert emby.value.code == "invalid_provider_config"
+
+
+async def test_subtitles_play_through_the_proxy(
+    service: ProviderService, origin: UpstreamServer, http: HttpUpstream, nursery: trio.Nursery
+) -> None:
+    fake = FakeEmby(origin)
+    fake.install()
+    emby = await service.add(
+        "emby", "emby", {"base_url": origin.base}, {"api_key": fake.api_key}, lan_service=True
+    )
+    cache = SliceCache(http, slice_size=64 * 1024, max_bytes=4 * 1024 * 1024)
+    await nursery.start(cache.run)
+    proxy = MediaProxy(
+        signer=ProxyTokenSigner(b"j" * 32), resolver=service, upstream=http, cache=cache
+    )
+    app = App(proxy_routes(proxy), clock=time.monotonic)
+    out = await service.describe_resolution(
+        "emby", "42", lambda i, r, s: "/proxy/" + proxy.issue_token(i, r, selector=s)
+    )
+    assert fake.api_key not in json.dumps(out)
+    [subtitle] = out["subtitles"]
+    assert (subtitle["id"], subtitle["language"]) == ("2", "eng")
+    reply = await call(app, subtitle["proxy_url"], {})
+    assert (reply.status, reply.body) == (200, SUBTITLE)
+    film = await call(app, out["proxy_url"], {"range": "bytes=0-99"})
+    assert (film.status, film.body) == (206, FILM[:100])
+
+    # The selector is inside the MAC: another one needs another token, an unknown one is 404.
+    token = subtitle["proxy_url"].removeprefix("/proxy/")
+    grant = ProxyTokenSigner(b"j" * 32).verify(token, now=time.time())
+    assert grant.selector == "subtitle:2"
+    forged = ProxyTokenSigner(b"x" * 32).sign(replace(grant, selector="subtitle:3"))
+    assert (await call(app, f"/proxy/{forged}", {})).status == 403
+    missing = "/proxy/" + proxy.issue_token(emby.id, "42", selector="subtitle:9")
+    assert (await call(app, missing, {})).status == 404
+
+
+async def test_updating_an_instance_drops_the_proxys_cached_source(
+    service: ProviderService, origin: UpstreamServer, http: HttpUpstream, nursery: trio.Nursery
+) -> None:
+    origin.objects["/a.mp4"] = Obj(FILM)
+    cdn = await service.add(
+        "direct",
+        "cdn",
+        {"headers": {"Referer": "https://one/"}, "lan_hosts": ["127.0.0.1"]},
+        lan_service=True,
+    )
+    proxy = MediaProxy(
+        signer=ProxyTokenSigner(b"j" * 32), resolver=service, upstream=http, cache=None
+    )
+    app = App(proxy_routes(proxy), clock=time.monotonic)
+    path = "/proxy/" + proxy.issue_token(cdn.id, f"{origin.base}/a.mp4")
+    assert (await call(app, path, {"range": "bytes=0-9"})).status == 206
+    assert origin.seen[-1].headers["referer"] == "https://one/"
+    await service.update(
+        "cdn", config={"headers": {"Referer": "https://two/"}, "lan_hosts": ["127.0.0.1"]}
+    )
+    assert (await call(app, path, {"range": "bytes=0-9"})).status == 206
+    assert origin.seen[-1].headers["referer"] == "https://two/"
+    await service.remove("cdn")
+    assert (await call(app, path, {"range": "bytes=0-9"})).status == 404
+
+
+async def test_a_lan_instance_reaches_only_its_lan_hosts(
+    service: ProviderService, origin: UpstreamServer, http: HttpUpstream, nursery: trio.Nursery
+) -> None:
+    other = UpstreamServer(host="127.0.0.3")
+    await nursery.start(other.serve)
+    origin.objects["/a.mp4"] = other.objects["/a.mp4"] = Obj(FILM)
+    nas = await service.add("direct", "nas", {"lan_hosts": ["127.0.0.1"]}, lan_service=True)
+    proxy = MediaProxy(
+        signer=ProxyTokenSigner(b"j" * 32), resolver=service, upstream=http, cache=None
+    )
+    app = App(proxy_routes(proxy), clock=time.monotonic)
+    ok = await call(app, "/proxy/" + proxy.issue_token(nas.id, f"{origin.base}/a.mp4"), {})
+    assert ok.status == 200
+    refused = await call(app, "/proxy/" + proxy.issue_token(nas.id, f"{other.base}/a.mp4"), {})
+    assert refused.status == 403
+    assert other.seen == []
+    with pytest.raises(ProviderError) as info:
+        await service.add("direct", "nolist", {}, lan_service=True)
+    assert "lan_hosts" in info.value.message
 
 
 async def test_key_rotation(
@@ -177,11 +300,61 @@ async def test_key_rotation(
     again = await service.rotate_key(KEY, NEW_KEY)  # rerunnable
     assert (again.rotated, again.already_current) == (0, 2)
 
-    restarted = ProviderService(ProviderInstanceStore(database), CredentialCipher(NEW_KEY), http)
+    restarted = ProviderService(
+        ProviderInstanceStore(database),
+        CredentialCipher(NEW_KEY),
+        http,
+        key_custody=UnpersistedKey(),
+    )
     assert (await restarted.resolve("cdn", "https://x.example/v.mp4")).headers == (
         ("cookie", "a=b"),
     )
-    stale = ProviderService(ProviderInstanceStore(database), CredentialCipher(KEY), http)
+    stale = ProviderService(
+        ProviderInstanceStore(database), CredentialCipher(KEY), http, key_custody=UnpersistedKey()
+    )
     with pytest.raises(ProviderError) as old:
         await stale.resolve("cdn", "https://x.example/v.mp4")
     assert old.value.code == "credentials_unavailable"
+
+
+async def test_a_rotation_failing_midway_changes_nothing(
+    service: ProviderService, database: Database, http: HttpUpstream
+) -> None:
+    for name in ("a", "b", "c", "d"):
+        await service.add("direct", name, {}, {"headers": {"Cookie": f"sid={name}"}})
+    before = await database.fetch(
+        "SELECT id, credentials, credentials_key_id, updated_at FROM provider_instances ORDER BY id"
+    )
+    # Corrupt the row rotated last (rows go in id order): three rows are rewritten first.
+    await database.execute(
+        "UPDATE provider_instances SET credentials = $2 WHERE id = $1",
+        before[-1]["id"],
+        bytes(before[-1]["credentials"])[:-1] + b"\x00",
+    )
+    before = await database.fetch(
+        "SELECT id, credentials, credentials_key_id, updated_at FROM provider_instances ORDER BY id"
+    )
+    rewritten: list[str] = []
+    store = ProviderInstanceStore(database)
+    real = store.reencrypt_all
+
+    async def watched(reencrypt: Any) -> tuple[int, int]:
+        def step(instance_id: str, blob: bytes, key: str) -> tuple[bytes, str] | None:
+            result = reencrypt(instance_id, blob, key)
+            rewritten.append(instance_id)
+            return result
+
+        return await real(step)
+
+    store.reencrypt_all = watched  # type: ignore[method-assign]
+    rotating = ProviderService(store, CredentialCipher(KEY), http, key_custody=UnpersistedKey())
+    with pytest.raises(ProviderError) as info:
+        await rotating.rotate_key(KEY, NEW_KEY)
+    assert info.value.code == "credentials_unavailable"
+    assert len(rewritten) == 3  # three rows were UPDATEd before the fourth failed
+    after = await database.fetch(
+        "SELECT id, credentials, credentials_key_id, updated_at FROM provider_instances ORDER BY id"
+    )
+    assert [tuple(r) for r in after] == [tuple(r) for r in before]
+    intact = await rotating.resolve(str(before[0]["id"]), "https://x.example/v.mp4")
+    assert intact.headers[0][0] == "cookie"

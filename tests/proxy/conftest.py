@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,7 @@ import trio
 from synctv.api.http.asgi import App
 from synctv.api.http.routes.proxy import proxy_routes
 from synctv.providers.base import PlaybackSource, ProviderError, ResolvedSource
+from synctv.providers.scope import LanScope
 from synctv.proxy.service import MediaProxy
 from synctv.proxy.slice_cache import SliceCache
 from synctv.proxy.token import ProxyTokenSigner
@@ -25,19 +26,31 @@ SECRET = b"s" * 32
 
 @dataclass
 class StaticResolver:
-    """Instance ``"origin"`` maps a media reference (a path) onto the origin's base URL."""
+    """Instance ``"origin"`` maps a media reference (a path) onto the origin's base URL.
+
+    As a LAN service its scope is the origin's host plus ``lan_hosts``; ``source`` overrides the
+    whole source (subtitles, qualities) for the tests that need one.
+    """
 
     base: str
     headers: tuple[tuple[str, str], ...] = ()
     lan_service: bool = True
     calls: int = 0
+    lan_hosts: tuple[str, ...] = ()
+    source: PlaybackSource | None = None
+    listeners: list[Callable[[str], Awaitable[None]]] = field(default_factory=list)
 
     async def resolve_for_proxy(self, instance_id: str, media_ref: str) -> ResolvedSource:
         self.calls += 1
         if instance_id != "origin":
             raise ProviderError("provider_not_found", "no such instance")
         url = media_ref if "://" in media_ref else self.base + media_ref
-        return ResolvedSource(PlaybackSource(url, self.headers), self.lan_service)
+        source = self.source or PlaybackSource(url, self.headers)
+        scope = LanScope.parse(["127.0.0.1", *self.lan_hosts]) if self.lan_service else None
+        return ResolvedSource(source, scope)
+
+    def subscribe(self, listener: Callable[[str], Awaitable[None]]) -> None:
+        self.listeners.append(listener)
 
 
 @dataclass

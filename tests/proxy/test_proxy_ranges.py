@@ -11,6 +11,7 @@ import json
 import pytest
 import trio
 
+from synctv.proxy.service import NO_RANGE_SECONDS
 from tests.proxy.conftest import Harness, HarnessFactory
 from tests.proxy.upstream_server import Obj
 
@@ -218,3 +219,46 @@ async def test_upstream_sees_only_provider_headers(make_harness: HarnessFactory)
     assert seen["referer"] == "https://provider.example/"
     assert seen["range"] == "bytes=0-9"
     assert not {"cookie", "authorization", "x-a"} & set(seen)
+
+
+async def test_a_cold_suffix_range_fetches_only_the_slices_it_covers(
+    make_harness: HarnessFactory,
+) -> None:
+    harness: Harness = await make_harness(slice_size=S)
+    harness.origin.objects["/f.mp4"] = Obj(DATA)
+    reply = await harness.get(harness.path("/f.mp4"), {"range": "bytes=-500"})
+    assert (reply.status, reply.body) == (206, DATA[-500:])
+    assert reply.headers["content-range"] == f"bytes {SIZE - 500}-{SIZE - 1}/{SIZE}"
+    # One byte to learn the size, then the two last slices it covers: never slice 0.
+    assert harness.origin.ranges_seen("/f.mp4") == [
+        "bytes=-1",
+        f"bytes={9 * S}-{10 * S - 1}",
+        f"bytes={10 * S}-{11 * S - 1}",
+    ]
+    warm = await harness.get(harness.path("/f.mp4"), {"range": f"bytes=-{S + 200}"})
+    assert (warm.status, warm.body) == (206, DATA[-(S + 200) :])
+    assert harness.origin.ranges_seen("/f.mp4")[3:] == [f"bytes={8 * S}-{9 * S - 1}"]
+
+
+async def test_a_cold_suffix_range_of_an_empty_object(make_harness: HarnessFactory) -> None:
+    harness: Harness = await make_harness(slice_size=S)
+    harness.origin.objects["/empty"] = Obj(b"")
+    reply = await harness.get(harness.path("/empty"), {"range": "bytes=-10"})
+    assert (reply.status, reply.body, reply.headers["content-length"]) == (200, b"", "0")
+
+
+async def test_the_ignores_range_memo_expires(make_harness: HarnessFactory) -> None:
+    now = [1_000_000.0]
+    harness: Harness = await make_harness(slice_size=S, clock=lambda: now[0])
+    obj = Obj(DATA, ranges=False)
+    harness.origin.objects["/f"] = obj
+    path = harness.path("/f")
+    assert (await harness.get(path, {"range": "bytes=0-9"})).status == 200  # streamed whole
+    seen = len(harness.origin.seen)
+    await harness.get(path, {"range": "bytes=0-9"})  # remembered: no probing request
+    assert len(harness.origin.seen) == seen + 1
+    obj.ranges = True  # the upstream is fixed; after the memo's lifetime we try slices again
+    now[0] += NO_RANGE_SECONDS
+    reply = await harness.get(path, {"range": "bytes=0-9"})
+    assert (reply.status, reply.body) == (206, DATA[:10])
+    assert harness.origin.ranges_seen("/f")[-1] == f"bytes=0-{S - 1}"

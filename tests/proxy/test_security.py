@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 
 import pytest
 import trio
 
+from synctv.proxy.address_policy import AddressPolicy, AddressRefused
 from synctv.proxy.token import ProxyGrant, ProxyTokenSigner, TokenExpired, TokenInvalid
 from tests.proxy.conftest import SECRET, Harness, HarnessFactory
 from tests.proxy.upstream_server import Obj, UpstreamServer
@@ -120,3 +122,79 @@ async def test_redirects_are_rechecked_on_every_hop(
     assert harness.origin.seen == []
     looping = await harness.get(harness.path(f"{public.base}/loop"))
     assert (looping.status, _code(looping.body)) == (502, "upstream_error")
+
+
+@pytest.fixture
+async def internal(nursery: trio.Nursery) -> UpstreamServer:
+    """Another private host (127.0.0.3) on the same network as the LAN service: a router admin."""
+    server = UpstreamServer(host="127.0.0.3")
+    await nursery.start(server.serve)
+    server.objects["/admin/secret.txt"] = Obj(b"ROUTER-ADMIN-PASSWORD", content_type="text/plain")
+    return server
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["cache", "passthrough"])
+async def test_a_lan_instance_reaches_only_its_own_hosts(
+    make_harness: HarnessFactory, internal: UpstreamServer, cache: bool
+) -> None:
+    # The LAN service is the origin (127.0.0.1); an uploaded manifest and a redirect point at
+    # another private host. Both stay refused: the LAN flag covers the service host only.
+    harness: Harness = await make_harness(cache=cache, lan_service=True)
+    secret = f"{internal.base}/admin/secret.txt"
+    harness.origin.objects["/user-upload/evil.m3u8"] = Obj(
+        f"#EXTM3U\n#EXTINF:1,\n{secret}\n".encode(), content_type="application/vnd.apple.mpegurl"
+    )
+    harness.origin.objects["/user-upload/jump"] = Obj(b"", redirect=secret)
+    playlist = await harness.get(harness.path("/user-upload/evil.m3u8"))
+    assert playlist.status == 200
+    segment = next(s for s in playlist.body.decode().splitlines() if s and s[0] != "#")
+    for path in (f"/proxy/{segment}", harness.path("/user-upload/jump"), harness.path(secret)):
+        reply = await harness.get(path)
+        assert (reply.status, _code(reply.body)) == (403, "upstream_address_refused")
+    assert internal.seen == []
+
+
+async def test_lan_hosts_extend_the_lan_scope(
+    make_harness: HarnessFactory, internal: UpstreamServer
+) -> None:
+    harness: Harness = await make_harness(lan_service=True)
+    harness.resolver.lan_hosts = ("127.0.0.0/29",)
+    harness.origin.objects["/jump"] = Obj(b"", redirect=f"{internal.base}/admin/secret.txt")
+    reply = await harness.get(harness.path("/jump"))
+    assert (reply.status, reply.body) == (200, b"ROUTER-ADMIN-PASSWORD")
+    harness.resolver.lan_hosts = ("nas.lan", "127.0.0.1")  # names match by name only
+    assert (await harness.get(harness.path(f"{internal.base}/x"))).status == 403
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::127.0.0.1",  # IPv4-compatible (::/96), deprecated: never a public upstream
+        "::8.8.8.8",
+        "2002:c0a8:0101::1",  # 6to4 of 192.168.1.1
+        "2002:7f00:0001::1",  # 6to4 of 127.0.0.1
+        "2002:0a00:0001:1234::5",  # 6to4 of 10.0.0.1
+        "64:ff9b:1::a00:1",  # RFC 8215 local-use NAT64
+        "64:ff9b:1::808:808",
+        "fec0::1",  # deprecated site-local
+        "fec0:1234::abcd",
+    ],
+)
+def test_strict_policy_refuses_embedded_and_deprecated_ipv6(address: str) -> None:
+    ip = ipaddress.ip_address(address)
+    with pytest.raises(AddressRefused):
+        AddressPolicy(allow_private=False).check_address(ip)
+    AddressPolicy(allow_private=True).check_address(ip)  # a LAN host may be any of these
+
+
+@pytest.mark.parametrize(
+    "address", ["::169.254.169.254", "2002:a9fe:a9fe::1", "64:ff9b::a9fe:a9fe", "::ffff:a9fe:a9fe"]
+)
+def test_metadata_embedded_in_ipv6_is_refused_even_when_private_is_allowed(address: str) -> None:
+    with pytest.raises(AddressRefused, match="metadata"):
+        AddressPolicy(allow_private=True).check_address(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ["2002:0808:0808::1", "2606:4700::1111", "8.8.8.8"])
+def test_public_addresses_stay_allowed(address: str) -> None:
+    AddressPolicy(allow_private=False).check_address(ipaddress.ip_address(address))

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
+from prometheus_client import REGISTRY
 
-from synctv.proxy.slice_cache import SliceCache, UpstreamTarget
+from synctv.config import ConfigError, load_config
+from synctv.providers.scope import LanScope
+from synctv.proxy.slice_cache import ObjectIdentity, Slice, SliceCache, UpstreamTarget
 from synctv.proxy.slice_store import FileSliceStore
 from synctv.proxy.upstream import HttpUpstream
 from tests.proxy.conftest import Harness, HarnessFactory
@@ -26,7 +32,7 @@ class Clock:
 
 
 def target(origin: UpstreamServer, path: str = "/f") -> UpstreamTarget:
-    return UpstreamTarget(path, origin.base + path, (), allow_private=True)
+    return UpstreamTarget(path, origin.base + path, (), LanScope.parse([origin.host]))
 
 
 async def test_fresh_stale_and_expired(make_harness: HarnessFactory) -> None:
@@ -114,7 +120,7 @@ async def test_file_backend_survives_restart_and_detects_corruption(
     await nursery.start(restarted.run)
     assert restarted.statistics().entries == 3
     assert not (directory / "junk.tmp").exists()
-    t = UpstreamTarget("origin\n/f\n", harness.origin.base + "/f", (), True)
+    t = UpstreamTarget("origin\n/f\n\n", harness.origin.base + "/f")  # the proxy's key
     seen = len(harness.origin.seen)
     assert (await restarted.get_slice(t, 1)).data == DATA[S : 2 * S]
     assert len(harness.origin.seen) == seen
@@ -128,3 +134,70 @@ async def test_file_backend_survives_restart_and_detects_corruption(
     assert len(harness.origin.seen) == seen + 1
     assert restarted.statistics().corruptions == 1
     await upstream.aclose()
+
+
+async def test_file_backend_never_serves_another_version_of_a_slice(
+    make_harness: HarnessFactory, tmp_path: Path
+) -> None:
+    store = FileSliceStore(tmp_path / "slices")
+    harness: Harness = await make_harness(slice_size=S, store=store)
+    harness.origin.objects["/f"] = Obj(b"A" * 8 * S, etag='"v1"')
+    cache = harness.cache
+    assert cache is not None
+    t = target(harness.origin)
+    first = await cache.get_slice(t, 1)
+    # Another writer (a racing revalidation, a second process) replaces the file with v2.
+    v2 = ObjectIdentity(8 * S, '"v2"', first.identity.last_modified)
+    await store.save(t.key, 1, Slice(b"B" * S, v2, None, first.fetched_at))
+    got = await cache.get_slice(t, 1, first.identity)
+    assert (got.identity, got.data) == (first.identity, b"A" * S)  # refetched, not relabelled
+    assert await store.load(t.key, 1, S, v2) is None  # the mismatch was dropped, not kept
+
+
+async def test_in_flight_fetches_are_bounded(origin: UpstreamServer, nursery: trio.Nursery) -> None:
+    origin.objects["/f"] = Obj(DATA, delay=0.2)
+    running = peak = 0
+
+    def hook(seen: object) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+
+    class Counting(HttpUpstream):  # counts fetches between request and end of body
+        @asynccontextmanager
+        async def open(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            nonlocal running
+            async with super().open(*args, **kwargs) as response:
+                yield response
+            running -= 1
+
+    origin.hook = hook
+    upstream = Counting(allow_private=True)
+    cache = SliceCache(upstream, slice_size=S, max_bytes=64 * S, max_in_flight=2)
+    await nursery.start(cache.run)
+    queued = 0.0
+    with trio.fail_after(10):
+        async with trio.open_nursery() as readers:
+            for index in range(8):
+                readers.start_soon(cache.get_slice, target(origin), index)
+            while cache.statistics().queued_fetches < 6:  # noqa: ASYNC110 (tasks starting)
+                await trio.sleep(0.001)
+            queued = REGISTRY.get_sample_value("synctv_proxy_slice_fetches_queued") or 0.0
+    assert peak == 2
+    assert len(origin.seen) == 8
+    assert queued == 6
+    assert REGISTRY.get_sample_value("synctv_proxy_slice_fetches_in_flight") == 0
+    await upstream.aclose()
+
+
+def test_a_cache_smaller_than_one_slice_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            environ={
+                "SYNCTV_PROXY_SLICE_CACHE_SLICE_SIZE_BYTES": str(4 * 1024 * 1024),
+                "SYNCTV_PROXY_SLICE_CACHE_MAX_SIZE_MB": "3",
+            }
+        )
+    assert info.value.key == "proxy_slice_cache.max_size_mb"
+    assert "slice_size_bytes" in info.value.problem
+    assert load_config(environ={"SYNCTV_PROXY_SLICE_CACHE_MAX_SIZE_MB": "2"})

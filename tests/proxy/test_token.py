@@ -24,6 +24,7 @@ grants = st.builds(
     st.sampled_from(["proxy", "direct"]),
     st.integers(1, 2**40),
     st.none() | st.text(max_size=200),
+    st.none() | st.sampled_from(["subtitle:2", "quality:1080p"]) | st.text(max_size=20),
 )
 
 

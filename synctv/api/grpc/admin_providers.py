@@ -7,7 +7,7 @@ admin codes. Credentials come in (the socket is 0600) and never go out.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -15,7 +15,7 @@ from synctv.api.grpc._gen.synctv.admin.v1 import providers_grpc, providers_pb2
 from synctv.api.grpc.bridge import AdminError, unary
 from synctv.providers.base import ProviderError
 from synctv.providers.crypto import key_id, parse_key
-from synctv.providers.service import ProviderInstance, ProviderService
+from synctv.providers.service import ProviderInstance, ProviderService, ProxyUrl
 
 # ProviderError code → admin code (bridge maps those onto gRPC statuses).
 _CODES = {
@@ -27,10 +27,9 @@ _CODES = {
     "invalid_media_ref": "invalid_argument",
     "not_supported": "invalid_argument",
     "credentials_unavailable": "conflict",
+    "credential_key_configured": "conflict",
+    "credential_key_store_failed": "unavailable",
 }
-
-ProxyUrl = Callable[[str, str], str]
-"""``(instance_id, media_ref) -> URL`` of the proxy for that media (built by the app)."""
 
 
 class ProviderAdmin(providers_grpc.ProviderAdminBase):
@@ -105,7 +104,9 @@ class ProviderAdmin(providers_grpc.ProviderAdminBase):
         self, request: providers_pb2.RotateProviderKeyRequest
     ) -> providers_pb2.RotateProviderKeyResponse:
         try:
-            old, new = parse_key(request.old_key_hex), parse_key(request.new_key_hex)
+            # An empty old key: the server's own (the confirmation is optional).
+            old = parse_key(request.old_key_hex) if request.old_key_hex else None
+            new = parse_key(request.new_key_hex)
         except ValueError:
             raise AdminError("invalid_argument", "keys must be 64 hexadecimal characters") from None
         with _errors():

@@ -2,7 +2,8 @@
 
 Secrets never go on the command line (shell history, ``ps``): credentials are read as a JSON
 object from ``--credentials-file PATH`` (``-`` for standard input), and rotation keys from
-``--old-key-file``/``--new-key-file`` or an interactive prompt.
+``--new-key-file`` (or ``--generate-new-key``, or an interactive prompt) and the optional
+``--old-key-file`` (a confirmation: without it the server uses the key it holds).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -42,7 +44,12 @@ def add_commands(admin_subparsers: Any) -> None:
         help='the kind\'s settings as JSON, e.g. \'{"base_url": "http://nas:5244"}\'',
     )
     add.add_argument("--credentials-file", help="JSON object of secrets ('-' = stdin)")
-    add.add_argument("--lan-service", action="store_true", help="allow private/loopback addresses")
+    add.add_argument(
+        "--lan-service",
+        action="store_true",
+        help="allow private/loopback addresses on the instance's own hosts (the base_url host "
+        'and the "lan_hosts" option)',
+    )
     _common(add)
     add.set_defaults(handler=_add)
 
@@ -77,10 +84,17 @@ def add_commands(admin_subparsers: Any) -> None:
 
     rotate = verbs.add_parser(
         "rotate-key",
-        help="re-encrypt all credentials under a new key (then set it in the config)",
+        help="re-encrypt all credentials under a new key (a generated key file is replaced; a "
+        "configured key must be changed in the config first)",
     )
-    rotate.add_argument("--old-key-file", type=Path, help="file holding the current key (hex)")
-    rotate.add_argument("--new-key-file", type=Path, help="file holding the new key (hex)")
+    rotate.add_argument(
+        "--old-key-file", type=Path, help="file holding the current key (hex; optional check)"
+    )
+    new_key = rotate.add_mutually_exclusive_group()
+    new_key.add_argument("--new-key-file", type=Path, help="file holding the new key (hex)")
+    new_key.add_argument(
+        "--generate-new-key", action="store_true", help="a new random key (generated key files)"
+    )
     _common(rotate)
     rotate.set_defaults(handler=_rotate_key)
 
@@ -213,8 +227,13 @@ def _resolve(args: argparse.Namespace) -> int:
     print(f"Expires at: {document['expires_at'] or 'never'}")
     for name, value in document["headers"].items():
         print(f"Header:     {name}: {value}")
-    for subtitle in document["subtitles"]:
-        print(f"Subtitle:   {subtitle['name']}: {subtitle['url']}")
+    if document.get("lan_hosts"):
+        print(f"LAN hosts:  {', '.join(document['lan_hosts'])}")
+    for kind, items in (("Subtitle", document["subtitles"]), ("Quality", document["qualities"])):
+        for item in items:
+            print(f"{kind + ':':<12}{item['id']} {item['name']}: {item['url']}")
+            if item.get("proxy_url"):
+                print(f"  proxy URL: {item['proxy_url']}")
     if document.get("proxy_url"):
         print(f"Proxy URL:  {document['proxy_url']}")
     return 0
@@ -234,9 +253,13 @@ def _read_key(path: Path | None, prompt: str) -> str:
 def _rotate_key(args: argparse.Namespace) -> int:
     from synctv.api.grpc._gen.synctv.admin.v1 import providers_pb2
 
+    if args.generate_new_key:
+        new_key_hex = secrets.token_hex(32)
+    else:
+        new_key_hex = _read_key(args.new_key_file, "new key (64 hex): ")
     request = providers_pb2.RotateProviderKeyRequest(
-        old_key_hex=_read_key(args.old_key_file, "current key (64 hex): "),
-        new_key_hex=_read_key(args.new_key_file, "new key (64 hex): "),
+        old_key_hex=_read_key(args.old_key_file, "") if args.old_key_file else "",
+        new_key_hex=new_key_hex,
     )
     reply = _call(args, lambda stub: stub.RotateKey(request, timeout=_TIMEOUT))
     if args.json:
@@ -254,7 +277,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
         f"Re-encrypted {reply.rotated} instance(s) under key {reply.new_key_id} "
         f"({reply.already_current} already were)."
     )
-    print("Now set security.credential_encryption_key to the new key before the next restart.")
+    print("The server keeps using this key after a restart (saved, or already configured).")
     return 0
 
 
