@@ -2,34 +2,46 @@
 
 Theory of operation::
 
-    trio_asyncio.open_loop()                 the single asyncio bridge, outermost
-    └─ infra nursery                          outlives the server: embedded PostgreSQL
-       └─ database pool, short-lived state    opened once, closed after the server tree
-          └─ root nursery                     cancelled last
-             ├─ signal watcher                1st signal: shutdown(); 2nd: abort()
-             ├─ health, metrics               keep answering during the drain (ready → 503)
-             ├─ management gRPC               Unix socket data_dir/synctv.sock
-             └─ drain nursery                 listeners that drain: HTTP (hypercorn)
-                                              stop accepting at shutdown, then get
-                                              server.shutdown_drain_timeout_seconds
+    signal nursery                            the signal watcher, open before anything starts
+    └─ data_dir lock                          flock data_dir/synctv.lock: one process per data_dir
+       └─ trio_asyncio.open_loop()            the single asyncio bridge
+          └─ infra nursery                    outlives the server: embedded PostgreSQL
+             └─ database pool, short-lived state
+                └─ root nursery               cancelled last
+                   ├─ health, metrics         keep answering during the drain (ready → 503)
+                   ├─ management gRPC         Unix socket data_dir/synctv.sock
+                   ├─ StreamHub, HLS store    outlive every session that feeds or reads them
+                   ├─ STUN                    stops answering when the shutdown starts
+                   └─ drain nursery           listeners that drain: HTTP (hypercorn) and RTMP
+                                              stop accepting at shutdown, then their open
+                                              connections get server.shutdown_drain_timeout_seconds
 
-Shutdown: :meth:`Controller.shutdown` flips readiness to 503, tells the draining listeners to
-stop accepting; when they have finished (or the drain deadline passed) the root scope is
-cancelled, the pool closes and PostgreSQL gets its fast shutdown. :meth:`Controller.abort` (the
-second signal) cancels everything at once.
+Signals: the watcher runs from the very start, so a signal never meets Python's default handling
+(a KeyboardInterrupt mid start-up, or SIGTERM killing the process with PostgreSQL left running).
+The first SIGINT/SIGTERM stops gracefully: during start-up it cancels the start-up (PostgreSQL
+still gets its fast shutdown); once serving it calls :meth:`Controller.shutdown`. The second
+aborts: :meth:`Controller.abort`, no drain.
+
+Shutdown: :meth:`Controller.shutdown` flips readiness to 503, tells the draining listeners (and
+STUN) to stop accepting; when they have finished (or the drain deadline passed) the root scope
+is cancelled, the pool closes and PostgreSQL gets its fast shutdown. :meth:`Controller.abort`
+cancels everything at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import secrets as random_secrets
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
 
 import trio
 import trio_asyncio
@@ -68,11 +80,24 @@ from synctv.store.db import Database, open_database
 from synctv.store.embedded_pg import run_embedded_postgres
 from synctv.store.migrations import latest_version, migrate, schema_version
 from synctv.store.providers import ProviderInstanceStore
-from synctv.store.secrets import Secrets, load_or_create_secrets
+from synctv.store.secrets import Secrets, credential_key_custody, load_or_create_secrets
 from synctv.stun.server import StunEndpoints, StunServer
 
 log = logging.getLogger("synctv.app")
 access_log = logging.getLogger("synctv.access")
+
+T = TypeVar("T")
+
+# flock'd by the process that owns data_dir (serve or migrate); holds that process's pid.
+LOCK_NAME = "synctv.lock"
+
+
+class DataDirInUse(Exception):
+    """Another synctv process holds the data_dir lock; nothing was touched."""
+
+
+class ListenError(Exception):
+    """A listener could not bind; the message names the config key and the address."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +147,7 @@ class Controller:
 
     def abort(self) -> None:
         """Immediate: cancel the whole tree without draining."""
-        log.warning("second signal: stopping now")
+        log.warning("stopping now, without draining")
         self.readiness.shutting_down = True
         if self._root is not None:
             self._root.cancel()
@@ -141,9 +166,33 @@ def node_id_for(config: Config) -> str:
         return value
 
 
-def prepare_data_dir(config: Config) -> None:
+@contextlib.contextmanager
+def prepare_data_dir(config: Config) -> Iterator[None]:
+    """Own ``data_dir`` for as long as the block runs: lock it first, then make it private.
+
+    The lock comes before anything in the directory is touched: a second instance must not get
+    as far as stopping the running server's PostgreSQL as a "leftover". It is an exclusive
+    ``flock`` on ``data_dir/synctv.lock``, which the kernel drops when the process dies however
+    it dies (kill -9 included), so a crash never leaves a stale lock; the descriptor is
+    close-on-exec, so PostgreSQL (a child) never holds it. Raises :class:`DataDirInUse`.
+    """
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(config.data_dir, 0o700)  # secrets, the admin socket and the database live here
+    fd = os.open(config.data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise DataDirInUse(
+                f"another synctv is running with data_dir {config.data_dir} (pid {holder})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.chmod(config.data_dir, 0o700)  # secrets, the admin socket and the database live here
+        yield
+        os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the lock
 
 
 async def serve(
@@ -153,9 +202,74 @@ async def serve(
     handle_signals: bool = True,
     task_status: trio.TaskStatus[Controller] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the server until shut down. ``extra_routes`` is the embedding (and test) seam."""
-    prepare_data_dir(config)
-    secrets = load_or_create_secrets(config)
+    """Run the server until shut down. ``extra_routes`` is the embedding (and test) seam.
+
+    Returns normally after a graceful stop, including one that a signal caused during start-up.
+    """
+    await _stoppable(partial(_serve_database, config, extra_routes, task_status), handle_signals)
+
+
+async def migrate_only(config: Config, *, handle_signals: bool = True) -> list[int] | None:
+    """``synctv migrate``: apply pending migrations; ``None`` when a signal stopped it first."""
+    return await _stoppable(partial(_migrate_database, config), handle_signals)
+
+
+@dataclass
+class _Lifecycle:
+    """What a signal means as the process moves from start-up to serving."""
+
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)  # all but the watcher
+    controller: Controller | None = None  # set once serving
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.shutdown()
+        else:
+            log.info("stopping: start-up cancelled")
+            self.scope.cancel()
+
+    def abort(self) -> None:
+        if self.controller is not None:
+            self.controller.abort()
+        else:  # start-up is already cancelled: PostgreSQL's fast shutdown is what remains
+            self.scope.cancel()
+
+
+async def _stoppable(work: Callable[[_Lifecycle], Awaitable[T]], handle_signals: bool) -> T | None:
+    """Run ``work`` under the signal watcher; ``None`` when a signal cancelled it before the end.
+
+    The watcher outlives ``work``: signals that arrive while PostgreSQL stops are still ours.
+    """
+    life = _Lifecycle()
+    result: T | None = None
+    async with trio.open_nursery() as watcher:
+        if handle_signals:
+            await watcher.start(_watch_signals, life)
+        with life.scope:
+            result = await work(life)
+        watcher.cancel_scope.cancel()
+    return result
+
+
+async def _serve_database(
+    config: Config,
+    extra_routes: RouteFactory | None,
+    task_status: trio.TaskStatus[Controller],
+    life: _Lifecycle,
+) -> None:
+    with prepare_data_dir(config):
+        log.info("starting", extra={"data_dir": str(config.data_dir)})
+        secrets = load_or_create_secrets(config)
+        await _serve_with_lock(config, secrets, extra_routes, task_status, life)
+
+
+async def _serve_with_lock(
+    config: Config,
+    secrets: Secrets,
+    extra_routes: RouteFactory | None,
+    task_status: trio.TaskStatus[Controller],
+    life: _Lifecycle,
+) -> None:
     async with trio_asyncio.open_loop(), trio.open_nursery() as infra:
         dsn, kind = await _database_dsn(config, infra)
         async with (
@@ -171,20 +285,19 @@ async def serve(
             applied = await migrate(db)
             if applied:
                 log.info("applied migrations %s", applied)
-            await _serve_tree(
-                config, secrets, db, state, kind, extra_routes, handle_signals, task_status
-            )
+            await _serve_tree(config, secrets, db, state, kind, extra_routes, life, task_status)
         infra.cancel_scope.cancel()
 
 
-async def migrate_only(config: Config) -> list[int]:
-    """``synctv migrate``: apply pending migrations and exit."""
-    prepare_data_dir(config)
-    async with trio_asyncio.open_loop(), trio.open_nursery() as infra:
-        dsn, _ = await _database_dsn(config, infra)
-        async with open_database(dsn, min_size=1, max_size=2) as db:
-            applied = await migrate(db)
-        infra.cancel_scope.cancel()
+async def _migrate_database(config: Config, life: _Lifecycle) -> list[int]:
+    with prepare_data_dir(config):
+        async with trio_asyncio.open_loop(), trio.open_nursery() as infra:
+            dsn, _ = await _database_dsn(config, infra)
+            async with open_database(
+                dsn, min_size=1, max_size=2, connect_timeout=config.database.connect_timeout_seconds
+            ) as db:
+                applied = await migrate(db)
+            infra.cancel_scope.cancel()
     return applied
 
 
@@ -202,7 +315,7 @@ async def _serve_tree(
     state: ShortLivedState,
     database_kind: str,
     extra_routes: RouteFactory | None,
-    handle_signals: bool,
+    life: _Lifecycle,
     task_status: trio.TaskStatus[Controller],
 ) -> None:
     started_at = time.monotonic()
@@ -275,12 +388,14 @@ async def _serve_tree(
         LiveAdminService(registry, urls, live_status=partial(_live_status, hub), kick=hub.kick),
         ProviderAdmin(
             proxy.providers,
-            lambda instance, ref: (
-                f"{urls.http_base()}/proxy/{proxy.service.issue_token(instance, ref)}"
+            lambda instance, ref, selector: (
+                f"{urls.http_base()}/proxy/"
+                f"{proxy.service.issue_token(instance, ref, selector=selector)}"
             ),
         ),
     ]
 
+    stop_accepting = trio.Event()  # Controller.shutdown() sets it
     try:
         async with trio.open_nursery() as root:
             if isinstance(state, MemoryState):
@@ -295,19 +410,27 @@ async def _serve_tree(
             await root.start(hls_store.run)
             await root.start(hub.run)
             export_hub_metrics(hub)
-            if live.enabled:
-                rtmp_binds.extend(await root.start(rtmp.serve))
-                export_rtmp_metrics(rtmp)
             if config.webrtc.enable_builtin_stun:
-                stun_endpoints.append(await root.start(stun.serve))
+                rtc = config.webrtc
+                stun_endpoints.append(
+                    await _start_listener(
+                        root,
+                        "webrtc.stun_port",
+                        rtc.stun_host,
+                        rtc.stun_port,
+                        partial(stun.serve, shutdown_trigger=stop_accepting.wait),
+                    )
+                )
                 _export_stun_metrics(stun)
             health_binds = await _start_side_port(
                 root,
+                "health.port",
                 config.health,
                 App(health_routes(readiness), observe=_observe_request, clock=trio.current_time),
             )
             metrics_binds = await _start_side_port(
                 root,
+                "metrics.port",
                 config.metrics,
                 App(metrics_routes(), observe=_observe_request, clock=trio.current_time),
             )
@@ -321,18 +444,41 @@ async def _serve_tree(
                     stun_endpoints[0] if stun_endpoints else None,
                     rtmp_binds,
                 ),
+                stop_accepting,
+                root.cancel_scope,
             )
-            controller._root = root.cancel_scope
-            if handle_signals:
-                root.start_soon(_watch_signals, controller)
+            life.controller = controller
             async with trio.open_nursery() as draining:
-                http_binds = await draining.start(
-                    _serve_http,
-                    http_app,
+                if live.enabled:
+                    # RTMP drains like HTTP: listeners close at shutdown, open sessions get the
+                    # drain timeout. The hub stays in root, so it outlives every session.
+                    rtmp_binds.extend(
+                        await _start_listener(
+                            draining,
+                            "livestream.rtmp_port",
+                            live.rtmp_host,
+                            live.rtmp_port,
+                            partial(
+                                rtmp.serve,
+                                shutdown_trigger=stop_accepting.wait,
+                                drain_timeout=config.server.shutdown_drain_timeout_seconds,
+                            ),
+                        )
+                    )
+                    export_rtmp_metrics(rtmp)
+                http_binds = await _start_listener(
+                    draining,
+                    "server.port",
                     config.server.host,
                     config.server.port,
-                    config.server.shutdown_drain_timeout_seconds,
-                    controller._stop_accepting.wait,
+                    partial(
+                        _serve_http,
+                        http_app,
+                        config.server.host,
+                        config.server.port,
+                        config.server.shutdown_drain_timeout_seconds,
+                        stop_accepting.wait,
+                    ),
                 )
                 bound_http.extend(http_binds)
                 log.info(
@@ -397,9 +543,15 @@ def _build_proxy(config: Config, secrets: Secrets, db: Database) -> _ProxyParts:
             eviction_interval=cache_settings.eviction_interval_seconds,
             target_ratio=cache_settings.eviction_target_ratio,
             store=store,
+            max_in_flight=cache_settings.max_in_flight_fetches,
         )
     providers = ProviderService(
-        ProviderInstanceStore(db), CredentialCipher(secrets.credential_encryption_key), upstream
+        ProviderInstanceStore(db),
+        CredentialCipher(
+            secrets.credential_encryption_key, secrets.previous_credential_encryption_keys
+        ),
+        upstream,
+        key_custody=credential_key_custody(config, secrets),
     )
     service = MediaProxy(
         signer=ProxyTokenSigner(secrets.jwt_secret),
@@ -413,13 +565,43 @@ def _build_proxy(config: Config, secrets: Secrets, db: Database) -> _ProxyParts:
 
 
 async def _start_side_port(
-    nursery: trio.Nursery, section: HealthConfig | MetricsConfig, app: App
+    nursery: trio.Nursery, key: str, section: HealthConfig | MetricsConfig, app: App
 ) -> list[str]:
     """Health and metrics: their own ports, never drained (they must answer during the drain)."""
     if not section.enabled:
         return []
-    binds: list[str] = await nursery.start(_serve_http, app, section.host, section.port, 0.0, None)
+    serve_port = partial(_serve_http, app, section.host, section.port, 0.0, None)
+    binds: list[str] = await _start_listener(nursery, key, section.host, section.port, serve_port)
     return binds
+
+
+async def _start_listener(
+    nursery: trio.Nursery,
+    key: str,
+    host: str,
+    port: int,
+    listener: Callable[..., Awaitable[object]],
+) -> Any:
+    """``nursery.start(listener)``, with a bind failure told as the config key and address.
+
+    "[Errno 98] Address already in use" alone does not say which of six listeners failed.
+    """
+    try:
+        return await nursery.start(listener)
+    except (OSError, BaseExceptionGroup) as exc:
+        error = _bind_error(exc)
+        if error is None:
+            raise
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        reason = error.strerror or str(error)
+        raise ListenError(f"cannot listen on {key} {where}: {reason.lower()}") from exc
+
+
+def _bind_error(exc: BaseException) -> OSError | None:
+    """The OSError a failed bind raised, possibly inside nurseries' exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc if isinstance(exc, OSError) and exc.errno is not None else None
 
 
 async def _serve_http(
@@ -445,16 +627,19 @@ async def _serve_http(
     )
 
 
-async def _watch_signals(controller: Controller) -> None:
+async def _watch_signals(
+    life: _Lifecycle, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
         received = 0
         async for signum in signals:
             received += 1
             log.info("received %s", signal.Signals(signum).name)
             if received == 1:
-                controller.shutdown()
+                life.stop()
             else:
-                controller.abort()
+                life.abort()
 
 
 def _observe_request(method: str, route: str, status: int, seconds: float) -> None:

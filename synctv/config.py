@@ -6,8 +6,10 @@ file, one trailing newline stripped). Everything is validated before anything li
 key, a bad type, a port out of range or an unreadable secret file raises :class:`ConfigError`
 naming the key, and the CLI turns that into one line and exit status 2.
 
-Relative paths resolve under ``data_dir``; ``data_dir`` itself resolves against the working
-directory.
+Paths: ``data_dir`` and ``<key>_file`` secret paths resolve against the working directory (where
+the operator, or the service manager, runs the command, like ``--config``); every other relative
+path setting (``log.dir``, HLS and cache directories) resolves under ``data_dir``. A port of 0 asks
+the system for an ephemeral port; two listeners on the same non-zero port are a config error.
 """
 
 from __future__ import annotations
@@ -20,9 +22,18 @@ import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 ENV_PREFIX = "SYNCTV_"
 ENV_CONFIG_PATH = "SYNCTV_CONFIG"
@@ -34,6 +45,8 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 PortOrEphemeral = Annotated[int, Field(ge=0, le=65535)]
 PositiveSeconds = Annotated[float, Field(gt=0)]
 NonNegativeSeconds = Annotated[float, Field(ge=0)]
+# security.opaque_server_setup: a 64-byte seed, hex-encoded (as data_dir/secrets holds it).
+OPAQUE_SEED_HEX_CHARS = 128
 
 
 class ConfigError(Exception):
@@ -90,19 +103,38 @@ class DatabaseConfig(_Section):
     connect_timeout_seconds: PositiveSeconds = 10.0
     query_timeout_seconds: PositiveSeconds = 30.0
 
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_url(value.get_secret_value(), ("postgresql", "postgres"), "embedded PostgreSQL")
+        return value
+
 
 class RedisConfig(_Section):
-    # redis://host:port/db; unset = in-process short-lived state (single node only).
+    # redis://host:port/db, rediss:// (TLS) or unix:///path; unset = in-process short-lived state
+    # (single node only).
     url: SecretStr | None = None
     key_prefix: str = "synctv:"
     timeout_seconds: PositiveSeconds = 5.0
 
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_url(value.get_secret_value(), ("redis", "rediss", "unix"), "in-process state")
+        return value
+
 
 class SecurityConfig(_Section):
     jwt_secret: SecretStr | None = None
+    # The OPAQUE server setup seed (the OPRF seed and server key pair derive from it): 128 hex
+    # characters, 64 bytes (`openssl rand -hex 64`).
     opaque_server_setup: SecretStr | None = None
     # AES-256-GCM key for provider credentials: 64 hex characters.
     credential_encryption_key: SecretStr | None = None
+    # Older credential keys, comma-separated, used only to decrypt (rotation by configuration).
+    previous_credential_encryption_keys: SecretStr | None = None
     cluster_secret: SecretStr | None = None
 
     @field_validator("credential_encryption_key")
@@ -110,6 +142,26 @@ class SecurityConfig(_Section):
     def _hex_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value.get_secret_value()):
             raise ValueError("must be 64 hexadecimal characters (a 256-bit key)")
+        return value
+
+    @field_validator("opaque_server_setup")
+    @classmethod
+    def _opaque_seed(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(
+            rf"[0-9a-fA-F]{{{OPAQUE_SEED_HEX_CHARS}}}", value.get_secret_value()
+        ):
+            raise ValueError(
+                f"must be {OPAQUE_SEED_HEX_CHARS} hexadecimal characters (a 64-byte seed; "
+                "generate one with `openssl rand -hex 64`)"
+            )
+        return value
+
+    @field_validator("previous_credential_encryption_keys")
+    @classmethod
+    def _hex_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        keys = [] if value is None else value.get_secret_value().split(",")
+        if not all(re.fullmatch(r"[0-9a-fA-F]{64}", k.strip()) for k in keys):
+            raise ValueError("must be comma-separated keys of 64 hexadecimal characters each")
         return value
 
     @field_validator("jwt_secret", "cluster_secret")
@@ -168,6 +220,8 @@ class ProxySliceCacheConfig(_Section):
     enabled: bool = True
     slice_size_bytes: Annotated[int, Field(ge=64 * 1024, le=64 * 1024 * 1024)] = 2 * 1024 * 1024
     max_size_mb: Annotated[int, Field(ge=1)] = 512
+    # Slice fetches running against upstreams at once, over all objects (more wait their turn).
+    max_in_flight_fetches: Annotated[int, Field(ge=1, le=10_000)] = 64
     ttl_seconds: PositiveSeconds = 300.0
     stale_max_age_seconds: NonNegativeSeconds = 60.0
     stale_while_revalidate: bool = True
@@ -175,6 +229,17 @@ class ProxySliceCacheConfig(_Section):
     dir: Path = Path("cache/proxy-slice")
     eviction_interval_seconds: PositiveSeconds = 60.0
     eviction_target_ratio: Annotated[float, Field(gt=0, le=1)] = 0.875
+
+    @field_validator("max_size_mb")
+    @classmethod
+    def _holds_a_slice(cls, value: int, info: ValidationInfo) -> int:
+        slice_size = info.data.get("slice_size_bytes")
+        if isinstance(slice_size, int) and value * 1024 * 1024 < slice_size:
+            raise ValueError(
+                f"must hold at least one slice: {value} MiB is less than "
+                f"proxy_slice_cache.slice_size_bytes ({slice_size} bytes)"
+            )
+        return value
 
 
 class IceServerConfig(_Section):
@@ -250,15 +315,70 @@ def load_config(
     if path is not None:
         raw = _read_yaml(Path(path))
     _merge(raw, _from_environment(env))
-    _resolve_secret_files(raw, Config, ())
+    _resolve_secret_files(raw, Config, (), cwd or Path.cwd())
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
         raise _first_error(exc) from None
+    _check_distinct_ports(config)
     data_dir = (
         config.data_dir if config.data_dir.is_absolute() else (cwd or Path.cwd()) / config.data_dir
     )
     return config.model_copy(update={"data_dir": data_dir.resolve()})
+
+
+# Hosts that bind every address of a family: a port there clashes with the same port anywhere.
+_WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
+
+
+def _check_distinct_ports(config: Config) -> None:
+    """Two enabled listeners on one non-zero port (and overlapping hosts) cannot both bind."""
+    listeners = [("server.port", config.server.host, config.server.port)]
+    if config.health.enabled:
+        listeners.append(("health.port", config.health.host, config.health.port))
+    if config.metrics.enabled:
+        listeners.append(("metrics.port", config.metrics.host, config.metrics.port))
+    if config.livestream.enabled:
+        live = config.livestream
+        listeners.append(("livestream.rtmp_port", live.rtmp_host, live.rtmp_port))
+    if config.webrtc.enable_builtin_stun:
+        rtc = config.webrtc
+        listeners.append(("webrtc.stun_port", rtc.stun_host, rtc.stun_port))
+    # grpc.port is not listed: the public gRPC server is not served yet (README: planned).
+    for index, (key, host, port) in enumerate(listeners):
+        for other_key, other_host, other_port in listeners[:index]:
+            overlapping = host == other_host or {host, other_host} & _WILDCARD_HOSTS
+            if port != 0 and port == other_port and overlapping:
+                raise ConfigError(
+                    key,
+                    f"port {port} is already taken by {other_key}; every listener needs its own "
+                    "port",
+                )
+
+
+def _check_url(text: str, schemes: tuple[str, ...], when_unset: str) -> None:
+    """Parse a connection URL now, so a bad one is a config error naming the key, not a failure
+    at connect time. Messages never quote the URL (it may carry a password)."""
+    if not text.strip():
+        raise ValueError(f"must not be empty (leave it unset to use the {when_unset})")
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError as exc:  # "Invalid IPv6 URL"
+        raise ValueError(f"is not a valid URL: {exc}") from None
+    if parts.scheme not in schemes:
+        raise ValueError("must be a URL starting with " + " or ".join(f"{s}://" for s in schemes))
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError("must name the socket path: unix:///path/to/redis.sock")
+        return
+    # libpq (and asyncpg) accept several comma-separated hosts: check each one's port.
+    for host in parts.netloc.rpartition("@")[2].split(","):
+        after_host = host.partition("]")[2] if host.startswith("[") else host
+        if host.startswith("[") and after_host and not after_host.startswith(":"):
+            raise ValueError("is not a valid URL: text after the bracketed IPv6 host")
+        number = after_host.rpartition(":")[2] if ":" in after_host else ""
+        if number and not (number.isdigit() and 1 <= int(number) <= 65535):
+            raise ValueError("is not a valid URL: the port must be a number from 1 to 65535")
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -334,17 +454,21 @@ def _env_value(value: str, annotation: object) -> Any:
 
 
 def _resolve_secret_files(
-    raw: dict[str, Any], model: type[BaseModel], prefix: tuple[str, ...]
+    raw: dict[str, Any], model: type[BaseModel], prefix: tuple[str, ...], cwd: Path
 ) -> None:
-    """Replace ``<key>_file`` entries by the contents of the file they name."""
+    """Replace ``<key>_file`` entries by the contents of the file they name.
+
+    Relative file paths resolve against the working directory, as a shell, a container's
+    ``--env-file`` or a unit file's ``WorkingDirectory=`` would have it.
+    """
     for key in list(raw):
         value = raw[key]
         if key.endswith(_FILE_SUFFIX) and _is_secret(model, key[: -len(_FILE_SUFFIX)]):
             dotted = ".".join((*prefix, key))
-            if not isinstance(value, str | Path):
+            if not isinstance(value, str | Path) or not str(value):
                 raise ConfigError(dotted, "must be a file path")
             try:
-                content = Path(value).read_text(encoding="utf-8")
+                content = (cwd / value).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
                 raise ConfigError(dotted, f"cannot read secret file {value}: {reason}") from None
@@ -353,7 +477,7 @@ def _resolve_secret_files(
             continue
         sub = _submodel(model, key) if key in model.model_fields else None
         if sub is not None and isinstance(value, dict):
-            _resolve_secret_files(value, sub, (*prefix, key))
+            _resolve_secret_files(value, sub, (*prefix, key), cwd)
 
 
 def _first_error(exc: ValidationError) -> ConfigError:

@@ -43,6 +43,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class QuietDriverFilter(logging.Filter):
+    """asyncpg logs a traceback each time it fails to refill its pool while the database is
+    down; :class:`synctv.store.db.Database` already logs one line per down/up change, so at
+    info level those records are dropped, and at debug level they lose the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("asyncpg") or not record.exc_info:
+            return True
+        if not logging.getLogger().isEnabledFor(logging.DEBUG):
+            return False
+        error = record.exc_info[1]
+        record.msg = f"{record.getMessage()}: {type(error).__name__}: {error}"
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
 class HumanFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
@@ -62,11 +80,13 @@ def configure_logging(level: str, fmt: str, log_dir: Path | None = None) -> None
         handler.close()
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setFormatter(formatter)
+    stderr.addFilter(QuietDriverFilter())
     root.addHandler(stderr)
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         file_handler = logging.FileHandler(log_dir / "synctv.log", encoding="utf-8")
         file_handler.setFormatter(JsonFormatter())
+        file_handler.addFilter(QuietDriverFilter())
         root.addHandler(file_handler)
     root.setLevel(level.upper())
     # Hypercorn's own access log duplicates ours; its error log stays.

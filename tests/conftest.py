@@ -56,6 +56,20 @@ def postgres() -> Iterator[RunningPostgres]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+@pytest.fixture
+def scratch_dir() -> Iterator[Path]:
+    """A private directory outside pytest's tmp_path, for tests that put PostgreSQL data in it.
+
+    Another pytest session resets /tmp/pytest-of-<user> to 0700; as root PostgreSQL runs as its
+    own user and needs the search bit on every parent, so a cluster under tmp_path could fail.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="synctv-test-"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_dsn(postgres: RunningPostgres) -> str:
     return postgres.dsn

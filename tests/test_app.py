@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
+import trio.testing
 
 from synctv.api.grpc import admin_client
 from synctv.api.http.asgi import Request, Response, Route, json_response
@@ -47,18 +49,22 @@ async def test_ready_admin_status_and_metrics(tmp_path: Path, fresh_dsn: str) ->
         assert "process_resident_memory_bytes" in text
 
 
-async def test_readiness_follows_the_database(tmp_path: Path) -> None:
-    pg = await trio.to_thread.run_sync(start_postgres, tmp_path / "pg")
+async def test_readiness_follows_the_database(
+    scratch_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="synctv.store.db")
+    pg = await trio.to_thread.run_sync(start_postgres, scratch_dir / "pg")
     try:
-        config = server_config(tmp_path / "data", pg.dsn)
+        config = server_config(scratch_dir / "data", pg.dsn)
         async with running_server(config) as server, httpx.AsyncClient() as client:
             ready_url = url(server.addresses.health, "/health/ready")
             assert (await client.get(ready_url)).status_code == 200
 
             await trio.to_thread.run_sync(pg.stop)
-            down = await client.get(ready_url)
-            assert down.status_code == 503
-            assert down.json()["checks"]["database"]["ok"] is False
+            for _ in range(3):
+                down = await client.get(ready_url)
+                assert down.status_code == 503
+                assert down.json()["checks"]["database"]["ok"] is False
 
             await trio.to_thread.run_sync(pg.start)
             with trio.fail_after(10):
@@ -67,6 +73,12 @@ async def test_readiness_follows_the_database(tmp_path: Path) -> None:
                     await trio.sleep(0.1)
     finally:
         await trio.to_thread.run_sync(pg.stop)
+    # One line per change of state, not one per failed probe.
+    changes = [r.getMessage() for r in caplog.records if r.name == "synctv.store.db"]
+    assert len(changes) == 2, changes
+    assert changes[0].startswith("database down: ")
+    assert "\n" not in changes[0]
+    assert changes[1] == "database up again"
 
 
 def slow_stream_route(chunks_sent: list[int]) -> Route:
@@ -78,6 +90,23 @@ def slow_stream_route(chunks_sent: list[int]) -> Route:
             await trio.sleep(0.05)
 
     return Route(("GET",), "/test/stream", stream, "test_stream")
+
+
+async def stun_answers(port: int, timeout: float = 0.3) -> bool:
+    """Whether a STUN Binding request to 127.0.0.1:port (UDP) gets a reply within ``timeout``."""
+    from aioice import stun as aioice_stun
+
+    request = aioice_stun.Message(aioice_stun.Method.BINDING, aioice_stun.Class.REQUEST)
+    with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as sock:
+        await sock.bind(("127.0.0.1", 0))
+        await sock.sendto(bytes(request), ("127.0.0.1", port))
+        with trio.move_on_after(timeout):
+            try:
+                await sock.recvfrom(2048)
+            except ConnectionRefusedError:  # the port is closed (ICMP port unreachable)
+                return False
+            return True
+    return False
 
 
 async def test_graceful_shutdown_drains_long_responses_then_cuts_them(
@@ -98,6 +127,10 @@ async def test_graceful_shutdown_drains_long_responses_then_cuts_them(
         )
         async with httpx.AsyncClient() as client:
             stream_url = url(controller.addresses.http, "/test/stream")
+            assert controller.addresses.stun is not None
+            assert await stun_answers(controller.addresses.stun.port, timeout=5) is True
+            rtmp_port = controller.addresses.rtmp[0][1]
+            rtmp_session = await trio.open_tcp_stream("127.0.0.1", rtmp_port)
             async with client.stream("GET", stream_url) as response:
                 iterator = response.aiter_raw()
                 await iterator.__anext__()
@@ -107,17 +140,31 @@ async def test_graceful_shutdown_drains_long_responses_then_cuts_them(
                 ready = await client.get(url(controller.addresses.health, "/health/ready"))
                 assert ready.status_code == 503
                 assert ready.json()["checks"]["shutdown"]["ok"] is False
+                # STUN stops at once: nothing of it is worth a drain.
+                assert controller.addresses.stun is not None
+                assert await stun_answers(controller.addresses.stun.port) is False
+                with pytest.raises(OSError):
+                    await trio.open_tcp_stream("127.0.0.1", controller.addresses.stun.port)
+                # RTMP stops accepting at once too; its open session is left to drain.
+                await trio.testing.wait_all_tasks_blocked()
+                with pytest.raises(OSError):
+                    await trio.open_tcp_stream("127.0.0.1", rtmp_port)
                 # The open response keeps flowing during the drain ...
                 sent_at_shutdown = len(chunks)
                 with pytest.raises(httpx.HTTPError):
                     async for _ in iterator:
                         pass
                 cut_after = trio.current_time() - shutdown_at
+            with trio.fail_after(3):  # the RTMP session lasted the drain, then was closed
+                assert await rtmp_session.receive_some() == b""
+            rtmp_cut_after = trio.current_time() - shutdown_at
+            await rtmp_session.aclose()
             # ... new connections are refused ...
             with pytest.raises(httpx.ConnectError):
                 await client.get(stream_url)
     # ... the open one was cut at the drain deadline, and serve() has returned.
     assert 0.8 <= cut_after <= 3.0
+    assert 0.8 <= rtmp_cut_after <= 3.5
     assert len(chunks) > sent_at_shutdown + 5
     assert trio.current_time() - shutdown_at < 5.0
 
@@ -194,6 +241,7 @@ async def test_stun_is_served_and_advertised(tmp_path: Path, fresh_dsn: str) -> 
 
 async def test_media_proxy_is_wired_end_to_end(tmp_path: Path, fresh_dsn: str) -> None:
     """Operator adds a provider with the real CLI; the printed proxy URL plays a Range."""
+    import json
     import os
     import subprocess
     import sys
@@ -217,7 +265,10 @@ async def test_media_proxy_is_wired_end_to_end(tmp_path: Path, fresh_dsn: str) -
     async with trio.open_nursery() as nursery:
         await nursery.start(upstream.serve)
         async with running_server(config) as server, httpx.AsyncClient() as client:
-            await trio.to_thread.run_sync(cli, "add", "direct", "nas", "--lan-service")
+            await trio.to_thread.run_sync(
+                cli, "add", "direct", "nas", "--lan-service", "--options",
+                json.dumps({"lan_hosts": [upstream.host]}),
+            )  # fmt: skip
             out = await trio.to_thread.run_sync(cli, "resolve", "nas", f"{upstream.base}/movie.mp4")
             proxy_url = next(
                 line.split(":", 1)[1].strip()
@@ -235,3 +286,53 @@ async def test_media_proxy_is_wired_end_to_end(tmp_path: Path, fresh_dsn: str) -
             text = (await client.get(url(server.addresses.metrics, "/metrics"))).text
             assert 'synctv_http_requests_total{method="GET",route="proxy",status="206"}' in text
         nursery.cancel_scope.cancel()
+
+
+async def test_a_data_dir_too_long_for_a_unix_socket_gets_a_short_admin_socket(
+    scratch_dir: Path, fresh_dsn: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    data = scratch_dir / ("d" * 100)
+    pointer = data / "synctv.sock"
+    config = server_config(data, fresh_dsn)
+    async with running_server(config) as server:
+        bound = server.addresses.admin_socket
+        assert len(str(pointer)) > 107 >= len(str(bound))
+        assert pointer.is_symlink()
+        assert pointer.readlink() == bound
+        assert bound.stat().st_mode & 0o777 == 0o600
+        assert bound.parent.stat().st_mode & 0o777 == 0o700
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
+        env["SYNCTV_DATA_DIR"] = str(data)
+        status = partial(
+            subprocess.run,
+            [sys.executable, "-m", "synctv", "admin", "status"],
+            env=env, capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        done = await trio.to_thread.run_sync(status)
+        assert done.returncode == 0, done.stderr
+        assert "ready:     yes" in done.stdout
+    assert not pointer.exists()
+    assert not pointer.is_symlink()
+    assert not bound.parent.exists()  # the private directory went with the socket
+
+
+async def test_a_second_server_on_the_same_data_dir_is_refused(
+    tmp_path: Path, fresh_dsn: str
+) -> None:
+    import os
+
+    from synctv.app import DataDirInUse
+
+    config = server_config(tmp_path / "data", fresh_dsn)
+    async with running_server(config):
+        with pytest.raises(ExceptionGroup) as info:
+            await serve(config, handle_signals=False)
+        (refusal,) = info.value.exceptions
+        assert isinstance(refusal, DataDirInUse)
+        assert str(refusal) == (
+            f"another synctv is running with data_dir {config.data_dir} (pid {os.getpid()})"
+        )

@@ -117,3 +117,135 @@ def test_migrate_with_an_unreachable_database_is_one_line_exit_1(tmp_path: Path)
     assert result.returncode == 1
     assert result.stderr.startswith("synctv: error: cannot connect to the database")
     assert result.stderr.count("\n") == 1
+
+
+# One case per validation class, through the real CLI: exit 2, one line naming the key, and
+# nothing touched (the data_dir is not even created).
+INVALID = [
+    ("unknown_key", {"SYNCTV_SERVER_PROT": "1"}, "SYNCTV_SERVER_PROT"),
+    ("bad_type", {"SYNCTV_METRICS_PORT": "ninety"}, "metrics.port"),
+    ("port_range", {"SYNCTV_LIVESTREAM_RTMP_PORT": "65536"}, "livestream.rtmp_port"),
+    (
+        "malformed_secret",
+        {"SYNCTV_SECURITY_OPAQUE_SERVER_SETUP": "x"},
+        "security.opaque_server_setup",
+    ),
+    (
+        "missing_secret_file",
+        {"SYNCTV_SECURITY_JWT_SECRET_FILE": "no/such/jwt"},
+        "security.jwt_secret_file",
+    ),
+    ("bad_url", {"SYNCTV_DATABASE_URL": "postgresql://u:pw@[::1/db"}, "database.url"),
+    ("bad_url_scheme", {"SYNCTV_REDIS_URL": "http://cache:6379"}, "redis.url"),
+    ("empty_url", {"SYNCTV_DATABASE_URL": ""}, "database.url"),
+    ("same_port_twice", {"SYNCTV_HEALTH_PORT": "8080"}, "health.port"),
+]
+
+
+@pytest.mark.parametrize(("env", "key"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_every_validation_class_exits_2_with_one_line(
+    tmp_path: Path, env: dict[str, str], key: str
+) -> None:
+    data = tmp_path / "data"
+    result = run("serve", env={**env, "SYNCTV_DATA_DIR": str(data)}, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"synctv: config error: {key}"), result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "pw" not in result.stderr  # a URL's password is never echoed
+    assert not data.exists()
+
+
+def test_duplicate_ports_name_both_keys(tmp_path: Path) -> None:
+    result = run("config", "check", env={"SYNCTV_METRICS_PORT": "8081"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "synctv: config error: metrics.port: port 8081 is already taken by health.port; "
+        "every listener needs its own port\n"
+    )
+
+
+def test_relative_secret_file_resolves_against_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "jwt").write_text("j" * 40 + "\n")
+    env = {"SYNCTV_DATA_DIR": "/nonexistent/data", "SYNCTV_SECURITY_JWT_SECRET_FILE": "run/jwt"}
+    result = run("config", "check", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["security"]["jwt_secret"] == "***"
+
+
+def test_production_mode_refuses_to_start_without_secrets(tmp_path: Path) -> None:
+    env = {"SYNCTV_DATA_DIR": str(tmp_path / "data"), "SYNCTV_SERVER_MODE": "production"}
+    result = run("serve", env=env)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[-1].startswith(
+        "synctv: config error: security.jwt_secret: is required in production mode"
+    ), result.stderr
+    assert "security.cluster_secret" in lines[-1]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data" / "secrets").exists()  # nothing generated
+
+
+def test_a_newer_database_is_refused_by_migrate_and_serve(tmp_path: Path, fresh_dsn: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    from synctv.store.migrations import latest_version
+
+    env = {"SYNCTV_DATA_DIR": str(tmp_path / "data"), "SYNCTV_DATABASE_URL": fresh_dsn}
+    assert run("migrate", env=env).returncode == 0
+
+    async def from_the_future() -> None:
+        conn = await asyncpg.connect(fresh_dsn)
+        try:
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, 'from_the_future')",
+                latest_version() + 1,
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(from_the_future())
+    ephemeral = {f"SYNCTV_{k}": "0" for k in ("SERVER_PORT", "HEALTH_PORT", "METRICS_PORT")}
+    ephemeral |= {"SYNCTV_LIVESTREAM_RTMP_PORT": "0", "SYNCTV_WEBRTC_STUN_PORT": "0"}
+    for command in ("migrate", "serve"):
+        result = run(command, env={**env, **ephemeral})
+        assert result.returncode == 1, (command, result.stderr)
+        last = result.stderr.splitlines()[-1]
+        assert last.startswith("synctv: error: the database schema is at version"), last
+        assert "newer than this SyncTV knows" in last
+        assert "Traceback" not in result.stderr
+
+
+def test_a_port_in_use_names_the_key_and_the_address(tmp_path: Path, fresh_dsn: str) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            "SYNCTV_DATA_DIR": str(tmp_path / "data"),
+            "SYNCTV_DATABASE_URL": fresh_dsn,
+            "SYNCTV_SERVER_HOST": "127.0.0.1",
+            "SYNCTV_SERVER_PORT": str(port),
+            "SYNCTV_HEALTH_PORT": "0",
+            "SYNCTV_METRICS_PORT": "0",
+            "SYNCTV_LIVESTREAM_RTMP_PORT": "0",
+            "SYNCTV_WEBRTC_STUN_PORT": "0",
+        }
+        result = run("serve", env=env)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"synctv: error: cannot listen on server.port 127.0.0.1:{port}: address already in use"
+    )
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data" / "synctv.sock").exists()  # what had started was stopped
+
+
+@pytest.mark.parametrize("group", ["config", "admin"])
+def test_a_command_group_alone_prints_its_own_help(group: str) -> None:
+    result = run(group)
+    assert result.returncode == 2
+    assert result.stdout.startswith(f"usage: synctv {group} ")

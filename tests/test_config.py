@@ -123,6 +123,74 @@ FAILURES = [
         "security.jwt_secret_file",
         "No such file",
     ),
+    (
+        "missing_relative_secret_file",
+        "security:\n  cluster_secret_file: secrets/cluster\n",
+        {},
+        "security.cluster_secret_file",
+        "No such file",
+    ),
+    (
+        "malformed_opaque_setup",
+        None,
+        {"SYNCTV_SECURITY_OPAQUE_SERVER_SETUP": "x"},
+        "security.opaque_server_setup",
+        "128 hexadecimal",
+    ),
+    (
+        "opaque_setup_one_byte_short",
+        None,
+        {"SYNCTV_SECURITY_OPAQUE_SERVER_SETUP": "ab" * 63},
+        "security.opaque_server_setup",
+        "128 hexadecimal",
+    ),
+    (
+        "database_url_scheme",
+        None,
+        {"SYNCTV_DATABASE_URL": "mysql://u:pw@h/db"},
+        "database.url",
+        "postgresql:// or postgres://",
+    ),
+    (
+        "database_url_no_scheme",
+        None,
+        {"SYNCTV_DATABASE_URL": "localhost:5432"},
+        "database.url",
+        "must be a URL",
+    ),
+    (
+        "database_url_bad_ipv6",
+        None,
+        {"SYNCTV_DATABASE_URL": "postgresql://u:pw@[::1/db"},
+        "database.url",
+        "Invalid IPv6 URL",
+    ),
+    (
+        "database_url_bad_port",
+        None,
+        {"SYNCTV_DATABASE_URL": "postgresql://u:pw@h:99999/db"},
+        "database.url",
+        "port must be a number",
+    ),
+    ("database_url_empty", None, {"SYNCTV_DATABASE_URL": ""}, "database.url", "must not be empty"),
+    ("redis_url_scheme", None, {"SYNCTV_REDIS_URL": "http://h:6379"}, "redis.url", "rediss://"),
+    ("redis_url_port", None, {"SYNCTV_REDIS_URL": "redis://h:x/0"}, "redis.url", "port"),
+    ("redis_url_empty", None, {"SYNCTV_REDIS_URL": " "}, "redis.url", "must not be empty"),
+    ("redis_unix_no_path", None, {"SYNCTV_REDIS_URL": "unix://"}, "redis.url", "socket path"),
+    (
+        "same_port_twice",
+        None,
+        {"SYNCTV_WEBRTC_STUN_PORT": "1935"},
+        "webrtc.stun_port",
+        "already taken by livestream.rtmp_port",
+    ),
+    (
+        "same_port_wildcard_and_loopback",
+        "server:\n  host: 127.0.0.1\n  port: 9000\nmetrics:\n  port: 9000\n",
+        {},
+        "metrics.port",
+        "already taken by server.port",
+    ),
     ("section_not_mapping", "server: 5\n", {}, "server", "valid dictionary"),
     ("yaml_not_mapping", "- a\n- b\n", {}, "config file", "mapping"),
     ("yaml_invalid", "server: [\n", {}, "config file", "not valid YAML"),
@@ -162,3 +230,62 @@ def test_secret_values_never_echoed_in_errors(tmp_path: Path) -> None:
             None, {"SYNCTV_SECURITY_CREDENTIAL_ENCRYPTION_KEY": "not-hex-secret"}, cwd=tmp_path
         )
     assert "not-hex-secret" not in str(info.value)
+
+
+VALID_URLS = [
+    ("database", "postgres://u:pw@db.example:5432/synctv"),
+    ("database", "postgresql://u@h1:5432,h2:5433/synctv?target_session_attrs=read-write"),
+    ("database", "postgresql://postgres@/postgres?host=/run/postgresql&port=5432"),
+    ("database", "postgresql://[2001:db8::1]:5432/synctv"),
+    ("redis", "redis://127.0.0.1:6379/0"),
+    ("redis", "rediss://:pw@cache.example/1"),
+    ("redis", "unix:///run/redis/redis.sock?db=2"),
+]
+
+
+@pytest.mark.parametrize(("section", "url"), VALID_URLS)
+def test_valid_urls_are_accepted(tmp_path: Path, section: str, url: str) -> None:
+    config = load_config(None, {f"SYNCTV_{section.upper()}_URL": url}, cwd=tmp_path)
+    value = getattr(config, section).url
+    assert value is not None
+    assert value.get_secret_value() == url
+
+
+def test_url_errors_never_echo_the_url(tmp_path: Path) -> None:
+    for url in ("mysql://u:hunter2@h/db", "postgresql://u:hunter2@[::1/db", "redis://:hunter2@h:x"):
+        section = "REDIS" if url.startswith("redis") else "DATABASE"
+        with pytest.raises(ConfigError) as info:
+            load_config(None, {f"SYNCTV_{section}_URL": url}, cwd=tmp_path)
+        assert "hunter2" not in str(info.value)
+
+
+def test_distinct_hosts_may_share_a_port(tmp_path: Path) -> None:
+    env = {"SYNCTV_SERVER_HOST": "127.0.0.1", "SYNCTV_HEALTH_HOST": "127.0.0.2"}
+    config = load_config(None, {**env, "SYNCTV_HEALTH_PORT": "8080"}, cwd=tmp_path)
+    assert config.health.port == config.server.port == 8080
+    # Port 0 is ephemeral: never a clash. A disabled listener's port is not checked.
+    load_config(None, {"SYNCTV_SERVER_PORT": "0", "SYNCTV_HEALTH_PORT": "0"}, cwd=tmp_path)
+    load_config(None, {"SYNCTV_METRICS_PORT": "8080", "SYNCTV_METRICS_ENABLED": "no"}, cwd=tmp_path)
+
+
+def test_relative_secret_files_resolve_against_the_working_directory(tmp_path: Path) -> None:
+    """Not under data_dir: like --config and data_dir itself, a secret file path given in the
+    environment or the YAML file is where the command runs (README: Configuration)."""
+    write(tmp_path / "jwt", "j" * 40 + "\n")
+    (tmp_path / "conf").mkdir()
+    write(tmp_path / "conf" / "cluster", "c" * 40)
+    yaml_file = write(tmp_path / "c.yaml", "security:\n  cluster_secret_file: conf/cluster\n")
+    env = {"SYNCTV_SECURITY_JWT_SECRET_FILE": "jwt", "SYNCTV_DATA_DIR": "/srv/elsewhere"}
+    config = load_config(yaml_file, env, cwd=tmp_path)
+    assert config.security.jwt_secret is not None
+    assert config.security.jwt_secret.get_secret_value() == "j" * 40
+    assert config.security.cluster_secret is not None
+    assert config.security.cluster_secret.get_secret_value() == "c" * 40
+    # ... while other relative paths still live under data_dir.
+    assert config.path(config.log.dir) == Path("/srv/elsewhere/logs")
+
+
+def test_opaque_setup_of_the_generated_shape_is_accepted(tmp_path: Path) -> None:
+    seed = "0123456789abcdef" * 8
+    config = load_config(None, {"SYNCTV_SECURITY_OPAQUE_SERVER_SETUP": seed}, cwd=tmp_path)
+    assert config.security.opaque_server_setup is not None

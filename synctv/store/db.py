@@ -14,6 +14,7 @@ Error handling: connection-level failures (server gone, refused, timed out) beco
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ import trio_asyncio
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+log = logging.getLogger("synctv.store.db")
 
 # A closed pool may wait for in-flight queries; past this, connections are terminated.
 _POOL_CLOSE_TIMEOUT_SECONDS = 5.0
@@ -56,6 +59,9 @@ class Database:
     def __init__(self, pool: Any, query_timeout: float) -> None:
         self._pool = pool
         self.query_timeout = query_timeout
+        # Logged on change only: one line when the database goes away and one when it is back,
+        # however many requests and readiness probes fail in between.
+        self.available = True
 
     async def run(
         self,
@@ -124,8 +130,19 @@ class Database:
         try:
             result: T = await trio_asyncio.aio_as_trio(guarded)()
         except _UNAVAILABLE as exc:
-            raise DatabaseUnavailable(_describe(exc)) from exc
+            error = DatabaseUnavailable(_describe(exc))
+            if self.available and not isinstance(exc, TimeoutError):  # slow is not down
+                self.available = False
+                log.warning("database down: %s", _first_line(str(error)))
+            raise error from exc
+        if not self.available:
+            self.available = True
+            log.info("database up again")
         return result
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
 
 
 def _describe(exc: BaseException) -> str:

@@ -282,7 +282,11 @@ def _socket_dir(pgdata: Path) -> Path:
 
 
 def _stop_leftover_server(pgdata: Path) -> None:
-    """A previous SyncTV killed with SIGKILL may have left its PostgreSQL running; stop it."""
+    """A previous SyncTV killed with SIGKILL may have left its PostgreSQL running; stop it.
+
+    Only safe because ``synctv serve``/``migrate`` hold the data_dir lock before they get here:
+    a PostgreSQL running on this cluster then belongs to no live SyncTV.
+    """
     try:
         pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
     except (OSError, ValueError):
@@ -326,10 +330,25 @@ def _ensure_system_user() -> str:
 
 
 def _grant_traversal(path: Path) -> None:
-    """Add the search (x) bit for others on every parent, so the cluster owner can reach it."""
+    """Add the search (x) bit for others on every parent, so the cluster owner can reach it.
+
+    This changes directories outside data_dir (``/root`` for a data_dir under it), so each
+    change is logged as a warning: an operator must be able to see, and undo, what was done.
+    Search without read lets others reach a known name below, not list the directory.
+    """
     for parent in [path, *path.parents]:
         mode = parent.stat().st_mode
         wanted = mode | stat.S_IXOTH
         if wanted != mode:
-            with contextlib.suppress(PermissionError):
+            try:
                 parent.chmod(wanted)
+            except PermissionError:
+                continue
+            log.warning(
+                "running as root: added the search (o+x) bit to %s so that the %s user can "
+                "reach the embedded PostgreSQL cluster (mode %o -> %o)",
+                parent,
+                SYSTEM_USER,
+                stat.S_IMODE(mode),
+                stat.S_IMODE(wanted),
+            )

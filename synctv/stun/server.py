@@ -51,7 +51,7 @@ from synctv.stun.message import (
 from synctv.stun.ratelimit import TokenBucketTable
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Awaitable, Callable, Mapping
 
     from synctv.config import WebRTCConfig
 
@@ -212,30 +212,44 @@ class StunServer:
     # --- the Trio driver ------------------------------------------------------------------------
 
     async def serve(
-        self, *, task_status: trio.TaskStatus[StunEndpoints] = trio.TASK_STATUS_IGNORED
+        self,
+        *,
+        shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
+        task_status: trio.TaskStatus[StunEndpoints] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Bind UDP and TCP, report the endpoints through ``task_status``, then serve forever.
+        """Bind UDP and TCP, report the endpoints through ``task_status``, then serve.
 
-        With ``enable_builtin_stun`` off it reports no endpoints and returns. Cancellation is the
-        only way to stop it; sockets are closed on the way out.
+        With ``enable_builtin_stun`` off it reports no endpoints and returns. When
+        ``shutdown_trigger`` returns (the server's shutdown began), every socket closes at once:
+        UDP stops answering and the TCP listener stops accepting; open TCP connections (single
+        request/response exchanges) run on until they end or the caller's scope is cancelled at
+        the end of the drain. Cancellation stops everything; sockets are closed on the way out.
         """
         if not self.config.enable_builtin_stun:
             task_status.started(StunEndpoints((), ()))
             return
         sockets = await self._bind()
         try:
-            async with trio.open_nursery() as nursery:
+            async with trio.open_nursery() as connections:
+                async with trio.open_nursery() as listening:
+                    for sock in sockets:
+                        if sock.type == socket.SOCK_DGRAM:
+                            listening.start_soon(self._serve_udp, sock)
+                        else:
+                            listener = trio.SocketListener(sock)
+                            listening.start_soon(self._serve_tcp, listener, connections)
+                    endpoints = StunEndpoints(
+                        udp=tuple(_name(s) for s in sockets if s.type == socket.SOCK_DGRAM),
+                        tcp=tuple(_name(s) for s in sockets if s.type == socket.SOCK_STREAM),
+                    )
+                    log.info("STUN listening on UDP %s and TCP %s", endpoints.udp, endpoints.tcp)
+                    task_status.started(endpoints)
+                    if shutdown_trigger is not None:
+                        await shutdown_trigger()
+                        listening.cancel_scope.cancel()
                 for sock in sockets:
-                    if sock.type == socket.SOCK_DGRAM:
-                        nursery.start_soon(self._serve_udp, sock)
-                    else:
-                        nursery.start_soon(self._serve_tcp, trio.SocketListener(sock), nursery)
-                endpoints = StunEndpoints(
-                    udp=tuple(_name(s) for s in sockets if s.type == socket.SOCK_DGRAM),
-                    tcp=tuple(_name(s) for s in sockets if s.type == socket.SOCK_STREAM),
-                )
-                log.info("STUN listening on UDP %s and TCP %s", endpoints.udp, endpoints.tcp)
-                task_status.started(endpoints)
+                    sock.close()
+                log.info("STUN stopped listening")
         finally:
             for sock in sockets:
                 sock.close()
@@ -263,8 +277,8 @@ class StunServer:
                     self.record_sent(reply)
 
     async def _serve_tcp(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
-        # The connection handlers run in serve()'s nursery, passed down here on purpose: they
-        # share the listener's lifetime and are cancelled with it.
+        # The connection handlers run in serve()'s connection nursery, passed down here on
+        # purpose: they outlive the listener (closed at shutdown) and are cancelled with serve().
         async with listener:
             while True:
                 try:

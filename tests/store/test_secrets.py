@@ -52,3 +52,24 @@ def test_production_refuses_missing_secrets(tmp_path: Path) -> None:
         load_or_create_secrets(config)
     assert info.value.key == "security.opaque_server_setup"
     assert not (tmp_path / "secrets").exists()
+
+
+def test_opaque_setup_is_a_64_byte_seed_generated_and_configured(tmp_path: Path) -> None:
+    generated = load_or_create_secrets(load_config(None, {"SYNCTV_DATA_DIR": str(tmp_path)}))
+    assert len(generated.opaque_server_setup) == 64
+    stored = (tmp_path / "secrets" / "opaque_server_setup").read_text().strip()
+    assert bytes.fromhex(stored) == generated.opaque_server_setup
+    seed = "5a" * 64
+    configured = load_config(
+        None, {"SYNCTV_DATA_DIR": str(tmp_path), "SYNCTV_SECURITY_OPAQUE_SERVER_SETUP": seed}
+    )
+    assert load_or_create_secrets(configured).opaque_server_setup == bytes.fromhex(seed)
+
+
+def test_a_damaged_stored_opaque_setup_is_refused(tmp_path: Path) -> None:
+    config = load_config(None, {"SYNCTV_DATA_DIR": str(tmp_path)})
+    load_or_create_secrets(config)
+    (tmp_path / "secrets" / "opaque_server_setup").write_text("x\n")
+    with pytest.raises(ConfigError, match="128 hexadecimal") as info:
+        load_or_create_secrets(config)
+    assert info.value.key == "security.opaque_server_setup"

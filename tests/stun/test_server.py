@@ -45,6 +45,7 @@ from synctv.stun.server import (
     Reply,
     StunEndpoints,
     StunServer,
+    StunStatistics,
     _ipv6_available,
     _split_frames,
 )
@@ -58,6 +59,12 @@ def binding(tid: bytes, *attributes: RawAttribute) -> bytes:
 
 def tid(n: int) -> bytes:
     return n.to_bytes(12, "big")
+
+
+async def settled(server: StunServer) -> StunStatistics:
+    """The counters once the server is idle again: a reply is counted just after it is sent."""
+    await trio.testing.wait_all_tasks_blocked()
+    return server.statistics()
 
 
 SERVER_OPTIONS = ("max_tcp_connections", "max_tcp_connections_per_source", "tcp_idle_timeout")
@@ -209,7 +216,7 @@ async def test_aioice_binding_over_udp(nursery: trio.Nursery, host: str) -> None
     with trio.fail_after(TIMEOUT):
         mapped, local = await trio.to_thread.run_sync(_aioice_udp_binding, host, endpoints.port)
     assert mapped == local
-    assert server.statistics().responses == 1
+    assert (await settled(server)).responses == 1
 
 
 def _aioice_tcp_binding(host: str, port: int) -> tuple[tuple[str, int], tuple[str, int]]:
@@ -241,7 +248,7 @@ async def test_aioice_binding_over_tcp(nursery: trio.Nursery, host: str) -> None
     with trio.fail_after(TIMEOUT):
         mapped, local = await trio.to_thread.run_sync(_aioice_tcp_binding, host, endpoints.port)
     assert mapped == local
-    assert server.statistics().responses == 1
+    assert (await settled(server)).responses == 1
 
 
 async def _read_message(stream: trio.SocketStream) -> bytes:
@@ -269,7 +276,7 @@ async def test_coturn_stunclient(nursery: trio.Nursery, host: str) -> None:
     assert server.sources, "the server saw no datagram"
     source_port = server.sources[-1][1]
     assert f"UDP reflexive addr: {host}:{source_port}\n".encode() in result.stdout
-    assert server.statistics().responses >= 1
+    assert (await settled(server)).responses >= 1
 
 
 async def _udp_socket(host: str) -> trio.socket.SocketType:
@@ -318,7 +325,7 @@ async def test_unknown_required_attribute_gets_420(nursery: trio.Nursery) -> Non
             Fingerprint(),
         ),
     )
-    assert server.statistics().errors["unknown_attribute"] == 1
+    assert (await settled(server)).errors["unknown_attribute"] == 1
 
 
 async def test_malformed_datagrams_get_no_reply_and_are_counted(nursery: trio.Nursery) -> None:
@@ -328,7 +335,7 @@ async def test_malformed_datagrams_get_no_reply_and_are_counted(nursery: trio.Nu
             await sock.sendto(junk, ("127.0.0.1", endpoints.port))
         reply = await _exchange(sock, endpoints.port, binding(tid(2)))
     assert reply.transaction_id == tid(2)  # the first reply is for the valid request
-    stats = server.statistics()
+    stats = await settled(server)
     assert stats.drops["malformed"] == 4
     assert (stats.requests, stats.responses) == (1, 1)
 
@@ -353,7 +360,7 @@ async def test_flood_from_one_address_does_not_starve_another(nursery: trio.Nurs
     # Burst 2x the rate = 10, plus at most a few tokens refilled while the flood was sent.
     assert 10 <= replies["127.0.0.1"] <= 14
     assert replies["127.0.0.2"] == 5
-    assert server.statistics().drops["rate_limited"] == 60 - replies["127.0.0.1"]
+    assert (await settled(server)).drops["rate_limited"] == 60 - replies["127.0.0.1"]
 
 
 # --- TCP framing and limits -------------------------------------------------------------------
@@ -384,7 +391,7 @@ async def test_tcp_garbage_closes_the_connection(nursery: trio.Nursery) -> None:
         async with stream:
             await stream.send_all(b"GET / HTTP/1.1\r\nHost: example\r\n\r\n")
             assert await stream.receive_some() == b""
-    assert server.statistics().drops["malformed"] == 1
+    assert (await settled(server)).drops["malformed"] == 1
 
 
 async def test_tcp_idle_connection_is_closed(nursery: trio.Nursery) -> None:
@@ -410,7 +417,7 @@ async def test_tcp_connection_limit(nursery: trio.Nursery) -> None:
             second = await trio.open_tcp_stream("127.0.0.1", endpoints.port)
             async with second:
                 assert await second.receive_some() == b""
-    assert server.statistics().drops["connection_limit"] == 1
+    assert (await settled(server)).drops["connection_limit"] == 1
 
 
 async def test_tcp_connections_per_source_are_capped(nursery: trio.Nursery) -> None:
@@ -437,7 +444,7 @@ async def test_tcp_connections_per_source_are_capped(nursery: trio.Nursery) -> N
             assert decode(await _read_message(again)).transaction_id == tid(5)
         for stream in held:
             await stream.aclose()
-    assert server.statistics().drops["connection_limit"] == 1
+    assert (await settled(server)).drops["connection_limit"] == 1
 
 
 async def test_tcp_trickled_bytes_do_not_reset_the_idle_timeout(nursery: trio.Nursery) -> None:
@@ -455,7 +462,7 @@ async def test_tcp_trickled_bytes_do_not_reset_the_idle_timeout(nursery: trio.Nu
                 pass  # the server already closed it
             assert await stream.receive_some() == b""
             assert trio.current_time() - started < 0.5 + 1.0
-    assert server.statistics().drops["idle_timeout"] == 1
+    assert (await settled(server)).drops["idle_timeout"] == 1
 
 
 async def test_tcp_complete_messages_keep_the_connection(nursery: trio.Nursery) -> None:
