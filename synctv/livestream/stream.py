@@ -434,8 +434,9 @@ class LiveStream:
 
     def _join_snapshot(self) -> JoinSnapshot:
         """Metadata, sequence headers and the GOP cache, shared by viewers joining between the
-        same two batches. Headers are stamped with the first cached tag's time, so the snapshot's
-        timestamps never go backwards."""
+        same two batches. Sequence headers are stamped with the first cached tag's time, so media
+        timestamps never go backwards; onMetaData goes at 0, as FMS, nginx-rtmp and SRS send it
+        (FFmpeg's FLV reader takes a script tag at any other time for a data track)."""
         seq = self._broadcaster.next_seq
         if self._join_cache is not None and self._join_cache[0] == seq:
             return self._join_cache[1]
@@ -444,7 +445,7 @@ class LiveStream:
         if start is None:
             start = self._normalizer.last_output or 0
         head = [
-            FlvTag(tag.tag_type, start, tag.data)
+            FlvTag(tag.tag_type, 0 if tag.tag_type == TAG_SCRIPT else start, tag.data)
             for tag in (self._metadata, self._video_header, self._audio_header)
             if tag is not None
         ]

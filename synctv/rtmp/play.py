@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 import trio
 
 from synctv.livestream.errors import StreamEnded, SubscriberLagged
-from synctv.media.flv import TAG_SCRIPT, FlvTag
+from synctv.media.flv import FlvTag
 from synctv.rtmp.session import encode_media_chunks
 
 if TYPE_CHECKING:
@@ -60,26 +60,11 @@ __all__ = [
     "Player",
     "PlayerHost",
     "StreamFanout",
-    "encode_rtmp_join",
     "encode_rtmp_tags",
 ]
 
 # The message stream id of a connection's first createStream, which players nearly always use.
 FANOUT_STREAM_ID: Final = 1
-
-
-def encode_rtmp_join(tags: Iterable[FlvTag], stream_id: int = FANOUT_STREAM_ID) -> bytes:
-    """A join snapshot (metadata, sequence headers, GOP cache) as shared fan-out bytes.
-
-    Like :func:`encode_rtmp_tags`, except that onMetaData goes at timestamp 0, as FMS and
-    nginx-rtmp send it (FFmpeg's reader takes a data message at any other time for a data track).
-    """
-    return b"".join(
-        encode_media_chunks(
-            tag.tag_type, stream_id, 0 if tag.tag_type == TAG_SCRIPT else tag.timestamp, tag.data
-        )
-        for tag in tags
-    )
 
 
 def encode_rtmp_tags(tags: Iterable[FlvTag], stream_id: int = FANOUT_STREAM_ID) -> bytes:
@@ -319,7 +304,7 @@ class Player:
         """
         sub, output, sid = self.sub, self.output, self.stream_id
         output.write_nowait(
-            sub.join.encoded(("rtmp", sid), partial(encode_rtmp_join, stream_id=sid))
+            sub.join.encoded(("rtmp", sid), partial(encode_rtmp_tags, stream_id=sid))
         )
         try:
             while True:

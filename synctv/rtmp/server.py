@@ -87,7 +87,6 @@ from synctv.rtmp.play import (
     Output,
     Player,
     StreamFanout,
-    encode_rtmp_join,
     encode_rtmp_tags,
 )
 from synctv.rtmp.session import ServerSession
@@ -107,7 +106,6 @@ __all__ = [
     "REFUSE_REASONS",
     "RtmpServer",
     "RtmpStatistics",
-    "encode_rtmp_join",
     "encode_rtmp_tags",
     "export_rtmp_metrics",
 ]

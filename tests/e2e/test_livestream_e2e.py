@@ -389,6 +389,7 @@ async def test_players_receive_the_published_packets_ffmpeg(live: Live, tmp_path
         for name in samples:
             nursery.start_soon(publish, name)
     results: dict[tuple[str, str], tuple[int, str, list[Packet]]] = {}
+    probed: dict[str, list[str]] = {}
 
     async def play(name: str, protocol: str) -> None:
         stream_id = streams[name]
@@ -396,10 +397,19 @@ async def test_players_receive_the_published_packets_ffmpeg(live: Live, tmp_path
         url = live.flv(stream_id) if protocol == "http-flv" else live.rtmp(stream_id)
         results[name, protocol] = await framemd5(url)
 
+    async def probe_late(name: str) -> None:
+        # A viewer joining seconds into the stream sees the published codecs and nothing else
+        # (onMetaData stamped with the join time would show up as an extra data stream).
+        stream_id = streams[name]
+        await wait_uptime(live, stream_id, JOIN_AFTER)
+        probed[name] = await ffprobe(live.flv(stream_id))
+
     async with trio.open_nursery() as nursery:
         for name in samples:
             for protocol in ("http-flv", "rtmp"):
                 nursery.start_soon(play, name, protocol)
+            nursery.start_soon(probe_late, name)
+    assert probed == {"h264+aac": ["aac", "h264"], "audio-only": ["aac"], "video-only": ["h264"]}
     for (name, protocol), (code, stderr, packets) in sorted(results.items()):
         assert (code, stderr) == (0, ""), (name, protocol)
         try:

@@ -38,7 +38,7 @@ from synctv.rtmp.events import (
 )
 from synctv.rtmp.handshake import HANDSHAKE_RANDOM_SIZE
 from synctv.rtmp.messages import StreamBegin, StreamEof
-from synctv.rtmp.server import RtmpServer, encode_rtmp_join, encode_rtmp_tags, export_rtmp_metrics
+from synctv.rtmp.server import RtmpServer, encode_rtmp_tags, export_rtmp_metrics
 from synctv.rtmp.session import encode_media_chunks
 from synctv.store.db import Database
 from tests.conftest import fixture_bytes
@@ -540,12 +540,10 @@ async def test_join_snapshot_bytes_are_encoded_once_per_snapshot_and_shared(
             join = probe.join
         encoded = join._encoded
         assert list(encoded) == [("rtmp", 1)]  # one encoding for the three players
-        # onMetaData at timestamp 0; everything else at its own timestamp
+        # The snapshot puts onMetaData at timestamp 0; every tag goes at its own timestamp.
+        assert [t.timestamp for t in join.tags if t.tag_type == TAG_SCRIPT] == [0]
         assert encoded[("rtmp", 1)] == b"".join(
-            encode_media_chunks(
-                t.tag_type, 1, 0 if t.tag_type == TAG_SCRIPT else t.timestamp, t.data
-            )
-            for t in join.tags
+            encode_media_chunks(t.tag_type, 1, t.timestamp, t.data) for t in join.tags
         )
 
 
@@ -553,9 +551,8 @@ def test_fanout_encoders_carry_hub_time_past_2_32_mod_2_32() -> None:
     """After ~49.7 days the hub's (never wrapping) timeline passes 2**32: the RTMP wire wraps
     (before, encoding raised RtmpLocalProtocolError inside RTMP play)."""
     tags = [FlvTag(TAG_VIDEO, 2**32 - 40 + 40 * i, b"\x27\x01") for i in range(3)]
-    for data in (encode_rtmp_tags(tags), encode_rtmp_join(tags)):
-        stamps = [raw.timestamp for raw in ChunkDecoder().receive_data(data)]
-        assert stamps == [2**32 - 40, 0, 40]
+    stamps = [raw.timestamp for raw in ChunkDecoder().receive_data(encode_rtmp_tags(tags))]
+    assert stamps == [2**32 - 40, 0, 40]
 
 
 # --------------------------------------------------------------------------- one client cannot
