@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -50,3 +53,17 @@ async def running_server(
 
 def url(binds: list[str], path: str) -> str:
     return binds[0].replace("0.0.0.0", "127.0.0.1") + path
+
+
+async def create_live_stream(data_dir: Path) -> tuple[str, str]:
+    """(stream id, publish key) of a new live stream, created the way an operator does it:
+    ``synctv admin live create`` in a child process, over the running server's socket."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
+    env["SYNCTV_DATA_DIR"] = str(data_dir)
+    done = await trio.run_process(
+        [sys.executable, "-m", "synctv", "admin", "live", "create", "--json"],
+        env=env,
+        capture_stdout=True,
+    )
+    created = json.loads(done.stdout)
+    return created["stream"]["stream_id"], created["stream_key"]

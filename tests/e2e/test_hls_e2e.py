@@ -9,9 +9,7 @@ run behind.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ from synctv.api.http.asgi import Route
 from synctv.app import Controller, Services
 from synctv.config import Config
 from synctv.livestream.hub import StreamHub
-from tests._harness.server import running_server, server_config, url
+from tests._harness.server import create_live_stream, running_server, server_config, url
 from tests.conftest import FIXTURES
 from tests.livestream.hls_support import metric
 
@@ -58,16 +56,7 @@ class Live:
         return f"{self.http}/live/{stream_id}/index.m3u8"
 
     async def new_stream(self) -> tuple[str, str]:
-        """Created the way an operator does: ``synctv admin live create`` over the socket."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
-        env["SYNCTV_DATA_DIR"] = str(self.config.data_dir)
-        done = await trio.run_process(
-            [sys.executable, "-m", "synctv", "admin", "live", "create", "--json"],
-            env=env,
-            capture_stdout=True,
-        )
-        created = json.loads(done.stdout)
-        return created["stream"]["stream_id"], created["stream_key"]
+        return await create_live_stream(self.config.data_dir)
 
     def ffmpeg_publish(self, source: Path, key: str, *args: str, loops: int = 6) -> None:
         port = self.server.addresses.rtmp[0][1]

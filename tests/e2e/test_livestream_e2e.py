@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import shutil
 import sys
 import time
@@ -32,7 +31,7 @@ import trio
 from synctv.api.http.asgi import Route
 from synctv.app import Services
 from synctv.livestream.hub import StreamHub
-from tests._harness.server import running_server, server_config
+from tests._harness.server import create_live_stream, running_server, server_config
 from tests.conftest import FIXTURES
 
 pytestmark = [
@@ -61,16 +60,7 @@ class Live:
     nursery: trio.Nursery
 
     async def new_stream(self) -> tuple[str, str]:
-        """Created the way an operator does: ``synctv admin live create`` over the socket."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
-        env["SYNCTV_DATA_DIR"] = str(self.data_dir)
-        done = await trio.run_process(
-            [sys.executable, "-m", "synctv", "admin", "live", "create", "--json"],
-            env=env,
-            capture_stdout=True,
-        )
-        created = json.loads(done.stdout)
-        return created["stream"]["stream_id"], created["stream_key"]
+        return await create_live_stream(self.data_dir)
 
     def rtmp(self, name: str) -> str:
         return f"rtmp://127.0.0.1:{self.rtmp_port}/live/{name}"
