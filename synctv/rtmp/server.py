@@ -62,6 +62,7 @@ import math
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
@@ -89,7 +90,7 @@ from synctv.rtmp.play import (
     StreamFanout,
     encode_rtmp_tags,
 )
-from synctv.rtmp.session import ServerSession
+from synctv.rtmp.session import PUBLISH_BAD_NAME, ServerSession
 from synctv.store.db import DatabaseUnavailable
 
 if TYPE_CHECKING:
@@ -121,6 +122,8 @@ RECEIVE_SIZE: Final = 65536
 PUBLISHER_TAKEOVER_SILENCE_SECONDS: Final = 2.0
 # Writing our own replies (or an error status before closing) may take at most this long.
 CONTROL_WRITE_TIMEOUT_SECONDS: Final = 10.0
+# What a second publish (or a publish after play) on one connection is told.
+IN_USE: Final = "This connection is already in use."
 _ACCEPT_RETRY_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 _ACCEPT_RETRY_SLEEP: Final = 0.1
 
@@ -486,27 +489,25 @@ class _Connection:
     async def _on_publish(self, request: PublishRequested, nursery: trio.Nursery) -> None:
         session = self.session
         sid, rid = request.stream_id, request.request_id
+        refuse = partial(self._refuse_publish, request)
         if self.publisher is not None or self.players:
-            if session.reject_publish(sid, rid, description="This connection is already in use."):
-                await self._refuse("bad_name", "publish on a connection already in use")
+            await refuse("bad_name", "publish on a connection already in use", IN_USE)
             return
         try:
             record = await self.server.authorizer.authorize_publish(session.app, request.stream_key)
         except DatabaseUnavailable as exc:
-            if session.reject_publish(sid, rid, "NetStream.Publish.Failed", "Try again later."):
-                await self._refuse("unavailable", str(exc))
+            await refuse("unavailable", str(exc), "Try again later.", "NetStream.Publish.Failed")
             return
         if record is None:
-            if session.reject_publish(sid, rid, description="Invalid stream key for this app."):
-                await self._refuse("bad_name", f"no stream for that key in app {session.app!r}")
+            detail = f"no stream for that key in app {session.app!r}"
+            await refuse("bad_name", detail, "Invalid stream key for this app.")
             return
         if self.publisher is not None or self.players:  # another request won while we asked
-            if session.reject_publish(sid, rid, description="This connection is already in use."):
-                await self._refuse("bad_name", "publish on a connection already in use")
+            await refuse("bad_name", "publish on a connection already in use", IN_USE)
             return
         if not self.server._claim(record.stream_id, self):
-            if session.reject_publish(sid, rid, description="The stream is already publishing."):
-                await self._refuse("bad_name", f"stream {record.stream_id} is already publishing")
+            detail = f"stream {record.stream_id} is already publishing"
+            await refuse("bad_name", detail, "The stream is already publishing.")
             return
         self.stream_id = record.stream_id
         try:
@@ -522,6 +523,19 @@ class _Connection:
         self.publisher, self.publish_stream = handle, sid
         nursery.start_soon(self._watch_kicked, handle)
         log.info("RTMP %s publishing %s (app %s)", self.peer, record.stream_id, session.app)
+
+    async def _refuse_publish(
+        self,
+        request: PublishRequested,
+        reason: str,
+        detail: str,
+        description: str,
+        code: str = PUBLISH_BAD_NAME,
+    ) -> None:
+        """Answer ``request`` with an error status and close, unless the request is stale (its
+        answer is then a no-op: a later request of the same read took its place)."""
+        if self.session.reject_publish(request.stream_id, request.request_id, code, description):
+            await self._refuse(reason, detail)
 
     async def _watch_kicked(self, handle: PublisherHandle) -> None:
         await handle.wait_kicked()

@@ -148,6 +148,9 @@ FANOUT_CSIDS: Final = {
 }
 
 
+PUBLISH_BAD_NAME: Final = "NetStream.Publish.BadName"  # a refused publish's default status
+
+
 class SessionState(Enum):
     """Connection state (see the module comment)."""
 
@@ -521,7 +524,7 @@ class ServerSession(SessionBase):
         self,
         stream_id: int,
         request_id: int,
-        code: str = "NetStream.Publish.BadName",
+        code: str = PUBLISH_BAD_NAME,
         description: str = "Publishing is not allowed.",
     ) -> bool:
         """Answer a PublishRequested with an error onStatus, then close. False if stale."""
