@@ -390,13 +390,16 @@ class SliceCache:
     @asynccontextmanager
     async def _fetch_slot(self) -> AsyncIterator[None]:
         """One of the ``max_in_flight`` fetch slots, queueing (and counted) while none is free."""
-        self._queued += 1
-        metrics.SLICE_FETCHES_QUEUED.inc()
         try:
-            await self._fetch_slots.acquire()
-        finally:
-            self._queued -= 1
-            metrics.SLICE_FETCHES_QUEUED.dec()
+            self._fetch_slots.acquire_nowait()
+        except trio.WouldBlock:  # only a fetch that really waits counts as queued
+            self._queued += 1
+            metrics.SLICE_FETCHES_QUEUED.inc()
+            try:
+                await self._fetch_slots.acquire()
+            finally:
+                self._queued -= 1
+                metrics.SLICE_FETCHES_QUEUED.dec()
         metrics.SLICE_FETCHES_IN_FLIGHT.inc()
         try:
             yield
