@@ -34,6 +34,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import resource
 import secrets as random_secrets
 import signal
 import time
@@ -45,8 +46,6 @@ from typing import Any, TypeVar
 
 import trio
 import trio_asyncio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
 
 from synctv import __version__, metrics
 from synctv.api.grpc._gen.synctv.admin.v1 import admin_pb2
@@ -60,6 +59,7 @@ from synctv.api.http.routes.live_flv import live_flv_routes
 from synctv.api.http.routes.live_hls import live_hls_routes
 from synctv.api.http.routes.proxy import proxy_routes
 from synctv.api.http.routes.webrtc import webrtc_routes
+from synctv.api.http.server import HttpListenerSettings, HttpServer
 from synctv.api.metrics_http import metrics_routes
 from synctv.config import Config, HealthConfig, MetricsConfig
 from synctv.livestream.hls import HlsSegmenter
@@ -82,6 +82,7 @@ from synctv.store.migrations import latest_version, migrate, schema_version
 from synctv.store.providers import ProviderInstanceStore
 from synctv.store.secrets import Secrets, credential_key_custody, load_or_create_secrets
 from synctv.stun.server import StunEndpoints, StunServer
+from synctv.supervision import restarting
 
 log = logging.getLogger("synctv.app")
 access_log = logging.getLogger("synctv.access")
@@ -90,6 +91,13 @@ T = TypeVar("T")
 
 # flock'd by the process that owns data_dir (serve or migrate); holds that process's pid.
 LOCK_NAME = "synctv.lock"
+# Health and metrics serve probes and scrapers: a few connections each, capped apart from the
+# main port so that a flood there leaves them answering.
+SIDE_PORT_MAX_CONNECTIONS = 128
+SIDE_PORT_MAX_CONNECTIONS_PER_ADDRESS = 32
+# With server.max_connections = 0 (auto) HTTP may hold this share of the descriptor limit; the
+# rest stays for RTMP, the database pool, files, the management socket and refusals.
+AUTO_HTTP_SHARE_OF_FD_LIMIT = 0.5
 
 
 class DataDirInUse(Exception):
@@ -270,7 +278,8 @@ async def _serve_with_lock(
     task_status: trio.TaskStatus[Controller],
     life: _Lifecycle,
 ) -> None:
-    async with trio_asyncio.open_loop(), trio.open_nursery() as infra:
+    async with trio_asyncio.open_loop() as loop, trio.open_nursery() as infra:
+        loop.set_exception_handler(_AsyncioErrors().handle)
         dsn, kind = await _database_dsn(config, infra)
         async with (
             open_database(
@@ -319,6 +328,7 @@ async def _serve_tree(
     task_status: trio.TaskStatus[Controller],
 ) -> None:
     started_at = time.monotonic()
+    fd_limit = raise_descriptor_limit()
     node_id = node_id_for(config)
     await db.execute(
         "INSERT INTO nodes (node_id, version) VALUES ($1, $2) "
@@ -398,17 +408,24 @@ async def _serve_tree(
     stop_accepting = trio.Event()  # Controller.shutdown() sets it
     try:
         async with trio.open_nursery() as root:
+            # Long-lived services restart with backoff after a crash (synctv.supervision);
+            # a failure to start at all still fails the start-up.
             if isinstance(state, MemoryState):
-                await root.start(state.run)
+                await root.start(restarting, "short_lived_state", state.run)
             socket_path = await root.start(
-                serve_admin, config.data_dir / ADMIN_SOCKET_NAME, admin_handlers
+                restarting,
+                "management_grpc",
+                serve_admin,
+                config.data_dir / ADMIN_SOCKET_NAME,
+                admin_handlers,
             )
             if proxy.cache is not None:
-                await root.start(proxy.cache.run)
+                await root.start(restarting, "slice_cache", proxy.cache.run)
             # The hub lives in root, outside the draining nursery: live viewers are HTTP
             # responses that drain; the hub's per-stream nurseries end when root is cancelled.
-            await root.start(hls_store.run)
-            await root.start(hub.run)
+            await root.start(restarting, "hls_store", hls_store.run)
+            await root.start(restarting, "stream_hub", hub.run)
+            await root.start(readiness.run)
             export_hub_metrics(hub)
             if config.webrtc.enable_builtin_stun:
                 rtc = config.webrtc
@@ -418,7 +435,11 @@ async def _serve_tree(
                         "webrtc.stun_port",
                         rtc.stun_host,
                         rtc.stun_port,
-                        partial(stun.serve, shutdown_trigger=stop_accepting.wait),
+                        partial(
+                            restarting,
+                            "stun_listener",
+                            partial(stun.serve, shutdown_trigger=stop_accepting.wait),
+                        ),
                     )
                 )
                 _export_stun_metrics(stun)
@@ -459,25 +480,27 @@ async def _serve_tree(
                             live.rtmp_host,
                             live.rtmp_port,
                             partial(
-                                rtmp.serve,
-                                shutdown_trigger=stop_accepting.wait,
-                                drain_timeout=config.server.shutdown_drain_timeout_seconds,
+                                restarting,
+                                "rtmp_listener",
+                                partial(
+                                    rtmp.serve,
+                                    shutdown_trigger=stop_accepting.wait,
+                                    drain_timeout=config.server.shutdown_drain_timeout_seconds,
+                                ),
                             ),
                         )
                     )
                     export_rtmp_metrics(rtmp)
+                http_server = HttpServer(http_app, _main_http_settings(config, fd_limit))
                 http_binds = await _start_listener(
                     draining,
                     "server.port",
                     config.server.host,
                     config.server.port,
                     partial(
-                        _serve_http,
-                        http_app,
-                        config.server.host,
-                        config.server.port,
-                        config.server.shutdown_drain_timeout_seconds,
-                        stop_accepting.wait,
+                        restarting,
+                        "http_listener",
+                        partial(http_server.serve, shutdown_trigger=stop_accepting.wait),
                     ),
                 )
                 bound_http.extend(http_binds)
@@ -499,6 +522,67 @@ async def _serve_tree(
             root.cancel_scope.cancel()
     finally:
         await proxy.upstream.aclose()
+
+
+def raise_descriptor_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (as Go's runtime does); the new soft limit.
+
+    The usual soft limit (1024) is a compatibility default for select(); trio does not use
+    select, and a media server holds one descriptor per viewer.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            return soft
+        return hard
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def _main_http_settings(config: Config, fd_limit: int) -> HttpListenerSettings:
+    server = config.server
+    limit = server.max_connections or max(64, int(fd_limit * AUTO_HTTP_SHARE_OF_FD_LIMIT))
+    return HttpListenerSettings(
+        "http",
+        server.host,
+        server.port,
+        max_connections=limit,
+        max_connections_per_address=server.max_connections_per_address,
+        keep_alive_timeout=server.keep_alive_timeout_seconds,
+        graceful_timeout=server.shutdown_drain_timeout_seconds,
+    )
+
+
+class _AsyncioErrors:
+    """The asyncio loop's exception handler: log and count, never raise.
+
+    trio-asyncio's default handler re-raises into the loop's nursery, which is the root of
+    everything: an ``accept()`` of the management socket failing with EMFILE (asyncio reports it
+    here and retries by itself a second later) would end the process. Repeats of one message are
+    logged once per interval.
+    """
+
+    INTERVAL_SECONDS = 10.0
+
+    def __init__(self) -> None:
+        self._last_logged: dict[str, float] = {}
+
+    def handle(self, loop: object, context: dict[str, Any]) -> None:
+        message = str(context.get("message") or "unhandled error in the asyncio loop")
+        error = context.get("exception")
+        metrics.TASK_CRASHES.labels("asyncio_loop").inc()
+        now = time.monotonic()
+        last = self._last_logged.get(message)
+        if last is not None and now - last < self.INTERVAL_SECONDS:
+            return
+        if len(self._last_logged) > 256:  # bounded: messages are few, but never trust that
+            self._last_logged.clear()
+        self._last_logged[message] = now
+        exc_info = (type(error), error, error.__traceback__) if error is not None else None
+        log.error("asyncio: %s: %s", message, error or "", exc_info=exc_info)
 
 
 def _live_status(hub: StreamHub, stream_id: str) -> LiveStatusSnapshot | None:
@@ -567,10 +651,23 @@ def _build_proxy(config: Config, secrets: Secrets, db: Database) -> _ProxyParts:
 async def _start_side_port(
     nursery: trio.Nursery, key: str, section: HealthConfig | MetricsConfig, app: App
 ) -> list[str]:
-    """Health and metrics: their own ports, never drained (they must answer during the drain)."""
+    """Health and metrics: their own ports, never drained (they must answer during the drain).
+
+    Their own small connection caps keep them answering while the main port is flooded.
+    """
     if not section.enabled:
         return []
-    serve_port = partial(_serve_http, app, section.host, section.port, 0.0, None)
+    server = HttpServer(
+        app,
+        HttpListenerSettings(
+            key.split(".")[0],
+            section.host,
+            section.port,
+            max_connections=SIDE_PORT_MAX_CONNECTIONS,
+            max_connections_per_address=SIDE_PORT_MAX_CONNECTIONS_PER_ADDRESS,
+        ),
+    )
+    serve_port = partial(restarting, f"{key.split('.')[0]}_listener", server.serve)
     binds: list[str] = await _start_listener(nursery, key, section.host, section.port, serve_port)
     return binds
 
@@ -602,29 +699,6 @@ def _bind_error(exc: BaseException) -> OSError | None:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     return exc if isinstance(exc, OSError) and exc.errno is not None else None
-
-
-async def _serve_http(
-    app: App,
-    host: str,
-    port: int,
-    graceful_timeout: float,
-    shutdown_trigger: object,
-    *,
-    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    hyper = HypercornConfig()
-    hyper.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    hyper.graceful_timeout = graceful_timeout
-    hyper.accesslog = None
-    hyper.errorlog = logging.getLogger("hypercorn.error")
-    hyper.keep_alive_timeout = 15
-    await hypercorn_serve(
-        app,  # type: ignore[arg-type]
-        hyper,
-        shutdown_trigger=shutdown_trigger,  # type: ignore[arg-type]
-        task_status=task_status,
-    )
 
 
 async def _watch_signals(

@@ -73,6 +73,13 @@ class ServerConfig(_Section):
     # Base URL printed in admin output (playback URLs); derived from host/port when unset.
     public_url: str | None = None
     request_timeout_seconds: PositiveSeconds = 30.0
+    # Open HTTP connections on server.port; past either cap a connection gets 503 at once.
+    # 0 = auto: half of the process's descriptor limit (raised to its hard limit at start).
+    max_connections: Annotated[int, Field(ge=0)] = 0
+    # Per client address (the TCP peer: a reverse proxy counts as one address; raise it then).
+    max_connections_per_address: Annotated[int, Field(ge=1)] = 256
+    # An idle keep-alive connection is closed after this long without a request.
+    keep_alive_timeout_seconds: PositiveSeconds = 15.0
 
 
 class HealthConfig(_Section):

@@ -26,6 +26,19 @@ DB_POOL_SIZE = Gauge("synctv_db_pool_connections", "Open connections in the data
 DB_POOL_IDLE = Gauge("synctv_db_pool_idle_connections", "Idle connections in the database pool")
 DB_POOL_MAX = Gauge("synctv_db_pool_max_connections", "Configured maximum pool size")
 READY = Gauge("synctv_ready", "1 when the node reports ready, else 0")
+HTTP_CONNECTIONS = Gauge(
+    "synctv_http_connections", "Open HTTP connections, by listener", ["listener"]
+)
+HTTP_CONNECTIONS_REFUSED = Counter(
+    "synctv_http_connections_refused_total",
+    "HTTP connections refused with 503 at accept, by listener and the cap that refused",
+    ["listener", "cap"],
+)
+TASK_CRASHES = Counter(
+    "synctv_task_crashes_total",
+    "Unexpected exceptions contained by a supervision boundary (the unit of work ended)",
+    ["task"],
+)
 BUILD_INFO = Gauge("synctv_build_info", "Always 1; labels carry the version", ["version"])
 
 

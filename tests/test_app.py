@@ -61,6 +61,10 @@ async def test_readiness_follows_the_database(
             assert (await client.get(ready_url)).status_code == 200
 
             await trio.to_thread.run_sync(pg.stop)
+            # Readiness answers from a result refreshed in the background every second.
+            with trio.fail_after(5):
+                while (await client.get(ready_url)).status_code != 503:  # noqa: ASYNC110
+                    await trio.sleep(0.1)
             for _ in range(3):
                 down = await client.get(ready_url)
                 assert down.status_code == 503

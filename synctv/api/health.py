@@ -3,6 +3,13 @@
 ``/health/live`` answers 200 while the process runs. ``/health/ready`` answers 200 only while the
 database answers, the schema is at the version this code expects, and the node is not shutting
 down; otherwise 503. The body names each check, so an operator sees *which* one failed.
+
+Orchestrators probe with a timeout of about a second, and a stalled database must read as "not
+ready", not as a probe that hangs (19 s with PostgreSQL stopped by SIGSTOP). So the route never
+waits on a check: :meth:`Readiness.run` refreshes the result in the background every
+``REFRESH_SECONDS`` and the route answers from it at once. A result older than
+``STALE_AFTER_SECONDS`` (the refresher itself is stuck) is reported as not ready; shutting down
+is applied at once, without waiting for a refresh.
 """
 
 from __future__ import annotations
@@ -17,8 +24,12 @@ from synctv.api.http.asgi import Request, Response, Route, json_response
 from synctv.store.db import Database, DatabaseUnavailable
 from synctv.store.migrations import schema_version
 
-# A readiness probe must answer quickly even when the database hangs.
+# A check that has not answered within this is failed (the database may hang, not refuse).
 CHECK_TIMEOUT_SECONDS = 2.0
+# How often the background refresher runs the checks.
+REFRESH_SECONDS = 1.0
+# A cached result older than this is not believed: two missed refreshes plus a check timeout.
+STALE_AFTER_SECONDS = 2 * REFRESH_SECONDS + CHECK_TIMEOUT_SECONDS
 
 Check = Callable[[], Awaitable[tuple[bool, str]]]
 
@@ -31,6 +42,42 @@ class Readiness:
     expected_schema: int
     extra_checks: dict[str, Check] = field(default_factory=dict)
     shutting_down: bool = False
+    _cached: dict[str, dict[str, object]] | None = None
+    _cached_at: float = 0.0
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Refresh the cached result forever; ``started`` once the first result is in."""
+        await self._refresh()
+        task_status.started()
+        while True:
+            await trio.sleep(REFRESH_SECONDS)
+            await self._refresh()
+
+    async def _refresh(self) -> None:
+        _, self._cached = await self.evaluate()
+        self._cached_at = trio.current_time()
+
+    def current(self) -> tuple[bool, dict[str, dict[str, object]]]:
+        """The latest background result, at once (never waits on a check)."""
+        if self._cached is None:
+            results: dict[str, dict[str, object]] = {
+                "checks": {"ok": False, "detail": "not run yet"}
+            }
+        else:
+            results = dict(self._cached)
+            age = trio.current_time() - self._cached_at
+            if age > STALE_AFTER_SECONDS:
+                results["checks"] = {
+                    "ok": False,
+                    "detail": f"last result is {age:.0f} s old; checks are not answering",
+                }
+        results["shutdown"] = {
+            "ok": not self.shutting_down,
+            "detail": "shutting down" if self.shutting_down else "running",
+        }
+        ready = all(bool(r["ok"]) for r in results.values())
+        metrics.READY.set(1 if ready else 0)
+        return ready, results
 
     async def evaluate(self) -> tuple[bool, dict[str, dict[str, object]]]:
         results: dict[str, dict[str, object]] = {}
@@ -75,7 +122,7 @@ def health_routes(readiness: Readiness) -> list[Route]:
         return json_response({"status": "alive"})
 
     async def ready(request: Request) -> Response:
-        ok, checks = await readiness.evaluate()
+        ok, checks = readiness.current()
         body = {"status": "ready" if ok else "not_ready", "checks": checks}
         return json_response(body, 200 if ok else 503, [("cache-control", "no-store")])
 

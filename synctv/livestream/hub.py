@@ -42,6 +42,7 @@ from synctv.config import LivestreamConfig
 from synctv.livestream.fanout import RtmpEncoder
 from synctv.livestream.registry import LiveStreamRecord
 from synctv.livestream.stream import LiveStream, PublisherHandle, StreamStatistics
+from synctv.supervision import record_crash
 
 __all__ = ["HubStatistics", "StreamHub", "StreamTaskFactory"]
 
@@ -228,18 +229,18 @@ class StreamHub:
     async def _start_factory(self, factory: StreamTaskFactory, stream: LiveStream) -> None:
         try:
             async_fn = factory(stream)
-        except Exception:
+        except Exception as exc:
             self._task_failures += 1
-            log.exception("stream task factory failed for %s", stream.stream_id)
+            record_crash("stream_task", exc, f"factory for {stream.stream_id}")
             return
         await self._guarded(async_fn, f"stream task of {stream.stream_id}")
 
     async def _guarded(self, async_fn: Callable[[], Awaitable[None]], what: str) -> None:
         try:
             await async_fn()
-        except Exception:
+        except Exception as exc:  # a group too: Exception covers ExceptionGroup
             self._task_failures += 1
-            log.exception("%s failed", what)
+            record_crash("stream_task", exc, what)
 
     def _notify_streams(self) -> None:
         event, self._streams_changed = self._streams_changed, trio.Event()

@@ -252,7 +252,7 @@ class RedisState:
                 elif message["type"] == "message" and not subscription.offer(message["data"]):
                     self._dropped += 1
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+            await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # unannotated before redis 8
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from synctv.accept import AcceptFailures
 from synctv.stun.errors import StunError
 from synctv.stun.message import (
     HEADER_SIZE,
@@ -49,6 +50,7 @@ from synctv.stun.message import (
     message_size,
 )
 from synctv.stun.ratelimit import TokenBucketTable
+from synctv.supervision import boundary, contained
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -267,7 +269,9 @@ class StunServer:
                     raise
                 self._drops["receive_failed"] += 1
                 continue
-            reply = self.respond(data, source, trio.current_time())
+            reply = None
+            with boundary("stun_datagram"):  # one datagram's bug must not stop STUN
+                reply = self.respond(data, source, trio.current_time())
             if reply is not None:
                 try:
                     await sock.sendto(reply.data, source)
@@ -279,15 +283,15 @@ class StunServer:
     async def _serve_tcp(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         # The connection handlers run in serve()'s connection nursery, passed down here on
         # purpose: they outlive the listener (closed at shutdown) and are cancelled with serve().
+        failures = AcceptFailures("STUN TCP listener", log)
         async with listener:
             while True:
                 try:
                     stream = await listener.accept()
-                except OSError as exc:  # EMFILE/ENFILE/ENOBUFS/ENOMEM: back off, as trio does
-                    if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
-                        raise
-                    await trio.sleep(0.1)
+                except OSError as exc:  # EMFILE and the like: back off; never leave the loop
+                    await trio.sleep(failures.failed(exc))
                     continue
+                failures.succeeded()
                 try:
                     peer = stream.socket.getpeername()
                 except OSError:  # reset between accept and here
@@ -303,7 +307,9 @@ class StunServer:
                     continue
                 self._tcp_connections += 1
                 self._tcp_by_source[key] = self._tcp_by_source.get(key, 0) + 1
-                nursery.start_soon(self._serve_connection, stream, peer, key)
+                nursery.start_soon(
+                    contained, "stun_connection", self._serve_connection, stream, peer, key
+                )
 
     async def _serve_connection(
         self, stream: trio.SocketStream, peer: tuple[str, int], key: str
@@ -363,9 +369,6 @@ class StunServer:
                 continue
             return sockets
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-_ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 
 
 def _split_frames(buffer: bytearray) -> list[bytes]:

@@ -227,9 +227,32 @@ async def test_head_and_cors_for_a_live_stream() -> None:
                 assert head.headers["cache-control"] == "no-cache"
                 assert head.headers["access-control-allow-origin"] == "https://a.example"
                 assert head.headers["vary"] == "Origin"
+                # A streaming GET has no length: HEAD must not claim one (0 would mean empty).
+                assert "content-length" not in head.headers
                 other = await client.head(server.url(), headers={"origin": "https://b.example"})
                 assert "access-control-allow-origin" not in other.headers
                 assert server.hub.statistics().viewers == {}
+
+
+async def test_cors_preflight_is_answered() -> None:
+    with trio.fail_after(10):
+        async with serve(cors=("https://a.example",)) as (server, _), httpx.AsyncClient() as client:
+            asked = {
+                "origin": "https://a.example",
+                "access-control-request-method": "GET",
+                "access-control-request-headers": "range",
+            }
+            allowed = await client.options(server.url(), headers=asked)
+            assert allowed.status_code == 204
+            assert allowed.headers["access-control-allow-origin"] == "https://a.example"
+            assert "GET" in allowed.headers["access-control-allow-methods"]
+            assert "Range" in allowed.headers["access-control-allow-headers"]
+            assert allowed.headers["vary"] == "Origin"
+            other = await client.options(
+                server.url(), headers={**asked, "origin": "https://b.example"}
+            )
+            assert other.status_code == 204
+            assert "access-control-allow-origin" not in other.headers
 
 
 async def test_video_and_audio_join_then_live_tags_then_clean_end() -> None:

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 import trio
 
 from synctv import errors
+from synctv.supervision import record_crash
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -127,12 +128,16 @@ class Response:
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
     content_type: str | None = "text/plain; charset=utf-8"
+    # False for the HEAD of a streaming GET: its length is unknown, so none is claimed (a
+    # "Content-Length: 0" would tell the client the GET body is empty).
+    length_known: bool = True
 
     async def send_to(self, send: Send, *, head: bool = False) -> None:
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers]
         if self.content_type is not None:
             headers.append((b"content-type", self.content_type.encode("latin-1")))
-        headers.append((b"content-length", str(len(self.body)).encode()))
+        if self.length_known:
+            headers.append((b"content-length", str(len(self.body)).encode()))
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if head else self.body})
 
@@ -229,17 +234,25 @@ class App:
         started = self._clock()
         status_seen = 500
         response_started = False
+        response_complete = False
 
         async def tracking_send(message: Message) -> None:
-            nonlocal status_seen, response_started
+            nonlocal status_seen, response_started, response_complete
             if message["type"] == "http.response.start":
                 status_seen = int(message["status"])
                 response_started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Set before sending: hypercorn delivers http.disconnect from *inside* this
+                # send when it recycles the connection for keep-alive.
+                response_complete = True
             await send(message)
 
         # Hypercorn keeps running the app after the client has gone; the pump turns
         # http.disconnect into cancellation, so a handler's database query or upstream fetch
-        # stops with the request that wanted it.
+        # stops with the request that wanted it. Only while the response is unfinished: the
+        # disconnect that follows a complete response is hypercorn recycling the connection,
+        # and cancelling then would cancel hypercorn's own bookkeeping running inside our send
+        # (the keep-alive idle timer never started, so idle connections were never closed).
         body_in, body_out = trio.open_memory_channel[Message](1)
         disconnected = False
         request = Request(scope, body_out.receive, tracking_send)
@@ -251,8 +264,9 @@ class App:
                 while True:
                     message = await receive()
                     if message["type"] == "http.disconnect":
-                        disconnected = True
-                        nursery.cancel_scope.cancel()
+                        if not response_complete:
+                            disconnected = True
+                            nursery.cancel_scope.cancel()
                         return
                     await body_in.send(message)
 
@@ -270,8 +284,8 @@ class App:
                     await error_response(error).send_to(
                         tracking_send, head=request.method == "HEAD"
                     )
-            except Exception:
-                log.exception("unhandled error in %s %s", request.method, route_name)
+            except Exception as exc:
+                record_crash("http_request", exc, f"{request.method} {route_name}")
                 if not response_started:
                     await error_response(
                         ApiError(500, errors.INTERNAL_ERROR, "internal error")

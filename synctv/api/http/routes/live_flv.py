@@ -59,7 +59,11 @@ def live_flv_routes(
 ) -> list[Route]:
     """The HTTP-FLV route; ``cors_origins`` is ``ServerConfig.cors_origins``."""
     route = _LiveFlv(hub, directory, config, tuple(cors_origins))
-    return [Route(("GET",), "/live/{stream_id:[A-Za-z0-9_-]+}.flv", route.handle, "live_flv")]
+    path = "/live/{stream_id:[A-Za-z0-9_-]+}.flv"
+    return [
+        Route(("GET",), path, route.handle, "live_flv"),
+        Route(("OPTIONS",), path, route.preflight, "live_flv_preflight"),
+    ]
 
 
 class _LiveFlv:
@@ -83,6 +87,17 @@ class _LiveFlv:
             return [("access-control-allow-origin", origin), ("vary", "Origin")]
         return [("vary", "Origin")]
 
+    async def preflight(self, request: Request) -> Response:
+        """CORS preflight (a player sending ``Range`` or custom headers asks first)."""
+        headers = self._cors(request)
+        if any(name == "access-control-allow-origin" for name, _ in headers):
+            headers += [
+                ("access-control-allow-methods", "GET, HEAD, OPTIONS"),
+                ("access-control-allow-headers", "Range"),
+                ("access-control-max-age", "600"),
+            ]
+        return Response(204, b"", headers, content_type=None)
+
     async def handle(self, request: Request) -> Response | None:
         cors = self._cors(request)
         stream = await self._find_stream(request, cors)
@@ -93,7 +108,7 @@ class _LiveFlv:
             ("x-content-type-options", "nosniff"),
         ]
         if request.method == "HEAD":
-            return Response(200, b"", headers, content_type=None)
+            return Response(200, b"", headers, content_type=None, length_known=False)
         with stream.subscribe(protocol="flv") as subscription:
             viewer = _Viewer(request.send, subscription, stream, headers, self._config)
             self._hub.start_viewer_task(viewer.run)

@@ -1,0 +1,178 @@
+"""The HTTP listener: our accept loop and admission, hypercorn's protocol per connection.
+
+Why not ``hypercorn.trio.serve``: its accept loop is trio's ``serve_listeners``, which logs every
+100 ms retry while descriptors are exhausted and admits any number of connections from one
+address, so ~20,000 idle keep-alive connections from a few addresses fill ``RLIMIT_NOFILE`` and
+every port of the process stops answering. Here the listener is ours
+(:func:`synctv.accept.accept_forever`: backoff, one log line per interval, never leaves its task)
+and each accepted connection passes :class:`synctv.accept.ConnectionLimiter` (a cap per client
+address and in total) before hypercorn's ``TCPServer`` gets it; a refused one gets a short
+``503`` with ``Retry-After`` and is closed, and is counted in
+``synctv_http_connections_refused_total{listener,cap}``.
+
+Resource handling: connections are tasks in a handler nursery owned by :meth:`HttpServer.serve`.
+When ``shutdown_trigger`` returns the listeners close, hypercorn's ``terminated`` event makes idle
+keep-alive connections close and stops recycling busy ones, and open responses get
+``graceful_timeout`` seconds before they are cancelled.
+
+Error handling: every connection runs under a supervision boundary (``http_connection``); hypercorn
+already answers 500 for an app that raises, so an escape here is a bug in the protocol layer, and
+it ends that connection only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import partial
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
+from hypercorn.utils import wrap_app
+
+from synctv import metrics
+from synctv.accept import AcceptFailures, ConnectionLimiter, accept_forever
+from synctv.api.http.asgi import App
+from synctv.supervision import boundary
+
+log = logging.getLogger("synctv.http")
+
+# A refused connection gets this long to take its 503 before it is closed regardless.
+REFUSAL_SEND_TIMEOUT_SECONDS = 0.5
+_REFUSAL_BODY = b'{"code":"too_many_connections","message":"too many connections, retry later"}'
+_REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"content-type: application/json\r\n"
+    b"retry-after: 1\r\n"
+    b"connection: close\r\n"
+    b"content-length: " + str(len(_REFUSAL_BODY)).encode() + b"\r\n\r\n" + _REFUSAL_BODY
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpListenerSettings:
+    """What one HTTP listener needs besides its app: ``name`` labels logs and metrics."""
+
+    name: str
+    host: str
+    port: int
+    max_connections: int
+    max_connections_per_address: int
+    keep_alive_timeout: float = 15.0
+    graceful_timeout: float = 0.0
+
+
+class _Connection(TCPServer):
+    """hypercorn's TCPServer, but a peer that closes an idle keep-alive connection frees it now.
+
+    hypercorn (0.17, 0.18) keeps the connection's task group open until its idle timer runs
+    out, so a client that left still held a descriptor and a connection slot for the whole
+    ``keep_alive_timeout``.
+    """
+
+    async def _read_data(self) -> None:
+        await super()._read_data()
+        await self.idle_task.stop()
+
+
+class HttpServer:
+    """One listening address family set (``host``/``port``) serving one ASGI app."""
+
+    def __init__(self, app: App, settings: HttpListenerSettings) -> None:
+        self.settings = settings
+        self.limiter = ConnectionLimiter(
+            settings.max_connections, settings.max_connections_per_address
+        )
+        self._app = wrap_app(app, 0, "asgi")  # type: ignore[arg-type]
+        self._hyper = HypercornConfig()
+        self._hyper.accesslog = None
+        self._hyper.errorlog = logging.getLogger("hypercorn.error")
+        self._hyper.keep_alive_timeout = settings.keep_alive_timeout
+        self._hyper.graceful_timeout = settings.graceful_timeout
+        self._context = WorkerContext(None)
+        self._open = metrics.HTTP_CONNECTIONS.labels(settings.name)
+        self._refused = {
+            cap: metrics.HTTP_CONNECTIONS_REFUSED.labels(settings.name, cap)
+            for cap in ("total", "per_address")
+        }
+
+    async def serve(
+        self,
+        *,
+        shutdown_trigger: object = None,
+        task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Bind, report ``["http://host:port", ...]``, serve until ``shutdown_trigger`` returns.
+
+        Without a trigger it serves until cancelled (health and metrics: no drain).
+        """
+        settings = self.settings
+        listeners = await trio.open_tcp_listeners(settings.port, host=settings.host or None)
+        binds = [_url(listener.socket.getsockname()) for listener in listeners]
+        async with trio.open_nursery() as handlers:
+            # The handler nursery outlives the accept loops so that open responses can drain
+            # after the listeners closed; it is passed to the accept loops for that reason.
+            async with trio.open_nursery() as accepting:
+                for listener in listeners:
+                    failures = AcceptFailures(f"{settings.name} listener", log)
+                    accepting.start_soon(
+                        accept_forever, listener, partial(self._dispatch, handlers), failures
+                    )
+                task_status.started(binds)
+                if shutdown_trigger is None:
+                    await trio.sleep_forever()
+                await shutdown_trigger()  # type: ignore[operator]
+                accepting.cancel_scope.cancel()
+            await self._context.terminated.set()
+            handlers.cancel_scope.deadline = trio.current_time() + settings.graceful_timeout
+
+    def _dispatch(self, handlers: trio.Nursery, stream: trio.SocketStream) -> None:
+        try:
+            host = str(stream.socket.getpeername()[0])
+        except OSError:  # reset between accept and here
+            handlers.start_soon(trio.aclose_forcefully, stream)
+            return
+        refused_by = self.limiter.admit(host)
+        if refused_by is not None:
+            self._refused[refused_by].inc()
+            handlers.start_soon(_refuse, stream)
+            return
+        self._open.inc()
+        handlers.start_soon(self._connection, stream, host)
+
+    async def _connection(self, stream: trio.SocketStream, host: str) -> None:
+        try:
+            with boundary("http_connection", host):
+                await _Connection(
+                    self._app,
+                    self._hyper,
+                    self._context,
+                    ConnectionState({}),
+                    stream,  # type: ignore[arg-type]
+                )
+        finally:
+            self.limiter.release(host)
+            self._open.dec()
+            await trio.aclose_forcefully(stream)
+
+
+async def _refuse(stream: trio.SocketStream) -> None:
+    """Answer 503 without reading the request, then close (never blocks past the timeout)."""
+    with trio.move_on_after(REFUSAL_SEND_TIMEOUT_SECONDS):
+        try:
+            await stream.send_all(_REFUSAL)
+            await stream.send_eof()
+            # Let the request arrive before closing, so the client reads the 503 instead of
+            # a reset caused by closing with unread data.
+            await stream.receive_some(65536)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+    await trio.aclose_forcefully(stream)
+
+
+def _url(sockname: tuple[object, ...]) -> str:
+    host, port = str(sockname[0]), int(sockname[1])  # type: ignore[call-overload]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
