@@ -38,7 +38,7 @@ import resource
 import secrets as random_secrets
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -369,7 +369,17 @@ async def _serve_tree(
     )
     stun = StunServer(config.webrtc)
     stun_endpoints: list[StunEndpoints] = []
-    proxy = _build_proxy(config, secrets, db)
+    side_binds: list[str] = []  # health and metrics, once bound
+
+    def own_listeners() -> list[tuple[str, int]]:
+        """Every address this process listens on: the proxy never fetches from itself."""
+        found = [_host_port(bind) for bind in [*bound_http, *side_binds]]
+        found += rtmp_binds
+        for endpoints in stun_endpoints:
+            found += [*endpoints.tcp, *endpoints.udp]
+        return found
+
+    proxy = _build_proxy(config, secrets, db, own_listeners)
     live = config.livestream
     hls_store = open_hls_store(
         live.hls_storage.backend,
@@ -455,6 +465,7 @@ async def _serve_tree(
                 config.metrics,
                 App(metrics_routes(), observe=_observe_request, clock=trio.current_time),
             )
+            side_binds += [*health_binds, *metrics_binds]
             controller = Controller(
                 readiness,
                 BoundAddresses(
@@ -600,7 +611,18 @@ class _ProxyParts:
     service: MediaProxy
 
 
-def _build_proxy(config: Config, secrets: Secrets, db: Database) -> _ProxyParts:
+def _host_port(bind: str) -> tuple[str, int]:
+    """``http://[::1]:8080`` → ``("::1", 8080)``."""
+    host, _, port = bind.split("://", 1)[-1].rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _build_proxy(
+    config: Config,
+    secrets: Secrets,
+    db: Database,
+    own_listeners: Callable[[], Iterable[tuple[str, int]]],
+) -> _ProxyParts:
     """The media proxy: one upstream client pool, the slice cache, the provider service."""
     settings, cache_settings = config.proxy, config.proxy_slice_cache
     upstream = HttpUpstream(
@@ -609,6 +631,7 @@ def _build_proxy(config: Config, secrets: Secrets, db: Database) -> _ProxyParts:
         max_connections=settings.max_upstream_connections,
         max_redirects=settings.max_redirects,
         allow_private=settings.allow_private_upstreams,
+        own_listeners=own_listeners,
     )
     cache = None
     if cache_settings.enabled:

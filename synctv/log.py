@@ -2,7 +2,10 @@
 
 Structured fields travel in ``extra={...}``; the JSON formatter emits them as keys. Secrets never
 reach a log record: config is logged only through ``Config.redacted()``, and DSNs through
-:func:`redact_url`.
+:func:`redact_url`. Upstream URLs (which carry provider credentials: ``api_key=``, Emby tokens)
+are logged only through ``synctv.providers.base.mask_url``; the HTTP client's own loggers, which
+log every request's full URL at INFO (and headers at DEBUG), are held at WARNING
+(:data:`QUIET_LOGGERS`), whatever the configured level.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from pathlib import Path
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 _PASSWORD_IN_URL = re.compile(r"(?<=://)([^:/@]+):([^@]+)@")
+# Libraries whose INFO/DEBUG records carry request URLs or headers verbatim (httpx: "HTTP
+# Request: GET <url>"; httpcore: header dumps at DEBUG): never below WARNING.
+QUIET_LOGGERS = ("httpx", "httpcore", "hpack")
 
 
 def redact_url(url: str) -> str:
@@ -91,3 +97,5 @@ def configure_logging(level: str, fmt: str, log_dir: Path | None = None) -> None
     root.setLevel(level.upper())
     # Hypercorn's own access log duplicates ours; its error log stays.
     logging.getLogger("hypercorn.access").disabled = True
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

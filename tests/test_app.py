@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from functools import partial
 from pathlib import Path
 
@@ -47,6 +49,52 @@ async def test_ready_admin_status_and_metrics(tmp_path: Path, fresh_dsn: str) ->
         assert "synctv_http_request_duration_seconds_bucket" in text
         assert "synctv_db_pool_connections" in text
         assert "process_resident_memory_bytes" in text
+
+
+def signal_cluster(postmaster: int, signum: int) -> None:
+    """Signal the postmaster and every backend (each backend is a process group of its own)."""
+    pids = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:
+            pids.append(int(stat.parent.name))
+    for pid in pids:
+        os.kill(pid, signum)
+
+
+async def test_readiness_answers_at_once_while_the_database_hangs(scratch_dir: Path) -> None:
+    """PostgreSQL stopped with SIGSTOP (a hung database, not a refusing one): every probe
+    answers within an orchestrator's 1 s timeout, and turns 503 while the database hangs.
+    Before, the first probe took 19 s."""
+    pg = await trio.to_thread.run_sync(start_postgres, scratch_dir / "pg-hang")
+    assert pg.process is not None
+    postmaster = pg.process.pid
+    try:
+        config = server_config(scratch_dir / "data-hang", pg.dsn)
+        async with running_server(config) as server, httpx.AsyncClient(timeout=1.0) as client:
+            ready_url = url(server.addresses.health, "/health/ready")
+            assert (await client.get(ready_url)).status_code == 200
+            signal_cluster(postmaster, signal.SIGSTOP)
+            try:
+                statuses = []
+                for _ in range(10):
+                    began = trio.current_time()
+                    answer = await client.get(ready_url)  # raises past 1 s
+                    assert trio.current_time() - began < 1.0
+                    statuses.append(answer.status_code)
+                    await trio.sleep(0.5)
+                assert statuses[-3:] == [503, 503, 503], statuses
+                assert answer.json()["checks"]["database"]["ok"] is False
+            finally:
+                signal_cluster(postmaster, signal.SIGCONT)
+            with trio.fail_after(15):
+                while (await client.get(ready_url)).status_code != 200:  # noqa: ASYNC110
+                    await trio.sleep(0.1)
+    finally:
+        await trio.to_thread.run_sync(pg.stop)
 
 
 async def test_readiness_follows_the_database(
@@ -287,6 +335,18 @@ async def test_media_proxy_is_wired_end_to_end(tmp_path: Path, fresh_dsn: str) -
             tampered = proxy_url[:-2] + ("A" if proxy_url[-2] != "A" else "B") + proxy_url[-1]
             refused = await client.get(tampered)
             assert refused.status_code in (400, 403)
+            # A LAN instance's own host is allowed, but never this server's own listeners.
+            health = url(server.addresses.health, "/health/live").replace("0.0.0.0", "127.0.0.1")
+            own = await trio.to_thread.run_sync(cli, "resolve", "nas", health)
+            own_url = next(
+                line.split(":", 1)[1].strip()
+                for line in own.splitlines()
+                if line.startswith("Proxy URL")
+            )
+            to_self = await client.get(own_url)
+            assert to_self.status_code == 403, to_self.text
+            assert to_self.json()["code"] == "upstream_address_refused"
+            assert "health" not in to_self.text and "127.0.0.1" not in to_self.text
             text = (await client.get(url(server.addresses.metrics, "/metrics"))).text
             assert 'synctv_http_requests_total{method="GET",route="proxy",status="206"}' in text
         nursery.cancel_scope.cancel()

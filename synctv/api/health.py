@@ -44,6 +44,7 @@ class Readiness:
     shutting_down: bool = False
     _cached: dict[str, dict[str, object]] | None = None
     _cached_at: float = 0.0
+    _refresh_started: float | None = None  # set while a refresh runs
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Refresh the cached result forever; ``started`` once the first result is in."""
@@ -54,7 +55,11 @@ class Readiness:
             await self._refresh()
 
     async def _refresh(self) -> None:
-        _, self._cached = await self.evaluate()
+        self._refresh_started = trio.current_time()
+        try:
+            _, self._cached = await self.evaluate()
+        finally:
+            self._refresh_started = None
         self._cached_at = trio.current_time()
 
     def current(self) -> tuple[bool, dict[str, dict[str, object]]]:
@@ -65,12 +70,19 @@ class Readiness:
             }
         else:
             results = dict(self._cached)
-            age = trio.current_time() - self._cached_at
-            if age > STALE_AFTER_SECONDS:
+            now = trio.current_time()
+            age = now - self._cached_at
+            # A check can hang past its own timeout (a stopped database holds the connection
+            # it would cancel on): a refresh running that long is itself the answer.
+            running = 0.0 if self._refresh_started is None else now - self._refresh_started
+            if age > STALE_AFTER_SECONDS or running > CHECK_TIMEOUT_SECONDS:
                 results["checks"] = {
                     "ok": False,
-                    "detail": f"last result is {age:.0f} s old; checks are not answering",
+                    "detail": f"checks have not answered for {max(age, running):.0f} s",
                 }
+                for name in ("database", "migrations"):
+                    if name in results:
+                        results[name] = {"ok": False, "detail": "not answering"}
         results["shutdown"] = {
             "ok": not self.shutting_down,
             "detail": "shutting down" if self.shutting_down else "running",

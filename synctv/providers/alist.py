@@ -29,6 +29,7 @@ from synctv.providers.base import (
     ProviderHttpError,
     ProviderKind,
     http_base_url,
+    media_url,
     mode_of,
     optional_str,
     same_origin,
@@ -66,6 +67,7 @@ class AlistProvider:
         raw_url = data.get("raw_url")
         if not isinstance(raw_url, str) or not raw_url.startswith(("http://", "https://")):
             raise ProviderError("provider_unavailable", "alist returned no raw URL for the file")
+        raw_url = media_url(raw_url, "raw URL alist returned")
         headers: tuple[tuple[str, str], ...] = ()
         if self._token and same_origin(raw_url, self._base):
             headers = (("authorization", self._token),)

@@ -20,11 +20,15 @@ admin output masks every header that may carry one (:func:`mask_headers`).
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import pkgutil
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import idna
 
 from synctv.providers.scope import LanScope, LanScopeError, normalise_host, origin_of
 
@@ -60,6 +64,13 @@ CREDENTIAL_QUERY = frozenset({"api_key", "apikey", "access_token", "x-emby-token
 # Config keys every kind accepts besides its own.
 COMMON_CONFIG_KEYS = frozenset({"mode", "lan_hosts"})
 MASK = "***"
+# URLs longer than this are not media references, they are abuse.
+MAX_URL_LENGTH = 4096
+# RFC 1035 §2.3.4: 63 octets per label, 253 characters per name (without the trailing dot).
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z")
+# A last label of digits or 0x-hex makes a host an IPv4 parse attempt (WHATWG URL "ends in a
+# number"): resolvers read 127.1, 2130706433 and 0x7f.1 as 127.0.0.1. No TLD is numeric.
+_NUMERIC_LABEL = re.compile(r"(?:[0-9]+|0x[0-9a-f]*)\Z")
 
 
 class ProviderError(Exception):
@@ -311,10 +322,100 @@ def optional_str(mapping: Mapping[str, Any], key: str) -> str | None:
 def http_base_url(config: Mapping[str, Any]) -> str:
     """``config["base_url"]`` checked to be http(s), without a trailing slash."""
     url = require_str(config, "base_url", "config")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ProviderConfigError("base_url must be an http(s) URL")
-    return url.rstrip("/")
+    try:
+        normal = media_url(url, "base_url")
+    except MalformedUrl as exc:
+        raise ProviderConfigError(exc.message) from None
+    return normal.rstrip("/")
+
+
+class MalformedUrl(ProviderError):
+    """A URL the upstream client could not (or must not) fetch; the code is invalid_media_ref."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_media_ref", message)
+
+
+def media_url(url: str, what: str = "media URL") -> str:
+    """``url`` checked and normalised, or :class:`MalformedUrl` saying what is wrong.
+
+    Normal form: scheme and host lower case, an IDN host as its A-label, an IPv6 literal
+    compressed, no fragment; path, query and user info as given. Refused: anything but
+    absolute http(s) URLs with a host; control characters and spaces; hosts that are not a
+    canonical dotted-quad IPv4, a bracketed IPv6 (no zone) or a DNS name of valid labels;
+    ports outside 1-65535; more than ``MAX_URL_LENGTH`` characters. What passes is what the
+    upstream client and the resolver accept (a test checks it against httpx), so a provider's
+    bad URL is a clear refusal here instead of an error deep in a fetch.
+    """
+    if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
+        raise MalformedUrl(f"a {what} is an http(s) URL of at most {MAX_URL_LENGTH} characters")
+    if any(c <= " " or c == "\x7f" for c in url):
+        raise MalformedUrl(f"a {what} may not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise MalformedUrl(f"a {what} must be a well-formed http(s) URL") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise MalformedUrl(f"a {what} must be an http(s) URL with a host")
+    if port == 0:
+        raise MalformedUrl(f"a {what} must have a port between 1 and 65535")
+    host = _url_host(parts.netloc.rpartition("@")[2], what)
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (f"{userinfo}@" if "@" in parts.netloc else "") + host
+    if port is not None:
+        netloc += f":{port}"
+    return urlunsplit((scheme, netloc, parts.path, parts.query, ""))
+
+
+def _url_host(hostport: str, what: str) -> str:
+    """The host of a netloc (without user info) in normal form, brackets kept for IPv6."""
+    if hostport.startswith("["):
+        literal = hostport[1:].partition("]")[0]
+        try:
+            address = ipaddress.IPv6Address(literal)
+        except ValueError:
+            raise MalformedUrl(f"the host of a {what} is not a valid IPv6 address") from None
+        if address.scope_id:
+            raise MalformedUrl(f"the host of a {what} may not carry an IPv6 zone")
+        return f"[{address.compressed}]"
+    host = hostport.rpartition(":")[0] if ":" in hostport else hostport
+    host = host.lower()
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError, ValueError):
+            raise MalformedUrl(f"the host of a {what} is not a valid domain name") from None
+    name = host[:-1] if host.endswith(".") else host
+    labels = name.split(".")
+    if _NUMERIC_LABEL.match(labels[-1]):
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError:
+            raise MalformedUrl(
+                f"the host of a {what} is not a valid IPv4 address (a.b.c.d, no leading zeros)"
+            ) from None
+        return name
+    if len(name) > 253 or not all(_LABEL.match(label) for label in labels):
+        raise MalformedUrl(f"the host of a {what} is not a valid domain name")
+    for label in labels:
+        if label.startswith("xn--"):
+            try:
+                idna.decode(label)
+            except (idna.IDNAError, UnicodeError, ValueError):
+                raise MalformedUrl(f"the host of a {what} is not a valid domain name") from None
+    return host
+
+
+def checked_source(source: PlaybackSource) -> PlaybackSource:
+    """``source`` with its URL and every subtitle and quality URL through :func:`media_url`."""
+    return replace(
+        source,
+        url=media_url(source.url),
+        subtitles=tuple(replace(s, url=media_url(s.url, "subtitle URL")) for s in source.subtitles),
+        qualities=tuple(replace(q, url=media_url(q.url, "quality URL")) for q in source.qualities),
+    )
 
 
 def lan_hosts(config: Mapping[str, Any]) -> list[str]:
@@ -392,8 +493,14 @@ def client_safe(source: PlaybackSource, secrets: Iterable[str] = ()) -> Playback
 
 
 def mask_url(url: str, secrets: Iterable[str] = ()) -> str:
-    """``url`` with credential query parameters, user info and known secrets masked."""
-    parts = urlsplit(url)
+    """``url`` with credential query parameters, user info and known secrets masked.
+
+    Safe for log lines about any URL: one that does not even parse is not shown at all.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(malformed URL)"
     query = [
         (k, MASK if k.lower() in SENSITIVE_QUERY else v)
         for k, v in parse_qsl(parts.query, keep_blank_values=True)

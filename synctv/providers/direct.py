@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from synctv.providers.base import (
     BrowseEntry,
@@ -24,11 +23,9 @@ from synctv.providers.base import (
     ProviderError,
     ProviderKind,
     header_pairs,
+    media_url,
     mode_of,
 )
-
-# URLs longer than this are not media references, they are abuse.
-MAX_URL_LENGTH = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,19 +35,9 @@ class DirectProvider:
     credential_headers: frozenset[str] = frozenset()
 
     async def resolve(self, media_ref: str) -> PlaybackSource:
-        try:
-            parts = urlsplit(media_ref)
-        except ValueError:
-            parts = None
-        if (
-            parts is None
-            or parts.scheme not in ("http", "https")
-            or not parts.hostname
-            or len(media_ref) > MAX_URL_LENGTH
-        ):
-            raise ProviderError("invalid_media_ref", "a direct media reference is an http(s) URL")
+        url = media_url(media_ref, "direct media reference")
         return PlaybackSource(
-            media_ref, self.headers, self.mode, credential_headers=self.credential_headers
+            url, self.headers, self.mode, credential_headers=self.credential_headers
         )
 
     async def browse(self, path: str) -> list[BrowseEntry]:

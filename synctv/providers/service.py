@@ -46,6 +46,7 @@ from synctv.providers.base import (
     ResolvedSource,
     Subtitle,
     builtin_registry,
+    checked_source,
     client_safe,
     mask_headers,
     mask_text,
@@ -301,12 +302,13 @@ class ProviderService:
     async def resolve(self, ref: str, media_ref: str) -> PlaybackSource:
         """The source a room gets: never ``direct`` when a client would see a credential."""
         provider, _, secrets = await self._provider(ref)
-        return client_safe(await provider.resolve(media_ref), secrets)
+        return client_safe(checked_source(await provider.resolve(media_ref)), secrets)
 
     async def resolve_for_proxy(self, instance_id: str, media_ref: str) -> ResolvedSource:
         """The proxy's :class:`SourceResolver`: a grant's instance id → source + LAN scope."""
         provider, row, _ = await self._provider(instance_id)
-        return ResolvedSource(await provider.resolve(media_ref), self._lan_scope(row))
+        source = checked_source(await provider.resolve(media_ref))
+        return ResolvedSource(source, self._lan_scope(row))
 
     async def browse(self, ref: str, path: str = "/") -> list[BrowseEntry]:
         provider, _, _ = await self._provider(ref)
@@ -318,7 +320,7 @@ class ProviderService:
         """What a room would get, as printable data with every secret masked (admin resolve):
         the source, and a proxy URL for it and for each of its subtitles and qualities."""
         provider, row, secrets = await self._provider(ref)
-        source = client_safe(await provider.resolve(media_ref), secrets)
+        source = client_safe(checked_source(await provider.resolve(media_ref)), secrets)
         scope = self._lan_scope(row)
 
         def link(selector: str | None) -> str | None:

@@ -21,11 +21,19 @@ points at both a public and a private address is either misconfigured or an atta
 Which hosts a LAN-service instance may reach privately is the caller's business
 (``synctv.providers.scope.LanScope``): the upstream adapter picks the lenient policy only for
 those hosts, on every hop.
+
+The server's own listeners are refused in every policy (:func:`check_not_own_listener`): a LAN
+service lives on a private network, maybe on this very machine, and its redirect must not reach
+our health or metrics port (or the proxy itself). A listener on a specific address matches that
+address; one on a wildcard (``0.0.0.0``, ``::``) or a host name matches any address of this
+machine: loopback, unspecified, or one the kernel lets us bind (an address of a local interface).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import trio
@@ -33,6 +41,7 @@ import trio
 from synctv.providers.scope import normalise_host
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Listeners = Iterable[tuple[str, int]]
 
 # Cloud instance metadata services, refused in every configuration. Names are compared after
 # lower-casing and removing a trailing dot.
@@ -104,6 +113,45 @@ class AddressPolicy:
             return
         if not ip.is_global or any(address in block for block in _NOT_GLOBAL):
             raise AddressRefused(f"{address} is a private or reserved address")
+
+
+def check_not_own_listener(address: str, port: int, listeners: Listeners) -> None:
+    """Refuse ``address:port`` when it is one of this server's own listeners (see module doc)."""
+    try:
+        ip = _unmapped(ipaddress.ip_address(address.split("%", 1)[0]))
+    except ValueError:
+        return
+    for host, listening in listeners:
+        if listening != port:
+            continue
+        bound = parse_ip(host)
+        if bound is not None and not bound.is_unspecified:
+            if _unmapped(bound) == ip:
+                raise AddressRefused(f"{address} port {port} is this server's own listener")
+            continue
+        if isinstance(bound, ipaddress.IPv4Address) and ip.version != 4:
+            continue  # 0.0.0.0 accepts IPv4 only; :: (dual stack) and names accept both
+        if _is_local(ip):
+            raise AddressRefused(f"{address} port {port} is this server's own listener")
+
+
+def _unmapped(address: IPAddress) -> IPAddress:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _is_local(ip: IPAddress) -> bool:
+    """Whether ``ip`` is an address of this machine (binding to it succeeds only then)."""
+    if ip.is_loopback or ip.is_unspecified:
+        return True
+    family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.bind((str(ip), 0))
+    except OSError:
+        return False
+    return True
 
 
 def _embedded_ipv4(address: IPAddress) -> IPAddress:

@@ -17,8 +17,14 @@ CACHE_BYTES = Gauge("synctv_proxy_slice_cache_bytes", "Bytes held by the proxy s
 CACHE_ENTRIES = Gauge("synctv_proxy_slice_cache_entries", "Slices held by the proxy slice cache.")
 CACHE_EVICTIONS = Counter(
     "synctv_proxy_slice_cache_evictions_total",
-    "Slices removed from the cache, by reason (size, expired, corrupt, changed).",
+    "Slices removed from the cache, by reason (size, expired, corrupt, changed, store_error).",
     ["reason"],
+)
+CACHE_STORE_ERRORS = Counter(
+    "synctv_proxy_slice_cache_store_errors_total",
+    "Slice store operations that failed (a full, read-only or vanished cache disk), by"
+    " operation (save, load, delete, scan); the proxy then serves without caching.",
+    ["operation"],
 )
 SINGLE_FLIGHT_JOINS = Counter(
     "synctv_proxy_single_flight_joins_total",
@@ -32,7 +38,8 @@ CLIENT_BYTES = Counter("synctv_proxy_client_bytes_total", "Body bytes sent to pr
 UPSTREAM_ERRORS = Counter(
     "synctv_proxy_upstream_errors_total",
     "Failed upstream requests by class (timeout, connect, status, not_found, protocol, refused,"
-    " redirects), on every path: slices, pass-through, playlists, provider APIs.",
+    " redirects, invalid_url, internal), on every path: slices, pass-through, playlists,"
+    " provider APIs.",
     ["kind"],
 )
 SLICE_FETCHES_IN_FLIGHT = Gauge(

@@ -7,11 +7,22 @@ ignore); :func:`resolve_range` turns the spec plus the representation size into 
 or raises :class:`RangeNotSatisfiable` (→ 416); :func:`slice_pieces` maps a span onto the
 fixed-size, aligned slices the cache stores, so every client range, however odd, reuses the same
 slices. :func:`parse_content_range` reads an upstream 206's ``Content-Range``.
+:func:`parse_client_range` + :func:`answer_range` are the whole decision for a client request:
+200 (whole), 206 (a span, with its ``Content-Range``) or 416 (with ``Content-Range: bytes */size``).
+
+Decisions (RFC 9110 §14.1.1, §14.2): a syntactically *invalid* ranges-specifier (``bytes=10-5``,
+``bytes=abc``, no ``=``) is ignored, and the whole representation is served with 200, as §14.2
+allows ("MAY ignore or reject") and as a client that sent garbage can always play; several ranges
+are ignored the same way. A *valid* range that selects nothing (first-pos at or past the end, a
+zero-length suffix) is unsatisfiable: 416 with ``Content-Range: bytes */size``. Positions are
+unbounded in the grammar; clients send Long.MAX_VALUE (19 digits) to mean "to the end", so any
+position beyond :data:`MAX_POSITION` counts as :data:`MAX_POSITION` (a last-pos is then clamped
+to the end, a first-pos is past any real end, a suffix covers everything).
 
 Errors: every failure is a :class:`RangeError` (a ``RemoteProtocolError``) carrying a hint the
-driver acts on: ``"416"`` for a bad or unsatisfiable client range, ``"ignore"`` for a
-syntactically valid request we choose not to honour (several ranges: a 200 is the correct
-answer), ``"upstream"`` for an upstream's malformed ``Content-Range``.
+driver acts on: ``"416"`` for an unsatisfiable client range, ``"ignore"`` for a request we do not
+honour (invalid syntax: :class:`InvalidRange`; several ranges: :class:`MultipleRanges`; a 200
+is the correct answer to both), ``"upstream"`` for an upstream's malformed ``Content-Range``.
 """
 
 from __future__ import annotations
@@ -24,9 +35,11 @@ from synctv.media.errors import RemoteProtocolError
 # A Range value longer than this is refused before parsing: real clients send < 100 characters,
 # and the bound keeps hostile input cheap.
 MAX_RANGE_HEADER_LENGTH = 1024
-# Positions are bounded by int64 (what upstream servers and HTTP stacks use); longer digit
-# strings are refused rather than turned into huge Python ints.
+# Positions are bounded well inside int64 (what upstream servers and HTTP stacks use): a longer
+# number (Long.MAX_VALUE, 19 digits, is common) counts as MAX_POSITION instead of becoming a huge
+# Python int; no representation is an exabyte long, so the answer is the same.
 MAX_POSITION_DIGITS = 18
+MAX_POSITION = 999_999_999_999_999_999  # the largest MAX_POSITION_DIGITS-digit number
 
 _DIGITS = frozenset("0123456789")
 _OWS = " \t"
@@ -46,6 +59,13 @@ class MultipleRanges(RangeError):
 
     def __init__(self) -> None:
         super().__init__("multiple ranges are not supported", hint="ignore")
+
+
+class InvalidRange(RangeError):
+    """The ``Range`` value is not a valid ranges-specifier; it is ignored (200, RFC 9110 §14.2)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, hint="ignore")
 
 
 class RangeNotSatisfiable(RangeError):
@@ -91,6 +111,16 @@ class ContentRange:
 
 
 @dataclass(frozen=True, slots=True)
+class RangeAnswer:
+    """How to answer a request: ``status`` 200, 206 or 416; the ``span`` of the representation
+    to send (empty for 416); the ``Content-Range`` header (206 and 416 only)."""
+
+    status: int
+    span: Span
+    content_range: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SlicePiece:
     """The part of slice ``index`` a span needs: ``[offset, offset + length)`` within it."""
 
@@ -103,23 +133,23 @@ def parse_range(value: str) -> RangeSpec | None:
     """Parse a ``Range`` header value (RFC 9110 §14.2).
 
     Returns ``None`` when the range unit is not ``bytes`` (the header must then be ignored).
-    Raises :class:`MultipleRanges` for more than one range and :class:`RangeError` (hint 416)
-    for anything malformed.
+    Raises :class:`MultipleRanges` for more than one range and :class:`InvalidRange` (hint
+    ``ignore``) for anything malformed.
     """
     if len(value) > MAX_RANGE_HEADER_LENGTH:
-        raise RangeError("Range header too long")
+        raise InvalidRange("Range header too long")
     unit, sep, range_set = value.partition("=")
     if not sep:
-        raise RangeError("Range header has no '='")
+        raise InvalidRange("Range header has no '='")
     if unit.lower() != "bytes":
         if not unit or not set(unit) <= _TOKEN:
-            raise RangeError("malformed range unit")
+            raise InvalidRange("malformed range unit")
         return None
     # range-set = 1#range-spec: a comma list whose empty elements are tolerated (RFC 9110 §5.6.1)
     specs = [item.strip(_OWS) for item in range_set.split(",")]
     specs = [item for item in specs if item]
     if not specs:
-        raise RangeError("empty range set")
+        raise InvalidRange("empty range set")
     parsed = [_parse_spec(item) for item in specs]
     if len(parsed) > 1:
         raise MultipleRanges()
@@ -129,22 +159,56 @@ def parse_range(value: str) -> RangeSpec | None:
 def _parse_spec(item: str) -> RangeSpec:
     first, sep, last = item.partition("-")
     if not sep:
-        raise RangeError("range spec has no '-'")
+        raise InvalidRange("range spec has no '-'")
     if not first:
-        return SuffixRangeSpec(_position(last))
-    start = _position(first)
+        return SuffixRangeSpec(_client_position(last))
+    start = _client_position(first)
     if not last:
         return ByteRangeSpec(start)
-    end = _position(last)
+    end = _client_position(last)
     if end < start:
-        raise RangeError("range last-pos is before first-pos")
+        raise InvalidRange("range last-pos is before first-pos")
     return ByteRangeSpec(start, end)
+
+
+def _client_position(text: str) -> int:
+    """A client's position: any run of ASCII digits, saturating at MAX_POSITION."""
+    if not text or not set(text) <= _DIGITS:
+        raise InvalidRange("range position is not a decimal number")
+    significant = text.lstrip("0")
+    if len(significant) > MAX_POSITION_DIGITS:
+        return MAX_POSITION
+    return int(significant or "0")
 
 
 def _position(text: str) -> int:
     if not text or len(text) > MAX_POSITION_DIGITS or not set(text) <= _DIGITS:
         raise RangeError("range position is not a bounded decimal number")
     return int(text)
+
+
+def parse_client_range(value: str | None) -> RangeSpec | None:
+    """The range a client's ``Range`` header asks for, or ``None`` for "send it all": no
+    header, another unit, several ranges, or an invalid one (see the module docstring)."""
+    if value is None:
+        return None
+    try:
+        return parse_range(value)
+    except RangeError:  # MultipleRanges, InvalidRange: both hint "ignore"
+        return None
+
+
+def answer_range(spec: RangeSpec | None, size: int) -> RangeAnswer:
+    """The answer to ``spec`` for a representation of ``size`` bytes (never raises)."""
+    if spec is None:
+        return RangeAnswer(200, Span(0, size))
+    try:
+        span = resolve_range(spec, size)
+    except RangeNotSatisfiable:
+        return RangeAnswer(416, Span(0, 0), unsatisfied_content_range(size))
+    if span.length == 0:  # a suffix of an empty representation: nothing a 206 can describe
+        return RangeAnswer(200, span)
+    return RangeAnswer(206, span, content_range(span, size))
 
 
 def format_range(spec: RangeSpec) -> str:

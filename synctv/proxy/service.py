@@ -25,8 +25,13 @@ instance's LAN scope decides, per host, whether private addresses may be reached
 
 Error handling: failures before the response starts become :class:`ProxyError` (status, stable
 code, message), which the route turns into a JSON body: bad/expired token 403, unknown media 404,
-upstream 404 → 404, upstream timeout → 504, refused address → 403, other upstream failures → 502,
-unsatisfiable range → 416. After the response started, failures cut the connection.
+a malformed media reference 400, upstream 404 → 404, upstream timeout → 504, refused address →
+403, every other upstream failure (whatever raised it) → 502, unsatisfiable range → 416 (with
+``Content-Range: bytes */size`` whenever the size is known; an invalid ``Range`` is ignored, see
+``ranges.py``). After the response started, failures cut the connection. The client gets a
+fixed message per failure kind; the detail (which address was refused and why, what the
+transport said) is logged here, with the upstream URL masked (``providers.base.mask_url``): a
+token holder learns nothing about how names resolve or what the upstream URL holds.
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ from typing import Any, Protocol
 
 import trio
 
-from synctv.providers.base import ProviderError, ResolvedSource
+from synctv import errors
+from synctv.providers.base import ProviderError, ResolvedSource, mask_url
 from synctv.providers.scope import origin_of, scoped_headers
 from synctv.proxy import metrics
 from synctv.proxy.m3u8 import (
@@ -53,14 +59,13 @@ from synctv.proxy.m3u8 import (
 )
 from synctv.proxy.ranges import (
     ByteRangeSpec,
-    MultipleRanges,
     RangeError,
     RangeSpec,
     Span,
     SuffixRangeSpec,
-    content_range,
+    answer_range,
     format_range,
-    parse_range,
+    parse_client_range,
     resolve_range,
     slice_pieces,
     unsatisfied_content_range,
@@ -101,10 +106,18 @@ _RELAYED = (
     "last-modified",
     "content-encoding",
 )
-_UPSTREAM_ERRORS: dict[str, tuple[int, str]] = {
-    "not_found": (404, "upstream_not_found"),
-    "timeout": (504, "upstream_timeout"),
-    "refused": (403, "upstream_address_refused"),
+# Upstream failure kind → (status, code, what the client is told). The detail is logged only.
+_UPSTREAM_ERRORS: dict[str, tuple[int, str, str]] = {
+    "not_found": (404, "upstream_not_found", "the upstream has no such object"),
+    "timeout": (504, "upstream_timeout", "the upstream did not answer in time"),
+    "refused": (403, errors.UPSTREAM_ADDRESS_REFUSED, "upstream address refused"),
+}
+_UPSTREAM_FAILED = (502, errors.UPSTREAM_ERROR, "the upstream request failed")
+# Provider error codes that are the request's fault, not the provider's.
+_PROVIDER_STATUS = {
+    "media_not_found": 404,
+    "provider_not_found": 404,
+    errors.INVALID_MEDIA_REF: 400,
 }
 
 
@@ -242,17 +255,28 @@ class MediaProxy:
         except UpstreamError as exc:
             if exc.status in (401, 403):
                 self._sources.pop((grant.instance, grant.media_ref), None)
+            level = logging.WARNING if exc.kind in ("refused", "internal") else logging.INFO
+            log.log(
+                level,
+                "proxy upstream %s failure for %s: %s",
+                exc.kind,
+                mask_url(target.url),
+                exc,
+                extra={"kind": exc.kind, "instance": grant.instance},
+            )
             raise _proxy_error(exc) from None
 
     def _verify(self, token: str) -> ProxyGrant:
         try:
             grant = self._signer.verify(token, self._clock())
         except TokenExpired:
-            raise ProxyError(403, "proxy_token_expired", "the proxy link has expired") from None
+            raise ProxyError(
+                403, errors.PROXY_TOKEN_EXPIRED, "the proxy link has expired"
+            ) from None
         except TokenInvalid:
-            raise ProxyError(403, "proxy_token_invalid", "not a valid proxy link") from None
+            raise ProxyError(403, errors.PROXY_TOKEN_INVALID, "not a valid proxy link") from None
         if grant.mode != "proxy":
-            raise ProxyError(403, "proxy_token_invalid", "this link does not allow proxying")
+            raise ProxyError(403, errors.PROXY_TOKEN_INVALID, "this link does not allow proxying")
         return grant
 
     async def _target(self, grant: ProxyGrant) -> UpstreamTarget:
@@ -278,7 +302,7 @@ class MediaProxy:
         try:
             resolved = await self._resolver.resolve_for_proxy(instance, media_ref)
         except ProviderError as exc:
-            status = 404 if exc.code in ("media_not_found", "provider_not_found") else 502
+            status = _PROVIDER_STATUS.get(exc.code, 502)
             raise ProxyError(status, exc.code, exc.message) from None
         until = now + SOURCE_CACHE_SECONDS
         if resolved.source.expires_at is not None:
@@ -309,7 +333,8 @@ class MediaProxy:
             await self._serve_passthrough(target, headers, head, origin, send)
             return
         except UpstreamUnsatisfiable as exc:
-            raise _unsatisfiable(exc.size) from None
+            known = cache.peek_identity(target.key) if exc.size is None else None
+            raise _unsatisfiable(exc.size if known is None else known[0].size) from None
         if (
             is_playlist_content_type(first.content_type)
             and first.identity.size <= MAX_PLAYLIST_BYTES
@@ -573,24 +598,18 @@ async def _cancel_on_disconnect(receive: Receive, scope: trio.CancelScope) -> No
 
 
 def _client_range(value: str | None) -> RangeSpec | None:
-    if value is None:
-        return None
-    try:
-        return parse_range(value)
-    except MultipleRanges:
-        return None  # RFC 9110 §14.2: a server may ignore Range; the whole body is correct
-    except RangeError as exc:
-        raise ProxyError(416, "range_not_satisfiable", str(exc)) from None
+    """The client's range; ``None`` (serve it all) also for several or invalid ranges, which
+    RFC 9110 §14.2 lets a server ignore (see ``ranges.py`` for the decision)."""
+    return parse_client_range(value)
 
 
 def _plan(spec: RangeSpec | None, size: int) -> tuple[Span, int, list[tuple[str, str]]]:
     """(span, status, extra headers): 200 for the whole object, 206 with Content-Range."""
-    if spec is None:
-        return Span(0, size), 200, []
-    span = _resolve_or_416(spec, size)
-    if span.length == 0:  # a suffix of an empty object: nothing a 206 can describe
-        return span, 200, []
-    return span, 206, [("content-range", content_range(span, size))]
+    answer = answer_range(spec, size)
+    if answer.status == 416:
+        raise _unsatisfiable(size)
+    extra = [] if answer.content_range is None else [("content-range", answer.content_range)]
+    return answer.span, answer.status, extra
 
 
 def _resolve_or_416(spec: RangeSpec, size: int) -> Span:
@@ -602,7 +621,9 @@ def _resolve_or_416(spec: RangeSpec, size: int) -> Span:
 
 def _unsatisfiable(size: int | None) -> ProxyError:
     extra = () if size is None else (("content-range", unsatisfied_content_range(size)),)
-    return ProxyError(416, "range_not_satisfiable", "the requested range is not satisfiable", extra)
+    return ProxyError(
+        416, errors.RANGE_NOT_SATISFIABLE, "the requested range is not satisfiable", extra
+    )
 
 
 def _validators(identity: ObjectIdentity) -> list[tuple[str, str]]:
@@ -661,8 +682,12 @@ def _status_error(response: UpstreamResponse) -> UpstreamError:
 
 
 def _proxy_error(exc: UpstreamError) -> ProxyError:
-    status, code = _UPSTREAM_ERRORS.get(exc.kind, (502, "upstream_error"))
-    return ProxyError(status, code, str(exc))
+    """The client's side of an upstream failure: a fixed message per kind (the detail, which may
+    name addresses, is logged by the caller); an upstream status is worth telling."""
+    status, code, message = _UPSTREAM_ERRORS.get(exc.kind, _UPSTREAM_FAILED)
+    if exc.kind == "status" and exc.status is not None:
+        message = f"the upstream answered {exc.status}"
+    return ProxyError(status, code, message)
 
 
 async def _read_limited(response: UpstreamResponse, limit: int) -> bytes:

@@ -27,11 +27,23 @@ before :meth:`get_slice` is called; it owns the fetch, revalidation and eviction
 cancelling it stops all of them. Error handling: upstream failures reach readers as
 :class:`UpstreamError` (with a ``kind`` the HTTP layer maps to 404/502/504);
 :class:`RangeUnsupported` tells the caller to stream the object through uncached;
-:class:`UpstreamUnsatisfiable` carries the upstream's size for a 416.
+:class:`UpstreamUnsatisfiable` carries the upstream's size for a 416. Nothing a background task
+meets escapes into :meth:`run`'s nursery (that would end the cache, and with it the server): an
+unexpected exception in a fetch fails that flight (its readers get ``UpstreamError("internal")``)
+and is recorded by ``synctv.supervision.record_crash`` (task ``slice_fetch``); a sweep that
+crashes is recorded (``slice_sweep``) and the next one runs as usual.
+
+Store failures: an :class:`OSError` from the store (a full disk, a read-only or vanished
+directory) on save, load, delete or scan means "serve without caching this": the slice still
+reaches its readers, a failed load is a miss, a failed scan starts with an empty index. Each is
+counted by operation (``store_errors`` in the statistics,
+``synctv_proxy_slice_cache_store_errors_total{operation}``) and logged at most once per
+``STORE_ERROR_LOG_INTERVAL`` seconds per operation, with the number of failures in between.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -41,20 +53,28 @@ from typing import Protocol
 
 import trio
 
+from synctv.providers.base import mask_url
 from synctv.providers.scope import LanScope, Origin
 from synctv.proxy import metrics
 from synctv.proxy.ranges import RangeError, parse_content_range, slice_span
+from synctv.supervision import boundary, record_crash
+
+log = logging.getLogger("synctv.proxy.slice_cache")
 
 # Background revalidations allowed at once; more stale hits are served without refreshing.
 MAX_CONCURRENT_REVALIDATIONS = 8
 # Slice fetches running at once, over all objects: well under the upstream pool (100 by
 # default), so pass-through, playlists and provider API calls still find connections.
 MAX_IN_FLIGHT_FETCHES = 64
+# A failing store (a full disk) fails on every slice: one log line per operation per this many
+# seconds says so, with the count; the metric has every failure.
+STORE_ERROR_LOG_INTERVAL = 60.0
 
 
 class UpstreamError(Exception):
     """An upstream request failed. ``kind``: not_found, status, timeout, connect, protocol,
-    refused (address policy), redirects.
+    refused (address policy), redirects, invalid_url (a URL the client cannot fetch), internal
+    (an unexpected exception on the way: a bug, recorded as a crash).
 
     ``counted``: the failure is already in ``synctv_proxy_upstream_errors_total`` (the upstream
     adapter counts what it sees; whoever raises an uncounted one counts it).
@@ -181,6 +201,7 @@ class SliceCacheStatistics:
     in_flight: int
     upstream_errors: tuple[tuple[str, int], ...]
     queued_fetches: int = 0
+    store_errors: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(slots=True)
@@ -239,22 +260,24 @@ class SliceCache:
         self._errors: Counter[str] = Counter()
         self._fetch_slots = trio.CapacityLimiter(max_in_flight)
         self._queued = 0
+        self._store_errors: Counter[str] = Counter()
+        self._store_errors_logged: dict[str, tuple[float, int]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Own the background tasks until cancelled; rebuilds the index from the store first."""
-        if self._store is not None:
-            for found in await self._store.scan():
-                meta = Slice(b"", found.identity, found.content_type, found.fetched_at)
-                self._insert_entry((found.key, found.index), meta, found.length)
+        for found in await self._store_scan():
+            meta = Slice(b"", found.identity, found.content_type, found.fetched_at)
+            self._insert_entry((found.key, found.index), meta, found.length)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
             try:
                 while True:
                     await trio.sleep(self._eviction_interval)
-                    await self.sweep()
+                    with boundary("slice_sweep"):
+                        await self.sweep()
             finally:
                 self._nursery = None
 
@@ -318,7 +341,12 @@ class SliceCache:
     async def _materialise(self, slot: tuple[str, int], entry: _Entry) -> Slice | None:
         if self._store is None:
             return entry.slice
-        data = await self._store.load(slot[0], slot[1], entry.length, entry.slice.identity)
+        try:
+            data = await self._store.load(slot[0], slot[1], entry.length, entry.slice.identity)
+        except Exception as exc:  # a failing disk: a miss, and the entry is of no use
+            self._store_failed("load", exc)
+            await self._drop(slot, "store_error")
+            return None
         if data is None:
             self._counts["corruptions"] += 1
             await self._drop(slot, "corrupt")
@@ -354,8 +382,11 @@ class SliceCache:
         flight = self._start_flight(target, slot)
 
         async def release() -> None:
-            await flight.done.wait()
-            self._revalidations -= 1
+            try:
+                with boundary("slice_revalidate"):
+                    await flight.done.wait()
+            finally:
+                self._revalidations -= 1
 
         assert self._nursery is not None
         self._nursery.start_soon(release)
@@ -376,6 +407,10 @@ class SliceCache:
         except trio.Cancelled:
             flight.error = UpstreamError("cancelled", "the proxy is shutting down")
             raise
+        except Exception as exc:  # a bug: this flight fails, the cache (and server) carry on
+            record_crash("slice_fetch", exc, f"slice {slot[1]} of {mask_url(target.url)}")
+            failure = UpstreamError("internal", "the slice fetch failed unexpectedly")
+            flight.error = self._error(failure)
         finally:
             del self._flights[slot]
             flight.done.set()
@@ -517,7 +552,11 @@ class SliceCache:
             await self._trim(max(0, self._target - len(piece.data)))
         kept = piece
         if self._store is not None:
-            await self._store.save(key, slot[1], piece)
+            try:
+                await self._store.save(key, slot[1], piece)
+            except Exception as exc:  # a full disk: the readers get the slice, uncached
+                self._store_failed("save", exc)
+                return
             kept = Slice(b"", piece.identity, piece.content_type, piece.fetched_at)
         self._insert_entry(slot, kept, len(piece.data))
 
@@ -543,7 +582,41 @@ class SliceCache:
             self._counts["evictions"] += 1
             metrics.CACHE_EVICTIONS.labels(reason).inc()
         if self._store is not None:
-            await self._store.delete(slot[0], slot[1])
+            try:
+                await self._store.delete(slot[0], slot[1])
+            except Exception as exc:  # the index forgot it; a leftover file is rescanned later
+                self._store_failed("delete", exc)
+
+    async def _store_scan(self) -> list[StoredSlice]:
+        if self._store is None:
+            return []
+        try:
+            return await self._store.scan()
+        except Exception as exc:  # start empty: the slices are fetched again as needed
+            self._store_failed("scan", exc)
+            return []
+
+    def _store_failed(self, operation: str, exc: Exception) -> None:
+        """Count a store failure; log it, at most once per interval per operation."""
+        self._store_errors[operation] += 1
+        metrics.CACHE_STORE_ERRORS.labels(operation).inc()
+        if not isinstance(exc, OSError):  # not the disk: a bug in the store
+            record_crash("slice_store", exc, operation)
+            return
+        now = trio.current_time()
+        last, count = self._store_errors_logged.get(operation, (None, 0))
+        if last is not None and now - last < STORE_ERROR_LOG_INTERVAL:
+            self._store_errors_logged[operation] = (last, count + 1)
+            return
+        self._store_errors_logged[operation] = (now, 0)
+        more = f" ({count} more since the last report)" if count else ""
+        log.warning(
+            "slice cache store %s failed, serving without caching: %s%s",
+            operation,
+            exc.strerror or exc,
+            more,
+            extra={"operation": operation},
+        )
 
     async def invalidate(self, key: str) -> None:
         """Forget every slice of ``key`` (its upstream object changed under a reader)."""
@@ -577,6 +650,7 @@ class SliceCache:
             in_flight=len(self._flights),
             upstream_errors=tuple(sorted(self._errors.items())),
             queued_fetches=self._queued,
+            store_errors=tuple(sorted(self._store_errors.items())),
         )
 
 

@@ -15,6 +15,11 @@ directory) may have replaced it with a newer version of the object, and those by
 be served under the old version's validators.
 
 All file I/O runs in worker threads (``trio.to_thread``), one slice at a time.
+
+Error handling: a missing file is "not cached" (``None``); a file that is there but wrong is
+deleted and ``None``. Anything else the file system says (a full disk, a read-only or vanished
+directory, EIO) is raised as :class:`OSError` for the cache to count and carry on uncached; a
+failed save leaves no temporary file behind.
 """
 
 from __future__ import annotations
@@ -76,12 +81,22 @@ class FileSliceStore:
         ).encode()
         final = self._path(key, index)
         temporary = final.with_suffix(f".{os.getpid()}.{id(piece)}.tmp")
-        with open(temporary, "wb") as out:
-            out.write(MAGIC + _HEADER_LENGTH.pack(len(header)) + header)
-            out.write(piece.data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, final)
+        try:
+            with open(temporary, "wb") as out:
+                self._write_file(
+                    out, [MAGIC + _HEADER_LENGTH.pack(len(header)) + header, piece.data]
+                )
+            os.replace(temporary, final)
+        except BaseException:
+            _unlink_quietly(temporary)  # a full disk must not also fill up with half-slices
+            raise
+
+    def _write_file(self, out: BinaryIO, chunks: list[bytes]) -> None:
+        """Write ``chunks`` and make them durable (the one place slice bytes hit the disk)."""
+        for chunk in chunks:
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
 
     def _load_sync(
         self, key: str, index: int, expected_length: int, identity: ObjectIdentity
@@ -91,7 +106,9 @@ class FileSliceStore:
             with open(path, "rb") as src:
                 header = _read_header(src)
                 data = src.read(expected_length + 1)
-        except (OSError, ValueError):
+        except FileNotFoundError:
+            return None
+        except ValueError:
             self._delete_sync(path)
             return None
         if (
@@ -114,7 +131,7 @@ class FileSliceStore:
         found: list[StoredSlice] = []
         for path in self._dir.iterdir():
             if path.name.endswith(".tmp"):
-                self._delete_sync(path)
+                _unlink_quietly(path)
                 continue
             if not path.name.endswith(_SUFFIX):
                 continue
@@ -122,7 +139,7 @@ class FileSliceStore:
                 with open(path, "rb") as src:
                     found.append(_stored(_read_header(src)))
             except (OSError, ValueError, KeyError, TypeError):
-                self._delete_sync(path)
+                _unlink_quietly(path)
         return found
 
     @staticmethod
@@ -131,6 +148,14 @@ class FileSliceStore:
             path.unlink()
         except FileNotFoundError:
             pass
+
+
+def _unlink_quietly(path: Path) -> None:
+    """Best-effort removal (clean-up on a path that is already failing)."""
+    try:
+        path.unlink()
+    except OSError:
+        pass
 
 
 def _read_header(src: BinaryIO) -> dict[str, object]:

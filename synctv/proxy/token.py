@@ -1,34 +1,53 @@
-"""Signed, expiring proxy tokens: ``/proxy/<token>`` may fetch only what we granted.
+"""Encrypted, expiring proxy tokens: ``/proxy/<token>`` may fetch only what we granted.
 
 A token names a provider instance, a media reference, the allowed mode and an expiry; optionally
 a sub-resource selector (``subtitle:<id>``, ``quality:<id>``: which of the source's subtitles or
 qualities to fetch instead of its main URL); and (for manifest sub-resources) the absolute
-upstream URL we derived from a manifest we fetched. Every field is inside the MAC. The
-client never supplies a URL: it can only present a token, and the token is authenticated with
-HMAC-SHA256 under a key derived from the JWT secret (domain-separated, so a proxy token is never
-a valid JWT signature nor the reverse).
+upstream URL we derived from a manifest we fetched. The client never supplies a URL: it can only
+present a token.
 
-Wire form: ``v1.<base64url(JSON payload)>.<base64url(HMAC-SHA256(key, "v1." + payload))>``.
+Tokens are *sealed*, not just signed: the payload holds media references and upstream URLs,
+which may carry credentials in their query (``api_key=``, signed-link parameters), and a token
+travels in page sources, player logs and Referer headers. So the payload is encrypted and
+authenticated with AES-256-GCM under a key derived from the JWT secret with HKDF-SHA256 and a
+label of its own (domain separation: a proxy token key is never a JWT key nor the reverse).
+Every field is inside the AEAD; the version prefix is its associated data.
 
-Pure: the caller passes ``now`` (Unix seconds). Errors: :class:`TokenInvalid` for anything that
-is not a token we signed (tampered, truncated, garbage), :class:`TokenExpired` for a genuine
-token past its expiry. Nothing else escapes :meth:`ProxyTokenSigner.verify`.
+Wire form: ``v2.<base64url(nonce[12] || ciphertext || tag[16])>``; the plaintext is the compact
+JSON array ``[instance, media_ref, mode, expires_at, url, selector]`` with trailing nulls left
+off. Nonces are random
+(96 bits): with one key, far more than the 2^32 tokens where random nonces start to matter
+would have to be issued between two JWT secret rotations. Tokens of the earlier signed-only
+format (``v1.``) are refused like any other invalid token.
+
+Pure apart from the nonce (``os.urandom``): the caller passes ``now`` (Unix seconds). Errors:
+:class:`TokenInvalid` for anything that is not a token we sealed (tampered, truncated, garbage,
+another key), :class:`TokenExpired` for a genuine token past its expiry. Nothing else escapes
+:meth:`ProxyTokenSigner.verify`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
+import os
 from dataclasses import dataclass
 
-_VERSION = "v1"
-_KEY_LABEL = b"synctv proxy token v1"
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+_VERSION = "v2"
+_PREFIX = f"{_VERSION}."
+_AAD = _VERSION.encode("ascii")
+_KEY_INFO = b"synctv proxy token v2 aes-256-gcm"
 # Tokens are URL path segments: bound them well under common 8 KiB request-line limits.
 MAX_TOKEN_LENGTH = 4096
-_MAC_BYTES = 32
+_NONCE_BYTES = 12
+_TAG_BYTES = 16
+_KEY_BYTES = 32
 
 
 class TokenError(Exception):
@@ -57,68 +76,63 @@ class ProxyGrant:
 
 
 def derive_key(jwt_secret: bytes) -> bytes:
-    """The proxy-token MAC key, derived from the JWT secret with a fixed label."""
-    return hmac.new(jwt_secret, _KEY_LABEL, hashlib.sha256).digest()
+    """The proxy-token AES-256 key: HKDF-SHA256 of the JWT secret with the token label."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=_KEY_BYTES, salt=None, info=_KEY_INFO)
+    return hkdf.derive(jwt_secret)
 
 
 class ProxyTokenSigner:
-    """Signs and verifies :class:`ProxyGrant` tokens under one secret."""
+    """Seals and opens :class:`ProxyGrant` tokens under one secret (the JWT secret)."""
 
     def __init__(self, jwt_secret: bytes) -> None:
         if not jwt_secret:
             raise ValueError("the proxy token secret must not be empty")
-        self._key = derive_key(jwt_secret)
+        self._aead = AESGCM(derive_key(jwt_secret))
 
     def sign(self, grant: ProxyGrant) -> str:
-        payload: dict[str, str | int] = {
-            "i": grant.instance,
-            "r": grant.media_ref,
-            "m": grant.mode,
-            "e": grant.expires_at,
-        }
-        if grant.url is not None:
-            payload["u"] = grant.url
-        if grant.selector is not None:
-            payload["s"] = grant.selector
-        body = _b64(json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode())
-        signed = f"{_VERSION}.{body}"
-        return f"{signed}.{_b64(self._mac(signed))}"
+        """A sealed token carrying ``grant`` (a fresh nonce each time)."""
+        fields: list[str | int | None] = [
+            grant.instance,
+            grant.media_ref,
+            grant.mode,
+            grant.expires_at,
+            grant.url,
+            grant.selector,
+        ]
+        while fields[-1] is None:  # absent optional fields are left off the end
+            fields.pop()
+        plain = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
+        nonce = os.urandom(_NONCE_BYTES)
+        return _PREFIX + _b64(nonce + self._aead.encrypt(nonce, plain, _AAD))
 
     def verify(self, token: str, now: float) -> ProxyGrant:
         """The grant a token carries; raises :class:`TokenInvalid` or :class:`TokenExpired`."""
         if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
             raise TokenInvalid("malformed token")
-        version, body, mac = _split(token)
-        if version != _VERSION:
+        if not token.startswith(_PREFIX):
             raise TokenInvalid("unknown token version")
-        if not hmac.compare_digest(_unb64(mac), self._mac(f"{version}.{body}")):
-            raise TokenInvalid("bad token signature")
-        grant = _decode_payload(_unb64(body))
+        sealed = _unb64(token[len(_PREFIX) :])
+        if len(sealed) < _NONCE_BYTES + _TAG_BYTES:
+            raise TokenInvalid("malformed token")
+        nonce, body = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
+        try:
+            plain = self._aead.decrypt(nonce, body, _AAD)
+        except InvalidTag:
+            raise TokenInvalid("bad token") from None
+        grant = _decode_payload(plain)
         if now >= grant.expires_at:
             raise TokenExpired("token expired")
         return grant
-
-    def _mac(self, signed: str) -> bytes:
-        return hmac.new(self._key, signed.encode("ascii"), hashlib.sha256).digest()
-
-
-def _split(token: str) -> tuple[str, str, str]:
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise TokenInvalid("malformed token")
-    return parts[0], parts[1], parts[2]
 
 
 def _decode_payload(raw: bytes) -> ProxyGrant:
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise TokenInvalid("malformed token payload") from None
-    if not isinstance(data, dict):
+    if not isinstance(data, list) or not 4 <= len(data) <= 6:
         raise TokenInvalid("malformed token payload")
-    instance, ref, mode, expiry, url, selector = (
-        data.get(k) for k in ("i", "r", "m", "e", "u", "s")
-    )
+    instance, ref, mode, expiry, url, selector = data + [None] * (6 - len(data))
     if (
         not isinstance(instance, str)
         or not isinstance(ref, str)

@@ -28,8 +28,17 @@ Metrics: every body byte read (media, playlists, provider API answers) counts in
 ``synctv_proxy_upstream_bytes_total``; every failure (transport errors by kind, and final
 responses with an error status other than 416) in ``synctv_proxy_upstream_errors_total``.
 
-Error handling: everything becomes :class:`UpstreamError` with a kind: ``refused`` (policy),
-``timeout``, ``connect``, ``protocol``, ``redirects``; statuses are the caller's business.
+Own listeners: the server's own ports (HTTP, health, metrics, RTMP ...) are never upstreams,
+whatever the policy: a LAN instance's redirect to its own host's metrics port is refused like a
+metadata address. ``own_listeners()`` returns the (host, port) pairs the server listens on; a
+wildcard host (``0.0.0.0``, ``::``) or a name stands for every address of this machine.
+
+Error handling: everything becomes :class:`UpstreamError` with a kind: ``refused`` (policy, own
+listener), ``timeout``, ``connect``, ``protocol``, ``redirects``, ``invalid_url`` (a URL or
+redirect target the client cannot parse: httpx's ``InvalidURL``, an IDNA error); an exception
+nobody foresaw on the way (from httpx, httpcore, h11, ssl, the resolver) is a ``protocol``
+failure of that request, logged without its URL. Nothing else escapes :meth:`HttpUpstream.open`
+or :meth:`HttpUpstream.request_json`. Statuses are the caller's business.
 Resource handling: :meth:`HttpUpstream.aclose` closes both pools; responses are closed when the
 ``open()`` context exits, also on cancellation.
 """
@@ -38,7 +47,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -47,11 +57,20 @@ import httpcore
 import httpx
 import trio
 
-from synctv.providers.base import JsonReply, ProviderHttpError
+from synctv.providers.base import JsonReply, ProviderHttpError, mask_url
 from synctv.providers.scope import LanScope, Origin, origin_of, scoped_headers
 from synctv.proxy import metrics
-from synctv.proxy.address_policy import AddressPolicy, AddressRefused, parse_ip, resolve_vetted
+from synctv.proxy.address_policy import (
+    AddressPolicy,
+    AddressRefused,
+    Listeners,
+    check_not_own_listener,
+    parse_ip,
+    resolve_vetted,
+)
 from synctv.proxy.slice_cache import UpstreamError, UpstreamTarget
+
+log = logging.getLogger("synctv.proxy.upstream")
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Provider API answers (directory listings, item metadata) larger than this are refused.
@@ -62,9 +81,15 @@ DEFAULT_USER_AGENT = "SyncTV-py"
 class PinnedBackend(httpcore.AsyncNetworkBackend):
     """Resolves and vets host names itself, then connects to a vetted address (see module doc)."""
 
-    def __init__(self, policy: AddressPolicy, lookup_timeout: float) -> None:
+    def __init__(
+        self,
+        policy: AddressPolicy,
+        lookup_timeout: float,
+        own_listeners: Callable[[], Listeners] = lambda: (),
+    ) -> None:
         self._policy = policy
         self._lookup_timeout = lookup_timeout
+        self._own_listeners = own_listeners
         self._inner = httpcore.TrioBackend()
 
     async def connect_tcp(
@@ -77,8 +102,15 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         try:
             addresses = await resolve_vetted(host, port, self._policy, self._lookup_timeout)
-        except OSError as exc:
+        except AddressRefused:
+            raise
+        except (OSError, UnicodeError, ValueError, OverflowError) as exc:
+            # A failed lookup, or a name the resolver cannot even encode (an empty label).
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
+        listeners = list(self._own_listeners())
+        if listeners:
+            for address in addresses:
+                check_not_own_listener(address, port, listeners)
         failure: Exception | None = None
         for address in addresses:
             try:
@@ -139,6 +171,8 @@ class HttpResponse:
                 yield chunk
         except httpx.HTTPError as exc:
             raise _counted(_classify(exc)) from None
+        except Exception as exc:  # anything else from the stack below: this body failed
+            raise _counted(_unexpected(exc, str(self._response.url))) from None
 
 
 class HttpUpstream:
@@ -154,7 +188,10 @@ class HttpUpstream:
         allow_private: bool = False,
         user_agent: str = DEFAULT_USER_AGENT,
         allowed_addresses: Iterable[str] = (),
+        own_listeners: Callable[[], Iterable[tuple[str, int]]] = lambda: (),
     ) -> None:
+        """``own_listeners()``: the (host, port) pairs this server listens on (asked at each
+        new connection, so ports bound later count); upstream hops there are refused."""
         self._max_redirects = max_redirects
         self._allow_private = allow_private
         allowed = frozenset(ipaddress.ip_address(a) for a in allowed_addresses)
@@ -170,7 +207,8 @@ class HttpUpstream:
         self._clients = {
             lenient: httpx.AsyncClient(
                 transport=_PinnedTransport(
-                    PinnedBackend(self._policies[lenient], connect_timeout), limits
+                    PinnedBackend(self._policies[lenient], connect_timeout, own_listeners),
+                    limits,
                 ),
                 timeout=timeout,
                 follow_redirects=False,
@@ -265,20 +303,31 @@ class HttpUpstream:
             if origin_of(url) != credential_origin:
                 credential_origin = None  # left the origin: its credentials never come back
             client = self._clients[lenient]
-            request = client.build_request(
-                method, url, headers=scoped_headers(url, headers, credential_origin), content=body
-            )
+            try:
+                request = client.build_request(
+                    method,
+                    url,
+                    headers=scoped_headers(url, headers, credential_origin),
+                    content=body,
+                )
+            except (httpx.InvalidURL, UnicodeError, ValueError) as exc:  # idna errors too
+                raise UpstreamError("invalid_url", f"malformed upstream URL ({exc})") from None
             try:
                 response = await client.send(request, stream=True)
             except AddressRefused as exc:
                 raise UpstreamError("refused", str(exc)) from None
             except httpx.HTTPError as exc:
                 raise _classify(exc) from None
+            except Exception as exc:  # h11, ssl, the resolver, a bug: this request failed
+                raise _unexpected(exc, url) from None
             location = response.headers.get("location")
             if response.status_code not in _REDIRECTS or location is None:
                 return response
             await response.aclose()
-            url = urljoin(url, location)
+            try:
+                url = urljoin(url, location)
+            except ValueError:
+                raise UpstreamError("invalid_url", "malformed redirect target") from None
             if response.status_code == 303:
                 method, body = "GET", None
         raise UpstreamError("redirects", f"more than {self._max_redirects} redirects")
@@ -290,7 +339,7 @@ def _host_of(url: str) -> str:
         parts = urlsplit(url)
         host = parts.hostname
     except ValueError:
-        raise UpstreamError("refused", "malformed upstream URL") from None
+        raise UpstreamError("invalid_url", "malformed upstream URL") from None
     if parts.scheme not in ("http", "https") or not host:
         raise UpstreamError("refused", "upstream URL must be http(s) with a host")
     return host
@@ -334,7 +383,29 @@ async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
                 )
     except httpx.HTTPError as exc:
         raise _counted(_classify(exc)) from None
+    except UpstreamError:
+        raise
+    except Exception as exc:
+        raise _counted(_unexpected(exc, str(response.url))) from None
     return bytes(buffer)
+
+
+def _unexpected(exc: Exception, url: str) -> UpstreamError:
+    """An exception nobody classified: this request's protocol failure, logged for us."""
+    log.warning(
+        "upstream request to %s failed unexpectedly: %s",
+        _masked(url),
+        type(exc).__name__,
+        extra={"error": type(exc).__name__},
+    )
+    return UpstreamError("protocol", f"upstream request failed ({type(exc).__name__})")
+
+
+def _masked(url: str) -> str:
+    try:
+        return mask_url(url)
+    except ValueError:
+        return "a malformed URL"
 
 
 def _classify(exc: httpx.HTTPError) -> UpstreamError:

@@ -25,6 +25,7 @@ class FakeAlist:
     password: str = "alist-secret-pw"
     logins: int = 0
     token: str = ""
+    raw_url: str | None = None  # what fs/get answers (None: the real file on the server)
 
     def install(self) -> None:
         self.server.handler = self.handle
@@ -66,7 +67,7 @@ class FakeAlist:
                 "name": "film.mp4",
                 "size": len(FILM),
                 "is_dir": False,
-                "raw_url": f"{self.server.base}/d/movies/film.mp4?sign=abc",
+                "raw_url": self.raw_url or f"{self.server.base}/d/movies/film.mp4?sign=abc",
             }
             return json_reply({"code": 200, "message": "success", "data": data})
         return json_reply({"code": 500, "message": "object not found", "data": None})

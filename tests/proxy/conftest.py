@@ -64,6 +64,25 @@ class Reply:
 
 
 @dataclass
+class CacheRun:
+    """Runs ``SliceCache.run`` and records how it ended: a crash must not pass unnoticed."""
+
+    alive: bool = False
+    crash: BaseException | None = None
+
+    async def watch(
+        self, cache: SliceCache, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        self.alive = True
+        try:
+            await cache.run(task_status=task_status)
+        except Exception as exc:  # recorded for the test to assert on, not raised into the fixture
+            self.crash = exc
+        finally:
+            self.alive = False
+
+
+@dataclass
 class Harness:
     origin: UpstreamServer
     proxy: MediaProxy
@@ -72,6 +91,7 @@ class Harness:
     resolver: StaticResolver
     app: App
     signer: ProxyTokenSigner = field(default_factory=lambda: ProxyTokenSigner(SECRET))
+    cache_run: CacheRun = field(default_factory=CacheRun)
 
     def path(self, media_ref: str, instance: str = "origin") -> str:
         return f"/proxy/{self.proxy.issue_token(instance, media_ref)}"
@@ -160,6 +180,7 @@ async def make_harness(
         store: Any = None,
         allowed_addresses: tuple[str, ...] = (),
         max_redirects: int = 5,
+        own_listeners: Callable[[], Any] | None = None,
     ) -> Harness:
         upstream = HttpUpstream(
             connect_timeout=2.0,
@@ -168,9 +189,11 @@ async def make_harness(
             allow_private=allow_private,
             allowed_addresses=allowed_addresses,
             max_redirects=max_redirects,
+            own_listeners=own_listeners or (lambda: ()),
         )
         upstreams.append(upstream)
         slice_cache = None
+        cache_run = CacheRun()
         if cache:
             slice_cache = SliceCache(
                 upstream,
@@ -182,7 +205,7 @@ async def make_harness(
                 clock=clock,
                 store=store,
             )
-            await nursery.start(slice_cache.run)
+            await nursery.start(cache_run.watch, slice_cache)
         resolver = StaticResolver(origin.base, lan_service=lan_service)
         proxy = MediaProxy(
             signer=ProxyTokenSigner(SECRET),
@@ -193,7 +216,7 @@ async def make_harness(
             clock=clock,
         )
         app = App(proxy_routes(proxy), clock=time.monotonic)
-        return Harness(origin, proxy, slice_cache, upstream, resolver, app)
+        return Harness(origin, proxy, slice_cache, upstream, resolver, app, cache_run=cache_run)
 
     yield factory
     for upstream in upstreams:

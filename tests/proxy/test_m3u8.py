@@ -113,7 +113,7 @@ async def test_playlist_through_the_proxy(make_harness: HarnessFactory) -> None:
     segments = [line for line in lines if line and not line.startswith("#")]
     assert len(segments) == 2
     for segment, size in zip(segments, (1880, 940), strict=True):
-        assert segment.startswith("v1.")  # a bare token: relative to /proxy/<token>
+        assert segment.startswith("v2.")  # a bare token: relative to /proxy/<token>
         got = await harness.get(f"/proxy/{segment}")
         assert (got.status, len(got.body)) == (200, size)
     # Playlists are fetched fresh every time (live playlists change every segment).

@@ -39,13 +39,23 @@ CASES: list[tuple[str, str | None, int, tuple[int, int] | None]] = [
     ("multi-range-ignored", "bytes=0-1,5-6", 200, None),
     ("unknown-unit-ignored", "items=0-5", 200, None),
     ("case-insensitive-unit", "Bytes=10-19", 206, (10, 20)),
+    ("long-max-value-last", "bytes=0-9223372036854775807", 206, (0, SIZE)),
+    ("long-max-value-mid", f"bytes={S + 1}-9223372036854775807", 206, (S + 1, SIZE)),
+    ("huge-suffix", "bytes=-99999999999999999999", 206, (0, SIZE)),
+    # RFC 9110 §14.2: an invalid ranges-specifier may be ignored; we ignore it (200, whole).
+    ("invalid-reversed", "bytes=5-2", 200, None),
+    ("invalid-letters", "bytes=abc", 200, None),
+    ("invalid-empty", "bytes=", 200, None),
+    ("invalid-dashes", "bytes=--1", 200, None),
+    ("invalid-no-equals", "bytes 0-1", 200, None),
 ]
 UNSATISFIABLE = [
     ("start-at-size", f"bytes={SIZE}-"),
     ("past-end", f"bytes={SIZE + 5}-{SIZE + 10}"),
     ("suffix-zero", "bytes=-0"),
+    ("huge-first", "bytes=" + "9" * 25 + "-"),
+    ("long-max-value-first", "bytes=9223372036854775807-"),
 ]
-MALFORMED = ["bytes=5-2", "bytes=abc", "bytes=", "bytes=--1", "bytes 0-1"]
 
 
 @pytest.fixture(params=[True, False], ids=["cache", "passthrough"])
@@ -82,13 +92,6 @@ async def test_unsatisfiable(proxy: Harness, range_: str) -> None:
     assert reply.status == 416
     assert json.loads(reply.body)["code"] == "range_not_satisfiable"
     assert reply.headers["content-range"] == f"bytes */{SIZE}"
-
-
-@pytest.mark.parametrize("range_", MALFORMED)
-async def test_malformed_range_is_416(proxy: Harness, range_: str) -> None:
-    reply = await proxy.get(proxy.path("/f.mp4"), {"range": range_})
-    assert reply.status == 416
-    assert set(json.loads(reply.body)) == {"code", "message"}
 
 
 async def test_head_has_headers_only(proxy: Harness) -> None:

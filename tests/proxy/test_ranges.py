@@ -7,15 +7,19 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from synctv.proxy.ranges import (
+    MAX_POSITION,
     ByteRangeSpec,
+    InvalidRange,
     MultipleRanges,
     RangeError,
     RangeNotSatisfiable,
     RangeSpec,
     Span,
     SuffixRangeSpec,
+    answer_range,
     content_range,
     format_range,
+    parse_client_range,
     parse_content_range,
     parse_range,
     resolve_range,
@@ -33,6 +37,11 @@ PARSE_CASES: list[tuple[str, RangeSpec | None]] = [
     ("bytes=, 7-", ByteRangeSpec(7)),
     ("items=0-5", None),
     ("x-unit=whatever", None),
+    # Clients send Long.MAX_VALUE (19 digits) for "to the end": a huge last-pos is clamped later.
+    ("bytes=0-9223372036854775807", ByteRangeSpec(0, MAX_POSITION)),
+    ("bytes=" + "9" * 19 + "-", ByteRangeSpec(MAX_POSITION)),
+    ("bytes=-" + "9" * 40, SuffixRangeSpec(MAX_POSITION)),
+    ("bytes=" + "0" * 30 + "5-0007", ByteRangeSpec(5, 7)),
 ]
 BAD = [
     "",
@@ -48,7 +57,6 @@ BAD = [
     "bytes =1-2",
     "=1-2",
     "bytes=1 -2",
-    "bytes=" + "9" * 19 + "-",
     "bytes=-",
     "bytes=0x1-2",
     "bytes=１-2",
@@ -61,10 +69,37 @@ def test_parse(value: str, spec: RangeSpec | None) -> None:
 
 
 @pytest.mark.parametrize("value", BAD)
-def test_parse_rejects_with_416_hint(value: str) -> None:
-    with pytest.raises(RangeError) as info:
+def test_invalid_syntax_is_ignored(value: str) -> None:
+    """RFC 9110 §14.2: a server MAY ignore an invalid ranges-specifier; we do (200, whole)."""
+    with pytest.raises(InvalidRange) as info:
         parse_range(value)
-    assert info.value.hint == "416"
+    assert info.value.hint == "ignore"
+    assert parse_client_range(value) is None
+    assert answer_range(parse_client_range(value), 100).status == 200
+
+
+@pytest.mark.parametrize(
+    ("value", "size", "status", "span", "content_range_"),
+    [
+        (None, 100, 200, Span(0, 100), None),
+        ("bytes=10-5", 100, 200, Span(0, 100), None),
+        ("bytes=abc", 100, 200, Span(0, 100), None),
+        ("bytes=0-1,4-5", 100, 200, Span(0, 100), None),
+        ("bytes=0-9223372036854775807", 100, 206, Span(0, 100), "bytes 0-99/100"),
+        ("bytes=90-9223372036854775807", 100, 206, Span(90, 100), "bytes 90-99/100"),
+        ("bytes=-9223372036854775807", 100, 206, Span(0, 100), "bytes 0-99/100"),
+        ("bytes=100-", 100, 416, Span(0, 0), "bytes */100"),
+        ("bytes=" + "9" * 25 + "-", 100, 416, Span(0, 0), "bytes */100"),
+        ("bytes=-0", 100, 416, Span(0, 0), "bytes */100"),
+        ("bytes=0-", 0, 416, Span(0, 0), "bytes */0"),
+        ("bytes=-5", 0, 200, Span(0, 0), None),
+    ],
+)
+def test_answer_range(
+    value: str | None, size: int, status: int, span: Span, content_range_: str | None
+) -> None:
+    answer = answer_range(parse_client_range(value), size)
+    assert (answer.status, answer.span, answer.content_range) == (status, span, content_range_)
 
 
 def test_multiple_ranges_are_ignored() -> None:
@@ -136,6 +171,46 @@ def test_arbitrary_text_parses_or_raises_range_error(value: str) -> None:
         parse_range(value)
     except RangeError:
         pass
+
+
+range_texts = st.one_of(
+    st.text(max_size=80),
+    st.builds(
+        "bytes={}-{}".format,
+        st.integers(0, 10**30) | st.just(""),
+        st.integers(0, 10**30) | st.just(""),
+    ),
+    st.builds("bytes=-{}".format, st.integers(0, 10**30)),
+)
+
+
+@given(range_texts, st.integers(0, MAX_POSITION))
+@example("bytes=0-9223372036854775807", 10)
+@example("bytes=10-5", 100)
+@example("bytes=abc", 100)
+@example("bytes=" + "1" * 19 + "-", MAX_POSITION)
+def test_every_range_gets_a_well_formed_answer(value: str, size: int) -> None:
+    """Any header, any size: 200 whole, 206 inside the object, or 416 naming the size."""
+    answer = answer_range(parse_client_range(value), size)
+    if answer.status == 200:
+        assert answer.content_range is None
+        assert answer.span in (Span(0, size), Span(0, 0))
+    elif answer.status == 206:
+        assert 0 <= answer.span.start < answer.span.stop <= size
+        assert answer.content_range == content_range(answer.span, size)
+        assert parse_content_range(answer.content_range).span == answer.span
+    else:
+        assert answer.status == 416
+        assert answer.content_range == f"bytes */{size}"
+
+
+@given(st.integers(0, 10**6), st.integers(1, 10**6), st.integers(19, 60))
+def test_a_huge_last_position_means_to_the_end(first: int, size: int, digits: int) -> None:
+    answer = answer_range(parse_client_range(f"bytes={first}-{'9' * digits}"), size)
+    if first >= size:
+        assert (answer.status, answer.content_range) == (416, f"bytes */{size}")
+    else:
+        assert (answer.status, answer.span) == (206, Span(first, size))
 
 
 @given(st.text(max_size=80))

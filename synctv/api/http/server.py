@@ -22,6 +22,7 @@ it ends that connection only.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from functools import partial
@@ -33,7 +34,7 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
 
-from synctv import metrics
+from synctv import errors, metrics
 from synctv.accept import AcceptFailures, ConnectionLimiter, accept_forever
 from synctv.api.http.asgi import App
 from synctv.supervision import boundary
@@ -42,7 +43,10 @@ log = logging.getLogger("synctv.http")
 
 # A refused connection gets this long to take its 503 before it is closed regardless.
 REFUSAL_SEND_TIMEOUT_SECONDS = 0.5
-_REFUSAL_BODY = b'{"code":"too_many_connections","message":"too many connections, retry later"}'
+_REFUSAL_BODY = json.dumps(
+    {"code": errors.TOO_MANY_CONNECTIONS, "message": "too many connections, retry later"},
+    separators=(",", ":"),
+).encode()
 _REFUSAL = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
     b"content-type: application/json\r\n"

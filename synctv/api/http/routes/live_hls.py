@@ -37,14 +37,7 @@ from synctv.livestream import hls_metrics as metrics
 from synctv.livestream.hls_store import STREAM_ID_PATTERN, HlsStore, StoredSegment
 from synctv.livestream.registry import StreamDirectory
 from synctv.media.hls import SegmentationPolicy, advertise_blocking_reload
-from synctv.proxy.ranges import (
-    MultipleRanges,
-    RangeError,
-    content_range,
-    parse_range,
-    resolve_range,
-    unsatisfied_content_range,
-)
+from synctv.proxy.ranges import answer_range, parse_client_range
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 SEGMENT_TYPE = "video/mp2t"
@@ -225,24 +218,20 @@ def _segment_response(
     if_range = request.header("if-range")
     if range_value is None or (if_range is not None and if_range.strip() != stored.etag):
         return Response(200, stored.data, headers, SEGMENT_TYPE)
-    try:
-        spec = parse_range(range_value)
-        if spec is None:
-            return Response(200, stored.data, headers, SEGMENT_TYPE)
-        span = resolve_range(spec, size)
-    except MultipleRanges:
-        return Response(200, stored.data, headers, SEGMENT_TYPE)
-    except RangeError as exc:
+    answer = answer_range(parse_client_range(range_value), size)
+    if answer.status == 416:
+        assert answer.content_range is not None
         raise ApiError(
             416,
             errors.RANGE_NOT_SATISFIABLE,
-            str(exc),
-            headers=[*headers, ("content-range", unsatisfied_content_range(size))],
-        ) from None
-    if span.stop - span.start == size:
+            f"range not satisfiable for {size} bytes",
+            headers=[*headers, ("content-range", answer.content_range)],
+        )
+    if answer.status == 200 or answer.span.length == size:
         return Response(200, stored.data, headers, SEGMENT_TYPE)
-    headers.append(("content-range", content_range(span, size)))
-    return Response(206, stored.data[span.start : span.stop], headers, SEGMENT_TYPE)
+    assert answer.content_range is not None
+    headers.append(("content-range", answer.content_range))
+    return Response(206, stored.data[answer.span.start : answer.span.stop], headers, SEGMENT_TYPE)
 
 
 def _etag_matches(header: str, etag: str) -> bool:
