@@ -79,13 +79,12 @@ def serve_one_stream(
 ) -> None:
     """Child process: serve one stream until SIGINT; prints ``{"rtmp": port, "http": port}``."""
     import trio
-    from hypercorn.config import Config as HypercornConfig
-    from hypercorn.trio import serve as hypercorn_serve
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from synctv.api.http.asgi import App, Route
     from synctv.api.http.routes.live_flv import live_flv_routes
     from synctv.api.http.routes.live_hls import live_hls_routes
+    from synctv.api.http.server import HttpListenerSettings, HttpServer
     from synctv.config import LivestreamConfig
     from synctv.livestream.hls import HlsSegmenter
     from synctv.livestream.hls_store import MemoryHlsStore
@@ -113,15 +112,16 @@ def serve_one_stream(
         if hls:
             hub.add_stream_task_factory(HlsSegmenter.from_config(store, config).task_factory)
             routes += live_hls_routes(store, config=config, cors_origins=["*"], directory=directory)
-        hyper = HypercornConfig()
-        hyper.bind = ["127.0.0.1:0"]
-        hyper.accesslog = None
+        # Every bench viewer comes from 127.0.0.1: lift the per-address cap (and the total).
+        listener = HttpListenerSettings(
+            "http", "127.0.0.1", 0, max_connections=20_000, max_connections_per_address=20_000
+        )
         async with trio.open_nursery() as nursery:
             await nursery.start(hub.run)
             await nursery.start(store.run)
             rtmp = await nursery.start(RtmpServer(config, hub, directory, directory).serve)
             app = App(routes, clock=trio.current_time)
-            binds = await nursery.start(hypercorn_serve, app, hyper)
+            binds = await nursery.start(HttpServer(app, listener).serve)
             http_port = int(binds[0].rsplit(":", 1)[1])
             print(json.dumps({"rtmp": rtmp[0][1], "http": http_port}), flush=True)
 

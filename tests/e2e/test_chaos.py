@@ -167,7 +167,7 @@ BOUNDARIES: list[tuple[str, tuple[Any, str], Trigger]] = [
     ("stun_datagram", (StunServer, "respond"), stun_request),
     ("stream_task", (HlsSegmenter, "run_stream"), second_stream),
     ("hls_store", (MemoryHlsStore, "sweep"), nothing),
-    ("slice_cache", (SliceCache, "sweep"), nothing),
+    ("slice_sweep", (SliceCache, "sweep"), nothing),
     ("rtmp_connection", (RtmpServer, "_admit"), rtmp_connect),
 ]
 
