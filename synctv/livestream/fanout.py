@@ -82,6 +82,15 @@ class Batch:
     rtmp_encoder: RtmpEncoder | None = field(default=None, repr=False)
     unpublished: bool = False
     _rtmp: dict[int, bytes] = field(default_factory=dict, repr=False)
+    _encoded: dict[object, bytes] = field(default_factory=dict, repr=False)
+
+    def encoded(self, key: object, build: Callable[[Batch], bytes]) -> bytes:
+        """``build(self)``, built on the first call for ``key`` and shared by every viewer after
+        (e.g. the FLV bytes framed as one HTTP/1.1 chunk)."""
+        data = self._encoded.get(key)
+        if data is None:
+            data = self._encoded[key] = build(self)
+        return data
 
     def rtmp(self, stream_id: int = DEFAULT_RTMP_STREAM_ID) -> bytes:
         """The tags chunk-encoded for RTMP players of message stream ``stream_id``, built on the

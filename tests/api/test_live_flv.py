@@ -19,7 +19,9 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from synctv.api.http.asgi import App
+from synctv.api.http.live_flv_native import LiveFlvFront
 from synctv.api.http.routes.live_flv import live_flv_routes
+from synctv.api.http.server import HttpListenerSettings, HttpServer
 from synctv.config import LivestreamConfig
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.metrics import FLV_VIEWER_ENDS
@@ -54,9 +56,16 @@ class Server:
     hub: StreamHub
     base: str
     port: int
+    front: LiveFlvFront | None = None
 
     def url(self, stream_id: str = RECORD.stream_id) -> str:
         return f"{self.base}/live/{stream_id}.flv"
+
+
+# Which HTTP front serves the suite: the ASGI route under plain hypercorn ("asgi"), or the
+# product's listener with the native HTTP-FLV front before the same ASGI app ("native";
+# tests/api/test_live_flv_native.py runs every test of this module that way).
+FRONT = "asgi"
 
 
 @asynccontextmanager
@@ -65,19 +74,25 @@ async def serve(
 ) -> AsyncIterator[tuple[Server, trio.Nursery]]:
     livestream = LivestreamConfig.model_validate(config)
     hub = StreamHub(livestream)
-    app = App(
-        live_flv_routes(hub, Directory(RECORD, OFFLINE), livestream, cors),
-        clock=trio.current_time,
-    )
-    hyper = HypercornConfig()
-    hyper.bind = ["127.0.0.1:0"]
-    hyper.accesslog = None
-    hyper.errorlog = logging.getLogger("hypercorn.error")
+    directory = Directory(RECORD, OFFLINE)
+    app = App(live_flv_routes(hub, directory, livestream, cors), clock=trio.current_time)
     async with trio.open_nursery() as nursery:
         await nursery.start(hub.run)
-        binds = await nursery.start(partial(hypercorn_serve, app, hyper))  # type: ignore[arg-type]
+        front = None
+        if FRONT == "native":
+            front = LiveFlvFront(hub, directory, livestream, cors, head_timeout=5.0)
+            settings = HttpListenerSettings(
+                "test", "127.0.0.1", 0, max_connections=1000, max_connections_per_address=1000
+            )
+            binds = await nursery.start(HttpServer(app, settings, front.take).serve)
+        else:
+            hyper = HypercornConfig()
+            hyper.bind = ["127.0.0.1:0"]
+            hyper.accesslog = None
+            hyper.errorlog = logging.getLogger("hypercorn.error")
+            binds = await nursery.start(partial(hypercorn_serve, app, hyper))  # type: ignore[arg-type]
         base = binds[0]
-        yield Server(hub, base, int(base.rsplit(":", 1)[1])), nursery
+        yield Server(hub, base, int(base.rsplit(":", 1)[1]), front), nursery
         nursery.cancel_scope.cancel()
 
 

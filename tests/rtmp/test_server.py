@@ -805,7 +805,7 @@ async def test_tcp_viewer_that_pauses_catches_up_in_order_and_rejoins_the_writer
         media = [frame.data for frame in frames + later]
         assert reader.video[-len(media) :] == media  # in order, none lost, none twice
         assert media[0] not in reader.video[: -len(media)]
-        await wait_for(lambda: len(fanout._players) == 1)  # back with the writer
+        await wait_for(lambda: len(fanout._members) == 1)  # back with the writer
         assert r.closed("write_timeout") == 0
 
 

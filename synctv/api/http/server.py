@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -82,11 +83,19 @@ class _Connection(TCPServer):
         await self.idle_task.stop()
 
 
+ConnectionFront = Callable[[trio.SocketStream], Awaitable[trio.abc.Stream | None]]
+"""Offered each admitted connection before hypercorn: serves it itself and returns None, or
+returns the stream (perhaps replaying what it read) for hypercorn (the native HTTP-FLV front)."""
+
+
 class HttpServer:
     """One listening address family set (``host``/``port``) serving one ASGI app."""
 
-    def __init__(self, app: App, settings: HttpListenerSettings) -> None:
+    def __init__(
+        self, app: App, settings: HttpListenerSettings, front: ConnectionFront | None = None
+    ) -> None:
         self.settings = settings
+        self._front = front
         self.limiter = ConnectionLimiter(
             settings.max_connections, settings.max_connections_per_address
         )
@@ -150,13 +159,17 @@ class HttpServer:
     async def _connection(self, stream: trio.SocketStream, host: str) -> None:
         try:
             with boundary("http_connection", host):
-                await _Connection(
-                    self._app,
-                    self._hyper,
-                    self._context,
-                    ConnectionState({}),
-                    stream,  # type: ignore[arg-type]
-                )
+                handed: trio.abc.Stream | None = stream
+                if self._front is not None:
+                    handed = await self._front(stream)
+                if handed is not None:
+                    await _Connection(
+                        self._app,
+                        self._hyper,
+                        self._context,
+                        ConnectionState({}),
+                        handed,  # type: ignore[arg-type]
+                    )
         finally:
             self.limiter.release(host)
             self._open.dec()

@@ -80,12 +80,7 @@ class _LiveFlv:
         self._cors_origins = cors_origins
 
     def _cors(self, request: Request) -> list[tuple[str, str]]:
-        if "*" in self._cors_origins:
-            return [("access-control-allow-origin", "*")]
-        origin = request.header("origin")
-        if origin is not None and origin in self._cors_origins:
-            return [("access-control-allow-origin", origin), ("vary", "Origin")]
-        return [("vary", "Origin")]
+        return flv_cors_headers(self._cors_origins, request.header("origin"))
 
     async def preflight(self, request: Request) -> Response:
         """CORS preflight (a player sending ``Range`` or custom headers asks first)."""
@@ -101,12 +96,7 @@ class _LiveFlv:
     async def handle(self, request: Request) -> Response | None:
         cors = self._cors(request)
         stream = await self._find_stream(request, cors)
-        headers = [
-            *cors,
-            ("content-type", "video/x-flv"),
-            ("cache-control", "no-cache"),
-            ("x-content-type-options", "nosniff"),
-        ]
+        headers = [*cors, *FLV_RESPONSE_HEADERS]
         if request.method == "HEAD":
             return Response(200, b"", headers, content_type=None, length_known=False)
         with stream.subscribe(protocol="flv") as subscription:
@@ -144,6 +134,57 @@ class _LiveFlv:
                 503, errors.STREAM_NOT_LIVE, "the stream is not live", headers=[*cors, retry]
             )
         return stream
+
+
+FLV_RESPONSE_HEADERS = (
+    ("content-type", "video/x-flv"),
+    ("cache-control", "no-cache"),
+    ("x-content-type-options", "nosniff"),
+)
+
+
+def flv_cors_headers(origins: Sequence[str], origin: str | None) -> list[tuple[str, str]]:
+    """``*`` for any origin; else echo an allowed ``Origin``; ``Vary: Origin`` unless ``*``."""
+    if "*" in origins:
+        return [("access-control-allow-origin", "*")]
+    if origin is not None and origin in origins:
+        return [("access-control-allow-origin", origin), ("vary", "Origin")]
+    return [("vary", "Origin")]
+
+
+async def first_media(subscription: Subscription) -> list[bytes]:
+    """Batches received before the header when the stream has sent no audio/video yet: the
+    FLV header's flags must say which tracks exist (waits up to FIRST_MEDIA_WAIT_SECONDS)."""
+    if subscription.has_audio or subscription.has_video:
+        return []
+    pending: list[bytes] = []
+    with trio.move_on_after(FIRST_MEDIA_WAIT_SECONDS):
+        try:
+            while True:
+                batch = await subscription.receive()
+                pending.append(batch.flv)
+                if any(tag.tag_type in (TAG_AUDIO, TAG_VIDEO) for tag in batch.tags):
+                    break
+        except (StreamEnded, SubscriberLagged):
+            pass  # the live loop sees it again on its first receive()
+    return pending
+
+
+def opening_parts(
+    subscription: Subscription, stream: LiveStream, first: list[bytes]
+) -> list[bytes]:
+    """The start of the body: FLV file header, the join snapshot, what ``first_media`` got.
+
+    Separate pieces: the join snapshot (the GOP cache, often a megabyte or more) is one bytes
+    object shared by every viewer joining between the same two batches; a writer that can
+    send pieces keeps it shared instead of holding a copy per viewer.
+    """
+    has_audio = subscription.has_audio or stream.has_audio
+    has_video = subscription.has_video or stream.has_video
+    if not (has_audio or has_video):
+        has_audio = has_video = True  # unknown yet: let the player look for both
+    opening = file_header(has_audio=has_audio, has_video=has_video)
+    return [opening, subscription.join_flv, *first]
 
 
 class _Viewer:
@@ -197,18 +238,13 @@ class _Viewer:
 
     async def _play(self) -> None:
         subscription = self._subscription
-        first = await self._first_media()
+        first = await first_media(subscription)
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self._headers]
         await self._write({"type": "http.response.start", "status": 200, "headers": headers})
-        has_audio = subscription.has_audio or self._stream.has_audio
-        has_video = subscription.has_video or self._stream.has_video
-        if not (has_audio or has_video):
-            has_audio = has_video = True  # unknown yet: let the player look for both
-        opening = file_header(has_audio=has_audio, has_video=has_video)
         await self._write(
             {
                 "type": "http.response.body",
-                "body": b"".join((opening, subscription.join_flv, *first)),
+                "body": b"".join(opening_parts(subscription, self._stream, first)),
                 "more_body": True,
             }
         )
@@ -236,20 +272,3 @@ class _Viewer:
             return "stream_ended"
         except SubscriberLagged:
             return "lagged"
-
-    async def _first_media(self) -> list[bytes]:
-        """Batches received before the header when the stream has sent no audio/video yet."""
-        subscription = self._subscription
-        if subscription.has_audio or subscription.has_video:
-            return []
-        pending: list[bytes] = []
-        with trio.move_on_after(FIRST_MEDIA_WAIT_SECONDS):
-            try:
-                while True:
-                    batch = await subscription.receive()
-                    pending.append(batch.flv)
-                    if any(tag.tag_type in (TAG_AUDIO, TAG_VIDEO) for tag in batch.tags):
-                        break
-            except (StreamEnded, SubscriberLagged):
-                pass  # _live() sees it again on its first receive()
-        return pending

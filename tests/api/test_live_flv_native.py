@@ -1,0 +1,172 @@
+"""The HTTP-FLV suite again, served by the native front (``synctv.api.http.live_flv_native``)
+on the product's listener, plus what only the native path has: HTTP/1.0 close-delimited
+bodies, the per-stream fan-out writer, and hand-over to hypercorn of everything else."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import trio
+
+from synctv.livestream.metrics import FLV_VIEWER_ENDS
+from synctv.media.flv import FlvReader, FlvTag
+from tests.api import test_live_flv
+from tests.api.test_live_flv import *  # noqa: F403  (the same tests, served natively)
+from tests.api.test_live_flv import (
+    OFFLINE,
+    RECORD,
+    FlvClient,
+    Publisher,
+    _media,
+    eventually,
+    fixture_tags,
+    serve,
+)
+
+
+@pytest.fixture(autouse=True)
+def native_front(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(test_live_flv, "FRONT", "native")
+
+
+async def raw_exchange(port: int, request: bytes, *, until_close: bool = True) -> bytes:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        await stream.send_all(request)
+        data = b""
+        while chunk := await stream.receive_some(1 << 16):
+            data += chunk
+            if not until_close and b"\r\n\r\n" in data:
+                break
+        return data
+
+
+def flv_of(body: bytes) -> list[FlvTag]:
+    reader = FlvReader()
+    tags = reader.receive_data(body)
+    reader.receive_data(b"")
+    return tags
+
+
+async def test_live_viewers_go_through_the_fanout_writer() -> None:
+    tags = fixture_tags("h264_aac.flv")
+    with trio.fail_after(15):
+        async with serve() as (server, _):
+            assert server.front is not None
+            publisher = Publisher(await server.hub.start_publish(RECORD), tags)
+            await publisher.run()
+            async with (
+                FlvClient.get(server) as one,
+                FlvClient.get(server) as two,
+                FlvClient.get(server) as three,
+            ):
+                clients = (one, two, three)
+                for client in clients:
+                    assert client.status == 200
+                    assert client.headers["transfer-encoding"] == "chunked"
+                    assert client.headers["connection"] == "close"
+                    await client.read_tags(4)
+                await publisher.run(loops=2, speed=20)
+                live = server.hub.get(RECORD.stream_id)
+                assert live is not None
+                fanout = server.front._fanouts[live]
+                assert server.hub.kick(RECORD.stream_id)
+                received = [_media(await client.read_to_end()) for client in clients]
+            assert server.front.served == 3
+            assert fanout.batches > 0
+            assert fanout.writes > 0
+            assert received[0] == received[1] == received[2]
+            assert (
+                received[0][-len(publisher.published) // 3 :]
+                == publisher.published[-len(publisher.published) // 3 :]
+            )
+
+
+async def test_http_1_0_viewer_gets_a_body_that_ends_with_the_connection() -> None:
+    tags = fixture_tags("h264_aac.flv")
+    with trio.fail_after(15):
+        async with serve() as (server, nursery):
+            publisher = Publisher(await server.hub.start_publish(RECORD), tags)
+            await publisher.run()
+            request = f"GET /live/{RECORD.stream_id}.flv HTTP/1.0\r\n\r\n".encode()
+            answer: list[bytes] = []
+
+            async def view() -> None:
+                answer.append(await raw_exchange(server.port, request))
+
+            nursery.start_soon(view)
+            await eventually(lambda: server.hub.statistics().viewers == {"flv": 1})
+            await publisher.run(loops=1)
+            assert server.hub.kick(RECORD.stream_id)
+            await eventually(lambda: bool(answer))
+            head, _, body = answer[0].partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert b"transfer-encoding" not in head.lower()
+            assert b"content-length" not in head.lower()
+            assert (
+                _media(flv_of(body))[-len(publisher.published) // 2 :]
+                == (publisher.published[-len(publisher.published) // 2 :])
+            )
+
+
+async def test_everything_else_is_handed_to_hypercorn_unchanged() -> None:
+    target = f"/live/{RECORD.stream_id}.flv"
+    with trio.fail_after(15):
+        async with serve() as (server, _), httpx.AsyncClient() as client:
+            assert server.front is not None
+            # Not live: the ASGI route's answers, byte for byte the same kind.
+            offline = await client.get(server.url(OFFLINE.stream_id))
+            assert offline.status_code == 503
+            assert offline.headers["retry-after"] == "5"
+            missing = await client.get(server.url("nosuchstream"))
+            assert missing.json()["code"] == "stream_not_found"
+            await server.hub.start_publish(RECORD)
+            head = await client.head(server.url())
+            assert head.status_code == 200
+            assert "content-length" not in head.headers
+            other = await client.get(f"{server.base}/live/x/index.m3u8")
+            assert other.status_code == 404
+            # A malformed head (HTTP/1.1 without Host): hypercorn's 400.
+            bad = await raw_exchange(server.port, f"GET {target} HTTP/1.1\r\n\r\n".encode())
+            assert bad.startswith(b"HTTP/1.1 400")
+            # Pipelined requests are not ours to split: hypercorn answers both.
+            two = (
+                f"GET /nothing HTTP/1.1\r\nhost: x\r\n\r\nGET {target} HTTP/1.1\r\nhost: x\r\n\r\n"
+            )
+            piped = await raw_exchange(server.port, two.encode(), until_close=False)
+            assert piped.startswith(b"HTTP/1.1 404")
+            assert server.front.served == 0
+
+
+async def test_a_request_trickled_byte_by_byte_is_still_served_natively() -> None:
+    request = f"GET /live/{RECORD.stream_id}.flv HTTP/1.1\r\nhost: x\r\n\r\n".encode()
+    with trio.fail_after(15):
+        async with serve() as (server, _):
+            assert server.front is not None
+            await Publisher(
+                await server.hub.start_publish(RECORD), fixture_tags("h264_aac.flv")
+            ).run()
+            stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+            async with stream:
+                for byte in request:
+                    await stream.send_all(bytes([byte]))
+                head = await stream.receive_some(1 << 16)
+                assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert server.front.served == 1
+            await eventually(lambda: server.hub.statistics().viewers == {})
+
+
+async def test_a_viewer_that_leaves_is_counted_as_disconnected() -> None:
+    before = FLV_VIEWER_ENDS.labels("disconnected")._value.get()
+    with trio.fail_after(15):
+        async with serve() as (server, _):
+            await Publisher(
+                await server.hub.start_publish(RECORD), fixture_tags("h264_aac.flv")
+            ).run()
+            async with FlvClient.get(server) as client:
+                assert client.status == 200
+                await eventually(lambda: server.hub.statistics().viewers == {"flv": 1})
+            await eventually(lambda: server.hub.statistics().viewers == {})
+            await eventually(
+                lambda: FLV_VIEWER_ENDS.labels("disconnected")._value.get() == before + 1
+            )
