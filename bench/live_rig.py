@@ -85,11 +85,6 @@ def serve_one_stream(
     from synctv.api.http.routes.live_flv import live_flv_routes
     from synctv.api.http.routes.live_hls import live_hls_routes
     from synctv.api.http.server import HttpListenerSettings, HttpServer
-
-    try:  # the native HTTP-FLV front, where the tree under test has one
-        from synctv.api.http.live_flv_native import LiveFlvFront
-    except ImportError:  # pragma: no cover - older trees
-        LiveFlvFront = None  # type: ignore[assignment,misc]
     from synctv.config import LivestreamConfig
     from synctv.livestream.hls import HlsSegmenter
     from synctv.livestream.hls_store import MemoryHlsStore
@@ -126,10 +121,7 @@ def serve_one_stream(
             await nursery.start(store.run)
             rtmp = await nursery.start(RtmpServer(config, hub, directory, directory).serve)
             app = App(routes, clock=trio.current_time)
-            front = None
-            if flv and LiveFlvFront is not None and not os.environ.get("SYNCTV_BENCH_ASGI_FLV"):
-                front = LiveFlvFront(hub, directory, config, ["*"], head_timeout=15.0).take
-            binds = await nursery.start(HttpServer(app, listener, front).serve)
+            binds = await nursery.start(HttpServer(app, listener).serve)
             http_port = int(binds[0].rsplit(":", 1)[1])
             print(json.dumps({"rtmp": rtmp[0][1], "http": http_port}), flush=True)
 

@@ -55,7 +55,6 @@ from synctv.api.grpc.admin_providers import ProviderAdmin
 from synctv.api.grpc.cli_common import ADMIN_SOCKET_NAME
 from synctv.api.health import Readiness, health_routes
 from synctv.api.http.asgi import App, Route
-from synctv.api.http.live_flv_native import LiveFlvFront
 from synctv.api.http.routes.live_flv import live_flv_routes
 from synctv.api.http.routes.live_hls import live_hls_routes
 from synctv.api.http.routes.proxy import proxy_routes
@@ -404,16 +403,6 @@ async def _serve_tree(
     if extra_routes is not None:
         routes += extra_routes(services)
     http_app = App(routes, observe=_observe_request, clock=trio.current_time)
-    # Live HTTP-FLV viewers are served on their connection (RTMP play's cost); everything else,
-    # and every FLV request that is not for a live stream, goes on to the ASGI app.
-    flv_front = LiveFlvFront(
-        hub,
-        registry,
-        live,
-        config.server.cors_origins,
-        head_timeout=config.server.keep_alive_timeout_seconds,
-        observe=_observe_request,
-    )
     admin_handlers = [
         AdminService(status),
         LiveAdminService(registry, urls, live_status=partial(_live_status, hub), kick=hub.kick),
@@ -513,9 +502,7 @@ async def _serve_tree(
                         )
                     )
                     export_rtmp_metrics(rtmp)
-                http_server = HttpServer(
-                    http_app, _main_http_settings(config, fd_limit), flv_front.take
-                )
+                http_server = HttpServer(http_app, _main_http_settings(config, fd_limit))
                 http_binds = await _start_listener(
                     draining,
                     "server.port",

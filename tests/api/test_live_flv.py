@@ -19,8 +19,8 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from synctv.api.http.asgi import App
-from synctv.api.http.live_flv_native import LiveFlvFront
 from synctv.api.http.routes.live_flv import live_flv_routes
+from synctv.api.http.routes.live_flv_native import NativeFlvDelivery
 from synctv.api.http.server import HttpListenerSettings, HttpServer
 from synctv.config import LivestreamConfig
 from synctv.livestream.hub import StreamHub
@@ -56,15 +56,16 @@ class Server:
     hub: StreamHub
     base: str
     port: int
-    front: LiveFlvFront | None = None
+    front: NativeFlvDelivery | None = None
 
     def url(self, stream_id: str = RECORD.stream_id) -> str:
         return f"{self.base}/live/{stream_id}.flv"
 
 
-# Which HTTP front serves the suite: the ASGI route under plain hypercorn ("asgi"), or the
-# product's listener with the native HTTP-FLV front before the same ASGI app ("native";
-# tests/api/test_live_flv_native.py runs every test of this module that way).
+# Which HTTP server serves the suite: plain hypercorn, where connections cannot be taken over
+# so every viewer is served through ASGI ("asgi"), or the product's listener, where live
+# viewers are taken over by the native path ("native"; tests/api/test_live_flv_native.py runs
+# every test of this module that way).
 FRONT = "asgi"
 
 
@@ -75,16 +76,16 @@ async def serve(
     livestream = LivestreamConfig.model_validate(config)
     hub = StreamHub(livestream)
     directory = Directory(RECORD, OFFLINE)
-    app = App(live_flv_routes(hub, directory, livestream, cors), clock=trio.current_time)
+    front = NativeFlvDelivery(hub, livestream, cors)
+    routes = live_flv_routes(hub, directory, livestream, cors, native=front)
+    app = App(routes, clock=trio.current_time)
     async with trio.open_nursery() as nursery:
         await nursery.start(hub.run)
-        front = None
         if FRONT == "native":
-            front = LiveFlvFront(hub, directory, livestream, cors, head_timeout=5.0)
             settings = HttpListenerSettings(
                 "test", "127.0.0.1", 0, max_connections=1000, max_connections_per_address=1000
             )
-            binds = await nursery.start(HttpServer(app, settings, front.take).serve)
+            binds = await nursery.start(HttpServer(app, settings).serve)
         else:
             hyper = HypercornConfig()
             hyper.bind = ["127.0.0.1:0"]

@@ -1,9 +1,11 @@
-"""The HTTP-FLV suite again, served by the native front (``synctv.api.http.live_flv_native``)
-on the product's listener, plus what only the native path has: HTTP/1.0 close-delimited
-bodies, the per-stream fan-out writer, and hand-over to hypercorn of everything else."""
+"""The HTTP-FLV suite again, on the product's listener where live viewers' connections are
+taken over (``synctv.api.http.routes.live_flv_native``), plus what only that path has:
+HTTP/1.0 close-delimited bodies, the per-stream fan-out writer, a viewer on a connection that
+served other requests before, and everything else left to ASGI."""
 
 from __future__ import annotations
 
+import h11
 import httpx
 import pytest
 import trio
@@ -69,7 +71,8 @@ async def test_live_viewers_go_through_the_fanout_writer() -> None:
                 await publisher.run(loops=2, speed=20)
                 live = server.hub.get(RECORD.stream_id)
                 assert live is not None
-                fanout = server.front._fanouts[live]
+                fanout = server.front.fanout_of(live)
+                assert fanout is not None
                 assert server.hub.kick(RECORD.stream_id)
                 received = [_media(await client.read_to_end()) for client in clients]
             assert server.front.served == 3
@@ -109,12 +112,11 @@ async def test_http_1_0_viewer_gets_a_body_that_ends_with_the_connection() -> No
             )
 
 
-async def test_everything_else_is_handed_to_hypercorn_unchanged() -> None:
+async def test_everything_but_a_live_get_stays_on_asgi() -> None:
     target = f"/live/{RECORD.stream_id}.flv"
     with trio.fail_after(15):
         async with serve() as (server, _), httpx.AsyncClient() as client:
             assert server.front is not None
-            # Not live: the ASGI route's answers, byte for byte the same kind.
             offline = await client.get(server.url(OFFLINE.stream_id))
             assert offline.status_code == 503
             assert offline.headers["retry-after"] == "5"
@@ -124,36 +126,43 @@ async def test_everything_else_is_handed_to_hypercorn_unchanged() -> None:
             head = await client.head(server.url())
             assert head.status_code == 200
             assert "content-length" not in head.headers
-            other = await client.get(f"{server.base}/live/x/index.m3u8")
-            assert other.status_code == 404
-            # A malformed head (HTTP/1.1 without Host): hypercorn's 400.
             bad = await raw_exchange(server.port, f"GET {target} HTTP/1.1\r\n\r\n".encode())
-            assert bad.startswith(b"HTTP/1.1 400")
-            # Pipelined requests are not ours to split: hypercorn answers both.
-            two = (
-                f"GET /nothing HTTP/1.1\r\nhost: x\r\n\r\nGET {target} HTTP/1.1\r\nhost: x\r\n\r\n"
-            )
-            piped = await raw_exchange(server.port, two.encode(), until_close=False)
-            assert piped.startswith(b"HTTP/1.1 404")
+            assert bad.startswith(b"HTTP/1.1 400")  # no Host: hypercorn's answer
             assert server.front.served == 0
 
 
-async def test_a_request_trickled_byte_by_byte_is_still_served_natively() -> None:
-    request = f"GET /live/{RECORD.stream_id}.flv HTTP/1.1\r\nhost: x\r\n\r\n".encode()
+async def test_a_viewer_on_a_connection_that_served_other_requests_is_taken_over() -> None:
+    """A browser's player reuses the keep-alive connection that loaded the page."""
+    tags = fixture_tags("h264_aac.flv")
+    target = f"/live/{RECORD.stream_id}.flv"
     with trio.fail_after(15):
         async with serve() as (server, _):
             assert server.front is not None
-            await Publisher(
-                await server.hub.start_publish(RECORD), fixture_tags("h264_aac.flv")
-            ).run()
+            publisher = Publisher(await server.hub.start_publish(RECORD), tags)
+            await publisher.run()
             stream = await trio.open_tcp_stream("127.0.0.1", server.port)
             async with stream:
-                for byte in request:
-                    await stream.send_all(bytes([byte]))
-                head = await stream.receive_some(1 << 16)
-                assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+                client = h11.Connection(h11.CLIENT)
+                first = client.send(
+                    h11.Request(method="GET", target="/nothing", headers=[("host", "x")])
+                )
+                await stream.send_all((first or b"") + (client.send(h11.EndOfMessage()) or b""))
+                statuses: list[int] = []
+                while len(statuses) < 2:
+                    event = client.next_event()
+                    if event is h11.NEED_DATA:
+                        client.receive_data(await stream.receive_some(1 << 16))
+                    elif isinstance(event, h11.Response):
+                        statuses.append(event.status_code)
+                    elif isinstance(event, h11.EndOfMessage):
+                        client.start_next_cycle()  # keep-alive: the live GET on the same one
+                        again = h11.Request(method="GET", target=target, headers=[("host", "x")])
+                        data = (client.send(again) or b"") + (
+                            client.send(h11.EndOfMessage()) or b""
+                        )
+                        await stream.send_all(data)
+                assert statuses == [404, 200]
             assert server.front.served == 1
-            await eventually(lambda: server.hub.statistics().viewers == {})
 
 
 async def test_a_viewer_that_leaves_is_counted_as_disconnected() -> None:

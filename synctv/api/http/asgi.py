@@ -39,6 +39,10 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 _PARAM = re.compile(r"\{(\w+)(?::([^}]+))?\}")
 
+# Key in ``scope["state"]`` of an HTTP/1.x connection served by our listener: a callable that
+# hands the connection's socket over to the handler (see ``synctv.api.http.server``), or None.
+CONNECTION_TAKEOVER = "synctv.connection_takeover"
+
 
 class ApiError(Exception):
     """An expected failure with a stable code, e.g. ``ApiError(404, "stream_not_found", ...)``."""
@@ -67,6 +71,22 @@ class Request:
     send: Send
     path_params: dict[str, str] = field(default_factory=dict)
     route_name: str = ""
+    # Set by a handler that took the connection over and answered on the socket itself:
+    # the status it sent (for the access log and metrics).
+    taken_over_status: int | None = None
+
+    def take_over_connection(self) -> trio.SocketStream | None:
+        """The connection's socket, now the caller's to answer on and close; None where the
+        connection cannot be taken over (HTTP/2, TLS, another server than ours).
+
+        From then on nothing the app sends reaches the client, and the request ends when the
+        handler returns: the caller writes the whole response itself.
+        """
+        if self.scope.get("http_version") not in ("1.0", "1.1"):
+            return None
+        take_over = (self.scope.get("state") or {}).get(CONNECTION_TAKEOVER)
+        stream: trio.SocketStream | None = take_over() if take_over is not None else None
+        return stream
 
     @property
     def method(self) -> str:
@@ -292,7 +312,9 @@ class App:
                     ).send_to(tracking_send)
             finally:
                 nursery.cancel_scope.cancel()
-                if disconnected and not response_started:
+                if request.taken_over_status is not None:
+                    status_seen = request.taken_over_status
+                elif disconnected and not response_started:
                     status_seen = CLIENT_CLOSED_REQUEST
                 if self._observe is not None:
                     self._observe(request.method, route_name, status_seen, self._clock() - started)

@@ -24,20 +24,21 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.events import Event, RawData
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
-from hypercorn.typing import ConnectionState
+from hypercorn.typing import AppWrapper, ConnectionState
 from hypercorn.utils import wrap_app
 
 from synctv import errors, metrics
 from synctv.accept import AcceptFailures, ConnectionLimiter, accept_forever
-from synctv.api.http.asgi import App
+from synctv.api.http.asgi import CONNECTION_TAKEOVER, App
 from synctv.supervision import boundary
 
 log = logging.getLogger("synctv.http")
@@ -71,31 +72,53 @@ class HttpListenerSettings:
 
 
 class _Connection(TCPServer):
-    """hypercorn's TCPServer, but a peer that closes an idle keep-alive connection frees it now.
+    """hypercorn's TCPServer with two additions.
 
-    hypercorn (0.17, 0.18) keeps the connection's task group open until its idle timer runs
-    out, so a client that left still held a descriptor and a connection slot for the whole
-    ``keep_alive_timeout``.
+    * A peer that closes an idle keep-alive connection frees it now: hypercorn (0.17, 0.18)
+      kept the connection's task group open until its idle timer ran out, so a client that
+      left still held a descriptor and a connection slot for the whole ``keep_alive_timeout``.
+    * Takeover (``asgi.CONNECTION_TAKEOVER`` in the scope's ``state``): a handler may take the
+      socket of an HTTP/1.x connection and answer on it itself (live HTTP-FLV viewers join
+      the stream's fan-out writer: one non-blocking write per batch instead of an ASGI
+      ``send`` per viewer). Hypercorn then stops reading the connection, and whatever it would
+      still write (its 500 for a request whose app "sent no response") is dropped; when the
+      handler returns, hypercorn closes the connection as usual.
     """
 
+    def __init__(
+        self, app: AppWrapper, config: HypercornConfig, context: WorkerContext, stream: Any
+    ) -> None:
+        self._taken_over = False
+        self._reading: trio.CancelScope | None = None
+        state = ConnectionState({CONNECTION_TAKEOVER: self.take_over})
+        super().__init__(app, config, context, state, stream)
+
+    def take_over(self) -> trio.SocketStream | None:
+        stream: object = self.stream  # hypercorn annotates it as a TLS stream
+        if self._taken_over or type(stream) is not trio.SocketStream:
+            return None  # once only; TLS or a wrapped stream cannot be written around
+        self._taken_over = True
+        if self._reading is not None:
+            self._reading.cancel()
+        return stream
+
     async def _read_data(self) -> None:
-        await super()._read_data()
-        await self.idle_task.stop()
+        with trio.CancelScope() as self._reading:
+            await super()._read_data()
+        if not self._taken_over:
+            await self.idle_task.stop()
 
-
-ConnectionFront = Callable[[trio.SocketStream], Awaitable[trio.abc.Stream | None]]
-"""Offered each admitted connection before hypercorn: serves it itself and returns None, or
-returns the stream (perhaps replaying what it read) for hypercorn (the native HTTP-FLV front)."""
+    async def protocol_send(self, event: Event) -> None:
+        if self._taken_over and isinstance(event, RawData):
+            return  # the socket belongs to the handler that took it over
+        await super().protocol_send(event)
 
 
 class HttpServer:
     """One listening address family set (``host``/``port``) serving one ASGI app."""
 
-    def __init__(
-        self, app: App, settings: HttpListenerSettings, front: ConnectionFront | None = None
-    ) -> None:
+    def __init__(self, app: App, settings: HttpListenerSettings) -> None:
         self.settings = settings
-        self._front = front
         self.limiter = ConnectionLimiter(
             settings.max_connections, settings.max_connections_per_address
         )
@@ -159,17 +182,7 @@ class HttpServer:
     async def _connection(self, stream: trio.SocketStream, host: str) -> None:
         try:
             with boundary("http_connection", host):
-                handed: trio.abc.Stream | None = stream
-                if self._front is not None:
-                    handed = await self._front(stream)
-                if handed is not None:
-                    await _Connection(
-                        self._app,
-                        self._hyper,
-                        self._context,
-                        ConnectionState({}),
-                        handed,  # type: ignore[arg-type]
-                    )
+                await _Connection(self._app, self._hyper, self._context, stream)
         finally:
             self.limiter.release(host)
             self._open.dec()

@@ -32,13 +32,19 @@ import trio
 
 from synctv import errors
 from synctv.api.http.asgi import ApiError, Message, Request, Response, Route, Send
+from synctv.api.http.routes.flv_body import (
+    FLV_RESPONSE_HEADERS,
+    first_media,
+    flv_cors_headers,
+    opening_parts,
+)
+from synctv.api.http.routes.live_flv_native import NativeFlvDelivery
 from synctv.config import LivestreamConfig
 from synctv.livestream.errors import StreamEnded, SubscriberLagged
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.metrics import FLV_VIEWER_ENDS
 from synctv.livestream.registry import StreamDirectory
 from synctv.livestream.stream import LiveStream, Subscription
-from synctv.media.flv import TAG_AUDIO, TAG_VIDEO, file_header
 
 __all__ = ["DIRECTORY_TIMEOUT_SECONDS", "RETRY_AFTER_SECONDS", "live_flv_routes"]
 
@@ -46,9 +52,6 @@ log = logging.getLogger("synctv.http.live_flv")
 
 RETRY_AFTER_SECONDS = 5
 DIRECTORY_TIMEOUT_SECONDS = 10.0
-# How long a viewer of a stream that has published no audio/video yet waits for it before the
-# FLV header (whose flags must say which tracks exist) is sent with both flags set.
-FIRST_MEDIA_WAIT_SECONDS = 5.0
 
 
 def live_flv_routes(
@@ -56,9 +59,15 @@ def live_flv_routes(
     directory: StreamDirectory,
     config: LivestreamConfig,
     cors_origins: Sequence[str],
+    *,
+    native: bool | NativeFlvDelivery = True,
 ) -> list[Route]:
-    """The HTTP-FLV route; ``cors_origins`` is ``ServerConfig.cors_origins``."""
-    route = _LiveFlv(hub, directory, config, tuple(cors_origins))
+    """The HTTP-FLV route; ``cors_origins`` is ``ServerConfig.cors_origins``.
+
+    ``native``: live viewers on connections that can be taken over are served by
+    :mod:`~synctv.api.http.routes.live_flv_native` (False keeps every viewer on ASGI).
+    """
+    route = _LiveFlv(hub, directory, config, tuple(cors_origins), native)
     path = "/live/{stream_id:[A-Za-z0-9_-]+}.flv"
     return [
         Route(("GET",), path, route.handle, "live_flv"),
@@ -73,11 +82,15 @@ class _LiveFlv:
         directory: StreamDirectory,
         config: LivestreamConfig,
         cors_origins: tuple[str, ...],
+        native: bool | NativeFlvDelivery,
     ) -> None:
         self._hub = hub
         self._directory = directory
         self._config = config
         self._cors_origins = cors_origins
+        if native is True:
+            native = NativeFlvDelivery(hub, config, cors_origins)
+        self.native = native or None
 
     def _cors(self, request: Request) -> list[tuple[str, str]]:
         return flv_cors_headers(self._cors_origins, request.header("origin"))
@@ -99,6 +112,15 @@ class _LiveFlv:
         headers = [*cors, *FLV_RESPONSE_HEADERS]
         if request.method == "HEAD":
             return Response(200, b"", headers, content_type=None, length_known=False)
+        if self.native is not None:
+            connection = request.take_over_connection()
+            if connection is not None:
+                request.taken_over_status = 200
+                chunked = request.scope.get("http_version") == "1.1"
+                await self.native.serve(
+                    connection, stream, request.header("origin"), chunked=chunked
+                )
+                return None
         with stream.subscribe(protocol="flv") as subscription:
             viewer = _Viewer(request.send, subscription, stream, headers, self._config)
             self._hub.start_viewer_task(viewer.run)
@@ -134,57 +156,6 @@ class _LiveFlv:
                 503, errors.STREAM_NOT_LIVE, "the stream is not live", headers=[*cors, retry]
             )
         return stream
-
-
-FLV_RESPONSE_HEADERS = (
-    ("content-type", "video/x-flv"),
-    ("cache-control", "no-cache"),
-    ("x-content-type-options", "nosniff"),
-)
-
-
-def flv_cors_headers(origins: Sequence[str], origin: str | None) -> list[tuple[str, str]]:
-    """``*`` for any origin; else echo an allowed ``Origin``; ``Vary: Origin`` unless ``*``."""
-    if "*" in origins:
-        return [("access-control-allow-origin", "*")]
-    if origin is not None and origin in origins:
-        return [("access-control-allow-origin", origin), ("vary", "Origin")]
-    return [("vary", "Origin")]
-
-
-async def first_media(subscription: Subscription) -> list[bytes]:
-    """Batches received before the header when the stream has sent no audio/video yet: the
-    FLV header's flags must say which tracks exist (waits up to FIRST_MEDIA_WAIT_SECONDS)."""
-    if subscription.has_audio or subscription.has_video:
-        return []
-    pending: list[bytes] = []
-    with trio.move_on_after(FIRST_MEDIA_WAIT_SECONDS):
-        try:
-            while True:
-                batch = await subscription.receive()
-                pending.append(batch.flv)
-                if any(tag.tag_type in (TAG_AUDIO, TAG_VIDEO) for tag in batch.tags):
-                    break
-        except (StreamEnded, SubscriberLagged):
-            pass  # the live loop sees it again on its first receive()
-    return pending
-
-
-def opening_parts(
-    subscription: Subscription, stream: LiveStream, first: list[bytes]
-) -> list[bytes]:
-    """The start of the body: FLV file header, the join snapshot, what ``first_media`` got.
-
-    Separate pieces: the join snapshot (the GOP cache, often a megabyte or more) is one bytes
-    object shared by every viewer joining between the same two batches; a writer that can
-    send pieces keeps it shared instead of holding a copy per viewer.
-    """
-    has_audio = subscription.has_audio or stream.has_audio
-    has_video = subscription.has_video or stream.has_video
-    if not (has_audio or has_video):
-        has_audio = has_video = True  # unknown yet: let the player look for both
-    opening = file_header(has_audio=has_audio, has_video=has_video)
-    return [opening, subscription.join_flv, *first]
 
 
 class _Viewer:
