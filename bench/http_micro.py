@@ -31,7 +31,7 @@ def serve(port: int, asgi_module: str | None) -> None:
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve
 
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, os.environ.get("SYNCTV_BENCH_TREE", str(ROOT)))
     if asgi_module:
         spec = importlib.util.spec_from_file_location("asgi_under_test", asgi_module)
         assert spec is not None
@@ -53,10 +53,18 @@ def serve(port: int, asgi_module: str | None) -> None:
     app = asgi.App(
         [asgi.Route(("GET",), "/ping", ping, "ping")], observe=observe, clock=trio.current_time
     )
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.accesslog = None
-    trio.run(hypercorn_serve, app, config)
+    try:  # the product's listener (accept loop, caps, supervision) where the tree has one
+        from synctv.api.http.server import HttpListenerSettings, HttpServer
+    except ImportError:  # older trees: hypercorn's own serve
+        config = Config()
+        config.bind = [f"127.0.0.1:{port}"]
+        config.accesslog = None
+        trio.run(hypercorn_serve, app, config)
+        return
+    settings = HttpListenerSettings(
+        "http", "127.0.0.1", port, max_connections=10_000, max_connections_per_address=10_000
+    )
+    trio.run(HttpServer(app, settings).serve)
 
 
 def cpu_seconds(pid: int) -> float:
