@@ -83,13 +83,7 @@ class Readiness:
                 for name in ("database", "migrations"):
                     if name in results:
                         results[name] = {"ok": False, "detail": "not answering"}
-        results["shutdown"] = {
-            "ok": not self.shutting_down,
-            "detail": "shutting down" if self.shutting_down else "running",
-        }
-        ready = all(bool(r["ok"]) for r in results.values())
-        metrics.READY.set(1 if ready else 0)
-        return ready, results
+        return self._conclude(results)
 
     async def evaluate(self) -> tuple[bool, dict[str, dict[str, object]]]:
         results: dict[str, dict[str, object]] = {}
@@ -100,6 +94,12 @@ class Readiness:
             results["migrations"] = {"ok": False, "detail": "database unavailable"}
         for name, check in self.extra_checks.items():
             results[name] = await self._timed(check)
+        return self._conclude(results)
+
+    def _conclude(
+        self, results: dict[str, dict[str, object]]
+    ) -> tuple[bool, dict[str, dict[str, object]]]:
+        """Add the shutdown check (always current), set the ready gauge, say whether ready."""
         results["shutdown"] = {
             "ok": not self.shutting_down,
             "detail": "shutting down" if self.shutting_down else "running",

@@ -9,13 +9,10 @@ route: the page loads nothing from the network. The browser fixtures are the HLS
 
 from __future__ import annotations
 
-import json
 import subprocess
-from typing import Any
 
 import pytest
 import trio
-from trio_websocket import open_websocket_url
 
 from synctv.api.http.asgi import App, Request, Response, Route
 from synctv.api.http.routes.live_flv import live_flv_routes
@@ -24,7 +21,7 @@ from synctv.api.http.server import HttpListenerSettings, HttpServer
 from synctv.config import LivestreamConfig
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRecord
-from tests.e2e.test_hls_browser import NPM, REPO, Cdp, _require, browser
+from tests.e2e.browser import NPM, REPO, _require, browser, watch_playback
 from tests.livestream.hls_support import encode_flv, looped, read_tags, send, split_tags
 
 __all__ = ["browser"]  # the fixture, imported for this module's tests
@@ -119,27 +116,7 @@ async def test_mpegtsjs_plays_the_live_stream_from_the_native_front(
         lambda: send(handle, [*headers, *looped(media, 10, span_ms=10_000)], paced_from=started)
     )
 
-    state: dict[str, Any] = {}
-    async with open_websocket_url(browser, max_message_size=16 * 1024 * 1024) as ws:
-        cdp = Cdp(ws)
-        target = await cdp.call("Target.createTarget", url="about:blank")
-        attached = await cdp.call(
-            "Target.attachToTarget", targetId=target["targetId"], flatten=True
-        )
-        cdp.session = attached["sessionId"]
-        await cdp.call("Page.navigate", url=f"{base}/test/index.html")
-        with trio.move_on_after(PLAY_TIMEOUT):
-            while True:
-                raw = await cdp.evaluate("JSON.stringify(window.state || null)")
-                state = (json.loads(raw) if raw else None) or {}
-                first = state.get("firstTime")
-                if (
-                    first is not None
-                    and state["currentTime"] > 5
-                    and state["currentTime"] - first > 2
-                ):
-                    break
-                await trio.sleep(0.25)
+    state = await watch_playback(browser, f"{base}/test/index.html", PLAY_TIMEOUT)
     assert state.get("supported"), state
     assert state.get("currentTime", 0) > 5, state
     assert state["currentTime"] - state["firstTime"] > 2, state

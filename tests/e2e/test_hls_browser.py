@@ -11,19 +11,10 @@ them).
 
 from __future__ import annotations
 
-import itertools
-import json
-import os
-import shutil
 import subprocess
-from collections.abc import AsyncIterator
-from functools import partial
-from pathlib import Path
-from typing import Any
 
 import pytest
 import trio
-from trio_websocket import WebSocketConnection, open_websocket_url
 
 from synctv.api.http.asgi import Request, Response, Route
 from synctv.api.http.routes.live_hls import live_hls_routes
@@ -32,6 +23,8 @@ from synctv.livestream.hls import HlsSegmenter
 from synctv.livestream.hls_store import MemoryHlsStore
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRecord
+from tests.e2e.browser import NPM, REPO, _require, watch_playback
+from tests.e2e.browser import browser as browser  # the fixture
 from tests.livestream.hls_support import (
     encode_flv,
     looped,
@@ -44,11 +37,8 @@ from tests.livestream.hls_support import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 HLSJS_CACHE = REPO / ".cache" / "hlsjs"
 HLSJS_VERSION = "1"  # major version: the page uses the 1.x API
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-NPM = shutil.which("npm")
 PLAY_TIMEOUT = 60
 STREAM = "browser_1"
 
@@ -80,14 +70,6 @@ PAGE = (
 ).replace("STREAM_ID", STREAM)
 
 
-def _require(tool: str | None, name: str) -> str:
-    if tool is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is required in CI")
-        pytest.skip(f"{name} not installed")
-    return tool
-
-
 @pytest.fixture(scope="session")
 def hlsjs() -> bytes:
     npm = _require(NPM, "npm")
@@ -100,68 +82,6 @@ def hlsjs() -> bytes:
             check=True, capture_output=True, timeout=300,
         )  # fmt: skip
     return dist.read_bytes()
-
-
-class Cdp:
-    """The few DevTools protocol calls the test needs, on one flattened page session."""
-
-    def __init__(self, ws: WebSocketConnection) -> None:
-        self.ws = ws
-        self.ids = itertools.count(1)
-        self.session: str | None = None
-
-    async def call(self, method: str, **params: Any) -> dict[str, Any]:
-        message_id = next(self.ids)
-        message: dict[str, Any] = {"id": message_id, "method": method, "params": params}
-        if self.session is not None:
-            message["sessionId"] = self.session
-        await self.ws.send_message(json.dumps(message))
-        while True:
-            reply = json.loads(await self.ws.get_message())
-            if reply.get("id") == message_id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                result: dict[str, Any] = reply["result"]
-                return result
-
-    async def evaluate(self, expression: str) -> Any:
-        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        return result["result"].get("value")
-
-
-@pytest.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[str]:
-    """Chromium with a DevTools endpoint; yields the browser's websocket URL."""
-    chromium = _require(CHROMIUM, "chromium")
-    profile = tmp_path / "profile"
-    argv = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--autoplay-policy=no-user-gesture-required",
-        f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank",
-    ]  # fmt: skip
-    async with trio.open_nursery() as nursery:
-        process = await nursery.start(
-            partial(
-                trio.run_process,
-                argv,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                check=False,
-            )
-        )
-        port_file = profile / "DevToolsActivePort"
-        with trio.fail_after(30):
-            while not port_file.exists() or len(port_file.read_text().split()) < 2:  # noqa: ASYNC110
-                await trio.sleep(0.1)
-        port, path = port_file.read_text().split()[:2]
-        try:
-            yield f"ws://127.0.0.1:{port}{path}"
-        finally:
-            process.terminate()
-            with trio.move_on_after(10):
-                await process.wait()
-            process.kill()
 
 
 async def test_hlsjs_plays_the_live_stream(
@@ -195,27 +115,7 @@ async def test_hlsjs_plays_the_live_stream(
         lambda: send(handle, [*headers, *looped(media, 10, span_ms=10_000)], paced_from=started)
     )
 
-    state: dict[str, Any] = {}
-    async with open_websocket_url(browser, max_message_size=16 * 1024 * 1024) as ws:
-        cdp = Cdp(ws)
-        target = await cdp.call("Target.createTarget", url="about:blank")
-        attached = await cdp.call(
-            "Target.attachToTarget", targetId=target["targetId"], flatten=True
-        )
-        cdp.session = attached["sessionId"]
-        await cdp.call("Page.navigate", url=f"{base}/test/index.html")
-        with trio.move_on_after(PLAY_TIMEOUT):
-            while True:
-                raw = await cdp.evaluate("JSON.stringify(window.state || null)")
-                state = (json.loads(raw) if raw else None) or {}
-                first = state.get("firstTime")
-                if (
-                    first is not None
-                    and state["currentTime"] > 5
-                    and state["currentTime"] - first > 2
-                ):
-                    break
-                await trio.sleep(0.25)
+    state = await watch_playback(browser, f"{base}/test/index.html", PLAY_TIMEOUT)
     assert state.get("supported"), state
     assert state.get("currentTime", 0) > 5, state
     assert state["currentTime"] - state["firstTime"] > 2, state
