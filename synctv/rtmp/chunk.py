@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
     "MAX_CHUNK_SIZE",
     "MAX_CHUNK_STREAMS",
+    "MAX_HEADER_SIZE",
     "ChunkDecoder",
     "ChunkEncoder",
     "RawMessage",
@@ -60,6 +61,9 @@ DEFAULT_MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
 # Chunk streams a peer may use. Encoders use 2..8; each one costs a small header record, so a
 # peer walking through all 65598 ids must be refused rather than remembered.
 MAX_CHUNK_STREAMS: Final = 64
+# Longest chunk header: a 3-byte basic header, an 11-byte fmt 0 message header and a 4-byte
+# extended timestamp (§5.3.1). The decoder never holds more unparsed input than this.
+MAX_HEADER_SIZE: Final = 3 + 11 + 4
 MIN_CSID: Final = 2  # §5.3.1.1: 0 and 1 announce the 2- and 3-byte forms
 MAX_CSID: Final = 65599  # §5.3.1.1: 3-byte form, 255 * 256 + 255 + 64
 _EXTENDED: Final = 0xFFFFFF  # §5.3.1.3: the 24-bit timestamp value that means "extended follows"
@@ -116,8 +120,13 @@ def _u24(buf: bytearray | memoryview, offset: int) -> int:
 class ChunkDecoder:
     """Reassemble messages from chunk bytes (incremental; any split of the input works).
 
-    ``receive_data`` returns the messages completed by the bytes so far and keeps any partial
-    chunk for the next call. After a ``RtmpProtocolError`` the decoder is unusable.
+    ``receive_data`` returns the messages completed by the bytes so far. Input is consumed as it
+    arrives: chunk headers are parsed from the caller's bytes, and a body goes straight into its
+    message's buffer (allocated once, at the declared length, when the first body byte arrives;
+    a message whose body is all in one read is sliced out with no buffer at all). So the decoder
+    keeps at most one incomplete chunk header of input (``unparsed`` <= ``MAX_HEADER_SIZE``),
+    whatever the chunk size, plus the partial messages (``max_buffered`` in total). After a
+    ``RtmpProtocolError`` the decoder is unusable.
     """
 
     def __init__(
@@ -135,15 +144,29 @@ class ChunkDecoder:
         self._window = 0
         self._last_ack = 0
         self._streams: dict[int, _InStream] = {}
-        self._buffered = 0  # declared lengths of the messages in progress
-        self._buf = bytearray()
+        self._buffered = 0  # declared lengths of the messages with a body buffer
+        self._buf = bytearray()  # an incomplete chunk header (<= MAX_HEADER_SIZE bytes)
+        self._current: _InStream | None = None  # the chunk stream whose chunk body is being read
+        self._current_csid = 0
+        self._chunk_left = 0  # body bytes of the current chunk still to read
+        self._fresh = False  # the current chunk starts its message (no body buffer yet)
         self._failed: RtmpProtocolError | None = None
+
+    def set_max_message_size(self, size: int) -> None:
+        """Change the message limit (and the partial-message budget) for headers read from now
+        on; a message already announced keeps the limit it was announced under."""
+        self.max_message_size = size
+        self.max_buffered = 2 * size
+
+    @property
+    def unparsed(self) -> int:
+        """Input bytes held back: the start of a chunk header (never more than ``MAX_HEADER_SIZE``)."""
+        return len(self._buf)
 
     @property
     def buffered(self) -> int:
-        """Bytes held: unparsed input plus partial message payloads (0 at a message boundary)."""
-        partial = (len(s.parts) for s in self._streams.values() if s.parts is not None)
-        return len(self._buf) + sum(partial)
+        """Bytes held: unparsed input plus partial message buffers (0 at a message boundary)."""
+        return len(self._buf) + self._buffered
 
     def set_window(self, size: int) -> None:
         """Acknowledge every ``size`` bytes from now on (the peer's Window Ack Size); 0 = never."""
@@ -161,23 +184,44 @@ class ChunkDecoder:
         """Feed bytes; return every message they complete, in completion order."""
         if self._failed is not None:
             raise RtmpLocalProtocolError(f"chunk decoder already failed: {self._failed}")
-        self.bytes_received += len(data)
-        self._buf += data
         messages: list[RawMessage] = []
-        offset = 0
         try:
-            with memoryview(self._buf) as view:
-                while True:
-                    consumed = self._read_chunk(view, offset, messages)
-                    if consumed == 0:
-                        break
-                    offset += consumed
+            with memoryview(data) as view:
+                self.bytes_received += len(view)
+                self._consume(view, messages)
         except RtmpProtocolError as exc:
             self._failed = exc
             raise
-        finally:
-            del self._buf[:offset]
         return messages
+
+    def _consume(self, view: memoryview, out: list[RawMessage]) -> None:
+        pos, end = 0, len(view)
+        while True:
+            if self._current is not None:
+                pos = self._read_body(view, pos, out)
+                if self._current is not None:  # the chunk continues in the next read
+                    return
+            elif pos >= end:
+                return
+            elif self._buf:  # complete a header split across reads: never more than one
+                take = min(MAX_HEADER_SIZE - len(self._buf), end - pos)
+                self._buf += view[pos : pos + take]
+                pos += take
+                used = self._read_header(self._buf, 0)
+                if used == 0:  # still incomplete, so every byte of this read is held
+                    return
+                # What followed the header (body, or more: the extended timestamp test looks
+                # ahead) is input again, before the rest of this read.
+                rest = bytes(self._buf[used:])
+                self._buf.clear()
+                with memoryview(rest) as again:
+                    self._consume(again, out)
+            else:
+                used = self._read_header(view, pos)
+                if used == 0:
+                    self._buf += view[pos:]  # less than one header
+                    return
+                pos += used
 
     def _stream(self, csid: int, fmt: int) -> _InStream:
         stream = self._streams.get(csid)
@@ -191,11 +235,10 @@ class ChunkDecoder:
             raise RtmpProtocolError(f"more than {self.max_chunk_streams} chunk streams in use")
         return _InStream()
 
-    def _read_chunk(self, buf: memoryview, pos: int, out: list[RawMessage]) -> int:
-        """Parse one whole chunk at ``pos``; return its size, or 0 if it is not all here yet."""
+    def _read_header(self, buf: bytearray | memoryview, pos: int) -> int:
+        """Parse one chunk header at ``pos`` and make its chunk the current one; return the
+        header's size, or 0 if it is not all here yet (nothing is changed then)."""
         end = len(buf)
-        if pos >= end:
-            return 0
         # §5.3.1.1 basic header
         fmt, csid = buf[pos] >> 6, buf[pos] & 0x3F
         p = pos + 1
@@ -235,16 +278,11 @@ class ChunkDecoder:
             p += 4 if fmt != 3 or ext_mode else 0
         new_message = stream.parts is None
         if new_message and length > self.max_message_size:
+            # Refused at the header: not one byte of the body is read or buffered.
             raise RtmpProtocolError(
                 f"message of {length} bytes exceeds the {self.max_message_size} limit"
             )
-        received = 0 if new_message else stream.received
-        piece = min(self.chunk_size, length - received)
-        if p + piece > end:
-            return 0
-        if new_message and piece < length and self._buffered + length > self.max_buffered:
-            raise RtmpProtocolError(f"more than {self.max_buffered} bytes of partial messages")
-        # The whole chunk is here: commit.
+        # The whole header is here: commit.
         if csid not in self._streams:
             self._streams[csid] = stream
         stream.ext_on_continuation = ext_mode
@@ -252,23 +290,52 @@ class ChunkDecoder:
             stream.timestamp = field if fmt == 0 else (stream.timestamp + field) & _U32_MASK
             stream.field, stream.extended = field, extended
             stream.length, stream.type_id, stream.stream_id = length, type_id, stream_id
-        if new_message and piece == length:
-            payload = bytes(buf[p : p + piece])
-        else:
-            if new_message:
-                stream.parts = bytearray()
-                self._buffered += length
-            assert stream.parts is not None
-            stream.parts += buf[p : p + piece]
-            stream.received = received + piece
-            if stream.received < length:
-                return p + piece - pos
-            payload = bytes(stream.parts)
+            stream.received = 0
+        self._current, self._current_csid, self._fresh = stream, csid, new_message
+        self._chunk_left = min(self.chunk_size, length - stream.received)
+        return p - pos
+
+    def _read_body(self, view: memoryview, pos: int, out: list[RawMessage]) -> int:
+        """Take what is here of the current chunk's body; return the new position."""
+        stream = self._current
+        assert stream is not None
+        take = min(self._chunk_left, len(view) - pos)
+        if self._fresh:
+            if take == stream.length:  # the whole message is here: no buffer needed
+                self._current = None
+                self._emit(stream, bytes(view[pos : pos + take]), out)
+                return pos + take
+            if take == 0:
+                return pos  # allocate when the body starts arriving
+            if self._buffered + stream.length > self.max_buffered:
+                raise RtmpProtocolError(f"more than {self.max_buffered} bytes of partial messages")
+            # Allocated once at its final size: growing by appends would copy and fragment.
+            stream.parts = bytearray(stream.length)
+            self._buffered += stream.length
+            self._fresh = False
+        parts = stream.parts
+        assert parts is not None
+        received = stream.received
+        parts[received : received + take] = view[pos : pos + take]
+        stream.received = received + take
+        self._chunk_left -= take
+        if self._chunk_left:
+            return pos + take
+        self._current = None
+        if stream.received == stream.length:
+            payload = bytes(parts)
             stream.parts = None
-            self._buffered -= length
-        out.append(RawMessage(csid, stream.timestamp, type_id, stream.stream_id, payload))
-        self._apply_control(type_id, payload)
-        return p + piece - pos
+            self._buffered -= stream.length
+            self._emit(stream, payload, out)
+        return pos + take
+
+    def _emit(self, stream: _InStream, payload: bytes, out: list[RawMessage]) -> None:
+        out.append(
+            RawMessage(
+                self._current_csid, stream.timestamp, stream.type_id, stream.stream_id, payload
+            )
+        )
+        self._apply_control(stream.type_id, payload)
 
     def _apply_control(self, type_id: int, payload: bytes) -> None:
         """Apply Set Chunk Size and Abort before the next chunk is read."""

@@ -190,6 +190,11 @@ class _Handshake:
     def done(self) -> bool:
         return self.state is HandshakeState.DONE
 
+    @property
+    def buffered(self) -> int:
+        """Bytes of an incomplete handshake packet held (0 once done)."""
+        return len(self._buffer)
+
     def data_to_send(self) -> bytes:
         """Bytes the handshake wants written to the peer (and forgets)."""
         out = bytes(self._outgoing)

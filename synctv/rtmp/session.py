@@ -110,6 +110,7 @@ __all__ = [
     "FANOUT_CSIDS",
     "OUTGOING_CHUNK_SIZE",
     "SERVER_TRANSITIONS",
+    "SETUP_MAX_MESSAGE_SIZE",
     "STREAM_TRANSITIONS",
     "ConnectionInput",
     "ConnectionMachine",
@@ -129,6 +130,14 @@ OUTGOING_CHUNK_SIZE: Final = 4096
 DEFAULT_WINDOW_ACK_SIZE: Final = 2_500_000
 # Message streams one connection may hold at once. Encoders use one; a player may reopen a few.
 MAX_STREAMS: Final = 8
+# Largest message a server session reads before a publish is accepted (and for a player, ever):
+# until then the peer is unauthenticated, and the limit is what one connection can make us hold.
+# Commands before that are small AMF0: OBS's connect (app, flashVer, swfUrl, tcUrl, pageUrl,
+# codec masks, Enhanced RTMP's fourCcList) is 300-600 bytes, FFmpeg's 140, and publish/play a key
+# or name with its query; 16 KiB leaves room for tcUrl/pageUrl with long token queries, yet 60
+# connections x 2 partial messages hold under 2 MiB (with 10 MiB per message it was 600 MiB).
+# Players only ever send commands, so they keep this limit while playing.
+SETUP_MAX_MESSAGE_SIZE: Final = 16 * 1024
 # Our own outstanding calls (client role); a peer that never answers cannot grow the table.
 MAX_PENDING_CALLS: Final = 64
 
@@ -340,6 +349,11 @@ class SessionBase:
         return self._machine.state
 
     @property
+    def buffered(self) -> int:
+        """Bytes of incomplete input held: handshake packet, chunk header, partial messages."""
+        return self._handshake.buffered + self._decoder.buffered
+
+    @property
     def closed(self) -> bool:
         """True once the driver should flush ``data_to_send()`` and close the connection."""
         return self.state in (SessionState.CLOSED, SessionState.ERROR)
@@ -479,8 +493,10 @@ class ServerSession(SessionBase):
     """The server side of one RTMP connection (publisher or player).
 
     ``random_bytes``: at least ``handshake.HANDSHAKE_RANDOM_SIZE`` bytes from ``os.urandom``.
-    ``max_message_size`` bounds one message (and so one video frame); ``window_ack_size`` is the
-    acknowledgement window we announce on connect.
+    ``max_message_size`` bounds one message (and so one video frame) once a publish is accepted;
+    before that, and on a connection that plays, ``setup_max_message_size`` does (a header
+    announcing more is a ``RtmpProtocolError`` before any of the body is read).
+    ``window_ack_size`` is the acknowledgement window we announce on connect.
     """
 
     def __init__(
@@ -488,13 +504,17 @@ class ServerSession(SessionBase):
         random_bytes: bytes,
         *,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        setup_max_message_size: int = SETUP_MAX_MESSAGE_SIZE,
         window_ack_size: int = DEFAULT_WINDOW_ACK_SIZE,
         chunk_size: int = OUTGOING_CHUNK_SIZE,
         epoch_ms: int = 0,
     ) -> None:
         super().__init__(
-            ServerHandshake(random_bytes, epoch_ms=epoch_ms), SERVER_TRANSITIONS, max_message_size
+            ServerHandshake(random_bytes, epoch_ms=epoch_ms),
+            SERVER_TRANSITIONS,
+            min(setup_max_message_size, max_message_size),
         )
+        self.max_message_size = max_message_size
         self.window_ack_size = window_ack_size
         self._chunk_size = chunk_size
         self._streams: dict[int, StreamMachine] = {}
@@ -515,6 +535,7 @@ class ServerSession(SessionBase):
         if stream is None:
             return False
         self._process(stream, StreamInput.ACCEPT_PUBLISH)
+        self._decoder.set_max_message_size(self.max_message_size)  # media from here on
         self._on_status(
             stream_id, "status", "NetStream.Publish.Start", f"{stream.name} is now published."
         )
