@@ -56,7 +56,6 @@ boundary), so one client cannot stop the server.
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
 import os
@@ -69,6 +68,7 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from synctv import metrics
+from synctv.accept import AcceptFailures, RepeatedEvents, accept_forever
 from synctv.livestream.errors import StreamEnded, SubscriberLagged, TagRejected
 from synctv.media.errors import ProtocolError, RemoteProtocolError
 from synctv.rtmp.errors import RtmpProtocolError
@@ -92,6 +92,7 @@ from synctv.rtmp.play import (
 )
 from synctv.rtmp.session import PUBLISH_BAD_NAME, ServerSession
 from synctv.store.db import DatabaseUnavailable
+from synctv.supervision import record_crash
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -124,8 +125,6 @@ PUBLISHER_TAKEOVER_SILENCE_SECONDS: Final = 2.0
 CONTROL_WRITE_TIMEOUT_SECONDS: Final = 10.0
 # What a second publish (or a publish after play) on one connection is told.
 IN_USE: Final = "This connection is already in use."
-_ACCEPT_RETRY_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
-_ACCEPT_RETRY_SLEEP: Final = 0.1
 
 REFUSE_REASONS: Final = (
     "connection_limit",  # max_rtmp_connections open already
@@ -189,6 +188,9 @@ class RtmpServer:
         self._refused = dict.fromkeys(REFUSE_REASONS, 0)
         self._closed = dict.fromkeys(CLOSE_REASONS, 0)
         self._fanouts: dict[LiveStream, StreamFanout] = {}  # the running writer of each stream
+        # Refusals and closes of unauthenticated connections, logged per reason and source per
+        # interval: a burst of refused connections is a few lines, not one each.
+        self.noise = RepeatedEvents(log)
 
     def fanout(self, live: LiveStream) -> StreamFanout | None:
         """The stream's fan-out writer, started in the hub's nursery on first use (None if the
@@ -258,36 +260,35 @@ class RtmpServer:
             handlers.cancel_scope.deadline = trio.current_time() + drain_timeout
 
     async def _accept_loop(self, listener: trio.SocketListener, handlers: trio.Nursery) -> None:
-        async with listener:
-            while True:
-                try:
-                    stream = await listener.accept()
-                except OSError as exc:
-                    if exc.errno not in _ACCEPT_RETRY_ERRNOS:
-                        raise
-                    log.error("RTMP accept failed (%s); retrying", os.strerror(exc.errno))
-                    await trio.sleep(_ACCEPT_RETRY_SLEEP)
-                    continue
-                try:
-                    host, port = _address(stream.socket.getpeername())
-                except OSError:  # already reset by the peer
-                    await trio.aclose_forcefully(stream)
-                    continue
-                handlers.start_soon(self.handle_connection, stream, host, port)
+        """Accept until cancelled; never leaves on an accept error (see ``synctv.accept``)."""
+
+        def dispatch(stream: trio.SocketStream) -> None:
+            try:
+                host, port = _address(stream.socket.getpeername())
+            except OSError:  # already reset by the peer
+                handlers.start_soon(trio.aclose_forcefully, stream)
+                return
+            handlers.start_soon(self.handle_connection, stream, host, port)
+
+        await accept_forever(listener, dispatch, AcceptFailures("RTMP listener", log))
 
     async def handle_connection(self, stream: trio.abc.Stream, host: str, port: int = 0) -> None:
         """Serve one connection from ``host``: admission, then the session until it ends.
 
         Public so tests can drive it over in-memory streams. Closes ``stream`` before returning.
+        The supervision boundary of one connection: nothing raised here reaches the listener.
         """
-        refusal = self._admit(host)
-        if refusal is not None:
-            self._refused[refusal] += 1
-            log.warning("RTMP %s:%d refused: %s", host, port, refusal)
-            await trio.aclose_forcefully(stream)
-            return
         peer = f"{host}:{port}"
+        admitted = False
         try:
+            refusal = self._admit(host)
+            if refusal is not None:
+                self._refused[refusal] += 1
+                self.noise.event(
+                    logging.WARNING, refusal, host, "RTMP %s refused: %s", peer, refusal
+                )
+                return
+            admitted = True
             await _Connection(self, stream, peer).run()
         except* RemoteProtocolError as group:  # pragma: no cover - the read loop handles these
             self._closed["protocol_error"] += 1
@@ -295,14 +296,15 @@ class RtmpServer:
         except* ProtocolError as group:
             # Our own misuse of a session (RtmpLocalProtocolError): a bug, but one connection's.
             self._closed["internal_error"] += 1
-            log.error(
-                "RTMP %s closed: internal_error: %s", peer, group.exceptions[0], exc_info=group
-            )
+            record_crash("rtmp_connection", group, f"{peer}: {group.exceptions[0]}")
         except* Exception as group:
             self._closed["internal_error"] += 1
-            log.error("RTMP %s closed: internal_error", peer, exc_info=group)
+            record_crash("rtmp_connection", group, peer)
         finally:
-            self._release(host)
+            if admitted:
+                self._release(host)
+            else:
+                await trio.aclose_forcefully(stream)
 
     def _admit(self, host: str) -> str | None:
         if self._connections >= self.config.max_rtmp_connections:
@@ -326,7 +328,7 @@ class RtmpServer:
         """Make ``conn`` the stream's publisher here, per the takeover policy (module doc)."""
         current = self._publishing.get(stream_id)
         if current is not None and current is not conn:
-            silent = trio.current_time() - current.last_received
+            silent = trio.current_time() - current.last_media
             if silent < self.takeover_silence_seconds:
                 return False
             log.info(
@@ -362,6 +364,9 @@ class _Connection:
             stream, timeout=CONTROL_WRITE_TIMEOUT_SECONDS, cut=self.cut, on_sent=server._count_sent
         )
         self.last_received = trio.current_time()
+        # A publisher is alive while whole media messages arrive, not bytes: one stalled
+        # mid-message and trickling a byte a second is as dead as a silent one.
+        self.last_media = self.last_received
         self.setup_deadline = self.last_received + self.config.handshake_timeout_seconds
         self.publisher: PublisherHandle | None = None
         self.publish_stream = 0  # message stream id of the publish, while publishing
@@ -407,7 +412,16 @@ class _Connection:
         self.server._closed[closing.reason] += 1
         quiet = closing.reason in ("replaced", "kicked", "stream_ended")
         level = logging.INFO if quiet else logging.WARNING
-        log.log(level, "RTMP %s closed: %s: %s", self.peer, closing.reason, closing)
+        source = self.peer.rsplit(":", 1)[0]
+        self.server.noise.event(
+            level,
+            closing.reason,
+            source,
+            "RTMP %s closed: %s: %s",
+            self.peer,
+            closing.reason,
+            closing,
+        )
 
     def end_publish(self) -> None:
         """Close the publisher handle (idempotent); the hub starts its reconnect grace."""
@@ -441,7 +455,7 @@ class _Connection:
 
     async def _receive(self) -> bytes:
         if self.publisher is not None:
-            deadline = trio.current_time() + self.config.publisher_idle_timeout_seconds
+            deadline = self.last_media + self.config.publisher_idle_timeout_seconds
             reason = "idle_timeout"
         elif self.players:
             deadline, reason = math.inf, ""
@@ -458,7 +472,7 @@ class _Connection:
         if reason == "handshake_timeout":
             limit = self.config.handshake_timeout_seconds
             raise Closing(reason, f"no publish or play within {limit:g}s of connecting")
-        raise Closing(reason, f"nothing received for {deadline - self.last_received:.1f}s")
+        raise Closing(reason, f"no media message for {deadline - self.last_media:.1f}s")
 
     async def _on_event(self, event: Event, nursery: trio.Nursery) -> None:
         publisher = self.publisher
@@ -467,14 +481,17 @@ class _Connection:
                 publisher is not None and stream_id == self.publish_stream
             ):
                 publisher.publish_audio(timestamp, payload)
+                self.last_media = self.last_received
             case VideoReceived(stream_id, timestamp, payload) if (
                 publisher is not None and stream_id == self.publish_stream
             ):
                 publisher.publish_video(timestamp, payload)
+                self.last_media = self.last_received
             case MetadataReceived(stream_id=stream_id, payload=payload) if (
                 publisher is not None and stream_id == self.publish_stream
             ):
                 publisher.set_metadata(payload)
+                self.last_media = self.last_received
             case PublishRequested():
                 await self._on_publish(event, nursery)
             case PlayRequested():
@@ -521,6 +538,7 @@ class _Connection:
             self.stream_id = ""
             return
         self.publisher, self.publish_stream = handle, sid
+        self.last_media = trio.current_time()  # the idle clock starts at the publish
         nursery.start_soon(self._watch_kicked, handle)
         log.info("RTMP %s publishing %s (app %s)", self.peer, record.stream_id, session.app)
 

@@ -1,0 +1,164 @@
+"""RTMP listener hardening: a trickling publisher does not hold its stream, refusals do not
+flood the log, accept errors never end the listener, a bug in admission ends one connection."""
+
+from __future__ import annotations
+
+import errno
+import logging
+
+import pytest
+import trio
+
+from synctv import metrics
+from synctv.accept import RepeatedEvents
+from synctv.livestream.registry import LiveStreamRegistry
+from synctv.rtmp.server import RtmpServer
+from tests.rtmp.test_server import MEDIA, registry, rig, wait_for
+
+__all__ = ["registry"]  # the fixture
+
+
+async def test_a_trickling_publisher_is_replaced_by_the_real_one(
+    registry: LiveStreamRegistry,
+) -> None:
+    """Stalled mid-message, then one byte a second: bytes keep coming, media does not. OBS's
+    reconnect with the same key must take over (before: refused ``already publishing`` for as
+    long as the trickle lasted), and the trickler is cut by its idle timer either way."""
+    async with rig(registry, tcp=True, takeover=0.5, publisher_idle_timeout_seconds=30) as r:
+        first = await r.tcp()
+        assert (await first.publish("live", r.key)).code == "NetStream.Publish.Start"
+        await first.send_tags(MEDIA[:3])
+        first.session.send_video(first.stream_id, 1200, MEDIA[1].data + bytes(5000))
+        message = first.session.data_to_send()
+        await first.stream.send_all(message[:20])  # part of a message, then a trickle
+
+        async def trickle() -> None:
+            for byte in message[20:40]:
+                await first.stream.send_all(bytes([byte]))
+                await trio.sleep(0.1)
+
+        r.nursery.start_soon(trickle)
+        await trio.sleep(0.8)  # past the takeover silence, while bytes still arrive
+        second = await r.tcp()
+        assert (await second.publish("live", r.key)).code == "NetStream.Publish.Start"
+        await first.closed()
+        assert r.closed("replaced") == 1
+
+
+async def test_a_trickling_publisher_is_cut_by_its_idle_timer(
+    registry: LiveStreamRegistry,
+) -> None:
+    async with rig(registry, tcp=True, publisher_idle_timeout_seconds=0.5) as r:
+        peer = await r.tcp()
+        await peer.publish("live", r.key)
+        await peer.send_tags(MEDIA[:3])
+        peer.session.send_video(peer.stream_id, 1200, MEDIA[1].data + bytes(5000))
+        message = peer.session.data_to_send()
+        began = trio.current_time()
+
+        async def trickle() -> None:
+            for byte in message[:60]:
+                await peer.stream.send_all(bytes([byte]))
+                await trio.sleep(0.05)
+
+        r.nursery.start_soon(trickle)
+        with trio.fail_after(2):
+            await peer.closed()
+        assert trio.current_time() - began < 1.0  # not kept alive by the trickle
+        assert r.closed("idle_timeout") == 1
+
+
+async def test_a_burst_of_refused_connections_is_a_few_log_lines(
+    registry: LiveStreamRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="synctv.rtmp.server")
+    async with rig(registry, max_rtmp_connections_per_ip=20) as r:
+        held = [r.memory("198.51.100.9") for _ in range(20)]
+        for peer in held:
+            await peer.open_stream("live")
+        refused = [r.memory("198.51.100.9") for _ in range(300)]
+        for peer in refused:
+            await peer.closed()
+        assert r.server.statistics().refused["per_ip_limit"] == 300
+    lines = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert len(lines) <= 2, [r.getMessage() for r in lines]
+
+
+def test_repeated_events_sums_repeats_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    log = logging.getLogger("synctv.test.repeats")
+    now = [0.0]
+    repeats = RepeatedEvents(log, interval=10, max_keys=2, clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="synctv.test.repeats"):
+        for _ in range(5):
+            repeats.event(logging.WARNING, "bad_name", "1.2.3.4", "refused %s", "1.2.3.4")
+        repeats.event(logging.WARNING, "bad_name", "5.6.7.8", "refused %s", "5.6.7.8")
+        repeats.event(logging.WARNING, "protocol_error", "9.9.9.9", "x")  # past max_keys
+        now[0] = 10.5
+        repeats.event(logging.WARNING, "bad_name", "1.2.3.4", "refused %s", "1.2.3.4")
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        "refused 1.2.3.4",
+        "refused 5.6.7.8",
+        "4 more like it from 1.2.3.4 (bad_name) in 10 s",
+        "1 more from other sources in 10 s",
+        "refused 1.2.3.4",
+    ]
+
+
+class _FlakyListener:
+    def __init__(self, listener: trio.SocketListener, failures: int) -> None:
+        self.listener = listener
+        self.failures = failures
+        self.socket = listener.socket
+
+    async def accept(self) -> trio.SocketStream:
+        await trio.lowlevel.checkpoint()
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.EMFILE, "injected")
+        return await self.listener.accept()
+
+    async def __aenter__(self) -> _FlakyListener:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.listener.aclose()
+
+
+async def test_accept_errors_never_end_the_rtmp_listener(registry: LiveStreamRegistry) -> None:
+    """Six EMFILEs (backoff 10 ms doubling: ~0.6 s), then the connection is accepted."""
+    async with rig(registry) as r:
+        [listener] = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listener.socket.getsockname()[1]
+        async with trio.open_nursery() as handlers:
+            handlers.start_soon(r.server._accept_loop, _FlakyListener(listener, 6), handlers)  # type: ignore[arg-type]
+            client = await trio.open_tcp_stream("127.0.0.1", port)
+            with trio.fail_after(5):
+                await wait_for(lambda: r.server.statistics().accepted == 1)
+            await client.aclose()
+            handlers.cancel_scope.cancel()
+
+
+async def test_a_bug_in_admission_ends_only_that_connection(
+    registry: LiveStreamRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = RtmpServer._admit
+    calls = 0
+
+    def admit_once_broken(self: RtmpServer, host: str) -> str | None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("injected")
+        return real(self, host)
+
+    monkeypatch.setattr(RtmpServer, "_admit", admit_once_broken)
+    crashes = metrics.TASK_CRASHES.labels("rtmp_connection")
+    before = crashes._value.get()
+    async with rig(registry) as r:
+        broken = r.memory()
+        await broken.closed()
+        fine = r.memory()
+        await fine.open_stream("live")
+        assert r.server.statistics().connections == 1
+    assert crashes._value.get() == before + 1
