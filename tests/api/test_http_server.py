@@ -15,6 +15,7 @@ from synctv import metrics
 from synctv.accept import AcceptFailures, accept_forever
 from synctv.api.http.asgi import App, Request, Response, Route
 from synctv.api.http.server import HttpListenerSettings, HttpServer
+from tests._harness.listeners import FlakyListener
 
 GUARD = 10
 
@@ -123,29 +124,6 @@ async def test_total_cap_refuses_with_503() -> None:
                 await stream.aclose()
 
 
-class _FlakyListener:
-    """A real listener whose accept first fails ``failures`` times with ``error``."""
-
-    def __init__(self, listener: trio.SocketListener, failures: int, error: int) -> None:
-        self.listener = listener
-        self.failures = failures
-        self.error = error
-        self.socket = listener.socket
-
-    async def accept(self) -> trio.SocketStream:
-        await trio.lowlevel.checkpoint()
-        if self.failures:
-            self.failures -= 1
-            raise OSError(self.error, "injected")
-        return await self.listener.accept()
-
-    async def __aenter__(self) -> _FlakyListener:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.listener.aclose()
-
-
 @pytest.mark.parametrize("error", [errno.EMFILE, errno.ENFILE, errno.ECONNABORTED, errno.EPROTO])
 async def test_accept_errors_never_end_the_loop_and_log_per_interval(
     error: int, caplog: pytest.LogCaptureFixture, autojump_clock: trio.testing.MockClock
@@ -153,7 +131,7 @@ async def test_accept_errors_never_end_the_loop_and_log_per_interval(
     log = logging.getLogger("synctv.test.accept")
     [listener] = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listener.socket.getsockname()[1]
-    flaky = _FlakyListener(listener, failures=50, error=error)
+    flaky = FlakyListener(listener, failures=50, error=error)
     accepted: list[trio.SocketStream] = []
     failures = AcceptFailures("test listener", log)
     started = trio.current_time()

@@ -121,3 +121,19 @@ async def watch_playback(browser: str, page_url: str, timeout: float) -> dict[st
                     break
                 await trio.sleep(0.25)
     return state
+
+
+def npm_dist(package: str, major: str, dist: str) -> bytes:
+    """A player library's file from npm (``npm install PACKAGE@MAJOR`` into ``.cache/``, once),
+    for a test page to load from the test's own route: the page loads nothing from the network.
+    """
+    npm = _require(NPM, "npm")
+    cache = REPO / ".cache" / package.replace(".", "")
+    path = cache / "node_modules" / package / dist
+    if not path.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [npm, "install", "--prefix", str(cache), "--no-audit", "--no-fund", f"{package}@{major}"],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+    return path.read_bytes()

@@ -9,8 +9,6 @@ route: the page loads nothing from the network. The browser fixtures are the HLS
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 import trio
 
@@ -21,14 +19,13 @@ from synctv.api.http.server import HttpListenerSettings, HttpServer
 from synctv.config import LivestreamConfig
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRecord
-from tests.e2e.browser import NPM, REPO, _require, browser, watch_playback
+from tests.e2e.browser import browser, npm_dist, watch_playback
 from tests.livestream.hls_support import encode_flv, looped, read_tags, send, split_tags
 
 __all__ = ["browser"]  # the fixture, imported for this module's tests
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-MPEGTSJS_CACHE = REPO / ".cache" / "mpegtsjs"
 MPEGTSJS_VERSION = "1"  # major version: the page uses the 1.x API
 PLAY_TIMEOUT = 60
 RECORD = LiveStreamRecord("browser_flv_1", "live", None, "t", 0)
@@ -62,16 +59,7 @@ PAGE = (
 
 @pytest.fixture(scope="session")
 def mpegtsjs() -> bytes:
-    npm = _require(NPM, "npm")
-    dist = MPEGTSJS_CACHE / "node_modules" / "mpegts.js" / "dist" / "mpegts.js"
-    if not dist.exists():
-        MPEGTSJS_CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [npm, "install", "--prefix", str(MPEGTSJS_CACHE), "--no-audit", "--no-fund",
-             f"mpegts.js@{MPEGTSJS_VERSION}"],
-            check=True, capture_output=True, timeout=300,
-        )  # fmt: skip
-    return dist.read_bytes()
+    return npm_dist("mpegts.js", MPEGTSJS_VERSION, "dist/mpegts.js")
 
 
 class _Directory:

@@ -11,8 +11,6 @@ them).
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 import trio
 
@@ -23,8 +21,8 @@ from synctv.livestream.hls import HlsSegmenter
 from synctv.livestream.hls_store import MemoryHlsStore
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRecord
-from tests.e2e.browser import NPM, REPO, _require, watch_playback
 from tests.e2e.browser import browser as browser  # the fixture
+from tests.e2e.browser import npm_dist, watch_playback
 from tests.livestream.hls_support import (
     encode_flv,
     looped,
@@ -37,7 +35,6 @@ from tests.livestream.hls_support import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-HLSJS_CACHE = REPO / ".cache" / "hlsjs"
 HLSJS_VERSION = "1"  # major version: the page uses the 1.x API
 PLAY_TIMEOUT = 60
 STREAM = "browser_1"
@@ -72,16 +69,7 @@ PAGE = (
 
 @pytest.fixture(scope="session")
 def hlsjs() -> bytes:
-    npm = _require(NPM, "npm")
-    dist = HLSJS_CACHE / "node_modules" / "hls.js" / "dist" / "hls.min.js"
-    if not dist.exists():
-        HLSJS_CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [npm, "install", "--prefix", str(HLSJS_CACHE), "--no-audit", "--no-fund",
-             f"hls.js@{HLSJS_VERSION}"],
-            check=True, capture_output=True, timeout=300,
-        )  # fmt: skip
-    return dist.read_bytes()
+    return npm_dist("hls.js", HLSJS_VERSION, "dist/hls.min.js")
 
 
 async def test_hlsjs_plays_the_live_stream(

@@ -13,6 +13,7 @@ from synctv import metrics
 from synctv.accept import RepeatedEvents
 from synctv.livestream.registry import LiveStreamRegistry
 from synctv.rtmp.server import RtmpServer
+from tests._harness.listeners import FlakyListener
 from tests.rtmp.test_server import MEDIA, registry, rig, wait_for
 
 __all__ = ["registry"]  # the fixture
@@ -105,33 +106,15 @@ def test_repeated_events_sums_repeats_per_interval(caplog: pytest.LogCaptureFixt
     ]
 
 
-class _FlakyListener:
-    def __init__(self, listener: trio.SocketListener, failures: int) -> None:
-        self.listener = listener
-        self.failures = failures
-        self.socket = listener.socket
-
-    async def accept(self) -> trio.SocketStream:
-        await trio.lowlevel.checkpoint()
-        if self.failures:
-            self.failures -= 1
-            raise OSError(errno.EMFILE, "injected")
-        return await self.listener.accept()
-
-    async def __aenter__(self) -> _FlakyListener:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.listener.aclose()
-
-
 async def test_accept_errors_never_end_the_rtmp_listener(registry: LiveStreamRegistry) -> None:
     """Six EMFILEs (backoff 10 ms doubling: ~0.6 s), then the connection is accepted."""
     async with rig(registry) as r:
         [listener] = await trio.open_tcp_listeners(0, host="127.0.0.1")
         port = listener.socket.getsockname()[1]
         async with trio.open_nursery() as handlers:
-            handlers.start_soon(r.server._accept_loop, _FlakyListener(listener, 6), handlers)  # type: ignore[arg-type]
+            handlers.start_soon(
+                r.server._accept_loop, FlakyListener(listener, 6, errno.EMFILE), handlers
+            )  # type: ignore[arg-type]
             client = await trio.open_tcp_stream("127.0.0.1", port)
             with trio.fail_after(5):
                 await wait_for(lambda: r.server.statistics().accepted == 1)
