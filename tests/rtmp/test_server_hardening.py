@@ -12,6 +12,7 @@ import trio
 from synctv import metrics
 from synctv.accept import RepeatedEvents
 from synctv.livestream.registry import LiveStreamRegistry
+from synctv.media.flv import TAG_VIDEO, FlvTag
 from synctv.rtmp.server import RtmpServer
 from tests._harness.listeners import FlakyListener
 from tests.rtmp.test_server import MEDIA, registry, rig, wait_for
@@ -145,3 +146,44 @@ async def test_a_bug_in_admission_ends_only_that_connection(
         await fine.open_stream("live")
         assert r.server.statistics().connections == 1
     assert crashes._value.get() == before + 1
+
+
+async def _reads_for(
+    registry: LiveStreamRegistry, window_ms: int, monkeypatch: pytest.MonkeyPatch
+) -> int:
+    """How many reads the server makes of a publisher sending 40 frames 10 ms apart."""
+    from synctv.rtmp.session import ServerSession
+
+    reads = 0
+    real = ServerSession.receive_data
+
+    def counting(self: ServerSession, data: bytes) -> object:
+        nonlocal reads
+        reads += 1
+        return real(self, data)
+
+    async with rig(registry, tcp=True, fanout_batch_window_ms=window_ms) as r:
+        peer = await r.tcp()
+        await peer.publish("live", r.key)
+        await peer.send_tags(MEDIA[:3])
+        live = await r.live()
+        monkeypatch.setattr(ServerSession, "receive_data", counting)
+        for i in range(40):
+            await peer.send_tags([_frame(1000 + 10 * i)])
+            await trio.sleep(0.01)
+        await wait_for(lambda: live.statistics().bytes_in >= 40 * 300)
+        monkeypatch.setattr(ServerSession, "receive_data", real)
+    return reads
+
+
+def _frame(timestamp: int) -> FlvTag:
+    return FlvTag(TAG_VIDEO, timestamp, bytes([0x27, 0x01, 0, 0, 0]) + bytes(300))
+
+
+async def test_a_publishers_reads_are_merged_over_a_share_of_the_batch_window(
+    registry: LiveStreamRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merged = await _reads_for(registry, 200, monkeypatch)  # 50 ms merges
+    unmerged = await _reads_for(registry, 0, monkeypatch)  # lowest latency: every write read
+    assert unmerged >= 30
+    assert merged <= 15, (merged, unmerged)
