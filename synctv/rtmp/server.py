@@ -20,9 +20,11 @@ record → ``NetStream.Publish.BadName`` and close. A record → ``hub.start_pub
 ``flush()`` (one hub batch per read). ``deleteStream``/``FCUnpublish``/EOF → ``handle.close()``.
 
 Takeover policy (a second publisher for a stream that already has one on this node): if the
-current publisher sent bytes within ``takeover_silence_seconds`` (2 s) it is live, and the
-newcomer is refused with ``NetStream.Publish.BadName`` ("already publishing"). If it has been
-silent longer, it is taken to be a dead TCP connection that OBS is reconnecting around: its
+current publisher delivered a whole media message (audio, video or data) within
+``takeover_silence_seconds`` (2 s) it is live, and the newcomer is refused with
+``NetStream.Publish.BadName`` ("already publishing"). Bytes do not count: one stalled
+mid-message that trickles a byte a second is as dead as a silent one. If it has been without
+media longer, it is taken to be a dead TCP connection that OBS is reconnecting around: its
 handle is closed (the hub keeps the stream through its reconnect grace), its connection is cut,
 and the newcomer publishes in its place (``hub.start_publish`` replaces the old publisher).
 
@@ -40,8 +42,8 @@ EOF + NetStream.Play.UnpublishNotify, then the connection closes).
 Resource handling: at most ``max_rtmp_connections`` connections and
 ``max_rtmp_connections_per_ip`` per source address; one over either is closed at once and
 counted. A connection must finish the handshake and start publishing or playing within
-``handshake_timeout_seconds``; a publisher that sends nothing for
-``publisher_idle_timeout_seconds`` is closed (this also ends a publisher stalled mid-chunk); a
+``handshake_timeout_seconds``; a publisher that completes no media message for
+``publisher_idle_timeout_seconds`` is closed (however many bytes it trickles meanwhile); a
 player write that does not complete within ``flv_write_timeout_seconds`` cuts the player, as does
 falling too far behind the hub (``SubscriberLagged``). Every connection's socket is closed when
 its task ends, and its publisher handle closed, whatever ended it.
@@ -74,6 +76,7 @@ from synctv.media.errors import ProtocolError, RemoteProtocolError
 from synctv.rtmp.errors import RtmpProtocolError
 from synctv.rtmp.events import (
     AudioReceived,
+    DataReceived,
     Event,
     MetadataReceived,
     PlayRequested,
@@ -116,10 +119,10 @@ log = logging.getLogger(__name__)
 
 # One read's worth: a 2.5 Mbit/s publisher sends ~300 KB/s, so a few reads per frame at most.
 RECEIVE_SIZE: Final = 65536
-# A publisher silent this long is presumed dead when the same stream is published again (OBS
-# reconnecting around a dead TCP connection); a publisher heard from more recently is live, and
-# the newcomer is refused. 2 s is several frames at any frame rate, and far below OBS's
-# reconnect delay after its own send timeout.
+# A publisher without a whole media message for this long is presumed dead when the same stream
+# is published again (OBS reconnecting around a dead TCP connection); one whose media arrived
+# more recently is live, and the newcomer is refused. 2 s is several frames at any frame rate,
+# and far below OBS's reconnect delay after its own send timeout.
 PUBLISHER_TAKEOVER_SILENCE_SECONDS: Final = 2.0
 # Merged reads (SRS's "mr"): after handling a publisher's read, wait this share of the fan-out
 # batch window before reading again, so one read takes the several frames the kernel gathered
@@ -506,6 +509,12 @@ class _Connection:
                 publisher is not None and stream_id == self.publish_stream
             ):
                 publisher.set_metadata(payload)
+                self.last_media = self.last_received
+            case DataReceived(stream_id=stream_id) if (
+                publisher is not None and stream_id == self.publish_stream
+            ):
+                # onTextData captions, onCuePoint: not relayed, but whole media messages, so
+                # the publisher is alive (only onMetaData is kept for viewers).
                 self.last_media = self.last_received
             case PublishRequested():
                 await self._on_publish(event, nursery)

@@ -261,7 +261,7 @@ def op_bytes(op: tuple[object, ...]) -> bytes:
 
 
 @settings(max_examples=200, deadline=None)
-@given(OPS, st.integers(1, RECEIVE_SIZE))
+@given(OPS, st.integers(256, RECEIVE_SIZE))
 def test_arbitrary_input_never_grows_the_decoder_past_its_bound(
     ops: list[tuple[object, ...]], read: int
 ) -> None:
