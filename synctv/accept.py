@@ -17,7 +17,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import trio
@@ -67,7 +67,7 @@ class AcceptFailures:
 
 async def accept_forever(
     listener: trio.SocketListener,
-    on_stream: Callable[[trio.SocketStream], Awaitable[None] | None],
+    on_stream: Callable[[trio.SocketStream], None],
     failures: AcceptFailures,
 ) -> None:
     """Accept until cancelled; hand each stream to ``on_stream``. Closes the listener at the end.
@@ -83,9 +83,7 @@ async def accept_forever(
                 await trio.sleep(failures.failed(exc))
                 continue
             failures.succeeded()
-            pending = on_stream(stream)
-            if pending is not None:
-                await pending
+            on_stream(stream)  # hands the stream to a handler nursery; never blocks
 
 
 @dataclass(frozen=True, slots=True)

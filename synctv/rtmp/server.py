@@ -70,7 +70,7 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from synctv import metrics
-from synctv.accept import AcceptFailures, RepeatedEvents, accept_forever
+from synctv.accept import AcceptFailures, ConnectionLimiter, RepeatedEvents, accept_forever
 from synctv.livestream.errors import StreamEnded, SubscriberLagged, TagRejected
 from synctv.media.errors import ProtocolError, RemoteProtocolError
 from synctv.rtmp.errors import RtmpProtocolError
@@ -138,6 +138,8 @@ CONTROL_WRITE_TIMEOUT_SECONDS: Final = 10.0
 # What a second publish (or a publish after play) on one connection is told.
 IN_USE: Final = "This connection is already in use."
 
+# ConnectionLimiter's caps, as this server has always named them in metrics and logs.
+_REFUSAL_REASON: Final = {"total": "connection_limit", "per_address": "per_ip_limit"}
 REFUSE_REASONS: Final = (
     "connection_limit",  # max_rtmp_connections open already
     "per_ip_limit",  # max_rtmp_connections_per_ip open from this address already
@@ -190,8 +192,9 @@ class RtmpServer:
         self.directory = directory
         self.random_bytes = random_bytes
         self.takeover_silence_seconds = takeover_silence_seconds
-        self._per_ip: dict[str, int] = {}
-        self._connections = 0
+        self._limiter = ConnectionLimiter(
+            self.config.max_rtmp_connections, self.config.max_rtmp_connections_per_ip
+        )
         self._accepted = 0
         self._publishing: dict[str, _Connection] = {}  # stream id → its publisher here
         self._viewers = 0
@@ -227,7 +230,7 @@ class RtmpServer:
 
     def statistics(self) -> RtmpStatistics:
         return RtmpStatistics(
-            connections=self._connections,
+            connections=self._limiter.statistics().open,
             publishers=len(self._publishing),
             viewers=self._viewers,
             accepted=self._accepted,
@@ -268,7 +271,9 @@ class RtmpServer:
                     await trio.sleep_forever()
                 await shutdown_trigger()
                 accepting.cancel_scope.cancel()  # each accept loop closes its listener
-            log.info("RTMP stopped listening; %d sessions draining", self._connections)
+            log.info(
+                "RTMP stopped listening; %d sessions draining", self._limiter.statistics().open
+            )
             handlers.cancel_scope.deadline = trio.current_time() + drain_timeout
 
     async def _accept_loop(self, listener: trio.SocketListener, handlers: trio.Nursery) -> None:
@@ -319,22 +324,14 @@ class RtmpServer:
                 await trio.aclose_forcefully(stream)
 
     def _admit(self, host: str) -> str | None:
-        if self._connections >= self.config.max_rtmp_connections:
-            return "connection_limit"
-        if self._per_ip.get(host, 0) >= self.config.max_rtmp_connections_per_ip:
-            return "per_ip_limit"
-        self._connections += 1
+        refusal = self._limiter.admit(host)
+        if refusal is not None:
+            return _REFUSAL_REASON[refusal]
         self._accepted += 1
-        self._per_ip[host] = self._per_ip.get(host, 0) + 1
         return None
 
     def _release(self, host: str) -> None:
-        self._connections -= 1
-        left = self._per_ip[host] - 1
-        if left:
-            self._per_ip[host] = left
-        else:
-            del self._per_ip[host]
+        self._limiter.release(host)
 
     def _claim(self, stream_id: str, conn: _Connection) -> bool:
         """Make ``conn`` the stream's publisher here, per the takeover policy (module doc)."""

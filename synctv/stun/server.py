@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from synctv.accept import AcceptFailures
+from synctv.accept import AcceptFailures, ConnectionLimiter
 from synctv.stun.errors import StunError
 from synctv.stun.message import (
     HEADER_SIZE,
@@ -151,8 +151,7 @@ class StunServer:
         self._responses = 0
         self._errors = dict.fromkeys(ERROR_KINDS, 0)
         self._drops = dict.fromkeys(DROP_KINDS, 0)
-        self._tcp_connections = 0
-        self._tcp_by_source: dict[str, int] = {}
+        self._tcp_limiter = ConnectionLimiter(max_tcp_connections, max_tcp_connections_per_source)
 
     def statistics(self) -> StunStatistics:
         """A snapshot of the counters (trio's ``statistics()`` convention)."""
@@ -162,7 +161,7 @@ class StunServer:
             errors=MappingProxyType(dict(self._errors)),
             drops=MappingProxyType(dict(self._drops)),
             rate_limit_sources=len(self._limiter),
-            tcp_connections=self._tcp_connections,
+            tcp_connections=self._tcp_limiter.statistics().open,
         )
 
     # --- the pure part: bytes in, bytes out -----------------------------------------------------
@@ -298,15 +297,10 @@ class StunServer:
                     await stream.aclose()
                     continue
                 key = _rate_key(_normalise(peer)[0])
-                if (
-                    self._tcp_connections >= self.max_tcp_connections
-                    or self._tcp_by_source.get(key, 0) >= self.max_tcp_connections_per_source
-                ):
+                if self._tcp_limiter.admit(key) is not None:
                     self._drops["connection_limit"] += 1
                     await stream.aclose()
                     continue
-                self._tcp_connections += 1
-                self._tcp_by_source[key] = self._tcp_by_source.get(key, 0) + 1
                 nursery.start_soon(
                     contained, "stun_connection", self._serve_connection, stream, peer, key
                 )
@@ -343,12 +337,7 @@ class StunServer:
         except (trio.BrokenResourceError, OSError):
             pass  # the peer reset or left: nothing left to answer
         finally:
-            self._tcp_connections -= 1
-            left = self._tcp_by_source[key] - 1
-            if left:
-                self._tcp_by_source[key] = left
-            else:
-                del self._tcp_by_source[key]
+            self._tcp_limiter.release(key)
 
     async def _bind(self) -> list[trio.socket.SocketType]:
         addresses = await _resolve(self.config.stun_host, self.config.stun_port)
