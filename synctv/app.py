@@ -435,7 +435,7 @@ async def _serve_tree(
             # responses that drain; the hub's per-stream nurseries end when root is cancelled.
             await root.start(restarting, "hls_store", hls_store.run)
             await root.start(restarting, "stream_hub", hub.run)
-            await root.start(readiness.run)
+            await root.start(restarting, "readiness", readiness.run)
             export_hub_metrics(hub)
             if config.webrtc.enable_builtin_stun:
                 rtc = config.webrtc

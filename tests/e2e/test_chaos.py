@@ -23,6 +23,7 @@ import pytest
 import trio
 
 from synctv import metrics
+from synctv.api.health import Readiness
 from synctv.api.http import asgi
 from synctv.api.http import server as http_server
 from synctv.app import Services
@@ -168,6 +169,7 @@ BOUNDARIES: list[tuple[str, tuple[Any, str], Trigger]] = [
     ("stream_task", (HlsSegmenter, "run_stream"), second_stream),
     ("hls_store", (MemoryHlsStore, "sweep"), nothing),
     ("slice_sweep", (SliceCache, "sweep"), nothing),
+    ("readiness", (Readiness, "_refresh"), nothing),
     ("rtmp_connection", (RtmpServer, "_admit"), rtmp_connect),
 ]
 
