@@ -76,7 +76,7 @@ async def serve(
     livestream = LivestreamConfig.model_validate(config)
     hub = StreamHub(livestream)
     directory = Directory(RECORD, OFFLINE)
-    front = NativeFlvDelivery(hub, livestream, cors)
+    front = NativeFlvDelivery(hub, livestream)
     routes = live_flv_routes(hub, directory, livestream, cors, native=front)
     app = App(routes, clock=trio.current_time)
     async with trio.open_nursery() as nursery:

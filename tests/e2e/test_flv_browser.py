@@ -82,7 +82,7 @@ async def test_mpegtsjs_plays_the_live_stream_from_the_native_front(
     async def page(request: Request) -> Response:
         return Response(200, PAGE.encode(), [], "text/html; charset=utf-8")
 
-    native = NativeFlvDelivery(hub, config, ("*",))
+    native = NativeFlvDelivery(hub, config)
     app = App(
         [
             *live_flv_routes(hub, directory, config, ("*",), native=native),

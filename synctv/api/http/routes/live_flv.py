@@ -89,7 +89,7 @@ class _LiveFlv:
         self._config = config
         self._cors_origins = cors_origins
         if native is True:
-            native = NativeFlvDelivery(hub, config, cors_origins)
+            native = NativeFlvDelivery(hub, config)
         self.native = native or None
 
     def _cors(self, request: Request) -> list[tuple[str, str]]:
@@ -117,9 +117,7 @@ class _LiveFlv:
             if connection is not None:
                 request.taken_over_status = 200
                 chunked = request.scope.get("http_version") == "1.1"
-                await self.native.serve(
-                    connection, stream, request.header("origin"), chunked=chunked
-                )
+                await self.native.serve(connection, stream, headers, chunked=chunked)
                 return None
         with stream.subscribe(protocol="flv") as subscription:
             viewer = _Viewer(request.send, subscription, stream, headers, self._config)

@@ -34,12 +34,7 @@ from collections.abc import Callable, Sequence
 
 import trio
 
-from synctv.api.http.routes.flv_body import (
-    FLV_RESPONSE_HEADERS,
-    first_media,
-    flv_cors_headers,
-    opening_parts,
-)
+from synctv.api.http.routes.flv_body import first_media, opening_parts
 from synctv.config import LivestreamConfig
 from synctv.livestream.delivery import FanoutMember, FanoutWriter, Output, follow
 from synctv.livestream.errors import StreamEnded, SubscriberLagged
@@ -84,12 +79,9 @@ def _chunk_of_batch(batch: Batch) -> bytes:
 class NativeFlvDelivery:
     """Serves taken-over HTTP-FLV connections; owns the streams' HTTP-FLV fan-out writers."""
 
-    def __init__(
-        self, hub: StreamHub, config: LivestreamConfig, cors_origins: Sequence[str]
-    ) -> None:
+    def __init__(self, hub: StreamHub, config: LivestreamConfig) -> None:
         self._hub = hub
         self._config = config
-        self._cors_origins = tuple(cors_origins)
         self._fanouts: dict[LiveStream, FanoutWriter] = {}
         self.served = 0  # viewers served natively (tests and statistics)
 
@@ -99,14 +91,20 @@ class NativeFlvDelivery:
         return fanout if fanout is not None and fanout.running else None
 
     async def serve(
-        self, stream: trio.SocketStream, live: LiveStream, origin: str | None, *, chunked: bool
+        self,
+        stream: trio.SocketStream,
+        live: LiveStream,
+        headers: Sequence[tuple[str, str]],
+        *,
+        chunked: bool,
     ) -> None:
-        """Answer a ``GET`` for ``live`` on ``stream`` (taken over) until the viewer ends."""
+        """Answer a ``GET`` for ``live`` on ``stream`` (taken over) until the viewer ends;
+        ``headers`` are the route's response headers (CORS and the FLV ones)."""
         self.served += 1
         reason = "disconnected"
         with live.subscribe(protocol="flv") as sub:
             try:
-                reason = await self._play(stream, live, sub, origin, chunked)
+                reason = await self._play(stream, live, sub, headers, chunked)
             finally:
                 FLV_VIEWER_ENDS.labels(reason).inc()
                 if reason == "write_timeout":  # lagged ones are counted by the hub
@@ -133,7 +131,7 @@ class NativeFlvDelivery:
         stream: trio.SocketStream,
         live: LiveStream,
         sub: Subscription,
-        origin: str | None,
+        headers: Sequence[tuple[str, str]],
         chunked: bool,
     ) -> str:
         ended: list[str] = []
@@ -149,7 +147,7 @@ class NativeFlvDelivery:
                 )
                 nursery.start_soon(_watch_eof, stream, cut)
                 first = await first_media(sub)
-                self._write_opening(output, live, sub, first, origin, chunked)
+                _write_opening(output, live, sub, first, headers, chunked)
                 nursery.start_soon(output.run)
                 member = (_ChunkedFlvMember if chunked else _FlvMember)(output, sub, chunked)
                 fanout = self._fanout(live)
@@ -171,24 +169,25 @@ class NativeFlvDelivery:
             await trio.aclose_forcefully(stream)
         return ended[0] if ended else "disconnected"
 
-    def _write_opening(
-        self,
-        output: Output,
-        live: LiveStream,
-        sub: Subscription,
-        first: list[bytes],
-        origin: str | None,
-        chunked: bool,
-    ) -> None:
-        headers = [*flv_cors_headers(self._cors_origins, origin), *FLV_RESPONSE_HEADERS]
-        parts = opening_parts(sub, live, first)
-        if chunked:  # one chunk around the opening parts, which stay shared objects
-            headers.append(("transfer-encoding", "chunked"))
-            size = sum(len(part) for part in parts)
-            parts = [b"%x\r\n%b" % (size, parts[0]), *parts[1:], b"\r\n"]
-        output.write_nowait(_response_head(headers) + parts[0])
-        for part in parts[1:]:
-            output.write_nowait(part)
+
+def _write_opening(
+    output: Output,
+    live: LiveStream,
+    sub: Subscription,
+    first: list[bytes],
+    headers: Sequence[tuple[str, str]],
+    chunked: bool,
+) -> None:
+    """The response head, then the body's opening parts (shared objects, not joined)."""
+    head = list(headers)
+    parts = opening_parts(sub, live, first)
+    if chunked:  # one chunk around the opening parts, which stay shared objects
+        head.append(("transfer-encoding", "chunked"))
+        size = sum(len(part) for part in parts)
+        parts = [b"%x\r\n%b" % (size, parts[0]), *parts[1:], b"\r\n"]
+    output.write_nowait(_response_head(head) + parts[0])
+    for part in parts[1:]:
+        output.write_nowait(part)
 
 
 async def _follow_until_end(
