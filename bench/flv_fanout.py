@@ -42,7 +42,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from live_rig import make_source, serve_one_stream  # bench/ is the script's directory
+from live_rig import (  # bench/ is the script's directory
+    cpu_seconds,
+    make_source,
+    rss_mb,
+    serve_one_stream,
+)
 
 # Single viewers joining, one by one, while the N viewers watch (first-keyframe latency).
 LATE_JOINERS = 10
@@ -51,27 +56,6 @@ LATE_JOIN_TAIL = 3.0  # seconds at the end of the measured window with no new jo
 REAL_TIME_SLACK_SECONDS = 1.0
 STREAM_KEY = "bench-key"
 STREAM_ID = "bench"
-
-
-# --------------------------------------------------------------------------- /proc
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return total
-
-
-def rss_mb(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total / 1024
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -1,8 +1,9 @@
-"""What the live benches share: the source they publish and our server for one stream.
+"""What the live benches share: the source they publish, our server, and /proc readings.
 
 ``make_source`` encodes the reference stream once (720p30 H.264 at 2.5 Mbit/s with a 2 s GOP,
-plus AAC) with PyAV. ``serve_one_stream`` is the child-process server the benches measure:
-StreamHub + the RTMP driver + HTTP-FLV and/or HLS routes for a single stream, no database.
+plus AAC) with PyAV. ``serve_streams`` (``serve_one_stream`` for one) is the child-process
+server the benches measure: StreamHub + the RTMP driver + HTTP-FLV and/or HLS routes, no
+database. ``cpu_seconds`` and ``rss_mb`` read a process's CPU time and memory from /proc.
 """
 
 from __future__ import annotations
@@ -78,6 +79,14 @@ def serve_one_stream(
     stream_id: str, stream_key: str, *, flv: bool, hls: bool, livestream: dict[str, Any]
 ) -> None:
     """Child process: serve one stream until SIGINT; prints ``{"rtmp": port, "http": port}``."""
+    serve_streams({stream_key: stream_id}, flv=flv, hls=hls, livestream=livestream)
+
+
+def serve_streams(
+    ids_by_key: dict[str, str], *, flv: bool, hls: bool, livestream: dict[str, Any]
+) -> None:
+    """Child process: serve these streams (stream key -> stream id) until SIGINT; prints
+    ``{"rtmp": port, "http": port}``."""
     import trio
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -86,32 +95,40 @@ def serve_one_stream(
     from synctv.api.http.routes.live_hls import live_hls_routes
     from synctv.api.http.server import HttpListenerSettings, HttpServer
     from synctv.config import LivestreamConfig
-    from synctv.livestream.hls import HlsSegmenter
+    from synctv.livestream.hls import HlsDemand, HlsSegmenter
     from synctv.livestream.hls_store import MemoryHlsStore
     from synctv.livestream.hub import StreamHub
     from synctv.livestream.registry import LiveStreamRecord
     from synctv.rtmp.server import RtmpServer, encode_rtmp_tags
 
-    record = LiveStreamRecord(stream_id, "live", None, "bench", 0)
+    records = {
+        key: LiveStreamRecord(stream_id, "live", None, "bench", 0)
+        for key, stream_id in ids_by_key.items()
+    }
+    by_id = {record.stream_id: record for record in records.values()}
 
-    class OneStream:
+    class Streams:
         async def authorize_publish(self, app: str, key: str) -> LiveStreamRecord | None:
-            return record if (app, key) == ("live", stream_key) else None
+            return records.get(key) if app == "live" else None
 
         async def get(self, wanted: str) -> LiveStreamRecord | None:
-            return record if wanted == stream_id else None
+            return by_id.get(wanted)
 
     async def run() -> None:
         config = LivestreamConfig(rtmp_host="127.0.0.1", rtmp_port=0, **livestream)
         hub = StreamHub(config, rtmp_encoder=encode_rtmp_tags)
-        directory = OneStream()
+        directory = Streams()
         store = MemoryHlsStore(config.hls_storage.memory_max_mb * 1024 * 1024)
         routes: list[Route] = []
         if flv:
             routes += live_flv_routes(hub, directory, config, ["*"])
         if hls:
-            hub.add_stream_task_factory(HlsSegmenter.from_config(store, config).task_factory)
-            routes += live_hls_routes(store, config=config, cors_origins=["*"], directory=directory)
+            demand = HlsDemand(config.hls_on_demand_idle_seconds)
+            segmenter = HlsSegmenter.from_config(store, config, demand)
+            hub.add_stream_task_factory(segmenter.task_factory)
+            routes += live_hls_routes(
+                store, config=config, cors_origins=["*"], directory=directory, demand=demand
+            )
         # Every bench viewer comes from 127.0.0.1: lift the per-address cap (and the total).
         listener = HttpListenerSettings(
             "http", "127.0.0.1", 0, max_connections=20_000, max_connections_per_address=20_000
@@ -128,3 +145,22 @@ def serve_one_stream(
     signal.signal(signal.SIGINT, lambda *_: os._exit(0))  # the parent stops us; no teardown
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     trio.run(run)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024

@@ -62,7 +62,7 @@ from synctv.api.http.routes.webrtc import webrtc_routes
 from synctv.api.http.server import HttpListenerSettings, HttpServer
 from synctv.api.metrics_http import metrics_routes
 from synctv.config import Config, HealthConfig, MetricsConfig
-from synctv.livestream.hls import HlsSegmenter
+from synctv.livestream.hls import HlsDemand, HlsSegmenter
 from synctv.livestream.hls_store import open_hls_store
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.metrics import export_hub_metrics
@@ -387,12 +387,19 @@ async def _serve_tree(
         directory=config.path(live.hls_storage.dir),
     )
     await hls_store.clean_on_start()  # a crash may have left segments of streams long gone
+    # HLS requests per stream: they make the segmenter realtime, or (hls_on_demand) run it at all.
+    hls_demand = HlsDemand(live.hls_on_demand_idle_seconds)
     if live.hls_enabled:
-        hub.add_stream_task_factory(HlsSegmenter.from_config(hls_store, live).task_factory)
+        segmenter = HlsSegmenter.from_config(hls_store, live, hls_demand)
+        hub.add_stream_task_factory(segmenter.task_factory)
     routes: list[Route] = [
         *live_flv_routes(hub, registry, live, config.server.cors_origins),
         *live_hls_routes(
-            hls_store, config=live, cors_origins=config.server.cors_origins, directory=registry
+            hls_store,
+            config=live,
+            cors_origins=config.server.cors_origins,
+            directory=registry,
+            demand=hls_demand,
         ),
         *webrtc_routes(
             config.webrtc,

@@ -211,6 +211,11 @@ class LivestreamConfig(_Section):
     hls_enabled: bool = True
     hls_segment_seconds: Annotated[float, Field(ge=0.5, le=30)] = 2.0
     hls_playlist_length: Annotated[int, Field(ge=2, le=60)] = 6
+    # Segment a stream only while its playlist or segments were requested within
+    # hls_on_demand_idle_seconds; the first HLS viewer then waits for one segment (one GOP).
+    # The same window decides whether HLS counts as watched for the publisher's read merging.
+    hls_on_demand: bool = False
+    hls_on_demand_idle_seconds: Annotated[float, Field(ge=10, le=3600)] = 120.0
     hls_storage: HlsStorageConfig = HlsStorageConfig()
 
 

@@ -33,6 +33,16 @@ and a resubscription after lagging start a new segment with EXT-X-DISCONTINUITY 
 muxer. When the stream ends the last segment is closed, the playlist gets EXT-X-ENDLIST and the
 store keeps it for ``linger_seconds``.
 
+On demand (``livestream.hls_on_demand``): segmenting costs about a tenth of an idle stream's CPU
+(TS muxing per packet), and most streams of a watch-together server have no HLS viewer. With
+:class:`HlsDemand` the segmenter registers the stream in the store at once (so a playlist request
+waits for the first segment instead of getting a 404) but subscribes to the hub only while some
+request for the stream's playlist or segments came in the last ``hls_on_demand_idle_seconds``
+(the routes call :meth:`HlsDemand.touch`). The first viewer therefore waits for one segment: the
+subscription starts from the GOP cache, so that is until the next keyframe. When demand lapses the
+run is dropped from the store (``begin_stream`` again: no playlist, numbering continues), so a
+later viewer never sees a stale window.
+
 EXT-X-PROGRAM-DATE-TIME maps media time to the wall clock through an anchor (wall time, DTS)
 taken when the segmenter joins; it is re-anchored when media time and the wall clock drift apart
 by more than :data:`REANCHOR_MS` (a stalled or too-fast publisher), so the PDT of a segment stays
@@ -49,9 +59,10 @@ stream's nursery.
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
@@ -338,6 +349,11 @@ class HubSubscription(Protocol):
     @property
     def join_tags(self) -> tuple[FlvTag, ...]: ...
 
+    @property
+    def realtime(self) -> bool: ...
+
+    def set_realtime(self, realtime: bool) -> None: ...
+
     async def receive(self) -> _Batch: ...
 
 
@@ -355,7 +371,74 @@ class HubStream(Protocol):
     @property
     def stream_id(self) -> str: ...
 
-    def subscribe(self, *, protocol: str = ...) -> AbstractContextManager[HubSubscription]: ...
+    def subscribe(
+        self, *, protocol: str = ..., realtime: bool = ...
+    ) -> AbstractContextManager[HubSubscription]: ...
+
+
+class _StreamDemand:
+    """When a stream's HLS output was last asked for, an event for a segmenter waiting, and the
+    segmenter's subscription (realtime while asked for)."""
+
+    __slots__ = ("last", "subscription", "touched")
+
+    def __init__(self) -> None:
+        self.last = -math.inf
+        self.touched = trio.Event()
+        self.subscription: HubSubscription | None = None
+
+
+class HlsDemand:
+    """Recent HLS requests per live stream, for the on-demand segmenter (module docstring).
+
+    Only streams a segmenter registered (``track``) are remembered, so requests for arbitrary
+    ids cost nothing and hold no memory.
+    """
+
+    def __init__(
+        self, idle_seconds: float, *, clock: Callable[[], float] = trio.current_time
+    ) -> None:
+        self.idle_seconds = idle_seconds
+        self._clock = clock
+        self._streams: dict[str, _StreamDemand] = {}
+
+    def touch(self, stream_id: str) -> None:
+        """A playlist or segment of ``stream_id`` was requested (called by the HLS routes)."""
+        demand = self._streams.get(stream_id)
+        if demand is not None:
+            demand.last = self._clock()
+            demand.touched.set()
+            if demand.subscription is not None:
+                demand.subscription.set_realtime(True)
+
+    def wanted(self, stream_id: str) -> bool:
+        demand = self._streams.get(stream_id)
+        return demand is not None and self.recent(demand)
+
+    def recent(self, demand: _StreamDemand) -> bool:
+        return self._clock() - demand.last < self.idle_seconds
+
+    @contextmanager
+    def track(self, stream_id: str) -> Iterator[_StreamDemand]:
+        demand = self._streams[stream_id] = _StreamDemand()
+        try:
+            yield demand
+        finally:
+            if self._streams.get(stream_id) is demand:
+                del self._streams[stream_id]
+
+    async def wait_wanted(self, demand: _StreamDemand) -> None:
+        """Return once the stream was asked for within the idle window."""
+        while not self.recent(demand):
+            demand.touched = trio.Event()
+            await demand.touched.wait()
+
+    async def wait_idle(self, demand: _StreamDemand) -> None:
+        """Return once nobody asked for the stream for the whole idle window."""
+        # A deadline that moves with each request: sleep to it, look again (one wake-up per
+        # idle window while watched, not one per request).
+        while (remaining := demand.last + self.idle_seconds - self._clock()) > 0:  # noqa: ASYNC110
+            await trio.sleep(remaining)
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,9 +464,15 @@ class HlsSegmenter:
         segment_seconds: float = 2.0,
         playlist_length: int = 6,
         linger_seconds: float = DEFAULT_LINGER_SECONDS,
+        demand: HlsDemand | None = None,
+        on_demand: bool = False,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        if on_demand and demand is None:
+            raise ValueError("on_demand needs the HlsDemand the routes report requests to")
         self.store = store
+        self.demand = demand
+        self.on_demand = on_demand
         self.policy = SegmentationPolicy(segment_seconds)
         self.playlist_length = playlist_length
         self.linger_seconds = linger_seconds
@@ -394,11 +483,15 @@ class HlsSegmenter:
         self._store_failures = 0
 
     @classmethod
-    def from_config(cls, store: HlsStore, config: LivestreamConfig) -> HlsSegmenter:
+    def from_config(
+        cls, store: HlsStore, config: LivestreamConfig, demand: HlsDemand | None = None
+    ) -> HlsSegmenter:
         return cls(
             store,
             segment_seconds=config.hls_segment_seconds,
             playlist_length=config.hls_playlist_length,
+            demand=demand,
+            on_demand=config.hls_on_demand,
         )
 
     def task_factory(self, stream: HubStream) -> Callable[[], Awaitable[None]]:
@@ -412,28 +505,98 @@ class HlsSegmenter:
     async def run_stream(self, stream: HubStream) -> None:
         """Segment ``stream`` until it ends (or this task is cancelled). Never raises."""
         stream_id = stream.stream_id
-        self._streams += 1
         try:
-            first = await self.store.begin_stream(
-                stream_id, min_first_sequence=int(self.wall_clock() * SEQUENCE_FLOOR_PER_SECOND)
-            )
-            run = _Run(self, stream_id, first)
-            try:
-                await run.consume(stream)
-            finally:
-                with trio.CancelScope(shield=True), trio.move_on_after(FINAL_WRITE_SECONDS):
-                    await run.end()
+            first = await self._begin(stream_id)
+            if self.demand is None:
+                await self._segment(stream, first, None)
+                return
+            with self.demand.track(stream_id) as requests:
+                if self.on_demand:
+                    await self._segment_on_demand(stream, first, self.demand, requests)
+                else:
+                    await self._segment(stream, first, requests)
         except Exception:
             log.exception("HLS segmenter of stream %s failed; HLS stops for this run", stream_id)
+
+    async def _segment_on_demand(
+        self, stream: HubStream, first: int, demand: HlsDemand, requests: _StreamDemand
+    ) -> None:
+        stream_id = stream.stream_id
+        segmenting = False
+        try:
+            while True:
+                await demand.wait_wanted(requests)
+                log.info("HLS of stream %s requested: segmenting", stream_id)
+                segmenting = True
+                if not await self._segment(stream, first, requests, pause_when_idle=True):
+                    return  # the stream ended and its run was closed
+                segmenting = False
+                log.info(
+                    "HLS of stream %s not requested for %.0f s: segmenting paused",
+                    stream_id,
+                    demand.idle_seconds,
+                )
+                first = await self._begin(stream_id)  # drops the paused run's window
+        finally:
+            if not segmenting:  # the stream ended while paused
+                with trio.CancelScope(shield=True), trio.move_on_after(FINAL_WRITE_SECONDS):
+                    await self.store.end_stream(stream_id, linger_seconds=self.linger_seconds)
+
+    async def _begin(self, stream_id: str) -> int:
+        return await self.store.begin_stream(
+            stream_id, min_first_sequence=int(self.wall_clock() * SEQUENCE_FLOOR_PER_SECOND)
+        )
+
+    async def _segment(
+        self,
+        stream: HubStream,
+        first_sequence: int,
+        requests: _StreamDemand | None,
+        *,
+        pause_when_idle: bool = False,
+    ) -> bool:
+        """One run: consume the stream until it ends (closing the run with ENDLIST), or, with
+        ``pause_when_idle``, until nobody asked for it for the idle window (True: paused, the
+        run left as it is)."""
+        run = _Run(self, stream.stream_id, first_sequence, requests)
+        paused = False
+        self._streams += 1
+        try:
+            if not pause_when_idle:
+                await run.consume(stream)
+            else:
+                assert requests is not None
+                with trio.CancelScope() as idle:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._cancel_when_idle, requests, idle)
+                        await run.consume(stream)
+                        nursery.cancel_scope.cancel()
+                paused = idle.cancelled_caught
         finally:
             self._streams -= 1
+            if not paused:
+                with trio.CancelScope(shield=True), trio.move_on_after(FINAL_WRITE_SECONDS):
+                    await run.end()
+        return paused
+
+    async def _cancel_when_idle(self, requests: _StreamDemand, scope: trio.CancelScope) -> None:
+        assert self.demand is not None
+        await self.demand.wait_idle(requests)
+        scope.cancel()
 
 
 class _Run:
     """One run of one stream's segmenter: builder, window, PDT anchor, store writes."""
 
-    def __init__(self, owner: HlsSegmenter, stream_id: str, first_sequence: int) -> None:
+    def __init__(
+        self,
+        owner: HlsSegmenter,
+        stream_id: str,
+        first_sequence: int,
+        requests: _StreamDemand | None,
+    ) -> None:
         self.owner = owner
+        self.requests = requests
         self.store = owner.store
         self.stream_id = stream_id
         self.builder = SegmentBuilder(owner.policy)
@@ -455,12 +618,22 @@ class _Run:
     async def consume(self, stream: HubStream) -> None:
         """Subscribe (again after lagging) until the stream ends."""
         resubscribing = False
+        requests, demand = self.requests, self.owner.demand
         while True:
             try:
-                with stream.subscribe(protocol=VIEWER_PROTOCOL) as subscription:
-                    if resubscribing:
-                        await self.publish(self.builder.discontinuity())
-                    await self.follow(subscription)
+                # Realtime while HLS is being fetched: batches reach the segmenter without the
+                # publisher's idle read merging, so the live edge is what viewers wait for.
+                realtime = requests is not None and demand is not None and demand.recent(requests)
+                with stream.subscribe(protocol=VIEWER_PROTOCOL, realtime=realtime) as subscription:
+                    if requests is not None:
+                        requests.subscription = subscription
+                    try:
+                        if resubscribing:
+                            await self.publish(self.builder.discontinuity())
+                        await self.follow(subscription)
+                    finally:
+                        if requests is not None:
+                            requests.subscription = None
             except StreamEnded:
                 return
             except SubscriberLagged as exc:
@@ -490,6 +663,10 @@ class _Run:
                 self.check_anchor(batch.tags[-1].timestamp)
             if finished:
                 await self.publish(finished)
+            if self.requests is not None and subscription.realtime:
+                demand = self.owner.demand
+                if demand is not None and not demand.recent(self.requests):
+                    subscription.set_realtime(False)  # nobody fetched for the idle window
 
     def check_anchor(self, dts_ms: int) -> None:
         now_ms = int(self.owner.wall_clock() * 1000)

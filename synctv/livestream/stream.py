@@ -181,6 +181,20 @@ class PublisherHandle:
     def attached(self) -> bool:
         return self._stream is not None
 
+    @property
+    def watched(self) -> bool:
+        """A viewer waits on the live edge (``LiveStream.watched``): read the socket promptly."""
+        return self._stream is not None and self._stream.watched
+
+    async def wait_watched(self) -> None:
+        """Return once the stream is ``watched`` (at once if it is; never if detached)."""
+        stream = self._stream
+        if stream is None:
+            await trio.sleep_forever()
+        assert stream is not None
+        while not stream.watched:
+            await stream._watched_changed.wait()
+
     def set_metadata(self, amf0_body: bytes) -> None:
         """onMetaData payload (the script tag body, without ``@setDataFrame``)."""
         if self._stream is not None:
@@ -223,9 +237,11 @@ class Subscription:
 
     __slots__ = (
         "_broadcaster",
+        "_count_realtime",
         "_cursor",
         "_dropped",
         "_drops",
+        "_realtime",
         "has_audio",
         "has_video",
         "join",
@@ -244,6 +260,7 @@ class Subscription:
         *,
         protocol: str = "other",
         drops: collections.Counter[tuple[str, str]] | None = None,
+        count_realtime: Callable[[int], None] | None = None,
     ) -> None:
         self._broadcaster = broadcaster
         self._cursor = cursor
@@ -254,6 +271,8 @@ class Subscription:
         self.protocol = protocol
         self._drops = drops
         self._dropped = False
+        self._realtime = False
+        self._count_realtime = count_realtime
 
     async def receive(self) -> Batch:
         """The next batch after the join snapshot (no gap, no duplicate).
@@ -267,6 +286,18 @@ class Subscription:
         except SubscriberLagged:
             self.dropped("lagged")
             raise
+
+    @property
+    def realtime(self) -> bool:
+        return self._realtime
+
+    def set_realtime(self, realtime: bool) -> None:
+        """Whether this subscriber waits on the live edge (``LiveStream.watched``); a
+        subscriber whose readers come and go (the HLS segmenter) changes it as they do."""
+        if realtime != self._realtime:
+            self._realtime = realtime
+            if self._count_realtime is not None:
+                self._count_realtime(1 if realtime else -1)
 
     def dropped(self, reason: str) -> None:
         """The driver cut this viewer for being slow (one of DROP_REASONS); counted once."""
@@ -339,6 +370,8 @@ class LiveStream:
         self._changed = trio.Event()
         self._ended = False
         self._viewers: dict[str, int] = {}
+        self._realtime_subscribers = 0
+        self._watched_changed = trio.Event()  # set (and replaced) when watched becomes true
         self._sessions = 0
         self._bytes_in = 0
         self._bytes_out = 0
@@ -368,15 +401,27 @@ class LiveStream:
         rate = self._rate.bits_per_second(self._clock())
         return min(MAX_RING_BYTES, max(MIN_BACKLOG_BYTES, int(rate / 8 * BACKLOG_SECONDS)))
 
+    @property
+    def watched(self) -> bool:
+        """Someone who waits on the live edge is subscribed (the publisher's driver may then
+        not hold data back; see ``subscribe(realtime=...)``)."""
+        return self._realtime_subscribers > 0
+
     @contextmanager
     def subscribe(
-        self, *, max_backlog_bytes: int | None = None, protocol: str = "other"
+        self,
+        *,
+        max_backlog_bytes: int | None = None,
+        protocol: str = "other",
+        realtime: bool = True,
     ) -> Iterator[Subscription]:
         """Join the stream: a snapshot to start decoding from, then live batches.
 
         ``max_backlog_bytes`` overrides the default bound (the ring, at most 64 MiB, caps it).
-        ``protocol`` labels the viewer count. A subscription to an ended stream gets an empty
-        snapshot and ``StreamEnded`` from its first ``receive``.
+        ``protocol`` labels the viewer count. ``realtime=False`` says the subscriber does not
+        mind batches a little late (the HLS segmenter while nobody fetches its output), so it
+        does not make the stream ``watched`` (``Subscription.set_realtime`` changes it). A subscription to an ended stream gets an
+        empty snapshot and ``StreamEnded`` from its first ``receive``.
         """
         bound = self.viewer_bound() if max_backlog_bytes is None else max_backlog_bytes
         cursor = self._broadcaster.cursor(bound)
@@ -389,18 +434,27 @@ class LiveStream:
             self._seen_video,
             protocol=protocol,
             drops=self._drops,
+            count_realtime=self._count_realtime,
         )
         self._bytes_out += len(join.flv)
         self._viewers[protocol] = self._viewers.get(protocol, 0) + 1
+        subscription.set_realtime(realtime)
         try:
             yield subscription
         finally:
+            subscription.set_realtime(False)
             self._bytes_out += cursor.bytes
             remaining = self._viewers[protocol] - 1
             if remaining:
                 self._viewers[protocol] = remaining
             else:
                 del self._viewers[protocol]
+
+    def _count_realtime(self, delta: int) -> None:
+        self._realtime_subscribers += delta
+        if delta > 0 and self._realtime_subscribers == 1:
+            event, self._watched_changed = self._watched_changed, trio.Event()
+            event.set()
 
     def tap(self) -> Subscription:
         """A subscription at the live edge for a writer that delivers batches to viewers of its

@@ -168,3 +168,35 @@ async def send(
             await trio.lowlevel.checkpoint()
     handle.flush()
     await trio.lowlevel.checkpoint()
+
+
+async def asgi_get(app: App, path: str) -> tuple[int, bytes]:
+    """(status, body) of one GET through ``app`` in process (no sockets, so a mock clock
+    works)."""
+    sent: list[dict[str, object]] = []
+    delivered = False
+
+    async def receive() -> dict[str, object]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await trio.sleep_forever()
+        raise AssertionError
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    path, _, query = path.partition("?")
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": query.encode(),
+        "headers": [],
+        "client": ("127.0.0.1", 1234),
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    status = sent[0]["status"]
+    assert isinstance(status, int)
+    return status, b"".join(bytes(m.get("body", b"")) for m in sent[1:])  # type: ignore[arg-type]

@@ -433,7 +433,9 @@ async def test_merged_reconnect_batch_keeps_the_old_sessions_tail(clip: Clip) ->
         stream_id = STREAM
 
         @contextmanager
-        def subscribe(self, *, protocol: str = "") -> Iterator[FakeSubscription]:
+        def subscribe(
+            self, *, protocol: str = "", realtime: bool = True
+        ) -> Iterator[FakeSubscription]:
             yield FakeSubscription()
 
     store = MemoryHlsStore(64 * 1024 * 1024)

@@ -376,3 +376,19 @@ async def test_publisher_leaving_is_a_signal_in_order_with_the_media() -> None:
         assert (await viewer.receive()).unpublished
         with pytest.raises(StreamEnded):
             await viewer.receive()
+
+
+async def test_watched_means_a_realtime_subscriber_is_there() -> None:
+    """The publisher's driver merges reads longer while nobody waits on the live edge; the HLS
+    segmenter subscribes with realtime=False and does not count, a viewer does."""
+    stream, handle = new_stream()
+    assert not stream.watched
+    assert not handle.watched
+    with stream.subscribe(protocol="hls_segmenter", realtime=False):
+        assert not handle.watched
+        with stream.subscribe(protocol="flv"):
+            assert stream.watched
+            assert handle.watched
+        assert not handle.watched
+    handle.close()
+    assert not handle.watched

@@ -6,7 +6,8 @@ are immutable under their URL (sequence numbers never repeat, see ``hls_store``)
 long ``max-age``, a strong ETag, and honour one byte range.
 
 A stream that is live but has no segment yet holds a playlist request until its first segment
-is listed (for three floor target durations, and at least as long as the longest first segment
+is listed (also the first request of a stream whose segmenter runs on demand, which the request
+wakes) (for three floor target durations, and at least as long as the longest first segment
 can take), so a player started with the stream does not get a 404 it may treat as fatal.
 
 Blocking playlist reload (RFC 8216bis §6.2.5.2, the part that needs no partial segments), which
@@ -34,6 +35,7 @@ from synctv import errors
 from synctv.api.http.asgi import ApiError, Request, Response, Route
 from synctv.config import LivestreamConfig
 from synctv.livestream import hls_metrics as metrics
+from synctv.livestream.hls import HlsDemand
 from synctv.livestream.hls_store import STREAM_ID_PATTERN, HlsStore, StoredSegment
 from synctv.livestream.registry import StreamDirectory
 from synctv.media.hls import SegmentationPolicy, advertise_blocking_reload
@@ -64,8 +66,10 @@ def live_hls_routes(
     config: LivestreamConfig,
     cors_origins: Sequence[str],
     directory: StreamDirectory | None = None,
+    demand: HlsDemand | None = None,
 ) -> list[Route]:
-    """The HLS routes, to be mounted by the app."""
+    """The HLS routes, to be mounted by the app; with ``demand`` (``hls_on_demand``) every
+    playlist and segment request keeps its stream's segmenter running."""
     policy = SegmentationPolicy(config.hls_segment_seconds)
     # The first segment is cut within max_target_duration of the first keyframe (media.hls).
     first_wait = float(
@@ -82,6 +86,8 @@ def live_hls_routes(
         cors = cors_headers(origins, request.header("origin"))
         stream_id = _stream_id(request, cors)
         msn = _blocking_msn(request, cors)
+        if demand is not None:
+            demand.touch(stream_id)
         snapshot = await store.get_playlist(stream_id)
         if snapshot is None and await store.wait_for_sequence(stream_id, 0, first_wait):
             # Live, first segment still being made: hold the request rather than 404 a player
@@ -120,6 +126,8 @@ def live_hls_routes(
     async def segment(request: Request) -> Response:
         cors = cors_headers(origins, request.header("origin"))
         stream_id = _stream_id(request, cors)
+        if demand is not None:
+            demand.touch(stream_id)
         sequence = request.path_params["sequence"]
         if len(sequence) > _MAX_SEQUENCE_DIGITS:
             raise ApiError(404, errors.SEGMENT_NOT_FOUND, "no such segment", headers=cors)
