@@ -99,7 +99,7 @@ def serve_streams(
     from synctv.livestream.hls_store import MemoryHlsStore
     from synctv.livestream.hub import StreamHub
     from synctv.livestream.registry import LiveStreamRecord
-    from synctv.rtmp.server import RtmpServer, encode_rtmp_tags
+    from synctv.rtmp.server import RtmpServer
 
     records = {
         key: LiveStreamRecord(stream_id, "live", None, "bench", 0)
@@ -116,7 +116,7 @@ def serve_streams(
 
     async def run() -> None:
         config = LivestreamConfig(rtmp_host="127.0.0.1", rtmp_port=0, **livestream)
-        hub = StreamHub(config, rtmp_encoder=encode_rtmp_tags)
+        hub = StreamHub(config)
         directory = Streams()
         store = MemoryHlsStore(config.hls_storage.memory_max_mb * 1024 * 1024)
         routes: list[Route] = []

@@ -74,7 +74,7 @@ from synctv.proxy.slice_cache import SliceCache
 from synctv.proxy.slice_store import FileSliceStore
 from synctv.proxy.token import ProxyTokenSigner
 from synctv.proxy.upstream import HttpUpstream
-from synctv.rtmp.server import RtmpServer, encode_rtmp_tags, export_rtmp_metrics
+from synctv.rtmp.server import RtmpServer, export_rtmp_metrics
 from synctv.state import MemoryState, ShortLivedState, StateUnavailable, open_state
 from synctv.store.db import Database, open_database
 from synctv.store.embedded_pg import run_embedded_postgres
@@ -357,7 +357,7 @@ async def _serve_tree(
         )
 
     registry = LiveStreamRegistry(db)
-    hub = StreamHub(config.livestream, rtmp_encoder=encode_rtmp_tags)
+    hub = StreamHub(config.livestream)
     rtmp = RtmpServer(config.livestream, hub, registry, registry)
     rtmp_binds: list[tuple[str, int]] = []
     services = Services(config, secrets, db, state, node_id, hub, registry)

@@ -25,7 +25,7 @@ signal merged, then the signal alone, then the rest, so it can act on it in orde
 get Stream EOF there). They are rare (one per publisher disconnect).
 
 Catch-up merges are shared: viewers behind by the same batches get the same merged object (one
-join of the shared bytes, one RTMP encoding), cached until the next publish.
+join of the shared bytes; protocol encodings are the parts' joined), cached until the next publish.
 
 Writers that deliver batches to many viewers themselves (the RTMP play fan-out writer) follow
 the broadcast with one cursor; a viewer they serve keeps its own cursor idle and, when it
@@ -39,7 +39,7 @@ stuck inside a send is the writer's problem (write timeout in the HTTP-FLV route
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, islice
 
@@ -49,21 +49,12 @@ from synctv.livestream.errors import StreamEnded, SubscriberLagged
 from synctv.media.flv import FlvTag
 
 __all__ = [
-    "DEFAULT_RTMP_STREAM_ID",
     "Batch",
     "Broadcaster",
     "BroadcasterStatistics",
     "Cursor",
-    "RtmpEncoder",
     "merge",
 ]
-
-RtmpEncoder = Callable[[tuple[FlvTag, ...], int], bytes]
-"""Chunk-encodes tags for RTMP players of a message stream id, without per-viewer state
-(provided by the RTMP layer: ``encoder(tags, message_stream_id)``)."""
-
-# Message stream id RTMP players use unless they made more than one stream (createStream → 1).
-DEFAULT_RTMP_STREAM_ID = 1
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -73,57 +64,46 @@ class Batch:
     ``discontinuity``: this batch starts (or, when merged, contains) the first tags of a new
     publisher session: fresh sequence headers, timestamps continuing after the old session.
     ``unpublished``: a signal with no tags: the publisher left and the reconnect grace began
-    (never merged; see the module docstring).
+    (never merged; see the module docstring). ``parts``: the batches a merged batch was made of.
     """
 
     tags: tuple[FlvTag, ...]
     flv: bytes
     discontinuity: bool = False
-    rtmp_encoder: RtmpEncoder | None = field(default=None, repr=False)
     unpublished: bool = False
-    _rtmp: dict[int, bytes] = field(default_factory=dict, repr=False)
-    _encoded: dict[object, bytes] = field(default_factory=dict, repr=False)
+    parts: tuple[Batch, ...] = field(default=(), repr=False)
+    _encoded: dict[Hashable, bytes] = field(default_factory=dict, repr=False)
 
-    def encoded(self, key: object, build: Callable[[Batch], bytes]) -> bytes:
+    def encoded(self, key: Hashable, build: Callable[[Batch], bytes]) -> bytes:
         """``build(self)``, built on the first call for ``key`` and shared by every viewer after
-        (e.g. the FLV bytes framed as one HTTP/1.1 chunk)."""
+        (RTMP chunks for a message stream id, the FLV bytes framed as an HTTP/1.1 chunk...).
+
+        A merged batch joins its parts' encodings (each built once, shared with the viewers
+        that got the parts one by one), so ``build`` must be concatenative: encoding batches
+        one after another gives their encoding together. FLV tags, RTMP messages with full
+        headers and HTTP/1.1 chunks all are. The hub knows no protocol: the encodings are the
+        drivers'.
+        """
         data = self._encoded.get(key)
         if data is None:
-            data = self._encoded[key] = build(self)
-        return data
-
-    def rtmp(self, stream_id: int = DEFAULT_RTMP_STREAM_ID) -> bytes:
-        """The tags chunk-encoded for RTMP players of message stream ``stream_id``, built on the
-        first call for that id and cached for all viewers.
-
-        Raises ``RuntimeError`` when the hub was built without an ``rtmp_encoder``.
-        """
-        data = self._rtmp.get(stream_id)
-        if data is None:
-            if self.rtmp_encoder is None:
-                if not self.tags:
-                    return b""
-                raise RuntimeError(
-                    "no RTMP encoder: build the hub with StreamHub(rtmp_encoder=...)"
-                )
-            data = self._rtmp[stream_id] = self.rtmp_encoder(self.tags, stream_id)
+            if self.parts:
+                data = b"".join(part.encoded(key, build) for part in self.parts)
+            else:
+                data = build(self)
+            self._encoded[key] = data
         return data
 
 
 def merge(batches: Sequence[Batch]) -> Batch:
-    """Several consecutive batches as one: one join of the shared bytes, RTMP bytes reused."""
+    """Several consecutive batches as one: one join of the shared bytes, encodings reused."""
     if len(batches) == 1:
         return batches[0]
     parts = tuple(batches)
-
-    def rtmp(_tags: tuple[FlvTag, ...], stream_id: int) -> bytes:
-        return b"".join(part.rtmp(stream_id) for part in parts)
-
     return Batch(
         tags=tuple(chain.from_iterable(part.tags for part in parts)),
         flv=b"".join(part.flv for part in parts),
         discontinuity=any(part.discontinuity for part in parts),
-        rtmp_encoder=rtmp,
+        parts=parts,
     )
 
 

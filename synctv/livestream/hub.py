@@ -2,7 +2,7 @@
 
 Resource handling
 -----------------
-``app.py`` starts the hub once: ``hub = StreamHub(config.livestream, rtmp_encoder=...)`` then
+``app.py`` starts the hub once: ``hub = StreamHub(config.livestream)`` then
 ``await nursery.start(hub.run)``. ``run`` opens the hub nursery and keeps it until cancelled.
 
 Nursery passing (style.md: written down where it happens). The hub nursery is handed to two
@@ -39,7 +39,6 @@ from dataclasses import dataclass
 import trio
 
 from synctv.config import LivestreamConfig
-from synctv.livestream.fanout import RtmpEncoder
 from synctv.livestream.registry import LiveStreamRecord
 from synctv.livestream.stream import LiveStream, PublisherHandle, StreamStatistics
 from synctv.supervision import record_crash
@@ -70,11 +69,8 @@ class HubStatistics:
 class StreamHub:
     """The registry of live streams on this node (see the module docstring)."""
 
-    def __init__(
-        self, config: LivestreamConfig, *, rtmp_encoder: RtmpEncoder | None = None
-    ) -> None:
+    def __init__(self, config: LivestreamConfig) -> None:
         self._config = config
-        self._rtmp_encoder = rtmp_encoder
         self._factories: list[StreamTaskFactory] = []
         self._streams: dict[str, LiveStream] = {}
         self._nursery: trio.Nursery | None = None
@@ -116,7 +112,7 @@ class StreamHub:
         nursery = self._nursery
         if nursery is None:
             raise RuntimeError("StreamHub.run() is not running")
-        stream = LiveStream(record.stream_id, self._config, rtmp_encoder=self._rtmp_encoder)
+        stream = LiveStream(record.stream_id, self._config)
         self._streams[record.stream_id] = stream
         # Attached before the supervisor runs, so a zero grace does not end it at once.
         handle = stream._attach()

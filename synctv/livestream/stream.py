@@ -47,7 +47,7 @@ import trio
 
 from synctv.config import LivestreamConfig
 from synctv.livestream.errors import SubscriberLagged, TagRejected
-from synctv.livestream.fanout import Batch, Broadcaster, Cursor, RtmpEncoder
+from synctv.livestream.fanout import Batch, Broadcaster, Cursor
 from synctv.livestream.gop_cache import GopCache, GopCacheStatistics
 from synctv.media.flv import (
     TAG_AUDIO,
@@ -337,13 +337,11 @@ class LiveStream:
         stream_id: str,
         config: LivestreamConfig,
         *,
-        rtmp_encoder: RtmpEncoder | None = None,
         clock: Callable[[], float] = trio.current_time,
     ) -> None:
         self.stream_id = stream_id
         self._max_tag_size = config.max_flv_tag_size_bytes
         self._batch_window_ms = config.fanout_batch_window_ms
-        self._rtmp_encoder = rtmp_encoder
         self._clock = clock
         self._started = clock()
         self._gop = GopCache(
@@ -568,7 +566,7 @@ class LiveStream:
         self._pending, self._pending_encoded, self._pending_bytes = [], [], 0
         for tag, data in zip(tags, encoded, strict=True):
             self._remember(tag, data)
-        batch = Batch(tuple(tags), b"".join(encoded), self._discontinuity, self._rtmp_encoder)
+        batch = Batch(tuple(tags), b"".join(encoded), self._discontinuity)
         self._discontinuity = False
         now = self._clock()
         self._rate.add(now, len(batch.flv))
@@ -631,7 +629,7 @@ class LiveStream:
             handle._detach()
             if not self._ended:
                 self.flush()
-                signal = Batch((), b"", rtmp_encoder=self._rtmp_encoder, unpublished=True)
+                signal = Batch((), b"", unpublished=True)
                 self._broadcaster.publish(signal, max_ring_bytes=self.viewer_bound())
             self._notify()
 

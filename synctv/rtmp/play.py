@@ -3,7 +3,7 @@
 Outputs, the per-stream fan-out writer and the caught-up/catch-up dance are
 :mod:`synctv.livestream.delivery` (shared with the native HTTP-FLV front). What is RTMP here: a
 player's shared bytes are the batch's RTMP chunks for its message stream id
-(``Batch.rtmp(stream_id)``: members of one id get one bytes object), and signals in the
+(``Batch.encoded(("rtmp", stream_id), ...)``: members of one id get one bytes object), and signals in the
 broadcast become per-player control messages at their place in the byte stream (nginx-rtmp's
 behaviour): an ``unpublished`` batch (the publisher left, the reconnect grace began) → Stream
 EOF; the first batch of a new publisher session after it → Stream Begin; the end of the stream →
@@ -43,13 +43,18 @@ FANOUT_STREAM_ID: Final = 1
 def encode_rtmp_tags(tags: Iterable[FlvTag], stream_id: int = FANOUT_STREAM_ID) -> bytes:
     """Chunk-encode FLV tags as RTMP messages once, for every player of ``stream_id``.
 
-    This is ``Batch.rtmp()``'s encoder (the hub takes it as ``rtmp_encoder``): each tag becomes
-    one message with a fmt 0 header on the fan-out chunk streams, so the bytes do not depend on
-    what a viewer was sent before (see :func:`synctv.rtmp.session.encode_media_chunks`).
+    Each tag becomes one message with a fmt 0 header on the fan-out chunk streams, so the bytes
+    do not depend on what a viewer was sent before (see
+    :func:`synctv.rtmp.session.encode_media_chunks`), and encoding batches one by one gives
+    their encoding together (what ``Batch.encoded`` asks of an encoder).
     """
     return b"".join(
         encode_media_chunks(tag.tag_type, stream_id, tag.timestamp, tag.data) for tag in tags
     )
+
+
+def _encode_batch(batch: Batch, stream_id: int) -> bytes:
+    return encode_rtmp_tags(batch.tags, stream_id)
 
 
 class Closing(Exception):
@@ -79,7 +84,7 @@ class PlayerHost(Protocol):
 class Player(FanoutMember):
     """One playing message stream of a connection: its subscription and its own task."""
 
-    __slots__ = ("eof_sent", "fanout", "host", "live", "stream_id")
+    __slots__ = ("_rtmp_build", "_rtmp_key", "eof_sent", "fanout", "host", "live", "stream_id")
 
     def __init__(
         self,
@@ -95,9 +100,12 @@ class Player(FanoutMember):
         self.live = live
         self.fanout = fanout
         self.eof_sent = False  # Stream EOF sent and no Stream Begin since
+        # Every player of the same message stream id shares one encoding per batch.
+        self._rtmp_key = ("rtmp", stream_id)
+        self._rtmp_build = partial(_encode_batch, stream_id=stream_id)
 
     def shared_bytes(self, batch: Batch) -> bytes:
-        return batch.rtmp(self.stream_id)
+        return batch.encoded(self._rtmp_key, self._rtmp_build)
 
     def batch_bytes(self, batch: Batch) -> bytes:
         """What this player is sent for ``batch``: the shared bytes, or control messages."""
@@ -110,8 +118,8 @@ class Player(FanoutMember):
             session = self.host.session
             self.eof_sent = False
             session.notify_stream_begin(self.stream_id)
-            return session.data_to_send() + batch.rtmp(self.stream_id)
-        return batch.rtmp(self.stream_id)
+            return session.data_to_send() + self.shared_bytes(batch)
+        return self.shared_bytes(batch)
 
     async def run(self) -> None:
         """Join snapshot, then batches (:func:`~synctv.livestream.delivery.follow`).
@@ -120,7 +128,7 @@ class Player(FanoutMember):
         """
         sub, sid = self.sub, self.stream_id
         self.output.write_nowait(
-            sub.join.encoded(("rtmp", sid), partial(encode_rtmp_tags, stream_id=sid))
+            sub.join.encoded(self._rtmp_key, partial(encode_rtmp_tags, stream_id=sid))
         )
         try:
             await follow(self, self.fanout)

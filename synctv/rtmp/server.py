@@ -32,7 +32,7 @@ Play: ``play(name)`` where ``name`` is the public stream id; the stream must exi
 directory with the same app as the connection, and be live in the hub, otherwise
 ``NetStream.Play.StreamNotFound``. The player gets the join snapshot (metadata, sequence headers,
 GOP cache) as bytes encoded once per snapshot and stream id and shared (cached on the hub's
-snapshot), then every batch as ``batch.rtmp(stream_id)``: bytes chunked once per batch for all
+snapshot), then every batch's RTMP encoding (``Batch.encoded``): bytes chunked once per batch for all
 RTMP viewers (``encode_media_chunks``). One fan-out writer per stream (``play.StreamFanout``)
 writes each batch to every caught-up player with one non-blocking write; a player that cannot
 keep up is served by its own task until it catches up again (see play.py). Players learn that

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import trio
 
@@ -103,22 +105,25 @@ async def test_close_drains_then_ends() -> None:
         broadcaster.publish(_batch(1), max_ring_bytes=BIG)
 
 
-def test_rtmp_bytes_are_built_once_per_batch_and_stream_id_and_reused_when_merged() -> None:
+def test_encodings_are_built_once_per_batch_and_key_and_reused_when_merged() -> None:
     calls: list[tuple[int, int]] = []
 
-    def encoder(tags: tuple[FlvTag, ...], stream_id: int) -> bytes:
-        calls.append((len(tags), stream_id))
-        return b"R%d" % stream_id * len(tags)
+    def encoder(stream_id: int) -> Callable[[Batch], bytes]:
+        def build(batch: Batch) -> bytes:
+            calls.append((len(batch.tags), stream_id))
+            return b"R%d" % stream_id * len(batch.tags)
 
-    first = Batch(_batch(2).tags, b"", rtmp_encoder=encoder)
-    second = Batch(_batch(3).tags, b"", rtmp_encoder=encoder)
-    assert first.rtmp() == first.rtmp() == b"R1R1"
-    assert first.rtmp(2) == first.rtmp(2) == b"R2R2"  # a player's second stream: cached too
-    assert merge([first, second]).rtmp() == b"R1" * 5
+        return build
+
+    first, second = _batch(2), _batch(3)
+    assert first.encoded(1, encoder(1)) == first.encoded(1, encoder(1)) == b"R1R1"
+    assert first.encoded(2, encoder(2)) == b"R2R2"  # another key (a player's second stream)
+    merged = merge([first, second])
+    # A merged batch joins its parts' encodings: the first part's is reused, not rebuilt.
+    assert merged.encoded(1, encoder(1)) == merged.encoded(1, encoder(1)) == b"R1" * 5
     assert calls == [(2, 1), (2, 2), (3, 1)]
-    with pytest.raises(RuntimeError, match="rtmp_encoder"):
-        _batch(1).rtmp()
-    assert Batch((), b"", unpublished=True).rtmp() == b""
+    assert second.encoded(1, encoder(1)) == b"R1" * 3  # built for the merge, shared after
+    assert calls == [(2, 1), (2, 2), (3, 1)]
 
 
 def test_signal_batches_are_never_merged() -> None:

@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 
 from synctv.config import LivestreamConfig
 from synctv.livestream.errors import StreamEnded, SubscriberLagged
+from synctv.livestream.fanout import Batch
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.metrics import export_hub_metrics
 from synctv.livestream.registry import LiveStreamRecord
@@ -262,14 +263,14 @@ async def test_wait_stream_and_hub_totals_survive_the_stream(hub: StreamHub) -> 
         assert totals.bytes_in == len(aac(1))
 
 
-async def test_rtmp_encoder_is_injected_and_metrics_are_exported() -> None:
+async def test_an_encoding_is_built_once_per_batch_and_metrics_are_exported() -> None:
     calls: list[int] = []
 
-    def encoder(tags: tuple[FlvTag, ...], stream_id: int) -> bytes:
-        calls.append(len(tags))
-        return b"chunks%d" % stream_id
+    def encoder(batch: Batch) -> bytes:
+        calls.append(len(batch.tags))
+        return b"chunks1"
 
-    hub = StreamHub(LivestreamConfig(fanout_batch_window_ms=0), rtmp_encoder=encoder)
+    hub = StreamHub(LivestreamConfig(fanout_batch_window_ms=0))
     export_hub_metrics(hub)
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
@@ -281,7 +282,9 @@ async def test_rtmp_encoder_is_injected_and_metrics_are_exported() -> None:
                 pub.publish_audio(0, aac(1))
                 pub.publish_audio(20, aac(2))
                 pub.flush()
-                assert (await one.receive()).rtmp() == (await two.receive()).rtmp() == b"chunks1"
+                first, second = await one.receive(), await two.receive()
+                assert first is second
+                assert first.encoded("rtmp", encoder) == second.encoded("rtmp", encoder)
                 assert calls == [2]  # once per batch, shared by both viewers
                 assert (
                     REGISTRY.get_sample_value("synctv_livestream_viewers", {"protocol": "rtmp"})

@@ -194,7 +194,7 @@ async def rig(
     record, key = await registry.create(room_id=None, title="test")
     with trio.fail_after(GUARD):
         async with trio.open_nursery() as nursery:
-            hub = StreamHub(livestream, rtmp_encoder=encode_rtmp_tags)
+            hub = StreamHub(livestream)
             await nursery.start(hub.run)
             server = RtmpServer(
                 livestream, hub, registry, registry, takeover_silence_seconds=takeover
@@ -246,7 +246,7 @@ async def test_publish_then_play_over_tcp(registry: LiveStreamRegistry) -> None:
             ("VideoReceived" if t.tag_type == TAG_VIDEO else "AudioReceived", t.data)
             for t in first_gop
         )
-        # Live batches arrive as shared batch.rtmp() bytes on the fan-out chunk streams.
+        # Live batches arrive as shared RTMP encodings of the batches on the fan-out chunk streams.
         await publisher.send_tags(second_gop)
         live: list[bytes] = []
         while len(live) < len(second_gop):
