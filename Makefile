@@ -1,5 +1,5 @@
 # Convenience targets; scripts/dev.sh is the source of truth (it works without make).
-.PHONY: check serve install test lint type layers fuzz proto bench
+.PHONY: check serve install test quick bench-smoke lint type layers fuzz proto bench
 
 check:            ## the README's test command: lint, types, layers, all tests
 	scripts/dev.sh check
@@ -9,10 +9,14 @@ install:
 	scripts/dev.sh install-test
 test:
 	.venv/bin/pytest -q
+quick:            ## unit tests only (no processes, encoders, browsers), fewer examples: < 60 s
+	HYPOTHESIS_PROFILE=quick .venv/bin/pytest -q -x -m "not slow and not e2e"
+bench-smoke:      ## every bench script at a tiny size (also part of check)
+	.venv/bin/pytest -q tests/test_bench_smoke.py
 lint:
 	.venv/bin/ruff check synctv tests bench scripts && .venv/bin/ruff format --check synctv tests bench scripts
 type:
-	.venv/bin/mypy synctv
+	.venv/bin/mypy synctv bench
 layers:
 	.venv/bin/lint-imports
 fuzz:             ## long hypothesis runs on the codecs

@@ -9,6 +9,7 @@ overhead over the FLV bodies.
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 
@@ -37,7 +38,7 @@ def _body(size: int, seed: int) -> bytes:
     return (block * (size // 4096 + 1))[:size]
 
 
-def synthetic_tags() -> list[FlvTag]:
+def synthetic_tags(seconds: int = SECONDS) -> list[FlvTag]:
     sps, pps = b"\x67\x64\x00\x1f\xac\xd9\x40", b"\x68\xeb\xe3\xcb\x22\xc0"
     tags = [
         FlvTag(
@@ -60,7 +61,7 @@ def synthetic_tags() -> list[FlvTag]:
     inter_size = (per_frame * GOP_FRAMES - key_size) // (GOP_FRAMES - 1)
     audio_frame = AUDIO_BPS // 8 * 1024 // 44_100
     events: list[tuple[float, FlvTag]] = []
-    for n in range(SECONDS * FPS):
+    for n in range(seconds * FPS):
         key = n % GOP_FRAMES == 0
         nal = bytes((0x65 if key else 0x41,)) + _body((key_size if key else inter_size) - 1, n)
         body = encode_video(
@@ -68,7 +69,7 @@ def synthetic_tags() -> list[FlvTag]:
         )
         ms = n * 1000 // FPS
         events.append((ms, FlvTag(TAG_VIDEO, ms, body)))
-    for n in range(SECONDS * 44_100 // 1024):
+    for n in range(seconds * 44_100 // 1024):
         ms = n * 1024 * 1000 // 44_100
         body = encode_audio(AudioTag("aac", False, b"\x21" + _body(audio_frame - 1, n), 3, 1, 2))
         events.append((ms + 0.5, FlvTag(TAG_AUDIO, ms, body)))
@@ -76,8 +77,8 @@ def synthetic_tags() -> list[FlvTag]:
     return tags + [tag for _, tag in events]
 
 
-def bench_flv_to_ts() -> dict[str, float]:
-    tags = synthetic_tags()
+def bench_flv_to_ts(seconds: int = SECONDS) -> dict[str, float]:
+    tags = synthetic_tags(seconds)
     flv_bytes = sum(len(t.data) for t in tags)
     best = float("inf")
     ts_bytes = 0
@@ -89,12 +90,12 @@ def bench_flv_to_ts() -> dict[str, float]:
         best = min(best, time.perf_counter() - start)
     return {
         "flv_to_ts_mb_per_s": round(flv_bytes / best / 1e6, 1),
-        "flv_to_ts_realtime_factor": round(SECONDS / best, 1),
+        "flv_to_ts_realtime_factor": round(seconds / best, 1),
         "flv_to_ts_overhead_pct": round((ts_bytes / flv_bytes - 1) * 100, 2),
     }
 
 
-def bench_chunk_decode() -> dict[str, float]:
+def bench_chunk_decode(seconds: int = SECONDS) -> dict[str, float]:
     """RTMP ingest's first step: the same publish as OBS sends it (4096-byte chunks, audio and
     video on their own chunk streams), decoded from 64 KiB reads as the driver reads it."""
     from synctv.rtmp.chunk import ChunkDecoder, ChunkEncoder
@@ -104,7 +105,7 @@ def bench_chunk_decode() -> dict[str, float]:
         encoder.encode(
             6 if tag.tag_type == TAG_VIDEO else 4, tag.timestamp, tag.tag_type, 1, tag.data
         )
-        for tag in synthetic_tags()
+        for tag in synthetic_tags(seconds)
     )
     reads = [wire[i : i + 65536] for i in range(0, len(wire), 65536)]
     best = float("inf")
@@ -117,14 +118,17 @@ def bench_chunk_decode() -> dict[str, float]:
         best = min(best, time.perf_counter() - start)
     return {
         "chunk_decode_mb_per_s": round(len(wire) / best / 1e6, 1),
-        "chunk_decode_realtime_factor": round(SECONDS / best, 1),
+        "chunk_decode_realtime_factor": round(seconds / best, 1),
     }
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--seconds", type=int, default=SECONDS, help="media seconds to convert")
+    args = parser.parse_args()
     figures: dict[str, float] = {}
-    figures |= bench_flv_to_ts()
-    figures |= bench_chunk_decode()
+    figures |= bench_flv_to_ts(args.seconds)
+    figures |= bench_chunk_decode(args.seconds)
     print(json.dumps(figures, sort_keys=True))
 
 

@@ -59,12 +59,12 @@ def make_source(path: Path) -> None:
         packets += vs.encode(frame)
     packets += vs.encode(None)
     samples = 0
-    for frame in audio_in.decode(audio=0):
+    for audio_frame in audio_in.decode(audio=0):
         if samples >= SOURCE_SECONDS * 48000:
             break
-        samples += frame.samples
-        frame.pts = None
-        packets += as_.encode(frame)
+        samples += audio_frame.samples
+        audio_frame.pts = None
+        packets += as_.encode(audio_frame)
     packets += as_.encode(None)
     # Interleave by decode time, as a live encoder would (ffmpeg -re paces by it).
     packets.sort(key=lambda p: float((p.dts or 0) * p.time_base))

@@ -59,8 +59,9 @@ venv() {
 
 install_test_system_packages() {
   # Real peers for the tests: Redis, FFmpeg (ffprobe), coturn's STUN client, and Chromium with
-  # Node/npm for the browser test (hls.js is installed from npm by that test).
-  apt_install redis-server ffmpeg coturn chromium
+  # Node/npm for the browser test (hls.js is installed from npm by that test); nginx as the
+  # origin of the proxy bench (bench smoke test).
+  apt_install redis-server ffmpeg coturn chromium nginx-light
   command -v npm >/dev/null || apt_install nodejs npm
 }
 
@@ -78,7 +79,7 @@ case "${1:-}" in
     install_test_system_packages
     export PATH="$PWD/$VENV/bin:$PATH"
     say "ruff"; ruff check synctv tests bench scripts; ruff format --check synctv tests bench scripts
-    say "mypy"; mypy synctv
+    say "mypy"; mypy synctv; mypy bench
     say "import layers"; lint-imports
     say "tests"
     rm -f .coverage .coverage.*

@@ -23,9 +23,12 @@ class RunningPostgres:
     def dsn(self) -> str:
         return self.cluster.dsn
 
-    def create_database(self) -> str:
-        """Create an empty database named uniquely and return its DSN."""
-        name = f"t_{uuid.uuid4().hex[:16]}"
+    def database_dsn(self, name: str) -> str:
+        return self.cluster.dsn.replace(f"/{embedded_pg.DATABASE}?", f"/{name}?")
+
+    def create_database(self, name: str | None = None) -> str:
+        """Create an empty database (named uniquely unless ``name``) and return its DSN."""
+        name = name or f"t_{uuid.uuid4().hex[:16]}"
         identity = embedded_pg.process_identity(self.cluster)
         done = subprocess.run(
             [
@@ -47,7 +50,7 @@ class RunningPostgres:
         )
         if done.returncode != 0:
             raise RuntimeError(f"createdb {name} failed: {done.stderr.strip()}")
-        return self.cluster.dsn.replace(f"/{embedded_pg.DATABASE}?", f"/{name}?")
+        return self.database_dsn(name)
 
     def start(self) -> None:
         identity = embedded_pg.process_identity(self.cluster)

@@ -1,0 +1,106 @@
+"""Every bench script at a tiny size (``make bench-smoke``; part of CI so benches cannot rot).
+
+Each script runs as a user runs it (its own process, from the repository) and must print one
+JSON line whose figures say the run worked; the figures themselves are not judged here
+(performance is read from full-size runs, never from tests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+pytestmark = pytest.mark.slow
+
+
+def run_bench(script: str, *args: str, timeout: float = 120) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(BENCH.parent)}
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines, done.stderr[-2000:]
+    figures = json.loads(lines[-1])
+    assert isinstance(figures, dict)
+    return figures
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The live benches' reference stream, encoded once for this module."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        from live_rig import make_source
+    finally:
+        sys.path.remove(str(BENCH))
+    path = tmp_path_factory.mktemp("bench") / "source.flv"
+    make_source(path)
+    return path
+
+
+def test_codec_micro() -> None:
+    figures = run_bench("codec_micro.py", "--seconds", "2")
+    assert figures["flv_to_ts_realtime_factor"] > 1
+    assert figures["chunk_decode_realtime_factor"] > 1
+
+
+def test_http_micro() -> None:
+    figures = run_bench("http_micro.py", "--seconds", "1", "--connections", "4")
+    assert figures["requests_per_s"] > 0
+
+
+def test_stun() -> None:
+    figures = run_bench("stun.py", "--seconds", "1")
+    assert figures["answered"] > 0
+    assert figures["lost"] == 0
+
+
+def test_proxy_bench() -> None:
+    figures = run_bench(
+        "proxy_bench.py",
+        *("--size-mb", "16", "--clients", "2", "--requests", "2", "--sequential-mb", "2"),
+        *("--random-kb", "256", "--working-set-mb", "8", "--cache-mb", "16"),
+    )
+    assert figures["warm_mb_s"] > 0
+    assert figures["nginx_direct_mb_s"] > 0
+
+
+def test_flv_fanout(source: Path) -> None:
+    figures = run_bench(
+        "flv_fanout.py",
+        *("--viewers", "3", "--warmup", "1", "--duration", "2", "--source", str(source)),
+    )
+    assert figures["connected"] == 3
+    assert figures["all_kept_real_time"] is True
+
+
+def test_idle_streams(source: Path) -> None:
+    figures = run_bench(
+        "idle_streams.py",
+        *("--streams", "2", "--hls", "on-demand", "--warmup", "2", "--duration", "2"),
+        *("--source", str(source)),
+    )
+    assert figures["all_live"] is True
+    assert figures["first_playlist_ms"] is not None
+
+
+def test_hls_probe() -> None:
+    figures = run_bench(
+        "hls_probe.py", *("--viewers", "2", "--baseline", "1", "--duration", "4"), timeout=180
+    )
+    assert figures["viewers_kept_up"] is True
+    assert figures["segments_missed"] == 0
