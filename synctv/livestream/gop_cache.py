@@ -17,6 +17,11 @@ Which tag starts a GOP is the caller's decision (``keyframe=True``): a video key
 for an audio-only stream an audio frame every second or so (see ``stream.py``). Tags that
 arrive before the first GOP start are not cached: a cache never begins mid-GOP.
 
+A viewer joins at the newest GOP start (the least to send and the closest to live: a join storm
+of 500 viewers sends a third of the bytes it would from the oldest); a subscriber that wants
+media at once, however far back (the HLS segmenter, which cuts its first segment from it), takes
+the whole cache.
+
 Entries carry the tag's encoded FLV bytes next to the tag so a join is one ``b"".join``. The
 cache is pure: no clock, no trio.
 """
@@ -73,10 +78,11 @@ class GopCache:
     def size_bytes(self) -> int:
         return self._bytes
 
-    @property
-    def first_timestamp(self) -> int | None:
-        """Timestamp of the cached key frame the snapshot starts at, if any."""
-        return self._gops[0].tags[0].timestamp if self._gops else None
+    def first_timestamp(self, *, whole: bool = True) -> int | None:
+        """Timestamp of the cached key frame ``snapshot(whole=...)`` starts at, if any."""
+        if not self._gops:
+            return None
+        return (self._gops[0] if whole else self._gops[-1]).tags[0].timestamp
 
     def add(self, tag: FlvTag, encoded: bytes, *, keyframe: bool) -> None:
         """Append one tag; ``keyframe`` starts a new GOP. Tags before any GOP start are ignored."""
@@ -99,11 +105,12 @@ class GopCache:
                 self._overflowed = True
             self._drop_oldest()
 
-    def snapshot(self) -> tuple[tuple[FlvTag, ...], bytes]:
-        """All cached tags from the oldest GOP start, and the same tags as FLV bytes."""
+    def snapshot(self, *, whole: bool = True) -> tuple[tuple[FlvTag, ...], bytes]:
+        """The cached tags from the oldest GOP start (``whole``) or from the newest one, and the
+        same tags as FLV bytes."""
         tags: list[FlvTag] = []
         encoded: list[bytes] = []
-        for gop in self._gops:
+        for gop in self._gops if whole else list(self._gops)[-1:]:
             tags += gop.tags
             encoded += gop.encoded
         return tuple(tags), b"".join(encoded)

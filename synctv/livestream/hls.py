@@ -372,7 +372,7 @@ class HubStream(Protocol):
     def stream_id(self) -> str: ...
 
     def subscribe(
-        self, *, protocol: str = ..., realtime: bool = ...
+        self, *, protocol: str = ..., realtime: bool = ..., whole_gop_cache: bool = ...
     ) -> AbstractContextManager[HubSubscription]: ...
 
 
@@ -624,7 +624,9 @@ class _Run:
                 # Realtime while HLS is being fetched: batches reach the segmenter without the
                 # publisher's idle read merging, so the live edge is what viewers wait for.
                 realtime = requests is not None and demand is not None and demand.recent(requests)
-                with stream.subscribe(protocol=VIEWER_PROTOCOL, realtime=realtime) as subscription:
+                with stream.subscribe(
+                    protocol=VIEWER_PROTOCOL, realtime=realtime, whole_gop_cache=True
+                ) as subscription:
                     if requests is not None:
                         requests.subscription = subscription
                     try:

@@ -360,7 +360,7 @@ class LiveStream:
         self._seen_video = False
         self._seen_audio = False
         self._audio_gop_start: int | None = None
-        self._join_cache: tuple[int, JoinSnapshot] | None = None
+        self._join_cache: dict[bool, tuple[int, JoinSnapshot]] = {}  # whole? -> (seq, join)
         self._pending_since = 0.0  # clock() when the first pending tag arrived
         self._pending_started = trio.Event()  # set when a tag arrives with nothing pending
         self._drops: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -412,18 +412,21 @@ class LiveStream:
         max_backlog_bytes: int | None = None,
         protocol: str = "other",
         realtime: bool = True,
+        whole_gop_cache: bool = False,
     ) -> Iterator[Subscription]:
         """Join the stream: a snapshot to start decoding from, then live batches.
 
         ``max_backlog_bytes`` overrides the default bound (the ring, at most 64 MiB, caps it).
         ``protocol`` labels the viewer count. ``realtime=False`` says the subscriber does not
         mind batches a little late (the HLS segmenter while nobody fetches its output), so it
-        does not make the stream ``watched`` (``Subscription.set_realtime`` changes it). A subscription to an ended stream gets an
+        does not make the stream ``watched`` (``Subscription.set_realtime`` changes it).
+        The join starts at the newest cached key frame, or with ``whole_gop_cache`` at the oldest
+        (more media at once, further from live: what the HLS segmenter wants). A subscription to an ended stream gets an
         empty snapshot and ``StreamEnded`` from its first ``receive``.
         """
         bound = self.viewer_bound() if max_backlog_bytes is None else max_backlog_bytes
         cursor = self._broadcaster.cursor(bound)
-        join = self._join_snapshot()
+        join = self._join_snapshot(whole_gop_cache)
         subscription = Subscription(
             self._broadcaster,
             cursor,
@@ -484,16 +487,17 @@ class LiveStream:
             gop_cache=self._gop.statistics(),
         )
 
-    def _join_snapshot(self) -> JoinSnapshot:
-        """Metadata, sequence headers and the GOP cache, shared by viewers joining between the
-        same two batches. Sequence headers are stamped with the first cached tag's time, so media
+    def _join_snapshot(self, whole_gop_cache: bool) -> JoinSnapshot:
+        """Metadata, sequence headers and the GOP cache (its newest GOP, or all of it), shared
+        by viewers joining between the same two batches. Sequence headers are stamped with the first cached tag's time, so media
         timestamps never go backwards; onMetaData goes at 0, as FMS, nginx-rtmp and SRS send it
         (FFmpeg's FLV reader takes a script tag at any other time for a data track)."""
         seq = self._broadcaster.next_seq
-        if self._join_cache is not None and self._join_cache[0] == seq:
-            return self._join_cache[1]
-        gop_tags, gop_flv = self._gop.snapshot()
-        start = self._gop.first_timestamp
+        cached = self._join_cache.get(whole_gop_cache)
+        if cached is not None and cached[0] == seq:
+            return cached[1]
+        gop_tags, gop_flv = self._gop.snapshot(whole=whole_gop_cache)
+        start = self._gop.first_timestamp(whole=whole_gop_cache)
         if start is None:
             start = self._normalizer.last_output or 0
         head = [
@@ -503,7 +507,7 @@ class LiveStream:
         ]
         encoded = [encode_tag(tag.tag_type, tag.timestamp, tag.data) for tag in head]
         join = JoinSnapshot((*head, *gop_tags), b"".join((*encoded, gop_flv)))
-        self._join_cache = (seq, join)
+        self._join_cache[whole_gop_cache] = (seq, join)
         return join
 
     # ------------------------------------------------------------------ publisher
@@ -616,7 +620,7 @@ class LiveStream:
             self._gop.clear()
             self._metadata = self._video_header = self._audio_header = None
             self._audio_gop_start = None
-            self._join_cache = None
+            self._join_cache.clear()
         self._sessions += 1
         handle = PublisherHandle(self)
         self._publisher = handle

@@ -28,7 +28,7 @@ def test_tags_before_the_first_keyframe_are_not_cached() -> None:
     cache = GopCache(max_gops=2, max_bytes=1 << 20)
     _feed(cache, "iii")
     assert cache.snapshot() == ((), b"")
-    assert cache.first_timestamp is None
+    assert cache.first_timestamp() is None
     tags = _feed(cache, "Kii")
     assert cache.snapshot()[0] == tuple(tags)
 
@@ -42,7 +42,12 @@ def test_keeps_the_last_n_gops() -> None:
     stats = cache.statistics()
     assert (stats.gops, stats.tags, stats.dropped_gops) == (2, 5, 1)
     assert stats.bytes == len(flv) == cache.size_bytes
-    assert cache.first_timestamp == 3
+    assert cache.first_timestamp() == 3
+    # A viewer joins at the newest key frame: only the GOP being received.
+    newest, newest_flv = cache.snapshot(whole=False)
+    assert newest == tuple(tags[5:])
+    assert newest_flv == b"".join(encode_tag(t.tag_type, t.timestamp, t.data) for t in newest)
+    assert cache.first_timestamp(whole=False) == tags[5].timestamp
 
 
 def test_byte_bound_drops_whole_gops_oldest_first() -> None:

@@ -434,7 +434,7 @@ async def test_merged_reconnect_batch_keeps_the_old_sessions_tail(clip: Clip) ->
 
         @contextmanager
         def subscribe(
-            self, *, protocol: str = "", realtime: bool = True
+            self, *, protocol: str = "", realtime: bool = True, whole_gop_cache: bool = False
         ) -> Iterator[FakeSubscription]:
             yield FakeSubscription()
 

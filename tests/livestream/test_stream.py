@@ -61,18 +61,21 @@ async def test_join_snapshot_is_metadata_headers_then_gop_from_a_keyframe() -> N
         pub.publish_video(ts, key(ts) if ts in (120, 280) else inter(ts))
         pub.publish_audio(ts + 3, aac(ts))
         pub.flush()
+    # A viewer starts at the newest key frame; the whole cache starts at the oldest.
+    for whole, first_key in ((False, 280), (True, 120)):
+        with stream.subscribe(whole_gop_cache=whole) as sub:
+            kinds = [(t.tag_type, t.data) for t in sub.join_tags[:4]]
+            assert kinds == [
+                (TAG_SCRIPT, METADATA),
+                (TAG_VIDEO, AVC_SEQ),
+                (TAG_AUDIO, AAC_SEQ),
+                (TAG_VIDEO, key(first_key)),
+            ]
     with stream.subscribe() as sub:
-        kinds = [(t.tag_type, t.data) for t in sub.join_tags[:4]]
-        assert kinds == [
-            (TAG_SCRIPT, METADATA),
-            (TAG_VIDEO, AVC_SEQ),
-            (TAG_AUDIO, AAC_SEQ),
-            (TAG_VIDEO, key(120)),
-        ]
         # Sequence headers carry the key frame's time, so media never goes backwards in time;
         # onMetaData is at 0 however late the viewer joins (FFmpeg reads it as metadata only there).
         stamps = [t.timestamp for t in sub.join_tags]
-        assert stamps[:4] == [0, 120, 120, 120]
+        assert stamps[:4] == [0, 280, 280, 280]
         assert stamps == sorted(stamps)
         assert sub.has_audio
         assert sub.has_video
@@ -161,12 +164,16 @@ async def test_audio_only_stream_caches_about_a_second_per_gop() -> None:
     for ts in range(0, 5000, 23):
         pub.publish_audio(ts, aac(ts))
     pub.flush()
-    with stream.subscribe() as sub:
+    with stream.subscribe(whole_gop_cache=True) as sub:
         assert not sub.has_video
         assert sub.has_audio
         tags = sub.join_tags
         assert tags[0].data == AAC_SEQ
         assert 1000 <= tags[-1].timestamp - tags[1].timestamp < 2100
+    with stream.subscribe() as sub:  # a viewer: from the newest "GOP" start
+        tags = sub.join_tags
+        assert tags[0].data == AAC_SEQ
+        assert 0 <= tags[-1].timestamp - tags[1].timestamp < 1000
 
 
 async def test_a_changed_sequence_header_restarts_the_gop_cache() -> None:
