@@ -52,7 +52,7 @@ from synctv.api.grpc._gen.synctv.admin.v1 import admin_pb2
 from synctv.api.grpc.admin import AdminService, serve_admin
 from synctv.api.grpc.admin_live import LiveAdminService, LiveStatusSnapshot, LiveUrls
 from synctv.api.grpc.admin_providers import ProviderAdmin
-from synctv.api.grpc.cli_common import ADMIN_SOCKET_NAME
+from synctv.api.grpc.socket_path import ADMIN_SOCKET_NAME
 from synctv.api.health import Readiness, health_routes
 from synctv.api.http.asgi import App, Route
 from synctv.api.http.routes.live_flv import live_flv_routes
