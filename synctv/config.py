@@ -277,8 +277,18 @@ class GrpcConfig(_Section):
 
 
 class ClusterConfig(_Section):
+    # Multi-node operation is not built yet: true is refused rather than silently ignored.
     enabled: bool = False
     node_id: str | None = None
+
+    @field_validator("enabled")
+    @classmethod
+    def _not_available_yet(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "clustering is not available yet; set it to false (one node per database)"
+            )
+        return value
 
 
 class Config(_Section):
