@@ -3,6 +3,7 @@ drain; reflection only when enabled."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,3 +134,64 @@ async def test_grpc_disabled_binds_nothing(tmp_path: Path, fresh_dsn: str) -> No
     config = server_config(tmp_path / "data", fresh_dsn, grpc={"enabled": False})
     async with running_server(config) as server:
         assert server.addresses.grpc == []
+
+
+async def test_garbage_from_a_client_leaves_the_listener_serving(
+    tmp_path: Path, fresh_dsn: str
+) -> None:
+    """Not HTTP/2, a preface then nonsense, a connection dropped mid-frame: each ends only
+    that connection."""
+    config = server_config(tmp_path / "data", fresh_dsn)
+    async with running_server(config) as server:
+        host, port = server.addresses.grpc[0]
+        for payload in (
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\xff" * 64,
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04",
+        ):
+            stream = await trio.open_tcp_stream(host, port)
+            await stream.send_all(payload)
+            with trio.move_on_after(1):
+                await stream.receive_some()
+            await stream.aclose()
+        assert await trio.to_thread.run_sync(health_check, target(server)) == SERVING
+
+
+async def test_a_crashed_listener_is_restarted(
+    tmp_path: Path, fresh_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gRPC listener runs under ``restarting``: a crash is logged, counted, and the
+    listener serves again on its port; the process goes on."""
+    from synctv import metrics
+    from synctv.api.grpc import public
+
+    original = public._push_readiness_changes
+    crashes: list[int] = []
+
+    async def crash_once(*args: object) -> None:
+        if not crashes:
+            crashes.append(1)
+            await trio.sleep(0.2)
+            raise RuntimeError("planted crash")
+        await original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(public, "_push_readiness_changes", crash_once)
+    with socket.socket() as probe:  # a fixed port, so the restarted listener is found again
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = server_config(tmp_path / "data", fresh_dsn, grpc={"port": port})
+    before = metrics.TASK_CRASHES.labels("grpc_listener")._value.get()
+    async with running_server(config) as server:
+        with trio.fail_after(10):
+            while metrics.TASK_CRASHES.labels("grpc_listener")._value.get() == before:  # noqa: ASYNC110
+                await trio.sleep(0.05)
+            while True:
+                try:
+                    status = await trio.to_thread.run_sync(health_check, f"127.0.0.1:{port}")
+                    break
+                except grpc.RpcError:
+                    await trio.sleep(0.1)
+        assert status == SERVING
+        async with httpx.AsyncClient() as client:  # the rest of the process never noticed
+            ready = await client.get(url(server.addresses.health, "/health/ready"))
+        assert ready.status_code == 200
