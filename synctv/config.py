@@ -272,14 +272,28 @@ class WebRTCConfig(_Section):
 
 
 class GrpcConfig(_Section):
+    # The public gRPC listener (grpc.health.v1.Health, then the business services).
     enabled: bool = True
     host: str = "0.0.0.0"
     port: PortOrEphemeral = 50051
+    # Server reflection lists every service and message to anyone who can connect: off unless
+    # asked for (grpcurl and similar tools need it).
+    enable_reflection: bool = False
 
 
 class ClusterConfig(_Section):
+    # Multi-node operation is not built yet: true is refused rather than silently ignored.
     enabled: bool = False
     node_id: str | None = None
+
+    @field_validator("enabled")
+    @classmethod
+    def _not_available_yet(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "clustering is not available yet; set it to false (one node per database)"
+            )
+        return value
 
 
 class Config(_Section):
@@ -356,7 +370,8 @@ def _check_distinct_ports(config: Config) -> None:
     if config.webrtc.enable_builtin_stun:
         rtc = config.webrtc
         listeners.append(("webrtc.stun_port", rtc.stun_host, rtc.stun_port))
-    # grpc.port is not listed: the public gRPC server is not served yet (README: planned).
+    if config.grpc.enabled:
+        listeners.append(("grpc.port", config.grpc.host, config.grpc.port))
     for index, (key, host, port) in enumerate(listeners):
         for other_key, other_host, other_port in listeners[:index]:
             overlapping = host == other_host or {host, other_host} & _WILDCARD_HOSTS

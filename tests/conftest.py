@@ -159,6 +159,7 @@ SLOW_MODULES = frozenset(
         "tests/state/test_state.py",
         "tests/stun/test_server.py",
         "tests/api/test_live_flv_native.py",
+        "tests/api/test_public_grpc.py",
     }
 )
 _ROOT = Path(__file__).resolve().parent.parent

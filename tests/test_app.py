@@ -13,9 +13,9 @@ import pytest
 import trio
 import trio.testing
 
-from synctv.api.grpc import admin_client
 from synctv.api.http.asgi import Request, Response, Route, json_response
 from synctv.app import Services, serve
+from synctv.cli import client as admin_client
 from tests._harness.postgres import start_postgres
 from tests._harness.server import running_server, server_config, url
 

@@ -207,7 +207,9 @@ def test_a_newer_database_is_refused_by_migrate_and_serve(tmp_path: Path, fresh_
             await conn.close()
 
     asyncio.run(from_the_future())
-    ephemeral = {f"SYNCTV_{k}": "0" for k in ("SERVER_PORT", "HEALTH_PORT", "METRICS_PORT")}
+    ephemeral = {
+        f"SYNCTV_{k}": "0" for k in ("SERVER_PORT", "HEALTH_PORT", "METRICS_PORT", "GRPC_PORT")
+    }
     ephemeral |= {"SYNCTV_LIVESTREAM_RTMP_PORT": "0", "SYNCTV_WEBRTC_STUN_PORT": "0"}
     for command in ("migrate", "serve"):
         result = run(command, env={**env, **ephemeral})

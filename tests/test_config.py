@@ -289,3 +289,20 @@ def test_opaque_setup_of_the_generated_shape_is_accepted(tmp_path: Path) -> None
     seed = "0123456789abcdef" * 8
     config = load_config(None, {"SYNCTV_SECURITY_OPAQUE_SERVER_SETUP": seed}, cwd=tmp_path)
     assert config.security.opaque_server_setup is not None
+
+
+def test_cluster_enabled_is_refused_as_not_available_yet() -> None:
+    """A setting that would do nothing is refused, naming the key, not silently accepted."""
+    with pytest.raises(ConfigError) as refused:
+        load_config(environ={"SYNCTV_CLUSTER_ENABLED": "true"})
+    assert refused.value.key == "cluster.enabled"
+    assert "not available yet" in str(refused.value)
+    assert load_config(environ={"SYNCTV_CLUSTER_ENABLED": "false"}).cluster.enabled is False
+
+
+def test_grpc_port_clashes_with_another_listener() -> None:
+    with pytest.raises(ConfigError) as clash:
+        load_config(environ={"SYNCTV_GRPC_PORT": "8080"})
+    assert clash.value.key == "grpc.port"
+    disabled = load_config(environ={"SYNCTV_GRPC_PORT": "8080", "SYNCTV_GRPC_ENABLED": "false"})
+    assert disabled.grpc.port == 8080

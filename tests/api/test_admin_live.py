@@ -15,7 +15,7 @@ import trio
 
 from synctv.api.grpc.admin import serve_admin
 from synctv.api.grpc.admin_live import LiveAdminService, LiveStatusSnapshot, LiveUrls
-from synctv.api.grpc.cli_common import ADMIN_SOCKET_NAME
+from synctv.api.grpc.socket_path import ADMIN_SOCKET_NAME
 from synctv.livestream.registry import LiveStreamRecord, LiveStreamRegistry
 from synctv.store.db import Database
 from tests._harness.postgres import RunningPostgres

@@ -127,7 +127,7 @@ async def test_add_list_resolve_update_remove(
 def test_cli_parser_builds() -> None:
     import argparse
 
-    from synctv.api.grpc.cli_providers import add_commands
+    from synctv.cli.providers import add_commands
 
     parser = argparse.ArgumentParser()
     add_commands(parser.add_subparsers())

@@ -6,7 +6,7 @@ the socket. grpclib neither removes a stale socket nor restricts its mode, so we
 refuse to start when another live server already answers on the socket (the data_dir lock
 already keeps a second process out; this is the second guard). A ``data_dir`` too deep for an
 AF_UNIX path gets its socket in a private temp directory instead, with ``data_dir/synctv.sock``
-a symlink to it (see :func:`~synctv.api.grpc.cli_common.short_socket_path`).
+a symlink to it (see :func:`~synctv.api.grpc.socket_path.short_socket_path`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from grpclib.server import Server
 
 from synctv.api.grpc._gen.synctv.admin.v1 import admin_grpc, admin_pb2
 from synctv.api.grpc.bridge import unary
-from synctv.api.grpc.cli_common import is_too_long, short_socket_path
+from synctv.api.grpc.socket_path import is_too_long, short_socket_path
 
 StatusSource = Callable[[], Awaitable[admin_pb2.StatusResponse]]
 

@@ -1,12 +1,11 @@
-"""What every ``synctv`` command that talks to a running server shares; light on imports.
+"""Where the management socket lives: the contract between its server and the ``synctv`` CLI.
 
-Every CLI invocation builds the whole parser, so this module imports neither grpclib nor the
-generated code (``synctv version`` stays fast); ``admin_client`` is imported when a command runs.
+Stdlib only: every CLI invocation imports it while building the parser (``synctv version`` stays
+fast), and the server binds where it says.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import tempfile
@@ -38,21 +37,3 @@ def connectable_socket(socket_path: Path) -> Path:
     if socket_path.is_symlink():
         return Path(os.readlink(socket_path))
     return socket_path
-
-
-def add_config_option(parser: argparse.ArgumentParser) -> None:
-    """The ``--config`` option shared by every command that reads the config."""
-    parser.add_argument(
-        "--config",
-        "-c",
-        type=Path,
-        default=None,
-        help="YAML config file (default: $SYNCTV_CONFIG; then environment SYNCTV_* only)",
-    )
-
-
-def admin_socket(args: argparse.Namespace) -> Path:
-    """The management socket of the server that ``--config`` (and the environment) describe."""
-    from synctv.config import load_config  # pydantic: only for commands that read the config
-
-    return connectable_socket(load_config(args.config).data_dir / ADMIN_SOCKET_NAME)

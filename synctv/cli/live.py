@@ -12,7 +12,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from synctv.api.grpc.cli_common import add_config_option, admin_socket
+from synctv.cli.common import add_config_option, admin_socket
 
 if TYPE_CHECKING:
     from synctv.api.grpc._gen.synctv.admin.v1 import live_grpc, live_pb2
@@ -73,8 +73,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def _call(args: argparse.Namespace, method: Callable[[live_grpc.LiveAdminStub], Awaitable[T]]) -> T:
     from grpclib.client import Channel
 
-    from synctv.api.grpc import admin_client
     from synctv.api.grpc._gen.synctv.admin.v1 import live_grpc
+    from synctv.cli import client as admin_client
 
     socket_path = admin_socket(args)
 

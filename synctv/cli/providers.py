@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from synctv.api.grpc.cli_common import add_config_option, admin_socket
+from synctv.cli.common import add_config_option, admin_socket
 
 if TYPE_CHECKING:
     from synctv.api.grpc._gen.synctv.admin.v1 import providers_grpc, providers_pb2
@@ -114,8 +114,8 @@ def _call(
 ) -> T:
     from grpclib.client import Channel
 
-    from synctv.api.grpc import admin_client
     from synctv.api.grpc._gen.synctv.admin.v1 import providers_grpc
+    from synctv.cli import client as admin_client
 
     socket_path = admin_socket(args)
 
@@ -126,7 +126,7 @@ def _call(
 
 
 def _read_json_object(source: str | None, what: str) -> str:
-    from synctv.api.grpc.admin_client import AdminUnavailable
+    from synctv.cli.client import AdminUnavailable
 
     if source is None:
         return ""
@@ -141,7 +141,7 @@ def _read_json_object(source: str | None, what: str) -> str:
 
 
 def _options(text: str | None) -> str | None:
-    from synctv.api.grpc.admin_client import AdminUnavailable
+    from synctv.cli.client import AdminUnavailable
 
     if text is None:
         return None
@@ -240,7 +240,7 @@ def _resolve(args: argparse.Namespace) -> int:
 
 
 def _read_key(path: Path | None, prompt: str) -> str:
-    from synctv.api.grpc.admin_client import AdminUnavailable
+    from synctv.cli.client import AdminUnavailable
 
     if path is None:
         return getpass.getpass(prompt).strip()

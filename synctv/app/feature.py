@@ -1,0 +1,101 @@
+"""What a feature hands the tree: one :class:`Feature` bundle, built from the shared :class:`Services`.
+
+A feature builder (``live.py``, ``media_proxy.py``, ``stun.py`` ...) is ``build(services) ->
+Feature``: it constructs its own objects and returns everything the tree must serve or run for
+it. The tree (``tree.py``) never knows what a feature is about; it only knows *where* each part
+goes: routes on the HTTP listener, handlers on the public or management gRPC server, tasks and
+listeners under :func:`synctv.supervision.restarting`, collectors once serving, health checks in
+readiness, closers after the tree has ended.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from synctv.api.health import Check, Readiness
+from synctv.api.http.asgi import Route
+from synctv.app.addresses import BoundAddresses
+from synctv.config import Config
+from synctv.livestream.hub import StreamHub
+from synctv.livestream.registry import LiveStreamRegistry
+from synctv.state import ShortLivedState
+from synctv.store.db import Database
+from synctv.store.secrets import Secrets
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What every feature builds on (and the embedding and test seam of ``extra_routes``)."""
+
+    config: Config
+    secrets: Secrets
+    db: Database
+    state: ShortLivedState
+    node_id: str
+    hub: StreamHub
+    live_streams: LiveStreamRegistry
+    database_kind: str  # "embedded" or "external"
+    readiness: Readiness
+    addresses: BoundAddresses  # filled as each listener becomes ready
+    started_at: float  # time.monotonic() when the tree started
+
+
+RouteFactory = Callable[[Services], Sequence[Route]]
+
+
+class Stop(enum.Enum):
+    """How a listener ends when the server shuts down."""
+
+    # In the draining nursery: stops accepting at shutdown, its open connections get
+    # server.shutdown_drain_timeout_seconds, and the drain waits for it.
+    DRAIN = "drain"
+    # In root: stops answering at shutdown (its work is one packet or one short exchange).
+    AT_SHUTDOWN = "at_shutdown"
+    # In root, unstopped: answers through the drain (probes, scrapes), ends with root.
+    WITH_ROOT = "with_root"
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A long-lived service: ``run(task_status=...)``, started under ``restarting(name, ...)``."""
+
+    name: str
+    run: Callable[..., Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """A socket server: ``serve([shutdown_trigger=...,] task_status=...)``, bound at start-up.
+
+    ``key`` names the config key a bind failure is reported under; ``bound`` receives what
+    ``serve`` reported through ``task_status`` (it records it in :class:`BoundAddresses`).
+    """
+
+    task: str
+    key: str
+    host: str
+    port: int
+    serve: Callable[..., Awaitable[object]]
+    bound: Callable[[Any], None]
+    stop: Stop = Stop.DRAIN
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One feature's share of the process."""
+
+    name: str
+    routes: Sequence[Route] = ()
+    grpc_handlers: Sequence[object] = ()  # public gRPC (grpc.port)
+    admin_handlers: Sequence[object] = ()  # management gRPC (data_dir/synctv.sock)
+    tasks: Sequence[Task] = ()
+    listeners: Sequence[Listener] = ()
+    collectors: Sequence[Callable[[], None]] = ()  # metric exporters, registered once serving
+    health_checks: Mapping[str, Check] = field(default_factory=dict)
+    closers: Sequence[Callable[[], Awaitable[None]]] = ()  # after the tree has ended
+
+
+Builder = Callable[[Services], Awaitable[Feature]]

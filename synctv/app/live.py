@@ -1,0 +1,76 @@
+"""Live streaming: RTMP ingest, the stream hub, HTTP-FLV and HLS playback, ``admin live``."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from synctv.api.grpc.admin_live import LiveAdminService, LiveStatusSnapshot, LiveUrls
+from synctv.api.http.routes.live_flv import live_flv_routes
+from synctv.api.http.routes.live_hls import live_hls_routes
+from synctv.app.feature import Feature, Listener, Services, Task
+from synctv.livestream.hls import HlsDemand, HlsSegmenter
+from synctv.livestream.hls_store import open_hls_store
+from synctv.livestream.hub import StreamHub
+from synctv.livestream.metrics import export_hub_metrics
+from synctv.rtmp.server import RtmpServer, export_rtmp_metrics
+
+
+async def build(services: Services) -> Feature:
+    config, hub, registry = services.config, services.hub, services.live_streams
+    live, cors = config.livestream, config.server.cors_origins
+    hls_store = open_hls_store(
+        live.hls_storage.backend,
+        memory_max_bytes=live.hls_storage.memory_max_mb * 1024 * 1024,
+        directory=config.path(live.hls_storage.dir),
+    )
+    await hls_store.clean_on_start()  # a crash may have left segments of streams long gone
+    # HLS requests per stream: they make the segmenter realtime, or (hls_on_demand) run it at all.
+    hls_demand = HlsDemand(live.hls_on_demand_idle_seconds)
+    if live.hls_enabled:
+        segmenter = HlsSegmenter.from_config(hls_store, live, hls_demand)
+        hub.add_stream_task_factory(segmenter.task_factory)
+    urls = LiveUrls(
+        config,
+        http_binds=services.addresses.http_binds,
+        rtmp_port=services.addresses.rtmp_port,
+    )
+    listeners, collectors = [], [partial(export_hub_metrics, hub)]
+    if live.enabled:
+        rtmp = RtmpServer(live, hub, registry, registry)
+        # RTMP drains like HTTP: listeners close at shutdown, open sessions get the drain
+        # timeout. The hub is a root task, so it outlives every session.
+        serve = partial(rtmp.serve, drain_timeout=config.server.shutdown_drain_timeout_seconds)
+        listeners.append(
+            Listener(
+                "rtmp_listener",
+                "livestream.rtmp_port",
+                live.rtmp_host,
+                live.rtmp_port,
+                serve,
+                services.addresses.rtmp_bound,
+            )
+        )
+        collectors.append(partial(export_rtmp_metrics, rtmp))
+    return Feature(
+        "live",
+        routes=[
+            *live_flv_routes(hub, registry, live, cors),
+            *live_hls_routes(
+                hls_store, config=live, cors_origins=cors, directory=registry, demand=hls_demand
+            ),
+        ],
+        admin_handlers=[
+            LiveAdminService(registry, urls, live_status=partial(_live_status, hub), kick=hub.kick)
+        ],
+        # The hub and the HLS store outlive every session that feeds or reads them.
+        tasks=[Task("hls_store", hls_store.run), Task("stream_hub", hub.run)],
+        listeners=listeners,
+        collectors=collectors,
+    )
+
+
+def _live_status(hub: StreamHub, stream_id: str) -> LiveStatusSnapshot | None:
+    stats = hub.stream_statistics(stream_id)
+    if stats is None:
+        return None
+    return LiveStatusSnapshot(stats.live, stats.bitrate_bps, sum(stats.viewers.values()))

@@ -1,0 +1,49 @@
+"""WebRTC: the built-in STUN server and ``GET /api/webrtc/ice-servers`` that advertises it."""
+
+from __future__ import annotations
+
+from synctv import metrics
+from synctv.api.http.routes.webrtc import webrtc_routes
+from synctv.app.feature import Feature, Listener, Services, Stop
+from synctv.stun.server import StunServer
+
+
+async def build(services: Services) -> Feature:
+    rtc, addresses = services.config.webrtc, services.addresses
+    routes = webrtc_routes(rtc, bound_stun_port=addresses.stun_port)
+    if not rtc.enable_builtin_stun:
+        return Feature("stun", routes=routes)
+    stun = StunServer(rtc)
+    listener = Listener(
+        "stun_listener",
+        "webrtc.stun_port",
+        rtc.stun_host,
+        rtc.stun_port,
+        stun.serve,
+        addresses.stun_bound,
+        Stop.AT_SHUTDOWN,  # stops answering when the shutdown starts; not drained
+    )
+    return Feature(
+        "stun", routes=routes, listeners=[listener], collectors=[lambda: _export_metrics(stun)]
+    )
+
+
+def _export_metrics(stun: StunServer) -> None:
+    metrics.export_snapshot(
+        metrics.SnapshotCollector(
+            "synctv_stun",
+            stun.statistics,
+            counters={
+                "requests": "STUN requests received",
+                "responses": "STUN success responses sent",
+            },
+            gauges={
+                "rate_limit_sources": "Sources tracked by the STUN rate limiter",
+                "tcp_connections": "Open STUN-over-TCP connections",
+            },
+            labelled={
+                "errors": ("kind", "STUN error responses sent, by kind"),
+                "drops": ("reason", "STUN inputs dropped without a reply, by reason"),
+            },
+        )
+    )
