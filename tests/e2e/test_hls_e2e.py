@@ -224,7 +224,7 @@ async def test_hls_metrics_follow_real_traffic(live: Live) -> None:
         stream_id, key = await live.new_stream()
         before = hls_samples()
         live.ffmpeg_publish(H264_AAC, key)
-        polls = 0  # answered 200 (before the publisher connected: 404 stream_not_live)
+        polls = 0  # answered 200 (before the publisher connected: 503 stream_not_live)
         with trio.fail_after(20):
             while True:
                 reply = await client.get(live.playlist_url(stream_id))
