@@ -162,9 +162,9 @@ class DomainError(Exception):
         *,
         headers: Iterable[tuple[str, str]] = (),
     ) -> None:
-        declared = lookup(code) if isinstance(code, str) else code
-        if _CATALOGUE.get(declared.code) is not declared:
-            raise UndeclaredErrorCode(f"error code {declared.code!r} is not from the catalogue")
+        declared = lookup(code)
+        if isinstance(code, ErrorCode) and code is not declared:
+            raise UndeclaredErrorCode(f"error code {code.code!r} is not from the catalogue")
         super().__init__(message)
         self.error = declared
         self.message = message
@@ -228,7 +228,7 @@ SEGMENT_NOT_FOUND = LIVE.code(
     "segment_not_found", 404, G.NOT_FOUND, "The HLS segment was evicted or does not exist yet."
 )
 
-PROXY = Area("proxy", "Media proxy (/proxy/<token>)")
+PROXY = Area("proxy", "Media proxy (`/proxy/{token}`)")
 PROXY_TOKEN_INVALID = PROXY.code(
     "proxy_token_invalid", 403, G.PERMISSION_DENIED, "Not a valid proxy link (or not for proxying)."
 )
