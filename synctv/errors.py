@@ -8,8 +8,8 @@ from it (``scripts/gen_error_docs.py``).
 
 Codes are flat ``snake_case`` and start with their area's noun (``stream_not_found``,
 ``proxy_token_expired``, ``provider_name_taken``): the existing wire codes already read that way
-and clients match on them, so they stay. Clients match on these strings, so a code never changes
-meaning; add a new one instead. Declare a code under its :class:`Area`::
+and clients match on them, so they stay. A code never changes meaning; add a new one instead.
+Declare a code, one line, under its :class:`Area` (``G`` is :class:`GrpcStatus`)::
 
     ROOM_NOT_FOUND = ROOMS.code("room_not_found", 404, G.NOT_FOUND, "No room with this id.")
 
@@ -178,6 +178,14 @@ class DomainError(Exception):
 
     def __str__(self) -> str:
         return f"{self.error.code}: {self.message}"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # copy and pickle rebuild through __init__, whose arguments differ from ``self.args``.
+        return (
+            type(self),
+            (self.error.code, self.message, self.details),
+            {"headers": self.headers},
+        )
 
 
 def error_body(error: DomainError) -> dict[str, JsonValue]:

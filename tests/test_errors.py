@@ -4,6 +4,8 @@ no declared code unused, and docs/errors.md current."""
 from __future__ import annotations
 
 import ast
+import copy
+import pickle
 import re
 import subprocess
 import sys
@@ -163,6 +165,17 @@ def test_a_declared_code_by_string_or_constant_is_the_same_declaration() -> None
     assert by_string.error is by_constant.error is errors.STREAM_NOT_FOUND
     assert by_constant.code == "stream_not_found"
     assert str(by_constant) == "stream_not_found: no such stream"
+
+
+def test_copies_and_pickles_keep_everything() -> None:
+    error = DomainError(errors.RANGE_NOT_SATISFIABLE, "m", {"size": 9}, headers=[("a", "b")])
+    for twin in (copy.copy(error), pickle.loads(pickle.dumps(error))):
+        assert (twin.error, twin.message, twin.details, twin.headers) == (
+            errors.RANGE_NOT_SATISFIABLE,
+            "m",
+            {"size": 9},
+            (("a", "b"),),
+        )
 
 
 def test_details_must_be_json() -> None:
