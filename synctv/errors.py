@@ -1,31 +1,307 @@
-"""Stable error codes that cross the API boundary (HTTP JSON ``code``, gRPC status details).
+"""The one catalogue of error codes that cross an API boundary, and :class:`DomainError`.
 
-Clients match on these strings, so they never change meaning; add new ones instead.
+Every refusal a client can see has a stable code declared here exactly once, in one line, with
+its HTTP status, its gRPC status and a one-line description. Every transport (the HTTP routes, the
+management gRPC, the CLI's error output, later the WebSocket) maps a :class:`DomainError` through
+this table and nothing else, so a code means the same everywhere. ``docs/errors.md`` is generated
+from it (``scripts/gen_error_docs.py``).
+
+Codes are flat ``snake_case`` and start with their area's noun (``stream_not_found``,
+``proxy_token_expired``, ``provider_name_taken``): the existing wire codes already read that way
+and clients match on them, so they stay. A code never changes meaning; add a new one instead.
+Declare a code, one line, under its :class:`Area` (``G`` is :class:`GrpcStatus`)::
+
+    ROOM_NOT_FOUND = ROOMS.code("room_not_found", 404, G.NOT_FOUND, "No room with this id.")
+
+Raising a code that is not declared is a bug: the constructor refuses it at run time and
+``tests/test_errors.py`` finds literal codes in the source that are not declared.
+
+What a client sees: ``code``, ``message`` and ``details`` (a small JSON object). They are public:
+never put secrets, credentials, URLs of upstreams or the text of a lower-level exception in them
+(log those). Unexpected exceptions never reach a client; they become ``internal_error``.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import enum
+import json
+import re
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from typing import TypeAlias
 
-NOT_FOUND: Final = "not_found"
-METHOD_NOT_ALLOWED: Final = "method_not_allowed"
-INVALID_JSON: Final = "invalid_json"
-INVALID_PARAMETER: Final = "invalid_parameter"
-BODY_TOO_LARGE: Final = "body_too_large"
-INTERNAL_ERROR: Final = "internal_error"
-SERVICE_UNAVAILABLE: Final = "service_unavailable"
-STREAM_NOT_FOUND: Final = "stream_not_found"
-STREAM_NOT_LIVE: Final = "stream_not_live"
-SEGMENT_NOT_FOUND: Final = "segment_not_found"
-RANGE_NOT_SATISFIABLE: Final = "range_not_satisfiable"
-UPSTREAM_ERROR: Final = "upstream_error"
-UPSTREAM_TIMEOUT: Final = "upstream_timeout"
-UPSTREAM_NOT_ALLOWED: Final = "upstream_not_allowed"
-INVALID_TOKEN: Final = "invalid_token"
-TOKEN_EXPIRED: Final = "token_expired"
-RATE_LIMITED: Final = "rate_limited"
-INVALID_MEDIA_REF: Final = "invalid_media_ref"
-PROXY_TOKEN_INVALID: Final = "proxy_token_invalid"
-PROXY_TOKEN_EXPIRED: Final = "proxy_token_expired"
-UPSTREAM_ADDRESS_REFUSED: Final = "upstream_address_refused"
-TOO_MANY_CONNECTIONS: Final = "too_many_connections"
+JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
+
+_CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+\Z")
+_HTTP_STATUSES = frozenset(status.value for status in HTTPStatus)
+
+
+class GrpcStatus(enum.IntEnum):
+    """The canonical gRPC status codes (grpc/doc/statuscodes.md), without importing grpclib:
+    this module sits below every transport. ``tests/test_errors.py`` checks them against grpclib.
+    """
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
+G = GrpcStatus
+
+
+class ErrorCode(str):
+    """One declared code: the string clients match on, with how each transport reports it.
+
+    A ``str`` so that it compares, hashes and serialises as the wire code itself.
+    """
+
+    __slots__ = ("area", "description", "grpc_status", "http_status")
+
+    http_status: int
+    grpc_status: GrpcStatus
+    description: str
+    area: str
+
+    def __new__(
+        cls, code: str, http_status: int, grpc_status: GrpcStatus, description: str, area: str
+    ) -> ErrorCode:
+        self = super().__new__(cls, code)
+        self.http_status = http_status
+        self.grpc_status = grpc_status
+        self.description = description
+        self.area = area
+        return self
+
+    @property
+    def code(self) -> str:
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"ErrorCode({self.code!r}, {self.http_status}, {self.grpc_status.name})"
+
+
+_CATALOGUE: dict[str, ErrorCode] = {}
+_AREAS: dict[str, Area] = {}
+
+
+class Area:
+    """A group of codes (one section of ``docs/errors.md``); declare its codes with :meth:`code`."""
+
+    def __init__(self, name: str, title: str) -> None:
+        if name in _AREAS:
+            raise ValueError(f"error area {name!r} declared twice")
+        self.name = name
+        self.title = title
+        _AREAS[name] = self
+
+    def code(
+        self, code: str, http_status: int, grpc_status: GrpcStatus, description: str
+    ) -> ErrorCode:
+        """Declare ``code``; a second declaration of the same string is refused at import."""
+        if not _CODE.match(code):
+            raise ValueError(f"error code {code!r} is not snake_case with at least two words")
+        if code in _CATALOGUE:
+            raise ValueError(f"error code {code!r} declared twice")
+        if not 400 <= http_status <= 599 or http_status not in _HTTP_STATUSES:
+            raise ValueError(f"{code}: {http_status} is not an HTTP error status")
+        if grpc_status is GrpcStatus.OK:
+            raise ValueError(f"{code}: gRPC status OK is not an error")
+        if not description or "\n" in description:
+            raise ValueError(f"{code}: the description is one non-empty line")
+        declared = ErrorCode(code, http_status, GrpcStatus(grpc_status), description, self.name)
+        _CATALOGUE[code] = declared
+        return declared
+
+
+class UndeclaredErrorCode(LookupError):
+    """A code that is not in the catalogue: a bug in the caller, never a client's fault."""
+
+
+def lookup(code: str) -> ErrorCode:
+    try:
+        return _CATALOGUE[code]
+    except KeyError:
+        raise UndeclaredErrorCode(f"error code {code!r} is not declared in synctv.errors") from None
+
+
+def catalogue() -> tuple[ErrorCode, ...]:
+    """Every declared code, in declaration order (grouped by area)."""
+    return tuple(_CATALOGUE.values())
+
+
+def areas() -> tuple[Area, ...]:
+    return tuple(_AREAS.values())
+
+
+class DomainError(Exception):
+    """An expected failure a client is told about: a declared code, a message, details.
+
+    ``headers`` are HTTP response headers the HTTP mapping adds (``Allow`` on 405,
+    ``Content-Range`` on 416, ``Retry-After``, CORS); other transports ignore them.
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode | str,
+        message: str,
+        details: Mapping[str, JsonValue] | None = None,
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        declared = lookup(code)
+        if isinstance(code, ErrorCode) and code is not declared:
+            raise UndeclaredErrorCode(f"error code {code.code!r} is not from the catalogue")
+        super().__init__(message)
+        self.error = declared
+        self.message = message
+        self.details: dict[str, JsonValue] = dict(details or {})
+        json.dumps(self.details)  # TypeError here, not in a transport, if it is not JSON
+        self.headers = tuple(headers)
+
+    @property
+    def code(self) -> str:
+        return self.error.code
+
+    def __str__(self) -> str:
+        return f"{self.error.code}: {self.message}"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # copy and pickle rebuild through __init__, whose arguments differ from ``self.args``.
+        return (
+            type(self),
+            (self.error.code, self.message, self.details),
+            {"headers": self.headers},
+        )
+
+
+def error_body(error: DomainError) -> dict[str, JsonValue]:
+    """The JSON object an HTTP response (and later a WebSocket error frame) carries.
+
+    ``{"code": ..., "message": ...}`` plus ``"details"`` when there are any: the shape clients and
+    tests already read (``reply.json()["code"]``), so it stays flat.
+    """
+    body: dict[str, JsonValue] = {"code": error.error.code, "message": error.message}
+    if error.details:
+        body["details"] = error.details
+    return body
+
+
+# --- The catalogue. One line per code; group by area; keep each area's codes together. ---
+
+REQUESTS = Area("requests", "Requests (any route)")
+NOT_FOUND = REQUESTS.code("not_found", 404, G.NOT_FOUND, "No route or resource at this path.")
+METHOD_NOT_ALLOWED = REQUESTS.code(
+    "method_not_allowed", 405, G.UNIMPLEMENTED, "The route exists; the method does not (see Allow)."
+)
+INVALID_JSON = REQUESTS.code("invalid_json", 400, G.INVALID_ARGUMENT, "The body is not JSON.")
+INVALID_PARAMETER = REQUESTS.code(
+    "invalid_parameter", 400, G.INVALID_ARGUMENT, "A parameter or argument has an invalid value."
+)
+BODY_TOO_LARGE = REQUESTS.code(
+    "body_too_large", 413, G.RESOURCE_EXHAUSTED, "The request body exceeds the route's limit."
+)
+RANGE_NOT_SATISFIABLE = REQUESTS.code(
+    "range_not_satisfiable", 416, G.OUT_OF_RANGE, "The requested byte range is outside the object."
+)
+TOO_MANY_CONNECTIONS = REQUESTS.code(
+    "too_many_connections", 503, G.RESOURCE_EXHAUSTED, "Connection cap reached; retry later."
+)
+SERVICE_UNAVAILABLE = REQUESTS.code(
+    "service_unavailable", 503, G.UNAVAILABLE, "Not ready to answer yet; retry later."
+)
+INTERNAL_ERROR = REQUESTS.code(
+    "internal_error", 500, G.INTERNAL, "An unexpected failure; the detail is in the server log."
+)
+
+LIVE = Area("live", "Live streams (HTTP-FLV, HLS, live admin)")
+STREAM_NOT_FOUND = LIVE.code("stream_not_found", 404, G.NOT_FOUND, "No live stream with this id.")
+STREAM_NOT_LIVE = LIVE.code(
+    "stream_not_live", 503, G.UNAVAILABLE, "The stream exists but nobody is publishing it now."
+)
+SEGMENT_NOT_FOUND = LIVE.code(
+    "segment_not_found", 404, G.NOT_FOUND, "The HLS segment was evicted or does not exist yet."
+)
+
+PROXY = Area("proxy", "Media proxy (`/proxy/{token}`)")
+PROXY_TOKEN_INVALID = PROXY.code(
+    "proxy_token_invalid", 403, G.PERMISSION_DENIED, "Not a valid proxy link (or not for proxying)."
+)
+PROXY_TOKEN_EXPIRED = PROXY.code(
+    "proxy_token_expired", 403, G.PERMISSION_DENIED, "The proxy link has expired."
+)
+UPSTREAM_NOT_FOUND = PROXY.code(
+    "upstream_not_found", 404, G.NOT_FOUND, "The upstream has no such object (404 or 410)."
+)
+UPSTREAM_TIMEOUT = PROXY.code(
+    "upstream_timeout", 504, G.DEADLINE_EXCEEDED, "The upstream did not answer in time."
+)
+UPSTREAM_ADDRESS_REFUSED = PROXY.code(
+    "upstream_address_refused", 403, G.PERMISSION_DENIED, "The upstream address is not allowed."
+)
+UPSTREAM_BAD_PLAYLIST = PROXY.code(
+    "upstream_bad_playlist", 502, G.UNAVAILABLE, "The upstream playlist is malformed or too large."
+)
+UPSTREAM_ERROR = PROXY.code(
+    "upstream_error", 502, G.UNAVAILABLE, "The upstream request failed (any other reason)."
+)
+
+PROVIDERS = Area("providers", "Media providers (admin and proxy)")
+PROVIDER_NOT_FOUND = PROVIDERS.code(
+    "provider_not_found", 404, G.NOT_FOUND, "No provider instance with this id or name."
+)
+PROVIDER_NAME_TAKEN = PROVIDERS.code(
+    "provider_name_taken", 409, G.ALREADY_EXISTS, "Another provider instance has this name."
+)
+UNKNOWN_PROVIDER_KIND = PROVIDERS.code(
+    "unknown_provider_kind", 400, G.INVALID_ARGUMENT, "No provider kind with this name."
+)
+INVALID_PROVIDER_CONFIG = PROVIDERS.code(
+    "invalid_provider_config",
+    400,
+    G.INVALID_ARGUMENT,
+    "The provider config or credentials are invalid.",
+)
+PROVIDER_NOT_SUPPORTED = PROVIDERS.code(
+    "provider_not_supported", 400, G.INVALID_ARGUMENT, "This provider kind cannot do that."
+)
+MEDIA_NOT_FOUND = PROVIDERS.code(
+    "media_not_found", 404, G.NOT_FOUND, "The provider has no such media, subtitle or quality."
+)
+INVALID_MEDIA_REF = PROVIDERS.code(
+    "invalid_media_ref", 400, G.INVALID_ARGUMENT, "The media reference or URL is malformed."
+)
+PROVIDER_UNAVAILABLE = PROVIDERS.code(
+    "provider_unavailable", 502, G.UNAVAILABLE, "The provider's server failed or is unreachable."
+)
+PROVIDER_AUTH_FAILED = PROVIDERS.code(
+    "provider_auth_failed", 502, G.UNAVAILABLE, "The provider's server refused our credentials."
+)
+CREDENTIALS_UNAVAILABLE = PROVIDERS.code(
+    "credentials_unavailable",
+    503,
+    G.FAILED_PRECONDITION,
+    "The key for stored credentials is missing.",
+)
+CREDENTIAL_KEY_CONFIGURED = PROVIDERS.code(
+    "credential_key_configured",
+    409,
+    G.FAILED_PRECONDITION,
+    "The key comes from config; rotate it there.",
+)
+CREDENTIAL_KEY_STORE_FAILED = PROVIDERS.code(
+    "credential_key_store_failed", 503, G.UNAVAILABLE, "The new credential key could not be saved."
+)

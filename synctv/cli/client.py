@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 from grpclib.client import Channel
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
+from synctv.api.grpc.status import error_code
+
 T = TypeVar("T")
 
 # The server answers from memory or one query; anything slower means it is stuck.
@@ -20,7 +22,15 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 
 
 class AdminUnavailable(Exception):
-    """The server could not be reached, or refused the call; the message is one line."""
+    """The server could not be reached, or refused the call; the message is one line.
+
+    ``code`` is the catalogue code the server refused with (``docs/errors.md``), None when the
+    server was not reached or the failure was not one of ours; the message then starts with it.
+    """
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(f"{code}: {message}" if code else message)
+        self.code = code
 
 
 def call(
@@ -43,7 +53,7 @@ def call(
     try:
         return asyncio.run(run())
     except GRPCError as exc:
-        raise AdminUnavailable(exc.message or exc.status.name) from None
+        raise AdminUnavailable(exc.message or exc.status.name, error_code(exc)) from None
     except (TimeoutError, OSError, StreamTerminatedError) as exc:
         raise AdminUnavailable(f"cannot reach the server at {socket_path}: {exc}") from None
 

@@ -20,12 +20,12 @@ from typing import Any
 
 import trio
 
+from synctv.errors import DomainError
 from synctv.providers.base import (
     BrowseEntry,
     Mode,
     PlaybackSource,
     ProviderContext,
-    ProviderError,
     ProviderHttpError,
     ProviderKind,
     http_base_url,
@@ -63,10 +63,10 @@ class AlistProvider:
         path = _normalise(media_ref)
         data = await self._call("/api/fs/get", {"path": path, "password": self._path_password})
         if not isinstance(data, Mapping) or data.get("is_dir"):
-            raise ProviderError("invalid_media_ref", f"{path} is not a file")
+            raise DomainError("invalid_media_ref", f"{path} is not a file")
         raw_url = data.get("raw_url")
         if not isinstance(raw_url, str) or not raw_url.startswith(("http://", "https://")):
-            raise ProviderError("provider_unavailable", "alist returned no raw URL for the file")
+            raise DomainError("provider_unavailable", "alist returned no raw URL for the file")
         raw_url = media_url(raw_url, "raw URL alist returned")
         headers: tuple[tuple[str, str], ...] = ()
         if self._token and same_origin(raw_url, self._base):
@@ -117,10 +117,10 @@ class AlistProvider:
         if code == 200:
             return data
         if code in (401, 403):
-            raise ProviderError("provider_auth_failed", f"alist refused access: {message}")
+            raise DomainError("provider_auth_failed", f"alist refused access: {message}")
         if "not found" in message.lower() or code == 404:
-            raise ProviderError("media_not_found", f"alist: {message}")
-        raise ProviderError("provider_unavailable", f"alist answered code {code}: {message}")
+            raise DomainError("media_not_found", f"alist: {message}")
+        raise DomainError("provider_unavailable", f"alist answered code {code}: {message}")
 
     async def _ensure_token(self, expired: str | None = None) -> str | None:
         if not self._username:
@@ -132,7 +132,7 @@ class AlistProvider:
             code, message, data = await self._post("/api/auth/login", body, None)
             token = data.get("token") if isinstance(data, Mapping) else None
             if code != 200 or not isinstance(token, str) or not token:
-                raise ProviderError("provider_auth_failed", f"alist login failed: {message}")
+                raise DomainError("provider_auth_failed", f"alist login failed: {message}")
             self._token = token
             return token
 
@@ -149,9 +149,9 @@ class AlistProvider:
                 lan=self._context.lan,
             )
         except ProviderHttpError as exc:
-            raise ProviderError("provider_unavailable", f"alist unreachable: {exc}") from None
+            raise DomainError("provider_unavailable", f"alist unreachable: {exc}") from None
         if reply.status != 200 or not isinstance(reply.data, Mapping):
-            raise ProviderError("provider_unavailable", f"alist answered HTTP {reply.status}")
+            raise DomainError("provider_unavailable", f"alist answered HTTP {reply.status}")
         code = reply.data.get("code")
         message = reply.data.get("message")
         return (
@@ -163,7 +163,7 @@ class AlistProvider:
 
 def _normalise(path: str) -> str:
     if "\0" in path or len(path) > 4096:
-        raise ProviderError("invalid_media_ref", "bad alist path")
+        raise DomainError("invalid_media_ref", "bad alist path")
     return posixpath.normpath("/" + path.lstrip("/"))
 
 

@@ -7,9 +7,10 @@ credentials, LAN flag) stored in the database; ``ProviderKind.create`` turns one
 :class:`Provider`, which talks to its service through the :class:`ProviderHttp` it is given
 (implemented by ``synctv.proxy.upstream``: address policy, timeouts and pool limits included).
 
-Error handling: providers raise :class:`ProviderError` with a stable code (``media_not_found``,
-``provider_auth_failed``, ``provider_unavailable``, ``invalid_media_ref``,
-``invalid_provider_config``); nothing a provider raises carries a credential.
+Error handling: providers raise :class:`synctv.errors.DomainError` with a code declared in the
+catalogue's providers area (``media_not_found``, ``provider_auth_failed``,
+``provider_unavailable``, ``invalid_media_ref``, ``invalid_provider_config``); nothing a provider
+raises carries a credential.
 
 Secrets stay secrets: plain config (stored unencrypted, printed by ``list``) may not hold
 credential headers, which belong in the encrypted credentials (:func:`header_pairs`); a source
@@ -30,6 +31,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import idna
 
+from synctv import errors
+from synctv.errors import DomainError
 from synctv.providers.scope import LanScope, LanScopeError, normalise_host, origin_of
 
 Mode = Literal["direct", "proxy"]
@@ -73,18 +76,11 @@ _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z")
 _NUMERIC_LABEL = re.compile(r"(?:[0-9]+|0x[0-9a-f]*)\Z")
 
 
-class ProviderError(Exception):
-    """A provider failure with a stable ``code`` (see the module docstring)."""
+class ProviderConfigError(DomainError):
+    """``invalid_provider_config`` with a message saying which key is wrong."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class ProviderConfigError(ProviderError):
     def __init__(self, message: str) -> None:
-        super().__init__("invalid_provider_config", message)
+        super().__init__(errors.INVALID_PROVIDER_CONFIG, message)
 
 
 class ProviderHttpError(Exception):
@@ -266,7 +262,7 @@ class ProviderRegistry:
         try:
             return self._kinds[name]
         except KeyError:
-            raise ProviderError(
+            raise DomainError(
                 "unknown_provider_kind", f"unknown provider kind {name!r}; known: {self.names()}"
             ) from None
 
@@ -329,11 +325,11 @@ def http_base_url(config: Mapping[str, Any]) -> str:
     return normal.rstrip("/")
 
 
-class MalformedUrl(ProviderError):
+class MalformedUrl(DomainError):
     """A URL the upstream client could not (or must not) fetch; the code is invalid_media_ref."""
 
     def __init__(self, message: str) -> None:
-        super().__init__("invalid_media_ref", message)
+        super().__init__(errors.INVALID_MEDIA_REF, message)
 
 
 def media_url(url: str, what: str = "media URL") -> str:

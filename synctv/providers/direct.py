@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from synctv.errors import DomainError
 from synctv.providers.base import (
     BrowseEntry,
     Mode,
     PlaybackSource,
     ProviderConfigError,
     ProviderContext,
-    ProviderError,
     ProviderKind,
     header_pairs,
     media_url,
@@ -41,7 +41,7 @@ class DirectProvider:
         )
 
     async def browse(self, path: str) -> list[BrowseEntry]:
-        raise ProviderError("not_supported", "direct providers cannot be browsed")
+        raise DomainError("provider_not_supported", "direct providers cannot be browsed")
 
 
 def _create(

@@ -23,6 +23,7 @@ from urllib.parse import quote, urlencode
 
 import trio
 
+from synctv.errors import DomainError
 from synctv.providers.base import (
     BrowseEntry,
     JsonReply,
@@ -30,7 +31,6 @@ from synctv.providers.base import (
     PlaybackSource,
     ProviderConfigError,
     ProviderContext,
-    ProviderError,
     ProviderHttpError,
     ProviderKind,
     Subtitle,
@@ -78,7 +78,7 @@ class EmbyProvider:
         )
         sources = info.get("MediaSources") if isinstance(info, Mapping) else None
         if not sources or not isinstance(sources[0], Mapping):
-            raise ProviderError("media_not_found", f"emby item {item} has no media source")
+            raise DomainError("media_not_found", f"emby item {item} has no media source")
         source = sources[0]
         source_id = str(source.get("Id") or item)
         query = urlencode({"static": "true", "MediaSourceId": source_id, "api_key": token})
@@ -160,7 +160,7 @@ class EmbyProvider:
         data = reply.data if isinstance(reply.data, Mapping) else {}
         token, user = data.get("AccessToken"), data.get("User")
         if reply.status != 200 or not isinstance(token, str) or not isinstance(user, Mapping):
-            raise ProviderError("provider_auth_failed", f"emby login failed (HTTP {reply.status})")
+            raise DomainError("provider_auth_failed", f"emby login failed (HTTP {reply.status})")
         self._token = token
         self._user_id = self._user_id or str(user.get("Id"))
 
@@ -188,12 +188,10 @@ class EmbyProvider:
         if reply.status == 200:
             return reply.data
         if reply.status in (401, 403):
-            raise ProviderError(
-                "provider_auth_failed", f"emby refused access (HTTP {reply.status})"
-            )
+            raise DomainError("provider_auth_failed", f"emby refused access (HTTP {reply.status})")
         if reply.status in (400, 404):
-            raise ProviderError("media_not_found", f"emby: not found (HTTP {reply.status})")
-        raise ProviderError("provider_unavailable", f"emby answered HTTP {reply.status}")
+            raise DomainError("media_not_found", f"emby: not found (HTTP {reply.status})")
+        raise DomainError("provider_unavailable", f"emby answered HTTP {reply.status}")
 
     async def _raw(self, method: str, path: str, body: object, *, token: str | None) -> JsonReply:
         auth = (
@@ -212,13 +210,13 @@ class EmbyProvider:
                 lan=self._context.lan,
             )
         except ProviderHttpError as exc:
-            raise ProviderError("provider_unavailable", f"emby unreachable: {exc}") from None
+            raise DomainError("provider_unavailable", f"emby unreachable: {exc}") from None
 
 
 def _item_id(ref: str) -> str:
     ref = ref.strip().strip("/")
     if not ref or len(ref) > 128 or not ref.replace("-", "").isalnum():
-        raise ProviderError("invalid_media_ref", "an emby media reference is an item id")
+        raise DomainError("invalid_media_ref", "an emby media reference is an item id")
     return ref
 
 

@@ -15,7 +15,7 @@ rotating to the key already current re-encrypts them, which is how a rotation by
 ends. Credential writes and rotation are serialised in-process (a row written under the old key
 while a rotation runs would be missed by it).
 
-Error handling: every failure is a :class:`ProviderError` with a stable code:
+Error handling: every failure is a :class:`synctv.errors.DomainError` with a declared code:
 ``provider_not_found``, ``provider_name_taken``, ``invalid_provider_config``,
 ``unknown_provider_kind``, ``credentials_unavailable``, ``credential_key_configured``,
 ``credential_key_store_failed`` and the providers' own codes.
@@ -34,12 +34,12 @@ from typing import Any, Protocol
 
 import trio
 
+from synctv.errors import DomainError
 from synctv.providers.base import (
     BrowseEntry,
     PlaybackSource,
     Provider,
     ProviderContext,
-    ProviderError,
     ProviderHttp,
     ProviderRegistry,
     Quality,
@@ -189,7 +189,7 @@ class ProviderService:
                     lan_service=lan_service,
                 )
             except ProviderNameTaken:
-                raise ProviderError(
+                raise DomainError(
                     "provider_name_taken", f"a provider named {name!r} exists"
                 ) from None
         return _public(row)
@@ -236,18 +236,18 @@ class ProviderService:
                     lan_service=lan_service,
                 )
             except ProviderNameTaken:
-                raise ProviderError(
+                raise DomainError(
                     "provider_name_taken", f"a provider named {name!r} exists"
                 ) from None
         if updated is None:
-            raise ProviderError("provider_not_found", f"no provider instance {ref!r}")
+            raise DomainError("provider_not_found", f"no provider instance {ref!r}")
         await self._changed(row.id)
         return _public(updated)
 
     async def remove(self, ref: str) -> None:
         row = await self._row(ref)
         if not await self._store.delete(row.id):
-            raise ProviderError("provider_not_found", f"no provider instance {ref!r}")
+            raise DomainError("provider_not_found", f"no provider instance {ref!r}")
         await self._changed(row.id)
 
     async def rotate_key(self, old_key: bytes | None, new_key: bytes) -> KeyRotation:
@@ -261,7 +261,7 @@ class ProviderService:
         async with self._key_lock:
             cipher = self._cipher
             if old_key is not None and key_id(old_key) not in cipher.key_ids:
-                raise ProviderError(
+                raise DomainError(
                     "credentials_unavailable",
                     f"key {key_id(old_key)} is not a key this server holds "
                     f"(current {cipher.key_id})",
@@ -289,11 +289,11 @@ class ProviderService:
     async def _stage(self, current_key_id: str, new_key: bytes) -> None:
         reason = self._custody.refusal(current_key_id, new_key)
         if reason is not None:
-            raise ProviderError("credential_key_configured", reason)
+            raise DomainError("credential_key_configured", reason)
         try:
             await self._custody.stage(new_key)
         except OSError as exc:
-            raise ProviderError(
+            raise DomainError(
                 "credential_key_store_failed", f"cannot save the new key: {exc.strerror}"
             ) from None
 
@@ -347,7 +347,7 @@ class ProviderService:
     async def _row(self, ref: str) -> ProviderInstanceRow:
         row = await self._store.get(ref)
         if row is None:
-            raise ProviderError("provider_not_found", f"no provider instance {ref!r}")
+            raise DomainError("provider_not_found", f"no provider instance {ref!r}")
         return row
 
     async def _provider(self, ref: str) -> tuple[Provider, ProviderInstanceRow, list[str]]:
@@ -374,7 +374,7 @@ class ProviderService:
         try:
             return self._cipher.decrypt(row.credentials, row.credentials_key_id, row.id)
         except CredentialError as exc:
-            raise ProviderError("credentials_unavailable", str(exc)) from None
+            raise DomainError("credentials_unavailable", str(exc)) from None
 
     def _validate(
         self,
@@ -424,7 +424,7 @@ def _reencryptor(
         if stored_key_id == target.key_id:
             return None
         if stored_key_id not in target.key_ids:
-            raise ProviderError(
+            raise DomainError(
                 "credentials_unavailable",
                 f"instance {instance_id} is encrypted under key {stored_key_id}, "
                 "which this server does not hold",
@@ -432,14 +432,14 @@ def _reencryptor(
         try:
             return target.encrypt(target.decrypt(blob, stored_key_id, instance_id), instance_id)
         except CredentialError as exc:
-            raise ProviderError("credentials_unavailable", str(exc)) from None
+            raise DomainError("credentials_unavailable", str(exc)) from None
 
     return reencrypt
 
 
 def _check_name(name: str) -> None:
     if not _NAME.match(name):
-        raise ProviderError(
+        raise DomainError(
             "invalid_provider_config",
             "a provider name is 1-64 characters: letters, digits, '_', '.', '-'",
         )

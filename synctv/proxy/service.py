@@ -23,15 +23,17 @@ the origin of the URL it resolved (``providers.scope.scoped_headers``): a manife
 subtitle on another origin, like a redirect hop, gets only the cross-origin allow-list, and the
 instance's LAN scope decides, per host, whether private addresses may be reached.
 
-Error handling: failures before the response starts become :class:`ProxyError` (status, stable
-code, message), which the route turns into a JSON body: bad/expired token 403, unknown media 404,
-a malformed media reference 400, upstream 404 → 404, upstream timeout → 504, refused address →
-403, every other upstream failure (whatever raised it) → 502, unsatisfiable range → 416 (with
-``Content-Range: bytes */size`` whenever the size is known; an invalid ``Range`` is ignored, see
-``ranges.py``). After the response started, failures cut the connection. The client gets a
+Error handling: failures before the response starts raise :class:`synctv.errors.DomainError`
+(its code's status comes from the catalogue), which the HTTP layer turns into a JSON body:
+bad/expired token 403, unknown media 404, a malformed media reference 400, upstream 404 → 404,
+upstream timeout → 504, refused address → 403, every other upstream failure (whatever raised it)
+→ 502, unsatisfiable range → 416 (with ``Content-Range: bytes */size`` whenever the size is
+known; an invalid ``Range`` is ignored, see ``ranges.py``). After the response started, failures cut the connection. The client gets a
 fixed message per failure kind; the detail (which address was refused and why, what the
 transport said) is logged here, with the upstream URL masked (``providers.base.mask_url``): a
-token holder learns nothing about how names resolve or what the upstream URL holds.
+token holder learns nothing about how names resolve or what the upstream URL holds. A provider
+failure on the server's side (a 5xx code) reaches the client as its code with the catalogue's
+description; the provider's own message is logged.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ from typing import Any, Protocol
 import trio
 
 from synctv import errors
-from synctv.providers.base import ProviderError, ResolvedSource, mask_url
+from synctv.errors import DomainError, ErrorCode
+from synctv.providers.base import ResolvedSource, mask_url
 from synctv.providers.scope import origin_of, scoped_headers
 from synctv.proxy import metrics
 from synctv.proxy.m3u8 import (
@@ -106,30 +109,13 @@ _RELAYED = (
     "last-modified",
     "content-encoding",
 )
-# Upstream failure kind → (status, code, what the client is told). The detail is logged only.
-_UPSTREAM_ERRORS: dict[str, tuple[int, str, str]] = {
-    "not_found": (404, "upstream_not_found", "the upstream has no such object"),
-    "timeout": (504, "upstream_timeout", "the upstream did not answer in time"),
-    "refused": (403, errors.UPSTREAM_ADDRESS_REFUSED, "upstream address refused"),
+# Upstream failure kind → (code, what the client is told). The detail is logged only.
+_UPSTREAM_ERRORS: dict[str, tuple[ErrorCode, str]] = {
+    "not_found": (errors.UPSTREAM_NOT_FOUND, "the upstream has no such object"),
+    "timeout": (errors.UPSTREAM_TIMEOUT, "the upstream did not answer in time"),
+    "refused": (errors.UPSTREAM_ADDRESS_REFUSED, "upstream address refused"),
 }
-_UPSTREAM_FAILED = (502, errors.UPSTREAM_ERROR, "the upstream request failed")
-# Provider error codes that are the request's fault, not the provider's.
-_PROVIDER_STATUS = {
-    "media_not_found": 404,
-    "provider_not_found": 404,
-    errors.INVALID_MEDIA_REF: 400,
-}
-
-
-class ProxyError(Exception):
-    def __init__(
-        self, status: int, code: str, message: str, headers: tuple[tuple[str, str], ...] = ()
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers
+_UPSTREAM_FAILED = (errors.UPSTREAM_ERROR, "the upstream request failed")
 
 
 class SourceResolver(Protocol):
@@ -220,7 +206,7 @@ class MediaProxy:
         send: Send,
         receive: Receive | None = None,
     ) -> None:
-        """Answer one request; ``headers`` has lower-case names. Raises :class:`ProxyError`.
+        """Answer one request; ``headers`` has lower-case names. Raises :class:`DomainError`.
 
         With ``receive``, the work is cancelled as soon as the client disconnects (the ASGI
         server drops writes to a closed connection silently, so without it a gone client would
@@ -270,13 +256,11 @@ class MediaProxy:
         try:
             grant = self._signer.verify(token, self._clock())
         except TokenExpired:
-            raise ProxyError(
-                403, errors.PROXY_TOKEN_EXPIRED, "the proxy link has expired"
-            ) from None
+            raise DomainError(errors.PROXY_TOKEN_EXPIRED, "the proxy link has expired") from None
         except TokenInvalid:
-            raise ProxyError(403, errors.PROXY_TOKEN_INVALID, "not a valid proxy link") from None
+            raise DomainError(errors.PROXY_TOKEN_INVALID, "not a valid proxy link") from None
         if grant.mode != "proxy":
-            raise ProxyError(403, errors.PROXY_TOKEN_INVALID, "this link does not allow proxying")
+            raise DomainError(errors.PROXY_TOKEN_INVALID, "this link does not allow proxying")
         return grant
 
     async def _target(self, grant: ProxyGrant) -> UpstreamTarget:
@@ -284,7 +268,7 @@ class MediaProxy:
         source = resolved.source
         selected = source.sub_resource(grant.selector)
         if selected is None:
-            raise ProxyError(404, "media_not_found", "the source has no such subtitle or quality")
+            raise DomainError(errors.MEDIA_NOT_FOUND, "the source has no such subtitle or quality")
         url = grant.url or selected
         # The provider chose its headers for the URL it resolved: that origin only.
         credential_origin = origin_of(source.url)
@@ -301,9 +285,11 @@ class MediaProxy:
             return cached[0]
         try:
             resolved = await self._resolver.resolve_for_proxy(instance, media_ref)
-        except ProviderError as exc:
-            status = _PROVIDER_STATUS.get(exc.code, 502)
-            raise ProxyError(status, exc.code, exc.message) from None
+        except DomainError as exc:
+            if exc.error.http_status < 500:
+                raise
+            log.warning("proxy source %s failed: %s", instance, exc, extra={"code": exc.code})
+            raise DomainError(exc.error, exc.error.description) from None
         until = now + SOURCE_CACHE_SECONDS
         if resolved.source.expires_at is not None:
             until = min(until, resolved.source.expires_at - 5)
@@ -512,7 +498,7 @@ class MediaProxy:
             text = decode_playlist(body)
         except PlaylistError as exc:
             metrics.UPSTREAM_ERRORS.labels("protocol").inc()
-            raise ProxyError(502, "upstream_bad_playlist", str(exc)) from None
+            raise DomainError(errors.UPSTREAM_BAD_PLAYLIST, str(exc)) from None
 
         def through_proxy(absolute: str) -> str:
             # Relative to /proxy/<token>: resolves to /proxy/<new token> wherever we are mounted.
@@ -619,10 +605,10 @@ def _resolve_or_416(spec: RangeSpec, size: int) -> Span:
         raise _unsatisfiable(size) from None
 
 
-def _unsatisfiable(size: int | None) -> ProxyError:
+def _unsatisfiable(size: int | None) -> DomainError:
     extra = () if size is None else (("content-range", unsatisfied_content_range(size)),)
-    return ProxyError(
-        416, errors.RANGE_NOT_SATISFIABLE, "the requested range is not satisfiable", extra
+    return DomainError(
+        errors.RANGE_NOT_SATISFIABLE, "the requested range is not satisfiable", headers=extra
     )
 
 
@@ -681,13 +667,13 @@ def _status_error(response: UpstreamResponse) -> UpstreamError:
     return UpstreamError(kind, f"upstream answered {status}", status=status, counted=True)
 
 
-def _proxy_error(exc: UpstreamError) -> ProxyError:
+def _proxy_error(exc: UpstreamError) -> DomainError:
     """The client's side of an upstream failure: a fixed message per kind (the detail, which may
     name addresses, is logged by the caller); an upstream status is worth telling."""
-    status, code, message = _UPSTREAM_ERRORS.get(exc.kind, _UPSTREAM_FAILED)
+    code, message = _UPSTREAM_ERRORS.get(exc.kind, _UPSTREAM_FAILED)
     if exc.kind == "status" and exc.status is not None:
         message = f"the upstream answered {exc.status}"
-    return ProxyError(status, code, message)
+    return DomainError(code, message)
 
 
 async def _read_limited(response: UpstreamResponse, limit: int) -> bytes:
@@ -696,5 +682,5 @@ async def _read_limited(response: UpstreamResponse, limit: int) -> bytes:
         buffer += chunk
         if len(buffer) > limit:
             metrics.UPSTREAM_ERRORS.labels("protocol").inc()
-            raise ProxyError(502, "upstream_bad_playlist", "playlist too large")
+            raise DomainError(errors.UPSTREAM_BAD_PLAYLIST, "playlist too large")
     return bytes(buffer)

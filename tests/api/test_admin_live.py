@@ -118,9 +118,9 @@ async def test_live_commands_against_the_whole_server(
 
         for verb in ("rotate-key", "kick", "delete"):
             code, out, err = await synctv(data_dir, "admin", "live", verb, sid)
-            one_line_error(code, out, err, "not_found")
+            one_line_error(code, out, err, "synctv: error: stream_not_found: ")
         code, out, err = await synctv(data_dir, "admin", "live", "create", "--room", "a b")
-        one_line_error(code, out, err, "invalid_argument")
+        one_line_error(code, out, err, "synctv: error: invalid_parameter: ")
 
     # No server: one line, exit 1.
     code, out, err = await synctv(data_dir, "admin", "live", "list")

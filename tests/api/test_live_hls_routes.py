@@ -181,7 +181,7 @@ async def test_not_found(store: MemoryHlsStore) -> None:
     assert (unknown.status, unknown.json()["code"]) == (404, "stream_not_found")
     assert unknown.headers["access-control-allow-origin"] == "*"
     known = await call(app, "/live/known/index.m3u8")
-    assert (known.status, known.json()["code"]) == (404, "stream_not_live")
+    assert (known.status, known.json()["code"]) == (503, "stream_not_live")
     evicted = await call(app, "/live/abc/9.ts")
     assert (evicted.status, evicted.json()["code"]) == (404, "segment_not_found")
     no_stream = await call(app, "/live/zzz/9.ts")

@@ -224,7 +224,7 @@ async def test_hls_metrics_follow_real_traffic(live: Live) -> None:
         stream_id, key = await live.new_stream()
         before = hls_samples()
         live.ffmpeg_publish(H264_AAC, key)
-        polls = 0  # answered 200 (before the publisher connected: 404 stream_not_live)
+        polls = 0  # answered 200 (before the publisher connected: 503 stream_not_live)
         with trio.fail_after(20):
             while True:
                 reply = await client.get(live.playlist_url(stream_id))
@@ -290,4 +290,5 @@ async def test_restart_with_the_file_backend_leaves_no_stale_files(
     async with serving(config) as second, httpx.AsyncClient(timeout=15) as client:
         assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == ["not-ours.txt"]
         reply = await client.get(second.playlist_url(stream_id))
-        assert reply.status_code == 404
+        # Not the stale playlist: a known stream that is not live (503, as on HTTP-FLV).
+        assert (reply.status_code, reply.json()["code"]) == (503, "stream_not_live")

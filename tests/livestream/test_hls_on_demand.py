@@ -172,7 +172,7 @@ async def test_stream_ending_while_paused_ends_the_run(
             await trio.sleep(0.01)
     asked = trio.current_time()
     status, _ = await rig.playlist()
-    assert status == 404  # at once: the store knows the run ended, nothing to wait for
+    assert status == 503  # stream_not_live, at once: the store knows the run ended
     assert trio.current_time() - asked < 0.1
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from synctv.config import Config, SecurityConfig
-from synctv.providers.base import ProviderError
+from synctv.errors import DomainError
 from synctv.providers.crypto import CredentialCipher, key_id
 from synctv.providers.service import ProviderService
 from synctv.proxy.upstream import HttpUpstream
@@ -86,7 +86,7 @@ async def test_a_failed_rotation_puts_the_key_file_back(
     await database.execute(  # one row the server cannot decrypt: the rotation must fail
         "UPDATE provider_instances SET credentials_key_id = 'deadbeef' WHERE name = 'c'"
     )
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(DomainError) as info:
         await service.rotate_key(None, NEW_KEY)
     assert info.value.code == "credentials_unavailable"
     assert key_file.read_text() == old_text
@@ -120,7 +120,7 @@ async def test_a_configured_key_is_rotated_by_configuration(
     )
     service = start(config, database, http)
     await add_three(service)
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(DomainError) as info:
         await service.rotate_key(old_key, NEW_KEY)
     assert info.value.code == "credential_key_configured"
     assert "security.credential_encryption_key" in info.value.message
@@ -152,7 +152,7 @@ async def test_an_unknown_old_key_is_refused(
 ) -> None:
     service = start(Config(data_dir=tmp_path), database, http)
     await add_three(service)
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(DomainError) as info:
         await service.rotate_key(bytes(32), NEW_KEY)
     assert info.value.code == "credentials_unavailable"
     assert (tmp_path / "secrets" / CREDENTIAL_KEY).read_text().strip() != NEW_KEY.hex()

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from synctv.errors import DomainError
 from synctv.providers.base import (
     BrowseEntry,
     Provider,
     ProviderConfigError,
     ProviderContext,
-    ProviderError,
     builtin_registry,
     mask_url,
 )
@@ -37,7 +37,7 @@ def make(
 
 def test_registry_discovers_the_kinds() -> None:
     assert {"direct", "alist", "emby"} <= set(builtin_registry().names())
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(DomainError) as info:
         builtin_registry().get("bilibili-not-yet")
     assert info.value.code == "unknown_provider_kind"
 
@@ -58,7 +58,7 @@ async def test_direct(http: HttpUpstream) -> None:
         "cookie": "sid=1",
     }
     for bad in ("ftp://x/y", "file:///etc/passwd", "not a url", "http:///nohost"):
-        with pytest.raises(ProviderError):
+        with pytest.raises(DomainError):
             await provider.resolve(bad)
     with pytest.raises(ProviderConfigError):
         make("direct", http, {"headers": {"Host": "evil"}}, lan=False)
@@ -122,7 +122,7 @@ async def test_alist_login_list_resolve_and_relogin(
     fake.expire_token()  # the server forgets the token: the provider logs in again, once
     await provider.resolve("/movies/film.mp4")
     assert fake.logins == logins + 1
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(DomainError) as info:
         await provider.resolve("/movies/missing.mp4")
     assert info.value.code == "media_not_found"
 
@@ -132,7 +132,7 @@ async def test_alist_wrong_password(origin: UpstreamServer, http: HttpUpstream) 
     provider = make(
         "alist", http, {"base_url": origin.base, "username": "admin"}, {"password": "no"}
     )
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(DomainError) as info:
         await provider.resolve("/movies/film.mp4")
     assert info.value.code == "provider_auth_failed"
     assert "no" not in info.value.message.split()
@@ -150,7 +150,7 @@ async def test_alist_on_loopback_needs_the_lan_flag(
         {"password": fake.password},
         lan=False,
     )
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(DomainError) as info:
         await provider.resolve("/movies/film.mp4")
     assert info.value.code == "provider_unavailable"
     assert origin.seen == []
@@ -175,7 +175,7 @@ async def test_emby_password_login(origin: UpstreamServer, http: HttpUpstream) -
     assert "/Videos/42/ms42/Subtitles/2/Stream.vtt" in source.subtitles[0].url
     assert 'Client="SyncTV"' in fake.auth_headers[0]
     assert fake.token not in mask_url(source.url)
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(DomainError) as info:
         await provider.resolve("../etc")
     assert info.value.code == "invalid_media_ref"
 

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from synctv import errors
 from synctv.api.http.asgi import App
 from synctv.api.http.routes.proxy import proxy_routes
+from synctv.errors import DomainError
 from synctv.providers.base import (
     PlaybackSource,
     ProviderConfigError,
     ProviderContext,
-    ProviderError,
     ProviderKind,
     ProviderRegistry,
     Subtitle,
@@ -72,7 +72,7 @@ GOOD = [
 
 @pytest.mark.parametrize("url", BAD, ids=repr)
 def test_malformed_urls_are_refused(url: str) -> None:
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(DomainError) as info:
         media_url(url)
     assert info.value.code == errors.INVALID_MEDIA_REF == "invalid_media_ref"
     assert info.value.message
@@ -92,7 +92,7 @@ def test_whatever_is_accepted_the_http_client_accepts(tail: str) -> None:
         refusal: str | None = None
         try:
             normalised = media_url(url)
-        except ProviderError as exc:
+        except DomainError as exc:
             refusal = exc.code
         if refusal is not None:
             assert refusal == "invalid_media_ref"
@@ -112,7 +112,7 @@ def _direct(http: HttpUpstream) -> object:
 @pytest.mark.parametrize("url", BAD[:6], ids=repr)
 async def test_direct_refuses_malformed_references(http: HttpUpstream, url: str) -> None:
     provider = _direct(http)
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(DomainError) as info:
         await provider.resolve(url)  # type: ignore[attr-defined]
     assert info.value.code == "invalid_media_ref"
 
@@ -172,7 +172,7 @@ async def test_every_kind_is_checked_by_the_service(
     SOURCE[0] = source
     instance = await service.add("anything", "any", {})
     for resolve in (service.resolve, service.resolve_for_proxy, service.describe_resolution):
-        with pytest.raises(ProviderError) as info:
+        with pytest.raises(DomainError) as info:
             await resolve(instance.id, "ref")
         assert info.value.code == "invalid_media_ref"
 
@@ -197,7 +197,7 @@ async def test_alist_raw_url_is_checked(service: ProviderService, origin: Upstre
         {"password": fake.password},
         lan_service=True,
     )
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(DomainError) as info:
         await service.resolve(nas.id, "/movies/film.mp4")
     assert info.value.code == "invalid_media_ref"
 

@@ -13,7 +13,7 @@ import trio
 
 from synctv.api.http.asgi import App
 from synctv.api.http.routes.proxy import proxy_routes
-from synctv.providers.base import ProviderError
+from synctv.errors import DomainError
 from synctv.providers.crypto import CredentialCipher
 from synctv.providers.service import ProviderService, UnpersistedKey
 from synctv.proxy.service import MediaProxy
@@ -55,10 +55,10 @@ async def test_instances_crud_and_ciphertext_at_rest(
     assert b"alist-secret-pw" not in bytes(raw["credentials"])
     assert "alist-secret-pw" not in raw["config"]
 
-    with pytest.raises(ProviderError) as taken:
+    with pytest.raises(DomainError) as taken:
         await service.add("direct", "nas", {})
     assert taken.value.code == "provider_name_taken"
-    with pytest.raises(ProviderError) as bad:
+    with pytest.raises(DomainError) as bad:
         await service.add("alist", "x", {"base_url": "ftp://nope"})
     assert bad.value.code == "invalid_provider_config"
 
@@ -68,7 +68,7 @@ async def test_instances_crud_and_ciphertext_at_rest(
     assert not cleared.has_credentials
     assert [i.name for i in await service.list_instances()] == ["nas2"]
     await service.remove("nas2")
-    with pytest.raises(ProviderError) as gone:
+    with pytest.raises(DomainError) as gone:
         await service.get("nas2")
     assert gone.value.code == "provider_not_found"
 
@@ -159,7 +159,7 @@ async def test_plain_options_with_credential_headers_are_refused(
     service: ProviderService,
 ) -> None:
     for headers in ({"X-Api-Key": "k-123"}, {"Authorization": "Bearer t"}, {"Cookie": "a=b"}):
-        with pytest.raises(ProviderError) as info:
+        with pytest.raises(DomainError) as info:
             await service.add("direct", "cdn", {"headers": headers})
         assert info.value.code == "invalid_provider_config"
         assert repr(next(iter(headers))) in info.value.message
@@ -175,10 +175,10 @@ async def test_a_source_with_credentials_is_never_handed_out_direct(
     assert keyed.mode == "proxy"  # the URL carries an account credential
     await service.add("direct", "cookie", {}, {"headers": {"Cookie": "sid=1"}})
     assert (await service.resolve("cookie", "https://cdn.example/a.mp4")).mode == "proxy"
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(DomainError) as info:
         await service.add("direct", "forced", {"mode": "direct"}, {"headers": {"Cookie": "x=y"}})
     assert info.value.code == "invalid_provider_config"
-    with pytest.raises(ProviderError) as emby:
+    with pytest.raises(DomainError) as emby:
         await service.add(
             "emby", "emby", {"base_url": "http://emby.example", "mode": "direct"}, {"api_key": "k"}
         )
@@ -262,7 +262,7 @@ async def test_a_lan_instance_reaches_only_its_lan_hosts(
     refused = await call(app, "/proxy/" + proxy.issue_token(nas.id, f"{other.base}/a.mp4"), {})
     assert refused.status == 403
     assert other.seen == []
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(DomainError) as info:
         await service.add("direct", "nolist", {}, lan_service=True)
     assert "lan_hosts" in info.value.message
 
@@ -283,7 +283,7 @@ async def test_key_rotation(
     await service.add("direct", "plain", {})  # no credentials: nothing to rotate
 
     wrong = bytes(32)
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(DomainError) as info:
         await service.rotate_key(wrong, NEW_KEY)
     assert info.value.code == "credentials_unavailable"
     old_id = CredentialCipher(KEY).key_id
@@ -312,7 +312,7 @@ async def test_key_rotation(
     stale = ProviderService(
         ProviderInstanceStore(database), CredentialCipher(KEY), http, key_custody=UnpersistedKey()
     )
-    with pytest.raises(ProviderError) as old:
+    with pytest.raises(DomainError) as old:
         await stale.resolve("cdn", "https://x.example/v.mp4")
     assert old.value.code == "credentials_unavailable"
 
@@ -348,7 +348,7 @@ async def test_a_rotation_failing_midway_changes_nothing(
 
     store.reencrypt_all = watched  # type: ignore[method-assign]
     rotating = ProviderService(store, CredentialCipher(KEY), http, key_custody=UnpersistedKey())
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(DomainError) as info:
         await rotating.rotate_key(KEY, NEW_KEY)
     assert info.value.code == "credentials_unavailable"
     assert len(rewritten) == 3  # three rows were UPDATEd before the fourth failed

@@ -13,7 +13,8 @@ import trio
 
 from synctv.api.http.asgi import App
 from synctv.api.http.routes.proxy import proxy_routes
-from synctv.providers.base import PlaybackSource, ProviderError, ResolvedSource
+from synctv.errors import DomainError
+from synctv.providers.base import PlaybackSource, ResolvedSource
 from synctv.providers.scope import LanScope
 from synctv.proxy.service import MediaProxy
 from synctv.proxy.slice_cache import SliceCache
@@ -43,7 +44,7 @@ class StaticResolver:
     async def resolve_for_proxy(self, instance_id: str, media_ref: str) -> ResolvedSource:
         self.calls += 1
         if instance_id != "origin":
-            raise ProviderError("provider_not_found", "no such instance")
+            raise DomainError("provider_not_found", "no such instance")
         url = media_ref if "://" in media_ref else self.base + media_ref
         source = self.source or PlaybackSource(url, self.headers)
         scope = LanScope.parse(["127.0.0.1", *self.lan_hosts]) if self.lan_service else None

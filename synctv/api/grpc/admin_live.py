@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from synctv import errors
 from synctv.api.grpc._gen.synctv.admin.v1 import live_grpc, live_pb2
-from synctv.api.grpc.bridge import AdminError, unary
+from synctv.api.grpc.bridge import unary
 from synctv.config import Config
+from synctv.errors import DomainError
 from synctv.livestream.registry import (
     InvalidLiveStream,
     LiveStreamNotFound,
@@ -165,7 +167,7 @@ class LiveAdminService(live_grpc.LiveAdminBase):
                 room_id=request.room_id or None, title=request.title
             )
         except InvalidLiveStream as exc:
-            raise AdminError("invalid_argument", str(exc)) from None
+            raise DomainError(errors.INVALID_PARAMETER, str(exc)) from None
         return live_pb2.CreateLiveStreamResponse(
             stream=_message(record), stream_key=key, urls=self._urls.for_stream(record)
         )
@@ -227,5 +229,5 @@ class LiveAdminService(live_grpc.LiveAdminBase):
         )
 
 
-def _not_found(stream_id: str) -> AdminError:
-    return AdminError("not_found", f"no live stream with id {stream_id!r}")
+def _not_found(stream_id: str) -> DomainError:
+    return DomainError(errors.STREAM_NOT_FOUND, f"no live stream with id {stream_id!r}")

@@ -1,35 +1,21 @@
 """``ProviderAdmin`` servicer: provider instances over the management socket.
 
-Thin: decodes JSON fields, calls :class:`ProviderService`, maps its stable error codes onto the
-admin codes. Credentials come in (the socket is 0600) and never go out.
+Thin: decodes JSON fields and calls :class:`ProviderService`; its :class:`DomainError` codes reach
+the client as they are (the bridge maps them). Credentials come in (the socket is 0600) and never
+go out.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
+from synctv import errors
 from synctv.api.grpc._gen.synctv.admin.v1 import providers_grpc, providers_pb2
-from synctv.api.grpc.bridge import AdminError, unary
-from synctv.providers.base import ProviderError
+from synctv.api.grpc.bridge import unary
+from synctv.errors import DomainError
 from synctv.providers.crypto import key_id, parse_key
 from synctv.providers.service import ProviderInstance, ProviderService, ProxyUrl
-
-# ProviderError code → admin code (bridge maps those onto gRPC statuses).
-_CODES = {
-    "provider_not_found": "not_found",
-    "media_not_found": "not_found",
-    "provider_name_taken": "already_exists",
-    "invalid_provider_config": "invalid_argument",
-    "unknown_provider_kind": "invalid_argument",
-    "invalid_media_ref": "invalid_argument",
-    "not_supported": "invalid_argument",
-    "credentials_unavailable": "conflict",
-    "credential_key_configured": "conflict",
-    "credential_key_store_failed": "unavailable",
-}
 
 
 class ProviderAdmin(providers_grpc.ProviderAdminBase):
@@ -41,22 +27,20 @@ class ProviderAdmin(providers_grpc.ProviderAdminBase):
     async def Add(
         self, request: providers_pb2.AddProviderRequest
     ) -> providers_pb2.ProviderInstance:
-        with _errors():
-            instance = await self._service.add(
-                request.kind,
-                request.name,
-                _object(request.config_json, "config_json"),
-                _object(request.credentials_json, "credentials_json"),
-                lan_service=request.lan_service,
-            )
+        instance = await self._service.add(
+            request.kind,
+            request.name,
+            _object(request.config_json, "config_json"),
+            _object(request.credentials_json, "credentials_json"),
+            lan_service=request.lan_service,
+        )
         return _message(instance)
 
     @unary
     async def List(
         self, request: providers_pb2.ListProvidersRequest
     ) -> providers_pb2.ListProvidersResponse:
-        with _errors():
-            instances = await self._service.list_instances()
+        instances = await self._service.list_instances()
         return providers_pb2.ListProvidersResponse(
             instances=[_message(i) for i in instances], kinds=self._service.kinds()
         )
@@ -66,37 +50,34 @@ class ProviderAdmin(providers_grpc.ProviderAdminBase):
         self, request: providers_pb2.UpdateProviderRequest
     ) -> providers_pb2.ProviderInstance:
         has = request.HasField
-        with _errors():
-            instance = await self._service.update(
-                request.instance,
-                name=request.name if has("name") else None,
-                config=_object(request.config_json, "config_json") if has("config_json") else None,
-                credentials=(
-                    _object(request.credentials_json, "credentials_json")
-                    if has("credentials_json")
-                    else None
-                ),
-                clear_credentials=request.clear_credentials,
-                lan_service=request.lan_service if has("lan_service") else None,
-            )
+        instance = await self._service.update(
+            request.instance,
+            name=request.name if has("name") else None,
+            config=_object(request.config_json, "config_json") if has("config_json") else None,
+            credentials=(
+                _object(request.credentials_json, "credentials_json")
+                if has("credentials_json")
+                else None
+            ),
+            clear_credentials=request.clear_credentials,
+            lan_service=request.lan_service if has("lan_service") else None,
+        )
         return _message(instance)
 
     @unary
     async def Remove(
         self, request: providers_pb2.RemoveProviderRequest
     ) -> providers_pb2.RemoveProviderResponse:
-        with _errors():
-            await self._service.remove(request.instance)
+        await self._service.remove(request.instance)
         return providers_pb2.RemoveProviderResponse()
 
     @unary
     async def Resolve(
         self, request: providers_pb2.ResolveProviderMediaRequest
     ) -> providers_pb2.ResolveProviderMediaResponse:
-        with _errors():
-            document = await self._service.describe_resolution(
-                request.instance, request.media_ref, self._proxy_url
-            )
+        document = await self._service.describe_resolution(
+            request.instance, request.media_ref, self._proxy_url
+        )
         return providers_pb2.ResolveProviderMediaResponse(source_json=json.dumps(document))
 
     @unary
@@ -108,22 +89,13 @@ class ProviderAdmin(providers_grpc.ProviderAdminBase):
             old = parse_key(request.old_key_hex) if request.old_key_hex else None
             new = parse_key(request.new_key_hex)
         except ValueError:
-            raise AdminError("invalid_argument", "keys must be 64 hexadecimal characters") from None
-        with _errors():
-            result = await self._service.rotate_key(old, new)
+            raise DomainError(
+                errors.INVALID_PARAMETER, "keys must be 64 hexadecimal characters"
+            ) from None
+        result = await self._service.rotate_key(old, new)
         return providers_pb2.RotateProviderKeyResponse(
             rotated=result.rotated, already_current=result.already_current, new_key_id=key_id(new)
         )
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Map :class:`ProviderError` to :class:`AdminError`."""
-    try:
-        yield
-    except ProviderError as exc:
-        code = _CODES.get(exc.code, "unavailable")
-        raise AdminError(code, f"{exc.code}: {exc.message}") from None
 
 
 def _object(text: str, field: str) -> dict[str, Any]:
@@ -132,9 +104,9 @@ def _object(text: str, field: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError:
-        raise AdminError("invalid_argument", f"{field} is not valid JSON") from None
+        raise DomainError(errors.INVALID_PARAMETER, f"{field} is not valid JSON") from None
     if not isinstance(value, dict):
-        raise AdminError("invalid_argument", f"{field} must be a JSON object")
+        raise DomainError(errors.INVALID_PARAMETER, f"{field} must be a JSON object")
     return value
 
 

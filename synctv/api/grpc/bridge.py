@@ -2,8 +2,10 @@
 
 A servicer method is written as a Trio function ``request -> reply`` and wrapped with
 :func:`unary`; the wrapper receives the message in asyncio, runs the Trio function once through
-``trio_asyncio.trio_as_aio``, and maps :class:`AdminError` to a gRPC status. Anything else becomes
-INTERNAL with a generic message (the traceback goes to our log, not the client).
+``trio_asyncio.trio_as_aio``, and maps :class:`synctv.errors.DomainError` to the gRPC status the
+catalogue declares for its code (``synctv.api.grpc.status``). Anything else becomes
+``internal_error`` (INTERNAL) with a generic message (the traceback goes to our log, not the
+client).
 """
 
 from __future__ import annotations
@@ -13,32 +15,15 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import trio_asyncio
-from grpclib.const import Status
-from grpclib.exceptions import GRPCError
+
+from synctv import errors
+from synctv.api.grpc.status import grpc_error
+from synctv.errors import DomainError
 
 log = logging.getLogger("synctv.grpc")
 
 Req = TypeVar("Req")
 Rep = TypeVar("Rep")
-
-
-class AdminError(Exception):
-    """An expected failure for the caller: not found, invalid argument, conflict..."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-# Stable error codes → gRPC status.
-_STATUS = {
-    "not_found": Status.NOT_FOUND,
-    "invalid_argument": Status.INVALID_ARGUMENT,
-    "already_exists": Status.ALREADY_EXISTS,
-    "conflict": Status.FAILED_PRECONDITION,
-    "unavailable": Status.UNAVAILABLE,
-}
 
 
 def unary(
@@ -50,13 +35,12 @@ def unary(
         request = await stream.recv_message()
         try:
             reply = await trio_asyncio.trio_as_aio(handler)(self, request)
-        except AdminError as exc:
-            raise GRPCError(
-                _STATUS.get(exc.code, Status.UNKNOWN), f"{exc.code}: {exc.message}"
-            ) from None
+        except DomainError as exc:
+            raise grpc_error(exc) from None
         except Exception:
             log.exception("admin call %s failed", handler.__name__)
-            raise GRPCError(Status.INTERNAL, "internal error (see the server log)") from None
+            internal = DomainError(errors.INTERNAL_ERROR, "internal error (see the server log)")
+            raise grpc_error(internal) from None
         await stream.send_message(reply)
 
     method.__name__ = handler.__name__

@@ -5,8 +5,9 @@ of ``send`` (one write per batch), and the REST surface is small. A route handle
 :class:`Request` and either returns a :class:`Response` or sends the response itself through
 ``request.send`` and returns ``None`` (streaming routes).
 
-Error handling: a handler raises :class:`ApiError` for expected failures; it becomes
-``{"code": ..., "message": ...}`` with the error's status. Any other exception is logged with its
+Error handling: a handler raises :class:`synctv.errors.DomainError` for expected failures; it
+becomes ``{"code": ..., "message": ...}`` (plus ``"details"`` when it has any) with the status the
+catalogue declares for its code, and its ``headers``. Any other exception is logged with its
 traceback and the client gets a bare ``internal_error`` (no stack traces leak).
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,6 +24,7 @@ from urllib.parse import parse_qsl
 import trio
 
 from synctv import errors
+from synctv.errors import DomainError, error_body
 from synctv.supervision import record_crash
 
 Scope = MutableMapping[str, Any]
@@ -42,24 +44,6 @@ _PARAM = re.compile(r"\{(\w+)(?::([^}]+))?\}")
 # Key in ``scope["state"]`` of an HTTP/1.x connection served by our listener: a callable that
 # hands the connection's socket over to the handler (see ``synctv.api.http.server``), or None.
 CONNECTION_TAKEOVER = "synctv.connection_takeover"
-
-
-class ApiError(Exception):
-    """An expected failure with a stable code, e.g. ``ApiError(404, "stream_not_found", ...)``."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        headers: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = tuple(headers)
 
 
 @dataclass(slots=True)
@@ -123,9 +107,7 @@ class Request:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > max_bytes:
-                raise ApiError(
-                    413, errors.BODY_TOO_LARGE, f"request body exceeds {max_bytes} bytes"
-                )
+                raise DomainError(errors.BODY_TOO_LARGE, f"request body exceeds {max_bytes} bytes")
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
@@ -135,8 +117,8 @@ class Request:
         try:
             return json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ApiError(
-                400, errors.INVALID_JSON, f"request body is not valid JSON: {exc}"
+            raise DomainError(
+                errors.INVALID_JSON, f"request body is not valid JSON: {exc}"
             ) from None
 
 
@@ -169,10 +151,9 @@ def json_response(
     return Response(status, body, list(headers), "application/json")
 
 
-def error_response(error: ApiError) -> Response:
-    return json_response(
-        {"code": error.code, "message": error.message}, error.status, error.headers
-    )
+def error_response(error: DomainError) -> Response:
+    """The one mapping of a :class:`DomainError` to an HTTP response (status from the catalogue)."""
+    return json_response(error_body(error), error.error.http_status, error.headers)
 
 
 Handler = Callable[[Request], Awaitable[Response | None]]
@@ -214,13 +195,12 @@ class Router:
                 return route, found.groupdict()
             allowed |= methods
         if allowed:
-            raise ApiError(
-                405,
+            raise DomainError(
                 errors.METHOD_NOT_ALLOWED,
                 f"{method} is not allowed here",
                 headers=[("allow", ", ".join(sorted(allowed)))],
             )
-        raise ApiError(404, errors.NOT_FOUND, f"no route for {path}")
+        raise DomainError(errors.NOT_FOUND, f"no route for {path}")
 
 
 ObserveRequest = Callable[[str, str, int, float], None]
@@ -299,7 +279,7 @@ class App:
                 response = await route.handler(request)
                 if response is not None:
                     await response.send_to(tracking_send, head=request.method == "HEAD")
-            except ApiError as error:
+            except DomainError as error:
                 if not response_started:
                     await error_response(error).send_to(
                         tracking_send, head=request.method == "HEAD"
@@ -308,7 +288,7 @@ class App:
                 record_crash("http_request", exc, f"{request.method} {route_name}")
                 if not response_started:
                     await error_response(
-                        ApiError(500, errors.INTERNAL_ERROR, "internal error")
+                        DomainError(errors.INTERNAL_ERROR, "internal error")
                     ).send_to(tracking_send)
             finally:
                 nursery.cancel_scope.cancel()

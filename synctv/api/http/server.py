@@ -39,6 +39,7 @@ from hypercorn.utils import wrap_app
 from synctv import errors, metrics
 from synctv.accept import AcceptFailures, ConnectionLimiter, accept_forever
 from synctv.api.http.asgi import CONNECTION_TAKEOVER, App
+from synctv.errors import DomainError, error_body
 from synctv.supervision import boundary
 
 log = logging.getLogger("synctv.http")
@@ -46,7 +47,7 @@ log = logging.getLogger("synctv.http")
 # A refused connection gets this long to take its 503 before it is closed regardless.
 REFUSAL_SEND_TIMEOUT_SECONDS = 0.5
 _REFUSAL_BODY = json.dumps(
-    {"code": errors.TOO_MANY_CONNECTIONS, "message": "too many connections, retry later"},
+    error_body(DomainError(errors.TOO_MANY_CONNECTIONS, "too many connections, retry later")),
     separators=(",", ":"),
 ).encode()
 _REFUSAL = (

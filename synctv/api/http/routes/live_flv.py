@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import trio
 
 from synctv import errors
-from synctv.api.http.asgi import ApiError, Message, Request, Response, Route, Send
+from synctv.api.http.asgi import Message, Request, Response, Route, Send
 from synctv.api.http.routes.flv_body import (
     FLV_RESPONSE_HEADERS,
     first_media,
@@ -40,6 +40,7 @@ from synctv.api.http.routes.flv_body import (
 )
 from synctv.api.http.routes.live_flv_native import NativeFlvDelivery
 from synctv.config import LivestreamConfig
+from synctv.errors import DomainError
 from synctv.livestream.errors import StreamEnded, SubscriberLagged
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.metrics import FLV_VIEWER_ENDS
@@ -139,19 +140,19 @@ class _LiveFlv:
         with trio.move_on_after(DIRECTORY_TIMEOUT_SECONDS) as lookup:
             record = await self._directory.get(stream_id)
         if lookup.cancelled_caught:
-            raise ApiError(
-                503, errors.SERVICE_UNAVAILABLE, "stream lookup timed out", headers=[*cors, retry]
+            raise DomainError(
+                errors.SERVICE_UNAVAILABLE, "stream lookup timed out", headers=[*cors, retry]
             )
         if record is None:
-            raise ApiError(404, errors.STREAM_NOT_FOUND, "no such stream", headers=cors)
+            raise DomainError(errors.STREAM_NOT_FOUND, "no such stream", headers=cors)
         stream = self._hub.get(stream_id)
         wait = self._config.flv_wait_for_publisher_seconds
         if stream is None and wait > 0 and request.method == "GET":
             with trio.move_on_after(wait):
                 stream = await self._hub.wait_stream(stream_id)
         if stream is None:
-            raise ApiError(
-                503, errors.STREAM_NOT_LIVE, "the stream is not live", headers=[*cors, retry]
+            raise DomainError(
+                errors.STREAM_NOT_LIVE, "the stream is not live", headers=[*cors, retry]
             )
         return stream
 

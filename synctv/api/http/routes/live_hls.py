@@ -23,8 +23,9 @@ complete segment holds all of its parts). ``_HLS_skip`` is ignored (no CAN-SKIP-
 CORS follows HTTP-FLV: ``Access-Control-Allow-Origin: *`` when ``*`` is configured, otherwise a
 matching ``Origin`` is echoed with ``Vary: Origin``; ``OPTIONS`` answers preflights.
 
-Errors: unknown stream → 404 ``stream_not_found`` (``stream_not_live`` when the directory knows
-the id), evicted or future segment → 404 ``segment_not_found``, bad range → 416.
+Errors: unknown stream → 404 ``stream_not_found`` (503 ``stream_not_live`` when the directory
+knows the id: one status per code, as HTTP-FLV answers it), evicted or future segment → 404
+``segment_not_found``, bad range → 416.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from synctv import errors
-from synctv.api.http.asgi import ApiError, Request, Response, Route
+from synctv.api.http.asgi import Request, Response, Route
 from synctv.config import LivestreamConfig
+from synctv.errors import DomainError
 from synctv.livestream import hls_metrics as metrics
 from synctv.livestream.hls import HlsDemand
 from synctv.livestream.hls_store import STREAM_ID_PATTERN, HlsStore, StoredSegment
@@ -77,10 +79,10 @@ def live_hls_routes(
     )
     origins = tuple(cors_origins)
 
-    async def not_found(stream_id: str) -> ApiError:
+    async def not_found(stream_id: str) -> DomainError:
         if directory is not None and await directory.get(stream_id) is not None:
-            return ApiError(404, errors.STREAM_NOT_LIVE, f"stream {stream_id} is not live")
-        return ApiError(404, errors.STREAM_NOT_FOUND, f"no stream {stream_id}")
+            return DomainError(errors.STREAM_NOT_LIVE, f"stream {stream_id} is not live")
+        return DomainError(errors.STREAM_NOT_FOUND, f"no stream {stream_id}")
 
     async def playlist(request: Request) -> Response:
         cors = cors_headers(origins, request.header("origin"))
@@ -97,8 +99,8 @@ def live_hls_routes(
         if snapshot is not None and msn is not None and not snapshot.ended:
             if msn > snapshot.newest_sequence + MAX_MSN_AHEAD:
                 metrics.PLAYLIST_REQUESTS.labels("bad_request").inc()
-                raise ApiError(
-                    400, errors.INVALID_PARAMETER, "_HLS_msn is too far ahead", headers=cors
+                raise DomainError(
+                    errors.INVALID_PARAMETER, "_HLS_msn is too far ahead", headers=cors
                 )
             outcome = "blocked"
             if snapshot.newest_sequence < msn:
@@ -107,8 +109,8 @@ def live_hls_routes(
                     stream_id, msn, float(BLOCKING_TARGET_DURATIONS * target)
                 ):
                     metrics.PLAYLIST_REQUESTS.labels("timeout").inc()
-                    raise ApiError(
-                        503, errors.SERVICE_UNAVAILABLE, f"segment {msn} is not ready", headers=cors
+                    raise DomainError(
+                        errors.SERVICE_UNAVAILABLE, f"segment {msn} is not ready", headers=cors
                     )
                 snapshot = await store.get_playlist(stream_id)
         if snapshot is None:
@@ -130,7 +132,7 @@ def live_hls_routes(
             demand.touch(stream_id)
         sequence = request.path_params["sequence"]
         if len(sequence) > _MAX_SEQUENCE_DIGITS:
-            raise ApiError(404, errors.SEGMENT_NOT_FOUND, "no such segment", headers=cors)
+            raise DomainError(errors.SEGMENT_NOT_FOUND, "no such segment", headers=cors)
         stored = await store.get_segment(stream_id, int(sequence))
         if stored is None:
             metrics.SEGMENT_REQUESTS.labels("404").inc()
@@ -138,7 +140,7 @@ def live_hls_routes(
                 error = await not_found(stream_id)
                 error.headers += tuple(cors)
                 raise error
-            raise ApiError(404, errors.SEGMENT_NOT_FOUND, "no such segment", headers=cors)
+            raise DomainError(errors.SEGMENT_NOT_FOUND, "no such segment", headers=cors)
         response = _segment_response(request, stored, cors)
         metrics.SEGMENT_REQUESTS.labels(str(response.status)).inc()
         if request.method == "GET":
@@ -182,7 +184,7 @@ def cors_headers(origins: Sequence[str], origin: str | None) -> list[tuple[str, 
 def _stream_id(request: Request, cors: list[tuple[str, str]]) -> str:
     stream_id = request.path_params["stream_id"]
     if not STREAM_ID_PATTERN.fullmatch(stream_id):
-        raise ApiError(404, errors.STREAM_NOT_FOUND, "no such stream", headers=cors)
+        raise DomainError(errors.STREAM_NOT_FOUND, "no such stream", headers=cors)
     return stream_id
 
 
@@ -192,7 +194,7 @@ def _blocking_msn(request: Request, cors: list[tuple[str, str]]) -> int | None:
     part = _directive(request, "_HLS_part", cors)
     if part is not None and msn is None:
         metrics.PLAYLIST_REQUESTS.labels("bad_request").inc()
-        raise ApiError(400, errors.INVALID_PARAMETER, "_HLS_part needs _HLS_msn", headers=cors)
+        raise DomainError(errors.INVALID_PARAMETER, "_HLS_part needs _HLS_msn", headers=cors)
     return msn
 
 
@@ -202,8 +204,8 @@ def _directive(request: Request, name: str, cors: list[tuple[str, str]]) -> int 
         return None
     if not (raw.isascii() and raw.isdigit()) or len(raw) > _MAX_DIRECTIVE_DIGITS:
         metrics.PLAYLIST_REQUESTS.labels("bad_request").inc()
-        raise ApiError(
-            400, errors.INVALID_PARAMETER, f"{name} must be a non-negative integer", headers=cors
+        raise DomainError(
+            errors.INVALID_PARAMETER, f"{name} must be a non-negative integer", headers=cors
         )
     return int(raw)
 
@@ -229,8 +231,7 @@ def _segment_response(
     answer = answer_range(parse_client_range(range_value), size)
     if answer.status == 416:
         assert answer.content_range is not None
-        raise ApiError(
-            416,
+        raise DomainError(
             errors.RANGE_NOT_SATISFIABLE,
             f"range not satisfiable for {size} bytes",
             headers=[*headers, ("content-range", answer.content_range)],

@@ -1,14 +1,15 @@
 """``GET|HEAD /proxy/<token>``: the media proxy (raw ASGI streaming; see synctv.proxy.service).
 
 The handler streams through ``request.send`` itself and returns ``None``; errors raised before
-the response starts become ``{"code", "message"}`` JSON bodies via :class:`ApiError`.
+the response starts are :class:`synctv.errors.DomainError`, which the app turns into
+``{"code", "message"}`` JSON bodies.
 ``OPTIONS`` answers CORS preflights (a Range request from a page on another origin needs one).
 """
 
 from __future__ import annotations
 
-from synctv.api.http.asgi import ApiError, Request, Response, Route
-from synctv.proxy.service import MediaProxy, ProxyError
+from synctv.api.http.asgi import Request, Response, Route
+from synctv.proxy.service import MediaProxy
 
 # Request headers the proxy reads; everything else the client sends is ignored.
 _READ_HEADERS = ("range", "if-none-match", "if-range", "origin")
@@ -21,16 +22,13 @@ def proxy_routes(service: MediaProxy) -> list[Route]:
         headers = {
             name: value for name in _READ_HEADERS if (value := request.header(name)) is not None
         }
-        try:
-            await service.serve(
-                request.path_params["token"],
-                request.method,
-                headers,
-                request.send,
-                request.receive,
-            )
-        except ProxyError as exc:
-            raise ApiError(exc.status, exc.code, exc.message, headers=exc.headers) from None
+        await service.serve(
+            request.path_params["token"],
+            request.method,
+            headers,
+            request.send,
+            request.receive,
+        )
         return None
 
     async def preflight(request: Request) -> Response:
