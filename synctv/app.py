@@ -67,13 +67,13 @@ from synctv.livestream.hls_store import open_hls_store
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.metrics import export_hub_metrics
 from synctv.livestream.registry import LiveStreamRegistry
+from synctv.outbound.client import HttpUpstream
 from synctv.providers.crypto import CredentialCipher
 from synctv.providers.service import ProviderService
 from synctv.proxy.service import MediaProxy
 from synctv.proxy.slice_cache import SliceCache
 from synctv.proxy.slice_store import FileSliceStore
 from synctv.proxy.token import ProxyTokenSigner
-from synctv.proxy.upstream import HttpUpstream
 from synctv.rtmp.server import RtmpServer, encode_rtmp_tags, export_rtmp_metrics
 from synctv.state import MemoryState, ShortLivedState, StateUnavailable, open_state
 from synctv.store.db import Database, open_database

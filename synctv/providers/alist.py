@@ -20,13 +20,13 @@ from typing import Any
 
 import trio
 
+from synctv.outbound.request import JsonCallError
 from synctv.providers.base import (
     BrowseEntry,
     Mode,
     PlaybackSource,
     ProviderContext,
     ProviderError,
-    ProviderHttpError,
     ProviderKind,
     http_base_url,
     media_url,
@@ -148,7 +148,7 @@ class AlistProvider:
                 json_body=dict(body),
                 lan=self._context.lan,
             )
-        except ProviderHttpError as exc:
+        except JsonCallError as exc:
             raise ProviderError("provider_unavailable", f"alist unreachable: {exc}") from None
         if reply.status != 200 or not isinstance(reply.data, Mapping):
             raise ProviderError("provider_unavailable", f"alist answered HTTP {reply.status}")

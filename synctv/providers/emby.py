@@ -23,15 +23,14 @@ from urllib.parse import quote, urlencode
 
 import trio
 
+from synctv.outbound.request import JsonCallError, JsonReply
 from synctv.providers.base import (
     BrowseEntry,
-    JsonReply,
     Mode,
     PlaybackSource,
     ProviderConfigError,
     ProviderContext,
     ProviderError,
-    ProviderHttpError,
     ProviderKind,
     Subtitle,
     http_base_url,
@@ -211,7 +210,7 @@ class EmbyProvider:
                 json_body=body,
                 lan=self._context.lan,
             )
-        except ProviderHttpError as exc:
+        except JsonCallError as exc:
             raise ProviderError("provider_unavailable", f"emby unreachable: {exc}") from None
 
 

@@ -19,7 +19,7 @@ when the instance changes). Then one of three paths serves the request:
 
 Upstream requests carry only the provider's headers plus the three conditional/range headers we
 set ourselves; nothing else from the client is forwarded. The provider's headers are scoped to
-the origin of the URL it resolved (``providers.scope.scoped_headers``): a manifest URI or a
+the origin of the URL it resolved (``outbound.scope.scoped_headers``): a manifest URI or a
 subtitle on another origin, like a redirect hop, gets only the cross-origin allow-list, and the
 instance's LAN scope decides, per host, whether private addresses may be reached.
 
@@ -30,7 +30,7 @@ a malformed media reference 400, upstream 404 → 404, upstream timeout → 504,
 ``Content-Range: bytes */size`` whenever the size is known; an invalid ``Range`` is ignored, see
 ``ranges.py``). After the response started, failures cut the connection. The client gets a
 fixed message per failure kind; the detail (which address was refused and why, what the
-transport said) is logged here, with the upstream URL masked (``providers.base.mask_url``): a
+transport said) is logged here, with the upstream URL masked (``outbound.masking.mask_url``): a
 token holder learns nothing about how names resolve or what the upstream URL holds.
 """
 
@@ -46,8 +46,11 @@ from typing import Any, Protocol
 import trio
 
 from synctv import errors
-from synctv.providers.base import ProviderError, ResolvedSource, mask_url
-from synctv.providers.scope import origin_of, scoped_headers
+from synctv.outbound import metrics as outbound_metrics
+from synctv.outbound.masking import mask_url
+from synctv.outbound.request import UpstreamError, UpstreamTarget
+from synctv.outbound.scope import origin_of, scoped_headers
+from synctv.providers.base import ProviderError, ResolvedSource
 from synctv.proxy import metrics
 from synctv.proxy.m3u8 import (
     MAX_PLAYLIST_BYTES,
@@ -77,9 +80,7 @@ from synctv.proxy.slice_cache import (
     SliceCache,
     SliceCacheStatistics,
     Upstream,
-    UpstreamError,
     UpstreamResponse,
-    UpstreamTarget,
     UpstreamUnsatisfiable,
 )
 from synctv.proxy.token import ProxyGrant, ProxyTokenSigner, TokenExpired, TokenInvalid
@@ -511,7 +512,7 @@ class MediaProxy:
         try:
             text = decode_playlist(body)
         except PlaylistError as exc:
-            metrics.UPSTREAM_ERRORS.labels("protocol").inc()
+            outbound_metrics.UPSTREAM_ERRORS.labels("protocol").inc()
             raise ProxyError(502, "upstream_bad_playlist", str(exc)) from None
 
         def through_proxy(absolute: str) -> str:
@@ -695,6 +696,6 @@ async def _read_limited(response: UpstreamResponse, limit: int) -> bytes:
     async for chunk in response.iter_bytes():
         buffer += chunk
         if len(buffer) > limit:
-            metrics.UPSTREAM_ERRORS.labels("protocol").inc()
+            outbound_metrics.UPSTREAM_ERRORS.labels("protocol").inc()
             raise ProxyError(502, "upstream_bad_playlist", "playlist too large")
     return bytes(buffer)

@@ -25,7 +25,8 @@ it decides itself (a fetch past its deadline, a body that does not match the ran
 Resource handling: :meth:`SliceCache.run` must be running (``await nursery.start(cache.run)``)
 before :meth:`get_slice` is called; it owns the fetch, revalidation and eviction tasks, and
 cancelling it stops all of them. Error handling: upstream failures reach readers as
-:class:`UpstreamError` (with a ``kind`` the HTTP layer maps to 404/502/504);
+:class:`UpstreamError` (``synctv.outbound.request``; its ``kind`` the HTTP layer maps to
+404/502/504);
 :class:`RangeUnsupported` tells the caller to stream the object through uncached;
 :class:`UpstreamUnsatisfiable` carries the upstream's size for a 416. Nothing a background task
 meets escapes into :meth:`run`'s nursery (that would end the cache, and with it the server): an
@@ -53,8 +54,9 @@ from typing import Protocol
 
 import trio
 
-from synctv.providers.base import mask_url
-from synctv.providers.scope import LanScope, Origin
+from synctv.outbound import metrics as outbound_metrics
+from synctv.outbound.masking import mask_url
+from synctv.outbound.request import UpstreamError, UpstreamTarget
 from synctv.proxy import metrics
 from synctv.proxy.ranges import RangeError, parse_content_range, slice_span
 from synctv.supervision import boundary, record_crash
@@ -71,24 +73,6 @@ MAX_IN_FLIGHT_FETCHES = 64
 STORE_ERROR_LOG_INTERVAL = 60.0
 
 
-class UpstreamError(Exception):
-    """An upstream request failed. ``kind``: not_found, status, timeout, connect, protocol,
-    refused (address policy), redirects, invalid_url (a URL the client cannot fetch), internal
-    (an unexpected exception on the way: a bug, recorded as a crash).
-
-    ``counted``: the failure is already in ``synctv_proxy_upstream_errors_total`` (the upstream
-    adapter counts what it sees; whoever raises an uncounted one counts it).
-    """
-
-    def __init__(
-        self, kind: str, message: str, *, status: int | None = None, counted: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.status = status
-        self.counted = counted
-
-
 class RangeUnsupported(Exception):
     """The upstream ignored or refused ``Range`` (or hides the size): stream it uncached."""
 
@@ -99,22 +83,6 @@ class UpstreamUnsatisfiable(Exception):
     def __init__(self, size: int | None) -> None:
         super().__init__(f"range not satisfiable (size {size})")
         self.size = size
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamTarget:
-    """What to fetch. ``key`` is the cache identity (stable even when the URL is re-signed).
-
-    ``headers`` go in full only to ``header_origin`` (``None``: the origin of ``url``), and only
-    the cross-origin allow-list anywhere else (``providers.scope.scoped_headers``); ``lan`` is
-    the instance's LAN scope (``None``: the strict address policy everywhere).
-    """
-
-    key: str
-    url: str
-    headers: tuple[tuple[str, str], ...] = ()
-    lan: LanScope | None = None
-    header_origin: Origin | None = None
 
 
 class UpstreamResponse(Protocol):
@@ -130,7 +98,7 @@ class UpstreamResponse(Protocol):
 
 
 class Upstream(Protocol):
-    """The fetch the cache depends on (``synctv.proxy.upstream.HttpUpstream`` implements it).
+    """The fetch the cache depends on (``synctv.outbound.client.HttpUpstream`` implements it).
 
     It counts body bytes and failures (see the module docstring); a response it returns with
     an error status has been counted, and failures it raises carry ``counted=True``.
@@ -418,7 +386,7 @@ class SliceCache:
     def _error(self, exc: UpstreamError) -> UpstreamError:
         self._errors[exc.kind] += 1
         if not exc.counted:
-            metrics.UPSTREAM_ERRORS.labels(exc.kind).inc()
+            outbound_metrics.UPSTREAM_ERRORS.labels(exc.kind).inc()
             exc.counted = True
         return exc
 

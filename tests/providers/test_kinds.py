@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from synctv.outbound.client import HttpUpstream
+from synctv.outbound.masking import mask_url
 from synctv.providers.base import (
     BrowseEntry,
     Provider,
@@ -15,9 +17,7 @@ from synctv.providers.base import (
     ProviderContext,
     ProviderError,
     builtin_registry,
-    mask_url,
 )
-from synctv.proxy.upstream import HttpUpstream
 from tests.providers.fakes import FakeAlist, FakeEmby
 from tests.proxy.upstream_server import UpstreamServer
 

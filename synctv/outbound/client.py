@@ -1,4 +1,4 @@
-"""Upstream HTTP for the proxy and the providers: the only module that imports httpx.
+"""Outbound HTTP for the proxy and the providers: the only module that imports httpx.
 
 Address pinning (DNS-rebinding defence): httpx resolves names inside its connection pool, after
 any check we could make beforehand, so a name could resolve to a public address when checked and
@@ -20,7 +20,7 @@ by a request whose own scope covers that host.
 
 Redirects are followed here, not by httpx, up to ``max_redirects`` hops: each hop is a new
 request whose connection is vetted again, under the policy its own host gets; only http/https
-targets are followed. Headers are scoped by ``providers.scope.scoped_headers`` on every hop: the
+targets are followed. Headers are scoped by ``outbound.scope.scoped_headers`` on every hop: the
 provider's headers go to its origin only, other origins get the cross-origin allow-list, and a
 chain that left the origin never gets them back.
 
@@ -57,10 +57,8 @@ import httpcore
 import httpx
 import trio
 
-from synctv.providers.base import JsonReply, ProviderHttpError, mask_url
-from synctv.providers.scope import LanScope, Origin, origin_of, scoped_headers
-from synctv.proxy import metrics
-from synctv.proxy.address_policy import (
+from synctv.outbound import metrics
+from synctv.outbound.address_policy import (
     AddressPolicy,
     AddressRefused,
     Listeners,
@@ -68,9 +66,11 @@ from synctv.proxy.address_policy import (
     parse_ip,
     resolve_vetted,
 )
-from synctv.proxy.slice_cache import UpstreamError, UpstreamTarget
+from synctv.outbound.masking import mask_url
+from synctv.outbound.request import JsonCallError, JsonReply, UpstreamError, UpstreamTarget
+from synctv.outbound.scope import LanScope, Origin, origin_of, scoped_headers
 
-log = logging.getLogger("synctv.proxy.upstream")
+log = logging.getLogger("synctv.outbound.client")
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Provider API answers (directory listings, item metadata) larger than this are refused.
@@ -146,7 +146,7 @@ class _PinnedTransport(httpx.AsyncHTTPTransport):
 
 
 class HttpResponse:
-    """An upstream response being streamed (implements ``slice_cache.UpstreamResponse``)."""
+    """An upstream response being streamed (implements ``proxy.slice_cache.UpstreamResponse``)."""
 
     def __init__(self, response: httpx.Response) -> None:
         self._response = response
@@ -260,7 +260,7 @@ class HttpUpstream:
             finally:
                 await response.aclose()
         except UpstreamError as exc:
-            raise ProviderHttpError(exc.kind, str(exc)) from None
+            raise JsonCallError(exc.kind, str(exc)) from None
         try:
             data = json.loads(raw) if raw.strip() else None
         except (ValueError, UnicodeDecodeError):
