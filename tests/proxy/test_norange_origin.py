@@ -7,11 +7,18 @@ and the whole object, with its Content-Length), real HttpUpstream, SliceCache an
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
 import pytest
 import trio
+from prometheus_client import REGISTRY
 
-from tests.proxy.conftest import Harness, HarnessFactory
-from tests.proxy.upstream_server import Obj
+from synctv.outbound.client import HttpUpstream
+from synctv.outbound.request import UpstreamError, UpstreamTarget
+from synctv.proxy.slice_cache import SliceCache, UpstreamResponse
+from tests.proxy.conftest import CacheRun, Harness, HarnessFactory
+from tests.proxy.upstream_server import Obj, UpstreamServer
 
 S = 4096
 DATA = bytes((i * 13 + i // 509) % 256 for i in range(12 * S + 321))
@@ -132,3 +139,72 @@ async def test_a_paused_reader_does_not_hold_the_read_forever(
     later = await harness.get(path, {"range": f"bytes={8 * S}-{8 * S + 99}"})
     assert (later.status, later.body) == (206, DATA[8 * S : 8 * S + 100])
     assert len(harness.origin.seen) == 2
+
+
+class _BreaksMidBody:
+    """An Upstream whose bodies raise an exception nobody planned for (a bug) after
+    ``good_chunks`` chunks."""
+
+    def __init__(self, inner: HttpUpstream, good_chunks: int) -> None:
+        self.inner = inner
+        self.good_chunks = good_chunks
+
+    def open(
+        self, target: UpstreamTarget, request_headers: Sequence[tuple[str, str]] = ()
+    ) -> AbstractAsyncContextManager[UpstreamResponse]:
+        return self._open(target, request_headers)
+
+    @asynccontextmanager
+    async def _open(
+        self, target: UpstreamTarget, request_headers: Sequence[tuple[str, str]]
+    ) -> AsyncIterator[UpstreamResponse]:
+        async with self.inner.open(target, request_headers) as response:
+            yield _Breaking(response, self.good_chunks)
+
+
+class _Breaking:
+    def __init__(self, response: UpstreamResponse, good_chunks: int) -> None:
+        self.response = response
+        self.good_chunks = good_chunks
+        self.status = response.status
+        self.url = response.url
+
+    def header(self, name: str) -> str | None:
+        return self.response.header(name)
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        count = 0
+        async for chunk in self.response.iter_bytes():
+            if count == self.good_chunks:
+                raise KeyError("a bug in the body path")
+            count += 1
+            yield chunk
+
+
+def _crashes() -> float:
+    return REGISTRY.get_sample_value("synctv_task_crashes_total", {"task": "slice_fetch"}) or 0.0
+
+
+async def test_a_bug_mid_read_fails_its_readers_and_is_recorded(
+    origin: UpstreamServer, nursery: trio.Nursery
+) -> None:
+    big = bytes(range(256)) * 4096  # 1 MiB: the origin sends it in 256 KiB pieces
+    origin.objects["/f"] = Obj(big, ranges=False)
+    inner = HttpUpstream(allow_private=True)
+    cache = SliceCache(_BreaksMidBody(inner, good_chunks=1), slice_size=4096, max_bytes=1 << 22)
+    run = CacheRun()
+    await nursery.start(run.watch, cache)
+    before = _crashes()
+    target = UpstreamTarget("k", f"{origin.base}/f")
+    with trio.fail_after(10):
+        assert (await cache.get_slice(target, 0)).data == big[:4096]  # within the good chunk
+        with pytest.raises(UpstreamError) as caught:
+            await cache.get_slice(target, 200)  # joins the read, which then breaks
+        assert caught.value.kind == "internal"
+        while _crashes() == before:  # noqa: ASYNC110  (recorded once the response is closed)
+            await trio.sleep(0.01)
+        assert _crashes() == before + 1
+        assert run.alive
+        assert run.crash is None
+        assert cache.statistics().sequential_reads == 0
+    await inner.aclose()
