@@ -102,7 +102,8 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 # so a provider is not asked again for every Range request of the same film.
 SOURCE_CACHE_SECONDS = 60.0
 SOURCE_CACHE_ENTRIES = 1024
-# Objects known to ignore Range are remembered (bounded) to skip the probing request next time,
+# Objects that cannot be sliced (the upstream ignores Range and hides the size, or encodes the
+# body) are remembered (bounded) to skip the probing request next time,
 # for a while only: an upstream may be fixed or replaced, and the memo must not pin it uncached.
 NO_RANGE_ENTRIES = 1024
 NO_RANGE_SECONDS = 600.0

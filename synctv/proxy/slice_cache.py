@@ -126,7 +126,9 @@ class Upstream(Protocol):
     """The fetch the cache depends on (``synctv.outbound.client.HttpUpstream`` implements it).
 
     It counts body bytes and failures (see the module docstring); a response it returns with
-    an error status has been counted, and failures it raises carry ``counted=True``.
+    an error status has been counted, and failures it raises carry ``counted=True``. A body the
+    cache stops reading early (a sequential read nobody wants more of) is released when the
+    ``open()`` context exits.
     """
 
     def open(
