@@ -172,12 +172,12 @@ def serve_proxy(upstream_url: str, cache_mb: int) -> None:
 
     from synctv.api.http.asgi import App, Request, Response, Route, json_response
     from synctv.api.http.routes.proxy import proxy_routes
+    from synctv.outbound.client import HttpUpstream
+    from synctv.outbound.scope import LanScope, origin_of
     from synctv.providers.base import PlaybackSource, ResolvedSource
-    from synctv.providers.scope import LanScope, origin_of
     from synctv.proxy.service import MediaProxy
     from synctv.proxy.slice_cache import SliceCache
     from synctv.proxy.token import ProxyTokenSigner
-    from synctv.proxy.upstream import HttpUpstream
 
     class Resolver:
         async def resolve_for_proxy(self, instance_id: str, media_ref: str) -> ResolvedSource:

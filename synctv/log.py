@@ -3,7 +3,7 @@
 Structured fields travel in ``extra={...}``; the JSON formatter emits them as keys. Secrets never
 reach a log record: config is logged only through ``Config.redacted()``, and DSNs through
 :func:`redact_url`. Upstream URLs (which carry provider credentials: ``api_key=``, Emby tokens)
-are logged only through ``synctv.providers.base.mask_url``; the HTTP client's own loggers, which
+are logged only through ``synctv.outbound.masking.mask_url``; the HTTP client's own loggers, which
 log every request's full URL at INFO (and headers at DEBUG), are held at WARNING
 (:data:`QUIET_LOGGERS`), whatever the configured level.
 """

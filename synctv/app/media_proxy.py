@@ -6,13 +6,13 @@ from synctv.api.grpc.admin_live import LiveUrls
 from synctv.api.grpc.admin_providers import ProviderAdmin
 from synctv.api.http.routes.proxy import proxy_routes
 from synctv.app.feature import Feature, Services, Task
+from synctv.outbound.client import HttpUpstream
 from synctv.providers.crypto import CredentialCipher
 from synctv.providers.service import ProviderService
 from synctv.proxy.service import MediaProxy
 from synctv.proxy.slice_cache import SliceCache
 from synctv.proxy.slice_store import FileSliceStore
 from synctv.proxy.token import ProxyTokenSigner
-from synctv.proxy.upstream import HttpUpstream
 from synctv.store.providers import ProviderInstanceStore
 from synctv.store.secrets import credential_key_custody
 

@@ -21,12 +21,12 @@ from typing import Any
 import trio
 
 from synctv.errors import DomainError
+from synctv.outbound.request import JsonCallError
 from synctv.providers.base import (
     BrowseEntry,
     Mode,
     PlaybackSource,
     ProviderContext,
-    ProviderHttpError,
     ProviderKind,
     http_base_url,
     media_url,
@@ -148,7 +148,7 @@ class AlistProvider:
                 json_body=dict(body),
                 lan=self._context.lan,
             )
-        except ProviderHttpError as exc:
+        except JsonCallError as exc:
             raise DomainError("provider_unavailable", f"alist unreachable: {exc}") from None
         if reply.status != 200 or not isinstance(reply.data, Mapping):
             raise DomainError("provider_unavailable", f"alist answered HTTP {reply.status}")

@@ -5,7 +5,7 @@ A *provider kind* (``direct``, ``alist``, ``emby`` …) is one module in this pa
 one new module. A *provider instance* is a configured kind (base URL, user name, encrypted
 credentials, LAN flag) stored in the database; ``ProviderKind.create`` turns one into a live
 :class:`Provider`, which talks to its service through the :class:`ProviderHttp` it is given
-(implemented by ``synctv.proxy.upstream``: address policy, timeouts and pool limits included).
+(implemented by ``synctv.outbound.client``: address policy, timeouts and pool limits included).
 
 Error handling: providers raise :class:`synctv.errors.DomainError` with a code declared in the
 catalogue's providers area (``media_not_found``, ``provider_auth_failed``,
@@ -27,13 +27,15 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import idna
 
 from synctv import errors
 from synctv.errors import DomainError
-from synctv.providers.scope import LanScope, LanScopeError, normalise_host, origin_of
+from synctv.outbound.masking import MASK, mask_text
+from synctv.outbound.request import JsonReply
+from synctv.outbound.scope import LanScope, LanScopeError, normalise_host, origin_of
 
 Mode = Literal["direct", "proxy"]
 MODES: tuple[Mode, ...] = ("direct", "proxy")
@@ -57,16 +59,11 @@ SENSITIVE_HEADERS = frozenset(
         "x-mediabrowser-token",
     }
 )
-# URL query parameters whose values are (or may be) credentials: masked in any output.
-SENSITIVE_QUERY = frozenset(
-    {"api_key", "apikey", "token", "access_token", "sign", "x-emby-token", "auth_key", "key"}
-)
 # Query parameters that carry an account credential (not a per-file signature): a URL with one
 # is never handed to a client in direct mode.
 CREDENTIAL_QUERY = frozenset({"api_key", "apikey", "access_token", "x-emby-token"})
 # Config keys every kind accepts besides its own.
 COMMON_CONFIG_KEYS = frozenset({"mode", "lan_hosts"})
-MASK = "***"
 # URLs longer than this are not media references, they are abuse.
 MAX_URL_LENGTH = 4096
 # RFC 1035 §2.3.4: 63 octets per label, 253 characters per name (without the trailing dot).
@@ -81,21 +78,6 @@ class ProviderConfigError(DomainError):
 
     def __init__(self, message: str) -> None:
         super().__init__(errors.INVALID_PROVIDER_CONFIG, message)
-
-
-class ProviderHttpError(Exception):
-    """A provider API call failed below HTTP (``kind`` as ``UpstreamError.kind``)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-@dataclass(frozen=True, slots=True)
-class JsonReply:
-    status: int
-    data: Any
-    raw: bytes = b""
 
 
 class ProviderHttp(Protocol):
@@ -486,32 +468,6 @@ def client_safe(source: PlaybackSource, secrets: Iterable[str] = ()) -> Playback
     if source.mode == "direct" and carries_credentials(source, secrets):
         return replace(source, mode="proxy")
     return source
-
-
-def mask_url(url: str, secrets: Iterable[str] = ()) -> str:
-    """``url`` with credential query parameters, user info and known secrets masked.
-
-    Safe for log lines about any URL: one that does not even parse is not shown at all.
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(malformed URL)"
-    query = [
-        (k, MASK if k.lower() in SENSITIVE_QUERY else v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = f"{MASK}@{netloc.rsplit('@', 1)[1]}"
-    masked = urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="*/"), ""))
-    return mask_text(masked, secrets)
-
-
-def mask_text(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
 
 
 def mask_headers(

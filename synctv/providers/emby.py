@@ -24,14 +24,13 @@ from urllib.parse import quote, urlencode
 import trio
 
 from synctv.errors import DomainError
+from synctv.outbound.request import JsonCallError, JsonReply
 from synctv.providers.base import (
     BrowseEntry,
-    JsonReply,
     Mode,
     PlaybackSource,
     ProviderConfigError,
     ProviderContext,
-    ProviderHttpError,
     ProviderKind,
     Subtitle,
     http_base_url,
@@ -209,7 +208,7 @@ class EmbyProvider:
                 json_body=body,
                 lan=self._context.lan,
             )
-        except ProviderHttpError as exc:
+        except JsonCallError as exc:
             raise DomainError("provider_unavailable", f"emby unreachable: {exc}") from None
 
 

@@ -35,6 +35,8 @@ from typing import Any, Protocol
 import trio
 
 from synctv.errors import DomainError
+from synctv.outbound.masking import mask_text, mask_url
+from synctv.outbound.scope import LanScope
 from synctv.providers.base import (
     BrowseEntry,
     PlaybackSource,
@@ -49,13 +51,10 @@ from synctv.providers.base import (
     checked_source,
     client_safe,
     mask_headers,
-    mask_text,
-    mask_url,
     secret_values,
     sub_resource_id,
 )
 from synctv.providers.crypto import CredentialCipher, CredentialError, key_id
-from synctv.providers.scope import LanScope
 from synctv.store.providers import ProviderInstanceRow, ProviderInstanceStore, ProviderNameTaken
 
 log = logging.getLogger("synctv.providers")

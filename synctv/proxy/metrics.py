@@ -1,7 +1,8 @@
 """Prometheus metrics of the media proxy and its slice cache (definitions only, default registry).
 
 The objects also expose ``statistics()`` snapshots (frozen dataclasses); these counters are the
-process-wide totals the metrics endpoint exports.
+process-wide totals the metrics endpoint exports. Upstream bytes and errors are counted by the
+outbound client (``synctv.outbound.metrics``).
 """
 
 from __future__ import annotations
@@ -30,18 +31,7 @@ SINGLE_FLIGHT_JOINS = Counter(
     "synctv_proxy_single_flight_joins_total",
     "Slice requests that joined a fetch already in flight instead of fetching again.",
 )
-UPSTREAM_BYTES = Counter(
-    "synctv_proxy_upstream_bytes_total",
-    "Body bytes received from upstream servers (slices, pass-through, playlists, provider APIs).",
-)
 CLIENT_BYTES = Counter("synctv_proxy_client_bytes_total", "Body bytes sent to proxy clients.")
-UPSTREAM_ERRORS = Counter(
-    "synctv_proxy_upstream_errors_total",
-    "Failed upstream requests by class (timeout, connect, status, not_found, protocol, refused,"
-    " redirects, invalid_url, internal), on every path: slices, pass-through, playlists,"
-    " provider APIs.",
-    ["kind"],
-)
 SLICE_FETCHES_IN_FLIGHT = Gauge(
     "synctv_proxy_slice_fetches_in_flight", "Slice fetches running against upstream servers."
 )

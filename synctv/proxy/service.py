@@ -5,21 +5,28 @@ optionally a subtitle or quality of it, by selector); the :class:`SourceResolver
 service) turns that into a URL plus the provider's upstream headers, cached briefly (and dropped
 when the instance changes). Then one of three paths serves the request:
 
-* **slices** (cache enabled, upstream honours Range): the client's range is resolved against the
+* **slices** (cache enabled, upstream honours Range, or ignores it but tells the size): the
+  client's range is resolved against the
   object size learnt from its first slice and streamed slice by slice from the
   :class:`SliceCache`, one ASGI body message per slice, with the next slice fetched while the
   current one is sent (a one-slot channel: at most two slices per response in memory). Every
   slice must carry the identity (size, ETag, Last-Modified) of the first; if the object changes
   mid-response the response is cut (the handler returns with the body incomplete, so the server
   closes the connection) and the object's slices are dropped.
-* **pass-through** (cache disabled, upstream ignores Range or hides its size): the upstream
+  An origin that ignores Range answers with the whole body; the cache cuts it into slices as
+  it arrives and stops reading once nobody wants the rest (see ``slice_cache.py``), so the
+  client still gets its ``206``.
+* **pass-through** (cache disabled, upstream hides its size or encodes the body): the upstream
   response is relayed as it arrives, with the client's Range/If-None-Match/If-Range forwarded.
+  When the client asked for a range and the upstream answered ``200`` with the whole body
+  (identity-encoded, size known), the range is cut out of it (``206``) and the upstream read
+  stops at its end.
 * **playlist** (``.m3u8`` URLs, or a playlist content type): fetched fresh (never cached: live
   playlists change every segment), rewritten so every URI is a new proxy token.
 
 Upstream requests carry only the provider's headers plus the three conditional/range headers we
 set ourselves; nothing else from the client is forwarded. The provider's headers are scoped to
-the origin of the URL it resolved (``providers.scope.scoped_headers``): a manifest URI or a
+the origin of the URL it resolved (``outbound.scope.scoped_headers``): a manifest URI or a
 subtitle on another origin, like a redirect hop, gets only the cross-origin allow-list, and the
 instance's LAN scope decides, per host, whether private addresses may be reached.
 
@@ -30,7 +37,7 @@ upstream timeout → 504, refused address → 403, every other upstream failure 
 → 502, unsatisfiable range → 416 (with ``Content-Range: bytes */size`` whenever the size is
 known; an invalid ``Range`` is ignored, see ``ranges.py``). After the response started, failures cut the connection. The client gets a
 fixed message per failure kind; the detail (which address was refused and why, what the
-transport said) is logged here, with the upstream URL masked (``providers.base.mask_url``): a
+transport said) is logged here, with the upstream URL masked (``outbound.masking.mask_url``): a
 token holder learns nothing about how names resolve or what the upstream URL holds. A provider
 failure on the server's side (a 5xx code) reaches the client as its code with the catalogue's
 description; the provider's own message is logged.
@@ -49,8 +56,11 @@ import trio
 
 from synctv import errors
 from synctv.errors import DomainError, ErrorCode
-from synctv.providers.base import ResolvedSource, mask_url
-from synctv.providers.scope import origin_of, scoped_headers
+from synctv.outbound import metrics as outbound_metrics
+from synctv.outbound.masking import mask_url
+from synctv.outbound.request import UpstreamError, UpstreamTarget
+from synctv.outbound.scope import origin_of, scoped_headers
+from synctv.providers.base import ResolvedSource
 from synctv.proxy import metrics
 from synctv.proxy.m3u8 import (
     MAX_PLAYLIST_BYTES,
@@ -80,10 +90,9 @@ from synctv.proxy.slice_cache import (
     SliceCache,
     SliceCacheStatistics,
     Upstream,
-    UpstreamError,
     UpstreamResponse,
-    UpstreamTarget,
     UpstreamUnsatisfiable,
+    identity_of,
 )
 from synctv.proxy.token import ProxyGrant, ProxyTokenSigner, TokenExpired, TokenInvalid
 
@@ -96,7 +105,8 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 # so a provider is not asked again for every Range request of the same film.
 SOURCE_CACHE_SECONDS = 60.0
 SOURCE_CACHE_ENTRIES = 1024
-# Objects known to ignore Range are remembered (bounded) to skip the probing request next time,
+# Objects that cannot be sliced (the upstream ignores Range and hides the size, or encodes the
+# body) are remembered (bounded) to skip the probing request next time,
 # for a while only: an upstream may be fixed or replaced, and the memo must not pin it uncached.
 NO_RANGE_ENTRIES = 1024
 NO_RANGE_SECONDS = 600.0
@@ -376,6 +386,8 @@ class MediaProxy:
             return known[0].size
         try:
             return (await cache.probe_identity(target)).size
+        except RangeUnsupported:  # an origin that ignores Range: its first slice tells the size
+            return (await cache.get_slice(target, 0)).identity.size
         except UpstreamUnsatisfiable as exc:
             if exc.size != 0:
                 raise
@@ -410,12 +422,14 @@ class MediaProxy:
                 except (UpstreamError, RangeUnsupported, UpstreamUnsatisfiable, _Cut) as exc:
                     failure = exc
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(produce)
-            async with receive_channel:
-                async for data in receive_channel:
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
-                    self._sent(len(data))
+        last_index = (span.stop - 1) // cache.slice_size
+        with cache.reading(target.key, last_index):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(produce)
+                async with receive_channel:
+                    async for data in receive_channel:
+                        await send({"type": "http.response.body", "body": data, "more_body": True})
+                        self._sent(len(data))
         if isinstance(failure, _Cut):
             await cache.invalidate(target.key)
             raise failure
@@ -469,20 +483,43 @@ class MediaProxy:
             if status not in (200, 206, 304):
                 raise _status_error(response)
             relayed = [(n, v) for n in _RELAYED if (v := response.header(n)) is not None]
+            cut = _range_of_whole(response, headers) if status == 200 else None
+            if cut is not None:
+                span, status, extra = cut
+                relayed = [(n, v) for n, v in relayed if n not in ("content-length",)]
+                relayed += [("content-length", str(span.length)), *extra]
             self._count("passthrough")
             await self._start(send, status, relayed, origin)
             if head or status == 304:
                 await send({"type": "http.response.body", "body": b""})
                 return
             try:
-                async for chunk in response.iter_bytes():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    self._sent(len(chunk))
+                if cut is None:
+                    async for chunk in response.iter_bytes():
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                        self._sent(len(chunk))
+                else:
+                    await self._send_cut(response, cut[0], send)
             except UpstreamError as exc:
                 self._count("cut")
                 log.warning("proxy pass-through cut: %s", exc)
                 return
         await send({"type": "http.response.body", "body": b""})
+
+    async def _send_cut(self, response: UpstreamResponse, span: Span, send: Send) -> None:
+        """Send ``span`` of a whole body: skip what comes before, stop reading at its end."""
+        position = 0
+        async for chunk in response.iter_bytes():
+            start, stop = max(span.start - position, 0), min(span.stop - position, len(chunk))
+            position += len(chunk)
+            if start < stop:
+                data = chunk if (start, stop) == (0, len(chunk)) else chunk[start:stop]
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+                self._sent(len(data))
+            if position >= span.stop:
+                return
+        if position < span.stop:
+            raise UpstreamError("protocol", "upstream body ended early")
 
     # -- playlists ------------------------------------------------------------------------
 
@@ -497,7 +534,7 @@ class MediaProxy:
         try:
             text = decode_playlist(body)
         except PlaylistError as exc:
-            metrics.UPSTREAM_ERRORS.labels("protocol").inc()
+            outbound_metrics.UPSTREAM_ERRORS.labels("protocol").inc()
             raise DomainError(errors.UPSTREAM_BAD_PLAYLIST, str(exc)) from None
 
         def through_proxy(absolute: str) -> str:
@@ -598,6 +635,29 @@ def _plan(spec: RangeSpec | None, size: int) -> tuple[Span, int, list[tuple[str,
     return answer.span, answer.status, extra
 
 
+def _range_of_whole(
+    response: UpstreamResponse, headers: Mapping[str, str]
+) -> tuple[Span, int, list[tuple[str, str]]] | None:
+    """The client's range, to cut out of a ``200`` with the whole body (an origin that ignored
+    Range), as :func:`_plan` gives it; ``None`` to relay the body as it is (no valid range, an
+    If-Range that does not match, a size the upstream hides, a content coding)."""
+    spec = _client_range(headers.get("range"))
+    size = _content_length(response.header("content-length"))
+    if spec is None or size is None:
+        return None
+    if response.header("content-encoding") not in (None, "identity"):
+        return None
+    if not _if_range_ok(headers.get("if-range"), identity_of(response, size)):
+        return None
+    return _plan(spec, size)
+
+
+def _content_length(value: str | None) -> int | None:
+    if value is None or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
+
+
 def _resolve_or_416(spec: RangeSpec, size: int) -> Span:
     try:
         return resolve_range(spec, size)
@@ -681,6 +741,6 @@ async def _read_limited(response: UpstreamResponse, limit: int) -> bytes:
     async for chunk in response.iter_bytes():
         buffer += chunk
         if len(buffer) > limit:
-            metrics.UPSTREAM_ERRORS.labels("protocol").inc()
+            outbound_metrics.UPSTREAM_ERRORS.labels("protocol").inc()
             raise DomainError(errors.UPSTREAM_BAD_PLAYLIST, "playlist too large")
     return bytes(buffer)

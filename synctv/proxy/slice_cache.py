@@ -18,6 +18,17 @@ At most ``max_in_flight`` fetches run at once, across all objects (a burst of co
 many films must not open hundreds of upstream connections); further fetches queue, within their
 deadline, and the queue length is a metric.
 
+Origins that ignore Range: a ``200`` with the whole body (identity-encoded, ``Content-Length``
+known) is not thrown away. The flight that got it becomes a *sequential read*: it cuts the body
+into slices from byte 0 as it arrives, caches each one, hands its own slice to its readers, and
+goes on only while someone wants the slices ahead: a reader of a later slice of that object
+joins the read instead of starting another request from byte 0, and a response that declared
+its span (:meth:`SliceCache.reading`) keeps the read going up to ``SEQUENTIAL_READAHEAD``
+slices ahead of the furthest slice asked for. When nobody wants more, it waits a moment
+(``SEQUENTIAL_LINGER``; ``SEQUENTIAL_IDLE`` while a declared reader is merely slow) without
+reading, then closes the upstream response: a small range at the start of a large file reads
+about one slice, not the file. It holds a fetch slot only while reading.
+
 Metrics: the :class:`Upstream` counts upstream body bytes and the failures it sees (transport
 errors and error statuses) for every request, cached or not; the cache counts only the failures
 it decides itself (a fetch past its deadline, a body that does not match the range asked for).
@@ -25,7 +36,8 @@ it decides itself (a fetch past its deadline, a body that does not match the ran
 Resource handling: :meth:`SliceCache.run` must be running (``await nursery.start(cache.run)``)
 before :meth:`get_slice` is called; it owns the fetch, revalidation and eviction tasks, and
 cancelling it stops all of them. Error handling: upstream failures reach readers as
-:class:`UpstreamError` (with a ``kind`` the HTTP layer maps to 404/502/504);
+:class:`UpstreamError` (``synctv.outbound.request``; its ``kind`` the HTTP layer maps to
+404/502/504);
 :class:`RangeUnsupported` tells the caller to stream the object through uncached;
 :class:`UpstreamUnsatisfiable` carries the upstream's size for a 416. Nothing a background task
 meets escapes into :meth:`run`'s nursery (that would end the cache, and with it the server): an
@@ -46,15 +58,21 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import (
+    AbstractAsyncContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    contextmanager,
+)
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import trio
 
-from synctv.providers.base import mask_url
-from synctv.providers.scope import LanScope, Origin
+from synctv.outbound import metrics as outbound_metrics
+from synctv.outbound.masking import mask_url
+from synctv.outbound.request import UpstreamError, UpstreamTarget
 from synctv.proxy import metrics
 from synctv.proxy.ranges import RangeError, parse_content_range, slice_span
 from synctv.supervision import boundary, record_crash
@@ -69,24 +87,15 @@ MAX_IN_FLIGHT_FETCHES = 64
 # A failing store (a full disk) fails on every slice: one log line per operation per this many
 # seconds says so, with the count; the metric has every failure.
 STORE_ERROR_LOG_INTERVAL = 60.0
-
-
-class UpstreamError(Exception):
-    """An upstream request failed. ``kind``: not_found, status, timeout, connect, protocol,
-    refused (address policy), redirects, invalid_url (a URL the client cannot fetch), internal
-    (an unexpected exception on the way: a bug, recorded as a crash).
-
-    ``counted``: the failure is already in ``synctv_proxy_upstream_errors_total`` (the upstream
-    adapter counts what it sees; whoever raises an uncounted one counts it).
-    """
-
-    def __init__(
-        self, kind: str, message: str, *, status: int | None = None, counted: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.status = status
-        self.counted = counted
+# A sequential read (of an origin that ignores Range) reads at most this many slices ahead of
+# the furthest slice a reader asked for (within the span a response declared).
+SEQUENTIAL_READAHEAD = 2
+# Seconds a sequential read waits, not reading, for someone to want more before it closes the
+# upstream response: briefly when no response wants the rest (the gap between a response's
+# first slice and its declared span), longer while a declared reader is only slow (a paused
+# player); after that a later slice starts a new request.
+SEQUENTIAL_LINGER = 1.0
+SEQUENTIAL_IDLE = 30.0
 
 
 class RangeUnsupported(Exception):
@@ -99,22 +108,6 @@ class UpstreamUnsatisfiable(Exception):
     def __init__(self, size: int | None) -> None:
         super().__init__(f"range not satisfiable (size {size})")
         self.size = size
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamTarget:
-    """What to fetch. ``key`` is the cache identity (stable even when the URL is re-signed).
-
-    ``headers`` go in full only to ``header_origin`` (``None``: the origin of ``url``), and only
-    the cross-origin allow-list anywhere else (``providers.scope.scoped_headers``); ``lan`` is
-    the instance's LAN scope (``None``: the strict address policy everywhere).
-    """
-
-    key: str
-    url: str
-    headers: tuple[tuple[str, str], ...] = ()
-    lan: LanScope | None = None
-    header_origin: Origin | None = None
 
 
 class UpstreamResponse(Protocol):
@@ -130,10 +123,12 @@ class UpstreamResponse(Protocol):
 
 
 class Upstream(Protocol):
-    """The fetch the cache depends on (``synctv.proxy.upstream.HttpUpstream`` implements it).
+    """The fetch the cache depends on (``synctv.outbound.client.HttpUpstream`` implements it).
 
     It counts body bytes and failures (see the module docstring); a response it returns with
-    an error status has been counted, and failures it raises carry ``counted=True``.
+    an error status has been counted, and failures it raises carry ``counted=True``. A body the
+    cache stops reading early (a sequential read nobody wants more of) is released when the
+    ``open()`` context exits.
     """
 
     def open(
@@ -202,6 +197,7 @@ class SliceCacheStatistics:
     upstream_errors: tuple[tuple[str, int], ...]
     queued_fetches: int = 0
     store_errors: tuple[tuple[str, int], ...] = ()
+    sequential_reads: int = 0  # whole bodies (origins that ignore Range) being read now
 
 
 @dataclass(slots=True)
@@ -212,9 +208,30 @@ class _Entry:
 
 @dataclass(slots=True)
 class _Flight:
+    """``attached``: fulfilled by a sequential read of its object, not by a request of its own."""
+
     done: trio.Event = field(default_factory=trio.Event)
     result: Slice | None = None
     error: BaseException | None = None
+    attached: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _WholeBody:
+    """A 200 with the whole object to a ranged request: to be read sequentially."""
+
+    identity: ObjectIdentity
+    content_type: str | None
+
+
+@dataclass(slots=True)
+class _Sequential:
+    """A sequential read in progress: the next slice it will cut, and what readers asked for."""
+
+    next_index: int
+    last_index: int
+    requested: int
+    changed: trio.Event = field(default_factory=trio.Event)
 
 
 class SliceCache:
@@ -262,6 +279,9 @@ class SliceCache:
         self._queued = 0
         self._store_errors: Counter[str] = Counter()
         self._store_errors_logged: dict[str, tuple[float, int]] = {}
+        self._sequential: dict[str, _Sequential] = {}
+        self._sequential_reads = 0
+        self._demand: dict[str, Counter[int]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -357,7 +377,7 @@ class SliceCache:
     async def _join_or_fetch(self, target: UpstreamTarget, slot: tuple[str, int]) -> Slice:
         flight = self._flights.get(slot)
         if flight is None:
-            flight = self._start_flight(target, slot)
+            flight = self._attach(slot) or self._start_flight(target, slot)
         else:
             self._counts["single_flight_joins"] += 1
             metrics.SINGLE_FLIGHT_JOINS.inc()
@@ -391,34 +411,84 @@ class SliceCache:
         assert self._nursery is not None
         self._nursery.start_soon(release)
 
+    def _attach(self, slot: tuple[str, int]) -> _Flight | None:
+        """A flight fulfilled by the sequential read of ``slot``'s object, if one will reach it."""
+        read = self._sequential.get(slot[0])
+        if read is None or not read.next_index <= slot[1] <= read.last_index:
+            return None
+        flight = _Flight(attached=True)
+        self._flights[slot] = flight
+        read.requested = max(read.requested, slot[1])
+        read.changed.set()
+        return flight
+
+    @contextmanager
+    def reading(self, key: str, last_index: int) -> Iterator[None]:
+        """Declare that a response reads ``key`` up to slice ``last_index`` while inside: a
+        sequential read of that object keeps going for it (see the module docstring)."""
+        wants = self._demand.setdefault(key, Counter())
+        wants[last_index] += 1
+        self._wake(key)
+        try:
+            yield
+        finally:
+            wants[last_index] -= 1
+            if wants[last_index] <= 0:
+                del wants[last_index]
+            if not wants and self._demand.get(key) is wants:
+                del self._demand[key]
+            self._wake(key)
+
+    def _wake(self, key: str) -> None:
+        read = self._sequential.get(key)
+        if read is not None:
+            read.changed.set()
+
     async def _fly(self, target: UpstreamTarget, slot: tuple[str, int], flight: _Flight) -> None:
         try:
-            with trio.fail_after(self._fetch_timeout):  # the deadline covers the queue too
-                async with self._fetch_slot():
-                    piece = await self._fetch(target, slot[1])
-            await self._insert(slot, piece)
-            flight.result = piece
+            async with AsyncExitStack() as stack:
+                with trio.fail_after(self._fetch_timeout):  # the deadline covers the queue too
+                    async with self._fetch_slot():
+                        wanted = self._range_header(slot[1])
+                        response = await stack.enter_async_context(
+                            self._upstream.open(target, wanted)
+                        )
+                        got = await self._read_response(response, slot[1])
+                if isinstance(got, _WholeBody):
+                    await self._read_sequentially(target, response, slot, flight, got)
+                    return
+            await self._insert(slot, got)
+            flight.result = got
         except trio.TooSlowError:
-            flight.error = self._error(UpstreamError("timeout", "upstream slice fetch timed out"))
+            failure = UpstreamError("timeout", "upstream slice fetch timed out")
+            self._fail(flight, self._error(failure))
         except UpstreamError as exc:
-            flight.error = self._error(exc)
+            self._fail(flight, self._error(exc))
         except (RangeUnsupported, UpstreamUnsatisfiable) as exc:
-            flight.error = exc
+            self._fail(flight, exc)
         except trio.Cancelled:
-            flight.error = UpstreamError("cancelled", "the proxy is shutting down")
+            self._fail(flight, UpstreamError("cancelled", "the proxy is shutting down"))
             raise
         except Exception as exc:  # a bug: this flight fails, the cache (and server) carry on
             record_crash("slice_fetch", exc, f"slice {slot[1]} of {mask_url(target.url)}")
             failure = UpstreamError("internal", "the slice fetch failed unexpectedly")
-            flight.error = self._error(failure)
+            self._fail(flight, self._error(failure))
         finally:
+            self._finish(slot, flight)
+
+    def _fail(self, flight: _Flight, error: BaseException) -> None:
+        if not flight.done.is_set():  # a sequential read may have served it already
+            flight.error = error
+
+    def _finish(self, slot: tuple[str, int], flight: _Flight) -> None:
+        if self._flights.get(slot) is flight:
             del self._flights[slot]
-            flight.done.set()
+        flight.done.set()
 
     def _error(self, exc: UpstreamError) -> UpstreamError:
         self._errors[exc.kind] += 1
         if not exc.counted:
-            metrics.UPSTREAM_ERRORS.labels(exc.kind).inc()
+            outbound_metrics.UPSTREAM_ERRORS.labels(exc.kind).inc()
             exc.counted = True
         return exc
 
@@ -480,22 +550,24 @@ class SliceCache:
 
     # -- one upstream fetch -----------------------------------------------------------------
 
-    async def _fetch(self, target: UpstreamTarget, index: int) -> Slice:
+    def _range_header(self, index: int) -> tuple[tuple[str, str], ...]:
         span = slice_span(index, self.slice_size, None)
-        wanted = (("range", f"bytes={span.start}-{span.stop - 1}"),)
-        async with self._upstream.open(target, wanted) as response:
-            status = response.status
-            if status == 206:
-                return await self._read_partial(response, span.start)
-            if status == 200:
-                return await self._read_whole_if_small(response, index)
-            if status == 416:
-                size = _unsatisfied_size(response.header("content-range"))
-                if index == 0 and size == 0:  # an empty object: cache that fact as an empty slice
-                    return Slice(b"", _identity(response, 0), None, self._now())
-                raise UpstreamUnsatisfiable(size)
-            kind = "not_found" if status in (404, 410) else "status"
-            raise UpstreamError(kind, f"upstream answered {status}", status=status, counted=True)
+        return (("range", f"bytes={span.start}-{span.stop - 1}"),)
+
+    async def _read_response(self, response: UpstreamResponse, index: int) -> Slice | _WholeBody:
+        """Slice ``index`` from the answer to its ranged request, or the whole body to read."""
+        status = response.status
+        if status == 206:
+            return await self._read_partial(response, index * self.slice_size)
+        if status == 200:
+            return self._whole_body(response, index)
+        if status == 416:
+            size = _unsatisfied_size(response.header("content-range"))
+            if index == 0 and size == 0:  # an empty object: cache that fact as an empty slice
+                return Slice(b"", _identity(response, 0), None, self._now())
+            raise UpstreamUnsatisfiable(size)
+        kind = "not_found" if status in (404, 410) else "status"
+        raise UpstreamError(kind, f"upstream answered {status}", status=status, counted=True)
 
     async def _read_partial(self, response: UpstreamResponse, start: int) -> Slice:
         if response.header("content-encoding") not in (None, "identity"):
@@ -513,16 +585,127 @@ class SliceCache:
         data = await self._read_body(response, expected)
         return Slice(data, _identity(response, size), response.header("content-type"), self._now())
 
-    async def _read_whole_if_small(self, response: UpstreamResponse, index: int) -> Slice:
-        """A 200 to a ranged request: cache it as slice 0 when the whole object fits in one."""
+    def _whole_body(self, response: UpstreamResponse, index: int) -> _WholeBody:
+        """A 200 to a ranged request: readable slice by slice when its size is known and its
+        bytes are the object's own (no content coding); streamed uncached otherwise."""
         length = _int_header(response.header("content-length"))
-        encoded = response.header("content-encoding") not in (None, "identity")
-        if index != 0 or length is None or length > self.slice_size or encoded:
+        if length is None or response.header("content-encoding") not in (None, "identity"):
             raise RangeUnsupported("upstream ignored Range")
-        data = await self._read_body(response, length)
-        return Slice(
-            data, _identity(response, length), response.header("content-type"), self._now()
-        )
+        if index > 0 and index * self.slice_size >= length:
+            raise UpstreamUnsatisfiable(length)
+        return _WholeBody(_identity(response, length), response.header("content-type"))
+
+    async def _read_sequentially(
+        self,
+        target: UpstreamTarget,
+        response: UpstreamResponse,
+        slot: tuple[str, int],
+        flight: _Flight,
+        whole: _WholeBody,
+    ) -> None:
+        """Cut ``response`` (the whole object, from byte 0) into slices, serving ``flight`` and
+        the readers that join, for as long as someone wants more (see the module docstring)."""
+        key, index = slot
+        size = whole.identity.size
+        last = max(0, size - 1) // self.slice_size
+        read: _Sequential | None = None
+        if key not in self._sequential:  # one read per object takes joiners; others just serve
+            read = _Sequential(next_index=0, last_index=last, requested=index)
+            self._sequential[key] = read
+        buffer = bytearray()
+        failure: BaseException | None = None
+        self._sequential_reads += 1
+        try:
+            body = aiter(response.iter_bytes())
+            for position in range(last + 1):
+                if position > index and not await self._read_on(key, read, position):
+                    break
+                length = min(self.slice_size, size - position * self.slice_size)
+                with trio.fail_after(self._fetch_timeout):
+                    async with self._fetch_slot():
+                        data = await self._take(body, buffer, length)
+                piece = Slice(data, whole.identity, whole.content_type, self._now())
+                if read is not None:
+                    read.next_index = position + 1
+                await self._insert((key, position), piece)
+                self._deliver((key, position), piece, flight if position == index else None)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            self._sequential_reads -= 1
+            self._end_sequential(target, key, read, failure)
+
+    async def _read_on(self, key: str, read: _Sequential | None, position: int) -> bool:
+        """Whether to read slice ``position`` (past the flight's own): wait while nobody asks
+        for it yet but someone may; ``False`` once nobody wants it."""
+        if read is None:
+            return False
+        while True:
+            wants = self._demand.get(key)
+            declared = max(wants) if wants else -1
+            if position <= read.requested or position <= min(
+                declared, read.requested + SEQUENTIAL_READAHEAD
+            ):
+                return True
+            read.changed = trio.Event()
+            with trio.move_on_after(SEQUENTIAL_IDLE if declared >= position else SEQUENTIAL_LINGER):
+                await read.changed.wait()
+                continue
+            return False
+
+    async def _take(self, body: AsyncIterator[bytes], buffer: bytearray, length: int) -> bytes:
+        """The next ``length`` bytes of ``body`` (``buffer`` keeps what was read beyond them)."""
+        while len(buffer) < length:
+            try:
+                chunk = await anext(body)
+            except StopAsyncIteration:
+                raise UpstreamError("protocol", "upstream body ended early") from None
+            self._counts["upstream_bytes"] += len(chunk)  # (the Upstream counts the metric)
+            buffer += chunk
+        data = bytes(buffer[:length])
+        del buffer[:length]
+        return data
+
+    def _deliver(self, slot: tuple[str, int], piece: Slice, own: _Flight | None) -> None:
+        """Hand a slice just read to the flight that asked for it (the read's own, or a joiner)."""
+        flight = own if own is not None else self._flights.get(slot)
+        if flight is None or (own is None and not flight.attached):
+            return
+        flight.result = piece
+        self._finish(slot, flight)
+
+    def _end_sequential(
+        self,
+        target: UpstreamTarget,
+        key: str,
+        read: _Sequential | None,
+        failure: BaseException | None,
+    ) -> None:
+        """Close the read's books: joiners it did not reach fail with it, or (when it stopped
+        because nobody seemed to want more) fetch on their own."""
+        if read is None:
+            return
+        if self._sequential.get(key) is read:
+            del self._sequential[key]
+        for slot, flight in list(self._flights.items()):
+            if slot[0] != key or not flight.attached:
+                continue
+            if failure is None and self._nursery is not None:
+                flight.attached = False
+                self._nursery.start_soon(self._fly, target, slot, flight)
+                continue
+            error: BaseException
+            if isinstance(failure, UpstreamError):
+                error = failure
+            elif isinstance(failure, trio.TooSlowError):
+                error = UpstreamError("timeout", "upstream slice fetch timed out")
+            elif isinstance(failure, trio.Cancelled):
+                error = UpstreamError("cancelled", "the proxy is shutting down")
+            else:
+                error = UpstreamError("internal", "the sequential read failed unexpectedly")
+            flight.error = error
+            self._finish(slot, flight)
 
     async def _read_body(self, response: UpstreamResponse, expected: int) -> bytes:
         buffer = bytearray()
@@ -651,6 +834,7 @@ class SliceCache:
             upstream_errors=tuple(sorted(self._errors.items())),
             queued_fetches=self._queued,
             store_errors=tuple(sorted(self._store_errors.items())),
+            sequential_reads=self._sequential_reads,
         )
 
 

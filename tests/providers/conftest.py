@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 
-from synctv.proxy.upstream import HttpUpstream
+from synctv.outbound.client import HttpUpstream
 from tests.proxy.upstream_server import UpstreamServer
 
 

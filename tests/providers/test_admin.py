@@ -17,9 +17,9 @@ from grpclib.exceptions import GRPCError
 from synctv.api.grpc._gen.synctv.admin.v1 import providers_grpc, providers_pb2
 from synctv.api.grpc.admin import serve_admin
 from synctv.api.grpc.admin_providers import ProviderAdmin
+from synctv.outbound.client import HttpUpstream
 from synctv.providers.crypto import CredentialCipher
 from synctv.providers.service import ProviderService, UnpersistedKey
-from synctv.proxy.upstream import HttpUpstream
 from synctv.store.db import Database
 from synctv.store.providers import ProviderInstanceStore
 from tests.providers.fakes import FakeEmby

@@ -11,9 +11,9 @@ import pytest
 
 from synctv.config import Config, SecurityConfig
 from synctv.errors import DomainError
+from synctv.outbound.client import HttpUpstream
 from synctv.providers.crypto import CredentialCipher, key_id
 from synctv.providers.service import ProviderService
-from synctv.proxy.upstream import HttpUpstream
 from synctv.store.db import Database
 from synctv.store.providers import ProviderInstanceStore
 from synctv.store.secrets import (

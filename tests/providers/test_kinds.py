@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 
 from synctv.errors import DomainError
+from synctv.outbound.client import HttpUpstream
+from synctv.outbound.masking import mask_url
 from synctv.providers.base import (
     BrowseEntry,
     Provider,
     ProviderConfigError,
     ProviderContext,
     builtin_registry,
-    mask_url,
 )
-from synctv.proxy.upstream import HttpUpstream
 from tests.providers.fakes import FakeAlist, FakeEmby
 from tests.proxy.upstream_server import UpstreamServer
 

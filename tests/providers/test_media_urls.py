@@ -15,6 +15,7 @@ from synctv import errors
 from synctv.api.http.asgi import App
 from synctv.api.http.routes.proxy import proxy_routes
 from synctv.errors import DomainError
+from synctv.outbound.client import HttpUpstream
 from synctv.providers.base import (
     PlaybackSource,
     ProviderConfigError,
@@ -29,7 +30,6 @@ from synctv.providers.crypto import CredentialCipher
 from synctv.providers.service import ProviderService, UnpersistedKey
 from synctv.proxy.service import MediaProxy
 from synctv.proxy.token import ProxyTokenSigner
-from synctv.proxy.upstream import HttpUpstream
 from synctv.store.db import Database
 from synctv.store.providers import ProviderInstanceStore
 from tests.providers.fakes import FakeAlist

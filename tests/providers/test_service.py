@@ -14,12 +14,12 @@ import trio
 from synctv.api.http.asgi import App
 from synctv.api.http.routes.proxy import proxy_routes
 from synctv.errors import DomainError
+from synctv.outbound.client import HttpUpstream
 from synctv.providers.crypto import CredentialCipher
 from synctv.providers.service import ProviderService, UnpersistedKey
 from synctv.proxy.service import MediaProxy
 from synctv.proxy.slice_cache import SliceCache
 from synctv.proxy.token import ProxyTokenSigner
-from synctv.proxy.upstream import HttpUpstream
 from synctv.store.db import Database
 from synctv.store.providers import ProviderInstanceStore
 from tests.providers.fakes import FILM, SUBTITLE, FakeAlist, FakeEmby

@@ -14,12 +14,12 @@ import trio
 from synctv.api.http.asgi import App
 from synctv.api.http.routes.proxy import proxy_routes
 from synctv.errors import DomainError
+from synctv.outbound.client import HttpUpstream
+from synctv.outbound.scope import LanScope
 from synctv.providers.base import PlaybackSource, ResolvedSource
-from synctv.providers.scope import LanScope
 from synctv.proxy.service import MediaProxy
 from synctv.proxy.slice_cache import SliceCache
 from synctv.proxy.token import ProxyTokenSigner
-from synctv.proxy.upstream import HttpUpstream
 from tests.proxy.upstream_server import UpstreamServer
 
 SECRET = b"s" * 32

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import pytest
 from prometheus_client import REGISTRY
 
-from synctv.providers.base import ProviderHttpError
-from synctv.providers.scope import LanScope
-from synctv.proxy.upstream import HttpUpstream
+from synctv.outbound.client import HttpUpstream
+from synctv.outbound.request import JsonCallError
+from synctv.outbound.scope import LanScope
 from tests.proxy.conftest import Harness, HarnessFactory
 from tests.proxy.upstream_server import Obj, json_reply
 
@@ -100,12 +100,12 @@ async def test_playlist_and_provider_api_failures_are_counted(
         port = closed.getsockname()[1]
     lenient = HttpUpstream(connect_timeout=2.0, allow_private=True)
     before = ERRORS.value(kind="connect")
-    with pytest.raises(ProviderHttpError):
+    with pytest.raises(JsonCallError):
         await lenient.request_json("GET", f"http://127.0.0.1:{port}/api")
     assert ERRORS.value(kind="connect") - before == 1
     await lenient.aclose()
 
     before = ERRORS.value(kind="refused")  # the strict policy refuses loopback
-    with pytest.raises(ProviderHttpError):
+    with pytest.raises(JsonCallError):
         await harness.upstream.request_json("GET", f"{harness.origin.base}/api")
     assert ERRORS.value(kind="refused") - before == 1

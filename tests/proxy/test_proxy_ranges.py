@@ -65,15 +65,28 @@ async def proxy(request: pytest.FixtureRequest, make_harness: HarnessFactory) ->
     return harness
 
 
+@pytest.fixture(
+    params=[(True, True), (False, True), (True, False), (False, False)],
+    ids=["cache", "passthrough", "cache-origin-ignores-range", "passthrough-origin-ignores-range"],
+)
+async def any_proxy(request: pytest.FixtureRequest, make_harness: HarnessFactory) -> Harness:
+    """Both paths, against an origin that honours Range and one that answers every range with
+    the whole body (200): the client must not see the difference."""
+    cache, ranges = request.param
+    harness: Harness = await make_harness(cache=cache, slice_size=S)
+    harness.origin.objects["/f.mp4"] = Obj(DATA, ranges=ranges)
+    return harness
+
+
 @pytest.mark.parametrize(
     ("range_", "status", "span"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 async def test_range_matrix(
-    proxy: Harness, range_: str | None, status: int, span: tuple[int, int] | None
+    any_proxy: Harness, range_: str | None, status: int, span: tuple[int, int] | None
 ) -> None:
     headers = {} if range_ is None else {"range": range_}
     with trio.fail_after(10):
-        reply = await proxy.get(proxy.path("/f.mp4"), headers)
+        reply = await any_proxy.get(any_proxy.path("/f.mp4"), headers)
     start, stop = span if span is not None else (0, SIZE)
     assert reply.status == status
     assert reply.complete
@@ -87,15 +100,15 @@ async def test_range_matrix(
 
 
 @pytest.mark.parametrize("range_", [c[1] for c in UNSATISFIABLE], ids=[c[0] for c in UNSATISFIABLE])
-async def test_unsatisfiable(proxy: Harness, range_: str) -> None:
-    reply = await proxy.get(proxy.path("/f.mp4"), {"range": range_})
+async def test_unsatisfiable(any_proxy: Harness, range_: str) -> None:
+    reply = await any_proxy.get(any_proxy.path("/f.mp4"), {"range": range_})
     assert reply.status == 416
     assert json.loads(reply.body)["code"] == "range_not_satisfiable"
     assert reply.headers["content-range"] == f"bytes */{SIZE}"
 
 
-async def test_head_has_headers_only(proxy: Harness) -> None:
-    reply = await proxy.get(proxy.path("/f.mp4"), {"range": "bytes=10-19"}, method="HEAD")
+async def test_head_has_headers_only(any_proxy: Harness) -> None:
+    reply = await any_proxy.get(any_proxy.path("/f.mp4"), {"range": "bytes=10-19"}, method="HEAD")
     assert reply.status == 206
     assert reply.body == b""
     assert reply.headers["content-range"] == f"bytes 10-19/{SIZE}"
@@ -107,11 +120,11 @@ async def test_if_none_match_gives_304(proxy: Harness) -> None:
     assert reply.body == b""
 
 
-async def test_if_range_mismatch_sends_whole(proxy: Harness) -> None:
-    path = proxy.path("/f.mp4")
-    stale = await proxy.get(path, {"range": "bytes=0-9", "if-range": '"old"'})
+async def test_if_range_mismatch_sends_whole(any_proxy: Harness) -> None:
+    path = any_proxy.path("/f.mp4")
+    stale = await any_proxy.get(path, {"range": "bytes=0-9", "if-range": '"old"'})
     assert (stale.status, len(stale.body)) == (200, SIZE)
-    fresh = await proxy.get(path, {"range": "bytes=0-9", "if-range": '"v1"'})
+    fresh = await any_proxy.get(path, {"range": "bytes=0-9", "if-range": '"v1"'})
     assert (fresh.status, fresh.body) == (206, DATA[:10])
 
 
@@ -142,8 +155,8 @@ async def test_unknown_size_streams_through(proxy: Harness) -> None:
     assert part.headers["content-range"] == "bytes 10-19/*"
 
 
-async def test_upstream_without_range_streams_whole(proxy: Harness) -> None:
-    proxy.origin.objects["/norange"] = Obj(DATA, ranges=False)
+async def test_upstream_without_range_or_size_streams_whole(proxy: Harness) -> None:
+    proxy.origin.objects["/norange"] = Obj(DATA, ranges=False, known_size=False)
     for _ in range(2):  # the second time the proxy knows and goes straight to pass-through
         reply = await proxy.get(proxy.path("/norange"), {"range": "bytes=10-19"})
         assert (reply.status, reply.body) == (200, DATA)
@@ -253,14 +266,15 @@ async def test_a_cold_suffix_range_of_an_empty_object(make_harness: HarnessFacto
 async def test_the_ignores_range_memo_expires(make_harness: HarnessFactory) -> None:
     now = [1_000_000.0]
     harness: Harness = await make_harness(slice_size=S, clock=lambda: now[0])
-    obj = Obj(DATA, ranges=False)
+    obj = Obj(DATA, ranges=False, known_size=False)  # no Range, no size: nothing to cut
     harness.origin.objects["/f"] = obj
     path = harness.path("/f")
     assert (await harness.get(path, {"range": "bytes=0-9"})).status == 200  # streamed whole
     seen = len(harness.origin.seen)
     await harness.get(path, {"range": "bytes=0-9"})  # remembered: no probing request
     assert len(harness.origin.seen) == seen + 1
-    obj.ranges = True  # the upstream is fixed; after the memo's lifetime we try slices again
+    obj.ranges = obj.known_size = True  # the upstream is fixed; after the memo's lifetime we
+    # try slices again
     now[0] += NO_RANGE_SECONDS
     reply = await harness.get(path, {"range": "bytes=0-9"})
     assert (reply.status, reply.body) == (206, DATA[:10])

@@ -12,10 +12,11 @@ import trio
 from prometheus_client import REGISTRY
 
 from synctv.config import ConfigError, load_config
-from synctv.providers.scope import LanScope
-from synctv.proxy.slice_cache import ObjectIdentity, Slice, SliceCache, UpstreamTarget
+from synctv.outbound.client import HttpUpstream
+from synctv.outbound.request import UpstreamTarget
+from synctv.outbound.scope import LanScope
+from synctv.proxy.slice_cache import ObjectIdentity, Slice, SliceCache
 from synctv.proxy.slice_store import FileSliceStore
-from synctv.proxy.upstream import HttpUpstream
 from tests.proxy.conftest import Harness, HarnessFactory
 from tests.proxy.upstream_server import Obj, UpstreamServer
 

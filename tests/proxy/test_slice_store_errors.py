@@ -18,9 +18,9 @@ import pytest
 import trio
 from prometheus_client import REGISTRY
 
+from synctv.outbound.client import HttpUpstream
 from synctv.proxy.slice_cache import SliceCache
 from synctv.proxy.slice_store import FileSliceStore
-from synctv.proxy.upstream import HttpUpstream
 from tests.proxy.conftest import CacheRun, Harness, HarnessFactory
 from tests.proxy.upstream_server import Obj, UpstreamServer
 

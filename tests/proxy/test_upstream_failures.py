@@ -15,8 +15,9 @@ import pytest
 import trio
 from prometheus_client import REGISTRY
 
-from synctv.proxy.slice_cache import SliceCache, UpstreamError, UpstreamResponse, UpstreamTarget
-from synctv.proxy.upstream import HttpUpstream
+from synctv.outbound.client import HttpUpstream
+from synctv.outbound.request import UpstreamError, UpstreamTarget
+from synctv.proxy.slice_cache import SliceCache, UpstreamResponse
 from tests.proxy.conftest import CacheRun, Harness, HarnessFactory, call
 from tests.proxy.upstream_server import Obj, UpstreamServer
 

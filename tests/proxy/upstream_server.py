@@ -56,6 +56,8 @@ class UpstreamServer:
     handler: Handler | None = None
     port: int = 0
     host: str = "127.0.0.1"
+    # Body bytes of objects handed to the kernel, by path (a reader that stops early stops this).
+    sent: dict[str, int] = field(default_factory=dict)
 
     @property
     def base(self) -> str:
@@ -190,7 +192,10 @@ class UpstreamServer:
             for offset in range(0, len(view), 256 * 1024):
                 if obj.body_delay:
                     await trio.sleep(obj.body_delay)
-                await _send(conn, stream, h11.Data(data=bytes(view[offset : offset + 256 * 1024])))
+                piece = bytes(view[offset : offset + 256 * 1024])
+                await _send(conn, stream, h11.Data(data=piece))
+                path = seen.path.split("?", 1)[0]
+                self.sent[path] = self.sent.get(path, 0) + len(piece)
         await _send(conn, stream, h11.EndOfMessage())
 
 

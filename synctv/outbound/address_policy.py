@@ -9,7 +9,7 @@ metadata service must never be reachable through a media proxy.
 
 DNS rebinding: the check must apply to the address actually connected to, not to an earlier
 lookup. :func:`resolve_vetted` resolves the name once and returns only vetted addresses; the
-upstream transport (``synctv.proxy.upstream``) connects to those, so there is no window between
+upstream transport (``synctv.outbound.client``) connects to those, so there is no window between
 check and use. An address embedded in IPv6 (IPv4-mapped ``::ffff:a.b.c.d``, NAT64
 ``64:ff9b::/96``, 6to4 ``2002:AABB:CCDD::/48``, IPv4-compatible ``::a.b.c.d``) is judged as the
 IPv4 address it carries; besides, the deprecated IPv4-compatible block ``::/96``, the local-use
@@ -19,7 +19,7 @@ calls them global. If *any* resolved address is refused, the whole name is refus
 points at both a public and a private address is either misconfigured or an attack.
 
 Which hosts a LAN-service instance may reach privately is the caller's business
-(``synctv.providers.scope.LanScope``): the upstream adapter picks the lenient policy only for
+(``synctv.outbound.scope.LanScope``): the upstream adapter picks the lenient policy only for
 those hosts, on every hop.
 
 The server's own listeners are refused in every policy (:func:`check_not_own_listener`): a LAN
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import trio
 
-from synctv.providers.scope import normalise_host
+from synctv.outbound.scope import normalise_host
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Listeners = Iterable[tuple[str, int]]

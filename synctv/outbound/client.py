@@ -1,4 +1,4 @@
-"""Upstream HTTP for the proxy and the providers: the only module that imports httpx.
+"""Outbound HTTP for the proxy and the providers: the only module that imports httpx.
 
 Address pinning (DNS-rebinding defence): httpx resolves names inside its connection pool, after
 any check we could make beforehand, so a name could resolve to a public address when checked and
@@ -20,7 +20,7 @@ by a request whose own scope covers that host.
 
 Redirects are followed here, not by httpx, up to ``max_redirects`` hops: each hop is a new
 request whose connection is vetted again, under the policy its own host gets; only http/https
-targets are followed. Headers are scoped by ``providers.scope.scoped_headers`` on every hop: the
+targets are followed. Headers are scoped by ``outbound.scope.scoped_headers`` on every hop: the
 provider's headers go to its origin only, other origins get the cross-origin allow-list, and a
 chain that left the origin never gets them back.
 
@@ -48,8 +48,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -57,10 +58,8 @@ import httpcore
 import httpx
 import trio
 
-from synctv.providers.base import JsonReply, ProviderHttpError, mask_url
-from synctv.providers.scope import LanScope, Origin, origin_of, scoped_headers
-from synctv.proxy import metrics
-from synctv.proxy.address_policy import (
+from synctv.outbound import metrics
+from synctv.outbound.address_policy import (
     AddressPolicy,
     AddressRefused,
     Listeners,
@@ -68,9 +67,11 @@ from synctv.proxy.address_policy import (
     parse_ip,
     resolve_vetted,
 )
-from synctv.proxy.slice_cache import UpstreamError, UpstreamTarget
+from synctv.outbound.masking import mask_url
+from synctv.outbound.request import JsonCallError, JsonReply, UpstreamError, UpstreamTarget
+from synctv.outbound.scope import LanScope, Origin, origin_of, scoped_headers
 
-log = logging.getLogger("synctv.proxy.upstream")
+log = logging.getLogger("synctv.outbound.client")
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Provider API answers (directory listings, item metadata) larger than this are refused.
@@ -145,11 +146,19 @@ class _PinnedTransport(httpx.AsyncHTTPTransport):
         )
 
 
+@dataclass(slots=True)
+class _BodyState:
+    started: bool = False
+    finished: bool = False
+
+
 class HttpResponse:
-    """An upstream response being streamed (implements ``slice_cache.UpstreamResponse``)."""
+    """An upstream response being streamed (implements ``proxy.slice_cache.UpstreamResponse``)."""
 
     def __init__(self, response: httpx.Response) -> None:
         self._response = response
+        # Body iterations handed out, each with whether it started (see unwind()).
+        self._bodies: list[tuple[AsyncGenerator[bytes, None], _BodyState]] = []
 
     @property
     def status(self) -> int:
@@ -163,8 +172,36 @@ class HttpResponse:
         value: str | None = self._response.headers.get(name)
         return value
 
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
-        """Raw body bytes as they arrive (no content decoding); failures are UpstreamError."""
+    def iter_bytes(self) -> AsyncIterator[bytes]:
+        """Raw body bytes as they arrive (no content decoding); failures are UpstreamError.
+
+        A reader may stop early (a range cut out of a whole body): :meth:`unwind` then ends the
+        iteration when the response closes.
+        """
+        state = _BodyState()
+        body = self._iter_bytes(state)
+        self._bodies.append((body, state))
+        return body
+
+    async def unwind(self) -> None:
+        """End every body iteration a reader left unfinished, with the stack of generators
+        below it (httpx, httpcore): each is driven under a cancelled scope until the
+        cancellation passes through all of them. Closing only ours would leave theirs to the
+        garbage collector, which Trio reports as a leak (and the connection is dropped either
+        way: its body was not read to the end)."""
+        for body, state in self._bodies:
+            if not state.started or state.finished:
+                continue
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                try:
+                    while True:
+                        await anext(body)
+                except (StopAsyncIteration, UpstreamError):
+                    pass
+
+    async def _iter_bytes(self, state: _BodyState) -> AsyncGenerator[bytes, None]:
+        state.started = True
         try:
             async for chunk in self._response.aiter_raw():
                 metrics.UPSTREAM_BYTES.inc(len(chunk))
@@ -173,6 +210,8 @@ class HttpResponse:
             raise _counted(_classify(exc)) from None
         except Exception as exc:  # anything else from the stack below: this body failed
             raise _counted(_unexpected(exc, str(self._response.url))) from None
+        finally:
+            state.finished = True
 
 
 class HttpUpstream:
@@ -232,10 +271,12 @@ class HttpUpstream:
         response = await self._send(
             "GET", target.url, headers, None, target.lan, target.header_origin
         )
+        wrapped = HttpResponse(response)
         try:
-            yield HttpResponse(response)
+            yield wrapped
         finally:
             with trio.CancelScope(shield=True):
+                await wrapped.unwind()
                 await response.aclose()
 
     async def request_json(
@@ -260,7 +301,7 @@ class HttpUpstream:
             finally:
                 await response.aclose()
         except UpstreamError as exc:
-            raise ProviderHttpError(exc.kind, str(exc)) from None
+            raise JsonCallError(exc.kind, str(exc)) from None
         try:
             data = json.loads(raw) if raw.strip() else None
         except (ValueError, UnicodeDecodeError):
