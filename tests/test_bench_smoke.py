@@ -104,3 +104,9 @@ def test_hls_probe() -> None:
     )
     assert figures["viewers_kept_up"] is True
     assert figures["segments_missed"] == 0
+
+
+def test_proxy_norange() -> None:
+    figures = run_bench("proxy_norange.py", "--size-mb", "8", "--range-mb", "1", "--runs", "1")
+    assert figures["status"] == [206]
+    assert figures["client_bytes"] == 1024 * 1024
