@@ -63,6 +63,7 @@ from synctv.media.timestamps import TimestampNormalizer
 __all__ = [
     "DROP_REASONS",
     "MIN_BACKLOG_BYTES",
+    "NOT_VIEWERS",
     "JoinSnapshot",
     "LiveStream",
     "PublisherHandle",
@@ -87,6 +88,10 @@ RATE_WINDOW_SECONDS = 5
 # Why a slow viewer was dropped: behind the hub's bound, or one write stuck past
 # flv_write_timeout_seconds (reported by the driver through Subscription.dropped).
 DROP_REASONS = ("lagged", "write_timeout")
+# Subscribers that are part of the server, not people: the HLS segmenter (hls.VIEWER_PROTOCOL)
+# subscribes once per stream whoever watches. They are counted apart (``consumers``), so the
+# viewer count (`synctv admin live list`, synctv_livestream_viewers) counts people.
+NOT_VIEWERS = frozenset({"hls_segmenter"})
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -116,7 +121,8 @@ class StreamStatistics:
     live: bool  # a publisher is attached (False during the reconnect grace)
     uptime_seconds: float
     bitrate_bps: int  # FLV bytes published over the last ~5 s, in bits per second
-    viewers: dict[str, int]  # by protocol ("flv", "rtmp", "hls", ...)
+    viewers: dict[str, int]  # people, by protocol ("flv", "rtmp", ...)
+    consumers: dict[str, int]  # the server's own subscribers (NOT_VIEWERS), by protocol
     has_audio: bool
     has_video: bool
     bytes_in: int  # tag body bytes accepted from publishers
@@ -339,6 +345,7 @@ class LiveStream:
         self._changed = trio.Event()
         self._ended = False
         self._viewers: dict[str, int] = {}
+        self._consumers: dict[str, int] = {}
         self._sessions = 0
         self._bytes_in = 0
         self._bytes_out = 0
@@ -391,16 +398,17 @@ class LiveStream:
             drops=self._drops,
         )
         self._bytes_out += len(join.flv)
-        self._viewers[protocol] = self._viewers.get(protocol, 0) + 1
+        counts = self._consumers if protocol in NOT_VIEWERS else self._viewers
+        counts[protocol] = counts.get(protocol, 0) + 1
         try:
             yield subscription
         finally:
             self._bytes_out += cursor.bytes
-            remaining = self._viewers[protocol] - 1
+            remaining = counts[protocol] - 1
             if remaining:
-                self._viewers[protocol] = remaining
+                counts[protocol] = remaining
             else:
-                del self._viewers[protocol]
+                del counts[protocol]
 
     def tap(self) -> Subscription:
         """A subscription at the live edge for a writer that delivers batches to viewers of its
@@ -418,6 +426,7 @@ class LiveStream:
             uptime_seconds=now - self._started,
             bitrate_bps=self._rate.bits_per_second(now),
             viewers=dict(self._viewers),
+            consumers=dict(self._consumers),
             has_audio=self._seen_audio,
             has_video=self._seen_video,
             bytes_in=self._bytes_in,

@@ -10,7 +10,13 @@ import trio.testing
 
 from synctv.config import LivestreamConfig
 from synctv.livestream.errors import StreamEnded, SubscriberLagged, TagRejected
-from synctv.livestream.stream import MAX_PENDING_TAGS, LiveStream, PublisherHandle
+from synctv.livestream.hls import VIEWER_PROTOCOL as HLS_SEGMENTER
+from synctv.livestream.stream import (
+    MAX_PENDING_TAGS,
+    NOT_VIEWERS,
+    LiveStream,
+    PublisherHandle,
+)
 from synctv.media.flv import (
     TAG_AUDIO,
     TAG_SCRIPT,
@@ -376,3 +382,14 @@ async def test_publisher_leaving_is_a_signal_in_order_with_the_media() -> None:
         assert (await viewer.receive()).unpublished
         with pytest.raises(StreamEnded):
             await viewer.receive()
+
+
+async def test_the_hls_segmenter_is_not_a_viewer() -> None:
+    """`synctv admin live list` and synctv_livestream_viewers count people (issue 18)."""
+    assert HLS_SEGMENTER in NOT_VIEWERS
+    stream, _ = new_stream()
+    with stream.subscribe(protocol=HLS_SEGMENTER), stream.subscribe(protocol="flv"):
+        stats = stream.statistics()
+        assert stats.viewers == {"flv": 1}
+        assert stats.consumers == {HLS_SEGMENTER: 1}
+    assert stream.statistics().consumers == stream.statistics().viewers == {}
