@@ -393,3 +393,103 @@ async def test_the_hls_segmenter_is_not_a_viewer() -> None:
         assert stats.viewers == {"flv": 1}
         assert stats.consumers == {HLS_SEGMENTER: 1}
     assert stream.statistics().consumers == stream.statistics().viewers == {}
+
+
+# --------------------------------------------------------------------------- reconnect splice
+
+
+async def test_reconnect_metadata_is_not_relayed_mid_stream_but_joins_later_viewers() -> None:
+    """Issue 18: OBS's onMetaData after a restart reached viewers at a non-zero time (FFmpeg
+    then opens a data stream 0:2). It now updates only the join state, at 0."""
+    stream, old = new_stream()
+    with stream.subscribe() as early:  # joined before anything was published
+        old.set_metadata(METADATA)
+        old.publish_video(0, AVC_SEQ)
+        old.publish_video(0, key(1))
+        old.flush()
+        first = await early.receive()
+        assert (first.tags[0].tag_type, first.tags[0].timestamp) == (TAG_SCRIPT, 0)
+        with stream.subscribe() as watcher:
+            assert watcher.join_tags[0] == FlvTag(TAG_SCRIPT, 0, METADATA)
+            old.publish_video(40, inter(2))
+            old.flush()
+            old.close()
+            new = stream._attach()
+            new_metadata = METADATA[:-3] + b"\x00\x00\x09"  # any other body
+            new.set_metadata(new_metadata)
+            new.publish_video(0, AVC_SEQ)
+            new.publish_video(0, key(3))
+            new.flush()
+            received: list[FlvTag] = []
+            while len([t for t in received if t.tag_type == TAG_VIDEO]) < 3:
+                batch = await watcher.receive()
+                received += batch.tags
+                # byte level: what HTTP-FLV viewers get has no script tag either
+                assert all(
+                    t.tag_type != TAG_SCRIPT
+                    for t in FlvReader(expect_header=False).receive_data(batch.flv)
+                )
+            assert [t.tag_type for t in received] == [TAG_VIDEO] * 3
+        with stream.subscribe() as later:
+            assert later.join_tags[0] == FlvTag(TAG_SCRIPT, 0, new_metadata)
+
+
+async def test_reconnect_splice_timestamps_strictly_continue_per_track() -> None:
+    """A new session whose audio starts behind its video (clamped by the normaliser to the
+    splice point) still gives each track strictly rising times, all after the old session."""
+    stream, old = new_stream()
+    with stream.subscribe() as viewer:
+        old.publish_video(0, AVC_SEQ)
+        old.publish_audio(0, AAC_SEQ)
+        for i in range(10):
+            old.publish_video(40 * i, key(i) if i == 0 else inter(i))
+            old.publish_audio(40 * i + 3, aac(i))
+        old.flush()
+        old.close()
+        new = stream._attach()
+        new.publish_video(100, AVC_SEQ)
+        new.publish_video(100, key(20))  # first new tag: lands at the old end + 20
+        new.publish_audio(60, AAC_SEQ)
+        for i in range(5):  # audio starts 40 ms behind: the first two would be clamped
+            new.publish_audio(60 + 21 * i, aac(20 + i))
+            new.publish_video(133 + 33 * i, inter(20 + i))
+        new.flush()
+        tags: list[FlvTag] = list(viewer.join_tags)
+        while len(tags) < 2 + 20 + 3 + 10:
+            batch = await viewer.receive()
+            tags += FlvReader(expect_header=False).receive_data(batch.flv)
+        old_end = max(t.timestamp for t in tags[:22])
+        frames = [t for t in tags if t.data not in (AVC_SEQ, AAC_SEQ)]
+        for track in (TAG_AUDIO, TAG_VIDEO):
+            times = [t.timestamp for t in frames if t.tag_type == track]
+            assert times == sorted(set(times)), f"track {track}: {times}"
+        new_frames = [t.timestamp for t in frames[20:]]
+        assert min(new_frames) > old_end
+        audio = [t.timestamp for t in frames[20:] if t.tag_type == TAG_AUDIO]
+        assert audio[:3] == [old_end + 20, old_end + 21, old_end + 20 + 2]
+
+
+async def test_reconnect_splice_starts_after_the_last_frame_shown() -> None:
+    """With B-frames the old session's last frame shown (time + composition offset) comes after
+    its last frame decoded; no new frame may be shown before it (FFmpeg: out of order)."""
+    stream, old = new_stream()
+    with stream.subscribe() as viewer:
+        old.publish_video(0, AVC_SEQ)
+        old.publish_video(0, key(0, cts=66))
+        old.publish_video(33, inter(1, cts=133))  # decoded at 33, shown at 166
+        old.flush()
+        old.close()
+        new = stream._attach()
+        new.publish_video(0, AVC_SEQ)
+        new.publish_video(0, key(2, cts=66))
+        new.publish_video(33, inter(3, cts=133))
+        new.flush()
+        tags: list[FlvTag] = list(viewer.join_tags)
+        while len(tags) < 6:
+            tags += FlvReader(expect_header=False).receive_data((await viewer.receive()).flv)
+        shown = [
+            (t.timestamp, t.timestamp + parse_video(t.data).composition_time)
+            for t in tags
+            if t.data not in (AVC_SEQ,)
+        ]
+        assert shown == [(0, 66), (33, 166), (186, 252), (219, 352)]
