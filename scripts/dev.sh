@@ -58,9 +58,10 @@ venv() {
 }
 
 install_test_system_packages() {
-  # Real peers for the tests: Redis, FFmpeg (ffprobe), coturn's STUN client, and Chromium with
-  # Node/npm for the browser test (hls.js is installed from npm by that test).
-  apt_install redis-server ffmpeg coturn chromium
+  # Real peers for the tests: Redis, FFmpeg (ffprobe), coturn's STUN client, Chromium with
+  # Node/npm for the browser test (hls.js is installed from npm by that test), and OBS Studio
+  # with a headless X server for the OBS test.
+  apt_install redis-server ffmpeg coturn chromium obs-studio xvfb
   command -v npm >/dev/null || apt_install nodejs npm
 }
 
