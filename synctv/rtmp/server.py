@@ -667,8 +667,8 @@ class _Connection:
             "RTMP %s publisher of %s sends a key frame every %.2fs, more than "
             "livestream.hls_segment_seconds (%gs): HLS segments get that long and new viewers "
             "wait that long for a picture. In OBS: Settings > Output, Output Mode Advanced, "
-            "Streaming > Keyframe Interval %gs; or in Simple mode, x264 Options keyint=%d "
-            "(see docs/obs.md)",
+            "Streaming > Keyframe Interval %gs; or in Simple mode, tick Enable Custom Encoder "
+            "Settings (Advanced) and set Custom Encoder Settings to keyint=%d (docs/obs.md)",
             self.peer,
             self.stream_id,
             gap_ms / 1000,
