@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import struct
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -923,13 +924,15 @@ async def test_an_ended_publisher_may_publish_again_on_its_connection(
         assert r.server.statistics().publishers == 1
 
 
-@pytest.mark.parametrize("end", ["peer closed", "kicked", "timeout", "replaced"])
+@pytest.mark.parametrize("end", ["peer closed", "reset", "kicked", "timeout", "replaced"])
 async def test_every_publisher_end_is_logged_with_reason_duration_and_announcement(
     registry: LiveStreamRegistry, caplog: pytest.LogCaptureFixture, end: str
 ) -> None:
     caplog.set_level(logging.INFO, "synctv.rtmp")
-    async with rig(registry, publisher_idle_timeout_seconds=0.4, takeover=0.2) as r:
-        peer = r.memory()
+    async with rig(
+        registry, tcp=end == "reset", publisher_idle_timeout_seconds=0.4, takeover=0.2
+    ) as r:
+        peer = await r.tcp() if end == "reset" else r.memory()
         await obs_like_publish(peer, r.key)
         frames = _frames(50, 10, start=40)  # two key frames, 1 s apart
         await peer.send_tags(frames)
@@ -940,6 +943,11 @@ async def test_every_publisher_end_is_logged_with_reason_duration_and_announceme
         match end:
             case "peer closed":  # OBS crashed: no deleteStream, the socket just closes
                 await peer.stream.aclose()
+            case "reset":  # the network failed: a TCP RST (SO_LINGER 0, then close)
+                assert isinstance(peer.stream, trio.SocketStream)
+                linger = struct.pack("ii", 1, 0)
+                peer.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                peer.stream.socket.close()
             case "kicked":
                 assert r.hub.kick(r.record.stream_id)
             case "timeout":
