@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import shutil
+from pathlib import Path
 
 import pytest
 import trio
@@ -24,6 +26,7 @@ from synctv.media.flv import (
     FlvReader,
     FlvTag,
     encode_tag,
+    file_header,
     parse_video,
 )
 
@@ -493,3 +496,67 @@ async def test_reconnect_splice_starts_after_the_last_frame_shown() -> None:
             if t.data not in (AVC_SEQ,)
         ]
         assert shown == [(0, 66), (33, 166), (186, 252), (219, 352)]
+
+
+async def test_reconnect_splice_of_a_b_frame_stream_reads_cleanly_with_ffmpeg(
+    tmp_path: Path,
+) -> None:
+    """The oracle: a viewer's bytes across a reconnect are two streams to FFmpeg, decoded without
+    a timestamp warning. The first session stops right after a P-frame shown well after it is
+    decoded (its B-frames never sent, as when OBS stops mid-GOP); the second starts over from 0
+    with its own onMetaData, as a restarted OBS does."""
+    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+        pytest.skip("needs ffmpeg and ffprobe")
+    sample = tmp_path / "sample.flv"
+    await trio.run_process(
+        [
+            "ffmpeg", "-nostdin", "-v", "error", "-y",
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+            "-t", "3", "-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "25",
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", str(sample),
+        ]
+    )  # fmt: skip
+    tags = FlvReader().receive_data(sample.read_bytes())
+    offsets = [
+        (i, parse_video(t.data).composition_time)
+        for i, t in enumerate(tags)
+        if t.tag_type == TAG_VIDEO and t.timestamp >= 1500
+    ]
+    most = max(offset for _, offset in offsets)
+    assert most >= 80  # at least two frames shown after the next one decoded
+    stop = next(i for i, offset in offsets if offset == most)
+    stream, publisher = new_stream()
+    captured = bytearray(file_header(has_audio=True, has_video=True))
+    with stream.subscribe() as viewer:
+        for session in (tags[: stop + 1], tags):
+            if session is tags:
+                publisher.close()
+                publisher = stream._attach()
+            for tag in session:
+                if tag.tag_type == TAG_SCRIPT:
+                    publisher.set_metadata(tag.data)
+                elif tag.tag_type == TAG_AUDIO:
+                    publisher.publish_audio(tag.timestamp, tag.data)
+                else:
+                    publisher.publish_video(tag.timestamp, tag.data)
+            publisher.flush()
+        stream._end()
+        while True:
+            try:
+                batch = await viewer.receive()
+            except StreamEnded:
+                break
+            captured += batch.flv
+    capture = tmp_path / "viewer.flv"
+    capture.write_bytes(bytes(captured))
+    probe = await trio.run_process(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv", capture],
+        capture_stdout=True,
+    )
+    assert sorted(probe.stdout.decode().split()) == ["stream,audio", "stream,video"]
+    decoded = await trio.run_process(
+        ["ffmpeg", "-nostdin", "-v", "warning", "-i", capture, "-f", "null", "-"],
+        capture_stderr=True,
+    )
+    assert decoded.stderr.decode() == ""
