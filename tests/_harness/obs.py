@@ -258,7 +258,7 @@ async def running_obs(
 ) -> AsyncIterator[trio.Process]:
     """``obs --startstreaming`` until the block ends; then Stop Streaming through obs-websocket
     if ``websocket_port`` (a clean stop: FCUnpublish and deleteStream), SIGINT, and SIGKILL
-    if OBS has not quit within 10 s (see the module docstring)."""
+    if OBS has not quit within 5 s (see the module docstring)."""
     command = [obs, "--startstreaming", "--multi", "--disable-missing-files-check"]
     with log.open("ab") as out:
         process = await trio.lowlevel.open_process(
@@ -278,7 +278,9 @@ async def running_obs(
             await stop_obs(process)
 
 
-async def stop_obs(process: trio.Process, timeout: float = 10.0) -> int:
+async def stop_obs(process: trio.Process, timeout: float = 5.0) -> int:
+    """SIGINT (OBS quits without a dialog: ConfirmOnExit=false), then SIGKILL after
+    ``timeout``: OBS usually quits in under a second, or hangs at exit (module docstring)."""
     if process.returncode is None:
         process.send_signal(signal.SIGINT)
         with trio.move_on_after(timeout):
