@@ -39,11 +39,11 @@ snapshot, and FFmpeg takes a script tag at any other time for a new data stream.
 The splice: after a reconnect the normaliser puts the new session's first tag right after the
 old session's last presentation time (a video tag's time plus its composition offset: with
 B-frames the last frame decoded is not the last shown, and a new frame shown before an old one
-is an overlap FFmpeg warns about), and clamps tags of the other track that start slightly behind it to
-that point; so until the new session is ``SPLICE_GUARD_MS`` past the splice, a tag that would
-not come strictly after the previous tag of its own track is moved 1 ms after it. Viewers see
-each track's frames strictly rise across the splice (no two frames at one time; a sequence
-header keeps the time of the frame it precedes).
+is an overlap FFmpeg warns about), and clamps tags of the other track that start slightly
+behind it to that point; so until the new session is ``SPLICE_GUARD_MS`` past the splice, a tag
+that would not come strictly after the previous tag of its own track is moved 1 ms after it.
+Viewers see each track's frames strictly rise across the splice (no two frames at one time; a
+sequence header keeps the time of the frame it precedes).
 
 Publisher gone: when the publisher detaches (the reconnect grace begins) the stream publishes
 an ``unpublished`` signal batch, so viewers learn it in order with the media (RTMP players get
