@@ -11,8 +11,9 @@ Rendering uses Mesa's software GL (``LIBGL_ALWAYS_SOFTWARE=1``) on Xvfb.
 Stopping: OBS 29 sometimes hangs at exit while it clears the scenes (a looping Media Source),
 before it stops the stream (the server then sees the connection die, not an unpublish). So the
 stream is stopped first through obs-websocket (built into OBS 28+; enabled without auth on a
-free port in ``global.ini``, or ``plugin_config/obs-websocket/config.json`` for 5.3+): ``StopStream`` is what the Stop
-Streaming button does (FCUnpublish, deleteStream, close). Then SIGINT, and SIGKILL if OBS hangs.
+free port in ``global.ini``, or ``plugin_config/obs-websocket/config.json`` for 5.3+):
+``StopStream`` is what the Stop Streaming button does (FCUnpublish, deleteStream, close). Then
+SIGINT, and SIGKILL if OBS hangs.
 """
 
 from __future__ import annotations
