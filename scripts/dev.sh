@@ -58,10 +58,10 @@ venv() {
 }
 
 install_test_system_packages() {
-  # Real peers for the tests: Redis, FFmpeg (ffprobe), coturn's STUN client, and Chromium with
-  # Node/npm for the browser test (hls.js is installed from npm by that test); nginx as the
-  # origin of the proxy bench (bench smoke test).
-  apt_install redis-server ffmpeg coturn chromium nginx-light
+  # Real peers for the tests: Redis, FFmpeg (ffprobe), coturn's STUN client, Chromium with
+  # Node/npm for the browser test (hls.js is installed from npm by that test), OBS Studio with a
+  # headless X server for the OBS test, and nginx as the origin of the proxy bench (bench smoke).
+  apt_install redis-server ffmpeg coturn chromium obs-studio xvfb nginx-light
   command -v npm >/dev/null || apt_install nodejs npm
 }
 

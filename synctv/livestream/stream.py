@@ -31,6 +31,20 @@ Batch deadline: pending tags become a batch when they span the fan-out window of
 time, whichever comes first. The second is ``run_flush_timer`` (a task in the stream's nursery,
 started by the hub), so a publisher that stalls mid-window does not hold tags back.
 
+Metadata: onMetaData is relayed in batches only before any media (at 0, for viewers who joined
+early); later (a reconnected publisher's, or an encoder's update) it only replaces the join
+state's for viewers still to come. Viewers already watching got theirs at 0 in the join
+snapshot, and FFmpeg takes a script tag at any other time for a new data stream.
+
+The splice: after a reconnect the normaliser puts the new session's first tag right after the
+old session's last presentation time (a video tag's time plus its composition offset: with
+B-frames the last frame decoded is not the last shown, and a new frame shown before an old one
+is an overlap FFmpeg warns about), and clamps tags of the other track that start slightly
+behind it to that point; so until the new session is ``SPLICE_GUARD_MS`` past the splice, a tag
+that would not come strictly after the previous tag of its own track is moved 1 ms after it.
+Viewers see each track's frames strictly rise across the splice (no two frames at one time; a
+sequence header keeps the time of the frame it precedes).
+
 Publisher gone: when the publisher detaches (the reconnect grace begins) the stream publishes
 an ``unpublished`` signal batch, so viewers learn it in order with the media (RTMP players get
 Stream EOF); the next session's first batch has ``discontinuity=True``.
@@ -49,6 +63,7 @@ from synctv.config import LivestreamConfig
 from synctv.livestream.errors import SubscriberLagged, TagRejected
 from synctv.livestream.fanout import Batch, Broadcaster, Cursor
 from synctv.livestream.gop_cache import GopCache, GopCacheStatistics
+from synctv.media.errors import MediaError
 from synctv.media.flv import (
     TAG_AUDIO,
     TAG_SCRIPT,
@@ -57,12 +72,14 @@ from synctv.media.flv import (
     encode_tag,
     is_sequence_header,
     is_video_keyframe,
+    parse_video,
 )
 from synctv.media.timestamps import TimestampNormalizer
 
 __all__ = [
     "DROP_REASONS",
     "MIN_BACKLOG_BYTES",
+    "NOT_VIEWERS",
     "JoinSnapshot",
     "LiveStream",
     "PublisherHandle",
@@ -82,11 +99,22 @@ MAX_PENDING_TAGS = 512
 MAX_PENDING_BYTES = 4 * 1024 * 1024
 # Audio-only streams have no key frames; an audio frame starts a "GOP" this often instead.
 AUDIO_GOP_MS = 1000
+# Legacy FLV CodecIDs whose NALU packets carry a composition offset (FLV v10 E.4.3.1; 12 is the
+# pre-E-RTMP HEVC extension OBS and FFmpeg used).
+_CODEC_AVC = 7
+_CODEC_HEVC_LEGACY = 12
 # Bitrate window.
 RATE_WINDOW_SECONDS = 5
+# How long after a reconnect splice each track's timestamps are forced to rise strictly (ms of
+# stream time): the normaliser's clamp acts only on tags within its max backward step (1 s).
+SPLICE_GUARD_MS = 1000
 # Why a slow viewer was dropped: behind the hub's bound, or one write stuck past
 # flv_write_timeout_seconds (reported by the driver through Subscription.dropped).
 DROP_REASONS = ("lagged", "write_timeout")
+# Subscribers that are part of the server, not people: the HLS segmenter (hls.VIEWER_PROTOCOL)
+# subscribes once per stream whoever watches. They are counted apart (``consumers``), so the
+# viewer count (`synctv admin live list`, synctv_livestream_viewers) counts people.
+NOT_VIEWERS = frozenset({"hls_segmenter"})
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -116,7 +144,8 @@ class StreamStatistics:
     live: bool  # a publisher is attached (False during the reconnect grace)
     uptime_seconds: float
     bitrate_bps: int  # FLV bytes published over the last ~5 s, in bits per second
-    viewers: dict[str, int]  # by protocol ("flv", "rtmp", "hls", ...)
+    viewers: dict[str, int]  # people, by protocol ("flv", "rtmp", ...)
+    consumers: dict[str, int]  # the server's own subscribers (NOT_VIEWERS), by protocol
     has_audio: bool
     has_video: bool
     bytes_in: int  # tag body bytes accepted from publishers
@@ -360,6 +389,9 @@ class LiveStream:
         self._seen_video = False
         self._seen_audio = False
         self._audio_gop_start: int | None = None
+        self._last_shown = 0  # latest presentation time (ms) of the stream so far
+        self._track_last: dict[int, int] = {}  # last timestamp per tag type (during a splice)
+        self._splice_until: int | None = None  # stream time the splice guard ends
         self._join_cache: dict[bool, tuple[int, JoinSnapshot]] = {}  # whole? -> (seq, join)
         self._pending_since = 0.0  # clock() when the first pending tag arrived
         self._pending_started = trio.Event()  # set when a tag arrives with nothing pending
@@ -370,6 +402,7 @@ class LiveStream:
         self._viewers: dict[str, int] = {}
         self._realtime_subscribers = 0
         self._watched_changed = trio.Event()  # set (and replaced) when watched becomes true
+        self._consumers: dict[str, int] = {}
         self._sessions = 0
         self._bytes_in = 0
         self._bytes_out = 0
@@ -438,18 +471,19 @@ class LiveStream:
             count_realtime=self._count_realtime,
         )
         self._bytes_out += len(join.flv)
-        self._viewers[protocol] = self._viewers.get(protocol, 0) + 1
+        counts = self._consumers if protocol in NOT_VIEWERS else self._viewers
+        counts[protocol] = counts.get(protocol, 0) + 1
         subscription.set_realtime(realtime)
         try:
             yield subscription
         finally:
             subscription.set_realtime(False)
             self._bytes_out += cursor.bytes
-            remaining = self._viewers[protocol] - 1
+            remaining = counts[protocol] - 1
             if remaining:
-                self._viewers[protocol] = remaining
+                counts[protocol] = remaining
             else:
-                del self._viewers[protocol]
+                del counts[protocol]
 
     def _count_realtime(self, delta: int) -> None:
         self._realtime_subscribers += delta
@@ -473,6 +507,7 @@ class LiveStream:
             uptime_seconds=now - self._started,
             bitrate_bps=self._rate.bits_per_second(now),
             viewers=dict(self._viewers),
+            consumers=dict(self._consumers),
             has_audio=self._seen_audio,
             has_video=self._seen_video,
             bytes_in=self._bytes_in,
@@ -513,7 +548,12 @@ class LiveStream:
     # ------------------------------------------------------------------ publisher
 
     def _ingest_metadata(self, body: bytes) -> None:
-        self._append(FlvTag(TAG_SCRIPT, self._normalizer.last_output or 0, bytes(body)))
+        if self._normalizer.last_output is None:  # before any media: relayed, at 0
+            self._append(FlvTag(TAG_SCRIPT, 0, bytes(body)))
+            return
+        # Mid-stream: for later viewers' join snapshots only (module docstring, "Metadata").
+        self._metadata = FlvTag(TAG_SCRIPT, 0, bytes(body))
+        self._join_cache.clear()
 
     def _ingest(self, tag_type: int, timestamp_ms: int, body: bytes) -> None:
         if len(body) > self._max_tag_size:
@@ -524,7 +564,25 @@ class LiveStream:
         if not body:
             return
         self._bytes_in += len(body)
-        self._append(FlvTag(tag_type, self._normalizer.normalize(timestamp_ms), bytes(body)))
+        timestamp = self._normalizer.normalize(timestamp_ms)
+        if self._splice_until is not None and not is_sequence_header(tag_type, body):
+            timestamp = self._after_splice(tag_type, timestamp)
+        shown = timestamp + (_composition_ms(body) if tag_type == TAG_VIDEO else 0)
+        if shown > self._last_shown:
+            self._last_shown = shown
+        self._append(FlvTag(tag_type, timestamp, bytes(body)))
+
+    def _after_splice(self, tag_type: int, timestamp: int) -> int:
+        """Each track strictly rising across a reconnect splice (module docstring)."""
+        assert self._splice_until is not None
+        last = self._track_last.get(tag_type)
+        if last is not None and timestamp <= last:
+            timestamp = last + 1
+        self._track_last[tag_type] = timestamp
+        if timestamp > self._splice_until:
+            self._splice_until = None
+            self._track_last.clear()
+        return timestamp
 
     def _append(self, tag: FlvTag) -> None:
         encoded = encode_tag(tag.tag_type, tag.timestamp, tag.data)
@@ -615,8 +673,11 @@ class LiveStream:
             old._detach()
         if self._sessions:
             # A later session: time continues after the old one, join state starts over.
-            self._normalizer.rebase()
+            self._normalizer.rebase(after=self._last_shown)
             self._discontinuity = True
+            last = max(self._normalizer.last_output or 0, self._last_shown)
+            self._splice_until = last + SPLICE_GUARD_MS
+            self._track_last = {TAG_AUDIO: last, TAG_VIDEO: last}
             self._gop.clear()
             self._metadata = self._video_header = self._audio_header = None
             self._audio_gop_start = None
@@ -655,3 +716,19 @@ class LiveStream:
     def _notify(self) -> None:
         event, self._changed = self._changed, trio.Event()
         event.set()
+
+
+def _composition_ms(body: bytes) -> int:
+    """A video tag's composition offset (ms; 0 where it has none): legacy AVC/HEVC read in
+    place (5 bytes), E-RTMP bodies parsed."""
+    if len(body) < 5:
+        return 0
+    first = body[0]
+    if first & 0x80:
+        try:
+            return parse_video(body).composition_time
+        except MediaError:
+            return 0
+    if first & 0x0F in (_CODEC_AVC, _CODEC_HEVC_LEGACY) and body[1] == 1:
+        return int.from_bytes(body[2:5], "big", signed=True)
+    return 0

@@ -78,6 +78,7 @@ class TimestampNormalizer:
         "_max_gap_ms",
         "_offset",
         "_pending_rebase",
+        "_rebase_after",
         "_step_ms",
         "discontinuities",
     )
@@ -99,6 +100,7 @@ class TimestampNormalizer:
         self._high = 0  # highest output so far (meaningful once _last_raw is set)
         self._floor = 0
         self._pending_rebase = False
+        self._rebase_after = 0  # the next session starts step_ms after this
         self.discontinuities = 0
 
     @property
@@ -118,7 +120,8 @@ class TimestampNormalizer:
             delta = (raw - last + _HALF) % _U32 - _HALF
             unwrapped = last + delta
             if self._pending_rebase or not -self._max_backward_ms <= delta <= self._max_gap_ms:
-                start = self._high + self._step_ms
+                high = self._rebase_after if self._pending_rebase else self._high
+                start = high + self._step_ms
                 self._offset = start - unwrapped
                 self._floor = start
                 self.discontinuities += not self._pending_rebase
@@ -129,7 +132,10 @@ class TimestampNormalizer:
             self._high = out
         return out
 
-    def rebase(self) -> None:
-        """The publisher reconnected: the next timestamp continues right after the last output."""
+    def rebase(self, after: int | None = None) -> None:
+        """The publisher reconnected: the next timestamp continues right after the last output,
+        or after ``after`` when that is later (the caller's last presentation time: a B-frame
+        shown after the last decoded one must not be shown after the new session's first)."""
         if self._last_raw is not None:
             self._pending_rebase = True
+            self._rebase_after = max(self._high, after or 0)

@@ -73,9 +73,11 @@ from synctv import metrics
 from synctv.accept import AcceptFailures, ConnectionLimiter, RepeatedEvents, accept_forever
 from synctv.livestream.errors import StreamEnded, SubscriberLagged, TagRejected
 from synctv.media.errors import ProtocolError, RemoteProtocolError
+from synctv.media.flv import TAG_AUDIO, TAG_VIDEO
 from synctv.rtmp.errors import RtmpProtocolError
 from synctv.rtmp.events import (
     AudioReceived,
+    ConnectRequested,
     DataReceived,
     Event,
     MetadataReceived,
@@ -93,6 +95,7 @@ from synctv.rtmp.play import (
     StreamFanout,
     encode_rtmp_tags,
 )
+from synctv.rtmp.publisher_profile import PublisherProfile
 from synctv.rtmp.session import PUBLISH_BAD_NAME, ServerSession
 from synctv.store.db import DatabaseUnavailable
 from synctv.supervision import record_crash
@@ -104,10 +107,12 @@ if TYPE_CHECKING:
     from synctv.livestream.hub import StreamHub
     from synctv.livestream.registry import PublishAuthorizer, StreamDirectory
     from synctv.livestream.stream import LiveStream, PublisherHandle
+    from synctv.media.amf0 import Amf0Value
 
 __all__ = [
     "CLOSE_REASONS",
     "FANOUT_STREAM_ID",
+    "PUBLISHER_ENDS",
     "REFUSE_REASONS",
     "RtmpServer",
     "RtmpStatistics",
@@ -142,6 +147,31 @@ UNWATCHED_MERGED_READ_MAX_SECONDS: Final = 0.25
 CONTROL_WRITE_TIMEOUT_SECONDS: Final = 10.0
 # What a second publish (or a publish after play) on one connection is told.
 IN_USE: Final = "This connection is already in use."
+# A key frame gap may exceed livestream.hls_segment_seconds by this much before the publisher
+# is warned: millisecond timestamps of 30 fps frames round, so keyint=60 measures 2000 ± 1 ms.
+KEYFRAME_INTERVAL_TOLERANCE_MS: Final = 100
+# How a publisher's end is named in the log (PUBLISHER_ENDS), from the connection's close
+# reason; "unpublished" (deleteStream/FCUnpublish/closeStream), "peer closed" (EOF without
+# unpublishing) and "reset" (a connection error) come from the peer's side.
+_PUBLISHER_END_BY_CLOSE: Final = {
+    "idle_timeout": "timeout",
+    "write_timeout": "timeout",
+    "kicked": "kicked",
+    "replaced": "replaced",
+}
+PUBLISHER_ENDS: Final = (
+    "unpublished",  # the peer sent deleteStream, FCUnpublish or closeStream: a clean stop
+    "peer closed",  # the connection ended without an unpublish (encoder crashed or killed)
+    "reset",  # the connection failed (reset by the peer, broken pipe)
+    "timeout",  # no media message for publisher_idle_timeout_seconds
+    "kicked",  # an operator kicked the publisher
+    "replaced",  # a silent publisher replaced by a reconnecting one
+    "protocol_error",  # the peer broke the protocol, or sent a tag over the size limit
+    "server shutdown",  # the server stopped
+    "internal_error",  # a bug on our side (logged with its traceback)
+)
+# Ends an operator expects (logged at INFO); the others are logged as warnings.
+_CLEAN_PUBLISHER_ENDS: Final = frozenset({"unpublished", "kicked", "replaced", "server shutdown"})
 
 # ConnectionLimiter's caps, as this server has always named them in metrics and logs.
 _REFUSAL_REASON: Final = {"total": "connection_limit", "per_address": "per_ip_limit"}
@@ -151,6 +181,7 @@ REFUSE_REASONS: Final = (
 )
 CLOSE_REASONS: Final = (
     "handshake_timeout",  # no publish/play within handshake_timeout_seconds
+    "ended_idle",  # its publish or play ended; nothing new within handshake_timeout_seconds
     "idle_timeout",  # a publisher silent for publisher_idle_timeout_seconds
     "protocol_error",  # malformed or out-of-order RTMP from the peer
     "bad_name",  # publish refused: wrong key, wrong app, or stream already live
@@ -352,7 +383,7 @@ class RtmpServer:
                 silent,
                 conn.peer,
             )
-            current.end_publish()
+            current.end_publish("replaced")
             current.cut("replaced")
         self._publishing[stream_id] = conn
         return True
@@ -388,6 +419,12 @@ class _Connection:
         )
         self.unwatched_merged_read_seconds = min(UNWATCHED_MERGED_READ_MAX_SECONDS, window)
         self.publisher: PublisherHandle | None = None
+        self.connect_object: dict[str, Amf0Value] = {}  # the peer's `connect` command object
+        self.profile = PublisherProfile()  # what the current publish announced and measured
+        self.publish_started = 0.0
+        self.keyframe_warned = False  # the key-frame interval warning is given once per publish
+        self.ended_once = False  # a publish or play of this connection ended (by the peer)
+        self.peer_end = ""  # "peer closed" or "reset" once the peer's side ended
         self.publish_stream = 0  # message stream id of the publish, while publishing
         self.stream_id = ""  # the hub stream id published, while publishing
         self.players: dict[int, trio.CancelScope] = {}  # message stream id → its play task
@@ -401,16 +438,22 @@ class _Connection:
     # -- lifetime ---------------------------------------------------------------------------
 
     async def run(self) -> None:
+        failure = "internal_error"  # unless the session ends, is closed or is cancelled
         try:
             with self._scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self.output.run)
                     await self._read_loop(nursery)
                     nursery.cancel_scope.cancel()
+            failure = ""
         except* Closing as group:
             self._closing = self._closing or _first_closing(group.exceptions)
+            failure = ""
+        except* trio.Cancelled:
+            failure = "server shutdown"
+            raise
         finally:
-            self.end_publish()
+            self.end_publish(failure or self._publisher_end_reason())
             for scope in self.players.values():
                 scope.cancel()
             self.output.close()
@@ -442,14 +485,32 @@ class _Connection:
             closing,
         )
 
-    def end_publish(self) -> None:
-        """Close the publisher handle (idempotent); the hub starts its reconnect grace."""
+    def end_publish(self, reason: str) -> None:
+        """Close the publisher handle (idempotent) and log the end with ``reason`` (one of
+        PUBLISHER_ENDS); the hub starts its reconnect grace."""
         handle, self.publisher = self.publisher, None
         if handle is not None:
             handle.close()
+            duration = trio.current_time() - self.publish_started
+            level = logging.INFO if reason in _CLEAN_PUBLISHER_ENDS else logging.WARNING
+            log.log(
+                level,
+                "RTMP %s publisher of %s ended: %s after %.1fs; %s",
+                self.peer,
+                self.stream_id,
+                reason,
+                duration,
+                self.profile.describe(),
+            )
+        if self.stream_id:
             self.server._unclaim(self.stream_id, self)
-        elif self.stream_id:
-            self.server._unclaim(self.stream_id, self)
+
+    def _publisher_end_reason(self) -> str:
+        """Why the connection (and so its publish, if any) ended: our reason, else the peer's."""
+        closing = self._closing
+        if closing is not None and closing.reason is not None:
+            return _PUBLISHER_END_BY_CLOSE.get(closing.reason, closing.reason)
+        return self.peer_end or ("reset" if closing is not None else "server shutdown")
 
     # -- the reader ---------------------------------------------------------------------------
 
@@ -485,18 +546,26 @@ class _Connection:
         elif self.players:
             deadline, reason = math.inf, ""
         else:
-            deadline, reason = self.setup_deadline, "handshake_timeout"
+            # Before the first publish/play, and again after one ended (OBS sends deleteStream
+            # and closes a moment later): an ended publisher is not a slow new one.
+            deadline = self.setup_deadline
+            reason = "ended_idle" if self.ended_once else "handshake_timeout"
         with trio.move_on_at(deadline):
             try:
                 data = await self.stream.receive_some(RECEIVE_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self.peer_end = self.peer_end or "reset"
                 return b""  # reset by the peer: the same as EOF
+            if not data:
+                self.peer_end = self.peer_end or "peer closed"
             self.server._bytes_received += len(data)
             self.last_received = trio.current_time()
             return bytes(data)
+        limit = self.config.handshake_timeout_seconds
         if reason == "handshake_timeout":
-            limit = self.config.handshake_timeout_seconds
             raise Closing(reason, f"no publish or play within {limit:g}s of connecting")
+        if reason == "ended_idle":
+            raise Closing(reason, f"nothing within {limit:g}s after its publish or play ended")
         raise Closing(reason, f"no media message for {deadline - self.last_media:.1f}s")
 
     async def _on_event(self, event: Event, nursery: trio.Nursery) -> None:
@@ -506,17 +575,32 @@ class _Connection:
                 publisher is not None and stream_id == self.publish_stream
             ):
                 publisher.publish_audio(timestamp, payload)
+                self.profile.media(TAG_AUDIO, timestamp, payload)
                 self.last_media = self.last_received
             case VideoReceived(stream_id, timestamp, payload) if (
                 publisher is not None and stream_id == self.publish_stream
             ):
                 publisher.publish_video(timestamp, payload)
+                gap = self.profile.media(TAG_VIDEO, timestamp, payload)
+                if gap is not None:
+                    self._check_keyframe_interval(gap)
                 self.last_media = self.last_received
-            case MetadataReceived(stream_id=stream_id, payload=payload) if (
+            case MetadataReceived(stream_id=stream_id, metadata=metadata, payload=payload) if (
                 publisher is not None and stream_id == self.publish_stream
             ):
                 publisher.set_metadata(payload)
+                first = not self.profile.encoder and not self.profile.width
+                self.profile.metadata(metadata)
+                if first:
+                    log.info(
+                        "RTMP %s publisher of %s announced: %s",
+                        self.peer,
+                        self.stream_id,
+                        self.profile.describe(),
+                    )
                 self.last_media = self.last_received
+            case ConnectRequested(command_object=command_object):
+                self.connect_object = command_object
             case DataReceived(stream_id=stream_id) if (
                 publisher is not None and stream_id == self.publish_stream
             ):
@@ -569,9 +653,39 @@ class _Connection:
             self.stream_id = ""
             return
         self.publisher, self.publish_stream = handle, sid
-        self.last_media = trio.current_time()  # the idle clock starts at the publish
+        self.last_media = self.publish_started = trio.current_time()  # idle clock starts now
+        self.profile = PublisherProfile()
+        self.profile.connected(self.connect_object)
+        self.keyframe_warned = False
         nursery.start_soon(self._watch_kicked, handle)
-        log.info("RTMP %s publishing %s (app %s)", self.peer, record.stream_id, session.app)
+        log.info(
+            "RTMP %s publishing %s (app %s, flashVer %r)",
+            self.peer,
+            record.stream_id,
+            session.app,
+            self.profile.flash_ver,
+        )
+
+    def _check_keyframe_interval(self, gap_ms: int) -> None:
+        """Warn once per publish when key frames come less often than HLS segments should."""
+        segment = self.config.hls_segment_seconds
+        if self.keyframe_warned or gap_ms <= segment * 1000 + KEYFRAME_INTERVAL_TOLERANCE_MS:
+            return
+        self.keyframe_warned = True
+        frames = round(segment * (self.profile.frame_rate or 30))
+        log.warning(
+            "RTMP %s publisher of %s sends a key frame every %.2fs, more than "
+            "livestream.hls_segment_seconds (%gs): HLS segments get that long and new viewers "
+            "wait that long for a picture. In OBS: Settings > Output, Output Mode Advanced, "
+            "Streaming > Keyframe Interval %gs; or in Simple mode, tick Enable Custom Encoder "
+            "Settings (Advanced) and set Custom Encoder Settings to keyint=%d (docs/obs.md)",
+            self.peer,
+            self.stream_id,
+            gap_ms / 1000,
+            segment,
+            segment,
+            frames,
+        )
 
     async def _refuse_publish(
         self,
@@ -592,13 +706,19 @@ class _Connection:
             self.cut("kicked", f"publisher of {self.stream_id} kicked")
 
     def _on_stream_deleted(self, stream_id: int) -> None:
+        ended = False
         if self.publisher is not None and stream_id == self.publish_stream:
-            log.info("RTMP %s stopped publishing %s", self.peer, self.stream_id)
-            self.end_publish()
+            self.end_publish("unpublished")
             self.stream_id = ""
+            ended = True
         scope = self.players.pop(stream_id, None)
         if scope is not None:
             scope.cancel()
+            ended = not self.players
+        if ended:
+            # The peer may publish or play again on this connection, or (OBS, FFmpeg) close it.
+            self.ended_once = True
+            self.setup_deadline = trio.current_time() + self.config.handshake_timeout_seconds
 
     # -- play ---------------------------------------------------------------------------------
 

@@ -97,7 +97,7 @@ class Rig:
 
     def hub_viewers(self, stream_id: str) -> dict[str, int]:
         stats = self.hub.stream_statistics(stream_id)
-        return {} if stats is None else stats.viewers
+        return {} if stats is None else stats.consumers
 
     async def playlist(self, stream_id: str = STREAM) -> str:
         snapshot = await self.store.get_playlist(stream_id)

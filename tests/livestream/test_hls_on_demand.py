@@ -52,7 +52,7 @@ class OnDemand:
 
     def segmenting(self) -> bool:
         stats = self.hub.stream_statistics(STREAM)
-        subscribed = stats is not None and VIEWER_PROTOCOL in stats.viewers
+        subscribed = stats is not None and VIEWER_PROTOCOL in stats.consumers
         assert subscribed == (self.segmenter.statistics().streams == 1)
         return subscribed
 

@@ -352,3 +352,24 @@ async def test_dropped_slow_viewers_metric_counts_both_reasons() -> None:
         assert hub.get("stream1") is None
         assert sample("rtmp", "lagged") == 1  # the hub keeps the totals of ended streams
         nursery.cancel_scope.cancel()
+
+
+async def test_viewers_metric_counts_people_not_the_hls_segmenter(nursery: trio.Nursery) -> None:
+    """With HLS on, a stream nobody watches has no viewers (issue 18: the admin list showed 1)."""
+    from tests.livestream.test_hls import open_rig
+
+    rig = await open_rig(nursery)
+    export_hub_metrics(rig.hub)
+    await rig.publish("s1")
+    stats = rig.hub.stream_statistics("s1")
+    assert stats is not None
+    assert (stats.viewers, stats.consumers) == ({}, {"hls_segmenter": 1})
+    assert (
+        REGISTRY.get_sample_value("synctv_livestream_viewers", {"protocol": "hls_segmenter"})
+        is None
+    )
+    stream = rig.hub.get("s1")
+    assert stream is not None
+    with stream.subscribe(protocol="flv"):
+        labels = {"protocol": "flv"}
+        assert REGISTRY.get_sample_value("synctv_livestream_viewers", labels) == 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import shutil
+from pathlib import Path
 
 import pytest
 import trio
@@ -10,7 +12,13 @@ import trio.testing
 
 from synctv.config import LivestreamConfig
 from synctv.livestream.errors import StreamEnded, SubscriberLagged, TagRejected
-from synctv.livestream.stream import MAX_PENDING_TAGS, LiveStream, PublisherHandle
+from synctv.livestream.hls import VIEWER_PROTOCOL as HLS_SEGMENTER
+from synctv.livestream.stream import (
+    MAX_PENDING_TAGS,
+    NOT_VIEWERS,
+    LiveStream,
+    PublisherHandle,
+)
 from synctv.media.flv import (
     TAG_AUDIO,
     TAG_SCRIPT,
@@ -18,6 +26,7 @@ from synctv.media.flv import (
     FlvReader,
     FlvTag,
     encode_tag,
+    file_header,
     parse_video,
 )
 
@@ -399,3 +408,178 @@ async def test_watched_means_a_realtime_subscriber_is_there() -> None:
         assert not handle.watched
     handle.close()
     assert not handle.watched
+
+
+async def test_the_hls_segmenter_is_not_a_viewer() -> None:
+    """`synctv admin live list` and synctv_livestream_viewers count people (issue 18)."""
+    assert HLS_SEGMENTER in NOT_VIEWERS
+    stream, _ = new_stream()
+    with stream.subscribe(protocol=HLS_SEGMENTER), stream.subscribe(protocol="flv"):
+        stats = stream.statistics()
+        assert stats.viewers == {"flv": 1}
+        assert stats.consumers == {HLS_SEGMENTER: 1}
+    assert stream.statistics().consumers == stream.statistics().viewers == {}
+
+
+# --------------------------------------------------------------------------- reconnect splice
+
+
+async def test_reconnect_metadata_is_not_relayed_mid_stream_but_joins_later_viewers() -> None:
+    """Issue 18: OBS's onMetaData after a restart reached viewers at a non-zero time (FFmpeg
+    then opens a data stream 0:2). It now updates only the join state, at 0."""
+    stream, old = new_stream()
+    with stream.subscribe() as early:  # joined before anything was published
+        old.set_metadata(METADATA)
+        old.publish_video(0, AVC_SEQ)
+        old.publish_video(0, key(1))
+        old.flush()
+        first = await early.receive()
+        assert (first.tags[0].tag_type, first.tags[0].timestamp) == (TAG_SCRIPT, 0)
+        with stream.subscribe() as watcher:
+            assert watcher.join_tags[0] == FlvTag(TAG_SCRIPT, 0, METADATA)
+            old.publish_video(40, inter(2))
+            old.flush()
+            old.close()
+            new = stream._attach()
+            new_metadata = METADATA[:-3] + b"\x00\x00\x09"  # any other body
+            new.set_metadata(new_metadata)
+            new.publish_video(0, AVC_SEQ)
+            new.publish_video(0, key(3))
+            new.flush()
+            received: list[FlvTag] = []
+            while len([t for t in received if t.tag_type == TAG_VIDEO]) < 3:
+                batch = await watcher.receive()
+                received += batch.tags
+                # byte level: what HTTP-FLV viewers get has no script tag either
+                assert all(
+                    t.tag_type != TAG_SCRIPT
+                    for t in FlvReader(expect_header=False).receive_data(batch.flv)
+                )
+            assert [t.tag_type for t in received] == [TAG_VIDEO] * 3
+        with stream.subscribe() as later:
+            assert later.join_tags[0] == FlvTag(TAG_SCRIPT, 0, new_metadata)
+
+
+async def test_reconnect_splice_timestamps_strictly_continue_per_track() -> None:
+    """A new session whose audio starts behind its video (clamped by the normaliser to the
+    splice point) still gives each track strictly rising times, all after the old session."""
+    stream, old = new_stream()
+    with stream.subscribe() as viewer:
+        old.publish_video(0, AVC_SEQ)
+        old.publish_audio(0, AAC_SEQ)
+        for i in range(10):
+            old.publish_video(40 * i, key(i) if i == 0 else inter(i))
+            old.publish_audio(40 * i + 3, aac(i))
+        old.flush()
+        old.close()
+        new = stream._attach()
+        new.publish_video(100, AVC_SEQ)
+        new.publish_video(100, key(20))  # first new tag: lands at the old end + 20
+        new.publish_audio(60, AAC_SEQ)
+        for i in range(5):  # audio starts 40 ms behind: the first two would be clamped
+            new.publish_audio(60 + 21 * i, aac(20 + i))
+            new.publish_video(133 + 33 * i, inter(20 + i))
+        new.flush()
+        tags: list[FlvTag] = list(viewer.join_tags)
+        while len(tags) < 2 + 20 + 3 + 10:
+            batch = await viewer.receive()
+            tags += FlvReader(expect_header=False).receive_data(batch.flv)
+        old_end = max(t.timestamp for t in tags[:22])
+        frames = [t for t in tags if t.data not in (AVC_SEQ, AAC_SEQ)]
+        for track in (TAG_AUDIO, TAG_VIDEO):
+            times = [t.timestamp for t in frames if t.tag_type == track]
+            assert times == sorted(set(times)), f"track {track}: {times}"
+        new_frames = [t.timestamp for t in frames[20:]]
+        assert min(new_frames) > old_end
+        audio = [t.timestamp for t in frames[20:] if t.tag_type == TAG_AUDIO]
+        assert audio[:3] == [old_end + 20, old_end + 21, old_end + 20 + 2]
+
+
+async def test_reconnect_splice_starts_after_the_last_frame_shown() -> None:
+    """With B-frames the old session's last frame shown (time + composition offset) comes after
+    its last frame decoded; no new frame may be shown before it (FFmpeg: out of order)."""
+    stream, old = new_stream()
+    with stream.subscribe() as viewer:
+        old.publish_video(0, AVC_SEQ)
+        old.publish_video(0, key(0, cts=66))
+        old.publish_video(33, inter(1, cts=133))  # decoded at 33, shown at 166
+        old.flush()
+        old.close()
+        new = stream._attach()
+        new.publish_video(0, AVC_SEQ)
+        new.publish_video(0, key(2, cts=66))
+        new.publish_video(33, inter(3, cts=133))
+        new.flush()
+        tags: list[FlvTag] = list(viewer.join_tags)
+        while len(tags) < 6:
+            tags += FlvReader(expect_header=False).receive_data((await viewer.receive()).flv)
+        shown = [
+            (t.timestamp, t.timestamp + parse_video(t.data).composition_time)
+            for t in tags
+            if t.data not in (AVC_SEQ,)
+        ]
+        assert shown == [(0, 66), (33, 166), (186, 252), (219, 352)]
+
+
+async def test_reconnect_splice_of_a_b_frame_stream_reads_cleanly_with_ffmpeg(
+    tmp_path: Path,
+) -> None:
+    """The oracle: a viewer's bytes across a reconnect are two streams to FFmpeg, decoded without
+    a timestamp warning. The first session stops right after a P-frame shown well after it is
+    decoded (its B-frames never sent, as when OBS stops mid-GOP); the second starts over from 0
+    with its own onMetaData, as a restarted OBS does."""
+    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+        pytest.skip("needs ffmpeg and ffprobe")
+    sample = tmp_path / "sample.flv"
+    await trio.run_process(
+        [
+            "ffmpeg", "-nostdin", "-v", "error", "-y",
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+            "-t", "3", "-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "25",
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", str(sample),
+        ]
+    )  # fmt: skip
+    tags = FlvReader().receive_data(sample.read_bytes())
+    offsets = [
+        (i, parse_video(t.data).composition_time)
+        for i, t in enumerate(tags)
+        if t.tag_type == TAG_VIDEO and t.timestamp >= 1500
+    ]
+    most = max(offset for _, offset in offsets)
+    assert most >= 80  # at least two frames shown after the next one decoded
+    stop = next(i for i, offset in offsets if offset == most)
+    stream, publisher = new_stream()
+    captured = bytearray(file_header(has_audio=True, has_video=True))
+    with stream.subscribe() as viewer:
+        for session in (tags[: stop + 1], tags):
+            if session is tags:
+                publisher.close()
+                publisher = stream._attach()
+            for tag in session:
+                if tag.tag_type == TAG_SCRIPT:
+                    publisher.set_metadata(tag.data)
+                elif tag.tag_type == TAG_AUDIO:
+                    publisher.publish_audio(tag.timestamp, tag.data)
+                else:
+                    publisher.publish_video(tag.timestamp, tag.data)
+            publisher.flush()
+        stream._end()
+        while True:
+            try:
+                batch = await viewer.receive()
+            except StreamEnded:
+                break
+            captured += batch.flv
+    capture = tmp_path / "viewer.flv"
+    capture.write_bytes(bytes(captured))
+    probe = await trio.run_process(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv", capture],
+        capture_stdout=True,
+    )
+    assert sorted(probe.stdout.decode().split()) == ["stream,audio", "stream,video"]
+    decoded = await trio.run_process(
+        ["ffmpeg", "-nostdin", "-v", "warning", "-i", capture, "-f", "null", "-"],
+        capture_stderr=True,
+    )
+    assert decoded.stderr.decode() == ""

@@ -91,6 +91,17 @@ def test_rebase_floor_clamps_a_track_starting_behind() -> None:
     assert [n.normalize(r) for r in (500, 480, 540)] == [20, 20, 60]
 
 
+def test_rebase_after_a_later_presentation_time() -> None:
+    """The old session's last B-frame is shown at 140 though decoded at 40: the new session
+    starts after 140, so no frame of it is shown before the old session's last."""
+    n = TimestampNormalizer()
+    assert [n.normalize(r) for r in (1000, 1040)] == [0, 40]
+    n.rebase(after=140)
+    assert [n.normalize(r) for r in (0, 33)] == [160, 193]
+    n.rebase(after=10)  # earlier than the last output: the last output wins
+    assert n.normalize(0) == 213
+
+
 def test_rebase_before_first_timestamp_is_noop() -> None:
     n = TimestampNormalizer()
     assert n.last_output is None

@@ -7,8 +7,10 @@ registry's queries are real I/O that a virtual clock would race past.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import struct
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -827,3 +829,171 @@ async def test_kick_ends_players_with_stream_eof_and_unpublish_notify(
         assert status.code == "NetStream.Play.UnpublishNotify"
         await player.closed()
         await wait_for(lambda: r.closed("stream_ended") == 1)
+
+
+# --------------------------------------------------------------------------- publisher ends (issue 18)
+
+OBS_FLASH_VER = "FMLE/3.0 (compatible; FMSc/1.0)"
+OBS_METADATA: dict[str, Any] = {
+    "width": 640.0,
+    "height": 360.0,
+    "framerate": 30.0,
+    "videodatarate": 800.0,
+    "audiodatarate": 128.0,
+    "encoder": "obs-output module (libobs version 29.0.2)",
+}
+SEQUENCE_HEADERS = TAGS[1:3]  # AVC and AAC sequence headers of the fixture
+
+
+async def obs_like_publish(peer: Peer, key: str) -> None:
+    """connect with OBS's flashVer, publish, onMetaData, sequence headers, one key frame."""
+    peer.session.connect("live", flashVer=OBS_FLASH_VER)
+    peer.session.create_stream()
+    await peer.flush()
+    peer.stream_id = (await peer.expect(StreamCreated)).stream_id
+    peer.session.publish(peer.stream_id, key)
+    await peer.flush()
+    assert (await peer.status()).code == "NetStream.Publish.Start"
+    peer.session.send_metadata(peer.stream_id, OBS_METADATA)
+    await peer.send_tags([*SEQUENCE_HEADERS, *_frames(1, 100)])
+
+
+def _records(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if text in r.getMessage()]
+
+
+async def test_clean_unpublish_then_close_is_an_ended_publisher_not_a_timeout(
+    registry: LiveStreamRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """OBS's clean stop: deleteStream, then the socket closes a moment later, long after the
+    connection's setup deadline passed. Nothing is counted or warned as handshake_timeout."""
+    caplog.set_level(logging.INFO, "synctv.rtmp")
+    async with rig(registry, handshake_timeout_seconds=0.3) as r:
+        peer = r.memory()
+        await obs_like_publish(peer, r.key)
+        await trio.sleep(0.5)  # past connect + handshake_timeout_seconds
+        peer.session.delete_stream(peer.stream_id)
+        await peer.flush()
+        await wait_for(lambda: r.server.statistics().publishers == 0)
+        await trio.sleep(0.05)  # OBS closes a few ms after deleteStream
+        await peer.stream.aclose()
+        await wait_for(lambda: r.server.statistics().connections == 0)
+        assert r.server.statistics().closed == dict.fromkeys(r.server.statistics().closed, 0)
+        assert not [rec for rec in caplog.records if rec.levelno >= logging.WARNING]
+        [ended] = _records(caplog, "ended:")
+        assert ended.levelno == logging.INFO
+        message = ended.getMessage()
+        assert f"publisher of {r.record.stream_id} ended: unpublished after 0." in message
+        assert f"flashVer={OBS_FLASH_VER!r}" in message
+        assert "encoder='obs-output module (libobs version 29.0.2)'" in message
+        assert "video=avc 640x360 30fps 800kbps audio=aac 128kbps" in message
+
+
+async def test_ended_publisher_that_lingers_is_closed_as_ended_idle(
+    registry: LiveStreamRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "synctv.rtmp")
+    async with rig(registry, handshake_timeout_seconds=0.3) as r:
+        peer = r.memory()
+        await obs_like_publish(peer, r.key)
+        await trio.sleep(0.4)
+        peer.session.delete_stream(peer.stream_id)
+        await peer.flush()
+        ended = trio.current_time()
+        with trio.fail_after(2):
+            await peer.closed()
+        assert trio.current_time() - ended >= 0.25  # a fresh window after the unpublish
+        assert r.closed("ended_idle") == 1
+        assert r.closed("handshake_timeout") == 0
+
+
+async def test_an_ended_publisher_may_publish_again_on_its_connection(
+    registry: LiveStreamRegistry,
+) -> None:
+    async with rig(registry, handshake_timeout_seconds=0.3) as r:
+        peer = r.memory()
+        await obs_like_publish(peer, r.key)
+        await trio.sleep(0.4)
+        peer.session.delete_stream(peer.stream_id)
+        peer.session.create_stream()
+        await peer.flush()
+        peer.stream_id = (await peer.expect(StreamCreated)).stream_id
+        peer.session.publish(peer.stream_id, r.key)
+        await peer.flush()
+        assert (await peer.status()).code == "NetStream.Publish.Start"
+        assert r.server.statistics().publishers == 1
+
+
+@pytest.mark.parametrize("end", ["peer closed", "reset", "kicked", "timeout", "replaced"])
+async def test_every_publisher_end_is_logged_with_reason_duration_and_announcement(
+    registry: LiveStreamRegistry, caplog: pytest.LogCaptureFixture, end: str
+) -> None:
+    caplog.set_level(logging.INFO, "synctv.rtmp")
+    async with rig(
+        registry, tcp=end == "reset", publisher_idle_timeout_seconds=0.4, takeover=0.2
+    ) as r:
+        peer = await r.tcp() if end == "reset" else r.memory()
+        await obs_like_publish(peer, r.key)
+        frames = _frames(50, 10, start=40)  # two key frames, 1 s apart
+        await peer.send_tags(frames)
+        live = await r.live()
+        await wait_for(lambda: live.statistics().bytes_in >= sum(len(f.data) for f in frames))
+        [announced] = _records(caplog, "announced:")
+        assert "encoder='obs-output module (libobs version 29.0.2)'" in announced.getMessage()
+        match end:
+            case "peer closed":  # OBS crashed: no deleteStream, the socket just closes
+                await peer.stream.aclose()
+            case "reset":  # the network failed: a TCP RST (SO_LINGER 0, then close)
+                assert isinstance(peer.stream, trio.SocketStream)
+                linger = struct.pack("ii", 1, 0)
+                peer.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                peer.stream.socket.close()
+            case "kicked":
+                assert r.hub.kick(r.record.stream_id)
+            case "timeout":
+                pass  # silence past publisher_idle_timeout_seconds
+            case "replaced":
+                await trio.sleep(0.3)
+                await obs_like_publish(r.memory("192.0.2.2"), r.key)
+        await wait_for(lambda: bool(_records(caplog, "ended:")))
+        [ended] = _records(caplog, "ended:")
+        message = ended.getMessage()
+        assert f"ended: {end} after " in message
+        assert "keyframe_interval=1.00s" in message
+        assert "encoder='obs-output module (libobs version 29.0.2)'" in message
+        expected = logging.INFO if end in ("kicked", "replaced") else logging.WARNING
+        assert ended.levelno == expected
+
+
+@pytest.mark.parametrize(
+    ("gop_ms", "warned"), [(8333, True), (2000, False), (1000, False)], ids=str
+)
+async def test_keyframe_interval_above_the_hls_segment_is_warned_once_per_publish(
+    registry: LiveStreamRegistry, caplog: pytest.LogCaptureFixture, gop_ms: int, warned: bool
+) -> None:
+    caplog.set_level(logging.INFO, "synctv.rtmp")
+    async with rig(registry, hls_segment_seconds=2.0) as r:
+        peer = r.memory()
+        await obs_like_publish(peer, r.key)
+        key, inter = _frames(2, 10)
+        for i in range(1, 4):  # three more key frames gop_ms apart, with inter frames between
+            await peer.send_tags(
+                [
+                    FlvTag(TAG_VIDEO, gop_ms * i - 40, inter.data),
+                    FlvTag(TAG_VIDEO, gop_ms * i, key.data),
+                ]
+            )
+        peer.session.delete_stream(peer.stream_id)
+        await peer.flush()
+        await wait_for(lambda: bool(_records(caplog, "ended:")))
+        warnings = _records(caplog, "sends a key frame every")
+        assert len(warnings) == (1 if warned else 0)
+        if warned:
+            text = warnings[0].getMessage()
+            assert "every 8.33s, more than livestream.hls_segment_seconds (2s)" in text
+            assert "Keyframe Interval 2s" in text
+            assert "keyint=60" in text
+            assert warnings[0].levelno == logging.WARNING
+        assert (
+            f"keyframe_interval={gop_ms / 1000:.2f}s" in _records(caplog, "ended:")[0].getMessage()
+        )
