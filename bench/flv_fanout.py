@@ -32,7 +32,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from live_rig import (  # bench/ is the script's directory
     make_source,
     rss_mb,
     serve_one_stream,
+    stop_children,
 )
 
 # Single viewers joining, one by one, while the N viewers watch (first-keyframe latency).
@@ -605,14 +605,7 @@ def main() -> None:
         try:
             print(json.dumps(run(args, source, children)), flush=True)
         finally:
-            for child in reversed(children):
-                if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
-                    try:
-                        child.wait(5)
-                    except subprocess.TimeoutExpired:
-                        child.kill()
-                        child.wait()
+            stop_children(children)
 
 
 def run(

@@ -33,7 +33,6 @@ import argparse
 import json
 import math
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from live_rig import FPS, HEIGHT, VIDEO_BITRATE, WIDTH, make_source, serve_one_stream
+from live_rig import (
+    FPS,
+    HEIGHT,
+    VIDEO_BITRATE,
+    WIDTH,
+    make_source,
+    serve_one_stream,
+    stop_children,
+)
 
 STREAM_ID, STREAM_KEY = "hlsbench", "hls-bench-key"
 
@@ -258,14 +265,7 @@ def main() -> None:
             make_source(source)
             print(json.dumps(run(args, source, children)), flush=True)
     finally:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-                try:
-                    child.wait(5)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
+        stop_children(children)
 
 
 def run(

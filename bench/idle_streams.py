@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from live_rig import cpu_seconds, make_source, rss_mb, serve_streams
+from live_rig import cpu_seconds, make_source, rss_mb, serve_streams, stop_children
 
 HLS_MODES = ("off", "on", "on-demand")
 
@@ -100,14 +99,7 @@ def main() -> None:
         try:
             print(json.dumps(run(args, source, children)), flush=True)
         finally:
-            for child in reversed(children):
-                if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
-                    try:
-                        child.wait(5)
-                    except subprocess.TimeoutExpired:
-                        child.kill()
-                        child.wait()
+            stop_children(children)
 
 
 def run(

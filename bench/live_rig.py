@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -164,3 +165,15 @@ def rss_mb(pids: list[int]) -> float:
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
     return total / 1024
+
+
+def stop_children(children: list[subprocess.Popen[bytes]]) -> None:
+    """Stop a bench's child processes, newest first: SIGINT, then SIGKILL after 5 s."""
+    for child in reversed(children):
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+            try:
+                child.wait(5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
