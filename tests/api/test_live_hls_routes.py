@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import MutableMapping
-from dataclasses import dataclass
-from typing import Any
-
 import pytest
 import trio
 import trio.testing
@@ -16,6 +11,8 @@ from synctv.api.http.routes.live_hls import live_hls_routes
 from synctv.config import LivestreamConfig
 from synctv.livestream.hls_store import MemoryHlsStore
 from synctv.livestream.registry import LiveStreamRecord
+from tests.livestream.hls_support import Reply
+from tests.livestream.hls_support import asgi_call as call
 
 SEGMENT = bytes(range(256)) * 40  # 10240 bytes
 PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:3\n"
@@ -23,51 +20,9 @@ PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:3\n"
 SERVED = PLAYLIST + "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES\n"
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
 class Directory:
     async def get(self, stream_id: str) -> LiveStreamRecord | None:
         return LiveStreamRecord(stream_id, "live", None, "", 0) if stream_id == "known" else None
-
-
-async def call(
-    app: App, path: str, headers: dict[str, str] | None = None, method: str = "GET"
-) -> Reply:
-    path, _, query = path.partition("?")
-    sent: list[MutableMapping[str, Any]] = []
-    delivered = False
-
-    async def receive() -> MutableMapping[str, Any]:
-        nonlocal delivered
-        if not delivered:
-            delivered = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await trio.sleep_forever()
-        raise AssertionError
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": method,
-        "path": path,
-        "query_string": query.encode(),
-        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-        "client": ("127.0.0.1", 1234),
-    }
-    await app(scope, receive, send)
-    start = sent[0]
-    body = b"".join(bytes(m.get("body", b"")) for m in sent[1:])
-    return Reply(start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body)
 
 
 @pytest.fixture

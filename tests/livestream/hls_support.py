@@ -1,11 +1,15 @@
-"""Test media and plumbing for the HLS tests: PyAV-generated FLV, looping, a real HTTP server."""
+"""Test media and plumbing for the HLS tests: PyAV-generated FLV, looping, a real HTTP server,
+and one request through an ASGI app in process (``asgi_call``: no sockets, so mock clocks work)."""
 
 from __future__ import annotations
 
 import io
+import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, MutableMapping
+from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import av
 import trio
@@ -170,13 +174,24 @@ async def send(
     await trio.lowlevel.checkpoint()
 
 
-async def asgi_get(app: App, path: str) -> tuple[int, bytes]:
-    """(status, body) of one GET through ``app`` in process (no sockets, so a mock clock
-    works)."""
-    sent: list[dict[str, object]] = []
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def asgi_call(
+    app: App, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> Reply:
+    path, _, query = path.partition("?")
+    sent: list[MutableMapping[str, Any]] = []
     delivered = False
 
-    async def receive() -> dict[str, object]:
+    async def receive() -> MutableMapping[str, Any]:
         nonlocal delivered
         if not delivered:
             delivered = True
@@ -184,19 +199,18 @@ async def asgi_get(app: App, path: str) -> tuple[int, bytes]:
         await trio.sleep_forever()
         raise AssertionError
 
-    async def send(message: dict[str, object]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
-    path, _, query = path.partition("?")
     scope = {
         "type": "http",
-        "method": "GET",
+        "method": method,
         "path": path,
         "query_string": query.encode(),
-        "headers": [],
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
         "client": ("127.0.0.1", 1234),
     }
-    await app(scope, receive, send)  # type: ignore[arg-type]
-    status = sent[0]["status"]
-    assert isinstance(status, int)
-    return status, b"".join(bytes(m.get("body", b"")) for m in sent[1:])  # type: ignore[arg-type]
+    await app(scope, receive, send)
+    start = sent[0]
+    body = b"".join(bytes(m.get("body", b"")) for m in sent[1:])
+    return Reply(start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body)

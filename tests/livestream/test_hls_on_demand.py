@@ -24,7 +24,7 @@ from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRecord
 from synctv.livestream.stream import PublisherHandle
 from synctv.media.flv import FlvTag
-from tests.livestream.hls_support import asgi_get, encode_flv, looped, read_tags, send, split_tags
+from tests.livestream.hls_support import asgi_call, encode_flv, looped, read_tags, send, split_tags
 
 STREAM = "ondemand_1"
 CLIP_MS = 4000  # 2 s GOP
@@ -58,9 +58,11 @@ class OnDemand:
 
     async def playlist(self) -> tuple[int, list[int]]:
         """Status and listed sequence numbers of one playlist request."""
-        status, body = await asgi_get(self.app, PLAYLIST)
-        listed = [int(line[:-3]) for line in body.decode().splitlines() if line.endswith(".ts")]
-        return status, listed
+        reply = await asgi_call(self.app, PLAYLIST)
+        listed = [
+            int(line[:-3]) for line in reply.body.decode().splitlines() if line.endswith(".ts")
+        ]
+        return reply.status, listed
 
 
 async def open_rig(nursery: trio.Nursery, *, on_demand: bool) -> OnDemand:
@@ -154,7 +156,7 @@ async def test_a_segment_request_counts_as_demand(
     # Only segment requests from now on (a player that cached the playlist URL list).
     while trio.current_time() < started + 2 * IDLE_SECONDS:
         await trio.sleep(3)
-        await asgi_get(rig.app, f"/live/{STREAM}/{listed[-1]}.ts")
+        await asgi_call(rig.app, f"/live/{STREAM}/{listed[-1]}.ts")
     assert rig.segmenting()
 
 
