@@ -58,8 +58,9 @@ from synctv.api.http.asgi import App, Route
 from synctv.api.http.routes.live_flv import live_flv_routes
 from synctv.api.http.routes.live_hls import live_hls_routes
 from synctv.api.http.routes.proxy import proxy_routes
-from synctv.api.http.routes.webrtc import webrtc_routes
+from synctv.api.http.routes.webrtc import webrtc_router
 from synctv.api.http.server import HttpListenerSettings, HttpServer
+from synctv.api.http.web import build_web_app
 from synctv.api.metrics_http import metrics_routes
 from synctv.config import Config, HealthConfig, MetricsConfig
 from synctv.livestream.hls import HlsSegmenter
@@ -85,7 +86,6 @@ from synctv.stun.server import StunEndpoints, StunServer
 from synctv.supervision import restarting
 
 log = logging.getLogger("synctv.app")
-access_log = logging.getLogger("synctv.access")
 
 T = TypeVar("T")
 
@@ -390,19 +390,21 @@ async def _serve_tree(
     if live.hls_enabled:
         hub.add_stream_task_factory(HlsSegmenter.from_config(hls_store, live).task_factory)
     routes: list[Route] = [
-        *live_flv_routes(hub, registry, live, config.server.cors_origins),
-        *live_hls_routes(
-            hls_store, config=live, cors_origins=config.server.cors_origins, directory=registry
-        ),
-        *webrtc_routes(
-            config.webrtc,
-            bound_stun_port=lambda: stun_endpoints[0].port if stun_endpoints else None,
-        ),
+        *live_flv_routes(hub, registry, live),
+        *live_hls_routes(hls_store, config=live, directory=registry),
         *proxy_routes(proxy.service),
     ]
     if extra_routes is not None:
         routes += extra_routes(services)
-    http_app = App(routes, observe=_observe_request, clock=trio.current_time)
+    api_routers = [
+        webrtc_router(
+            config.webrtc,
+            bound_stun_port=lambda: stun_endpoints[0].port if stun_endpoints else None,
+        ),
+    ]
+    http_app = build_web_app(
+        config.server, routes=routes, api_routers=api_routers, clock=trio.current_time
+    )
     admin_handlers = [
         AdminService(status),
         LiveAdminService(registry, urls, live_status=partial(_live_status, hub), kick=hub.kick),
@@ -457,13 +459,13 @@ async def _serve_tree(
                 root,
                 "health.port",
                 config.health,
-                App(health_routes(readiness), observe=_observe_request, clock=trio.current_time),
+                App(health_routes(readiness), clock=trio.current_time),
             )
             metrics_binds = await _start_side_port(
                 root,
                 "metrics.port",
                 config.metrics,
-                App(metrics_routes(), observe=_observe_request, clock=trio.current_time),
+                App(metrics_routes(), clock=trio.current_time),
             )
             side_binds += [*health_binds, *metrics_binds]
             controller = Controller(
@@ -666,7 +668,6 @@ def _build_proxy(
         upstream=upstream,
         cache=cache,
         token_ttl=settings.token_ttl_seconds,
-        cors_origins=config.server.cors_origins,
     )
     return _ProxyParts(upstream, cache, providers, service)
 
@@ -737,24 +738,6 @@ async def _watch_signals(
                 life.stop()
             else:
                 life.abort()
-
-
-def _observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    metrics.HTTP_REQUEST_SECONDS.labels(route).observe(seconds)
-    access_log.info(
-        "%s %s %d %.1fms",
-        method,
-        route,
-        status,
-        seconds * 1000,
-        extra={
-            "method": method,
-            "route": route,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 2),
-        },
-    )
 
 
 def _export_stun_metrics(stun: StunServer) -> None:

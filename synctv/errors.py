@@ -29,3 +29,9 @@ PROXY_TOKEN_INVALID: Final = "proxy_token_invalid"
 PROXY_TOKEN_EXPIRED: Final = "proxy_token_expired"
 UPSTREAM_ADDRESS_REFUSED: Final = "upstream_address_refused"
 TOO_MANY_CONNECTIONS: Final = "too_many_connections"
+# The web seam (synctv.api.http): a request that took longer than server.request_timeout_seconds,
+# a CORS preflight from an origin not in server.cors_origins, a request the API refused as
+# malformed (a FastAPI validation error).
+REQUEST_TIMEOUT: Final = "request_timeout"
+CORS_ORIGIN_DENIED: Final = "cors_origin_denied"
+INVALID_REQUEST: Final = "invalid_request"

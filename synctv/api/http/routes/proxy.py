@@ -1,8 +1,8 @@
 """``GET|HEAD /proxy/<token>``: the media proxy (raw ASGI streaming; see synctv.proxy.service).
 
 The handler streams through ``request.send`` itself and returns ``None``; errors raised before
-the response starts become ``{"code", "message"}`` JSON bodies via :class:`ApiError`.
-``OPTIONS`` answers CORS preflights (a Range request from a page on another origin needs one).
+the response starts become ``{"code", "message"}`` JSON bodies via :class:`ApiError`. CORS,
+preflights and the client-disconnect cancellation are the dispatcher's (``asgi.App``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from synctv.api.http.asgi import ApiError, Request, Response, Route
 from synctv.proxy.service import MediaProxy, ProxyError
 
 # Request headers the proxy reads; everything else the client sends is ignored.
-_READ_HEADERS = ("range", "if-none-match", "if-range", "origin")
+_READ_HEADERS = ("range", "if-none-match", "if-range")
 
 
 def proxy_routes(service: MediaProxy) -> list[Route]:
@@ -27,17 +27,9 @@ def proxy_routes(service: MediaProxy) -> list[Route]:
                 request.method,
                 headers,
                 request.send,
-                request.receive,
             )
         except ProxyError as exc:
             raise ApiError(exc.status, exc.code, exc.message, headers=exc.headers) from None
         return None
 
-    async def preflight(request: Request) -> Response:
-        headers = service.preflight_headers(request.header("origin"))
-        return Response(204, b"", headers, content_type=None)
-
-    return [
-        Route(("GET",), "/proxy/{token}", proxy, "proxy"),
-        Route(("OPTIONS",), "/proxy/{token}", preflight, "proxy_preflight"),
-    ]
+    return [Route(("GET",), "/proxy/{token}", proxy, "proxy", streaming=True)]
