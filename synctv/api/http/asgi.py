@@ -409,7 +409,7 @@ class App:
         request = Request(scope, body_out.receive, tracking_send)
         request.request_id = request_id
         request.seam_headers = tuple((k.decode(), v.decode("latin-1")) for k, v in seam)
-        route_name = "unmatched"
+        request.route_name = "unmatched"
         work = trio.CancelScope()
         async with trio.open_nursery() as nursery:
 
@@ -434,12 +434,12 @@ class App:
             try:
                 with work:
                     if preflight and origin is not None and scope["method"] == "OPTIONS":
-                        route_name = "cors_preflight"
+                        request.route_name = "cors_preflight"
                         await _preflight(policy.cors, origin, tracking_send)
                     elif length is not None and _too_long(length, policy.max_body_bytes):
                         too_large = True
                     else:
-                        route_name = await self._dispatch(request, work)
+                        await self._dispatch(request, work)
                 if not response_started and too_large:
                     raise ApiError(
                         413,
@@ -456,7 +456,7 @@ class App:
                 if not response_started:
                     await error_response(error).send_to(tracking_send, head=head)
             except Exception as exc:
-                record_crash("http_request", exc, f"{scope['method']} {route_name}")
+                record_crash("http_request", exc, f"{scope['method']} {request.route_name}")
                 if not response_started:
                     await error_response(
                         ApiError(500, errors.INTERNAL_ERROR, "internal error")
@@ -471,7 +471,7 @@ class App:
                     self._observe(
                         RequestRecord(
                             scope["method"],
-                            route_name,
+                            request.route_name,
                             status_seen,
                             self._clock() - started,
                             request_id,
@@ -479,26 +479,35 @@ class App:
                         )
                     )
 
-    async def _dispatch(self, request: Request, work: trio.CancelScope) -> str:
-        """Route the request (raw routes first); returns the route's name."""
+    async def _dispatch(self, request: Request, work: trio.CancelScope) -> None:
+        """Route the request (raw routes first); ``request.route_name`` names the route."""
         timeout = self.policy.request_timeout_seconds
         try:
             route, params = self.router.match(request.method, request.path)
         except ApiError:
             if not self._framework_takes(request.path):
                 raise
-            assert self._framework is not None
-            work.deadline = trio.current_time() + timeout
-            await self._framework(request.scope, request.receive, request.send)
-            return _framework_route_name(request.scope)
-        request.path_params = params
-        request.route_name = route.name
-        if not route.streaming:
-            work.deadline = trio.current_time() + timeout
-        response = await route.handler(request)
-        if response is not None:
-            await response.send_to(request.send, head=request.method == "HEAD")
-        return route.name
+        else:
+            request.path_params = params
+            request.route_name = route.name
+            if not route.streaming:
+                work.deadline = trio.current_time() + timeout
+            response = await route.handler(request)
+            if response is not None:
+                await response.send_to(request.send, head=request.method == "HEAD")
+            return
+        framework = self._framework
+        assert framework is not None  # _framework_takes said so
+        request.route_name = "api"
+        work.deadline = trio.current_time() + timeout
+        scope = request.scope
+        if scope["method"] == "HEAD":
+            # FastAPI routes answer GET only; the chain's send drops the body of a HEAD.
+            scope = {**scope, "method": "GET"}
+        try:
+            await framework(scope, request.receive, request.send)
+        finally:
+            request.route_name = _framework_route_name(scope)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = self._clock()
@@ -604,7 +613,7 @@ def _framework_route_name(scope: Scope) -> str:
     """The matched FastAPI route's path template (bounded metric labels), else ``api``."""
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return f"api:{path}" if isinstance(path, str) else "api_unmatched"
+    return f"api:{path}" if isinstance(path, str) else "api:unmatched"
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

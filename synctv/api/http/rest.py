@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.routing import APIRouter
+from fastapi.routing import APIRoute, APIRouter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import synctv
@@ -57,8 +57,16 @@ def build_rest_api(routers: Iterable[APIRouter]) -> FastAPI:
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
     )
+    routers = list(routers)
     for router in routers:
         api.include_router(router)
+    # Starlette's 405 names the methods of the first route on the path only: ours names all.
+    api.state.methods_by_path = [
+        (route.path_regex, frozenset(route.methods))
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
 
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
@@ -103,9 +111,20 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, errors.INVALID_REQUEST)
     headers = dict(exc.headers or {})
-    if exc.status_code == 405 and "allow" in {name.lower() for name in headers}:
-        headers = {"allow": next(v for k, v in headers.items() if k.lower() == "allow")}
+    if exc.status_code == 405:
+        headers = {"allow": ", ".join(sorted(_methods_on_path(request)))}
     return JSONResponse(_body(code, str(exc.detail)), exc.status_code, headers or None)
+
+
+def _methods_on_path(request: Request) -> set[str]:
+    methods: set[str] = set()
+    path = request.scope["path"]
+    for pattern, route_methods in request.app.state.methods_by_path:
+        if pattern.match(path):
+            methods |= route_methods
+    if "GET" in methods:
+        methods.add("HEAD")  # the dispatcher answers HEAD for every GET route
+    return methods
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
