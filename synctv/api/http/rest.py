@@ -11,15 +11,18 @@ with stable codes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute, APIRouter
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import synctv
@@ -62,7 +65,7 @@ def build_rest_api(routers: Iterable[APIRouter]) -> FastAPI:
         api.include_router(router)
     # Starlette's 405 names the methods of the first route on the path only: ours names all.
     api.state.methods_by_path = [
-        (route.path_regex, frozenset(route.methods))
+        (route.path_regex, frozenset(route.methods or ()))
         for router in routers
         for route in router.routes
         if isinstance(route, APIRoute)
@@ -78,10 +81,40 @@ def build_rest_api(routers: Iterable[APIRouter]) -> FastAPI:
         )
 
     api.add_api_route(DOCS_URL, docs, methods=["GET"], include_in_schema=False)
+    generate = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            api.openapi_schema = _with_our_error_body(generate())
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
     api.add_exception_handler(StarletteHTTPException, _http_exception)
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(ApiError, _api_error)
     return api
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: a stable ``code`` (``synctv.errors``) and a message for people."""
+
+    code: str
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+def _with_our_error_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """The document as generated, with FastAPI's validation error shape (``{"detail"}``)
+    replaced by the body we actually send (``_validation_error``)."""
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    if schemas.pop("HTTPValidationError", None) is not None:
+        schemas.pop("ValidationError", None)
+    schemas["Error"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    text = json.dumps(schema).replace(
+        '"#/components/schemas/HTTPValidationError"', '"#/components/schemas/Error"'
+    )
+    rewritten: dict[str, Any] = json.loads(text)
+    return rewritten
 
 
 def docs_asset_routes() -> list[Route]:
