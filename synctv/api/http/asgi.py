@@ -307,7 +307,8 @@ def new_request_id() -> str:
 class WebPolicy:
     """The chain's settings (``server.*``): CORS, trusted proxies, limits and timeouts."""
 
-    cors: CorsPolicy = field(default_factory=lambda: CorsPolicy(("*",)))
+    # No origin by default (the health and metrics ports); the main port's comes from config.
+    cors: CorsPolicy = field(default_factory=lambda: CorsPolicy(()))
     client_addresses: ClientAddressResolver = field(
         default_factory=lambda: ClientAddressResolver(())
     )
