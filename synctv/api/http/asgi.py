@@ -106,9 +106,8 @@ class Request:
     path_params: dict[str, str] = field(default_factory=dict)
     route_name: str = ""
     request_id: str = ""
-    # What the dispatcher adds to every response (request id, CORS): a handler that answers on
-    # a taken-over socket writes them itself.
-    seam_headers: tuple[tuple[str, str], ...] = ()
+    # What the dispatcher adds to every response (request id, CORS), as sent.
+    seam: list[tuple[bytes, bytes]] = field(default_factory=list)
     # Set by a handler that took the connection over and answered on the socket itself:
     # the status it sent (for the access log and metrics).
     taken_over_status: int | None = None
@@ -125,6 +124,12 @@ class Request:
         take_over = (self.scope.get("state") or {}).get(CONNECTION_TAKEOVER)
         stream: trio.SocketStream | None = take_over() if take_over is not None else None
         return stream
+
+    @property
+    def seam_headers(self) -> list[tuple[str, str]]:
+        """The dispatcher's response headers, for a handler that answers on a taken-over
+        socket and so must write them itself (decoded only then: not on every request)."""
+        return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.seam]
 
     @property
     def method(self) -> str:
@@ -409,7 +414,7 @@ class App:
         disconnected = too_large = False
         request = Request(scope, body_out.receive, tracking_send)
         request.request_id = request_id
-        request.seam_headers = tuple((k.decode(), v.decode("latin-1")) for k, v in seam)
+        request.seam = seam
         request.route_name = "unmatched"
         work = trio.CancelScope()
         async with trio.open_nursery() as nursery:
