@@ -47,12 +47,19 @@ def serve(port: int, asgi_module: str | None) -> None:
 
     counted = [0]
 
-    def observe(method: str, route: str, status: int, seconds: float) -> None:
+    def observe(*record: object) -> None:  # older trees pass four values, newer one record
         counted[0] += 1
 
-    app = asgi.App(
-        [asgi.Route(("GET",), "/ping", ping, "ping")], observe=observe, clock=trio.current_time
-    )
+    routes = [asgi.Route(("GET",), "/ping", ping, "ping")]
+    try:  # the product's whole chain (CORS, request id, FastAPI behind) where the tree has it
+        if asgi_module:
+            raise ImportError("an asgi.py under test: that App alone")
+        from synctv.api.http.web import build_web_app
+        from synctv.config import ServerConfig
+    except ImportError:
+        app = asgi.App(routes, observe=observe, clock=trio.current_time)
+    else:
+        app = build_web_app(ServerConfig(), routes=routes, observe=observe, clock=trio.current_time)
     try:  # the product's listener (accept loop, caps, supervision) where the tree has one
         from synctv.api.http.server import HttpListenerSettings, HttpServer
     except ImportError:  # older trees: hypercorn's own serve

@@ -122,14 +122,12 @@ def serve_streams(
         store = MemoryHlsStore(config.hls_storage.memory_max_mb * 1024 * 1024)
         routes: list[Route] = []
         if flv:
-            routes += live_flv_routes(hub, directory, config, ["*"])
+            routes += live_flv_routes(hub, directory, config)
         if hls:
             demand = HlsDemand(config.hls_on_demand_idle_seconds)
             segmenter = HlsSegmenter.from_config(store, config, demand)
             hub.add_stream_task_factory(segmenter.task_factory)
-            routes += live_hls_routes(
-                store, config=config, cors_origins=["*"], directory=directory, demand=demand
-            )
+            routes += live_hls_routes(store, config=config, directory=directory, demand=demand)
         # Every bench viewer comes from 127.0.0.1: lift the per-address cap (and the total).
         listener = HttpListenerSettings(
             "http", "127.0.0.1", 0, max_connections=20_000, max_connections_per_address=20_000

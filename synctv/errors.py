@@ -226,6 +226,15 @@ SERVICE_UNAVAILABLE = REQUESTS.code(
 INTERNAL_ERROR = REQUESTS.code(
     "internal_error", 500, G.INTERNAL, "An unexpected failure; the detail is in the server log."
 )
+REQUEST_TIMEOUT = REQUESTS.code(
+    "request_timeout", 504, G.DEADLINE_EXCEEDED, "No answer within server.request_timeout_seconds."
+)
+CORS_ORIGIN_DENIED = REQUESTS.code(
+    "cors_origin_denied", 403, G.PERMISSION_DENIED, "This origin is not in server.cors_origins."
+)
+INVALID_REQUEST = REQUESTS.code(
+    "invalid_request", 422, G.INVALID_ARGUMENT, "The request is malformed (see details)."
+)
 
 LIVE = Area("live", "Live streams (HTTP-FLV, HLS, live admin)")
 STREAM_NOT_FOUND = LIVE.code("stream_not_found", 404, G.NOT_FOUND, "No live stream with this id.")

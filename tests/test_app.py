@@ -331,6 +331,9 @@ async def test_media_proxy_is_wired_end_to_end(tmp_path: Path, fresh_dsn: str) -
             first = await client.get(proxy_url, headers={"range": "bytes=100-199"})
             assert first.status_code == 206
             assert first.headers["content-range"] == f"bytes 100-199/{len(payload)}"
+            # The seam's CORS reaches the proxy too (it never sent Vary: Origin before).
+            assert first.headers["vary"] == "Origin"
+            assert "Content-Range" in first.headers["access-control-expose-headers"]
             assert first.content == payload[100:200]
             tampered = proxy_url[:-2] + ("A" if proxy_url[-2] != "A" else "B") + proxy_url[-1]
             refused = await client.get(tampered)

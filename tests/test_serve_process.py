@@ -95,8 +95,9 @@ def stop(process: subprocess.Popen[str], signum: int) -> tuple[int, float, str]:
 
 
 HUMAN_ACCESS_LINE = re.compile(
-    r"^\d\d:\d\d:\d\d INFO    synctv\.access: GET health_ready 200 [\d.]+ms "
-    r"method=GET route=health_ready status=200 duration_ms=[\d.]+$",
+    r"^\d\d:\d\d:\d\d INFO    synctv\.access: GET health_ready 200 [\d.]+ms 127\.0\.0\.1 "
+    r"method=GET route=health_ready status=200 duration_ms=[\d.]+ request_id=[0-9a-f]{16} "
+    r"client=127\.0\.0\.1$",
     re.MULTILINE,
 )
 
@@ -107,6 +108,8 @@ def assert_access_record(records: list[dict[str, object]]) -> None:
     probe = next(r for r in access if r.get("route") == "health_ready" and r["status"] == 200)
     assert probe["method"] == "GET"
     assert probe["level"] == "info"
+    assert probe["client"] == "127.0.0.1"
+    assert re.fullmatch(r"[0-9a-f]{16}", str(probe["request_id"]))
     assert isinstance(probe["duration_ms"], float | int)
     assert 0 <= float(probe["duration_ms"]) < 10_000
 

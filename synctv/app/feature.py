@@ -15,8 +15,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi.routing import APIRouter
+
 from synctv.api.health import Check, Readiness
-from synctv.api.http.asgi import Route
+from synctv.api.http.asgi import Route, WebSocketRoute
 from synctv.app.addresses import BoundAddresses
 from synctv.config import Config
 from synctv.livestream.hub import StreamHub
@@ -88,7 +90,9 @@ class Feature:
     """One feature's share of the process."""
 
     name: str
-    routes: Sequence[Route] = ()
+    routes: Sequence[Route] = ()  # raw ASGI routes (media hot paths), matched first
+    api_routers: Sequence[APIRouter] = ()  # the business REST API under /api (FastAPI)
+    websocket_routes: Sequence[WebSocketRoute] = ()
     grpc_handlers: Sequence[object] = ()  # public gRPC (grpc.port)
     admin_handlers: Sequence[object] = ()  # management gRPC (data_dir/synctv.sock)
     tasks: Sequence[Task] = ()

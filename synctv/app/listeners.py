@@ -6,24 +6,21 @@ alone does not say which of seven listeners failed).
 
 from __future__ import annotations
 
-import logging
 import resource
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
 import trio
 
-from synctv import metrics
 from synctv.api.grpc.public import serve_public
 from synctv.api.health import Readiness
 from synctv.api.http.asgi import App, Route
 from synctv.api.http.server import HttpListenerSettings, HttpServer
+from synctv.api.http.web import build_web_app
 from synctv.app.addresses import BoundAddresses
-from synctv.app.feature import Listener, Stop
+from synctv.app.feature import Feature, Listener, Stop
 from synctv.config import Config, HealthConfig, MetricsConfig
 from synctv.supervision import restarting
-
-access_log = logging.getLogger("synctv.access")
 
 # Health and metrics serve probes and scrapers: a few connections each, capped apart from the
 # main port so that a flood there leaves them answering.
@@ -59,8 +56,9 @@ async def start_listener(
 
 
 def http_listener(
-    config: Config, routes: Sequence[Route], addresses: BoundAddresses, fd_limit: int
+    config: Config, features: Sequence[Feature], addresses: BoundAddresses, fd_limit: int
 ) -> Listener:
+    """The main port: every feature's raw routes, REST routers and WebSocket routes."""
     server = config.server
     limit = server.max_connections or max(64, int(fd_limit * AUTO_HTTP_SHARE_OF_FD_LIMIT))
     settings = HttpListenerSettings(
@@ -72,7 +70,13 @@ def http_listener(
         keep_alive_timeout=server.keep_alive_timeout_seconds,
         graceful_timeout=server.shutdown_drain_timeout_seconds,
     )
-    app = App(list(routes), observe=observe_request, clock=trio.current_time)
+    app = build_web_app(
+        server,
+        routes=[route for feature in features for route in feature.routes],
+        api_routers=[router for feature in features for router in feature.api_routers],
+        websocket_routes=[route for feature in features for route in feature.websocket_routes],
+        clock=trio.current_time,
+    )
     http = HttpServer(app, settings)
     return Listener(
         "http_listener", "server.port", server.host, server.port, http.serve, addresses.http_bound
@@ -93,7 +97,7 @@ def side_listener(
         return []
     name = key.split(".")[0]
     server = HttpServer(
-        App(list(routes), observe=observe_request, clock=trio.current_time),
+        App(list(routes), clock=trio.current_time),
         HttpListenerSettings(
             name,
             section.host,
@@ -153,25 +157,6 @@ def raise_descriptor_limit() -> int:
             return soft
         return hard
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
-
-
-def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    """The access log and the request metrics, for every HTTP listener."""
-    metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    metrics.HTTP_REQUEST_SECONDS.labels(route).observe(seconds)
-    access_log.info(
-        "%s %s %d %.1fms",
-        method,
-        route,
-        status,
-        seconds * 1000,
-        extra={
-            "method": method,
-            "route": route,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 2),
-        },
-    )
 
 
 def _bind_error(exc: BaseException) -> OSError | None:

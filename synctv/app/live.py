@@ -17,7 +17,7 @@ from synctv.rtmp.server import RtmpServer, export_rtmp_metrics
 
 async def build(services: Services) -> Feature:
     config, hub, registry = services.config, services.hub, services.live_streams
-    live, cors = config.livestream, config.server.cors_origins
+    live = config.livestream
     hls_store = open_hls_store(
         live.hls_storage.backend,
         memory_max_bytes=live.hls_storage.memory_max_mb * 1024 * 1024,
@@ -54,10 +54,8 @@ async def build(services: Services) -> Feature:
     return Feature(
         "live",
         routes=[
-            *live_flv_routes(hub, registry, live, cors),
-            *live_hls_routes(
-                hls_store, config=live, cors_origins=cors, directory=registry, demand=hls_demand
-            ),
+            *live_flv_routes(hub, registry, live),
+            *live_hls_routes(hls_store, config=live, directory=registry, demand=hls_demand),
         ],
         admin_handlers=[
             LiveAdminService(registry, urls, live_status=partial(_live_status, hub), kick=hub.kick)

@@ -61,7 +61,6 @@ async def build(services: Services) -> Feature:
         upstream=upstream,
         cache=cache,
         token_ttl=settings.token_ttl_seconds,
-        cors_origins=config.server.cors_origins,
     )
     urls = LiveUrls(config, http_binds=services.addresses.http_binds)
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from synctv import metrics
-from synctv.api.http.routes.webrtc import webrtc_routes
+from synctv.api.http.routes.webrtc import webrtc_router
 from synctv.app.feature import Feature, Listener, Services, Stop
 from synctv.stun.server import StunServer
 
 
 async def build(services: Services) -> Feature:
     rtc, addresses = services.config.webrtc, services.addresses
-    routes = webrtc_routes(rtc, bound_stun_port=addresses.stun_port)
+    routers = [webrtc_router(rtc, bound_stun_port=addresses.stun_port)]
     if not rtc.enable_builtin_stun:
-        return Feature("stun", routes=routes)
+        return Feature("stun", api_routers=routers)
     stun = StunServer(rtc)
     listener = Listener(
         "stun_listener",
@@ -24,7 +24,10 @@ async def build(services: Services) -> Feature:
         Stop.AT_SHUTDOWN,  # stops answering when the shutdown starts; not drained
     )
     return Feature(
-        "stun", routes=routes, listeners=[listener], collectors=[lambda: _export_metrics(stun)]
+        "stun",
+        api_routers=routers,
+        listeners=[listener],
+        collectors=[lambda: _export_metrics(stun)],
     )
 
 

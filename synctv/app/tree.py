@@ -133,8 +133,7 @@ async def serve_tree(
                                addresses.metrics_bound)  # fmt: skip
     public_handlers = [handler for feature in features for handler in feature.grpc_handlers]
     listeners += grpc_listener(config, public_handlers, readiness, addresses)
-    routes = [route for feature in features for route in feature.routes]
-    listeners.append(http_listener(config, routes, addresses, fd_limit))  # last: HTTP drains last
+    listeners.append(http_listener(config, features, addresses, fd_limit))  # last: drains last
 
     stop_accepting = trio.Event()  # Controller.shutdown() sets it
     try:

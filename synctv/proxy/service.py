@@ -99,7 +99,6 @@ from synctv.proxy.token import ProxyGrant, ProxyTokenSigner, TokenExpired, Token
 log = logging.getLogger("synctv.proxy")
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 # Resolved sources are reused this long at most (less when the provider's link expires sooner),
 # so a provider is not asked again for every Range request of the same film.
@@ -161,7 +160,6 @@ class MediaProxy:
         upstream: Upstream,
         cache: SliceCache | None,
         token_ttl: int = 6 * 3600,
-        cors_origins: tuple[str, ...] = ("*",),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._signer = signer
@@ -169,7 +167,6 @@ class MediaProxy:
         self._upstream = upstream
         self._cache = cache
         self._token_ttl = token_ttl
-        self._cors = cors_origins
         self._clock = clock
         self._sources: OrderedDict[tuple[str, str], tuple[ResolvedSource, float]] = OrderedDict()
         self._no_range: OrderedDict[str, float] = OrderedDict()
@@ -208,46 +205,22 @@ class MediaProxy:
 
     # -- serving ----------------------------------------------------------------------------
 
-    async def serve(
-        self,
-        token: str,
-        method: str,
-        headers: Mapping[str, str],
-        send: Send,
-        receive: Receive | None = None,
-    ) -> None:
+    async def serve(self, token: str, method: str, headers: Mapping[str, str], send: Send) -> None:
         """Answer one request; ``headers`` has lower-case names. Raises :class:`DomainError`.
 
-        With ``receive``, the work is cancelled as soon as the client disconnects (the ASGI
-        server drops writes to a closed connection silently, so without it a gone client would
-        keep the upstream reads going until the span ends).
+        A client that leaves cancels this (the dispatcher turns its disconnect into
+        cancellation), so a gone client does not keep the upstream reads going.
         """
-        if receive is None:
-            await self._serve(token, method, headers, send)
-            return
-        failure: Exception | None = None
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
-            try:
-                await self._serve(token, method, headers, send)
-            except Exception as exc:  # re-raised below, outside the nursery's exception group
-                failure = exc
-            nursery.cancel_scope.cancel()
-        if failure is not None:
-            raise failure
-
-    async def _serve(self, token: str, method: str, headers: Mapping[str, str], send: Send) -> None:
         grant = self._verify(token)
         target = await self._target(grant)
         head = method == "HEAD"
-        origin = headers.get("origin")
         try:
             if looks_like_playlist(target.url):
-                await self._serve_playlist(grant, target, head, origin, send)
+                await self._serve_playlist(grant, target, head, send)
             elif self._cache is None or self._ignores_range(target.key):
-                await self._serve_passthrough(target, headers, head, origin, send)
+                await self._serve_passthrough(target, headers, head, send)
             else:
-                await self._serve_slices(grant, target, headers, head, origin, send)
+                await self._serve_slices(grant, target, headers, head, send)
         except UpstreamError as exc:
             if exc.status in (401, 403):
                 self._sources.pop((grant.instance, grant.media_ref), None)
@@ -316,7 +289,6 @@ class MediaProxy:
         target: UpstreamTarget,
         headers: Mapping[str, str],
         head: bool,
-        origin: str | None,
         send: Send,
     ) -> None:
         cache = self._cache
@@ -326,7 +298,7 @@ class MediaProxy:
             first_index, first = await self._first_slice(cache, target, spec)
         except RangeUnsupported:
             self._remember_no_range(target.key)
-            await self._serve_passthrough(target, headers, head, origin, send)
+            await self._serve_passthrough(target, headers, head, send)
             return
         except UpstreamUnsatisfiable as exc:
             known = cache.peek_identity(target.key) if exc.size is None else None
@@ -335,11 +307,11 @@ class MediaProxy:
             is_playlist_content_type(first.content_type)
             and first.identity.size <= MAX_PLAYLIST_BYTES
         ):
-            await self._serve_playlist(grant, target, head, origin, send)
+            await self._serve_playlist(grant, target, head, send)
             return
         identity = first.identity
         if _none_match(headers.get("if-none-match"), identity.etag):
-            await self._start(send, 304, _validators(identity), origin)
+            await self._start(send, 304, _validators(identity))
             await send({"type": "http.response.body", "body": b""})
             return
         if spec is not None and not _if_range_ok(headers.get("if-range"), identity):
@@ -354,7 +326,7 @@ class MediaProxy:
         if first.content_type:
             response_headers.append(("content-type", first.content_type))
         self._count("slices")
-        await self._start(send, status, response_headers, origin)
+        await self._start(send, status, response_headers)
         if head or span.length == 0:
             await send({"type": "http.response.body", "body": b""})
             return
@@ -467,7 +439,6 @@ class MediaProxy:
         target: UpstreamTarget,
         headers: Mapping[str, str],
         head: bool,
-        origin: str | None,
         send: Send,
     ) -> None:
         forwarded = _forwarded_conditionals(headers)
@@ -476,7 +447,7 @@ class MediaProxy:
             if status == 416:
                 size = _size_from_416(response)
                 if size == 0 and isinstance(_client_range(headers.get("range")), SuffixRangeSpec):
-                    await self._start(send, 200, [("content-length", "0")], origin)
+                    await self._start(send, 200, [("content-length", "0")])
                     await send({"type": "http.response.body", "body": b""})
                     return
                 raise _unsatisfiable(size)
@@ -489,7 +460,7 @@ class MediaProxy:
                 relayed = [(n, v) for n, v in relayed if n not in ("content-length",)]
                 relayed += [("content-length", str(span.length)), *extra]
             self._count("passthrough")
-            await self._start(send, status, relayed, origin)
+            await self._start(send, status, relayed)
             if head or status == 304:
                 await send({"type": "http.response.body", "body": b""})
                 return
@@ -524,7 +495,7 @@ class MediaProxy:
     # -- playlists ------------------------------------------------------------------------
 
     async def _serve_playlist(
-        self, grant: ProxyGrant, target: UpstreamTarget, head: bool, origin: str | None, send: Send
+        self, grant: ProxyGrant, target: UpstreamTarget, head: bool, send: Send
     ) -> None:
         async with self._upstream.open(target) as response:
             if response.status != 200:
@@ -559,7 +530,6 @@ class MediaProxy:
                 ("content-length", str(len(out))),
                 ("cache-control", "no-cache"),
             ],
-            origin,
         )
         await send({"type": "http.response.body", "body": b"" if head else out})
         if not head:
@@ -567,41 +537,15 @@ class MediaProxy:
 
     # -- helpers --------------------------------------------------------------------------
 
-    async def _start(
-        self, send: Send, status: int, headers: list[tuple[str, str]], origin: str | None
-    ) -> None:
-        all_headers = [*headers, *self._cors_headers(origin)]
+    async def _start(self, send: Send, status: int, headers: list[tuple[str, str]]) -> None:
+        """Start the response (CORS headers are added by the dispatcher, ``asgi.App``)."""
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in all_headers],
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
             }
         )
-
-    def preflight_headers(self, origin: str | None) -> list[tuple[str, str]]:
-        """Headers answering a CORS preflight for the proxy (empty when the origin is refused)."""
-        allowed = self._cors_headers(origin)
-        if not allowed:
-            return []
-        return [
-            *allowed,
-            ("access-control-allow-methods", "GET, HEAD, OPTIONS"),
-            ("access-control-allow-headers", "Range, If-None-Match, If-Range"),
-            ("access-control-max-age", "600"),
-        ]
-
-    def _cors_headers(self, origin: str | None) -> list[tuple[str, str]]:
-        if "*" in self._cors:
-            allowed = "*"
-        elif origin is not None and origin in self._cors:
-            allowed = origin
-        else:
-            return []
-        return [
-            ("access-control-allow-origin", allowed),
-            ("access-control-expose-headers", "Content-Range, Content-Length, Accept-Ranges, ETag"),
-        ]
 
     def _sent(self, n: int) -> None:
         self._counts["client_bytes"] += n
@@ -610,14 +554,6 @@ class MediaProxy:
     def _count(self, path: str) -> None:
         self._counts[path] += 1
         metrics.PROXY_RESPONSES.labels(path).inc()
-
-
-async def _cancel_on_disconnect(receive: Receive, scope: trio.CancelScope) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            scope.cancel()
-            return
 
 
 def _client_range(value: str | None) -> RangeSpec | None:

@@ -18,7 +18,8 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
-from synctv.api.http.asgi import App
+from synctv.api.http.asgi import App, WebPolicy
+from synctv.api.http.cors import CorsPolicy
 from synctv.api.http.routes.live_flv import live_flv_routes
 from synctv.api.http.routes.live_flv_native import NativeFlvDelivery
 from synctv.api.http.server import HttpListenerSettings, HttpServer
@@ -77,8 +78,8 @@ async def serve(
     hub = StreamHub(livestream)
     directory = Directory(RECORD, OFFLINE)
     front = NativeFlvDelivery(hub, livestream)
-    routes = live_flv_routes(hub, directory, livestream, cors, native=front)
-    app = App(routes, clock=trio.current_time)
+    routes = live_flv_routes(hub, directory, livestream, native=front)
+    app = App(routes, clock=trio.current_time, policy=WebPolicy(cors=CorsPolicy(cors)))
     async with trio.open_nursery() as nursery:
         await nursery.start(hub.run)
         if FRONT == "native":
@@ -267,7 +268,9 @@ async def test_cors_preflight_is_answered() -> None:
             other = await client.options(
                 server.url(), headers={**asked, "origin": "https://b.example"}
             )
-            assert other.status_code == 204
+            assert other.status_code == 403
+            assert other.json()["code"] == "cors_origin_denied"
+            assert other.headers["vary"] == "Origin"
             assert "access-control-allow-origin" not in other.headers
 
 

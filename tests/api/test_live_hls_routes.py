@@ -6,7 +6,8 @@ import pytest
 import trio
 import trio.testing
 
-from synctv.api.http.asgi import App
+from synctv.api.http.asgi import App, WebPolicy
+from synctv.api.http.cors import CorsPolicy
 from synctv.api.http.routes.live_hls import live_hls_routes
 from synctv.config import LivestreamConfig
 from synctv.livestream.hls_store import MemoryHlsStore
@@ -37,8 +38,8 @@ async def store() -> MemoryHlsStore:
 
 def make_app(store: MemoryHlsStore, origins: tuple[str, ...] = ("*",)) -> App:
     config = LivestreamConfig(hls_segment_seconds=2.0)
-    routes = live_hls_routes(store, config=config, cors_origins=origins, directory=Directory())
-    return App(routes, clock=trio.current_time)
+    routes = live_hls_routes(store, config=config, directory=Directory())
+    return App(routes, clock=trio.current_time, policy=WebPolicy(cors=CorsPolicy(origins)))
 
 
 async def test_playlist(store: MemoryHlsStore) -> None:
@@ -171,7 +172,10 @@ async def test_cors_with_an_origin_list(store: MemoryHlsStore) -> None:
     assert refused.status == 200
     assert "access-control-allow-origin" not in refused.headers
     preflight = await call(
-        app, "/live/abc/index.m3u8", {"Origin": "https://a.example"}, method="OPTIONS"
+        app,
+        "/live/abc/index.m3u8",
+        {"Origin": "https://a.example", "Access-Control-Request-Method": "GET"},
+        method="OPTIONS",
     )
     assert preflight.status == 204
     assert "Range" in preflight.headers["access-control-allow-headers"]

@@ -85,7 +85,7 @@ async def test_mpegtsjs_plays_the_live_stream_from_the_native_front(
     native = NativeFlvDelivery(hub, config)
     app = App(
         [
-            *live_flv_routes(hub, directory, config, ("*",), native=native),
+            *live_flv_routes(hub, directory, config, native=native),
             Route(("GET",), "/test/mpegts.js", script, "test_script"),
             Route(("GET",), "/test/index.html", page, "test_page"),
         ],

@@ -88,7 +88,7 @@ async def test_hlsjs_plays_the_live_stream(
         return Response(200, PAGE.encode(), [], "text/html; charset=utf-8")
 
     routes = [
-        *live_hls_routes(store, config=LivestreamConfig(), cors_origins=("*",)),
+        *live_hls_routes(store, config=LivestreamConfig()),
         Route(("GET",), "/test/hls.min.js", script, "test_script"),
         Route(("GET",), "/test/index.html", page, "test_page"),
     ]

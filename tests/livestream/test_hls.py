@@ -284,9 +284,7 @@ async def test_ffmpeg_reads_the_served_playlist_and_frames_match(
     _, segments = parse_playlist(await rig.playlist())
     assert len(segments) == 6
     assert all(abs(s.duration - 2.0) <= 0.5 for s in segments)
-    base = await serve_routes(
-        nursery, live_hls_routes(rig.store, config=LivestreamConfig(), cors_origins=("*",))
-    )
+    base = await serve_routes(nursery, live_hls_routes(rig.store, config=LivestreamConfig()))
     url = f"{base}/live/{STREAM}/index.m3u8"
 
     code, out, err = await run_tool(
@@ -330,9 +328,7 @@ async def test_reconnect_is_a_discontinuity_and_stays_playable(
     assert [s.discontinuity for s in segments].count(True) == 1
     assert "#EXT-X-DISCONTINUITY-SEQUENCE" not in tags  # the discontinuity is still listed
     assert all(abs(s.duration - 2.0) <= 0.5 for s in segments)
-    base = await serve_routes(
-        nursery, live_hls_routes(rig.store, config=LivestreamConfig(), cors_origins=("*",))
-    )
+    base = await serve_routes(nursery, live_hls_routes(rig.store, config=LivestreamConfig()))
     url = f"{base}/live/{STREAM}/index.m3u8"
     code, _, err = await run_tool(
         "ffmpeg", "-nostdin", "-v", "warning", "-i", url, "-f", "null", "-"

@@ -74,9 +74,7 @@ async def open_rig(nursery: trio.Nursery, *, on_demand: bool) -> OnDemand:
     demand = HlsDemand(IDLE_SECONDS)
     segmenter = HlsSegmenter.from_config(store, config, demand)
     hub.add_stream_task_factory(segmenter.task_factory)
-    routes = live_hls_routes(
-        store, config=config, cors_origins=["*"], directory=Directory(), demand=demand
-    )
+    routes = live_hls_routes(store, config=config, directory=Directory(), demand=demand)
     return OnDemand(hub, store, segmenter, demand, App(routes, clock=trio.current_time))
 
 

@@ -1,9 +1,17 @@
-"""A deliberately small ASGI layer: routing, request/response helpers, JSON errors.
+"""The HTTP dispatcher: one middleware chain, raw routes for the media hot paths, then FastAPI.
 
-Why not a framework: the media routes (HTTP-FLV, HLS, proxy) are hot paths that need raw control
-of ``send`` (one write per batch), and the REST surface is small. A route handler gets a
-:class:`Request` and either returns a :class:`Response` or sends the response itself through
-``request.send`` and returns ``None`` (streaming routes).
+Why two kinds of route: the media routes (HTTP-FLV, HLS, proxy) are hot paths that need raw
+control of ``send`` (one write per batch) and are matched first, at the cost of one regex walk;
+the business REST API (``/api/...``) is a FastAPI application (:mod:`synctv.api.http.rest`)
+reached only when no raw route matched. Both pass through the same chain in :class:`App`:
+request id (``X-Request-Id`` in, else generated; echoed and logged), the client address behind
+trusted proxies (:mod:`~synctv.api.http.forwarded`), one CORS policy
+(:mod:`~synctv.api.http.cors`), the body limit, ``request_timeout_seconds`` for routes that are
+not streaming, client disconnect turned into cancellation (once, here), and the access log and
+metrics hook. WebSocket routes are dispatched here too (:mod:`~synctv.api.http.websocket`).
+
+A raw route handler gets a :class:`Request` and either returns a :class:`Response` or sends the
+response itself through ``request.send`` and returns ``None`` (streaming routes).
 
 Error handling: a handler raises :class:`synctv.errors.DomainError` for expected failures; it
 becomes ``{"code": ..., "message": ...}`` (plus ``"details"`` when it has any) with the status the
@@ -16,7 +24,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -24,13 +33,37 @@ from urllib.parse import parse_qsl
 import trio
 
 from synctv import errors
+from synctv.api.http.access import RequestRecord, log_and_count
+from synctv.api.http.asgi_types import ASGIApp, Message, Receive, Scope, Send
+from synctv.api.http.cors import CorsPolicy
+from synctv.api.http.forwarded import ClientAddressResolver
+from synctv.api.http.websocket import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_NORMAL,
+    CLOSE_POLICY_VIOLATION,
+    WebSocket,
+    WebSocketClosed,
+)
 from synctv.errors import DomainError, error_body
 from synctv.supervision import record_crash
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+__all__ = [
+    "ASGIApp",
+    "App",
+    "Message",
+    "Receive",
+    "Request",
+    "Response",
+    "Route",
+    "Router",
+    "Scope",
+    "Send",
+    "WebPolicy",
+    "WebSocketRoute",
+    "error_response",
+    "json_response",
+]
+
 
 log = logging.getLogger("synctv.http")
 
@@ -55,6 +88,9 @@ class Request:
     send: Send
     path_params: dict[str, str] = field(default_factory=dict)
     route_name: str = ""
+    request_id: str = ""
+    # What the dispatcher adds to every response (request id, CORS), as sent.
+    seam: list[tuple[bytes, bytes]] = field(default_factory=list)
     # Set by a handler that took the connection over and answered on the socket itself:
     # the status it sent (for the access log and metrics).
     taken_over_status: int | None = None
@@ -71,6 +107,12 @@ class Request:
         take_over = (self.scope.get("state") or {}).get(CONNECTION_TAKEOVER)
         stream: trio.SocketStream | None = take_over() if take_over is not None else None
         return stream
+
+    @property
+    def seam_headers(self) -> list[tuple[str, str]]:
+        """The dispatcher's response headers, for a handler that answers on a taken-over
+        socket and so must write them itself (decoded only then: not on every request)."""
+        return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.seam]
 
     @property
     def method(self) -> str:
@@ -95,6 +137,7 @@ class Request:
 
     @property
     def client_host(self) -> str | None:
+        """The client address, resolved behind trusted proxies (what logs and limits see)."""
         client = self.scope.get("client")
         return str(client[0]) if client else None
 
@@ -161,21 +204,30 @@ Handler = Callable[[Request], Awaitable[Response | None]]
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """``path`` uses ``{name}`` or ``{name:regex}`` placeholders; ``name`` labels metrics."""
+    """``path`` uses ``{name}`` or ``{name:regex}`` placeholders; ``name`` labels metrics.
+
+    ``streaming`` routes (live video, proxied media) are exempt from the request timeout.
+    """
 
     methods: tuple[str, ...]
     path: str
     handler: Handler
     name: str
+    streaming: bool = False
 
     def compile(self) -> re.Pattern[str]:
-        pattern, pos = [], 0
-        for match in _PARAM.finditer(self.path):
-            pattern.append(re.escape(self.path[pos : match.start()]))
-            pattern.append(f"(?P<{match.group(1)}>{match.group(2) or '[^/]+'})")
-            pos = match.end()
-        pattern.append(re.escape(self.path[pos:]))
-        return re.compile("".join(pattern) + r"\Z")
+        return compile_path(self.path)
+
+
+def compile_path(path: str) -> re.Pattern[str]:
+    """A route path with ``{name}`` / ``{name:regex}`` placeholders as an anchored regex."""
+    pattern, pos = [], 0
+    for match in _PARAM.finditer(path):
+        pattern.append(re.escape(path[pos : match.start()]))
+        pattern.append(f"(?P<{match.group(1)}>{match.group(2) or '[^/]+'})")
+        pos = match.end()
+    pattern.append(re.escape(path[pos:]))
+    return re.compile("".join(pattern) + r"\Z")
 
 
 class Router:
@@ -183,6 +235,14 @@ class Router:
 
     def __init__(self, routes: Iterable[Route]) -> None:
         self._routes = [(route, route.compile()) for route in routes]
+
+    def match_path(self, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The first route whose path matches, whatever its methods (WebSocket routes)."""
+        for route, pattern in self._routes:
+            found = pattern.match(path)
+            if found is not None:
+                return route, found.groupdict()
+        return None
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         allowed: set[str] = set()
@@ -203,48 +263,122 @@ class Router:
         raise DomainError(errors.NOT_FOUND, f"no route for {path}")
 
 
-ObserveRequest = Callable[[str, str, int, float], None]
-"""``(method, route_name, status, seconds)``: the metrics and access-log hook."""
+WebSocketHandler = Callable[[WebSocket], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketRoute:
+    """A WebSocket endpoint: ``path`` as for :class:`Route`."""
+
+    path: str
+    handler: WebSocketHandler
+    name: str
+
+
+ObserveRequest = Callable[[RequestRecord], None]
+"""Called once per finished request: the access log and metrics (``access.log_and_count``)."""
+
+# The ids we accept from a client (or a proxy in front): anything else is replaced, so a log
+# line or a response header never carries what a client chose to put there beyond this.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(8)
+
+
+@dataclass(frozen=True, slots=True)
+class WebPolicy:
+    """The chain's settings (``server.*``): CORS, trusted proxies, limits and timeouts."""
+
+    # No origin by default (the health and metrics ports); the main port's comes from config.
+    cors: CorsPolicy = field(default_factory=lambda: CorsPolicy(()))
+    client_addresses: ClientAddressResolver = field(
+        default_factory=lambda: ClientAddressResolver(())
+    )
+    request_timeout_seconds: float = 30.0
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    websocket_handshake_timeout_seconds: float = 10.0
+    websocket_max_message_bytes: int = 1024 * 1024
 
 
 class App:
-    """The ASGI callable: lifespan, routing, error mapping and an observation hook per request."""
+    """The ASGI callable: the middleware chain, raw routes, then the framework under its prefix.
+
+    ``framework`` (the FastAPI app) gets the requests under ``framework_prefix`` that no raw
+    route took; ``observe`` gets one :class:`RequestRecord` per finished request.
+    """
 
     def __init__(
         self,
         routes: Iterable[Route],
         *,
-        observe: ObserveRequest | None = None,
+        observe: ObserveRequest | None = log_and_count,
         clock: Callable[[], float],
+        policy: WebPolicy | None = None,
+        framework: ASGIApp | None = None,
+        framework_prefix: str = "/api",
+        websocket_routes: Iterable[WebSocketRoute] = (),
     ) -> None:
         self.router = Router(routes)
+        self.policy = policy or WebPolicy()
         self._observe = observe
         self._clock = clock
+        self._framework = framework
+        self._prefix = framework_prefix.rstrip("/")
+        self._websockets = [(route, compile_path(route.path)) for route in websocket_routes]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "lifespan":
-            await _lifespan(receive, send)
-        elif kind == "http":
+        if kind == "http":
             await self._http(scope, receive, send)
-        else:  # websocket: the realtime endpoint arrives with the rooms work
-            await send({"type": "websocket.close", "code": 1008})
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await _lifespan(receive, send)
+
+    def _framework_takes(self, path: str) -> bool:
+        prefix = self._prefix
+        return self._framework is not None and (
+            path == prefix or (path.startswith(prefix) and path[len(prefix)] == "/")
+        )
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = self._clock()
+        policy = self.policy
+        request_id = origin = preflight = length = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = bytes(value).decode("latin-1")
+            elif name == b"origin":
+                origin = bytes(value).decode("latin-1")
+            elif name == b"access-control-request-method":
+                preflight = True
+            elif name == b"content-length":
+                length = value
+        if request_id is None or not _REQUEST_ID.match(request_id):
+            request_id = new_request_id()
+        client = _resolve_client(scope, policy.client_addresses)
+        seam = [(b"x-request-id", request_id.encode()), *policy.cors.response_headers(origin)]
         status_seen = 500
         response_started = False
         response_complete = False
+        head = scope["method"] == "HEAD"
 
         async def tracking_send(message: Message) -> None:
             nonlocal status_seen, response_started, response_complete
-            if message["type"] == "http.response.start":
+            kind = message["type"]
+            if kind == "http.response.start":
                 status_seen = int(message["status"])
                 response_started = True
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                # Set before sending: hypercorn delivers http.disconnect from *inside* this
-                # send when it recycles the connection for keep-alive.
-                response_complete = True
+                message = {**message, "headers": [*message.get("headers", ()), *seam]}
+            elif kind == "http.response.body":
+                if not message.get("more_body"):
+                    # Set before sending: hypercorn delivers http.disconnect from *inside* this
+                    # send when it recycles the connection for keep-alive.
+                    response_complete = True
+                if head and message.get("body"):
+                    message = {**message, "body": b""}
             await send(message)
 
         # Hypercorn keeps running the app after the client has gone; the pump turns
@@ -253,14 +387,20 @@ class App:
         # disconnect that follows a complete response is hypercorn recycling the connection,
         # and cancelling then would cancel hypercorn's own bookkeeping running inside our send
         # (the keep-alive idle timer never started, so idle connections were never closed).
+        # It is the only reader of ``receive``: handlers get the body through a channel, and
+        # the body limit is counted here for every route, raw or framework.
         body_in, body_out = trio.open_memory_channel[Message](1)
-        disconnected = False
+        disconnected = too_large = False
         request = Request(scope, body_out.receive, tracking_send)
-        route_name = "unmatched"
+        request.request_id = request_id
+        request.seam = seam
+        request.route_name = "unmatched"
+        work = trio.CancelScope()
         async with trio.open_nursery() as nursery:
 
             async def pump() -> None:
-                nonlocal disconnected
+                nonlocal disconnected, too_large
+                size = 0
                 while True:
                     message = await receive()
                     if message["type"] == "http.disconnect":
@@ -268,24 +408,38 @@ class App:
                             disconnected = True
                             nursery.cancel_scope.cancel()
                         return
+                    size += len(message.get("body", b""))
+                    if size > policy.max_body_bytes:
+                        too_large = True
+                        work.cancel()
+                        return
                     await body_in.send(message)
 
             nursery.start_soon(pump)
             try:
-                route, params = self.router.match(request.method, request.path)
-                route_name = route.name
-                request.path_params = params
-                request.route_name = route.name
-                response = await route.handler(request)
-                if response is not None:
-                    await response.send_to(tracking_send, head=request.method == "HEAD")
+                with work:
+                    if preflight and origin is not None and scope["method"] == "OPTIONS":
+                        request.route_name = "cors_preflight"
+                        await _preflight(policy.cors, origin, tracking_send)
+                    elif length is not None and _too_long(length, policy.max_body_bytes):
+                        too_large = True
+                    else:
+                        await self._dispatch(request, work)
+                if not response_started and too_large:
+                    raise DomainError(
+                        errors.BODY_TOO_LARGE,
+                        f"request body exceeds {policy.max_body_bytes} bytes",
+                    )
+                if not response_started and work.cancelled_caught:
+                    raise DomainError(
+                        errors.REQUEST_TIMEOUT,
+                        f"no answer within {policy.request_timeout_seconds:g} s",
+                    )
             except DomainError as error:
                 if not response_started:
-                    await error_response(error).send_to(
-                        tracking_send, head=request.method == "HEAD"
-                    )
+                    await error_response(error).send_to(tracking_send, head=head)
             except Exception as exc:
-                record_crash("http_request", exc, f"{request.method} {route_name}")
+                record_crash("http_request", exc, f"{scope['method']} {request.route_name}")
                 if not response_started:
                     await error_response(
                         DomainError(errors.INTERNAL_ERROR, "internal error")
@@ -297,7 +451,152 @@ class App:
                 elif disconnected and not response_started:
                     status_seen = CLIENT_CLOSED_REQUEST
                 if self._observe is not None:
-                    self._observe(request.method, route_name, status_seen, self._clock() - started)
+                    self._observe(
+                        RequestRecord(
+                            scope["method"],
+                            request.route_name,
+                            status_seen,
+                            self._clock() - started,
+                            request_id,
+                            client,
+                        )
+                    )
+
+    async def _dispatch(self, request: Request, work: trio.CancelScope) -> None:
+        """Route the request (raw routes first); ``request.route_name`` names the route."""
+        timeout = self.policy.request_timeout_seconds
+        try:
+            route, params = self.router.match(request.method, request.path)
+        except DomainError:
+            if not self._framework_takes(request.path):
+                raise
+        else:
+            request.path_params = params
+            request.route_name = route.name
+            if not route.streaming:
+                work.deadline = trio.current_time() + timeout
+            response = await route.handler(request)
+            if response is not None:
+                await response.send_to(request.send, head=request.method == "HEAD")
+            return
+        framework = self._framework
+        assert framework is not None  # _framework_takes said so
+        request.route_name = "api"
+        work.deadline = trio.current_time() + timeout
+        scope = request.scope
+        if scope["method"] == "HEAD":
+            # FastAPI routes answer GET only; the chain's send drops the body of a HEAD.
+            scope = {**scope, "method": "GET"}
+        try:
+            await framework(scope, request.receive, request.send)
+        finally:
+            request.route_name = _framework_route_name(scope)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = self._clock()
+        policy = self.policy
+        request_id = origin = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = bytes(value).decode("latin-1")
+            elif name == b"origin":
+                origin = bytes(value).decode("latin-1")
+        if request_id is None or not _REQUEST_ID.match(request_id):
+            request_id = new_request_id()
+        client = _resolve_client(scope, policy.client_addresses)
+        handshake = trio.CancelScope(
+            deadline=trio.current_time() + policy.websocket_handshake_timeout_seconds
+        )
+        socket = WebSocket(
+            scope, receive, send, policy.websocket_max_message_bytes, handshake, request_id
+        )
+        route_name = "unmatched"
+        try:
+            with handshake:
+                if (await receive())["type"] != "websocket.connect":
+                    return
+                matched = self._match_websocket(scope["path"])
+                # Browsers send Origin on every WebSocket handshake and apply no CORS check:
+                # without this, any site could open the channel with the user's cookies.
+                if matched is None or (origin is not None and not policy.cors.allows(origin)):
+                    await socket.close(CLOSE_POLICY_VIOLATION)
+                    return
+                route, socket.path_params = matched
+                route_name = route.name
+                try:
+                    await route.handler(socket)
+                except WebSocketClosed:
+                    pass
+                await socket.close(CLOSE_NORMAL)
+        except Exception as exc:
+            record_crash("websocket", exc, route_name)
+            if socket.accepted:
+                await socket.close(CLOSE_INTERNAL_ERROR)
+        finally:
+            if not socket.closed and not socket.accepted:  # the handshake timed out
+                with trio.CancelScope(shield=True):
+                    await socket.close(CLOSE_POLICY_VIOLATION)
+            if self._observe is not None:
+                self._observe(
+                    RequestRecord(
+                        "WEBSOCKET",
+                        route_name,
+                        101 if socket.accepted else 403,
+                        self._clock() - started,
+                        request_id,
+                        client,
+                    )
+                )
+
+    def _match_websocket(self, path: str) -> tuple[WebSocketRoute, dict[str, str]] | None:
+        for route, pattern in self._websockets:
+            found = pattern.match(path)
+            if found is not None:
+                return route, found.groupdict()
+        return None
+
+
+def _resolve_client(scope: Scope, resolver: ClientAddressResolver) -> str | None:
+    """The client address; with trusted proxies configured, ``scope["client"]`` is replaced by
+    the resolved one (the TCP peer stays in ``scope["synctv.peer"]``) so every layer sees it."""
+    peer = scope.get("client")
+    if not peer:
+        return None
+    if not resolver.enabled:
+        return str(peer[0])
+    resolved = resolver.resolve(str(peer[0]), scope["headers"])
+    if resolved != peer[0]:
+        scope["synctv.peer"] = peer
+        scope["client"] = (resolved, 0)
+    return resolved
+
+
+async def _preflight(cors: CorsPolicy, origin: str, send: Send) -> None:
+    if cors.allows(origin):
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 204,
+                "headers": cors.preflight_headers(),
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+        return
+    raise DomainError(errors.CORS_ORIGIN_DENIED, "this origin may not call this server")
+
+
+def _too_long(length: bytes, limit: int) -> bool:
+    try:
+        return int(length) > limit
+    except ValueError:
+        return False  # hypercorn's parser refuses it before we get here
+
+
+def _framework_route_name(scope: Scope) -> str:
+    """The matched FastAPI route's path template (bounded metric labels), else ``api``."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return f"api:{path}" if isinstance(path, str) else "api:unmatched"
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

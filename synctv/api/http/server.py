@@ -129,6 +129,8 @@ class HttpServer:
         self._hyper.errorlog = logging.getLogger("hypercorn.error")
         self._hyper.keep_alive_timeout = settings.keep_alive_timeout
         self._hyper.graceful_timeout = settings.graceful_timeout
+        # An oversized WebSocket message is refused (1009) as it arrives, not assembled first.
+        self._hyper.websocket_max_message_size = app.policy.websocket_max_message_bytes
         self._context = WorkerContext(None)
         self._open = metrics.HTTP_CONNECTIONS.labels(settings.name)
         self._refused = {

@@ -3,8 +3,6 @@ the native fan-out path)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import trio
 
 from synctv.livestream.errors import StreamEnded, SubscriberLagged
@@ -15,7 +13,6 @@ __all__ = [
     "FIRST_MEDIA_WAIT_SECONDS",
     "FLV_RESPONSE_HEADERS",
     "first_media",
-    "flv_cors_headers",
     "opening_parts",
 ]
 
@@ -29,15 +26,6 @@ FLV_RESPONSE_HEADERS = (
     ("cache-control", "no-cache"),
     ("x-content-type-options", "nosniff"),
 )
-
-
-def flv_cors_headers(origins: Sequence[str], origin: str | None) -> list[tuple[str, str]]:
-    """``*`` for any origin; else echo an allowed ``Origin``; ``Vary: Origin`` unless ``*``."""
-    if "*" in origins:
-        return [("access-control-allow-origin", "*")]
-    if origin is not None and origin in origins:
-        return [("access-control-allow-origin", origin), ("vary", "Origin")]
-    return [("vary", "Origin")]
 
 
 async def first_media(subscription: Subscription) -> list[bytes]:

@@ -26,7 +26,6 @@ of slow viewer (lagged, write_timeout) in the hub's dropped-slow-viewers counter
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 import trio
 
@@ -35,7 +34,6 @@ from synctv.api.http.asgi import Message, Request, Response, Route, Send
 from synctv.api.http.routes.flv_body import (
     FLV_RESPONSE_HEADERS,
     first_media,
-    flv_cors_headers,
     opening_parts,
 )
 from synctv.api.http.routes.live_flv_native import NativeFlvDelivery
@@ -59,21 +57,17 @@ def live_flv_routes(
     hub: StreamHub,
     directory: StreamDirectory,
     config: LivestreamConfig,
-    cors_origins: Sequence[str],
     *,
     native: bool | NativeFlvDelivery = True,
 ) -> list[Route]:
-    """The HTTP-FLV route; ``cors_origins`` is ``ServerConfig.cors_origins``.
+    """The HTTP-FLV route (CORS and preflights are the dispatcher's, ``asgi.App``).
 
     ``native``: live viewers on connections that can be taken over are served by
     :mod:`~synctv.api.http.routes.live_flv_native` (False keeps every viewer on ASGI).
     """
-    route = _LiveFlv(hub, directory, config, tuple(cors_origins), native)
+    route = _LiveFlv(hub, directory, config, native)
     path = "/live/{stream_id:[A-Za-z0-9_-]+}.flv"
-    return [
-        Route(("GET",), path, route.handle, "live_flv"),
-        Route(("OPTIONS",), path, route.preflight, "live_flv_preflight"),
-    ]
+    return [Route(("GET",), path, route.handle, "live_flv", streaming=True)]
 
 
 class _LiveFlv:
@@ -82,35 +76,18 @@ class _LiveFlv:
         hub: StreamHub,
         directory: StreamDirectory,
         config: LivestreamConfig,
-        cors_origins: tuple[str, ...],
         native: bool | NativeFlvDelivery,
     ) -> None:
         self._hub = hub
         self._directory = directory
         self._config = config
-        self._cors_origins = cors_origins
         if native is True:
             native = NativeFlvDelivery(hub, config)
         self.native = native or None
 
-    def _cors(self, request: Request) -> list[tuple[str, str]]:
-        return flv_cors_headers(self._cors_origins, request.header("origin"))
-
-    async def preflight(self, request: Request) -> Response:
-        """CORS preflight (a player sending ``Range`` or custom headers asks first)."""
-        headers = self._cors(request)
-        if any(name == "access-control-allow-origin" for name, _ in headers):
-            headers += [
-                ("access-control-allow-methods", "GET, HEAD, OPTIONS"),
-                ("access-control-allow-headers", "Range"),
-                ("access-control-max-age", "600"),
-            ]
-        return Response(204, b"", headers, content_type=None)
-
     async def handle(self, request: Request) -> Response | None:
-        cors = self._cors(request)
-        stream = await self._find_stream(request, cors)
-        headers = [*cors, *FLV_RESPONSE_HEADERS]
+        stream = await self._find_stream(request)
+        headers = list(FLV_RESPONSE_HEADERS)
         if request.method == "HEAD":
             return Response(200, b"", headers, content_type=None, length_known=False)
         if self.native is not None:
@@ -118,7 +95,10 @@ class _LiveFlv:
             if connection is not None:
                 request.taken_over_status = 200
                 chunked = request.scope.get("http_version") == "1.1"
-                await self.native.serve(connection, stream, headers, chunked=chunked)
+                # The socket is ours now: the dispatcher's headers (request id, CORS) are
+                # written here, as its send would have added them.
+                native_headers = [*headers, *request.seam_headers]
+                await self.native.serve(connection, stream, native_headers, chunked=chunked)
                 return None
         with stream.subscribe(protocol="flv") as subscription:
             viewer = _Viewer(request.send, subscription, stream, headers, self._config)
@@ -134,26 +114,24 @@ class _LiveFlv:
                     subscription.dropped("write_timeout")
         return None
 
-    async def _find_stream(self, request: Request, cors: list[tuple[str, str]]) -> LiveStream:
+    async def _find_stream(self, request: Request) -> LiveStream:
         stream_id = request.path_params["stream_id"]
         retry = ("retry-after", str(RETRY_AFTER_SECONDS))
         with trio.move_on_after(DIRECTORY_TIMEOUT_SECONDS) as lookup:
             record = await self._directory.get(stream_id)
         if lookup.cancelled_caught:
             raise DomainError(
-                errors.SERVICE_UNAVAILABLE, "stream lookup timed out", headers=[*cors, retry]
+                errors.SERVICE_UNAVAILABLE, "stream lookup timed out", headers=[retry]
             )
         if record is None:
-            raise DomainError(errors.STREAM_NOT_FOUND, "no such stream", headers=cors)
+            raise DomainError(errors.STREAM_NOT_FOUND, "no such stream")
         stream = self._hub.get(stream_id)
         wait = self._config.flv_wait_for_publisher_seconds
         if stream is None and wait > 0 and request.method == "GET":
             with trio.move_on_after(wait):
                 stream = await self._hub.wait_stream(stream_id)
         if stream is None:
-            raise DomainError(
-                errors.STREAM_NOT_LIVE, "the stream is not live", headers=[*cors, retry]
-            )
+            raise DomainError(errors.STREAM_NOT_LIVE, "the stream is not live", headers=[retry])
         return stream
 
 

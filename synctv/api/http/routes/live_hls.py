@@ -20,8 +20,7 @@ directives are ignored. ``_HLS_part`` without ``_HLS_msn`` is 400; with it, it m
 decimal integer and is satisfied by segment M itself (no partial segments are listed, and a
 complete segment holds all of its parts). ``_HLS_skip`` is ignored (no CAN-SKIP-UNTIL).
 
-CORS follows HTTP-FLV: ``Access-Control-Allow-Origin: *`` when ``*`` is configured, otherwise a
-matching ``Origin`` is echoed with ``Vary: Origin``; ``OPTIONS`` answers preflights.
+CORS and preflights are the dispatcher's (``asgi.App``, one policy for every route).
 
 Errors: unknown stream → 404 ``stream_not_found`` (503 ``stream_not_live`` when the directory
 knows the id: one status per code, as HTTP-FLV answers it), evicted or future segment → 404
@@ -29,8 +28,6 @@ knows the id: one status per code, as HTTP-FLV answers it), evicted or future se
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 from synctv import errors
 from synctv.api.http.asgi import Request, Response, Route
@@ -66,7 +63,6 @@ def live_hls_routes(
     store: HlsStore,
     *,
     config: LivestreamConfig,
-    cors_origins: Sequence[str],
     directory: StreamDirectory | None = None,
     demand: HlsDemand | None = None,
 ) -> list[Route]:
@@ -77,7 +73,6 @@ def live_hls_routes(
     first_wait = float(
         max(BLOCKING_TARGET_DURATIONS * policy.min_target_duration, policy.max_target_duration)
     )
-    origins = tuple(cors_origins)
 
     async def not_found(stream_id: str) -> DomainError:
         if directory is not None and await directory.get(stream_id) is not None:
@@ -85,9 +80,8 @@ def live_hls_routes(
         return DomainError(errors.STREAM_NOT_FOUND, f"no stream {stream_id}")
 
     async def playlist(request: Request) -> Response:
-        cors = cors_headers(origins, request.header("origin"))
-        stream_id = _stream_id(request, cors)
-        msn = _blocking_msn(request, cors)
+        stream_id = _stream_id(request)
+        msn = _blocking_msn(request)
         if demand is not None:
             demand.touch(stream_id)
         snapshot = await store.get_playlist(stream_id)
@@ -99,9 +93,7 @@ def live_hls_routes(
         if snapshot is not None and msn is not None and not snapshot.ended:
             if msn > snapshot.newest_sequence + MAX_MSN_AHEAD:
                 metrics.PLAYLIST_REQUESTS.labels("bad_request").inc()
-                raise DomainError(
-                    errors.INVALID_PARAMETER, "_HLS_msn is too far ahead", headers=cors
-                )
+                raise DomainError(errors.INVALID_PARAMETER, "_HLS_msn is too far ahead")
             outcome = "blocked"
             if snapshot.newest_sequence < msn:
                 target = snapshot.target_duration or policy.min_target_duration
@@ -109,117 +101,81 @@ def live_hls_routes(
                     stream_id, msn, float(BLOCKING_TARGET_DURATIONS * target)
                 ):
                     metrics.PLAYLIST_REQUESTS.labels("timeout").inc()
-                    raise DomainError(
-                        errors.SERVICE_UNAVAILABLE, f"segment {msn} is not ready", headers=cors
-                    )
+                    raise DomainError(errors.SERVICE_UNAVAILABLE, f"segment {msn} is not ready")
                 snapshot = await store.get_playlist(stream_id)
         if snapshot is None:
             metrics.PLAYLIST_REQUESTS.labels("not_found").inc()
-            error = await not_found(stream_id)
-            error.headers += tuple(cors)
-            raise error
+            raise await not_found(stream_id)
         metrics.PLAYLIST_REQUESTS.labels(outcome).inc()
         body = advertise_blocking_reload(snapshot.text)
         if request.method == "GET":
             metrics.BYTES_SERVED.inc(len(body))
-        headers = [("cache-control", PLAYLIST_CACHE_CONTROL), *cors]
+        headers = [("cache-control", PLAYLIST_CACHE_CONTROL)]
         return Response(200, body, headers, PLAYLIST_TYPE)
 
     async def segment(request: Request) -> Response:
-        cors = cors_headers(origins, request.header("origin"))
-        stream_id = _stream_id(request, cors)
+        stream_id = _stream_id(request)
         if demand is not None:
             demand.touch(stream_id)
         sequence = request.path_params["sequence"]
         if len(sequence) > _MAX_SEQUENCE_DIGITS:
-            raise DomainError(errors.SEGMENT_NOT_FOUND, "no such segment", headers=cors)
+            raise DomainError(errors.SEGMENT_NOT_FOUND, "no such segment")
         stored = await store.get_segment(stream_id, int(sequence))
         if stored is None:
             metrics.SEGMENT_REQUESTS.labels("404").inc()
             if await store.get_playlist(stream_id) is None:
-                error = await not_found(stream_id)
-                error.headers += tuple(cors)
-                raise error
-            raise DomainError(errors.SEGMENT_NOT_FOUND, "no such segment", headers=cors)
-        response = _segment_response(request, stored, cors)
+                raise await not_found(stream_id)
+            raise DomainError(errors.SEGMENT_NOT_FOUND, "no such segment")
+        response = _segment_response(request, stored)
         metrics.SEGMENT_REQUESTS.labels(str(response.status)).inc()
         if request.method == "GET":
             metrics.BYTES_SERVED.inc(len(response.body))
         return response
 
-    async def preflight(request: Request) -> Response:
-        allowed = cors_headers(origins, request.header("origin"))
-        if allowed:
-            allowed += [
-                ("access-control-allow-methods", "GET, HEAD, OPTIONS"),
-                ("access-control-allow-headers", "Range, If-None-Match, If-Range"),
-                ("access-control-max-age", "600"),
-            ]
-        return Response(204, b"", allowed, content_type=None)
-
     playlist_path = f"/live/{{stream_id:{_STREAM_ID}}}/index.m3u8"
     segment_path = f"/live/{{stream_id:{_STREAM_ID}}}/{{sequence:{_SEQUENCE}}}.ts"
     return [
-        Route(("GET",), playlist_path, playlist, "live_hls_playlist"),
+        # A blocking playlist request has its own bound (three target durations), which may
+        # be longer than server.request_timeout_seconds: exempt, like the streaming routes.
+        Route(("GET",), playlist_path, playlist, "live_hls_playlist", streaming=True),
         Route(("GET",), segment_path, segment, "live_hls_segment"),
-        Route(("OPTIONS",), playlist_path, preflight, "live_hls_preflight"),
-        Route(("OPTIONS",), segment_path, preflight, "live_hls_preflight"),
     ]
 
 
-def cors_headers(origins: Sequence[str], origin: str | None) -> list[tuple[str, str]]:
-    """``*`` when any origin is allowed; otherwise echo an allowed ``Origin`` (+ ``Vary``)."""
-    if "*" in origins:
-        allowed = [("access-control-allow-origin", "*")]
-    elif origin is not None and origin in origins:
-        allowed = [("access-control-allow-origin", origin), ("vary", "Origin")]
-    else:
-        return []
-    allowed.append(
-        ("access-control-expose-headers", "Content-Range, Content-Length, Accept-Ranges, ETag")
-    )
-    return allowed
-
-
-def _stream_id(request: Request, cors: list[tuple[str, str]]) -> str:
+def _stream_id(request: Request) -> str:
     stream_id = request.path_params["stream_id"]
     if not STREAM_ID_PATTERN.fullmatch(stream_id):
-        raise DomainError(errors.STREAM_NOT_FOUND, "no such stream", headers=cors)
+        raise DomainError(errors.STREAM_NOT_FOUND, "no such stream")
     return stream_id
 
 
-def _blocking_msn(request: Request, cors: list[tuple[str, str]]) -> int | None:
+def _blocking_msn(request: Request) -> int | None:
     """``_HLS_msn`` (None when absent), after checking ``_HLS_part`` (RFC 8216bis §6.2.5.2)."""
-    msn = _directive(request, "_HLS_msn", cors)
-    part = _directive(request, "_HLS_part", cors)
+    msn = _directive(request, "_HLS_msn")
+    part = _directive(request, "_HLS_part")
     if part is not None and msn is None:
         metrics.PLAYLIST_REQUESTS.labels("bad_request").inc()
-        raise DomainError(errors.INVALID_PARAMETER, "_HLS_part needs _HLS_msn", headers=cors)
+        raise DomainError(errors.INVALID_PARAMETER, "_HLS_part needs _HLS_msn")
     return msn
 
 
-def _directive(request: Request, name: str, cors: list[tuple[str, str]]) -> int | None:
+def _directive(request: Request, name: str) -> int | None:
     raw = request.query.get(name)
     if raw is None:
         return None
     if not (raw.isascii() and raw.isdigit()) or len(raw) > _MAX_DIRECTIVE_DIGITS:
         metrics.PLAYLIST_REQUESTS.labels("bad_request").inc()
-        raise DomainError(
-            errors.INVALID_PARAMETER, f"{name} must be a non-negative integer", headers=cors
-        )
+        raise DomainError(errors.INVALID_PARAMETER, f"{name} must be a non-negative integer")
     return int(raw)
 
 
-def _segment_response(
-    request: Request, stored: StoredSegment, cors: list[tuple[str, str]]
-) -> Response:
+def _segment_response(request: Request, stored: StoredSegment) -> Response:
     """200, 206, 304 or 416 for one stored segment, per the request's validators and Range."""
     size = len(stored.data)
     headers = [
         ("cache-control", SEGMENT_CACHE_CONTROL),
         ("etag", stored.etag),
         ("accept-ranges", "bytes"),
-        *cors,
     ]
     if_none_match = request.header("if-none-match")
     if if_none_match is not None and _etag_matches(if_none_match, stored.etag):

@@ -2,8 +2,8 @@
 
 The handler streams through ``request.send`` itself and returns ``None``; errors raised before
 the response starts are :class:`synctv.errors.DomainError`, which the app turns into
-``{"code", "message"}`` JSON bodies.
-``OPTIONS`` answers CORS preflights (a Range request from a page on another origin needs one).
+``{"code", "message"}`` JSON bodies. CORS,
+preflights and the client-disconnect cancellation are the dispatcher's (``asgi.App``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from synctv.api.http.asgi import Request, Response, Route
 from synctv.proxy.service import MediaProxy
 
 # Request headers the proxy reads; everything else the client sends is ignored.
-_READ_HEADERS = ("range", "if-none-match", "if-range", "origin")
+_READ_HEADERS = ("range", "if-none-match", "if-range")
 
 
 def proxy_routes(service: MediaProxy) -> list[Route]:
@@ -27,15 +27,7 @@ def proxy_routes(service: MediaProxy) -> list[Route]:
             request.method,
             headers,
             request.send,
-            request.receive,
         )
         return None
 
-    async def preflight(request: Request) -> Response:
-        headers = service.preflight_headers(request.header("origin"))
-        return Response(204, b"", headers, content_type=None)
-
-    return [
-        Route(("GET",), "/proxy/{token}", proxy, "proxy"),
-        Route(("OPTIONS",), "/proxy/{token}", preflight, "proxy_preflight"),
-    ]
+    return [Route(("GET",), "/proxy/{token}", proxy, "proxy", streaming=True)]

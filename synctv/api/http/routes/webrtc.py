@@ -11,7 +11,10 @@ import ipaddress
 import re
 from collections.abc import Callable
 
-from synctv.api.http.asgi import Request, Response, Route, json_response
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
 from synctv.config import WebRTCConfig
 
 # A DNS name (RFC 1123 labels) or an IPv4 literal; IPv6 literals are checked with ipaddress.
@@ -71,15 +74,39 @@ def _url_host(raw: str | None) -> str | None:
     return host if _HOSTNAME.fullmatch(host) else None
 
 
-def webrtc_routes(
+class IceServerModel(BaseModel):
+    """One RTCIceServer (W3C WebRTC §4.2.4)."""
+
+    urls: list[str] = Field(examples=[["stun:media.example:3478"]])
+    username: str | None = None
+    credential: str | None = None
+
+
+class IceServersModel(BaseModel):
+    """What a browser passes to ``new RTCPeerConnection({iceServers})``."""
+
+    ice_servers: list[IceServerModel]
+
+
+def webrtc_router(
     webrtc_config: WebRTCConfig, *, bound_stun_port: Callable[[], int | None]
-) -> list[Route]:
+) -> APIRouter:
     """``GET /api/webrtc/ice-servers``: the RTCIceServer list for this deployment."""
+    router = APIRouter(prefix="/api/webrtc", tags=["webrtc"])
 
-    async def ice_servers(request: Request) -> Response:
+    @router.get(
+        "/ice-servers",
+        response_model=IceServersModel,
+        response_model_exclude_none=True,
+        summary="ICE servers for WebRTC peers",
+    )
+    async def ice_servers(request: Request) -> JSONResponse:
         servers = build_ice_servers(
-            webrtc_config, request_host=request.header("host"), stun_port=bound_stun_port()
+            webrtc_config, request_host=request.headers.get("host"), stun_port=bound_stun_port()
         )
-        return json_response({"ice_servers": servers}, headers=[("cache-control", "no-store")])
+        body = IceServersModel.model_validate({"ice_servers": servers})
+        return JSONResponse(
+            body.model_dump(exclude_none=True), headers={"cache-control": "no-store"}
+        )
 
-    return [Route(("GET",), "/api/webrtc/ice-servers", ice_servers, "webrtc_ice_servers")]
+    return router
