@@ -236,6 +236,17 @@ INVALID_REQUEST = REQUESTS.code(
     "invalid_request", 422, G.INVALID_ARGUMENT, "The request is malformed (see details)."
 )
 
+ACCESS = Area("access", "Authentication, permissions and rate limits (any route)")
+UNAUTHENTICATED = ACCESS.code(
+    "authentication_required", 401, G.UNAUTHENTICATED, "No valid credentials were presented."
+)
+PERMISSION_DENIED = ACCESS.code(
+    "permission_denied", 403, G.PERMISSION_DENIED, "The caller may not do this."
+)
+RATE_LIMITED = ACCESS.code(
+    "rate_limited", 429, G.RESOURCE_EXHAUSTED, "Too many requests; retry after Retry-After."
+)
+
 LIVE = Area("live", "Live streams (HTTP-FLV, HLS, live admin)")
 STREAM_NOT_FOUND = LIVE.code("stream_not_found", 404, G.NOT_FOUND, "No live stream with this id.")
 STREAM_NOT_LIVE = LIVE.code(

@@ -77,6 +77,8 @@ _PARAM = re.compile(r"\{(\w+)(?::([^}]+))?\}")
 # Key in ``scope["state"]`` of an HTTP/1.x connection served by our listener: a callable that
 # hands the connection's socket over to the handler (see ``synctv.api.http.server``), or None.
 CONNECTION_TAKEOVER = "synctv.connection_takeover"
+# Key in ``scope`` of every HTTP request: the request id the chain chose (logged and echoed).
+REQUEST_ID = "synctv.request_id"
 
 
 @dataclass(slots=True)
@@ -358,6 +360,7 @@ class App:
                 length = value
         if request_id is None or not _REQUEST_ID.match(request_id):
             request_id = new_request_id()
+        scope[REQUEST_ID] = request_id
         client = _resolve_client(scope, policy.client_addresses)
         seam = [(b"x-request-id", request_id.encode()), *policy.cors.response_headers(origin)]
         status_seen = 500

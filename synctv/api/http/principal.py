@@ -1,0 +1,63 @@
+"""Who is calling a REST route: the seam between the web layer and identity.
+
+Routes declare what they need with FastAPI dependencies (``Depends(require_admin)``). The
+composition root installs one :data:`Authenticator` on the REST app (``app.state.authenticator``);
+until the identity issue provides one that reads JWT sessions, none is installed and every route
+that needs a caller refuses with ``authentication_required`` (fail closed: no admin route is ever open).
+:func:`audit_actor` gives the audit log who acted, from which resolved address, in which request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from fastapi import Request
+
+from synctv import errors
+from synctv.api.http.asgi import REQUEST_ID
+from synctv.errors import DomainError
+from synctv.store.audit import AuditActor
+
+Role = Literal["root", "admin", "user", "guest"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: a user's public id and global role."""
+
+    user_id: str
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in ("root", "admin")
+
+
+Authenticator = Callable[[Request], Awaitable[Principal | None]]
+"""Reads the request's credentials; ``None`` when there are none, DomainError when they are bad."""
+
+
+async def current_principal(request: Request) -> Principal:
+    authenticate: Authenticator | None = getattr(request.app.state, "authenticator", None)
+    principal = await authenticate(request) if authenticate is not None else None
+    if principal is None:
+        raise DomainError(errors.UNAUTHENTICATED, "sign in first")
+    return principal
+
+
+async def require_admin(request: Request) -> Principal:
+    principal = await current_principal(request)
+    if not principal.is_admin:
+        raise DomainError(errors.PERMISSION_DENIED, "administrators only")
+    return principal
+
+
+def audit_actor(request: Request, principal: Principal) -> AuditActor:
+    client = request.client
+    return AuditActor(
+        principal.user_id,
+        address=client.host if client is not None else None,
+        request_id=request.scope.get(REQUEST_ID),
+    )
