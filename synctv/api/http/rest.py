@@ -29,7 +29,7 @@ import synctv
 from synctv import errors
 from synctv.api.http.asgi import Request as RawRequest
 from synctv.api.http.asgi import Response, Route
-from synctv.errors import DomainError, error_body
+from synctv.errors import DomainError, JsonValue, error_body
 
 API_TITLE = "SyncTV API"
 OPENAPI_URL = "/api/openapi.json"
@@ -137,17 +137,14 @@ def _asset(name: str) -> bytes:
     return (_STATIC / name).read_bytes()
 
 
-def _body(code: str, message: str, **extra: object) -> dict[str, object]:
-    return {"code": code, "message": message, **extra}
-
-
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, errors.INVALID_REQUEST)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         headers = {"allow": ", ".join(sorted(_methods_on_path(request)))}
-    return JSONResponse(_body(code, str(exc.detail)), exc.status_code, headers or None)
+    body = error_body(DomainError(code, str(exc.detail)))
+    return JSONResponse(body, exc.status_code, headers or None)
 
 
 def _methods_on_path(request: Request) -> set[str]:
@@ -165,9 +162,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = exc.errors()
     if any(problem.get("type") == "json_invalid" for problem in problems):
-        return JSONResponse(_body(errors.INVALID_JSON, "request body is not valid JSON"), 400)
+        return _error_response(DomainError(errors.INVALID_JSON, "request body is not valid JSON"))
     # Where and what, never the input itself (it may hold a password).
-    details = [
+    details: list[JsonValue] = [
         {
             "loc": list(problem.get("loc", ())),
             "type": problem.get("type"),
@@ -175,10 +172,16 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         }
         for problem in problems
     ]
-    body = _body(errors.INVALID_REQUEST, "invalid request", details={"problems": details})
-    return JSONResponse(body, errors.INVALID_REQUEST.http_status)
+    return _error_response(
+        DomainError(errors.INVALID_REQUEST, "invalid request", {"problems": details})
+    )
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return JSONResponse(error_body(exc), exc.error.http_status, dict(exc.headers) or None)
+    return _error_response(exc)
+
+
+def _error_response(error: DomainError) -> JSONResponse:
+    """The catalogue's body and status, as ``asgi.error_response`` sends them for raw routes."""
+    return JSONResponse(error_body(error), error.error.http_status, dict(error.headers) or None)
