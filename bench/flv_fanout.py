@@ -35,18 +35,17 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from live_rig import (  # bench/ is the script's directory
     cpu_seconds,
-    make_source,
     rss_mb,
+    run_with_source,
     serve_one_stream,
-    stop_children,
 )
 
 # Single viewers joining, one by one, while the N viewers watch (first-keyframe latency).
@@ -597,15 +596,7 @@ def main() -> None:
         result = run_viewers(args.viewers_worker, args.viewers, args.warmup, args.duration)
         print(json.dumps(result), flush=True)
         return
-    with tempfile.TemporaryDirectory(prefix="flv-fanout-") as tmp:
-        source = args.source or Path(tmp) / "source.flv"
-        if not source.exists():
-            make_source(source)
-        children: list[subprocess.Popen[bytes]] = []
-        try:
-            print(json.dumps(run(args, source, children)), flush=True)
-        finally:
-            stop_children(children)
+    run_with_source("flv-fanout-", args.source, partial(run, args))
 
 
 def run(

@@ -36,9 +36,9 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +47,8 @@ from live_rig import (
     HEIGHT,
     VIDEO_BITRATE,
     WIDTH,
-    make_source,
+    run_with_source,
     serve_one_stream,
-    stop_children,
 )
 
 STREAM_ID, STREAM_KEY = "hlsbench", "hls-bench-key"
@@ -258,14 +257,7 @@ def main() -> None:
     if args.viewers_worker:
         print(json.dumps(run_viewers(args.viewers_worker, args.viewers, args.duration)))
         return
-    children: list[subprocess.Popen[bytes]] = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="hls-probe-") as tmp:
-            source = Path(tmp) / "source.flv"
-            make_source(source)
-            print(json.dumps(run(args, source, children)), flush=True)
-    finally:
-        stop_children(children)
+    run_with_source("hls-probe-", None, partial(run, args))
 
 
 def run(

@@ -25,12 +25,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from live_rig import cpu_seconds, make_source, rss_mb, serve_streams, stop_children
+from live_rig import cpu_seconds, rss_mb, run_with_source, serve_streams
 
 HLS_MODES = ("off", "on", "on-demand")
 
@@ -91,15 +91,7 @@ def main() -> None:
     if args.serve:
         serve(args.streams, args.hls)
         return
-    with tempfile.TemporaryDirectory(prefix="idle-streams-") as tmp:
-        source = args.source or Path(tmp) / "source.flv"
-        if not source.exists():
-            make_source(source)
-        children: list[subprocess.Popen[bytes]] = []
-        try:
-            print(json.dumps(run(args, source, children)), flush=True)
-        finally:
-            stop_children(children)
+    run_with_source("idle-streams-", args.source, partial(run, args))
 
 
 def run(

@@ -14,6 +14,8 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +177,22 @@ def stop_children(children: list[subprocess.Popen[bytes]]) -> None:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+
+
+Children = list[subprocess.Popen[bytes]]
+
+
+def run_with_source(
+    prefix: str, source: Path | None, run: Callable[[Path, Children], dict[str, Any]]
+) -> None:
+    """A bench's main: the pre-encoded source (made in a temporary directory unless given),
+    ``run(source, children)`` printed as one JSON line, every child stopped whatever happens."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        path = source or Path(tmp) / "source.flv"
+        if not path.exists():
+            make_source(path)
+        children: Children = []
+        try:
+            print(json.dumps(run(path, children)), flush=True)
+        finally:
+            stop_children(children)
