@@ -90,12 +90,16 @@ class Request:
     send: Send
     path_params: dict[str, str] = field(default_factory=dict)
     route_name: str = ""
-    request_id: str = ""
     # What the dispatcher adds to every response (request id, CORS), as sent.
     seam: list[tuple[bytes, bytes]] = field(default_factory=list)
     # Set by a handler that took the connection over and answered on the socket itself:
     # the status it sent (for the access log and metrics).
     taken_over_status: int | None = None
+
+    @property
+    def request_id(self) -> str:
+        """The id the chain chose for this request (``scope[REQUEST_ID]``)."""
+        return str(self.scope[REQUEST_ID])
 
     def take_over_connection(self) -> trio.SocketStream | None:
         """The connection's socket, now the caller's to answer on and close; None where the
@@ -395,7 +399,6 @@ class App:
         body_in, body_out = trio.open_memory_channel[Message](1)
         disconnected = too_large = False
         request = Request(scope, body_out.receive, tracking_send)
-        request.request_id = request_id
         request.seam = seam
         request.route_name = "unmatched"
         work = trio.CancelScope()
