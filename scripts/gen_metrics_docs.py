@@ -51,6 +51,11 @@ def render() -> str:
                 f"| `{spec.name}` | {spec.kind.value} | {labels} | {spec.unit} | {how}"
                 f" | {meaning} |\n"
             )
+    parts.append(
+        "\n## Renamed\n\nNames that changed, for dashboards written before; the old names are"
+        " no longer exported.\n\n| old name | new name |\n|---|---|\n"
+    )
+    parts.extend(f"| `{old}` | `{new}` |\n" for old, new in metrics.RENAMED.items())
     return "".join(parts)
 
 

@@ -45,6 +45,23 @@ AREAS: Mapping[str, str] = {
 }
 UNITS = ("seconds", "bytes")
 
+# Old name -> new name, for dashboards written before the names followed the conventions
+# (listed at the end of docs/metrics.md). An old name is never declared again.
+RENAMED: Mapping[str, str] = {
+    "synctv_ready": "synctv_node_ready",
+    "synctv_livestream_bytes_in_total": "synctv_livestream_received_bytes_total",
+    "synctv_livestream_bytes_out_total": "synctv_livestream_sent_bytes_total",
+    "synctv_rtmp_accepted_total": "synctv_rtmp_connections_accepted_total",
+    "synctv_rtmp_refused_total": "synctv_rtmp_connections_refused_total",
+    "synctv_rtmp_closed_total": "synctv_rtmp_connections_closed_total",
+    "synctv_rtmp_bytes_received_total": "synctv_rtmp_received_bytes_total",
+    "synctv_rtmp_bytes_sent_total": "synctv_rtmp_sent_bytes_total",
+    "synctv_hls_bytes_served_total": "synctv_hls_served_bytes_total",
+    "synctv_proxy_client_bytes_total": "synctv_proxy_sent_bytes_total",
+    "synctv_proxy_upstream_bytes_total": "synctv_outbound_received_bytes_total",
+    "synctv_proxy_upstream_errors_total": "synctv_outbound_errors_total",
+}
+
 
 class Kind(enum.Enum):
     COUNTER = "counter"

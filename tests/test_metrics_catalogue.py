@@ -66,6 +66,12 @@ def test_each_sampled_metric_belongs_to_one_snapshot() -> None:
     assert len({group.component for group in groups}) == len(groups)
 
 
+def test_renames_point_from_an_undeclared_name_to_a_declared_one() -> None:
+    declared = {spec.name for spec in CATALOGUE}
+    assert set(metrics.RENAMED.values()) <= declared
+    assert not set(metrics.RENAMED) & declared
+
+
 def test_a_second_declaration_or_an_unknown_area_is_refused() -> None:
     with pytest.raises(ValueError, match="declared twice"):
         metrics.sampled_counter("synctv_http_requests_total", "Again", read="requests")
