@@ -10,7 +10,7 @@ does with an answer it did not want).
 
 Prints one JSON line per client: status the proxy answered, bytes the client got, time to
 first byte and to the client's last byte (median, ms), bytes the proxy read from the origin
-(``synctv_proxy_upstream_bytes_total``) and bytes the origin handed to its socket, per run
+(``synctv_outbound_received_bytes_total``) and bytes the origin handed to its socket, per run
 (median), measured once the proxy has let go of the origin (sequential reads ended).
 
 Runs against whichever ``synctv`` is on ``PYTHONPATH`` (also the tree before this bench existed:
@@ -102,7 +102,7 @@ def free_port() -> int:
 
 
 def upstream_bytes() -> float:
-    return REGISTRY.get_sample_value("synctv_proxy_upstream_bytes_total") or 0.0
+    return REGISTRY.get_sample_value("synctv_outbound_received_bytes_total") or 0.0
 
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -105,7 +105,7 @@ class Readiness:
             "detail": "shutting down" if self.shutting_down else "running",
         }
         ready = all(bool(r["ok"]) for r in results.values())
-        metrics.READY.set(1 if ready else 0)
+        metrics.NODE_READY.set(1 if ready else 0)
         return ready, results
 
     async def _timed(self, check: Check) -> dict[str, object]:

@@ -1,4 +1,8 @@
-"""Prometheus exposition on ``metrics.port``: the default registry in the text format."""
+"""Prometheus exposition on ``metrics.port``: the default registry in the text format.
+
+What it holds is declared in ``synctv.metrics`` (listed in docs/metrics.md); a test scrapes a
+running server and fails on any family that is not declared or any declaration not emitted.
+"""
 
 from __future__ import annotations
 

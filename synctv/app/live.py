@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from synctv import metrics
 from synctv.api.grpc.admin_live import LiveAdminService, LiveStatusSnapshot, LiveUrls
 from synctv.api.http.routes.live_flv import live_flv_routes
 from synctv.api.http.routes.live_hls import live_hls_routes
@@ -11,8 +12,7 @@ from synctv.app.feature import Feature, Listener, Services, Task
 from synctv.livestream.hls import HlsDemand, HlsSegmenter
 from synctv.livestream.hls_store import open_hls_store
 from synctv.livestream.hub import StreamHub
-from synctv.livestream.metrics import export_hub_metrics
-from synctv.rtmp.server import RtmpServer, export_rtmp_metrics
+from synctv.rtmp.server import RtmpServer
 
 
 async def build(services: Services) -> Feature:
@@ -34,7 +34,10 @@ async def build(services: Services) -> Feature:
         http_binds=services.addresses.http_binds,
         rtmp_port=services.addresses.rtmp_port,
     )
-    listeners, collectors = [], [partial(export_hub_metrics, hub)]
+    listeners, collectors = (
+        [],
+        [partial(metrics.export_snapshot, metrics.LIVESTREAM_HUB, hub.statistics)],
+    )
     if live.enabled:
         rtmp = RtmpServer(live, hub, registry, registry)
         # RTMP drains like HTTP: listeners close at shutdown, open sessions get the drain
@@ -50,7 +53,7 @@ async def build(services: Services) -> Feature:
                 services.addresses.rtmp_bound,
             )
         )
-        collectors.append(partial(export_rtmp_metrics, rtmp))
+        collectors.append(partial(metrics.export_snapshot, metrics.RTMP_SERVER, rtmp.statistics))
     return Feature(
         "live",
         routes=[

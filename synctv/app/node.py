@@ -30,6 +30,4 @@ async def register_node(db: Database, node_id: str) -> None:
         node_id,
         __version__,
     )
-    metrics.DB_POOL_SIZE.set_function(lambda: db.statistics().size)
-    metrics.DB_POOL_IDLE.set_function(lambda: db.statistics().idle)
-    metrics.DB_POOL_MAX.set_function(lambda: db.statistics().max_size)
+    metrics.export_snapshot(metrics.DB_POOL, db.statistics)

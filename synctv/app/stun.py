@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from synctv import metrics
 from synctv.api.http.routes.webrtc import webrtc_router
 from synctv.app.feature import Feature, Listener, Services, Stop
@@ -27,26 +29,5 @@ async def build(services: Services) -> Feature:
         "stun",
         api_routers=routers,
         listeners=[listener],
-        collectors=[lambda: _export_metrics(stun)],
-    )
-
-
-def _export_metrics(stun: StunServer) -> None:
-    metrics.export_snapshot(
-        metrics.SnapshotCollector(
-            "synctv_stun",
-            stun.statistics,
-            counters={
-                "requests": "STUN requests received",
-                "responses": "STUN success responses sent",
-            },
-            gauges={
-                "rate_limit_sources": "Sources tracked by the STUN rate limiter",
-                "tcp_connections": "Open STUN-over-TCP connections",
-            },
-            labelled={
-                "errors": ("kind", "STUN error responses sent, by kind"),
-                "drops": ("reason", "STUN inputs dropped without a reply, by reason"),
-            },
-        )
+        collectors=[partial(metrics.export_snapshot, metrics.STUN_SERVER, stun.statistics)],
     )

@@ -88,7 +88,7 @@ class Controller:
         if not self._stop_accepting.is_set():
             log.info("shutting down: draining connections")
         self.readiness.shutting_down = True
-        metrics.READY.set(0)
+        metrics.NODE_READY.set(0)
         self._stop_accepting.set()
 
     def abort(self) -> None:

@@ -69,8 +69,8 @@ from typing import Protocol
 
 import trio
 
+from synctv import metrics
 from synctv.config import LivestreamConfig
-from synctv.livestream import hls_metrics as metrics
 from synctv.livestream.errors import StreamEnded, SubscriberLagged
 from synctv.livestream.hls_store import HlsStore
 from synctv.media.errors import MediaError
@@ -148,7 +148,7 @@ class SegmentBuilder:
             chunks = self._converter.convert(tag)
         except MediaError as exc:
             self.errors += 1
-            metrics.SEGMENTER_ERRORS.inc()
+            metrics.HLS_SEGMENTER_ERRORS.inc()
             log.debug("skipping malformed tag at %d ms: %s", tag.timestamp, exc)
             return []
         finished: list[FinishedSegment] = []
@@ -240,7 +240,7 @@ class SegmentBuilder:
             self._discontinuity = True
         if cut is Cut.FORCED:
             self.forced_cuts += 1
-            metrics.FORCED_CUTS.inc()
+            metrics.HLS_FORCED_CUTS.inc()
             self._open(chunk, video_open=self._video_open, realign=has_video)
         else:  # at a keyframe, or on audio (no video, or video absent: it restarts at a keyframe)
             keyframe = chunk.is_video and chunk.is_keyframe
@@ -253,7 +253,7 @@ class SegmentBuilder:
         finished = self._close(self._estimated_end())
         self._discontinuity = True
         self.gaps += 1
-        metrics.TIMESTAMP_GAPS.inc()
+        metrics.HLS_TIMESTAMP_GAPS.inc()
         self._open(chunk, video_open=chunk.is_video and chunk.is_keyframe, realign=False)
         return [finished]
 
@@ -711,7 +711,7 @@ class _Run:
         if finished.discontinuity:
             self.window.mark_discontinuity()
             self.owner._discontinuities += 1
-            metrics.DISCONTINUITIES.inc()
+            metrics.HLS_DISCONTINUITIES.inc()
         duration = finished.duration_ms / 1000
         evicted = self.window.add(
             Segment(
@@ -722,8 +722,8 @@ class _Run:
             )
         )
         self.owner._segments += 1
-        metrics.SEGMENTS.inc()
-        metrics.SEGMENT_SECONDS.observe(duration)
+        metrics.HLS_SEGMENTS.inc()
+        metrics.HLS_SEGMENT_SECONDS.observe(duration)
         if evicted:
             # RFC 8216 §6.2.2: fetchable for the segment's duration plus the longest playlist's.
             grace = max(self.window.availability_seconds(s) for s in evicted)

@@ -51,7 +51,7 @@ from typing import Protocol
 
 import trio
 
-from synctv.livestream import hls_metrics as metrics
+from synctv import metrics
 
 log = logging.getLogger("synctv.livestream.hls")
 
@@ -378,9 +378,9 @@ class _BookkeepingStore:
             self._next_sequence.popitem(last=False)
 
     def _publish_gauges(self) -> None:
-        metrics.STORE_BYTES.set(self._bytes)
-        metrics.STORE_SEGMENTS.set(self._segments)
-        metrics.STORE_STREAMS.set(len(self._streams))
+        metrics.HLS_STORE_BYTES.set(self._bytes)
+        metrics.HLS_STORE_SEGMENTS.set(self._segments)
+        metrics.HLS_STORE_STREAMS.set(len(self._streams))
 
 
 class MemoryHlsStore(_BookkeepingStore):
@@ -421,7 +421,7 @@ class MemoryHlsStore(_BookkeepingStore):
             oldest = next(iter(entry.segments))
             await self._drop_segments(stream_id, entry, [oldest])
             self._pressure_evictions += 1
-            metrics.STORE_PRESSURE_EVICTIONS.inc()
+            metrics.HLS_STORE_PRESSURE_EVICTIONS.inc()
 
 
 class FileHlsStore(_BookkeepingStore):

@@ -40,12 +40,20 @@ import trio
 
 from synctv.config import LivestreamConfig
 from synctv.livestream.registry import LiveStreamRecord
-from synctv.livestream.stream import LiveStream, PublisherHandle, StreamStatistics
+from synctv.livestream.stream import (
+    DROP_REASONS,
+    LiveStream,
+    PublisherHandle,
+    StreamStatistics,
+)
 from synctv.supervision import record_crash
 
 __all__ = ["HubStatistics", "StreamHub", "StreamTaskFactory"]
 
 log = logging.getLogger("synctv.livestream")
+
+# The protocols whose viewers can be dropped as slow (HLS readers pull; they are never cut).
+VIEWER_PROTOCOLS = ("flv", "rtmp")
 
 StreamTaskFactory = Callable[[LiveStream], Callable[[], Awaitable[None]]]
 
@@ -58,7 +66,8 @@ class HubStatistics:
     bytes_in: int  # totals since the hub started, ended streams included
     bytes_out: int
     dropped_viewers: int  # slow viewers cut, for any reason (lagged or write_timeout)
-    dropped_viewers_by: dict[tuple[str, str], int]  # (protocol, reason) -> count
+    # (protocol, reason) -> count; every VIEWER_PROTOCOLS x DROP_REASONS pair, zero included
+    dropped_viewers_by: dict[tuple[str, str], int]
     rejected_tags: int
     gop_cache_bytes: int
     backlog_bytes: int
@@ -155,7 +164,12 @@ class StreamHub:
     def statistics(self) -> HubStatistics:
         viewers: dict[str, int] = {}
         bytes_in, bytes_out = self._ended_in, self._ended_out
-        dropped, rejected = dict(self._ended_dropped), self._ended_rejected
+        # Every (protocol, reason) of the viewer protocols, zero included, so a scrape shows
+        # the series before the first drop.
+        dropped = {(p, reason): 0 for p in VIEWER_PROTOCOLS for reason in DROP_REASONS}
+        for key, count in self._ended_dropped.items():
+            dropped[key] = dropped.get(key, 0) + count
+        rejected = self._ended_rejected
         gop_bytes = backlog = publishers = 0
         for stream in self._streams.values():
             stats = stream.statistics()

@@ -25,8 +25,8 @@ provider's headers go to its origin only, other origins get the cross-origin all
 chain that left the origin never gets them back.
 
 Metrics: every body byte read (media, playlists, provider API answers) counts in
-``synctv_proxy_upstream_bytes_total``; every failure (transport errors by kind, and final
-responses with an error status other than 416) in ``synctv_proxy_upstream_errors_total``.
+``synctv_outbound_received_bytes_total``; every failure (transport errors by kind, and final
+responses with an error status other than 416) in ``synctv_outbound_errors_total``.
 
 Own listeners: the server's own ports (HTTP, health, metrics, RTMP ...) are never upstreams,
 whatever the policy: a LAN instance's redirect to its own host's metrics port is refused like a
@@ -58,7 +58,7 @@ import httpcore
 import httpx
 import trio
 
-from synctv.outbound import metrics
+from synctv import metrics
 from synctv.outbound.address_policy import (
     AddressPolicy,
     AddressRefused,
@@ -204,7 +204,7 @@ class HttpResponse:
         state.started = True
         try:
             async for chunk in self._response.aiter_raw():
-                metrics.UPSTREAM_BYTES.inc(len(chunk))
+                metrics.OUTBOUND_RECEIVED_BYTES.inc(len(chunk))
                 yield chunk
         except httpx.HTTPError as exc:
             raise _counted(_classify(exc)) from None
@@ -324,7 +324,7 @@ class HttpUpstream:
             raise _counted(exc) from None
         status = response.status_code
         if status >= 400 and status != 416:  # 416 answers a range; it is not a failure
-            metrics.UPSTREAM_ERRORS.labels("not_found" if status in (404, 410) else "status").inc()
+            metrics.OUTBOUND_ERRORS.labels("not_found" if status in (404, 410) else "status").inc()
         return response
 
     async def _follow(
@@ -399,7 +399,7 @@ def _check_host(host: str, policy: AddressPolicy) -> None:
 
 def _counted(exc: UpstreamError) -> UpstreamError:
     if not exc.counted:
-        metrics.UPSTREAM_ERRORS.labels(exc.kind).inc()
+        metrics.OUTBOUND_ERRORS.labels(exc.kind).inc()
         exc.counted = True
     return exc
 
@@ -416,7 +416,7 @@ async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
     buffer = bytearray()
     try:
         async for chunk in response.aiter_bytes():  # decoded: the limit bounds what we parse
-            metrics.UPSTREAM_BYTES.inc(len(chunk))
+            metrics.OUTBOUND_RECEIVED_BYTES.inc(len(chunk))
             buffer += chunk
             if len(buffer) > limit:
                 raise _counted(

@@ -18,7 +18,7 @@ class UpstreamError(Exception):
     refused (address policy), redirects, invalid_url (a URL the client cannot fetch), internal
     (an unexpected exception on the way: a bug, recorded as a crash).
 
-    ``counted``: the failure is already in ``synctv_proxy_upstream_errors_total`` (the client
+    ``counted``: the failure is already in ``synctv_outbound_errors_total`` (the client
     counts what it sees; whoever raises an uncounted one counts it).
     """
 

@@ -54,14 +54,12 @@ from typing import Any, Protocol
 
 import trio
 
-from synctv import errors
+from synctv import errors, metrics
 from synctv.errors import DomainError, ErrorCode
-from synctv.outbound import metrics as outbound_metrics
 from synctv.outbound.masking import mask_url
 from synctv.outbound.request import UpstreamError, UpstreamTarget
 from synctv.outbound.scope import origin_of, scoped_headers
 from synctv.providers.base import ResolvedSource
-from synctv.proxy import metrics
 from synctv.proxy.m3u8 import (
     MAX_PLAYLIST_BYTES,
     PlaylistError,
@@ -505,7 +503,7 @@ class MediaProxy:
         try:
             text = decode_playlist(body)
         except PlaylistError as exc:
-            outbound_metrics.UPSTREAM_ERRORS.labels("protocol").inc()
+            metrics.OUTBOUND_ERRORS.labels("protocol").inc()
             raise DomainError(errors.UPSTREAM_BAD_PLAYLIST, str(exc)) from None
 
         def through_proxy(absolute: str) -> str:
@@ -549,7 +547,7 @@ class MediaProxy:
 
     def _sent(self, n: int) -> None:
         self._counts["client_bytes"] += n
-        metrics.CLIENT_BYTES.inc(n)
+        metrics.PROXY_SENT_BYTES.inc(n)
 
     def _count(self, path: str) -> None:
         self._counts[path] += 1
@@ -677,6 +675,6 @@ async def _read_limited(response: UpstreamResponse, limit: int) -> bytes:
     async for chunk in response.iter_bytes():
         buffer += chunk
         if len(buffer) > limit:
-            outbound_metrics.UPSTREAM_ERRORS.labels("protocol").inc()
+            metrics.OUTBOUND_ERRORS.labels("protocol").inc()
             raise DomainError(errors.UPSTREAM_BAD_PLAYLIST, "playlist too large")
     return bytes(buffer)

@@ -70,10 +70,9 @@ from typing import Protocol
 
 import trio
 
-from synctv.outbound import metrics as outbound_metrics
+from synctv import metrics
 from synctv.outbound.masking import mask_url
 from synctv.outbound.request import UpstreamError, UpstreamTarget
-from synctv.proxy import metrics
 from synctv.proxy.ranges import RangeError, parse_content_range, slice_span
 from synctv.supervision import boundary, record_crash
 
@@ -380,7 +379,7 @@ class SliceCache:
             flight = self._attach(slot) or self._start_flight(target, slot)
         else:
             self._counts["single_flight_joins"] += 1
-            metrics.SINGLE_FLIGHT_JOINS.inc()
+            metrics.PROXY_SINGLE_FLIGHT_JOINS.inc()
         await flight.done.wait()
         if flight.error is not None:
             raise flight.error
@@ -488,7 +487,7 @@ class SliceCache:
     def _error(self, exc: UpstreamError) -> UpstreamError:
         self._errors[exc.kind] += 1
         if not exc.counted:
-            outbound_metrics.UPSTREAM_ERRORS.labels(exc.kind).inc()
+            metrics.OUTBOUND_ERRORS.labels(exc.kind).inc()
             exc.counted = True
         return exc
 
@@ -499,17 +498,17 @@ class SliceCache:
             self._fetch_slots.acquire_nowait()
         except trio.WouldBlock:  # only a fetch that really waits counts as queued
             self._queued += 1
-            metrics.SLICE_FETCHES_QUEUED.inc()
+            metrics.PROXY_FETCHES_QUEUED.inc()
             try:
                 await self._fetch_slots.acquire()
             finally:
                 self._queued -= 1
-                metrics.SLICE_FETCHES_QUEUED.dec()
-        metrics.SLICE_FETCHES_IN_FLIGHT.inc()
+                metrics.PROXY_FETCHES_QUEUED.dec()
+        metrics.PROXY_FETCHES_IN_FLIGHT.inc()
         try:
             yield
         finally:
-            metrics.SLICE_FETCHES_IN_FLIGHT.dec()
+            metrics.PROXY_FETCHES_IN_FLIGHT.dec()
             self._fetch_slots.release()
 
     async def probe_identity(self, target: UpstreamTarget) -> ObjectIdentity:
@@ -746,8 +745,8 @@ class SliceCache:
     def _insert_entry(self, slot: tuple[str, int], piece: Slice, length: int) -> None:
         self._entries[slot] = _Entry(piece, length)
         self._bytes += length
-        metrics.CACHE_BYTES.inc(length)
-        metrics.CACHE_ENTRIES.inc()
+        metrics.PROXY_CACHE_BYTES.inc(length)
+        metrics.PROXY_CACHE_ENTRIES.inc()
 
     async def _trim(self, goal: int) -> None:
         while self._bytes > goal and self._entries:
@@ -759,11 +758,11 @@ class SliceCache:
         if entry is None:
             return
         self._bytes -= entry.length
-        metrics.CACHE_BYTES.dec(entry.length)
-        metrics.CACHE_ENTRIES.dec()
+        metrics.PROXY_CACHE_BYTES.dec(entry.length)
+        metrics.PROXY_CACHE_ENTRIES.dec()
         if reason != "replaced":
             self._counts["evictions"] += 1
-            metrics.CACHE_EVICTIONS.labels(reason).inc()
+            metrics.PROXY_CACHE_EVICTIONS.labels(reason).inc()
         if self._store is not None:
             try:
                 await self._store.delete(slot[0], slot[1])
@@ -782,7 +781,7 @@ class SliceCache:
     def _store_failed(self, operation: str, exc: Exception) -> None:
         """Count a store failure; log it, at most once per interval per operation."""
         self._store_errors[operation] += 1
-        metrics.CACHE_STORE_ERRORS.labels(operation).inc()
+        metrics.PROXY_CACHE_STORE_ERRORS.labels(operation).inc()
         if not isinstance(exc, OSError):  # not the disk: a bug in the store
             record_crash("slice_store", exc, operation)
             return
@@ -815,7 +814,7 @@ class SliceCache:
 
     def _count(self, name: str, label: str) -> None:
         self._counts[name] += 1
-        metrics.CACHE_LOOKUPS.labels(label).inc()
+        metrics.PROXY_CACHE_LOOKUPS.labels(label).inc()
 
     def statistics(self) -> SliceCacheStatistics:
         c = self._counts

@@ -69,7 +69,6 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
-from synctv import metrics
 from synctv.accept import AcceptFailures, ConnectionLimiter, RepeatedEvents, accept_forever
 from synctv.livestream.errors import StreamEnded, SubscriberLagged, TagRejected
 from synctv.media.errors import ProtocolError, RemoteProtocolError
@@ -117,7 +116,6 @@ __all__ = [
     "RtmpServer",
     "RtmpStatistics",
     "encode_rtmp_tags",
-    "export_rtmp_metrics",
 ]
 
 log = logging.getLogger(__name__)
@@ -809,27 +807,3 @@ def _first_closing(exceptions: Iterable[BaseException]) -> Closing:
 def _address(sockname: object) -> tuple[str, int]:
     host, port = sockname[:2]  # type: ignore[index]
     return str(host), int(port)
-
-
-def export_rtmp_metrics(server: RtmpServer) -> None:
-    """Export :meth:`RtmpServer.statistics` at scrape time (called once by app.py)."""
-    metrics.export_snapshot(
-        metrics.SnapshotCollector(
-            "synctv_rtmp",
-            server.statistics,
-            counters={
-                "accepted": "RTMP connections admitted",
-                "bytes_received": "Bytes read from RTMP connections",
-                "bytes_sent": "Bytes written to RTMP connections",
-            },
-            gauges={
-                "connections": "Open RTMP connections",
-                "publishers": "RTMP connections publishing now",
-                "viewers": "RTMP players playing now",
-            },
-            labelled={
-                "refused": ("reason", "RTMP connections refused at accept, by reason"),
-                "closed": ("reason", "RTMP connections closed by the server, by reason"),
-            },
-        )
-    )

@@ -25,7 +25,6 @@ from synctv.api.http.routes.live_flv_native import NativeFlvDelivery
 from synctv.api.http.server import HttpListenerSettings, HttpServer
 from synctv.config import LivestreamConfig
 from synctv.livestream.hub import StreamHub
-from synctv.livestream.metrics import FLV_VIEWER_ENDS
 from synctv.livestream.registry import LiveStreamRecord
 from synctv.livestream.stream import PublisherHandle
 from synctv.media.flv import (
@@ -37,6 +36,7 @@ from synctv.media.flv import (
     is_sequence_header,
     is_video_keyframe,
 )
+from synctv.metrics import FLV_VIEWER_ENDS
 from tests.conftest import fixture_bytes
 
 RECORD = LiveStreamRecord("livestream1", "live", None, "t", 0)
@@ -425,7 +425,8 @@ async def test_a_viewer_that_stops_reading_is_cut_after_the_write_timeout() -> N
                 await trio.sleep(0.02)
             assert server.hub.statistics().viewers == {"flv": 1}
             # counted with the lagging ones as a dropped slow viewer, by protocol and reason
-            assert server.hub.statistics().dropped_viewers_by == {("flv", "write_timeout"): 1}
+            dropped = server.hub.statistics().dropped_viewers_by
+            assert {key: n for key, n in dropped.items() if n} == {("flv", "write_timeout"): 1}
             at_cut = fast[0].body_bytes
             for _ in range(20):
                 pub.publish_video(ts, frame)

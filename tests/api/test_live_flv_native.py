@@ -10,8 +10,8 @@ import httpx
 import pytest
 import trio
 
-from synctv.livestream.metrics import FLV_VIEWER_ENDS
 from synctv.media.flv import FlvReader, FlvTag
+from synctv.metrics import FLV_VIEWER_ENDS
 from tests.api import test_live_flv
 from tests.api.test_live_flv import *  # noqa: F403  (the same tests, served natively)
 from tests.api.test_live_flv import (

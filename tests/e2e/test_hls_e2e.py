@@ -205,7 +205,7 @@ HLS_SAMPLES = [
     ("synctv_hls_segment_duration_seconds_bucket", {"le": "2.5"}),
     ("synctv_hls_playlist_requests_total", {"outcome": "ok"}),
     ("synctv_hls_segment_requests_total", {"status": "200"}),
-    ("synctv_hls_bytes_served_total", {}),
+    ("synctv_hls_served_bytes_total", {}),
 ]
 
 
@@ -260,8 +260,8 @@ async def test_hls_metrics_follow_real_traffic(live: Live) -> None:
     assert delta("synctv_hls_segment_requests_total", status="200") == len(listed)
     # Bytes served: the segments and the last playlist exactly, plus the earlier polls' playlists
     # (each well under 1 KB).
-    assert served + sum(sizes) <= delta("synctv_hls_bytes_served_total")
-    assert delta("synctv_hls_bytes_served_total") <= served + sum(sizes) + 1024 * (polls - 1)
+    assert served + sum(sizes) <= delta("synctv_hls_served_bytes_total")
+    assert delta("synctv_hls_served_bytes_total") <= served + sum(sizes) + 1024 * (polls - 1)
     # The store (memory backend) holds at least the listed segments.
     assert store_bytes >= sum(sizes)
     assert store_segments >= len(listed)

@@ -139,7 +139,9 @@ async def make_sample(path: Path) -> None:
 
 
 def rtmp_closed(reason: str) -> float:
-    return REGISTRY.get_sample_value("synctv_rtmp_closed_total", {"reason": reason}) or 0.0
+    return (
+        REGISTRY.get_sample_value("synctv_rtmp_connections_closed_total", {"reason": reason}) or 0.0
+    )
 
 
 @pytest.fixture

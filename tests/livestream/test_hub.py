@@ -10,11 +10,11 @@ import trio
 import trio.testing
 from prometheus_client import REGISTRY
 
+from synctv import metrics
 from synctv.config import LivestreamConfig
 from synctv.livestream.errors import StreamEnded, SubscriberLagged
 from synctv.livestream.fanout import Batch
 from synctv.livestream.hub import StreamHub
-from synctv.livestream.metrics import export_hub_metrics
 from synctv.livestream.registry import LiveStreamRecord
 from synctv.livestream.stream import LiveStream
 from synctv.media.flv import TAG_VIDEO, FlvTag
@@ -271,7 +271,7 @@ async def test_an_encoding_is_built_once_per_batch_and_metrics_are_exported() ->
         return b"chunks1"
 
     hub = StreamHub(LivestreamConfig(fanout_batch_window_ms=0))
-    export_hub_metrics(hub)
+    metrics.export_snapshot(metrics.LIVESTREAM_HUB, hub.statistics)
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             await nursery.start(hub.run)
@@ -291,9 +291,9 @@ async def test_an_encoding_is_built_once_per_batch_and_metrics_are_exported() ->
                     == 2
                 )
                 assert REGISTRY.get_sample_value("synctv_livestream_publishers") == 1
-                assert REGISTRY.get_sample_value("synctv_livestream_bytes_in_total") == 2 * len(
-                    aac(1)
-                )
+                assert REGISTRY.get_sample_value(
+                    "synctv_livestream_received_bytes_total"
+                ) == 2 * len(aac(1))
             nursery.cancel_scope.cancel()
 
 
@@ -322,7 +322,7 @@ async def test_a_stalled_publisher_s_tags_reach_viewers_within_the_batch_window(
 
 async def test_dropped_slow_viewers_metric_counts_both_reasons() -> None:
     hub = StreamHub(LivestreamConfig(fanout_batch_window_ms=0))
-    export_hub_metrics(hub)
+    metrics.export_snapshot(metrics.LIVESTREAM_HUB, hub.statistics)
 
     def sample(protocol: str, reason: str) -> float | None:
         labels = {"protocol": protocol, "reason": reason}
@@ -359,7 +359,7 @@ async def test_viewers_metric_counts_people_not_the_hls_segmenter(nursery: trio.
     from tests.livestream.test_hls import open_rig
 
     rig = await open_rig(nursery)
-    export_hub_metrics(rig.hub)
+    metrics.export_snapshot(metrics.LIVESTREAM_HUB, rig.hub.statistics)
     await rig.publish("s1")
     stats = rig.hub.stream_statistics("s1")
     assert stats is not None

@@ -28,8 +28,8 @@ class Metric:
         return REGISTRY.get_sample_value(self.name, labels) or 0.0
 
 
-BYTES = Metric("synctv_proxy_upstream_bytes_total")
-ERRORS = Metric("synctv_proxy_upstream_errors_total")
+BYTES = Metric("synctv_outbound_received_bytes_total")
+ERRORS = Metric("synctv_outbound_errors_total")
 
 
 @pytest.mark.parametrize("cache", [True, False], ids=["slices", "passthrough"])

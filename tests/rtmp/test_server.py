@@ -20,6 +20,7 @@ import pytest
 import trio
 import trio.testing
 
+from synctv import metrics
 from synctv.config import LivestreamConfig
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRecord, LiveStreamRegistry
@@ -40,7 +41,7 @@ from synctv.rtmp.events import (
 )
 from synctv.rtmp.handshake import HANDSHAKE_RANDOM_SIZE
 from synctv.rtmp.messages import StreamBegin, StreamEof
-from synctv.rtmp.server import RtmpServer, encode_rtmp_tags, export_rtmp_metrics
+from synctv.rtmp.server import RtmpServer, encode_rtmp_tags
 from synctv.rtmp.session import encode_media_chunks
 from synctv.store.db import Database
 from tests.conftest import fixture_bytes
@@ -509,12 +510,15 @@ async def test_metrics_export(registry: LiveStreamRegistry) -> None:
     from prometheus_client import REGISTRY
 
     async with rig(registry) as r:
-        export_rtmp_metrics(r.server)
+        metrics.export_snapshot(metrics.RTMP_SERVER, r.server.statistics)
         peer = r.memory()
         await peer.open_stream("live")
         assert REGISTRY.get_sample_value("synctv_rtmp_connections") == 1.0
         assert (
-            REGISTRY.get_sample_value("synctv_rtmp_refused_total", {"reason": "per_ip_limit"}) == 0
+            REGISTRY.get_sample_value(
+                "synctv_rtmp_connections_refused_total", {"reason": "per_ip_limit"}
+            )
+            == 0
         )
 
 

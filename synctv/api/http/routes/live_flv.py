@@ -41,9 +41,9 @@ from synctv.config import LivestreamConfig
 from synctv.errors import DomainError
 from synctv.livestream.errors import StreamEnded, SubscriberLagged
 from synctv.livestream.hub import StreamHub
-from synctv.livestream.metrics import FLV_VIEWER_ENDS
 from synctv.livestream.registry import StreamDirectory
 from synctv.livestream.stream import LiveStream, Subscription
+from synctv.metrics import FLV_VIEWER_ENDS
 
 __all__ = ["DIRECTORY_TIMEOUT_SECONDS", "RETRY_AFTER_SECONDS", "live_flv_routes"]
 

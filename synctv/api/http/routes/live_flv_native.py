@@ -40,8 +40,8 @@ from synctv.livestream.delivery import FanoutMember, FanoutWriter, Output, follo
 from synctv.livestream.errors import StreamEnded, SubscriberLagged
 from synctv.livestream.fanout import Batch
 from synctv.livestream.hub import StreamHub
-from synctv.livestream.metrics import FLV_VIEWER_ENDS
 from synctv.livestream.stream import LiveStream, Subscription
+from synctv.metrics import FLV_VIEWER_ENDS
 
 __all__ = ["NativeFlvDelivery"]
 

@@ -29,11 +29,10 @@ knows the id: one status per code, as HTTP-FLV answers it), evicted or future se
 
 from __future__ import annotations
 
-from synctv import errors
+from synctv import errors, metrics
 from synctv.api.http.asgi import Request, Response, Route
 from synctv.config import LivestreamConfig
 from synctv.errors import DomainError
-from synctv.livestream import hls_metrics as metrics
 from synctv.livestream.hls import HlsDemand
 from synctv.livestream.hls_store import STREAM_ID_PATTERN, HlsStore, StoredSegment
 from synctv.livestream.registry import StreamDirectory
@@ -92,7 +91,7 @@ def live_hls_routes(
         outcome = "ok"
         if snapshot is not None and msn is not None and not snapshot.ended:
             if msn > snapshot.newest_sequence + MAX_MSN_AHEAD:
-                metrics.PLAYLIST_REQUESTS.labels("bad_request").inc()
+                metrics.HLS_PLAYLIST_REQUESTS.labels("bad_request").inc()
                 raise DomainError(errors.INVALID_PARAMETER, "_HLS_msn is too far ahead")
             outcome = "blocked"
             if snapshot.newest_sequence < msn:
@@ -100,16 +99,16 @@ def live_hls_routes(
                 if not await store.wait_for_sequence(
                     stream_id, msn, float(BLOCKING_TARGET_DURATIONS * target)
                 ):
-                    metrics.PLAYLIST_REQUESTS.labels("timeout").inc()
+                    metrics.HLS_PLAYLIST_REQUESTS.labels("timeout").inc()
                     raise DomainError(errors.SERVICE_UNAVAILABLE, f"segment {msn} is not ready")
                 snapshot = await store.get_playlist(stream_id)
         if snapshot is None:
-            metrics.PLAYLIST_REQUESTS.labels("not_found").inc()
+            metrics.HLS_PLAYLIST_REQUESTS.labels("not_found").inc()
             raise await not_found(stream_id)
-        metrics.PLAYLIST_REQUESTS.labels(outcome).inc()
+        metrics.HLS_PLAYLIST_REQUESTS.labels(outcome).inc()
         body = advertise_blocking_reload(snapshot.text)
         if request.method == "GET":
-            metrics.BYTES_SERVED.inc(len(body))
+            metrics.HLS_SERVED_BYTES.inc(len(body))
         headers = [("cache-control", PLAYLIST_CACHE_CONTROL)]
         return Response(200, body, headers, PLAYLIST_TYPE)
 
@@ -122,14 +121,14 @@ def live_hls_routes(
             raise DomainError(errors.SEGMENT_NOT_FOUND, "no such segment")
         stored = await store.get_segment(stream_id, int(sequence))
         if stored is None:
-            metrics.SEGMENT_REQUESTS.labels("404").inc()
+            metrics.HLS_SEGMENT_REQUESTS.labels("404").inc()
             if await store.get_playlist(stream_id) is None:
                 raise await not_found(stream_id)
             raise DomainError(errors.SEGMENT_NOT_FOUND, "no such segment")
         response = _segment_response(request, stored)
-        metrics.SEGMENT_REQUESTS.labels(str(response.status)).inc()
+        metrics.HLS_SEGMENT_REQUESTS.labels(str(response.status)).inc()
         if request.method == "GET":
-            metrics.BYTES_SERVED.inc(len(response.body))
+            metrics.HLS_SERVED_BYTES.inc(len(response.body))
         return response
 
     playlist_path = f"/live/{{stream_id:{_STREAM_ID}}}/index.m3u8"
@@ -154,7 +153,7 @@ def _blocking_msn(request: Request) -> int | None:
     msn = _directive(request, "_HLS_msn")
     part = _directive(request, "_HLS_part")
     if part is not None and msn is None:
-        metrics.PLAYLIST_REQUESTS.labels("bad_request").inc()
+        metrics.HLS_PLAYLIST_REQUESTS.labels("bad_request").inc()
         raise DomainError(errors.INVALID_PARAMETER, "_HLS_part needs _HLS_msn")
     return msn
 
@@ -164,7 +163,7 @@ def _directive(request: Request, name: str) -> int | None:
     if raw is None:
         return None
     if not (raw.isascii() and raw.isdigit()) or len(raw) > _MAX_DIRECTIVE_DIGITS:
-        metrics.PLAYLIST_REQUESTS.labels("bad_request").inc()
+        metrics.HLS_PLAYLIST_REQUESTS.labels("bad_request").inc()
         raise DomainError(errors.INVALID_PARAMETER, f"{name} must be a non-negative integer")
     return int(raw)
 
