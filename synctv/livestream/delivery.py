@@ -8,7 +8,8 @@ interleaved mid-message. ``write_nowait(data)`` sends at once with one non-block
 nothing is queued (the connection is a plain TCP socket) and queues whatever the kernel did not
 take; the output's writer task (:meth:`Output.run`) drains the queue as the socket becomes
 writable. A queue that does not drain within the write timeout cuts the connection
-(``write_timeout``).
+(``write_timeout``). ``write_parts_nowait(parts)`` does the same for several pieces with one
+gathered write (a viewer's response head and the shared join snapshot, never joined into a copy).
 
 Fan-out. A stream with viewers of one protocol on this node has one :class:`FanoutWriter`. It
 follows the broadcast with one tap (``LiveStream.tap``) and, for each batch, makes one
