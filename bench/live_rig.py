@@ -8,6 +8,7 @@ database. ``cpu_seconds`` and ``rss_mb`` read a process's CPU time and memory fr
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -141,6 +142,7 @@ def serve_streams(
             app = App(routes, clock=trio.current_time)
             binds = await nursery.start(HttpServer(app, listener).serve)
             http_port = int(binds[0].rsplit(":", 1)[1])
+            gc.freeze()  # as synctv.app.tree does once the server is up
             print(json.dumps({"rtmp": rtmp[0][1], "http": http_port}), flush=True)
 
     signal.signal(signal.SIGINT, lambda *_: os._exit(0))  # the parent stops us; no teardown

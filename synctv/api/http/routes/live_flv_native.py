@@ -178,16 +178,15 @@ def _write_opening(
     headers: Sequence[tuple[str, str]],
     chunked: bool,
 ) -> None:
-    """The response head, then the body's opening parts (shared objects, not joined)."""
+    """The response head, then the body's opening parts (shared objects, not joined), in one
+    gathered write."""
     head = list(headers)
     parts = opening_parts(sub, live, first)
     if chunked:  # one chunk around the opening parts, which stay shared objects
         head.append(("transfer-encoding", "chunked"))
         size = sum(len(part) for part in parts)
         parts = [b"%x\r\n%b" % (size, parts[0]), *parts[1:], b"\r\n"]
-    output.write_nowait(_response_head(head) + parts[0])
-    for part in parts[1:]:
-        output.write_nowait(part)
+    output.write_parts_nowait([_response_head(head) + parts[0], *parts[1:]])
 
 
 async def _follow_until_end(
