@@ -134,28 +134,36 @@ class RuntimeSettings:
         }
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Listen for changes and reload what changed; reload everything after a reconnection."""
+        """Listen for changes and reload what changed; reload everything after a reconnection.
+
+        A failure before the first load reaches the caller (start-up fails, as it should with
+        no database); after it, a lost connection is logged and listened for again.
+        """
         started = False
+
+        def ready() -> None:
+            nonlocal started
+            if not started:
+                started = True
+                task_status.started()
+
         while True:
-            lost: DatabaseUnavailable | None = None
             try:
-                await self._listen_once(task_status if not started else None)
+                await self._listen_once(ready)
             except* DatabaseUnavailable as group:
                 if not started:
                     raise
-                lost = group.exceptions[0]  # type: ignore[assignment]
-            started = True
-            if lost is not None:
-                log.warning("settings listener lost its connection (%s); reconnecting", lost)
+                log.warning(
+                    "settings listener lost its connection (%s); reconnecting", group.exceptions[0]
+                )
             await trio.sleep(RECONNECT_DELAY_SECONDS)
 
-    async def _listen_once(self, task_status: trio.TaskStatus[None] | None) -> None:
+    async def _listen_once(self, ready: Callable[[], None]) -> None:
         send, receive = trio.open_memory_channel[str](math.inf)
         async with trio.open_nursery() as nursery:
             await nursery.start(self._db.listen, CHANNEL, send.send_nowait)
             await self.reload_all()  # after LISTEN: a change committed from now on is notified
-            if task_status is not None:
-                task_status.started()
+            ready()
             async for key in receive:
                 await self.reload(key)
 

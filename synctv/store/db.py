@@ -14,6 +14,7 @@ Error handling: connection-level failures (server gone, refused, timed out) beco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -129,13 +130,19 @@ class Database:
 
                 conn.add_termination_listener(on_lost)
                 await conn.add_listener(channel, on_notify)
-                ready.set()
-                while not lost.is_set():
-                    try:
-                        await asyncio.wait_for(lost.wait(), _LISTEN_KEEPALIVE_SECONDS)
-                    except TimeoutError:  # quiet: make sure the connection is still there
-                        await asyncio.wait_for(conn.fetchval("SELECT 1"), self.query_timeout)
-                conn.remove_termination_listener(on_lost)
+                try:
+                    ready.set()
+                    while not lost.is_set():
+                        try:
+                            await asyncio.wait_for(lost.wait(), _LISTEN_KEEPALIVE_SECONDS)
+                        except TimeoutError:  # quiet: make sure the connection is still there
+                            await asyncio.wait_for(conn.fetchval("SELECT 1"), self.query_timeout)
+                finally:
+                    # Back to the pool clean (UNLISTEN); a lost connection has nothing to undo
+                    # (the pool has already taken it back, and says so with InterfaceError).
+                    with contextlib.suppress(*_UNAVAILABLE, asyncpg.PostgresError):
+                        conn.remove_termination_listener(on_lost)
+                        await conn.remove_listener(channel, on_notify)
 
         async def listening() -> None:
             try:
