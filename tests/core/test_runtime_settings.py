@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trio
+from prometheus_client import REGISTRY
 
 from synctv.core.runtime_settings import RuntimeSettings, SettingsService
 from synctv.core.setting_secrets import SettingCipher
@@ -21,6 +22,7 @@ from synctv.core.settings import (
 from synctv.store.audit import CLI_ACTOR
 from synctv.store.db import Database, open_database
 from synctv.store.settings import SettingsStore
+from synctv.supervision import restarting
 
 KEY = bytes(range(32))
 
@@ -116,3 +118,25 @@ async def test_an_unusable_stored_value_serves_the_default(database: Database) -
     snapshot = snapshot_on(database)
     await snapshot.reload_all()
     assert snapshot.get("room.defaultMaxMembers") == 100
+
+
+def crashes() -> float:
+    value = REGISTRY.get_sample_value("synctv_task_crashes_total", {"task": "settings_listener"})
+    return value or 0.0
+
+
+async def test_a_crashing_listener_is_restarted_by_its_supervisor(
+    database: Database, other_pool: Database, nursery: trio.Nursery
+) -> None:
+    """Not a lost connection but a failing reload (the table is gone): the listener crashes,
+    `restarting` starts it again with backoff, and once the table is back it serves again."""
+    snapshot = snapshot_on(other_pool)
+    await nursery.start(restarting, "settings_listener", snapshot.run)
+    crashes_before = crashes()
+    await database.execute("ALTER TABLE runtime_settings RENAME TO runtime_settings_away")
+    await database.execute("SELECT pg_notify('synctv_settings', 'server.name')")
+    await wait_for(lambda: crashes() > crashes_before, 5.0)
+    await database.execute("ALTER TABLE runtime_settings_away RENAME TO runtime_settings")
+    writer = SettingsService(SettingsStore(database), SettingCipher(KEY))
+    await writer.set("server.name", "Restarted", CLI_ACTOR)
+    await wait_for(lambda: snapshot.get("server.name") == "Restarted", 10.0)
