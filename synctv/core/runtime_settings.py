@@ -16,6 +16,7 @@ them), seal secret fields, then one store transaction with its audit rows and no
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -48,6 +49,7 @@ log = logging.getLogger("synctv.settings")
 
 # After the listening connection is lost: wait this long before connecting again.
 RECONNECT_DELAY_SECONDS = 1.0
+RECONNECT_MAX_DELAY_SECONDS = 15.0
 # Version of the export document's layout.
 EXPORT_FORMAT = 1
 
@@ -137,15 +139,21 @@ class RuntimeSettings:
         """Listen for changes and reload what changed; reload everything after a reconnection.
 
         A failure before the first load reaches the caller (start-up fails, as it should with
-        no database); after it, a lost connection is logged and listened for again.
+        no database); after it, a lost connection is logged once and connected again with
+        backoff (1 s, doubling to 15 s), every reconnection starting with a full reload.
         """
         started = False
+        lost = False  # in a streak of failed connections (logged once per streak)
+        delay = RECONNECT_DELAY_SECONDS
 
         def ready() -> None:
-            nonlocal started
+            nonlocal started, lost, delay
             if not started:
                 started = True
                 task_status.started()
+            elif lost:
+                log.info("settings listener connected again; every setting reloaded")
+            lost, delay = False, RECONNECT_DELAY_SECONDS
 
         while True:
             try:
@@ -153,15 +161,26 @@ class RuntimeSettings:
             except* DatabaseUnavailable as group:
                 if not started:
                     raise
-                log.warning(
-                    "settings listener lost its connection (%s); reconnecting", group.exceptions[0]
-                )
-            await trio.sleep(RECONNECT_DELAY_SECONDS)
+                if not lost:
+                    lost = True
+                    log.warning(
+                        "settings listener lost its connection (%s); reconnecting",
+                        group.exceptions[0],
+                    )
+            await trio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_DELAY_SECONDS)
 
     async def _listen_once(self, ready: Callable[[], None]) -> None:
         send, receive = trio.open_memory_channel[str](math.inf)
+
+        def deliver(key: str) -> None:
+            # A notification racing the end of this listener has nowhere to go: the next
+            # listener's full reload covers it.
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                send.send_nowait(key)
+
         async with trio.open_nursery() as nursery:
-            await nursery.start(self._db.listen, CHANNEL, send.send_nowait)
+            await nursery.start(self._db.listen, CHANNEL, deliver)
             await self.reload_all()  # after LISTEN: a change committed from now on is notified
             ready()
             async for key in receive:

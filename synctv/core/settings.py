@@ -237,6 +237,9 @@ def _unique_names(providers: list[OidcProvider]) -> list[OidcProvider]:
     return providers
 
 
+PasswordPolicy = Literal["optional", "required", "forbidden"]
+
+
 # -- the registry ------------------------------------------------------------------------------
 
 REGISTRY: dict[str, Setting[Any]] = {}
@@ -262,45 +265,45 @@ def _declare(
     return setting
 
 
-SERVER_NAME = _declare(
+SERVER_NAME: Setting[str] = _declare(
     "server.name", _text(1, 64), "SyncTV", "The server's name, shown on the login page.",
     public=True,
 )  # fmt: skip
-SERVER_ALLOW_ROOM_CREATION = _declare(
+SERVER_ALLOW_ROOM_CREATION: Setting[bool] = _declare(
     "server.allowRoomCreation", _boolean(), True, "Whether users may create rooms.", public=True
 )
-SERVER_MAX_ROOMS_PER_USER = _declare(
+SERVER_MAX_ROOMS_PER_USER: Setting[int] = _declare(
     "server.maxRoomsPerUser", _integer(1, 10_000), 10, "Rooms one user may own."
 )
-USER_ENABLE_PASSWORD_SIGNUP = _declare(
+USER_ENABLE_PASSWORD_SIGNUP: Setting[bool] = _declare(
     "user.enablePasswordSignup", _boolean(), True,
     "Whether people may sign up with a password (a self-hosted server lets friends in).",
     public=True,
 )  # fmt: skip
-USER_SIGNUP_NEEDS_REVIEW = _declare(
+USER_SIGNUP_NEEDS_REVIEW: Setting[bool] = _declare(
     "user.signupNeedsReview", _boolean(), False,
     "Whether a new account waits for an administrator's approval.", public=True,
 )  # fmt: skip
-USER_ENABLE_GUEST = _declare(
+USER_ENABLE_GUEST: Setting[bool] = _declare(
     "user.enableGuest", _boolean(), True, "Whether guests may join rooms without an account.",
     public=True,
 )  # fmt: skip
-ROOM_DEFAULT_MAX_MEMBERS = _declare(
+ROOM_DEFAULT_MAX_MEMBERS: Setting[int] = _declare(
     "room.defaultMaxMembers", _integer(2, 10_000), 100, "Member limit of a new room."
 )
-ROOM_PASSWORD_POLICY = _declare(
+ROOM_PASSWORD_POLICY: Setting[PasswordPolicy] = _declare(
     "room.passwordPolicy",
-    (TypeAdapter(Literal["optional", "required", "forbidden"]),
+    (TypeAdapter(PasswordPolicy),
      'one of "optional", "required", "forbidden"'),
     "optional", "Whether a new room may, must or must not have a password.", public=True,
 )  # fmt: skip
-CHAT_MAX_MESSAGES_PER_ROOM = _declare(
+CHAT_MAX_MESSAGES_PER_ROOM: Setting[int] = _declare(
     "chat.maxMessagesPerRoom", _integer(10, 100_000), 500, "Chat messages kept per room."
 )
-CHAT_MESSAGE_RETENTION_DAYS = _declare(
+CHAT_MESSAGE_RETENTION_DAYS: Setting[int] = _declare(
     "chat.messageRetentionDays", _integer(1, 36_500), 90, "Days a chat message is kept."
 )
-WEBRTC_EXTERNAL_ICE_SERVERS = _declare(
+WEBRTC_EXTERNAL_ICE_SERVERS: Setting[list[IceServer]] = _declare(
     "webrtc.externalIceServers",
     (TypeAdapter(Annotated[list[IceServer], Field(max_length=16)]),
      'a list of at most 16 {"urls": ["stun:..."|"turn:..."], "username", "credential"} objects'),
@@ -308,49 +311,49 @@ WEBRTC_EXTERNAL_ICE_SERVERS = _declare(
     "ICE servers offered besides the built-in STUN (none by default: no internet assumed).",
     secret_fields=("credential",),
 )  # fmt: skip
-WEBRTC_MAX_VOICE_PARTICIPANTS_PER_ROOM = _declare(
+WEBRTC_MAX_VOICE_PARTICIPANTS_PER_ROOM: Setting[int] = _declare(
     "webrtc.maxVoiceParticipantsPerRoom", _integer(2, 32), 8,
     "People in one room's voice chat at once.", public=True,
 )  # fmt: skip
-AUDIT_RETENTION_DAYS = _declare(
+AUDIT_RETENTION_DAYS: Setting[int] = _declare(
     "audit.retentionDays", _integer(1, 36_500), 365, "Days an audit event is kept."
 )
-RATELIMIT_AUTH_PER_ADDRESS_PER_MINUTE = _declare(
+RATELIMIT_AUTH_PER_ADDRESS_PER_MINUTE: Setting[int] = _declare(
     "ratelimit.authPerAddressPerMinute", _integer(0, 10_000, off=True), 5,
     "Sign-in attempts per client address per minute.",
 )  # fmt: skip
-RATELIMIT_AUTH_FAILURES_BEFORE_LOCKOUT = _declare(
+RATELIMIT_AUTH_FAILURES_BEFORE_LOCKOUT: Setting[int] = _declare(
     "ratelimit.authFailuresBeforeLockout", _integer(0, 1_000, off=True), 5,
     "Failed sign-ins on one account before it is locked out.",
 )  # fmt: skip
-RATELIMIT_AUTH_LOCKOUT_MINUTES = _declare(
+RATELIMIT_AUTH_LOCKOUT_MINUTES: Setting[list[int]] = _declare(
     "ratelimit.authLockoutMinutes",
     (TypeAdapter(_LOCKOUT_STEPS),
      "a list of 1 to 10 strictly increasing whole minutes, each from 1 to 10080"),
     [1, 5, 15],
     "Lock-out length after each successive lock-out (the last one repeats).",
 )  # fmt: skip
-RATELIMIT_REGISTRATION_PER_ADDRESS_PER_HOUR = _declare(
+RATELIMIT_REGISTRATION_PER_ADDRESS_PER_HOUR: Setting[int] = _declare(
     "ratelimit.registrationPerAddressPerHour", _integer(0, 10_000, off=True), 3,
     "Sign-ups per client address per hour.",
 )  # fmt: skip
-RATELIMIT_WS_TICKETS_PER_USER_PER_MINUTE = _declare(
+RATELIMIT_WS_TICKETS_PER_USER_PER_MINUTE: Setting[int] = _declare(
     "ratelimit.wsTicketsPerUserPerMinute", _integer(0, 100_000, off=True), 30,
     "WebSocket tickets issued per user per minute.",
 )  # fmt: skip
-RATELIMIT_CHAT_MESSAGES_PER_USER_PER_SECOND = _declare(
+RATELIMIT_CHAT_MESSAGES_PER_USER_PER_SECOND: Setting[int] = _declare(
     "ratelimit.chatMessagesPerUserPerSecond", _integer(0, 1_000, off=True), 10,
     "Chat messages per user per second.",
 )  # fmt: skip
-RATELIMIT_API_PER_ADDRESS_PER_MINUTE = _declare(
+RATELIMIT_API_PER_ADDRESS_PER_MINUTE: Setting[int] = _declare(
     "ratelimit.apiPerAddressPerMinute", _integer(0, 1_000_000, off=True), 600,
     "REST API requests per client address per minute.",
 )  # fmt: skip
-RATELIMIT_STUN_PER_SOURCE_PER_SECOND = _declare(
+RATELIMIT_STUN_PER_SOURCE_PER_SECOND: Setting[float] = _declare(
     "ratelimit.stunPerSourcePerSecond", _number(0, 100_000, off=True), 20.0,
     "STUN binding requests per source address per second.",
 )  # fmt: skip
-OAUTH2_PROVIDERS = _declare(
+OAUTH2_PROVIDERS: Setting[list[OidcProvider]] = _declare(
     "oauth2.providers",
     (TypeAdapter(Annotated[list[OidcProvider], Field(max_length=16),
                            AfterValidator(_unique_names)]),
