@@ -48,6 +48,9 @@ Over REST: `GET /api/public/settings` (the public ones, no sign-in) and, for adm
 appear in listings, audit rows or REST replies, and are exported only with
 `--include-secrets` on the management socket. Leaving a secret field out of a value you set
 or import (or giving `"***"`) keeps the stored one for the item with the same `name`.
+A key rotated by configuration (the old key in `security.previous_credential_encryption_keys`)
+re-seals them at the next start; `synctv admin provider rotate-key` does not re-seal them yet,
+so set secret-bearing settings again after using it.
 An export holds only the settings that were set; importing it sets those and leaves the
 others as they are.
 """

@@ -3,10 +3,13 @@
 The snapshot itself (:class:`~synctv.core.runtime_settings.RuntimeSettings`) is made by the tree
 and shared in ``Services.settings`` so every feature can read and subscribe; this builder loads
 it (first in ``FEATURES``, so later builders read stored values, not defaults) and runs its
-listener.
+listener. At start it re-seals secrets still sealed under a previous credential key (a key
+rotated by configuration: ``security.previous_credential_encryption_keys``).
 """
 
 from __future__ import annotations
+
+import logging
 
 from synctv.api.grpc.admin_settings import SettingsAdmin
 from synctv.api.http.routes.settings import settings_router
@@ -14,6 +17,8 @@ from synctv.app.feature import Feature, Services, Task
 from synctv.core.runtime_settings import SettingsService
 from synctv.core.setting_secrets import SettingCipher
 from synctv.store.settings import SettingsStore
+
+log = logging.getLogger("synctv.settings")
 
 
 async def build(services: Services) -> Feature:
@@ -25,6 +30,9 @@ async def build(services: Services) -> Feature:
             secrets.credential_encryption_key, secrets.previous_credential_encryption_keys
         ),
     )
+    resealed = await service.reseal_stale()
+    if resealed:
+        log.info("settings secrets re-sealed under the current credential key: %s", resealed)
     return Feature(
         "settings",
         api_routers=[settings_router(snapshot, service)],

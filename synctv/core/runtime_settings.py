@@ -37,7 +37,7 @@ from synctv.core.settings import (
 )
 from synctv.core.settings import setting as declared
 from synctv.errors import DomainError
-from synctv.store.audit import AuditActor
+from synctv.store.audit import SYSTEM_ACTOR, AuditActor
 from synctv.store.db import Database, DatabaseUnavailable
 from synctv.store.secrets import Secrets
 from synctv.store.settings import CHANNEL, SettingsStore, SettingWrite, StoredSetting
@@ -284,6 +284,24 @@ class SettingsService:
             current = await self._plain(setting) if setting.has_secrets else None
             typed[key] = _validated(setting, carry_secrets(setting, value, current))
         return await self._write(typed, by, "settings.imported")
+
+    async def reseal_stale(self) -> list[str]:
+        """Re-seal every secret sealed under a previous credential key (one this server still
+        holds) under the current one, so the previous key can be dropped from the config.
+        A secret under a key the server does not hold is left alone (and stays unreadable)."""
+
+        def rewrite(key: str, stored: Any) -> Any | None:
+            setting = REGISTRY.get(key)
+            if setting is None or not self._cipher.stale(setting, stored):
+                return None
+            try:
+                return self._cipher.seal(setting, self._cipher.open(setting, stored))
+            except SettingSecretError:
+                return None
+
+        return await self._store.rewrite_sealed(
+            rewrite, by=SYSTEM_ACTOR, key_id=self._cipher.key_id
+        )
 
     async def _write(
         self, typed: Mapping[str, Any], by: AuditActor, action: str

@@ -86,6 +86,19 @@ class SettingCipher:
 
         return map_secret_fields(stored, setting.secret_fields, open_one)
 
+    def stale(self, setting: Setting[Any], stored: Any) -> bool:
+        """Whether a secret field of ``stored`` is sealed under another key than the current."""
+        found = False
+
+        def check(_field: str, value: Any) -> Any:
+            nonlocal found
+            if isinstance(value, dict) and SEALED in value and value.get(KEY_ID) != self.key_id:
+                found = True
+            return value
+
+        map_secret_fields(stored, setting.secret_fields, check)
+        return found
+
 
 def _aad(key: str, field: str) -> bytes:
     return _AAD_PREFIX + key.encode() + b"\x00" + field.encode()

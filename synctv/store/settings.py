@@ -60,6 +60,13 @@ class SettingsStore:
         """
         return await self._db.run(_apply, list(writes), by, action, mask)
 
+    async def rewrite_sealed(
+        self, rewrite: Callable[[str, Any], Any | None], *, by: AuditActor, key_id: str
+    ) -> list[str]:
+        """Apply ``rewrite(key, stored)`` to every row in one transaction (None: leave the row);
+        each rewritten row gets a ``credentials.key_rotated`` audit row. Returns the keys."""
+        return await self._db.run(_rewrite_sealed, rewrite, by, key_id)
+
 
 _COLUMNS = "key, value::text AS value, version, updated_at, updated_by"
 
@@ -120,3 +127,33 @@ async def _apply(
         )
         await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, write.key)
     return previous
+
+
+async def _rewrite_sealed(
+    conn: Any, rewrite: Callable[[str, Any], Any | None], by: AuditActor, key_id: str
+) -> list[str]:
+    records = await conn.fetch(f"SELECT {_COLUMNS} FROM runtime_settings ORDER BY key FOR UPDATE")
+    rewritten = []
+    for record in records:
+        row = _row(record)
+        value = rewrite(row.key, row.value)
+        if value is None:
+            continue
+        # The same value under another key: no new version, no notification.
+        await conn.execute(
+            "UPDATE runtime_settings SET value = $2::jsonb WHERE key = $1",
+            row.key,
+            json.dumps(value, separators=(",", ":")),
+        )
+        await write_audit(
+            conn,
+            AuditEvent(
+                by,
+                "credentials.key_rotated",
+                target_type="setting",
+                target_id=row.key,
+                details={"key_id": key_id},
+            ),
+        )
+        rewritten.append(row.key)
+    return rewritten

@@ -168,3 +168,24 @@ async def test_import_is_validated_whole_before_anything_is_written(database: Da
     with pytest.raises(DomainError) as no_group:
         await settings.list_all("nope")
     assert no_group.value.code == "setting_not_found"
+
+
+async def test_secrets_under_a_previous_key_are_resealed(database: Database) -> None:
+    await service(database).set("oauth2.providers", [GOOGLE], CLI_ACTOR)
+    await service(database).set("server.name", "Plain", CLI_ACTOR)  # no secret: untouched
+    new_key = b"\x09" * 32
+    rotated = SettingsService(SettingsStore(database), SettingCipher(new_key, previous=[KEY]))
+    assert await rotated.reseal_stale() == ["oauth2.providers"]
+    assert await rotated.reseal_stale() == []  # nothing left to do
+    only_new = SettingsService(SettingsStore(database), SettingCipher(new_key))
+    shown = await only_new.get("oauth2.providers", include_secrets=True)
+    assert shown.value[0]["clientSecret"] == "s3cr3t-value"
+    assert shown.version == 1  # the same value: no new version
+    rows = await audit_rows(database)
+    assert [(r["action"], r["actor"], r["target_id"]) for r in rows[2:]] == [
+        ("credentials.key_rotated", "system", "oauth2.providers")
+    ]
+    # Under a key this server does not hold at all: left alone, not destroyed.
+    stranger = SettingsService(SettingsStore(database), SettingCipher(b"\x05" * 32))
+    assert await stranger.reseal_stale() == []
+    assert (await only_new.get("oauth2.providers", include_secrets=True)).value == shown.value
