@@ -1,5 +1,5 @@
 # Convenience targets; scripts/dev.sh is the source of truth (it works without make).
-.PHONY: check serve install test quick bench-smoke lint type layers fuzz proto error-docs metrics-docs bench
+.PHONY: check serve install test quick bench-smoke lint type layers fuzz proto error-docs metrics-docs settings-docs bench
 
 check:            ## the README's test command: lint, types, layers, all tests
 	scripts/dev.sh check
@@ -27,3 +27,5 @@ error-docs:       ## regenerate docs/errors.md from the catalogue in synctv/erro
 	.venv/bin/python scripts/gen_error_docs.py
 metrics-docs:     ## regenerate docs/metrics.md from the catalogue in synctv/metrics.py
 	.venv/bin/python scripts/gen_metrics_docs.py
+settings-docs:    ## regenerate docs/settings.md from the registry in synctv/core/settings.py
+	.venv/bin/python scripts/gen_settings_docs.py

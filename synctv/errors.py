@@ -325,3 +325,20 @@ CREDENTIAL_KEY_CONFIGURED = PROVIDERS.code(
 CREDENTIAL_KEY_STORE_FAILED = PROVIDERS.code(
     "credential_key_store_failed", 503, G.UNAVAILABLE, "The new credential key could not be saved."
 )
+
+SETTINGS = Area("settings", "Runtime settings (admin CLI and REST)")
+SETTING_NOT_FOUND = SETTINGS.code(
+    "setting_not_found", 404, G.NOT_FOUND, "No runtime setting (or group) with this key."
+)
+INVALID_SETTING_VALUE = SETTINGS.code(
+    "invalid_setting_value",
+    400,
+    G.INVALID_ARGUMENT,
+    "The value breaks the setting's rule; the message names the key and the rule.",
+)
+SETTING_SECRET_UNAVAILABLE = SETTINGS.code(
+    "setting_secret_unavailable",
+    503,
+    G.FAILED_PRECONDITION,
+    "A stored secret cannot be decrypted with this server's credential keys.",
+)

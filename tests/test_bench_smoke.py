@@ -63,6 +63,14 @@ def test_http_micro() -> None:
     assert figures["requests_per_s"] > 0
 
 
+def test_api_bench(fresh_dsn: str) -> None:
+    figures = run_bench(
+        "api_bench.py", "--seconds", "1", "--connections", "4", "--database-url", fresh_dsn
+    )
+    assert figures["public_settings_requests_per_s"] > 0
+    assert figures["public_settings_errors"] == 0
+
+
 def test_stun() -> None:
     figures = run_bench("stun.py", "--seconds", "1")
     assert figures["answered"] > 0

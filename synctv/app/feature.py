@@ -21,6 +21,7 @@ from synctv.api.health import Check, Readiness
 from synctv.api.http.asgi import Route, WebSocketRoute
 from synctv.app.addresses import BoundAddresses
 from synctv.config import Config
+from synctv.core.runtime_settings import RuntimeSettings
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRegistry
 from synctv.state import ShortLivedState
@@ -43,6 +44,7 @@ class Services:
     readiness: Readiness
     addresses: BoundAddresses  # filled as each listener becomes ready
     started_at: float  # time.monotonic() when the tree started
+    settings: RuntimeSettings  # runtime settings: read, and subscribe to changes
 
 
 RouteFactory = Callable[[Services], Sequence[Route]]

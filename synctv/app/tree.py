@@ -43,7 +43,7 @@ from synctv.api.grpc.admin import serve_admin
 from synctv.api.grpc.socket_path import ADMIN_SOCKET_NAME
 from synctv.api.health import Readiness, health_routes
 from synctv.api.metrics_http import metrics_routes
-from synctv.app import admin, live, media_proxy, state, stun
+from synctv.app import admin, live, media_proxy, settings, state, stun
 from synctv.app.addresses import BoundAddresses
 from synctv.app.feature import Builder, Feature, RouteFactory, Services, Stop
 from synctv.app.listeners import (
@@ -55,6 +55,7 @@ from synctv.app.listeners import (
 )
 from synctv.app.node import node_id_for, register_node
 from synctv.config import Config
+from synctv.core.runtime_settings import RuntimeSettings
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRegistry
 from synctv.state import ShortLivedState
@@ -67,6 +68,7 @@ log = logging.getLogger("synctv.app")
 
 # One line per feature; their tasks start, and their listeners bind, in this order.
 FEATURES: tuple[Builder, ...] = (
+    settings.build,
     state.build,
     admin.build,
     live.build,
@@ -121,6 +123,7 @@ async def serve_tree(
     services = Services(
         config, secrets, db, state, node_id, hub, registry,
         database_kind, readiness, addresses, started_at,
+        RuntimeSettings.for_database(db, secrets),
     )  # fmt: skip
     features = [await build(services) for build in FEATURES]
     if extra_routes is not None:

@@ -14,6 +14,7 @@ Error handling: connection-level failures (server gone, refused, timed out) beco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -31,6 +32,9 @@ log = logging.getLogger("synctv.store.db")
 
 # A closed pool may wait for in-flight queries; past this, connections are terminated.
 _POOL_CLOSE_TIMEOUT_SECONDS = 5.0
+# A listening connection that received nothing for this long is checked with SELECT 1, so a
+# silently dead connection (no FIN) is noticed and its missed notifications reloaded.
+_LISTEN_KEEPALIVE_SECONDS = 15.0
 
 _UNAVAILABLE = (
     OSError,
@@ -94,6 +98,63 @@ class Database:
                 return await work(conn, *args, **kwargs)
 
         return await self._cross(unit)
+
+    async def listen(
+        self,
+        channel: str,
+        deliver: Callable[[str], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """``LISTEN channel`` on a pool connection held for as long as this runs.
+
+        Each notification's payload is passed to ``deliver`` (a plain function: it runs as an
+        asyncio callback, so hand the payload to a Trio memory channel and return).
+        ``task_status.started()`` once the LISTEN is active: a notification sent after that is
+        seen. Runs until cancelled; raises :class:`DatabaseUnavailable` when the connection is
+        lost (or stops answering), since notifications sent meanwhile are gone and the caller
+        must assume it missed some.
+        """
+        pool = self._pool
+        ready = trio.Event()
+
+        async def unit() -> None:
+            async with pool.acquire() as conn:
+                lost = asyncio.Event()
+
+                def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+                    deliver(payload)
+
+                def on_lost(_conn: Any) -> None:
+                    lost.set()
+
+                conn.add_termination_listener(on_lost)
+                await conn.add_listener(channel, on_notify)
+                try:
+                    ready.set()
+                    while not lost.is_set():
+                        try:
+                            await asyncio.wait_for(lost.wait(), _LISTEN_KEEPALIVE_SECONDS)
+                        except TimeoutError:  # quiet: make sure the connection is still there
+                            await asyncio.wait_for(conn.fetchval("SELECT 1"), self.query_timeout)
+                finally:
+                    # Back to the pool clean (UNLISTEN); a lost connection has nothing to undo
+                    # (the pool has already taken it back, and says so with InterfaceError).
+                    with contextlib.suppress(*_UNAVAILABLE, asyncpg.PostgresError):
+                        conn.remove_termination_listener(on_lost)
+                        await conn.remove_listener(channel, on_notify)
+
+        async def listening() -> None:
+            try:
+                await trio_asyncio.aio_as_trio(unit)()
+            except _UNAVAILABLE as exc:
+                raise DatabaseUnavailable(_describe(exc)) from exc
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(listening)
+            await ready.wait()
+            task_status.started()
+        raise DatabaseUnavailable(f"the connection listening on {channel} was lost")
 
     async def fetch(self, sql: str, *args: object) -> list[Any]:
         return await self._cross(lambda: self._pool.fetch(sql, *args))

@@ -30,6 +30,11 @@ async def test_openapi_document_is_valid_3_1_and_docs_are_local(
         assert document["openapi"].startswith("3.1.")
         validate(document)  # raises on any violation of the 3.1 schema
         assert "/api/webrtc/ice-servers" in document["paths"]
+        assert {"/api/public/settings", "/api/admin/settings/{key}"} <= set(document["paths"])
+        public = await client.get(url(server.addresses.http, "/api/public/settings"))
+        assert public.json()["server.name"] == "SyncTV"
+        admin = await client.get(url(server.addresses.http, "/api/admin/settings"))
+        assert admin.status_code == 401  # no authenticator until identity lands
         assert set(document["components"]["schemas"]) >= {"IceServersModel", "IceServerModel"}
 
         broken = {**document, "paths": {"no-leading-slash": {}}}

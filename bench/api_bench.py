@@ -1,0 +1,162 @@
+"""REST API cost on a started server: ``GET /api/public/settings`` requests/s (and, to come, the
+cost of a rate-limit check per request).
+
+    .venv/bin/python bench/api_bench.py [--seconds 10] [--connections 50] [--database-url DSN]
+
+Starts ``synctv serve`` as a user does (its own process, a fresh data_dir under /tmp, embedded
+PostgreSQL unless ``--database-url``), waits for readiness, drives it with wrk (Debian's package)
+and prints one JSON line: requests/s, latency p50/p99, server CPU s per 10k requests. The route
+answers from the process's settings snapshot, so this is the whole HTTP chain (request id,
+CORS, access log and metrics, FastAPI) around a dict lookup.
+
+Each figure is one function in :data:`MEASUREMENTS` taking the running :class:`Rig`; the rate
+limiter's per-request cost (memory and Redis) is added there as another function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Rig:
+    """A started server: where it answers and which process to charge CPU to."""
+
+    http_base: str
+    pid: int
+    data_dir: Path
+    args: argparse.Namespace
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def started_server(args: argparse.Namespace) -> Iterator[Rig]:
+    data_dir = Path(tempfile.mkdtemp(prefix="synctv-api-bench-"))
+    http, health = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
+    env.update({
+        "PYTHONPATH": os.environ.get("PYTHONPATH", str(ROOT)),
+        "SYNCTV_DATA_DIR": str(data_dir),
+        "SYNCTV_SERVER_HOST": "127.0.0.1", "SYNCTV_SERVER_PORT": str(http),
+        "SYNCTV_HEALTH_HOST": "127.0.0.1", "SYNCTV_HEALTH_PORT": str(health),
+        "SYNCTV_METRICS_PORT": "0", "SYNCTV_GRPC_PORT": "0",
+        "SYNCTV_LIVESTREAM_RTMP_HOST": "127.0.0.1", "SYNCTV_LIVESTREAM_RTMP_PORT": "0",
+        "SYNCTV_WEBRTC_STUN_HOST": "127.0.0.1", "SYNCTV_WEBRTC_STUN_PORT": "0",
+        "SYNCTV_LOG_LEVEL": "warning",
+    })  # fmt: skip
+    if args.database_url:
+        env["SYNCTV_DATABASE_URL"] = args.database_url
+    server = subprocess.Popen(
+        [sys.executable, "-m", "synctv", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{health}/health/ready", server)
+        yield Rig(f"http://127.0.0.1:{http}", server.pid, data_dir, args)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.communicate()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def wait_ready(url: str, server: subprocess.Popen[bytes], limit: float = 90.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            assert server.stderr is not None
+            sys.exit(f"the server exited: {server.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    sys.exit(f"the server was not ready within {limit} s")
+
+
+def wrk(rig: Rig, path: str) -> dict[str, Any]:
+    """Drive ``path`` with wrk; requests/s, latency and server CPU per 10k requests."""
+    url = rig.http_base + path
+    subprocess.run(["wrk", "-t1", "-c10", "-d1s", url], capture_output=True, check=True)  # warm
+    cpu0 = cpu_seconds(rig.pid)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{rig.args.connections}", f"-d{rig.args.seconds}s", "--latency", url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    cpu1 = cpu_seconds(rig.pid)
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    p50 = re.search(r"50%\s+([\d.]+\w+)", out)
+    p99 = re.search(r"99%\s+([\d.]+\w+)", out)
+    return {
+        "requests_per_s": rps,
+        "requests": total,
+        "errors": int(non_2xx.group(1)) if non_2xx else 0,
+        "latency_p50": p50.group(1) if p50 else None,
+        "latency_p99": p99.group(1) if p99 else None,
+        "server_cpu_s_per_10k_requests": round((cpu1 - cpu0) / max(total, 1) * 10_000, 3),
+    }
+
+
+def public_settings(rig: Rig) -> dict[str, Any]:
+    return {f"public_settings_{k}": v for k, v in wrk(rig, "/api/public/settings").items()}
+
+
+# One function per figure, in the order they run. Rate limits: add the per-request cost of a
+# check against the memory and the Redis backend here (e.g. ``rate_limit_check``).
+MEASUREMENTS: list[Callable[[Rig], dict[str, Any]]] = [public_settings]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--database-url", help="an existing PostgreSQL (default: embedded)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("needs wrk (apt-get install wrk)")
+    figures: dict[str, Any] = {"bench": "api_bench", "connections": args.connections}
+    with started_server(args) as rig:
+        for measure in MEASUREMENTS:
+            figures.update(measure(rig))
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
