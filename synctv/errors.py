@@ -325,3 +325,11 @@ CREDENTIAL_KEY_CONFIGURED = PROVIDERS.code(
 CREDENTIAL_KEY_STORE_FAILED = PROVIDERS.code(
     "credential_key_store_failed", 503, G.UNAVAILABLE, "The new credential key could not be saved."
 )
+
+AUDIT = Area("audit", "Audit log (admin audit list, `GET /api/admin/audit`)")
+AUDIT_CURSOR_INVALID = AUDIT.code(
+    "audit_cursor_invalid",
+    400,
+    G.INVALID_ARGUMENT,
+    "The page cursor was not issued by this server.",
+)

@@ -1,7 +1,7 @@
 """``synctv admin ...``: administer a running server over its management socket.
 
 ``admin status`` lives here; each area's verbs live in their own module (:mod:`synctv.cli.live`,
-:mod:`synctv.cli.providers`) and are registered below.
+:mod:`synctv.cli.providers`, :mod:`synctv.cli.audit`) and are registered below.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 from functools import partial
 from typing import Any
 
-from synctv.cli import live, providers
+from synctv.cli import audit, live, providers
 from synctv.cli.common import CommandError, add_config_option, admin_socket, group_help, print_line
 
 
@@ -25,6 +25,7 @@ def add_commands(commands: Any) -> None:
     status.set_defaults(handler=_admin_status)
     live.add_commands(admin_commands)
     providers.add_commands(admin_commands)
+    audit.add_commands(admin_commands)
 
 
 def _admin_status(args: argparse.Namespace) -> int:
