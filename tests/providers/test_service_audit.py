@@ -4,7 +4,6 @@ does not happen (fail closed, with a CHECK planted in the test database)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from synctv.store.audit import CLI_ACTOR, AuditActor
 from synctv.store.db import Database
 from synctv.store.providers import ProviderInstanceStore
 from synctv.store.secrets import ConfiguredKey
+from tests._harness.audit import audit_rows, everything_as_text, forbid
 
 KEY = bytes(range(32))
 NEW_KEY = bytes(range(100, 132))
@@ -31,20 +31,6 @@ def service(database: Database, http: HttpUpstream) -> ProviderService:
     return ProviderService(
         ProviderInstanceStore(database), CredentialCipher(KEY), http, key_custody=UnpersistedKey()
     )
-
-
-async def audit_rows(database: Database) -> list[dict[str, Any]]:
-    rows = await database.fetch(
-        "SELECT actor, actor_address, action, target_type, target_id, outcome, details::text"
-        " AS details, request_id FROM audit_events ORDER BY id"
-    )
-    return [{**dict(r), "details": json.loads(r["details"])} for r in rows]
-
-
-async def everything_as_text(database: Database) -> str:
-    """Every audit row, every column, as text: what a secret must never appear in."""
-    rows = await database.fetch("SELECT row_to_json(a)::text AS t FROM audit_events a")
-    return "\n".join(r["t"] for r in rows)
 
 
 async def add_nas(service: ProviderService, by: AuditActor = CLI_ACTOR) -> str:
@@ -154,14 +140,6 @@ async def test_a_configured_key_refusal_is_denied(database: Database, http: Http
         "credentials.key_rotated",
         "denied",
         "credential_key_configured",
-    )
-
-
-async def forbid(database: Database, action: str) -> None:
-    """Plant a CHECK that refuses new rows of ``action``: the forced audit failure."""
-    await database.execute(
-        "ALTER TABLE audit_events ADD CONSTRAINT test_refuse"
-        f" CHECK (action <> '{action}') NOT VALID"
     )
 
 
