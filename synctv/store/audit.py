@@ -126,7 +126,7 @@ class AuditRecord:
     action: str
     target_type: str
     target_id: str
-    outcome: str
+    outcome: Outcome
     details: dict[str, Any]
     request_id: str | None
 

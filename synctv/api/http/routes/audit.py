@@ -107,7 +107,7 @@ def _model(record: AuditRecord) -> AuditEventModel:
         action=record.action,
         target_type=record.target_type,
         target_id=record.target_id,
-        outcome=record.outcome,  # type: ignore[arg-type]
+        outcome=record.outcome,
         details=record.details,
         request_id=record.request_id,
     )
