@@ -342,3 +342,11 @@ SETTING_SECRET_UNAVAILABLE = SETTINGS.code(
     G.FAILED_PRECONDITION,
     "A stored secret cannot be decrypted with this server's credential keys.",
 )
+
+AUDIT = Area("audit", "Audit log (admin audit list, `GET /api/admin/audit`)")
+AUDIT_CURSOR_INVALID = AUDIT.code(
+    "audit_cursor_invalid",
+    400,
+    G.INVALID_ARGUMENT,
+    "The page cursor was not issued by this server.",
+)

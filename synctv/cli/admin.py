@@ -1,7 +1,8 @@
 """``synctv admin ...``: administer a running server over its management socket.
 
 ``admin status`` lives here; each area's verbs live in their own module (:mod:`synctv.cli.live`,
-:mod:`synctv.cli.providers`, :mod:`synctv.cli.settings`) and are registered below.
+:mod:`synctv.cli.providers`, :mod:`synctv.cli.settings`, :mod:`synctv.cli.audit`) and are
+registered below.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from functools import partial
 from typing import Any
 
-from synctv.cli import live, providers, settings
+from synctv.cli import audit, live, providers, settings
 from synctv.cli.common import CommandError, add_config_option, admin_socket, group_help, print_line
 
 
@@ -26,6 +27,7 @@ def add_commands(commands: Any) -> None:
     live.add_commands(admin_commands)
     providers.add_commands(admin_commands)
     settings.add_commands(admin_commands)
+    audit.add_commands(admin_commands)
 
 
 def _admin_status(args: argparse.Namespace) -> int:

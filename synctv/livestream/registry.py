@@ -8,6 +8,10 @@ publisher presents ``(app, key)`` and the key alone identifies the stream, the a
 :class:`StreamDirectory` (viewer lookups). Directory lookups are frequent (every HTTP-FLV/HLS
 request), so they go through a small bounded TTL cache, negative answers included; create and
 delete on this node invalidate it at once, other nodes see a delete within the TTL.
+
+Audit: create, key rotation and delete are recorded by the store in their transaction (``by``
+names who acts); a rotation or delete of a stream that does not exist is recorded as ``failed``,
+and :meth:`LiveStreamRegistry.record_kick` records a kick (which changes nothing stored).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Protocol
 
 import trio
 
+from synctv.store.audit import AuditActor, AuditEvent
 from synctv.store.db import Database
 from synctv.store.live_streams import LiveStreamExists, LiveStreamRow, LiveStreamStore
 
@@ -141,7 +146,9 @@ class LiveStreamRegistry:
         self._hits = 0
         self._misses = 0
 
-    async def create(self, *, room_id: str | None, title: str) -> tuple[LiveStreamRecord, str]:
+    async def create(
+        self, *, room_id: str | None, title: str, by: AuditActor
+    ) -> tuple[LiveStreamRecord, str]:
         """A new stream and its publish key in plain text (shown once, never stored)."""
         if room_id is not None and not _ID.match(room_id):
             raise InvalidLiveStream("room id must be 1-64 characters of A-Z a-z 0-9 _ -")
@@ -157,6 +164,7 @@ class LiveStreamRegistry:
                     room_id=room_id,
                     title=cleaned,
                     key_hash=hash_publish_key(key),
+                    by=by,
                 )
             except LiveStreamExists:  # 120/256 random bits colliding: retry, for form's sake
                 if attempt == _CREATE_ATTEMPTS - 1:
@@ -169,21 +177,35 @@ class LiveStreamRegistry:
     async def list(self) -> builtins.list[LiveStreamRecord]:
         return [_record(row) for row in await self._store.list()]
 
-    async def rotate_key(self, stream_id: str) -> str:
+    async def rotate_key(self, stream_id: str, *, by: AuditActor) -> str:
         """Replace the publish key; the old one stops working at once. Returns the new key."""
         key = new_publish_key()
         if not _ID.match(stream_id) or not await self._store.set_key_hash(
-            stream_id, hash_publish_key(key)
+            stream_id, hash_publish_key(key), by=by
         ):
+            await self._record_missing(by, "live.key_rotated", stream_id)
             raise LiveStreamNotFound(stream_id)
         return key
 
-    async def delete(self, stream_id: str) -> bool:
-        if not _ID.match(stream_id):
-            return False
-        deleted = await self._store.delete(stream_id)
+    async def delete(self, stream_id: str, *, by: AuditActor) -> bool:
+        deleted = _ID.match(stream_id) is not None and await self._store.delete(stream_id, by=by)
+        if not deleted:
+            await self._record_missing(by, "live.deleted", stream_id)
         self._invalidate(stream_id)
         return deleted
+
+    async def record_kick(
+        self, stream_id: str, *, by: AuditActor, kicked: bool, reason: str = ""
+    ) -> None:
+        """Record a kick: ``success`` when a publisher was disconnected, else ``failed``
+        (``reason``: ``not_live``, ``stream_not_found``) or, after a delete, ``deleted``."""
+        event = AuditEvent(by, "live.kicked", "live_stream", stream_id[:128])
+        details = {"reason": reason} if reason else {}
+        await self._store.record(event.with_outcome("success" if kicked else "failed", **details))
+
+    async def _record_missing(self, by: AuditActor, action: str, stream_id: str) -> None:
+        event = AuditEvent(by, action, "live_stream", stream_id[:128], "failed")
+        await self._store.record(event.with_outcome("failed", reason="stream_not_found"))
 
     async def authorize_publish(self, app: str, stream_key: str) -> LiveStreamRecord | None:
         if not stream_key or len(stream_key) > _MAX_KEY_LENGTH:

@@ -15,6 +15,12 @@ rotating to the key already current re-encrypts them, which is how a rotation by
 ends. Credential writes and rotation are serialised in-process (a row written under the old key
 while a rotation runs would be missed by it).
 
+Audit: every change is recorded by the store in its own transaction (``by`` names who acts). An
+attempt on an instance that does not exist, or a name that is taken, is recorded as ``failed``;
+a key rotation refused before anything changed (a key this server does not hold, a configured
+key) as ``denied``, one that failed while re-encrypting as ``failed``. A rejected config is not
+recorded: nothing was attempted.
+
 Error handling: every failure is a :class:`synctv.errors.DomainError` with a declared code:
 ``provider_not_found``, ``provider_name_taken``, ``invalid_provider_config``,
 ``unknown_provider_kind``, ``credentials_unavailable``, ``credential_key_configured``,
@@ -55,6 +61,7 @@ from synctv.providers.base import (
     sub_resource_id,
 )
 from synctv.providers.crypto import CredentialCipher, CredentialError, key_id
+from synctv.store.audit import AuditActor, AuditEvent, Outcome
 from synctv.store.providers import ProviderInstanceRow, ProviderInstanceStore, ProviderNameTaken
 
 log = logging.getLogger("synctv.providers")
@@ -171,6 +178,7 @@ class ProviderService:
         credentials: Mapping[str, Any] | None = None,
         *,
         lan_service: bool = False,
+        by: AuditActor,
     ) -> ProviderInstance:
         _check_name(name)
         instance_id = str(uuid.uuid4())
@@ -186,10 +194,12 @@ class ProviderService:
                     config=dict(config),
                     credentials=sealed,
                     lan_service=lan_service,
+                    by=by,
                 )
             except ProviderNameTaken:
-                raise DomainError(
-                    "provider_name_taken", f"a provider named {name!r} exists"
+                attempt = AuditEvent(by, "provider.added", "provider", details={"name": name})
+                raise await self._refused(
+                    attempt, "failed", "provider_name_taken", f"a provider named {name!r} exists"
                 ) from None
         return _public(row)
 
@@ -208,9 +218,10 @@ class ProviderService:
         credentials: Mapping[str, Any] | None = None,
         clear_credentials: bool = False,
         lan_service: bool | None = None,
+        by: AuditActor,
     ) -> ProviderInstance:
         """Change what is given; ``credentials`` replaces the stored set as a whole."""
-        row = await self._row(ref)
+        row = await self._row(ref, AuditEvent(by, "provider.updated", "provider", ref[:128]))
         if name is not None:
             _check_name(name)
         new_config = dict(row.config if config is None else config)
@@ -233,23 +244,42 @@ class ProviderService:
                     clear_credentials=clear_credentials
                     or (credentials is not None and not credentials),
                     lan_service=lan_service,
+                    by=by,
                 )
             except ProviderNameTaken:
-                raise DomainError(
-                    "provider_name_taken", f"a provider named {name!r} exists"
+                attempt = AuditEvent(
+                    by, "provider.updated", "provider", row.id, details={"name": name}
+                )
+                raise await self._refused(
+                    attempt, "failed", "provider_name_taken", f"a provider named {name!r} exists"
                 ) from None
         if updated is None:
-            raise DomainError("provider_not_found", f"no provider instance {ref!r}")
+            attempt = AuditEvent(by, "provider.updated", "provider", row.id)
+            raise await self._refused(
+                attempt, "failed", "provider_not_found", f"no provider instance {ref!r}"
+            )
         await self._changed(row.id)
         return _public(updated)
 
-    async def remove(self, ref: str) -> None:
-        row = await self._row(ref)
-        if not await self._store.delete(row.id):
-            raise DomainError("provider_not_found", f"no provider instance {ref!r}")
+    async def remove(self, ref: str, *, by: AuditActor) -> None:
+        row = await self._row(ref, AuditEvent(by, "provider.removed", "provider", ref[:128]))
+        if not await self._store.delete(row.id, by=by):
+            attempt = AuditEvent(by, "provider.removed", "provider", row.id)
+            raise await self._refused(
+                attempt, "failed", "provider_not_found", f"no provider instance {ref!r}"
+            )
         await self._changed(row.id)
 
-    async def rotate_key(self, old_key: bytes | None, new_key: bytes) -> KeyRotation:
+    async def _refused(
+        self, attempt: AuditEvent, outcome: Outcome, code: str, message: str
+    ) -> DomainError:
+        """Record an attempt that changed nothing; returns the error to raise."""
+        await self._store.record(attempt.with_outcome(outcome, reason=code))
+        return DomainError(code, message)
+
+    async def rotate_key(
+        self, old_key: bytes | None, new_key: bytes, *, by: AuditActor
+    ) -> KeyRotation:
         """Re-encrypt every row under ``new_key`` (one transaction), then use it from now on.
 
         ``old_key``, when given, must be a key this server holds (a confirmation). Rows already
@@ -259,8 +289,17 @@ class ProviderService:
         """
         async with self._key_lock:
             cipher = self._cipher
+            audit = AuditEvent(
+                by,
+                "credentials.key_rotated",
+                "credential_key",
+                key_id(new_key),
+                details={"from_key_id": cipher.key_id, "to_key_id": key_id(new_key)},
+            )
             if old_key is not None and key_id(old_key) not in cipher.key_ids:
-                raise DomainError(
+                raise await self._refused(
+                    audit,
+                    "denied",
                     "credentials_unavailable",
                     f"key {key_id(old_key)} is not a key this server holds "
                     f"(current {cipher.key_id})",
@@ -268,13 +307,15 @@ class ProviderService:
             staged = key_id(new_key) != cipher.key_id
             target = cipher.with_key(new_key) if staged else cipher
             if staged:
-                await self._stage(cipher.key_id, new_key)
+                await self._stage(cipher.key_id, new_key, audit)
             try:
-                rotated, kept = await self._store.reencrypt_all(_reencryptor(target))
-            except BaseException:
+                rotated, kept = await self._store.reencrypt_all(_reencryptor(target), audit=audit)
+            except BaseException as exc:
                 if staged:
                     with trio.CancelScope(shield=True):
                         await self._custody.abort()
+                if isinstance(exc, DomainError):
+                    await self._store.record(audit.with_outcome("failed", reason=exc.code))
                 raise
             if staged:
                 try:
@@ -285,15 +326,18 @@ class ProviderService:
             self._live.clear()
         return KeyRotation(rotated, kept)
 
-    async def _stage(self, current_key_id: str, new_key: bytes) -> None:
+    async def _stage(self, current_key_id: str, new_key: bytes, audit: AuditEvent) -> None:
         reason = self._custody.refusal(current_key_id, new_key)
         if reason is not None:
-            raise DomainError("credential_key_configured", reason)
+            raise await self._refused(audit, "denied", "credential_key_configured", reason)
         try:
             await self._custody.stage(new_key)
         except OSError as exc:
-            raise DomainError(
-                "credential_key_store_failed", f"cannot save the new key: {exc.strerror}"
+            raise await self._refused(
+                audit,
+                "failed",
+                "credential_key_store_failed",
+                f"cannot save the new key: {exc.strerror}",
             ) from None
 
     # -- use ----------------------------------------------------------------------------------
@@ -343,10 +387,14 @@ class ProviderService:
 
     # -- internals ------------------------------------------------------------------------------
 
-    async def _row(self, ref: str) -> ProviderInstanceRow:
+    async def _row(self, ref: str, attempt: AuditEvent | None = None) -> ProviderInstanceRow:
+        """The instance ``ref`` names; when it names none, ``attempt`` is recorded as failed."""
         row = await self._store.get(ref)
         if row is None:
-            raise DomainError("provider_not_found", f"no provider instance {ref!r}")
+            message = f"no provider instance {ref!r}"
+            if attempt is not None:
+                raise await self._refused(attempt, "failed", "provider_not_found", message)
+            raise DomainError("provider_not_found", message)
         return row
 
     async def _provider(self, ref: str) -> tuple[Provider, ProviderInstanceRow, list[str]]:

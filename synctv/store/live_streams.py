@@ -3,7 +3,9 @@
 Each ``*_q`` function is one asyncio unit of work taking an asyncpg connection; it is run through
 :meth:`Database.run` (one bridge crossing, one transaction). :class:`LiveStreamStore` is the
 Trio-native face the service layer uses. Keys never reach this module in plain text: callers pass
-the key's hash (``bytea``, 32 bytes).
+the key's hash (``bytea``, 32 bytes). Every change writes its audit row (``live.created``,
+``live.key_rotated``, ``live.deleted``) in its own transaction; neither the key nor its hash is
+ever in one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from synctv.store.audit import AuditActor, AuditEvent, write_audit
 from synctv.store.db import Database
 
 _COLUMNS = "stream_id, app, room_id, title, created_at"
@@ -41,7 +44,13 @@ def _row(record: Any) -> LiveStreamRow:
 
 
 async def insert_q(
-    conn: Any, stream_id: str, app: str, room_id: str | None, title: str, key_hash: bytes
+    conn: Any,
+    stream_id: str,
+    app: str,
+    room_id: str | None,
+    title: str,
+    key_hash: bytes,
+    by: AuditActor,
 ) -> LiveStreamRow | None:
     """Insert a stream; ``None`` when the id or key hash already exists."""
     record = await conn.fetchrow(
@@ -53,7 +62,13 @@ async def insert_q(
         title,
         key_hash,
     )
-    return None if record is None else _row(record)
+    if record is None:
+        return None
+    details = {"app": app, "room_id": room_id, "title": title}
+    await write_audit(
+        conn, AuditEvent(by, "live.created", "live_stream", stream_id, details=details)
+    )
+    return _row(record)
 
 
 async def get_q(conn: Any, stream_id: str) -> LiveStreamRow | None:
@@ -78,18 +93,29 @@ async def find_by_key_hash_q(conn: Any, key_hash: bytes) -> tuple[LiveStreamRow,
     return None if record is None else (_row(record), bytes(record["key_hash"]))
 
 
-async def set_key_hash_q(conn: Any, stream_id: str, key_hash: bytes) -> bool:
+async def set_key_hash_q(conn: Any, stream_id: str, key_hash: bytes, by: AuditActor) -> bool:
     status: str = await conn.execute(
         "UPDATE live_streams SET key_hash = $2, key_rotated_at = now() WHERE stream_id = $1",
         stream_id,
         key_hash,
     )
-    return status == "UPDATE 1"
+    if status != "UPDATE 1":
+        return False
+    await write_audit(conn, AuditEvent(by, "live.key_rotated", "live_stream", stream_id))
+    return True
 
 
-async def delete_q(conn: Any, stream_id: str) -> bool:
-    status: str = await conn.execute("DELETE FROM live_streams WHERE stream_id = $1", stream_id)
-    return status == "DELETE 1"
+async def delete_q(conn: Any, stream_id: str, by: AuditActor) -> bool:
+    record = await conn.fetchrow(
+        "DELETE FROM live_streams WHERE stream_id = $1 RETURNING app, title", stream_id
+    )
+    if record is None:
+        return False
+    details = {"app": record["app"], "title": record["title"]}
+    await write_audit(
+        conn, AuditEvent(by, "live.deleted", "live_stream", stream_id, details=details)
+    )
+    return True
 
 
 class LiveStreamStore:
@@ -99,9 +125,16 @@ class LiveStreamStore:
         self._db = db
 
     async def insert(
-        self, *, stream_id: str, app: str, room_id: str | None, title: str, key_hash: bytes
+        self,
+        *,
+        stream_id: str,
+        app: str,
+        room_id: str | None,
+        title: str,
+        key_hash: bytes,
+        by: AuditActor,
     ) -> LiveStreamRow:
-        row = await self._db.run(insert_q, stream_id, app, room_id, title, key_hash)
+        row = await self._db.run(insert_q, stream_id, app, room_id, title, key_hash, by)
         if row is None:
             raise LiveStreamExists(stream_id)
         return row
@@ -115,8 +148,12 @@ class LiveStreamStore:
     async def find_by_key_hash(self, key_hash: bytes) -> tuple[LiveStreamRow, bytes] | None:
         return await self._db.run(find_by_key_hash_q, key_hash)
 
-    async def set_key_hash(self, stream_id: str, key_hash: bytes) -> bool:
-        return await self._db.run(set_key_hash_q, stream_id, key_hash)
+    async def set_key_hash(self, stream_id: str, key_hash: bytes, *, by: AuditActor) -> bool:
+        return await self._db.run(set_key_hash_q, stream_id, key_hash, by)
 
-    async def delete(self, stream_id: str) -> bool:
-        return await self._db.run(delete_q, stream_id)
+    async def delete(self, stream_id: str, *, by: AuditActor) -> bool:
+        return await self._db.run(delete_q, stream_id, by)
+
+    async def record(self, event: AuditEvent) -> None:
+        """Write an audit row on its own: a kick, or an attempt that changed nothing."""
+        await self._db.run(write_audit, event)

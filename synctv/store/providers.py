@@ -2,7 +2,9 @@
 
 The store sees credentials only as ciphertext plus a key id; encryption is the provider
 service's job (``synctv.providers.crypto``). Every method is one unit of work, one bridge
-crossing (see ``synctv.store.db``).
+crossing (see ``synctv.store.db``). Every change writes its audit row (``provider.added``,
+``provider.updated``, ``provider.removed``, ``credentials.key_rotated``) in its own transaction:
+names, kinds and which fields changed, never a credential nor a config value.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from synctv.store.audit import AuditActor, AuditEvent, write_audit
 from synctv.store.db import Database
 
 _COLUMNS = (
@@ -58,9 +61,10 @@ class ProviderInstanceStore:
         config: Mapping[str, Any],
         credentials: tuple[bytes, str] | None,
         lan_service: bool,
+        by: AuditActor,
     ) -> ProviderInstanceRow:
         return await self._db.run(
-            _insert, instance_id, kind, name, json.dumps(config), credentials, lan_service
+            _insert, instance_id, kind, name, json.dumps(config), credentials, lan_service, by
         )
 
     async def list_all(self) -> list[ProviderInstanceRow]:
@@ -78,7 +82,18 @@ class ProviderInstanceStore:
         credentials: tuple[bytes, str] | None = None,
         clear_credentials: bool = False,
         lan_service: bool | None = None,
+        by: AuditActor,
     ) -> ProviderInstanceRow | None:
+        changed = [
+            field
+            for field, value in (
+                ("name", name),
+                ("config", config),
+                ("credentials", credentials if not clear_credentials else True),
+                ("lan_service", lan_service),
+            )
+            if value is not None
+        ]
         return await self._db.run(
             _update,
             instance_id,
@@ -87,17 +102,25 @@ class ProviderInstanceStore:
             credentials,
             clear_credentials,
             lan_service,
+            AuditEvent(
+                by, "provider.updated", "provider", instance_id, details={"changed": changed}
+            ),
         )
 
-    async def delete(self, instance_id: str) -> bool:
-        return await self._db.run(_delete, instance_id)
+    async def delete(self, instance_id: str, *, by: AuditActor) -> bool:
+        return await self._db.run(_delete, instance_id, by)
 
-    async def reencrypt_all(self, reencrypt: Reencrypt) -> tuple[int, int]:
-        """Apply ``reencrypt`` to every row with credentials, in one transaction (all or none).
+    async def reencrypt_all(self, reencrypt: Reencrypt, *, audit: AuditEvent) -> tuple[int, int]:
+        """Apply ``reencrypt`` to every row with credentials, in one transaction (all or none),
+        with ``audit`` (its details completed with the counts) written in it.
 
         Returns (rows changed, rows left as they were).
         """
-        return await self._db.run(_reencrypt_all, reencrypt)
+        return await self._db.run(_reencrypt_all, reencrypt, audit)
+
+    async def record(self, event: AuditEvent) -> None:
+        """Write an audit row on its own: an attempt that changed nothing (refused, failed)."""
+        await self._db.run(write_audit, event)
 
 
 def _row(record: Any) -> ProviderInstanceRow:
@@ -130,6 +153,7 @@ async def _insert(
     config: str,
     credentials: tuple[bytes, str] | None,
     lan_service: bool,
+    by: AuditActor,
 ) -> ProviderInstanceRow:
     blob, key_id = credentials if credentials is not None else (None, None)
     try:
@@ -147,7 +171,11 @@ async def _insert(
         )
     except asyncpg.UniqueViolationError:
         raise ProviderNameTaken(name) from None
-    return _row(record)
+    row = _row(record)
+    details = {"kind": kind, "name": name, "has_credentials": blob is not None,
+               "lan_service": lan_service}  # fmt: skip
+    await write_audit(conn, AuditEvent(by, "provider.added", "provider", row.id, details=details))
+    return row
 
 
 async def _list(conn: Any) -> list[ProviderInstanceRow]:
@@ -177,6 +205,7 @@ async def _update(
     credentials: tuple[bytes, str] | None,
     clear_credentials: bool,
     lan_service: bool | None,
+    audit: AuditEvent,
 ) -> ProviderInstanceRow | None:
     blob, key_id = credentials if credentials is not None else (None, None)
     try:
@@ -203,17 +232,28 @@ async def _update(
         )
     except asyncpg.UniqueViolationError:
         raise ProviderNameTaken(name or "") from None
-    return None if record is None else _row(record)
+    if record is None:
+        return None
+    row = _row(record)
+    await write_audit(conn, audit.with_outcome("success", name=row.name, kind=row.kind))
+    return row
 
 
-async def _delete(conn: Any, instance_id: str) -> bool:
-    status = await conn.execute(
-        "DELETE FROM provider_instances WHERE id = $1", uuid.UUID(instance_id)
+async def _delete(conn: Any, instance_id: str, by: AuditActor) -> bool:
+    record = await conn.fetchrow(
+        "DELETE FROM provider_instances WHERE id = $1 RETURNING kind, name",
+        uuid.UUID(instance_id),
     )
-    return bool(status == "DELETE 1")
+    if record is None:
+        return False
+    details = {"kind": record["kind"], "name": record["name"]}
+    await write_audit(
+        conn, AuditEvent(by, "provider.removed", "provider", instance_id, details=details)
+    )
+    return True
 
 
-async def _reencrypt_all(conn: Any, reencrypt: Reencrypt) -> tuple[int, int]:
+async def _reencrypt_all(conn: Any, reencrypt: Reencrypt, audit: AuditEvent) -> tuple[int, int]:
     records = await conn.fetch(
         "SELECT id::text AS id, credentials, credentials_key_id FROM provider_instances"
         " WHERE credentials IS NOT NULL ORDER BY id FOR UPDATE"
@@ -232,4 +272,5 @@ async def _reencrypt_all(conn: Any, reencrypt: Reencrypt) -> tuple[int, int]:
             result[1],
         )
         changed += 1
+    await write_audit(conn, audit.with_outcome("success", rotated=changed, already_current=kept))
     return changed, kept

@@ -18,6 +18,7 @@ from synctv.api.grpc.admin_live import LiveAdminService, LiveStatusSnapshot, Liv
 from synctv.api.grpc.socket_path import ADMIN_SOCKET_NAME
 from synctv.livestream.registry import LiveStreamRecord, LiveStreamRegistry
 from synctv.store.db import Database
+from tests._harness.audit import audit_rows
 from tests._harness.postgres import RunningPostgres
 from tests._harness.server import running_server, server_config
 
@@ -180,6 +181,14 @@ async def test_live_status_kick_and_public_urls(database: Database, tmp_path: Pa
         assert hub.kicked == [sid, sid]
         assert await registry.authorize_publish("live", created["stream_key"]) is None
         nursery.cancel_scope.cancel()
+    # A kick that disconnected someone, and the delete's own kick, are on the record.
+    rows = [(r["action"], r["outcome"], r["details"]) for r in await audit_rows(database)]
+    assert rows == [
+        ("live.created", "success", {"app": "live", "room_id": None, "title": ""}),
+        ("live.kicked", "success", {}),
+        ("live.deleted", "success", {"app": "live", "title": ""}),
+        ("live.kicked", "success", {"reason": "deleted"}),
+    ]
 
 
 def urls_for(binds: Sequence[str] = (), **sections: dict[str, object]) -> tuple[str, str]:

@@ -16,6 +16,7 @@ from synctv.livestream.registry import (
     PublishAuthorizer,
     StreamDirectory,
 )
+from synctv.store.audit import CLI_ACTOR
 from synctv.store.db import Database
 
 
@@ -36,7 +37,7 @@ def registry_with_clock(
 
 async def test_create_gives_unguessable_id_and_key(database: Database) -> None:
     registry = LiveStreamRegistry(database)
-    record, key = await registry.create(room_id=None, title="  Friday night  ")
+    record, key = await registry.create(room_id=None, title="  Friday night  ", by=CLI_ACTOR)
     assert re.fullmatch(r"[a-z2-7]{24}", record.stream_id)  # 120 bits, base32
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", key)  # 256 bits, url-safe base64
     assert record.app == "live"
@@ -44,7 +45,7 @@ async def test_create_gives_unguessable_id_and_key(database: Database) -> None:
     assert record.title == "Friday night"
     assert record.created_at_ms > 1_600_000_000_000
 
-    in_room, other_key = await registry.create(room_id="room-42", title="")
+    in_room, other_key = await registry.create(room_id="room-42", title="", by=CLI_ACTOR)
     assert (in_room.app, in_room.room_id) == ("room-42", "room-42")
     assert other_key != key
     assert in_room.stream_id != record.stream_id
@@ -53,7 +54,7 @@ async def test_create_gives_unguessable_id_and_key(database: Database) -> None:
 
 async def test_key_is_stored_only_as_its_sha256(database: Database) -> None:
     registry = LiveStreamRegistry(database)
-    record, key = await registry.create(room_id=None, title="t")
+    record, key = await registry.create(room_id=None, title="t", by=CLI_ACTOR)
     row = await database.fetchrow(
         "SELECT key_hash, row_to_json(s)::text AS everything FROM live_streams s "
         "WHERE stream_id = $1",
@@ -78,15 +79,15 @@ async def test_create_rejects_bad_input(
 ) -> None:
     registry = LiveStreamRegistry(database)
     with pytest.raises(InvalidLiveStream, match=problem):
-        await registry.create(room_id=room_id, title=title)
+        await registry.create(room_id=room_id, title=title, by=CLI_ACTOR)
     assert await registry.list() == []
 
 
 async def test_authorize_publish(database: Database) -> None:
     registry = LiveStreamRegistry(database)
     authorizer: PublishAuthorizer = registry
-    free, free_key = await registry.create(room_id=None, title="")
-    roomed, room_key = await registry.create(room_id="r1", title="")
+    free, free_key = await registry.create(room_id=None, title="", by=CLI_ACTOR)
+    roomed, room_key = await registry.create(room_id="r1", title="", by=CLI_ACTOR)
 
     assert await authorizer.authorize_publish("live", free_key) == free
     assert await authorizer.authorize_publish("r1", room_key) == roomed
@@ -102,27 +103,27 @@ async def test_authorize_publish(database: Database) -> None:
 
 async def test_rotated_key_replaces_the_old_one(database: Database) -> None:
     registry = LiveStreamRegistry(database)
-    record, old = await registry.create(room_id=None, title="")
-    new = await registry.rotate_key(record.stream_id)
+    record, old = await registry.create(room_id=None, title="", by=CLI_ACTOR)
+    new = await registry.rotate_key(record.stream_id, by=CLI_ACTOR)
     assert new != old
     assert await registry.authorize_publish("live", old) is None
     assert await registry.authorize_publish("live", new) == record
     with pytest.raises(LiveStreamNotFound):
-        await registry.rotate_key("no-such-stream")
+        await registry.rotate_key("no-such-stream", by=CLI_ACTOR)
     with pytest.raises(LiveStreamNotFound):
-        await registry.rotate_key("not a valid id!")
+        await registry.rotate_key("not a valid id!", by=CLI_ACTOR)
 
 
 async def test_deleted_stream_is_refused_and_gone(database: Database) -> None:
     registry = LiveStreamRegistry(database)
-    record, key = await registry.create(room_id=None, title="")
-    kept, kept_key = await registry.create(room_id=None, title="")
+    record, key = await registry.create(room_id=None, title="", by=CLI_ACTOR)
+    kept, kept_key = await registry.create(room_id=None, title="", by=CLI_ACTOR)
     assert await registry.get(record.stream_id) == record  # now cached
-    assert await registry.delete(record.stream_id)
+    assert await registry.delete(record.stream_id, by=CLI_ACTOR)
     assert await registry.authorize_publish("live", key) is None
     assert await registry.get(record.stream_id) is None  # the cache was invalidated
-    assert not await registry.delete(record.stream_id)
-    assert not await registry.delete("not a valid id!")
+    assert not await registry.delete(record.stream_id, by=CLI_ACTOR)
+    assert not await registry.delete("not a valid id!", by=CLI_ACTOR)
     assert await registry.list() == [kept]
     assert await registry.authorize_publish("live", kept_key) == kept
 
@@ -130,7 +131,7 @@ async def test_deleted_stream_is_refused_and_gone(database: Database) -> None:
 async def test_directory_caches_for_the_ttl(database: Database) -> None:
     registry, clock = registry_with_clock(database, cache_ttl_seconds=5.0)
     directory: StreamDirectory = registry
-    record, _ = await registry.create(room_id=None, title="")
+    record, _ = await registry.create(room_id=None, title="", by=CLI_ACTOR)
 
     assert await directory.get(record.stream_id) == record
     # Removed behind the registry's back (another node): still served from the cache ...
@@ -151,13 +152,15 @@ async def test_negative_answers_are_cached_and_create_invalidates(database: Data
     # Junk ids are answered without the database and are not cached.
     assert await registry.get("../../etc/passwd") is None
     assert registry.cache_statistics().entries == 1
-    record, _ = await registry.create(room_id=None, title="")
+    record, _ = await registry.create(room_id=None, title="", by=CLI_ACTOR)
     assert await registry.get(record.stream_id) == record
 
 
 async def test_cache_is_bounded(database: Database) -> None:
     registry, clock = registry_with_clock(database, cache_max_entries=2)
-    records = [(await registry.create(room_id=None, title=str(i)))[0] for i in range(3)]
+    records = [
+        (await registry.create(room_id=None, title=str(i), by=CLI_ACTOR))[0] for i in range(3)
+    ]
     for record in records:
         assert await registry.get(record.stream_id) == record
         clock.now += 0.1
@@ -173,7 +176,7 @@ async def test_lookup_racing_a_delete_does_not_cache_the_stale_record(
     database: Database,
 ) -> None:
     registry, _clock = registry_with_clock(database)
-    record, _ = await registry.create(room_id=None, title="")
+    record, _ = await registry.create(room_id=None, title="", by=CLI_ACTOR)
     store = registry._store
     real_get = store.get
     fetched, release = trio.Event(), trio.Event()
@@ -194,7 +197,7 @@ async def test_lookup_racing_a_delete_does_not_cache_the_stale_record(
         nursery.start_soon(lookup)
         await fetched.wait()
         store.get = real_get  # type: ignore[method-assign]
-        assert await registry.delete(record.stream_id)
+        assert await registry.delete(record.stream_id, by=CLI_ACTOR)
         release.set()
     assert results == [record]  # read before the delete ...
     assert await registry.get(record.stream_id) is None  # ... but not cached past it

@@ -22,6 +22,7 @@ from synctv.providers.crypto import CredentialCipher
 from synctv.providers.service import ProviderService, UnpersistedKey
 from synctv.store.db import Database
 from synctv.store.providers import ProviderInstanceStore
+from tests._harness.audit import audit_rows, everything_as_text
 from tests.providers.fakes import FakeEmby
 from tests.proxy.upstream_server import UpstreamServer
 
@@ -57,7 +58,7 @@ async def stub_call(
 
 
 async def test_add_list_resolve_update_remove(
-    stub_call: Callable[..., Awaitable[Any]], origin: UpstreamServer
+    stub_call: Callable[..., Awaitable[Any]], origin: UpstreamServer, database: Database
 ) -> None:
     fake = FakeEmby(origin)
     fake.install()
@@ -122,6 +123,19 @@ async def test_add_list_resolve_update_remove(
             )
         )
     assert bad.value.status is Status.INVALID_ARGUMENT
+
+    # Every change over the socket is on the record as `cli`; no row holds the API key.
+    rows = await audit_rows(database)
+    assert {r["actor"] for r in rows} == {"cli"}
+    assert [(r["action"], r["outcome"]) for r in rows] == [
+        ("provider.added", "success"),
+        ("provider.updated", "success"),
+        ("provider.added", "failed"),
+        ("credentials.key_rotated", "success"),
+        ("provider.removed", "success"),
+        ("provider.removed", "failed"),
+    ]
+    assert fake.api_key not in await everything_as_text(database)
 
 
 def test_cli_parser_builds() -> None:

@@ -14,6 +14,7 @@ from synctv.errors import DomainError
 from synctv.outbound.client import HttpUpstream
 from synctv.providers.crypto import CredentialCipher, key_id
 from synctv.providers.service import ProviderService
+from synctv.store.audit import CLI_ACTOR
 from synctv.store.db import Database
 from synctv.store.providers import ProviderInstanceStore
 from synctv.store.secrets import (
@@ -44,7 +45,7 @@ def start(config: Config, database: Database, http: HttpUpstream) -> ProviderSer
 
 async def add_three(service: ProviderService) -> None:
     for name in ("a", "b", "c"):
-        await service.add("direct", name, {}, {"headers": {"Cookie": f"sid={name}"}})
+        await service.add("direct", name, {}, {"headers": {"Cookie": f"sid={name}"}}, by=CLI_ACTOR)
 
 
 async def cookies(service: ProviderService, names: str = "abc") -> list[str]:
@@ -64,7 +65,7 @@ async def test_a_generated_key_rotation_survives_a_restart(
     await add_three(service)
     key_file = tmp_path / "secrets" / CREDENTIAL_KEY
 
-    result = await service.rotate_key(None, NEW_KEY)
+    result = await service.rotate_key(None, NEW_KEY, by=CLI_ACTOR)
     assert (result.rotated, result.already_current) == (3, 0)
     assert key_file.read_text().strip() == NEW_KEY.hex()
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
@@ -87,7 +88,7 @@ async def test_a_failed_rotation_puts_the_key_file_back(
         "UPDATE provider_instances SET credentials_key_id = 'deadbeef' WHERE name = 'c'"
     )
     with pytest.raises(DomainError) as info:
-        await service.rotate_key(None, NEW_KEY)
+        await service.rotate_key(None, NEW_KEY, by=CLI_ACTOR)
     assert info.value.code == "credentials_unavailable"
     assert key_file.read_text() == old_text
     assert not (tmp_path / "secrets" / (CREDENTIAL_KEY + PREVIOUS_SUFFIX)).exists()
@@ -105,7 +106,7 @@ async def test_a_crash_between_key_file_and_commit_loses_nothing(
     await GeneratedKeyFile(tmp_path / "secrets").stage(NEW_KEY)
     restarted = start(config, database, http)  # new key current, old key as previous
     assert await cookies(restarted) == ["sid=a", "sid=b", "sid=c"]
-    result = await restarted.rotate_key(None, NEW_KEY)  # finishing it is a rerun
+    result = await restarted.rotate_key(None, NEW_KEY, by=CLI_ACTOR)  # finishing it is a rerun
     assert (result.rotated, result.already_current) == (3, 0)
     assert await key_ids(database) == {key_id(NEW_KEY)}
     assert await cookies(start(config, database, http)) == ["sid=a", "sid=b", "sid=c"]
@@ -121,7 +122,7 @@ async def test_a_configured_key_is_rotated_by_configuration(
     service = start(config, database, http)
     await add_three(service)
     with pytest.raises(DomainError) as info:
-        await service.rotate_key(old_key, NEW_KEY)
+        await service.rotate_key(old_key, NEW_KEY, by=CLI_ACTOR)
     assert info.value.code == "credential_key_configured"
     assert "security.credential_encryption_key" in info.value.message
     assert "security.previous_credential_encryption_keys" in info.value.message
@@ -137,8 +138,8 @@ async def test_a_configured_key_is_rotated_by_configuration(
     )
     restarted = start(rotated, database, http)
     assert await cookies(restarted) == ["sid=a", "sid=b", "sid=c"]  # decrypted by key id
-    await restarted.add("direct", "d", {}, {"headers": {"Cookie": "sid=d"}})
-    result = await restarted.rotate_key(None, NEW_KEY)
+    await restarted.add("direct", "d", {}, {"headers": {"Cookie": "sid=d"}}, by=CLI_ACTOR)
+    result = await restarted.rotate_key(None, NEW_KEY, by=CLI_ACTOR)
     assert (result.rotated, result.already_current) == (3, 1)
     # Now the previous key can leave the configuration.
     final = Config(
@@ -153,6 +154,6 @@ async def test_an_unknown_old_key_is_refused(
     service = start(Config(data_dir=tmp_path), database, http)
     await add_three(service)
     with pytest.raises(DomainError) as info:
-        await service.rotate_key(bytes(32), NEW_KEY)
+        await service.rotate_key(bytes(32), NEW_KEY, by=CLI_ACTOR)
     assert info.value.code == "credentials_unavailable"
     assert (tmp_path / "secrets" / CREDENTIAL_KEY).read_text().strip() != NEW_KEY.hex()

@@ -30,6 +30,7 @@ from synctv.providers.crypto import CredentialCipher
 from synctv.providers.service import ProviderService, UnpersistedKey
 from synctv.proxy.service import MediaProxy
 from synctv.proxy.token import ProxyTokenSigner
+from synctv.store.audit import CLI_ACTOR
 from synctv.store.db import Database
 from synctv.store.providers import ProviderInstanceStore
 from tests.providers.fakes import FakeAlist
@@ -170,7 +171,7 @@ async def test_every_kind_is_checked_by_the_service(
     service: ProviderService, source: PlaybackSource
 ) -> None:
     SOURCE[0] = source
-    instance = await service.add("anything", "any", {})
+    instance = await service.add("anything", "any", {}, by=CLI_ACTOR)
     for resolve in (service.resolve, service.resolve_for_proxy, service.describe_resolution):
         with pytest.raises(DomainError) as info:
             await resolve(instance.id, "ref")
@@ -181,7 +182,7 @@ async def test_good_urls_come_back_normalised(service: ProviderService) -> None:
     SOURCE[0] = PlaybackSource(
         "HTTP://Example.COM/x", subtitles=(Subtitle("en", "http://B.example/s"),)
     )
-    instance = await service.add("anything", "any", {})
+    instance = await service.add("anything", "any", {}, by=CLI_ACTOR)
     resolved = await service.resolve_for_proxy(instance.id, "ref")
     assert resolved.source.url == "http://example.com/x"
     assert resolved.source.subtitles[0].url == "http://b.example/s"
@@ -196,6 +197,7 @@ async def test_alist_raw_url_is_checked(service: ProviderService, origin: Upstre
         {"base_url": origin.base, "username": "admin"},
         {"password": fake.password},
         lan_service=True,
+        by=CLI_ACTOR,
     )
     with pytest.raises(DomainError) as info:
         await service.resolve(nas.id, "/movies/film.mp4")
@@ -203,7 +205,7 @@ async def test_alist_raw_url_is_checked(service: ProviderService, origin: Upstre
 
 
 async def test_the_proxy_answers_400(service: ProviderService, http: HttpUpstream) -> None:
-    direct = await service.add("direct", "web", {})
+    direct = await service.add("direct", "web", {}, by=CLI_ACTOR)
     proxy = MediaProxy(
         signer=ProxyTokenSigner(b"j" * 32), resolver=service, upstream=http, cache=None
     )

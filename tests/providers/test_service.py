@@ -20,6 +20,7 @@ from synctv.providers.service import ProviderService, UnpersistedKey
 from synctv.proxy.service import MediaProxy
 from synctv.proxy.slice_cache import SliceCache
 from synctv.proxy.token import ProxyTokenSigner
+from synctv.store.audit import CLI_ACTOR, AuditEvent
 from synctv.store.db import Database
 from synctv.store.providers import ProviderInstanceStore
 from tests.providers.fakes import FILM, SUBTITLE, FakeAlist, FakeEmby
@@ -46,6 +47,7 @@ async def test_instances_crud_and_ciphertext_at_rest(
         {"base_url": "http://nas.lan:5244", "username": "admin"},
         {"password": "alist-secret-pw"},
         lan_service=True,
+        by=CLI_ACTOR,
     )
     assert added.has_credentials
     assert added.credentials_key_id == CredentialCipher(KEY).key_id
@@ -56,18 +58,18 @@ async def test_instances_crud_and_ciphertext_at_rest(
     assert "alist-secret-pw" not in raw["config"]
 
     with pytest.raises(DomainError) as taken:
-        await service.add("direct", "nas", {})
+        await service.add("direct", "nas", {}, by=CLI_ACTOR)
     assert taken.value.code == "provider_name_taken"
     with pytest.raises(DomainError) as bad:
-        await service.add("alist", "x", {"base_url": "ftp://nope"})
+        await service.add("alist", "x", {"base_url": "ftp://nope"}, by=CLI_ACTOR)
     assert bad.value.code == "invalid_provider_config"
 
-    updated = await service.update("nas", name="nas2", lan_service=False)
+    updated = await service.update("nas", name="nas2", lan_service=False, by=CLI_ACTOR)
     assert (updated.name, updated.lan_service, updated.has_credentials) == ("nas2", False, True)
-    cleared = await service.update("nas2", clear_credentials=True)
+    cleared = await service.update("nas2", clear_credentials=True, by=CLI_ACTOR)
     assert not cleared.has_credentials
     assert [i.name for i in await service.list_instances()] == ["nas2"]
-    await service.remove("nas2")
+    await service.remove("nas2", by=CLI_ACTOR)
     with pytest.raises(DomainError) as gone:
         await service.get("nas2")
     assert gone.value.code == "provider_not_found"
@@ -98,6 +100,7 @@ async def test_alist_file_plays_through_the_proxy(
         {"base_url": origin.base, "username": "admin"},
         {"password": fake.password},
         lan_service=True,
+        by=CLI_ACTOR,
     )
     status, body = await _play(service, http, nursery, nas.id, "/movies/film.mp4")
     assert (status, body) == (206, FILM[70000:200000])
@@ -117,6 +120,7 @@ async def test_emby_item_plays_through_the_proxy(
         {"base_url": origin.base, "username": "viewer"},
         {"password": fake.password},
         lan_service=True,
+        by=CLI_ACTOR,
     )
     status, body = await _play(service, http, nursery, emby.id, "42")
     assert (status, body) == (206, FILM[70000:200000])
@@ -128,7 +132,12 @@ async def test_resolve_output_masks_secrets(
     fake = FakeEmby(origin)
     fake.install()
     await service.add(
-        "emby", "emby", {"base_url": origin.base}, {"api_key": fake.api_key}, lan_service=True
+        "emby",
+        "emby",
+        {"base_url": origin.base},
+        {"api_key": fake.api_key},
+        lan_service=True,
+        by=CLI_ACTOR,
     )
     out = await service.describe_resolution("emby", "42", lambda i, r, s: f"/proxy/<{i}:{r}:{s}>")
     text = json.dumps(out)
@@ -142,6 +151,7 @@ async def test_resolve_output_masks_secrets(
         "cdn",
         {"headers": {"Referer": "https://site/"}},
         {"headers": {"Authorization": "Bearer top-secret-token", "X-Sig": "s1", "Origin": "o"}},
+        by=CLI_ACTOR,
     )
     direct = await service.describe_resolution("cdn", "https://cdn.example/a.mp4")
     # Every credential-derived header is masked, however short or innocent its name or value.
@@ -160,7 +170,7 @@ async def test_plain_options_with_credential_headers_are_refused(
 ) -> None:
     for headers in ({"X-Api-Key": "k-123"}, {"Authorization": "Bearer t"}, {"Cookie": "a=b"}):
         with pytest.raises(DomainError) as info:
-            await service.add("direct", "cdn", {"headers": headers})
+            await service.add("direct", "cdn", {"headers": headers}, by=CLI_ACTOR)
         assert info.value.code == "invalid_provider_config"
         assert repr(next(iter(headers))) in info.value.message
     assert await service.list_instances() == []
@@ -169,18 +179,24 @@ async def test_plain_options_with_credential_headers_are_refused(
 async def test_a_source_with_credentials_is_never_handed_out_direct(
     service: ProviderService, database: Database
 ) -> None:
-    await service.add("direct", "open", {"headers": {"Referer": "https://site/"}})
+    await service.add("direct", "open", {"headers": {"Referer": "https://site/"}}, by=CLI_ACTOR)
     assert (await service.resolve("open", "https://cdn.example/a.mp4")).mode == "direct"
     keyed = await service.resolve("open", "https://cdn.example/a.mp4?api_key=abc")
     assert keyed.mode == "proxy"  # the URL carries an account credential
-    await service.add("direct", "cookie", {}, {"headers": {"Cookie": "sid=1"}})
+    await service.add("direct", "cookie", {}, {"headers": {"Cookie": "sid=1"}}, by=CLI_ACTOR)
     assert (await service.resolve("cookie", "https://cdn.example/a.mp4")).mode == "proxy"
     with pytest.raises(DomainError) as info:
-        await service.add("direct", "forced", {"mode": "direct"}, {"headers": {"Cookie": "x=y"}})
+        await service.add(
+            "direct", "forced", {"mode": "direct"}, {"headers": {"Cookie": "x=y"}}, by=CLI_ACTOR
+        )
     assert info.value.code == "invalid_provider_config"
     with pytest.raises(DomainError) as emby:
         await service.add(
-            "emby", "emby", {"base_url": "http://emby.example", "mode": "direct"}, {"api_key": "k"}
+            "emby",
+            "emby",
+            {"base_url": "http://emby.example", "mode": "direct"},
+            {"api_key": "k"},
+            by=CLI_ACTOR,
         )
     assert emby.value.code == "invalid_provider_config"
 
@@ -191,7 +207,12 @@ async def test_subtitles_play_through_the_proxy(
     fake = FakeEmby(origin)
     fake.install()
     emby = await service.add(
-        "emby", "emby", {"base_url": origin.base}, {"api_key": fake.api_key}, lan_service=True
+        "emby",
+        "emby",
+        {"base_url": origin.base},
+        {"api_key": fake.api_key},
+        lan_service=True,
+        by=CLI_ACTOR,
     )
     cache = SliceCache(http, slice_size=64 * 1024, max_bytes=4 * 1024 * 1024)
     await nursery.start(cache.run)
@@ -229,6 +250,7 @@ async def test_updating_an_instance_drops_the_proxys_cached_source(
         "cdn",
         {"headers": {"Referer": "https://one/"}, "lan_hosts": ["127.0.0.1"]},
         lan_service=True,
+        by=CLI_ACTOR,
     )
     proxy = MediaProxy(
         signer=ProxyTokenSigner(b"j" * 32), resolver=service, upstream=http, cache=None
@@ -238,11 +260,13 @@ async def test_updating_an_instance_drops_the_proxys_cached_source(
     assert (await call(app, path, {"range": "bytes=0-9"})).status == 206
     assert origin.seen[-1].headers["referer"] == "https://one/"
     await service.update(
-        "cdn", config={"headers": {"Referer": "https://two/"}, "lan_hosts": ["127.0.0.1"]}
+        "cdn",
+        config={"headers": {"Referer": "https://two/"}, "lan_hosts": ["127.0.0.1"]},
+        by=CLI_ACTOR,
     )
     assert (await call(app, path, {"range": "bytes=0-9"})).status == 206
     assert origin.seen[-1].headers["referer"] == "https://two/"
-    await service.remove("cdn")
+    await service.remove("cdn", by=CLI_ACTOR)
     assert (await call(app, path, {"range": "bytes=0-9"})).status == 404
 
 
@@ -252,7 +276,9 @@ async def test_a_lan_instance_reaches_only_its_lan_hosts(
     other = UpstreamServer(host="127.0.0.3")
     await nursery.start(other.serve)
     origin.objects["/a.mp4"] = other.objects["/a.mp4"] = Obj(FILM)
-    nas = await service.add("direct", "nas", {"lan_hosts": ["127.0.0.1"]}, lan_service=True)
+    nas = await service.add(
+        "direct", "nas", {"lan_hosts": ["127.0.0.1"]}, lan_service=True, by=CLI_ACTOR
+    )
     proxy = MediaProxy(
         signer=ProxyTokenSigner(b"j" * 32), resolver=service, upstream=http, cache=None
     )
@@ -263,7 +289,7 @@ async def test_a_lan_instance_reaches_only_its_lan_hosts(
     assert refused.status == 403
     assert other.seen == []
     with pytest.raises(DomainError) as info:
-        await service.add("direct", "nolist", {}, lan_service=True)
+        await service.add("direct", "nolist", {}, lan_service=True, by=CLI_ACTOR)
     assert "lan_hosts" in info.value.message
 
 
@@ -278,13 +304,14 @@ async def test_key_rotation(
         {"base_url": origin.base, "username": "admin"},
         {"password": fake.password},
         lan_service=True,
+        by=CLI_ACTOR,
     )
-    await service.add("direct", "cdn", {}, {"headers": {"Cookie": "a=b"}})
-    await service.add("direct", "plain", {})  # no credentials: nothing to rotate
+    await service.add("direct", "cdn", {}, {"headers": {"Cookie": "a=b"}}, by=CLI_ACTOR)
+    await service.add("direct", "plain", {}, by=CLI_ACTOR)  # no credentials: nothing to rotate
 
     wrong = bytes(32)
     with pytest.raises(DomainError) as info:
-        await service.rotate_key(wrong, NEW_KEY)
+        await service.rotate_key(wrong, NEW_KEY, by=CLI_ACTOR)
     assert info.value.code == "credentials_unavailable"
     old_id = CredentialCipher(KEY).key_id
     assert {
@@ -294,10 +321,10 @@ async def test_key_rotation(
         )
     } == {old_id}  # the failed rotation changed nothing
 
-    result = await service.rotate_key(KEY, NEW_KEY)
+    result = await service.rotate_key(KEY, NEW_KEY, by=CLI_ACTOR)
     assert (result.rotated, result.already_current) == (2, 0)
     assert (await service.resolve("nas", "/movies/film.mp4")).url.endswith("sign=abc")
-    again = await service.rotate_key(KEY, NEW_KEY)  # rerunnable
+    again = await service.rotate_key(KEY, NEW_KEY, by=CLI_ACTOR)  # rerunnable
     assert (again.rotated, again.already_current) == (0, 2)
 
     restarted = ProviderService(
@@ -321,7 +348,7 @@ async def test_a_rotation_failing_midway_changes_nothing(
     service: ProviderService, database: Database, http: HttpUpstream
 ) -> None:
     for name in ("a", "b", "c", "d"):
-        await service.add("direct", name, {}, {"headers": {"Cookie": f"sid={name}"}})
+        await service.add("direct", name, {}, {"headers": {"Cookie": f"sid={name}"}}, by=CLI_ACTOR)
     before = await database.fetch(
         "SELECT id, credentials, credentials_key_id, updated_at FROM provider_instances ORDER BY id"
     )
@@ -338,18 +365,18 @@ async def test_a_rotation_failing_midway_changes_nothing(
     store = ProviderInstanceStore(database)
     real = store.reencrypt_all
 
-    async def watched(reencrypt: Any) -> tuple[int, int]:
+    async def watched(reencrypt: Any, *, audit: AuditEvent) -> tuple[int, int]:
         def step(instance_id: str, blob: bytes, key: str) -> tuple[bytes, str] | None:
             result = reencrypt(instance_id, blob, key)
             rewritten.append(instance_id)
             return result
 
-        return await real(step)
+        return await real(step, audit=audit)
 
     store.reencrypt_all = watched  # type: ignore[method-assign]
     rotating = ProviderService(store, CredentialCipher(KEY), http, key_custody=UnpersistedKey())
     with pytest.raises(DomainError) as info:
-        await rotating.rotate_key(KEY, NEW_KEY)
+        await rotating.rotate_key(KEY, NEW_KEY, by=CLI_ACTOR)
     assert info.value.code == "credentials_unavailable"
     assert len(rewritten) == 3  # three rows were UPDATEd before the fourth failed
     after = await database.fetch(

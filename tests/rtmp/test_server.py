@@ -43,6 +43,7 @@ from synctv.rtmp.handshake import HANDSHAKE_RANDOM_SIZE
 from synctv.rtmp.messages import StreamBegin, StreamEof
 from synctv.rtmp.server import RtmpServer, encode_rtmp_tags
 from synctv.rtmp.session import encode_media_chunks
+from synctv.store.audit import CLI_ACTOR
 from synctv.store.db import Database
 from tests.conftest import fixture_bytes
 
@@ -194,7 +195,7 @@ async def rig(
     }
     settings.update(config)
     livestream = LivestreamConfig(**settings)
-    record, key = await registry.create(room_id=None, title="test")
+    record, key = await registry.create(room_id=None, title="test", by=CLI_ACTOR)
     with trio.fail_after(GUARD):
         async with trio.open_nursery() as nursery:
             hub = StreamHub(livestream)
@@ -391,7 +392,7 @@ async def test_publisher_stalled_mid_chunk_is_closed(registry: LiveStreamRegistr
     batch window (no later read is needed), it is closed after the idle timeout, and another
     stream's publisher and viewer carry on throughout."""
     async with rig(registry, publisher_idle_timeout_seconds=0.6, fanout_batch_window_ms=200) as r:
-        other, other_key = await r.registry.create(room_id=None, title="other")
+        other, other_key = await r.registry.create(room_id=None, title="other", by=CLI_ACTOR)
         bystander_pub = r.memory("192.0.2.7")
         await bystander_pub.publish("live", other_key)
         await bystander_pub.send_tags(MEDIA[:3])

@@ -7,6 +7,7 @@ import hashlib
 import asyncpg
 import pytest
 
+from synctv.store.audit import CLI_ACTOR
 from synctv.store.db import Database
 from synctv.store.live_streams import LiveStreamExists, LiveStreamStore
 
@@ -18,10 +19,10 @@ def digest(key: str) -> bytes:
 async def test_insert_get_list_rekey_delete(database: Database) -> None:
     store = LiveStreamStore(database)
     first = await store.insert(
-        stream_id="s1", app="live", room_id=None, title="one", key_hash=digest("k1")
+        stream_id="s1", app="live", room_id=None, title="one", key_hash=digest("k1"), by=CLI_ACTOR
     )
     second = await store.insert(
-        stream_id="s2", app="room7", room_id="room7", title="", key_hash=digest("k2")
+        stream_id="s2", app="room7", room_id="room7", title="", key_hash=digest("k2"), by=CLI_ACTOR
     )
     assert (first.stream_id, first.app, first.room_id, first.title) == ("s1", "live", None, "one")
     assert second.room_id == "room7"
@@ -33,25 +34,34 @@ async def test_insert_get_list_rekey_delete(database: Database) -> None:
     assert found == (second, digest("k2"))
     assert await store.find_by_key_hash(digest("k3")) is None
 
-    assert await store.set_key_hash("s2", digest("k3"))
+    assert await store.set_key_hash("s2", digest("k3"), by=CLI_ACTOR)
     assert await store.find_by_key_hash(digest("k2")) is None
     assert await store.find_by_key_hash(digest("k3")) is not None
-    assert not await store.set_key_hash("nope", digest("k4"))
+    assert not await store.set_key_hash("nope", digest("k4"), by=CLI_ACTOR)
 
-    assert await store.delete("s1")
-    assert not await store.delete("s1")
+    assert await store.delete("s1", by=CLI_ACTOR)
+    assert not await store.delete("s1", by=CLI_ACTOR)
     assert [row.stream_id for row in await store.list()] == ["s2"]
 
 
 async def test_duplicate_id_or_key_hash_is_reported(database: Database) -> None:
     store = LiveStreamStore(database)
-    await store.insert(stream_id="s1", app="live", room_id=None, title="", key_hash=digest("k"))
+    await store.insert(
+        stream_id="s1", app="live", room_id=None, title="", key_hash=digest("k"), by=CLI_ACTOR
+    )
     with pytest.raises(LiveStreamExists):
         await store.insert(
-            stream_id="s1", app="live", room_id=None, title="", key_hash=digest("other")
+            stream_id="s1",
+            app="live",
+            room_id=None,
+            title="",
+            key_hash=digest("other"),
+            by=CLI_ACTOR,
         )
     with pytest.raises(LiveStreamExists):
-        await store.insert(stream_id="s2", app="live", room_id=None, title="", key_hash=digest("k"))
+        await store.insert(
+            stream_id="s2", app="live", room_id=None, title="", key_hash=digest("k"), by=CLI_ACTOR
+        )
 
 
 @pytest.mark.parametrize(
@@ -67,4 +77,6 @@ async def test_schema_constraints(
 ) -> None:
     store = LiveStreamStore(database)
     with pytest.raises(asyncpg.CheckViolationError):
-        await store.insert(stream_id="s", app=app, room_id=room_id, title="", key_hash=key_hash)
+        await store.insert(
+            stream_id="s", app=app, room_id=room_id, title="", key_hash=key_hash, by=CLI_ACTOR
+        )

@@ -14,6 +14,9 @@ Host names in those URLs (:class:`LiveUrls`):
 
 Live status and kicking come from this node's stream hub, injected as two callables so this
 module does not depend on the hub's types (see :class:`LiveStatus`).
+
+The caller is the management socket, so every change is audited as ``cli``; a kick changes
+nothing stored, so its row is written on its own, after the kick.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from synctv.livestream.registry import (
     LiveStreamRecord,
     LiveStreamRegistry,
 )
+from synctv.store.audit import CLI_ACTOR
 
 _WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]"})
 
@@ -164,7 +168,7 @@ class LiveAdminService(live_grpc.LiveAdminBase):
     ) -> live_pb2.CreateLiveStreamResponse:
         try:
             record, key = await self._registry.create(
-                room_id=request.room_id or None, title=request.title
+                room_id=request.room_id or None, title=request.title, by=CLI_ACTOR
             )
         except InvalidLiveStream as exc:
             raise DomainError(errors.INVALID_PARAMETER, str(exc)) from None
@@ -193,7 +197,7 @@ class LiveAdminService(live_grpc.LiveAdminBase):
         self, request: live_pb2.RotateLiveStreamKeyRequest
     ) -> live_pb2.RotateLiveStreamKeyResponse:
         try:
-            key = await self._registry.rotate_key(request.stream_id)
+            key = await self._registry.rotate_key(request.stream_id, by=CLI_ACTOR)
         except LiveStreamNotFound:
             raise _not_found(request.stream_id) from None
         record = await self._registry.get(request.stream_id)
@@ -204,18 +208,30 @@ class LiveAdminService(live_grpc.LiveAdminBase):
     async def Kick(
         self, request: live_pb2.KickLiveStreamRequest
     ) -> live_pb2.KickLiveStreamResponse:
-        if await self._registry.get(request.stream_id) is None:
-            raise _not_found(request.stream_id)
-        return live_pb2.KickLiveStreamResponse(kicked=self._kick_publisher(request.stream_id))
+        stream_id = request.stream_id
+        if await self._registry.get(stream_id) is None:
+            await self._registry.record_kick(
+                stream_id, by=CLI_ACTOR, kicked=False, reason="stream_not_found"
+            )
+            raise _not_found(stream_id)
+        kicked = self._kick_publisher(stream_id)
+        await self._registry.record_kick(
+            stream_id, by=CLI_ACTOR, kicked=kicked, reason="" if kicked else "not_live"
+        )
+        return live_pb2.KickLiveStreamResponse(kicked=kicked)
 
     @unary
     async def Delete(
         self, request: live_pb2.DeleteLiveStreamRequest
     ) -> live_pb2.DeleteLiveStreamResponse:
-        if not await self._registry.delete(request.stream_id):
-            raise _not_found(request.stream_id)
+        stream_id = request.stream_id
+        if not await self._registry.delete(stream_id, by=CLI_ACTOR):
+            raise _not_found(stream_id)
         # The key no longer authorizes anything; a connected publisher must not outlive it.
-        return live_pb2.DeleteLiveStreamResponse(kicked=self._kick_publisher(request.stream_id))
+        kicked = self._kick_publisher(stream_id)
+        if kicked:
+            await self._registry.record_kick(stream_id, by=CLI_ACTOR, kicked=True, reason="deleted")
+        return live_pb2.DeleteLiveStreamResponse(kicked=kicked)
 
     def _kick_publisher(self, stream_id: str) -> bool:
         return self._kick(stream_id) if self._kick is not None else False

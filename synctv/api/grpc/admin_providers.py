@@ -2,7 +2,7 @@
 
 Thin: decodes JSON fields and calls :class:`ProviderService`; its :class:`DomainError` codes reach
 the client as they are (the bridge maps them). Credentials come in (the socket is 0600) and never
-go out.
+go out. The caller is the management socket: every change is audited as ``cli``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from synctv.api.grpc.bridge import unary
 from synctv.errors import DomainError
 from synctv.providers.crypto import key_id, parse_key
 from synctv.providers.service import ProviderInstance, ProviderService, ProxyUrl
+from synctv.store.audit import CLI_ACTOR
 
 
 class ProviderAdmin(providers_grpc.ProviderAdminBase):
@@ -33,6 +34,7 @@ class ProviderAdmin(providers_grpc.ProviderAdminBase):
             _object(request.config_json, "config_json"),
             _object(request.credentials_json, "credentials_json"),
             lan_service=request.lan_service,
+            by=CLI_ACTOR,
         )
         return _message(instance)
 
@@ -61,6 +63,7 @@ class ProviderAdmin(providers_grpc.ProviderAdminBase):
             ),
             clear_credentials=request.clear_credentials,
             lan_service=request.lan_service if has("lan_service") else None,
+            by=CLI_ACTOR,
         )
         return _message(instance)
 
@@ -68,7 +71,7 @@ class ProviderAdmin(providers_grpc.ProviderAdminBase):
     async def Remove(
         self, request: providers_pb2.RemoveProviderRequest
     ) -> providers_pb2.RemoveProviderResponse:
-        await self._service.remove(request.instance)
+        await self._service.remove(request.instance, by=CLI_ACTOR)
         return providers_pb2.RemoveProviderResponse()
 
     @unary
@@ -92,7 +95,7 @@ class ProviderAdmin(providers_grpc.ProviderAdminBase):
             raise DomainError(
                 errors.INVALID_PARAMETER, "keys must be 64 hexadecimal characters"
             ) from None
-        result = await self._service.rotate_key(old, new)
+        result = await self._service.rotate_key(old, new, by=CLI_ACTOR)
         return providers_pb2.RotateProviderKeyResponse(
             rotated=result.rotated, already_current=result.already_current, new_key_id=key_id(new)
         )
