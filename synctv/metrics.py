@@ -39,6 +39,14 @@ TASK_CRASHES = Counter(
     "Unexpected exceptions contained by a supervision boundary (the unit of work ended)",
     ["task"],
 )
+RATE_LIMITED = Counter(
+    "synctv_rate_limited_total", "Requests refused by a rate limit, by rule", ["rule"]
+)
+RATE_LIMIT_FAIL_OPEN = Counter(
+    "synctv_rate_limit_fail_open_total",
+    "Requests let through unchecked because the rate-limit store (Redis) was unreachable",
+    ["rule"],
+)
 BUILD_INFO = Gauge("synctv_build_info", "Always 1; labels carry the version", ["version"])
 
 
