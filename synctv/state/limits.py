@@ -125,7 +125,7 @@ class LimitBook:
         return self._lockout
 
     def update(self, name: str, rule: RateLimitRule) -> None:
-        """Replace the rule ``name`` (``rule.name`` must match: it keys the store)."""
+        """Replace the rule ``name`` (``rule.name`` must match: it labels metrics)."""
         if rule.name != name or name not in self._rules:
             raise ValueError(f"no rule {name!r} to replace with {rule.name!r}")
         self._rules[name] = rule

@@ -41,6 +41,8 @@ class RateLimitRule:
     # Derived once: the spacing between requests and how far ahead of it a key may run.
     interval_us: int = field(init=False, repr=False, compare=False)
     tolerance_us: int = field(init=False, repr=False, compare=False)
+    # Names this rule's buckets in the store: a changed rule gets fresh ones (see ``bucket``).
+    bucket: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.name or ":" in self.name:
@@ -55,7 +57,12 @@ class RateLimitRule:
             raise ValueError(f"rule {self.name}: burst must be at least 1, got {burst!r}")
         interval = max(1, round(self.period_seconds * MICROSECONDS / self.limit))
         object.__setattr__(self, "interval_us", interval)
-        object.__setattr__(self, "tolerance_us", max(interval, round(interval * burst)))
+        tolerance = max(interval, round(interval * burst))
+        object.__setattr__(self, "tolerance_us", tolerance)
+        # The numbers are part of the name so that a setting change takes effect at once: a
+        # TAT stored under the old spacing would otherwise carry the old rule's debt forward.
+        # Every key starts the new rule with a full burst; the old buckets expire unused.
+        object.__setattr__(self, "bucket", f"{self.name}.{interval}.{tolerance}")
 
     @property
     def effective_burst(self) -> float:
@@ -122,7 +129,7 @@ class GcraTable:
     def check(self, rule: RateLimitRule, key: str, now: float) -> RateDecision:
         now_us = int(now * MICROSECONDS)
         tats = self._tats
-        slot = (rule.name, key)
+        slot = (rule.bucket, key)
         tat = tats.pop(slot, None)
         if tat is None:
             self._make_room()
@@ -133,7 +140,7 @@ class GcraTable:
         """:meth:`check` for the packet path: the same arithmetic, no decision object."""
         now_us = int(now * MICROSECONDS)
         tats = self._tats
-        slot = (rule.name, key)
+        slot = (rule.bucket, key)
         tat = tats.pop(slot, None)
         if tat is None:
             self._make_room()
@@ -153,4 +160,4 @@ class GcraTable:
             self.evictions += 1
 
     def forget(self, rule: RateLimitRule, key: str) -> bool:
-        return self._tats.pop((rule.name, key), None) is not None
+        return self._tats.pop((rule.bucket, key), None) is not None

@@ -182,7 +182,7 @@ class RedisState:
 
     async def check_rate(self, rule: RateLimitRule, key: str) -> RateDecision:
         return await self._call(
-            "GCRA", self._aio_check_rate, f"{self._prefix}ratelimit:{rule.name}:{key}", rule
+            "GCRA", self._aio_check_rate, f"{self._prefix}ratelimit:{rule.bucket}:{key}", rule
         )
 
     async def _aio_get(self, key: str) -> bytes | None:
