@@ -24,6 +24,7 @@ from synctv.config import Config
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRegistry
 from synctv.state import ShortLivedState
+from synctv.state.limits import RateLimits
 from synctv.store.db import Database
 from synctv.store.secrets import Secrets
 
@@ -43,6 +44,7 @@ class Services:
     readiness: Readiness
     addresses: BoundAddresses  # filled as each listener becomes ready
     started_at: float  # time.monotonic() when the tree started
+    limits: RateLimits  # the declared rate limits over ``state`` (synctv.state.limits)
 
 
 RouteFactory = Callable[[Services], Sequence[Route]]

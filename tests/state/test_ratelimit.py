@@ -247,3 +247,38 @@ async def test_redis_reloads_the_script_after_a_flush(redis_url: str) -> None:
         assert (await state.check_rate(RULE, "f")).allowed  # EVALSHA: NOSCRIPT, then loaded
         assert await send_command(port, "SCRIPT", "EXISTS", sha) == b"*1\r\n:1\r\n"
         assert (await state.check_rate(RULE, "f")).allowed
+
+
+# --- the table as STUN uses it (moved here with the token-bucket table it replaced) -------------
+
+STUN_LIKE = RateLimitRule("s", 10, 1, 20)
+
+
+def test_burst_then_refill_at_rate() -> None:
+    table = GcraTable(max_keys=4)
+    assert [table.allow(STUN_LIKE, "a", 0.0) for _ in range(21)] == [True] * 20 + [False]
+    assert not table.allow(STUN_LIKE, "a", 0.05)  # half a request's worth so far
+    assert table.allow(STUN_LIKE, "a", 0.1)
+    assert not table.allow(STUN_LIKE, "a", 0.1)
+    burst = [table.allow(STUN_LIKE, "a", 100.0) for _ in range(21)]
+    assert burst == [True] * 20 + [False]  # capped at burst however long it was quiet
+
+
+def test_a_clock_stepping_back_refills_nothing() -> None:
+    rule = RateLimitRule("r", 1, 1)
+    table = GcraTable(max_keys=2)
+    assert table.allow(rule, "a", 10.0)
+    assert not table.allow(rule, "a", 5.0)
+
+
+@given(st.lists(st.tuples(st.integers(0, 10_000), st.floats(0, 1e6)), max_size=300))
+def test_the_table_never_exceeds_its_bound(events: list[tuple[int, float]]) -> None:
+    table = GcraTable(max_keys=16)
+    for key, now in sorted(events, key=lambda e: e[1]):
+        table.allow(STUN_LIKE, str(key), now)
+        assert len(table) <= 16
+
+
+def test_a_table_needs_room_for_one_key() -> None:
+    with pytest.raises(ValueError, match="max_keys"):
+        GcraTable(max_keys=0)
