@@ -63,6 +63,16 @@ def test_http_micro() -> None:
     assert figures["requests_per_s"] > 0
 
 
+def test_ratelimit_cost() -> None:
+    figures = run_bench(
+        "ratelimit_cost.py", "--checks", "200", "--seconds", "1", "--rounds", "1",
+        "--connections", "4",
+    )  # fmt: skip
+    assert figures["memory_checks_per_s"] > 0
+    assert figures["redis_checks_per_s"] > 0
+    assert all(rps > 0 for rps in figures["http_requests_per_s"].values())
+
+
 def test_stun() -> None:
     figures = run_bench("stun.py", "--seconds", "1")
     assert figures["answered"] > 0
