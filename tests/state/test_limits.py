@@ -266,3 +266,9 @@ async def test_with_redis_stopped_login_and_registration_fail_closed_reads_fail_
     messages = [r.getMessage() for r in caplog.records]
     assert sum("failing open" in m for m in messages) == 1  # once on change, not per request
     assert sum("refusing limited requests" in m for m in messages) == 1
+
+
+def test_rate_limit_errors_map_to_their_transport_statuses() -> None:
+    assert (errors.RATE_LIMITED.http_status, errors.RATE_LIMITED.grpc_status) == (429, 8)
+    assert errors.DEPENDENCY_UNAVAILABLE.http_status == 503
+    assert errors.DEPENDENCY_UNAVAILABLE.grpc_status == 14
