@@ -23,6 +23,7 @@ clears it. Built from the state's atomic primitives (``incr_window``, ``set`` wi
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
@@ -184,7 +185,7 @@ class RateLimits:
             return
         rule = self.book.rule(API_PER_ADDRESS)
         try:
-            decision = await self.state.check_rate(rule, address)
+            decision = await self.state.check_rate(rule, address_key(address))
         except StateUnavailable as exc:
             RATE_LIMIT_FAIL_OPEN.labels(rule.name).inc()
             if rule.name not in self._failing_open:
@@ -199,11 +200,11 @@ class RateLimits:
 
     async def check_auth_attempt(self, address: str) -> None:
         """A login attempt from ``address`` (before the password is checked); fails closed."""
-        await self._check_closed(AUTH_PER_ADDRESS, address, "login attempts")
+        await self._check_closed(AUTH_PER_ADDRESS, address_key(address), "login attempts")
 
     async def check_registration(self, address: str) -> None:
         """An account creation from ``address``; fails closed."""
-        await self._check_closed(REGISTRATION_PER_ADDRESS, address, "registrations")
+        await self._check_closed(REGISTRATION_PER_ADDRESS, address_key(address), "registrations")
 
     async def check_ws_ticket(self, user_id: str) -> None:
         """A WebSocket ticket issued to ``user_id``; fails closed (tickets live in the store)."""
@@ -276,6 +277,21 @@ class RateLimits:
             self._failing_closed = False
             log.warning("rate-limit store available again")
         return result
+
+
+def address_key(address: str) -> str:
+    """The key an address is limited under: IPv4 (and IPv4-mapped IPv6) per address, IPv6 per
+    /64, since one host usually owns a whole /64 and could otherwise rotate through it for
+    fresh budgets. Anything that is not an IP address (a Unix socket peer) is used as it is."""
+    try:
+        parsed = ipaddress.ip_address(address.partition("%")[0])
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
 
 
 def _failures_key(account: str) -> str:

@@ -74,7 +74,9 @@ class MemoryState:
         self._channels: dict[str, set[Subscription]] = {}
         self._dropped = 0
         self._evicted = 0
-        self._rates = GcraTable(max_keys=max_keys)
+        # Its own bound (synctv.state.ratelimit.DEFAULT_MAX_KEYS): forgetting a rate key only
+        # makes that key start afresh, so it needs no share of the ticket store's bound.
+        self._rates = GcraTable()
         self._closed = False
 
     # -- key/value --------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from synctv.state.limits import (
     STUN_PER_SOURCE,
     LimitBook,
     RateLimits,
+    address_key,
 )
 from synctv.state.memory import MemoryState
 from synctv.state.ratelimit import RateLimitRule
@@ -272,3 +273,26 @@ def test_rate_limit_errors_map_to_their_transport_statuses() -> None:
     assert (errors.RATE_LIMITED.http_status, errors.RATE_LIMITED.grpc_status) == (429, 8)
     assert errors.DEPENDENCY_UNAVAILABLE.http_status == 503
     assert errors.DEPENDENCY_UNAVAILABLE.grpc_status == 14
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("192.0.2.1", "192.0.2.1"),
+        ("::ffff:192.0.2.1", "192.0.2.1"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb::9%eth0", "2001:db8:1:2::/64"),
+        ("unix-peer", "unix-peer"),
+    ],
+)
+def test_addresses_are_limited_per_host_and_ipv6_per_64(address: str, key: str) -> None:
+    assert address_key(address) == key
+
+
+async def test_rotating_through_an_ipv6_64_buys_no_fresh_budget() -> None:
+    limits = RateLimits(MemoryState(FakeClock()), LimitBook())
+    for n in range(5):
+        await limits.check_auth_attempt(f"2001:db8::{n + 1}")
+    with pytest.raises(DomainError):
+        await limits.check_auth_attempt("2001:db8::ffff")
+    await limits.check_auth_attempt("2001:db8:0:1::1")  # the next /64 is someone else
