@@ -282,3 +282,21 @@ def test_the_table_never_exceeds_its_bound(events: list[tuple[int, float]]) -> N
 def test_a_table_needs_room_for_one_key() -> None:
     with pytest.raises(ValueError, match="max_keys"):
         GcraTable(max_keys=0)
+
+
+async def test_redis_keys_expire_once_they_mean_nothing(redis_url: str) -> None:
+    prefix = f"test:{uuid.uuid4().hex}:"
+    rule = RateLimitRule("e", 2, 10.0)  # one request back every 5 s
+    async with (
+        trio_asyncio.open_loop(),
+        open_redis_state(redis_url, key_prefix=prefix, timeout_seconds=3.0) as state,
+    ):
+        await state.check_rate(rule, "x")
+        port = int(redis_url.rsplit(":", 1)[1].split("/", 1)[0])
+        key = f"{prefix}ratelimit:{rule.bucket}:x"
+        reply = await send_command(port, "PTTL", key)
+        ttl_ms = int(reply.strip().lstrip(b":"))
+        assert 4_000 < ttl_ms <= 5_000  # the TAT is one interval ahead: then the key is "fresh"
+        await state.check_rate(rule, "x")
+        reply = await send_command(port, "PTTL", key)
+        assert 9_000 < int(reply.strip().lstrip(b":")) <= 10_000
