@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Protocol
 
 MICROSECONDS = 1_000_000
 # Keys a memory table remembers before forgetting the least recently seen one. Forgetting only
@@ -97,15 +96,6 @@ def gcra_step(tat_us: int | None, now_us: int, rule: RateLimitRule) -> tuple[Rat
         return RateDecision(False, (allow_at - now_us) / MICROSECONDS, 0), tat
     remaining = (now_us - allow_at) // rule.interval_us
     return RateDecision(True, 0.0, remaining), new_tat
-
-
-class RateLimiter(Protocol):
-    """What a backend offers: one atomic check per call, keyed by rule name and ``key``."""
-
-    async def check_rate(self, rule: RateLimitRule, key: str) -> RateDecision:
-        """Count one request for ``key`` under ``rule`` if allowed; raises StateUnavailable
-        when the backend cannot answer (the caller chooses to fail open or closed)."""
-        ...
 
 
 class GcraTable:
