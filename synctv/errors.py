@@ -246,6 +246,12 @@ PERMISSION_DENIED = ACCESS.code(
 RATE_LIMITED = ACCESS.code(
     "rate_limited", 429, G.RESOURCE_EXHAUSTED, "Too many requests; retry after Retry-After."
 )
+DEPENDENCY_UNAVAILABLE = ACCESS.code(
+    "dependency_unavailable",
+    503,
+    G.UNAVAILABLE,
+    "A store this check needs (Redis) is unreachable, so it is refused rather than unchecked.",
+)
 
 LIVE = Area("live", "Live streams (HTTP-FLV, HLS, live admin)")
 STREAM_NOT_FOUND = LIVE.code("stream_not_found", 404, G.NOT_FOUND, "No live stream with this id.")

@@ -35,6 +35,7 @@ AREAS: Mapping[str, str] = {
     "node": "Node",
     "task": "Supervision",
     "http": "HTTP listeners",
+    "ratelimit": "Rate limits",
     "db": "Database pool",
     "livestream": "Live streams (hub, HTTP-FLV)",
     "rtmp": "RTMP",
@@ -223,6 +224,17 @@ HTTP_CONNECTIONS_REFUSED = counter(
     "synctv_http_connections_refused_total",
     "HTTP connections refused with 503 at accept, by listener and the cap that refused",
     labels=("listener", "cap"),
+)
+
+# --- rate limits (synctv.state.limits) -----------------------------------------------------------
+
+RATE_LIMITED = counter(
+    "synctv_ratelimit_refused_total", "Requests refused by a rate limit, by rule", labels=("rule",)
+)
+RATE_LIMIT_FAIL_OPEN = counter(
+    "synctv_ratelimit_fail_open_total",
+    "Requests let through unchecked because the rate-limit store (Redis) was unreachable",
+    labels=("rule",),
 )
 
 # --- database pool (Database.statistics) ----------------------------------------------------------

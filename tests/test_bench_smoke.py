@@ -69,6 +69,14 @@ def test_api_bench(fresh_dsn: str) -> None:
     )
     assert figures["public_settings_requests_per_s"] > 0
     assert figures["public_settings_errors"] == 0
+def test_ratelimit_cost() -> None:
+    figures = run_bench(
+        "ratelimit_cost.py", "--checks", "200", "--seconds", "1", "--rounds", "1",
+        "--connections", "4",
+    )  # fmt: skip
+    assert figures["memory_checks_per_s"] > 0
+    assert figures["redis_checks_per_s"] > 0
+    assert all(rps > 0 for rps in figures["http_requests_per_s"].values())
 
 
 def test_stun() -> None:

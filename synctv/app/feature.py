@@ -25,6 +25,7 @@ from synctv.core.runtime_settings import RuntimeSettings
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRegistry
 from synctv.state import ShortLivedState
+from synctv.state.limits import RateLimits
 from synctv.store.db import Database
 from synctv.store.secrets import Secrets
 
@@ -45,6 +46,7 @@ class Services:
     addresses: BoundAddresses  # filled as each listener becomes ready
     started_at: float  # time.monotonic() when the tree started
     settings: RuntimeSettings  # runtime settings: read, and subscribe to changes
+    limits: RateLimits  # the declared rate limits over ``state`` (synctv.state.limits)
 
 
 RouteFactory = Callable[[Services], Sequence[Route]]

@@ -14,7 +14,7 @@ import trio
 
 from synctv.api.grpc.public import serve_public
 from synctv.api.health import Readiness
-from synctv.api.http.asgi import App, Route
+from synctv.api.http.asgi import ApiLimit, App, Route
 from synctv.api.http.server import HttpListenerSettings, HttpServer
 from synctv.api.http.web import build_web_app
 from synctv.app.addresses import BoundAddresses
@@ -56,9 +56,15 @@ async def start_listener(
 
 
 def http_listener(
-    config: Config, features: Sequence[Feature], addresses: BoundAddresses, fd_limit: int
+    config: Config,
+    features: Sequence[Feature],
+    addresses: BoundAddresses,
+    fd_limit: int,
+    *,
+    api_limit: ApiLimit | None = None,
 ) -> Listener:
-    """The main port: every feature's raw routes, REST routers and WebSocket routes."""
+    """The main port: every feature's raw routes, REST routers and WebSocket routes; the REST
+    API behind ``api_limit`` (the general per-address rate limit)."""
     server = config.server
     limit = server.max_connections or max(64, int(fd_limit * AUTO_HTTP_SHARE_OF_FD_LIMIT))
     settings = HttpListenerSettings(
@@ -76,6 +82,7 @@ def http_listener(
         api_routers=[router for feature in features for router in feature.api_routers],
         websocket_routes=[route for feature in features for route in feature.websocket_routes],
         clock=trio.current_time,
+        api_limit=api_limit,
     )
     http = HttpServer(app, settings)
     return Listener(

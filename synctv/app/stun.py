@@ -7,6 +7,7 @@ from functools import partial
 from synctv import metrics
 from synctv.api.http.routes.webrtc import webrtc_router
 from synctv.app.feature import Feature, Listener, Services, Stop
+from synctv.state.limits import STUN_PER_SOURCE
 from synctv.stun.server import StunServer
 
 
@@ -15,7 +16,8 @@ async def build(services: Services) -> Feature:
     routers = [webrtc_router(rtc, bound_stun_port=addresses.stun_port)]
     if not rtc.enable_builtin_stun:
         return Feature("stun", api_routers=routers)
-    stun = StunServer(rtc)
+    book = services.limits.book
+    stun = StunServer(rtc, rate_rule=partial(book.rule, STUN_PER_SOURCE))
     listener = Listener(
         "stun_listener",
         "webrtc.stun_port",

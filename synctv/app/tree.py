@@ -59,6 +59,7 @@ from synctv.core.runtime_settings import RuntimeSettings
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRegistry
 from synctv.state import ShortLivedState
+from synctv.state.limits import LimitBook, RateLimits
 from synctv.store.db import Database
 from synctv.store.migrations import latest_version
 from synctv.store.secrets import Secrets
@@ -121,10 +122,15 @@ async def serve_tree(
     addresses = BoundAddresses()
     registry = LiveStreamRegistry(db)
     hub = StreamHub(config.livestream)
+    # The STUN limit starts from the config file's value; the runtime settings may change it.
+    limits = RateLimits(
+        state,
+        LimitBook({"ratelimit.stunPerSourcePerSecond": config.webrtc.stun_rate_limit_per_second}),
+    )
     services = Services(
         config, secrets, db, state, node_id, hub, registry,
         database_kind, readiness, addresses, started_at,
-        RuntimeSettings.for_database(db, secrets),
+        RuntimeSettings.for_database(db, secrets), limits,
     )  # fmt: skip
     features = [await build(services) for build in FEATURES]
     if extra_routes is not None:
@@ -138,7 +144,9 @@ async def serve_tree(
                                addresses.metrics_bound)  # fmt: skip
     public_handlers = [handler for feature in features for handler in feature.grpc_handlers]
     listeners += grpc_listener(config, public_handlers, readiness, addresses)
-    listeners.append(http_listener(config, features, addresses, fd_limit))  # last: drains last
+    listeners.append(  # last: drains last
+        http_listener(config, features, addresses, fd_limit, api_limit=limits.check_api)
+    )
 
     stop_accepting = trio.Event()  # Controller.shutdown() sets it
     try:

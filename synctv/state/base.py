@@ -18,6 +18,8 @@ from typing import Protocol
 
 import trio
 
+from synctv.state.ratelimit import RateDecision, RateLimitRule
+
 # Messages queued per subscriber before new ones are dropped: a realtime event is small, and a
 # subscriber this far behind is better served by a resync than by a growing buffer.
 DEFAULT_SUBSCRIBER_QUEUE_MESSAGES = 256
@@ -128,6 +130,11 @@ class ShortLivedState(Protocol):
         The window opens at the first hit and the key expires with it; the next hit opens a new
         window at 1. The key must not hold a non-counter value (ValueError).
         """
+        ...
+
+    async def check_rate(self, rule: RateLimitRule, key: str) -> RateDecision:
+        """Count one request for ``key`` under ``rule`` (GCRA, :mod:`synctv.state.ratelimit`)
+        atomically, if allowed; the refusal says when to retry."""
         ...
 
     async def publish(self, channel: str, message: bytes) -> int:

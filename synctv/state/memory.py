@@ -30,6 +30,7 @@ from synctv.state.base import (
     check_window,
     parse_counter,
 )
+from synctv.state.ratelimit import GcraTable, RateDecision, RateLimitRule
 
 # Keys held before the oldest is evicted: ~1 M small tickets/counters is a few hundred MB at most.
 DEFAULT_MAX_KEYS = 1_000_000
@@ -73,6 +74,9 @@ class MemoryState:
         self._channels: dict[str, set[Subscription]] = {}
         self._dropped = 0
         self._evicted = 0
+        # Its own bound (synctv.state.ratelimit.DEFAULT_MAX_KEYS): forgetting a rate key only
+        # makes that key start afresh, so it needs no share of the ticket store's bound.
+        self._rates = GcraTable()
         self._closed = False
 
     # -- key/value --------------------------------------------------------------------------
@@ -122,6 +126,10 @@ class MemoryState:
             entry.expires_at = now + window_seconds
             heapq.heappush(self._expiries, (entry.expires_at, entry.write_seq, key))
         return count
+
+    async def check_rate(self, rule: RateLimitRule, key: str) -> RateDecision:
+        await self._checkpoint()
+        return self._rates.check(rule, key, self._clock())
 
     # -- expiry and bounds ------------------------------------------------------------------
 
@@ -213,7 +221,7 @@ class MemoryState:
             keys=len(self._entries),
             subscribers=sum(len(s) for s in self._channels.values()),
             dropped_messages=self._dropped,
-            evicted_keys=self._evicted,
+            evicted_keys=self._evicted + self._rates.evictions,
             unavailable_errors=0,
         )
 

@@ -46,6 +46,7 @@ from synctv.state.base import (
     check_ttl,
     check_window,
 )
+from synctv.state.ratelimit import MICROSECONDS, RateDecision, RateLimitRule
 
 _T = TypeVar("_T")
 
@@ -62,6 +63,28 @@ if redis.call('PTTL', KEYS[1]) == -1 then
     redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
 return count
+"""
+
+# GCRA (synctv.state.ratelimit.gcra_step, step for step) on the Redis server's clock, so every
+# node sees one time. ARGV: interval and tolerance in microseconds. Returns {allowed, retry_after
+# in microseconds, remaining}. The TAT is kept as an integer string, with a TTL of the time left
+# until it is in the past (then the key means "fresh" and may as well be gone).
+_GCRA_LUA = """
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if tat == nil or tat < now then
+    tat = now
+end
+local new_tat = tat + interval
+local allow_at = new_tat - tolerance
+if now < allow_at then
+    return {0, allow_at - now, 0}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+return {1, 0, math.floor((now - allow_at) / interval)}
 """
 
 
@@ -109,6 +132,7 @@ class RedisState:
         self,
         client: aioredis.Redis,
         incr_window_script: AsyncScript,
+        gcra_script: AsyncScript,
         *,
         loop: Any,
         where: str,
@@ -118,6 +142,7 @@ class RedisState:
     ) -> None:
         self._client = client
         self._incr_window_script = incr_window_script
+        self._gcra_script = gcra_script
         self._loop = loop
         self._where = where
         self._prefix = key_prefix
@@ -155,6 +180,11 @@ class RedisState:
             "INCR window", self._aio_incr_window, self._prefix + key, window_seconds
         )
 
+    async def check_rate(self, rule: RateLimitRule, key: str) -> RateDecision:
+        return await self._call(
+            "GCRA", self._aio_check_rate, f"{self._prefix}ratelimit:{rule.bucket}:{key}", rule
+        )
+
     async def _aio_get(self, key: str) -> bytes | None:
         return _bytes_or_none(await self._client.get(key))
 
@@ -178,6 +208,14 @@ class RedisState:
                 raise ValueError("key holds a value that is not a counter") from None
             raise
         return int(count)
+
+    async def _aio_check_rate(self, key: str, rule: RateLimitRule) -> RateDecision:
+        # redis-py's Script runs EVALSHA and, on NOSCRIPT (a restarted or flushed server),
+        # loads the script and runs it again.
+        allowed, retry_after_us, remaining = await self._gcra_script(
+            keys=[key], args=[rule.interval_us, rule.tolerance_us]
+        )
+        return RateDecision(bool(allowed), int(retry_after_us) / MICROSECONDS, int(remaining))
 
     # -- pub/sub ----------------------------------------------------------------------------
 
@@ -324,7 +362,7 @@ async def open_redis_state(
         raise RuntimeError("open_redis_state needs a running trio_asyncio loop (open_loop())")
     where = _where(url)
 
-    async def connect() -> tuple[aioredis.Redis, AsyncScript]:
+    async def connect() -> tuple[aioredis.Redis, AsyncScript, AsyncScript]:
         client = aioredis.Redis.from_url(
             url,
             socket_timeout=timeout_seconds,
@@ -337,11 +375,11 @@ async def open_redis_state(
         except BaseException:
             await client.aclose()
             raise
-        return client, client.register_script(_INCR_WINDOW_LUA)
+        return client, client.register_script(_INCR_WINDOW_LUA), client.register_script(_GCRA_LUA)
 
     try:
         with trio.fail_after(timeout_seconds):
-            client, script = await trio_asyncio.aio_as_trio(connect, loop=loop)()
+            client, script, gcra = await trio_asyncio.aio_as_trio(connect, loop=loop)()
     except trio.TooSlowError:
         raise StateUnavailable(f"redis at {where}: no answer in {timeout_seconds} s") from None
     except (RedisError, OSError) as exc:
@@ -349,6 +387,7 @@ async def open_redis_state(
     state = RedisState(
         client,
         script,
+        gcra,
         loop=loop,
         where=where,
         key_prefix=key_prefix,

@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from synctv.accept import AcceptFailures, ConnectionLimiter
+from synctv.state.limits import rule_from_setting
+from synctv.state.ratelimit import GcraTable, RateLimitRule
 from synctv.stun.errors import StunError
 from synctv.stun.message import (
     HEADER_SIZE,
@@ -49,7 +51,6 @@ from synctv.stun.message import (
     encode,
     message_size,
 )
-from synctv.stun.ratelimit import TokenBucketTable
 from synctv.supervision import boundary, contained
 
 if TYPE_CHECKING:
@@ -63,8 +64,6 @@ SOFTWARE = "SyncTV"
 # Sources remembered by the rate limiter; ~150 bytes each, so the table stays under ~3 MB however
 # many spoofed addresses a flood uses (the least recently seen source is forgotten first).
 RATE_LIMIT_MAX_SOURCES = 16_384
-# A source's burst is twice its per-second rate (the issue's "burst 2x").
-RATE_LIMIT_BURST_FACTOR = 2.0
 # One byte more than we accept, so an oversize datagram is seen as oversize, not truncated.
 UDP_RECEIVE_SIZE = MAX_MESSAGE_SIZE + 1
 TCP_MAX_CONNECTIONS = 256
@@ -80,7 +79,7 @@ ERROR_KINDS = ("unknown_attribute",)
 _ERROR_KIND_BY_CODE = {420: "unknown_attribute"}
 DROP_KINDS = (
     "malformed",  # not a STUN message (decode failed), or garbage on a TCP stream
-    "rate_limited",  # the source's token bucket was empty
+    "rate_limited",  # the source was over its rate (synctv.state.ratelimit, in memory)
     "not_request",  # a well-formed indication or response: nothing to answer
     "unsupported_method",  # a request for a method other than Binding (RFC 8489 §6.3: discard)
     "send_failed",  # sendto raised (unreachable destination, port 0)
@@ -137,16 +136,25 @@ class StunServer:
         max_tcp_connections_per_source: int = TCP_MAX_CONNECTIONS_PER_SOURCE,
         tcp_idle_timeout: float = TCP_IDLE_TIMEOUT_SECONDS,
         max_rate_limit_sources: int = RATE_LIMIT_MAX_SOURCES,
+        rate_rule: Callable[[], RateLimitRule] | None = None,
     ) -> None:
         self.config = config
         self.software = software
         self.max_tcp_connections = max_tcp_connections
         self.max_tcp_connections_per_source = max_tcp_connections_per_source
         self.tcp_idle_timeout = tcp_idle_timeout
-        rate = config.stun_rate_limit_per_second
-        self._limiter = TokenBucketTable(
-            rate, burst=max(1.0, RATE_LIMIT_BURST_FACTOR * rate), max_keys=max_rate_limit_sources
-        )
+        if rate_rule is None:
+            fixed = rule_from_setting(
+                "ratelimit.stunPerSourcePerSecond", config.stun_rate_limit_per_second
+            )
+
+            def rate_rule() -> RateLimitRule:
+                return fixed
+
+        # Called per datagram, so a runtime setting change applies to the next one. Always
+        # this process's memory, never Redis: a packet path cannot wait for a round trip.
+        self._rate_rule = rate_rule
+        self._limiter = GcraTable(max_keys=max_rate_limit_sources)
         self._requests = 0
         self._responses = 0
         self._errors = dict.fromkeys(ERROR_KINDS, 0)
@@ -182,7 +190,7 @@ class StunServer:
     def respond(self, data: bytes, source: tuple[str, int], now: float) -> Reply | None:
         """Rate limit, decode and answer one message; counts everything but the send itself."""
         address, port = _normalise(source)
-        if not self._limiter.allow(_rate_key(address), now):
+        if not self._limiter.allow(self._rate_rule(), _rate_key(address), now):
             self._drops["rate_limited"] += 1
             return None
         try:

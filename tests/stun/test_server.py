@@ -14,6 +14,7 @@ import shutil
 import socket
 import struct
 import typing
+from functools import partial
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
@@ -23,6 +24,7 @@ from aioice import stun as aioice_stun
 from aioice import turn as aioice_turn
 
 from synctv.config import WebRTCConfig
+from synctv.state.limits import STUN_PER_SOURCE, LimitBook
 from synctv.stun.errors import StunError
 from synctv.stun.message import (
     ErrorCode,
@@ -524,3 +526,15 @@ async def test_sockets_are_closed_on_cancel() -> None:
     # The port is free again: binding it succeeds.
     with trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         await sock.bind(("127.0.0.1", endpoints.port))
+
+
+def test_the_rate_follows_the_limit_book_from_the_next_packet() -> None:
+    book = LimitBook({"ratelimit.stunPerSourcePerSecond": 1.0})
+    server = StunServer(WebRTCConfig(stun_port=0), rate_rule=partial(book.rule, STUN_PER_SOURCE))
+    source = ("192.0.2.7", 9)
+    answered = [server.handle(binding(tid(n)), source, 0.0) is not None for n in range(4)]
+    assert answered == [True, True, False, False]  # burst 2x of 1/s
+    book.apply_setting("ratelimit.stunPerSourcePerSecond", 5.0)  # a runtime setting change
+    answered = [server.handle(binding(tid(n)), source, 0.0) is not None for n in range(12)]
+    assert answered == [True] * 10 + [False] * 2  # a fresh bucket under the new rule
+    assert server.statistics().drops["rate_limited"] == 4

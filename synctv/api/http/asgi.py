@@ -284,6 +284,10 @@ class WebSocketRoute:
 ObserveRequest = Callable[[RequestRecord], None]
 """Called once per finished request: the access log and metrics (``access.log_and_count``)."""
 
+ApiLimit = Callable[[str | None], Awaitable[None]]
+"""Called with the resolved client address before a request reaches the framework (``/api``);
+raises :class:`DomainError` (``rate_limited``) to refuse it. Raw routes (media) never see it."""
+
 # The ids we accept from a client (or a proxy in front): anything else is replaced, so a log
 # line or a response header never carries what a client chose to put there beyond this.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
@@ -312,7 +316,8 @@ class App:
     """The ASGI callable: the middleware chain, raw routes, then the framework under its prefix.
 
     ``framework`` (the FastAPI app) gets the requests under ``framework_prefix`` that no raw
-    route took; ``observe`` gets one :class:`RequestRecord` per finished request.
+    route took, each first through ``api_limit`` (the general REST rate limit) when given;
+    ``observe`` gets one :class:`RequestRecord` per finished request.
     """
 
     def __init__(
@@ -325,8 +330,10 @@ class App:
         framework: ASGIApp | None = None,
         framework_prefix: str = "/api",
         websocket_routes: Iterable[WebSocketRoute] = (),
+        api_limit: ApiLimit | None = None,
     ) -> None:
         self.router = Router(routes)
+        self._api_limit = api_limit
         self.policy = policy or WebPolicy()
         self._observe = observe
         self._clock = clock
@@ -489,6 +496,8 @@ class App:
         assert framework is not None  # _framework_takes said so
         request.route_name = "api"
         work.deadline = trio.current_time() + timeout
+        if self._api_limit is not None:
+            await self._api_limit(request.client_host)
         scope = request.scope
         if scope["method"] == "HEAD":
             # FastAPI routes answer GET only; the chain's send drops the body of a HEAD.

@@ -12,7 +12,14 @@ from collections.abc import Callable, Iterable
 from fastapi.routing import APIRouter
 
 from synctv.api.http.access import log_and_count
-from synctv.api.http.asgi import App, ObserveRequest, Route, WebPolicy, WebSocketRoute
+from synctv.api.http.asgi import (
+    ApiLimit,
+    App,
+    ObserveRequest,
+    Route,
+    WebPolicy,
+    WebSocketRoute,
+)
 from synctv.api.http.cors import CorsPolicy
 from synctv.api.http.forwarded import ClientAddressResolver
 from synctv.api.http.rest import build_rest_api, docs_asset_routes
@@ -44,8 +51,10 @@ def build_web_app(
     websocket_routes: Iterable[WebSocketRoute] = (),
     observe: ObserveRequest | None = log_and_count,
     clock: Callable[[], float],
+    api_limit: ApiLimit | None = None,
 ) -> App:
-    """Raw routes first (matched before the framework), then the REST API under ``/api``."""
+    """Raw routes first (matched before the framework), then the REST API under ``/api``,
+    each of its requests first through ``api_limit`` (``RateLimits.check_api``) when given."""
     return App(
         [*routes, *docs_asset_routes()],
         observe=observe,
@@ -53,4 +62,5 @@ def build_web_app(
         policy=web_policy(server),
         framework=build_rest_api(api_routers),
         websocket_routes=websocket_routes,
+        api_limit=api_limit,
     )
