@@ -128,8 +128,19 @@ def _hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _describe(exc: BaseException) -> str:
+def _refused(exc: BaseException | None, depth: int = 0) -> bool:
+    if exc is None or depth > 8:
+        return False
     if isinstance(exc, ConnectionRefusedError):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_refused(inner, depth + 1) for inner in exc.exceptions)
+    return _refused(exc.__cause__ or exc.__context__, depth + 1)
+
+
+def _describe(exc: BaseException) -> str:
+    # httpx and trio wrap the socket error ("all attempts to connect failed"): name the cause.
+    if _refused(exc):
         return "connection refused (nothing listens there)"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
@@ -453,8 +464,8 @@ async def check_public_websocket(config: Config, public_url: str | None) -> list
         return [
             fail(
                 name,
-                f"WebSocket upgrade fails through {through} ({failure}): the proxy in front "
-                "drops the Upgrade and Connection headers",
+                f"WebSocket upgrade through {through} fails ({failure}): the proxy drops "
+                "the Upgrade and Connection headers",
                 f"in the proxy's location block add: {NGINX_UPGRADE_LINES}",
             ),
             _forwarding_result(config, plain),
@@ -479,9 +490,9 @@ def _forwarding_result(config: Config, report: dict[str, Any]) -> CheckResult:
     if not report.get("peer_trusted"):
         return warn(
             name,
-            f"the proxy at {peer} sends {names}, but server.trusted_proxies does not include it: "
+            f"the proxy at {peer} sends {names}, but it is not in server.trusted_proxies: "
             f"every client looks like {peer} to logs, audit and rate limits",
-            f'add it: server.trusted_proxies: ["{peer}"] (or its network, e.g. "{peer}/32")',
+            f'set server.trusted_proxies: ["{peer}"] (the proxy\'s address or network)',
         )
     return ok(name, f"{names} from {peer} is trusted; the server sees you as {client}")
 
