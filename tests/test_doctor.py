@@ -18,8 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
+import trio_asyncio
 import yaml
 
+from synctv.cli.doctor_checks import Status, check_database, check_redis
+from synctv.config import Config
 from tests._harness.postgres import RunningPostgres
 
 pytestmark = pytest.mark.slow
@@ -379,3 +383,41 @@ def test_nothing_running(tmp_path: Path) -> None:
     for name in ("http", "health", "rtmp", "grpc", "management socket", "database", "websocket"):
         assert checks[name]["status"] == "fail", checks[name]
     assert "synctv serve" in checks["database"]["fix"]
+
+
+def run_check(check: Any, *args: Any) -> Any:
+    async def main() -> Any:
+        async with trio_asyncio.open_loop():
+            return await check(*args)
+
+    return trio.run(main)
+
+
+def test_redis_reachable_and_not(tmp_path: Path, redis_url: str) -> None:
+    reachable = Config.model_validate({"data_dir": tmp_path, "redis": {"url": redis_url}})
+    result = run_check(check_redis, reachable)
+    assert result.status is Status.OK
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    down = Config.model_validate({"data_dir": tmp_path, "redis": {"url": closed}})
+    result = run_check(check_redis, down)
+    assert result.status is Status.FAIL
+    assert "redis.url" in result.fix
+    assert run_check(check_redis, Config.model_validate({"data_dir": tmp_path})) is None
+
+
+def test_schema_behind_and_database_down(tmp_path: Path, postgres: RunningPostgres) -> None:
+    empty = Config.model_validate(
+        {"data_dir": tmp_path, "database": {"url": postgres.create_database()}}
+    )
+    checks = {r.name: r for r in run_check(check_database, empty)}
+    assert checks["database"].status is Status.OK
+    assert checks["schema"].status is Status.FAIL
+    assert checks["schema"].message.startswith("no schema yet, this SyncTV needs version")
+    assert "synctv migrate" in checks["schema"].fix
+    assert checks["clock"].status is Status.OK
+    password_url = f"postgresql://doctor:s3cret-pw@127.0.0.1:{free_port()}/x"
+    down = Config.model_validate({"data_dir": tmp_path, "database": {"url": password_url}})
+    (result,) = run_check(check_database, down)
+    assert result.status is Status.FAIL
+    assert result.message.startswith("cannot reach the database.url")
+    assert "s3cret-pw" not in result.message

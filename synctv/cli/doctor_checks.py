@@ -589,11 +589,12 @@ async def check_database(config: Config) -> list[CheckResult]:
     from synctv.store.db import DatabaseUnavailable, open_database
     from synctv.store.migrations import latest_version, schema_version
 
-    embedded = config.database.url is None
+    url = config.database.url
+    embedded = url is None
     dsn = (
-        embedded_pg.client_dsn(config.data_dir / "postgres")
-        if embedded
-        else config.database.url.get_secret_value()  # type: ignore[union-attr]
+        url.get_secret_value()
+        if url is not None
+        else embedded_pg.client_dsn(config.data_dir / "postgres")
     )
     kind = "embedded PostgreSQL" if embedded else "database.url"
     try:
@@ -618,7 +619,8 @@ async def check_database(config: Config) -> list[CheckResult]:
     if version == expected:
         out.append(ok("schema", f"schema version {version} (current)"))
     elif version is None or version < expected:
-        out.append(fail("schema", f"schema version {version}, this SyncTV needs {expected}",
+        found = "no schema yet" if version is None else f"schema version {version}"
+        out.append(fail("schema", f"{found}, this SyncTV needs version {expected}",
                         "run `synctv migrate` (or restart `synctv serve`, which migrates)"))  # fmt: skip
     else:
         out.append(fail("schema", f"schema version {version} is newer than this SyncTV "
