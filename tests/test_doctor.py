@@ -421,3 +421,19 @@ def test_schema_behind_and_database_down(tmp_path: Path, postgres: RunningPostgr
     assert result.status is Status.FAIL
     assert result.message.startswith("cannot reach the database.url")
     assert "s3cret-pw" not in result.message
+
+
+def test_the_obs_url_host_is_tried(server: Server, tmp_path: Path) -> None:
+    # 127.0.0.2 is this machine too, but the RTMP listener is bound to 127.0.0.1 only: OBS,
+    # told to use it, could not connect (the "OBS cannot connect to the server" issues).
+    wrong = server.variant(tmp_path, "obs-wrong.yaml", livestream={"rtmp_public_host": "127.0.0.2"})
+    status, report = doctor(wrong)
+    obs = by_name(report)["rtmp (OBS URL)"]
+    assert status == 2
+    assert obs["status"] == "fail", obs
+    assert f"rtmp://127.0.0.2:{server.config['livestream']['rtmp_port']}" in obs["message"]
+    assert "livestream.rtmp_public_host" in obs["fix"]
+    right = server.variant(tmp_path, "obs-right.yaml", livestream={"rtmp_public_host": "localhost"})
+    status, report = doctor(right)
+    assert by_name(report)["rtmp (OBS URL)"]["status"] == "ok"
+    assert status == 0

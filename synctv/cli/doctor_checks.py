@@ -220,16 +220,9 @@ async def check_health(config: Config) -> CheckResult:
     )
 
 
-async def check_rtmp(config: Config) -> CheckResult:
-    """A real RTMP handshake (C0/C1 → S0/S1/S2 → C2), as OBS starts every push."""
-    name, key = "rtmp", "livestream.rtmp_port"
-    live = config.livestream
-    if not live.enabled:
-        return ok(name, "live streaming disabled (livestream.enabled: false)")
-    host, port = connect_host(live.rtmp_host), live.rtmp_port
-    if port == 0:
-        return warn(name, f"{key} is 0 (ephemeral): cannot check it", f"set a fixed {key}")
-    where = _hostport(host, port)
+async def rtmp_handshake(host: str, port: int) -> str | None:
+    """A real RTMP handshake (C0/C1 → S0/S1/S2 → C2), as OBS starts every push; None when it
+    completed, else why not."""
     handshake = ClientHandshake(secrets.token_bytes(HANDSHAKE_RANDOM_SIZE))
     try:
         with trio.fail_after(CHECK_TIMEOUT_SECONDS):
@@ -242,14 +235,53 @@ async def check_rtmp(config: Config) -> CheckResult:
                         raise ConnectionResetError("closed during the handshake")
                     handshake.receive_data(data)
                 await stream.send_all(handshake.data_to_send())
-    except (OSError, trio.TooSlowError, RtmpProtocolError) as exc:
-        reason = "no answer" if isinstance(exc, trio.TooSlowError) else _describe(exc)
-        return fail(
-            name,
-            f"no RTMP handshake on {where} ({key}): {reason}",
-            "start the server, or fix livestream.rtmp_port; OBS needs this TCP port open",
+    except trio.TooSlowError:
+        return f"no answer within {CHECK_TIMEOUT_SECONDS:g} s"
+    except (OSError, RtmpProtocolError) as exc:
+        return _describe(exc)
+    return None
+
+
+async def check_rtmp(config: Config) -> list[CheckResult]:
+    """The RTMP listener completes a handshake; and so does the host OBS is told to use, when
+    a public one is configured (RTMP cannot pass an HTTP reverse proxy or CDN)."""
+    name, key = "rtmp", "livestream.rtmp_port"
+    live = config.livestream
+    if not live.enabled:
+        return [ok(name, "live streaming disabled (livestream.enabled: false)")]
+    host, port = connect_host(live.rtmp_host), live.rtmp_port
+    if port == 0:
+        return [warn(name, f"{key} is 0 (ephemeral): cannot check it", f"set a fixed {key}")]
+    where = _hostport(host, port)
+    problem = await rtmp_handshake(host, port)
+    if problem is not None:
+        return [
+            fail(
+                name,
+                f"no RTMP handshake on {where} ({key}): {problem}",
+                "start the server, or fix livestream.rtmp_port; OBS needs this TCP port open",
+            )
+        ]
+    out = [ok(name, f"RTMP handshake completed on {where}")]
+    public = live.rtmp_public_host or (
+        urlsplit(config.server.public_url).hostname if config.server.public_url else None
+    )
+    if public is None or public.strip("[]") == host:
+        return out
+    public_where = _hostport(public.strip("[]"), port)
+    problem = await rtmp_handshake(public.strip("[]"), port)
+    if problem is None:
+        out.append(ok("rtmp (OBS URL)", f"RTMP handshake completed on {public_where}"))
+    else:
+        out.append(
+            fail(
+                "rtmp (OBS URL)",
+                f"OBS cannot reach rtmp://{public_where}: {problem}",
+                f"RTMP does not pass an HTTP proxy or CDN: open TCP {port} to this machine and "
+                "set livestream.rtmp_public_host to a name that reaches it directly",
+            )
         )
-    return ok(name, f"RTMP handshake completed on {where}")
+    return out
 
 
 async def check_stun(config: Config) -> CheckResult:
