@@ -440,12 +440,12 @@ async def check_public_websocket(config: Config, public_url: str | None) -> list
     of it: whether the proxy's ``X-Forwarded-For`` is trusted."""
     name = "websocket"
     base = public_url or config.server.public_url
-    through = "the public URL"
+    direct = False
     if base is None:
         host, port = connect_host(config.server.host), config.server.port
         if port == 0:
             return [warn(name, "server.port is 0 (ephemeral): cannot check it", "set a port")]
-        base, through = f"http://{_hostport(host, port)}", "the server port (no public URL set)"
+        base, direct = f"http://{_hostport(host, port)}", True
     parts = urlsplit(base.rstrip("/"))
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return [
@@ -477,7 +477,11 @@ async def check_public_websocket(config: Config, public_url: str | None) -> list
         failure = "no answer" if isinstance(exc, trio.TooSlowError) else _describe(exc)
     if report is not None and report.get("server") == "synctv":
         return [
-            ok(name, f"WebSocket upgrade works through {through} ({ws_url})"),
+            ok(
+                name,
+                f"WebSocket upgrade works at {ws_url}"
+                + (" (direct: --public-url URL tests your proxy)" if direct else ""),
+            ),
             _forwarding_result(config, report),
         ]
     # The upgrade failed: a plain GET tells a proxy that drops Upgrade from a wrong URL.
@@ -496,8 +500,8 @@ async def check_public_websocket(config: Config, public_url: str | None) -> list
         return [
             fail(
                 name,
-                f"WebSocket upgrade through {through} fails ({failure}): the proxy drops "
-                "the Upgrade and Connection headers",
+                f"WebSocket upgrade at {ws_url} fails: the proxy drops the Upgrade and "
+                "Connection headers (the server got a plain request)",
                 f"in the proxy's location block add: {NGINX_UPGRADE_LINES}",
             ),
             _forwarding_result(config, plain),
