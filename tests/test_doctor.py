@@ -42,19 +42,43 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(probe.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """Distinct ports free for TCP and UDP both (STUN binds both on one port)."""
+    held: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < count:
+            tcp = socket.socket()
+            held.append(tcp)
+            tcp.bind(("127.0.0.1", 0))
+            port = int(tcp.getsockname()[1])
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            held.append(udp)
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            ports.append(port)
+    finally:
+        for sock in held:
+            sock.close()
+    return ports
+
+
 def environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
 
 
 def server_yaml(data_dir: Path, **overrides: dict[str, Any]) -> dict[str, Any]:
+    http, health, metrics, grpc, rtmp, stun = free_ports(6)
     config: dict[str, Any] = {
         "data_dir": str(data_dir),
-        "server": {"host": "127.0.0.1", "port": free_port(), "shutdown_drain_timeout_seconds": 1},
-        "health": {"host": "127.0.0.1", "port": free_port()},
-        "metrics": {"host": "127.0.0.1", "port": free_port()},
-        "grpc": {"host": "127.0.0.1", "port": free_port()},
-        "livestream": {"rtmp_host": "127.0.0.1", "rtmp_port": free_port()},
-        "webrtc": {"stun_host": "127.0.0.1", "stun_port": free_port(socket.SOCK_DGRAM)},
+        "server": {"host": "127.0.0.1", "port": http, "shutdown_drain_timeout_seconds": 1},
+        "health": {"host": "127.0.0.1", "port": health},
+        "metrics": {"host": "127.0.0.1", "port": metrics},
+        "grpc": {"host": "127.0.0.1", "port": grpc},
+        "livestream": {"rtmp_host": "127.0.0.1", "rtmp_port": rtmp},
+        "webrtc": {"stun_host": "127.0.0.1", "stun_port": stun},
     }
     for section, values in overrides.items():
         config[section] = {**config.get(section, {}), **values}

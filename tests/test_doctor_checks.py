@@ -229,3 +229,15 @@ async def test_diagnostics_report_through_the_dispatcher() -> None:
     assert trusted["client"] == "203.0.113.9"
     assert trusted["peer"] == "127.0.0.1"
     assert trusted["peer_trusted"] is True
+
+
+def test_data_dir_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("not a directory\n")
+    cfg = config(tmp_path)
+    embedded = check_embedded_data_dir(cfg)
+    assert embedded is not None
+    assert embedded.status is Status.FAIL
+    assert "is not a directory" in embedded.message
+    (secrets_result,) = check_secrets(cfg)  # one line, not one per secret
+    assert secrets_result.status is Status.FAIL
+    assert "data_dir" in secrets_result.fix

@@ -46,6 +46,8 @@ from synctv.stun.errors import StunError
 
 # One check never waits longer than this (a firewall that drops packets answers with silence).
 CHECK_TIMEOUT_SECONDS = 5.0
+# A whole check (some make two or three exchanges) is cut off after this, and reported.
+RUN_TIMEOUT_SECONDS = 3 * CHECK_TIMEOUT_SECONDS
 # Clock skew between this machine and the database at or above this fails: sync positions and
 # token expiry are computed from both clocks.
 MAX_CLOCK_SKEW_SECONDS = 1.0
@@ -489,13 +491,12 @@ async def check_public_websocket(config: Config, public_url: str | None) -> list
         async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_SECONDS, verify=True) as client:
             plain = _synctv_report(await client.get(http_url))
     except httpx.HTTPError as exc:
-        return [
-            fail(
-                name,
-                f"nothing answers at {base}: {_describe(exc)}",
-                "check server.public_url / --public-url: host, port and scheme viewers use",
-            )
-        ]
+        fix = (
+            "start the server (`synctv serve`), or fix server.port"
+            if direct
+            else "check server.public_url / --public-url: host, port and scheme viewers use"
+        )
+        return [fail(name, f"nothing answers at {base}: {_describe(exc)}", fix)]
     if plain is not None:
         return [
             fail(
@@ -598,6 +599,9 @@ def check_embedded_data_dir(config: Config) -> CheckResult | None:
     pgdata = config.data_dir / "postgres"
     if not pgdata.exists():
         parent = _existing_ancestor(pgdata)
+        if not parent.is_dir():
+            return fail(name, f"cannot create {pgdata}: {parent} is not a directory",
+                        "point data_dir at a directory (it is created when missing)")  # fmt: skip
         if os.access(parent, os.W_OK):
             return ok(name, f"{pgdata} will be created at first start")
         return fail(name, f"cannot create {pgdata}: {parent} is not writable",
@@ -713,6 +717,9 @@ def check_secrets(config: Config) -> list[CheckResult]:
         except FileNotFoundError:
             pending.append(secret)
             continue
+        except OSError as exc:  # data_dir or secrets/ is not a directory, or is unreadable
+            return [fail("secrets", f"cannot read {path}: {_describe(exc)}",
+                         "check data_dir: it must be a directory synctv may write")]  # fmt: skip
         if mode & 0o077:
             problems.append(fail("secrets", f"{path} is readable by others "
                                  f"(mode {stat.S_IMODE(mode):04o})", f"chmod 600 {path}"))  # fmt: skip
@@ -737,15 +744,28 @@ def check_secrets(config: Config) -> list[CheckResult]:
 
 
 async def run_checks(config: Config, public_url: str | None = None) -> list[CheckResult]:
-    """Every check, concurrently; results in a fixed order (ports, URLs, storage, database)."""
+    """Every check, concurrently; results in a fixed order (ports, URLs, database, storage).
+
+    A check that raises or hangs becomes its own FAIL line: the doctor always finishes and
+    reports everything else.
+    """
     slots: list[list[CheckResult]] = []
 
-    def later(check: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+    def later(name: str, check: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
         slot: list[CheckResult] = []
         slots.append(slot)
 
         async def run() -> None:
-            found = await check()
+            found: object = None
+            with trio.move_on_after(RUN_TIMEOUT_SECONDS) as scope:
+                try:
+                    found = await check()
+                except Exception as exc:
+                    found = fail(name, f"the check itself failed: {_describe(exc)}",
+                                 "this is a bug in synctv doctor: please report this line")  # fmt: skip
+            if scope.cancelled_caught:
+                found = fail(name, f"no result within {RUN_TIMEOUT_SECONDS:g} s",
+                             "something on the way does not answer: a firewall, a stuck service")  # fmt: skip
             if isinstance(found, CheckResult):
                 slot.append(found)
             elif isinstance(found, list):
@@ -754,19 +774,19 @@ async def run_checks(config: Config, public_url: str | None = None) -> list[Chec
         return run
 
     runs = [
-        later(lambda: check_http(config)),
-        later(lambda: check_health(config)),
-        later(lambda: check_rtmp(config)),
-        later(lambda: check_stun(config)),
-        later(lambda: check_grpc(config)),
-        later(lambda: check_management_socket(config)),
-        later(lambda: _now(check_public_urls(config))),
-        later(lambda: check_public_websocket(config, public_url)),
-        later(lambda: check_database(config)),
-        later(lambda: _now(check_embedded_data_dir(config))),
-        later(lambda: check_redis(config)),
-        later(lambda: _now(check_disk(config))),
-        later(lambda: _now(check_secrets(config))),
+        later("http", lambda: check_http(config)),
+        later("health", lambda: check_health(config)),
+        later("rtmp", lambda: check_rtmp(config)),
+        later("stun", lambda: check_stun(config)),
+        later("grpc", lambda: check_grpc(config)),
+        later("management socket", lambda: check_management_socket(config)),
+        later("public urls", lambda: _now(check_public_urls(config))),
+        later("websocket", lambda: check_public_websocket(config, public_url)),
+        later("database", lambda: check_database(config)),
+        later("embedded postgres dir", lambda: _now(check_embedded_data_dir(config))),
+        later("redis", lambda: check_redis(config)),
+        later("disk", lambda: _now(check_disk(config))),
+        later("secrets", lambda: _now(check_secrets(config))),
     ]
     async with trio.open_nursery() as nursery:
         for run in runs:
