@@ -22,7 +22,8 @@ import trio
 import trio_asyncio
 import yaml
 
-from synctv.cli.doctor_checks import Status, check_database, check_redis
+from synctv.cli.doctor_checks.database import check_database, check_redis
+from synctv.cli.doctor_checks.result import Status
 from synctv.config import Config
 from tests._harness.postgres import RunningPostgres
 
@@ -94,17 +95,19 @@ class Server:
     def __init__(self, directory: Path, config: dict[str, Any]) -> None:
         self.config = config
         self.path = write_config(directory / "synctv.yaml", config)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "synctv", "serve", "--config", str(self.path)],
-            env=environment(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        self.log = directory / "serve.log"
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "synctv", "serve", "--config", str(self.path)],
+                env=environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
         ready = f"http://127.0.0.1:{config['health']['port']}/health/ready"
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.process.communicate()[0]
+            assert self.process.poll() is None, self.log.read_text()
             try:
                 if httpx.get(ready, timeout=1).status_code == 200:
                     return
@@ -128,10 +131,10 @@ class Server:
     def stop(self) -> None:
         self.process.terminate()
         try:
-            self.process.communicate(timeout=30)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.communicate()
+            self.process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -461,3 +464,29 @@ def test_the_obs_url_host_is_tried(server: Server, tmp_path: Path) -> None:
     status, report = doctor(right)
     assert by_name(report)["rtmp (OBS URL)"]["status"] == "ok"
     assert status == 0
+
+
+VANISHING_CLIENTS = int(os.environ.get("DOCTOR_VANISHING_CLIENTS", "10"))
+
+
+def test_clients_that_vanish_leave_the_diagnostics_route_answering(server: Server) -> None:
+    request = (
+        f"GET /ws/diagnostics HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    ).encode()
+    for cut in (0, 20, len(request)):  # mid-request, and after the upgrade before reading
+        for _ in range(VANISHING_CLIENTS):
+            with socket.create_connection(("127.0.0.1", server.port)) as raw:
+                raw.sendall(request[: cut or 1])
+                raw.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
+    status, report = doctor(server.path)
+    assert by_name(report)["websocket"]["status"] == "ok"
+    assert status == 0
+    metrics = httpx.get(f"http://127.0.0.1:{server.config['metrics']['port']}/metrics").text
+    crashes = [
+        line for line in metrics.splitlines() if line.startswith("synctv_task_crashes_total{")
+    ]
+    assert all(line.endswith(" 0.0") for line in crashes), server.log.read_text()[-4000:]

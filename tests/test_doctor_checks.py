@@ -13,23 +13,20 @@ import trio
 from synctv.api.http.routes.diagnostics import DIAGNOSTICS_PATH, diagnostics_routes
 from synctv.api.http.web import build_web_app
 from synctv.cli.doctor import render_human, render_json
-from synctv.cli.doctor_checks import (
+from synctv.cli.doctor_checks.reach import (
+    NGINX_UPGRADE_LINES,
+    check_public_urls,
+    forwarding_result,
+)
+from synctv.cli.doctor_checks.result import CheckResult, Status, fail, ok, warn, worst
+from synctv.cli.doctor_checks.storage import (
     DATA_DIR_FAIL_FREE_BYTES,
     DATA_DIR_WARN_FREE_BYTES,
     HLS_WARN_FREE_BYTES,
-    NGINX_UPGRADE_LINES,
     SLICE_CACHE_HEADROOM_BYTES,
-    CheckResult,
-    Status,
-    _forwarding_result,
     check_disk,
     check_embedded_data_dir,
-    check_public_urls,
     check_secrets,
-    fail,
-    ok,
-    warn,
-    worst,
 )
 from synctv.config import Config
 from tests.livestream.hls_support import asgi_call
@@ -146,19 +143,19 @@ def test_public_urls_never_point_at_loopback_when_listening_publicly(tmp_path: P
 def test_forwarded_verdict(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     report = {"client": "10.0.0.5", "peer": "10.0.0.5", "forwarding_headers": []}
-    assert _forwarding_result(cfg, report).status is Status.OK
+    assert forwarding_result(cfg, report).status is Status.OK
     untrusted = {
         "client": "172.17.0.1",
         "peer": "172.17.0.1",
         "forwarding_headers": ["x-forwarded-for", "x-real-ip"],
         "peer_trusted": False,
     }
-    verdict = _forwarding_result(cfg, untrusted)
+    verdict = forwarding_result(cfg, untrusted)
     assert verdict.status is Status.WARN
     assert "X-Forwarded-For, X-Real-Ip" in verdict.message
     assert verdict.fix.startswith('set server.trusted_proxies: ["172.17.0.1"]')
     trusted = {**untrusted, "client": "203.0.113.9", "peer_trusted": True}
-    assert _forwarding_result(cfg, trusted).status is Status.OK
+    assert forwarding_result(cfg, trusted).status is Status.OK
 
 
 def test_embedded_data_dir(tmp_path: Path) -> None:
