@@ -349,6 +349,10 @@ def test_nginx_with_the_upgrade_headers(server: Server, nginx_factory: Any) -> N
     assert "X-Forwarded-For" in forwarded["message"]
     assert "127.0.0.1" in forwarded["message"]
     assert 'server.trusted_proxies: ["127.0.0.1"]' in forwarded["fix"]
+    # The links still show the server's own address: set the one just tested.
+    urls = checks["public urls"]
+    assert urls["status"] == "warn"
+    assert urls["fix"] == f"set server.public_url: {proxy.url}"
     assert status == 1
     assert report["status"] == "warn"
 
@@ -369,11 +373,15 @@ def test_nginx_without_the_upgrade_headers(server: Server, nginx_factory: Any) -
 
 
 def test_nginx_in_front_of_a_server_that_trusts_it(
-    trusting_server: Server, nginx_factory: Any
+    trusting_server: Server, nginx_factory: Any, tmp_path: Path
 ) -> None:
     proxy = nginx_factory(trusting_server.port, upgrade=True)
-    status, report = doctor(trusting_server.path, "--public-url", proxy.url)
+    # Set up as it should be: server.public_url is the proxy's address (doctor tests it).
+    configured = trusting_server.variant(tmp_path, "proxied.yaml", server={"public_url": proxy.url})
+    status, report = doctor(configured)
     checks = by_name(report)
+    assert checks["public urls"]["status"] == "ok", checks["public urls"]
+    assert checks["public urls"]["details"]["HLS"] == f"{proxy.url}/live/<stream-id>/index.m3u8"
     assert checks["websocket"]["status"] == "ok"
     forwarded = checks["forwarded address"]
     assert forwarded["status"] == "ok", forwarded

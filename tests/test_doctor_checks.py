@@ -140,6 +140,25 @@ def test_public_urls_never_point_at_loopback_when_listening_publicly(tmp_path: P
     assert loopback_only.status is Status.OK
 
 
+def test_public_urls_against_the_tested_address(tmp_path: Path) -> None:
+    # Behind a proxy on the same machine the server listens on loopback, but viewers need the
+    # proxy's address in every link.
+    behind = config(tmp_path, server={"host": "127.0.0.1"})
+    unset = check_public_urls(behind, "https://tv.example.org/")
+    assert unset.status is Status.WARN
+    assert unset.message == "server.public_url is not set: links show http://127.0.0.1:8080"
+    assert unset.fix == "set server.public_url: https://tv.example.org"
+    other = config(tmp_path, server={"host": "127.0.0.1", "public_url": "https://old.example.org"})
+    stale = check_public_urls(other, "https://tv.example.org")
+    assert stale.status is Status.WARN
+    assert (
+        stale.message
+        == "links show https://old.example.org, but viewers open https://tv.example.org"
+    )
+    same = config(tmp_path, server={"host": "127.0.0.1", "public_url": "https://tv.example.org/"})
+    assert check_public_urls(same, "https://tv.example.org").status is Status.OK
+
+
 def test_forwarded_verdict(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     report = {"client": "10.0.0.5", "peer": "10.0.0.5", "forwarding_headers": []}

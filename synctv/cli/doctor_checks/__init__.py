@@ -81,7 +81,7 @@ async def run_checks(config: Config, public_url: str | None = None) -> list[Chec
         later("stun", lambda: check_stun(config)),
         later("grpc", lambda: check_grpc(config)),
         later("management socket", lambda: check_management_socket(config)),
-        later("public urls", lambda: _now(check_public_urls(config))),
+        later("public urls", lambda: _now(check_public_urls(config, public_url))),
         later("websocket", lambda: check_public_websocket(config, public_url)),
         later("database", lambda: check_database(config)),
         later("embedded postgres dir", lambda: _now(check_embedded_data_dir(config))),

@@ -44,8 +44,9 @@ def _is_local(host: str | None) -> bool:
     return host.lower() in _LOOPBACK_NAMES or host.startswith("127.")
 
 
-def check_public_urls(config: Config) -> CheckResult:
-    """The URLs viewers and streamers are shown: never 127.0.0.1 when the server is public."""
+def check_public_urls(config: Config, tested_url: str | None = None) -> CheckResult:
+    """The URLs viewers and streamers are shown: never 127.0.0.1 when the server is public, and
+    the address the operator tested (``--public-url``) when one was given."""
     name = "public urls"
     urls = LiveUrls(config)
     http, rtmp = urls.http_base(), urls.rtmp_base()
@@ -56,23 +57,30 @@ def check_public_urls(config: Config) -> CheckResult:
         "HTTP-FLV": f"{http}/live/<stream-id>.flv",
         "HLS": f"{http}/live/<stream-id>/index.m3u8",
     }
+    set_it = (
+        f"set server.public_url: {tested_url.rstrip('/')}"
+        if tested_url
+        else "set server.public_url to the address viewers open, e.g. https://tv.example.org"
+    )
     public = config.server.public_url
     listening_publicly = config.server.host in _WILDCARDS or not _is_local(config.server.host)
     if public is None:
-        if listening_publicly:
-            return warn(
-                name,
-                "server.public_url is not set: links are built from this machine's name",
-                "set server.public_url to the address viewers open, e.g. https://tv.example.org",
-                **details,
-            )
+        if listening_publicly or tested_url:
+            return warn(name, f"server.public_url is not set: links show {http}", set_it, **details)
         return ok(name, "listening on loopback only (no public URL needed)", **details)
+    if tested_url and public.rstrip("/") != tested_url.rstrip("/"):
+        return warn(
+            name,
+            f"links show {public.rstrip('/')}, but viewers open {tested_url}",
+            set_it,
+            **details,
+        )
     host = urlsplit(public).hostname
     if listening_publicly and _is_local(host):
         return warn(
             name,
             f"server.public_url {public} points at this machine only: others cannot open it",
-            "set server.public_url to the address viewers open, e.g. https://tv.example.org",
+            set_it,
             **details,
         )
     rtmp_host = urlsplit(rtmp).hostname
