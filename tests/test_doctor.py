@@ -372,6 +372,15 @@ def test_nginx_without_the_upgrade_headers(server: Server, nginx_factory: Any) -
         assert line in websocket["fix"]
 
 
+def test_nginx_in_front_of_nothing(server: Server, nginx_factory: Any) -> None:
+    proxy = nginx_factory(free_port(), upgrade=True)  # its upstream port is closed: 502
+    status, report = doctor(server.path, "--public-url", proxy.url)
+    websocket = by_name(report)["websocket"]
+    assert status == 2
+    assert websocket["message"] == f"{proxy.url} does not reach SyncTV (rejected with HTTP 502)"
+    assert websocket["fix"].startswith("the proxy cannot reach SyncTV")
+
+
 def test_nginx_in_front_of_a_server_that_trusts_it(
     trusting_server: Server, nginx_factory: Any, tmp_path: Path
 ) -> None:

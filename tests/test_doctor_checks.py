@@ -159,22 +159,21 @@ def test_public_urls_against_the_tested_address(tmp_path: Path) -> None:
     assert check_public_urls(same, "https://tv.example.org").status is Status.OK
 
 
-def test_forwarded_verdict(tmp_path: Path) -> None:
-    cfg = config(tmp_path)
+def test_forwarded_verdict() -> None:
     report = {"client": "10.0.0.5", "peer": "10.0.0.5", "forwarding_headers": []}
-    assert forwarding_result(cfg, report).status is Status.OK
+    assert forwarding_result(report).status is Status.OK
     untrusted = {
         "client": "172.17.0.1",
         "peer": "172.17.0.1",
         "forwarding_headers": ["x-forwarded-for", "x-real-ip"],
         "peer_trusted": False,
     }
-    verdict = forwarding_result(cfg, untrusted)
+    verdict = forwarding_result(untrusted)
     assert verdict.status is Status.WARN
     assert "X-Forwarded-For, X-Real-Ip" in verdict.message
     assert verdict.fix.startswith('set server.trusted_proxies: ["172.17.0.1"]')
     trusted = {**untrusted, "client": "203.0.113.9", "peer_trusted": True}
-    assert forwarding_result(cfg, trusted).status is Status.OK
+    assert forwarding_result(trusted).status is Status.OK
 
 
 def test_embedded_data_dir(tmp_path: Path) -> None:

@@ -118,6 +118,7 @@ async def check_public_websocket(config: Config, public_url: str | None) -> list
     ws_url = ("wss" if parts.scheme == "https" else "ws") + http_url[len(parts.scheme) :]
     report: dict[str, Any] | None = None
     failure: str | None = None
+    rejected_with: int | None = None
     try:
         with trio.fail_after(CHECK_TIMEOUT_SECONDS):
             async with trio_websocket.open_websocket_url(
@@ -125,12 +126,14 @@ async def check_public_websocket(config: Config, public_url: str | None) -> list
             ) as ws:
                 report = json.loads(await ws.get_message())
     except trio_websocket.ConnectionRejected as exc:
+        rejected_with = exc.status_code
         failure = f"rejected with HTTP {exc.status_code}"
     except (
         OSError,
         trio.TooSlowError,
         trio_websocket.HandshakeError,
         trio_websocket.ConnectionClosed,
+        trio_websocket.DisconnectionTimeout,  # after the report arrived: still a success
         ValueError,
     ) as exc:
         failure = "no answer" if isinstance(exc, trio.TooSlowError) else describe(exc)
@@ -141,7 +144,7 @@ async def check_public_websocket(config: Config, public_url: str | None) -> list
                 f"WebSocket upgrade works at {ws_url}"
                 + (" (direct: --public-url URL tests your proxy)" if direct else ""),
             ),
-            forwarding_result(config, report),
+            forwarding_result(report),
         ]
     # The upgrade failed: a plain GET tells a proxy that drops Upgrade from a wrong URL.
     try:
@@ -162,19 +165,19 @@ async def check_public_websocket(config: Config, public_url: str | None) -> list
                 "Connection headers (the server got a plain request)",
                 f"in the proxy's location block add: {NGINX_UPGRADE_LINES}",
             ),
-            forwarding_result(config, plain),
+            forwarding_result(plain),
         ]
-    return [
-        fail(
-            name,
-            f"{base} does not reach SyncTV ({failure})",
-            "check server.public_url / --public-url, and that the proxy passes every path "
-            "to the server",
+    if rejected_with in (502, 503, 504):
+        fix = "the proxy cannot reach SyncTV: start the server, or fix the proxy's upstream address"
+    else:
+        fix = (
+            "check server.public_url / --public-url, and that the proxy passes every path to SyncTV"
         )
-    ]
+    return [fail(name, f"{base} does not reach SyncTV ({failure})", fix)]
 
 
-def forwarding_result(config: Config, report: dict[str, Any]) -> CheckResult:
+def forwarding_result(report: dict[str, Any]) -> CheckResult:
+    """Whether the proxy's forwarded address is believed, from what the server reported."""
     name = "forwarded address"
     headers = report.get("forwarding_headers") or []
     peer, client = report.get("peer"), report.get("client")
