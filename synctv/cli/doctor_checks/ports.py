@@ -1,5 +1,7 @@
 """Does each configured port answer as SyncTV? HTTP, health, an RTMP handshake, a STUN
 Binding, gRPC health, the management socket.
+
+These connect to this machine's own listeners, so HTTP proxy environment variables are ignored.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ async def check_http(config: Config) -> CheckResult:
         return warn(name, f"{key} is 0 (ephemeral): cannot check it", f"set a fixed {key}")
     url = f"http://{hostport(host, port)}{DIAGNOSTICS_PATH}"
     try:
-        async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_SECONDS) as client:
+        async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_SECONDS, trust_env=False) as client:
             response = await client.get(url)
     except httpx.HTTPError as exc:
         return fail(
@@ -67,7 +69,7 @@ async def check_health(config: Config) -> CheckResult:
         return warn(name, "health.port is 0 (ephemeral): cannot check it", "set a fixed port")
     url = f"http://{hostport(host, port)}/health/ready"
     try:
-        async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_SECONDS) as client:
+        async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_SECONDS, trust_env=False) as client:
             response = await client.get(url)
         body = response.json()
     except (httpx.HTTPError, ValueError) as exc:
