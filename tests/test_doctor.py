@@ -487,6 +487,9 @@ VANISHING_CLIENTS = int(os.environ.get("DOCTOR_VANISHING_CLIENTS", "10"))
 
 
 def test_clients_that_vanish_leave_the_diagnostics_route_answering(server: Server) -> None:
+    """Per-connection work is contained, and none of it counts as a crash: not these clients
+    (reset mid-request, or right after the upgrade), nor any doctor run of this module on the
+    same server (a WebSocket client closing as the server closes raced hypercorn's EOF)."""
     request = (
         f"GET /ws/diagnostics HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
         "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
