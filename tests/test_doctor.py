@@ -446,11 +446,12 @@ def test_redis_reachable_and_not(tmp_path: Path, redis_url: str) -> None:
     reachable = Config.model_validate({"data_dir": tmp_path, "redis": {"url": redis_url}})
     result = run_check(check_redis, reachable)
     assert result.status is Status.OK
-    closed = f"redis://127.0.0.1:{free_port()}/0"
+    closed = f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0"
     down = Config.model_validate({"data_dir": tmp_path, "redis": {"url": closed}})
     result = run_check(check_redis, down)
     assert result.status is Status.FAIL
     assert "redis.url" in result.fix
+    assert "s3cret-pw" not in result.message
     assert run_check(check_redis, Config.model_validate({"data_dir": tmp_path})) is None
 
 

@@ -29,6 +29,7 @@ def add_commands(commands: Any) -> None:
     doctor.add_argument(
         "--public-url",
         default=None,
+        metavar="URL",
         help="the address viewers open (through your reverse proxy), e.g. "
         "https://tv.example.org (default: server.public_url)",
     )
