@@ -13,6 +13,7 @@ import trio
 from synctv.api.http.routes.diagnostics import DIAGNOSTICS_PATH, diagnostics_routes
 from synctv.api.http.web import build_web_app
 from synctv.cli.doctor import render_human, render_json
+from synctv.cli.doctor_checks.database import clock_result
 from synctv.cli.doctor_checks.reach import (
     NGINX_UPGRADE_LINES,
     check_public_urls,
@@ -256,3 +257,17 @@ def test_data_dir_that_is_a_file(tmp_path: Path) -> None:
     (secrets_result,) = check_secrets(cfg)  # one line, not one per secret
     assert secrets_result.status is Status.FAIL
     assert "data_dir" in secrets_result.fix
+
+
+def test_clock_skew_at_the_midpoint_of_the_round_trip() -> None:
+    # A 0.4 s query whose database answer is the midpoint: no skew.
+    assert clock_result(1000.2, 1000.0, 1000.4).message == (
+        "database clock matches this machine's (limit 1 s)"
+    )
+    ahead = clock_result(1001.5, 1000.0, 1000.2)
+    assert ahead.status is Status.FAIL
+    assert ahead.message == "database clock is 1.400 s ahead (limit 1 s)"
+    assert "chrony" in ahead.fix
+    behind = clock_result(999.2, 1000.0, 1000.0)
+    assert behind.status is Status.OK
+    assert behind.message == "database clock is 0.800 s behind (limit 1 s)"

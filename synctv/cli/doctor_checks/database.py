@@ -61,15 +61,22 @@ async def check_database(config: Config) -> list[CheckResult]:
     else:
         out.append(fail("schema", f"schema version {version} is newer than this SyncTV "
                         f"({expected})", "upgrade synctv to the release that migrated it"))  # fmt: skip
-    # The database's clock read at the midpoint of the round trip.
-    skew = float(db_now) - (before + after) / 2
-    line = f"database clock is {abs(skew):.3f} s {'ahead' if skew > 0 else 'behind'}"
-    if abs(skew) >= MAX_CLOCK_SKEW_SECONDS:
-        out.append(fail("clock", f"{line} (limit {MAX_CLOCK_SKEW_SECONDS:g} s)",
-                        "enable time sync (chrony or systemd-timesyncd) on both machines"))  # fmt: skip
-    else:
-        out.append(ok("clock", f"{line} (limit {MAX_CLOCK_SKEW_SECONDS:g} s)"))
+    out.append(clock_result(float(db_now), before, after))
     return out
+
+
+def clock_result(database_now: float, before: float, after: float) -> CheckResult:
+    """The database's clock against ours, taken at the midpoint of the query's round trip
+    (``before``/``after``: this machine's ``time.time()`` around it)."""
+    skew = database_now - (before + after) / 2
+    if abs(skew) < 0.0005:
+        line = "database clock matches this machine's"
+    else:
+        line = f"database clock is {abs(skew):.3f} s {'ahead' if skew > 0 else 'behind'}"
+    if abs(skew) >= MAX_CLOCK_SKEW_SECONDS:
+        return fail("clock", f"{line} (limit {MAX_CLOCK_SKEW_SECONDS:g} s)",
+                    "enable time sync (chrony or systemd-timesyncd) on both machines")  # fmt: skip
+    return ok("clock", f"{line} (limit {MAX_CLOCK_SKEW_SECONDS:g} s)")
 
 
 def _scrub(text: str, dsn: str) -> str:
