@@ -289,7 +289,10 @@ def test_json_shape(server: Server) -> None:
 
 
 def moving(message: str) -> str:
-    return re.sub(r"[0-9.]+", "N", re.sub(r"\b(ahead|behind)\b", "X", message))
+    """A message with what moves between two runs masked: the clock's reading, free space."""
+    if message.startswith("database clock"):
+        return "database clock"
+    return re.sub(r"[0-9.]+", "N", message)
 
 
 def test_human_output_is_aligned_and_ends_with_a_summary(server: Server) -> None:
