@@ -60,7 +60,8 @@ venv() {
 install_test_system_packages() {
   # Real peers for the tests: Redis, FFmpeg (ffprobe), coturn's STUN client, Chromium with
   # Node/npm for the browser test (hls.js is installed from npm by that test), OBS Studio with a
-  # headless X server for the OBS test, and nginx as the origin of the proxy bench (bench smoke).
+  # headless X server for the OBS test, and nginx as the origin of the proxy bench (bench smoke)
+  # and as the reverse proxy in front of the server in the doctor tests.
   apt_install redis-server ffmpeg coturn chromium obs-studio xvfb nginx-light
   command -v npm >/dev/null || apt_install nodejs npm
 }
