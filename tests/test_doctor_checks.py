@@ -271,3 +271,31 @@ def test_clock_skew_at_the_midpoint_of_the_round_trip() -> None:
     behind = clock_result(999.2, 1000.0, 1000.0)
     assert behind.status is Status.OK
     assert behind.message == "database clock is 0.800 s behind (limit 1 s)"
+
+
+def test_rendering_wraps_at_the_terminal_width() -> None:
+    results = [
+        ok("http", "SyncTV answers on 127.0.0.1:8080"),
+        fail(
+            "websocket",
+            "WebSocket upgrade at ws://127.0.0.1:8880/ws/diagnostics fails: the proxy drops the "
+            "Upgrade and Connection headers (the server got a plain request)",
+            f"in the proxy's location block add: {NGINX_UPGRADE_LINES}",
+            web="http://a-very-long-host-name.example.org:8080/and/a/long/path/prefix/",
+        ),
+    ]
+    lines = render_human(results, columns=80).splitlines()
+    column = len("FAIL  websocket  ")
+    assert lines[0] == "OK    http       SyncTV answers on 127.0.0.1:8080"
+    body = lines[1 : lines.index("")]
+    url_line = next(line for line in body if "a-very-long-host-name" in line)
+    assert len(url_line) > 80  # values to copy never wrap
+    for line in body:
+        assert line is url_line or len(line) <= 80, line
+        if not line.startswith("FAIL"):
+            assert line[:column].strip() == ""  # continuations stay in the message column
+    text = " ".join(line.strip() for line in body)
+    assert "the proxy drops the Upgrade and Connection headers" in text
+    assert 'proxy_set_header Connection "upgrade";' in text
+    # Piped (no terminal width): one line per message, as scripts and the tests above read it.
+    assert len(render_human(results).splitlines()) == 6

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import sys
+import textwrap
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synctv.cli.common import add_config_option
+
+if TYPE_CHECKING:
+    from synctv.cli.doctor_checks.result import CheckResult
 
 _MARK = {0: "OK  ", 1: "WARN", 2: "FAIL"}
 
@@ -46,7 +52,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
 
-    async def main() -> list[Any]:
+    async def main() -> list[CheckResult]:
         async with trio_asyncio.open_loop():
             return await run_checks(config, args.public_url)
 
@@ -55,11 +61,12 @@ def _doctor(args: argparse.Namespace) -> int:
     if args.json:
         print(render_json(results, status))
     else:
-        print(render_human(results))
+        columns = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+        print(render_human(results, columns))
     return status
 
 
-def render_json(results: Sequence[Any], status: int) -> str:
+def render_json(results: Sequence[CheckResult], status: int) -> str:
     document = {
         "status": _MARK[status].strip().lower(),
         "checks": [result.as_json() for result in results],
@@ -67,15 +74,34 @@ def render_json(results: Sequence[Any], status: int) -> str:
     return json.dumps(document, indent=2)
 
 
-def render_human(results: Sequence[Any]) -> str:
-    """One line per check, names aligned; the fix (→) and copyable values indented below."""
+def render_human(results: Sequence[CheckResult], columns: int | None = None) -> str:
+    """One line per check, names aligned; the fix and copyable values indented below.
+
+    With ``columns`` (a terminal's width) messages and fixes wrap at it, continuing in their
+    own column; values (URLs to copy) never wrap.
+    """
     width = max((len(r.name) for r in results), default=0)
+    indent = " " * (width + 8)
     lines = []
+
+    def wrapped(first: str, text: str, more: str) -> list[str]:
+        if columns is None or len(first) + len(text) <= columns:
+            return [first + text]
+        room = max(columns - len(more), 20)
+        return textwrap.wrap(
+            text,
+            width=room + len(more),
+            initial_indent=first,
+            subsequent_indent=more,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+
     for result in results:
-        lines.append(f"{_MARK[int(result.status)]}  {result.name.ljust(width)}  {result.message}")
-        indent = " " * (width + 8)
+        head = f"{_MARK[int(result.status)]}  {result.name.ljust(width)}  "
+        lines += wrapped(head, result.message, indent)
         if result.fix:
-            lines.append(f"{indent}fix: {result.fix}")
+            lines += wrapped(indent + "fix: ", result.fix, indent + "     ")
         label_width = max((len(k) for k in result.details), default=0)
         for key, value in result.details.items():
             lines.append(f"{indent}{key.ljust(label_width)}  {value}")
