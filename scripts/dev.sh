@@ -60,8 +60,9 @@ venv() {
 install_test_system_packages() {
   # Real peers for the tests: Redis, FFmpeg (ffprobe), coturn's STUN client, Chromium with
   # Node/npm for the browser test (hls.js is installed from npm by that test), OBS Studio with a
-  # headless X server for the OBS test, nginx as the origin of the proxy bench and wrk as the
-  # HTTP load of http_micro and ratelimit_cost (bench smoke).
+  # headless X server for the OBS test, nginx as the origin of the proxy bench (bench smoke) and as
+  # the reverse proxy in front of the server in the doctor tests, and wrk as the HTTP load of
+  # http_micro and ratelimit_cost (bench smoke).
   apt_install redis-server ffmpeg coturn chromium obs-studio xvfb nginx-light wrk
   command -v npm >/dev/null || apt_install nodejs npm
 }

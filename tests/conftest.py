@@ -142,6 +142,7 @@ def redis_url() -> Iterator[str]:
 SLOW_MODULES = frozenset(
     {
         "tests/test_serve_process.py",
+        "tests/test_doctor.py",
         "tests/test_fd_exhaustion.py",
         "tests/test_cli.py",
         "tests/test_app.py",

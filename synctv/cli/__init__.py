@@ -3,7 +3,8 @@
 One module per command group: :mod:`~synctv.cli.server` (serve, migrate, version),
 :mod:`~synctv.cli.configuration` (config check), :mod:`~synctv.cli.admin` (admin status, and the
 ``admin live`` / ``admin provider`` groups of :mod:`~synctv.cli.live` and
-:mod:`~synctv.cli.providers`). Each exposes ``add_commands(subparsers)``.
+:mod:`~synctv.cli.providers`), :mod:`~synctv.cli.doctor` (doctor). Each exposes
+``add_commands(subparsers)``.
 
 Exit status: 0 success, 1 runtime failure (database unreachable, server not running...),
 2 bad configuration or usage. ``--debug`` (or ``SYNCTV_DEBUG=1``) shows tracebacks.
@@ -102,7 +103,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from synctv.cli import admin, configuration, server
+    from synctv.cli import admin, configuration, doctor, server
 
     parser = argparse.ArgumentParser(
         prog="synctv",
@@ -114,4 +115,5 @@ def _build_parser() -> argparse.ArgumentParser:
     configuration.add_commands(commands)
     server.add_version_command(commands)
     admin.add_commands(commands)
+    doctor.add_commands(commands)
     return parser

@@ -271,13 +271,26 @@ def _initdb(bindir: Path, pgdata: Path, run_as: str | None) -> None:
         )
 
 
-def _socket_dir(pgdata: Path) -> Path:
+def socket_dir_for(pgdata: Path) -> Path:
+    """Where the cluster at ``pgdata`` puts its socket (nothing is created here)."""
     if len(str(pgdata)) + len(f"/.s.PGSQL.{SOCKET_PORT}") <= _MAX_SOCKET_PATH:
         return pgdata
     # Stable per data dir, so a restarted server and its clients agree on the place.
     digest = hashlib.sha256(str(pgdata).encode()).hexdigest()[:12]
-    path = Path(tempfile.gettempdir()) / f"synctv-pg-{digest}"
-    path.mkdir(mode=0o700, exist_ok=True)
+    return Path(tempfile.gettempdir()) / f"synctv-pg-{digest}"
+
+
+def client_dsn(pgdata: Path) -> str:
+    """The DSN a client on this machine uses to reach the running cluster at ``pgdata``
+    (``synctv doctor``); it only answers while ``synctv serve`` runs the cluster."""
+    socket_dir = socket_dir_for(pgdata.resolve())
+    return f"postgresql://{SUPERUSER}@/{DATABASE}?host={socket_dir}&port={SOCKET_PORT}"
+
+
+def _socket_dir(pgdata: Path) -> Path:
+    path = socket_dir_for(pgdata)
+    if path != pgdata:
+        path.mkdir(mode=0o700, exist_ok=True)
     return path
 
 

@@ -52,6 +52,8 @@ _GENERATORS = {
     "credential_encryption_key": lambda: secrets.token_hex(32),
     "cluster_secret": lambda: secrets.token_urlsafe(48),
 }
+# Every server secret, by its security.* key (and file name under data_dir/secrets).
+SECRET_NAMES = tuple(_GENERATORS)
 
 
 def load_or_create_secrets(config: Config) -> Secrets:
