@@ -39,6 +39,7 @@ python_bin() {
 
 venv() {
   local extra=$1 stamp
+  apt_install libsodium23  # pysodium (OPAQUE's ristretto255) loads the system libsodium
   if [ ! -x "$PY" ]; then
     local python; python=$(python_bin)
     if ! "$python" -m venv "$VENV" 2>/dev/null; then
