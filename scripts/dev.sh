@@ -64,6 +64,8 @@ install_test_system_packages() {
   # headless X server for the OBS test, and nginx as the origin of the proxy bench (bench smoke).
   apt_install redis-server ffmpeg coturn chromium obs-studio xvfb nginx-light
   command -v npm >/dev/null || apt_install nodejs npm
+  # The browser OPAQUE library, pinned by its lock file, as the interop peer of tests/auth.
+  npm ci --prefix tests/_harness/opaque_node --no-audit --no-fund --silent
 }
 
 case "${1:-}" in
