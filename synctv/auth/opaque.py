@@ -176,20 +176,25 @@ def _random_scalar(random_bytes: RandomBytes) -> bytes:
             return scalar
 
 
-def _derive_key_pair(seed: bytes, info: bytes) -> tuple[bytes, bytes]:
-    """RFC 9497 DeriveKeyPair (mode OPRF): (private scalar, public element)."""
+def _derive_scalar(seed: bytes, info: bytes) -> bytes:
+    """The private half of RFC 9497 DeriveKeyPair (mode OPRF)."""
     derive_input = seed + _i2osp(len(info), 2) + info
     for counter in range(256):
         scalar = _hash_to_scalar(
             derive_input + _i2osp(counter, 1), b"DeriveKeyPair" + _OPRF_CONTEXT
         )
         if scalar != bytes(SCALAR_LEN):
-            return scalar, _scalarmult_base(scalar)
+            return scalar
     raise OpaqueError("key derivation failed")  # probability 2^-2000: unreachable in practice
 
 
 def _derive_dh_key_pair(seed: bytes) -> tuple[bytes, bytes]:
-    return _derive_key_pair(seed, b"OPAQUE-DeriveDiffieHellmanKeyPair")
+    scalar = _derive_scalar(seed, b"OPAQUE-DeriveDiffieHellmanKeyPair")
+    return scalar, _scalarmult_base(scalar)
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
 
 def _oprf_finalize(password: bytes, blind: bytes, evaluated: bytes) -> bytes:
@@ -278,7 +283,7 @@ class ServerSetup:
 
     def _oprf_key(self, credential_identifier: bytes) -> bytes:
         seed = _hkdf_expand(self.oprf_seed, credential_identifier + b"OprfKey", SCALAR_LEN)
-        return _derive_key_pair(seed, b"OPAQUE-DeriveKeyPair")[0]
+        return _derive_scalar(seed, b"OPAQUE-DeriveKeyPair")  # its public half is never used
 
     def _fake_record(self, credential_identifier: bytes) -> bytes:
         masking_key = _hkdf_expand(
@@ -482,7 +487,7 @@ def server_login_start(
     evaluated = _scalarmult(setup._oprf_key(credential_identifier), blinded)
     masking_nonce = random_bytes(NONCE_LEN)
     pad = _hkdf_expand(masking_key, masking_nonce + b"CredentialResponsePad", _MASKED_RESPONSE_LEN)
-    masked = bytes(a ^ b for a, b in zip(pad, setup.public_key + envelope, strict=True))
+    masked = _xor(pad, setup.public_key + envelope)
     credential_response = evaluated + masking_nonce + masked
 
     server_nonce = random_bytes(NONCE_LEN)
@@ -563,7 +568,7 @@ def client_login_finish(
     randomized = _randomized_password(state.password, state.blind, evaluated, ksf or argon2id_ksf)
     masking_key = _hkdf_expand(randomized, b"MaskingKey", HASH_LEN)
     pad = _hkdf_expand(masking_key, masking_nonce + b"CredentialResponsePad", _MASKED_RESPONSE_LEN)
-    unmasked = bytes(a ^ b for a, b in zip(pad, masked, strict=True))
+    unmasked = _xor(pad, masked)
     server_public_key, nonce = unmasked[:ELEMENT_LEN], unmasked[ELEMENT_LEN : ELEMENT_LEN + 32]
     auth_key, export_key, client_public_key = _envelope_keys(randomized, nonce)
     credentials, client_identity, server_identity = _cleartext_credentials(
