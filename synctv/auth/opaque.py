@@ -80,7 +80,8 @@ _FINGERPRINT_DOMAIN: Final = b"SyncTV OPAQUE server setup fingerprint v1\x00"
 
 
 class OpaqueError(Exception):
-    """Base of every error this module raises; ``code`` is stable and safe to show."""
+    """Base of every error this module raises. ``code`` is stable (the API layer maps it onto the
+    error catalogue); messages name fields and lengths only, never key material."""
 
     code = "opaque_error"
 
