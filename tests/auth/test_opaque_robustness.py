@@ -176,3 +176,24 @@ def test_identity_and_context_lengths_are_bounded() -> None:
         opaque.server_login_start(SETUP, RECORD, ke1, b"alice", context=bytes(70_000))
     with pytest.raises(opaque.OpaqueError, match="65535"):
         opaque.client_registration_start(bytes(70_000))
+
+
+def test_a_server_reflecting_the_blinded_element_is_refused() -> None:
+    reflected = _REQUEST + SETUP.public_key
+    with pytest.raises(opaque.MalformedMessage, match="reflects"):
+        opaque.client_registration_finish(_REG_STATE, reflected, ksf=opaque.identity_ksf)
+
+
+def test_a_tampered_server_mac_fails_the_client_as_invalid_credentials() -> None:
+    ke1, state = opaque.client_login_start(PW)
+    ke2, _ = opaque.server_login_start(SETUP, RECORD, ke1, b"alice")
+    with pytest.raises(opaque.InvalidCredentials):
+        opaque.client_login_finish(state, ke2[:-1] + bytes([ke2[-1] ^ 1]), ksf=opaque.identity_ksf)
+
+
+def test_a_changed_server_setup_fails_every_login_as_invalid_credentials() -> None:
+    """Why the setup's fingerprint is stored: with another setup a correct password fails."""
+    ke1, state = opaque.client_login_start(PW)
+    ke2, _ = opaque.server_login_start(opaque.ServerSetup.generate(), RECORD, ke1, b"alice")
+    with pytest.raises(opaque.InvalidCredentials):
+        opaque.client_login_finish(state, ke2, ksf=opaque.identity_ksf)
