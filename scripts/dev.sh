@@ -39,6 +39,7 @@ python_bin() {
 
 venv() {
   local extra=$1 stamp
+  apt_install libsodium23  # pysodium (OPAQUE's ristretto255) loads the system libsodium
   if [ ! -x "$PY" ]; then
     local python; python=$(python_bin)
     if ! "$python" -m venv "$VENV" 2>/dev/null; then
@@ -65,6 +66,8 @@ install_test_system_packages() {
   # http_micro and ratelimit_cost (bench smoke).
   apt_install redis-server ffmpeg coturn chromium obs-studio xvfb nginx-light wrk
   command -v npm >/dev/null || apt_install nodejs npm
+  # The browser OPAQUE library, pinned by its lock file, as the interop peer of tests/auth.
+  npm ci --prefix tests/_harness/opaque_node --no-audit --no-fund --silent
 }
 
 case "${1:-}" in
@@ -87,7 +90,7 @@ case "${1:-}" in
     rm -f .coverage .coverage.*
     python -m coverage run -m pytest -q "$@"
     say "coverage of the sans-IO codecs"
-    python -m coverage report --include 'synctv/media/*,synctv/rtmp/*,synctv/stun/*' \
+    python -m coverage report --include 'synctv/media/*,synctv/rtmp/*,synctv/stun/*,synctv/auth/opaque.py' \
       --omit 'synctv/rtmp/server.py,synctv/rtmp/play.py,synctv/stun/server.py' --fail-under 95
     ;;
   *)
