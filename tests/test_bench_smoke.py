@@ -69,6 +69,8 @@ def test_api_bench(fresh_dsn: str) -> None:
     )
     assert figures["public_settings_requests_per_s"] > 0
     assert figures["public_settings_errors"] == 0
+
+
 def test_ratelimit_cost() -> None:
     figures = run_bench(
         "ratelimit_cost.py", "--checks", "200", "--seconds", "1", "--rounds", "1",
