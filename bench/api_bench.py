@@ -1,5 +1,5 @@
-"""REST API cost on a started server: ``GET /api/public/settings`` requests/s (and, to come, the
-cost of a rate-limit check per request).
+"""REST API cost on a started server: ``GET /api/public/settings`` requests/s, and the cost of
+the general rate-limit check (memory backend) per request.
 
     .venv/bin/python bench/api_bench.py [--seconds 10] [--connections 50] [--database-url DSN]
 
@@ -9,8 +9,13 @@ and prints one JSON line: requests/s, latency p50/p99, server CPU s per 10k requ
 answers from the process's settings snapshot, so this is the whole HTTP chain (request id,
 CORS, access log and metrics, FastAPI) around a dict lookup.
 
-Each figure is one function in :data:`MEASUREMENTS` taking the running :class:`Rig`; the rate
-limiter's per-request cost (memory and Redis) is added there as another function.
+Each figure is one function in :data:`MEASUREMENTS` taking the running :class:`Rig`. The server's
+REST limit (``ratelimit.apiPerAddressPerMinute``, 600/min per address by default) would refuse
+wrk's load from one address, so the plain figure runs with it set to 0 (off) through ``synctv
+admin settings set``, as an operator would, and the ``limited_`` figures with it on at a limit
+never reached: the difference in server CPU per request is the check's cost on the memory
+backend. The check on Redis (one Lua round trip through the trio-asyncio bridge) is measured by
+``bench/ratelimit_cost.py``.
 """
 
 from __future__ import annotations
@@ -134,13 +139,32 @@ def wrk(rig: Rig, path: str) -> dict[str, Any]:
     }
 
 
+def set_setting(rig: Rig, key: str, value: str) -> None:
+    """Change a runtime setting over the management socket, and give the listener time to
+    deliver it (it does within a second)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
+    env["SYNCTV_DATA_DIR"] = str(rig.data_dir)
+    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", str(ROOT))
+    subprocess.run(
+        [sys.executable, "-m", "synctv", "admin", "settings", "set", key, value],
+        env=env, capture_output=True, check=True,
+    )  # fmt: skip
+    time.sleep(1.5)
+
+
 def public_settings(rig: Rig) -> dict[str, Any]:
+    set_setting(rig, "ratelimit.apiPerAddressPerMinute", "0")
     return {f"public_settings_{k}": v for k, v in wrk(rig, "/api/public/settings").items()}
 
 
-# One function per figure, in the order they run. Rate limits: add the per-request cost of a
-# check against the memory and the Redis backend here (e.g. ``rate_limit_check``).
-MEASUREMENTS: list[Callable[[Rig], dict[str, Any]]] = [public_settings]
+def limited_public_settings(rig: Rig) -> dict[str, Any]:
+    set_setting(rig, "ratelimit.apiPerAddressPerMinute", "1000000")
+    figures = {f"limited_{k}": v for k, v in wrk(rig, "/api/public/settings").items()}
+    return figures
+
+
+# One function per figure, in the order they run.
+MEASUREMENTS: list[Callable[[Rig], dict[str, Any]]] = [public_settings, limited_public_settings]
 
 
 def main() -> None:
@@ -155,6 +179,10 @@ def main() -> None:
     with started_server(args) as rig:
         for measure in MEASUREMENTS:
             figures.update(measure(rig))
+    plain = figures["public_settings_server_cpu_s_per_10k_requests"]
+    limited = figures["limited_server_cpu_s_per_10k_requests"]
+    # CPU-s per 10k requests -> µs per request.
+    figures["rate_limit_check_memory_cpu_us_per_request"] = round((limited - plain) * 100, 1)
     print(json.dumps(figures))
 
 
