@@ -87,6 +87,10 @@ class RuntimeSettings:
         except KeyError:
             raise UnknownSetting(name) from None
 
+    def use_key(self, key: bytes) -> None:
+        """The credential key was rotated to ``key``: open secrets sealed under it too."""
+        self._cipher = self._cipher.with_key(key)
+
     def is_stored(self, key: str) -> bool:
         """Whether ``key`` has a stored value in use (False: it reads its default)."""
         declared(key)
@@ -296,6 +300,13 @@ class SettingsService:
             current = await self._plain(setting) if setting.has_secrets else None
             typed[key] = _validated(setting, carry_secrets(setting, value, current))
         return await self._write(typed, by, "settings.imported")
+
+    async def rotate_key(self, key: bytes) -> list[str]:
+        """The credential key was rotated to ``key`` (``ProviderService.rotate_key``): seal
+        under it from now on and re-seal every secret setting under it now, so the previous key
+        can be dropped. Returns the re-sealed keys."""
+        self._cipher = self._cipher.with_key(key)
+        return await self.reseal_stale()
 
     async def reseal_stale(self) -> list[str]:
         """Re-seal every secret sealed under a previous credential key (one this server still

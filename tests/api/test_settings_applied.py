@@ -152,3 +152,51 @@ async def test_audit_retention_reads_its_setting(tmp_path: Path, postgres: Runni
             while (left := await aged_left()) != ["aged-1"]:  # noqa: ASYNC110 (polled as a client sees it)
                 await trio.sleep(0.1)
     assert left == ["aged-1"]  # 365 days (the default) would have kept both
+
+
+async def test_a_credential_key_rotation_reseals_secret_settings(
+    tmp_path: Path, postgres: RunningPostgres
+) -> None:
+    """``synctv admin provider rotate-key`` re-seals the secret settings too: after it, and
+    after a restart with only the new key on disk, the TURN credential still reads back."""
+    data_dir = tmp_path / "data"
+    dsn = await trio.to_thread.run_sync(postgres.create_database)
+    turn = {"urls": ["turn:turn.example:3478"], "username": "u", "credential": "s3cret"}
+
+    async def stored_key_ids() -> str:
+        done = await trio.run_process(
+            ["psql", dsn, "-tAc", "SELECT value::text FROM runtime_settings"
+             " WHERE key = 'webrtc.externalIceServers'"],
+            capture_stdout=True,
+        )  # fmt: skip
+        return done.stdout.decode()
+
+    async def offered(server_http: list[str]) -> list[dict[str, object]]:
+        async with httpx.AsyncClient() as client:
+            got = await client.get(url(server_http, "/api/webrtc/ice-servers"))
+        servers: list[dict[str, object]] = got.json()["ice_servers"]
+        return servers
+
+    async with running_server(server_config(data_dir, dsn)) as server:
+        await cli(data_dir, "set", "webrtc.externalIceServers", json.dumps([turn]))
+        sealed_before = await stored_key_ids()
+        assert "s3cret" not in sealed_before
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
+        env["SYNCTV_DATA_DIR"] = str(data_dir)
+        with trio.fail_after(30):
+            rotated = await trio.run_process(
+                [sys.executable, "-m", "synctv", "admin", "provider", "rotate-key",
+                 "--generate-new-key"],
+                capture_stdout=True, capture_stderr=True, check=False, env=env,
+            )  # fmt: skip
+        assert rotated.returncode == 0, rotated.stderr.decode()
+        sealed_after = await stored_key_ids()
+        assert sealed_after != sealed_before  # re-sealed under the new key
+        assert turn in await offered(server.addresses.http)
+
+    keys_on_disk = sorted(p.name for p in (data_dir / "secrets").iterdir())
+    async with running_server(server_config(data_dir, dsn)) as server:
+        with trio.fail_after(5):
+            while turn not in (servers := await offered(server.addresses.http)):  # noqa: ASYNC110
+                await trio.sleep(0.05)
+    assert turn in servers, keys_on_disk
