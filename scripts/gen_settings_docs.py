@@ -49,8 +49,10 @@ appear in listings, audit rows or REST replies, and are exported only with
 `--include-secrets` on the management socket. Leaving a secret field out of a value you set
 or import (or giving `"***"`) keeps the stored one for the item with the same `name`.
 A key rotated by configuration (the old key in `security.previous_credential_encryption_keys`)
-re-seals them at the next start; `synctv admin provider rotate-key` does not re-seal them yet,
-so set secret-bearing settings again after using it.
+re-seals them at the next start; `synctv admin provider rotate-key` re-seals them with the
+provider credentials (if that fails, the previous key stays on disk and the next start does it).
+A setting marked "takes effect with ..." can be set today; the part of the server that obeys it
+arrives with that feature.
 An export holds only the settings that were set; importing it sets those and leaves the
 others as they are.
 """
@@ -68,6 +70,9 @@ def render() -> str:
                 marks.append("public")
             if setting.secret_fields:
                 marks.append("secret fields: " + ", ".join(f"`{f}`" for f in setting.secret_fields))
+            waiting = settings.TAKES_EFFECT_WITH.get(key)
+            if waiting is not None:
+                marks.append(f"takes effect with {waiting}")
             default = json.dumps(setting.default_json())
             rule = setting.rule.replace("|", "\\|")
             parts.append(
