@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -200,3 +203,47 @@ async def test_a_credential_key_rotation_reseals_secret_settings(
             while turn not in (servers := await offered(server.addresses.http)):  # noqa: ASYNC110
                 await trio.sleep(0.05)
     assert turn in servers, keys_on_disk
+
+
+async def answers(env: dict[str, str]) -> bool:
+    done = await trio.run_process(
+        [sys.executable, "-m", "synctv", "admin", "status"],
+        env=env, capture_stdout=True, capture_stderr=True, check=False,
+    )  # fmt: skip
+    return done.returncode == 0
+
+
+async def test_a_change_made_through_one_server_process_reaches_another_within_a_second(
+    tmp_path: Path, postgres: RunningPostgres
+) -> None:
+    """Two `synctv serve` processes on one database (the issue's "Done means 1"): the CLI
+    changes a setting through the second one; the first serves it within a second."""
+    dsn = await trio.to_thread.run_sync(postgres.create_database)
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
+    env |= {"SYNCTV_DATA_DIR": str(second_dir), "SYNCTV_DATABASE_URL": dsn}
+    env |= {f"SYNCTV_{k}_HOST": "127.0.0.1" for k in ("SERVER", "HEALTH", "METRICS", "GRPC")}
+    env |= {f"SYNCTV_{k}_PORT": "0" for k in ("SERVER", "HEALTH", "METRICS", "GRPC")}
+    env |= {"SYNCTV_LIVESTREAM_RTMP_HOST": "127.0.0.1", "SYNCTV_LIVESTREAM_RTMP_PORT": "0"}
+    env |= {"SYNCTV_WEBRTC_STUN_HOST": "127.0.0.1", "SYNCTV_WEBRTC_STUN_PORT": "0"}
+
+    async with running_server(server_config(first_dir, dsn)) as first, trio.open_nursery() as n:
+        second = await n.start(
+            partial(trio.run_process, [sys.executable, "-m", "synctv", "serve"], env=env,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        )  # fmt: skip
+        try:
+            with trio.fail_after(60):  # the second process answers on its management socket
+                while not await answers(env):  # noqa: ASYNC110 (a child process to poll)
+                    await trio.sleep(0.2)
+            target = url(first.addresses.http, "/api/public/settings")
+            async with httpx.AsyncClient() as client:
+                assert (await client.get(target)).json()["server.name"] == "SyncTV"
+                await cli(second_dir, "set", "server.name", "Friday Night")
+                changed_at = trio.current_time()
+                with trio.fail_after(5):
+                    while (await client.get(target)).json()["server.name"] != "Friday Night":  # noqa: ASYNC110
+                        await trio.sleep(0.01)
+                assert trio.current_time() - changed_at < 1.0
+        finally:
+            second.send_signal(signal.SIGINT)
