@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from synctv import metrics
 from synctv.metrics import Kind, MetricSpec
-from tests._harness.server import running_server, server_config, url
+from tests.support.server import running_server, server_config, url
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "scripts" / "gen_metrics_docs.py"

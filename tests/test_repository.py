@@ -27,7 +27,7 @@ def test_ci_runs_exactly_the_readme_test_command_with_ci_set() -> None:
         for line in (ROOT / ".ci" / "run").read_text().splitlines()
         if line and not line.startswith("#")
     ]
-    # CI=true turns "peer not installed" from a skip into a failure (tests/_harness).
+    # CI=true turns "peer not installed" from a skip into a failure (tests/support).
     assert "export CI=${CI:-true}" in lines
     assert lines[-1] == f"exec {readme_commands()[1]}"
     assert lines.index("export CI=${CI:-true}") < len(lines) - 1

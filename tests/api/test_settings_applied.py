@@ -26,8 +26,8 @@ from synctv.store.audit import CLI_ACTOR
 from synctv.store.db import Database, open_database
 from synctv.store.migrations import migrate
 from synctv.store.settings import SettingsStore
-from tests._harness.postgres import RunningPostgres
-from tests._harness.server import running_server, server_config, url
+from tests.support.postgres import RunningPostgres
+from tests.support.server import running_server, server_config, url
 
 pytestmark = pytest.mark.slow
 

@@ -49,7 +49,7 @@ from tests.livestream.hls_support import (
     serve_routes,
     split_tags,
 )
-from tests.media.test_mpegts import aac, aac_header, avc_header, nal, video
+from tests.support.mpegts_tags import aac, aac_header, avc_header, nal, video
 
 CLIP_SECONDS = 10
 CLIP_MS = CLIP_SECONDS * 1000

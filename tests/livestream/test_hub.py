@@ -18,7 +18,7 @@ from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRecord
 from synctv.livestream.stream import LiveStream
 from synctv.media.flv import TAG_VIDEO, FlvTag
-from tests.livestream.test_stream import AAC_SEQ, AVC_SEQ, aac, inter, key
+from tests.support.flv_tags import AAC_SEQ, AVC_SEQ, aac, inter, key
 
 RECORD = LiveStreamRecord("stream1", "live", None, "title", 0)
 GRACE = 10.0

@@ -28,7 +28,7 @@ from synctv.state.limits import (
 from synctv.state.memory import MemoryState
 from synctv.state.ratelimit import RateLimitRule
 from synctv.state.redis import open_redis_state
-from tests._harness.redis import RedisServer, redis_server
+from tests.support.redis import RedisServer, redis_server
 
 
 class FakeClock:
