@@ -45,7 +45,7 @@ def follow_limit_settings(
     ``configured`` holds values from the config file, used while the setting is not stored.
     """
 
-    def apply(key: str, value: Any) -> None:
+    def apply(key: str, value: Any, *, changed: bool = True) -> None:
         if key in configured and not settings.is_stored(key):
             value = configured[key]
         try:
@@ -53,10 +53,11 @@ def follow_limit_settings(
         except (KeyError, ValueError) as exc:  # the registry validated it: a mismatch is a bug
             log.error("rate limit %s not changed: %s", key, exc)
             return
-        log.info("rate limit %s = %r", key, value)
+        if changed:
+            log.info("rate limit %s = %r", key, value)
 
     for key in DEFAULTS:
-        apply(key, settings.get(key))
+        apply(key, settings.get(key), changed=False)
         settings.subscribe(key, partial(apply, key))
 
 
