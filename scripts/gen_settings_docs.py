@@ -7,10 +7,11 @@ The registry is the only source: declare or change a setting there and run this 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
+
+from generated_doc import write_or_check
 
 from synctv.core import settings
 
@@ -84,20 +85,8 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if the file is not current")
-    parser.add_argument("--output", type=Path, default=DOC)
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = args.output.exists() and args.output.read_text(encoding="utf-8") == text
-        if not current:
-            print(
-                f"{args.output} is not current: run scripts/gen_settings_docs.py", file=sys.stderr
-            )
-        return 0 if current else 1
-    args.output.write_text(text, encoding="utf-8")
-    return 0
+    description = __doc__.splitlines()[0]
+    return write_or_check(render, DOC, "gen_settings_docs.py", description, argv)
 
 
 if __name__ == "__main__":
