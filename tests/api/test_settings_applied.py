@@ -17,9 +17,10 @@ import pytest
 import trio
 import trio_asyncio
 
-from synctv.app.state import STUN_SETTING, follow_limit_settings
+from synctv.app.state import follow_limit_settings
 from synctv.core.runtime_settings import RuntimeSettings, SettingsService
 from synctv.core.setting_secrets import SettingCipher
+from synctv.core.settings import RATELIMIT_STUN_PER_SOURCE_PER_SECOND
 from synctv.state.limits import API_PER_ADDRESS, STUN_PER_SOURCE, LimitBook
 from synctv.store.audit import CLI_ACTOR
 from synctv.store.db import Database, open_database
@@ -33,6 +34,7 @@ from tests.support.server import running_server, server_config, url
 pytestmark = pytest.mark.slow
 
 KEY = bytes(range(32))
+STUN_SETTING = RATELIMIT_STUN_PER_SOURCE_PER_SECOND.key
 
 
 async def cli(data_dir: Path, *args: str) -> str:
