@@ -11,6 +11,7 @@ from synctv.api.http.principal import Principal, require_user
 from synctv.api.http.routes.auth import CamelModel, UserOut, client_of, refusals, user_out
 from synctv.auth.identity import IdentityService
 
+SignedIn = Annotated[Principal, Depends(require_user)]
 _SIGNED_IN = (401, "`authentication_required`, `token_expired` or `token_revoked`")
 
 
@@ -31,7 +32,6 @@ class SessionsOut(CamelModel):
 
 def user_router(identity: IdentityService) -> APIRouter:
     router = APIRouter(prefix="/api/user", tags=["user"])
-    SignedIn = Annotated[Principal, Depends(require_user)]
 
     @router.get("", response_model=UserOut, responses=refusals(_SIGNED_IN))
     async def me(principal: SignedIn) -> Any:
