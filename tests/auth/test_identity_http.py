@@ -138,6 +138,13 @@ def serenity() -> Iterator[SerenityOpaque]:
     peer.close()
 
 
+def documented(document: dict[str, Any], part: dict[str, Any]) -> set[str]:
+    """The property names of a request body's or response's JSON schema in the document."""
+    reference = part["content"]["application/json"]["schema"]["$ref"]
+    schema = document["components"]["schemas"][reference.rsplit("/", 1)[1]]
+    return set(schema["properties"])
+
+
 def claims(token: str) -> dict[str, Any]:
     decoded: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
     return decoded
@@ -265,6 +272,14 @@ async def test_unknown_user_and_wrong_password_look_alike(
                 "message": "wrong username or password",
             }
         assert answers[0] == answers[1] == answers[2]
+        # What was sent is what /api/openapi.json documents, field for field.
+        document = (await bob.http.get("/api/openapi.json")).json()
+        start = document["paths"]["/api/auth/opaque/login/start"]["post"]
+        assert documented(document, start["requestBody"]) == {"username", "credentialRequest"}
+        assert documented(document, start["responses"]["200"]) == set(answers[0][0])
+        for path in ("/api/user", "/api/user/sessions", "/api/user/sessions/{session_id}"):
+            for operation in document["paths"][path].values():
+                assert "401" in operation["responses"]
         # The fake answer for a name is stable: its OPRF part is the same on every attempt.
         evaluated = set()
         for n in range(2):
