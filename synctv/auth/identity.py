@@ -23,9 +23,9 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from synctv import errors
 from synctv.auth import opaque
@@ -39,6 +39,7 @@ from synctv.store.sessions import Rotation, SessionRow, SessionStore
 from synctv.store.users import UsernameTaken, UserRow, UserStore
 
 log = logging.getLogger("synctv.identity")
+_T = TypeVar("_T")
 
 # Between start and finish of a registration or login (RFC 9807 leaves it to the server; the
 # issue fixes 300 s: long enough for a slow KSF on a phone, short enough to bound the store).
@@ -78,6 +79,18 @@ class SignedIn:
 class Registered:
     user: UserRow
     tokens: TokenPair | None  # None while the account waits for review
+
+
+async def _stored(operation: Awaitable[_T]) -> _T:
+    """A short-lived store operation; the store away is a 503 the client may retry, never a
+    guess (no login state, no revocation check: no sign-in)."""
+    try:
+        return await operation
+    except StateUnavailable:
+        log.warning("short-lived store unavailable: identity requests refused")
+        raise DomainError(
+            errors.DEPENDENCY_UNAVAILABLE, "the session store is unavailable; try again shortly"
+        ) from None
 
 
 def _handshake_id() -> str:
@@ -148,7 +161,7 @@ class IdentityService:
             raise DomainError(errors.OPAQUE_MESSAGE_INVALID, str(exc)) from None
         handshake = _handshake_id()
         kept = json.dumps({"name": name, "key": key}).encode()
-        await self._state.set(_REGISTRATION_KEY + handshake, kept, HANDSHAKE_TTL_SECONDS)
+        await _stored(self._state.set(_REGISTRATION_KEY + handshake, kept, HANDSHAKE_TTL_SECONDS))
         return handshake, response
 
     async def registration_finish(
@@ -211,7 +224,7 @@ class IdentityService:
             "key": key,
         }
         kept_bytes = json.dumps(kept).encode()
-        await self._state.set(_LOGIN_KEY + handshake, kept_bytes, HANDSHAKE_TTL_SECONDS)
+        await _stored(self._state.set(_LOGIN_KEY + handshake, kept_bytes, HANDSHAKE_TTL_SECONDS))
         return handshake, response
 
     async def login_finish(
@@ -279,7 +292,7 @@ class IdentityService:
     async def _take(self, prefix: str, handshake: str) -> dict[str, str] | None:
         if not handshake or len(handshake) > MAX_HANDSHAKE_ID:
             return None
-        kept = await self._state.take(prefix + handshake)
+        kept = await _stored(self._state.take(prefix + handshake))
         if kept is None:
             return None
         loaded: dict[str, str] = json.loads(kept)
@@ -310,12 +323,8 @@ class IdentityService:
     async def authenticate(self, access_token: str) -> Claims:
         """Every authenticated request: signature, expiry, then the revocation set (no DB)."""
         claims = self.tokens.check(access_token, "access")
-        try:
-            revoked = await self._state.get(_REVOKED_KEY + claims.session_id)
-        except StateUnavailable:  # fail closed: a revoked token must not pass while Redis is away
-            raise DomainError(
-                errors.DEPENDENCY_UNAVAILABLE, "the session store is unavailable; try again"
-            ) from None
+        # Fails closed: a revoked token must not pass while Redis is away.
+        revoked = await _stored(self._state.get(_REVOKED_KEY + claims.session_id))
         if revoked is not None:
             raise DomainError(errors.TOKEN_REVOKED, "this session was revoked; sign in again")
         return claims
@@ -340,4 +349,4 @@ class IdentityService:
 
     async def _mark_revoked(self, session_id: str) -> None:
         ttl = self.tokens.access_ttl + REVOCATION_SLACK_SECONDS
-        await self._state.set(_REVOKED_KEY + session_id, b"1", ttl)
+        await _stored(self._state.set(_REVOKED_KEY + session_id, b"1", ttl))

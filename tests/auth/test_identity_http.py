@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import httpx
 import jwt
 import pytest
 import trio
+from pydantic import SecretStr
 
 from synctv.app import Controller
 from synctv.auth import opaque
@@ -414,3 +416,50 @@ async def test_browser_library_and_our_client_share_passwords(
         )
         assert done.status_code == 200, done.text
         assert done.json()["user"]["username"] == "grace"
+
+
+async def test_a_login_started_on_one_replica_finishes_on_another(
+    tmp_path: Path, postgres: RunningPostgres, redis_url: str
+) -> None:
+    """Two servers on one database and one Redis (the same secrets, as a cluster is deployed):
+    login state, and a session's revocation, are shared through Redis."""
+    dsn = await trio.to_thread.run_sync(postgres.create_database)
+    shared: dict[str, Any] = {
+        "security": {
+            "jwt_secret": SecretStr("j" * 48),
+            "opaque_server_setup": SecretStr("ab" * 64),
+        },
+        "redis": {"url": SecretStr(redis_url), "key_prefix": f"test:{uuid.uuid4().hex}:"},
+    }
+    configs = [server_config(tmp_path / name, dsn, **shared) for name in ("one", "two")]
+    async with running_server(configs[0]) as first, running_server(configs[1]) as second:
+        bases = [first.addresses.http[0], second.addresses.http[0]]
+        async with httpx.AsyncClient(timeout=30) as http:
+            ivan = Person(http)
+            http.base_url = httpx.URL(bases[0])
+            assert (await ivan.register("ivan")).status_code == 200
+
+            ke1, state = opaque.client_login_start(PASSWORD.encode())
+            started = await ivan.post(
+                "/api/auth/opaque/login/start",
+                {"username": "ivan", "credentialRequest": std64(ke1)},
+            )
+            assert started.status_code == 200, started.text
+            done = opaque.client_login_finish(
+                state, unstd64(started.json()["credentialResponse"]), ksf=opaque.identity_ksf
+            )
+            http.base_url = httpx.URL(bases[1])
+            finished = await ivan.post(
+                "/api/auth/opaque/login/finish",
+                {
+                    "sessionId": started.json()["sessionId"],
+                    "credentialFinalization": std64(done.credential_finalization),
+                },
+            )
+            assert finished.status_code == 200, finished.text
+            auth = {"authorization": f"Bearer {finished.json()['accessToken']}"}
+            # Logged out on the second, refused on the first at once.
+            assert (await http.get(f"{bases[0]}/api/user", headers=auth)).status_code == 200
+            assert (await http.post(f"{bases[1]}/api/user/logout", headers=auth)).status_code == 204
+            refused = await http.get(f"{bases[0]}/api/user", headers=auth)
+            assert (refused.status_code, refused.json()["code"]) == (401, "token_revoked")
