@@ -377,7 +377,7 @@ USERNAME_TAKEN = IDENTITY.code(
 )
 INVALID_USERNAME = IDENTITY.code(
     "invalid_username", 422, G.INVALID_ARGUMENT,
-    "A username is 3 to 32 characters (after NFKC) with no control or invisible characters.",
+    "A username is 3 to 32 letters, digits or _ - . (after NFKC), in scripts written together.",
 )  # fmt: skip
 OPAQUE_MESSAGE_INVALID = IDENTITY.code(
     "opaque_message_invalid", 400, G.INVALID_ARGUMENT,

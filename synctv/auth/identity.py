@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, TypeVar
@@ -30,7 +31,7 @@ from typing import Final, TypeVar
 from synctv import errors
 from synctv.auth import opaque
 from synctv.auth.tokens import Claims, TokenIssuer, TokenPair, new_jti
-from synctv.auth.usernames import InvalidUsername, normalise_username, username_key
+from synctv.auth.usernames import InvalidUsername, parse_username
 from synctv.errors import DomainError
 from synctv.state import ShortLivedState, StateUnavailable
 from synctv.state.limits import RateLimits
@@ -93,6 +94,14 @@ async def _stored(operation: Awaitable[_T]) -> _T:
         ) from None
 
 
+def login_key(typed: str) -> str:
+    """The uniqueness key of whatever name was typed at sign-in, without judging it: for a valid
+    name it is :func:`~synctv.auth.usernames.parse_username`'s key; an invalid one matches no
+    account and takes the unknown-user path like any other name. It is also the OPAQUE
+    credential identifier, so any case or width of a name signs in to the same account."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", typed).casefold())
+
+
 def _handshake_id() -> str:
     return secrets.token_urlsafe(24)
 
@@ -147,10 +156,10 @@ class IdentityService:
         if client.address is not None:
             await self._limits.check_registration(client.address)
         try:
-            name = normalise_username(username)
+            parsed = parse_username(username)
         except InvalidUsername as exc:
             raise DomainError(errors.INVALID_USERNAME, str(exc)) from None
-        key = username_key(name)
+        name, key = parsed.display, parsed.key
         if await self.users.by_key(key) is not None:
             raise DomainError(errors.USERNAME_TAKEN, "an account with this name already exists")
         try:
@@ -207,7 +216,7 @@ class IdentityService:
         """KE1 → (sessionId, KE2); an unknown name takes the same path with the fake record."""
         if client.address is not None:
             await self._limits.check_auth_attempt(client.address)
-        key = username_key(username)
+        key = login_key(username)
         await self._limits.check_account_lockout(key)
         user = await self.users.by_key(key)
         record = user.opaque_record if user is not None else None

@@ -6,7 +6,7 @@ CREATE TABLE users (
     id                  text PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9_-]{16,64}$'),
     -- As the person typed it (NFKC-normalised, 3 to 32 characters, no control characters).
     username            text NOT NULL CHECK (char_length(username) BETWEEN 3 AND 32),
-    -- NFKC + case fold of username: what uniqueness and login compare (synctv/core/identity.py).
+    -- NFKC + case fold of username: what uniqueness and login compare (synctv/auth/usernames.py).
     username_key        text NOT NULL CHECK (char_length(username_key) BETWEEN 1 AND 128),
     display_name        text NOT NULL CHECK (char_length(display_name) BETWEEN 1 AND 64),
     role                text NOT NULL CHECK (role IN ('root', 'admin', 'user')),
