@@ -27,10 +27,10 @@ from pydantic import SecretStr
 from synctv.app import Controller
 from synctv.auth import opaque
 from synctv.auth.opaque import Ksf
-from tests._harness.opaque_node import SerenityOpaque, b64
-from tests._harness.postgres import RunningPostgres
-from tests._harness.server import running_server, server_config
-from tests.api.test_admin_live import synctv
+from tests.support.cli import synctv
+from tests.support.opaque_node import SerenityOpaque, b64
+from tests.support.postgres import RunningPostgres
+from tests.support.server import running_server, server_config
 
 pytestmark = pytest.mark.slow
 
