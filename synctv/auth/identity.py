@@ -202,7 +202,7 @@ class IdentityService:
             ) from None
         if pending:
             return Registered(user, None)
-        return Registered(user, await self._open_session(user, client))
+        return Registered(user, await self.open_session(user, client))
 
     def _require_signup(self) -> None:
         if not self._signup_enabled():
@@ -261,7 +261,7 @@ class IdentityService:
         if user.status == "pending_review":
             await self._record_login(user.id, client, "denied", reason="pending_review")
             raise DomainError(errors.ACCOUNT_PENDING_REVIEW, "an administrator has to approve")
-        tokens = await self._open_session(user, client)
+        tokens = await self.open_session(user, client)
         await self._record_login(user.id, client, "success")
         return SignedIn(user, tokens)
 
@@ -287,7 +287,9 @@ class IdentityService:
         event = AuditEvent(client.actor(user_id), "user.login", "user", user_id, outcome, details)
         await self._audit.record(event)
 
-    async def _open_session(self, user: UserRow, client: Client) -> TokenPair:
+    async def open_session(self, user: UserRow, client: Client) -> TokenPair:
+        """A new login session for ``user`` (any sign-in path: OPAQUE, setup, OpenID) and its
+        first token pair."""
         session_id, jti = new_public_id(), new_jti()
         await self.sessions.create(
             session_id=session_id,
@@ -346,6 +348,14 @@ class IdentityService:
         ):
             raise DomainError(errors.SESSION_NOT_FOUND, "no live session of yours with this id")
         await self._mark_revoked(session_id)
+
+    async def revoke_all_sessions(self, user_id: str, reason: str, by: AuditActor) -> int:
+        """Revoke every session of ``user_id`` (ban, role change, password change or reset,
+        deletion, admin request): their access tokens stop at the next request, everywhere."""
+        revoked = await self.sessions.revoke_all(user_id, reason, by)
+        for session_id in revoked:
+            await self._mark_revoked(session_id)
+        return len(revoked)
 
     async def list_sessions(self, user_id: str) -> list[SessionRow]:
         return await self.sessions.list_live(user_id)

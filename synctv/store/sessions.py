@@ -121,6 +121,22 @@ async def revoke_q(conn: Any, session_id: str, user_id: str, reason: str, by: Au
     return await _revoke(conn, session_id, reason, by) is not None
 
 
+async def revoke_all_q(conn: Any, user_id: str, reason: str, by: AuditActor) -> list[str]:
+    """Revoke every live session of ``user_id`` (ban, role or password change, admin request);
+    the ids revoked, each with its audit row, in one transaction."""
+    ids: list[str] = [
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT id FROM login_sessions WHERE user_id = $1 AND revoked_at IS NULL"
+            " ORDER BY id FOR UPDATE",
+            user_id,
+        )
+    ]
+    for session_id in ids:
+        await _revoke(conn, session_id, reason, by)
+    return ids
+
+
 async def list_q(conn: Any, user_id: str) -> list[SessionRow]:
     records = await conn.fetch(
         f"SELECT {_COLUMNS} FROM login_sessions WHERE user_id = $1 AND revoked_at IS NULL"
@@ -156,6 +172,9 @@ class SessionStore:
 
     async def revoke(self, session_id: str, user_id: str, reason: str, by: AuditActor) -> bool:
         return await self._db.run(revoke_q, session_id, user_id, reason, by)
+
+    async def revoke_all(self, user_id: str, reason: str, by: AuditActor) -> list[str]:
+        return await self._db.run(revoke_all_q, user_id, reason, by)
 
     async def list_live(self, user_id: str) -> list[SessionRow]:
         return await self._db.run(list_q, user_id)
