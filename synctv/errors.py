@@ -11,7 +11,7 @@ Codes are flat ``snake_case`` and start with their area's noun (``stream_not_fou
 and clients match on them, so they stay. A code never changes meaning; add a new one instead.
 Declare a code, one line, under its :class:`Area` (``G`` is :class:`GrpcStatus`)::
 
-    ROOM_NOT_FOUND = ROOMS.code("room_not_found", 404, G.NOT_FOUND, "No room with this id.")
+    MEMBER_NOT_FOUND = ROOMS.code("member_not_found", 404, G.NOT_FOUND, "No member with this id.")
 
 Raising a code that is not declared is a bug: the constructor refuses it at run time and
 ``tests/test_errors.py`` finds literal codes in the source that are not declared.
@@ -391,3 +391,52 @@ ACCOUNT_BANNED = IDENTITY.code("account_banned", 403, G.PERMISSION_DENIED, "The 
 SESSION_NOT_FOUND = IDENTITY.code(
     "session_not_found", 404, G.NOT_FOUND, "No live session of yours with this id."
 )
+
+# -- rooms (issue 12) ----------------------------------------------------------------------------
+ROOMS = Area("rooms", "Rooms, members and playback (`/api/rooms`)")
+ROOM_NOT_FOUND = ROOMS.code("room_not_found", 404, G.NOT_FOUND, "No room with this id.")
+INVALID_ROOM = ROOMS.code(
+    "invalid_room", 422, G.INVALID_ARGUMENT,
+    "A room name is 1 to 100 characters and a description at most 500, without < or >.",
+)  # fmt: skip
+INVALID_ROOM_SETTINGS = ROOMS.code(
+    "invalid_room_settings", 422, G.INVALID_ARGUMENT,
+    "A room settings value or key is not valid; the message names it.",
+)  # fmt: skip
+ROOM_CREATION_DISABLED = ROOMS.code(
+    "room_creation_disabled", 403, G.PERMISSION_DENIED, "Creating rooms is turned off."
+)
+ROOM_LIMIT_REACHED = ROOMS.code(
+    "room_limit_reached", 409, G.RESOURCE_EXHAUSTED,
+    "You own as many rooms as server.maxRoomsPerUser allows.",
+)  # fmt: skip
+ROOM_FULL = ROOMS.code(
+    "room_full", 409, G.RESOURCE_EXHAUSTED, "The room has as many members as it allows."
+)
+ROOM_JOIN_CLOSED = ROOMS.code(
+    "room_join_closed", 403, G.PERMISSION_DENIED,
+    "The room does not let people join by themselves; ask a room manager to add you.",
+)  # fmt: skip
+ROOM_BANNED = ROOMS.code("room_banned", 403, G.PERMISSION_DENIED, "You are banned from this room.")
+ROOM_KICK_COOLDOWN = ROOMS.code(
+    "room_kick_cooldown", 403, G.PERMISSION_DENIED,
+    "You were removed from this room and may not join again yet (details: until).",
+)  # fmt: skip
+ROOM_PASSWORD_REQUIRED = ROOMS.code(
+    "room_password_required", 403, G.PERMISSION_DENIED,
+    "The room has a password and it was missing or wrong.",
+)  # fmt: skip
+MEMBER_NOT_FOUND = ROOMS.code(
+    "member_not_found", 404, G.NOT_FOUND, "No member of this room with this id."
+)
+CREATOR_MUST_TRANSFER = ROOMS.code(
+    "creator_must_transfer", 409, G.FAILED_PRECONDITION,
+    "The creator must transfer the room to another member before leaving.",
+)  # fmt: skip
+JOIN_REQUEST_NOT_FOUND = ROOMS.code(
+    "join_request_not_found", 404, G.NOT_FOUND, "No pending join request from this user."
+)
+VERSION_CONFLICT = ROOMS.code(
+    "version_conflict", 409, G.ABORTED,
+    "The change was made against a state that has changed since (version or media); reload.",
+)  # fmt: skip

@@ -76,6 +76,8 @@ ACTIONS: frozenset[str] = frozenset(
         "user.registered",
         "user.login",
         "session.revoked",
+        "room.created",
+        "room.deleted",
     }
 )
 

@@ -1,0 +1,34 @@
+"""Rooms: the rooms service and ``/api/rooms`` (members, settings, join requests).
+
+The server-wide rules (``server.allowRoomCreation``, ``server.maxRoomsPerUser``,
+``room.defaultMaxMembers``, ``user.enableGuest``) are read from the runtime settings at each
+request, so a change applies to the next one.
+"""
+
+from __future__ import annotations
+
+from synctv.api.http.routes.rooms import rooms_router
+from synctv.app.feature import Feature, Services
+from synctv.core.rooms import Limits, RoomService
+from synctv.core.settings import (
+    ROOM_DEFAULT_MAX_MEMBERS,
+    SERVER_ALLOW_ROOM_CREATION,
+    SERVER_MAX_ROOMS_PER_USER,
+    USER_ENABLE_GUEST,
+)
+from synctv.store.rooms import RoomStore
+
+
+def room_service(services: Services) -> RoomService:
+    settings = services.settings
+    limits = Limits(
+        creation_allowed=lambda: settings.get(SERVER_ALLOW_ROOM_CREATION),
+        max_rooms_per_user=lambda: settings.get(SERVER_MAX_ROOMS_PER_USER),
+        default_max_members=lambda: settings.get(ROOM_DEFAULT_MAX_MEMBERS),
+        guests_allowed=lambda: settings.get(USER_ENABLE_GUEST),
+    )
+    return RoomService(RoomStore(services.db), limits)
+
+
+async def build(services: Services) -> Feature:
+    return Feature("rooms", api_routers=[rooms_router(room_service(services))])
