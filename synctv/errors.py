@@ -440,3 +440,14 @@ VERSION_CONFLICT = ROOMS.code(
     "version_conflict", 409, G.ABORTED,
     "The change was made against a state that has changed since (version or media); reload.",
 )  # fmt: skip
+INVALID_PLAYBACK_CHANGE = ROOMS.code(
+    "invalid_playback_change", 422, G.FAILED_PRECONDITION,
+    "A playback change that cannot apply: nothing selected, a live stream sought, a bad value.",
+)  # fmt: skip
+PLAYLIST_ITEM_NOT_FOUND = ROOMS.code(
+    "playlist_item_not_found", 404, G.NOT_FOUND, "No such media or playlist in this room."
+)
+INVALID_MEDIA_SOURCE = ROOMS.code(
+    "invalid_media_source", 422, G.INVALID_ARGUMENT,
+    "A media source field is not valid; the message names it (items[i].source.url ...).",
+)  # fmt: skip

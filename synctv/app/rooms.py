@@ -1,4 +1,4 @@
-"""Rooms: the rooms service and ``/api/rooms`` (members, settings, join requests).
+"""Rooms: ``/api/rooms`` (members, settings, join requests), their playlists and playback.
 
 The server-wide rules (``server.allowRoomCreation``, ``server.maxRoomsPerUser``,
 ``room.defaultMaxMembers``, ``user.enableGuest``) are read from the runtime settings at each
@@ -7,8 +7,10 @@ request, so a change applies to the next one.
 
 from __future__ import annotations
 
+from synctv.api.http.routes.playlists import playlists_router
 from synctv.api.http.routes.rooms import rooms_router
 from synctv.app.feature import Feature, Services
+from synctv.core.playlists import PlaylistService
 from synctv.core.rooms import Limits, RoomService
 from synctv.core.settings import (
     ROOM_DEFAULT_MAX_MEMBERS,
@@ -16,6 +18,7 @@ from synctv.core.settings import (
     SERVER_MAX_ROOMS_PER_USER,
     USER_ENABLE_GUEST,
 )
+from synctv.store.playlists import PlaylistStore
 from synctv.store.rooms import RoomStore
 
 
@@ -31,4 +34,6 @@ def room_service(services: Services) -> RoomService:
 
 
 async def build(services: Services) -> Feature:
-    return Feature("rooms", api_routers=[rooms_router(room_service(services))])
+    rooms = room_service(services)
+    playlists = PlaylistService(rooms, PlaylistStore(services.db))
+    return Feature("rooms", api_routers=[rooms_router(rooms), playlists_router(playlists)])

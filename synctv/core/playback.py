@@ -38,23 +38,19 @@ MediaKind = Literal["regular", "live"]
 
 
 class PlaybackRefused(ValueError):
-    """A change that cannot apply; ``code`` is the error catalogue's name for it."""
-
-    code = "invalid_playback_change"
+    """A change that cannot apply (the message says why)."""
 
 
 class Conflict(PlaybackRefused):
     """The change was made against a state the room has left (another version or media)."""
 
-    code = "conflict"
-
 
 class NoMedia(PlaybackRefused):
-    code = "no_current_media"
+    """Play, pause, seek or speed with nothing selected."""
 
 
 class LiveNotSeekable(PlaybackRefused):
-    code = "live_not_seekable"
+    """A seek or a speed change on a live stream."""
 
 
 @dataclass(frozen=True, slots=True)
