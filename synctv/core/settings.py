@@ -396,6 +396,5 @@ TAKES_EFFECT_WITH: Mapping[str, str] = {
     "ratelimit.wsTicketsPerUserPerMinute": "identity (WebSocket tickets)",
     "room.passwordPolicy": "rooms",
     "server.name": "the browser client (shown on its pages; served today by /api/public/settings)",
-    "user.enableGuest": "identity (guest tokens)",
     "webrtc.maxVoiceParticipantsPerRoom": "voice chat",
 }
