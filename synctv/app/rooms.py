@@ -10,10 +10,13 @@ from __future__ import annotations
 from synctv.api.http.routes.playlists import playlists_router
 from synctv.api.http.routes.rooms import rooms_router
 from synctv.app.feature import Feature, Services
+from synctv.auth.room_passwords import RoomPasswords
+from synctv.auth.server_setup import server_setup_from_seed
 from synctv.core.playlists import PlaylistService
 from synctv.core.rooms import Limits, RoomService
 from synctv.core.settings import (
     ROOM_DEFAULT_MAX_MEMBERS,
+    ROOM_PASSWORD_POLICY,
     SERVER_ALLOW_ROOM_CREATION,
     SERVER_MAX_ROOMS_PER_USER,
     USER_ENABLE_GUEST,
@@ -22,18 +25,25 @@ from synctv.store.playlists import PlaylistStore
 from synctv.store.rooms import RoomStore
 
 
-def room_service(services: Services) -> RoomService:
+def room_service(services: Services) -> tuple[RoomService, RoomPasswords]:
     settings = services.settings
     limits = Limits(
         creation_allowed=lambda: settings.get(SERVER_ALLOW_ROOM_CREATION),
         max_rooms_per_user=lambda: settings.get(SERVER_MAX_ROOMS_PER_USER),
         default_max_members=lambda: settings.get(ROOM_DEFAULT_MAX_MEMBERS),
         guests_allowed=lambda: settings.get(USER_ENABLE_GUEST),
+        password_policy=lambda: settings.get(ROOM_PASSWORD_POLICY),
     )
-    return RoomService(RoomStore(services.db), limits)
+    passwords = RoomPasswords(
+        server_setup_from_seed(services.secrets.opaque_server_setup),
+        services.state,
+        services.limits,
+    )
+    return RoomService(RoomStore(services.db), limits, passwords), passwords
 
 
 async def build(services: Services) -> Feature:
-    rooms = room_service(services)
+    rooms, passwords = room_service(services)
     playlists = PlaylistService(rooms, PlaylistStore(services.db))
-    return Feature("rooms", api_routers=[rooms_router(rooms), playlists_router(playlists)])
+    routers = [rooms_router(rooms, passwords), playlists_router(playlists)]
+    return Feature("rooms", api_routers=routers)

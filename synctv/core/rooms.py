@@ -23,7 +23,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from synctv import errors
 from synctv.core.permissions import (
@@ -123,6 +123,17 @@ class Limits:
     max_rooms_per_user: Callable[[], int]
     default_max_members: Callable[[], int]
     guests_allowed: Callable[[], bool]
+    password_policy: Callable[[], Literal["optional", "required", "forbidden"]] = lambda: "optional"
+
+
+class PasswordCheck(Protocol):
+    """Room passwords as OPAQUE records (``synctv.auth.room_passwords``, wired by the app)."""
+
+    async def record_from_password(self, room_id: str, password: str) -> bytes: ...
+
+    async def check_plain(
+        self, room_id: str, record: bytes, password: str, address: str | None
+    ) -> None: ...
 
 
 def new_room_id() -> str:
@@ -156,9 +167,10 @@ def _gone() -> DomainError:
 
 
 class RoomService:
-    def __init__(self, store: RoomStore, limits: Limits) -> None:
+    def __init__(self, store: RoomStore, limits: Limits, passwords: PasswordCheck) -> None:
         self._store = store
         self._limits = limits
+        self._passwords = passwords
 
     # -- access --------------------------------------------------------------------------------
 
@@ -211,6 +223,7 @@ class RoomService:
         description: str = "",
         is_public: bool = True,
         settings: Mapping[str, Any] | None = None,
+        password: str | None = None,
     ) -> RoomRow:
         if caller.is_guest:
             raise DomainError(errors.PERMISSION_DENIED, "sign in with an account to create rooms")
@@ -221,9 +234,12 @@ class RoomService:
         chosen = default_settings(self._limits.default_max_members())
         if settings:
             chosen = _patched(chosen, settings)
+        self._check_policy(password is not None and password != "")
+        room_id = new_room_id()
+        record = await self._passwords.record_from_password(room_id, password) if password else None
         max_rooms = self._limits.max_rooms_per_user()
         outcome, room = await self._store.create(
-            room_id=new_room_id(),
+            room_id=room_id,
             owner_id=caller.user_id,
             name=clean_name,
             description=clean_description,
@@ -231,6 +247,7 @@ class RoomService:
             settings=chosen.to_json(),
             max_rooms=max_rooms,
             by=caller.actor(),
+            password_record=record,
         )
         if outcome is Created.LIMIT_REACHED or room is None:
             raise DomainError(
@@ -318,8 +335,17 @@ class RoomService:
 
     # -- joining and leaving -------------------------------------------------------------------
 
-    async def join(self, caller: Caller, room_id: str) -> JoinResult:
-        """Join (idempotent). Password rooms come with the room-password work of this issue."""
+    async def join(
+        self,
+        caller: Caller,
+        room_id: str,
+        password: str | None = None,
+        *,
+        password_verified: bool = False,
+    ) -> JoinResult:
+        """Join (idempotent). A password room needs its password (plain here, checked by
+        running OPAQUE's client side on the server) or ``password_verified`` after the OPAQUE
+        login flow; platform admins need neither."""
         if caller.is_guest:
             raise DomainError(errors.PERMISSION_DENIED, "guests watch without joining")
         room, member = await self._store.room_and_member(room_id, caller.user_id)
@@ -328,8 +354,11 @@ class RoomService:
         if member is not None:
             return JoinResult(room, "joined")
         settings = _settings(room.settings)
-        if room.has_password:
-            raise DomainError(errors.ROOM_PASSWORD_REQUIRED, "this room has a password")
+        if room.has_password and not password_verified and not caller.platform_admin:
+            record = await self._store.password_record(room_id)
+            if password is None or record is None:
+                raise DomainError(errors.ROOM_PASSWORD_REQUIRED, "this room has a password")
+            await self._passwords.check_plain(room_id, record, password, caller.address)
         if not settings.allow_auto_join and not caller.platform_admin:
             raise DomainError(errors.ROOM_JOIN_CLOSED, "ask a room manager to add you")
         outcome = await self._store.join(
@@ -344,6 +373,48 @@ class RoomService:
             "pending" if outcome.outcome is Joined.PENDING else "joined"
         )
         return JoinResult(room, status)
+
+    async def password_record(self, caller: Caller, room_id: str) -> bytes:
+        """The record an OPAQUE room-password login runs against (any signed-in caller who
+        knows the id may try; wrong tries are locked out per room and address)."""
+        if caller.is_guest:
+            raise DomainError(errors.PERMISSION_DENIED, "guests never join password rooms")
+        room = await self._store.room(room_id) if 0 < len(room_id) <= 64 else None
+        if room is None or room.closed_at is not None:
+            raise _gone()
+        record = await self._store.password_record(room_id)
+        if record is None:
+            raise DomainError(errors.INVALID_PARAMETER, "this room has no password")
+        return record
+
+    async def set_password(self, caller: Caller, room_id: str, password: str | None) -> None:
+        """Set (plain, over TLS) or clear (None) the password (``manage_room_settings``)."""
+        access = await self.access(caller, room_id)
+        access.require(Permission.MANAGE_ROOM_SETTINGS)
+        self._check_policy(bool(password))
+        record = await self._passwords.record_from_password(room_id, password) if password else None
+        await self.set_password_record(caller, room_id, record, checked=access)
+
+    async def set_password_record(
+        self, caller: Caller, room_id: str, record: bytes | None, checked: Access | None = None
+    ) -> None:
+        """Store a record registered through the OPAQUE flow (or clear it)."""
+        access = checked or await self.access(caller, room_id)
+        access.require(Permission.MANAGE_ROOM_SETTINGS)
+        self._check_policy(record is not None)
+        if not await self._store.set_password(room_id, record, caller.user_id):
+            raise _gone()
+
+    def _check_policy(self, has_password: bool) -> None:
+        policy = self._limits.password_policy()
+        if policy == "required" and not has_password:
+            raise DomainError(
+                errors.INVALID_ROOM, "rooms must have a password here (room.passwordPolicy)"
+            )
+        if policy == "forbidden" and has_password:
+            raise DomainError(
+                errors.INVALID_ROOM, "rooms may not have a password here (room.passwordPolicy)"
+            )
 
     async def leave(self, caller: Caller, room_id: str) -> None:
         access = await self.access(caller, room_id)

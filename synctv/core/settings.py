@@ -394,7 +394,6 @@ TAKES_EFFECT_WITH: Mapping[str, str] = {
     "oauth2.providers": "identity (OpenID Connect sign-in)",
     "ratelimit.chatMessagesPerUserPerSecond": "the realtime room channel (chat)",
     "ratelimit.wsTicketsPerUserPerMinute": "identity (WebSocket tickets)",
-    "room.passwordPolicy": "rooms",
     "server.name": "the browser client (shown on its pages; served today by /api/public/settings)",
     "webrtc.maxVoiceParticipantsPerRoom": "voice chat",
 }

@@ -165,6 +165,7 @@ async def create_q(
     settings: dict[str, Any],
     max_rooms: int,
     by: AuditActor,
+    password_record: bytes | None = None,
 ) -> tuple[Created, RoomRow | None]:
     # The owner's user row is the lock: two creates by one person run one after the other, so
     # the count below cannot be passed twice.
@@ -175,14 +176,16 @@ async def create_q(
     if owned >= max_rooms:
         return Created.LIMIT_REACHED, None
     await conn.execute(
-        "INSERT INTO rooms (id, name, description, is_public, owner_id, settings)"
-        " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+        "INSERT INTO rooms (id, name, description, is_public, owner_id, settings,"
+        " password_record, password_version) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)",
         room_id,
         name,
         description,
         is_public,
         owner_id,
         _json(settings),
+        password_record,
+        0 if password_record is None else 1,
     )
     await conn.execute(
         "INSERT INTO room_members (room_id, user_id, role) VALUES ($1, $2, 'creator')",
@@ -519,6 +522,28 @@ async def delete_q(conn: Any, room_id: str, by: AuditActor) -> bool:
     return True
 
 
+async def password_record_q(conn: Any, room_id: str) -> bytes | None:
+    record: bytes | None = await conn.fetchval(
+        "SELECT password_record FROM rooms WHERE id = $1 AND deleted_at IS NULL", room_id
+    )
+    return record
+
+
+async def set_password_q(conn: Any, room_id: str, record: bytes | None, actor: str) -> bool:
+    """Set or clear (None) the room's password record; members stay members."""
+    if not await _lock_room(conn, room_id):
+        return False
+    await conn.execute(
+        "UPDATE rooms SET password_record = $2, password_version = password_version + 1,"
+        " updated_at = now() WHERE id = $1",
+        room_id,
+        record,
+    )
+    payload = {"hasPassword": record is not None}
+    await append_event(conn, room_id, "password_changed", payload, actor)
+    return True
+
+
 async def events_after_q(conn: Any, room_id: str, after: int, limit: int) -> list[EventRow]:
     records = await conn.fetch(
         "SELECT room_id, seq, type, payload, actor, created_at FROM room_events"
@@ -552,10 +577,26 @@ class RoomStore:
         settings: dict[str, Any],
         max_rooms: int,
         by: AuditActor,
+        password_record: bytes | None = None,
     ) -> tuple[Created, RoomRow | None]:
         return await self._db.run(
-            create_q, room_id, owner_id, name, description, is_public, settings, max_rooms, by
+            create_q,
+            room_id,
+            owner_id,
+            name,
+            description,
+            is_public,
+            settings,
+            max_rooms,
+            by,
+            password_record,
         )
+
+    async def password_record(self, room_id: str) -> bytes | None:
+        return await self._db.run(password_record_q, room_id)
+
+    async def set_password(self, room_id: str, record: bytes | None, actor: str) -> bool:
+        return await self._db.run(set_password_q, room_id, record, actor)
 
     async def room(self, room_id: str) -> RoomRow | None:
         return await self._db.run(room_q, room_id)

@@ -14,8 +14,16 @@ from pydantic import Field
 
 from synctv.api.http.asgi import REQUEST_ID
 from synctv.api.http.principal import Principal, current_principal
-from synctv.api.http.routes.auth import CamelModel, refusals
-from synctv.core.permissions import names
+from synctv.api.http.routes.auth import (
+    CamelModel,
+    HandshakeId,
+    Message,
+    decode_message,
+    encode_message,
+    refusals,
+)
+from synctv.auth.room_passwords import RoomPasswords
+from synctv.core.permissions import Permission, names
 from synctv.core.rooms import MAX_PAGE_SIZE, Access, Caller, RoomService
 from synctv.store.rooms import MemberRow, RoomRow
 
@@ -55,6 +63,47 @@ class CreateRoomIn(CamelModel):
     description: str = Field("", max_length=500)
     is_public: bool = True
     settings: dict[str, Any] | None = Field(None, description="A partial settings document.")
+    password: str | None = Field(
+        None,
+        max_length=1024,
+        description="Optional room password (stored as an OPAQUE record; never kept).",
+    )
+
+
+class JoinIn(CamelModel):
+    password: str | None = Field(None, max_length=1024, description="For a password room.")
+
+
+class PasswordIn(CamelModel):
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class PasswordRegistrationStartIn(CamelModel):
+    registration_request: Message = Field(description="OPAQUE RegistrationRequest, base64.")
+
+
+class PasswordRegistrationStartOut(CamelModel):
+    session_id: str
+    registration_response: str = Field(description="OPAQUE RegistrationResponse, base64.")
+
+
+class PasswordRegistrationFinishIn(CamelModel):
+    session_id: HandshakeId
+    registration_upload: Message = Field(description="OPAQUE RegistrationUpload, base64.")
+
+
+class PasswordLoginStartIn(CamelModel):
+    credential_request: Message = Field(description="OPAQUE KE1, base64.")
+
+
+class PasswordLoginStartOut(CamelModel):
+    session_id: str
+    credential_response: str = Field(description="OPAQUE KE2, base64.")
+
+
+class PasswordLoginFinishIn(CamelModel):
+    session_id: HandshakeId
+    credential_finalization: Message = Field(description="OPAQUE KE3, base64.")
 
 
 class UpdateRoomIn(CamelModel):
@@ -180,7 +229,7 @@ async def caller(request: Request) -> Caller:
 Who = Annotated[Caller, Depends(caller)]
 
 
-def rooms_router(rooms: RoomService) -> APIRouter:
+def rooms_router(rooms: RoomService, passwords: RoomPasswords) -> APIRouter:
     router = APIRouter(prefix="/api/rooms", tags=["rooms"])
 
     @router.post(
@@ -202,6 +251,7 @@ def rooms_router(rooms: RoomService) -> APIRouter:
             description=body.description,
             is_public=body.is_public,
             settings=body.settings,
+            password=body.password,
         )
         return RoomEnvelope(room=room_out(room))
 
@@ -291,9 +341,89 @@ def rooms_router(rooms: RoomService) -> APIRouter:
             (409, "`room_full`"),
         ),
     )
-    async def join(who: Who, room_id: RoomId) -> Any:
-        """Join (idempotent): ``pending`` when the room reviews join requests."""
-        result = await rooms.join(who, room_id)
+    async def join(who: Who, room_id: RoomId, body: JoinIn | None = None) -> Any:
+        """Join (idempotent): ``pending`` when the room reviews join requests. A password room
+        takes its password here, or through the OPAQUE flow under ``/password/opaque/login``."""
+        result = await rooms.join(who, room_id, body.password if body else None)
+        return JoinOut(room=room_out(result.room), status=result.status)
+
+    _PASSWORD_WRONG = (403, "`room_password_required` (missing or wrong)")
+
+    @router.put(
+        "/{room_id}/password",
+        status_code=204,
+        responses=refusals(_AUTH, _DENIED, _MISSING, (422, "`invalid_room` (password policy)")),
+    )
+    async def set_password(who: Who, room_id: RoomId, body: PasswordIn) -> Response:
+        """Set the room password (``manage_room_settings``); the server keeps only an OPAQUE
+        record. Clients that can run OPAQUE use ``/password/opaque/registration`` instead."""
+        await rooms.set_password(who, room_id, body.password)
+        return Response(status_code=204)
+
+    @router.delete(
+        "/{room_id}/password", status_code=204, responses=refusals(_AUTH, _DENIED, _MISSING)
+    )
+    async def clear_password(who: Who, room_id: RoomId) -> Response:
+        """Remove the room password (``manage_room_settings``)."""
+        await rooms.set_password(who, room_id, None)
+        return Response(status_code=204)
+
+    @router.post(
+        "/{room_id}/password/opaque/registration/start",
+        response_model=PasswordRegistrationStartOut,
+        responses=refusals(_AUTH, _DENIED, _MISSING),
+    )
+    async def password_registration_start(
+        who: Who, room_id: RoomId, body: PasswordRegistrationStartIn
+    ) -> Any:
+        """Set the password with OPAQUE (the password never leaves the client), step 1."""
+        (await rooms.access(who, room_id)).require(Permission.MANAGE_ROOM_SETTINGS)
+        request = decode_message(body.registration_request, "registrationRequest")
+        handshake = await passwords.registration_start(room_id, request)
+        return PasswordRegistrationStartOut(
+            session_id=handshake.session_id,
+            registration_response=encode_message(handshake.message),
+        )
+
+    @router.post(
+        "/{room_id}/password/opaque/registration/finish",
+        status_code=204,
+        responses=refusals(_AUTH, _DENIED, _MISSING),
+    )
+    async def password_registration_finish(
+        who: Who, room_id: RoomId, body: PasswordRegistrationFinishIn
+    ) -> Response:
+        """Step 2: store the record."""
+        upload = decode_message(body.registration_upload, "registrationUpload")
+        record = await passwords.registration_finish(room_id, body.session_id, upload)
+        await rooms.set_password_record(who, room_id, record)
+        return Response(status_code=204)
+
+    @router.post(
+        "/{room_id}/password/opaque/login/start",
+        response_model=PasswordLoginStartOut,
+        responses=refusals(_AUTH, _MISSING, (429, "`rate_limited` (too many wrong passwords)")),
+    )
+    async def password_login_start(who: Who, room_id: RoomId, body: PasswordLoginStartIn) -> Any:
+        """Join a password room with OPAQUE, step 1 (KE1 → KE2)."""
+        record = await rooms.password_record(who, room_id)
+        request = decode_message(body.credential_request, "credentialRequest")
+        handshake = await passwords.login_start(room_id, record, request, who.address)
+        return PasswordLoginStartOut(
+            session_id=handshake.session_id,
+            credential_response=encode_message(handshake.message),
+        )
+
+    @router.post(
+        "/{room_id}/password/opaque/login/finish",
+        response_model=JoinOut,
+        responses=refusals(_AUTH, _MISSING, _PASSWORD_WRONG, (409, "`room_full`")),
+    )
+    async def password_login_finish(who: Who, room_id: RoomId, body: PasswordLoginFinishIn) -> Any:
+        """Step 2 (KE3): the proof checks out, and the caller joins."""
+        finalization = decode_message(body.credential_finalization, "credentialFinalization")
+        await passwords.login_finish(room_id, body.session_id, finalization, who.address)
+        result = await rooms.join(who, room_id, password_verified=True)
         return JoinOut(room=room_out(result.room), status=result.status)
 
     @router.delete(
