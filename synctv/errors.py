@@ -451,3 +451,7 @@ INVALID_MEDIA_SOURCE = ROOMS.code(
     "invalid_media_source", 422, G.INVALID_ARGUMENT,
     "A media source field is not valid; the message names it (items[i].source.url ...).",
 )  # fmt: skip
+ROOM_SUSPENDED = ROOMS.code(
+    "room_suspended", 403, G.PERMISSION_DENIED,
+    "A platform administrator suspended this room (details: reason).",
+)  # fmt: skip

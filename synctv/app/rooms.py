@@ -7,6 +7,7 @@ request, so a change applies to the next one.
 
 from __future__ import annotations
 
+from synctv.api.grpc.admin_rooms import RoomAdmin
 from synctv.api.http.routes.playlists import playlists_router
 from synctv.api.http.routes.rooms import rooms_router
 from synctv.app.feature import Feature, Services
@@ -46,4 +47,4 @@ async def build(services: Services) -> Feature:
     rooms, passwords = room_service(services)
     playlists = PlaylistService(rooms, PlaylistStore(services.db))
     routers = [rooms_router(rooms, passwords), playlists_router(playlists)]
-    return Feature("rooms", api_routers=routers)
+    return Feature("rooms", api_routers=routers, admin_handlers=[RoomAdmin(rooms)])

@@ -184,6 +184,12 @@ class RoomService:
         )
         if room is None:
             raise _gone()
+        if room.suspended_at is not None and not caller.platform_admin:
+            raise DomainError(
+                errors.ROOM_SUSPENDED,
+                "an administrator suspended this room",
+                {"reason": room.suspend_reason},
+            )
         settings = _settings(room.settings)
         overrides = settings.permissions.role_overrides()
         if member is not None:
@@ -205,6 +211,7 @@ class RoomService:
             and settings.allow_guest_join
             and not room.has_password
             and room.closed_at is None
+            and room.suspended_at is None
             and self._limits.guests_allowed()
         )
 
@@ -264,6 +271,29 @@ class RoomService:
                 f"page is 1 or more, pageSize 1 to {MAX_PAGE_SIZE}, q at most {MAX_NAME} chars",
             )
         return await self._store.discover(search.strip(), page_size, (page - 1) * page_size)
+
+    # -- platform administration -------------------------------------------------------------
+
+    def _operator(self, caller: Caller) -> None:
+        if not caller.platform_admin:
+            raise DomainError(errors.PERMISSION_DENIED, "platform administrators only")
+
+    async def all_rooms(
+        self, caller: Caller, search: str, page: int, page_size: int
+    ) -> tuple[list[RoomRow], int]:
+        """Every room, private and suspended ones too (platform admins)."""
+        self._operator(caller)
+        if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE or len(search) > MAX_NAME:
+            raise DomainError(errors.INVALID_PARAMETER, f"pageSize is 1 to {MAX_PAGE_SIZE}")
+        return await self._store.all_rooms(search.strip(), page_size, (page - 1) * page_size)
+
+    async def suspend(self, caller: Caller, room_id: str, reason: str | None) -> None:
+        """Suspend a whole room (reason given) or restore it (None): platform admins."""
+        self._operator(caller)
+        if reason is not None and not reason.strip():
+            raise DomainError(errors.INVALID_PARAMETER, "say why the room is suspended")
+        if not await self._store.suspend(room_id, reason and reason.strip()[:500], caller.actor()):
+            raise _gone()
 
     async def my_rooms(self, caller: Caller) -> list[tuple[RoomRow, MemberRole]]:
         if caller.is_guest:
@@ -351,6 +381,8 @@ class RoomService:
         room, member = await self._store.room_and_member(room_id, caller.user_id)
         if room is None or room.closed_at is not None:
             raise _gone()
+        if room.suspended_at is not None and not caller.platform_admin:
+            raise DomainError(errors.ROOM_SUSPENDED, "an administrator suspended this room")
         if member is not None:
             return JoinResult(room, "joined")
         settings = _settings(room.settings)

@@ -78,6 +78,8 @@ ACTIONS: frozenset[str] = frozenset(
         "session.revoked",
         "room.created",
         "room.deleted",
+        "room.suspended",
+        "room.restored",
     }
 )
 

@@ -27,7 +27,7 @@ MemberRole = Literal["creator", "admin", "member"]
 _ROOM_COLUMNS = (
     "r.id, r.name, r.description, r.is_public, r.owner_id, r.settings, r.password_record IS NOT"
     " NULL AS has_password, r.password_version, r.last_event_seq, r.created_at, r.updated_at,"
-    " r.closed_at, (SELECT count(*) FROM room_members m WHERE m.room_id = r.id) AS member_count"
+    " r.closed_at, r.suspended_at, r.suspend_reason, (SELECT count(*) FROM room_members m WHERE m.room_id = r.id) AS member_count"
 )
 
 
@@ -46,6 +46,8 @@ class RoomRow:
     updated_at: datetime
     closed_at: datetime | None
     member_count: int
+    suspended_at: datetime | None = None
+    suspend_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,8 @@ def _room(record: Any) -> RoomRow:
         updated_at=record["updated_at"],
         closed_at=record["closed_at"],
         member_count=record["member_count"],
+        suspended_at=record["suspended_at"],
+        suspend_reason=record["suspend_reason"],
     )
 
 
@@ -238,10 +242,17 @@ async def room_and_member_q(
     return _room(record), member
 
 
+def _like(search: str) -> str:
+    return "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 async def discover_q(conn: Any, search: str, limit: int, offset: int) -> tuple[list[RoomRow], int]:
     """Public open rooms, newest first, whose name contains ``search`` (case-insensitive)."""
-    pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    where = "r.is_public AND r.deleted_at IS NULL AND r.closed_at IS NULL AND r.name ILIKE $1"
+    pattern = _like(search)
+    where = (
+        "r.is_public AND r.deleted_at IS NULL AND r.closed_at IS NULL AND r.suspended_at IS NULL"
+        " AND r.name ILIKE $1"
+    )
     total: int = await conn.fetchval(f"SELECT count(*) FROM rooms r WHERE {where}", pattern)
     records = await conn.fetch(
         f"SELECT {_ROOM_COLUMNS} FROM rooms r WHERE {where}"
@@ -251,6 +262,41 @@ async def discover_q(conn: Any, search: str, limit: int, offset: int) -> tuple[l
         offset,
     )
     return [_room(r) for r in records], total
+
+
+async def all_rooms_q(conn: Any, search: str, limit: int, offset: int) -> tuple[list[RoomRow], int]:
+    """Every live room (public or not, suspended or not), newest first: the operator's view."""
+    where = "r.deleted_at IS NULL AND (r.name ILIKE $1 OR r.id = $2)"
+    total: int = await conn.fetchval(
+        f"SELECT count(*) FROM rooms r WHERE {where}", _like(search), search
+    )
+    records = await conn.fetch(
+        f"SELECT {_ROOM_COLUMNS} FROM rooms r WHERE {where}"
+        " ORDER BY r.created_at DESC, r.id LIMIT $3 OFFSET $4",
+        _like(search),
+        search,
+        limit,
+        offset,
+    )
+    return [_room(r) for r in records], total
+
+
+async def suspend_q(conn: Any, room_id: str, reason: str | None, by: AuditActor) -> bool:
+    """Suspend (reason given) or restore (None) a room; False when there is no such room."""
+    changed = await conn.fetchval(
+        "UPDATE rooms SET suspended_at = CASE WHEN $2::text IS NULL THEN NULL ELSE now() END,"
+        " suspend_reason = coalesce($2, ''), updated_at = now()"
+        " WHERE id = $1 AND deleted_at IS NULL RETURNING true",
+        room_id,
+        reason,
+    )
+    if not changed:
+        return False
+    action = "room.suspended" if reason is not None else "room.restored"
+    details = {"reason": reason} if reason is not None else {}
+    await append_event(conn, room_id, action.replace(".", "_"), details, by.actor)
+    await write_audit(conn, AuditEvent(by, action, "room", room_id, details=details))
+    return True
 
 
 async def my_rooms_q(conn: Any, user_id: str) -> list[tuple[RoomRow, MemberRole]]:
@@ -608,6 +654,12 @@ class RoomStore:
 
     async def discover(self, search: str, limit: int, offset: int) -> tuple[list[RoomRow], int]:
         return await self._db.run(discover_q, search, limit, offset)
+
+    async def all_rooms(self, search: str, limit: int, offset: int) -> tuple[list[RoomRow], int]:
+        return await self._db.run(all_rooms_q, search, limit, offset)
+
+    async def suspend(self, room_id: str, reason: str | None, by: AuditActor) -> bool:
+        return await self._db.run(suspend_q, room_id, reason, by)
 
     async def my_rooms(self, user_id: str) -> list[tuple[RoomRow, MemberRole]]:
         return await self._db.run(my_rooms_q, user_id)

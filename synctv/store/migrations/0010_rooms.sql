@@ -16,6 +16,9 @@ CREATE TABLE rooms (
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     closed_at       timestamptz,
+    -- A platform administrator's suspension of the whole room (not a member's room ban).
+    suspended_at    timestamptz,
+    suspend_reason  text NOT NULL DEFAULT '' CHECK (char_length(suspend_reason) <= 500),
     deleted_at      timestamptz
 );
 CREATE INDEX rooms_owner_idx ON rooms (owner_id) WHERE deleted_at IS NULL;
