@@ -65,8 +65,9 @@ def test_http_micro() -> None:
 
 def test_api_bench(fresh_dsn: str) -> None:
     figures = run_bench(
-        "api_bench.py", "--seconds", "1", "--connections", "4", "--database-url", fresh_dsn
-    )
+        "api_bench.py", "--seconds", "1", "--connections", "4", "--batches", "3",
+        "--database-url", fresh_dsn,
+    )  # fmt: skip
     assert figures["public_settings_requests_per_s"] > 0
     assert figures["public_settings_errors"] == 0
     assert figures["limited_requests_per_s"] > 0
@@ -75,6 +76,10 @@ def test_api_bench(fresh_dsn: str) -> None:
     assert figures["redis_limited_requests_per_s"] > 0
     assert figures["redis_limited_errors"] == 0
     assert "rate_limit_check_redis_cpu_us_per_request" in figures
+    assert figures["room_get_requests_per_s"] > 0
+    assert figures["room_get_errors"] == 0  # authenticated, a member's view
+    assert figures["batch_add_100_calls"] == 3
+    assert figures["redis_room_get_errors"] == 0
 
 
 def test_ratelimit_cost() -> None:

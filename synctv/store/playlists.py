@@ -160,24 +160,27 @@ async def add_media_q(
     if target is None:
         return None
     keys = keys_between(await _last_key(conn, target), None, len(items))
-    rows = []
-    for item, key in zip(items, keys, strict=True):
-        record = await conn.fetchrow(
-            "INSERT INTO media (id, room_id, playlist_id, position, name, source, proxy_mode,"
-            " kind, duration, added_by) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)"
-            f" RETURNING {_MEDIA_COLUMNS}",
-            new_id(),
-            room_id,
-            target,
-            key,
-            item.name,
-            json.dumps(item.source, separators=(",", ":")),
-            item.proxy_mode,
-            item.kind,
-            item.duration,
-            added_by,
-        )
-        rows.append(_media(record))
+    ids = [new_id() for _ in items]
+    # One statement for the whole batch (unnest of parallel arrays), in key order.
+    records = await conn.fetch(
+        "INSERT INTO media (id, room_id, playlist_id, position, name, source, proxy_mode, kind,"
+        " duration, added_by)"
+        " SELECT i, $1, $2, p, n, s::jsonb, m, k, d, $3 FROM unnest($4::text[], $5::text[],"
+        " $6::text[], $7::text[], $8::text[], $9::text[], $10::float8[]) AS t(i, p, n, s, m, k, d)"
+        f" RETURNING {_MEDIA_COLUMNS}",
+        room_id,
+        target,
+        added_by,
+        ids,
+        keys,
+        [item.name for item in items],
+        [json.dumps(item.source, separators=(",", ":")) for item in items],
+        [item.proxy_mode for item in items],
+        [item.kind for item in items],
+        [item.duration for item in items],
+    )
+    by_id = {record["id"]: _media(record) for record in records}
+    rows = [by_id[i] for i in ids]
     payload = {"playlistId": target, "mediaIds": [r.id for r in rows]}
     await append_event(conn, room_id, "media_added", payload, added_by)
     return rows
@@ -481,10 +484,10 @@ class PlaylistStore:
         return await self._db.run(entries_q, room_id, playlist_id)
 
     async def media(self, room_id: str, media_id: str) -> MediaRow | None:
-        return await self._db.run(media_q, room_id, media_id)
+        return await self._db.run_on_connection(media_q, room_id, media_id)
 
     async def order(self, room_id: str, playlist_id: str) -> list[str]:
-        return await self._db.run(order_q, room_id, playlist_id)
+        return await self._db.run_on_connection(order_q, room_id, playlist_id)
 
     async def move(
         self,
@@ -507,10 +510,10 @@ class PlaylistStore:
         return await self._db.run(clear_q, room_id, actor)
 
     async def playback(self, room_id: str) -> StoredPlayback:
-        return await self._db.run(playback_q, room_id)
+        return await self._db.run_on_connection(playback_q, room_id)
 
     async def remembered(self, room_id: str, media_id: str) -> float | None:
-        return await self._db.run(remembered_q, room_id, media_id)
+        return await self._db.run_on_connection(remembered_q, room_id, media_id)
 
     async def change_playback(
         self,
@@ -536,4 +539,4 @@ class PlaylistStore:
     async def history(
         self, room_id: str, limit: int
     ) -> list[tuple[str, str, str, datetime, float]]:
-        return await self._db.run(history_q, room_id, limit)
+        return await self._db.run_on_connection(history_q, room_id, limit)

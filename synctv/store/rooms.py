@@ -607,7 +607,9 @@ async def events_after_q(conn: Any, room_id: str, after: int, limit: int) -> lis
 
 
 class RoomStore:
-    """Trio-native repository over the room tables; each method is one transaction."""
+    """Trio-native repository over the room tables: each change is one transaction; a read is
+    one statement with no transaction around it (BEGIN and COMMIT would triple its round trips,
+    and a single statement sees one snapshot anyway)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -639,30 +641,30 @@ class RoomStore:
         )
 
     async def password_record(self, room_id: str) -> bytes | None:
-        return await self._db.run(password_record_q, room_id)
+        return await self._db.run_on_connection(password_record_q, room_id)
 
     async def set_password(self, room_id: str, record: bytes | None, actor: str) -> bool:
         return await self._db.run(set_password_q, room_id, record, actor)
 
     async def room(self, room_id: str) -> RoomRow | None:
-        return await self._db.run(room_q, room_id)
+        return await self._db.run_on_connection(room_q, room_id)
 
     async def room_and_member(
         self, room_id: str, user_id: str | None
     ) -> tuple[RoomRow | None, MemberRow | None]:
-        return await self._db.run(room_and_member_q, room_id, user_id)
+        return await self._db.run_on_connection(room_and_member_q, room_id, user_id)
 
     async def discover(self, search: str, limit: int, offset: int) -> tuple[list[RoomRow], int]:
-        return await self._db.run(discover_q, search, limit, offset)
+        return await self._db.run_on_connection(discover_q, search, limit, offset)
 
     async def all_rooms(self, search: str, limit: int, offset: int) -> tuple[list[RoomRow], int]:
-        return await self._db.run(all_rooms_q, search, limit, offset)
+        return await self._db.run_on_connection(all_rooms_q, search, limit, offset)
 
     async def suspend(self, room_id: str, reason: str | None, by: AuditActor) -> bool:
         return await self._db.run(suspend_q, room_id, reason, by)
 
     async def my_rooms(self, user_id: str) -> list[tuple[RoomRow, MemberRole]]:
-        return await self._db.run(my_rooms_q, user_id)
+        return await self._db.run_on_connection(my_rooms_q, user_id)
 
     async def join(
         self, room_id: str, user_id: str, max_members: int, needs_review: bool, by: AuditActor
@@ -692,10 +694,10 @@ class RoomStore:
         return await self._db.run(reject_request_q, room_id, user_id, actor)
 
     async def join_requests(self, room_id: str) -> list[tuple[str, str, datetime]]:
-        return await self._db.run(join_requests_q, room_id)
+        return await self._db.run_on_connection(join_requests_q, room_id)
 
     async def members(self, room_id: str, limit: int, offset: int) -> list[MemberRow]:
-        return await self._db.run(members_q, room_id, limit, offset)
+        return await self._db.run_on_connection(members_q, room_id, limit, offset)
 
     async def set_member(
         self,
@@ -720,4 +722,4 @@ class RoomStore:
         return await self._db.run(delete_q, room_id, by)
 
     async def events_after(self, room_id: str, after: int, limit: int) -> list[EventRow]:
-        return await self._db.run(events_after_q, room_id, after, limit)
+        return await self._db.run_on_connection(events_after_q, room_id, after, limit)
