@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import trio
 
+from synctv.core.permissions import Permission
 from tests.support.identity import identity_server
 from tests.support.postgres import RunningPostgres
 from tests.support.rooms import Member, room_events, sign_up
@@ -192,3 +193,45 @@ async def test_playback(tmp_path: Path, postgres: RunningPostgres) -> None:
         assert (await member.ok("GET", f"{path}/playback"))["state"]["mediaId"] is None
         types = [t for _, t in await room_events(server, path.rsplit("/", 1)[1])]
         assert types.count("playback_changed") == 8
+
+
+async def test_every_playlist_route_refuses_without_its_permission(
+    tmp_path: Path, postgres: RunningPostgres
+) -> None:
+    """A room that takes every permission from members: each route answers permission_denied;
+    the owner's own permissions are what let the same calls through."""
+    async with identity_server(tmp_path, postgres) as server:
+        owner, member, path = await room_with_member(server)
+        item = (await owner.ok("POST", f"{path}/media", {"items": [url_item("x")]}))["media"][0]
+        everything = [p.value for p in Permission if p.value != "delete_room"]
+        await owner.ok(
+            "PATCH", f"{path}/settings", {"permissions": {"member": {"removed": everything}}}
+        )
+        assert (await member.ok("GET", path))["myPermissions"] == []
+        denied = [
+            ("POST", f"{path}/media", {"items": [url_item("y")]}),
+            ("POST", f"{path}/playlists", {"name": "f"}),
+            ("POST", f"{path}/media/{item['id']}/move", {}),
+            ("DELETE", f"{path}/media/{item['id']}", None),
+            ("DELETE", f"{path}/media", None),
+            ("PATCH", f"{path}/playback", {"op": "pause"}),
+            ("POST", f"{path}/playback/start", {"mediaId": item["id"]}),
+            ("POST", f"{path}/playback/next", {}),
+            ("POST", f"{path}/playback/previous", {}),
+            ("GET", f"{path}/playback/history", None),
+            ("GET", f"{path}/members", None),
+        ]
+        for method, where, body in denied:
+            response = await member.call(method, where, body)
+            assert (response.status_code, response.json()["code"]) == (
+                403,
+                "permission_denied",
+            ), (method, where)
+            assert response.json()["details"]["permission"]
+        # Reading the playlist and the state only needs membership.
+        assert (await member.ok("GET", f"{path}/media"))["media"][0]["id"] == item["id"]
+        assert (await member.ok("GET", f"{path}/playback"))["state"]["version"] == 0
+        # A visitor of the public room (not a member) sees neither.
+        visitor = await sign_up(server, 9, "visitor")
+        assert await visitor.refused("GET", f"{path}/media") == (403, "permission_denied")
+        assert await visitor.refused("GET", f"{path}/playback") == (403, "permission_denied")
