@@ -146,6 +146,8 @@ async def append_event(
         _json(payload),
         actor,
     )
+    # Delivered by PostgreSQL after the commit only: the room hub's cue to read the new rows.
+    await conn.execute("SELECT pg_notify('synctv_room_events', $1)", f"{room_id}:{seq}")
     return seq
 
 
