@@ -6,7 +6,8 @@ PostgreSQL delivers only after the commit: so a notified event is always readabl
 rolled back is never announced. The hub listens (:meth:`RoomHub.run`); a notification only marks
 the room *dirty*. A delivery pass then reads the rows after the last sequence it delivered for
 that room (one query per room per pass, however many events arrived meanwhile), encodes each
-event once, and puts the same frame in every connection's queue. Rows, not notifications, are
+event once (``encode``: the wire format is the adapter's), and puts the same frame in every
+connection's queue. Rows, not notifications, are
 the source of truth: a notification lost with a dropped LISTEN connection costs nothing, since
 after reconnecting every room with connections is marked dirty and caught up from its sequence.
 
@@ -20,7 +21,6 @@ unregistered by their own tasks with :meth:`connect` (a context manager).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -41,22 +41,6 @@ CLOSE_TOO_SLOW: Final = 4408
 # Rows read per room per pass; a room further behind is read again in the next pass at once.
 READ_BATCH: Final = 500
 RECONNECT_SECONDS: Final = 1.0
-
-
-def event_frame(event: EventRow) -> str:
-    """The ``event`` message for one row (the WebSocket's canonical JSON; see docs/realtime.md)."""
-    return json.dumps(
-        {
-            "type": "event",
-            "seq": event.seq,
-            "event": event.type,
-            "payload": event.payload,
-            "actor": event.actor,
-            "at": event.created_at.timestamp(),
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
 
 
 class TooFarBehind(Exception):
@@ -99,12 +83,14 @@ class RoomHub:
         self,
         db: Database,
         store: RoomStore,
+        encode: Callable[[EventRow], str],
         *,
         clock: Callable[[], float] = trio.current_time,
         on_slow: Callable[[], None] = lambda: None,
     ) -> None:
         self._db = db
         self._store = store
+        self._encode = encode
         self._clock = clock
         self._on_slow = on_slow
         self._rooms: dict[str, _Room] = {}
@@ -138,7 +124,7 @@ class RoomHub:
                 if queued > QUEUE_FRAMES:
                     send.close()
                     raise TooFarBehind(room_id)
-                send.send_nowait(event_frame(event))
+                send.send_nowait(self._encode(event))
             start = target
         subscription.start = start
         room.subscriptions.add(subscription)
@@ -217,7 +203,7 @@ class RoomHub:
         for event in events:
             if event.seq <= room.delivered:
                 continue
-            frame = event_frame(event)
+            frame = self._encode(event)
             for subscription in list(room.subscriptions):
                 if subscription.cut.is_set() or event.seq <= subscription.start:
                     continue

@@ -8,6 +8,7 @@ import os
 import pytest
 import trio
 
+from synctv.api.realtime_messages import event_frame
 from synctv.auth.room_passwords import RoomPasswords
 from synctv.auth.server_setup import server_setup_from_seed
 from synctv.core.rooms import Caller, Limits, RoomService
@@ -44,23 +45,23 @@ async def frames(subscription: hub_module.Subscription, count: int) -> list[dict
     got = []
     with trio.fail_after(10):
         for _ in range(count):
-            got.append(json.loads(await subscription.frames.receive()))
+            got.append(json.loads(await subscription.frames.receive())["event"])
     return got
 
 
 async def test_events_arrive_in_order_once(database: Database) -> None:
     rooms, store, owner = await rooms_on(database)
     room = await rooms.create(owner, name="hub")
-    hub = RoomHub(database, store)
+    hub = RoomHub(database, store, event_frame)
     async with trio.open_nursery() as nursery:
         await nursery.start(hub.run)
         async with hub.connect(room.id, room.last_event_seq) as first:
             await rooms.update(owner, room.id, name="renamed")
             await rooms.patch_settings(owner, room.id, {"chatEnabled": False})
             got = await frames(first, 2)
-            assert [(f["seq"], f["event"]) for f in got] == [
-                (2, "room_updated"),
-                (3, "settings_changed"),
+            assert [(f["seq"], f["type"]) for f in got] == [
+                ("2", "room_updated"),
+                ("3", "settings_changed"),
             ]
             assert got[0]["payload"] == {"name": "renamed"}
 
@@ -69,9 +70,9 @@ async def test_events_arrive_in_order_once(database: Database) -> None:
             async with hub.connect(room.id, 1) as late, hub.connect(room.id, 4) as fresh:
                 await rooms.update(owner, room.id, description="d")  # seq 4
                 await rooms.update(owner, room.id, description="e")  # seq 5
-                assert [f["seq"] for f in await frames(late, 4)] == [2, 3, 4, 5]
-                assert [f["seq"] for f in await frames(first, 2)] == [4, 5]
-                assert [f["seq"] for f in await frames(fresh, 1)] == [5]
+                assert [f["seq"] for f in await frames(late, 4)] == ["2", "3", "4", "5"]
+                assert [f["seq"] for f in await frames(first, 2)] == ["4", "5"]
+                assert [f["seq"] for f in await frames(fresh, 1)] == ["5"]
                 with pytest.raises(trio.WouldBlock):
                     fresh.frames.receive_nowait()
         nursery.cancel_scope.cancel()
@@ -86,7 +87,7 @@ async def test_a_connection_that_stays_full_is_cut(
     rooms, store, owner = await rooms_on(database)
     room = await rooms.create(owner, name="slow")
     cut_count = []
-    hub = RoomHub(database, store, on_slow=lambda: cut_count.append(1))
+    hub = RoomHub(database, store, event_frame, on_slow=lambda: cut_count.append(1))
     async with trio.open_nursery() as nursery:
         await nursery.start(hub.run)
         async with hub.connect(room.id, 1) as stuck, hub.connect(room.id, 1) as reader:
