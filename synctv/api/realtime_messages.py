@@ -44,7 +44,11 @@ def parse_client(frame: str | bytes) -> realtime_pb2.ClientMessage:
 
 
 def encode(message: realtime_pb2.ServerMessage) -> str:
-    return json_format.MessageToJson(message, indent=None, ensure_ascii=False)
+    """Compact canonical JSON, with fields at their default values written out (``"playing":
+    false``), which the mapping allows: a client written by hand need not know the defaults."""
+    return json_format.MessageToJson(
+        message, indent=None, ensure_ascii=False, always_print_fields_with_no_presence=True
+    )
 
 
 def struct(values: dict[str, Any]) -> Struct:

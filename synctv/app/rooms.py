@@ -1,4 +1,5 @@
-"""Rooms: ``/api/rooms`` (members, settings, join requests), their playlists and playback.
+"""Rooms: ``/api/rooms`` (members, settings, join requests), their playlists and playback, and
+the realtime room channel (``/ws/rooms/{room}``) fed by the room hub.
 
 The server-wide rules (``server.allowRoomCreation``, ``server.maxRoomsPerUser``,
 ``room.defaultMaxMembers``, ``user.enableGuest``) are read from the runtime settings at each
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 from synctv.api.grpc.admin_rooms import RoomAdmin
 from synctv.api.http.routes.playlists import playlists_router
+from synctv.api.http.routes.room_channel import RoomChannel
 from synctv.api.http.routes.rooms import rooms_router
-from synctv.app.feature import Feature, Services
+from synctv.api.realtime_messages import event_frame
+from synctv.app.feature import Feature, Services, Task
 from synctv.auth.room_passwords import RoomPasswords
 from synctv.auth.server_setup import server_setup_from_seed
 from synctv.core.playlists import PlaylistService
@@ -22,6 +25,7 @@ from synctv.core.settings import (
     SERVER_MAX_ROOMS_PER_USER,
     USER_ENABLE_GUEST,
 )
+from synctv.realtime.hub import RoomHub
 from synctv.store.playlists import PlaylistStore
 from synctv.store.rooms import RoomStore
 
@@ -46,5 +50,13 @@ def room_service(services: Services) -> tuple[RoomService, RoomPasswords]:
 async def build(services: Services) -> Feature:
     rooms, passwords = room_service(services)
     playlists = PlaylistService(rooms, PlaylistStore(services.db))
+    hub = RoomHub(services.db, RoomStore(services.db), event_frame)
+    channel = RoomChannel(rooms, playlists, hub)
     routers = [rooms_router(rooms, passwords), playlists_router(playlists)]
-    return Feature("rooms", api_routers=routers, admin_handlers=[RoomAdmin(rooms)])
+    return Feature(
+        "rooms",
+        api_routers=routers,
+        websocket_routes=[channel.route()],
+        admin_handlers=[RoomAdmin(rooms)],
+        tasks=[Task("room_hub", hub.run)],
+    )

@@ -19,7 +19,9 @@ class Member:
     def __init__(self, person: Person, user_id: str, token: str) -> None:
         self.person = person
         self.id = user_id
-        self._auth = {"authorization": f"Bearer {token}"}
+        self.token = token
+        self.header = f"Bearer {token}"
+        self._auth = {"authorization": self.header}
 
     async def call(self, method: str, path: str, body: Any = None) -> httpx.Response:
         return await self.person.http.request(method, path, json=body, headers=self._auth)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
+from starlette.requests import HTTPConnection
 
 from synctv import errors
 from synctv.api.http.asgi import REQUEST_ID
@@ -148,9 +149,10 @@ _RATE = (429, "`rate_limited` (per address, or the account is locked after faile
 
 
 def token_authenticator(identity: IdentityService) -> Authenticator:
-    """The REST app's authenticator: ``Authorization: Bearer <access token>``."""
+    """The authenticator of the REST routes and the WebSocket handshakes: ``Authorization:
+    Bearer <access token>``."""
 
-    async def authenticate(request: Request) -> Principal | None:
+    async def authenticate(request: HTTPConnection) -> Principal | None:
         token = bearer_token(request)
         if token is None:
             return None
