@@ -455,3 +455,7 @@ ROOM_SUSPENDED = ROOMS.code(
     "room_suspended", 403, G.PERMISSION_DENIED,
     "A platform administrator suspended this room (details: reason).",
 )  # fmt: skip
+GUEST_NOT_ADMITTED = ROOMS.code(
+    "guest_not_admitted", 403, G.PERMISSION_DENIED,
+    "Guests may not enter this room (it is private, has a password, or guests are turned off).",
+)  # fmt: skip

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from synctv.api.http.routes.auth import auth_router, token_authenticator
+from synctv.api.http.routes.auth import auth_router, tickets_router, token_authenticator
 from synctv.api.http.routes.user import user_router
 from synctv.app.feature import Feature, Services
 from synctv.auth.identity import IdentityService, ServerSetupChanged
@@ -46,6 +46,6 @@ async def build(services: Services) -> Feature:
         raise ConfigError("security.opaque_server_setup", str(exc)) from None
     return Feature(
         "identity",
-        api_routers=[auth_router(identity), user_router(identity)],
+        api_routers=[auth_router(identity), user_router(identity), tickets_router(identity)],
         authenticator=token_authenticator(identity),
     )

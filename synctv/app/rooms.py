@@ -8,14 +8,17 @@ request, so a change applies to the next one.
 
 from __future__ import annotations
 
+import time
+
 from synctv.api.grpc.admin_rooms import RoomAdmin
 from synctv.api.http.routes.playlists import playlists_router
 from synctv.api.http.routes.room_channel import RoomChannel
-from synctv.api.http.routes.rooms import rooms_router
+from synctv.api.http.routes.rooms import guest_router, rooms_router
 from synctv.api.realtime_messages import event_frame
 from synctv.app.feature import Feature, Services, Task
 from synctv.auth.room_passwords import RoomPasswords
 from synctv.auth.server_setup import server_setup_from_seed
+from synctv.auth.tokens import TokenIssuer
 from synctv.core.playlists import PlaylistService
 from synctv.core.rooms import Limits, RoomService
 from synctv.core.settings import (
@@ -52,7 +55,12 @@ async def build(services: Services) -> Feature:
     playlists = PlaylistService(rooms, PlaylistStore(services.db))
     hub = RoomHub(services.db, RoomStore(services.db), event_frame)
     channel = RoomChannel(rooms, playlists, hub)
-    routers = [rooms_router(rooms, passwords), playlists_router(playlists)]
+    guests = TokenIssuer(services.secrets.jwt_secret, time.time)
+    routers = [
+        rooms_router(rooms, passwords),
+        playlists_router(playlists),
+        guest_router(rooms, guests.issue_guest),
+    ]
     return Feature(
         "rooms",
         api_routers=routers,

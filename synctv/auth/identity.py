@@ -50,6 +50,10 @@ REVOCATION_SLACK_SECONDS: Final = 60
 _LOGIN_KEY = "auth:opaque:login:"
 _REGISTRATION_KEY = "auth:opaque:registration:"
 _REVOKED_KEY = "auth:revoked:session:"
+_TICKET_KEY = "auth:ticket:"
+# A WebSocket ticket: issued by POST /api/tickets, taken by the handshake within this.
+TICKET_TTL_SECONDS: Final = 30
+MAX_TICKET: Final = 64
 # The longest sessionId we issue is 32 characters; anything longer is not ours.
 MAX_HANDSHAKE_ID: Final = 64
 
@@ -68,6 +72,16 @@ class Client:
 
     def actor(self, who: str) -> AuditActor:
         return AuditActor(who, self.address, self.request_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """Who may open one room's channel: a user (with their session) or a guest."""
+
+    user_id: str
+    role: str
+    session_id: str  # "" for guests
+    room_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,14 +345,48 @@ class IdentityService:
             raise DomainError(errors.TOKEN_REVOKED, "this session was revoked; sign in again")
         return self.tokens.issue(user.id, user.role, claims.session_id, user.password_version, new)
 
-    async def authenticate(self, access_token: str) -> Claims:
-        """Every authenticated request: signature, expiry, then the revocation set (no DB)."""
-        claims = self.tokens.check(access_token, "access")
+    async def authenticate(self, token: str) -> Claims:
+        """Every authenticated request: signature, expiry, then the revocation set (no DB).
+        A guest token (one room, no session) has nothing to revoke: it just expires."""
+        claims = self.tokens.check(token, "access", "guest")
+        if claims.type == "access":
+            await self._check_not_revoked(claims.session_id)
+        return claims
+
+    async def _check_not_revoked(self, session_id: str) -> None:
         # Fails closed: a revoked token must not pass while Redis is away.
-        revoked = await _stored(self._state.get(_REVOKED_KEY + claims.session_id))
+        revoked = await _stored(self._state.get(_REVOKED_KEY + session_id))
         if revoked is not None:
             raise DomainError(errors.TOKEN_REVOKED, "this session was revoked; sign in again")
-        return claims
+
+    # -- WebSocket tickets ---------------------------------------------------------------------
+
+    async def issue_ticket(self, holder: Ticket) -> str:
+        """A one-time ticket for ``holder`` to open the room channel of ``holder.room_id``
+        (browsers cannot set headers on a WebSocket); valid :data:`TICKET_TTL_SECONDS`."""
+        if holder.role != "guest":
+            await self._limits.check_ws_ticket(holder.user_id)
+        ticket = secrets.token_urlsafe(32)
+        kept = json.dumps(
+            {"user": holder.user_id, "role": holder.role, "sid": holder.session_id,
+             "room": holder.room_id}
+        ).encode()  # fmt: skip
+        await _stored(self._state.set(_TICKET_KEY + ticket, kept, TICKET_TTL_SECONDS))
+        return ticket
+
+    async def take_ticket(self, ticket: str) -> Ticket:
+        """The holder of a ticket, once: a second use, an unknown or an expired ticket is
+        refused (``authentication_required``), as is one whose session was revoked since."""
+        kept = None
+        if 0 < len(ticket) <= MAX_TICKET:
+            kept = await _stored(self._state.take(_TICKET_KEY + ticket))
+        if kept is None:
+            raise DomainError(errors.UNAUTHENTICATED, "the ticket is unknown, used or expired")
+        values = json.loads(kept)
+        holder = Ticket(values["user"], values["role"], values["sid"], values["room"])
+        if holder.session_id:
+            await self._check_not_revoked(holder.session_id)
+        return holder
 
     async def revoke_session(
         self, user_id: str, session_id: str, reason: str, client: Client

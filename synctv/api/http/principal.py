@@ -32,6 +32,8 @@ class Principal:
     user_id: str
     role: Role
     session_id: str | None = None  # None for callers without a login session (tests, guests)
+    # The one room this caller is bound to: a guest token's, or a WebSocket ticket's.
+    room_id: str | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -5,7 +5,8 @@ clock, playback, report) and answers or acts through the rooms services; the *wr
 the room hub queued for this connection. Either ending ends both. (Keep-alive pings are the
 server's, at the WebSocket layer; the idle limit closes a connection that sent nothing for 300 s.)
 
-Order of a connection: authenticate (the REST authenticator: ``Authorization: Bearer``), check
+Order of a connection: authenticate (the REST authenticator: ``Authorization: Bearer``, or a
+one-time ``?ticket=`` from ``POST /api/tickets`` for browsers, bound to this room), check
 the caller may be in the room (a member, an admitted guest, or a platform admin; anyone else is
 refused as if the room did not exist), accept with the ``synctv.v1`` subprotocol, wait for
 ``hello``, then send a ``welcome`` snapshot (or replay what the client missed since its
@@ -92,10 +93,14 @@ class RoomChannel:
         offered = [p.strip() for p in (socket.header("sec-websocket-protocol") or "").split(",")]
         try:
             principal = await socket_principal(socket.scope)
+            if principal.room_id is not None and principal.room_id != room_id:
+                raise DomainError(
+                    errors.UNAUTHENTICATED, "this ticket or token is for another room"
+                )
             caller = Caller(
                 principal.user_id,
                 principal.role,
-                getattr(principal, "room_id", None),
+                principal.room_id if principal.role == "guest" else None,
                 socket.client_host,
                 socket.request_id,
             )

@@ -7,11 +7,14 @@ so a route here never decides who may do what.
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import Field
 
+from synctv import errors
 from synctv.api.http.asgi import REQUEST_ID
 from synctv.api.http.principal import Principal, current_principal
 from synctv.api.http.routes.auth import (
@@ -25,6 +28,7 @@ from synctv.api.http.routes.auth import (
 from synctv.auth.room_passwords import RoomPasswords
 from synctv.core.permissions import Permission, names
 from synctv.core.rooms import MAX_PAGE_SIZE, Access, Caller, RoomService
+from synctv.errors import DomainError
 from synctv.store.rooms import MemberRow, RoomRow
 
 RoomId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -220,7 +224,7 @@ async def caller(request: Request) -> Caller:
     return Caller(
         user_id=principal.user_id,
         global_role=principal.role,
-        guest_room=getattr(principal, "room_id", None),
+        guest_room=principal.room_id if principal.role == "guest" else None,
         address=client.host if client is not None else None,
         request_id=request.scope.get(REQUEST_ID),
     )
@@ -549,5 +553,39 @@ def rooms_router(rooms: RoomService, passwords: RoomPasswords) -> APIRouter:
         """Make another member the creator; the caller becomes a room admin."""
         await rooms.transfer(who, room_id, body.new_owner_id)
         return Response(status_code=204)
+
+    return router
+
+
+class GuestTokenIn(CamelModel):
+    room_id: str = Field(min_length=1, max_length=64)
+
+
+class GuestTokenOut(CamelModel):
+    token: str = Field(description="A bearer token for this room only (no account).")
+    guest_id: str
+    expires_at: int = Field(description="Unix seconds.")
+
+
+def guest_router(rooms: RoomService, issue: Callable[[str, str], tuple[str, int]]) -> APIRouter:
+    """``POST /api/auth/guest-token``: into a public room that admits guests, without an
+    account (the room's checks: public, ``allowGuestJoin``, no password, ``user.enableGuest``)."""
+    router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+    @router.post(
+        "/guest-token",
+        response_model=GuestTokenOut,
+        responses=refusals((403, "`guest_not_admitted`")),
+    )
+    async def guest_token(body: GuestTokenIn) -> Any:
+        """A guest token for one room (4 h); guests are never stored."""
+        if not await rooms.admits_guest(body.room_id):
+            raise DomainError(
+                errors.GUEST_NOT_ADMITTED,
+                "guests may not enter this room (private, password, or guests turned off)",
+            )
+        guest_id = "guest-" + secrets.token_urlsafe(12)
+        token, expires_at = issue(guest_id, body.room_id)
+        return GuestTokenOut(token=token, guest_id=guest_id, expires_at=expires_at)
 
     return router
