@@ -23,6 +23,17 @@ from synctv.store.sessions import SessionStore
 from synctv.store.users import UserStore
 
 
+def token_issuer(services: Services) -> TokenIssuer:
+    security = services.config.security
+    return TokenIssuer(
+        services.secrets.jwt_secret,
+        time.time,
+        access_ttl=security.access_token_ttl_seconds,
+        refresh_ttl=security.refresh_token_ttl_seconds,
+        guest_ttl=security.guest_token_ttl_seconds,
+    )
+
+
 def identity_service(services: Services) -> IdentityService:
     settings = services.settings
     return IdentityService(
@@ -31,7 +42,7 @@ def identity_service(services: Services) -> IdentityService:
         audit=AuditLog(services.db),
         state=services.state,
         limits=services.limits,
-        tokens=TokenIssuer(services.secrets.jwt_secret, time.time),
+        tokens=token_issuer(services),
         setup=server_setup_from_seed(services.secrets.opaque_server_setup),
         signup_enabled=lambda: settings.get(USER_ENABLE_PASSWORD_SIGNUP),
         signup_needs_review=lambda: settings.get(USER_SIGNUP_NEEDS_REVIEW),

@@ -55,7 +55,11 @@ async def build(services: Services) -> Feature:
     playlists = PlaylistService(rooms, PlaylistStore(services.db))
     hub = RoomHub(services.db, RoomStore(services.db), event_frame)
     channel = RoomChannel(rooms, playlists, hub)
-    guests = TokenIssuer(services.secrets.jwt_secret, time.time)
+    guests = TokenIssuer(
+        services.secrets.jwt_secret,
+        time.time,
+        guest_ttl=services.config.security.guest_token_ttl_seconds,
+    )
     routers = [
         rooms_router(rooms, passwords),
         playlists_router(playlists),

@@ -114,10 +114,13 @@ class Server:
 
 
 @asynccontextmanager
-async def identity_server(tmp_path: Path, postgres: RunningPostgres) -> AsyncIterator[Server]:
+async def identity_server(
+    tmp_path: Path, postgres: RunningPostgres, **sections: dict[str, Any]
+) -> AsyncIterator[Server]:
+    """A whole server on a fresh database; ``sections`` override config sections."""
     data_dir = tmp_path / "data"
     dsn = await trio.to_thread.run_sync(postgres.create_database)
-    config = server_config(data_dir, dsn)
+    config = server_config(data_dir, dsn, **sections)
     async with running_server(config) as controller:
         server = Server(controller, data_dir, controller.addresses.http[0], [], dsn)
         try:
