@@ -388,6 +388,17 @@ ACCOUNT_PENDING_REVIEW = IDENTITY.code(
     "The account waits for an administrator's approval.",
 )  # fmt: skip
 ACCOUNT_BANNED = IDENTITY.code("account_banned", 403, G.PERMISSION_DENIED, "The account is banned.")
+SETUP_TOKEN_INVALID = IDENTITY.code(
+    "setup_token_invalid", 403, G.PERMISSION_DENIED,
+    "The setup link is unknown or used, or an account exists already.",
+)  # fmt: skip
+USER_NOT_FOUND = IDENTITY.code(
+    "user_not_found", 404, G.NOT_FOUND, "No account with this id or name."
+)
+ROLE_RULE = IDENTITY.code(
+    "role_rule", 403, G.PERMISSION_DENIED,
+    "Only root manages admins; admins cannot act on root or other admins; the last root stays.",
+)  # fmt: skip
 SESSION_NOT_FOUND = IDENTITY.code(
     "session_not_found", 404, G.NOT_FOUND, "No live session of yours with this id."
 )

@@ -8,19 +8,29 @@ start with a message naming the key (every login would fail otherwise).
 
 from __future__ import annotations
 
+import logging
 import time
 
+import trio
+
+from synctv.api.grpc.admin_live import LiveUrls
+from synctv.api.grpc.admin_users import UserAdmin
 from synctv.api.http.routes.auth import auth_router, tickets_router, token_authenticator
+from synctv.api.http.routes.setup import setup_router
 from synctv.api.http.routes.user import user_router
-from synctv.app.feature import Feature, Services
+from synctv.app.feature import Feature, Services, Task
+from synctv.auth.accounts import AccountService
 from synctv.auth.identity import IdentityService, ServerSetupChanged
 from synctv.auth.server_setup import server_setup_from_seed
 from synctv.auth.tokens import TokenIssuer
 from synctv.config import ConfigError
 from synctv.core.settings import USER_ENABLE_PASSWORD_SIGNUP, USER_SIGNUP_NEEDS_REVIEW
+from synctv.store.accounts import AccountStore
 from synctv.store.audit import AuditLog
 from synctv.store.sessions import SessionStore
 from synctv.store.users import UserStore
+
+log = logging.getLogger("synctv.identity")
 
 
 def token_issuer(services: Services) -> TokenIssuer:
@@ -49,14 +59,48 @@ def identity_service(services: Services) -> IdentityService:
     )
 
 
+def setup_link_announcer(services: Services, accounts: AccountService) -> Task:
+    """On a start with no account: log the one-time setup link once the HTTP port is known.
+
+    The link is a secret shown on purpose: whoever reads the server's log at first start is
+    trusted to become root (that is the operator), and nothing else ever logs it. Each start
+    without an account makes a new link; the older ones stop working.
+    """
+
+    async def announce(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        token = await accounts.setup_link_token()
+        if token is None:
+            return
+        with trio.move_on_after(30):
+            await services.addresses.http_ready.wait()
+        base = LiveUrls(services.config, http_binds=services.addresses.http_binds).http_base()
+        log.warning(
+            "No account exists yet. Open %s/setup?token=%s to create the first (root) account,"
+            " or run: synctv admin user create NAME --role root",
+            base,
+            token,
+        )
+
+    return Task("setup_link", announce)
+
+
 async def build(services: Services) -> Feature:
     identity = identity_service(services)
     try:
         await identity.check_server_setup()
     except ServerSetupChanged as exc:
         raise ConfigError("security.opaque_server_setup", str(exc)) from None
+    accounts = AccountService(identity, AccountStore(services.db))
     return Feature(
         "identity",
-        api_routers=[auth_router(identity), user_router(identity), tickets_router(identity)],
+        api_routers=[
+            auth_router(identity),
+            user_router(identity),
+            tickets_router(identity),
+            setup_router(accounts, identity),
+        ],
+        admin_handlers=[UserAdmin(accounts)],
+        tasks=[setup_link_announcer(services, accounts)],
         authenticator=token_authenticator(identity),
     )

@@ -58,6 +58,9 @@ MAX_TICKET: Final = 64
 MAX_HANDSHAKE_ID: Final = 64
 
 
+CreateRoot = Callable[[str, str, str, str, bytes, AuditActor], Awaitable[UserRow | None]]
+
+
 class ServerSetupChanged(Exception):
     """``security.opaque_server_setup`` differs from the one the stored passwords were made under."""
 
@@ -217,6 +220,78 @@ class IdentityService:
         if pending:
             return Registered(user, None)
         return Registered(user, await self.open_session(user, client))
+
+    # -- accounts made by an operator or through the setup link ------------------------------
+
+    async def start_registration_as(
+        self,
+        username: str,
+        registration_request: bytes,
+        *,
+        role: str,
+        setup_token: str | None = None,
+    ) -> tuple[str, bytes]:
+        """Registration step 1 for an account an administrator creates (any role), or for the
+        first account through the setup link (``setup_token``): no sign-up setting applies."""
+        try:
+            parsed = parse_username(username)
+        except InvalidUsername as exc:
+            raise DomainError(errors.INVALID_USERNAME, str(exc)) from None
+        if await self.users.by_key(parsed.key) is not None:
+            raise DomainError(errors.USERNAME_TAKEN, "an account with this name already exists")
+        try:
+            response = opaque.server_registration_response(
+                self._setup, registration_request, parsed.key.encode()
+            )
+        except opaque.OpaqueError as exc:
+            raise DomainError(errors.OPAQUE_MESSAGE_INVALID, str(exc)) from None
+        handshake = _handshake_id()
+        kept = {"name": parsed.display, "key": parsed.key, "role": role, "setup": setup_token or ""}
+        await _stored(
+            self._state.set(
+                _REGISTRATION_KEY + handshake, json.dumps(kept).encode(), HANDSHAKE_TTL_SECONDS
+            )
+        )
+        return handshake, response
+
+    async def finish_registration_as(
+        self,
+        handshake: str,
+        registration_upload: bytes,
+        by: AuditActor,
+        create_root: CreateRoot | None = None,
+    ) -> UserRow:
+        """Registration step 2 of :meth:`start_registration_as`: the account, active at once."""
+        kept = await self._take(_REGISTRATION_KEY, handshake)
+        if kept is None or "role" not in kept:
+            raise DomainError(errors.INVALID_CREDENTIALS, "the registration expired; start again")
+        try:
+            record = opaque.server_registration_record(registration_upload)
+        except opaque.OpaqueError as exc:
+            raise DomainError(errors.OPAQUE_MESSAGE_INVALID, str(exc)) from None
+        user_id = new_public_id()
+        if kept["setup"]:
+            assert create_root is not None
+            created = await create_root(
+                kept["setup"], user_id, kept["name"], kept["key"], record, by
+            )
+            if created is None:
+                raise DomainError(errors.SETUP_TOKEN_INVALID, "the setup link was used already")
+            return created
+        try:
+            return await self.users.insert(
+                user_id=user_id,
+                username=kept["name"],
+                username_key=kept["key"],
+                role=kept["role"],  # type: ignore[arg-type]
+                status="active",
+                opaque_record=record,
+                by=by,
+            )
+        except UsernameTaken:
+            raise DomainError(
+                errors.USERNAME_TAKEN, "an account with this name already exists"
+            ) from None
 
     def _require_signup(self) -> None:
         if not self._signup_enabled():
