@@ -399,6 +399,10 @@ ROLE_RULE = IDENTITY.code(
     "role_rule", 403, G.PERMISSION_DENIED,
     "Only root manages admins; admins cannot act on root or other admins; the last root stays.",
 )  # fmt: skip
+REAUTHENTICATION_REQUIRED = IDENTITY.code(
+    "reauthentication_required", 403, G.PERMISSION_DENIED,
+    "Sign in again: this needs a sign-in from the last 5 minutes.",
+)  # fmt: skip
 SESSION_NOT_FOUND = IDENTITY.code(
     "session_not_found", 404, G.NOT_FOUND, "No live session of yours with this id."
 )

@@ -16,7 +16,7 @@ import trio
 from synctv.api.grpc.admin_live import LiveUrls
 from synctv.api.grpc.admin_users import UserAdmin
 from synctv.api.http.routes.auth import auth_router, tickets_router, token_authenticator
-from synctv.api.http.routes.setup import setup_router
+from synctv.api.http.routes.setup import password_router, setup_router
 from synctv.api.http.routes.user import user_router
 from synctv.app.feature import Feature, Services, Task
 from synctv.auth.accounts import AccountService
@@ -99,6 +99,7 @@ async def build(services: Services) -> Feature:
             user_router(identity),
             tickets_router(identity),
             setup_router(accounts, identity),
+            password_router(accounts, identity),
         ],
         admin_handlers=[UserAdmin(accounts)],
         tasks=[setup_link_announcer(services, accounts)],

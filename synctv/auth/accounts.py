@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final, Literal
 
 from synctv import errors
@@ -31,6 +31,7 @@ log = logging.getLogger("synctv.identity")
 
 ActorRole = Literal["root", "admin"]
 MAX_PAGE: Final = 100
+FRESH_LOGIN_SECONDS: Final = 300
 _RANK: Final = {"user": 0, "admin": 1, "root": 2}
 
 
@@ -77,6 +78,36 @@ class AccountService:
         return await self._identity.finish_registration_as(
             handshake, upload, by, self._store.create_root
         )
+
+    # -- one's own password ---------------------------------------------------------------
+
+    async def password_change_start(
+        self, user_id: str, session_id: str | None, request: bytes
+    ) -> tuple[str, bytes]:
+        """Step 1 of a password change: only within :data:`FRESH_LOGIN_SECONDS` of signing in
+        (a stolen long-lived session must not be enough to take the account over)."""
+        session = next(
+            (s for s in await self._identity.list_sessions(user_id) if s.id == session_id), None
+        )
+        age = None if session is None else datetime.now(UTC) - session.created_at
+        if age is None or age.total_seconds() > FRESH_LOGIN_SECONDS:
+            raise DomainError(
+                errors.REAUTHENTICATION_REQUIRED,
+                f"sign in again (within {FRESH_LOGIN_SECONDS // 60} minutes) to change the password",
+            )
+        user = await self.find(user_id)
+        return await self._identity.password_registration_start(user, request)
+
+    async def password_change_finish(
+        self, user_id: str, handshake: str, upload: bytes, by: AuditActor
+    ) -> UserRow:
+        """Step 2: the new record; every session of the account ends (the caller gets a new
+        one from the route)."""
+        record = await self._identity.password_registration_finish(user_id, handshake, upload)
+        if not await self._store.set_password(user_id, record, by):
+            raise DomainError(errors.USER_NOT_FOUND, "this account no longer exists")
+        await self._identity.revoke_all_sessions(user_id, "password_changed", by)
+        return await self.find(user_id)
 
     # -- administration ------------------------------------------------------------------------
 

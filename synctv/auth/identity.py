@@ -49,6 +49,9 @@ HANDSHAKE_TTL_SECONDS: Final = 300
 REVOCATION_SLACK_SECONDS: Final = 60
 _LOGIN_KEY = "auth:opaque:login:"
 _REGISTRATION_KEY = "auth:opaque:registration:"
+# Each flow keeps its handshakes under its own prefix: an id from one never finishes another.
+_REGISTRATION_AS_KEY = "auth:opaque:registration-as:"
+_PASSWORD_KEY = "auth:opaque:password:"
 _REVOKED_KEY = "auth:revoked:session:"
 _TICKET_KEY = "auth:ticket:"
 # A WebSocket ticket: issued by POST /api/tickets, taken by the handshake within this.
@@ -249,7 +252,7 @@ class IdentityService:
         kept = {"name": parsed.display, "key": parsed.key, "role": role, "setup": setup_token or ""}
         await _stored(
             self._state.set(
-                _REGISTRATION_KEY + handshake, json.dumps(kept).encode(), HANDSHAKE_TTL_SECONDS
+                _REGISTRATION_AS_KEY + handshake, json.dumps(kept).encode(), HANDSHAKE_TTL_SECONDS
             )
         )
         return handshake, response
@@ -262,8 +265,8 @@ class IdentityService:
         create_root: CreateRoot | None = None,
     ) -> UserRow:
         """Registration step 2 of :meth:`start_registration_as`: the account, active at once."""
-        kept = await self._take(_REGISTRATION_KEY, handshake)
-        if kept is None or "role" not in kept:
+        kept = await self._take(_REGISTRATION_AS_KEY, handshake)
+        if kept is None:
             raise DomainError(errors.INVALID_CREDENTIALS, "the registration expired; start again")
         try:
             record = opaque.server_registration_record(registration_upload)
@@ -292,6 +295,30 @@ class IdentityService:
             raise DomainError(
                 errors.USERNAME_TAKEN, "an account with this name already exists"
             ) from None
+
+    async def password_registration_start(self, user: UserRow, request: bytes) -> tuple[str, bytes]:
+        """A new password for ``user`` (step 1), bound to that account."""
+        try:
+            response = opaque.server_registration_response(
+                self._setup, request, user.username_key.encode()
+            )
+        except opaque.OpaqueError as exc:
+            raise DomainError(errors.OPAQUE_MESSAGE_INVALID, str(exc)) from None
+        handshake = _handshake_id()
+        kept = json.dumps({"password_of": user.id}).encode()
+        await _stored(self._state.set(_PASSWORD_KEY + handshake, kept, HANDSHAKE_TTL_SECONDS))
+        return handshake, response
+
+    async def password_registration_finish(
+        self, user_id: str, handshake: str, upload: bytes
+    ) -> bytes:
+        kept = await self._take(_PASSWORD_KEY, handshake)
+        if kept is None or kept.get("password_of") != user_id:
+            raise DomainError(errors.INVALID_CREDENTIALS, "the password change expired; again")
+        try:
+            return opaque.server_registration_record(upload)
+        except opaque.OpaqueError as exc:
+            raise DomainError(errors.OPAQUE_MESSAGE_INVALID, str(exc)) from None
 
     def _require_signup(self) -> None:
         if not self._signup_enabled():

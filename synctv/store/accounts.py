@@ -186,6 +186,20 @@ async def approve_q(conn: Any, user_id: str, by: AuditActor) -> bool:
     return bool(approved)
 
 
+async def set_password_q(conn: Any, user_id: str, record: bytes, by: AuditActor) -> bool:
+    """A new OPAQUE record; the password version moves on (older tokens carry the old one)."""
+    changed = await conn.fetchval(
+        "UPDATE users SET opaque_record = $2, password_version = password_version + 1,"
+        " must_reset_password = false, updated_at = now() WHERE id = $1 AND deleted_at IS NULL"
+        " RETURNING true",
+        user_id,
+        record,
+    )
+    if changed:
+        await write_audit(conn, AuditEvent(by, "user.password_changed", "user", user_id))
+    return bool(changed)
+
+
 async def count_roots_q(conn: Any) -> int:
     count: int = await conn.fetchval(
         "SELECT count(*) FROM users WHERE role = 'root' AND deleted_at IS NULL"
@@ -241,6 +255,9 @@ class AccountStore:
 
     async def approve(self, user_id: str, by: AuditActor) -> bool:
         return await self._db.run(approve_q, user_id, by)
+
+    async def set_password(self, user_id: str, record: bytes, by: AuditActor) -> bool:
+        return await self._db.run(set_password_q, user_id, record, by)
 
     async def count_roots(self) -> int:
         return await self._db.run_on_connection(count_roots_q)

@@ -82,6 +82,7 @@ ACTIONS: frozenset[str] = frozenset(
         "user.deleted",
         "user.rejected",
         "user.approved",
+        "user.password_changed",
         "room.created",
         "room.deleted",
         "room.suspended",

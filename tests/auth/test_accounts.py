@@ -5,6 +5,7 @@ roles with their rules, the review queue, deletion."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -12,14 +13,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
 import trio
 
+from synctv.auth import opaque
 from synctv.auth.accounts import check_may_act, check_may_set_role
 from synctv.errors import DomainError
 from synctv.store.users import UserRow
 from tests.support.cli import synctv
-from tests.support.identity import PASSWORD, Server, identity_server, unstd64
+from tests.support.identity import PASSWORD, Server, identity_server, std64, unstd64
 from tests.support.opaque_node import SerenityOpaque, b64
 from tests.support.postgres import RunningPostgres
 from tests.support.rooms import Member
@@ -275,3 +278,82 @@ def test_who_may_set_roles(actor: str, current: str, wanted: str, allowed: bool)
         assert not allowed
     else:
         assert allowed
+
+
+async def sql(dsn: str, statement: str, *args: object) -> None:
+    """One statement on the server's database (asyncio in a thread of its own)."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(statement, *args)
+        finally:
+            await conn.close()
+
+    await trio.to_thread.run_sync(lambda: asyncio.run(run()))
+
+
+async def test_password_change(
+    tmp_path: Path, postgres: RunningPostgres, serenity: SerenityOpaque
+) -> None:
+    async with identity_server(tmp_path, postgres) as server:
+        laptop = server.person(2)
+        registered = (await laptop.register("Carol")).json()
+        phone = server.person(3)
+        on_phone = (await phone.login("carol")).json()
+        auth = {"authorization": f"Bearer {registered['accessToken']}"}
+
+        async def change(headers: dict[str, str], new: str) -> dict:
+            request, state = opaque.client_registration_start(new.encode())
+            started = await laptop.http.post(
+                "/api/auth/password/change/start",
+                json={"registrationRequest": std64(request)},
+                headers=headers,
+            )
+            if started.status_code != 200:
+                return {"status": started.status_code, **started.json()}
+            upload = opaque.client_registration_finish(
+                state, unstd64(started.json()["registrationResponse"])
+            ).registration_upload
+            done = await laptop.http.post(
+                "/api/auth/password/change/finish",
+                json={
+                    "sessionId": started.json()["sessionId"],
+                    "registrationUpload": std64(upload),
+                },
+                headers=headers,
+            )
+            return {"status": done.status_code, **done.json()}
+
+        # A sign-in older than 5 minutes is not enough.
+        await sql(
+            server.dsn,
+            "UPDATE login_sessions SET created_at = now() - interval '6 minutes' WHERE user_id = $1",
+            registered["user"]["id"],
+        )
+        stale = await change(auth, "a new long password")
+        assert (stale["status"], stale["code"]) == (403, "reauthentication_required")
+        await sql(
+            server.dsn,
+            "UPDATE login_sessions SET created_at = now() WHERE user_id = $1",
+            registered["user"]["id"],
+        )
+        changed = await change(auth, PASSWORD + " (new)")
+        assert changed["status"] == 200, changed
+        assert changed["accessToken"]
+
+        # Every other session ended: the laptop's old token, the phone's token and refresh.
+        for token in (registered["accessToken"], on_phone["accessToken"]):
+            me = await laptop.http.get("/api/user", headers={"authorization": f"Bearer {token}"})
+            assert me.json()["code"] == "token_revoked"
+        refresh = await phone.post("/api/auth/refresh", {"refreshToken": on_phone["refreshToken"]})
+        assert refresh.json()["code"] == "token_revoked"
+        fresh = {"authorization": f"Bearer {changed['accessToken']}"}
+        assert (await laptop.http.get("/api/user", headers=fresh)).status_code == 200
+
+        # The old password is refused; the new one works (set with the browser's Argon2id).
+        assert (await server.person(4).login("carol")).json()["code"] == "invalid_credentials"
+        browser_like = server.person(5, ksf=opaque.argon2id_ksf)
+        assert (await browser_like.login("carol", PASSWORD + " (new)")).status_code == 200
+        audit = await synctv(server.data_dir, "admin", "audit", "list", "--action", "user")
+        assert "user.password_changed" in audit[1]

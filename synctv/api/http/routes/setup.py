@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import Field
 
+from synctv.api.http.principal import require_user
 from synctv.api.http.routes.auth import (
     CamelModel,
     HandshakeId,
@@ -80,6 +81,59 @@ def setup_router(accounts: AccountService, identity: IdentityService) -> APIRout
         upload = decode_message(body.registration_upload, "registrationUpload")
         client = client_of(request)
         user = await accounts.setup_finish(body.session_id, upload, client.actor("setup"))
+        tokens = await identity.open_session(user, client)
+        return LoginFinishOut(
+            user=user_out(user),
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+        )
+
+    return router
+
+
+class PasswordChangeStartIn(CamelModel):
+    registration_request: Message = Field(description="OPAQUE RegistrationRequest, base64.")
+
+
+class PasswordChangeStartOut(CamelModel):
+    session_id: str
+    registration_response: str = Field(description="OPAQUE RegistrationResponse, base64.")
+
+
+class PasswordChangeFinishIn(CamelModel):
+    session_id: HandshakeId
+    registration_upload: Message = Field(description="OPAQUE RegistrationUpload, base64.")
+
+
+def password_router(accounts: AccountService, identity: IdentityService) -> APIRouter:
+    """``/api/auth/password/change``: a signed-in user sets a new password (OPAQUE), within
+    5 minutes of signing in; every session of the account ends, the caller gets a new one."""
+    router = APIRouter(prefix="/api/auth/password/change", tags=["auth"])
+    signed_in = (401, "`authentication_required`, `token_expired` or `token_revoked`")
+
+    @router.post(
+        "/start",
+        response_model=PasswordChangeStartOut,
+        responses=refusals(signed_in, (403, "`reauthentication_required`")),
+    )
+    async def start(request: Request, body: PasswordChangeStartIn) -> Any:
+        principal = await require_user(request)
+        message = decode_message(body.registration_request, "registrationRequest")
+        session, response = await accounts.password_change_start(
+            principal.user_id, principal.session_id, message
+        )
+        return PasswordChangeStartOut(
+            session_id=session, registration_response=encode_message(response)
+        )
+
+    @router.post("/finish", response_model=LoginFinishOut, responses=refusals(signed_in))
+    async def finish(request: Request, body: PasswordChangeFinishIn) -> Any:
+        principal = await require_user(request)
+        upload = decode_message(body.registration_upload, "registrationUpload")
+        client = client_of(request)
+        user = await accounts.password_change_finish(
+            principal.user_id, body.session_id, upload, client.actor(principal.user_id)
+        )
         tokens = await identity.open_session(user, client)
         return LoginFinishOut(
             user=user_out(user),
