@@ -139,3 +139,16 @@ def test_proxy_norange() -> None:
     figures = run_bench("proxy_norange.py", "--size-mb", "8", "--range-mb", "1", "--runs", "1")
     assert figures["status"] == [206]
     assert figures["client_bytes"] == 1024 * 1024
+
+
+def test_auth_bench(fresh_dsn: str) -> None:
+    figures = run_bench(
+        "auth_bench.py", "--seconds", "2", "--clients", "2", "--connections", "4",
+        "--database-url", fresh_dsn,
+    )  # fmt: skip
+    assert figures["logins"] > 0
+    assert figures["login_errors"] == 0
+    assert figures["server_cpu_ms_per_login"] > 0
+    assert figures["authenticated_errors"] == 0  # the token is accepted on every request
+    assert figures["unauthenticated_errors"] == 0
+    assert figures["authenticated_vs_unauthenticated_rps"] > 0

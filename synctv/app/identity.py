@@ -15,7 +15,12 @@ import trio
 
 from synctv.api.grpc.admin_live import LiveUrls
 from synctv.api.grpc.admin_users import UserAdmin
-from synctv.api.http.routes.auth import auth_router, tickets_router, token_authenticator
+from synctv.api.http.routes.auth import (
+    auth_router,
+    tickets_router,
+    token_authenticator,
+    whoami_router,
+)
 from synctv.api.http.routes.setup import password_router, setup_router
 from synctv.api.http.routes.user import user_router
 from synctv.app.feature import Feature, Services, Task
@@ -98,6 +103,7 @@ async def build(services: Services) -> Feature:
             auth_router(identity),
             user_router(identity),
             tickets_router(identity),
+            whoami_router(),
             setup_router(accounts, identity),
             password_router(accounts, identity),
         ],

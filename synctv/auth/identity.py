@@ -35,9 +35,9 @@ from synctv.auth.usernames import InvalidUsername, parse_username
 from synctv.errors import DomainError
 from synctv.state import ShortLivedState, StateUnavailable
 from synctv.state.limits import RateLimits
-from synctv.store.audit import AuditActor, AuditEvent, AuditLog, Outcome
+from synctv.store.audit import AuditActor, AuditEvent, AuditLog
 from synctv.store.sessions import Rotation, SessionRow, SessionStore
-from synctv.store.users import UsernameTaken, UserRow, UserStore
+from synctv.store.users import UsernameTaken, UserRow, UserStore, row_of
 
 log = logging.getLogger("synctv.identity")
 _T = TypeVar("_T")
@@ -368,17 +368,24 @@ class IdentityService:
             await self._login_failed(key, user_id, client)
             raise DomainError(errors.INVALID_CREDENTIALS, "wrong username or password") from None
         await self._limits.clear_auth_failures(key)
-        user = await self.users.by_id(user_id)
-        if user is None:  # deleted between start and finish
+        # One transaction: the account as it is now, and the session with its audit row.
+        session_id, jti = new_public_id(), new_jti()
+        record, outcome = await self.sessions.open_login(
+            session_id=session_id,
+            user_id=user_id,
+            client_address=client.address,
+            user_agent=client.user_agent,
+            refresh_jti=jti,
+            by=client.actor(user_id),
+        )
+        if outcome == "missing":  # deleted between start and finish
             raise DomainError(errors.INVALID_CREDENTIALS, "wrong username or password")
-        if user.banned:
-            await self._record_login(user.id, client, "denied", reason="banned")
+        if outcome == "banned":
             raise DomainError(errors.ACCOUNT_BANNED, "this account is banned")
-        if user.status == "pending_review":
-            await self._record_login(user.id, client, "denied", reason="pending_review")
+        if outcome == "pending_review":
             raise DomainError(errors.ACCOUNT_PENDING_REVIEW, "an administrator has to approve")
-        tokens = await self.open_session(user, client)
-        await self._record_login(user.id, client, "success")
+        user = row_of(record)
+        tokens = self.tokens.issue(user.id, user.role, session_id, user.password_version, jti)
         return SignedIn(user, tokens)
 
     async def _login_failed(self, key: str, user_id: str, client: Client) -> None:
@@ -396,12 +403,6 @@ class IdentityService:
                 details,
             )
         )
-
-    async def _record_login(
-        self, user_id: str, client: Client, outcome: Outcome, **details: str
-    ) -> None:
-        event = AuditEvent(client.actor(user_id), "user.login", "user", user_id, outcome, details)
-        await self._audit.record(event)
 
     async def open_session(self, user: UserRow, client: Client) -> TokenPair:
         """A new login session for ``user`` (any sign-in path: OPAQUE, setup, OpenID) and its

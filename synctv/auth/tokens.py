@@ -12,6 +12,7 @@ expiry do not sleep.
 from __future__ import annotations
 
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -24,6 +25,7 @@ from synctv.errors import DomainError
 ACCESS_TTL_SECONDS: Final = 3600
 REFRESH_TTL_SECONDS: Final = 30 * 24 * 3600
 GUEST_TTL_SECONDS: Final = 4 * 3600
+VERIFIED_CACHE_SIZE: Final = 10_000
 _ALGORITHM: Final = "HS256"
 _REQUIRED: Final = ["sub", "role", "sid", "pv", "typ", "iat", "exp", "jti"]
 
@@ -71,6 +73,10 @@ class TokenIssuer:
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self.guest_ttl = guest_ttl
+        # Tokens whose signature and claims were checked once: a client presents the same token
+        # on every request until it refreshes, and the HMAC and JSON work of PyJWT is most of a
+        # token check. Expiry (and, in the caller, revocation) is still checked every time.
+        self._verified: OrderedDict[str, Claims] = OrderedDict()
 
     def __repr__(self) -> str:
         return "TokenIssuer(***)"
@@ -103,6 +109,22 @@ class TokenIssuer:
     def check(self, token: str, *expected: TokenType) -> Claims:
         """The claims of a token of one of the ``expected`` types; DomainError (401) for
         anything else."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token)
+            if claims.type != "refresh":  # a refresh token is used once; never worth keeping
+                self._verified[token] = claims
+                if len(self._verified) > VERIFIED_CACHE_SIZE:
+                    self._verified.popitem(last=False)
+        if claims.type not in expected:
+            wanted = " or ".join(expected)
+            raise DomainError(errors.UNAUTHENTICATED, f"this is not an {wanted} token")
+        if claims.expires_at <= self._clock():
+            self._verified.pop(token, None)
+            raise DomainError(errors.TOKEN_EXPIRED, f"the {claims.type} token has expired")
+        return claims
+
+    def _verify(self, token: str) -> Claims:
         try:
             payload = jwt.decode(
                 token,
@@ -123,11 +145,6 @@ class TokenIssuer:
             )
         except (jwt.InvalidTokenError, ValueError, KeyError, TypeError):
             raise DomainError(errors.UNAUTHENTICATED, "the token is not valid") from None
-        if claims.type not in expected:
-            wanted = " or ".join(expected)
-            raise DomainError(errors.UNAUTHENTICATED, f"this is not an {wanted} token")
-        if claims.expires_at <= self._clock():
-            raise DomainError(errors.TOKEN_EXPIRED, f"the {claims.type} token has expired")
         return claims
 
 

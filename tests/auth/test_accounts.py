@@ -61,6 +61,10 @@ async def browser_login(server: Server, serenity: SerenityOpaque, n: int, name: 
             "credentialFinalization": finished["finishLoginRequest"],
         },
     )
+    assert done.headers.get("content-type", "").startswith("application/json"), (
+        done.status_code,
+        done.text,
+    )
     return {"status": done.status_code, **done.json()}
 
 

@@ -309,3 +309,28 @@ def tickets_router(identity: IdentityService) -> APIRouter:
         return TicketOut(ticket=ticket, room_id=body.room_id, expires_in_secs=TICKET_TTL_SECONDS)
 
     return router
+
+
+class WhoAmIOut(CamelModel):
+    """Who the presented token says the caller is (checked: signature, expiry, revocation)."""
+
+    user_id: str
+    role: Literal["root", "admin", "user", "guest"]
+    room_id: str | None = Field(None, description="A guest token's room.")
+
+
+def whoami_router() -> APIRouter:
+    router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+    @router.get(
+        "/whoami",
+        response_model=WhoAmIOut,
+        responses=refusals((401, "`authentication_required`, `token_expired` or `token_revoked`")),
+    )
+    async def whoami(request: Request) -> Any:
+        """The caller as the token says, without a database read: clients use it to learn
+        whether a stored token still works (and benches to price token checking)."""
+        principal = await current_principal(request)
+        return WhoAmIOut(user_id=principal.user_id, role=principal.role, room_id=principal.room_id)
+
+    return router
