@@ -15,6 +15,7 @@ import trio
 
 from synctv.api.grpc.admin_live import LiveUrls
 from synctv.api.grpc.admin_users import UserAdmin
+from synctv.api.http.routes.admin_users import admin_users_router
 from synctv.api.http.routes.auth import (
     auth_router,
     tickets_router,
@@ -106,6 +107,7 @@ async def build(services: Services) -> Feature:
             whoami_router(),
             setup_router(accounts, identity),
             password_router(accounts, identity),
+            admin_users_router(accounts),
         ],
         admin_handlers=[UserAdmin(accounts)],
         tasks=[setup_link_announcer(services, accounts)],

@@ -361,3 +361,57 @@ async def test_password_change(
         assert (await browser_like.login("carol", PASSWORD + " (new)")).status_code == 200
         audit = await synctv(server.data_dir, "admin", "audit", "list", "--action", "user")
         assert "user.password_changed" in audit[1]
+
+
+async def test_admin_rest_and_its_role_rules(tmp_path: Path, postgres: RunningPostgres) -> None:
+    async with identity_server(tmp_path, postgres) as server:
+        secret = tmp_path / "password"
+        secret.write_text(PASSWORD + "\n")
+        code, _out, err = await synctv(
+            server.data_dir, "admin", "user", "create", "Root", "--role", "root",
+            "--password-file", str(secret),
+        )  # fmt: skip
+        assert code == 0, err
+        signed = (await server.person(2, ksf=opaque.argon2id_ksf).login("root")).json()
+        root = Member(server.person(2), signed["user"]["id"], signed["accessToken"])
+
+        async def account(n: int, name: str) -> Member:
+            person = server.person(n)
+            body = (await person.register(name)).json()
+            return Member(person, body["user"]["id"], body["accessToken"])
+
+        alice, bob, carol = (
+            await account(3, "alice"),
+            await account(4, "bob"),
+            await account(5, "carol"),
+        )
+        assert await alice.refused("GET", "/api/admin/users") == (403, "permission_denied")
+
+        listed = await root.ok("GET", "/api/admin/users?role=user")
+        assert [u["username"] for u in listed["users"]] == ["alice", "bob", "carol"]
+        await root.ok("PUT", "/api/admin/users/alice/role", {"role": "admin"})
+        await root.ok("PUT", "/api/admin/users/carol/role", {"role": "admin"})
+        # The role change ended alice's session: she signs in again as an admin.
+        assert await alice.refused("GET", "/api/user") == (401, "token_revoked")
+        again = (await server.person(3).login("alice")).json()
+        alice = Member(server.person(3), again["user"]["id"], again["accessToken"])
+        assert (await alice.ok("GET", "/api/user"))["role"] == "admin"
+
+        # An admin manages users, not admins, not root, and makes no admins.
+        banned = await alice.ok("PUT", "/api/admin/users/bob/ban", {"reason": "spam"})
+        assert banned["banned"] is True
+        assert await bob.refused("GET", "/api/user") == (401, "token_revoked")
+        for method, path, body in [
+            ("PUT", "/api/admin/users/carol/ban", {"reason": "x"}),
+            ("PUT", "/api/admin/users/root/ban", {"reason": "x"}),
+            ("PUT", "/api/admin/users/bob/role", {"role": "admin"}),
+            ("DELETE", "/api/admin/users/carol", None),
+            ("DELETE", "/api/admin/users/alice", None),
+        ]:
+            assert await alice.refused(method, path, body) == (403, "role_rule"), path
+        assert (await alice.ok("DELETE", "/api/admin/users/bob/ban"))["banned"] is False
+        # carol's role change ended her session; a new sign-in is one session to revoke.
+        assert await carol.refused("GET", "/api/user") == (401, "token_revoked")
+        assert (await server.person(5).login("carol")).status_code == 200
+        assert (await root.ok("DELETE", "/api/admin/users/carol/sessions"))["revoked"] == 1
+        assert await root.refused("GET", "/api/admin/users/nobody") == (404, "user_not_found")
