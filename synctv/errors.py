@@ -399,6 +399,10 @@ ROLE_RULE = IDENTITY.code(
     "role_rule", 403, G.PERMISSION_DENIED,
     "Only root manages admins; admins cannot act on root or other admins; the last root stays.",
 )  # fmt: skip
+RESET_TOKEN_INVALID = IDENTITY.code(
+    "reset_token_invalid", 403, G.PERMISSION_DENIED,
+    "The password reset link is unknown, used, expired or superseded.",
+)  # fmt: skip
 REAUTHENTICATION_REQUIRED = IDENTITY.code(
     "reauthentication_required", 403, G.PERMISSION_DENIED,
     "Sign in again: this needs a sign-in from the last 5 minutes.",

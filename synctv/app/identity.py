@@ -22,7 +22,7 @@ from synctv.api.http.routes.auth import (
     token_authenticator,
     whoami_router,
 )
-from synctv.api.http.routes.setup import password_router, setup_router
+from synctv.api.http.routes.setup import password_router, reset_router, setup_router
 from synctv.api.http.routes.user import user_router
 from synctv.app.feature import Feature, Services, Task
 from synctv.auth.accounts import AccountService
@@ -98,6 +98,12 @@ async def build(services: Services) -> Feature:
     except ServerSetupChanged as exc:
         raise ConfigError("security.opaque_server_setup", str(exc)) from None
     accounts = AccountService(identity, AccountStore(services.db))
+    urls = LiveUrls(services.config, http_binds=services.addresses.http_binds)
+
+    def link(path: str) -> str:
+        """A URL of this server for a person (server.public_url, else the bound address)."""
+        return urls.http_base() + path
+
     return Feature(
         "identity",
         api_routers=[
@@ -107,9 +113,10 @@ async def build(services: Services) -> Feature:
             whoami_router(),
             setup_router(accounts, identity),
             password_router(accounts, identity),
-            admin_users_router(accounts),
+            admin_users_router(accounts, link),
+            reset_router(accounts, identity),
         ],
-        admin_handlers=[UserAdmin(accounts)],
+        admin_handlers=[UserAdmin(accounts, link)],
         tasks=[setup_link_announcer(services, accounts)],
         authenticator=token_authenticator(identity),
     )

@@ -32,6 +32,7 @@ log = logging.getLogger("synctv.identity")
 ActorRole = Literal["root", "admin"]
 MAX_PAGE: Final = 100
 FRESH_LOGIN_SECONDS: Final = 300
+RESET_VALID_SECONDS: Final = 24 * 3600
 _RANK: Final = {"user": 0, "admin": 1, "root": 2}
 
 
@@ -214,6 +215,35 @@ class AccountService:
         target = await self.find(ref)
         check_may_act(actor_role, by.actor, target)
         return await self._identity.revoke_all_sessions(target.id, "revoked_by_admin", by)
+
+    async def reset_password(self, actor_role: ActorRole, by: AuditActor, ref: str) -> str:
+        """Clear the account's password and end its sessions; the one-time token (valid
+        :data:`RESET_VALID_SECONDS`) with which the person sets a new one."""
+        target = await self.find(ref)
+        check_may_act(actor_role, by.actor, target)
+        token = secrets.token_urlsafe(32)
+        await self._store.reset_password(target.id, token, RESET_VALID_SECONDS, by)
+        await self._identity.revoke_all_sessions(target.id, "password_reset", by)
+        return token
+
+    async def reset_start(self, token: str, request: bytes) -> tuple[str, bytes]:
+        """The person with a reset link sets a new password (OPAQUE), step 1."""
+        user_id = await self._store.reset_token_user(token) if 0 < len(token) <= 64 else None
+        if user_id is None:
+            raise DomainError(errors.RESET_TOKEN_INVALID, "this reset link is not valid")
+        return await self._identity.password_registration_start(await self.find(user_id), request)
+
+    async def reset_finish(
+        self, token: str, handshake: str, upload: bytes, by_address: AuditActor
+    ) -> UserRow:
+        user_id = await self._store.reset_token_user(token) if 0 < len(token) <= 64 else None
+        if user_id is None:
+            raise DomainError(errors.RESET_TOKEN_INVALID, "this reset link is not valid")
+        record = await self._identity.password_registration_finish(user_id, handshake, upload)
+        by = AuditActor(user_id, by_address.address, by_address.request_id)
+        if not await self._store.complete_reset(token, user_id, record, by):
+            raise DomainError(errors.RESET_TOKEN_INVALID, "this reset link was used already")
+        return await self.find(user_id)
 
     async def _keep_a_root(self, target: UserRow, what: str) -> None:
         if target.role == "root" and await self._store.count_roots() <= 1:

@@ -68,6 +68,7 @@ def add_commands(admin_subparsers: Any) -> None:
         ("reject", "refuse an account waiting for review", partial(_simple, "Reject", "rejected")),
         ("sessions", "an account's live sessions", _sessions),
         ("revoke-sessions", "sign an account out everywhere", _revoke),
+        ("reset-password", "clear a password; prints a one-time link to set a new one", _reset),
     ):
         command = verbs.add_parser(name, help=text)
         command.add_argument("user", metavar="USER", help="an account id or name")
@@ -277,6 +278,18 @@ def _revoke(args: argparse.Namespace) -> int:
         _json(reply)
     else:
         print(f"Revoked {reply.revoked} session(s); their tokens stop working now.")
+    return 0
+
+
+def _reset(args: argparse.Namespace) -> int:
+    reply = _call(args, "ResetPassword", _ref(args))
+    if args.json:
+        _json(reply)
+        return 0
+    hours = reply.expires_in_secs // 3600
+    print(f"The password of {args.user} is cleared and every session ended.")
+    print(f"Give this link to them (it works once, for {hours} h) to set a new one:")
+    print(f"  {reply.reset_url}")
     return 0
 
 

@@ -200,6 +200,61 @@ async def set_password_q(conn: Any, user_id: str, record: bytes, by: AuditActor)
     return bool(changed)
 
 
+async def reset_password_q(
+    conn: Any, user_id: str, token: str, valid_seconds: int, by: AuditActor
+) -> bool:
+    """Clear the account's password (its record goes; the version moves on) and keep one reset
+    token for it (earlier unused ones stop working)."""
+    reset = await conn.fetchval(
+        "UPDATE users SET opaque_record = NULL, must_reset_password = true,"
+        " password_version = password_version + 1, updated_at = now()"
+        " WHERE id = $1 AND deleted_at IS NULL RETURNING true",
+        user_id,
+    )
+    if not reset:
+        return False
+    await conn.execute(
+        "UPDATE password_reset_tokens SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
+        user_id,
+    )
+    await conn.execute(
+        "INSERT INTO password_reset_tokens (token_hash, user_id, created_by, expires_at)"
+        " VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+        token_hash(token),
+        user_id,
+        by.actor,
+        float(valid_seconds),
+    )
+    await write_audit(conn, AuditEvent(by, "user.password_reset", "user", user_id))
+    return True
+
+
+async def reset_token_user_q(conn: Any, token: str) -> str | None:
+    """The account a live reset token is for (unused, unexpired), or None."""
+    user_id: str | None = await conn.fetchval(
+        "SELECT t.user_id FROM password_reset_tokens t JOIN users u ON u.id = t.user_id"
+        " WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > now()"
+        " AND u.deleted_at IS NULL",
+        token_hash(token),
+    )
+    return user_id
+
+
+async def complete_reset_q(
+    conn: Any, token: str, user_id: str, record: bytes, by: AuditActor
+) -> bool:
+    """Spend the token and store the new record, in one transaction."""
+    spent = await conn.fetchval(
+        "UPDATE password_reset_tokens SET used_at = now() WHERE token_hash = $1 AND user_id = $2"
+        " AND used_at IS NULL AND expires_at > now() RETURNING true",
+        token_hash(token),
+        user_id,
+    )
+    if not spent:
+        return False
+    return await set_password_q(conn, user_id, record, by)
+
+
 async def count_roots_q(conn: Any) -> int:
     count: int = await conn.fetchval(
         "SELECT count(*) FROM users WHERE role = 'root' AND deleted_at IS NULL"
@@ -258,6 +313,17 @@ class AccountStore:
 
     async def set_password(self, user_id: str, record: bytes, by: AuditActor) -> bool:
         return await self._db.run(set_password_q, user_id, record, by)
+
+    async def reset_password(
+        self, user_id: str, token: str, valid_seconds: int, by: AuditActor
+    ) -> bool:
+        return await self._db.run(reset_password_q, user_id, token, valid_seconds, by)
+
+    async def reset_token_user(self, token: str) -> str | None:
+        return await self._db.run_on_connection(reset_token_user_q, token)
+
+    async def complete_reset(self, token: str, user_id: str, record: bytes, by: AuditActor) -> bool:
+        return await self._db.run(complete_reset_q, token, user_id, record, by)
 
     async def count_roots(self) -> int:
         return await self._db.run_on_connection(count_roots_q)

@@ -83,6 +83,7 @@ ACTIONS: frozenset[str] = frozenset(
         "user.rejected",
         "user.approved",
         "user.password_changed",
+        "user.password_reset",
         "room.created",
         "room.deleted",
         "room.suspended",

@@ -415,3 +415,52 @@ async def test_admin_rest_and_its_role_rules(tmp_path: Path, postgres: RunningPo
         assert (await server.person(5).login("carol")).status_code == 200
         assert (await root.ok("DELETE", "/api/admin/users/carol/sessions"))["revoked"] == 1
         assert await root.refused("GET", "/api/admin/users/nobody") == (404, "user_not_found")
+
+
+async def test_admin_password_reset(tmp_path: Path, postgres: RunningPostgres) -> None:
+    async with identity_server(tmp_path, postgres) as server:
+        person = server.person(2, ksf=opaque.argon2id_ksf)
+        registered = (await person.register("dora")).json()
+        token = registered["accessToken"]
+        code, out, err = await synctv(server.data_dir, "admin", "user", "reset-password", "dora")
+        assert code == 0, err
+        link = re.search(r"(http://\S+)/reset-password\?token=(\S+)", out)
+        assert link is not None, out
+        assert link.group(1) == server.base
+        reset = link.group(2)
+
+        # The old password and sessions are gone at once.
+        me = await person.http.get("/api/user", headers={"authorization": f"Bearer {token}"})
+        assert me.json()["code"] == "token_revoked"
+        assert (await person.login("dora")).json()["code"] == "invalid_credentials"
+
+        async def set_new(reset_token: str, password: str) -> dict:
+            request, state = opaque.client_registration_start(password.encode())
+            started = await person.post(
+                "/api/auth/password-reset/start",
+                {"resetToken": reset_token, "registrationRequest": std64(request)},
+            )
+            if started.status_code != 200:
+                return {"status": started.status_code, **started.json()}
+            upload = opaque.client_registration_finish(
+                state, unstd64(started.json()["registrationResponse"])
+            ).registration_upload
+            done = await person.post(
+                "/api/auth/password-reset/finish",
+                {
+                    "resetToken": reset_token,
+                    "sessionId": started.json()["sessionId"],
+                    "registrationUpload": std64(upload),
+                },
+            )
+            return {"status": done.status_code, **done.json()}
+
+        assert (await set_new("not-a-token", "x" * 10))["code"] == "reset_token_invalid"
+        done = await set_new(reset, "a brand new password")
+        assert done["status"] == 200, done
+        assert done["user"]["username"] == "dora"
+        assert (await set_new(reset, "again and again"))["code"] == "reset_token_invalid"
+        assert (await person.login("dora", "a brand new password")).status_code == 200
+        audit = await synctv(server.data_dir, "admin", "audit", "list", "--action", "user")
+        assert "user.password_reset" in audit[1]
+        assert reset not in audit[1]  # the link is a secret: never in the audit log

@@ -6,12 +6,13 @@ as the CLI; the role rules and refusals are the service's, the same as over REST
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from synctv import errors
 from synctv.api.grpc._gen.synctv.admin.v1 import users_grpc, users_pb2
 from synctv.api.grpc.bridge import unary
-from synctv.auth.accounts import AccountService
+from synctv.auth.accounts import RESET_VALID_SECONDS, AccountService
 from synctv.errors import DomainError
 from synctv.store.audit import CLI_ACTOR
 from synctv.store.users import Role, UserRow
@@ -39,8 +40,17 @@ def _role(text: str) -> Role:
 
 
 class UserAdmin(users_grpc.UserAdminBase):
-    def __init__(self, accounts: AccountService) -> None:
+    def __init__(self, accounts: AccountService, link: Callable[[str], str]) -> None:
         self._accounts = accounts
+        self._link = link
+
+    @unary
+    async def ResetPassword(self, request: users_pb2.UserRef) -> users_pb2.ResetPasswordResponse:
+        token = await self._accounts.reset_password("root", CLI_ACTOR, request.user)
+        return users_pb2.ResetPasswordResponse(
+            reset_url=self._link(f"/reset-password?token={token}"),
+            expires_in_secs=RESET_VALID_SECONDS,
+        )
 
     @unary
     async def List(self, request: users_pb2.ListUsersRequest) -> users_pb2.ListUsersResponse:

@@ -5,6 +5,7 @@ Creating accounts is the CLI's (it runs OPAQUE's client); everything else is her
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -14,7 +15,7 @@ from pydantic import Field
 from synctv.api.http.principal import Principal, audit_actor, require_admin
 from synctv.api.http.routes.auth import CamelModel, UserOut, refusals, user_out
 from synctv.api.http.routes.user import SessionOut
-from synctv.auth.accounts import AccountService, ActorRole
+from synctv.auth.accounts import RESET_VALID_SECONDS, AccountService, ActorRole
 from synctv.store.users import UserRow
 
 Admin = Annotated[Principal, Depends(require_admin)]
@@ -58,7 +59,12 @@ def _role(principal: Principal) -> ActorRole:
     return "root" if principal.role == "root" else "admin"
 
 
-def admin_users_router(accounts: AccountService) -> APIRouter:
+class ResetOut(CamelModel):
+    reset_url: str = Field(description="Give this to the person; it works once, for 24 h.")
+    expires_in_secs: int
+
+
+def admin_users_router(accounts: AccountService, link: Callable[[str], str]) -> APIRouter:
     router = APIRouter(prefix="/api/admin/users", tags=["admin"])
 
     @router.get("", response_model=UsersOut, responses=refusals(_AUTH, _DENIED))
@@ -154,5 +160,19 @@ def admin_users_router(accounts: AccountService) -> APIRouter:
         """Sign the account out everywhere, now."""
         count = await accounts.revoke_sessions(_role(admin), audit_actor(request, admin), user)
         return RevokedOut(revoked=count)
+
+    @router.post(
+        "/{user}/reset-password",
+        response_model=ResetOut,
+        responses=refusals(_AUTH, _DENIED, _MISSING),
+    )
+    async def reset_password(admin: Admin, request: Request, user: UserRef) -> Any:
+        """Clear the password (the old one stops working, every session ends) and get a
+        one-time link with which the person sets a new one."""
+        token = await accounts.reset_password(_role(admin), audit_actor(request, admin), user)
+        return ResetOut(
+            reset_url=link(f"/reset-password?token={token}"),
+            expires_in_secs=RESET_VALID_SECONDS,
+        )
 
     return router

@@ -142,3 +142,45 @@ def password_router(accounts: AccountService, identity: IdentityService) -> APIR
         )
 
     return router
+
+
+class ResetStartIn(CamelModel):
+    reset_token: str = Field(min_length=1, max_length=64, description="The link's ?token=.")
+    registration_request: Message = Field(description="OPAQUE RegistrationRequest, base64.")
+
+
+class ResetFinishIn(CamelModel):
+    reset_token: str = Field(min_length=1, max_length=64)
+    session_id: HandshakeId
+    registration_upload: Message = Field(description="OPAQUE RegistrationUpload, base64.")
+
+
+def reset_router(accounts: AccountService, identity: IdentityService) -> APIRouter:
+    """``/api/auth/password-reset``: the person an administrator gave a reset link sets a new
+    password (OPAQUE) with the link's token, and is signed in."""
+    router = APIRouter(prefix="/api/auth/password-reset", tags=["auth"])
+    invalid = (403, "`reset_token_invalid`")
+
+    @router.post("/start", response_model=PasswordChangeStartOut, responses=refusals(invalid))
+    async def start(body: ResetStartIn) -> Any:
+        message = decode_message(body.registration_request, "registrationRequest")
+        session, response = await accounts.reset_start(body.reset_token, message)
+        return PasswordChangeStartOut(
+            session_id=session, registration_response=encode_message(response)
+        )
+
+    @router.post("/finish", response_model=LoginFinishOut, responses=refusals(invalid))
+    async def finish(request: Request, body: ResetFinishIn) -> Any:
+        upload = decode_message(body.registration_upload, "registrationUpload")
+        client = client_of(request)
+        user = await accounts.reset_finish(
+            body.reset_token, body.session_id, upload, client.actor("")
+        )
+        tokens = await identity.open_session(user, client)
+        return LoginFinishOut(
+            user=user_out(user),
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+        )
+
+    return router

@@ -62,6 +62,10 @@ class UserAdminBase(abc.ABC):
     async def RevokeSessions(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.admin.v1.users_pb2.UserRef, synctv.api.grpc._gen.synctv.admin.v1.users_pb2.RevokeSessionsResponse]') -> None:
         pass
 
+    @abc.abstractmethod
+    async def ResetPassword(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.admin.v1.users_pb2.UserRef, synctv.api.grpc._gen.synctv.admin.v1.users_pb2.ResetPasswordResponse]') -> None:
+        pass
+
     def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
         return {
             '/synctv.admin.v1.UserAdmin/List': grpclib.const.Handler(
@@ -135,6 +139,12 @@ class UserAdminBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 synctv.api.grpc._gen.synctv.admin.v1.users_pb2.UserRef,
                 synctv.api.grpc._gen.synctv.admin.v1.users_pb2.RevokeSessionsResponse,
+            ),
+            '/synctv.admin.v1.UserAdmin/ResetPassword': grpclib.const.Handler(
+                self.ResetPassword,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                synctv.api.grpc._gen.synctv.admin.v1.users_pb2.UserRef,
+                synctv.api.grpc._gen.synctv.admin.v1.users_pb2.ResetPasswordResponse,
             ),
         }
 
@@ -213,4 +223,10 @@ class UserAdminStub:
             '/synctv.admin.v1.UserAdmin/RevokeSessions',
             synctv.api.grpc._gen.synctv.admin.v1.users_pb2.UserRef,
             synctv.api.grpc._gen.synctv.admin.v1.users_pb2.RevokeSessionsResponse,
+        )
+        self.ResetPassword = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/synctv.admin.v1.UserAdmin/ResetPassword',
+            synctv.api.grpc._gen.synctv.admin.v1.users_pb2.UserRef,
+            synctv.api.grpc._gen.synctv.admin.v1.users_pb2.ResetPasswordResponse,
         )

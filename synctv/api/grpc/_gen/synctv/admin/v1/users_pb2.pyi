@@ -6,6 +6,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ResetPasswordResponse(_message.Message):
+    __slots__ = ("reset_url", "expires_in_secs")
+    RESET_URL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECS_FIELD_NUMBER: _ClassVar[int]
+    reset_url: str
+    expires_in_secs: int
+    def __init__(self, reset_url: _Optional[str] = ..., expires_in_secs: _Optional[int] = ...) -> None: ...
+
 class UserRef(_message.Message):
     __slots__ = ("user",)
     USER_FIELD_NUMBER: _ClassVar[int]
