@@ -15,6 +15,7 @@ import trio
 
 from synctv.api.grpc.admin_live import LiveUrls
 from synctv.api.grpc.admin_users import UserAdmin
+from synctv.api.grpc.auth import AuthService
 from synctv.api.http.routes.admin_users import admin_users_router
 from synctv.api.http.routes.auth import (
     auth_router,
@@ -117,6 +118,7 @@ async def build(services: Services) -> Feature:
             reset_router(accounts, identity),
         ],
         admin_handlers=[UserAdmin(accounts, link)],
+        grpc_handlers=[AuthService(identity, accounts)],
         tasks=[setup_link_announcer(services, accounts)],
         authenticator=token_authenticator(identity),
     )
