@@ -478,3 +478,31 @@ GUEST_NOT_ADMITTED = ROOMS.code(
     "guest_not_admitted", 403, G.PERMISSION_DENIED,
     "Guests may not enter this room (it is private, has a password, or guests are turned off).",
 )  # fmt: skip
+
+# -- OpenID Connect sign-in (issue 11) ---------------------------------------------------------
+OIDC = Area("oidc", "Signing in with an OpenID Connect provider (`/api/auth/oidc`)")
+OIDC_PROVIDER_NOT_FOUND = OIDC.code(
+    "oidc_provider_not_found", 404, G.NOT_FOUND, "No enabled OpenID provider by this name."
+)
+OIDC_PROVIDER_UNAVAILABLE = OIDC.code(
+    "oidc_provider_unavailable", 502, G.UNAVAILABLE,
+    "The OpenID provider could not be reached or answered something unusable.",
+)  # fmt: skip
+OIDC_STATE_INVALID = OIDC.code(
+    "oidc_state_invalid", 400, G.INVALID_ARGUMENT,
+    "The sign-in's state (or exchange code) is unknown, used or expired: start again.",
+)  # fmt: skip
+OIDC_LOGIN_REFUSED = OIDC.code(
+    "oidc_login_refused", 401, G.UNAUTHENTICATED,
+    "The provider's answer failed a check (code, ID token signature, issuer, audience, expiry, nonce).",
+)  # fmt: skip
+OIDC_IDENTITY_TAKEN = OIDC.code(
+    "oidc_identity_taken", 409, G.ALREADY_EXISTS, "This identity is linked to an account already."
+)
+OIDC_IDENTITY_NOT_FOUND = OIDC.code(
+    "oidc_identity_not_found", 404, G.NOT_FOUND, "No linked identity of yours with this id."
+)
+OIDC_LAST_SIGN_IN = OIDC.code(
+    "oidc_last_sign_in", 409, G.FAILED_PRECONDITION,
+    "The account's only way to sign in cannot be removed (set a password first).",
+)  # fmt: skip

@@ -23,17 +23,25 @@ from synctv.api.http.routes.auth import (
     token_authenticator,
     whoami_router,
 )
+from synctv.api.http.routes.oidc import oidc_router
 from synctv.api.http.routes.setup import password_router, reset_router, setup_router
 from synctv.api.http.routes.user import user_router
 from synctv.app.feature import Feature, Services, Task
 from synctv.auth.accounts import AccountService
 from synctv.auth.identity import IdentityService, ServerSetupChanged
+from synctv.auth.oidc_login import OidcLogins
 from synctv.auth.server_setup import server_setup_from_seed
 from synctv.auth.tokens import TokenIssuer
 from synctv.config import ConfigError
-from synctv.core.settings import USER_ENABLE_PASSWORD_SIGNUP, USER_SIGNUP_NEEDS_REVIEW
+from synctv.core.settings import (
+    OAUTH2_PROVIDERS,
+    USER_ENABLE_PASSWORD_SIGNUP,
+    USER_SIGNUP_NEEDS_REVIEW,
+)
+from synctv.outbound.client import HttpUpstream
 from synctv.store.accounts import AccountStore
 from synctv.store.audit import AuditLog
+from synctv.store.identities import IdentityStore
 from synctv.store.sessions import SessionStore
 from synctv.store.users import UserStore
 
@@ -105,6 +113,19 @@ async def build(services: Services) -> Feature:
         """A URL of this server for a person (server.public_url, else the bound address)."""
         return urls.http_base() + path
 
+    upstream = HttpUpstream(
+        connect_timeout=10.0,
+        read_timeout=15.0,
+        max_connections=16,
+        own_listeners=services.addresses.own_listeners,
+    )
+    logins = OidcLogins(
+        providers=lambda: services.settings.get(OAUTH2_PROVIDERS),
+        state=services.state,
+        http=upstream,
+        identity=identity,
+        identities=IdentityStore(services.db),
+    )
     return Feature(
         "identity",
         api_routers=[
@@ -116,9 +137,11 @@ async def build(services: Services) -> Feature:
             password_router(accounts, identity),
             admin_users_router(accounts, link),
             reset_router(accounts, identity),
+            oidc_router(logins, identity, urls.http_base),
         ],
         admin_handlers=[UserAdmin(accounts, link)],
         grpc_handlers=[AuthService(identity, accounts)],
         tasks=[setup_link_announcer(services, accounts)],
         authenticator=token_authenticator(identity),
+        closers=[upstream.aclose],
     )

@@ -84,6 +84,8 @@ ACTIONS: frozenset[str] = frozenset(
         "user.approved",
         "user.password_changed",
         "user.password_reset",
+        "user.identity_linked",
+        "user.identity_unlinked",
         "room.created",
         "room.deleted",
         "room.suspended",
