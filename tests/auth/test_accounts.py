@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -415,6 +416,33 @@ async def test_admin_rest_and_its_role_rules(tmp_path: Path, postgres: RunningPo
         assert (await server.person(5).login("carol")).status_code == 200
         assert (await root.ok("DELETE", "/api/admin/users/carol/sessions"))["revoked"] == 1
         assert await root.refused("GET", "/api/admin/users/nobody") == (404, "user_not_found")
+
+        # Creating accounts over REST: the admin's client runs OPAQUE with a first password.
+        async def create(by: Member, name: str, role: str) -> tuple[int, Any]:
+            request, state = opaque.client_registration_start(b"first password")
+            started = await by.call(
+                "POST",
+                "/api/admin/users/create/start",
+                {"username": name, "role": role, "registrationRequest": std64(request)},
+            )
+            if started.status_code != 200:
+                return started.status_code, started.json()["code"]
+            upload = opaque.client_registration_finish(
+                state, unstd64(started.json()["registrationResponse"]), ksf=opaque.identity_ksf
+            ).registration_upload
+            done = await by.call(
+                "POST",
+                "/api/admin/users/create/finish",
+                {"sessionId": started.json()["sessionId"], "registrationUpload": std64(upload)},
+            )
+            return done.status_code, done.json()
+
+        assert await create(alice, "deputy", "admin") == (403, "role_rule")
+        status, made = await create(alice, "erin", "user")
+        assert (status, made["role"]) == (201, "user")
+        status, made = await create(root, "deputy", "admin")
+        assert (status, made["role"]) == (201, "admin")
+        assert (await server.person(6).login("erin", "first password")).status_code == 200
 
 
 async def test_admin_password_reset(tmp_path: Path, postgres: RunningPostgres) -> None:

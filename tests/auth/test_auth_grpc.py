@@ -196,4 +196,18 @@ async def test_auth_service(tmp_path: Path, postgres: RunningPostgres) -> None:
         ).username == "Gina"
         with pytest.raises(opaque.InvalidCredentials):  # the client sees it first
             await login(address, "gina")
-        assert (await login(address, "gina", b"another password 99")).user.username == "Gina"
+        fresh = await login(address, "gina", b"another password 99")
+        assert fresh.user.username == "Gina"
+
+        # A ban (by the operator) stops the gRPC session at its next call too.
+        code, _out, err = await synctv(
+            server.data_dir, "admin", "user", "ban", "gina", "--reason", "test"
+        )
+        assert code == 0, err
+        assert (await refused(address, "GetUser", auth_pb2.Empty(), fresh.tokens.access_token))[
+            1
+        ] == "token_revoked"
+        banned = await refused(
+            address, "Refresh", auth_pb2.RefreshRequest(refresh_token=fresh.tokens.refresh_token)
+        )
+        assert banned[1] == "token_revoked"

@@ -13,7 +13,17 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import Field
 
 from synctv.api.http.principal import Principal, audit_actor, require_admin
-from synctv.api.http.routes.auth import CamelModel, UserOut, refusals, user_out
+from synctv.api.http.routes.auth import (
+    CamelModel,
+    HandshakeId,
+    Message,
+    Username,
+    UserOut,
+    decode_message,
+    encode_message,
+    refusals,
+    user_out,
+)
 from synctv.api.http.routes.user import SessionOut
 from synctv.auth.accounts import RESET_VALID_SECONDS, AccountService, ActorRole
 from synctv.store.users import UserRow
@@ -59,6 +69,25 @@ def _role(principal: Principal) -> ActorRole:
     return "root" if principal.role == "root" else "admin"
 
 
+class CreateStartIn(CamelModel):
+    username: Username
+    role: Literal["root", "admin", "user"] = "user"
+    registration_request: Message = Field(
+        description="OPAQUE RegistrationRequest, base64: the admin's client runs OPAQUE with the "
+        "new account's first password (give it to the person; they change it)."
+    )
+
+
+class CreateStartOut(CamelModel):
+    session_id: str
+    registration_response: str
+
+
+class CreateFinishIn(CamelModel):
+    session_id: HandshakeId
+    registration_upload: Message
+
+
 class ResetOut(CamelModel):
     reset_url: str = Field(description="Give this to the person; it works once, for 24 h.")
     expires_in_secs: int
@@ -66,6 +95,31 @@ class ResetOut(CamelModel):
 
 def admin_users_router(accounts: AccountService, link: Callable[[str], str]) -> APIRouter:
     router = APIRouter(prefix="/api/admin/users", tags=["admin"])
+
+    @router.post(
+        "/create/start",
+        response_model=CreateStartOut,
+        responses=refusals(_AUTH, _DENIED, (409, "`username_taken`"), (422, "`invalid_username`")),
+    )
+    async def create_start(admin: Admin, body: CreateStartIn) -> Any:
+        """Create an account (only root creates admins and roots), step 1."""
+        request = decode_message(body.registration_request, "registrationRequest")
+        session, response = await accounts.create_start(
+            _role(admin), body.username, body.role, request
+        )
+        return CreateStartOut(session_id=session, registration_response=encode_message(response))
+
+    @router.post(
+        "/create/finish",
+        status_code=201,
+        response_model=AdminUserOut,
+        responses=refusals(_AUTH, _DENIED),
+    )
+    async def create_finish(admin: Admin, request: Request, body: CreateFinishIn) -> Any:
+        upload = decode_message(body.registration_upload, "registrationUpload")
+        return _out(
+            await accounts.create_finish(body.session_id, upload, audit_actor(request, admin))
+        )
 
     @router.get("", response_model=UsersOut, responses=refusals(_AUTH, _DENIED))
     async def list_users(
