@@ -272,6 +272,8 @@ class RoomChannel:
                 speed=command.speed or None,
                 version=version,
                 expected_media_id=command.expected_media_id or None,
+                client_sent_at=command.client_sent or None,
+                clock_offset=command.clock_offset if command.client_sent else None,
             )
         if action == "start":
             return await self._playlists.start(caller, room_id, command.media_id, version=version)

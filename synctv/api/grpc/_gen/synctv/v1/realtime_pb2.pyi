@@ -39,7 +39,7 @@ class ClockPing(_message.Message):
     def __init__(self, client_sent: _Optional[float] = ...) -> None: ...
 
 class PlaybackCommand(_message.Message):
-    __slots__ = ("action", "position", "speed", "media_id", "version", "expected_media_id", "client_sent")
+    __slots__ = ("action", "position", "speed", "media_id", "version", "expected_media_id", "client_sent", "clock_offset")
     ACTION_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     SPEED_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,7 @@ class PlaybackCommand(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_SENT_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_OFFSET_FIELD_NUMBER: _ClassVar[int]
     action: str
     position: float
     speed: float
@@ -54,7 +55,8 @@ class PlaybackCommand(_message.Message):
     version: int
     expected_media_id: str
     client_sent: float
-    def __init__(self, action: _Optional[str] = ..., position: _Optional[float] = ..., speed: _Optional[float] = ..., media_id: _Optional[str] = ..., version: _Optional[int] = ..., expected_media_id: _Optional[str] = ..., client_sent: _Optional[float] = ...) -> None: ...
+    clock_offset: float
+    def __init__(self, action: _Optional[str] = ..., position: _Optional[float] = ..., speed: _Optional[float] = ..., media_id: _Optional[str] = ..., version: _Optional[int] = ..., expected_media_id: _Optional[str] = ..., client_sent: _Optional[float] = ..., clock_offset: _Optional[float] = ...) -> None: ...
 
 class PlaybackReport(_message.Message):
     __slots__ = ("media_id", "position", "buffering", "drift")
