@@ -12,7 +12,7 @@ import time
 
 from synctv.api.grpc.admin_rooms import RoomAdmin
 from synctv.api.http.routes.playlists import playlists_router
-from synctv.api.http.routes.room_channel import RoomChannel
+from synctv.api.http.routes.room_channel import RoomChannel, presence_router
 from synctv.api.http.routes.rooms import guest_router, rooms_router
 from synctv.api.realtime_messages import event_frame
 from synctv.app.feature import Feature, Services, Task
@@ -28,7 +28,9 @@ from synctv.core.settings import (
     SERVER_MAX_ROOMS_PER_USER,
     USER_ENABLE_GUEST,
 )
+from synctv.metrics import ROOM_CHANNEL_SLOW_CUT, ROOM_PLAYBACK_DRIFT
 from synctv.realtime.hub import RoomHub
+from synctv.realtime.presence import PresenceBook
 from synctv.store.playlists import PlaylistStore
 from synctv.store.rooms import RoomStore
 
@@ -53,8 +55,11 @@ def room_service(services: Services) -> tuple[RoomService, RoomPasswords]:
 async def build(services: Services) -> Feature:
     rooms, passwords = room_service(services)
     playlists = PlaylistService(rooms, PlaylistStore(services.db))
-    hub = RoomHub(services.db, RoomStore(services.db), event_frame)
-    channel = RoomChannel(rooms, playlists, hub)
+    hub = RoomHub(
+        services.db, RoomStore(services.db), event_frame, on_slow=ROOM_CHANNEL_SLOW_CUT.inc
+    )
+    presence = PresenceBook(on_drift=ROOM_PLAYBACK_DRIFT.observe)
+    channel = RoomChannel(rooms, playlists, hub, presence)
     guests = TokenIssuer(
         services.secrets.jwt_secret,
         time.time,
@@ -64,6 +69,7 @@ async def build(services: Services) -> Feature:
         rooms_router(rooms, passwords),
         playlists_router(playlists),
         guest_router(rooms, guests.issue_guest),
+        presence_router(rooms, presence),
     ]
     return Feature(
         "rooms",

@@ -109,6 +109,31 @@ async def test_the_channel(tmp_path: Path, postgres: RunningPostgres) -> None:
             assert (await receive(ws))["error"]["code"] == "invalid_request"
             seen = int(event["seq"])
 
+            # Reports make presence: who is here, buffering, how far off.
+            await send(
+                ws,
+                {"report": {"mediaId": media, "position": 43, "buffering": True, "drift": -0.12}},
+            )
+            with trio.fail_after(5):
+                while True:
+                    presence = await owner.ok("GET", f"/api/rooms/{room}/presence")
+                    if presence["buffering"]:
+                        break
+                    await trio.sleep(0.02)
+            assert [p["userId"] for p in presence["online"]] == [member.id]
+            assert presence["online"][0]["drift"] == pytest.approx(-0.12)
+            assert presence["worstDrift"] == pytest.approx(0.12)
+            assert presence["buffering"] == [member.id]
+            assert await visitor.refused("GET", f"/api/rooms/{room}/presence") == (
+                403,
+                "permission_denied",
+            )
+        with trio.fail_after(5):  # the connection is gone: so is its presence
+            while True:
+                if not (await owner.ok("GET", f"/api/rooms/{room}/presence"))["online"]:
+                    break
+                await trio.sleep(0.02)
+
         # The owner pauses through the channel: the answer, then the event to everyone.
         async with channel(server.base, room, owner) as ws:
             await send(ws, {"hello": {}})

@@ -23,15 +23,18 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from typing import Final
+from typing import Annotated, Any, Final
 
 import trio
+from fastapi import APIRouter, Path
+from pydantic import Field
 
-from synctv import errors
+from synctv import errors, metrics
 from synctv.api.grpc._gen.synctv.v1 import realtime_pb2
 from synctv.api.http.asgi import WebSocketRoute
 from synctv.api.http.principal import socket_principal
-from synctv.api.http.routes.rooms import room_out
+from synctv.api.http.routes.auth import CamelModel, refusals
+from synctv.api.http.routes.rooms import Who, room_out
 from synctv.api.http.websocket import WebSocket, WebSocketClosed
 from synctv.api.realtime_messages import (
     SUBPROTOCOL,
@@ -41,12 +44,13 @@ from synctv.api.realtime_messages import (
     parse_client,
     struct,
 )
-from synctv.core.permissions import names
+from synctv.core.permissions import Permission, names
 from synctv.core.playlists import PlaybackView, PlaylistService, state_json
 from synctv.core.rooms import Access, Caller, RoomService
 from synctv.errors import DomainError
 from synctv.realtime.hub import CLOSE_TOO_SLOW, RoomHub, Subscription, TooFarBehind
 from synctv.realtime.limits import Idle, TokenBucket
+from synctv.realtime.presence import Presence, PresenceBook
 
 log = logging.getLogger("synctv.realtime")
 
@@ -80,10 +84,17 @@ def _playback_message(view: PlaybackView) -> realtime_pb2.PlaybackStateMessage:
 
 
 class RoomChannel:
-    def __init__(self, rooms: RoomService, playlists: PlaylistService, hub: RoomHub) -> None:
+    def __init__(
+        self,
+        rooms: RoomService,
+        playlists: PlaylistService,
+        hub: RoomHub,
+        presence: PresenceBook,
+    ) -> None:
         self._rooms = rooms
         self._playlists = playlists
         self._hub = hub
+        self._presence = presence
 
     def route(self) -> WebSocketRoute:
         return WebSocketRoute("/ws/rooms/{room_id}", self.serve, "room_channel")
@@ -165,6 +176,10 @@ class RoomChannel:
                 connection_id=connection_id,
             )
             await socket.send(encode(realtime_pb2.ServerMessage(welcome=welcome)))
+        self._presence.arrive(
+            room.id, Presence(connection_id, caller.user_id, access.role or "admin")
+        )
+        metrics.ROOM_CHANNEL_CONNECTIONS.inc()
         try:
             async with self._hub.connect(room.id, start) as subscription, trio.open_nursery() as n:
 
@@ -178,7 +193,7 @@ class RoomChannel:
 
                 n.start_soon(write_then_stop)
                 try:
-                    await self._read(socket, caller, room.id)
+                    await self._read(socket, caller, room.id, connection_id)
                 except WebSocketClosed:
                     pass  # the client left (or the writer closed): the session is over
                 finally:
@@ -186,6 +201,9 @@ class RoomChannel:
         except TooFarBehind:
             await socket.send(error_frame("invalid_request", "too far behind: reconnect with 0"))
             await socket.close(CLOSE_BAD_MESSAGE)
+        finally:
+            self._presence.leave(room.id, connection_id)
+            metrics.ROOM_CHANNEL_CONNECTIONS.dec()
 
     async def _write(self, socket: WebSocket, subscription: Subscription) -> None:
         """Send what the hub queued, in order; on a slow cut, say so and close (4408)."""
@@ -204,7 +222,9 @@ class RoomChannel:
         await socket.send(encode(realtime_pb2.ServerMessage(termination=termination)))
         await socket.close(CLOSE_TOO_SLOW)
 
-    async def _read(self, socket: WebSocket, caller: Caller, room_id: str) -> None:
+    async def _read(
+        self, socket: WebSocket, caller: Caller, room_id: str, connection_id: str
+    ) -> None:
         bucket = TokenBucket()
         idle = Idle(trio.current_time())
         while True:
@@ -225,7 +245,7 @@ class RoomChannel:
                 await socket.send(error_frame("invalid_request", str(exc)))
                 continue
             try:
-                await self._handle(socket, caller, room_id, message, received)
+                await self._handle(socket, caller, room_id, connection_id, message, received)
             except DomainError as exc:
                 await socket.send(
                     error_frame(exc.error.code, exc.message, message.op_id, exc.details)
@@ -236,6 +256,7 @@ class RoomChannel:
         socket: WebSocket,
         caller: Caller,
         room_id: str,
+        connection_id: str,
         message: realtime_pb2.ClientMessage,
         received: float,
     ) -> None:
@@ -252,7 +273,10 @@ class RoomChannel:
             reply = realtime_pb2.ServerMessage(playback_state=_playback_message(view))
             await socket.send(encode(reply))
         elif body == "report":
-            pass  # presence and drift figures arrive with the presence work of this issue
+            report = message.report
+            self._presence.report(
+                room_id, connection_id, report.buffering, report.drift, trio.current_time()
+            )
         else:
             raise DomainError(
                 errors.INVALID_REQUEST, f"{body} is not available on this server version yet"
@@ -280,3 +304,55 @@ class RoomChannel:
         if action in ("next", "previous"):
             return await self._playlists.step(caller, room_id, action == "previous", version)
         raise DomainError(errors.INVALID_PARAMETER, f"unknown playback action {action!r}")
+
+
+class PresenceOut(CamelModel):
+    connection_id: str
+    user_id: str
+    role: str
+    buffering: bool
+    drift: float | None = Field(
+        description="Seconds ahead (+) or behind (-) the room; null: no report yet."
+    )
+
+
+class RoomPresenceOut(CamelModel):
+    online: list[PresenceOut]
+    worst_drift: float | None = Field(description="The largest absolute drift, seconds.")
+    buffering: list[str] = Field(description="User ids whose players are buffering.")
+
+
+def presence_router(rooms: RoomService, book: PresenceBook) -> APIRouter:
+    router = APIRouter(prefix="/api/rooms", tags=["rooms"])
+
+    @router.get(
+        "/{room_id}/presence",
+        response_model=RoomPresenceOut,
+        responses=refusals(
+            (401, "`authentication_required`"),
+            (403, "`permission_denied` (view_members)"),
+            (404, "`room_not_found`"),
+        ),
+    )
+    async def presence(who: Who, room_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Any:
+        """Who is connected to the room's channel now, each player's buffering state and drift
+        (``view_members``)."""
+        access = await rooms.access(who, room_id)
+        access.require(Permission.VIEW_MEMBERS)
+        room = book.room(room_id)
+        return RoomPresenceOut(
+            online=[
+                PresenceOut(
+                    connection_id=p.connection_id,
+                    user_id=p.user_id,
+                    role=p.role,
+                    buffering=p.buffering,
+                    drift=p.drift,
+                )
+                for p in room.members()
+            ],
+            worst_drift=room.worst_drift(),
+            buffering=room.buffering(),
+        )
+
+    return router
