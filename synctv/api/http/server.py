@@ -122,9 +122,6 @@ class _Connection(TCPServer):
                 raise
 
 
-WEBSOCKET_PING_SECONDS = 25.0
-
-
 class HttpServer:
     """One listening address family set (``host``/``port``) serving one ASGI app."""
 
@@ -141,9 +138,6 @@ class HttpServer:
         self._hyper.graceful_timeout = settings.graceful_timeout
         # An oversized WebSocket message is refused (1009) as it arrives, not assembled first.
         self._hyper.websocket_max_message_size = app.policy.websocket_max_message_bytes
-        # WebSocket keep-alive pings (RFC 6455 §5.5.2), which ASGI applications cannot send:
-        # idle NATs and proxies keep the realtime channel open, dead peers are found.
-        self._hyper.websocket_ping_interval = WEBSOCKET_PING_SECONDS
         self._context = WorkerContext(None)
         self._open = metrics.HTTP_CONNECTIONS.labels(settings.name)
         self._refused = {

@@ -2,8 +2,10 @@
 
 One task per connection, two loops in a nursery: the *reader* takes client messages (hello,
 clock, playback, report) and answers or acts through the rooms services; the *writer* sends what
-the room hub queued for this connection. Either ending ends both. (Keep-alive pings are the
-server's, at the WebSocket layer; the idle limit closes a connection that sent nothing for 300 s.)
+the room hub queued for this connection. Either ending ends both. There are no server pings:
+hypercorn's ``websocket_ping_interval`` breaks its trio worker's upgrades (measured: the doctor's
+WebSocket check fails with it on); clients report every 2 s, which keeps NATs open, and the idle
+limit closes a connection that sent nothing for 300 s.
 
 Order of a connection: authenticate (the REST authenticator: ``Authorization: Bearer``, or a
 one-time ``?ticket=`` from ``POST /api/tickets`` for browsers, bound to this room), check
@@ -270,7 +272,9 @@ class RoomChannel:
             await socket.send(encode(realtime_pb2.ServerMessage(clock_ack=ack)))
         elif body == "playback":
             view = await self._playback(caller, room_id, message.playback)
-            reply = realtime_pb2.ServerMessage(playback_state=_playback_message(view))
+            state = _playback_message(view)
+            state.op_id = message.op_id
+            reply = realtime_pb2.ServerMessage(playback_state=state)
             await socket.send(encode(reply))
         elif body == "report":
             report = message.report

@@ -139,7 +139,7 @@ class RoomEvent(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., type: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., actor: _Optional[str] = ..., at: _Optional[float] = ...) -> None: ...
 
 class PlaybackStateMessage(_message.Message):
-    __slots__ = ("media_id", "kind", "position", "speed", "playing", "version", "duration", "server_time")
+    __slots__ = ("media_id", "kind", "position", "speed", "playing", "version", "duration", "server_time", "op_id")
     MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +148,7 @@ class PlaybackStateMessage(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
     SERVER_TIME_FIELD_NUMBER: _ClassVar[int]
+    OP_ID_FIELD_NUMBER: _ClassVar[int]
     media_id: str
     kind: str
     position: float
@@ -156,7 +157,8 @@ class PlaybackStateMessage(_message.Message):
     version: int
     duration: float
     server_time: float
-    def __init__(self, media_id: _Optional[str] = ..., kind: _Optional[str] = ..., position: _Optional[float] = ..., speed: _Optional[float] = ..., playing: _Optional[bool] = ..., version: _Optional[int] = ..., duration: _Optional[float] = ..., server_time: _Optional[float] = ...) -> None: ...
+    op_id: str
+    def __init__(self, media_id: _Optional[str] = ..., kind: _Optional[str] = ..., position: _Optional[float] = ..., speed: _Optional[float] = ..., playing: _Optional[bool] = ..., version: _Optional[int] = ..., duration: _Optional[float] = ..., server_time: _Optional[float] = ..., op_id: _Optional[str] = ...) -> None: ...
 
 class ErrorMessage(_message.Message):
     __slots__ = ("code", "message", "op_id", "details")
