@@ -196,9 +196,9 @@ def limited_public_settings(rig: Rig) -> dict[str, Any]:
     return figures
 
 
-def signed_up(rig: Rig) -> dict[str, str]:
-    """Register one account over REST with our OPAQUE client (a cheap KSF: the client's cost is
-    not what is measured); its bearer header."""
+def register(base: str, name: str, password: bytes = b"bench password") -> str:
+    """Register an account over REST with our OPAQUE client (a cheap KSF: the client's cost is
+    not what is measured); its access token."""
     import base64
 
     import httpx
@@ -208,9 +208,8 @@ def signed_up(rig: Rig) -> dict[str, str]:
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode()
 
-    name = f"bench{rig.pid}{int(time.time() * 1000) % 100_000}"
-    request, state = opaque.client_registration_start(b"bench password")
-    with httpx.Client(base_url=rig.http_base, timeout=30) as client:
+    request, state = opaque.client_registration_start(password)
+    with httpx.Client(base_url=base, timeout=30) as client:
         started = client.post(
             "/api/auth/opaque/registration/start",
             json={"username": name, "registrationRequest": b64(request)},
@@ -222,7 +221,13 @@ def signed_up(rig: Rig) -> dict[str, str]:
             "/api/auth/opaque/registration/finish",
             json={"sessionId": started["sessionId"], "registrationUpload": b64(upload)},
         ).json()
-    return {"Authorization": f"Bearer {done['accessToken']}"}
+    return str(done["accessToken"])
+
+
+def signed_up(rig: Rig) -> dict[str, str]:
+    """A new account's bearer header."""
+    name = f"bench{rig.pid}{int(time.time() * 1000) % 100_000}"
+    return {"Authorization": f"Bearer {register(rig.http_base, name)}"}
 
 
 @contextmanager

@@ -33,7 +33,14 @@ import time
 from typing import Any
 
 import httpx
-from api_bench import cpu_seconds, one_server_core, set_setting, started_server, wrk
+from api_bench import (
+    cpu_seconds,
+    one_server_core,
+    register,
+    set_setting,
+    started_server,
+    wrk,
+)
 
 from synctv.auth import opaque
 
@@ -42,23 +49,6 @@ PASSWORD = b"bench password"
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def register(base: str, name: str) -> str:
-    request, state = opaque.client_registration_start(PASSWORD)
-    with httpx.Client(base_url=base, timeout=30) as client:
-        started = client.post(
-            "/api/auth/opaque/registration/start",
-            json={"username": name, "registrationRequest": b64(request)},
-        ).json()
-        upload = opaque.client_registration_finish(
-            state, base64.b64decode(started["registrationResponse"]), ksf=opaque.identity_ksf
-        ).registration_upload
-        done = client.post(
-            "/api/auth/opaque/registration/finish",
-            json={"sessionId": started["sessionId"], "registrationUpload": b64(upload)},
-        ).json()
-    return str(done["accessToken"])
 
 
 def login_loop(base: str, name: str, until: float, results: Any) -> None:
@@ -154,7 +144,7 @@ def main() -> None:
         ):
             set_setting(rig, key, "0")
         names = [f"bench{n}" for n in range(args.clients)]
-        tokens = [register(rig.http_base, name) for name in names]
+        tokens = [register(rig.http_base, name, PASSWORD) for name in names]
         with one_server_core(rig):
             figures.update(logins(rig, args, names))
         figures.update(token_check(rig, tokens[0]))

@@ -31,7 +31,7 @@ from typing import Final, TypeVar
 from synctv import errors
 from synctv.auth import opaque
 from synctv.auth.tokens import Claims, TokenIssuer, TokenPair, new_jti
-from synctv.auth.usernames import InvalidUsername, parse_username
+from synctv.auth.usernames import InvalidUsername, Username, parse_username
 from synctv.errors import DomainError
 from synctv.state import ShortLivedState, StateUnavailable
 from synctv.state.limits import RateLimits
@@ -122,6 +122,14 @@ def login_key(typed: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", typed).casefold())
 
 
+def _record_of(upload: bytes) -> bytes:
+    """The OPAQUE record of a RegistrationUpload (a malformed one is the client's error)."""
+    try:
+        return opaque.server_registration_record(upload)
+    except opaque.OpaqueError as exc:
+        raise DomainError(errors.OPAQUE_MESSAGE_INVALID, str(exc)) from None
+
+
 def _handshake_id() -> str:
     return secrets.token_urlsafe(24)
 
@@ -175,19 +183,8 @@ class IdentityService:
         self._require_signup()
         if client.address is not None:
             await self._limits.check_registration(client.address)
-        try:
-            parsed = parse_username(username)
-        except InvalidUsername as exc:
-            raise DomainError(errors.INVALID_USERNAME, str(exc)) from None
+        parsed, response = await self._new_name(username, registration_request)
         name, key = parsed.display, parsed.key
-        if await self.users.by_key(key) is not None:
-            raise DomainError(errors.USERNAME_TAKEN, "an account with this name already exists")
-        try:
-            response = opaque.server_registration_response(
-                self._setup, registration_request, key.encode()
-            )
-        except opaque.OpaqueError as exc:
-            raise DomainError(errors.OPAQUE_MESSAGE_INVALID, str(exc)) from None
         handshake = _handshake_id()
         kept = json.dumps({"name": name, "key": key}).encode()
         await _stored(self._state.set(_REGISTRATION_KEY + handshake, kept, HANDSHAKE_TTL_SECONDS))
@@ -200,10 +197,7 @@ class IdentityService:
         kept = await self._take(_REGISTRATION_KEY, handshake)
         if kept is None:
             raise DomainError(errors.INVALID_CREDENTIALS, "the registration expired; start again")
-        try:
-            record = opaque.server_registration_record(registration_upload)
-        except opaque.OpaqueError as exc:
-            raise DomainError(errors.OPAQUE_MESSAGE_INVALID, str(exc)) from None
+        record = _record_of(registration_upload)
         pending = self._signup_needs_review()
         user_id = new_public_id()
         try:
@@ -236,18 +230,7 @@ class IdentityService:
     ) -> tuple[str, bytes]:
         """Registration step 1 for an account an administrator creates (any role), or for the
         first account through the setup link (``setup_token``): no sign-up setting applies."""
-        try:
-            parsed = parse_username(username)
-        except InvalidUsername as exc:
-            raise DomainError(errors.INVALID_USERNAME, str(exc)) from None
-        if await self.users.by_key(parsed.key) is not None:
-            raise DomainError(errors.USERNAME_TAKEN, "an account with this name already exists")
-        try:
-            response = opaque.server_registration_response(
-                self._setup, registration_request, parsed.key.encode()
-            )
-        except opaque.OpaqueError as exc:
-            raise DomainError(errors.OPAQUE_MESSAGE_INVALID, str(exc)) from None
+        parsed, response = await self._new_name(username, registration_request)
         handshake = _handshake_id()
         kept = {"name": parsed.display, "key": parsed.key, "role": role, "setup": setup_token or ""}
         await _stored(
@@ -268,10 +251,7 @@ class IdentityService:
         kept = await self._take(_REGISTRATION_AS_KEY, handshake)
         if kept is None:
             raise DomainError(errors.INVALID_CREDENTIALS, "the registration expired; start again")
-        try:
-            record = opaque.server_registration_record(registration_upload)
-        except opaque.OpaqueError as exc:
-            raise DomainError(errors.OPAQUE_MESSAGE_INVALID, str(exc)) from None
+        record = _record_of(registration_upload)
         user_id = new_public_id()
         if kept["setup"]:
             assert create_root is not None
@@ -315,10 +295,23 @@ class IdentityService:
         kept = await self._take(_PASSWORD_KEY, handshake)
         if kept is None or kept.get("password_of") != user_id:
             raise DomainError(errors.INVALID_CREDENTIALS, "the password change expired; again")
+        return _record_of(upload)
+
+    async def _new_name(self, username: str, request: bytes) -> tuple[Username, bytes]:
+        """A valid, free name and the registration response for it (step 1 of any sign-up)."""
         try:
-            return opaque.server_registration_record(upload)
+            parsed = parse_username(username)
+        except InvalidUsername as exc:
+            raise DomainError(errors.INVALID_USERNAME, str(exc)) from None
+        if await self.users.by_key(parsed.key) is not None:
+            raise DomainError(errors.USERNAME_TAKEN, "an account with this name already exists")
+        try:
+            response = opaque.server_registration_response(
+                self._setup, request, parsed.key.encode()
+            )
         except opaque.OpaqueError as exc:
             raise DomainError(errors.OPAQUE_MESSAGE_INVALID, str(exc)) from None
+        return parsed, response
 
     def _require_signup(self) -> None:
         if not self._signup_enabled():

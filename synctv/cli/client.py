@@ -66,3 +66,19 @@ def status(socket_path: Path) -> Any:
         return await stub.Status(admin_pb2.StatusRequest(), timeout=DEFAULT_TIMEOUT_SECONDS)
 
     return call(socket_path, op)
+
+
+def call_method(
+    socket_path: Path,
+    stub_class: Callable[[Channel], Any],
+    method: str,
+    request: Any,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> Any:
+    """One unary call of ``stub_class(channel).<method>`` (the admin command modules' one way
+    to the socket)."""
+
+    async def operation(channel: Channel) -> Any:
+        return await getattr(stub_class(channel), method)(request, timeout=timeout)
+
+    return call(socket_path, operation)

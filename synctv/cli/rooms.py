@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 from synctv.cli.common import CommandError, add_config_option, admin_socket, group_help
 
 if TYPE_CHECKING:
-    from grpclib.client import Channel
-
     from synctv.api.grpc._gen.synctv.admin.v1 import rooms_pb2
 
 _TIMEOUT = 10.0
@@ -62,15 +60,14 @@ def add_commands(admin_subparsers: Any) -> None:
         command.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _call(args: argparse.Namespace, method: str, request: Any) -> Any:
+def _call(args: argparse.Namespace, method: str, request: Any, timeout: float = _TIMEOUT) -> Any:
     from synctv.api.grpc._gen.synctv.admin.v1 import rooms_grpc
     from synctv.cli import client
 
-    async def operation(channel: Channel) -> Any:
-        return await getattr(rooms_grpc.RoomAdminStub(channel), method)(request, timeout=_TIMEOUT)
-
     try:
-        return client.call(admin_socket(args), operation)
+        return client.call_method(
+            admin_socket(args), rooms_grpc.RoomAdminStub, method, request, timeout
+        )
     except client.AdminUnavailable as exc:
         raise CommandError(str(exc)) from None
 

@@ -16,12 +16,9 @@ import sys
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from synctv.cli.common import CommandError, add_config_option, admin_socket, group_help
-
-if TYPE_CHECKING:
-    from grpclib.client import Channel
 
 _TIMEOUT = 10.0
 # Argon2id with the browser library's parameters takes a moment; the server waits for the finish.
@@ -97,11 +94,10 @@ def _call(args: argparse.Namespace, method: str, request: Any, timeout: float = 
     from synctv.api.grpc._gen.synctv.admin.v1 import users_grpc
     from synctv.cli import client
 
-    async def operation(channel: Channel) -> Any:
-        return await getattr(users_grpc.UserAdminStub(channel), method)(request, timeout=timeout)
-
     try:
-        return client.call(admin_socket(args), operation)
+        return client.call_method(
+            admin_socket(args), users_grpc.UserAdminStub, method, request, timeout
+        )
     except client.AdminUnavailable as exc:
         raise CommandError(str(exc)) from None
 

@@ -311,9 +311,9 @@ async def my_rooms_q(conn: Any, user_id: str) -> list[tuple[RoomRow, MemberRole]
     return [(_room(r), r["m_role"]) for r in records]
 
 
-async def join_q(
-    conn: Any, room_id: str, user_id: str, max_members: int, needs_review: bool, by: AuditActor
-) -> JoinOutcome:
+async def _may_not_add(conn: Any, room_id: str, user_id: str) -> JoinOutcome | None:
+    """Lock the room; why ``user_id`` cannot be added to it (gone, already in, banned), or
+    None when they can."""
     if not await _lock_room(conn, room_id):
         return JoinOutcome(Joined.GONE)
     if await conn.fetchval(
@@ -324,6 +324,15 @@ async def join_q(
         "SELECT true FROM room_bans WHERE room_id = $1 AND user_id = $2", room_id, user_id
     ):
         return JoinOutcome(Joined.BANNED)
+    return None
+
+
+async def join_q(
+    conn: Any, room_id: str, user_id: str, max_members: int, needs_review: bool, by: AuditActor
+) -> JoinOutcome:
+    blocked = await _may_not_add(conn, room_id, user_id)
+    if blocked is not None:
+        return blocked
     until = await conn.fetchval(
         "SELECT until FROM room_kick_cooldowns WHERE room_id = $1 AND user_id = $2"
         " AND until > now()",
@@ -371,16 +380,9 @@ async def add_member_q(
     conn: Any, room_id: str, user_id: str, role: MemberRole, max_members: int, actor: str
 ) -> JoinOutcome:
     """A manager adds someone directly (or approves their request): bans still apply."""
-    if not await _lock_room(conn, room_id):
-        return JoinOutcome(Joined.GONE)
-    if await conn.fetchval(
-        "SELECT true FROM room_members WHERE room_id = $1 AND user_id = $2", room_id, user_id
-    ):
-        return JoinOutcome(Joined.ALREADY)
-    if await conn.fetchval(
-        "SELECT true FROM room_bans WHERE room_id = $1 AND user_id = $2", room_id, user_id
-    ):
-        return JoinOutcome(Joined.BANNED)
+    blocked = await _may_not_add(conn, room_id, user_id)
+    if blocked is not None:
+        return blocked
     return await _add_member(conn, room_id, user_id, role, max_members, actor)
 
 

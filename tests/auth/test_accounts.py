@@ -23,7 +23,14 @@ from synctv.auth.accounts import check_may_act, check_may_set_role
 from synctv.errors import DomainError
 from synctv.store.users import UserRow
 from tests.support.cli import synctv
-from tests.support.identity import PASSWORD, Server, identity_server, std64, unstd64
+from tests.support.identity import (
+    PASSWORD,
+    Server,
+    identity_server,
+    serenity_login,
+    std64,
+    unstd64,
+)
 from tests.support.opaque_node import SerenityOpaque, b64
 from tests.support.postgres import RunningPostgres
 from tests.support.rooms import Member
@@ -39,33 +46,8 @@ def serenity() -> Iterator[SerenityOpaque]:
 
 
 async def browser_login(server: Server, serenity: SerenityOpaque, n: int, name: str) -> dict:
-    person = server.person(n)
-    login = serenity.call("client.startLogin", {"password": PASSWORD})
-    started = await person.post(
-        "/api/auth/opaque/login/start",
-        {"username": name, "credentialRequest": login["startLoginRequest"]},
-    )
-    assert started.status_code == 200, started.text
-    finished = serenity.call(
-        "client.finishLogin",
-        {
-            "password": PASSWORD,
-            "clientLoginState": login["clientLoginState"],
-            "loginResponse": b64(unstd64(started.json()["credentialResponse"])),
-        },
-    )
-    assert finished is not None, "the browser library refused the server's answer"
-    done = await person.post(
-        "/api/auth/opaque/login/finish",
-        {
-            "sessionId": started.json()["sessionId"],
-            "credentialFinalization": finished["finishLoginRequest"],
-        },
-    )
-    assert done.headers.get("content-type", "").startswith("application/json"), (
-        done.status_code,
-        done.text,
-    )
+    done = await serenity_login(server.person(n), serenity, name)
+    assert done is not None, "the browser library refused the server's answer"
     return {"status": done.status_code, **done.json()}
 
 

@@ -27,10 +27,12 @@ from tests.support.identity import (
     Person,
     claims,
     identity_server,
+    serenity_login,
+    serenity_register,
     std64,
     unstd64,
 )
-from tests.support.opaque_node import SerenityOpaque, b64
+from tests.support.opaque_node import SerenityOpaque
 from tests.support.postgres import RunningPostgres
 from tests.support.server import running_server, server_config
 
@@ -262,27 +264,7 @@ async def test_browser_library_and_our_client_share_passwords(
     the browser library sends URL-safe base64 without padding, which the server accepts."""
     async with identity_server(tmp_path, postgres) as server:
         browser = server.person(70)
-        start = serenity.call("client.startRegistration", {"password": PASSWORD})
-        started = await browser.post(
-            "/api/auth/opaque/registration/start",
-            {"username": "frank", "registrationRequest": start["registrationRequest"]},
-        )
-        assert started.status_code == 200, started.text
-        finish = serenity.call(
-            "client.finishRegistration",
-            {
-                "password": PASSWORD,
-                "clientRegistrationState": start["clientRegistrationState"],
-                "registrationResponse": b64(unstd64(started.json()["registrationResponse"])),
-            },
-        )
-        done = await browser.post(
-            "/api/auth/opaque/registration/finish",
-            {
-                "sessionId": started.json()["sessionId"],
-                "registrationUpload": finish["registrationRecord"],
-            },
-        )
+        done = await serenity_register(browser, serenity, "frank")
         assert done.json()["status"] == "registered", done.text
 
         ours = server.person(71, ksf=opaque.argon2id_ksf)
@@ -291,30 +273,10 @@ async def test_browser_library_and_our_client_share_passwords(
 
         # And back: our client registers, the browser library signs in.
         assert (await ours.register("grace")).status_code == 200
-        login = serenity.call("client.startLogin", {"password": PASSWORD})
-        started = await browser.post(
-            "/api/auth/opaque/login/start",
-            {"username": "grace", "credentialRequest": login["startLoginRequest"]},
-        )
-        assert started.status_code == 200, started.text
-        finished = serenity.call(
-            "client.finishLogin",
-            {
-                "password": PASSWORD,
-                "clientLoginState": login["clientLoginState"],
-                "loginResponse": b64(unstd64(started.json()["credentialResponse"])),
-            },
-        )
-        assert finished is not None, "the browser library refused our server's answer"
-        done = await browser.post(
-            "/api/auth/opaque/login/finish",
-            {
-                "sessionId": started.json()["sessionId"],
-                "credentialFinalization": finished["finishLoginRequest"],
-            },
-        )
-        assert done.status_code == 200, done.text
-        assert done.json()["user"]["username"] == "grace"
+        back = await serenity_login(browser, serenity, "grace")
+        assert back is not None, "the browser library refused our server's answer"
+        assert back.status_code == 200, back.text
+        assert back.json()["user"]["username"] == "grace"
 
 
 async def test_a_login_started_on_one_replica_finishes_on_another(

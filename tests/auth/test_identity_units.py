@@ -139,8 +139,8 @@ def test_setup_from_seed_is_stable_and_an_opaque_ke_setup() -> None:
         server_setup_from_seed(bytes(32))
 
 
-def service(database: Database, seed: bytes) -> IdentityService:
-    state = MemoryState()
+def service(database: Database, seed: bytes, state: MemoryState | None = None) -> IdentityService:
+    state = state or MemoryState()
     return IdentityService(
         users=UserStore(database),
         sessions=SessionStore(database),
@@ -188,18 +188,7 @@ def test_guest_tokens_are_bound_to_a_room_and_expire() -> None:
 
 async def test_a_ticket_is_taken_once_and_expires(database: Database) -> None:
     now = [0.0]
-    state = MemoryState(clock=lambda: now[0])
-    identity = IdentityService(
-        users=UserStore(database),
-        sessions=SessionStore(database),
-        audit=AuditLog(database),
-        state=state,
-        limits=RateLimits(state, LimitBook()),
-        tokens=TokenIssuer(b"k" * 32, Clock()),
-        setup=server_setup_from_seed(bytes(64)),
-        signup_enabled=lambda: True,
-        signup_needs_review=lambda: False,
-    )
+    identity = service(database, bytes(64), MemoryState(clock=lambda: now[0]))
     holder = Ticket("guest-1", "guest", "", "room-1")
     ticket = await identity.issue_ticket(holder)
     assert await identity.take_ticket(ticket) == holder

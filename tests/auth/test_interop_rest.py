@@ -18,8 +18,16 @@ import pytest
 from argon2.low_level import Type, hash_secret_raw
 
 from synctv.auth import opaque
-from tests.support.identity import PASSWORD, Person, identity_server, std64, unstd64
-from tests.support.opaque_node import SerenityOpaque, b64
+from tests.support.identity import (
+    PASSWORD,
+    Person,
+    identity_server,
+    serenity_login,
+    serenity_register,
+    std64,
+    unstd64,
+)
+from tests.support.opaque_node import SerenityOpaque
 from tests.support.postgres import RunningPostgres
 
 pytestmark = pytest.mark.slow
@@ -83,32 +91,6 @@ async def rust_login(person: Person, name: str) -> int:
     return done.status_code
 
 
-async def serenity_login(person: Person, serenity: SerenityOpaque, name: str) -> int:
-    login = serenity.call("client.startLogin", {"password": PASSWORD})
-    started = await person.post(
-        "/api/auth/opaque/login/start",
-        {"username": name, "credentialRequest": login["startLoginRequest"]},
-    )
-    finished = serenity.call(
-        "client.finishLogin",
-        {
-            "password": PASSWORD,
-            "clientLoginState": login["clientLoginState"],
-            "loginResponse": b64(unstd64(started.json()["credentialResponse"])),
-        },
-    )
-    if finished is None:
-        return 401
-    done = await person.post(
-        "/api/auth/opaque/login/finish",
-        {
-            "sessionId": started.json()["sessionId"],
-            "credentialFinalization": finished["finishLoginRequest"],
-        },
-    )
-    return done.status_code
-
-
 async def test_three_clients_cross(
     tmp_path: Path, postgres: RunningPostgres, serenity: SerenityOpaque
 ) -> None:
@@ -119,34 +101,14 @@ async def test_three_clients_cross(
         assert await rust_login(server.person(3), "ferris") == 200
         ours_rust_ksf = server.person(5, ksf=opaque_ke_ksf)
         assert (await ours_rust_ksf.login("ferris")).status_code == 200
-        assert await serenity_login(server.person(4), serenity, "ferris") == 401
+        assert await serenity_login(server.person(4), serenity, "ferris") is None
 
         # Registered through our client with opaque-ke's KSF: opaque-ke-py signs in.
         assert (await server.person(8, ksf=opaque_ke_ksf).register("crab")).status_code == 200
         assert await rust_login(server.person(9), "crab") == 200
 
         # Registered through the browser library: our client (same Argon2id) signs in.
-        browser = server.person(6)
-        start = serenity.call("client.startRegistration", {"password": PASSWORD})
-        started = await browser.post(
-            "/api/auth/opaque/registration/start",
-            {"username": "webby", "registrationRequest": start["registrationRequest"]},
-        )
-        upload = serenity.call(
-            "client.finishRegistration",
-            {
-                "password": PASSWORD,
-                "clientRegistrationState": start["clientRegistrationState"],
-                "registrationResponse": b64(unstd64(started.json()["registrationResponse"])),
-            },
-        )
-        done = await browser.post(
-            "/api/auth/opaque/registration/finish",
-            {
-                "sessionId": started.json()["sessionId"],
-                "registrationUpload": upload["registrationRecord"],
-            },
-        )
+        done = await serenity_register(server.person(6), serenity, "webby")
         assert done.status_code == 200, done.text
         ours = server.person(7, ksf=opaque.argon2id_ksf)
         assert (await ours.login("webby")).status_code == 200

@@ -133,3 +133,65 @@ async def identity_server(
 def claims(token: str) -> dict[str, Any]:
     decoded: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
     return decoded
+
+
+async def serenity_register(
+    person: Person, serenity: Any, name: str, password: str = PASSWORD
+) -> httpx.Response:
+    """Sign up through the browser library (tests/support/opaque_node): its URL-safe base64
+    without padding goes to the server as the library emits it."""
+    from tests.support.opaque_node import b64
+
+    start = serenity.call("client.startRegistration", {"password": password})
+    started = await person.post(
+        "/api/auth/opaque/registration/start",
+        {"username": name, "registrationRequest": start["registrationRequest"]},
+    )
+    if started.status_code != 200:
+        return started
+    upload = serenity.call(
+        "client.finishRegistration",
+        {
+            "password": password,
+            "clientRegistrationState": start["clientRegistrationState"],
+            "registrationResponse": b64(unstd64(started.json()["registrationResponse"])),
+        },
+    )
+    return await person.post(
+        "/api/auth/opaque/registration/finish",
+        {
+            "sessionId": started.json()["sessionId"],
+            "registrationUpload": upload["registrationRecord"],
+        },
+    )
+
+
+async def serenity_login(
+    person: Person, serenity: Any, name: str, password: str = PASSWORD
+) -> httpx.Response | None:
+    """Sign in through the browser library; None when the library itself refuses the server's
+    answer (a wrong password, another KSF, an unknown name)."""
+    from tests.support.opaque_node import b64
+
+    login = serenity.call("client.startLogin", {"password": password})
+    started = await person.post(
+        "/api/auth/opaque/login/start",
+        {"username": name, "credentialRequest": login["startLoginRequest"]},
+    )
+    finished = serenity.call(
+        "client.finishLogin",
+        {
+            "password": password,
+            "clientLoginState": login["clientLoginState"],
+            "loginResponse": b64(unstd64(started.json()["credentialResponse"])),
+        },
+    )
+    if finished is None:
+        return None
+    return await person.post(
+        "/api/auth/opaque/login/finish",
+        {
+            "sessionId": started.json()["sessionId"],
+            "credentialFinalization": finished["finishLoginRequest"],
+        },
+    )
