@@ -130,13 +130,15 @@ def wait_ready(url: str, server: subprocess.Popen[bytes], limit: float = 90.0) -
     sys.exit(f"the server was not ready within {limit} s")
 
 
-def wrk(rig: Rig, path: str) -> dict[str, Any]:
-    """Drive ``path`` with wrk; requests/s, latency and server CPU per 10k requests."""
+def wrk(rig: Rig, path: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Drive ``path`` with wrk (``extra``: more wrk options, e.g. ``-s script``); requests/s,
+    latency and server CPU per 10k requests."""
     url = rig.http_base + path
-    subprocess.run(["wrk", "-t1", "-c10", "-d1s", url], capture_output=True, check=True)  # warm
+    subprocess.run(["wrk", "-t1", "-c10", "-d1s", *extra, url], capture_output=True, check=True)
     cpu0 = cpu_seconds(rig.pid)
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{rig.args.connections}", f"-d{rig.args.seconds}s", "--latency", url],
+        ["wrk", "-t1", f"-c{rig.args.connections}", f"-d{rig.args.seconds}s", "--latency",
+         *extra, url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     cpu1 = cpu_seconds(rig.pid)

@@ -134,3 +134,16 @@ def test_proxy_norange() -> None:
     figures = run_bench("proxy_norange.py", "--size-mb", "8", "--range-mb", "1", "--runs", "1")
     assert figures["status"] == [206]
     assert figures["client_bytes"] == 1024 * 1024
+
+
+def test_auth_bench(fresh_dsn: str) -> None:
+    figures = run_bench(
+        "auth_bench.py", "--seconds", "1", "--clients", "1", "--connections", "2",
+        "--database-url", fresh_dsn,
+    )  # fmt: skip
+    assert figures["logins_per_s"] > 0
+    assert figures["login_errors"] == 0
+    assert figures["server_cpu_ms_per_login"] > 0
+    assert figures["authenticated_requests_per_s"] > 0
+    assert figures["authenticated_errors"] == 0  # every request carried a token that passed
+    assert figures["unauthenticated_errors"] == 0
