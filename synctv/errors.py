@@ -356,32 +356,3 @@ AUDIT_CURSOR_INVALID = AUDIT.code(
     G.INVALID_ARGUMENT,
     "The page cursor was not issued by this server.",
 )
-
-OIDC = Area("oidc", "OpenID Connect sign-in (`/api/auth/oidc/...`)")
-OIDC_PROVIDER_UNKNOWN = OIDC.code(
-    "oidc_provider_unknown", 404, G.NOT_FOUND, "No enabled OIDC provider has this name."
-)
-OIDC_STATE_INVALID = OIDC.code(
-    "oidc_state_invalid",
-    400,
-    G.INVALID_ARGUMENT,
-    "The sign-in state is unknown, expired or already used; start the sign-in again.",
-)
-OIDC_TOKEN_INVALID = OIDC.code(
-    "oidc_token_invalid",
-    401,
-    G.UNAUTHENTICATED,
-    "The provider's answer failed verification (code, signature, issuer, audience, expiry, nonce).",
-)
-OIDC_PROVIDER_UNAVAILABLE = OIDC.code(
-    "oidc_provider_unavailable",
-    502,
-    G.UNAVAILABLE,
-    "The OIDC provider could not be reached or sent an invalid discovery document or key set.",
-)
-OIDC_SIGNIN_UNAVAILABLE = OIDC.code(
-    "oidc_signin_unavailable",
-    503,
-    G.UNAVAILABLE,
-    "The identity was verified but this server cannot sign users in with OIDC yet.",
-)
