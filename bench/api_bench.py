@@ -1,5 +1,5 @@
-"""REST API cost on a started server: ``GET /api/public/settings`` requests/s (and, to come, the
-cost of a rate-limit check per request).
+"""REST API cost on a started server: ``GET /api/public/settings`` requests/s, and the cost of
+the general rate-limit check (memory backend) per request.
 
     .venv/bin/python bench/api_bench.py [--seconds 10] [--connections 50] [--database-url DSN]
 
@@ -9,8 +9,14 @@ and prints one JSON line: requests/s, latency p50/p99, server CPU s per 10k requ
 answers from the process's settings snapshot, so this is the whole HTTP chain (request id,
 CORS, access log and metrics, FastAPI) around a dict lookup.
 
-Each figure is one function in :data:`MEASUREMENTS` taking the running :class:`Rig`; the rate
-limiter's per-request cost (memory and Redis) is added there as another function.
+Each figure is one function in :data:`MEASUREMENTS` taking the running :class:`Rig`. The server's
+REST limit (``ratelimit.apiPerAddressPerMinute``, 600/min per address by default) would refuse
+wrk's load from one address, so the plain figure runs with it set to 0 (off) through ``synctv
+admin settings set``, as an operator would, and the ``limited_`` figures with it on at a limit
+never reached: the difference in server CPU per request is the check's cost on the memory
+backend. Then the same two runs on a second server whose short-lived state is a redis-server
+this script starts (``--no-redis`` skips it): the check's cost on Redis, one Lua round trip
+through the trio-asyncio bridge. ``bench/ratelimit_cost.py`` takes the check apart further.
 """
 
 from __future__ import annotations
@@ -57,7 +63,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def started_server(args: argparse.Namespace) -> Iterator[Rig]:
+def started_server(
+    args: argparse.Namespace, extra_env: dict[str, str] | None = None
+) -> Iterator[Rig]:
     data_dir = Path(tempfile.mkdtemp(prefix="synctv-api-bench-"))
     http, health = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
@@ -73,6 +81,7 @@ def started_server(args: argparse.Namespace) -> Iterator[Rig]:
     })  # fmt: skip
     if args.database_url:
         env["SYNCTV_DATABASE_URL"] = args.database_url
+    env.update(extra_env or {})
     server = subprocess.Popen(
         [sys.executable, "-m", "synctv", "serve"],
         env=env,
@@ -134,13 +143,68 @@ def wrk(rig: Rig, path: str) -> dict[str, Any]:
     }
 
 
+def set_setting(rig: Rig, key: str, value: str) -> None:
+    """Change a runtime setting over the management socket, and give the listener time to
+    deliver it (it does within a second)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
+    env["SYNCTV_DATA_DIR"] = str(rig.data_dir)
+    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", str(ROOT))
+    subprocess.run(
+        [sys.executable, "-m", "synctv", "admin", "settings", "set", key, value],
+        env=env, capture_output=True, check=True,
+    )  # fmt: skip
+    time.sleep(1.5)
+
+
 def public_settings(rig: Rig) -> dict[str, Any]:
+    set_setting(rig, "ratelimit.apiPerAddressPerMinute", "0")
     return {f"public_settings_{k}": v for k, v in wrk(rig, "/api/public/settings").items()}
 
 
-# One function per figure, in the order they run. Rate limits: add the per-request cost of a
-# check against the memory and the Redis backend here (e.g. ``rate_limit_check``).
-MEASUREMENTS: list[Callable[[Rig], dict[str, Any]]] = [public_settings]
+def limited_public_settings(rig: Rig) -> dict[str, Any]:
+    set_setting(rig, "ratelimit.apiPerAddressPerMinute", "1000000")
+    figures = {f"limited_{k}": v for k, v in wrk(rig, "/api/public/settings").items()}
+    return figures
+
+
+# One function per figure, in the order they run.
+MEASUREMENTS: list[Callable[[Rig], dict[str, Any]]] = [public_settings, limited_public_settings]
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A throw-away redis-server on a free loopback port; yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        sys.exit("needs redis-server (apt-get install redis-server), or pass --no-redis")
+    workdir = tempfile.mkdtemp(prefix="synctv-api-bench-redis-")
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    sys.exit("redis-server did not start")
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def check_cost_us(figures: dict[str, Any], plain: str, limited: str) -> float:
+    """Server CPU per request added by the limit: CPU-s per 10k requests -> µs per request."""
+    key = "server_cpu_s_per_10k_requests"
+    return round((float(figures[f"{limited}_{key}"]) - float(figures[f"{plain}_{key}"])) * 100, 1)
 
 
 def main() -> None:
@@ -148,6 +212,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--database-url", help="an existing PostgreSQL (default: embedded)")
+    parser.add_argument("--no-redis", action="store_true", help="skip the Redis-backed runs")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("needs wrk (apt-get install wrk)")
@@ -155,6 +220,16 @@ def main() -> None:
     with started_server(args) as rig:
         for measure in MEASUREMENTS:
             figures.update(measure(rig))
+    figures["rate_limit_check_memory_cpu_us_per_request"] = check_cost_us(
+        figures, "public_settings", "limited"
+    )
+    if not args.no_redis:
+        with redis_server() as url, started_server(args, {"SYNCTV_REDIS_URL": url}) as rig:
+            for measure in MEASUREMENTS:
+                figures.update({f"redis_{k}": v for k, v in measure(rig).items()})
+        figures["rate_limit_check_redis_cpu_us_per_request"] = check_cost_us(
+            figures, "redis_public_settings", "redis_limited"
+        )
     print(json.dumps(figures))
 
 

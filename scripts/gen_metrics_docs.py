@@ -7,9 +7,10 @@ The catalogue is the only source: declare or edit a metric there and run this sc
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from generated_doc import write_or_check
 
 from synctv import metrics
 
@@ -60,18 +61,8 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if the file is not current")
-    parser.add_argument("--output", type=Path, default=DOC)
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = args.output.exists() and args.output.read_text(encoding="utf-8") == text
-        if not current:
-            print(f"{args.output} is not current: run scripts/gen_metrics_docs.py", file=sys.stderr)
-        return 0 if current else 1
-    args.output.write_text(text, encoding="utf-8")
-    return 0
+    description = __doc__.splitlines()[0]
+    return write_or_check(render, DOC, "gen_metrics_docs.py", description, argv)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,11 @@ The registry is the only source: declare or change a setting there and run this 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
+
+from generated_doc import write_or_check
 
 from synctv.core import settings
 
@@ -49,8 +50,10 @@ appear in listings, audit rows or REST replies, and are exported only with
 `--include-secrets` on the management socket. Leaving a secret field out of a value you set
 or import (or giving `"***"`) keeps the stored one for the item with the same `name`.
 A key rotated by configuration (the old key in `security.previous_credential_encryption_keys`)
-re-seals them at the next start; `synctv admin provider rotate-key` does not re-seal them yet,
-so set secret-bearing settings again after using it.
+re-seals them at the next start; `synctv admin provider rotate-key` re-seals them with the
+provider credentials (if that fails, the previous key stays on disk and the next start does it).
+A setting marked "takes effect with ..." can be set today; the part of the server that obeys it
+arrives with that feature.
 An export holds only the settings that were set; importing it sets those and leaves the
 others as they are.
 """
@@ -68,6 +71,9 @@ def render() -> str:
                 marks.append("public")
             if setting.secret_fields:
                 marks.append("secret fields: " + ", ".join(f"`{f}`" for f in setting.secret_fields))
+            waiting = settings.TAKES_EFFECT_WITH.get(key)
+            if waiting is not None:
+                marks.append(f"takes effect with {waiting}")
             default = json.dumps(setting.default_json())
             rule = setting.rule.replace("|", "\\|")
             parts.append(
@@ -79,20 +85,8 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if the file is not current")
-    parser.add_argument("--output", type=Path, default=DOC)
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = args.output.exists() and args.output.read_text(encoding="utf-8") == text
-        if not current:
-            print(
-                f"{args.output} is not current: run scripts/gen_settings_docs.py", file=sys.stderr
-            )
-        return 0 if current else 1
-    args.output.write_text(text, encoding="utf-8")
-    return 0
+    description = __doc__.splitlines()[0]
+    return write_or_check(render, DOC, "gen_settings_docs.py", description, argv)
 
 
 if __name__ == "__main__":

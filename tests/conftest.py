@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, settings
 
 from synctv.store.db import Database, open_database
 from synctv.store.migrations import migrate
-from tests._harness.postgres import RunningPostgres, postgres_server
-from tests._harness.redis import redis_server
+from tests.support.postgres import RunningPostgres, postgres_server
+from tests.support.redis import redis_server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

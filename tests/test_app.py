@@ -17,8 +17,8 @@ import trio.testing
 from synctv.api.http.asgi import Request, Response, Route, json_response
 from synctv.app import Services, serve
 from synctv.cli import client as admin_client
-from tests._harness.postgres import start_postgres
-from tests._harness.server import running_server, server_config, url
+from tests.support.postgres import start_postgres
+from tests.support.server import running_server, server_config, url
 
 pytestmark = pytest.mark.slow
 

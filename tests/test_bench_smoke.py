@@ -69,6 +69,12 @@ def test_api_bench(fresh_dsn: str) -> None:
     )
     assert figures["public_settings_requests_per_s"] > 0
     assert figures["public_settings_errors"] == 0
+    assert figures["limited_requests_per_s"] > 0
+    assert figures["limited_errors"] == 0  # the limit is on but never reached
+    assert "rate_limit_check_memory_cpu_us_per_request" in figures
+    assert figures["redis_limited_requests_per_s"] > 0
+    assert figures["redis_limited_errors"] == 0
+    assert "rate_limit_check_redis_cpu_us_per_request" in figures
 
 
 def test_ratelimit_cost() -> None:

@@ -26,7 +26,7 @@ import yaml
 from synctv.cli.doctor_checks.database import check_database, check_redis
 from synctv.cli.doctor_checks.result import Status
 from synctv.config import Config
-from tests._harness.postgres import RunningPostgres
+from tests.support.postgres import RunningPostgres
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,6 @@ import copy
 import pickle
 import re
 import subprocess
-import sys
 from http import HTTPStatus
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from grpclib.const import Status
 import synctv
 from synctv import errors
 from synctv.errors import DomainError, ErrorCode, GrpcStatus, UndeclaredErrorCode, error_body
+from tests.support import generated_docs
 
 PACKAGE = Path(synctv.__file__).parent
 ROOT = PACKAGE.parent
@@ -250,17 +250,9 @@ def test_every_declared_code_is_used() -> None:
 
 # --- docs/errors.md ---
 
-GENERATOR = ROOT / "scripts" / "gen_error_docs.py"
-
 
 def run_generator(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(GENERATOR), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    return generated_docs.run_generator("gen_error_docs.py", *args)
 
 
 def test_docs_are_current() -> None:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import trio
 
-from tests.test_serve_process import admin_status, environment, stop, wait_ready
+from tests.support.process import admin_status, environment, stop, wait_ready
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -16,10 +15,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from synctv import metrics
 from synctv.metrics import Kind, MetricSpec
-from tests._harness.server import running_server, server_config, url
+from tests.support import generated_docs
+from tests.support.server import running_server, server_config, url
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERATOR = ROOT / "scripts" / "gen_metrics_docs.py"
 CATALOGUE = metrics.catalogue()
 NAME = re.compile(r"synctv(_[a-z][a-z0-9]*)+")
 # Unit words that must never hide inside a name (only UNITS, and only as the suffix).
@@ -113,13 +112,7 @@ def test_every_declared_metric_is_updated_or_exported_somewhere() -> None:
 
 
 def run_generator(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(GENERATOR), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    return generated_docs.run_generator("gen_metrics_docs.py", *args)
 
 
 def test_docs_are_current() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_serve_process import environment, start, wait_ready
+from tests.support.process import environment, start, wait_ready
 
 pytestmark = pytest.mark.slow
 

@@ -6,16 +6,14 @@ from synctv.api.grpc.admin_audit import AuditAdmin
 from synctv.api.http.routes.audit import audit_router
 from synctv.app.feature import Feature, Services, Task
 from synctv.core.audit import AuditRetention
+from synctv.core.settings import AUDIT_RETENTION_DAYS
 from synctv.store.audit import AuditLog
-
-# The audit.retentionDays default, until the runtime setting exists.
-DEFAULT_RETENTION_DAYS = 365
 
 
 async def build(services: Services) -> Feature:
     audit = AuditLog(services.db)
-    # wired to runtime setting audit.retentionDays at merge
-    retention = AuditRetention(audit, lambda: DEFAULT_RETENTION_DAYS)
+    # Read at each pass, so a changed audit.retentionDays applies from the next one.
+    retention = AuditRetention(audit, lambda: services.settings.get(AUDIT_RETENTION_DAYS))
     return Feature(
         "audit",
         api_routers=[audit_router(audit)],

@@ -47,6 +47,9 @@ class Services:
     started_at: float  # time.monotonic() when the tree started
     settings: RuntimeSettings  # runtime settings: read, and subscribe to changes
     limits: RateLimits  # the declared rate limits over ``state`` (synctv.state.limits)
+    # Run by a credential key rotation with the new key, before the previous key is dropped:
+    # every other owner of secrets sealed under that key re-seals them (runtime settings do).
+    key_rotation_hooks: list[Callable[[bytes], Awaitable[object]]] = field(default_factory=list)
 
 
 RouteFactory = Callable[[Services], Sequence[Route]]

@@ -54,6 +54,7 @@ async def build(services: Services) -> Feature:
         ),
         upstream,
         key_custody=credential_key_custody(config, secrets),
+        rotation_hooks=services.key_rotation_hooks,
     )
     proxy = MediaProxy(
         signer=ProxyTokenSigner(secrets.jwt_secret),

@@ -33,6 +33,13 @@ async def build(services: Services) -> Feature:
     resealed = await service.reseal_stale()
     if resealed:
         log.info("settings secrets re-sealed under the current credential key: %s", resealed)
+
+    async def key_rotated(new_key: bytes) -> None:
+        snapshot.use_key(new_key)
+        resealed = await service.rotate_key(new_key)
+        log.info("settings secrets re-sealed under the rotated credential key: %s", resealed)
+
+    services.key_rotation_hooks.append(key_rotated)
     return Feature(
         "settings",
         api_routers=[settings_router(snapshot, service)],

@@ -7,13 +7,21 @@ from functools import partial
 from synctv import metrics
 from synctv.api.http.routes.webrtc import webrtc_router
 from synctv.app.feature import Feature, Listener, Services, Stop
+from synctv.core.settings import WEBRTC_EXTERNAL_ICE_SERVERS
 from synctv.state.limits import STUN_PER_SOURCE
 from synctv.stun.server import StunServer
 
 
 async def build(services: Services) -> Feature:
     rtc, addresses = services.config.webrtc, services.addresses
-    routers = [webrtc_router(rtc, bound_stun_port=addresses.stun_port)]
+    settings = services.settings
+    routers = [
+        webrtc_router(
+            rtc,
+            bound_stun_port=addresses.stun_port,
+            external_servers=lambda: settings.get(WEBRTC_EXTERNAL_ICE_SERVERS),
+        )
+    ]
     if not rtc.enable_builtin_stun:
         return Feature("stun", api_routers=routers)
     book = services.limits.book

@@ -123,11 +123,7 @@ async def serve_tree(
     addresses = BoundAddresses()
     registry = LiveStreamRegistry(db)
     hub = StreamHub(config.livestream)
-    # The STUN limit starts from the config file's value; the runtime settings may change it.
-    limits = RateLimits(
-        state,
-        LimitBook({"ratelimit.stunPerSourcePerSecond": config.webrtc.stun_rate_limit_per_second}),
-    )
+    limits = RateLimits(state, LimitBook())  # the state feature makes it follow the settings
     services = Services(
         config, secrets, db, state, node_id, hub, registry,
         database_kind, readiness, addresses, started_at,

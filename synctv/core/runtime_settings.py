@@ -64,6 +64,7 @@ class RuntimeSettings:
         self._cipher = cipher
         self._db = db
         self._values: dict[str, Any] = {key: s.default for key, s in REGISTRY.items()}
+        self._stored: set[str] = set()  # keys with a usable stored value (the rest: defaults)
         self._subscribers: dict[str, list[Callback]] = {}
         self._public = self._public_values()
         self.reloads = 0  # full reloads: the first load, then one per reconnection
@@ -85,6 +86,15 @@ class RuntimeSettings:
             return self._values[name]
         except KeyError:
             raise UnknownSetting(name) from None
+
+    def use_key(self, key: bytes) -> None:
+        """The credential key was rotated to ``key``: open secrets sealed under it too."""
+        self._cipher = self._cipher.with_key(key)
+
+    def is_stored(self, key: str) -> bool:
+        """Whether ``key`` has a stored value in use (False: it reads its default)."""
+        declared(key)
+        return key in self._stored
 
     def public(self) -> Mapping[str, Any]:
         """The public settings as JSON (rebuilt on change, so serving it costs a lookup)."""
@@ -121,7 +131,13 @@ class RuntimeSettings:
                 # A row written under an older rule, or a secret under a lost key: the default
                 # serves until an operator sets it again (`synctv admin settings set`).
                 log.warning("setting %s: stored value unusable, using the default: %s", key, exc)
-        if value == self._values[key]:
+                row = None
+        was_stored = key in self._stored
+        if row is None:
+            self._stored.discard(key)
+        else:
+            self._stored.add(key)
+        if value == self._values[key] and was_stored == (row is not None):
             return
         self._values[key] = value
         if setting.public:
@@ -284,6 +300,13 @@ class SettingsService:
             current = await self._plain(setting) if setting.has_secrets else None
             typed[key] = _validated(setting, carry_secrets(setting, value, current))
         return await self._write(typed, by, "settings.imported")
+
+    async def rotate_key(self, key: bytes) -> list[str]:
+        """The credential key was rotated to ``key`` (``ProviderService.rotate_key``): seal
+        under it from now on and re-seal every secret setting under it now, so the previous key
+        can be dropped. Returns the re-sealed keys."""
+        self._cipher = self._cipher.with_key(key)
+        return await self.reseal_stale()
 
     async def reseal_stale(self) -> list[str]:
         """Re-seal every secret sealed under a previous credential key (one this server still

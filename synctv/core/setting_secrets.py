@@ -50,6 +50,14 @@ class SettingCipher:
     def __repr__(self) -> str:
         return f"SettingCipher(key_id={self.key_id!r})"
 
+    def with_key(self, key: bytes) -> SettingCipher:
+        """A cipher sealing under ``key`` that still opens everything this one opens (after a
+        credential key rotation, until the stale secrets are re-sealed)."""
+        rotated = SettingCipher(key)
+        for kid, aead in self._aeads.items():
+            rotated._aeads.setdefault(kid, aead)
+        return rotated
+
     def seal(self, setting: Setting[Any], json_value: Any) -> Any:
         """``json_value`` with each secret field replaced by its sealed form."""
 

@@ -383,3 +383,28 @@ def validate_document(document: Mapping[str, Any]) -> dict[str, Any]:
     Returns the typed values; raises :class:`UnknownSetting` or :class:`InvalidSettingValue`.
     """
     return {key: setting(key).validate(value) for key, value in document.items()}
+
+
+# Declared now so operators can set them ahead (issue 10); the domain that reads them arrives
+# with a later issue. docs/settings.md says so per key, and a test fails when a key is read
+# before it is taken off this list, or when a key off it is read nowhere.
+TAKES_EFFECT_WITH: Mapping[str, str] = {
+    "chat.maxMessagesPerRoom": "the realtime room channel (chat)",
+    "chat.messageRetentionDays": "the realtime room channel (chat)",
+    "oauth2.providers": "identity (OpenID Connect sign-in)",
+    "ratelimit.authFailuresBeforeLockout": "identity (sign-in)",
+    "ratelimit.authLockoutMinutes": "identity (sign-in)",
+    "ratelimit.authPerAddressPerMinute": "identity (sign-in)",
+    "ratelimit.chatMessagesPerUserPerSecond": "the realtime room channel (chat)",
+    "ratelimit.registrationPerAddressPerHour": "identity (sign-up)",
+    "ratelimit.wsTicketsPerUserPerMinute": "identity (WebSocket tickets)",
+    "room.defaultMaxMembers": "rooms",
+    "room.passwordPolicy": "rooms",
+    "server.allowRoomCreation": "rooms",
+    "server.maxRoomsPerUser": "rooms",
+    "server.name": "the browser client (shown on its pages; served today by /api/public/settings)",
+    "user.enableGuest": "identity (guest tokens)",
+    "user.enablePasswordSignup": "identity (sign-up)",
+    "user.signupNeedsReview": "identity (sign-up)",
+    "webrtc.maxVoiceParticipantsPerRoom": "voice chat",
+}

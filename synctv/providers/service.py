@@ -145,8 +145,12 @@ class ProviderService:
         key_custody: KeyCustody,
         registry: ProviderRegistry | None = None,
         clock: Callable[[], float] = time.time,
+        rotation_hooks: Sequence[Callable[[bytes], Awaitable[object]]] = (),
     ) -> None:
         self._store = store
+        # Other owners of secrets under the credential key (runtime settings): each re-seals
+        # under the new key before the previous one is dropped.
+        self._rotation_hooks = rotation_hooks
         self._cipher = cipher
         self._http = http
         self._custody = key_custody
@@ -317,7 +321,8 @@ class ProviderService:
                 if isinstance(exc, DomainError):
                     await self._store.record(audit.with_outcome("failed", reason=exc.code))
                 raise
-            if staged:
+            others_resealed = await self._run_rotation_hooks(new_key)
+            if staged and others_resealed:
                 try:
                     await self._custody.commit()
                 except OSError as exc:  # the previous key stays on disk: harmless
@@ -325,6 +330,19 @@ class ProviderService:
             self._cipher = target
             self._live.clear()
         return KeyRotation(rotated, kept)
+
+    async def _run_rotation_hooks(self, new_key: bytes) -> bool:
+        """Let every other owner re-seal under ``new_key``; False if one failed. Then the
+        previous key stays on disk as a previous key (harmless), and the start-up re-seal of
+        the runtime settings finishes the job at the next start."""
+        done = True
+        for hook in self._rotation_hooks:
+            try:
+                await hook(new_key)
+            except Exception:
+                log.exception("re-sealing other secrets under the new credential key failed")
+                done = False
+        return done
 
     async def _stage(self, current_key_id: str, new_key: bytes, audit: AuditEvent) -> None:
         reason = self._custody.refusal(current_key_id, new_key)

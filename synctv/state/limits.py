@@ -82,14 +82,15 @@ ESCALATION_MEMORY_SECONDS = 24 * 3600.0
 
 @dataclass(frozen=True, slots=True)
 class LockoutPolicy:
-    """Lock an account after ``failures`` failed logins, for ``minutes[level]`` minutes."""
+    """Lock an account after ``failures`` failed logins, for ``minutes[level]`` minutes;
+    ``failures`` 0 turns lock-out off."""
 
     failures: int
     minutes: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        if self.failures < 1:
-            raise ValueError(f"{LOCKOUT_FAILURES_SETTING} must be at least 1")
+        if self.failures < 0:
+            raise ValueError(f"{LOCKOUT_FAILURES_SETTING} must be 0 (off) or more")
         if not self.minutes or not all(0 < m < math.inf for m in self.minutes):
             raise ValueError(f"{LOCKOUT_MINUTES_SETTING} must be a non-empty list of positives")
 
@@ -98,11 +99,14 @@ class LockoutPolicy:
         return 60.0 * self.minutes[min(level, len(self.minutes)) - 1]
 
 
-def rule_from_setting(key: str, value: object) -> RateLimitRule:
-    """The rule a ``ratelimit.*`` per-period setting stands for; ValueError for a bad value."""
+def rule_from_setting(key: str, value: object) -> RateLimitRule | None:
+    """The rule a ``ratelimit.*`` per-period setting stands for (``None``: 0, the limit is off);
+    ValueError for a bad value."""
     name, period = RULE_SETTINGS[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{key} must be a number, got {value!r}")
+    if value == 0:
+        return None
     burst = STUN_BURST_FACTOR * value if name == STUN_PER_SOURCE else None
     return RateLimitRule(name, float(value), period, None if burst is None else max(1.0, burst))
 
@@ -112,13 +116,14 @@ class LimitBook:
     so a check in flight sees either the old rule or the new one."""
 
     def __init__(self, values: Mapping[str, object] = DEFAULTS) -> None:
-        self._rules: dict[str, RateLimitRule] = {}
+        self._rules: dict[str, RateLimitRule | None] = {}
         self._lockout = LockoutPolicy(5, (1.0, 5.0, 15.0))
         merged = {**DEFAULTS, **values}
         for key, value in merged.items():
             self.apply_setting(key, value)
 
-    def rule(self, name: str) -> RateLimitRule:
+    def rule(self, name: str) -> RateLimitRule | None:
+        """The current rule ``name``; ``None`` while its setting is 0 (the limit is off)."""
         return self._rules[name]
 
     @property
@@ -134,8 +139,7 @@ class LimitBook:
     def apply_setting(self, key: str, value: object) -> None:
         """Rebuild what ``ratelimit.<key>`` sizes; ValueError (nothing changed) for a bad value."""
         if key in RULE_SETTINGS:
-            rule = rule_from_setting(key, value)
-            self._rules[rule.name] = rule
+            self._rules[RULE_SETTINGS[key][0]] = rule_from_setting(key, value)
         elif key == LOCKOUT_FAILURES_SETTING:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{key} must be an integer, got {value!r}")
@@ -184,6 +188,8 @@ class RateLimits:
         if address is None:
             return
         rule = self.book.rule(API_PER_ADDRESS)
+        if rule is None:
+            return
         try:
             decision = await self.state.check_rate(rule, address_key(address))
         except StateUnavailable as exc:
@@ -216,6 +222,8 @@ class RateLimits:
 
     async def _check_closed(self, name: str, key: str, what: str) -> None:
         rule = self.book.rule(name)
+        if rule is None:
+            return
         decision = await self._closed(self.state.check_rate(rule, key))
         if not decision.allowed:
             raise _refusal(rule, decision, what)
@@ -242,6 +250,8 @@ class RateLimits:
         """Count a failed login; returns the lock-out it started in seconds (0: none). Fails
         closed: if the failure cannot be counted, the caller refuses the login anyway."""
         policy = self.book.lockout
+        if policy.failures == 0:
+            return 0.0
         failures = await self._closed(
             self.state.incr_window(_failures_key(account), FAILURE_WINDOW_SECONDS)
         )

@@ -136,7 +136,7 @@ class StunServer:
         max_tcp_connections_per_source: int = TCP_MAX_CONNECTIONS_PER_SOURCE,
         tcp_idle_timeout: float = TCP_IDLE_TIMEOUT_SECONDS,
         max_rate_limit_sources: int = RATE_LIMIT_MAX_SOURCES,
-        rate_rule: Callable[[], RateLimitRule] | None = None,
+        rate_rule: Callable[[], RateLimitRule | None] | None = None,
     ) -> None:
         self.config = config
         self.software = software
@@ -148,7 +148,7 @@ class StunServer:
                 "ratelimit.stunPerSourcePerSecond", config.stun_rate_limit_per_second
             )
 
-            def rate_rule() -> RateLimitRule:
+            def rate_rule() -> RateLimitRule | None:
                 return fixed
 
         # Called per datagram, so a runtime setting change applies to the next one. Always
@@ -190,7 +190,8 @@ class StunServer:
     def respond(self, data: bytes, source: tuple[str, int], now: float) -> Reply | None:
         """Rate limit, decode and answer one message; counts everything but the send itself."""
         address, port = _normalise(source)
-        if not self._limiter.allow(self._rate_rule(), _rate_key(address), now):
+        rule = self._rate_rule()  # None: the limit is off (its setting is 0)
+        if rule is not None and not self._limiter.allow(rule, _rate_key(address), now):
             self._drops["rate_limited"] += 1
             return None
         try:

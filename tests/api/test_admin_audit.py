@@ -17,9 +17,9 @@ from synctv.api.grpc.admin_audit import AuditAdmin
 from synctv.api.grpc.socket_path import ADMIN_SOCKET_NAME
 from synctv.store.audit import MAX_PAGE_SIZE, AuditLog
 from synctv.store.db import Database
-from tests._harness.postgres import RunningPostgres
-from tests._harness.server import running_server, server_config, url
-from tests.api.test_admin_live import field, one_line_error, synctv
+from tests.support.cli import field, one_line_error, synctv
+from tests.support.postgres import RunningPostgres
+from tests.support.server import running_server, server_config, url
 
 pytestmark = pytest.mark.slow
 

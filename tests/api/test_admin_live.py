@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,38 +16,12 @@ from synctv.api.grpc.admin_live import LiveAdminService, LiveStatusSnapshot, Liv
 from synctv.api.grpc.socket_path import ADMIN_SOCKET_NAME
 from synctv.livestream.registry import LiveStreamRecord, LiveStreamRegistry
 from synctv.store.db import Database
-from tests._harness.audit import audit_rows
-from tests._harness.postgres import RunningPostgres
-from tests._harness.server import running_server, server_config
+from tests.support.audit import audit_rows
+from tests.support.cli import field, one_line_error, synctv
+from tests.support.postgres import RunningPostgres
+from tests.support.server import running_server, server_config
 
 STREAM_ID = r"[a-z2-7]{24}"
-
-
-async def synctv(data_dir: Path, *args: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
-    env["SYNCTV_DATA_DIR"] = str(data_dir)
-    with trio.fail_after(30):
-        result = await trio.run_process(
-            [sys.executable, "-m", "synctv", *args],
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-            env=env,
-        )
-    return result.returncode, result.stdout.decode(), result.stderr.decode()
-
-
-def field(stdout: str, label: str) -> str:
-    match = re.search(rf"^\s*{re.escape(label)}:\s+(\S+)\s*$", stdout, re.MULTILINE)
-    assert match is not None, f"no {label!r} in:\n{stdout}"
-    return match.group(1)
-
-
-def one_line_error(code: int, stdout: str, stderr: str, expected: str) -> None:
-    assert code == 1
-    assert stdout == ""
-    assert len(stderr.strip().splitlines()) == 1, stderr
-    assert expected in stderr
 
 
 @pytest.mark.slow

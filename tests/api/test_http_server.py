@@ -15,7 +15,7 @@ from synctv import metrics
 from synctv.accept import AcceptFailures, accept_forever
 from synctv.api.http.asgi import App, Request, Response, Route
 from synctv.api.http.server import HttpListenerSettings, HttpServer
-from tests._harness.listeners import FlakyListener
+from tests.support.listeners import FlakyListener
 
 GUARD = 10
 

@@ -4,214 +4,36 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
 import av
-import h11
 import httpx
 import pytest
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
 
-from synctv.api.http.asgi import App, WebPolicy
-from synctv.api.http.cors import CorsPolicy
-from synctv.api.http.routes.live_flv import live_flv_routes
-from synctv.api.http.routes.live_flv_native import NativeFlvDelivery
-from synctv.api.http.server import HttpListenerSettings, HttpServer
-from synctv.config import LivestreamConfig
-from synctv.livestream.hub import StreamHub
-from synctv.livestream.registry import LiveStreamRecord
-from synctv.livestream.stream import PublisherHandle
 from synctv.media.flv import (
     TAG_AUDIO,
     TAG_SCRIPT,
     TAG_VIDEO,
-    FlvReader,
-    FlvTag,
     is_sequence_header,
     is_video_keyframe,
 )
 from synctv.metrics import FLV_VIEWER_ENDS
-from tests.conftest import fixture_bytes
+from tests.support import flv_server
+from tests.support.flv_server import (
+    OFFLINE,
+    RECORD,
+    FlvClient,
+    Publisher,
+    eventually,
+    fixture_tags,
+    media_of,
+    serve,
+)
 
-RECORD = LiveStreamRecord("livestream1", "live", None, "t", 0)
-OFFLINE = LiveStreamRecord("offline1", "live", None, "t", 0)
-
-
-class Directory:
-    def __init__(self, *records: LiveStreamRecord) -> None:
-        self.records = {record.stream_id: record for record in records}
-
-    async def get(self, stream_id: str) -> LiveStreamRecord | None:
-        await trio.lowlevel.checkpoint()
-        return self.records.get(stream_id)
-
-
-@dataclass
-class Server:
-    hub: StreamHub
-    base: str
-    port: int
-    front: NativeFlvDelivery | None = None
-
-    def url(self, stream_id: str = RECORD.stream_id) -> str:
-        return f"{self.base}/live/{stream_id}.flv"
-
-
-# Which HTTP server serves the suite: plain hypercorn, where connections cannot be taken over
 # so every viewer is served through ASGI ("asgi"), or the product's listener, where live
 # viewers are taken over by the native path ("native"; tests/api/test_live_flv_native.py runs
 # every test of this module that way).
-FRONT = "asgi"
-
-
-@asynccontextmanager
-async def serve(
-    cors: tuple[str, ...] = ("*",), **config: Any
-) -> AsyncIterator[tuple[Server, trio.Nursery]]:
-    livestream = LivestreamConfig.model_validate(config)
-    hub = StreamHub(livestream)
-    directory = Directory(RECORD, OFFLINE)
-    front = NativeFlvDelivery(hub, livestream)
-    routes = live_flv_routes(hub, directory, livestream, native=front)
-    app = App(routes, clock=trio.current_time, policy=WebPolicy(cors=CorsPolicy(cors)))
-    async with trio.open_nursery() as nursery:
-        await nursery.start(hub.run)
-        if FRONT == "native":
-            settings = HttpListenerSettings(
-                "test", "127.0.0.1", 0, max_connections=1000, max_connections_per_address=1000
-            )
-            binds = await nursery.start(HttpServer(app, settings).serve)
-        else:
-            hyper = HypercornConfig()
-            hyper.bind = ["127.0.0.1:0"]
-            hyper.accesslog = None
-            hyper.errorlog = logging.getLogger("hypercorn.error")
-            binds = await nursery.start(partial(hypercorn_serve, app, hyper))  # type: ignore[arg-type]
-        base = binds[0]
-        yield Server(hub, base, int(base.rsplit(":", 1)[1]), front), nursery
-        nursery.cancel_scope.cancel()
-
-
-def fixture_tags(name: str) -> list[FlvTag]:
-    reader = FlvReader()
-    tags = reader.receive_data(fixture_bytes(f"flv/{name}"))
-    reader.receive_data(b"")
-    return tags
-
-
-@dataclass
-class Publisher:
-    """Feeds a fixture file into the hub, looped with continuing timestamps."""
-
-    handle: PublisherHandle
-    tags: list[FlvTag]
-    published: list[tuple[int, bytes]] = field(default_factory=list)
-
-    async def run(
-        self, *, loops: int = 1, speed: float = 0.0, stop: trio.Event | None = None
-    ) -> None:
-        span = self.tags[-1].timestamp + 40
-        last = 0
-        for loop in range(loops):
-            for n, tag in enumerate(self.tags):
-                if stop is not None and stop.is_set():
-                    return
-                ts = tag.timestamp + loop * span
-                if tag.tag_type == TAG_SCRIPT:
-                    if loop == 0:
-                        self.handle.set_metadata(tag.data)
-                    continue
-                if loop and is_sequence_header(tag.tag_type, tag.data):
-                    continue
-                if tag.tag_type == TAG_VIDEO:
-                    self.handle.publish_video(ts, tag.data)
-                else:
-                    self.handle.publish_audio(ts, tag.data)
-                self.published.append((tag.tag_type, tag.data))
-                if n % 3 == 0:
-                    self.handle.flush()
-                    if speed:
-                        await trio.sleep(max(0, ts - last) / 1000 / speed)
-                        last = ts
-            self.handle.flush()
-
-
-class FlvClient:
-    """A streaming HTTP/1.1 GET (h11 over a trio TCP stream) that parses the FLV body as it comes."""
-
-    def __init__(self, stream: trio.SocketStream) -> None:
-        self.stream = stream
-        self.http = h11.Connection(h11.CLIENT)
-        self.reader = FlvReader()
-        self.tags: list[FlvTag] = []
-        self.status = 0
-        self.headers: dict[str, str] = {}
-        self.body_bytes = 0
-
-    @classmethod
-    @asynccontextmanager
-    async def get(
-        cls, server: Server, headers: tuple[tuple[str, str], ...] = ()
-    ) -> AsyncIterator[FlvClient]:
-        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
-        async with stream:
-            client = cls(stream)
-            target = f"/live/{RECORD.stream_id}.flv"
-            request = h11.Request(method="GET", target=target, headers=[("host", "x"), *headers])
-            await stream.send_all(client.http.send(request) or b"")
-            await client._start()
-            yield client
-
-    async def _next(self) -> h11.Event:
-        while True:
-            event = self.http.next_event()
-            if event is not h11.NEED_DATA:
-                return event  # type: ignore[return-value]
-            self.http.receive_data(await self.stream.receive_some(1 << 16))
-
-    async def _start(self) -> None:
-        event = await self._next()
-        assert isinstance(event, h11.Response)
-        self.status = event.status_code
-        self.headers = {k.decode(): v.decode() for k, v in event.headers}
-
-    async def chunk(self) -> bytes | None:
-        """The next piece of body, or None at the clean end of the body."""
-        event = await self._next()
-        if isinstance(event, h11.EndOfMessage):
-            return None
-        assert isinstance(event, h11.Data), event
-        self.body_bytes += len(event.data)
-        return bytes(event.data)
-
-    async def read_tags(self, count: int) -> list[FlvTag]:
-        while len(self.tags) < count:
-            data = await self.chunk()
-            assert data is not None, "body ended early"
-            self.tags += self.reader.receive_data(data)
-        return self.tags
-
-    async def read_to_end(self) -> list[FlvTag]:
-        while (data := await self.chunk()) is not None:
-            self.tags += self.reader.receive_data(data)
-        self.reader.receive_data(b"")
-        return self.tags
-
-
-async def eventually(predicate: Callable[[], bool]) -> None:
-    with trio.fail_after(5):
-        while not predicate():  # noqa: ASYNC110 (polls state that has no event: metrics)
-            await trio.sleep(0.01)
-
-
-def _media(tags: list[FlvTag]) -> list[tuple[int, bytes]]:
-    return [(t.tag_type, t.data) for t in tags if t.tag_type != TAG_SCRIPT]
 
 
 async def test_not_found_not_live_and_cors_on_errors() -> None:
@@ -298,7 +120,7 @@ async def test_video_and_audio_join_then_live_tags_then_clean_end() -> None:
                 assert server.hub.statistics().viewers == {"flv": 1}
                 await publisher.run(loops=2)
                 assert server.hub.kick(RECORD.stream_id)
-                received = _media(await flv.read_to_end())
+                received = media_of(await flv.read_to_end())
             await eventually(lambda: server.hub.statistics().viewers == {})
             # Join (from a key frame) + live = a contiguous run of what was published.
             start = publisher.published.index(received[2])
@@ -321,7 +143,7 @@ async def test_audio_only_header_flags() -> None:
                 assert is_sequence_header(TAG_AUDIO, first[1].data)
 
 
-async def test_viewer_waits_for_the_publisher_and_for_first_media() -> None:
+async def test_viewer_waits_for_the_publisher_and_for_firstmedia_of() -> None:
     tags = fixture_tags("h264_aac.flv")
     with trio.fail_after(10):
         async with serve(flv_wait_for_publisher_seconds=5) as (server, nursery):
@@ -447,3 +269,12 @@ async def test_a_viewer_that_stops_reading_is_cut_after_the_write_timeout() -> N
 @pytest.fixture(autouse=True)
 def _quiet_hypercorn(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, "hypercorn.error")
+
+
+@pytest.fixture(autouse=True, params=["asgi", "native"])
+def front(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: on plain hypercorn, where connections cannot be taken over so every
+    viewer is served through ASGI, and on the product's listener, where live viewers are taken
+    over by the native path (tests/api/test_live_flv_native.py: what only that path has)."""
+    monkeypatch.setattr(flv_server, "FRONT", request.param)
+    return str(request.param)

@@ -12,23 +12,22 @@ import trio
 
 from synctv.media.flv import FlvReader, FlvTag
 from synctv.metrics import FLV_VIEWER_ENDS
-from tests.api import test_live_flv
-from tests.api.test_live_flv import *  # noqa: F403  (the same tests, served natively)
-from tests.api.test_live_flv import (
+from tests.support import flv_server
+from tests.support.flv_server import (
     OFFLINE,
     RECORD,
     FlvClient,
     Publisher,
-    _media,
     eventually,
     fixture_tags,
+    media_of,
     serve,
 )
 
 
 @pytest.fixture(autouse=True)
 def native_front(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(test_live_flv, "FRONT", "native")
+    monkeypatch.setattr(flv_server, "FRONT", "native")
 
 
 async def raw_exchange(port: int, request: bytes, *, until_close: bool = True) -> bytes:
@@ -74,7 +73,7 @@ async def test_live_viewers_go_through_the_fanout_writer() -> None:
                 fanout = server.front.fanout_of(live)
                 assert fanout is not None
                 assert server.hub.kick(RECORD.stream_id)
-                received = [_media(await client.read_to_end()) for client in clients]
+                received = [media_of(await client.read_to_end()) for client in clients]
             assert server.front.served == 3
             assert fanout.batches > 0
             assert fanout.writes > 0
@@ -109,7 +108,7 @@ async def test_http_1_0_viewer_gets_a_body_that_ends_with_the_connection() -> No
             assert b"content-length" not in names
             assert b"x-request-id" in names  # the dispatcher's headers, written natively
             assert (
-                _media(flv_of(body))[-len(publisher.published) // 2 :]
+                media_of(flv_of(body))[-len(publisher.published) // 2 :]
                 == (publisher.published[-len(publisher.published) // 2 :])
             )
 

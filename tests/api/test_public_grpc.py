@@ -15,7 +15,7 @@ from grpclib.health.v1 import health_pb2
 from grpclib.reflection.v1 import reflection_pb2
 
 from synctv.app import Controller
-from tests._harness.server import running_server, server_config, url
+from tests.support.server import running_server, server_config, url
 
 pytestmark = pytest.mark.slow
 

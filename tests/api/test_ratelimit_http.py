@@ -23,7 +23,7 @@ from synctv.state.base import ShortLivedState
 from synctv.state.limits import LimitBook, RateLimits
 from synctv.state.memory import MemoryState
 from synctv.state.redis import open_redis_state
-from tests._harness.redis import RedisServer, redis_server
+from tests.support.redis import RedisServer, redis_server
 
 ICE = "/api/webrtc/ice-servers"
 PER_MINUTE = 3

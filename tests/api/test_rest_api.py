@@ -10,7 +10,7 @@ import pytest
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
-from tests._harness.server import running_server, server_config, url
+from tests.support.server import running_server, server_config, url
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import opaque_ke_py as rust
 import pytest
 
 from synctv.auth import opaque
-from tests._harness.opaque_node import PeerError, SerenityOpaque, b64, unb64
+from tests.support.opaque_node import PeerError, SerenityOpaque, b64, unb64
 
 PASSWORD = "correct horse battery staple ✓"
 PW = PASSWORD.encode()  # the browser library hashes the UTF-8 bytes of its string, as we do

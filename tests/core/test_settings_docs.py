@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 from synctv.core.settings import REGISTRY
+from tests.support import generated_docs
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-GENERATOR = ROOT / "scripts" / "gen_settings_docs.py"
 
 
 def run_generator(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(GENERATOR), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    return generated_docs.run_generator("gen_settings_docs.py", *args)
 
 
 def test_docs_are_current() -> None:

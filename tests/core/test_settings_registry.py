@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,3 +193,28 @@ def test_missing_or_masked_secrets_are_carried_over_by_name() -> None:
     fresh = carry_secrets(setting, [{**without, "name": "new"}], current)
     with pytest.raises(InvalidSettingValue, match="clientSecret"):
         setting.validate(fresh)
+
+
+def _read_outside_the_settings_code(key: str) -> list[str]:
+    """Modules that name ``key`` (or its constant) besides the generic settings code."""
+    generic = {"core/settings.py", "core/runtime_settings.py", "cli/settings.py"}
+    generic |= {"api/http/routes/settings.py", "api/grpc/admin_settings.py"}
+    constant = next(name for name, value in vars(registry).items() if value is REGISTRY[key])
+    package = Path(registry.__file__).resolve().parent.parent
+    found = []
+    for path in package.rglob("*.py"):
+        relative = path.relative_to(package).as_posix()
+        text = path.read_text()
+        if relative not in generic and (key in text or re.search(rf"\b{constant}\b", text)):
+            found.append(relative)
+    return found
+
+
+@pytest.mark.parametrize("key", sorted(REGISTRY))
+def test_every_setting_is_read_or_says_when_it_will_be(key: str) -> None:
+    readers = _read_outside_the_settings_code(key)
+    if key in registry.TAKES_EFFECT_WITH:
+        # The rate-limit book sizes every ratelimit.* rule; the callers arrive later.
+        assert readers in ([], ["state/limits.py"]), f"{key} is read now: take it off the list"
+    else:
+        assert readers, f"{key} is read nowhere: list it in TAKES_EFFECT_WITH or read it"

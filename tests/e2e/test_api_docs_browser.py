@@ -12,8 +12,8 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from tests._harness.server import running_server, server_config, url
 from tests.e2e.browser import Cdp, browser
+from tests.support.server import running_server, server_config, url
 
 __all__ = ["browser"]  # the fixture, imported for this module's tests
 

@@ -32,7 +32,7 @@ from synctv.livestream.hls_store import MemoryHlsStore
 from synctv.proxy.slice_cache import SliceCache
 from synctv.rtmp.server import RtmpServer
 from synctv.stun.server import StunServer
-from tests._harness.server import create_live_stream, running_server, server_config, url
+from tests.support.server import create_live_stream, running_server, server_config, url
 
 pytestmark = [
     pytest.mark.e2e,

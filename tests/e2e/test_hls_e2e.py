@@ -26,9 +26,9 @@ from synctv.api.http.asgi import Route
 from synctv.app import Controller, Services
 from synctv.config import Config
 from synctv.livestream.hub import StreamHub
-from tests._harness.server import create_live_stream, running_server, server_config, url
 from tests.conftest import FIXTURES
 from tests.livestream.hls_support import metric
+from tests.support.server import create_live_stream, running_server, server_config, url
 
 pytestmark = [
     pytest.mark.e2e,

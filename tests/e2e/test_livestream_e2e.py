@@ -31,8 +31,8 @@ import trio
 from synctv.api.http.asgi import Route
 from synctv.app import Services
 from synctv.livestream.hub import StreamHub
-from tests._harness.server import create_live_stream, running_server, server_config
 from tests.conftest import FIXTURES
+from tests.support.server import create_live_stream, running_server, server_config
 
 pytestmark = [
     pytest.mark.e2e,

@@ -4,7 +4,7 @@ log, with ffprobe, and byte by byte on an HTTP-FLV viewer that watches across an
 OBS runs headless (Xvfb, Mesa software GL), configured the way a streamer would: Settings →
 Stream, Custom service, Server ``rtmp://127.0.0.1:PORT/live`` and the stream key; Output in
 Simple mode with x264; one scene with a looping Media Source (a short clip made with FFmpeg).
-See tests/_harness/obs.py for the files written into a throwaway HOME.
+See tests/support/obs.py for the files written into a throwaway HOME.
 
 One test, in order (each OBS start costs ~2 s of a core, so they are not repeated):
 
@@ -47,7 +47,7 @@ from synctv.media.flv import (
     FlvTag,
     is_sequence_header,
 )
-from tests._harness.obs import (
+from tests.support.obs import (
     ObsProfile,
     Xvfb,
     free_port,
@@ -55,7 +55,7 @@ from tests._harness.obs import (
     running_obs,
     write_obs_home,
 )
-from tests._harness.server import create_live_stream, running_server, server_config
+from tests.support.server import create_live_stream, running_server, server_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

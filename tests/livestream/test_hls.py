@@ -28,16 +28,13 @@ from synctv.api.http.routes.live_hls import live_hls_routes
 from synctv.config import LivestreamConfig
 from synctv.livestream.errors import StreamEnded
 from synctv.livestream.hls import (
-    VIEWER_PROTOCOL,
     FinishedSegment,
     HlsSegmenter,
     SegmentBuilder,
     session_start,
 )
-from synctv.livestream.hls_store import FileHlsStore, HlsStore, MemoryHlsStore
+from synctv.livestream.hls_store import FileHlsStore, MemoryHlsStore
 from synctv.livestream.hub import StreamHub
-from synctv.livestream.registry import LiveStreamRecord
-from synctv.livestream.stream import PublisherHandle
 from synctv.media.flv import TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, FlvTag
 from synctv.media.hls import PlaylistWindow, Segment, SegmentationPolicy
 from tests.livestream.hls_support import (
@@ -49,12 +46,11 @@ from tests.livestream.hls_support import (
     serve_routes,
     split_tags,
 )
-from tests.media.test_mpegts import aac, aac_header, avc_header, nal, video
+from tests.support.hls_rig import EPOCH, STREAM, Rig, open_rig
+from tests.support.mpegts_tags import aac, aac_header, avc_header, nal, video
 
 CLIP_SECONDS = 10
 CLIP_MS = CLIP_SECONDS * 1000
-EPOCH = 1_700_000_000.0
-STREAM = "stream_1"
 
 needs_ffmpeg = pytest.mark.skipif(
     shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
@@ -77,45 +73,6 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Clip:
     path.write_bytes(data)
     headers, media = split_tags(read_tags(data))
     return Clip(path, headers, media)
-
-
-@dataclass
-class Rig:
-    hub: StreamHub
-    store: HlsStore
-    segmenter: HlsSegmenter
-    nursery: trio.Nursery
-
-    async def publish(self, stream_id: str = STREAM) -> PublisherHandle:
-        """Start (or resume) publishing; returns once the segmenter is subscribed, so a test
-        publisher faster than real time cannot run ahead of the segmenter's join."""
-        handle = await self.hub.start_publish(LiveStreamRecord(stream_id, "live", None, "t", 0))
-        with trio.fail_after(5):
-            while VIEWER_PROTOCOL not in self.hub_viewers(stream_id):  # noqa: ASYNC110
-                await trio.sleep(0.001)
-        return handle
-
-    def hub_viewers(self, stream_id: str) -> dict[str, int]:
-        stats = self.hub.stream_statistics(stream_id)
-        return {} if stats is None else stats.consumers
-
-    async def playlist(self, stream_id: str = STREAM) -> str:
-        snapshot = await self.store.get_playlist(stream_id)
-        assert snapshot is not None
-        return snapshot.text.decode()
-
-
-async def open_rig(
-    nursery: trio.Nursery, store: HlsStore | None = None, *, grace: float = 0.0
-) -> Rig:
-    config = LivestreamConfig(publisher_reconnect_grace_seconds=grace, fanout_batch_window_ms=0)
-    hub = StreamHub(config)
-    await nursery.start(hub.run)
-    store = store or MemoryHlsStore(64 * 1024 * 1024)
-    await nursery.start(store.run)
-    segmenter = HlsSegmenter(store, wall_clock=lambda: EPOCH + trio.current_time())
-    hub.add_stream_task_factory(segmenter.task_factory)
-    return Rig(hub, store, segmenter, nursery)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRecord
 from synctv.livestream.stream import LiveStream
 from synctv.media.flv import TAG_VIDEO, FlvTag
-from tests.livestream.test_stream import AAC_SEQ, AVC_SEQ, aac, inter, key
+from tests.support.flv_tags import AAC_SEQ, AVC_SEQ, aac, inter, key
 
 RECORD = LiveStreamRecord("stream1", "live", None, "title", 0)
 GRACE = 10.0
@@ -356,7 +356,7 @@ async def test_dropped_slow_viewers_metric_counts_both_reasons() -> None:
 
 async def test_viewers_metric_counts_people_not_the_hls_segmenter(nursery: trio.Nursery) -> None:
     """With HLS on, a stream nobody watches has no viewers (issue 18: the admin list showed 1)."""
-    from tests.livestream.test_hls import open_rig
+    from tests.support.hls_rig import open_rig
 
     rig = await open_rig(nursery)
     metrics.export_snapshot(metrics.LIVESTREAM_HUB, rig.hub.statistics)

@@ -9,7 +9,7 @@ import pytest
 from synctv.livestream.registry import LiveStreamNotFound, LiveStreamRegistry, hash_publish_key
 from synctv.store.audit import CLI_ACTOR, AuditActor
 from synctv.store.db import Database
-from tests._harness.audit import audit_rows, everything_as_text, forbid
+from tests.support.audit import audit_rows, everything_as_text, forbid
 
 BOB = AuditActor("u_bob", address="192.0.2.5", request_id="req-9")
 

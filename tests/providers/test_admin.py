@@ -22,9 +22,9 @@ from synctv.providers.crypto import CredentialCipher
 from synctv.providers.service import ProviderService, UnpersistedKey
 from synctv.store.db import Database
 from synctv.store.providers import ProviderInstanceStore
-from tests._harness.audit import audit_rows, everything_as_text
 from tests.providers.fakes import FakeEmby
 from tests.proxy.upstream_server import UpstreamServer
+from tests.support.audit import audit_rows, everything_as_text
 
 T = TypeVar("T")
 KEY = bytes(range(32))

@@ -157,3 +157,32 @@ async def test_an_unknown_old_key_is_refused(
         await service.rotate_key(bytes(32), NEW_KEY, by=CLI_ACTOR)
     assert info.value.code == "credentials_unavailable"
     assert (tmp_path / "secrets" / CREDENTIAL_KEY).read_text().strip() != NEW_KEY.hex()
+
+
+async def test_a_failing_rotation_hook_keeps_the_previous_key_on_disk(
+    tmp_path: Path, database: Database, http: HttpUpstream
+) -> None:
+    """Another owner of secrets (runtime settings) could not re-seal: the rotation of the
+    provider rows stands, and the previous key stays on disk so nothing becomes unreadable."""
+    config = Config(data_dir=tmp_path)
+    keys = load_or_create_secrets(config)
+    seen: list[bytes] = []
+
+    async def failing_hook(new_key: bytes) -> None:
+        seen.append(new_key)
+        raise RuntimeError("database went away")
+
+    service = ProviderService(
+        ProviderInstanceStore(database),
+        CredentialCipher(keys.credential_encryption_key),
+        http,
+        key_custody=credential_key_custody(config, keys),
+        rotation_hooks=[failing_hook],
+    )
+    await add_three(service)
+    result = await service.rotate_key(None, NEW_KEY, by=CLI_ACTOR)
+    assert result.rotated == 3
+    assert seen == [NEW_KEY]
+    previous = tmp_path / "secrets" / (CREDENTIAL_KEY + PREVIOUS_SUFFIX)
+    assert previous.read_text().strip() == keys.credential_encryption_key.hex()
+    assert await cookies(start(config, database, http)) == ["sid=a", "sid=b", "sid=c"]

@@ -18,7 +18,7 @@ from synctv.store.audit import CLI_ACTOR, AuditActor
 from synctv.store.db import Database
 from synctv.store.providers import ProviderInstanceStore
 from synctv.store.secrets import ConfiguredKey
-from tests._harness.audit import audit_rows, everything_as_text, forbid
+from tests.support.audit import audit_rows, everything_as_text, forbid
 
 KEY = bytes(range(32))
 NEW_KEY = bytes(range(100, 132))

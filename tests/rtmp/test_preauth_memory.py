@@ -15,7 +15,7 @@ import httpx
 import pytest
 import trio
 
-from tests.test_serve_process import environment, stop, wait_ready
+from tests.support.process import environment, stop, wait_ready
 
 pytestmark = pytest.mark.slow
 

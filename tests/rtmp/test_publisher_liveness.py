@@ -9,9 +9,7 @@ from synctv.livestream.registry import LiveStreamRegistry
 from synctv.media import amf0
 from synctv.rtmp.chunk import ChunkEncoder
 from synctv.rtmp.messages import MessageType
-from tests.rtmp.test_server import MEDIA, registry, rig
-
-__all__ = ["registry"]  # the fixture
+from tests.support.rtmp import MEDIA, rig
 
 CAPTION_CSID = 40  # a chunk stream the client session's own encoder never uses
 

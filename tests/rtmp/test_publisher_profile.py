@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from synctv.media.flv import TAG_AUDIO, TAG_VIDEO
 from synctv.rtmp.publisher_profile import MAX_ANNOUNCED_TEXT, PublisherProfile
-from tests.rtmp.test_server import TAGS
+from tests.support.rtmp import TAGS
 
 AVC_HEADER, AAC_HEADER = TAGS[1].data, TAGS[2].data
 KEY, INTER = b"\x17\x01\x00\x00\x00" + bytes(20), b"\x27\x01\x00\x00\x00" + bytes(20)

@@ -14,10 +14,8 @@ from synctv.accept import RepeatedEvents
 from synctv.livestream.registry import LiveStreamRegistry
 from synctv.media.flv import TAG_VIDEO, FlvTag
 from synctv.rtmp.server import RtmpServer
-from tests._harness.listeners import FlakyListener
-from tests.rtmp.test_server import MEDIA, registry, rig, wait_for
-
-__all__ = ["registry"]  # the fixture
+from tests.support.listeners import FlakyListener
+from tests.support.rtmp import MEDIA, rig, wait_for
 
 
 async def test_a_trickling_publisher_is_replaced_by_the_real_one(

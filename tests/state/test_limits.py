@@ -28,7 +28,7 @@ from synctv.state.limits import (
 from synctv.state.memory import MemoryState
 from synctv.state.ratelimit import RateLimitRule
 from synctv.state.redis import open_redis_state
-from tests._harness.redis import RedisServer, redis_server
+from tests.support.redis import RedisServer, redis_server
 
 
 class FakeClock:
@@ -191,10 +191,10 @@ def test_the_book_holds_the_declared_defaults() -> None:
 @pytest.mark.parametrize(
     ("key", "value"),
     [
-        ("ratelimit.apiPerAddressPerMinute", 0),
+        ("ratelimit.apiPerAddressPerMinute", -1),
         ("ratelimit.apiPerAddressPerMinute", "600"),
         ("ratelimit.apiPerAddressPerMinute", True),
-        ("ratelimit.authFailuresBeforeLockout", 0),
+        ("ratelimit.authFailuresBeforeLockout", -1),
         ("ratelimit.authFailuresBeforeLockout", 2.5),
         ("ratelimit.authLockoutMinutes", []),
         ("ratelimit.authLockoutMinutes", [1, -5]),
@@ -207,6 +207,20 @@ def test_bad_settings_are_refused_and_change_nothing(key: str, value: object) ->
     with pytest.raises(ValueError, match=r"ratelimit\.|rule"):
         book.apply_setting(key, value)
     assert (book.rule(API_PER_ADDRESS), book.lockout) == before
+
+
+async def test_zero_turns_a_limit_off() -> None:
+    """The registry's rule for every ``ratelimit.*`` count: 0 turns the limit off."""
+    book = LimitBook(
+        {"ratelimit.apiPerAddressPerMinute": 0, "ratelimit.authFailuresBeforeLockout": 0}
+    )
+    assert book.rule(API_PER_ADDRESS) is None
+    state = MemoryState()
+    limits = RateLimits(state, book)
+    for _ in range(1000):
+        await limits.check_api("192.0.2.1")
+    assert [await limits.record_auth_failure("ann") for _ in range(20)] == [0.0] * 20
+    await limits.check_account_lockout("ann")  # never locked
 
 
 def test_unknown_settings_and_mismatched_rules_are_refused() -> None:

@@ -23,7 +23,7 @@ from synctv.state.ratelimit import (
     gcra_step,
 )
 from synctv.state.redis import _GCRA_LUA, open_redis_state
-from tests._harness.redis import send_command
+from tests.support.redis import send_command
 
 # --- the rule math ------------------------------------------------------------------------------
 

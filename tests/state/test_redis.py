@@ -14,7 +14,7 @@ from synctv.config import RedisConfig
 from synctv.state import MemoryState, open_state
 from synctv.state.base import StateUnavailable
 from synctv.state.redis import open_redis_state
-from tests._harness.redis import RedisServer, free_port, redis_server, send_command
+from tests.support.redis import RedisServer, free_port, redis_server, send_command
 
 # Client timeout for the failure tests: short, so they finish quickly.
 TIMEOUT = 0.3

@@ -31,7 +31,7 @@ from synctv.store.audit import (
     write_audit,
 )
 from synctv.store.db import Database, open_database
-from tests._harness.postgres import RunningPostgres
+from tests.support.postgres import RunningPostgres
 
 T = TypeVar("T")
 

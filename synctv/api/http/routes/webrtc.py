@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -89,9 +90,14 @@ class IceServersModel(BaseModel):
 
 
 def webrtc_router(
-    webrtc_config: WebRTCConfig, *, bound_stun_port: Callable[[], int | None]
+    webrtc_config: WebRTCConfig,
+    *,
+    bound_stun_port: Callable[[], int | None],
+    external_servers: Callable[[], Sequence[BaseModel]] = tuple,
 ) -> APIRouter:
-    """``GET /api/webrtc/ice-servers``: the RTCIceServer list for this deployment."""
+    """``GET /api/webrtc/ice-servers``: the RTCIceServer list for this deployment: the built-in
+    STUN, the config file's ``webrtc.ice_servers``, then ``external_servers()`` (the runtime
+    setting ``webrtc.externalIceServers``, read per request so a change applies at once)."""
     router = APIRouter(prefix="/api/webrtc", tags=["webrtc"])
 
     @router.get(
@@ -104,9 +110,15 @@ def webrtc_router(
         servers = build_ice_servers(
             webrtc_config, request_host=request.headers.get("host"), stun_port=bound_stun_port()
         )
+        servers += [_ice_entry(server) for server in external_servers()]
         body = IceServersModel.model_validate({"ice_servers": servers})
         return JSONResponse(
             body.model_dump(exclude_none=True), headers={"cache-control": "no-store"}
         )
 
     return router
+
+
+def _ice_entry(server: BaseModel) -> IceServer:
+    entry: dict[str, Any] = server.model_dump(exclude_none=True)
+    return entry
