@@ -57,6 +57,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_for_port(port: int, limit: float = 10.0) -> None:
+    """Until something accepts on the loopback ``port`` (exits the bench after ``limit`` s)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -173,10 +185,11 @@ MEASUREMENTS: list[Callable[[Rig], dict[str, Any]]] = [public_settings, limited_
 
 @contextmanager
 def redis_server() -> Iterator[str]:
-    """A throw-away redis-server on a free loopback port; yields its URL."""
+    """A throw-away redis-server on a free loopback port; yields its URL (also used by
+    ratelimit_cost.py)."""
     binary = shutil.which("redis-server")
     if binary is None:
-        sys.exit("needs redis-server (apt-get install redis-server), or pass --no-redis")
+        sys.exit("needs redis-server (apt-get install redis-server)")
     workdir = tempfile.mkdtemp(prefix="synctv-api-bench-redis-")
     port = free_port()
     server = subprocess.Popen(
@@ -185,15 +198,7 @@ def redis_server() -> Iterator[str]:
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    sys.exit("redis-server did not start")
-                time.sleep(0.05)
+        wait_for_port(port)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         server.terminate()
@@ -212,7 +217,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--database-url", help="an existing PostgreSQL (default: embedded)")
-    parser.add_argument("--no-redis", action="store_true", help="skip the Redis-backed runs")
+    parser.add_argument(
+        "--no-redis", action="store_true", help="skip the Redis-backed runs (no redis-server)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("needs wrk (apt-get install wrk)")

@@ -20,15 +20,14 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import trio
 import trio_asyncio
+from api_bench import free_port, redis_server, wait_for_port  # bench/ is the script's directory
 
 from synctv.state.memory import MemoryState
 from synctv.state.ratelimit import GcraTable, RateLimitRule
@@ -38,38 +37,6 @@ from synctv.state.redis import open_redis_state
 HUGE = RateLimitRule("bench", 1e12, 60.0)
 CONCURRENT_TASKS = 32
 ICE = "/api/webrtc/ice-servers"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"nothing listens on {port}")
-
-
-def start_redis(workdir: str) -> tuple[subprocess.Popen[bytes], str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("needs redis-server (apt-get install redis-server)")
-    port = free_port()
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", workdir],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    wait_for_port(port)
-    return server, f"redis://127.0.0.1:{port}/0"
 
 
 # --- the child: the web app with or without the limit ------------------------------------------
@@ -227,20 +194,15 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("needs wrk (apt-get install wrk)")
     figures: dict[str, object] = {"bench": "ratelimit_cost", "checks": args.checks}
-    with tempfile.TemporaryDirectory() as workdir:
-        redis, redis_url = start_redis(workdir)
-        try:
-            figures["stun_table_ns_per_check"] = round(table_ns_per_check(args.checks))
-            figures.update(trio.run(measure_checks, args.checks, redis_url))
-            # Modes interleaved, best of --rounds: the machine is shared, so drift and
-            # neighbours' bursts hit every mode alike and the best run is the least disturbed.
-            runs: dict[str, list[tuple[float, float]]] = {"off": [], "memory": [], "redis": []}
-            for _ in range(args.rounds):
-                for mode, results in runs.items():
-                    results.append(http_run(mode, redis_url, args.seconds, args.connections))
-        finally:
-            redis.terminate()
-            redis.wait()
+    with redis_server() as redis_url:
+        figures["stun_table_ns_per_check"] = round(table_ns_per_check(args.checks))
+        figures.update(trio.run(measure_checks, args.checks, redis_url))
+        # Modes interleaved, best of --rounds: the machine is shared, so drift and
+        # neighbours' bursts hit every mode alike and the best run is the least disturbed.
+        runs: dict[str, list[tuple[float, float]]] = {"off": [], "memory": [], "redis": []}
+        for _ in range(args.rounds):
+            for mode, results in runs.items():
+                results.append(http_run(mode, redis_url, args.seconds, args.connections))
     rps = {mode: max(r for r, _ in results) for mode, results in runs.items()}
     cpu = {mode: round(min(c for _, c in results), 1) for mode, results in runs.items()}
     figures["http_requests_per_s"] = rps

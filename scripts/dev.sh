@@ -90,7 +90,7 @@ case "${1:-}" in
     rm -f .coverage .coverage.*
     python -m coverage run -m pytest -q "$@"
     say "coverage of the sans-IO codecs"
-    python -m coverage report --include 'synctv/media/*,synctv/rtmp/*,synctv/stun/*,synctv/auth/opaque.py' \
+    python -m coverage report --include 'synctv/media/*,synctv/rtmp/*,synctv/stun/*,synctv/auth/opaque.py,synctv/auth/usernames.py' \
       --omit 'synctv/rtmp/server.py,synctv/rtmp/play.py,synctv/stun/server.py' --fail-under 95
     ;;
   *)

@@ -356,3 +356,38 @@ AUDIT_CURSOR_INVALID = AUDIT.code(
     G.INVALID_ARGUMENT,
     "The page cursor was not issued by this server.",
 )
+
+IDENTITY = Area("identity", "Accounts, sign-in and sessions (`/api/auth`, `/api/user`)")
+INVALID_CREDENTIALS = IDENTITY.code(
+    "invalid_credentials", 401, G.UNAUTHENTICATED,
+    "The username or password is wrong (the two are not told apart), or the login expired.",
+)  # fmt: skip
+TOKEN_EXPIRED = IDENTITY.code(
+    "token_expired", 401, G.UNAUTHENTICATED, "The token is past its expiry; refresh or sign in."
+)
+TOKEN_REVOKED = IDENTITY.code(
+    "token_revoked", 401, G.UNAUTHENTICATED,
+    "The token's session was revoked (logout, or a refresh token was used twice).",
+)  # fmt: skip
+SIGNUP_DISABLED = IDENTITY.code(
+    "signup_disabled", 403, G.PERMISSION_DENIED, "Password sign-up is turned off on this server."
+)
+USERNAME_TAKEN = IDENTITY.code(
+    "username_taken", 409, G.ALREADY_EXISTS, "An account with this name already exists."
+)
+INVALID_USERNAME = IDENTITY.code(
+    "invalid_username", 422, G.INVALID_ARGUMENT,
+    "A username is 3 to 32 letters, digits or _ - . (after NFKC), in scripts written together.",
+)  # fmt: skip
+OPAQUE_MESSAGE_INVALID = IDENTITY.code(
+    "opaque_message_invalid", 400, G.INVALID_ARGUMENT,
+    "An OPAQUE message is not valid base64 or not a well-formed message of its kind.",
+)  # fmt: skip
+ACCOUNT_PENDING_REVIEW = IDENTITY.code(
+    "account_pending_review", 403, G.PERMISSION_DENIED,
+    "The account waits for an administrator's approval.",
+)  # fmt: skip
+ACCOUNT_BANNED = IDENTITY.code("account_banned", 403, G.PERMISSION_DENIED, "The account is banned.")
+SESSION_NOT_FOUND = IDENTITY.code(
+    "session_not_found", 404, G.NOT_FOUND, "No live session of yours with this id."
+)

@@ -19,6 +19,7 @@ from fastapi.routing import APIRouter
 
 from synctv.api.health import Check, Readiness
 from synctv.api.http.asgi import Route, WebSocketRoute
+from synctv.api.http.principal import Authenticator
 from synctv.app.addresses import BoundAddresses
 from synctv.config import Config
 from synctv.core.runtime_settings import RuntimeSettings
@@ -107,6 +108,7 @@ class Feature:
     collectors: Sequence[Callable[[], None]] = ()  # metric exporters, registered once serving
     health_checks: Mapping[str, Check] = field(default_factory=dict)
     closers: Sequence[Callable[[], Awaitable[None]]] = ()  # after the tree has ended
+    authenticator: Authenticator | None = None  # who calls a REST route (one feature: identity)
 
 
 Builder = Callable[[Services], Awaitable[Feature]]

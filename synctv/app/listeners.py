@@ -83,6 +83,7 @@ def http_listener(
         websocket_routes=[route for feature in features for route in feature.websocket_routes],
         clock=trio.current_time,
         api_limit=api_limit,
+        authenticator=next((f.authenticator for f in features if f.authenticator), None),
     )
     http = HttpServer(app, settings)
     return Listener(

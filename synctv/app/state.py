@@ -16,13 +16,11 @@ from typing import Any
 
 from synctv.app.feature import Feature, Services, Task
 from synctv.core.runtime_settings import RuntimeSettings
+from synctv.core.settings import RATELIMIT_STUN_PER_SOURCE_PER_SECOND
 from synctv.state import MemoryState, ShortLivedState, StateUnavailable
 from synctv.state.limits import DEFAULTS, LimitBook
 
 log = logging.getLogger("synctv.ratelimit")
-
-# Settings the config file also sizes: setting key -> the config's value for it.
-STUN_SETTING = "ratelimit.stunPerSourcePerSecond"
 
 
 async def build(services: Services) -> Feature:
@@ -30,7 +28,9 @@ async def build(services: Services) -> Feature:
     follow_limit_settings(
         services.limits.book,
         services.settings,
-        {STUN_SETTING: services.config.webrtc.stun_rate_limit_per_second},
+        {
+            RATELIMIT_STUN_PER_SOURCE_PER_SECOND.key: services.config.webrtc.stun_rate_limit_per_second
+        },
     )
     tasks = [Task("short_lived_state", state.run)] if isinstance(state, MemoryState) else []
     checks = {"redis": lambda: _state_check(state)} if services.config.redis.url else {}

@@ -43,7 +43,17 @@ from synctv.api.grpc.admin import serve_admin
 from synctv.api.grpc.socket_path import ADMIN_SOCKET_NAME
 from synctv.api.health import Readiness, health_routes
 from synctv.api.metrics_http import metrics_routes
-from synctv.app import admin, audit, diagnostics, live, media_proxy, settings, state, stun
+from synctv.app import (
+    admin,
+    audit,
+    diagnostics,
+    identity,
+    live,
+    media_proxy,
+    settings,
+    state,
+    stun,
+)
 from synctv.app.addresses import BoundAddresses
 from synctv.app.feature import Builder, Feature, RouteFactory, Services, Stop
 from synctv.app.listeners import (
@@ -71,6 +81,7 @@ log = logging.getLogger("synctv.app")
 FEATURES: tuple[Builder, ...] = (
     settings.build,
     state.build,
+    identity.build,
     admin.build,
     live.build,
     media_proxy.build,

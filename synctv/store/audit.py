@@ -73,6 +73,9 @@ ACTIONS: frozenset[str] = frozenset(
         "live.kicked",
         "live.deleted",
         "audit.pruned",
+        "user.registered",
+        "user.login",
+        "session.revoked",
     }
 )
 

@@ -6,8 +6,6 @@ process); an unexpected failure reaches them as ``internal_error`` without its t
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +27,7 @@ from synctv.api.grpc.status import error_code
 from synctv.api.http.asgi import App, Request, Response, Route
 from synctv.api.http.server import HttpListenerSettings, HttpServer
 from synctv.errors import DomainError
+from tests.support.cli import synctv as synctv_cli
 
 GUARD = 30
 SECRET = "hunter2-not-for-clients"
@@ -144,19 +143,6 @@ async def test_grpc_crash_is_internal_error_without_its_text(tmp_path: Path) -> 
     assert error_code(exc) == "internal_error"
     assert SECRET not in (exc.message or "")
     assert SECRET not in str(exc.details)
-
-
-async def synctv_cli(data_dir: Path, *args: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
-    env["SYNCTV_DATA_DIR"] = str(data_dir)
-    result = await trio.run_process(
-        [sys.executable, "-m", "synctv", *args],
-        capture_stdout=True,
-        capture_stderr=True,
-        check=False,
-        env=env,
-    )
-    return result.returncode, result.stdout.decode(), result.stderr.decode()
 
 
 async def test_cli_prints_the_code_and_message_on_one_line(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ the audit retention pass."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,35 +17,31 @@ import pytest
 import trio
 import trio_asyncio
 
-from synctv.app.state import STUN_SETTING, follow_limit_settings
+from synctv.app.state import follow_limit_settings
 from synctv.core.runtime_settings import RuntimeSettings, SettingsService
 from synctv.core.setting_secrets import SettingCipher
+from synctv.core.settings import RATELIMIT_STUN_PER_SOURCE_PER_SECOND
 from synctv.state.limits import API_PER_ADDRESS, STUN_PER_SOURCE, LimitBook
 from synctv.store.audit import CLI_ACTOR
 from synctv.store.db import Database, open_database
 from synctv.store.migrations import migrate
 from synctv.store.settings import SettingsStore
+from tests.support.cli import synctv
 from tests.support.postgres import RunningPostgres
+from tests.support.process import environment
 from tests.support.server import running_server, server_config, url
 
 pytestmark = pytest.mark.slow
 
 KEY = bytes(range(32))
+STUN_SETTING = RATELIMIT_STUN_PER_SOURCE_PER_SECOND.key
 
 
 async def cli(data_dir: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
-    env["SYNCTV_DATA_DIR"] = str(data_dir)
-    with trio.fail_after(30):
-        done = await trio.run_process(
-            [sys.executable, "-m", "synctv", "admin", "settings", *args],
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-            env=env,
-        )
-    assert done.returncode == 0, done.stderr.decode()
-    return done.stdout.decode()
+    """``synctv admin settings ARGS`` against the server of ``data_dir``; must succeed."""
+    code, out, err = await synctv(data_dir, "admin", "settings", *args)
+    assert code == 0, err
+    return out
 
 
 def limit_of(book: LimitBook, name: str) -> float | None:
@@ -184,15 +179,10 @@ async def test_a_credential_key_rotation_reseals_secret_settings(
         await cli(data_dir, "set", "webrtc.externalIceServers", json.dumps([turn]))
         sealed_before = await stored_key_ids()
         assert "s3cret" not in sealed_before
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
-        env["SYNCTV_DATA_DIR"] = str(data_dir)
-        with trio.fail_after(30):
-            rotated = await trio.run_process(
-                [sys.executable, "-m", "synctv", "admin", "provider", "rotate-key",
-                 "--generate-new-key"],
-                capture_stdout=True, capture_stderr=True, check=False, env=env,
-            )  # fmt: skip
-        assert rotated.returncode == 0, rotated.stderr.decode()
+        code, _, err = await synctv(
+            data_dir, "admin", "provider", "rotate-key", "--generate-new-key"
+        )
+        assert code == 0, err
         sealed_after = await stored_key_ids()
         assert sealed_after != sealed_before  # re-sealed under the new key
         assert turn in await offered(server.addresses.http)
@@ -205,14 +195,6 @@ async def test_a_credential_key_rotation_reseals_secret_settings(
     assert turn in servers, keys_on_disk
 
 
-async def answers(env: dict[str, str]) -> bool:
-    done = await trio.run_process(
-        [sys.executable, "-m", "synctv", "admin", "status"],
-        env=env, capture_stdout=True, capture_stderr=True, check=False,
-    )  # fmt: skip
-    return done.returncode == 0
-
-
 async def test_a_change_made_through_one_server_process_reaches_another_within_a_second(
     tmp_path: Path, postgres: RunningPostgres
 ) -> None:
@@ -220,12 +202,7 @@ async def test_a_change_made_through_one_server_process_reaches_another_within_a
     changes a setting through the second one; the first serves it within a second."""
     dsn = await trio.to_thread.run_sync(postgres.create_database)
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCTV_")}
-    env |= {"SYNCTV_DATA_DIR": str(second_dir), "SYNCTV_DATABASE_URL": dsn}
-    env |= {f"SYNCTV_{k}_HOST": "127.0.0.1" for k in ("SERVER", "HEALTH", "METRICS", "GRPC")}
-    env |= {f"SYNCTV_{k}_PORT": "0" for k in ("SERVER", "HEALTH", "METRICS", "GRPC")}
-    env |= {"SYNCTV_LIVESTREAM_RTMP_HOST": "127.0.0.1", "SYNCTV_LIVESTREAM_RTMP_PORT": "0"}
-    env |= {"SYNCTV_WEBRTC_STUN_HOST": "127.0.0.1", "SYNCTV_WEBRTC_STUN_PORT": "0"}
+    env = environment(second_dir) | {"SYNCTV_DATABASE_URL": dsn}
 
     async with running_server(server_config(first_dir, dsn)) as first, trio.open_nursery() as n:
         second = await n.start(
@@ -234,7 +211,7 @@ async def test_a_change_made_through_one_server_process_reaches_another_within_a
         )  # fmt: skip
         try:
             with trio.fail_after(60):  # the second process answers on its management socket
-                while not await answers(env):  # noqa: ASYNC110 (a child process to poll)
+                while (await synctv(second_dir, "admin", "status"))[0] != 0:  # noqa: ASYNC110
                     await trio.sleep(0.2)
             target = url(first.addresses.http, "/api/public/settings")
             async with httpx.AsyncClient() as client:

@@ -1,9 +1,10 @@
 """Who is calling a REST route: the seam between the web layer and identity.
 
-Routes declare what they need with FastAPI dependencies (``Depends(require_admin)``). The
-composition root installs one :data:`Authenticator` on the REST app (``app.state.authenticator``);
-until the identity issue provides one that reads JWT sessions, none is installed and every route
-that needs a caller refuses with ``authentication_required`` (fail closed: no admin route is ever open).
+Routes declare what they need with FastAPI dependencies (``Depends(require_user)``,
+``Depends(require_admin)``). The composition root installs one :data:`Authenticator` on the REST
+app (``app.state.authenticator``): the identity feature's, which reads ``Authorization: Bearer``
+access tokens (:func:`synctv.api.http.routes.auth.token_authenticator`). Without one every route
+that needs a caller refuses with ``authentication_required`` (fail closed: no route is ever open).
 :func:`audit_actor` gives the audit log who acted, from which resolved address, in which request.
 """
 
@@ -25,10 +26,11 @@ Role = Literal["root", "admin", "user", "guest"]
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated caller: a user's public id and global role."""
+    """An authenticated caller: a user's public id, global role and login session."""
 
     user_id: str
     role: Role
+    session_id: str | None = None  # None for callers without a login session (tests, guests)
 
     @property
     def is_admin(self) -> bool:
@@ -44,6 +46,25 @@ async def current_principal(request: Request) -> Principal:
     principal = await authenticate(request) if authenticate is not None else None
     if principal is None:
         raise DomainError(errors.UNAUTHENTICATED, "sign in first")
+    return principal
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>``; None when the header is absent."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise DomainError(errors.UNAUTHENTICATED, "use Authorization: Bearer <access token>")
+    return token.strip()
+
+
+async def require_user(request: Request) -> Principal:
+    """A signed-in account (any of root, admin, user; not a guest)."""
+    principal = await current_principal(request)
+    if principal.role == "guest":
+        raise DomainError(errors.PERMISSION_DENIED, "sign in with an account first")
     return principal
 
 

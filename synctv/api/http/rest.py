@@ -29,6 +29,7 @@ import synctv
 from synctv import errors
 from synctv.api.http.asgi import Request as RawRequest
 from synctv.api.http.asgi import Response, Route
+from synctv.api.http.principal import Authenticator
 from synctv.errors import DomainError, JsonValue, error_body
 
 API_TITLE = "SyncTV API"
@@ -51,8 +52,12 @@ _HTTP_CODES = {
 }
 
 
-def build_rest_api(routers: Iterable[APIRouter]) -> FastAPI:
-    """The FastAPI app with these route groups, the OpenAPI document and the docs page."""
+def build_rest_api(
+    routers: Iterable[APIRouter], authenticator: Authenticator | None = None
+) -> FastAPI:
+    """The FastAPI app with these route groups, the OpenAPI document and the docs page, and
+    ``authenticator`` installed for :mod:`synctv.api.http.principal` (none: every route that
+    needs a caller refuses)."""
     api = FastAPI(
         title=API_TITLE,
         version=synctv.__version__,
@@ -61,6 +66,8 @@ def build_rest_api(routers: Iterable[APIRouter]) -> FastAPI:
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
     )
+    if authenticator is not None:
+        api.state.authenticator = authenticator
     routers = list(routers)
     for router in routers:
         api.include_router(router)

@@ -22,6 +22,7 @@ from synctv.api.http.asgi import (
 )
 from synctv.api.http.cors import CorsPolicy
 from synctv.api.http.forwarded import ClientAddressResolver
+from synctv.api.http.principal import Authenticator
 from synctv.api.http.rest import build_rest_api, docs_asset_routes
 from synctv.config import ConfigError, ServerConfig
 
@@ -52,6 +53,7 @@ def build_web_app(
     observe: ObserveRequest | None = log_and_count,
     clock: Callable[[], float],
     api_limit: ApiLimit | None = None,
+    authenticator: Authenticator | None = None,
 ) -> App:
     """Raw routes first (matched before the framework), then the REST API under ``/api``,
     each of its requests first through ``api_limit`` (``RateLimits.check_api``) when given."""
@@ -60,7 +62,7 @@ def build_web_app(
         observe=observe,
         clock=clock,
         policy=web_policy(server),
-        framework=build_rest_api(api_routers),
+        framework=build_rest_api(api_routers, authenticator),
         websocket_routes=websocket_routes,
         api_limit=api_limit,
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -110,15 +109,10 @@ def webrtc_router(
         servers = build_ice_servers(
             webrtc_config, request_host=request.headers.get("host"), stun_port=bound_stun_port()
         )
-        servers += [_ice_entry(server) for server in external_servers()]
+        servers += [server.model_dump(exclude_none=True) for server in external_servers()]
         body = IceServersModel.model_validate({"ice_servers": servers})
         return JSONResponse(
             body.model_dump(exclude_none=True), headers={"cache-control": "no-store"}
         )
 
     return router
-
-
-def _ice_entry(server: BaseModel) -> IceServer:
-    entry: dict[str, Any] = server.model_dump(exclude_none=True)
-    return entry
