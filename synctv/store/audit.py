@@ -76,6 +76,9 @@ ACTIONS: frozenset[str] = frozenset(
         "user.registered",
         "user.login",
         "session.revoked",
+        # OpenID Connect (oidc): an identity linked to or unlinked from an account.
+        "identity.linked",
+        "identity.unlinked",
     }
 )
 

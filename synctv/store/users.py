@@ -78,7 +78,7 @@ async def insert_q(
     username_key: str,
     role: Role,
     status: Status,
-    opaque_record: bytes,
+    opaque_record: bytes | None,
     by: AuditActor,
 ) -> UserRow | None:
     """Insert an account; ``None`` when a live account has the name already."""
