@@ -391,3 +391,13 @@ ACCOUNT_BANNED = IDENTITY.code("account_banned", 403, G.PERMISSION_DENIED, "The 
 SESSION_NOT_FOUND = IDENTITY.code(
     "session_not_found", 404, G.NOT_FOUND, "No live session of yours with this id."
 )
+
+# OpenID Connect sign-in and linked identities (oidc).
+OIDC = Area(
+    "oidc",
+    "OpenID Connect sign-in and linked identities (`/api/auth/oidc`, `/api/user/identities`)",
+)
+OIDC_LOGIN_INVALID = OIDC.code(
+    "oidc_login_invalid", 400, G.INVALID_ARGUMENT,
+    "The sign-in's state or exchange code is unknown, expired or already used; start again.",
+)  # fmt: skip

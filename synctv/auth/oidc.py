@@ -103,6 +103,8 @@ class PendingLogin:
     code_verifier: str
     redirect_uri: str
     return_to: str
+    # Set when a signed-in user links an identity: the callback links instead of signing in.
+    link_user: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -112,6 +114,7 @@ class PendingLogin:
                 "v": self.code_verifier,
                 "r": self.redirect_uri,
                 "t": self.return_to,
+                "u": self.link_user,
             }
         )
 
@@ -120,11 +123,14 @@ class PendingLogin:
         try:
             raw = json.loads(text)
             fields = (raw["p"], raw["n"], raw["v"], raw["r"], raw["t"])
-        except (ValueError, KeyError, TypeError) as exc:
+            link_user = raw.get("u")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise OidcError("stored login state is unreadable") from exc
-        if not all(isinstance(f, str) for f in fields):
+        if not all(isinstance(f, str) for f in fields) or not (
+            link_user is None or isinstance(link_user, str)
+        ):
             raise OidcError("stored login state is unreadable")
-        return cls(*fields)
+        return cls(*fields, link_user=link_user)
 
 
 def _b64url(data: bytes) -> str:
