@@ -228,6 +228,10 @@ class OidcProvider(_Shape):
         Field(min_length=1, max_length=32),
     ] = ["openid", "profile", "email"]  # pydantic copies defaults
     enabled: bool = True
+    # A first sign-in by an identity linked to no account creates one (else oidc_signup_disabled).
+    allow_signup: bool = True
+    # Accounts it creates wait for an administrator's approval (status pending_review).
+    signup_needs_review: bool = False
 
 
 def _unique_names(providers: list[OidcProvider]) -> list[OidcProvider]:
@@ -358,7 +362,7 @@ OAUTH2_PROVIDERS: Setting[list[OidcProvider]] = _declare(
     (TypeAdapter(Annotated[list[OidcProvider], Field(max_length=16),
                            AfterValidator(_unique_names)]),
      'a list of at most 16 OIDC providers {"name", "issuer", "clientId", "clientSecret", '
-     '"scopes", "displayName", "enabled"} with unique names'),
+     '"scopes", "displayName", "enabled", "allowSignup", "signupNeedsReview"} with unique names'),
     [],
     "OpenID Connect providers for sign-in (client secrets are encrypted at rest).",
     secret_fields=("clientSecret",),
