@@ -143,6 +143,11 @@ class SecurityConfig(_Section):
     # Older credential keys, comma-separated, used only to decrypt (rotation by configuration).
     previous_credential_encryption_keys: SecretStr | None = None
     cluster_secret: SecretStr | None = None
+    # Token lifetimes. A revoked session's access tokens stop at once (the revocation set), so
+    # the access lifetime only bounds how long a stolen one works if nobody revokes it.
+    access_token_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 3600
+    refresh_token_ttl_seconds: Annotated[int, Field(ge=3600, le=365 * 86_400)] = 30 * 86_400
+    guest_token_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 86_400)] = 4 * 3600
 
     @field_validator("credential_encryption_key")
     @classmethod

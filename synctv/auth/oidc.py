@@ -103,8 +103,6 @@ class PendingLogin:
     code_verifier: str
     redirect_uri: str
     return_to: str
-    # Set when a signed-in user links an identity: the callback links instead of signing in.
-    link_user: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -114,7 +112,6 @@ class PendingLogin:
                 "v": self.code_verifier,
                 "r": self.redirect_uri,
                 "t": self.return_to,
-                "u": self.link_user,
             }
         )
 
@@ -123,14 +120,11 @@ class PendingLogin:
         try:
             raw = json.loads(text)
             fields = (raw["p"], raw["n"], raw["v"], raw["r"], raw["t"])
-            link_user = raw.get("u")
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             raise OidcError("stored login state is unreadable") from exc
-        if not all(isinstance(f, str) for f in fields) or not (
-            link_user is None or isinstance(link_user, str)
-        ):
+        if not all(isinstance(f, str) for f in fields):
             raise OidcError("stored login state is unreadable")
-        return cls(*fields, link_user=link_user)
+        return cls(*fields)
 
 
 def _b64url(data: bytes) -> str:

@@ -228,9 +228,9 @@ class OidcProvider(_Shape):
         Field(min_length=1, max_length=32),
     ] = ["openid", "profile", "email"]  # pydantic copies defaults
     enabled: bool = True
-    # A first sign-in by an identity linked to no account creates one (else oidc_signup_disabled).
+    # A first sign-in with this provider creates an account (else: signup_disabled) ...
     allow_signup: bool = True
-    # Accounts it creates wait for an administrator's approval (status pending_review).
+    # ... which waits for an administrator when this is on.
     signup_needs_review: bool = False
 
 
@@ -395,14 +395,7 @@ def validate_document(document: Mapping[str, Any]) -> dict[str, Any]:
 TAKES_EFFECT_WITH: Mapping[str, str] = {
     "chat.maxMessagesPerRoom": "the realtime room channel (chat)",
     "chat.messageRetentionDays": "the realtime room channel (chat)",
-    "oauth2.providers": "identity (OpenID Connect sign-in)",
     "ratelimit.chatMessagesPerUserPerSecond": "the realtime room channel (chat)",
-    "ratelimit.wsTicketsPerUserPerMinute": "identity (WebSocket tickets)",
-    "room.defaultMaxMembers": "rooms",
-    "room.passwordPolicy": "rooms",
-    "server.allowRoomCreation": "rooms",
-    "server.maxRoomsPerUser": "rooms",
     "server.name": "the browser client (shown on its pages; served today by /api/public/settings)",
-    "user.enableGuest": "identity (guest tokens)",
     "webrtc.maxVoiceParticipantsPerRoom": "voice chat",
 }

@@ -1,27 +1,29 @@
-// A real OpenID provider (oidc-provider) on a loopback port for the tests in tests/auth.
-// Arguments are one JSON object: {port, clientId, clientSecret, redirectUris, idTokenTtl}.
-// Its development interactions take any login name with any password; the account's
-// claims are derived from the login name (sub is the name itself, preferred_username, email).
-// Prints one line "ready <issuer>" when it listens; exits when stdin closes.
+// A real OpenID Provider for the sign-in tests: node_modules/oidc-provider (a certified
+// implementation) on a loopback port, with one registered client and dev interactions (a login
+// form taking any account name, then a consent form). Environment: PORT, REDIRECT_URIS (JSON
+// list), CLIENT_SECRET; CLOCK_SKEW_SECONDS shifts the clock the ID tokens are issued by (and only
+// that: the session cookies stay valid), for an ID token that arrives expired.
 import Provider from 'oidc-provider';
 
-const options = JSON.parse(process.argv[2]);
-const issuer = `http://127.0.0.1:${options.port}`;
-
+const port = Number(process.env.PORT);
+const skew = Number(process.env.CLOCK_SKEW_SECONDS || 0);
+const issuer = `http://127.0.0.1:${port}`;
 const provider = new Provider(issuer, {
   clients: [{
-    client_id: options.clientId,
-    client_secret: options.clientSecret,
-    redirect_uris: options.redirectUris,
+    client_id: 'synctv',
+    client_secret: process.env.CLIENT_SECRET,
+    redirect_uris: JSON.parse(process.env.REDIRECT_URIS),
     grant_types: ['authorization_code'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
   }],
-  claims: { openid: ['sub'], profile: ['preferred_username', 'name'], email: ['email', 'email_verified'] },
-  pkce: { required: () => true },
-  // Profile and email claims in the ID token itself (the relying party reads no userinfo).
+  features: { devInteractions: { enabled: true } },
   conformIdTokenClaims: false,
-  ttl: { IdToken: options.idTokenTtl ?? 3600 },
+  claims: {
+    openid: ['sub'],
+    profile: ['name', 'preferred_username'],
+    email: ['email', 'email_verified'],
+  },
   async findAccount(ctx, id) {
     return {
       accountId: id,
@@ -30,11 +32,20 @@ const provider = new Provider(issuer, {
       },
     };
   },
+  cookies: { keys: ['synctv-test-cookie-key'] },
 });
-provider.on('server_error', (ctx, error) => console.error('server_error', error));
-
-const server = provider.listen(options.port, '127.0.0.1', () => {
+if (skew) {
+  const issue = provider.IdToken.prototype.issue;
+  provider.IdToken.prototype.issue = async function skewedIssue(...args) {
+    const realNow = Date.now;
+    Date.now = () => realNow() + skew * 1000;
+    try {
+      return await issue.apply(this, args);
+    } finally {
+      Date.now = realNow;
+    }
+  };
+}
+provider.listen(port, '127.0.0.1', () => {
   process.stdout.write(`ready ${issuer}\n`);
 });
-process.stdin.on('end', () => server.close(() => process.exit(0)));
-process.stdin.resume();
