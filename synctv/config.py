@@ -143,6 +143,12 @@ class SecurityConfig(_Section):
     # Older credential keys, comma-separated, used only to decrypt (rotation by configuration).
     previous_credential_encryption_keys: SecretStr | None = None
     cluster_secret: SecretStr | None = None
+    # Token lifetimes in seconds. An access token is checked without a database read, so its
+    # lifetime bounds how long a revocation must be remembered (1 min to 1 day); a refresh token
+    # up to a year; a guest token (room-bound, no account) 1 min to 1 day.
+    access_token_ttl: Annotated[int, Field(ge=60, le=24 * 3600)] = 3600
+    refresh_token_ttl: Annotated[int, Field(ge=3600, le=365 * 24 * 3600)] = 30 * 24 * 3600
+    guest_token_ttl: Annotated[int, Field(ge=60, le=24 * 3600)] = 4 * 3600
 
     @field_validator("credential_encryption_key")
     @classmethod

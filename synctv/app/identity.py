@@ -15,7 +15,7 @@ from synctv.api.http.routes.user import user_router
 from synctv.app.feature import Feature, Services
 from synctv.auth.identity import IdentityService, ServerSetupChanged
 from synctv.auth.server_setup import server_setup_from_seed
-from synctv.auth.tokens import TokenIssuer
+from synctv.auth.tokens import token_issuer
 from synctv.config import ConfigError
 from synctv.core.settings import USER_ENABLE_PASSWORD_SIGNUP, USER_SIGNUP_NEEDS_REVIEW
 from synctv.store.audit import AuditLog
@@ -31,7 +31,7 @@ def identity_service(services: Services) -> IdentityService:
         audit=AuditLog(services.db),
         state=services.state,
         limits=services.limits,
-        tokens=TokenIssuer(services.secrets.jwt_secret, time.time),
+        tokens=token_issuer(services.config.security, services.secrets.jwt_secret, time.time),
         setup=server_setup_from_seed(services.secrets.opaque_server_setup),
         signup_enabled=lambda: settings.get(USER_ENABLE_PASSWORD_SIGNUP),
         signup_needs_review=lambda: settings.get(USER_SIGNUP_NEEDS_REVIEW),

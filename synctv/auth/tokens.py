@@ -18,10 +18,12 @@ from typing import Final, Literal
 import jwt
 
 from synctv import errors
+from synctv.config import SecurityConfig
 from synctv.errors import DomainError
 
 ACCESS_TTL_SECONDS: Final = 3600
 REFRESH_TTL_SECONDS: Final = 30 * 24 * 3600
+GUEST_TTL_SECONDS: Final = 4 * 3600
 _ALGORITHM: Final = "HS256"
 _REQUIRED: Final = ["sub", "role", "sid", "pv", "typ", "iat", "exp", "jti"]
 
@@ -61,11 +63,13 @@ class TokenIssuer:
         *,
         access_ttl: int = ACCESS_TTL_SECONDS,
         refresh_ttl: int = REFRESH_TTL_SECONDS,
+        guest_ttl: int = GUEST_TTL_SECONDS,
     ) -> None:
         self._secret = secret
         self._clock = clock
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
+        self.guest_ttl = guest_ttl
 
     def __repr__(self) -> str:
         return "TokenIssuer(***)"
@@ -110,6 +114,19 @@ class TokenIssuer:
         if claims.expires_at <= self._clock():
             raise DomainError(errors.TOKEN_EXPIRED, f"the {expected} token has expired")
         return claims
+
+
+def token_issuer(
+    security: SecurityConfig, secret: bytes, clock: Callable[[], float]
+) -> TokenIssuer:
+    """The issuer with the lifetimes configured under ``security.*_token_ttl``."""
+    return TokenIssuer(
+        secret,
+        clock,
+        access_ttl=security.access_token_ttl,
+        refresh_ttl=security.refresh_token_ttl,
+        guest_ttl=security.guest_token_ttl,
+    )
 
 
 def _text(value: object) -> str:
