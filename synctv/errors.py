@@ -372,6 +372,17 @@ TOKEN_REVOKED = IDENTITY.code(
 SIGNUP_DISABLED = IDENTITY.code(
     "signup_disabled", 403, G.PERMISSION_DENIED, "Password sign-up is turned off on this server."
 )
+# -- tokens (issue 11): guest tokens, WebSocket tickets, password change ----------------------
+GUEST_DISABLED = IDENTITY.code(
+    "guest_disabled", 403, G.PERMISSION_DENIED, "Guests are turned off on this server."
+)
+INVALID_ROOM_ID = IDENTITY.code(
+    "invalid_room_id",
+    422,
+    G.INVALID_ARGUMENT,
+    "A room id is 1 to 64 characters of A-Z a-z 0-9 _ -.",
+)
+# -- end tokens ----------------------------------------------------------------------------------
 USERNAME_TAKEN = IDENTITY.code(
     "username_taken", 409, G.ALREADY_EXISTS, "An account with this name already exists."
 )

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import time
 
-from synctv.api.http.routes.auth import auth_router, token_authenticator
+from synctv.api.http.routes.auth import auth_router, guest_router, token_authenticator
 from synctv.api.http.routes.user import user_router
 from synctv.app.feature import Feature, Services
+from synctv.auth.guests import GuestService
 from synctv.auth.identity import IdentityService, ServerSetupChanged
 from synctv.auth.server_setup import server_setup_from_seed
 from synctv.auth.tokens import token_issuer
 from synctv.config import ConfigError
-from synctv.core.settings import USER_ENABLE_PASSWORD_SIGNUP, USER_SIGNUP_NEEDS_REVIEW
+from synctv.core.settings import (
+    USER_ENABLE_GUEST,
+    USER_ENABLE_PASSWORD_SIGNUP,
+    USER_SIGNUP_NEEDS_REVIEW,
+)
 from synctv.store.audit import AuditLog
 from synctv.store.sessions import SessionStore
 from synctv.store.users import UserStore
@@ -44,8 +49,14 @@ async def build(services: Services) -> Feature:
         await identity.check_server_setup()
     except ServerSetupChanged as exc:
         raise ConfigError("security.opaque_server_setup", str(exc)) from None
+    settings = services.settings
+    guests = GuestService(
+        tokens=identity.tokens,
+        limits=services.limits,
+        enabled=lambda: settings.get(USER_ENABLE_GUEST),
+    )
     return Feature(
         "identity",
-        api_routers=[auth_router(identity), user_router(identity)],
+        api_routers=[auth_router(identity), guest_router(guests), user_router(identity)],
         authenticator=token_authenticator(identity),
     )

@@ -27,6 +27,8 @@ GUEST_TTL_SECONDS: Final = 4 * 3600
 _ALGORITHM: Final = "HS256"
 _REQUIRED: Final = ["sub", "role", "sid", "pv", "typ", "iat", "exp", "jti"]
 
+_GUEST_REQUIRED: Final = ["sub", "role", "room", "typ", "iat", "exp", "jti"]
+
 TokenType = Literal["access", "refresh"]
 
 
@@ -47,6 +49,15 @@ class TokenPair:
     access_token: str
     refresh_token: str
     refresh_jti: str
+
+
+@dataclass(frozen=True, slots=True)
+class GuestClaims:
+    """A guest token: no account, no login session, good for one room only."""
+
+    guest_id: str
+    room_id: str
+    expires_at: int
 
 
 def new_jti() -> str:
@@ -88,6 +99,41 @@ class TokenIssuer:
             refresh_jti,
         )
 
+    def issue_guest(self, guest_id: str, room_id: str) -> tuple[str, int]:
+        """A guest token bound to ``room_id`` and its expiry (Unix seconds)."""
+        now = int(self._clock())
+        expires_at = now + self.guest_ttl
+        payload = {
+            "sub": guest_id,
+            "role": "guest",
+            "room": room_id,
+            "typ": "guest",
+            "iat": now,
+            "exp": expires_at,
+            "jti": new_jti(),
+        }
+        return jwt.encode(payload, self._secret, algorithm=_ALGORITHM), expires_at
+
+    def check_guest(self, token: str) -> GuestClaims:
+        """The claims of a guest token; DomainError (401) for anything else."""
+        try:
+            payload = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[_ALGORITHM],
+                options={"require": _GUEST_REQUIRED, "verify_exp": False, "verify_iat": False},
+            )
+            claims = GuestClaims(
+                _text(payload["sub"]), _text(payload["room"]), _integer(payload["exp"])
+            )
+        except (jwt.InvalidTokenError, ValueError):
+            raise DomainError(errors.UNAUTHENTICATED, "the token is not valid") from None
+        if payload["typ"] != "guest" or payload["role"] != "guest":
+            raise DomainError(errors.UNAUTHENTICATED, "this is not a guest token")
+        if claims.expires_at <= self._clock():
+            raise DomainError(errors.TOKEN_EXPIRED, "the guest token has expired")
+        return claims
+
     def check(self, token: str, expected: TokenType) -> Claims:
         """The claims of a token of type ``expected``; DomainError (401) for anything else."""
         try:
@@ -114,6 +160,16 @@ class TokenIssuer:
         if claims.expires_at <= self._clock():
             raise DomainError(errors.TOKEN_EXPIRED, f"the {expected} token has expired")
         return claims
+
+
+def is_guest_token(token: str) -> bool:
+    """Whether ``token`` says it is a guest token; only routes the token to the checker that
+    verifies it (a lie here fails that checker's signature and type checks)."""
+    try:
+        payload = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        return False
+    return isinstance(payload, dict) and payload.get("typ") == "guest"
 
 
 def token_issuer(

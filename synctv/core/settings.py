@@ -399,6 +399,5 @@ TAKES_EFFECT_WITH: Mapping[str, str] = {
     "server.allowRoomCreation": "rooms",
     "server.maxRoomsPerUser": "rooms",
     "server.name": "the browser client (shown on its pages; served today by /api/public/settings)",
-    "user.enableGuest": "identity (guest tokens)",
     "webrtc.maxVoiceParticipantsPerRoom": "voice chat",
 }

@@ -31,6 +31,7 @@ class Principal:
     user_id: str
     role: Role
     session_id: str | None = None  # None for callers without a login session (tests, guests)
+    room_id: str | None = None  # a guest's one room (the guest token's claim); None for accounts
 
     @property
     def is_admin(self) -> bool:

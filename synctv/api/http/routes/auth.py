@@ -21,8 +21,9 @@ from synctv import errors
 from synctv.api.http.asgi import REQUEST_ID
 from synctv.api.http.principal import Authenticator, Principal, bearer_token
 from synctv.api.http.rest import ErrorBody
+from synctv.auth.guests import GuestService
 from synctv.auth.identity import Client, IdentityService
-from synctv.auth.tokens import TokenPair
+from synctv.auth.tokens import TokenPair, is_guest_token
 from synctv.errors import DomainError
 from synctv.store.users import UserRow
 
@@ -148,12 +149,15 @@ _RATE = (429, "`rate_limited` (per address, or the account is locked after faile
 
 
 def token_authenticator(identity: IdentityService) -> Authenticator:
-    """The REST app's authenticator: ``Authorization: Bearer <access token>``."""
+    """The REST app's authenticator: ``Authorization: Bearer <access or guest token>``."""
 
     async def authenticate(request: Request) -> Principal | None:
         token = bearer_token(request)
         if token is None:
             return None
+        if is_guest_token(token):
+            guest = identity.tokens.check_guest(token)
+            return Principal(guest.guest_id, "guest", room_id=guest.room_id)
         claims = await identity.authenticate(token)
         role = claims.role if claims.role in ("root", "admin", "user") else "user"
         return Principal(claims.user_id, role, claims.session_id)  # type: ignore[arg-type]
@@ -248,5 +252,40 @@ def auth_router(identity: IdentityService) -> APIRouter:
     async def refresh(body: RefreshIn, request: Request) -> Any:
         """Swap a refresh token for a new pair; the old refresh token is spent."""
         return TokensOut(**_tokens(await identity.refresh(body.refresh_token, client_of(request))))
+
+    return router
+
+
+RoomId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class GuestTokenIn(CamelModel):
+    room_id: RoomId
+
+
+class GuestTokenOut(CamelModel):
+    token: str = Field(description="Bearer token of typ guest, good for this room only.")
+    guest_id: str
+    expires_at: int = Field(description="Unix seconds.")
+
+
+def guest_router(guests: GuestService) -> APIRouter:
+    router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+    @router.post(
+        "/guest-token",
+        response_model=GuestTokenOut,
+        responses=refusals(
+            (403, "`guest_disabled` (the `user.enableGuest` setting), or the room's refusal"),
+            (422, "`invalid_room_id` or `invalid_request`"),
+            (429, "`rate_limited` (per address)"),
+        ),
+    )
+    async def guest_token(body: GuestTokenIn, request: Request) -> Any:
+        """A token for joining one room without an account (no user row is made)."""
+        issued = await guests.issue(body.room_id, client_of(request).address)
+        return GuestTokenOut(
+            token=issued.token, guest_id=issued.guest_id, expires_at=issued.expires_at
+        )
 
     return router
