@@ -11,11 +11,13 @@ from __future__ import annotations
 import time
 
 from synctv.api.http.routes.auth import auth_router, guest_router, token_authenticator
+from synctv.api.http.routes.tickets import tickets_router
 from synctv.api.http.routes.user import user_router
 from synctv.app.feature import Feature, Services
 from synctv.auth.guests import GuestService
 from synctv.auth.identity import IdentityService, ServerSetupChanged
 from synctv.auth.server_setup import server_setup_from_seed
+from synctv.auth.tickets import TicketService
 from synctv.auth.tokens import token_issuer
 from synctv.config import ConfigError
 from synctv.core.settings import (
@@ -57,6 +59,11 @@ async def build(services: Services) -> Feature:
     )
     return Feature(
         "identity",
-        api_routers=[auth_router(identity), guest_router(guests), user_router(identity)],
+        api_routers=[
+            auth_router(identity),
+            guest_router(guests),
+            tickets_router(TicketService(services.state, services.limits)),
+            user_router(identity),
+        ],
         authenticator=token_authenticator(identity),
     )

@@ -393,7 +393,6 @@ TAKES_EFFECT_WITH: Mapping[str, str] = {
     "chat.messageRetentionDays": "the realtime room channel (chat)",
     "oauth2.providers": "identity (OpenID Connect sign-in)",
     "ratelimit.chatMessagesPerUserPerSecond": "the realtime room channel (chat)",
-    "ratelimit.wsTicketsPerUserPerMinute": "identity (WebSocket tickets)",
     "room.defaultMaxMembers": "rooms",
     "room.passwordPolicy": "rooms",
     "server.allowRoomCreation": "rooms",
