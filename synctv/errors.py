@@ -382,6 +382,10 @@ INVALID_ROOM_ID = IDENTITY.code(
     G.INVALID_ARGUMENT,
     "A room id is 1 to 64 characters of A-Z a-z 0-9 _ -.",
 )
+REAUTHENTICATION_REQUIRED = IDENTITY.code(
+    "reauthentication_required", 401, G.UNAUTHENTICATED,
+    "Changing the password needs a sign-in within the last 5 minutes.",
+)  # fmt: skip
 # -- end tokens ----------------------------------------------------------------------------------
 USERNAME_TAKEN = IDENTITY.code(
     "username_taken", 409, G.ALREADY_EXISTS, "An account with this name already exists."

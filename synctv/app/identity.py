@@ -11,11 +11,13 @@ from __future__ import annotations
 import time
 
 from synctv.api.http.routes.auth import auth_router, guest_router, token_authenticator
+from synctv.api.http.routes.password import password_router
 from synctv.api.http.routes.tickets import tickets_router
 from synctv.api.http.routes.user import user_router
 from synctv.app.feature import Feature, Services
 from synctv.auth.guests import GuestService
 from synctv.auth.identity import IdentityService, ServerSetupChanged
+from synctv.auth.password_change import PasswordChange
 from synctv.auth.server_setup import server_setup_from_seed
 from synctv.auth.tickets import TicketService
 from synctv.auth.tokens import token_issuer
@@ -26,6 +28,7 @@ from synctv.core.settings import (
     USER_SIGNUP_NEEDS_REVIEW,
 )
 from synctv.store.audit import AuditLog
+from synctv.store.passwords import PasswordStore
 from synctv.store.sessions import SessionStore
 from synctv.store.users import UserStore
 
@@ -63,6 +66,14 @@ async def build(services: Services) -> Feature:
             auth_router(identity),
             guest_router(guests),
             tickets_router(TicketService(services.state, services.limits)),
+            password_router(
+                PasswordChange(
+                    identity=identity,
+                    setup=server_setup_from_seed(services.secrets.opaque_server_setup),
+                    state=services.state,
+                    passwords=PasswordStore(services.db),
+                )
+            ),
             user_router(identity),
         ],
         authenticator=token_authenticator(identity),

@@ -76,6 +76,7 @@ ACTIONS: frozenset[str] = frozenset(
         "user.registered",
         "user.login",
         "session.revoked",
+        "user.password_changed",
     }
 )
 
