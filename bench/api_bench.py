@@ -1,5 +1,7 @@
-"""REST API cost on a started server: ``GET /api/public/settings`` requests/s, and the cost of
-the general rate-limit check (memory backend) per request.
+"""REST API cost on a started server: ``GET /api/public/settings`` requests/s, the cost of the
+general rate-limit check (memory backend) per request, ``GET /api/rooms/{id}`` (a room with the
+caller's permissions, authenticated) on one server core, and the latency of adding 100 media in
+one request.
 
     .venv/bin/python bench/api_bench.py [--seconds 10] [--connections 50] [--database-url DSN]
 
@@ -39,6 +41,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# The servers of one run may share a database (--database-url): like replicas, they must share
+# the secrets that stored accounts depend on, or the second refuses to start (a changed OPAQUE
+# setup would lock every account out).
+SHARED_SECRETS = {
+    "SYNCTV_SECURITY_OPAQUE_SERVER_SETUP": os.urandom(64).hex(),
+    "SYNCTV_SECURITY_JWT_SECRET": os.urandom(48).hex(),
+}
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,7 @@ def started_server(
         "SYNCTV_LIVESTREAM_RTMP_HOST": "127.0.0.1", "SYNCTV_LIVESTREAM_RTMP_PORT": "0",
         "SYNCTV_WEBRTC_STUN_HOST": "127.0.0.1", "SYNCTV_WEBRTC_STUN_PORT": "0",
         "SYNCTV_LOG_LEVEL": "warning",
+        **SHARED_SECRETS,
     })  # fmt: skip
     if args.database_url:
         env["SYNCTV_DATABASE_URL"] = args.database_url
@@ -130,13 +140,20 @@ def wait_ready(url: str, server: subprocess.Popen[bytes], limit: float = 90.0) -
     sys.exit(f"the server was not ready within {limit} s")
 
 
-def wrk(rig: Rig, path: str) -> dict[str, Any]:
+def wrk(
+    rig: Rig, path: str, headers: dict[str, str] | None = None, pin: list[str] | None = None
+) -> dict[str, Any]:
     """Drive ``path`` with wrk; requests/s, latency and server CPU per 10k requests."""
     url = rig.http_base + path
-    subprocess.run(["wrk", "-t1", "-c10", "-d1s", url], capture_output=True, check=True)  # warm
+    options = [f"-H{name}: {value}" for name, value in (headers or {}).items()]
+    prefix = pin or []
+    subprocess.run(
+        [*prefix, "wrk", "-t1", "-c10", "-d1s", *options, url], capture_output=True, check=True
+    )  # warm
     cpu0 = cpu_seconds(rig.pid)
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{rig.args.connections}", f"-d{rig.args.seconds}s", "--latency", url],
+        [*prefix, "wrk", "-t1", f"-c{rig.args.connections}", f"-d{rig.args.seconds}s",
+         "--latency", *options, url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     cpu1 = cpu_seconds(rig.pid)
@@ -179,8 +196,104 @@ def limited_public_settings(rig: Rig) -> dict[str, Any]:
     return figures
 
 
+def signed_up(rig: Rig) -> dict[str, str]:
+    """Register one account over REST with our OPAQUE client (a cheap KSF: the client's cost is
+    not what is measured); its bearer header."""
+    import base64
+
+    import httpx
+
+    from synctv.auth import opaque
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    name = f"bench{rig.pid}{int(time.time() * 1000) % 100_000}"
+    request, state = opaque.client_registration_start(b"bench password")
+    with httpx.Client(base_url=rig.http_base, timeout=30) as client:
+        started = client.post(
+            "/api/auth/opaque/registration/start",
+            json={"username": name, "registrationRequest": b64(request)},
+        ).json()
+        upload = opaque.client_registration_finish(
+            state, base64.b64decode(started["registrationResponse"]), ksf=opaque.identity_ksf
+        ).registration_upload
+        done = client.post(
+            "/api/auth/opaque/registration/finish",
+            json={"sessionId": started["sessionId"], "registrationUpload": b64(upload)},
+        ).json()
+    return {"Authorization": f"Bearer {done['accessToken']}"}
+
+
+@contextmanager
+def one_server_core(rig: Rig) -> Iterator[list[str]]:
+    """Pin every thread of the server to CPU 0 and hand back the prefix that runs the load
+    generator on the other CPUs; unpinned afterwards. No pinning on a one-CPU machine."""
+    cpus = os.cpu_count() or 1
+    if cpus < 2 or shutil.which("taskset") is None:
+        yield []
+        return
+    subprocess.run(
+        ["taskset", "-a", "-p", "-c", "0", str(rig.pid)], capture_output=True, check=True
+    )
+    try:
+        yield ["taskset", "-c", f"1-{cpus - 1}"]
+    finally:
+        subprocess.run(
+            ["taskset", "-a", "-p", "-c", f"0-{cpus - 1}", str(rig.pid)], capture_output=True
+        )
+
+
+def room_with_permissions(rig: Rig) -> dict[str, Any]:
+    """``GET /api/rooms/{id}``: the room and the caller's role and permissions, one database
+    round trip plus the token check, on one server core (goal: 1,000 requests/s)."""
+    import httpx
+
+    set_setting(rig, "ratelimit.apiPerAddressPerMinute", "0")
+    auth = signed_up(rig)
+    room = httpx.post(
+        rig.http_base + "/api/rooms", json={"name": "bench room"}, headers=auth, timeout=30
+    ).json()["room"]["id"]
+    with one_server_core(rig) as pin:
+        figures = wrk(rig, f"/api/rooms/{room}", auth, pin)
+    return {f"room_get_{k}": v for k, v in figures.items()}
+
+
+def batch_add_media(rig: Rig) -> dict[str, Any]:
+    """``POST /api/rooms/{id}/media`` with 100 items (one transaction): latency over
+    ``--batches`` calls, one at a time (goal: p99 under 50 ms)."""
+    import httpx
+
+    auth = signed_up(rig)
+    items = [
+        {"name": f"episode {n}", "source": {"kind": "url", "url": f"https://cdn.test/{n}.mp4"}}
+        for n in range(100)
+    ]
+    timings = []
+    with httpx.Client(base_url=rig.http_base, headers=auth, timeout=30) as client:
+        room = client.post("/api/rooms", json={"name": "bench batch"}).json()["room"]["id"]
+        for _ in range(rig.args.batches):
+            started = time.perf_counter()
+            response = client.post(f"/api/rooms/{room}/media", json={"items": items})
+            timings.append(time.perf_counter() - started)
+            assert response.status_code == 201, response.text
+    timings.sort()
+    return {
+        "batch_add_100_calls": len(timings),
+        "batch_add_100_p50_ms": round(timings[len(timings) // 2] * 1000, 1),
+        "batch_add_100_p99_ms": round(
+            timings[min(len(timings) - 1, int(len(timings) * 0.99))] * 1000, 1
+        ),
+    }
+
+
 # One function per figure, in the order they run.
-MEASUREMENTS: list[Callable[[Rig], dict[str, Any]]] = [public_settings, limited_public_settings]
+MEASUREMENTS: list[Callable[[Rig], dict[str, Any]]] = [
+    public_settings,
+    limited_public_settings,
+    room_with_permissions,
+    batch_add_media,
+]
 
 
 @contextmanager
@@ -217,6 +330,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--database-url", help="an existing PostgreSQL (default: embedded)")
+    parser.add_argument("--batches", type=int, default=50, help="batch adds of 100 to time")
     parser.add_argument(
         "--no-redis", action="store_true", help="skip the Redis-backed runs (no redis-server)"
     )

@@ -68,6 +68,7 @@ install_test_system_packages() {
   command -v npm >/dev/null || apt_install nodejs npm
   # The browser OPAQUE library, pinned by its lock file, as the interop peer of tests/auth.
   npm ci --prefix tests/support/opaque_node --no-audit --no-fund --silent
+  npm ci --prefix tests/support/oidc_node --no-audit --no-fund --silent
 }
 
 case "${1:-}" in

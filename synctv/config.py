@@ -143,12 +143,11 @@ class SecurityConfig(_Section):
     # Older credential keys, comma-separated, used only to decrypt (rotation by configuration).
     previous_credential_encryption_keys: SecretStr | None = None
     cluster_secret: SecretStr | None = None
-    # Token lifetimes in seconds. An access token is checked without a database read, so its
-    # lifetime bounds how long a revocation must be remembered (1 min to 1 day); a refresh token
-    # up to a year; a guest token (room-bound, no account) 1 min to 1 day.
-    access_token_ttl: Annotated[int, Field(ge=60, le=24 * 3600)] = 3600
-    refresh_token_ttl: Annotated[int, Field(ge=3600, le=365 * 24 * 3600)] = 30 * 24 * 3600
-    guest_token_ttl: Annotated[int, Field(ge=60, le=24 * 3600)] = 4 * 3600
+    # Token lifetimes. A revoked session's access tokens stop at once (the revocation set), so
+    # the access lifetime only bounds how long a stolen one works if nobody revokes it.
+    access_token_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 3600
+    refresh_token_ttl_seconds: Annotated[int, Field(ge=3600, le=365 * 86_400)] = 30 * 86_400
+    guest_token_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 86_400)] = 4 * 3600
 
     @field_validator("credential_encryption_key")
     @classmethod

@@ -11,7 +11,7 @@ Codes are flat ``snake_case`` and start with their area's noun (``stream_not_fou
 and clients match on them, so they stay. A code never changes meaning; add a new one instead.
 Declare a code, one line, under its :class:`Area` (``G`` is :class:`GrpcStatus`)::
 
-    ROOM_NOT_FOUND = ROOMS.code("room_not_found", 404, G.NOT_FOUND, "No room with this id.")
+    MEMBER_NOT_FOUND = ROOMS.code("member_not_found", 404, G.NOT_FOUND, "No member with this id.")
 
 Raising a code that is not declared is a bug: the constructor refuses it at run time and
 ``tests/test_errors.py`` finds literal codes in the source that are not declared.
@@ -372,21 +372,6 @@ TOKEN_REVOKED = IDENTITY.code(
 SIGNUP_DISABLED = IDENTITY.code(
     "signup_disabled", 403, G.PERMISSION_DENIED, "Password sign-up is turned off on this server."
 )
-# -- tokens (issue 11): guest tokens, WebSocket tickets, password change ----------------------
-GUEST_DISABLED = IDENTITY.code(
-    "guest_disabled", 403, G.PERMISSION_DENIED, "Guests are turned off on this server."
-)
-INVALID_ROOM_ID = IDENTITY.code(
-    "invalid_room_id",
-    422,
-    G.INVALID_ARGUMENT,
-    "A room id is 1 to 64 characters of A-Z a-z 0-9 _ -.",
-)
-REAUTHENTICATION_REQUIRED = IDENTITY.code(
-    "reauthentication_required", 401, G.UNAUTHENTICATED,
-    "Changing the password needs a sign-in within the last 5 minutes.",
-)  # fmt: skip
-# -- end tokens ----------------------------------------------------------------------------------
 USERNAME_TAKEN = IDENTITY.code(
     "username_taken", 409, G.ALREADY_EXISTS, "An account with this name already exists."
 )
@@ -403,6 +388,121 @@ ACCOUNT_PENDING_REVIEW = IDENTITY.code(
     "The account waits for an administrator's approval.",
 )  # fmt: skip
 ACCOUNT_BANNED = IDENTITY.code("account_banned", 403, G.PERMISSION_DENIED, "The account is banned.")
+SETUP_TOKEN_INVALID = IDENTITY.code(
+    "setup_token_invalid", 403, G.PERMISSION_DENIED,
+    "The setup link is unknown or used, or an account exists already.",
+)  # fmt: skip
+USER_NOT_FOUND = IDENTITY.code(
+    "user_not_found", 404, G.NOT_FOUND, "No account with this id or name."
+)
+ROLE_RULE = IDENTITY.code(
+    "role_rule", 403, G.PERMISSION_DENIED,
+    "Only root manages admins; admins cannot act on root or other admins; the last root stays.",
+)  # fmt: skip
+RESET_TOKEN_INVALID = IDENTITY.code(
+    "reset_token_invalid", 403, G.PERMISSION_DENIED,
+    "The password reset link is unknown, used, expired or superseded.",
+)  # fmt: skip
+REAUTHENTICATION_REQUIRED = IDENTITY.code(
+    "reauthentication_required", 403, G.PERMISSION_DENIED,
+    "Sign in again: this needs a sign-in from the last 5 minutes.",
+)  # fmt: skip
 SESSION_NOT_FOUND = IDENTITY.code(
     "session_not_found", 404, G.NOT_FOUND, "No live session of yours with this id."
 )
+
+# -- rooms (issue 12) ----------------------------------------------------------------------------
+ROOMS = Area("rooms", "Rooms, members and playback (`/api/rooms`)")
+ROOM_NOT_FOUND = ROOMS.code("room_not_found", 404, G.NOT_FOUND, "No room with this id.")
+INVALID_ROOM = ROOMS.code(
+    "invalid_room", 422, G.INVALID_ARGUMENT,
+    "A room name is 1 to 100 characters and a description at most 500, without < or >.",
+)  # fmt: skip
+INVALID_ROOM_SETTINGS = ROOMS.code(
+    "invalid_room_settings", 422, G.INVALID_ARGUMENT,
+    "A room settings value or key is not valid; the message names it.",
+)  # fmt: skip
+ROOM_CREATION_DISABLED = ROOMS.code(
+    "room_creation_disabled", 403, G.PERMISSION_DENIED, "Creating rooms is turned off."
+)
+ROOM_LIMIT_REACHED = ROOMS.code(
+    "room_limit_reached", 409, G.RESOURCE_EXHAUSTED,
+    "You own as many rooms as server.maxRoomsPerUser allows.",
+)  # fmt: skip
+ROOM_FULL = ROOMS.code(
+    "room_full", 409, G.RESOURCE_EXHAUSTED, "The room has as many members as it allows."
+)
+ROOM_JOIN_CLOSED = ROOMS.code(
+    "room_join_closed", 403, G.PERMISSION_DENIED,
+    "The room does not let people join by themselves; ask a room manager to add you.",
+)  # fmt: skip
+ROOM_BANNED = ROOMS.code("room_banned", 403, G.PERMISSION_DENIED, "You are banned from this room.")
+ROOM_KICK_COOLDOWN = ROOMS.code(
+    "room_kick_cooldown", 403, G.PERMISSION_DENIED,
+    "You were removed from this room and may not join again yet (details: until).",
+)  # fmt: skip
+ROOM_PASSWORD_REQUIRED = ROOMS.code(
+    "room_password_required", 403, G.PERMISSION_DENIED,
+    "The room has a password and it was missing or wrong.",
+)  # fmt: skip
+MEMBER_NOT_FOUND = ROOMS.code(
+    "member_not_found", 404, G.NOT_FOUND, "No member of this room with this id."
+)
+CREATOR_MUST_TRANSFER = ROOMS.code(
+    "creator_must_transfer", 409, G.FAILED_PRECONDITION,
+    "The creator must transfer the room to another member before leaving.",
+)  # fmt: skip
+JOIN_REQUEST_NOT_FOUND = ROOMS.code(
+    "join_request_not_found", 404, G.NOT_FOUND, "No pending join request from this user."
+)
+VERSION_CONFLICT = ROOMS.code(
+    "version_conflict", 409, G.ABORTED,
+    "The change was made against a state that has changed since (version or media); reload.",
+)  # fmt: skip
+INVALID_PLAYBACK_CHANGE = ROOMS.code(
+    "invalid_playback_change", 422, G.FAILED_PRECONDITION,
+    "A playback change that cannot apply: nothing selected, a live stream sought, a bad value.",
+)  # fmt: skip
+PLAYLIST_ITEM_NOT_FOUND = ROOMS.code(
+    "playlist_item_not_found", 404, G.NOT_FOUND, "No such media or playlist in this room."
+)
+INVALID_MEDIA_SOURCE = ROOMS.code(
+    "invalid_media_source", 422, G.INVALID_ARGUMENT,
+    "A media source field is not valid; the message names it (items[i].source.url ...).",
+)  # fmt: skip
+ROOM_SUSPENDED = ROOMS.code(
+    "room_suspended", 403, G.PERMISSION_DENIED,
+    "A platform administrator suspended this room (details: reason).",
+)  # fmt: skip
+GUEST_NOT_ADMITTED = ROOMS.code(
+    "guest_not_admitted", 403, G.PERMISSION_DENIED,
+    "Guests may not enter this room (it is private, has a password, or guests are turned off).",
+)  # fmt: skip
+
+# -- OpenID Connect sign-in (issue 11) ---------------------------------------------------------
+OIDC = Area("oidc", "Signing in with an OpenID Connect provider (`/api/auth/oidc`)")
+OIDC_PROVIDER_NOT_FOUND = OIDC.code(
+    "oidc_provider_not_found", 404, G.NOT_FOUND, "No enabled OpenID provider by this name."
+)
+OIDC_PROVIDER_UNAVAILABLE = OIDC.code(
+    "oidc_provider_unavailable", 502, G.UNAVAILABLE,
+    "The OpenID provider could not be reached or answered something unusable.",
+)  # fmt: skip
+OIDC_STATE_INVALID = OIDC.code(
+    "oidc_state_invalid", 400, G.INVALID_ARGUMENT,
+    "The sign-in's state (or exchange code) is unknown, used or expired: start again.",
+)  # fmt: skip
+OIDC_LOGIN_REFUSED = OIDC.code(
+    "oidc_login_refused", 401, G.UNAUTHENTICATED,
+    "The provider's answer failed a check (code, ID token signature, issuer, audience, expiry, nonce).",
+)  # fmt: skip
+OIDC_IDENTITY_TAKEN = OIDC.code(
+    "oidc_identity_taken", 409, G.ALREADY_EXISTS, "This identity is linked to an account already."
+)
+OIDC_IDENTITY_NOT_FOUND = OIDC.code(
+    "oidc_identity_not_found", 404, G.NOT_FOUND, "No linked identity of yours with this id."
+)
+OIDC_LAST_SIGN_IN = OIDC.code(
+    "oidc_last_sign_in", 409, G.FAILED_PRECONDITION,
+    "The account's only way to sign in cannot be removed (set a password first).",
+)  # fmt: skip

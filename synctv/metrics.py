@@ -43,6 +43,7 @@ AREAS: Mapping[str, str] = {
     "stun": "STUN",
     "proxy": "Media proxy and slice cache",
     "outbound": "Outbound HTTP (proxy slices, pass-through, provider APIs)",
+    "room": "Rooms and the realtime room channel",
 }
 UNITS = ("seconds", "bytes")
 
@@ -490,4 +491,20 @@ OUTBOUND_ERRORS = counter(
     " redirects, invalid_url, internal), on every path: slices, pass-through, playlists,"
     " provider APIs",
     labels=("kind",),
+)
+
+# --- realtime room channel ------------------------------------------------------------------------
+
+ROOM_PLAYBACK_DRIFT = histogram(
+    "synctv_room_playback_drift_seconds",
+    "Absolute drift of players from their room's playback state, as clients report it every 2 s",
+    unit="seconds",
+    buckets=(0.01, 0.025, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2, 5),
+)
+ROOM_CHANNEL_CONNECTIONS = gauge(
+    "synctv_room_channel_connections", "Open realtime room channel connections on this node"
+)
+ROOM_CHANNEL_SLOW_CUT = counter(
+    "synctv_room_channel_slow_cut_total",
+    "Room channel connections closed (4408) because they could not keep up",
 )

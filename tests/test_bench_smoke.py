@@ -65,8 +65,9 @@ def test_http_micro() -> None:
 
 def test_api_bench(fresh_dsn: str) -> None:
     figures = run_bench(
-        "api_bench.py", "--seconds", "1", "--connections", "4", "--database-url", fresh_dsn
-    )
+        "api_bench.py", "--seconds", "1", "--connections", "4", "--batches", "3",
+        "--database-url", fresh_dsn,
+    )  # fmt: skip
     assert figures["public_settings_requests_per_s"] > 0
     assert figures["public_settings_errors"] == 0
     assert figures["limited_requests_per_s"] > 0
@@ -75,6 +76,10 @@ def test_api_bench(fresh_dsn: str) -> None:
     assert figures["redis_limited_requests_per_s"] > 0
     assert figures["redis_limited_errors"] == 0
     assert "rate_limit_check_redis_cpu_us_per_request" in figures
+    assert figures["room_get_requests_per_s"] > 0
+    assert figures["room_get_errors"] == 0  # authenticated, a member's view
+    assert figures["batch_add_100_calls"] == 3
+    assert figures["redis_room_get_errors"] == 0
 
 
 def test_ratelimit_cost() -> None:
@@ -134,3 +139,16 @@ def test_proxy_norange() -> None:
     figures = run_bench("proxy_norange.py", "--size-mb", "8", "--range-mb", "1", "--runs", "1")
     assert figures["status"] == [206]
     assert figures["client_bytes"] == 1024 * 1024
+
+
+def test_auth_bench(fresh_dsn: str) -> None:
+    figures = run_bench(
+        "auth_bench.py", "--seconds", "2", "--clients", "2", "--connections", "4",
+        "--database-url", fresh_dsn,
+    )  # fmt: skip
+    assert figures["logins"] > 0
+    assert figures["login_errors"] == 0
+    assert figures["server_cpu_ms_per_login"] > 0
+    assert figures["authenticated_errors"] == 0  # the token is accepted on every request
+    assert figures["unauthenticated_errors"] == 0
+    assert figures["authenticated_vs_unauthenticated_rps"] > 0

@@ -6,10 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from synctv import errors
-from synctv.auth.tokens import token_issuer
 from synctv.config import ConfigError, load_config
-from synctv.errors import DomainError
 
 
 def write(path: Path, text: str) -> Path:
@@ -25,32 +22,6 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.data_dir == (tmp_path / "data").resolve()
     assert config.database.url is None
     assert config.server.shutdown_drain_timeout_seconds == 10
-    assert config.security.access_token_ttl == 3600
-    assert config.security.refresh_token_ttl == 30 * 24 * 3600
-    assert config.security.guest_token_ttl == 4 * 3600
-
-
-def test_token_lifetimes_reach_the_issuer(tmp_path: Path) -> None:
-    env = {
-        "SYNCTV_SECURITY_ACCESS_TOKEN_TTL": "120",
-        "SYNCTV_SECURITY_REFRESH_TOKEN_TTL": "7200",
-        "SYNCTV_SECURITY_GUEST_TOKEN_TTL": "600",
-    }
-    config = load_config(environ=env, cwd=tmp_path)
-    now = [1_000_000.0]
-    issuer = token_issuer(config.security, b"k" * 32, lambda: now[0])
-    pair = issuer.issue("u", "user", "s", 1, "j")
-    assert (issuer.access_ttl, issuer.refresh_ttl, issuer.guest_ttl) == (120, 7200, 600)
-    now[0] += 119
-    issuer.check(pair.access_token, "access")
-    now[0] += 1
-    with pytest.raises(DomainError) as info:
-        issuer.check(pair.access_token, "access")
-    assert info.value.code == errors.TOKEN_EXPIRED
-    issuer.check(pair.refresh_token, "refresh")
-    now[0] += 7200 - 120
-    with pytest.raises(DomainError):
-        issuer.check(pair.refresh_token, "refresh")
 
 
 def test_precedence_defaults_yaml_env_file(tmp_path: Path) -> None:
@@ -229,27 +200,6 @@ FAILURES = [
         {"SYNCTV_SERVER_SHUTDOWN_DRAIN_TIMEOUT_SECONDS": "-1"},
         "server.shutdown_drain_timeout_seconds",
         "greater",
-    ),
-    (
-        "access_ttl_too_short",
-        None,
-        {"SYNCTV_SECURITY_ACCESS_TOKEN_TTL": "10"},
-        "security.access_token_ttl",
-        "greater than or equal to 60",
-    ),
-    (
-        "refresh_ttl_too_long",
-        "security:\n  refresh_token_ttl: 999999999\n",
-        {},
-        "security.refresh_token_ttl",
-        "less than or equal",
-    ),
-    (
-        "guest_ttl_not_a_number",
-        None,
-        {"SYNCTV_SECURITY_GUEST_TOKEN_TTL": "4h"},
-        "security.guest_token_ttl",
-        "integer",
     ),
 ]
 

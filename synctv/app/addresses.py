@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import trio
+
 from synctv.stun.server import StunEndpoints
 
 
@@ -25,6 +27,7 @@ class BoundAddresses:
     rtmp: list[tuple[str, int]] = field(default_factory=list)
     stun: StunEndpoints | None = None
     admin_socket: Path | None = None
+    http_ready: trio.Event = field(default_factory=trio.Event)  # set once http is bound
 
     def http_binds(self) -> list[str]:
         return self.http
@@ -47,6 +50,7 @@ class BoundAddresses:
     # Setters for Listener.bound: what each listener's serve() reported through task_status.
     def http_bound(self, binds: list[str]) -> None:
         self.http[:] = binds
+        self.http_ready.set()
 
     def health_bound(self, binds: list[str]) -> None:
         self.health[:] = binds

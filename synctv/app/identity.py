@@ -8,29 +8,55 @@ start with a message naming the key (every login would fail otherwise).
 
 from __future__ import annotations
 
+import logging
 import time
 
-from synctv.api.http.routes.auth import auth_router, guest_router, token_authenticator
-from synctv.api.http.routes.password import password_router
-from synctv.api.http.routes.tickets import tickets_router
+import trio
+
+from synctv.api.grpc.admin_live import LiveUrls
+from synctv.api.grpc.admin_users import UserAdmin
+from synctv.api.grpc.auth import AuthService
+from synctv.api.http.routes.admin_users import admin_users_router
+from synctv.api.http.routes.auth import (
+    auth_router,
+    tickets_router,
+    token_authenticator,
+    whoami_router,
+)
+from synctv.api.http.routes.oidc import oidc_router
+from synctv.api.http.routes.setup import password_router, reset_router, setup_router
 from synctv.api.http.routes.user import user_router
-from synctv.app.feature import Feature, Services
-from synctv.auth.guests import GuestService
+from synctv.app.feature import Feature, Services, Task
+from synctv.auth.accounts import AccountService
 from synctv.auth.identity import IdentityService, ServerSetupChanged
-from synctv.auth.password_change import PasswordChange
+from synctv.auth.oidc_login import OidcLogins
 from synctv.auth.server_setup import server_setup_from_seed
-from synctv.auth.tickets import TicketService
-from synctv.auth.tokens import token_issuer
+from synctv.auth.tokens import TokenIssuer
 from synctv.config import ConfigError
 from synctv.core.settings import (
-    USER_ENABLE_GUEST,
+    OAUTH2_PROVIDERS,
     USER_ENABLE_PASSWORD_SIGNUP,
     USER_SIGNUP_NEEDS_REVIEW,
 )
+from synctv.outbound.client import HttpUpstream
+from synctv.store.accounts import AccountStore
 from synctv.store.audit import AuditLog
-from synctv.store.passwords import PasswordStore
+from synctv.store.identities import IdentityStore
 from synctv.store.sessions import SessionStore
 from synctv.store.users import UserStore
+
+log = logging.getLogger("synctv.identity")
+
+
+def token_issuer(services: Services) -> TokenIssuer:
+    security = services.config.security
+    return TokenIssuer(
+        services.secrets.jwt_secret,
+        time.time,
+        access_ttl=security.access_token_ttl_seconds,
+        refresh_ttl=security.refresh_token_ttl_seconds,
+        guest_ttl=security.guest_token_ttl_seconds,
+    )
 
 
 def identity_service(services: Services) -> IdentityService:
@@ -41,11 +67,37 @@ def identity_service(services: Services) -> IdentityService:
         audit=AuditLog(services.db),
         state=services.state,
         limits=services.limits,
-        tokens=token_issuer(services.config.security, services.secrets.jwt_secret, time.time),
+        tokens=token_issuer(services),
         setup=server_setup_from_seed(services.secrets.opaque_server_setup),
         signup_enabled=lambda: settings.get(USER_ENABLE_PASSWORD_SIGNUP),
         signup_needs_review=lambda: settings.get(USER_SIGNUP_NEEDS_REVIEW),
     )
+
+
+def setup_link_announcer(services: Services, accounts: AccountService) -> Task:
+    """On a start with no account: log the one-time setup link once the HTTP port is known.
+
+    The link is a secret shown on purpose: whoever reads the server's log at first start is
+    trusted to become root (that is the operator), and nothing else ever logs it. Each start
+    without an account makes a new link; the older ones stop working.
+    """
+
+    async def announce(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        token = await accounts.setup_link_token()
+        if token is None:
+            return
+        with trio.move_on_after(30):
+            await services.addresses.http_ready.wait()
+        base = LiveUrls(services.config, http_binds=services.addresses.http_binds).http_base()
+        log.warning(
+            "No account exists yet. Open %s/setup?token=%s to create the first (root) account,"
+            " or run: synctv admin user create NAME --role root",
+            base,
+            token,
+        )
+
+    return Task("setup_link", announce)
 
 
 async def build(services: Services) -> Feature:
@@ -54,27 +106,42 @@ async def build(services: Services) -> Feature:
         await identity.check_server_setup()
     except ServerSetupChanged as exc:
         raise ConfigError("security.opaque_server_setup", str(exc)) from None
-    settings = services.settings
-    guests = GuestService(
-        tokens=identity.tokens,
-        limits=services.limits,
-        enabled=lambda: settings.get(USER_ENABLE_GUEST),
+    accounts = AccountService(identity, AccountStore(services.db))
+    urls = LiveUrls(services.config, http_binds=services.addresses.http_binds)
+
+    def link(path: str) -> str:
+        """A URL of this server for a person (server.public_url, else the bound address)."""
+        return urls.http_base() + path
+
+    upstream = HttpUpstream(
+        connect_timeout=10.0,
+        read_timeout=15.0,
+        max_connections=16,
+        own_listeners=services.addresses.own_listeners,
+    )
+    logins = OidcLogins(
+        providers=lambda: services.settings.get(OAUTH2_PROVIDERS),
+        state=services.state,
+        http=upstream,
+        identity=identity,
+        identities=IdentityStore(services.db),
     )
     return Feature(
         "identity",
         api_routers=[
             auth_router(identity),
-            guest_router(guests),
-            tickets_router(TicketService(services.state, services.limits)),
-            password_router(
-                PasswordChange(
-                    identity=identity,
-                    setup=server_setup_from_seed(services.secrets.opaque_server_setup),
-                    state=services.state,
-                    passwords=PasswordStore(services.db),
-                )
-            ),
             user_router(identity),
+            tickets_router(identity),
+            whoami_router(),
+            setup_router(accounts, identity),
+            password_router(accounts, identity),
+            admin_users_router(accounts, link),
+            reset_router(accounts, identity),
+            oidc_router(logins, identity, urls.http_base),
         ],
+        admin_handlers=[UserAdmin(accounts, link)],
+        grpc_handlers=[AuthService(identity, accounts)],
+        tasks=[setup_link_announcer(services, accounts)],
         authenticator=token_authenticator(identity),
+        closers=[upstream.aclose],
     )

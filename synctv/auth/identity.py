@@ -35,9 +35,9 @@ from synctv.auth.usernames import InvalidUsername, parse_username
 from synctv.errors import DomainError
 from synctv.state import ShortLivedState, StateUnavailable
 from synctv.state.limits import RateLimits
-from synctv.store.audit import AuditActor, AuditEvent, AuditLog, Outcome
+from synctv.store.audit import AuditActor, AuditEvent, AuditLog
 from synctv.store.sessions import Rotation, SessionRow, SessionStore
-from synctv.store.users import UsernameTaken, UserRow, UserStore
+from synctv.store.users import UsernameTaken, UserRow, UserStore, row_of
 
 log = logging.getLogger("synctv.identity")
 _T = TypeVar("_T")
@@ -49,9 +49,19 @@ HANDSHAKE_TTL_SECONDS: Final = 300
 REVOCATION_SLACK_SECONDS: Final = 60
 _LOGIN_KEY = "auth:opaque:login:"
 _REGISTRATION_KEY = "auth:opaque:registration:"
+# Each flow keeps its handshakes under its own prefix: an id from one never finishes another.
+_REGISTRATION_AS_KEY = "auth:opaque:registration-as:"
+_PASSWORD_KEY = "auth:opaque:password:"
 _REVOKED_KEY = "auth:revoked:session:"
+_TICKET_KEY = "auth:ticket:"
+# A WebSocket ticket: issued by POST /api/tickets, taken by the handshake within this.
+TICKET_TTL_SECONDS: Final = 30
+MAX_TICKET: Final = 64
 # The longest sessionId we issue is 32 characters; anything longer is not ours.
 MAX_HANDSHAKE_ID: Final = 64
+
+
+CreateRoot = Callable[[str, str, str, str, bytes, AuditActor], Awaitable[UserRow | None]]
 
 
 class ServerSetupChanged(Exception):
@@ -68,6 +78,16 @@ class Client:
 
     def actor(self, who: str) -> AuditActor:
         return AuditActor(who, self.address, self.request_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """Who may open one room's channel: a user (with their session) or a guest."""
+
+    user_id: str
+    role: str
+    session_id: str  # "" for guests
+    room_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +224,102 @@ class IdentityService:
             return Registered(user, None)
         return Registered(user, await self.open_session(user, client))
 
+    # -- accounts made by an operator or through the setup link ------------------------------
+
+    async def start_registration_as(
+        self,
+        username: str,
+        registration_request: bytes,
+        *,
+        role: str,
+        setup_token: str | None = None,
+    ) -> tuple[str, bytes]:
+        """Registration step 1 for an account an administrator creates (any role), or for the
+        first account through the setup link (``setup_token``): no sign-up setting applies."""
+        try:
+            parsed = parse_username(username)
+        except InvalidUsername as exc:
+            raise DomainError(errors.INVALID_USERNAME, str(exc)) from None
+        if await self.users.by_key(parsed.key) is not None:
+            raise DomainError(errors.USERNAME_TAKEN, "an account with this name already exists")
+        try:
+            response = opaque.server_registration_response(
+                self._setup, registration_request, parsed.key.encode()
+            )
+        except opaque.OpaqueError as exc:
+            raise DomainError(errors.OPAQUE_MESSAGE_INVALID, str(exc)) from None
+        handshake = _handshake_id()
+        kept = {"name": parsed.display, "key": parsed.key, "role": role, "setup": setup_token or ""}
+        await _stored(
+            self._state.set(
+                _REGISTRATION_AS_KEY + handshake, json.dumps(kept).encode(), HANDSHAKE_TTL_SECONDS
+            )
+        )
+        return handshake, response
+
+    async def finish_registration_as(
+        self,
+        handshake: str,
+        registration_upload: bytes,
+        by: AuditActor,
+        create_root: CreateRoot | None = None,
+    ) -> UserRow:
+        """Registration step 2 of :meth:`start_registration_as`: the account, active at once."""
+        kept = await self._take(_REGISTRATION_AS_KEY, handshake)
+        if kept is None:
+            raise DomainError(errors.INVALID_CREDENTIALS, "the registration expired; start again")
+        try:
+            record = opaque.server_registration_record(registration_upload)
+        except opaque.OpaqueError as exc:
+            raise DomainError(errors.OPAQUE_MESSAGE_INVALID, str(exc)) from None
+        user_id = new_public_id()
+        if kept["setup"]:
+            assert create_root is not None
+            created = await create_root(
+                kept["setup"], user_id, kept["name"], kept["key"], record, by
+            )
+            if created is None:
+                raise DomainError(errors.SETUP_TOKEN_INVALID, "the setup link was used already")
+            return created
+        try:
+            return await self.users.insert(
+                user_id=user_id,
+                username=kept["name"],
+                username_key=kept["key"],
+                role=kept["role"],  # type: ignore[arg-type]
+                status="active",
+                opaque_record=record,
+                by=by,
+            )
+        except UsernameTaken:
+            raise DomainError(
+                errors.USERNAME_TAKEN, "an account with this name already exists"
+            ) from None
+
+    async def password_registration_start(self, user: UserRow, request: bytes) -> tuple[str, bytes]:
+        """A new password for ``user`` (step 1), bound to that account."""
+        try:
+            response = opaque.server_registration_response(
+                self._setup, request, user.username_key.encode()
+            )
+        except opaque.OpaqueError as exc:
+            raise DomainError(errors.OPAQUE_MESSAGE_INVALID, str(exc)) from None
+        handshake = _handshake_id()
+        kept = json.dumps({"password_of": user.id}).encode()
+        await _stored(self._state.set(_PASSWORD_KEY + handshake, kept, HANDSHAKE_TTL_SECONDS))
+        return handshake, response
+
+    async def password_registration_finish(
+        self, user_id: str, handshake: str, upload: bytes
+    ) -> bytes:
+        kept = await self._take(_PASSWORD_KEY, handshake)
+        if kept is None or kept.get("password_of") != user_id:
+            raise DomainError(errors.INVALID_CREDENTIALS, "the password change expired; again")
+        try:
+            return opaque.server_registration_record(upload)
+        except opaque.OpaqueError as exc:
+            raise DomainError(errors.OPAQUE_MESSAGE_INVALID, str(exc)) from None
+
     def _require_signup(self) -> None:
         if not self._signup_enabled():
             raise DomainError(errors.SIGNUP_DISABLED, "password sign-up is turned off")
@@ -252,17 +368,24 @@ class IdentityService:
             await self._login_failed(key, user_id, client)
             raise DomainError(errors.INVALID_CREDENTIALS, "wrong username or password") from None
         await self._limits.clear_auth_failures(key)
-        user = await self.users.by_id(user_id)
-        if user is None:  # deleted between start and finish
+        # One transaction: the account as it is now, and the session with its audit row.
+        session_id, jti = new_public_id(), new_jti()
+        record, outcome = await self.sessions.open_login(
+            session_id=session_id,
+            user_id=user_id,
+            client_address=client.address,
+            user_agent=client.user_agent,
+            refresh_jti=jti,
+            by=client.actor(user_id),
+        )
+        if outcome == "missing":  # deleted between start and finish
             raise DomainError(errors.INVALID_CREDENTIALS, "wrong username or password")
-        if user.banned:
-            await self._record_login(user.id, client, "denied", reason="banned")
+        if outcome == "banned":
             raise DomainError(errors.ACCOUNT_BANNED, "this account is banned")
-        if user.status == "pending_review":
-            await self._record_login(user.id, client, "denied", reason="pending_review")
+        if outcome == "pending_review":
             raise DomainError(errors.ACCOUNT_PENDING_REVIEW, "an administrator has to approve")
-        tokens = await self.open_session(user, client)
-        await self._record_login(user.id, client, "success")
+        user = row_of(record)
+        tokens = self.tokens.issue(user.id, user.role, session_id, user.password_version, jti)
         return SignedIn(user, tokens)
 
     async def _login_failed(self, key: str, user_id: str, client: Client) -> None:
@@ -280,12 +403,6 @@ class IdentityService:
                 details,
             )
         )
-
-    async def _record_login(
-        self, user_id: str, client: Client, outcome: Outcome, **details: str
-    ) -> None:
-        event = AuditEvent(client.actor(user_id), "user.login", "user", user_id, outcome, details)
-        await self._audit.record(event)
 
     async def open_session(self, user: UserRow, client: Client) -> TokenPair:
         """A new login session for ``user`` (any sign-in path: OPAQUE, setup, OpenID) and its
@@ -331,14 +448,48 @@ class IdentityService:
             raise DomainError(errors.TOKEN_REVOKED, "this session was revoked; sign in again")
         return self.tokens.issue(user.id, user.role, claims.session_id, user.password_version, new)
 
-    async def authenticate(self, access_token: str) -> Claims:
-        """Every authenticated request: signature, expiry, then the revocation set (no DB)."""
-        claims = self.tokens.check(access_token, "access")
+    async def authenticate(self, token: str) -> Claims:
+        """Every authenticated request: signature, expiry, then the revocation set (no DB).
+        A guest token (one room, no session) has nothing to revoke: it just expires."""
+        claims = self.tokens.check(token, "access", "guest")
+        if claims.type == "access":
+            await self._check_not_revoked(claims.session_id)
+        return claims
+
+    async def _check_not_revoked(self, session_id: str) -> None:
         # Fails closed: a revoked token must not pass while Redis is away.
-        revoked = await _stored(self._state.get(_REVOKED_KEY + claims.session_id))
+        revoked = await _stored(self._state.get(_REVOKED_KEY + session_id))
         if revoked is not None:
             raise DomainError(errors.TOKEN_REVOKED, "this session was revoked; sign in again")
-        return claims
+
+    # -- WebSocket tickets ---------------------------------------------------------------------
+
+    async def issue_ticket(self, holder: Ticket) -> str:
+        """A one-time ticket for ``holder`` to open the room channel of ``holder.room_id``
+        (browsers cannot set headers on a WebSocket); valid :data:`TICKET_TTL_SECONDS`."""
+        if holder.role != "guest":
+            await self._limits.check_ws_ticket(holder.user_id)
+        ticket = secrets.token_urlsafe(32)
+        kept = json.dumps(
+            {"user": holder.user_id, "role": holder.role, "sid": holder.session_id,
+             "room": holder.room_id}
+        ).encode()  # fmt: skip
+        await _stored(self._state.set(_TICKET_KEY + ticket, kept, TICKET_TTL_SECONDS))
+        return ticket
+
+    async def take_ticket(self, ticket: str) -> Ticket:
+        """The holder of a ticket, once: a second use, an unknown or an expired ticket is
+        refused (``authentication_required``), as is one whose session was revoked since."""
+        kept = None
+        if 0 < len(ticket) <= MAX_TICKET:
+            kept = await _stored(self._state.take(_TICKET_KEY + ticket))
+        if kept is None:
+            raise DomainError(errors.UNAUTHENTICATED, "the ticket is unknown, used or expired")
+        values = json.loads(kept)
+        holder = Ticket(values["user"], values["role"], values["sid"], values["room"])
+        if holder.session_id:
+            await self._check_not_revoked(holder.session_id)
+        return holder
 
     async def revoke_session(
         self, user_id: str, session_id: str, reason: str, client: Client

@@ -1,7 +1,8 @@
 """JWT access and refresh tokens (HS256 with ``security.jwt_secret``), issued and checked.
 
 Claims: ``sub`` (user id), ``role``, ``sid`` (login session), ``pv`` (password version),
-``typ`` (``access`` | ``refresh``), ``iat``, ``exp``, ``jti``. An access token is checked on every
+``typ`` (``access`` | ``refresh`` | ``guest``), ``iat``, ``exp``, ``jti``; a guest token also has
+``room`` (the one room it admits to) and an empty ``sid`` (a guest has no row and no session). An access token is checked on every
 request without a database read (signature, expiry, type; the session's revocation is the
 caller's look-up in the short-lived store); a refresh token is only ever accepted by the refresh
 route, which checks its ``jti`` against the session row. The clock is an argument, so tests of
@@ -11,6 +12,7 @@ expiry do not sleep.
 from __future__ import annotations
 
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -18,18 +20,16 @@ from typing import Final, Literal
 import jwt
 
 from synctv import errors
-from synctv.config import SecurityConfig
 from synctv.errors import DomainError
 
 ACCESS_TTL_SECONDS: Final = 3600
 REFRESH_TTL_SECONDS: Final = 30 * 24 * 3600
 GUEST_TTL_SECONDS: Final = 4 * 3600
+VERIFIED_CACHE_SIZE: Final = 10_000
 _ALGORITHM: Final = "HS256"
 _REQUIRED: Final = ["sub", "role", "sid", "pv", "typ", "iat", "exp", "jti"]
 
-_GUEST_REQUIRED: Final = ["sub", "role", "room", "typ", "iat", "exp", "jti"]
-
-TokenType = Literal["access", "refresh"]
+TokenType = Literal["access", "refresh", "guest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,7 @@ class Claims:
     issued_at: int
     expires_at: int
     jti: str
+    room_id: str | None = None  # guest tokens: the one room they admit to
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +50,6 @@ class TokenPair:
     access_token: str
     refresh_token: str
     refresh_jti: str
-
-
-@dataclass(frozen=True, slots=True)
-class GuestClaims:
-    """A guest token: no account, no login session, good for one room only."""
-
-    guest_id: str
-    room_id: str
-    expires_at: int
 
 
 def new_jti() -> str:
@@ -81,6 +73,10 @@ class TokenIssuer:
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self.guest_ttl = guest_ttl
+        # Tokens whose signature and claims were checked once: a client presents the same token
+        # on every request until it refreshes, and the HMAC and JSON work of PyJWT is most of a
+        # token check. Expiry (and, in the caller, revocation) is still checked every time.
+        self._verified: OrderedDict[str, Claims] = OrderedDict()
 
     def __repr__(self) -> str:
         return "TokenIssuer(***)"
@@ -100,42 +96,35 @@ class TokenIssuer:
         )
 
     def issue_guest(self, guest_id: str, room_id: str) -> tuple[str, int]:
-        """A guest token bound to ``room_id`` and its expiry (Unix seconds)."""
+        """A guest token for one room (no user row, no session: it lives ``guest_ttl``); the
+        token and its expiry (Unix seconds)."""
         now = int(self._clock())
-        expires_at = now + self.guest_ttl
-        payload = {
-            "sub": guest_id,
-            "role": "guest",
-            "room": room_id,
-            "typ": "guest",
-            "iat": now,
-            "exp": expires_at,
-            "jti": new_jti(),
-        }
-        return jwt.encode(payload, self._secret, algorithm=_ALGORITHM), expires_at
+        expires = now + self.guest_ttl
+        claims = {
+            "sub": guest_id, "role": "guest", "sid": "", "pv": 0, "typ": "guest", "iat": now,
+            "exp": expires, "jti": new_jti(), "room": room_id,
+        }  # fmt: skip
+        return jwt.encode(claims, self._secret, algorithm=_ALGORITHM), expires
 
-    def check_guest(self, token: str) -> GuestClaims:
-        """The claims of a guest token; DomainError (401) for anything else."""
-        try:
-            payload = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[_ALGORITHM],
-                options={"require": _GUEST_REQUIRED, "verify_exp": False, "verify_iat": False},
-            )
-            claims = GuestClaims(
-                _text(payload["sub"]), _text(payload["room"]), _integer(payload["exp"])
-            )
-        except (jwt.InvalidTokenError, ValueError):
-            raise DomainError(errors.UNAUTHENTICATED, "the token is not valid") from None
-        if payload["typ"] != "guest" or payload["role"] != "guest":
-            raise DomainError(errors.UNAUTHENTICATED, "this is not a guest token")
+    def check(self, token: str, *expected: TokenType) -> Claims:
+        """The claims of a token of one of the ``expected`` types; DomainError (401) for
+        anything else."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token)
+            if claims.type != "refresh":  # a refresh token is used once; never worth keeping
+                self._verified[token] = claims
+                if len(self._verified) > VERIFIED_CACHE_SIZE:
+                    self._verified.popitem(last=False)
+        if claims.type not in expected:
+            wanted = " or ".join(expected)
+            raise DomainError(errors.UNAUTHENTICATED, f"this is not an {wanted} token")
         if claims.expires_at <= self._clock():
-            raise DomainError(errors.TOKEN_EXPIRED, "the guest token has expired")
+            self._verified.pop(token, None)
+            raise DomainError(errors.TOKEN_EXPIRED, f"the {claims.type} token has expired")
         return claims
 
-    def check(self, token: str, expected: TokenType) -> Claims:
-        """The claims of a token of type ``expected``; DomainError (401) for anything else."""
+    def _verify(self, token: str) -> Claims:
         try:
             payload = jwt.decode(
                 token,
@@ -146,43 +135,17 @@ class TokenIssuer:
             claims = Claims(
                 user_id=_text(payload["sub"]),
                 role=_text(payload["role"]),
-                session_id=_text(payload["sid"]),
+                session_id=payload["sid"] if payload["typ"] == "guest" else _text(payload["sid"]),
                 password_version=_integer(payload["pv"]),
                 type=payload["typ"],
                 issued_at=_integer(payload["iat"]),
                 expires_at=_integer(payload["exp"]),
                 jti=_text(payload["jti"]),
+                room_id=_text(payload["room"]) if payload["typ"] == "guest" else None,
             )
-        except (jwt.InvalidTokenError, ValueError):
+        except (jwt.InvalidTokenError, ValueError, KeyError, TypeError):
             raise DomainError(errors.UNAUTHENTICATED, "the token is not valid") from None
-        if claims.type != expected:
-            raise DomainError(errors.UNAUTHENTICATED, f"this is not an {expected} token")
-        if claims.expires_at <= self._clock():
-            raise DomainError(errors.TOKEN_EXPIRED, f"the {expected} token has expired")
         return claims
-
-
-def is_guest_token(token: str) -> bool:
-    """Whether ``token`` says it is a guest token; only routes the token to the checker that
-    verifies it (a lie here fails that checker's signature and type checks)."""
-    try:
-        payload = jwt.decode(token, options={"verify_signature": False})
-    except jwt.InvalidTokenError:
-        return False
-    return isinstance(payload, dict) and payload.get("typ") == "guest"
-
-
-def token_issuer(
-    security: SecurityConfig, secret: bytes, clock: Callable[[], float]
-) -> TokenIssuer:
-    """The issuer with the lifetimes configured under ``security.*_token_ttl``."""
-    return TokenIssuer(
-        secret,
-        clock,
-        access_ttl=security.access_token_ttl,
-        refresh_ttl=security.refresh_token_ttl,
-        guest_ttl=security.guest_token_ttl,
-    )
 
 
 def _text(value: object) -> str:

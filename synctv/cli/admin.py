@@ -1,7 +1,7 @@
 """``synctv admin ...``: administer a running server over its management socket.
 
 ``admin status`` lives here; each area's verbs live in their own module (:mod:`synctv.cli.live`,
-:mod:`synctv.cli.providers`, :mod:`synctv.cli.settings`, :mod:`synctv.cli.audit`) and are
+:mod:`synctv.cli.providers`, :mod:`synctv.cli.settings`, :mod:`synctv.cli.audit`, :mod:`synctv.cli.rooms`, :mod:`synctv.cli.users`) and are
 registered below.
 """
 
@@ -12,7 +12,7 @@ import json
 from functools import partial
 from typing import Any
 
-from synctv.cli import audit, live, providers, settings
+from synctv.cli import audit, live, providers, rooms, settings, users
 from synctv.cli.common import CommandError, add_config_option, admin_socket, group_help, print_line
 
 
@@ -28,6 +28,8 @@ def add_commands(commands: Any) -> None:
     providers.add_commands(admin_commands)
     settings.add_commands(admin_commands)
     audit.add_commands(admin_commands)
+    rooms.add_commands(admin_commands)
+    users.add_commands(admin_commands)
 
 
 def _admin_status(args: argparse.Namespace) -> int:

@@ -228,6 +228,10 @@ class OidcProvider(_Shape):
         Field(min_length=1, max_length=32),
     ] = ["openid", "profile", "email"]  # pydantic copies defaults
     enabled: bool = True
+    # A first sign-in with this provider creates an account (else: signup_disabled) ...
+    allow_signup: bool = True
+    # ... which waits for an administrator when this is on.
+    signup_needs_review: bool = False
 
 
 def _unique_names(providers: list[OidcProvider]) -> list[OidcProvider]:
@@ -358,7 +362,7 @@ OAUTH2_PROVIDERS: Setting[list[OidcProvider]] = _declare(
     (TypeAdapter(Annotated[list[OidcProvider], Field(max_length=16),
                            AfterValidator(_unique_names)]),
      'a list of at most 16 OIDC providers {"name", "issuer", "clientId", "clientSecret", '
-     '"scopes", "displayName", "enabled"} with unique names'),
+     '"scopes", "displayName", "enabled", "allowSignup", "signupNeedsReview"} with unique names'),
     [],
     "OpenID Connect providers for sign-in (client secrets are encrypted at rest).",
     secret_fields=("clientSecret",),
@@ -391,12 +395,7 @@ def validate_document(document: Mapping[str, Any]) -> dict[str, Any]:
 TAKES_EFFECT_WITH: Mapping[str, str] = {
     "chat.maxMessagesPerRoom": "the realtime room channel (chat)",
     "chat.messageRetentionDays": "the realtime room channel (chat)",
-    "oauth2.providers": "identity (OpenID Connect sign-in)",
     "ratelimit.chatMessagesPerUserPerSecond": "the realtime room channel (chat)",
-    "room.defaultMaxMembers": "rooms",
-    "room.passwordPolicy": "rooms",
-    "server.allowRoomCreation": "rooms",
-    "server.maxRoomsPerUser": "rooms",
     "server.name": "the browser client (shown on its pages; served today by /api/public/settings)",
     "webrtc.maxVoiceParticipantsPerRoom": "voice chat",
 }

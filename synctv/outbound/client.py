@@ -48,11 +48,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpcore
 import httpx
@@ -286,14 +286,19 @@ class HttpUpstream:
         *,
         headers: Sequence[tuple[str, str]] = (),
         json_body: object = None,
+        form_body: Mapping[str, str] | None = None,
         lan: LanScope | None = None,
     ) -> JsonReply:
-        """One provider API call (implements ``providers.base.ProviderHttp``); the headers go
-        to the origin of ``url`` only."""
+        """One API call with a JSON answer (implements ``providers.base.ProviderHttp``; the
+        OpenID Connect token exchange sends ``form_body``); the headers go to the origin of
+        ``url`` only."""
         base = [("user-agent", self._user_agent), ("accept", "application/json")]
         body = None if json_body is None else json.dumps(json_body).encode()
         if body is not None:
             base.append(("content-type", "application/json"))
+        if form_body is not None:
+            body = urlencode(form_body).encode()
+            base.append(("content-type", "application/x-www-form-urlencoded"))
         try:
             response = await self._send(method, url, _override(base, headers), body, lan, None)
             try:

@@ -76,7 +76,20 @@ ACTIONS: frozenset[str] = frozenset(
         "user.registered",
         "user.login",
         "session.revoked",
+        "user.role_changed",
+        "user.banned",
+        "user.unbanned",
+        "user.deleted",
+        "user.rejected",
+        "user.approved",
         "user.password_changed",
+        "user.password_reset",
+        "user.identity_linked",
+        "user.identity_unlinked",
+        "room.created",
+        "room.deleted",
+        "room.suspended",
+        "room.restored",
     }
 )
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from synctv.store.audit import AuditActor, AuditEvent, write_audit
 from synctv.store.db import Database
+from synctv.store.users import _BANNED
+from synctv.store.users import _COLUMNS as _USER_COLUMNS
 
 _COLUMNS = (
     "id, user_id, created_at, last_used_at, client_address, user_agent, refresh_counter, revoked_at"
@@ -72,6 +74,35 @@ async def create_q(
         refresh_jti,
     )
     return _row(record)
+
+
+async def open_login_q(
+    conn: Any,
+    session_id: str,
+    user_id: str,
+    client_address: str | None,
+    user_agent: str,
+    refresh_jti: str,
+    by: AuditActor,
+) -> tuple[Any, str]:
+    """A successful password check's one transaction: read the account as it is *now* (a ban
+    or a deletion since the login started wins), and either open the session with its
+    ``user.login`` audit row, or record the refusal. Returns (the users row or None, outcome:
+    "success", "missing", "banned", "pending_review")."""
+    user = await conn.fetchrow(
+        f"SELECT {_USER_COLUMNS}, {_BANNED} FROM users WHERE id = $1 AND deleted_at IS NULL FOR SHARE",
+        user_id,
+    )
+    if user is None:
+        return None, "missing"
+    refused = "banned" if user["banned"] else user["status"] if user["status"] != "active" else ""
+    if refused:
+        event = AuditEvent(by, "user.login", "user", user_id, "denied", {"reason": refused})
+        await write_audit(conn, event)
+        return user, refused
+    await create_q(conn, session_id, user_id, client_address, user_agent, refresh_jti)
+    await write_audit(conn, AuditEvent(by, "user.login", "user", user_id, "success", {}))
+    return user, "success"
 
 
 async def _revoke(conn: Any, session_id: str, reason: str, by: AuditActor) -> str | None:
@@ -165,6 +196,20 @@ class SessionStore:
             create_q, session_id, user_id, client_address, user_agent, refresh_jti
         )
 
+    async def open_login(
+        self,
+        *,
+        session_id: str,
+        user_id: str,
+        client_address: str | None,
+        user_agent: str,
+        refresh_jti: str,
+        by: AuditActor,
+    ) -> tuple[Any, str]:
+        return await self._db.run(
+            open_login_q, session_id, user_id, client_address, user_agent, refresh_jti, by
+        )
+
     async def rotate(
         self, session_id: str, presented_jti: str, new_jti: str, by: AuditActor
     ) -> Rotation:
@@ -177,4 +222,4 @@ class SessionStore:
         return await self._db.run(revoke_all_q, user_id, reason, by)
 
     async def list_live(self, user_id: str) -> list[SessionRow]:
-        return await self._db.run(list_q, user_id)
+        return await self._db.run_on_connection(list_q, user_id)

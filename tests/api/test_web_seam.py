@@ -18,7 +18,7 @@ from fastapi import APIRouter
 from fastapi import Request as ApiRequest
 from prometheus_client import REGISTRY
 from pydantic import BaseModel, Field
-from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+from trio_websocket import ConnectionClosed
 
 from synctv.api.http.access import RequestRecord, log_and_count
 from synctv.api.http.asgi import (
@@ -33,6 +33,7 @@ from synctv.api.http.server import HttpListenerSettings, HttpServer
 from synctv.api.http.web import build_web_app
 from synctv.api.http.websocket import WebSocket
 from synctv.config import ServerConfig
+from tests.support.websocket import ws_client
 
 GUARD = 15
 ALLOWED = "https://a.example"
@@ -94,26 +95,6 @@ async def exchange(base: str, head: bytes, body_chunks: list[bytes] = ()) -> byt
                 except trio.BrokenResourceError:
                     pass  # the server answered and closed while we were still sending
     return received
-
-
-@asynccontextmanager
-async def ws_client(
-    base: str, resource: str, headers: dict[str, str] | None = None
-) -> AsyncIterator[WebSocketConnection]:
-    """A trio-websocket client on a socket the test owns (its own connect leaks the socket
-    when the server closes first)."""
-    host, port = base.removeprefix("http://").rsplit(":", 1)
-    extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    async with (
-        await trio.open_tcp_stream(host, int(port)) as stream,
-        trio.open_nursery() as nursery,
-    ):
-        connection = await wrap_client_stream(nursery, stream, host, resource, extra_headers=extra)
-        try:
-            yield connection
-        finally:
-            await connection.aclose()
-            nursery.cancel_scope.cancel()
 
 
 def _complete(response: bytes) -> bool:

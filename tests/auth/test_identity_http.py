@@ -362,3 +362,25 @@ async def test_a_login_started_on_one_replica_finishes_on_another(
             assert (await http.post(f"{bases[1]}/api/user/logout", headers=auth)).status_code == 204
             refused = await http.get(f"{bases[0]}/api/user", headers=auth)
             assert (refused.status_code, refused.json()["code"]) == (401, "token_revoked")
+
+
+async def test_token_lifetimes_are_configurable(tmp_path: Path, postgres: RunningPostgres) -> None:
+    lifetimes = {
+        "access_token_ttl_seconds": 120,
+        "refresh_token_ttl_seconds": 7200,
+        "guest_token_ttl_seconds": 600,
+    }
+    async with identity_server(tmp_path, postgres, security=lifetimes) as server:
+        body = (await server.person(2).register("timer")).json()
+        access, refresh = claims(body["accessToken"]), claims(body["refreshToken"])
+        assert access["exp"] - access["iat"] == 120
+        assert refresh["exp"] - refresh["iat"] == 7200
+        headers = {"authorization": f"Bearer {body['accessToken']}"}
+        room = await server.person(2).http.post(
+            "/api/rooms", json={"name": "g", "settings": {"allowGuestJoin": True}}, headers=headers
+        )
+        guest = await server.person(3).http.post(
+            "/api/auth/guest-token", json={"roomId": room.json()["room"]["id"]}
+        )
+        guest_claims = claims(guest.json()["token"])
+        assert guest_claims["exp"] - guest_claims["iat"] == 600

@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 
 from synctv.api.http.routes.auth import decode_message
 from synctv.auth import opaque
-from synctv.auth.identity import Client, IdentityService, ServerSetupChanged, login_key
+from synctv.auth.identity import (
+    TICKET_TTL_SECONDS,
+    Client,
+    IdentityService,
+    ServerSetupChanged,
+    Ticket,
+    login_key,
+)
 from synctv.auth.server_setup import server_setup_from_seed
 from synctv.auth.tokens import TokenIssuer
 from synctv.auth.usernames import InvalidUsername, parse_username
@@ -161,3 +168,46 @@ async def test_a_changed_setup_is_refused_once_passwords_exist(database: Databas
 
     with pytest.raises(ServerSetupChanged, match=r"security\.opaque_server_setup"):
         await first.check_server_setup()
+
+
+def test_guest_tokens_are_bound_to_a_room_and_expire() -> None:
+    clock = Clock()
+    issuer = TokenIssuer(b"k" * 32, clock)
+    token, expires_at = issuer.issue_guest("guest-abc", "room-0123456789abcdef")
+    assert expires_at == int(clock.now) + 4 * 3600
+    claims = issuer.check(token, "access", "guest")
+    assert (claims.type, claims.role, claims.room_id) == ("guest", "guest", "room-0123456789abcdef")
+    with pytest.raises(DomainError) as refused:
+        issuer.check(token, "access")  # where only an account will do
+    assert refused.value.error == "authentication_required"
+    clock.now += 4 * 3600
+    with pytest.raises(DomainError) as expired:
+        issuer.check(token, "guest")
+    assert expired.value.error == "token_expired"
+
+
+async def test_a_ticket_is_taken_once_and_expires(database: Database) -> None:
+    now = [0.0]
+    state = MemoryState(clock=lambda: now[0])
+    identity = IdentityService(
+        users=UserStore(database),
+        sessions=SessionStore(database),
+        audit=AuditLog(database),
+        state=state,
+        limits=RateLimits(state, LimitBook()),
+        tokens=TokenIssuer(b"k" * 32, Clock()),
+        setup=server_setup_from_seed(bytes(64)),
+        signup_enabled=lambda: True,
+        signup_needs_review=lambda: False,
+    )
+    holder = Ticket("guest-1", "guest", "", "room-1")
+    ticket = await identity.issue_ticket(holder)
+    assert await identity.take_ticket(ticket) == holder
+    with pytest.raises(DomainError, match="used or expired"):
+        await identity.take_ticket(ticket)
+    late = await identity.issue_ticket(holder)
+    now[0] += TICKET_TTL_SECONDS + 1
+    with pytest.raises(DomainError, match="used or expired"):
+        await identity.take_ticket(late)
+    with pytest.raises(DomainError):
+        await identity.take_ticket("x" * 65)

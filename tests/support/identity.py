@@ -92,6 +92,7 @@ class Server:
     data_dir: Path
     base: str
     _clients: list[httpx.AsyncClient]
+    dsn: str = ""  # the server's database, for tests that read rows
 
     def person(self, n: int, ksf: Ksf = opaque.identity_ksf) -> Person:
         transport = httpx.AsyncHTTPTransport(local_address=f"127.0.0.{n}")
@@ -113,11 +114,15 @@ class Server:
 
 
 @asynccontextmanager
-async def identity_server(tmp_path: Path, postgres: RunningPostgres) -> AsyncIterator[Server]:
+async def identity_server(
+    tmp_path: Path, postgres: RunningPostgres, **sections: dict[str, Any]
+) -> AsyncIterator[Server]:
+    """A whole server on a fresh database; ``sections`` override config sections."""
     data_dir = tmp_path / "data"
-    config = server_config(data_dir, await trio.to_thread.run_sync(postgres.create_database))
+    dsn = await trio.to_thread.run_sync(postgres.create_database)
+    config = server_config(data_dir, dsn, **sections)
     async with running_server(config) as controller:
-        server = Server(controller, data_dir, controller.addresses.http[0], [])
+        server = Server(controller, data_dir, controller.addresses.http[0], [], dsn)
         try:
             yield server
         finally:

@@ -45,3 +45,48 @@ def unary(
 
     method.__name__ = handler.__name__
     return method
+
+
+class CallContext:
+    """What a public call carries beside its message: the metadata and the peer's address."""
+
+    def __init__(self, metadata: dict[str, str], peer: str | None) -> None:
+        self.metadata = metadata
+        self.peer = peer
+
+    def bearer(self) -> str | None:
+        header = self.metadata.get("authorization")
+        if header is None:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise DomainError(errors.UNAUTHENTICATED, "use authorization: Bearer <access token>")
+        return token.strip()
+
+
+def unary_with_context(
+    handler: Callable[[Any, Req, CallContext], Awaitable[Rep]],
+) -> Callable[[Any, Any], Coroutine[Any, Any, None]]:
+    """:func:`unary` for public services: the handler also gets the call's metadata and peer."""
+
+    async def method(self: Any, stream: Any) -> None:
+        request = await stream.recv_message()
+        metadata = {
+            str(key): str(value)
+            for key, value in (stream.metadata or {}).items()
+            if isinstance(value, str)
+        }
+        peer = stream.peer.addr() if stream.peer is not None else None
+        context = CallContext(metadata, str(peer[0]) if peer else None)
+        try:
+            reply = await trio_asyncio.trio_as_aio(handler)(self, request, context)
+        except DomainError as exc:
+            raise grpc_error(exc) from None
+        except Exception:
+            log.exception("call %s failed", handler.__name__)
+            internal = DomainError(errors.INTERNAL_ERROR, "internal error (see the server log)")
+            raise grpc_error(internal) from None
+        await stream.send_message(reply)
+
+    method.__name__ = handler.__name__
+    return method

@@ -10,11 +10,12 @@ that needs a caller refuses with ``authentication_required`` (fail closed: no ro
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from synctv import errors
 from synctv.api.http.asgi import REQUEST_ID
@@ -31,15 +32,20 @@ class Principal:
     user_id: str
     role: Role
     session_id: str | None = None  # None for callers without a login session (tests, guests)
-    room_id: str | None = None  # a guest's one room (the guest token's claim); None for accounts
+    # The one room this caller is bound to: a guest token's, or a WebSocket ticket's.
+    room_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
         return self.role in ("root", "admin")
 
 
-Authenticator = Callable[[Request], Awaitable[Principal | None]]
-"""Reads the request's credentials; ``None`` when there are none, DomainError when they are bad."""
+Authenticator = Callable[[HTTPConnection], Awaitable[Principal | None]]
+"""Reads the credentials of a request or a WebSocket handshake (headers, query); ``None`` when
+there are none, DomainError when they are bad."""
+
+# Where the dispatcher puts the authenticator for WebSocket routes (they are not FastAPI's).
+SOCKET_AUTHENTICATOR = "synctv.authenticator"
 
 
 async def current_principal(request: Request) -> Principal:
@@ -50,7 +56,17 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
-def bearer_token(request: Request) -> str | None:
+async def socket_principal(scope: MutableMapping[str, Any]) -> Principal:
+    """The caller of a WebSocket handshake, by the same authenticator as the REST routes."""
+    authenticate = scope.get(SOCKET_AUTHENTICATOR)
+    principal = await authenticate(HTTPConnection(scope)) if callable(authenticate) else None
+    if principal is None:
+        raise DomainError(errors.UNAUTHENTICATED, "sign in first")
+    assert isinstance(principal, Principal)
+    return principal
+
+
+def bearer_token(request: HTTPConnection) -> str | None:
     """The token of ``Authorization: Bearer <token>``; None when the header is absent."""
     header = request.headers.get("authorization")
     if header is None:

@@ -22,8 +22,9 @@ from synctv.api.http.asgi import (
 )
 from synctv.api.http.cors import CorsPolicy
 from synctv.api.http.forwarded import ClientAddressResolver
-from synctv.api.http.principal import Authenticator
+from synctv.api.http.principal import SOCKET_AUTHENTICATOR, Authenticator
 from synctv.api.http.rest import build_rest_api, docs_asset_routes
+from synctv.api.http.websocket import WebSocket
 from synctv.config import ConfigError, ServerConfig
 
 
@@ -63,6 +64,17 @@ def build_web_app(
         clock=clock,
         policy=web_policy(server),
         framework=build_rest_api(api_routers, authenticator),
-        websocket_routes=websocket_routes,
+        websocket_routes=[_authenticated(route, authenticator) for route in websocket_routes],
         api_limit=api_limit,
     )
+
+
+def _authenticated(route: WebSocketRoute, authenticator: Authenticator | None) -> WebSocketRoute:
+    """The route with the REST API's authenticator in its scope (``socket_principal`` reads it):
+    a WebSocket is authenticated by the same code as a REST call."""
+
+    async def handler(socket: WebSocket) -> None:
+        socket.scope[SOCKET_AUTHENTICATOR] = authenticator
+        await route.handler(socket)
+
+    return WebSocketRoute(route.path, handler, route.name)

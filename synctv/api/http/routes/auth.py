@@ -16,14 +16,20 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
+from starlette.requests import HTTPConnection
 
 from synctv import errors
 from synctv.api.http.asgi import REQUEST_ID
-from synctv.api.http.principal import Authenticator, Principal, bearer_token
+from synctv.api.http.principal import (
+    Authenticator,
+    Principal,
+    Role,
+    bearer_token,
+    current_principal,
+)
 from synctv.api.http.rest import ErrorBody
-from synctv.auth.guests import GuestService
-from synctv.auth.identity import Client, IdentityService
-from synctv.auth.tokens import TokenPair, is_guest_token
+from synctv.auth.identity import TICKET_TTL_SECONDS, Client, IdentityService, Ticket
+from synctv.auth.tokens import TokenPair
 from synctv.errors import DomainError
 from synctv.store.users import UserRow
 
@@ -148,19 +154,31 @@ def refusals(*codes: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
 _RATE = (429, "`rate_limited` (per address, or the account is locked after failed logins)")
 
 
-def token_authenticator(identity: IdentityService) -> Authenticator:
-    """The REST app's authenticator: ``Authorization: Bearer <access or guest token>``."""
+def _role(role: str) -> Role:
+    return role if role in ("root", "admin", "user", "guest") else "user"  # type: ignore[return-value]
 
-    async def authenticate(request: Request) -> Principal | None:
+
+def token_authenticator(identity: IdentityService) -> Authenticator:
+    """The authenticator of the REST routes and the WebSocket handshakes: ``Authorization:
+    Bearer <access token>``."""
+
+    async def authenticate(request: HTTPConnection) -> Principal | None:
         token = bearer_token(request)
         if token is None:
-            return None
-        if is_guest_token(token):
-            guest = identity.tokens.check_guest(token)
-            return Principal(guest.guest_id, "guest", room_id=guest.room_id)
+            ticket = request.query_params.get("ticket")
+            if ticket is None or request.scope["type"] != "websocket":
+                return None  # tickets open WebSockets only: they are in URLs, so in logs
+            holder = await identity.take_ticket(ticket)
+            return Principal(
+                holder.user_id,
+                _role(holder.role),
+                holder.session_id or None,
+                room_id=holder.room_id,
+            )
         claims = await identity.authenticate(token)
-        role = claims.role if claims.role in ("root", "admin", "user") else "user"
-        return Principal(claims.user_id, role, claims.session_id)  # type: ignore[arg-type]
+        if claims.type == "guest":
+            return Principal(claims.user_id, "guest", None, room_id=claims.room_id)
+        return Principal(claims.user_id, _role(claims.role), claims.session_id)
 
     return authenticate
 
@@ -256,36 +274,63 @@ def auth_router(identity: IdentityService) -> APIRouter:
     return router
 
 
-RoomId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+class TicketIn(CamelModel):
+    room_id: str = Field(min_length=1, max_length=64)
 
 
-class GuestTokenIn(CamelModel):
-    room_id: RoomId
+class TicketOut(CamelModel):
+    ticket: str = Field(description="Pass as ?ticket= to GET /ws/rooms/{roomId}, once.")
+    room_id: str
+    expires_in_secs: int
 
 
-class GuestTokenOut(CamelModel):
-    token: str = Field(description="Bearer token of typ guest, good for this room only.")
-    guest_id: str
-    expires_at: int = Field(description="Unix seconds.")
-
-
-def guest_router(guests: GuestService) -> APIRouter:
-    router = APIRouter(prefix="/api/auth", tags=["auth"])
+def tickets_router(identity: IdentityService) -> APIRouter:
+    router = APIRouter(prefix="/api/tickets", tags=["auth"])
 
     @router.post(
-        "/guest-token",
-        response_model=GuestTokenOut,
+        "",
+        response_model=TicketOut,
         responses=refusals(
-            (403, "`guest_disabled` (the `user.enableGuest` setting), or the room's refusal"),
-            (422, "`invalid_room_id` or `invalid_request`"),
-            (429, "`rate_limited` (per address)"),
+            (401, "`authentication_required`, `token_expired` or `token_revoked`"),
+            (403, "`permission_denied` (a guest asking for another room)"),
+            (429, "`rate_limited` (ratelimit.wsTicketsPerUserPerMinute)"),
         ),
     )
-    async def guest_token(body: GuestTokenIn, request: Request) -> Any:
-        """A token for joining one room without an account (no user row is made)."""
-        issued = await guests.issue(body.room_id, client_of(request).address)
-        return GuestTokenOut(
-            token=issued.token, guest_id=issued.guest_id, expires_at=issued.expires_at
+    async def issue(request: Request, body: TicketIn) -> Any:
+        """A one-time ticket (30 s) to open a room's channel from a browser, which cannot set
+        an Authorization header on a WebSocket. Whether the caller may enter the room is
+        checked when the channel opens."""
+        principal = await current_principal(request)
+        if principal.room_id is not None and principal.room_id != body.room_id:
+            raise DomainError(errors.PERMISSION_DENIED, "a guest token admits to one room only")
+        ticket = await identity.issue_ticket(
+            Ticket(principal.user_id, principal.role, principal.session_id or "", body.room_id)
         )
+        return TicketOut(ticket=ticket, room_id=body.room_id, expires_in_secs=TICKET_TTL_SECONDS)
+
+    return router
+
+
+class WhoAmIOut(CamelModel):
+    """Who the presented token says the caller is (checked: signature, expiry, revocation)."""
+
+    user_id: str
+    role: Literal["root", "admin", "user", "guest"]
+    room_id: str | None = Field(None, description="A guest token's room.")
+
+
+def whoami_router() -> APIRouter:
+    router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+    @router.get(
+        "/whoami",
+        response_model=WhoAmIOut,
+        responses=refusals((401, "`authentication_required`, `token_expired` or `token_revoked`")),
+    )
+    async def whoami(request: Request) -> Any:
+        """The caller as the token says, without a database read: clients use it to learn
+        whether a stored token still works (and benches to price token checking)."""
+        principal = await current_principal(request)
+        return WhoAmIOut(user_id=principal.user_id, role=principal.role, room_id=principal.room_id)
 
     return router

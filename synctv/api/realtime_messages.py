@@ -1,0 +1,84 @@
+"""The realtime channel's messages on the wire: ``proto/synctv/v1/realtime.proto`` in its
+canonical JSON mapping (WebSocket text frames) — parsing what clients send, encoding what the
+server sends.
+
+Parsing is strict (an unknown field, a wrong type, two bodies, an oversize frame are refused with
+a reason), because a client written from ``docs/realtime.md`` should hear about its mistakes
+instead of having them silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from google.protobuf import json_format
+from google.protobuf.struct_pb2 import Struct
+
+from synctv.api.grpc._gen.synctv.v1 import realtime_pb2
+from synctv.store.rooms import EventRow
+
+MAX_MESSAGE_BYTES: Final = 64 * 1024
+MAX_OP_ID: Final = 64
+SUBPROTOCOL: Final = "synctv.v1"
+
+
+class InvalidMessage(ValueError):
+    """A client message that cannot be taken; the text says why (sent back as an error)."""
+
+
+def parse_client(frame: str | bytes) -> realtime_pb2.ClientMessage:
+    if isinstance(frame, bytes):
+        raise InvalidMessage("send text frames (JSON), not binary ones")
+    if len(frame.encode()) > MAX_MESSAGE_BYTES:
+        raise InvalidMessage(f"a message is at most {MAX_MESSAGE_BYTES} bytes")
+    message = realtime_pb2.ClientMessage()
+    try:
+        json_format.Parse(frame, message)
+    except json_format.ParseError as exc:
+        raise InvalidMessage(f"not a ClientMessage: {exc}") from None
+    if message.WhichOneof("body") is None:
+        raise InvalidMessage("the message has no body (hello, clock, playback, report, ...)")
+    if len(message.op_id) > MAX_OP_ID:
+        raise InvalidMessage(f"opId is at most {MAX_OP_ID} characters")
+    return message
+
+
+def encode(message: realtime_pb2.ServerMessage) -> str:
+    """Compact canonical JSON, with fields at their default values written out (``"playing":
+    false``), which the mapping allows: a client written by hand need not know the defaults."""
+    return json_format.MessageToJson(
+        message, indent=None, ensure_ascii=False, always_print_fields_with_no_presence=True
+    )
+
+
+def struct(values: dict[str, Any]) -> Struct:
+    result = Struct()
+    result.update(values)
+    return result
+
+
+def event_frame(event: EventRow) -> str:
+    """One ``room_events`` row as an ``event`` message (the room hub encodes each once)."""
+    return encode(
+        realtime_pb2.ServerMessage(
+            event=realtime_pb2.RoomEvent(
+                seq=event.seq,
+                type=event.type,
+                payload=struct(event.payload),
+                actor=event.actor,
+                at=event.created_at.timestamp(),
+            )
+        )
+    )
+
+
+def error_frame(
+    code: str, message: str, op_id: str = "", details: dict[str, Any] | None = None
+) -> str:
+    return encode(
+        realtime_pb2.ServerMessage(
+            error=realtime_pb2.ErrorMessage(
+                code=code, message=message, op_id=op_id, details=struct(details or {})
+            )
+        )
+    )

@@ -1,0 +1,415 @@
+"""A room's playlist and its one playback state: the service behind ``/api/rooms/{id}/media``
+and ``/api/rooms/{id}/playback``.
+
+Every operation resolves the caller's access through :class:`~synctv.core.rooms.RoomService`
+and checks the permission it needs: adding media ``manage_own_media``; removing one's own media
+the same, other people's ``delete_media``; folders and moves ``reorder_media``; clearing
+``clear_media``; play, pause, seek and speed ``control_playback_state``; choosing media, next and
+previous ``navigate_playback``; the history ``view_playback_history``. Reading the playlist and
+the state needs a role in the room (member or admitted guest).
+
+Playback transitions are :mod:`synctv.core.playback`'s pure rules, run inside the store's
+transaction on the locked row (so a version check and its write are one step), with the server
+clock read here, once per change.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from synctv import errors
+from synctv.core import playback
+from synctv.core.media import (
+    MAX_BATCH,
+    InvalidMediaSource,
+    is_live,
+    parse_source,
+    source_json,
+)
+from synctv.core.ordering import InvalidKey, key_between, keys_between
+from synctv.core.permissions import Permission
+from synctv.core.rooms import Access, Caller, RoomService
+from synctv.errors import DomainError
+from synctv.store.playlists import (
+    FolderRow,
+    MediaRow,
+    NewMedia,
+    PlaylistStore,
+    StoredPlayback,
+)
+
+PlaybackOp = Literal["play", "pause", "seek", "speed"]
+_PROXY_MODES: Final = ("auto", "prefer", "only", "direct_prefer", "direct_only")
+MAX_HISTORY: Final = 100
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """One item of an add request, as the API received it."""
+
+    name: str
+    source: Mapping[str, Any]
+    proxy_mode: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class Playlist:
+    playlist_id: str
+    folders: list[FolderRow]
+    media: list[MediaRow]
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackView:
+    state: playback.PlaybackState
+    position: float  # at server_time
+    server_time: float
+
+
+def _state(stored: StoredPlayback) -> playback.PlaybackState:
+    return playback.PlaybackState(
+        media_id=stored.media_id,
+        media_kind=stored.media_kind,
+        anchor_position=stored.anchor_position,
+        anchor_time=stored.anchor_time,
+        speed=stored.speed,
+        playing=stored.playing,
+        version=stored.version,
+        duration=stored.duration,
+    )
+
+
+def _stored(state: playback.PlaybackState) -> StoredPlayback:
+    return StoredPlayback(
+        media_id=state.media_id,
+        media_kind=state.media_kind,
+        anchor_position=state.anchor_position,
+        anchor_time=state.anchor_time,
+        speed=state.speed,
+        playing=state.playing,
+        version=state.version,
+        duration=state.duration,
+    )
+
+
+def state_json(state: playback.PlaybackState, now: float) -> dict[str, Any]:
+    """The state as events and the API show it: position computed at ``serverTime``."""
+    return {
+        "mediaId": state.media_id,
+        "kind": state.media_kind,
+        "position": state.position_at(now),
+        "speed": state.speed,
+        "playing": state.playing,
+        "version": state.version,
+        "duration": state.duration,
+        "serverTime": now,
+    }
+
+
+def _refused(exc: playback.PlaybackRefused) -> DomainError:
+    if isinstance(exc, playback.Conflict):
+        return DomainError(errors.VERSION_CONFLICT, str(exc))
+    return DomainError(errors.INVALID_PLAYBACK_CHANGE, str(exc))
+
+
+def _not_found() -> DomainError:
+    return DomainError(errors.PLAYLIST_ITEM_NOT_FOUND, "no such media or playlist in this room")
+
+
+def _in_room(access: Access) -> None:
+    if access.role is None and not access.permissions:  # a visitor; platform admins have all
+        raise DomainError(errors.PERMISSION_DENIED, "join the room to see its playlist")
+
+
+class PlaylistService:
+    def __init__(
+        self,
+        rooms: RoomService,
+        store: PlaylistStore,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._rooms = rooms
+        self._store = store
+        self._clock = clock
+
+    # -- the playlist --------------------------------------------------------------------------
+
+    async def add(
+        self,
+        caller: Caller,
+        room_id: str,
+        items: Sequence[NewItem],
+        playlist_id: str | None = None,
+    ) -> list[MediaRow]:
+        access = await self._rooms.access(caller, room_id)
+        access.require(Permission.MANAGE_OWN_MEDIA)
+        if not 1 <= len(items) <= MAX_BATCH:
+            raise DomainError(errors.INVALID_PARAMETER, f"add 1 to {MAX_BATCH} items at a time")
+        prepared = [_prepare(index, item) for index, item in enumerate(items)]
+        rows = await self._store.add_media(
+            room_id, playlist_id, prepared, caller.user_id, keys_between
+        )
+        if rows is None:
+            raise _not_found()
+        return rows
+
+    async def entries(self, caller: Caller, room_id: str, playlist_id: str | None) -> Playlist:
+        _in_room(await self._rooms.access(caller, room_id))
+        found = await self._store.entries(room_id, playlist_id)
+        if found is None:
+            raise _not_found()
+        return Playlist(*found)
+
+    async def create_folder(
+        self, caller: Caller, room_id: str, name: str, parent_id: str | None
+    ) -> FolderRow:
+        access = await self._rooms.access(caller, room_id)
+        access.require(Permission.REORDER_MEDIA)
+        clean = name.strip()
+        if not 1 <= len(clean) <= 100:
+            raise DomainError(errors.INVALID_PARAMETER, "a folder name is 1 to 100 characters")
+        folder = await self._store.create_folder(
+            room_id, parent_id, clean, caller.user_id, key_between
+        )
+        if folder is None:
+            raise _not_found()
+        return folder
+
+    async def move(
+        self,
+        caller: Caller,
+        room_id: str,
+        media_id: str,
+        *,
+        playlist_id: str | None = None,
+        before: str | None = None,
+        after: str | None = None,
+    ) -> MediaRow:
+        access = await self._rooms.access(caller, room_id)
+        access.require(Permission.REORDER_MEDIA)
+        if before is not None and after is not None:
+            raise DomainError(errors.INVALID_PARAMETER, "give before or after, not both")
+        try:
+            moved = await self._store.move(
+                room_id, media_id, playlist_id, before, after, caller.user_id, key_between
+            )
+        except InvalidKey:  # positions changed under a concurrent move: the anchor moved too
+            raise DomainError(errors.VERSION_CONFLICT, "the playlist changed; try again") from None
+        if moved is None:
+            raise _not_found()
+        return moved
+
+    async def delete(self, caller: Caller, room_id: str, media_id: str) -> None:
+        access = await self._rooms.access(caller, room_id)
+        item = await self._store.media(room_id, media_id)
+        if item is None:
+            raise _not_found()
+        access.require(
+            Permission.MANAGE_OWN_MEDIA
+            if item.added_by == caller.user_id
+            else Permission.DELETE_MEDIA
+        )
+        await self._store.delete(room_id, [media_id], caller.user_id)
+        await self._stop_if_current(caller, room_id, {media_id})
+
+    async def clear(self, caller: Caller, room_id: str) -> int:
+        access = await self._rooms.access(caller, room_id)
+        access.require(Permission.CLEAR_MEDIA)
+        removed = await self._store.clear(room_id, caller.user_id)
+        await self._stop_if_current(caller, room_id, None)
+        return removed
+
+    async def _stop_if_current(
+        self, caller: Caller, room_id: str, removed: set[str] | None
+    ) -> None:
+        now = self._clock()
+
+        def decide(current: StoredPlayback, _remembered: float | None) -> StoredPlayback:
+            if current.media_id is None or (
+                removed is not None and current.media_id not in removed
+            ):
+                raise _Unchanged
+            return _stored(playback.stop(_state(current), now))
+
+        try:
+            await self._store.change_playback(
+                room_id, decide, caller.user_id, lambda s: state_json(_state(s), now), now=now
+            )
+        except _Unchanged:
+            pass
+
+    # -- playback ------------------------------------------------------------------------------
+
+    async def state(self, caller: Caller, room_id: str) -> PlaybackView:
+        _in_room(await self._rooms.access(caller, room_id))
+        now = self._clock()
+        state = _state(await self._store.playback(room_id))
+        return PlaybackView(state, state.position_at(now), now)
+
+    async def control(
+        self,
+        caller: Caller,
+        room_id: str,
+        op: PlaybackOp,
+        *,
+        position: float | None = None,
+        speed: float | None = None,
+        version: int | None = None,
+        expected_media_id: str | None = None,
+        client_sent_at: float | None = None,
+        clock_offset: float | None = None,
+    ) -> PlaybackView:
+        access = await self._rooms.access(caller, room_id)
+        access.require(Permission.CONTROL_PLAYBACK_STATE)
+        seen = playback.Expectation(version, expected_media_id)
+        now = self._clock()
+        if op == "seek" and position is None:
+            raise DomainError(errors.INVALID_PARAMETER, "seek needs a position")
+        if op == "speed" and speed is None:
+            raise DomainError(errors.INVALID_PARAMETER, "speed needs a speed")
+
+        def decide(current: StoredPlayback, _remembered: float | None) -> StoredPlayback:
+            state = _state(current)
+            if op == "play":
+                return _stored(playback.play(state, now, seen))
+            if op == "pause":
+                return _stored(playback.pause(state, now, seen))
+            if op == "speed":
+                return _stored(playback.set_speed(state, now, float(speed or 0), seen))
+            transit = playback.transit_seconds(now, client_sent_at, clock_offset)
+            return _stored(playback.seek(state, now, float(position or 0), seen, transit))
+
+        return await self._change(caller, room_id, decide, now)
+
+    async def start(
+        self,
+        caller: Caller,
+        room_id: str,
+        media_id: str,
+        *,
+        version: int | None = None,
+    ) -> PlaybackView:
+        """Play ``media_id`` for everyone (from where it was left, if it played before)."""
+        access = await self._rooms.access(caller, room_id)
+        access.require(Permission.NAVIGATE_PLAYBACK)
+        item = await self._store.media(room_id, media_id)
+        if item is None:
+            raise _not_found()
+        return await self._select(caller, room_id, item, version)
+
+    async def step(
+        self, caller: Caller, room_id: str, backwards: bool, version: int | None = None
+    ) -> PlaybackView:
+        """Next (or previous) in the current media's playlist, as the room's auto-play mode
+        orders it; wraps around only in the repeat modes."""
+        access = await self._rooms.access(caller, room_id)
+        access.require(Permission.NAVIGATE_PLAYBACK)
+        current = await self._store.playback(room_id)
+        playlist_id: str | None = None
+        if current.media_id is not None:
+            item = await self._store.media(room_id, current.media_id)
+            playlist_id = item.playlist_id if item is not None else None
+        if playlist_id is None:
+            found = await self._store.entries(room_id, None)
+            playlist_id = found[0] if found is not None else None
+        order = await self._store.order(room_id, playlist_id) if playlist_id else []
+        chosen = playback.next_media(
+            order,
+            current.media_id,
+            access.settings.auto_play.mode,
+            random.SystemRandom().randrange,
+            backwards=backwards,
+            manual=True,
+        )
+        if chosen is None:
+            raise DomainError(errors.PLAYLIST_ITEM_NOT_FOUND, "nothing more to play that way")
+        item = await self._store.media(room_id, chosen)
+        if item is None:
+            raise _not_found()
+        return await self._select(caller, room_id, item, version)
+
+    async def _select(
+        self, caller: Caller, room_id: str, item: MediaRow, version: int | None
+    ) -> PlaybackView:
+        now = self._clock()
+        seen = playback.Expectation(version=version)
+
+        def decide(current: StoredPlayback, remembered: float | None) -> StoredPlayback:
+            return _stored(
+                playback.change_media(
+                    _state(current),
+                    now,
+                    item.id,
+                    item.kind,
+                    item.duration,
+                    start_at=remembered or 0.0,
+                    seen=seen,
+                )
+            )
+
+        return await self._change(caller, room_id, decide, now, item)
+
+    async def _change(
+        self,
+        caller: Caller,
+        room_id: str,
+        decide: Callable[[StoredPlayback, float | None], StoredPlayback],
+        now: float,
+        item: MediaRow | None = None,
+    ) -> PlaybackView:
+        try:
+            stored = await self._store.change_playback(
+                room_id,
+                decide,
+                caller.user_id,
+                lambda s: state_json(_state(s), now),
+                next_media=item.id if item else None,
+                history_name=item.name if item else None,
+                now=now,
+            )
+        except playback.PlaybackRefused as exc:
+            raise _refused(exc) from None
+        if stored is None:
+            raise DomainError(errors.ROOM_NOT_FOUND, "no room with this id")
+        state = _state(stored)
+        return PlaybackView(state, state.position_at(now), now)
+
+    async def history(
+        self, caller: Caller, room_id: str
+    ) -> list[tuple[str, str, str, datetime, float]]:
+        access = await self._rooms.access(caller, room_id)
+        access.require(Permission.VIEW_PLAYBACK_HISTORY)
+        return await self._store.history(room_id, MAX_HISTORY)
+
+
+class _Unchanged(Exception):
+    """Raised inside a decision that needs no write (rolls the transaction back, harmlessly)."""
+
+
+def _prepare(index: int, item: NewItem) -> NewMedia:
+    name = item.name.strip()
+    if not 1 <= len(name) <= 200:
+        raise DomainError(
+            errors.INVALID_PARAMETER, f"items[{index}].name must be 1 to 200 characters"
+        )
+    if item.proxy_mode not in _PROXY_MODES:
+        raise DomainError(
+            errors.INVALID_PARAMETER,
+            f"items[{index}].proxyMode must be one of {', '.join(_PROXY_MODES)}",
+        )
+    try:
+        source = parse_source(dict(item.source))
+    except InvalidMediaSource as exc:
+        raise DomainError(errors.INVALID_MEDIA_SOURCE, f"items[{index}].{exc}") from None
+    return NewMedia(
+        name=name,
+        source=source_json(source),
+        proxy_mode=item.proxy_mode,
+        kind="live" if is_live(source) else "regular",
+        duration=None,
+    )

@@ -1,0 +1,1 @@
+"""The realtime room channel: sync rules (pure), messages, the room hub."""

@@ -1,0 +1,223 @@
+"""RoomHub: delivers each room's events (``room_events`` rows) to its connections, in order.
+
+Theory of operation. Every change writes its event row in its own transaction, and the same
+transaction sends ``NOTIFY synctv_room_events, '<room>:<seq>'`` (:mod:`synctv.store.rooms`), which
+PostgreSQL delivers only after the commit: so a notified event is always readable, and one that
+rolled back is never announced. The hub listens (:meth:`RoomHub.run`); a notification only marks
+the room *dirty*. A delivery pass then reads the rows after the last sequence it delivered for
+that room (one query per room per pass, however many events arrived meanwhile), encodes each
+event once (``encode``: the wire format is the adapter's), and puts the same frame in every
+connection's queue. Rows, not notifications, are
+the source of truth: a notification lost with a dropped LISTEN connection costs nothing, since
+after reconnecting every room with connections is marked dirty and caught up from its sequence.
+
+Each connection has a bounded queue (:data:`QUEUE_FRAMES`). A connection that leaves it full
+longer than :data:`SLOW_DEADLINE_SECONDS` is cut (close code 4408, counted): one slow phone must
+not hold a room's memory or its other members' delivery hostage.
+
+Resource handling: ``run`` owns the LISTEN and the delivery loop; connections are registered and
+unregistered by their own tasks with :meth:`connect` (a context manager).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import trio
+
+from synctv.store.db import Database, DatabaseUnavailable
+from synctv.store.rooms import EventRow, RoomStore
+
+log = logging.getLogger("synctv.realtime")
+
+CHANNEL: Final = "synctv_room_events"
+QUEUE_FRAMES: Final = 256
+SLOW_DEADLINE_SECONDS: Final = 10.0
+CLOSE_TOO_SLOW: Final = 4408
+# Rows read per room per pass; a room further behind is read again in the next pass at once.
+READ_BATCH: Final = 500
+RECONNECT_SECONDS: Final = 1.0
+
+
+class TooFarBehind(Exception):
+    """A connection's sequence is further behind the room's stream than its queue holds."""
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One connection's place in a room: the frames waiting for it, and whether it was cut."""
+
+    room_id: str
+    frames: trio.MemoryReceiveChannel[str]
+    _send: trio.MemorySendChannel[str]
+    start: int = 0  # events up to this sequence were sent another way (snapshot, replay)
+    cut: trio.Event = field(default_factory=trio.Event)
+    full_since: float | None = None
+
+    def offer(self, frame: str, now: float) -> bool:
+        """Queue a frame; False once the connection has been full past the deadline."""
+        try:
+            self._send.send_nowait(frame)
+        except trio.WouldBlock:
+            if self.full_since is None:
+                self.full_since = now
+            return now - self.full_since < SLOW_DEADLINE_SECONDS
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return True  # the connection is leaving; nothing to cut
+        self.full_since = None
+        return True
+
+
+@dataclass
+class _Room:
+    delivered: int  # the last sequence handed to the room's connections
+    subscriptions: set[Subscription] = field(default_factory=set)
+
+
+class RoomHub:
+    def __init__(
+        self,
+        db: Database,
+        store: RoomStore,
+        encode: Callable[[EventRow], str],
+        *,
+        clock: Callable[[], float] = trio.current_time,
+        on_slow: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._db = db
+        self._store = store
+        self._encode = encode
+        self._clock = clock
+        self._on_slow = on_slow
+        self._rooms: dict[str, _Room] = {}
+        self._dirty: set[str] = set()
+        self._wake = trio.Event()
+        self.delivered_events = 0
+        self.slow_cut = 0
+
+    # -- connections ---------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def connect(self, room_id: str, after_seq: int) -> AsyncIterator[Subscription]:
+        """Subscribe to the room from ``after_seq`` on (the caller sent what came before: a
+        welcome snapshot at that sequence, or a replay). Every later event arrives, in order,
+        once. :class:`TooFarBehind` when the gap to the room's stream is longer than the queue
+        (the caller sends a fresh snapshot instead)."""
+        send, receive = trio.open_memory_channel[str](QUEUE_FRAMES)
+        subscription = Subscription(room_id, receive, send, start=after_seq)
+        room = self._rooms.get(room_id)
+        if room is None:
+            room = self._rooms[room_id] = _Room(after_seq)
+        # Close the gap between the caller's sequence and what the room's connections were
+        # given; the loop ends with no await between the last check and joining the room.
+        start, queued = after_seq, 0
+        while start < room.delivered:
+            target = room.delivered
+            for event in await self._store.events_after(room_id, start, target - start):
+                if event.seq > target:
+                    break
+                queued += 1
+                if queued > QUEUE_FRAMES:
+                    send.close()
+                    raise TooFarBehind(room_id)
+                send.send_nowait(self._encode(event))
+            start = target
+        subscription.start = start
+        room.subscriptions.add(subscription)
+        self._mark(room_id)
+        try:
+            yield subscription
+        finally:
+            room.subscriptions.discard(subscription)
+            send.close()
+            if not room.subscriptions and self._rooms.get(room_id) is room:
+                del self._rooms[room_id]
+
+    def _mark(self, room_id: str) -> None:
+        if room_id in self._rooms:
+            self._dirty.add(room_id)
+            self._wake.set()
+
+    def notified(self, payload: str) -> None:
+        """A NOTIFY payload (``room:seq``): the room has news (asyncio callback: no awaits)."""
+        room_id, _, _ = payload.partition(":")
+        self._mark(room_id)
+
+    # -- running -------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self._listen)
+            nursery.start_soon(self._deliver_forever)
+            task_status.started()
+
+    async def _listen(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        started = False
+        while True:
+            try:
+                if not started:
+                    await self._db.listen(CHANNEL, self.notified, task_status=task_status)
+                else:
+                    await self._db.listen(CHANNEL, self.notified)
+            except DatabaseUnavailable as exc:
+                log.warning("room events: listening stopped (%s); catching up on reconnect", exc)
+            if not started:
+                started = True
+                task_status.started()
+            await trio.sleep(RECONNECT_SECONDS)
+            for room_id in list(self._rooms):  # anything may have been missed meanwhile
+                self._mark(room_id)
+
+    async def _deliver_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            await self.deliver_once()
+
+    async def deliver_once(self) -> None:
+        """One pass over the dirty rooms."""
+        dirty, self._dirty = self._dirty, set()
+        for room_id in dirty:
+            room = self._rooms.get(room_id)
+            if room is None:
+                continue
+            try:
+                events = await self._store.events_after(room_id, room.delivered, READ_BATCH)
+            except DatabaseUnavailable:
+                self._dirty.add(room_id)  # try again once the database is back
+                await trio.sleep(RECONNECT_SECONDS)
+                self._wake.set()
+                continue
+            if len(events) == READ_BATCH:
+                self._mark(room_id)  # more behind these
+            self._fan_out(room, events)
+
+    def _fan_out(self, room: _Room, events: list[EventRow]) -> None:
+        now = self._clock()
+        for event in events:
+            if event.seq <= room.delivered:
+                continue
+            frame = self._encode(event)
+            for subscription in list(room.subscriptions):
+                if subscription.cut.is_set() or event.seq <= subscription.start:
+                    continue
+                if not subscription.offer(frame, now):
+                    subscription.cut.set()
+                    self.slow_cut += 1
+                    self._on_slow()
+            room.delivered = event.seq
+            self.delivered_events += 1
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "rooms": len(self._rooms),
+            "connections": sum(len(r.subscriptions) for r in self._rooms.values()),
+            "delivered_events": self.delivered_events,
+            "slow_cut": self.slow_cut,
+        }

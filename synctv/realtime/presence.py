@@ -1,0 +1,75 @@
+"""Who is in a room right now on this node, and how far each player is from the room's state.
+
+Each open channel connection is present; its last ``report`` (every 2 s) says whether its player
+buffers and how far it drifts. The room's *worst drift* is what a host looks at to know whether
+everyone sees the same frame. In memory: a connection's presence ends with it. (The cluster
+issue adds the other nodes' connections.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Presence:
+    connection_id: str
+    user_id: str
+    role: str
+    buffering: bool = False
+    drift: float | None = None
+    reported_at: float | None = None
+
+
+@dataclass
+class RoomPresence:
+    connections: dict[str, Presence] = field(default_factory=dict)
+
+    def members(self) -> list[Presence]:
+        return sorted(self.connections.values(), key=lambda p: (p.user_id, p.connection_id))
+
+    def worst_drift(self) -> float | None:
+        drifts = [abs(p.drift) for p in self.connections.values() if p.drift is not None]
+        return max(drifts, default=None)
+
+    def buffering(self) -> list[str]:
+        return sorted({p.user_id for p in self.connections.values() if p.buffering})
+
+
+class PresenceBook:
+    def __init__(self, on_drift: Callable[[float], None] = lambda _d: None) -> None:
+        self._rooms: dict[str, RoomPresence] = {}
+        self._on_drift = on_drift
+
+    def arrive(self, room_id: str, presence: Presence) -> None:
+        self._rooms.setdefault(room_id, RoomPresence()).connections[presence.connection_id] = (
+            presence
+        )
+
+    def leave(self, room_id: str, connection_id: str) -> None:
+        room = self._rooms.get(room_id)
+        if room is None:
+            return
+        room.connections.pop(connection_id, None)
+        if not room.connections:
+            del self._rooms[room_id]
+
+    def report(
+        self, room_id: str, connection_id: str, buffering: bool, drift: float, now: float
+    ) -> None:
+        room = self._rooms.get(room_id)
+        presence = room.connections.get(connection_id) if room is not None else None
+        if presence is None:
+            return
+        presence.buffering = buffering
+        if drift == drift and abs(drift) < 86_400:  # not NaN, not absurd
+            presence.drift = drift
+            self._on_drift(abs(drift))
+        presence.reported_at = now
+
+    def room(self, room_id: str) -> RoomPresence:
+        return self._rooms.get(room_id, RoomPresence())
+
+    def connections(self) -> int:
+        return sum(len(r.connections) for r in self._rooms.values())

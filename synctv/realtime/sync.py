@@ -1,0 +1,133 @@
+"""Keeping a player in step with its room: the clock estimate and the drift correction.
+
+Pure (no clock, no I/O): the reference client, the browser client (which ports these rules, with
+these parameters, from ``docs/realtime.md``) and ``bench/sync_drift.py`` all run this code.
+
+**Clock.** A ``clock`` exchange gives four times: the client sent at ``t0`` (client clock), the
+server received at ``t1`` and answered at ``t2`` (server clock), the client received at ``t3``.
+The offset (server minus client) is ``((t1 - t0) + (t2 - t3)) / 2`` and the round trip
+``(t3 - t0) - (t2 - t1)``. A sample's error is at most half its round trip, so of the last
+:data:`CLOCK_WINDOW` samples the one with the smallest round trip is kept (NTP's clock filter
+idea); a fresh estimate is taken every :data:`CLOCK_REFRESH_SECONDS`.
+
+**Correction.** The drift is where the player is minus where the room is (seconds; positive:
+ahead). Below :data:`DEADBAND_SECONDS` nothing is done (no player holds a frame that exactly).
+Up to :data:`SEEK_THRESHOLD_SECONDS` the playback rate is nudged, proportionally to the drift so
+that it would be gone in :data:`CATCH_UP_SECONDS`, by at most :data:`MAX_RATE_CHANGE` (5 %: a
+change of pitch nobody hears); beyond it, or while the room is paused, the player seeks. Nothing
+is corrected while the person is seeking or the player buffers: it would fight them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Final, Literal
+
+CLOCK_WINDOW: Final = 8
+CLOCK_REFRESH_SECONDS: Final = 30.0
+DEADBAND_SECONDS: Final = 0.040
+SEEK_THRESHOLD_SECONDS: Final = 2.0
+MAX_RATE_CHANGE: Final = 0.05
+CATCH_UP_SECONDS: Final = 2.0
+# A paused player this close to the room's position is left alone (a seek would only stutter).
+PAUSED_TOLERANCE_SECONDS: Final = 0.100
+
+
+@dataclass(frozen=True, slots=True)
+class ClockSample:
+    sent: float  # t0, client clock
+    server_received: float  # t1, server clock
+    server_sent: float  # t2, server clock
+    received: float  # t3, client clock
+
+    @property
+    def offset(self) -> float:
+        return ((self.server_received - self.sent) + (self.server_sent - self.received)) / 2
+
+    @property
+    def round_trip(self) -> float:
+        return max(0.0, (self.received - self.sent) - (self.server_sent - self.server_received))
+
+
+class ClockEstimate:
+    """The best offset (server − client) from the last few exchanges."""
+
+    def __init__(self, window: int = CLOCK_WINDOW) -> None:
+        self._samples: deque[ClockSample] = deque(maxlen=window)
+        self._last_at: float | None = None
+
+    def add(self, sample: ClockSample) -> None:
+        if sample.received < sample.sent or sample.server_sent < sample.server_received:
+            return  # a clock stepped backwards mid-exchange: the sample means nothing
+        self._samples.append(sample)
+        self._last_at = sample.received
+
+    @property
+    def best(self) -> ClockSample | None:
+        return min(self._samples, key=lambda s: s.round_trip, default=None)
+
+    @property
+    def offset(self) -> float | None:
+        best = self.best
+        return best.offset if best is not None else None
+
+    @property
+    def error_bound(self) -> float | None:
+        """The offset is right to within this (half the kept sample's round trip)."""
+        best = self.best
+        return best.round_trip / 2 if best is not None else None
+
+    def due(self, now: float) -> bool:
+        """Whether to send a ``clock`` message now (client clock)."""
+        return self._last_at is None or now - self._last_at >= CLOCK_REFRESH_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class RoomClock:
+    """A ``playback_state`` as the client needs it: position at a server time, and how it moves."""
+
+    position: float
+    server_time: float
+    speed: float
+    playing: bool
+
+    def position_at(self, client_now: float, offset: float) -> float:
+        """Where the room is at ``client_now`` (client clock), given the clock offset."""
+        if not self.playing:
+            return self.position
+        return self.position + max(0.0, client_now + offset - self.server_time) * self.speed
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """What the player should do now: keep going at ``rate``, or seek to ``seek_to``."""
+
+    kind: Literal["none", "rate", "seek"]
+    rate: float = 1.0
+    seek_to: float | None = None
+
+
+def correct(
+    player_position: float,
+    room_position: float,
+    room_speed: float,
+    room_playing: bool,
+    *,
+    seeking: bool = False,
+    buffering: bool = False,
+) -> Correction:
+    """The correction for one moment. ``rate`` is the absolute playback rate to set."""
+    if seeking or buffering:
+        return Correction("none", room_speed)
+    drift = player_position - room_position
+    if not room_playing:
+        if abs(drift) <= PAUSED_TOLERANCE_SECONDS:
+            return Correction("none", room_speed)
+        return Correction("seek", room_speed, room_position)
+    if abs(drift) >= SEEK_THRESHOLD_SECONDS:
+        return Correction("seek", room_speed, room_position)
+    if abs(drift) < DEADBAND_SECONDS:
+        return Correction("none", room_speed)
+    change = max(-MAX_RATE_CHANGE, min(MAX_RATE_CHANGE, drift / CATCH_UP_SECONDS))
+    return Correction("rate", room_speed * (1.0 - change))

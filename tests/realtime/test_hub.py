@@ -1,0 +1,111 @@
+"""The room hub on a real PostgreSQL: NOTIFY after commit, rows as the source of truth, order,
+catch-up of a late subscriber, no duplicates for a fresher snapshot, and the slow cut."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import trio
+
+from synctv.api.realtime_messages import event_frame
+from synctv.auth.room_passwords import RoomPasswords
+from synctv.auth.server_setup import server_setup_from_seed
+from synctv.core.rooms import Caller, Limits, RoomService
+from synctv.realtime import hub as hub_module
+from synctv.realtime.hub import RoomHub, TooFarBehind
+from synctv.state.limits import LimitBook, RateLimits
+from synctv.state.memory import MemoryState
+from synctv.store.db import Database
+from synctv.store.rooms import RoomStore
+
+pytestmark = pytest.mark.slow
+
+
+async def rooms_on(database: Database) -> tuple[RoomService, RoomStore, Caller]:
+    for user in ("owner-0000000000000", "guest-0000000000000"):
+        await database.execute(
+            "INSERT INTO users (id, username, username_key, display_name, role)"
+            " VALUES ($1, $2, $2, $2, 'user')",
+            user,
+            user[:5],
+        )
+    state = MemoryState()
+    limits = Limits(lambda: True, lambda: 10, lambda: 100, lambda: True)
+    passwords = RoomPasswords(
+        server_setup_from_seed(os.urandom(64)), state, RateLimits(state, LimitBook())
+    )
+    store = RoomStore(database)
+    return RoomService(store, limits, passwords), store, Caller("owner-0000000000000", "user")
+
+
+async def frames(subscription: hub_module.Subscription, count: int) -> list[dict[str, object]]:
+    import json
+
+    got = []
+    with trio.fail_after(10):
+        for _ in range(count):
+            got.append(json.loads(await subscription.frames.receive())["event"])
+    return got
+
+
+async def test_events_arrive_in_order_once(database: Database) -> None:
+    rooms, store, owner = await rooms_on(database)
+    room = await rooms.create(owner, name="hub")
+    hub = RoomHub(database, store, event_frame)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(hub.run)
+        async with hub.connect(room.id, room.last_event_seq) as first:
+            await rooms.update(owner, room.id, name="renamed")
+            await rooms.patch_settings(owner, room.id, {"chatEnabled": False})
+            got = await frames(first, 2)
+            assert [(f["seq"], f["type"]) for f in got] == [
+                ("2", "room_updated"),
+                ("3", "settings_changed"),
+            ]
+            assert got[0]["payload"] == {"name": "renamed"}
+
+            # A late subscriber with an older snapshot gets the gap first, then the stream;
+            # one with a fresher snapshot (seq 4) gets nothing it already has.
+            async with hub.connect(room.id, 1) as late, hub.connect(room.id, 4) as fresh:
+                await rooms.update(owner, room.id, description="d")  # seq 4
+                await rooms.update(owner, room.id, description="e")  # seq 5
+                assert [f["seq"] for f in await frames(late, 4)] == ["2", "3", "4", "5"]
+                assert [f["seq"] for f in await frames(first, 2)] == ["4", "5"]
+                assert [f["seq"] for f in await frames(fresh, 1)] == ["5"]
+                with pytest.raises(trio.WouldBlock):
+                    fresh.frames.receive_nowait()
+        nursery.cancel_scope.cancel()
+    assert hub.statistics()["rooms"] == 0
+
+
+async def test_a_connection_that_stays_full_is_cut(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub_module, "QUEUE_FRAMES", 3)
+    monkeypatch.setattr(hub_module, "SLOW_DEADLINE_SECONDS", 0.2)
+    rooms, store, owner = await rooms_on(database)
+    room = await rooms.create(owner, name="slow")
+    cut_count = []
+    hub = RoomHub(database, store, event_frame, on_slow=lambda: cut_count.append(1))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(hub.run)
+        async with hub.connect(room.id, 1) as stuck, hub.connect(room.id, 1) as reader:
+            # Three fill the stuck queue, the fourth finds it full, the fifth comes past the
+            # deadline: cut. The reader keeps up and is never cut.
+            for n in range(5):
+                await rooms.update(owner, room.id, name=f"n{n}")
+                with trio.fail_after(5):
+                    await reader.frames.receive()
+                await trio.sleep(0.25)
+            with trio.fail_after(5):
+                await stuck.cut.wait()
+            assert not reader.cut.is_set()
+            # Joining the room's stream from further back than a queue holds: the caller must
+            # send a snapshot instead.
+            with pytest.raises(TooFarBehind):
+                async with hub.connect(room.id, 1):
+                    pass
+        nursery.cancel_scope.cancel()
+    assert cut_count == [1]
+    assert hub.slow_cut == 1

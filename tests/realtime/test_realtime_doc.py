@@ -1,0 +1,70 @@
+"""docs/realtime.md says what the server does: every event type the server writes is in its
+table (and nothing else is), the close codes are the code's, the correction parameters are
+the reference implementation's."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from synctv.api.http.routes import room_channel
+from synctv.realtime import hub, limits, sync
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = (ROOT / "docs" / "realtime.md").read_text()
+
+
+def written_event_types() -> set[str]:
+    """The literal types passed to append_event anywhere in the server."""
+    found: set[str] = set()
+    for path in (ROOT / "synctv").rglob("*.py"):
+        text = path.read_text()
+        found.update(re.findall(r'append_event\(\s*conn,\s*room_id,\s*"([a-z_]+)"', text))
+        found.update(re.findall(r'event_type="([a-z_]+)"', text))
+        # RoomStore.update(room_id, changes, "<type>", actor)
+        found.update(re.findall(r'_store\.update\(\s*room_id,.*?"([a-z_]+)",\s*caller', text, re.S))
+    # Types built from an action name: room.suspended / room.restored.
+    found.update({"room_suspended", "room_restored"})
+    return found
+
+
+def documented_event_types() -> set[str]:
+    table = DOC.split("Event types and payloads")[1].split("## Playback")[0]
+    return set(re.findall(r"`([a-z]+(?:_[a-z]+)+)`", table.split("| type | payload |")[1]))
+
+
+def test_every_event_type_is_documented_and_only_those() -> None:
+    written = written_event_types()
+    documented = documented_event_types()
+    assert "playback_changed" in written
+    assert written <= documented, written - documented
+    # Payload field names in backticks are camelCase, so only types have underscores.
+    assert documented <= written, documented - written
+
+
+def test_close_codes_and_limits() -> None:
+    for code in (
+        room_channel.CLOSE_UNAUTHENTICATED,
+        room_channel.CLOSE_FORBIDDEN,
+        room_channel.CLOSE_NO_ROOM,
+        room_channel.CLOSE_BAD_MESSAGE,
+        hub.CLOSE_TOO_SLOW,
+    ):
+        assert f"| {code} |" in DOC
+    assert f"{int(limits.MESSAGES_PER_SECOND)} per second" in DOC
+    assert f"{int(limits.IDLE_SECONDS)} s" in DOC
+    assert (
+        f"| queued frames per connection | {hub.QUEUE_FRAMES}; full for {int(hub.SLOW_DEADLINE_SECONDS)} s"
+        in DOC
+    )
+
+
+def test_correction_parameters_are_the_reference_implementations() -> None:
+    assert f"Keep the last {sync.CLOCK_WINDOW} samples" in DOC
+    assert f"every {int(sync.CLOCK_REFRESH_SECONDS)} s" in DOC
+    assert f"`abs(drift) < {sync.DEADBAND_SECONDS:.3f}`" in DOC
+    assert f"`abs(drift) >= {sync.SEEK_THRESHOLD_SECONDS}`" in DOC
+    assert f"`abs(drift) > {sync.PAUSED_TOLERANCE_SECONDS}`" in DOC
+    assert (
+        f"drift / {sync.CATCH_UP_SECONDS}, -{sync.MAX_RATE_CHANGE}, {sync.MAX_RATE_CHANGE}" in DOC
+    )
