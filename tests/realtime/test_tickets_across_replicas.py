@@ -13,11 +13,11 @@ import pytest
 import trio
 from pydantic import SecretStr
 
-from tests.realtime.test_tickets_and_guests import open_with
 from tests.support.identity import Person
 from tests.support.postgres import RunningPostgres
 from tests.support.rooms import Member
 from tests.support.server import running_server, server_config
+from tests.support.websocket import open_with
 
 pytestmark = pytest.mark.slow
 

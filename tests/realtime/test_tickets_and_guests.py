@@ -3,38 +3,19 @@ them with a room-bound token. Over real HTTP and WebSocket against the whole ser
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import trio
-from trio_websocket import ConnectionClosed
 
 from tests.support.cli import synctv
 from tests.support.identity import identity_server
 from tests.support.postgres import RunningPostgres
 from tests.support.rooms import Member, sign_up
-from tests.support.websocket import ws_client
+from tests.support.websocket import open_with
 
 pytestmark = pytest.mark.slow
-
-
-async def open_with(base: str, room: str, ticket: str) -> tuple[dict[str, Any], int | None]:
-    """Open the channel with ``?ticket=``; the first message and the close code (None: open)."""
-    async with ws_client(
-        base, f"/ws/rooms/{room}?ticket={ticket}", subprotocols=["synctv.v1"]
-    ) as ws:
-        await ws.send_message(json.dumps({"hello": {}}))
-        with trio.fail_after(10):
-            first = json.loads(await ws.get_message())
-        with trio.move_on_after(1):  # a refused connection closes at once; an open one stays
-            try:
-                await ws.get_message()
-            except ConnectionClosed as closed:
-                return first, closed.reason.code
-        return first, None
 
 
 async def ticket(who: Member, room: str) -> str:

@@ -3,11 +3,13 @@ socket when the server closes first, which the suite's warnings-as-errors would 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import trio
-from trio_websocket import WebSocketConnection, wrap_client_stream
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
 
 @asynccontextmanager
@@ -31,3 +33,19 @@ async def ws_client(
         finally:
             await connection.aclose()
             nursery.cancel_scope.cancel()
+
+
+async def open_with(base: str, room: str, ticket: str) -> tuple[dict[str, Any], int | None]:
+    """Open the channel with ``?ticket=``; the first message and the close code (None: open)."""
+    async with ws_client(
+        base, f"/ws/rooms/{room}?ticket={ticket}", subprotocols=["synctv.v1"]
+    ) as ws:
+        await ws.send_message(json.dumps({"hello": {}}))
+        with trio.fail_after(10):
+            first = json.loads(await ws.get_message())
+        with trio.move_on_after(1):  # a refused connection closes at once; an open one stays
+            try:
+                await ws.get_message()
+            except ConnectionClosed as closed:
+                return first, closed.reason.code
+        return first, None
