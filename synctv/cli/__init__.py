@@ -103,7 +103,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from synctv.cli import admin, configuration, doctor, server
+    from synctv.cli import admin, configuration, doctor, server, watch
 
     parser = argparse.ArgumentParser(
         prog="synctv",
@@ -116,4 +116,5 @@ def _build_parser() -> argparse.ArgumentParser:
     server.add_version_command(commands)
     admin.add_commands(commands)
     doctor.add_commands(commands)
+    watch.add_commands(commands)
     return parser
