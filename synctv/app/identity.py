@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import trio
 
@@ -74,7 +75,9 @@ def identity_service(services: Services) -> IdentityService:
     )
 
 
-def setup_link_announcer(services: Services, accounts: AccountService) -> Task:
+def setup_link_announcer(
+    services: Services, accounts: AccountService, link: Callable[[str], str]
+) -> Task:
     """On a start with no account: log the one-time setup link once the HTTP port is known.
 
     The link is a secret shown on purpose: whoever reads the server's log at first start is
@@ -89,12 +92,10 @@ def setup_link_announcer(services: Services, accounts: AccountService) -> Task:
             return
         with trio.move_on_after(30):
             await services.addresses.http_ready.wait()
-        base = LiveUrls(services.config, http_binds=services.addresses.http_binds).http_base()
         log.warning(
-            "No account exists yet. Open %s/setup?token=%s to create the first (root) account,"
+            "No account exists yet. Open %s to create the first (root) account,"
             " or run: synctv admin user create NAME --role root",
-            base,
-            token,
+            link(f"/setup?token={token}"),
         )
 
     return Task("setup_link", announce)
@@ -141,7 +142,7 @@ async def build(services: Services) -> Feature:
         ],
         admin_handlers=[UserAdmin(accounts, link)],
         grpc_handlers=[AuthService(identity, accounts)],
-        tasks=[setup_link_announcer(services, accounts)],
+        tasks=[setup_link_announcer(services, accounts, link)],
         authenticator=token_authenticator(identity),
         closers=[upstream.aclose],
     )

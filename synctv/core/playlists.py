@@ -238,7 +238,11 @@ class PlaylistService:
 
         try:
             await self._store.change_playback(
-                room_id, decide, caller.user_id, lambda s: state_json(_state(s), now), now=now
+                room_id,
+                decide,
+                caller.user_id,
+                lambda s: state_json(_state(s), now),
+                lambda s: _state(s).position_at(now),
             )
         except _Unchanged:
             pass
@@ -368,9 +372,9 @@ class PlaylistService:
                 decide,
                 caller.user_id,
                 lambda s: state_json(_state(s), now),
+                lambda s: _state(s).position_at(now),
                 next_media=item.id if item else None,
                 history_name=item.name if item else None,
-                now=now,
             )
         except playback.PlaybackRefused as exc:
             raise _refused(exc) from None

@@ -100,6 +100,15 @@ class Access:
     role: RoomRole | None  # None: not a member (a public room's visitor, or a platform admin)
     permissions: Permissions
 
+    def require_to_give(self, wanted: Permissions) -> None:
+        """Nobody gives what they do not hold (to a member, or to a role in the settings)."""
+        beyond = wanted - self.permissions
+        if beyond:
+            raise DomainError(
+                errors.PERMISSION_DENIED,
+                f"you cannot give permissions you do not hold: {', '.join(names(beyond))}",
+            )
+
     def require(self, permission: Permission) -> None:
         if permission not in self.permissions:
             raise DomainError(
@@ -576,12 +585,7 @@ class RoomService:
             check_assignable(new_role, grant)
         except (UnknownPermission, NotAssignable) as exc:
             raise DomainError(errors.INVALID_PARAMETER, str(exc)) from None
-        beyond = grant - access.permissions
-        if beyond:
-            raise DomainError(
-                errors.PERMISSION_DENIED,
-                f"you cannot give permissions you do not hold: {', '.join(names(beyond))}",
-            )
+        access.require_to_give(grant)
         await self._store.set_member(
             room_id, user_id, new_role, names(grant), names(take), caller.user_id
         )
@@ -619,14 +623,10 @@ def _may_grant(access: Access, permissions_patch: object) -> None:
         if isinstance(changes, Mapping) and isinstance(changes.get("added"), list):
             wanted.update(str(name) for name in changes["added"])
     try:
-        beyond = parse_permissions(wanted) - access.permissions
+        parsed = parse_permissions(wanted)
     except UnknownPermission:
         return  # refused by the settings validation, with the key named
-    if beyond:
-        raise DomainError(
-            errors.PERMISSION_DENIED,
-            f"you cannot give permissions you do not hold: {', '.join(names(beyond))}",
-        )
+    access.require_to_give(parsed)
 
 
 def _raise_for(outcome: JoinOutcome) -> None:

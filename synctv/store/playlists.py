@@ -381,24 +381,23 @@ async def change_playback_q(
     decide: Decide,
     actor: str,
     event_payload: Callable[[StoredPlayback], dict[str, Any]],
+    position_now: Callable[[StoredPlayback], float],
     next_media: str | None = None,
     history_name: str | None = None,
-    now: float = 0.0,
 ) -> StoredPlayback | None:
     """Lock the room, read the state, apply ``decide(state, remembered)``, write the result with
     its ``playback_changed`` event. ``remembered`` is the position kept for ``next_media`` (when
     the change selects other media). ``decide`` raises to refuse: nothing is written. When the
-    media changes, the previous one's position is remembered and ``history_name`` goes to the
-    history. None when the room is gone."""
+    media changes, the previous one's position (``position_now``: the playback rules' own
+    arithmetic, not a copy of it here) is remembered and ``history_name`` goes to the history.
+    None when the room is gone."""
     if not await _locked(conn, room_id):
         return None
     current = await playback_q(conn, room_id)
     remembered = await remembered_q(conn, room_id, next_media) if next_media else None
     new = decide(current, remembered)
     if current.media_id is not None and new.media_id != current.media_id:
-        position = current.anchor_position
-        if current.playing:
-            position += max(0.0, now - current.anchor_time) * current.speed
+        position = position_now(current)
         await conn.execute(
             "INSERT INTO media_positions (room_id, media_id, position) VALUES ($1, $2, $3)"
             " ON CONFLICT (room_id, media_id) DO UPDATE SET position = EXCLUDED.position",
@@ -521,9 +520,9 @@ class PlaylistStore:
         decide: Decide,
         actor: str,
         event_payload: Callable[[StoredPlayback], dict[str, Any]],
+        position_now: Callable[[StoredPlayback], float],
         next_media: str | None = None,
         history_name: str | None = None,
-        now: float = 0.0,
     ) -> StoredPlayback | None:
         return await self._db.run(
             change_playback_q,
@@ -531,9 +530,9 @@ class PlaylistStore:
             decide,
             actor,
             event_payload,
+            position_now,
             next_media,
             history_name,
-            now,
         )
 
     async def history(

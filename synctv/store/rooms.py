@@ -201,18 +201,14 @@ async def create_q(
     payload = {"name": name, "isPublic": is_public, "ownerId": owner_id}
     await append_event(conn, room_id, "room_created", payload, by.actor)
     await write_audit(conn, AuditEvent(by, "room.created", "room", room_id, details=payload))
-    return Created.CREATED, await _room_q(conn, room_id)
+    return Created.CREATED, await room_q(conn, room_id)
 
 
-async def _room_q(conn: Any, room_id: str) -> RoomRow | None:
+async def room_q(conn: Any, room_id: str) -> RoomRow | None:
     record = await conn.fetchrow(
         f"SELECT {_ROOM_COLUMNS} FROM rooms r WHERE r.id = $1 AND r.deleted_at IS NULL", room_id
     )
     return _room(record) if record is not None else None
-
-
-async def room_q(conn: Any, room_id: str) -> RoomRow | None:
-    return await _room_q(conn, room_id)
 
 
 async def room_and_member_q(
@@ -558,7 +554,7 @@ async def update_room_q(
     )
     payload = {("isPublic" if k == "is_public" else k): v for k, v in changes.items()}
     await append_event(conn, room_id, event_type, payload, actor)
-    return await _room_q(conn, room_id)
+    return await room_q(conn, room_id)
 
 
 async def delete_q(conn: Any, room_id: str, by: AuditActor) -> bool:

@@ -5,7 +5,6 @@ roles with their rules, the review queue, deletion."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -14,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 import trio
 
@@ -32,7 +30,7 @@ from tests.support.identity import (
     unstd64,
 )
 from tests.support.opaque_node import SerenityOpaque, b64
-from tests.support.postgres import RunningPostgres
+from tests.support.postgres import RunningPostgres, fetch_rows
 from tests.support.rooms import Member
 
 pytestmark = pytest.mark.slow
@@ -267,19 +265,6 @@ def test_who_may_set_roles(actor: str, current: str, wanted: str, allowed: bool)
         assert allowed
 
 
-async def sql(dsn: str, statement: str, *args: object) -> None:
-    """One statement on the server's database (asyncio in a thread of its own)."""
-
-    async def run() -> None:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(statement, *args)
-        finally:
-            await conn.close()
-
-    await trio.to_thread.run_sync(lambda: asyncio.run(run()))
-
-
 async def test_password_change(
     tmp_path: Path, postgres: RunningPostgres, serenity: SerenityOpaque
 ) -> None:
@@ -313,14 +298,14 @@ async def test_password_change(
             return {"status": done.status_code, **done.json()}
 
         # A sign-in older than 5 minutes is not enough.
-        await sql(
+        await fetch_rows(
             server.dsn,
             "UPDATE login_sessions SET created_at = now() - interval '6 minutes' WHERE user_id = $1",
             registered["user"]["id"],
         )
         stale = await change(auth, "a new long password")
         assert (stale["status"], stale["code"]) == (403, "reauthentication_required")
-        await sql(
+        await fetch_rows(
             server.dsn,
             "UPDATE login_sessions SET created_at = now() WHERE user_id = $1",
             registered["user"]["id"],

@@ -10,6 +10,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import trio
 
 from synctv.store import embedded_pg
 
@@ -104,3 +107,21 @@ def require_or_skip(what: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{what} is required in CI", pytrace=False)
     pytest.skip(f"{what} is not installed")
+
+
+async def fetch_rows(dsn: str, statement: str, *args: object) -> list[Any]:
+    """One statement on a server's database from a Trio test, while that server owns the
+    trio-asyncio loop: asyncpg on a loop of its own, in a thread. Its rows (empty for a
+    statement that returns none)."""
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> list[Any]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return list(await conn.fetch(statement, *args))
+        finally:
+            await conn.close()
+
+    return await trio.to_thread.run_sync(lambda: asyncio.run(run()))

@@ -3,14 +3,12 @@ read straight from the database."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-import asyncpg
 import httpx
-import trio
 
 from tests.support.identity import Person, Server
+from tests.support.postgres import fetch_rows
 
 
 class Member:
@@ -45,16 +43,8 @@ async def sign_up(server: Server, n: int, name: str) -> Member:
 
 
 async def room_events(server: Server, room_id: str) -> list[tuple[int, str]]:
-    """The room's event log, read from the database (asyncio in a thread of its own)."""
-
-    async def read() -> list[tuple[int, str]]:
-        conn = await asyncpg.connect(server.dsn)
-        try:
-            rows = await conn.fetch(
-                "SELECT seq, type FROM room_events WHERE room_id = $1 ORDER BY seq", room_id
-            )
-            return [(r["seq"], r["type"]) for r in rows]
-        finally:
-            await conn.close()
-
-    return await trio.to_thread.run_sync(lambda: asyncio.run(read()))
+    """The room's event log, read from the database."""
+    rows = await fetch_rows(
+        server.dsn, "SELECT seq, type FROM room_events WHERE room_id = $1 ORDER BY seq", room_id
+    )
+    return [(r["seq"], r["type"]) for r in rows]
