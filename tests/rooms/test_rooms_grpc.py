@@ -411,13 +411,23 @@ async def test_room_passwords(tmp_path: Path, postgres: RunningPostgres) -> None
 async def test_playlist_and_playback(tmp_path: Path, postgres: RunningPostgres) -> None:
     async with identity_server(tmp_path, postgres) as server:
         (alice_rest, alice), (_, bob) = await people(server, "alice", "bob")
-        room = (
-            await alice(
-                "CreateRoom", room_pb2.CreateRoomRequest(name="Films"), room_pb2.RoomEnvelope
-            )
-        ).room
+        films = room_pb2.CreateRoomRequest(name="Films", settings=struct({"allowGuestJoin": True}))
+        room = (await alice("CreateRoom", films, room_pb2.RoomEnvelope)).room
+        other = (await alice("CreateRoom", films, room_pb2.RoomEnvelope)).room
         ref = room_pb2.RoomRef(room_id=room.id)
         await bob("JoinRoom", room_pb2.JoinRoomRequest(room_id=room.id), room_pb2.JoinRoomResponse)
+        # A guest token (REST) works over gRPC for its one room, and only there.
+        issued = await alice_rest.person.post("/api/auth/guest-token", {"roomId": room.id})
+        guest = Rooms(alice.address, issued.json()["token"])
+        assert (await guest("GetRoom", ref, room_pb2.RoomAccess)).my_role == "guest"
+        assert await guest.refused("GetRoom", room_pb2.RoomRef(room_id=other.id)) == (
+            grpc.StatusCode.NOT_FOUND,
+            "room_not_found",
+        )
+        assert await guest.refused("JoinRoom", room_pb2.JoinRoomRequest(room_id=room.id)) == (
+            grpc.StatusCode.PERMISSION_DENIED,
+            "permission_denied",
+        )
 
         added = await alice(
             "AddMedia",
@@ -493,7 +503,7 @@ async def test_playlist_and_playback(tmp_path: Path, postgres: RunningPostgres) 
 
         assert (await alice("PreviousMedia", step, room_pb2.Playback)).state.media_id == two.id
         assert (await alice("NextMedia", step, room_pb2.Playback)).state.media_id == one.id
-        state = (await bob("GetPlayback", ref, room_pb2.Playback)).state
+        state = (await guest("GetPlayback", ref, room_pb2.Playback)).state
         rest = (await alice_rest.ok("GET", f"/api/rooms/{room.id}/playback"))["state"]
         assert (state.media_id, state.version, state.playing) == (
             rest["mediaId"],
