@@ -5,7 +5,8 @@ and :class:`~synctv.auth.room_passwords.RoomPasswords` calls as the REST routes
 permission checks and the refusal codes are the REST API's. This module only translates: the
 caller from the ``authorization`` metadata, messages to arguments, rows to messages
 (:mod:`synctv.api.grpc.room_messages`), and the checks the REST schema makes before a route runs
-(an enumerated string, a default for an absent field).
+(an enumerated string, a default for an absent field), always after the caller is known: an
+unauthenticated call is refused as such whatever its message holds.
 """
 
 from __future__ import annotations
@@ -165,9 +166,9 @@ class RoomServicer(room_grpc.RoomServiceBase):
     async def SetRoomPassword(
         self, request: room_pb2.SetRoomPasswordRequest, context: CallContext
     ) -> Empty:
+        caller = await self._caller(context)
         if not request.password:
             raise DomainError(errors.INVALID_PARAMETER, "give a password (ClearRoomPassword)")
-        caller = await self._caller(context)
         await self._rooms.set_password(caller, request.room_id, request.password)
         return Empty()
 
@@ -253,19 +254,19 @@ class RoomServicer(room_grpc.RoomServiceBase):
 
     @unary_with_context
     async def AddMember(self, request: room_pb2.AddMemberRequest, context: CallContext) -> Empty:
+        caller = await self._caller(context)
         role = _one_of(request.role or "member", _ASSIGNABLE, "role")
-        await self._rooms.add_member(
-            await self._caller(context), request.room_id, request.user_id, role
-        )
+        await self._rooms.add_member(caller, request.room_id, request.user_id, role)
         return Empty()
 
     @unary_with_context
     async def UpdateMember(
         self, request: room_pb2.UpdateMemberRequest, context: CallContext
     ) -> Empty:
+        caller = await self._caller(context)
         role = _one_of(request.role, _ASSIGNABLE, "role") if request.HasField("role") else None
         await self._rooms.set_member(
-            await self._caller(context),
+            caller,
             request.room_id,
             request.user_id,
             role=role,
@@ -417,10 +418,11 @@ class RoomServicer(room_grpc.RoomServiceBase):
     async def ControlPlayback(
         self, request: room_pb2.ControlPlaybackRequest, context: CallContext
     ) -> room_pb2.Playback:
+        caller = await self._caller(context)
         op: PlaybackOp = _one_of(request.op, _OPS, "op")
         has = request.HasField
         view = await self._playlists.control(
-            await self._caller(context),
+            caller,
             request.room_id,
             op,
             position=request.position if has("position") else None,
