@@ -19,7 +19,7 @@ from google.protobuf.struct_pb2 import ListValue, Struct
 
 from synctv.api.grpc._gen.synctv.v1 import room_pb2
 from synctv.auth import opaque
-from synctv.core.permissions import ALL, ROLE_DEFAULTS, names
+from synctv.core.permissions import ALL, ROLE_DEFAULTS, Permission, names
 from tests.support.grpc_client import Refused, call, grpc_address
 from tests.support.identity import identity_server
 from tests.support.postgres import RunningPostgres
@@ -558,3 +558,126 @@ async def test_every_rest_operation_has_a_grpc_twin(
                 grpc.StatusCode.UNAUTHENTICATED,
                 "authentication_required",
             ), rpc
+
+
+# The rpcs any caller who can see the room may call (no room permission of their own), and why.
+NEEDS_NO_PERMISSION = {
+    "CreateRoom", "DiscoverRooms", "ListMyRooms", "GetRoom", "GetRoomSettings",  # any account
+    "JoinRoom", "LeaveRoom", "RoomPasswordLoginStart", "RoomPasswordLoginFinish",  # joining
+    "ListMedia", "GetPlayback",  # members (a visitor is refused: below)
+    # Checks its OPAQUE session first (the REST route's order), then manage_room_settings.
+    "RoomPasswordRegistrationFinish",
+}  # fmt: skip
+
+
+async def test_every_rpc_refuses_without_its_permission(
+    tmp_path: Path, postgres: RunningPostgres
+) -> None:
+    """A room that takes every permission from members: each rpc answers PERMISSION_DENIED with
+    the permission it needs in ErrorInfo (the REST table's twin), and every rpc is either in the
+    table or in NEEDS_NO_PERMISSION."""
+    async with identity_server(tmp_path, postgres) as server:
+        (_, owner), (_, member), (other_rest, _), (_, visitor) = await people(
+            server, "owner", "member", "other", "visitor"
+        )
+        room = (
+            await owner("CreateRoom", room_pb2.CreateRoomRequest(name="r"), room_pb2.RoomEnvelope)
+        ).room
+        for person in (member, Rooms(owner.address, other_rest.token)):
+            await person(
+                "JoinRoom", room_pb2.JoinRoomRequest(room_id=room.id), room_pb2.JoinRoomResponse
+            )
+        item = (
+            await owner(
+                "AddMedia",
+                room_pb2.AddMediaRequest(room_id=room.id, items=[url_item("x")]),
+                room_pb2.MediaList,
+            )
+        ).media[0]
+        everything = [p.value for p in Permission if p.value != "delete_room"]
+        await owner(
+            "UpdateRoomSettings",
+            room_pb2.UpdateRoomSettingsRequest(
+                room_id=room.id, patch=struct({"permissions": {"member": {"removed": everything}}})
+            ),
+            Struct,
+        )
+        access = await member("GetRoom", room_pb2.RoomRef(room_id=room.id), room_pb2.RoomAccess)
+        assert list(access.my_permissions) == []
+
+        r = {"room_id": room.id}
+        them = {**r, "user_id": other_rest.id}
+        denied: list[tuple[str, Message, str]] = [
+            ("UpdateRoom", room_pb2.UpdateRoomRequest(**r, name="x"), "manage_room_settings"),
+            ("DeleteRoom", room_pb2.RoomRef(**r), "delete_room"),
+            ("UpdateRoomSettings", room_pb2.UpdateRoomSettingsRequest(**r), "manage_room_settings"),
+            ("ResetRoomSettings", room_pb2.RoomRef(**r), "manage_room_settings"),
+            (
+                "SetRoomPassword",
+                room_pb2.SetRoomPasswordRequest(**r, password="p"),
+                "manage_room_settings",
+            ),
+            ("ClearRoomPassword", room_pb2.RoomRef(**r), "manage_room_settings"),
+            (
+                "RoomPasswordRegistrationStart",
+                room_pb2.RoomPasswordRegistrationStartRequest(**r, registration_request=b"x"),
+                "manage_room_settings",
+            ),
+            ("ListMembers", room_pb2.ListMembersRequest(**r), "view_members"),
+            ("GetPresence", room_pb2.RoomRef(**r), "view_members"),
+            ("AddMember", room_pb2.AddMemberRequest(**them), "add_members"),
+            (
+                "UpdateMember",
+                room_pb2.UpdateMemberRequest(**them, role="member"),
+                "manage_member_permissions",
+            ),
+            ("KickMember", room_pb2.KickMemberRequest(**them), "remove_members"),
+            ("BanUser", room_pb2.BanUserRequest(**them), "remove_members"),
+            ("UnbanUser", room_pb2.MemberRef(**them), "remove_members"),
+            ("ListJoinRequests", room_pb2.RoomRef(**r), "review_join_requests"),
+            ("ApproveJoinRequest", room_pb2.MemberRef(**them), "review_join_requests"),
+            ("RejectJoinRequest", room_pb2.MemberRef(**them), "review_join_requests"),
+            (
+                "TransferOwnership",
+                room_pb2.TransferOwnershipRequest(**r, new_owner_id=other_rest.id),
+                "",
+            ),
+            ("AddMedia", room_pb2.AddMediaRequest(**r, items=[url_item("y")]), "manage_own_media"),
+            ("CreatePlaylist", room_pb2.CreatePlaylistRequest(**r, name="f"), "reorder_media"),
+            ("MoveMedia", room_pb2.MoveMediaRequest(**r, media_id=item.id), "reorder_media"),
+            ("DeleteMedia", room_pb2.MediaRef(**r, media_id=item.id), "delete_media"),
+            ("ClearMedia", room_pb2.RoomRef(**r), "clear_media"),
+            (
+                "ControlPlayback",
+                room_pb2.ControlPlaybackRequest(**r, op="pause"),
+                "control_playback_state",
+            ),
+            (
+                "StartPlayback",
+                room_pb2.StartPlaybackRequest(**r, media_id=item.id),
+                "navigate_playback",
+            ),
+            ("NextMedia", room_pb2.StepPlaybackRequest(**r), "navigate_playback"),
+            ("PreviousMedia", room_pb2.StepPlaybackRequest(**r), "navigate_playback"),
+            ("ListPlaybackHistory", room_pb2.RoomRef(**r), "view_playback_history"),
+        ]
+        for rpc, request, permission in denied:
+            assert await member.denied(rpc, request) == permission, rpc
+        rpcs = {method.name for method in SERVICE.methods}
+        unclassified = rpcs - NEEDS_NO_PERMISSION - {rpc for rpc, _, _ in denied}
+        assert not unclassified, (
+            f"add these rpcs to the table or NEEDS_NO_PERMISSION: {unclassified}"
+        )
+
+        # Reading the playlist and the state needs membership only; a visitor gets neither.
+        assert [
+            m.id
+            for m in (
+                await member("ListMedia", room_pb2.ListMediaRequest(**r), room_pb2.Playlist)
+            ).media
+        ] == [item.id]
+        assert (
+            await member("GetPlayback", room_pb2.RoomRef(**r), room_pb2.Playback)
+        ).state.version == 0
+        assert await visitor.denied("ListMedia", room_pb2.ListMediaRequest(**r)) == ""
+        assert await visitor.denied("GetPlayback", room_pb2.RoomRef(**r)) == ""
