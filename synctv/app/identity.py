@@ -9,7 +9,6 @@ start with a message naming the key (every login would fail otherwise).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 import trio
@@ -28,51 +27,17 @@ from synctv.api.http.routes.oidc import oidc_router
 from synctv.api.http.routes.setup import password_router, reset_router, setup_router
 from synctv.api.http.routes.user import user_router
 from synctv.app.feature import Feature, Services, Task
+from synctv.app.identity_service import identity_service
 from synctv.auth.accounts import AccountService
-from synctv.auth.identity import IdentityService, ServerSetupChanged
+from synctv.auth.identity import ServerSetupChanged
 from synctv.auth.oidc_login import OidcLogins
-from synctv.auth.server_setup import server_setup_from_seed
-from synctv.auth.tokens import TokenIssuer
 from synctv.config import ConfigError
-from synctv.core.settings import (
-    OAUTH2_PROVIDERS,
-    USER_ENABLE_PASSWORD_SIGNUP,
-    USER_SIGNUP_NEEDS_REVIEW,
-)
+from synctv.core.settings import OAUTH2_PROVIDERS
 from synctv.outbound.client import HttpUpstream
 from synctv.store.accounts import AccountStore
-from synctv.store.audit import AuditLog
 from synctv.store.identities import IdentityStore
-from synctv.store.sessions import SessionStore
-from synctv.store.users import UserStore
 
 log = logging.getLogger("synctv.identity")
-
-
-def token_issuer(services: Services) -> TokenIssuer:
-    security = services.config.security
-    return TokenIssuer(
-        services.secrets.jwt_secret,
-        time.time,
-        access_ttl=security.access_token_ttl_seconds,
-        refresh_ttl=security.refresh_token_ttl_seconds,
-        guest_ttl=security.guest_token_ttl_seconds,
-    )
-
-
-def identity_service(services: Services) -> IdentityService:
-    settings = services.settings
-    return IdentityService(
-        users=UserStore(services.db),
-        sessions=SessionStore(services.db),
-        audit=AuditLog(services.db),
-        state=services.state,
-        limits=services.limits,
-        tokens=token_issuer(services),
-        setup=server_setup_from_seed(services.secrets.opaque_server_setup),
-        signup_enabled=lambda: settings.get(USER_ENABLE_PASSWORD_SIGNUP),
-        signup_needs_review=lambda: settings.get(USER_SIGNUP_NEEDS_REVIEW),
-    )
 
 
 def setup_link_announcer(

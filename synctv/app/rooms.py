@@ -1,5 +1,6 @@
 """Rooms: ``/api/rooms`` (members, settings, join requests), their playlists and playback, and
-the realtime room channel (``/ws/rooms/{room}``) fed by the room hub.
+their gRPC twin ``synctv.v1.RoomService``; the realtime room channel (``/ws/rooms/{room}``) fed
+by the room hub.
 
 The server-wide rules (``server.allowRoomCreation``, ``server.maxRoomsPerUser``,
 ``room.defaultMaxMembers``, ``user.enableGuest``) are read from the runtime settings at each
@@ -8,17 +9,16 @@ request, so a change applies to the next one.
 
 from __future__ import annotations
 
-import time
-
 from synctv.api.grpc.admin_rooms import RoomAdmin
+from synctv.api.grpc.rooms import RoomServicer
 from synctv.api.http.routes.playlists import playlists_router
 from synctv.api.http.routes.room_channel import RoomChannel, presence_router
 from synctv.api.http.routes.rooms import guest_router, rooms_router
 from synctv.api.realtime_messages import event_frame
 from synctv.app.feature import Feature, Services, Task
+from synctv.app.identity_service import identity_service
 from synctv.auth.room_passwords import RoomPasswords
 from synctv.auth.server_setup import server_setup_from_seed
-from synctv.auth.tokens import TokenIssuer
 from synctv.core.playlists import PlaylistService
 from synctv.core.rooms import Limits, RoomService
 from synctv.core.settings import (
@@ -60,21 +60,18 @@ async def build(services: Services) -> Feature:
     )
     presence = PresenceBook(on_drift=ROOM_PLAYBACK_DRIFT.observe)
     channel = RoomChannel(rooms, playlists, hub, presence)
-    guests = TokenIssuer(
-        services.secrets.jwt_secret,
-        time.time,
-        guest_ttl=services.config.security.guest_token_ttl_seconds,
-    )
+    identity = identity_service(services)  # reads callers' tokens, issues guest tokens
     routers = [
         rooms_router(rooms, passwords),
         playlists_router(playlists),
-        guest_router(rooms, guests.issue_guest),
+        guest_router(rooms, identity.tokens.issue_guest),
         presence_router(rooms, presence),
     ]
     return Feature(
         "rooms",
         api_routers=routers,
         websocket_routes=[channel.route()],
+        grpc_handlers=[RoomServicer(identity.authenticate, rooms, playlists, passwords, presence)],
         admin_handlers=[RoomAdmin(rooms)],
         tasks=[Task("room_hub", hub.run)],
     )

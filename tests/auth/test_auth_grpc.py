@@ -12,11 +12,12 @@ import grpc
 import pytest
 import trio
 from google.protobuf.message import Message
-from google.rpc import error_details_pb2, status_pb2
 
 from synctv.api.grpc._gen.synctv.v1 import auth_pb2
 from synctv.auth import opaque
 from tests.support.cli import synctv
+from tests.support.grpc_client import Refused
+from tests.support.grpc_client import call as grpc_call
 from tests.support.identity import identity_server
 from tests.support.postgres import RunningPostgres
 
@@ -25,38 +26,10 @@ M = TypeVar("M", bound=Message)
 PW = b"grpc password 1234"
 
 
-class Refused(Exception):
-    def __init__(self, status: grpc.StatusCode, code: str) -> None:
-        super().__init__(f"{status}: {code}")
-        self.status = status
-        self.code = code
-
-
-def _call(address: str, method: str, request: Message, reply: type[M], token: str | None) -> M:
-    with grpc.insecure_channel(address) as channel:
-        stub = channel.unary_unary(
-            f"/synctv.v1.AuthService/{method}",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=reply.FromString,
-        )
-        metadata = [("authorization", f"Bearer {token}")] if token else None
-        try:
-            return stub(request, metadata=metadata, timeout=20)  # type: ignore[no-any-return]
-        except grpc.RpcError as exc:
-            details = dict(exc.trailing_metadata() or ()).get("grpc-status-details-bin")
-            code = ""
-            if details:
-                for any_detail in status_pb2.Status.FromString(details).details:
-                    info = error_details_pb2.ErrorInfo()
-                    if any_detail.Unpack(info):
-                        code = info.reason
-            raise Refused(exc.code(), code) from None
-
-
 async def call(
     address: str, method: str, request: Message, reply: type[M], token: str | None = None
 ) -> M:
-    return await trio.to_thread.run_sync(_call, address, method, request, reply, token)
+    return await grpc_call(address, f"/synctv.v1.AuthService/{method}", request, reply, token)
 
 
 async def refused(address: str, method: str, request: Message, token: str | None = None) -> Any:
