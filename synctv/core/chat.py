@@ -166,10 +166,12 @@ class ChatService:
         if not 1 <= len(clean) <= MAX_TEXT:
             raise _invalid(f"a message is 1 to {MAX_TEXT} characters (after cleanup)")
         await self._check_rate(caller.user_id)
-        now = self._clock()
 
         def stamp(state: StoredPlayback) -> tuple[str, float] | None:
-            return None if state.media_id is None else (state.media_id, position_of(state, now))
+            # Read under the room lock: the clock then, with the state no change can move.
+            if state.media_id is None:
+                return None
+            return state.media_id, position_of(state, self._clock())
 
         message = NewMessage(
             sender_id=caller.user_id,

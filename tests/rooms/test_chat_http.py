@@ -33,6 +33,7 @@ async def test_chat_over_rest(tmp_path: Path, postgres: RunningPostgres) -> None
         )
         assert sent["danmaku"] is None
         assert (await room_events(server, room))[-1][1] == "chat_message"
+        assert await member.refused("POST", chat, {"text": ""}) == (422, "invalid_chat_message")
         assert await member.refused("POST", chat, {"text": "\u0000\u0001"}) == (
             422,
             "invalid_chat_message",

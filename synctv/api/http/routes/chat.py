@@ -46,7 +46,6 @@ class ChatMessageOut(CamelModel):
 
 class ChatSendIn(CamelModel):
     text: str = Field(
-        min_length=1,
         max_length=4 * MAX_TEXT,
         description=f"At most {MAX_TEXT} characters once cleaned (control characters removed).",
     )
