@@ -1,16 +1,18 @@
 """``/api/rooms/{room}/chat`` against the whole server: the REST twins of the channel's chat
 (send, delete, with the same rules), the history cursor, the danmaku timeline, who may read, and
-the routes in the OpenAPI document with their refusals."""
+the routes in the OpenAPI document with their refusals; and the server's retention task."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import trio
 
 from tests.support.identity import identity_server
-from tests.support.postgres import RunningPostgres
+from tests.support.postgres import RunningPostgres, fetch_rows
 from tests.support.rooms import room_events, sign_up
+from tests.support.server import running_server, server_config
 
 pytestmark = pytest.mark.slow
 
@@ -128,3 +130,28 @@ async def test_chat_over_rest(tmp_path: Path, postgres: RunningPostgres) -> None
         assert {"201", "401", "403", "404", "422", "429", "503"} <= set(post)
         schemas = document["components"]["schemas"]
         assert set(sent) == set(schemas["ChatMessageOut"]["properties"])
+
+
+async def test_the_server_keeps_chat_to_its_retention(
+    tmp_path: Path, postgres: RunningPostgres
+) -> None:
+    """The rooms feature runs the retention task (it runs at start, then every 10 minutes):
+    messages past chat.messageRetentionDays are gone once a server has started."""
+    async with identity_server(tmp_path, postgres) as server:
+        owner = await sign_up(server, 2, "owner")
+        room = (await owner.ok("POST", "/api/rooms", {"name": "chat"}))["room"]["id"]
+        for text in ("ancient", "old", "recent"):
+            await owner.ok("POST", f"/api/rooms/{room}/chat", {"text": text})
+        await fetch_rows(
+            server.dsn,
+            "UPDATE chat_messages SET created_at = now() - interval '91 days'"
+            " WHERE text IN ('ancient', 'old')",
+        )
+    async with running_server(server_config(server.data_dir, server.dsn)):
+        with trio.fail_after(20):
+            while True:
+                rows = await fetch_rows(server.dsn, "SELECT text FROM chat_messages")
+                if len(rows) == 1:
+                    break
+                await trio.sleep(0.05)
+    assert rows[0]["text"] == "recent"
