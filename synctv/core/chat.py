@@ -3,10 +3,10 @@
 
 Theory of operation. Sending needs ``send_chat_messages`` and the room setting ``chatEnabled``;
 the text is cleaned (:func:`clean_text`: plain text, control characters stripped) and must keep 1
-to :data:`MAX_TEXT` characters; then the sender's budget (``ratelimit.chatMessagesPerUserPerSecond``,
-per user across their connections and REST) is taken, and the store writes the message with its
-``chat_message`` room event in one transaction, which the room hub delivers to every connection
-(the sender's included). Fail closed: a message that is not committed is refused with
+to :data:`MAX_TEXT` characters; then the sender's budget (per user across their connections and
+REST: ``ratelimit.chatMessagesPerUserPerSecond``) is taken, and the store writes the message with
+its ``chat_message`` room event in one transaction, which the room hub delivers to every
+connection (the sender's included). Fail closed: a message that is not committed is refused with
 ``chat_not_stored`` and nobody hears of it.
 
 A danmaku is a message with a display mode and a colour; the store stamps it with the room's

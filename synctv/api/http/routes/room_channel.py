@@ -1,11 +1,11 @@
 """``GET /ws/rooms/{room}``: the realtime room channel over a WebSocket (docs/realtime.md).
 
 One task per connection, two loops in a nursery: the *reader* takes client messages (hello,
-clock, playback, report, chat, chat_delete) and answers or acts through the rooms services; the *writer* sends what
-the room hub queued for this connection. Either ending ends both. There are no server pings:
-hypercorn's ``websocket_ping_interval`` breaks its trio worker's upgrades (measured: the doctor's
-WebSocket check fails with it on); clients report every 2 s, which keeps NATs open, and the idle
-limit closes a connection that sent nothing for 300 s.
+clock, playback, report, chat, chat_delete) and answers or acts through the rooms services; the
+*writer* sends what the room hub queued for this connection. Either ending ends both. There are
+no server pings: hypercorn's ``websocket_ping_interval`` breaks its trio worker's upgrades
+(measured: the doctor's WebSocket check fails with it on); clients report every 2 s, which keeps
+NATs open, and the idle limit closes a connection that sent nothing for 300 s.
 
 Order of a connection: authenticate (the REST authenticator: ``Authorization: Bearer``, or a
 one-time ``?ticket=`` from ``POST /api/tickets`` for browsers, bound to this room), check
