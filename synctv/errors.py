@@ -479,6 +479,25 @@ GUEST_NOT_ADMITTED = ROOMS.code(
     "Guests may not enter this room (it is private, has a password, or guests are turned off).",
 )  # fmt: skip
 
+# -- chat and danmaku (issue 13) ---------------------------------------------------------------
+CHAT = Area("chat", "Chat and danmaku (`/api/rooms/{room}/chat`, the channel's `chat`)")
+CHAT_DISABLED = CHAT.code(
+    "chat_disabled", 403, G.FAILED_PRECONDITION,
+    "Chat is turned off in this room (room setting chatEnabled).",
+)  # fmt: skip
+INVALID_CHAT_MESSAGE = CHAT.code(
+    "invalid_chat_message", 422, G.INVALID_ARGUMENT,
+    "A message is 1 to 500 characters after cleanup; a danmaku needs a mode (scroll, top, bottom),"
+    " a #rrggbb colour and media selected in the room.",
+)  # fmt: skip
+CHAT_MESSAGE_NOT_FOUND = CHAT.code(
+    "chat_message_not_found", 404, G.NOT_FOUND, "No (undeleted) chat message with this id here."
+)
+CHAT_NOT_STORED = CHAT.code(
+    "chat_not_stored", 503, G.UNAVAILABLE,
+    "The message or its deletion could not be stored, so nobody was sent anything; retry.",
+)  # fmt: skip
+
 # -- OpenID Connect sign-in (issue 11) ---------------------------------------------------------
 OIDC = Area("oidc", "Signing in with an OpenID Connect provider (`/api/auth/oidc`)")
 OIDC_PROVIDER_NOT_FOUND = OIDC.code(

@@ -120,9 +120,9 @@ class Fixed(DomainError):
 def bad():
     raise DomainError("stream_not_foundd", "typo")
 def bad_keyword():
-    raise DomainError(code="chat_message_not_found", message="not declared yet")
+    raise DomainError(code="poll_option_not_found", message="not declared yet")
 def bad_constant():
-    raise DomainError(errors.CHAT_MESSAGE_NOT_FOUND, "no such constant")
+    raise DomainError(errors.POLL_OPTION_NOT_FOUND, "no such constant")
 def bad_subclass():
     raise Mine("made_up_code", "m")
 def bad_lookup():
@@ -141,8 +141,8 @@ def test_the_scan_finds_planted_undeclared_codes() -> None:
     found = undeclared_codes(tree, code_taking_classes([tree]))
     assert [problem.split(": ", 1)[1] for problem in found] == [
         "'stream_not_foundd'",
-        "'chat_message_not_found'",
-        "errors.CHAT_MESSAGE_NOT_FOUND",
+        "'poll_option_not_found'",
+        "errors.POLL_OPTION_NOT_FOUND",
         "'made_up_code'",
         "'nope_nope'",
     ]
@@ -152,8 +152,8 @@ def test_the_scan_finds_planted_undeclared_codes() -> None:
 
 
 def test_undeclared_code_is_refused_at_run_time() -> None:
-    with pytest.raises(UndeclaredErrorCode, match="chat_message_not_found"):
-        DomainError("chat_message_not_found", "not declared")
+    with pytest.raises(UndeclaredErrorCode, match="poll_option_not_found"):
+        DomainError("poll_option_not_found", "not declared")
     forged = ErrorCode("stream_not_found", 500, GrpcStatus.INTERNAL, "forged", "live")
     with pytest.raises(UndeclaredErrorCode, match="not from the catalogue"):
         DomainError(forged, "a look-alike is not the declaration")

@@ -1,6 +1,6 @@
-"""Rooms: ``/api/rooms`` (members, settings, join requests), their playlists and playback, and
-their gRPC twin ``synctv.v1.RoomService``; the realtime room channel (``/ws/rooms/{room}``) fed
-by the room hub.
+"""Rooms: ``/api/rooms`` (members, settings, join requests), their playlists and playback, chat
+and danmaku (with their retention task), their gRPC twin ``synctv.v1.RoomService``; the realtime
+room channel (``/ws/rooms/{room}``) fed by the room hub.
 
 The server-wide rules (``server.allowRoomCreation``, ``server.maxRoomsPerUser``,
 ``room.defaultMaxMembers``, ``user.enableGuest``) are read from the runtime settings at each
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from synctv.api.grpc.admin_rooms import RoomAdmin
 from synctv.api.grpc.rooms import RoomServicer
+from synctv.api.http.routes.chat import chat_router
 from synctv.api.http.routes.playlists import playlists_router
 from synctv.api.http.routes.room_channel import RoomChannel, presence_router
 from synctv.api.http.routes.rooms import guest_router, rooms_router
@@ -19,9 +20,12 @@ from synctv.app.feature import Feature, Services, Task
 from synctv.app.identity_service import identity_service
 from synctv.auth.room_passwords import RoomPasswords
 from synctv.auth.server_setup import server_setup_from_seed
+from synctv.core.chat import ChatRetention, ChatService
 from synctv.core.playlists import PlaylistService
 from synctv.core.rooms import Limits, RoomService
 from synctv.core.settings import (
+    CHAT_MAX_MESSAGES_PER_ROOM,
+    CHAT_MESSAGE_RETENTION_DAYS,
     ROOM_DEFAULT_MAX_MEMBERS,
     ROOM_PASSWORD_POLICY,
     SERVER_ALLOW_ROOM_CREATION,
@@ -31,6 +35,7 @@ from synctv.core.settings import (
 from synctv.metrics import ROOM_CHANNEL_SLOW_CUT, ROOM_PLAYBACK_DRIFT
 from synctv.realtime.hub import RoomHub
 from synctv.realtime.presence import PresenceBook
+from synctv.store.chat import ChatStore
 from synctv.store.playlists import PlaylistStore
 from synctv.store.rooms import RoomStore
 
@@ -59,13 +64,22 @@ async def build(services: Services) -> Feature:
         services.db, RoomStore(services.db), event_frame, on_slow=ROOM_CHANNEL_SLOW_CUT.inc
     )
     presence = PresenceBook(on_drift=ROOM_PLAYBACK_DRIFT.observe)
-    channel = RoomChannel(rooms, playlists, hub, presence)
+    chat_store = ChatStore(services.db)
+    chat = ChatService(rooms, chat_store, services.limits.check_chat_message)
+    # Read at each run, so a changed setting applies from the next one.
+    retention = ChatRetention(
+        chat_store,
+        lambda: services.settings.get(CHAT_MESSAGE_RETENTION_DAYS),
+        lambda: services.settings.get(CHAT_MAX_MESSAGES_PER_ROOM),
+    )
+    channel = RoomChannel(rooms, playlists, hub, presence, chat)
     identity = identity_service(services)  # reads callers' tokens, issues guest tokens
     routers = [
         rooms_router(rooms, passwords),
         playlists_router(playlists),
         guest_router(rooms, identity.tokens.issue_guest),
         presence_router(rooms, presence),
+        chat_router(chat),
     ]
     return Feature(
         "rooms",
@@ -73,5 +87,5 @@ async def build(services: Services) -> Feature:
         websocket_routes=[channel.route()],
         grpc_handlers=[RoomServicer(identity.authenticate, rooms, playlists, passwords, presence)],
         admin_handlers=[RoomAdmin(rooms)],
-        tasks=[Task("room_hub", hub.run)],
+        tasks=[Task("room_hub", hub.run), Task("chat_retention", retention.run)],
     )

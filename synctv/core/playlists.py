@@ -84,6 +84,12 @@ def _state(stored: StoredPlayback) -> playback.PlaybackState:
     )
 
 
+def position_of(stored: StoredPlayback, now: float) -> float:
+    """Where the stored state's media is at server time ``now`` (the playback rules' own
+    arithmetic: the chat stamps danmaku with it)."""
+    return _state(stored).position_at(now)
+
+
 def _stored(state: playback.PlaybackState) -> StoredPlayback:
     return StoredPlayback(
         media_id=state.media_id,

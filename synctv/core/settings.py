@@ -393,9 +393,6 @@ def validate_document(document: Mapping[str, Any]) -> dict[str, Any]:
 # with a later issue. docs/settings.md says so per key, and a test fails when a key is read
 # before it is taken off this list, or when a key off it is read nowhere.
 TAKES_EFFECT_WITH: Mapping[str, str] = {
-    "chat.maxMessagesPerRoom": "the realtime room channel (chat)",
-    "chat.messageRetentionDays": "the realtime room channel (chat)",
-    "ratelimit.chatMessagesPerUserPerSecond": "the realtime room channel (chat)",
     "server.name": "the browser client (shown on its pages; served today by /api/public/settings)",
     "webrtc.maxVoiceParticipantsPerRoom": "voice chat",
 }

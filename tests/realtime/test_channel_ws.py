@@ -5,48 +5,17 @@ duplicates."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from tests.support.identity import identity_server
 from tests.support.postgres import RunningPostgres
-from tests.support.rooms import Member, sign_up
-from tests.support.websocket import ws_client
+from tests.support.rooms import sign_up
+from tests.support.websocket import channel, receive, refused, send
 
 pytestmark = pytest.mark.slow
-
-
-@asynccontextmanager
-async def channel(
-    base: str, room: str, who: Member | None, protocol: str = "synctv.v1"
-) -> AsyncIterator[WebSocketConnection]:
-    headers = {"authorization": who.header} if who is not None else {}
-    async with ws_client(base, f"/ws/rooms/{room}", headers, [protocol]) as ws:
-        yield ws
-
-
-async def receive(ws: WebSocketConnection) -> dict[str, Any]:
-    with trio.fail_after(10):
-        return json.loads(await ws.get_message())
-
-
-async def send(ws: WebSocketConnection, message: dict[str, Any]) -> None:
-    await ws.send_message(json.dumps(message))
-
-
-async def refused(ws: WebSocketConnection) -> tuple[str, int | None]:
-    error = await receive(ws)
-    with trio.fail_after(10), pytest.raises(ConnectionClosed):
-        await ws.get_message()
-    assert ws.closed is not None
-    return error["error"]["code"], ws.closed.code
 
 
 async def test_the_channel(tmp_path: Path, postgres: RunningPostgres) -> None:

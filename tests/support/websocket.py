@@ -1,15 +1,20 @@
 """A trio-websocket client on a socket the test owns: trio-websocket's own connect leaks the
-socket when the server closes first, which the suite's warnings-as-errors would report."""
+socket when the server closes first, which the suite's warnings-as-errors would report; and the
+room channel's open, send, receive and refusal steps as the channel tests take them."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+
+if TYPE_CHECKING:
+    from tests.support.rooms import Member
 
 
 @asynccontextmanager
@@ -49,3 +54,38 @@ async def open_with(base: str, room: str, ticket: str) -> tuple[dict[str, Any], 
             except ConnectionClosed as closed:
                 return first, closed.reason.code
         return first, None
+
+
+@asynccontextmanager
+async def channel(
+    base: str, room: str, who: Member | None, protocol: str = "synctv.v1"
+) -> AsyncIterator[WebSocketConnection]:
+    """The room channel, with ``who``'s bearer token (None: no credentials)."""
+    headers = {"authorization": who.header} if who is not None else {}
+    async with ws_client(base, f"/ws/rooms/{room}", headers, [protocol]) as ws:
+        yield ws
+
+
+async def receive(ws: WebSocketConnection) -> dict[str, Any]:
+    with trio.fail_after(10):
+        return json.loads(await ws.get_message())  # type: ignore[no-any-return]
+
+
+async def send(ws: WebSocketConnection, message: dict[str, Any]) -> None:
+    await ws.send_message(json.dumps(message))
+
+
+async def refused(ws: WebSocketConnection) -> tuple[str, int | None]:
+    """The refusal's error code and the close code that follows it."""
+    error = await receive(ws)
+    with trio.fail_after(10), pytest.raises(ConnectionClosed):
+        await ws.get_message()
+    assert ws.closed is not None
+    return error["error"]["code"], ws.closed.code
+
+
+async def nothing_more(ws: WebSocketConnection, seconds: float = 0.5) -> None:
+    """Nothing arrives within ``seconds``."""
+    with trio.move_on_after(seconds):
+        extra = await ws.get_message()
+        raise AssertionError(f"nothing more was owed: {extra}")

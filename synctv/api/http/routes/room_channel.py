@@ -1,11 +1,11 @@
 """``GET /ws/rooms/{room}``: the realtime room channel over a WebSocket (docs/realtime.md).
 
 One task per connection, two loops in a nursery: the *reader* takes client messages (hello,
-clock, playback, report) and answers or acts through the rooms services; the *writer* sends what
-the room hub queued for this connection. Either ending ends both. There are no server pings:
-hypercorn's ``websocket_ping_interval`` breaks its trio worker's upgrades (measured: the doctor's
-WebSocket check fails with it on); clients report every 2 s, which keeps NATs open, and the idle
-limit closes a connection that sent nothing for 300 s.
+clock, playback, report, chat, chat_delete) and answers or acts through the rooms services; the
+*writer* sends what the room hub queued for this connection. Either ending ends both. There are
+no server pings: hypercorn's ``websocket_ping_interval`` breaks its trio worker's upgrades
+(measured: the doctor's WebSocket check fails with it on); clients report every 2 s, which keeps
+NATs open, and the idle limit closes a connection that sent nothing for 300 s.
 
 Order of a connection: authenticate (the REST authenticator: ``Authorization: Bearer``, or a
 one-time ``?ticket=`` from ``POST /api/tickets`` for browsers, bound to this room), check
@@ -46,6 +46,7 @@ from synctv.api.realtime_messages import (
     parse_client,
     struct,
 )
+from synctv.core.chat import ChatService
 from synctv.core.permissions import Permission, names
 from synctv.core.playlists import PlaybackView, PlaylistService, state_json
 from synctv.core.rooms import Access, Caller, RoomService
@@ -92,11 +93,13 @@ class RoomChannel:
         playlists: PlaylistService,
         hub: RoomHub,
         presence: PresenceBook,
+        chat: ChatService,
     ) -> None:
         self._rooms = rooms
         self._playlists = playlists
         self._hub = hub
         self._presence = presence
+        self._chat = chat
 
     def route(self) -> WebSocketRoute:
         return WebSocketRoute("/ws/rooms/{room_id}", self.serve, "room_channel")
@@ -281,6 +284,14 @@ class RoomChannel:
             self._presence.report(
                 room_id, connection_id, report.buffering, report.drift, trio.current_time()
             )
+        elif body == "chat":
+            # Success is the chat_message event, to every connection (this one too).
+            chat = message.chat
+            await self._chat.send(
+                caller, room_id, chat.text, chat.danmaku_mode or None, chat.danmaku_color or None
+            )
+        elif body == "chat_delete":
+            await self._chat.delete(caller, room_id, message.chat_delete.message_id)
         else:
             raise DomainError(
                 errors.INVALID_REQUEST, f"{body} is not available on this server version yet"

@@ -1,0 +1,287 @@
+"""Chat messages and danmaku: the SQL behind :mod:`synctv.core.chat`.
+
+A message is written in ONE transaction with its ``room_events`` row
+(:func:`~synctv.store.rooms.append_event`, whose ``pg_notify`` PostgreSQL delivers after the
+commit only): if anything fails up to and including the commit, the message does not exist and
+nobody is told about it (fail closed). :class:`NotStored` says so to the caller, whatever the
+reason (the database away, a statement or the commit refused).
+
+A danmaku is stamped, under the room row's lock, with the media playing and its position at that
+moment (``stamp``: the playback rules' own arithmetic, handed in by the service), so a playback
+change committed just before it is seen and one committed after it waits.
+
+Deleting keeps the row (``deleted_at``, ``deleted_by``), never served again, and blanks the text
+in the announcing event's payload, so a later replay of the room's log does not carry it either.
+Retention (:meth:`ChatStore.prune`) deletes rows past ``chat.messageRetentionDays`` and beyond
+``chat.maxMessagesPerRoom`` per room (oldest first), in batches, blanking their events' text too.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import asyncpg
+
+from synctv.store.db import Database, DatabaseUnavailable
+from synctv.store.playlists import StoredPlayback, playback_q
+from synctv.store.rooms import append_event
+
+DanmakuMode = Literal["scroll", "top", "bottom"]
+SenderKind = Literal["user", "guest"]
+# Rows one retention statement deletes: short transactions, however large the backlog.
+PRUNE_BATCH_SIZE = 5000
+
+_COLUMNS = (
+    "id, room_id, sender_id, sender_kind, sender_name, text, danmaku_mode, danmaku_color,"
+    " media_id, media_position, created_at, deleted_at, n"
+)
+
+
+class NotStored(Exception):
+    """The message (or its deletion) was not committed: nothing was written, nothing is sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Danmaku:
+    mode: DanmakuMode
+    color: str  # "#rrggbb", lower case
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRow:
+    id: str
+    room_id: str
+    sender_id: str
+    sender_kind: SenderKind
+    sender_name: str
+    text: str
+    danmaku_mode: DanmakuMode | None
+    danmaku_color: str | None
+    media_id: str | None
+    media_position: float | None
+    created_at: datetime
+    deleted_at: datetime | None
+    n: int  # the internal order (history pages walk it)
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    sender_id: str
+    sender_kind: SenderKind
+    guest_name: str  # the display name of a guest (a user's is read from their row)
+    text: str
+    danmaku: Danmaku | None
+
+
+class SendRefused(Exception):
+    """The data refuses the message (``reason``: ``gone``, or ``nothing_playing`` for a
+    danmaku); nothing was written."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# Turns the locked playback row into (media id, position now); None: nothing is selected.
+Stamp = Callable[[StoredPlayback], tuple[str, float] | None]
+# The event payload of a stored message (the service's JSON shape).
+Payload = Callable[[ChatRow], dict[str, Any]]
+
+
+def _row(record: Any) -> ChatRow:
+    return ChatRow(
+        id=record["id"],
+        room_id=record["room_id"],
+        sender_id=record["sender_id"],
+        sender_kind=record["sender_kind"],
+        sender_name=record["sender_name"],
+        text=record["text"],
+        danmaku_mode=record["danmaku_mode"],
+        danmaku_color=record["danmaku_color"],
+        media_id=record["media_id"],
+        media_position=record["media_position"],
+        created_at=record["created_at"],
+        deleted_at=record["deleted_at"],
+        n=record["n"],
+    )
+
+
+async def send_q(
+    conn: Any, room_id: str, message: NewMessage, stamp: Stamp, payload: Payload
+) -> ChatRow:
+    """Lock the room, stamp a danmaku, insert the message, append its ``chat_message`` event."""
+    live = await conn.fetchval(
+        "SELECT true FROM rooms WHERE id = $1 AND deleted_at IS NULL AND closed_at IS NULL"
+        " FOR UPDATE",
+        room_id,
+    )
+    if not live:
+        raise SendRefused("gone")
+    media: tuple[str, float] | None = None
+    if message.danmaku is not None:
+        media = stamp(await playback_q(conn, room_id))
+        if media is None:
+            raise SendRefused("nothing_playing")
+    danmaku = message.danmaku
+    record = await conn.fetchrow(
+        "INSERT INTO chat_messages (id, room_id, sender_id, sender_kind, sender_name, text,"
+        " danmaku_mode, danmaku_color, media_id, media_position, event_seq)"
+        " VALUES ($1, $2, $3, $4, coalesce((SELECT display_name FROM users WHERE id = $3"
+        " AND $4 = 'user'), $5), $6, $7, $8, $9, $10, 0)"
+        f" RETURNING {_COLUMNS}",
+        secrets.token_urlsafe(16),
+        room_id,
+        message.sender_id,
+        message.sender_kind,
+        message.guest_name,
+        message.text,
+        danmaku.mode if danmaku else None,
+        danmaku.color if danmaku else None,
+        media[0] if media else None,
+        media[1] if media else None,
+    )
+    row = _row(record)
+    seq = await append_event(conn, room_id, "chat_message", payload(row), message.sender_id)
+    await conn.execute("UPDATE chat_messages SET event_seq = $2 WHERE n = $1", row.n, seq)
+    return row
+
+
+async def message_q(conn: Any, room_id: str, message_id: str) -> ChatRow | None:
+    record = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM chat_messages WHERE room_id = $1 AND id = $2"
+        " AND deleted_at IS NULL",
+        room_id,
+        message_id,
+    )
+    return _row(record) if record is not None else None
+
+
+async def delete_q(conn: Any, room_id: str, message_id: str, actor: str) -> bool:
+    """Mark deleted, blank the text in its event, append ``chat_message_deleted``; False when
+    there is no such (undeleted) message."""
+    seq = await conn.fetchval(
+        "UPDATE chat_messages SET deleted_at = now(), deleted_by = $3"
+        " WHERE room_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING event_seq",
+        room_id,
+        message_id,
+        actor,
+    )
+    if seq is None:
+        return False
+    await _blank_events(conn, room_id, [seq])
+    payload = {"id": message_id, "deletedBy": actor}
+    await append_event(conn, room_id, "chat_message_deleted", payload, actor)
+    return True
+
+
+async def _blank_events(conn: Any, room_id: str, seqs: list[int]) -> None:
+    """The text of these ``chat_message`` events replaced by "" (the message is gone)."""
+    await conn.execute(
+        "UPDATE room_events SET payload = jsonb_set(payload, '{text}', '\"\"')"
+        " WHERE type = 'chat_message' AND room_id = $1 AND seq = ANY($2)",
+        room_id,
+        seqs,
+    )
+
+
+async def history_q(conn: Any, room_id: str, before: str | None, limit: int) -> list[ChatRow]:
+    """Up to ``limit`` messages older than ``before`` (a message id; None: the newest),
+    newest first."""
+    records = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM chat_messages WHERE room_id = $1 AND deleted_at IS NULL"
+        " AND ($2::text IS NULL OR n < coalesce((SELECT n FROM chat_messages"
+        " WHERE room_id = $1 AND id = $2), 0)) ORDER BY n DESC LIMIT $3",
+        room_id,
+        before,
+        limit,
+    )
+    return [_row(r) for r in records]
+
+
+async def timeline_q(
+    conn: Any, room_id: str, media_id: str, start: float, end: float, limit: int
+) -> list[ChatRow]:
+    """The danmaku sent on ``media_id`` between media positions ``start`` and ``end``, along
+    the media timeline."""
+    records = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM chat_messages WHERE room_id = $1 AND media_id = $2"
+        " AND danmaku_mode IS NOT NULL AND deleted_at IS NULL"
+        " AND media_position >= $3 AND media_position <= $4"
+        " ORDER BY media_position, n LIMIT $5",
+        room_id,
+        media_id,
+        start,
+        end,
+        limit,
+    )
+    return [_row(r) for r in records]
+
+
+async def prune_batch_q(conn: Any, retention_days: int, max_per_room: int, batch: int) -> int:
+    """Delete up to ``batch`` messages past the retention or beyond the per-room count (oldest
+    first, deleted ones counted: they take room too); their events' text is blanked."""
+    records = await conn.fetch(
+        "DELETE FROM chat_messages WHERE n IN (SELECT n FROM (SELECT n, created_at,"
+        " row_number() OVER (PARTITION BY room_id ORDER BY n DESC) AS newer FROM chat_messages)"
+        " ranked WHERE newer > $2 OR created_at < now() - make_interval(days => $1)"
+        " ORDER BY n LIMIT $3) RETURNING room_id, event_seq",
+        retention_days,
+        max_per_room,
+        batch,
+    )
+    by_room: dict[str, list[int]] = {}
+    for record in records:
+        by_room.setdefault(record["room_id"], []).append(record["event_seq"])
+    for room_id, seqs in by_room.items():
+        await _blank_events(conn, room_id, seqs)
+    return len(records)
+
+
+class ChatStore:
+    """Trio-native repository over ``chat_messages``."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def send(
+        self, room_id: str, message: NewMessage, stamp: Stamp, payload: Payload
+    ) -> ChatRow:
+        """The stored message; :class:`SendRefused` (room gone, nothing playing for a danmaku) or
+        :class:`NotStored` (not committed) when nothing was written."""
+        row: ChatRow = await self._committed(send_q, room_id, message, stamp, payload)
+        return row
+
+    async def delete(self, room_id: str, message_id: str, actor: str) -> bool:
+        return bool(await self._committed(delete_q, room_id, message_id, actor))
+
+    async def _committed(self, work: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await self._db.run(work, *args)
+        except (DatabaseUnavailable, asyncpg.PostgresError) as exc:
+            raise NotStored(str(exc)) from exc
+
+    async def message(self, room_id: str, message_id: str) -> ChatRow | None:
+        return await self._db.run_on_connection(message_q, room_id, message_id)
+
+    async def history(self, room_id: str, before: str | None, limit: int) -> list[ChatRow]:
+        return await self._db.run_on_connection(history_q, room_id, before, limit)
+
+    async def timeline(
+        self, room_id: str, media_id: str, start: float, end: float, limit: int
+    ) -> list[ChatRow]:
+        return await self._db.run_on_connection(timeline_q, room_id, media_id, start, end, limit)
+
+    async def prune(
+        self, retention_days: int, max_per_room: int, *, batch_size: int = PRUNE_BATCH_SIZE
+    ) -> int:
+        """Delete every message past the retention or the per-room count; how many."""
+        total = 0
+        while True:
+            deleted = await self._db.run(prune_batch_q, retention_days, max_per_room, batch_size)
+            total += deleted
+            if deleted < batch_size:
+                return total
