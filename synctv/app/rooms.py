@@ -35,6 +35,7 @@ from synctv.core.settings import (
 from synctv.metrics import ROOM_CHANNEL_SLOW_CUT, ROOM_PLAYBACK_DRIFT
 from synctv.realtime.hub import RoomHub
 from synctv.realtime.presence import PresenceBook
+from synctv.realtime.waiting import RoomWaiter
 from synctv.store.chat import ChatStore
 from synctv.store.playlists import PlaylistStore
 from synctv.store.rooms import RoomStore
@@ -63,7 +64,10 @@ async def build(services: Services) -> Feature:
     hub = RoomHub(
         services.db, RoomStore(services.db), event_frame, on_slow=ROOM_CHANNEL_SLOW_CUT.inc
     )
-    presence = PresenceBook(on_drift=ROOM_PLAYBACK_DRIFT.observe)
+    presence = PresenceBook(
+        on_drift=ROOM_PLAYBACK_DRIFT.observe, on_change=lambda room: waiter.look_at(room)
+    )
+    waiter = RoomWaiter(presence, playlists)
     chat_store = ChatStore(services.db)
     chat = ChatService(rooms, chat_store, services.limits.check_chat_message)
     # Read at each run, so a changed setting applies from the next one.
@@ -87,5 +91,9 @@ async def build(services: Services) -> Feature:
         websocket_routes=[channel.route()],
         grpc_handlers=[RoomServicer(identity.authenticate, rooms, playlists, passwords, presence)],
         admin_handlers=[RoomAdmin(rooms)],
-        tasks=[Task("room_hub", hub.run), Task("chat_retention", retention.run)],
+        tasks=[
+            Task("room_hub", hub.run),
+            Task("chat_retention", retention.run),
+            Task("wait_for_everyone", waiter.run),
+        ],
     )

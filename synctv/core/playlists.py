@@ -117,6 +117,10 @@ def state_json(state: playback.PlaybackState, now: float) -> dict[str, Any]:
     }
 
 
+# The actor of the changes the room makes by itself (wait for everyone): not a user id.
+_ROOM_ITSELF = Caller("room", "user")
+
+
 def _refused(exc: playback.PlaybackRefused) -> DomainError:
     if isinstance(exc, playback.Conflict):
         return DomainError(errors.VERSION_CONFLICT, str(exc))
@@ -364,6 +368,42 @@ class PlaylistService:
 
         return await self._change(caller, room_id, decide, now, item)
 
+    # -- wait for everyone (the room pauses itself; the setting is the permission) ------------
+
+    async def wait_view(self, room_id: str) -> tuple[bool, bool, int] | None:
+        """(``waitForEveryone``, playing, version) of the room, or None when it is gone."""
+        settings = await self._rooms.settings_of(room_id)
+        if settings is None:
+            return None
+        stored = await self._store.playback(room_id)
+        return settings.wait_for_everyone, stored.playing, stored.version
+
+    async def wait_pause(self, room_id: str, waiting_for: Sequence[str], version: int) -> int:
+        """Pause for the buffering members (the event names them); the new version."""
+        now = self._clock()
+        seen = playback.Expectation(version, None)
+        view = await self._change(
+            _ROOM_ITSELF,
+            room_id,
+            lambda current, _r: _stored(playback.pause(_state(current), now, seen)),
+            now,
+            extra={"waitingFor": list(waiting_for)},
+        )
+        return view.state.version
+
+    async def wait_resume(self, room_id: str, version: int) -> None:
+        """Play on from where the wait paused; refused (version_conflict) if anybody changed the
+        state since."""
+        now = self._clock()
+        seen = playback.Expectation(version, None)
+        await self._change(
+            _ROOM_ITSELF,
+            room_id,
+            lambda current, _r: _stored(playback.play(_state(current), now, seen)),
+            now,
+            extra={"waitingFor": []},
+        )
+
     async def _change(
         self,
         caller: Caller,
@@ -371,13 +411,14 @@ class PlaylistService:
         decide: Callable[[StoredPlayback, float | None], StoredPlayback],
         now: float,
         item: MediaRow | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> PlaybackView:
         try:
             stored = await self._store.change_playback(
                 room_id,
                 decide,
                 caller.user_id,
-                lambda s: state_json(_state(s), now),
+                lambda s: {**state_json(_state(s), now), **(extra or {})},
                 lambda s: _state(s).position_at(now),
                 next_media=item.id if item else None,
                 history_name=item.name if item else None,

@@ -344,6 +344,11 @@ class RoomService:
 
     # -- settings ------------------------------------------------------------------------------
 
+    async def settings_of(self, room_id: str) -> RoomSettings | None:
+        """The room's settings as the server itself reads them (no caller); None when gone."""
+        room, _ = await self._store.room_and_member(room_id, None)
+        return None if room is None else _settings(room.settings)
+
     async def settings(self, caller: Caller, room_id: str) -> RoomSettings:
         return (await self.access(caller, room_id)).settings
 

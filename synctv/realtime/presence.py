@@ -20,6 +20,7 @@ class Presence:
     buffering: bool = False
     drift: float | None = None
     reported_at: float | None = None
+    buffering_since: float | None = None  # when its player last started buffering
 
 
 @dataclass
@@ -36,11 +37,26 @@ class RoomPresence:
     def buffering(self) -> list[str]:
         return sorted({p.user_id for p in self.connections.values() if p.buffering})
 
+    def buffering_since(self) -> dict[str, float]:
+        """User id → when the first of their buffering players started (wait for everyone)."""
+        since: dict[str, float] = {}
+        for p in self.connections.values():
+            if p.buffering and p.buffering_since is not None:
+                since[p.user_id] = min(p.buffering_since, since.get(p.user_id, p.buffering_since))
+        return since
+
 
 class PresenceBook:
-    def __init__(self, on_drift: Callable[[float], None] = lambda _d: None) -> None:
+    def __init__(
+        self,
+        on_drift: Callable[[float], None] = lambda _d: None,
+        on_change: Callable[[str], None] = lambda _room: None,
+    ) -> None:
         self._rooms: dict[str, RoomPresence] = {}
         self._on_drift = on_drift
+        # Called with the room id when a connection leaves or its buffering state flips: the
+        # wait-for-everyone driver looks at the room again.
+        self._on_change = on_change
 
     def arrive(self, room_id: str, presence: Presence) -> None:
         self._rooms.setdefault(room_id, RoomPresence()).connections[presence.connection_id] = (
@@ -51,9 +67,11 @@ class PresenceBook:
         room = self._rooms.get(room_id)
         if room is None:
             return
-        room.connections.pop(connection_id, None)
+        gone = room.connections.pop(connection_id, None)
         if not room.connections:
             del self._rooms[room_id]
+        if gone is not None and gone.buffering:
+            self._on_change(room_id)
 
     def report(
         self, room_id: str, connection_id: str, buffering: bool, drift: float, now: float
@@ -62,11 +80,18 @@ class PresenceBook:
         presence = room.connections.get(connection_id) if room is not None else None
         if presence is None:
             return
+        flipped = buffering != presence.buffering
+        if buffering and not presence.buffering:
+            presence.buffering_since = now
+        elif not buffering:
+            presence.buffering_since = None
         presence.buffering = buffering
         if drift == drift and abs(drift) < 86_400:  # not NaN, not absurd
             presence.drift = drift
             self._on_drift(abs(drift))
         presence.reported_at = now
+        if flipped:
+            self._on_change(room_id)
 
     def room(self, room_id: str) -> RoomPresence:
         return self._rooms.get(room_id, RoomPresence())

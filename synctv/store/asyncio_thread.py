@@ -73,7 +73,7 @@ class AsyncioThread:
         async def runner() -> None:
             try:
                 outcome[:] = [True, await work()]
-            except BaseException as exc:  # handed to the Trio side as is  # noqa: BLE001
+            except BaseException as exc:  # handed to the Trio side as is
                 outcome[:] = [False, exc]
             finally:
                 wake()
