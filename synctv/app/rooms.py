@@ -89,7 +89,9 @@ async def build(services: Services) -> Feature:
         "rooms",
         api_routers=routers,
         websocket_routes=[channel.route()],
-        grpc_handlers=[RoomServicer(identity.authenticate, rooms, playlists, passwords, presence)],
+        grpc_handlers=[
+            RoomServicer(identity.authenticate, rooms, playlists, passwords, presence, chat)
+        ],
         admin_handlers=[RoomAdmin(rooms)],
         tasks=[
             Task("room_hub", hub.run),

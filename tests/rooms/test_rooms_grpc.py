@@ -1,6 +1,6 @@
 """``synctv.v1.RoomService`` seen by Google's grpcio client against the whole server on a real
 PostgreSQL: rooms, settings, members, join requests, bans and kicks, room passwords (plain and
-OPAQUE), the playlist and playback, each answer what the REST API answers; refusals carry the
+OPAQUE), the playlist and playback, chat and danmaku, each answer what the REST API answers; refusals carry the
 catalogue code and its details in ``google.rpc.ErrorInfo``. And the twin rule of issue 12: every
 REST operation under ``/api/rooms`` (from the served OpenAPI document) has its named rpc, served.
 """
@@ -24,6 +24,7 @@ from tests.support.grpc_client import Refused, call, grpc_address
 from tests.support.identity import identity_server
 from tests.support.postgres import RunningPostgres
 from tests.support.rooms import Member, room_events, sign_up
+from tests.support.websocket import channel, receive, send
 
 pytestmark = pytest.mark.slow
 M = TypeVar("M", bound=Message)
@@ -76,6 +77,10 @@ TWINS: dict[tuple[str, str], str] = {
     ("POST", "/api/rooms/{room_id}/playback/next"): "NextMedia",
     ("POST", "/api/rooms/{room_id}/playback/previous"): "PreviousMedia",
     ("GET", "/api/rooms/{room_id}/playback/history"): "ListPlaybackHistory",
+    ("GET", "/api/rooms/{room_id}/chat"): "ListChatMessages",
+    ("POST", "/api/rooms/{room_id}/chat"): "SendChatMessage",
+    ("DELETE", "/api/rooms/{room_id}/chat/{message_id}"): "DeleteChatMessage",
+    ("GET", "/api/rooms/{room_id}/chat/timeline"): "GetDanmakuTimeline",
 }
 _HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
@@ -524,6 +529,170 @@ async def test_playlist_and_playback(tmp_path: Path, postgres: RunningPostgres) 
         assert (list(emptied.media), list(emptied.folders)) == ([], [])
 
 
+async def test_chat_and_danmaku(tmp_path: Path, postgres: RunningPostgres) -> None:
+    """Chat over gRPC is chat over REST and the channel: a message sent here is the REST
+    history's and every connection's chat_message event; danmaku are stamped and replay along
+    the timeline; deletes and refusals are REST's."""
+    async with identity_server(tmp_path, postgres) as server:
+        (alice_rest, alice), (bob_rest, bob), (_, carol) = await people(
+            server, "alice", "bob", "carol"
+        )
+        room = (
+            await alice(
+                "CreateRoom", room_pb2.CreateRoomRequest(name="Chat"), room_pb2.RoomEnvelope
+            )
+        ).room
+        await bob("JoinRoom", room_pb2.JoinRoomRequest(room_id=room.id), room_pb2.JoinRoomResponse)
+        media = (
+            await alice(
+                "AddMedia",
+                room_pb2.AddMediaRequest(room_id=room.id, items=[url_item("film")]),
+                room_pb2.MediaList,
+            )
+        ).media[0]
+        path = f"/api/rooms/{room.id}/chat"
+        r = {"room_id": room.id}
+
+        async with channel(server.base, room.id, alice_rest) as ws:
+            await send(ws, {"hello": {}})
+            assert "welcome" in await receive(ws)
+            # Sent over gRPC, cleaned as REST and the channel clean it.
+            sent = await bob(
+                "SendChatMessage",
+                room_pb2.SendChatMessageRequest(**r, text="  <b>hi</b>\x00\u202e "),
+                room_pb2.ChatMessage,
+            )
+            assert (sent.text, sent.sender_id, sent.sender_name) == (
+                "<b>hi</b>",
+                bob_rest.id,
+                "bob",
+            )
+            assert sent.HasField("danmaku") is False
+            # Every connection hears of it: the event's payload is the reply's JSON.
+            event = (await receive(ws)).get("event", {})
+            while event.get("type") != "chat_message":  # (a snapshot may overlap an event)
+                event = (await receive(ws)).get("event", {})
+            assert (event["type"], event["actor"]) == ("chat_message", bob_rest.id)
+            assert without_nulls(event["payload"]) == as_json(sent)
+
+        # Seen in the REST history, field for field.
+        history = await alice_rest.ok("GET", path)
+        assert [m["id"] for m in history["messages"]] == [sent.id]
+        assert without_nulls(history["messages"][0]) == as_json(sent)
+
+        # A danmaku needs media selected; then it is stamped with where the room is.
+        scroll = room_pb2.SendChatMessageRequest(
+            **r, text="look\nhere", danmaku_mode="scroll", danmaku_color="#FF0000"
+        )
+        assert await alice.refused("SendChatMessage", scroll) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "invalid_chat_message",
+        )
+        await alice_rest.ok("POST", f"/api/rooms/{room.id}/playback/start", {"mediaId": media.id})
+        paused = await alice_rest.ok("PATCH", f"/api/rooms/{room.id}/playback", {"op": "pause"})
+        version = int(paused["state"]["version"])
+        await alice_rest.ok(
+            "PATCH",
+            f"/api/rooms/{room.id}/playback",
+            {"op": "seek", "position": 30.0, "version": version},
+        )
+        danmaku = await alice("SendChatMessage", scroll, room_pb2.ChatMessage)
+        assert danmaku.text == "look here"  # one line
+        assert (danmaku.danmaku.mode, danmaku.danmaku.color, danmaku.danmaku.media_id) == (
+            "scroll",
+            "#ff0000",
+            media.id,
+        )
+        assert danmaku.danmaku.position == pytest.approx(30.0, abs=0.01)
+        top = await bob(
+            "SendChatMessage",
+            room_pb2.SendChatMessageRequest(**r, text="top", danmaku_mode="top"),
+            room_pb2.ChatMessage,
+        )
+        assert top.danmaku.color == "#ffffff"
+
+        # The timeline: over gRPC as over REST, and windowed.
+        whole = await bob(
+            "GetDanmakuTimeline",
+            room_pb2.DanmakuTimelineRequest(**r, media_id=media.id),
+            room_pb2.DanmakuTimeline,
+        )
+        assert ([d.id for d in whole.danmaku], whole.truncated) == ([danmaku.id, top.id], False)
+        rest_timeline = await bob_rest.ok("GET", f"{path}/timeline?media={media.id}")
+        assert as_json(whole) == without_nulls(rest_timeline)
+        later = await bob(
+            "GetDanmakuTimeline",
+            room_pb2.DanmakuTimelineRequest(**r, media_id=media.id, start=31.0),
+            room_pb2.DanmakuTimeline,
+        )
+        assert list(later.danmaku) == []
+        window = room_pb2.DanmakuTimelineRequest(**r, media_id=media.id, start=29.0, end=30.5)
+        assert len((await bob("GetDanmakuTimeline", window, room_pb2.DanmakuTimeline)).danmaku) == 2
+        backwards = room_pb2.DanmakuTimelineRequest(**r, media_id=media.id, start=5.0, end=1.0)
+        assert await bob.refused("GetDanmakuTimeline", backwards) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "invalid_parameter",
+        )
+
+        # History pages: newest first, with the cursor of the older page; as REST's.
+        first = await bob(
+            "ListChatMessages", room_pb2.ListChatMessagesRequest(**r, limit=2), room_pb2.ChatHistory
+        )
+        assert [m.id for m in first.messages] == [top.id, danmaku.id]
+        assert first.next_before == danmaku.id
+        assert as_json(first) == without_nulls(await bob_rest.ok("GET", f"{path}?limit=2"))
+        rest = await bob(
+            "ListChatMessages",
+            room_pb2.ListChatMessagesRequest(**r, before=first.next_before),
+            room_pb2.ChatHistory,
+        )
+        assert ([m.id for m in rest.messages], rest.HasField("next_before")) == ([sent.id], False)
+        too_many = room_pb2.ListChatMessagesRequest(**r, limit=101)
+        assert await bob.refused("ListChatMessages", too_many) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "invalid_parameter",
+        )
+
+        # Deleting: another's needs delete_chat_messages (a member has not), one's own does not.
+        theirs = room_pb2.ChatMessageRef(**r, message_id=danmaku.id)
+        assert await bob.denied("DeleteChatMessage", theirs) == "delete_chat_messages"
+        await bob("DeleteChatMessage", room_pb2.ChatMessageRef(**r, message_id=top.id), Empty)
+        await alice("DeleteChatMessage", room_pb2.ChatMessageRef(**r, message_id=sent.id), Empty)
+        assert await alice.refused(
+            "DeleteChatMessage", room_pb2.ChatMessageRef(**r, message_id=sent.id)
+        ) == (grpc.StatusCode.NOT_FOUND, "chat_message_not_found")
+        assert [m["id"] for m in (await bob_rest.ok("GET", path))["messages"]] == [danmaku.id]
+        assert [t for _, t in await room_events(server, room.id)][-2:] == [
+            "chat_message_deleted",
+            "chat_message_deleted",
+        ]
+
+        # Refusals: the text's length (before and after cleanup), a bad mode, a visitor, chat off.
+        for text in ("", " \x00 ", "x" * 501, "x" * 5000):
+            assert await bob.refused(
+                "SendChatMessage", room_pb2.SendChatMessageRequest(**r, text=text)
+            ) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_chat_message"), len(text)
+        sideways = room_pb2.SendChatMessageRequest(**r, text="x", danmaku_mode="sideways")
+        assert await bob.refused("SendChatMessage", sideways) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "invalid_chat_message",
+        )
+        hello = room_pb2.SendChatMessageRequest(**r, text="hello")
+        assert await carol.denied("SendChatMessage", hello) == "send_chat_messages"
+        assert await carol.denied("ListChatMessages", room_pb2.ListChatMessagesRequest(**r)) == (
+            "view_chat_history"
+        )
+        await alice_rest.ok("PATCH", f"/api/rooms/{room.id}/settings", {"chatEnabled": False})
+        assert await bob.refused("SendChatMessage", hello) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "chat_disabled",
+        )
+        gone = await bob(
+            "ListChatMessages", room_pb2.ListChatMessagesRequest(**r), room_pb2.ChatHistory
+        )
+        assert [m.id for m in gone.messages] == [danmaku.id]  # reading is still allowed
+
+
 def rest_operations(document: dict[str, Any]) -> set[tuple[str, str]]:
     """(METHOD, path) of every operation under /api/rooms in an OpenAPI document."""
     return {
@@ -594,6 +763,11 @@ async def test_every_rpc_refuses_without_its_permission(
                 room_pb2.MediaList,
             )
         ).media[0]
+        owners_message = await owner(
+            "SendChatMessage",
+            room_pb2.SendChatMessageRequest(room_id=room.id, text="mine"),
+            room_pb2.ChatMessage,
+        )
         everything = [p.value for p in Permission if p.value != "delete_room"]
         await owner(
             "UpdateRoomSettings",
@@ -660,6 +834,22 @@ async def test_every_rpc_refuses_without_its_permission(
             ("NextMedia", room_pb2.StepPlaybackRequest(**r), "navigate_playback"),
             ("PreviousMedia", room_pb2.StepPlaybackRequest(**r), "navigate_playback"),
             ("ListPlaybackHistory", room_pb2.RoomRef(**r), "view_playback_history"),
+            (
+                "SendChatMessage",
+                room_pb2.SendChatMessageRequest(**r, text="hi"),
+                "send_chat_messages",
+            ),
+            (
+                "DeleteChatMessage",
+                room_pb2.ChatMessageRef(**r, message_id=owners_message.id),
+                "delete_chat_messages",
+            ),
+            ("ListChatMessages", room_pb2.ListChatMessagesRequest(**r), "view_chat_history"),
+            (
+                "GetDanmakuTimeline",
+                room_pb2.DanmakuTimelineRequest(**r, media_id=item.id),
+                "view_chat_history",
+            ),
         ]
         for rpc, request, permission in denied:
             assert await member.denied(rpc, request) == permission, rpc

@@ -12,10 +12,12 @@ from google.protobuf import json_format
 from google.protobuf.struct_pb2 import ListValue, Struct
 
 from synctv.api.grpc._gen.synctv.v1 import room_pb2
+from synctv.core.chat import message_json
 from synctv.core.permissions import names
 from synctv.core.playlists import PlaybackView, state_json
 from synctv.core.rooms import Access
 from synctv.realtime.presence import RoomPresence
+from synctv.store.chat import ChatRow
 from synctv.store.playlists import FolderRow, MediaRow
 from synctv.store.rooms import MemberRow, RoomRow
 
@@ -120,4 +122,26 @@ def playback(view: PlaybackView) -> room_pb2.Playback:
             duration=state["duration"],
             server_time=state["serverTime"],
         )
+    )
+
+
+def chat_message(row: ChatRow) -> room_pb2.ChatMessage:
+    """A message as the channel's event and REST show it (:func:`~synctv.core.chat.message_json`,
+    so the three cannot drift apart)."""
+    shown = message_json(row)
+    danmaku = shown["danmaku"]
+    return room_pb2.ChatMessage(
+        id=shown["id"],
+        sender_id=shown["senderId"],
+        sender_name=shown["senderName"],
+        text=shown["text"],
+        sent_at=shown["sentAt"],
+        danmaku=None
+        if danmaku is None
+        else room_pb2.Danmaku(
+            mode=danmaku["mode"],
+            color=danmaku["color"],
+            media_id=danmaku["mediaId"],
+            position=danmaku["position"],
+        ),
     )

@@ -1,7 +1,8 @@
 """``synctv.v1.RoomService`` on the public gRPC port: the operations of ``/api/rooms`` through
-the same :class:`~synctv.core.rooms.RoomService`, :class:`~synctv.core.playlists.PlaylistService`
-and :class:`~synctv.auth.room_passwords.RoomPasswords` calls as the REST routes
-(``synctv.api.http.routes.rooms``, ``playlists``, ``room_channel``'s presence), so the rules, the
+the same :class:`~synctv.core.rooms.RoomService`, :class:`~synctv.core.playlists.PlaylistService`,
+:class:`~synctv.core.chat.ChatService` and :class:`~synctv.auth.room_passwords.RoomPasswords` calls
+as the REST routes (``synctv.api.http.routes.rooms``, ``playlists``, ``chat``, ``room_channel``'s
+presence), so the rules, the
 permission checks and the refusal codes are the REST API's. This module only translates: the
 caller from the ``authorization`` metadata, messages to arguments, rows to messages
 (:mod:`synctv.api.grpc.room_messages`), and the checks the REST schema makes before a route runs
@@ -23,6 +24,8 @@ from synctv.api.grpc._gen.synctv.v1 import room_grpc, room_pb2
 from synctv.api.grpc.bridge import CallContext, unary_with_context
 from synctv.auth.room_passwords import RoomPasswords
 from synctv.auth.tokens import Claims
+from synctv.core.chat import DEFAULT_PAGE as DEFAULT_CHAT_PAGE
+from synctv.core.chat import MAX_TEXT, ChatService
 from synctv.core.permissions import Permission
 from synctv.core.playlists import NewItem, PlaybackOp, PlaylistService
 from synctv.core.rooms import Caller, GlobalRole, RoomService
@@ -38,6 +41,11 @@ Authenticate = Callable[[str], Awaitable[Claims]]
 DEFAULT_PAGE_SIZE: Final = 20
 DEFAULT_MEMBERS_PAGE_SIZE: Final = 50
 DEFAULT_KICK_COOLDOWN: Final = 60
+# routes.chat: the timeline's window when ``to`` is absent, and the longest text (before cleanup)
+# and ids the schema lets through.
+DEFAULT_TIMELINE_END: Final = 1e9
+MAX_RAW_TEXT: Final = 4 * MAX_TEXT
+MAX_ID: Final = 64
 _ASSIGNABLE: Final[tuple[MemberRole, ...]] = ("admin", "member")
 _OPS: Final = get_args(PlaybackOp)
 
@@ -66,12 +74,14 @@ class RoomServicer(room_grpc.RoomServiceBase):
         playlists: PlaylistService,
         passwords: RoomPasswords,
         presence: PresenceBook,
+        chat: ChatService,
     ) -> None:
         self._authenticate = authenticate
         self._rooms = rooms
         self._playlists = playlists
         self._passwords = passwords
         self._presence = presence
+        self._chat = chat
 
     async def _caller(self, context: CallContext) -> Caller:
         """The caller as the rooms service sees it (REST: ``routes.rooms.caller``)."""
@@ -479,4 +489,62 @@ class RoomServicer(room_grpc.RoomServiceBase):
                 )
                 for m, n, c, t, p in rows
             ]
+        )
+
+    # -- chat ----------------------------------------------------------------------------------
+
+    @unary_with_context
+    async def ListChatMessages(
+        self, request: room_pb2.ListChatMessagesRequest, context: CallContext
+    ) -> room_pb2.ChatHistory:
+        caller = await self._caller(context)
+        before = request.before if request.HasField("before") else None
+        if before is not None and len(before) > MAX_ID:
+            raise DomainError(errors.INVALID_PARAMETER, f"before is at most {MAX_ID} characters")
+        page = await self._chat.history(
+            caller, request.room_id, before, request.limit or DEFAULT_CHAT_PAGE
+        )
+        return room_pb2.ChatHistory(
+            messages=[out.chat_message(r) for r in page.messages], next_before=page.next_before
+        )
+
+    @unary_with_context
+    async def SendChatMessage(
+        self, request: room_pb2.SendChatMessageRequest, context: CallContext
+    ) -> room_pb2.ChatMessage:
+        caller = await self._caller(context)
+        if len(request.text) > MAX_RAW_TEXT:
+            raise DomainError(
+                errors.INVALID_CHAT_MESSAGE, f"a message is 1 to {MAX_TEXT} characters"
+            )
+        has = request.HasField
+        row = await self._chat.send(
+            caller,
+            request.room_id,
+            request.text,
+            request.danmaku_mode if has("danmaku_mode") else None,
+            request.danmaku_color if has("danmaku_color") else None,
+        )
+        return out.chat_message(row)
+
+    @unary_with_context
+    async def DeleteChatMessage(
+        self, request: room_pb2.ChatMessageRef, context: CallContext
+    ) -> Empty:
+        await self._chat.delete(await self._caller(context), request.room_id, request.message_id)
+        return Empty()
+
+    @unary_with_context
+    async def GetDanmakuTimeline(
+        self, request: room_pb2.DanmakuTimelineRequest, context: CallContext
+    ) -> room_pb2.DanmakuTimeline:
+        caller = await self._caller(context)
+        if not 1 <= len(request.media_id) <= MAX_ID:
+            raise DomainError(errors.INVALID_PARAMETER, f"media_id is 1 to {MAX_ID} characters")
+        end = request.end if request.HasField("end") else DEFAULT_TIMELINE_END
+        found = await self._chat.timeline(
+            caller, request.room_id, request.media_id, request.start, end
+        )
+        return room_pb2.DanmakuTimeline(
+            danmaku=[out.chat_message(r) for r in found.danmaku], truncated=found.truncated
         )

@@ -176,6 +176,22 @@ class RoomServiceBase(abc.ABC):
     async def ListPlaybackHistory(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef, synctv.api.grpc._gen.synctv.v1.room_pb2.PlaybackHistory]') -> None:
         pass
 
+    @abc.abstractmethod
+    async def ListChatMessages(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.room_pb2.ListChatMessagesRequest, synctv.api.grpc._gen.synctv.v1.room_pb2.ChatHistory]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def SendChatMessage(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.room_pb2.SendChatMessageRequest, synctv.api.grpc._gen.synctv.v1.room_pb2.ChatMessage]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def DeleteChatMessage(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.room_pb2.ChatMessageRef, google.protobuf.empty_pb2.Empty]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def GetDanmakuTimeline(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimelineRequest, synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimeline]') -> None:
+        pass
+
     def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
         return {
             '/synctv.v1.RoomService/CreateRoom': grpclib.const.Handler(
@@ -417,6 +433,30 @@ class RoomServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef,
                 synctv.api.grpc._gen.synctv.v1.room_pb2.PlaybackHistory,
+            ),
+            '/synctv.v1.RoomService/ListChatMessages': grpclib.const.Handler(
+                self.ListChatMessages,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.ListChatMessagesRequest,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.ChatHistory,
+            ),
+            '/synctv.v1.RoomService/SendChatMessage': grpclib.const.Handler(
+                self.SendChatMessage,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.SendChatMessageRequest,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.ChatMessage,
+            ),
+            '/synctv.v1.RoomService/DeleteChatMessage': grpclib.const.Handler(
+                self.DeleteChatMessage,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.ChatMessageRef,
+                google.protobuf.empty_pb2.Empty,
+            ),
+            '/synctv.v1.RoomService/GetDanmakuTimeline': grpclib.const.Handler(
+                self.GetDanmakuTimeline,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimelineRequest,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimeline,
             ),
         }
 
@@ -663,4 +703,28 @@ class RoomServiceStub:
             '/synctv.v1.RoomService/ListPlaybackHistory',
             synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef,
             synctv.api.grpc._gen.synctv.v1.room_pb2.PlaybackHistory,
+        )
+        self.ListChatMessages = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/synctv.v1.RoomService/ListChatMessages',
+            synctv.api.grpc._gen.synctv.v1.room_pb2.ListChatMessagesRequest,
+            synctv.api.grpc._gen.synctv.v1.room_pb2.ChatHistory,
+        )
+        self.SendChatMessage = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/synctv.v1.RoomService/SendChatMessage',
+            synctv.api.grpc._gen.synctv.v1.room_pb2.SendChatMessageRequest,
+            synctv.api.grpc._gen.synctv.v1.room_pb2.ChatMessage,
+        )
+        self.DeleteChatMessage = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/synctv.v1.RoomService/DeleteChatMessage',
+            synctv.api.grpc._gen.synctv.v1.room_pb2.ChatMessageRef,
+            google.protobuf.empty_pb2.Empty,
+        )
+        self.GetDanmakuTimeline = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/synctv.v1.RoomService/GetDanmakuTimeline',
+            synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimelineRequest,
+            synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimeline,
         )

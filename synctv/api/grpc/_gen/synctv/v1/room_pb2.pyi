@@ -525,3 +525,89 @@ class PlaybackHistory(_message.Message):
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[HistoryEntry]
     def __init__(self, entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ...) -> None: ...
+
+class ChatMessageRef(_message.Message):
+    __slots__ = ("room_id", "message_id")
+    ROOM_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    room_id: str
+    message_id: str
+    def __init__(self, room_id: _Optional[str] = ..., message_id: _Optional[str] = ...) -> None: ...
+
+class Danmaku(_message.Message):
+    __slots__ = ("mode", "color", "media_id", "position")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    COLOR_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    mode: str
+    color: str
+    media_id: str
+    position: float
+    def __init__(self, mode: _Optional[str] = ..., color: _Optional[str] = ..., media_id: _Optional[str] = ..., position: _Optional[float] = ...) -> None: ...
+
+class ChatMessage(_message.Message):
+    __slots__ = ("id", "sender_id", "sender_name", "text", "sent_at", "danmaku")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_NAME_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    DANMAKU_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    sender_id: str
+    sender_name: str
+    text: str
+    sent_at: float
+    danmaku: Danmaku
+    def __init__(self, id: _Optional[str] = ..., sender_id: _Optional[str] = ..., sender_name: _Optional[str] = ..., text: _Optional[str] = ..., sent_at: _Optional[float] = ..., danmaku: _Optional[_Union[Danmaku, _Mapping]] = ...) -> None: ...
+
+class SendChatMessageRequest(_message.Message):
+    __slots__ = ("room_id", "text", "danmaku_mode", "danmaku_color")
+    ROOM_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    DANMAKU_MODE_FIELD_NUMBER: _ClassVar[int]
+    DANMAKU_COLOR_FIELD_NUMBER: _ClassVar[int]
+    room_id: str
+    text: str
+    danmaku_mode: str
+    danmaku_color: str
+    def __init__(self, room_id: _Optional[str] = ..., text: _Optional[str] = ..., danmaku_mode: _Optional[str] = ..., danmaku_color: _Optional[str] = ...) -> None: ...
+
+class ListChatMessagesRequest(_message.Message):
+    __slots__ = ("room_id", "before", "limit")
+    ROOM_ID_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    room_id: str
+    before: str
+    limit: int
+    def __init__(self, room_id: _Optional[str] = ..., before: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ChatHistory(_message.Message):
+    __slots__ = ("messages", "next_before")
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
+    next_before: str
+    def __init__(self, messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., next_before: _Optional[str] = ...) -> None: ...
+
+class DanmakuTimelineRequest(_message.Message):
+    __slots__ = ("room_id", "media_id", "start", "end")
+    ROOM_ID_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    room_id: str
+    media_id: str
+    start: float
+    end: float
+    def __init__(self, room_id: _Optional[str] = ..., media_id: _Optional[str] = ..., start: _Optional[float] = ..., end: _Optional[float] = ...) -> None: ...
+
+class DanmakuTimeline(_message.Message):
+    __slots__ = ("danmaku", "truncated")
+    DANMAKU_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    danmaku: _containers.RepeatedCompositeFieldContainer[ChatMessage]
+    truncated: bool
+    def __init__(self, danmaku: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., truncated: _Optional[bool] = ...) -> None: ...
