@@ -14,6 +14,8 @@ from synctv.api.grpc.admin_rooms import RoomAdmin
 from synctv.api.http.routes.playlists import playlists_router
 from synctv.api.http.routes.room_channel import RoomChannel, presence_router
 from synctv.api.http.routes.rooms import guest_router, rooms_router
+from synctv.api.http.routes.voice_channel import VoiceSignalling
+from synctv.api.http.routes.voice_ice import voice_ice_router
 from synctv.api.realtime_messages import event_frame
 from synctv.app.feature import Feature, Services, Task
 from synctv.auth.room_passwords import RoomPasswords
@@ -27,10 +29,13 @@ from synctv.core.settings import (
     SERVER_ALLOW_ROOM_CREATION,
     SERVER_MAX_ROOMS_PER_USER,
     USER_ENABLE_GUEST,
+    WEBRTC_EXTERNAL_ICE_SERVERS,
+    WEBRTC_MAX_VOICE_PARTICIPANTS_PER_ROOM,
 )
 from synctv.metrics import ROOM_CHANNEL_SLOW_CUT, ROOM_PLAYBACK_DRIFT
 from synctv.realtime.hub import RoomHub
 from synctv.realtime.presence import PresenceBook
+from synctv.realtime.voice import VoiceSessions
 from synctv.store.playlists import PlaylistStore
 from synctv.store.rooms import RoomStore
 
@@ -55,11 +60,19 @@ def room_service(services: Services) -> tuple[RoomService, RoomPasswords]:
 async def build(services: Services) -> Feature:
     rooms, passwords = room_service(services)
     playlists = PlaylistService(rooms, PlaylistStore(services.db))
+    settings = services.settings
+    voice = VoiceSignalling(
+        rooms, VoiceSessions(), lambda: settings.get(WEBRTC_MAX_VOICE_PARTICIPANTS_PER_ROOM)
+    )
     hub = RoomHub(
-        services.db, RoomStore(services.db), event_frame, on_slow=ROOM_CHANNEL_SLOW_CUT.inc
+        services.db,
+        RoomStore(services.db),
+        event_frame,
+        on_slow=ROOM_CHANNEL_SLOW_CUT.inc,
+        on_event=voice.room_event,
     )
     presence = PresenceBook(on_drift=ROOM_PLAYBACK_DRIFT.observe)
-    channel = RoomChannel(rooms, playlists, hub, presence)
+    channel = RoomChannel(rooms, playlists, hub, presence, voice)
     guests = TokenIssuer(
         services.secrets.jwt_secret,
         time.time,
@@ -70,6 +83,13 @@ async def build(services: Services) -> Feature:
         playlists_router(playlists),
         guest_router(rooms, guests.issue_guest),
         presence_router(rooms, presence),
+        voice_ice_router(
+            rooms,
+            services.config.webrtc,
+            bound_stun_port=services.addresses.stun_port,
+            external_servers=lambda: settings.get(WEBRTC_EXTERNAL_ICE_SERVERS),
+            max_participants=lambda: settings.get(WEBRTC_MAX_VOICE_PARTICIPANTS_PER_ROOM),
+        ),
     ]
     return Feature(
         "rooms",

@@ -397,5 +397,4 @@ TAKES_EFFECT_WITH: Mapping[str, str] = {
     "chat.messageRetentionDays": "the realtime room channel (chat)",
     "ratelimit.chatMessagesPerUserPerSecond": "the realtime room channel (chat)",
     "server.name": "the browser client (shown on its pages; served today by /api/public/settings)",
-    "webrtc.maxVoiceParticipantsPerRoom": "voice chat",
 }

@@ -37,6 +37,7 @@ from synctv.api.http.asgi import WebSocketRoute
 from synctv.api.http.principal import socket_principal
 from synctv.api.http.routes.auth import CamelModel, refusals
 from synctv.api.http.routes.rooms import Who, room_out
+from synctv.api.http.routes.voice_channel import VoiceSignalling
 from synctv.api.http.websocket import WebSocket, WebSocketClosed
 from synctv.api.realtime_messages import (
     SUBPROTOCOL,
@@ -92,11 +93,13 @@ class RoomChannel:
         playlists: PlaylistService,
         hub: RoomHub,
         presence: PresenceBook,
+        voice: VoiceSignalling,
     ) -> None:
         self._rooms = rooms
         self._playlists = playlists
         self._hub = hub
         self._presence = presence
+        self._voice = voice
 
     def route(self) -> WebSocketRoute:
         return WebSocketRoute("/ws/rooms/{room_id}", self.serve, "room_channel")
@@ -184,6 +187,7 @@ class RoomChannel:
         metrics.ROOM_CHANNEL_CONNECTIONS.inc()
         try:
             async with self._hub.connect(room.id, start) as subscription, trio.open_nursery() as n:
+                self._voice.attach(connection_id, subscription)
 
                 async def write_then_stop() -> None:
                     try:
@@ -204,6 +208,7 @@ class RoomChannel:
             await socket.send(error_frame("invalid_request", "too far behind: reconnect with 0"))
             await socket.close(CLOSE_BAD_MESSAGE)
         finally:
+            self._voice.detach(room.id, connection_id)
             self._presence.leave(room.id, connection_id)
             metrics.ROOM_CHANNEL_CONNECTIONS.dec()
 
@@ -281,6 +286,8 @@ class RoomChannel:
             self._presence.report(
                 room_id, connection_id, report.buffering, report.drift, trio.current_time()
             )
+        elif body is not None and body.startswith("voice_"):
+            await self._voice.handle(socket, caller, room_id, connection_id, message)
         else:
             raise DomainError(
                 errors.INVALID_REQUEST, f"{body} is not available on this server version yet"
