@@ -91,7 +91,9 @@ def test_relay_only_between_two_participants(sender: str, target: str, code: str
         ({"candidate": "c", "tokens": (("sdpMid", "m" * 257),)}, "sdpMid"),
     ],
 )
-def test_oversize_signalling_is_refused_with_the_field(fields: dict[str, object], what: str) -> None:
+def test_oversize_signalling_is_refused_with_the_field(
+    fields: dict[str, object], what: str
+) -> None:
     sessions = joined(2)
     with pytest.raises(DomainError) as refused:
         sessions.relay("r", "c0", "c1", 0.0, **fields)  # type: ignore[arg-type]
