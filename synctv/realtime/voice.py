@@ -36,10 +36,11 @@ MAX_SDP_BYTES: Final = 16 * 1024
 MAX_CANDIDATE_BYTES: Final = 1024
 # The other candidate fields (mid, ufrag): short tokens in every SDP a browser writes.
 MAX_TOKEN_BYTES: Final = 256
-# Signalling per connection: joining a full mesh of 32 sends 31 offers and a few candidates to
-# each at once (the burst); afterwards only renegotiations and late candidates.
+# Signalling per connection (instead of the channel's 50 per second): joining a full mesh of 32
+# sends 31 offers, each followed by its trickled candidates (a browser gathers up to ten), at
+# once: the burst; afterwards only renegotiations and late candidates.
 VOICE_MESSAGES_PER_SECOND: Final = 20.0
-VOICE_BURST: Final = 200.0
+VOICE_BURST: Final = 320.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,9 @@ class VoiceSessions:
         """End the room's session (voice turned off); everyone who was in it."""
         session = self._rooms.pop(room_id, {})
         return [slot.participant for slot in session.values()]
+
+    def joined(self, room_id: str, connection_id: str) -> bool:
+        return connection_id in self._rooms.get(room_id, {})
 
     def participants(self, room_id: str) -> list[Participant]:
         return [slot.participant for slot in self._rooms.get(room_id, {}).values()]

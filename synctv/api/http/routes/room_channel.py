@@ -64,6 +64,7 @@ CLOSE_NO_ROOM: Final = 4404
 HELLO_TIMEOUT_SECONDS: Final = 10.0
 # A resume this far behind (or further) gets a fresh snapshot instead of a replay.
 REPLAY_WINDOW_EVENTS: Final = 1000
+_VOICE_SIGNALLING: Final = frozenset({"voice_offer", "voice_answer", "voice_candidate"})
 _CLOSE_FOR: Final = {
     "authentication_required": CLOSE_UNAUTHENTICATED,
     "token_expired": CLOSE_UNAUTHENTICATED,
@@ -84,6 +85,10 @@ def _playback_message(view: PlaybackView) -> realtime_pb2.PlaybackStateMessage:
         duration=state["duration"] or 0.0,
         server_time=state["serverTime"],
     )
+
+
+def _voice_signalling(message: realtime_pb2.ClientMessage | None) -> bool:
+    return message is not None and message.WhichOneof("body") in _VOICE_SIGNALLING
 
 
 class RoomChannel:
@@ -243,13 +248,19 @@ class RoomChannel:
                 await socket.close(1001)
                 return
             idle.heard(now)
-            if not bucket.allow(now):
-                await socket.send(error_frame("rate_limited", "at most 50 messages per second"))
-                continue
             try:
                 message = parse_client(frame)
             except InvalidMessage as exc:
-                await socket.send(error_frame("invalid_request", str(exc)))
+                message = None
+                problem = str(exc)
+            # A voice participant's signalling has its own, larger burst (a mesh join sends an
+            # offer and its candidates to every participant at once): realtime.voice counts it.
+            own_limit = _voice_signalling(message) and self._voice.joined(room_id, connection_id)
+            if not own_limit and not bucket.allow(now):
+                await socket.send(error_frame("rate_limited", "at most 50 messages per second"))
+                continue
+            if message is None:
+                await socket.send(error_frame("invalid_request", problem))
                 continue
             try:
                 await self._handle(socket, caller, room_id, connection_id, message, received)

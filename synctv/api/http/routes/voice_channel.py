@@ -64,6 +64,9 @@ class VoiceSignalling:
         self._outboxes.pop(connection_id, None)
         self._leave(room_id, connection_id, "disconnected")
 
+    def joined(self, room_id: str, connection_id: str) -> bool:
+        return self.sessions.joined(room_id, connection_id)
+
     def _deliver(self, connection_id: str, message: realtime_pb2.ServerMessage) -> None:
         subscription = self._outboxes.get(connection_id)
         if subscription is not None and not subscription.offer(encode(message), self._clock()):
