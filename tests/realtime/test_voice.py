@@ -127,3 +127,25 @@ def test_never_more_than_the_limit(steps: list[tuple[bool, int]], limit: int) ->
         else:
             sessions.leave("r", f"c{n}")
         assert len(sessions.participants("r")) <= limit
+
+
+def test_docs_state_the_limits_and_every_voice_refusal() -> None:
+    from pathlib import Path
+
+    from synctv import errors
+    from synctv.api.http.routes import voice_ice
+    from synctv.realtime import voice
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "voice.md").read_text()
+    assert f"| SDP (`voiceOffer`, `voiceAnswer`) | {voice.MAX_SDP_BYTES // 1024} KiB" in doc
+    assert f"| candidate line | {voice.MAX_CANDIDATE_BYTES // 1024} KiB" in doc
+    assert f"`usernameFragment` {voice.MAX_TOKEN_BYTES} bytes" in doc
+    assert (
+        f"{voice.VOICE_MESSAGES_PER_SECOND:g} messages per second, burst {voice.VOICE_BURST:g}"
+        in doc
+    )
+    assert f"remembered for {voice_ice.PROBE_CACHE_SECONDS:g} s" in doc
+    voice_codes = {code for code in errors.catalogue() if code.area == "voice"}
+    assert voice_codes
+    for code in voice_codes | {"permission_denied", "rate_limited"}:
+        assert f"| `{code}` |" in doc, code
