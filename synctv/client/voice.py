@@ -354,8 +354,9 @@ class VoiceMesh:
     # -- waiting and closing ---------------------------------------------------------------------
 
     async def wait_connected(self, peers: int, timeout: float = 30.0) -> None:
-        """Until there are ``peers`` links, each ICE-connected and DTLS-connected."""
-        with trio.fail_after(timeout):
+        """Until there are ``peers`` links, each ICE-connected and DTLS-connected.
+        :class:`ConnectionError` when one fails, :class:`TimeoutError` naming the states."""
+        with trio.move_on_after(timeout):
             while True:
                 links = list(self.links.values())
                 failed = [link.remote for link in links if link.failed]
@@ -364,15 +365,26 @@ class VoiceMesh:
                 if len(links) >= peers and all(link.connected_at for link in links):
                     return
                 await trio.sleep(0.01)
+        raise TimeoutError(f"{self.connection_id}: not connected in {timeout:g} s: {self.states()}")
+
+    def states(self) -> dict[str, str]:
+        """Each link's ICE and connection state, and its local candidate types."""
+        return {
+            remote: f"ice={link.pc.iceConnectionState} pc={link.pc.connectionState} "
+            f"candidates={link.local_candidate_types}"
+            for remote, link in self.links.items()
+        }
 
     async def wait_heard(self, frames: int, timeout: float = 30.0) -> None:
         """Until every link has heard ``frames`` loud frames."""
-        with trio.fail_after(timeout):
+        with trio.move_on_after(timeout):
             while True:
                 # The asyncio thread counts frames; polling is the bridge (no Trio event there).
                 if all(link.loud_frames >= frames for link in self.links.values()):
                     return
                 await trio.sleep(0.05)
+        heard = {remote: link.loud_frames for remote, link in self.links.items()}
+        raise TimeoutError(f"{self.connection_id}: heard only {heard} in {timeout:g} s")
 
     async def close_links(self) -> None:
         links, self.links = list(self.links.values()), {}

@@ -168,3 +168,39 @@ async def test_the_ninth_participant_and_the_race_for_the_last_slot(
             # A participant hangs up (closes its connection): its slot is free again.
             await conns[0].ws.aclose()
             assert len((await conns[9].join())["participants"]) == 7
+
+
+async def test_guests_talk_only_when_the_room_lets_them(
+    tmp_path: Path, postgres: RunningPostgres
+) -> None:
+    async with identity_server(tmp_path, postgres) as server:
+        room, (owner,) = await voice_room(server, 1)
+        await owner.ok("PATCH", f"/api/rooms/{room}/settings", {"allowGuestJoin": True})
+        person = server.person(5)
+        issued = (await person.post("/api/auth/guest-token", {"roomId": room})).json()
+        guest = Member(person, issued["guestId"], issued["token"])
+        ice = f"/api/rooms/{room}/webrtc/ice-servers"
+        assert await guest.refused("GET", ice) == (403, "permission_denied")
+        async with connections(server, room, [guest]) as [conn]:
+            assert (await conn.error({"voiceJoin": {}}))["code"] == "permission_denied"
+            await owner.ok(
+                "PATCH",
+                f"/api/rooms/{room}/settings",
+                {"permissions": {"guest": {"added": ["use_voice_chat"]}}},
+            )
+            assert (await guest.ok("GET", ice))["maxParticipants"] == 8
+            assert (await conn.join())["participants"] == []
+
+
+async def test_an_unreachable_builtin_stun_is_reported(
+    tmp_path: Path, postgres: RunningPostgres
+) -> None:
+    # Advertised at an address where the built-in STUN (bound to 127.0.0.1) does not answer.
+    async with identity_server(tmp_path, postgres, webrtc={"public_host": "127.0.0.2"}) as server:
+        room, (owner,) = await voice_room(server, 1)
+        listing = await owner.ok("GET", f"/api/rooms/{room}/webrtc/ice-servers")
+        port = server.controller.addresses.stun_port()
+        assert listing["iceServers"] == [{"urls": [f"stun:127.0.0.2:{port}"]}]
+        stun = listing["builtinStun"]
+        assert stun["reachable"] is False
+        assert stun["problem"] == "connection refused"

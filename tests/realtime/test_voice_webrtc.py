@@ -65,8 +65,8 @@ async def test_two_then_four_peers_talk_in_a_mesh(
                     await mesh.wait_connected(1)
                 for mesh in meshes:
                     await mesh.wait_heard(25)
-            except (TimeoutError, ConnectionError):
-                raise AssertionError(dump(meshes)) from None
+            except (TimeoutError, ConnectionError) as exc:
+                raise AssertionError(dump(meshes)) from exc
             # Each gathered a server-reflexive candidate from the built-in STUN.
             for mesh in meshes:
                 [link] = mesh.links.values()
@@ -85,8 +85,8 @@ async def test_two_then_four_peers_talk_in_a_mesh(
                     await mesh.wait_connected(3)
                 for mesh in meshes:
                     await mesh.wait_heard(25)
-            except (TimeoutError, ConnectionError):
-                raise AssertionError(dump(meshes)) from None
+            except (TimeoutError, ConnectionError) as exc:
+                raise AssertionError(dump(meshes)) from exc
             assert_heard_tones(meshes, tone_of)
 
             # One hangs up by closing its connection: the others hear of it and drop the link.
@@ -142,8 +142,8 @@ async def test_relay_only_peers_connect_through_coturn(
                         await mesh.wait_connected(1)
                     for mesh in meshes:
                         await mesh.wait_heard(25)
-                except (TimeoutError, ConnectionError):
-                    raise AssertionError(dump(meshes)) from None
+                except (TimeoutError, ConnectionError) as exc:
+                    raise AssertionError(dump(meshes)) from exc
                 for mesh in meshes:
                     [link] = mesh.links.values()
                     assert set(link.local_candidate_types) == {"relay"}, link.local_candidate_types

@@ -136,5 +136,6 @@ async def coturn(tmp_path: Path, secret: str) -> AsyncIterator[int]:
 
 
 def dump(meshes: list[VoiceMesh]) -> str:
-    """What each participant received (for assertion messages)."""
-    return json.dumps({m.connection_id: m.received[-10:] for m in meshes}, indent=1)[-4000:]
+    """Each participant's links and the last voice messages it received (assertion messages)."""
+    seen = {m.connection_id: {"links": m.states(), "received": m.received[-6:]} for m in meshes}
+    return json.dumps(seen, indent=1)[-6000:]
