@@ -9,6 +9,7 @@ request, so a change applies to the next one.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from synctv.api.grpc.admin_rooms import RoomAdmin
 from synctv.api.http.routes.playlists import playlists_router
@@ -32,7 +33,12 @@ from synctv.core.settings import (
     WEBRTC_EXTERNAL_ICE_SERVERS,
     WEBRTC_MAX_VOICE_PARTICIPANTS_PER_ROOM,
 )
-from synctv.metrics import ROOM_CHANNEL_SLOW_CUT, ROOM_PLAYBACK_DRIFT
+from synctv.metrics import (
+    ROOM_CHANNEL_SLOW_CUT,
+    ROOM_PLAYBACK_DRIFT,
+    VOICE_SESSIONS,
+    export_snapshot,
+)
 from synctv.realtime.hub import RoomHub
 from synctv.realtime.presence import PresenceBook
 from synctv.realtime.voice import VoiceSessions
@@ -61,8 +67,9 @@ async def build(services: Services) -> Feature:
     rooms, passwords = room_service(services)
     playlists = PlaylistService(rooms, PlaylistStore(services.db))
     settings = services.settings
+    sessions = VoiceSessions()
     voice = VoiceSignalling(
-        rooms, VoiceSessions(), lambda: settings.get(WEBRTC_MAX_VOICE_PARTICIPANTS_PER_ROOM)
+        rooms, sessions, lambda: settings.get(WEBRTC_MAX_VOICE_PARTICIPANTS_PER_ROOM)
     )
     hub = RoomHub(
         services.db,
@@ -97,4 +104,5 @@ async def build(services: Services) -> Feature:
         websocket_routes=[channel.route()],
         admin_handlers=[RoomAdmin(rooms)],
         tasks=[Task("room_hub", hub.run)],
+        collectors=[partial(export_snapshot, VOICE_SESSIONS, sessions.statistics)],
     )

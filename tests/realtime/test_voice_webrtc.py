@@ -8,16 +8,23 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from synctv.client.voice import VoiceMesh
-from tests.support.identity import identity_server
+from tests.support.identity import Server, identity_server
 from tests.support.postgres import RunningPostgres
 from tests.support.voice import coturn, dump, ice_servers, voice_room, voices
 
 pytestmark = pytest.mark.slow
 
 TONES = [300.0, 500.0, 700.0, 900.0]
+
+
+async def scrape(server: Server) -> str:
+    metrics = server.controller.addresses.metrics[0]
+    async with httpx.AsyncClient() as client:
+        return (await client.get(metrics.replace("0.0.0.0", "127.0.0.1") + "/metrics")).text
 
 
 def assert_heard_tones(meshes: list[VoiceMesh], tone_of: dict[str, float]) -> None:
@@ -88,6 +95,9 @@ async def test_two_then_four_peers_talk_in_a_mesh(
             except (TimeoutError, ConnectionError) as exc:
                 raise AssertionError(dump(meshes)) from exc
             assert_heard_tones(meshes, tone_of)
+            scraped = await scrape(server)
+            assert "synctv_voice_participants 4.0" in scraped
+            assert "synctv_voice_sessions 1.0" in scraped
 
             # One hangs up by closing its connection: the others hear of it and drop the link.
             gone = meshes.pop()
