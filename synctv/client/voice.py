@@ -59,11 +59,7 @@ class AsyncioThread:
         # A plain selector loop, made directly: trio-asyncio's event loop policy (installed when
         # it is imported, as the server does) refuses new_event_loop() inside Trio.
         self.loop = asyncio.SelectorEventLoop()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="aiortc")
-
-    def _run(self) -> None:
-        asyncio.events._set_running_loop(None)
-        self.loop.run_forever()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="aiortc")
 
     def __enter__(self) -> AsyncioThread:
         self._thread.start()
