@@ -59,7 +59,8 @@ venv() {
 }
 
 install_test_system_packages() {
-  # Real peers for the tests: Redis, FFmpeg (ffprobe), coturn's STUN client, Chromium with
+  # Real peers for the tests: Redis, FFmpeg (ffprobe), coturn (its STUN client, and turnserver
+  # as the TURN server of the voice tests), Chromium with
   # Node/npm for the browser test (hls.js is installed from npm by that test), OBS Studio with a
   # headless X server for the OBS test, nginx as the origin of the proxy bench (bench smoke) and as
   # the reverse proxy in front of the server in the doctor tests, and wrk as the HTTP load of

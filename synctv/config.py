@@ -265,6 +265,35 @@ class IceServerConfig(_Section):
     credential: SecretStr | None = None
 
 
+class TurnConfig(_Section):
+    """A TURN server (coturn) sharing a secret with us: clients get time-limited credentials
+    (the TURN REST API scheme, coturn's ``--use-auth-secret``), never the secret."""
+
+    # turn:host:port[?transport=udp|tcp] or turns:host:port; empty: no TURN is offered.
+    urls: tuple[str, ...] = ()
+    # coturn's --static-auth-secret.
+    shared_secret: SecretStr | None = None
+    # How long a credential handed to a client stays valid.
+    ttl_seconds: Annotated[int, Field(ge=60, le=7 * 86_400)] = 3600
+
+    @field_validator("urls")
+    @classmethod
+    def _turn_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("turn:", "turns:")):
+                raise ValueError(f"{url!r} must start with turn: or turns:")
+        return value
+
+    @field_validator("shared_secret")
+    @classmethod
+    def _secret_with_urls(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            raise ValueError("must not be empty (leave it unset to offer no TURN)")
+        if info.data.get("urls") and value is None:
+            raise ValueError("is required with webrtc.turn.urls (coturn's static-auth-secret)")
+        return value
+
+
 class WebRTCConfig(_Section):
     enable_builtin_stun: bool = True
     stun_host: str = "::"
@@ -274,6 +303,7 @@ class WebRTCConfig(_Section):
     # Binding requests per second allowed from one source address (token bucket, burst = 2x).
     stun_rate_limit_per_second: Annotated[float, Field(gt=0)] = 20.0
     ice_servers: tuple[IceServerConfig, ...] = ()
+    turn: TurnConfig = TurnConfig()
 
 
 class GrpcConfig(_Section):

@@ -498,6 +498,31 @@ CHAT_NOT_STORED = CHAT.code(
     "The message or its deletion could not be stored, so nobody was sent anything; retry.",
 )  # fmt: skip
 
+# -- Voice chat (issue 14) ---------------------------------------------------------------------
+VOICE = Area("voice", "Voice chat (the room channel's `voice_*` messages, room ICE servers)")
+VOICE_DISABLED = VOICE.code(
+    "voice_disabled", 403, G.FAILED_PRECONDITION, "The room has voice chat turned off."
+)
+VOICE_FULL = VOICE.code(
+    "voice_full", 409, G.RESOURCE_EXHAUSTED,
+    "The room's voice chat has no free slot (details: maxParticipants).",
+)  # fmt: skip
+VOICE_NOT_JOINED = VOICE.code(
+    "voice_not_joined", 409, G.FAILED_PRECONDITION,
+    "This connection is not in the room's voice chat (send voice_join first).",
+)  # fmt: skip
+VOICE_ALREADY_JOINED = VOICE.code(
+    "voice_already_joined", 409, G.ALREADY_EXISTS, "This connection is in the voice chat already."
+)
+VOICE_PEER_NOT_FOUND = VOICE.code(
+    "voice_peer_not_found", 404, G.NOT_FOUND,
+    "The target (`to`) is not another connection in the room's voice chat.",
+)  # fmt: skip
+VOICE_MESSAGE_TOO_LARGE = VOICE.code(
+    "voice_message_too_large", 413, G.INVALID_ARGUMENT,
+    "An SDP over 16 KiB or an ICE candidate over 1 KiB (details: field, limit).",
+)  # fmt: skip
+
 # -- OpenID Connect sign-in (issue 11) ---------------------------------------------------------
 OIDC = Area("oidc", "Signing in with an OpenID Connect provider (`/api/auth/oidc`)")
 OIDC_PROVIDER_NOT_FOUND = OIDC.code(

@@ -44,6 +44,7 @@ AREAS: Mapping[str, str] = {
     "proxy": "Media proxy and slice cache",
     "outbound": "Outbound HTTP (proxy slices, pass-through, provider APIs)",
     "room": "Rooms and the realtime room channel",
+    "voice": "Voice chat signalling",
 }
 UNITS = ("seconds", "bytes")
 
@@ -507,4 +508,26 @@ ROOM_CHANNEL_CONNECTIONS = gauge(
 ROOM_CHANNEL_SLOW_CUT = counter(
     "synctv_room_channel_slow_cut_total",
     "Room channel connections closed (4408) because they could not keep up",
+)
+
+# --- voice chat (VoiceSessions.statistics) ------------------------------------------------------
+
+VOICE_SESSIONS = snapshot(
+    "voice_sessions",
+    sampled_gauge(
+        "synctv_voice_sessions", "Rooms with a voice chat session on this node", read="sessions"
+    ),
+    sampled_gauge(
+        "synctv_voice_participants", "Connections in voice chat on this node", read="participants"
+    ),
+    sampled_counter(
+        "synctv_voice_signalling_relayed_total",
+        "Voice offers, answers and candidates relayed to their target",
+        read="relayed",
+    ),
+    sampled_counter(
+        "synctv_voice_signalling_refused_total",
+        "Voice offers, answers and candidates refused (not in the session, size, rate)",
+        read="refused",
+    ),
 )

@@ -152,3 +152,13 @@ def test_auth_bench(fresh_dsn: str) -> None:
     assert figures["authenticated_errors"] == 0  # the token is accepted on every request
     assert figures["unauthenticated_errors"] == 0
     assert figures["authenticated_vs_unauthenticated_rps"] > 0
+
+
+def test_voice_bench(fresh_dsn: str) -> None:
+    figures = run_bench("voice_bench.py", "--runs", "1", "--database-url", fresh_dsn)
+    for size in (2, 4):
+        assert 0 < figures[f"join_to_ice_connected_{size}_peers_median_s"] < 30
+        assert (
+            figures[f"join_to_dtls_connected_{size}_peers_median_s"]
+            >= figures[f"join_to_ice_connected_{size}_peers_median_s"]
+        )

@@ -306,3 +306,32 @@ def test_grpc_port_clashes_with_another_listener() -> None:
     assert clash.value.key == "grpc.port"
     disabled = load_config(environ={"SYNCTV_GRPC_PORT": "8080", "SYNCTV_GRPC_ENABLED": "false"})
     assert disabled.grpc.port == 8080
+
+
+def test_turn_needs_its_secret_and_turn_urls(tmp_path: Path) -> None:
+    secret = tmp_path / "turn-secret"
+    secret.write_text("s3cret\n")
+    config = load_config(
+        None,
+        {
+            "SYNCTV_WEBRTC_TURN_URLS": "turn:t.example:3479?transport=udp,turns:t.example:443",
+            "SYNCTV_WEBRTC_TURN_SHARED_SECRET_FILE": str(secret),
+        },
+        cwd=tmp_path,
+    )
+    turn = config.webrtc.turn
+    assert turn.urls == ("turn:t.example:3479?transport=udp", "turns:t.example:443")
+    assert turn.shared_secret is not None
+    assert turn.shared_secret.get_secret_value() == "s3cret"
+    assert turn.ttl_seconds == 3600
+    assert config.redacted()["webrtc"]["turn"]["shared_secret"] == "***"
+    with pytest.raises(ConfigError, match=r"webrtc\.turn\.shared_secret: is required"):
+        load_config(None, {"SYNCTV_WEBRTC_TURN_URLS": "turn:t.example:3479"}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match=r"webrtc\.turn\.urls: 'stun:t:1' must start with turn"):
+        load_config(
+            None,
+            {"SYNCTV_WEBRTC_TURN_URLS": "stun:t:1", "SYNCTV_WEBRTC_TURN_SHARED_SECRET": "k"},
+            cwd=tmp_path,
+        )
+    with pytest.raises(ConfigError, match=r"webrtc\.turn\.ttl_seconds"):
+        load_config(None, {"SYNCTV_WEBRTC_TURN_TTL_SECONDS": "5"}, cwd=tmp_path)

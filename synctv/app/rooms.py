@@ -9,12 +9,16 @@ request, so a change applies to the next one.
 
 from __future__ import annotations
 
+from functools import partial
+
 from synctv.api.grpc.admin_rooms import RoomAdmin
 from synctv.api.grpc.rooms import RoomServicer
 from synctv.api.http.routes.chat import chat_router
 from synctv.api.http.routes.playlists import playlists_router
 from synctv.api.http.routes.room_channel import RoomChannel, presence_router
 from synctv.api.http.routes.rooms import guest_router, rooms_router
+from synctv.api.http.routes.voice_channel import VoiceSignalling
+from synctv.api.http.routes.voice_ice import voice_ice_router
 from synctv.api.realtime_messages import event_frame
 from synctv.app.feature import Feature, Services, Task
 from synctv.app.identity_service import identity_service
@@ -31,10 +35,18 @@ from synctv.core.settings import (
     SERVER_ALLOW_ROOM_CREATION,
     SERVER_MAX_ROOMS_PER_USER,
     USER_ENABLE_GUEST,
+    WEBRTC_EXTERNAL_ICE_SERVERS,
+    WEBRTC_MAX_VOICE_PARTICIPANTS_PER_ROOM,
 )
-from synctv.metrics import ROOM_CHANNEL_SLOW_CUT, ROOM_PLAYBACK_DRIFT
+from synctv.metrics import (
+    ROOM_CHANNEL_SLOW_CUT,
+    ROOM_PLAYBACK_DRIFT,
+    VOICE_SESSIONS,
+    export_snapshot,
+)
 from synctv.realtime.hub import RoomHub
 from synctv.realtime.presence import PresenceBook
+from synctv.realtime.voice import VoiceSessions
 from synctv.realtime.waiting import RoomWaiter
 from synctv.store.chat import ChatStore
 from synctv.store.playlists import PlaylistStore
@@ -61,8 +73,17 @@ def room_service(services: Services) -> tuple[RoomService, RoomPasswords]:
 async def build(services: Services) -> Feature:
     rooms, passwords = room_service(services)
     playlists = PlaylistService(rooms, PlaylistStore(services.db))
+    settings = services.settings
+    sessions = VoiceSessions()
+    voice = VoiceSignalling(
+        rooms, sessions, lambda: settings.get(WEBRTC_MAX_VOICE_PARTICIPANTS_PER_ROOM)
+    )
     hub = RoomHub(
-        services.db, RoomStore(services.db), event_frame, on_slow=ROOM_CHANNEL_SLOW_CUT.inc
+        services.db,
+        RoomStore(services.db),
+        event_frame,
+        on_slow=ROOM_CHANNEL_SLOW_CUT.inc,
+        on_event=voice.room_event,
     )
     presence = PresenceBook(
         on_drift=ROOM_PLAYBACK_DRIFT.observe, on_change=lambda room: waiter.look_at(room)
@@ -76,7 +97,7 @@ async def build(services: Services) -> Feature:
         lambda: services.settings.get(CHAT_MESSAGE_RETENTION_DAYS),
         lambda: services.settings.get(CHAT_MAX_MESSAGES_PER_ROOM),
     )
-    channel = RoomChannel(rooms, playlists, hub, presence, chat)
+    channel = RoomChannel(rooms, playlists, hub, presence, chat, voice)
     identity = identity_service(services)  # reads callers' tokens, issues guest tokens
     routers = [
         rooms_router(rooms, passwords),
@@ -84,6 +105,13 @@ async def build(services: Services) -> Feature:
         guest_router(rooms, identity.tokens.issue_guest),
         presence_router(rooms, presence),
         chat_router(chat),
+        voice_ice_router(
+            rooms,
+            services.config.webrtc,
+            bound_stun_port=services.addresses.stun_port,
+            external_servers=lambda: settings.get(WEBRTC_EXTERNAL_ICE_SERVERS),
+            max_participants=lambda: settings.get(WEBRTC_MAX_VOICE_PARTICIPANTS_PER_ROOM),
+        ),
     ]
     return Feature(
         "rooms",
@@ -98,4 +126,5 @@ async def build(services: Services) -> Feature:
             Task("chat_retention", retention.run),
             Task("wait_for_everyone", waiter.run),
         ],
+        collectors=[partial(export_snapshot, VOICE_SESSIONS, sessions.statistics)],
     )

@@ -394,5 +394,4 @@ def validate_document(document: Mapping[str, Any]) -> dict[str, Any]:
 # before it is taken off this list, or when a key off it is read nowhere.
 TAKES_EFFECT_WITH: Mapping[str, str] = {
     "server.name": "the browser client (shown on its pages; served today by /api/public/settings)",
-    "webrtc.maxVoiceParticipantsPerRoom": "voice chat",
 }

@@ -87,12 +87,15 @@ class RoomHub:
         *,
         clock: Callable[[], float] = trio.current_time,
         on_slow: Callable[[], None] = lambda: None,
+        on_event: Callable[[EventRow], None] = lambda _event: None,
     ) -> None:
         self._db = db
         self._store = store
         self._encode = encode
         self._clock = clock
         self._on_slow = on_slow
+        # Told of each event once, as it is delivered (voice ends when a room turns it off).
+        self._on_event = on_event
         self._rooms: dict[str, _Room] = {}
         self._dirty: set[str] = set()
         self._wake = trio.Event()
@@ -213,6 +216,7 @@ class RoomHub:
                     self._on_slow()
             room.delivered = event.seq
             self.delivered_events += 1
+            self._on_event(event)
 
     def statistics(self) -> dict[str, Any]:
         return {

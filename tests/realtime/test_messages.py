@@ -32,7 +32,15 @@ from synctv.store.rooms import EventRow
         ),
         ('{"chat": {"text": "hi", "danmakuMode": "top", "danmakuColor": "#ffffff"}}', "chat"),
         ('{"chat_delete": {"message_id": "x"}}', "chat_delete"),  # proto names are accepted too
-        ('{"webrtc": {"to": "c2", "sdp": "v=0"}}', "webrtc"),
+        ('{"voiceJoin": {}}', "voice_join"),
+        ('{"voice_leave": {}}', "voice_leave"),
+        ('{"voiceOffer": {"to": "c2", "sdp": "v=0"}}', "voice_offer"),
+        ('{"voiceAnswer": {"to": "c2", "sdp": "v=0"}}', "voice_answer"),
+        (
+            '{"voiceCandidate": {"to": "c2", "candidate": "candidate:1 1 udp 1 10.0.0.1 9 typ'
+            ' host", "sdpMid": "0", "sdpMLineIndex": 0, "usernameFragment": "u"}}',
+            "voice_candidate",
+        ),
     ],
 )
 def test_valid_messages(frame: str, body: str) -> None:
@@ -52,6 +60,7 @@ def test_valid_messages(frame: str, body: str) -> None:
         (b'{"hello": {}}', "text frames"),
         ('{"opId": "' + "x" * 65 + '", "hello": {}}', "opId"),
         ('{"chat": {"text": "' + "x" * MAX_MESSAGE_BYTES + '"}}', "at most"),
+        ('{"webrtc": {"to": "c2"}}', "webrtc"),  # the old free-form placeholder is gone
     ],
 )
 def test_invalid_messages_are_named(frame: str | bytes, reason: str) -> None:
@@ -83,3 +92,13 @@ def test_server_frames_are_canonical_json() -> None:
     assert json.loads(error_frame("version_conflict", "stale", "op9")) == {
         "error": {"code": "version_conflict", "message": "stale", "opId": "op9", "details": {}}
     }
+
+
+def test_relayed_voice_messages_name_the_sender_as_from() -> None:
+    from synctv.api.grpc._gen.synctv.v1 import realtime_pb2
+    from synctv.api.realtime_messages import encode
+
+    offer = realtime_pb2.ServerMessage(
+        voice_offer=realtime_pb2.VoiceDescription(sdp="v=0", from_id="c1")
+    )
+    assert json.loads(encode(offer)) == {"voiceOffer": {"to": "", "sdp": "v=0", "from": "c1"}}

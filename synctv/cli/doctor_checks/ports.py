@@ -7,7 +7,6 @@ These connect to this machine's own listeners, so HTTP proxy environment variabl
 from __future__ import annotations
 
 import secrets
-import socket
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,8 +29,7 @@ from synctv.cli.doctor_checks.result import (
 from synctv.config import Config
 from synctv.rtmp.errors import RtmpProtocolError
 from synctv.rtmp.handshake import HANDSHAKE_RANDOM_SIZE, ClientHandshake
-from synctv.stun import message as stun
-from synctv.stun.errors import StunError
+from synctv.stun.probe import probe
 
 
 async def check_http(config: Config) -> CheckResult:
@@ -167,29 +165,14 @@ async def check_stun(config: Config) -> CheckResult:
     if port == 0:
         return warn(name, f"{key} is 0 (ephemeral): cannot check it", f"set a fixed {key}")
     where = hostport(host, port)
-    request = stun.StunMessage(
-        stun.Method.BINDING, stun.MessageClass.REQUEST, secrets.token_bytes(12)
-    )
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    answer: stun.StunMessage | None = None
-    with trio.socket.socket(family, socket.SOCK_DGRAM) as udp:
-        try:
-            await udp.connect((host, port))
-            # UDP loses packets: ask up to three times within the check's time.
-            for _ in range(3):
-                await udp.send(bytes(request))
-                with trio.move_on_after(CHECK_TIMEOUT_SECONDS / 3):
-                    answer = stun.decode(await udp.recv(2048))
-                if answer is not None:
-                    break
-        except (OSError, StunError) as exc:
-            return fail(
-                name,
-                f"no STUN answer on udp {where} ({key}): {describe(exc)}",
-                "start the server, or fix webrtc.stun_port; voice needs this UDP port open",
-            )
-    mapped = answer.find(stun.XorMappedAddress) if answer is not None else None
-    if answer is None or answer.transaction_id != request.transaction_id or mapped is None:
+    result = await probe(host, port, CHECK_TIMEOUT_SECONDS)
+    if result.error is not None:
+        return fail(
+            name,
+            f"no STUN answer on udp {where} ({key}): {describe(result.error)}",
+            "start the server, or fix webrtc.stun_port; voice needs this UDP port open",
+        )
+    if not result.reachable:
         return fail(
             name,
             f"no STUN Binding answer on udp {where} ({key}) within {CHECK_TIMEOUT_SECONDS:g} s",

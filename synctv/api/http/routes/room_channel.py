@@ -37,6 +37,7 @@ from synctv.api.http.asgi import WebSocketRoute
 from synctv.api.http.principal import socket_principal
 from synctv.api.http.routes.auth import CamelModel, refusals
 from synctv.api.http.routes.rooms import Who, room_out
+from synctv.api.http.routes.voice_channel import VoiceSignalling
 from synctv.api.http.websocket import WebSocket, WebSocketClosed
 from synctv.api.realtime_messages import (
     SUBPROTOCOL,
@@ -64,6 +65,7 @@ CLOSE_NO_ROOM: Final = 4404
 HELLO_TIMEOUT_SECONDS: Final = 10.0
 # A resume this far behind (or further) gets a fresh snapshot instead of a replay.
 REPLAY_WINDOW_EVENTS: Final = 1000
+_VOICE_SIGNALLING: Final = frozenset({"voice_offer", "voice_answer", "voice_candidate"})
 _CLOSE_FOR: Final = {
     "authentication_required": CLOSE_UNAUTHENTICATED,
     "token_expired": CLOSE_UNAUTHENTICATED,
@@ -86,6 +88,10 @@ def _playback_message(view: PlaybackView) -> realtime_pb2.PlaybackStateMessage:
     )
 
 
+def _voice_signalling(message: realtime_pb2.ClientMessage | None) -> bool:
+    return message is not None and message.WhichOneof("body") in _VOICE_SIGNALLING
+
+
 class RoomChannel:
     def __init__(
         self,
@@ -94,12 +100,14 @@ class RoomChannel:
         hub: RoomHub,
         presence: PresenceBook,
         chat: ChatService,
+        voice: VoiceSignalling,
     ) -> None:
         self._rooms = rooms
         self._playlists = playlists
         self._hub = hub
         self._presence = presence
         self._chat = chat
+        self._voice = voice
 
     def route(self) -> WebSocketRoute:
         return WebSocketRoute("/ws/rooms/{room_id}", self.serve, "room_channel")
@@ -187,6 +195,7 @@ class RoomChannel:
         metrics.ROOM_CHANNEL_CONNECTIONS.inc()
         try:
             async with self._hub.connect(room.id, start) as subscription, trio.open_nursery() as n:
+                self._voice.attach(connection_id, subscription)
 
                 async def write_then_stop() -> None:
                     try:
@@ -207,6 +216,7 @@ class RoomChannel:
             await socket.send(error_frame("invalid_request", "too far behind: reconnect with 0"))
             await socket.close(CLOSE_BAD_MESSAGE)
         finally:
+            self._voice.detach(room.id, connection_id)
             self._presence.leave(room.id, connection_id)
             metrics.ROOM_CHANNEL_CONNECTIONS.dec()
 
@@ -241,13 +251,19 @@ class RoomChannel:
                 await socket.close(1001)
                 return
             idle.heard(now)
-            if not bucket.allow(now):
-                await socket.send(error_frame("rate_limited", "at most 50 messages per second"))
-                continue
             try:
                 message = parse_client(frame)
             except InvalidMessage as exc:
-                await socket.send(error_frame("invalid_request", str(exc)))
+                message = None
+                problem = str(exc)
+            # A voice participant's signalling has its own, larger burst (a mesh join sends an
+            # offer and its candidates to every participant at once): realtime.voice counts it.
+            own_limit = _voice_signalling(message) and self._voice.joined(room_id, connection_id)
+            if not own_limit and not bucket.allow(now):
+                await socket.send(error_frame("rate_limited", "at most 50 messages per second"))
+                continue
+            if message is None:
+                await socket.send(error_frame("invalid_request", problem))
                 continue
             try:
                 await self._handle(socket, caller, room_id, connection_id, message, received)
@@ -292,6 +308,8 @@ class RoomChannel:
             )
         elif body == "chat_delete":
             await self._chat.delete(caller, room_id, message.chat_delete.message_id)
+        elif body is not None and body.startswith("voice_"):
+            await self._voice.handle(socket, caller, room_id, connection_id, message)
         else:
             raise DomainError(
                 errors.INVALID_REQUEST, f"{body} is not available on this server version yet"

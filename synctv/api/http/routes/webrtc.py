@@ -38,11 +38,9 @@ def build_ice_servers(
     or when the port is 0 and the caller passes no ``stun_port`` (the bound port) to use instead.
     """
     servers: list[IceServer] = []
-    port = webrtc_config.stun_port if stun_port is None else stun_port
-    if webrtc_config.enable_builtin_stun and port:
-        host = _url_host(webrtc_config.public_host or request_host)
-        if host is not None:
-            servers.append({"urls": [f"stun:{host}:{port}"]})
+    builtin = builtin_stun_address(webrtc_config, request_host=request_host, stun_port=stun_port)
+    if builtin is not None:
+        servers.append({"urls": [f"stun:{builtin[0]}:{builtin[1]}"]})
     for configured in webrtc_config.ice_servers:
         entry: IceServer = {"urls": list(configured.urls)}
         if configured.username is not None:
@@ -51,6 +49,17 @@ def build_ice_servers(
             entry["credential"] = configured.credential.get_secret_value()
         servers.append(entry)
     return servers
+
+
+def builtin_stun_address(
+    webrtc_config: WebRTCConfig, *, request_host: str | None, stun_port: int | None = None
+) -> tuple[str, int] | None:
+    """The (URL host, port) the built-in STUN is advertised at, or None (see above)."""
+    port = webrtc_config.stun_port if stun_port is None else stun_port
+    if not webrtc_config.enable_builtin_stun or not port:
+        return None
+    host = _url_host(webrtc_config.public_host or request_host)
+    return None if host is None else (host, port)
 
 
 def _url_host(raw: str | None) -> str | None:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18synctv/v1/realtime.proto\x12\tsynctv.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xcb\x02\n\rClientMessage\x12\r\n\x05op_id\x18\x01 \x01(\t\x12!\n\x05hello\x18\x02 \x01(\x0b\x32\x10.synctv.v1.HelloH\x00\x12%\n\x05\x63lock\x18\x03 \x01(\x0b\x32\x14.synctv.v1.ClockPingH\x00\x12.\n\x08playback\x18\x04 \x01(\x0b\x32\x1a.synctv.v1.PlaybackCommandH\x00\x12+\n\x06report\x18\x05 \x01(\x0b\x32\x19.synctv.v1.PlaybackReportH\x00\x12#\n\x04\x63hat\x18\x06 \x01(\x0b\x32\x13.synctv.v1.ChatSendH\x00\x12,\n\x0b\x63hat_delete\x18\x07 \x01(\x0b\x32\x15.synctv.v1.ChatDeleteH\x00\x12)\n\x06webrtc\x18\x08 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x42\x06\n\x04\x62ody\"\x1c\n\x05Hello\x12\x13\n\x0bresume_from\x18\x01 \x01(\x03\" \n\tClockPing\x12\x13\n\x0b\x63lient_sent\x18\x01 \x01(\x01\"\xab\x01\n\x0fPlaybackCommand\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\x01\x12\r\n\x05speed\x18\x03 \x01(\x01\x12\x10\n\x08media_id\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x03\x12\x19\n\x11\x65xpected_media_id\x18\x06 \x01(\t\x12\x13\n\x0b\x63lient_sent\x18\x07 \x01(\x01\x12\x14\n\x0c\x63lock_offset\x18\x08 \x01(\x01\"V\n\x0ePlaybackReport\x12\x10\n\x08media_id\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\x01\x12\x11\n\tbuffering\x18\x03 \x01(\x08\x12\r\n\x05\x64rift\x18\x04 \x01(\x01\"E\n\x08\x43hatSend\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x61nmaku_mode\x18\x02 \x01(\t\x12\x15\n\rdanmaku_color\x18\x03 \x01(\t\" \n\nChatDelete\x12\x12\n\nmessage_id\x18\x01 \x01(\t\"\xa3\x02\n\rServerMessage\x12%\n\x07welcome\x18\x01 \x01(\x0b\x32\x12.synctv.v1.WelcomeH\x00\x12(\n\tclock_ack\x18\x02 \x01(\x0b\x32\x13.synctv.v1.ClockAckH\x00\x12%\n\x05\x65vent\x18\x03 \x01(\x0b\x32\x14.synctv.v1.RoomEventH\x00\x12\x39\n\x0eplayback_state\x18\x04 \x01(\x0b\x32\x1f.synctv.v1.PlaybackStateMessageH\x00\x12(\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x17.synctv.v1.ErrorMessageH\x00\x12-\n\x0btermination\x18\x06 \x01(\x0b\x32\x16.synctv.v1.TerminationH\x00\x42\x06\n\x04\x62ody\"\x8c\x01\n\x07Welcome\x12%\n\x04room\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x31\n\x08playback\x18\x02 \x01(\x0b\x32\x1f.synctv.v1.PlaybackStateMessage\x12\x10\n\x08last_seq\x18\x03 \x01(\x03\x12\x15\n\rconnection_id\x18\x04 \x01(\t\"M\n\x08\x43lockAck\x12\x13\n\x0b\x63lient_sent\x18\x01 \x01(\x01\x12\x17\n\x0fserver_received\x18\x02 \x01(\x01\x12\x13\n\x0bserver_sent\x18\x03 \x01(\x01\"k\n\tRoomEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x0c\n\x04type\x18\x02 \x01(\t\x12(\n\x07payload\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\n\n\x02\x61t\x18\x05 \x01(\x01\"\xaf\x01\n\x14PlaybackStateMessage\x12\x10\n\x08media_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x01\x12\r\n\x05speed\x18\x04 \x01(\x01\x12\x0f\n\x07playing\x18\x05 \x01(\x08\x12\x0f\n\x07version\x18\x06 \x01(\x03\x12\x10\n\x08\x64uration\x18\x07 \x01(\x01\x12\x13\n\x0bserver_time\x18\x08 \x01(\x01\x12\r\n\x05op_id\x18\t \x01(\t\"f\n\x0c\x45rrorMessage\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05op_id\x18\x03 \x01(\t\x12(\n\x07\x64\x65tails\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\".\n\x0bTermination\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18synctv/v1/realtime.proto\x12\tsynctv.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xa7\x04\n\rClientMessage\x12\r\n\x05op_id\x18\x01 \x01(\t\x12!\n\x05hello\x18\x02 \x01(\x0b\x32\x10.synctv.v1.HelloH\x00\x12%\n\x05\x63lock\x18\x03 \x01(\x0b\x32\x14.synctv.v1.ClockPingH\x00\x12.\n\x08playback\x18\x04 \x01(\x0b\x32\x1a.synctv.v1.PlaybackCommandH\x00\x12+\n\x06report\x18\x05 \x01(\x0b\x32\x19.synctv.v1.PlaybackReportH\x00\x12#\n\x04\x63hat\x18\x06 \x01(\x0b\x32\x13.synctv.v1.ChatSendH\x00\x12,\n\x0b\x63hat_delete\x18\x07 \x01(\x0b\x32\x15.synctv.v1.ChatDeleteH\x00\x12*\n\nvoice_join\x18\x1e \x01(\x0b\x32\x14.synctv.v1.VoiceJoinH\x00\x12,\n\x0bvoice_leave\x18\x1f \x01(\x0b\x32\x15.synctv.v1.VoiceLeaveH\x00\x12\x32\n\x0bvoice_offer\x18  \x01(\x0b\x32\x1b.synctv.v1.VoiceDescriptionH\x00\x12\x33\n\x0cvoice_answer\x18! \x01(\x0b\x32\x1b.synctv.v1.VoiceDescriptionH\x00\x12\x34\n\x0fvoice_candidate\x18\" \x01(\x0b\x32\x19.synctv.v1.VoiceCandidateH\x00\x42\x06\n\x04\x62odyJ\x04\x08\x08\x10\tR\x06webrtc\"\x1c\n\x05Hello\x12\x13\n\x0bresume_from\x18\x01 \x01(\x03\" \n\tClockPing\x12\x13\n\x0b\x63lient_sent\x18\x01 \x01(\x01\"\xab\x01\n\x0fPlaybackCommand\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\x01\x12\r\n\x05speed\x18\x03 \x01(\x01\x12\x10\n\x08media_id\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x03\x12\x19\n\x11\x65xpected_media_id\x18\x06 \x01(\t\x12\x13\n\x0b\x63lient_sent\x18\x07 \x01(\x01\x12\x14\n\x0c\x63lock_offset\x18\x08 \x01(\x01\"V\n\x0ePlaybackReport\x12\x10\n\x08media_id\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\x01\x12\x11\n\tbuffering\x18\x03 \x01(\x08\x12\r\n\x05\x64rift\x18\x04 \x01(\x01\"E\n\x08\x43hatSend\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x61nmaku_mode\x18\x02 \x01(\t\x12\x15\n\rdanmaku_color\x18\x03 \x01(\t\" \n\nChatDelete\x12\x12\n\nmessage_id\x18\x01 \x01(\t\"\x0b\n\tVoiceJoin\"\x0c\n\nVoiceLeave\"B\n\x10VoiceDescription\x12\n\n\x02to\x18\x01 \x01(\t\x12\x0b\n\x03sdp\x18\x02 \x01(\t\x12\x15\n\x07\x66rom_id\x18\x03 \x01(\tR\x04\x66rom\"\x8c\x01\n\x0eVoiceCandidate\x12\n\n\x02to\x18\x01 \x01(\t\x12\x11\n\tcandidate\x18\x02 \x01(\t\x12\x0f\n\x07sdp_mid\x18\x03 \x01(\t\x12\x18\n\x10sdp_m_line_index\x18\x04 \x01(\x05\x12\x19\n\x11username_fragment\x18\x05 \x01(\t\x12\x15\n\x07\x66rom_id\x18\x06 \x01(\tR\x04\x66rom\"\x84\x05\n\rServerMessage\x12%\n\x07welcome\x18\x01 \x01(\x0b\x32\x12.synctv.v1.WelcomeH\x00\x12(\n\tclock_ack\x18\x02 \x01(\x0b\x32\x13.synctv.v1.ClockAckH\x00\x12%\n\x05\x65vent\x18\x03 \x01(\x0b\x32\x14.synctv.v1.RoomEventH\x00\x12\x39\n\x0eplayback_state\x18\x04 \x01(\x0b\x32\x1f.synctv.v1.PlaybackStateMessageH\x00\x12(\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x17.synctv.v1.ErrorMessageH\x00\x12-\n\x0btermination\x18\x06 \x01(\x0b\x32\x16.synctv.v1.TerminationH\x00\x12.\n\x0cvoice_joined\x18\x1e \x01(\x0b\x32\x16.synctv.v1.VoiceJoinedH\x00\x12\x31\n\x11voice_peer_joined\x18\x1f \x01(\x0b\x32\x14.synctv.v1.VoicePeerH\x00\x12/\n\x0fvoice_peer_left\x18  \x01(\x0b\x32\x14.synctv.v1.VoicePeerH\x00\x12\x32\n\x0bvoice_offer\x18! \x01(\x0b\x32\x1b.synctv.v1.VoiceDescriptionH\x00\x12\x33\n\x0cvoice_answer\x18\" \x01(\x0b\x32\x1b.synctv.v1.VoiceDescriptionH\x00\x12\x34\n\x0fvoice_candidate\x18# \x01(\x0b\x32\x19.synctv.v1.VoiceCandidateH\x00\x12,\n\x0bvoice_ended\x18$ \x01(\x0b\x32\x15.synctv.v1.VoiceEndedH\x00\x42\x06\n\x04\x62ody\"\x8c\x01\n\x07Welcome\x12%\n\x04room\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x31\n\x08playback\x18\x02 \x01(\x0b\x32\x1f.synctv.v1.PlaybackStateMessage\x12\x10\n\x08last_seq\x18\x03 \x01(\x03\x12\x15\n\rconnection_id\x18\x04 \x01(\t\"M\n\x08\x43lockAck\x12\x13\n\x0b\x63lient_sent\x18\x01 \x01(\x01\x12\x17\n\x0fserver_received\x18\x02 \x01(\x01\x12\x13\n\x0bserver_sent\x18\x03 \x01(\x01\"k\n\tRoomEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x0c\n\x04type\x18\x02 \x01(\t\x12(\n\x07payload\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\n\n\x02\x61t\x18\x05 \x01(\x01\"\xaf\x01\n\x14PlaybackStateMessage\x12\x10\n\x08media_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x01\x12\r\n\x05speed\x18\x04 \x01(\x01\x12\x0f\n\x07playing\x18\x05 \x01(\x08\x12\x0f\n\x07version\x18\x06 \x01(\x03\x12\x10\n\x08\x64uration\x18\x07 \x01(\x01\x12\x13\n\x0bserver_time\x18\x08 \x01(\x01\x12\r\n\x05op_id\x18\t \x01(\t\"f\n\x0c\x45rrorMessage\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05op_id\x18\x03 \x01(\t\x12(\n\x07\x64\x65tails\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"j\n\x0bVoiceJoined\x12\x15\n\rconnection_id\x18\x01 \x01(\t\x12*\n\x0cparticipants\x18\x02 \x03(\x0b\x32\x14.synctv.v1.VoicePeer\x12\x18\n\x10max_participants\x18\x03 \x01(\x05\"C\n\tVoicePeer\x12\x15\n\rconnection_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"-\n\nVoiceEnded\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\".\n\x0bTermination\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,31 +33,45 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'synctv.api.grpc._gen.synctv
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CLIENTMESSAGE']._serialized_start=70
-  _globals['_CLIENTMESSAGE']._serialized_end=401
-  _globals['_HELLO']._serialized_start=403
-  _globals['_HELLO']._serialized_end=431
-  _globals['_CLOCKPING']._serialized_start=433
-  _globals['_CLOCKPING']._serialized_end=465
-  _globals['_PLAYBACKCOMMAND']._serialized_start=468
-  _globals['_PLAYBACKCOMMAND']._serialized_end=639
-  _globals['_PLAYBACKREPORT']._serialized_start=641
-  _globals['_PLAYBACKREPORT']._serialized_end=727
-  _globals['_CHATSEND']._serialized_start=729
-  _globals['_CHATSEND']._serialized_end=798
-  _globals['_CHATDELETE']._serialized_start=800
-  _globals['_CHATDELETE']._serialized_end=832
-  _globals['_SERVERMESSAGE']._serialized_start=835
-  _globals['_SERVERMESSAGE']._serialized_end=1126
-  _globals['_WELCOME']._serialized_start=1129
-  _globals['_WELCOME']._serialized_end=1269
-  _globals['_CLOCKACK']._serialized_start=1271
-  _globals['_CLOCKACK']._serialized_end=1348
-  _globals['_ROOMEVENT']._serialized_start=1350
-  _globals['_ROOMEVENT']._serialized_end=1457
-  _globals['_PLAYBACKSTATEMESSAGE']._serialized_start=1460
-  _globals['_PLAYBACKSTATEMESSAGE']._serialized_end=1635
-  _globals['_ERRORMESSAGE']._serialized_start=1637
-  _globals['_ERRORMESSAGE']._serialized_end=1739
-  _globals['_TERMINATION']._serialized_start=1741
-  _globals['_TERMINATION']._serialized_end=1787
+  _globals['_CLIENTMESSAGE']._serialized_end=621
+  _globals['_HELLO']._serialized_start=623
+  _globals['_HELLO']._serialized_end=651
+  _globals['_CLOCKPING']._serialized_start=653
+  _globals['_CLOCKPING']._serialized_end=685
+  _globals['_PLAYBACKCOMMAND']._serialized_start=688
+  _globals['_PLAYBACKCOMMAND']._serialized_end=859
+  _globals['_PLAYBACKREPORT']._serialized_start=861
+  _globals['_PLAYBACKREPORT']._serialized_end=947
+  _globals['_CHATSEND']._serialized_start=949
+  _globals['_CHATSEND']._serialized_end=1018
+  _globals['_CHATDELETE']._serialized_start=1020
+  _globals['_CHATDELETE']._serialized_end=1052
+  _globals['_VOICEJOIN']._serialized_start=1054
+  _globals['_VOICEJOIN']._serialized_end=1065
+  _globals['_VOICELEAVE']._serialized_start=1067
+  _globals['_VOICELEAVE']._serialized_end=1079
+  _globals['_VOICEDESCRIPTION']._serialized_start=1081
+  _globals['_VOICEDESCRIPTION']._serialized_end=1147
+  _globals['_VOICECANDIDATE']._serialized_start=1150
+  _globals['_VOICECANDIDATE']._serialized_end=1290
+  _globals['_SERVERMESSAGE']._serialized_start=1293
+  _globals['_SERVERMESSAGE']._serialized_end=1937
+  _globals['_WELCOME']._serialized_start=1940
+  _globals['_WELCOME']._serialized_end=2080
+  _globals['_CLOCKACK']._serialized_start=2082
+  _globals['_CLOCKACK']._serialized_end=2159
+  _globals['_ROOMEVENT']._serialized_start=2161
+  _globals['_ROOMEVENT']._serialized_end=2268
+  _globals['_PLAYBACKSTATEMESSAGE']._serialized_start=2271
+  _globals['_PLAYBACKSTATEMESSAGE']._serialized_end=2446
+  _globals['_ERRORMESSAGE']._serialized_start=2448
+  _globals['_ERRORMESSAGE']._serialized_end=2550
+  _globals['_VOICEJOINED']._serialized_start=2552
+  _globals['_VOICEJOINED']._serialized_end=2658
+  _globals['_VOICEPEER']._serialized_start=2660
+  _globals['_VOICEPEER']._serialized_end=2727
+  _globals['_VOICEENDED']._serialized_start=2729
+  _globals['_VOICEENDED']._serialized_end=2774
+  _globals['_TERMINATION']._serialized_start=2776
+  _globals['_TERMINATION']._serialized_end=2822
 # @@protoc_insertion_point(module_scope)

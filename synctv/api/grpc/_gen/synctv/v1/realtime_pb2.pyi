@@ -1,13 +1,14 @@
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ClientMessage(_message.Message):
-    __slots__ = ("op_id", "hello", "clock", "playback", "report", "chat", "chat_delete", "webrtc")
+    __slots__ = ("op_id", "hello", "clock", "playback", "report", "chat", "chat_delete", "voice_join", "voice_leave", "voice_offer", "voice_answer", "voice_candidate")
     OP_ID_FIELD_NUMBER: _ClassVar[int]
     HELLO_FIELD_NUMBER: _ClassVar[int]
     CLOCK_FIELD_NUMBER: _ClassVar[int]
@@ -15,7 +16,11 @@ class ClientMessage(_message.Message):
     REPORT_FIELD_NUMBER: _ClassVar[int]
     CHAT_FIELD_NUMBER: _ClassVar[int]
     CHAT_DELETE_FIELD_NUMBER: _ClassVar[int]
-    WEBRTC_FIELD_NUMBER: _ClassVar[int]
+    VOICE_JOIN_FIELD_NUMBER: _ClassVar[int]
+    VOICE_LEAVE_FIELD_NUMBER: _ClassVar[int]
+    VOICE_OFFER_FIELD_NUMBER: _ClassVar[int]
+    VOICE_ANSWER_FIELD_NUMBER: _ClassVar[int]
+    VOICE_CANDIDATE_FIELD_NUMBER: _ClassVar[int]
     op_id: str
     hello: Hello
     clock: ClockPing
@@ -23,8 +28,12 @@ class ClientMessage(_message.Message):
     report: PlaybackReport
     chat: ChatSend
     chat_delete: ChatDelete
-    webrtc: _struct_pb2.Struct
-    def __init__(self, op_id: _Optional[str] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., clock: _Optional[_Union[ClockPing, _Mapping]] = ..., playback: _Optional[_Union[PlaybackCommand, _Mapping]] = ..., report: _Optional[_Union[PlaybackReport, _Mapping]] = ..., chat: _Optional[_Union[ChatSend, _Mapping]] = ..., chat_delete: _Optional[_Union[ChatDelete, _Mapping]] = ..., webrtc: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    voice_join: VoiceJoin
+    voice_leave: VoiceLeave
+    voice_offer: VoiceDescription
+    voice_answer: VoiceDescription
+    voice_candidate: VoiceCandidate
+    def __init__(self, op_id: _Optional[str] = ..., hello: _Optional[_Union[Hello, _Mapping]] = ..., clock: _Optional[_Union[ClockPing, _Mapping]] = ..., playback: _Optional[_Union[PlaybackCommand, _Mapping]] = ..., report: _Optional[_Union[PlaybackReport, _Mapping]] = ..., chat: _Optional[_Union[ChatSend, _Mapping]] = ..., chat_delete: _Optional[_Union[ChatDelete, _Mapping]] = ..., voice_join: _Optional[_Union[VoiceJoin, _Mapping]] = ..., voice_leave: _Optional[_Union[VoiceLeave, _Mapping]] = ..., voice_offer: _Optional[_Union[VoiceDescription, _Mapping]] = ..., voice_answer: _Optional[_Union[VoiceDescription, _Mapping]] = ..., voice_candidate: _Optional[_Union[VoiceCandidate, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("resume_from",)
@@ -86,21 +95,69 @@ class ChatDelete(_message.Message):
     message_id: str
     def __init__(self, message_id: _Optional[str] = ...) -> None: ...
 
+class VoiceJoin(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VoiceLeave(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VoiceDescription(_message.Message):
+    __slots__ = ("to", "sdp", "from_id")
+    TO_FIELD_NUMBER: _ClassVar[int]
+    SDP_FIELD_NUMBER: _ClassVar[int]
+    FROM_ID_FIELD_NUMBER: _ClassVar[int]
+    to: str
+    sdp: str
+    from_id: str
+    def __init__(self, to: _Optional[str] = ..., sdp: _Optional[str] = ..., from_id: _Optional[str] = ...) -> None: ...
+
+class VoiceCandidate(_message.Message):
+    __slots__ = ("to", "candidate", "sdp_mid", "sdp_m_line_index", "username_fragment", "from_id")
+    TO_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_FIELD_NUMBER: _ClassVar[int]
+    SDP_MID_FIELD_NUMBER: _ClassVar[int]
+    SDP_M_LINE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FRAGMENT_FIELD_NUMBER: _ClassVar[int]
+    FROM_ID_FIELD_NUMBER: _ClassVar[int]
+    to: str
+    candidate: str
+    sdp_mid: str
+    sdp_m_line_index: int
+    username_fragment: str
+    from_id: str
+    def __init__(self, to: _Optional[str] = ..., candidate: _Optional[str] = ..., sdp_mid: _Optional[str] = ..., sdp_m_line_index: _Optional[int] = ..., username_fragment: _Optional[str] = ..., from_id: _Optional[str] = ...) -> None: ...
+
 class ServerMessage(_message.Message):
-    __slots__ = ("welcome", "clock_ack", "event", "playback_state", "error", "termination")
+    __slots__ = ("welcome", "clock_ack", "event", "playback_state", "error", "termination", "voice_joined", "voice_peer_joined", "voice_peer_left", "voice_offer", "voice_answer", "voice_candidate", "voice_ended")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     CLOCK_ACK_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     PLAYBACK_STATE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     TERMINATION_FIELD_NUMBER: _ClassVar[int]
+    VOICE_JOINED_FIELD_NUMBER: _ClassVar[int]
+    VOICE_PEER_JOINED_FIELD_NUMBER: _ClassVar[int]
+    VOICE_PEER_LEFT_FIELD_NUMBER: _ClassVar[int]
+    VOICE_OFFER_FIELD_NUMBER: _ClassVar[int]
+    VOICE_ANSWER_FIELD_NUMBER: _ClassVar[int]
+    VOICE_CANDIDATE_FIELD_NUMBER: _ClassVar[int]
+    VOICE_ENDED_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     clock_ack: ClockAck
     event: RoomEvent
     playback_state: PlaybackStateMessage
     error: ErrorMessage
     termination: Termination
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., clock_ack: _Optional[_Union[ClockAck, _Mapping]] = ..., event: _Optional[_Union[RoomEvent, _Mapping]] = ..., playback_state: _Optional[_Union[PlaybackStateMessage, _Mapping]] = ..., error: _Optional[_Union[ErrorMessage, _Mapping]] = ..., termination: _Optional[_Union[Termination, _Mapping]] = ...) -> None: ...
+    voice_joined: VoiceJoined
+    voice_peer_joined: VoicePeer
+    voice_peer_left: VoicePeer
+    voice_offer: VoiceDescription
+    voice_answer: VoiceDescription
+    voice_candidate: VoiceCandidate
+    voice_ended: VoiceEnded
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., clock_ack: _Optional[_Union[ClockAck, _Mapping]] = ..., event: _Optional[_Union[RoomEvent, _Mapping]] = ..., playback_state: _Optional[_Union[PlaybackStateMessage, _Mapping]] = ..., error: _Optional[_Union[ErrorMessage, _Mapping]] = ..., termination: _Optional[_Union[Termination, _Mapping]] = ..., voice_joined: _Optional[_Union[VoiceJoined, _Mapping]] = ..., voice_peer_joined: _Optional[_Union[VoicePeer, _Mapping]] = ..., voice_peer_left: _Optional[_Union[VoicePeer, _Mapping]] = ..., voice_offer: _Optional[_Union[VoiceDescription, _Mapping]] = ..., voice_answer: _Optional[_Union[VoiceDescription, _Mapping]] = ..., voice_candidate: _Optional[_Union[VoiceCandidate, _Mapping]] = ..., voice_ended: _Optional[_Union[VoiceEnded, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("room", "playback", "last_seq", "connection_id")
@@ -171,6 +228,34 @@ class ErrorMessage(_message.Message):
     op_id: str
     details: _struct_pb2.Struct
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., op_id: _Optional[str] = ..., details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class VoiceJoined(_message.Message):
+    __slots__ = ("connection_id", "participants", "max_participants")
+    CONNECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    connection_id: str
+    participants: _containers.RepeatedCompositeFieldContainer[VoicePeer]
+    max_participants: int
+    def __init__(self, connection_id: _Optional[str] = ..., participants: _Optional[_Iterable[_Union[VoicePeer, _Mapping]]] = ..., max_participants: _Optional[int] = ...) -> None: ...
+
+class VoicePeer(_message.Message):
+    __slots__ = ("connection_id", "user_id", "reason")
+    CONNECTION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    connection_id: str
+    user_id: str
+    reason: str
+    def __init__(self, connection_id: _Optional[str] = ..., user_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class VoiceEnded(_message.Message):
+    __slots__ = ("reason", "message")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    message: str
+    def __init__(self, reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Termination(_message.Message):
     __slots__ = ("reason", "message")
