@@ -217,6 +217,17 @@ class PlaylistService:
         await self._store.delete(room_id, [media_id], caller.user_id)
         await self._stop_if_current(caller, room_id, {media_id})
 
+    async def remove_live_stream(self, caller: Caller, room_id: str, stream_id: str) -> int:
+        """Remove the items that play live stream ``stream_id`` (it is being deleted: the
+        caller's right to delete it was checked by the room live service); playback stops if
+        one of them is current. How many were removed."""
+        ids = await self._store.live_media(room_id, stream_id)
+        if not ids:
+            return 0
+        removed = await self._store.delete(room_id, ids, caller.user_id)
+        await self._stop_if_current(caller, room_id, set(ids))
+        return removed
+
     async def clear(self, caller: Caller, room_id: str) -> int:
         access = await self._rooms.access(caller, room_id)
         access.require(Permission.CLEAR_MEDIA)
