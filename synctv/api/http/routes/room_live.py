@@ -116,7 +116,13 @@ def room_live_router(service: RoomLiveService, bases: UrlBases) -> APIRouter:
         "",
         status_code=201,
         response_model=CreatedLiveOut,
-        responses=refusals(_AUTH, _DENIED, _MISSING, (422, "`invalid_parameter` (the title)")),
+        responses=refusals(
+            (400, "`invalid_parameter` (a title with control characters)"),
+            _AUTH,
+            _DENIED,
+            _MISSING,
+            (422, "`invalid_request` (a title over 200 characters)"),
+        ),
     )
     async def create(who: Who, room_id: RoomId, body: CreateLiveIn) -> Any:
         """A live stream of the room, at the end of its playlist (``manage_live_streams``).
