@@ -13,8 +13,8 @@ import time
 from synctv.api.grpc.admin_live import LiveUrls
 from synctv.api.grpc.admin_rooms import RoomAdmin
 from synctv.api.http.routes.playlists import playlists_router
-from synctv.api.http.routes.room_live import live_playback, room_live_router
 from synctv.api.http.routes.room_channel import RoomChannel, presence_router
+from synctv.api.http.routes.room_live import live_playback, room_live_router
 from synctv.api.http.routes.rooms import guest_router, rooms_router
 from synctv.api.realtime_messages import event_frame
 from synctv.app.feature import Feature, Services, Task

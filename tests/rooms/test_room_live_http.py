@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -84,7 +85,7 @@ async def publish(nursery: trio.Nursery, rtmp_server: str, key: str) -> None:
         "ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1",
         "-i", str(SAMPLE), "-c", "copy", "-f", "flv", f"{rtmp_server}/{key}",
     ]  # fmt: skip
-    nursery.start_soon(lambda: trio.run_process(command, check=False))
+    nursery.start_soon(partial(trio.run_process, command, check=False))
 
 
 async def wait_live(member: Member, room_id: str, stream_id: str) -> None:
@@ -122,7 +123,8 @@ async def test_a_private_rooms_stream_plays_for_members_only(
         created = await owner.ok("POST", f"/api/rooms/{room}/live", {"title": "Friday"})
         rtmp_port = server.controller.addresses.rtmp[0][1]
         assert created["rtmpServer"] == f"rtmp://127.0.0.1:{rtmp_port}/{room}"
-        assert created["streamKey"] and created["expiresAt"] is not None
+        assert created["streamKey"]
+        assert created["expiresAt"] is not None
         stream = created["streamId"]
         assert created["flvUrl"].startswith(f"{server.base}/live/{stream}.flv?token=")
         assert created["hlsUrl"].startswith(f"{server.base}/live/{stream}/index.m3u8?token=")
@@ -137,7 +139,7 @@ async def test_a_private_rooms_stream_plays_for_members_only(
 
         # The member's playback info carries the member's own token.
         playback = (await member.ok("GET", f"/api/rooms/{room}/playback"))["playback"]
-        assert playback["kind"] == "live" and playback["streamId"] == stream
+        assert (playback["kind"], playback["streamId"]) == ("live", stream)
         assert token_of(playback["flvUrl"]) != token_of(created["flvUrl"])
         flv, hls, rtmp = playback["flvUrl"], playback["hlsUrl"], playback["rtmpUrl"]
         assert rtmp == f"rtmp://127.0.0.1:{rtmp_port}/{room}/{stream}?token={token_of(flv)}"
@@ -163,7 +165,8 @@ async def test_a_private_rooms_stream_plays_for_members_only(
         assert await anonymous("GET", without_token(hls)) == required
         assert await anonymous("GET", without_token(segment_url)) == required
         codecs, stderr = await ffprobe(without_token(rtmp))
-        assert codecs == [] and "live_token_required" in stderr, stderr
+        assert codecs == []
+        assert "live_token_required" in stderr, stderr
         # ... nor does a made-up token open it.
         forged = f"{without_token(flv)}?token=eyJhbGciOiJIUzI1NiJ9.e30.AAAA"
         assert await anonymous("GET", forged) == (403, "live_token_invalid")
@@ -183,7 +186,8 @@ async def test_a_private_rooms_stream_plays_for_members_only(
         assert await anonymous("GET", b_segment) == invalid
         b_rtmp = f"rtmp://127.0.0.1:{rtmp_port}/{room_b}/{other['streamId']}?token={a_token}"
         codecs, stderr = await ffprobe(b_rtmp)
-        assert codecs == [] and "live_token_invalid" in stderr, stderr
+        assert codecs == []
+        assert "live_token_invalid" in stderr, stderr
         # ... while B's own token gets past the gate (the stream is just not live).
         assert await anonymous("HEAD", other["flvUrl"]) == (503, "")
 
@@ -247,6 +251,16 @@ async def test_creating_needs_manage_live_streams_and_public_rooms_may_play_anon
         )
         created = await member.ok("POST", path, {"title": "mine"})
         assert created["flvUrl"] == f"{server.base}/live/{created['streamId']}.flv"
+        assert created["expiresAt"] is None
+        # The OpenAPI document describes the routes, their answers and refusals.
+        document = (await owner.person.http.get("/api/openapi.json")).json()
+        operations = document["paths"]["/api/rooms/{room_id}/live"]
+        assert set(created) == set(
+            document["components"]["schemas"]["CreatedLiveOut"]["properties"]
+        )
+        assert {"401", "403", "404"} <= set(operations["post"]["responses"])
+        assert "get" in operations
+        assert "delete" in document["paths"]["/api/rooms/{room_id}/live/{stream_id}"]
         assert await owner.refused("POST", path, {"title": "x" * 201}) == (422, "invalid_request")
         assert await owner.refused("POST", path, {"title": "a\x07b"}) == (400, "invalid_parameter")
 
@@ -258,7 +272,7 @@ async def test_creating_needs_manage_live_streams_and_public_rooms_may_play_anon
         [listed] = (await member.ok("GET", path))["streams"]
         assert listed["flvUrl"].startswith(f"{flv}?token=")
         with trio.fail_after(15):  # the gate's memory of the room lasts a few seconds
-            while await anonymous("HEAD", flv) != (401, ""):
+            while await anonymous("HEAD", flv) != (401, ""):  # noqa: ASYNC110
                 await trio.sleep(0.2)
         assert await anonymous("GET", flv) == (401, "live_token_required")
         assert await anonymous("HEAD", listed["flvUrl"]) == (503, "")

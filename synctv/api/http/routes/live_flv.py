@@ -41,8 +41,8 @@ from synctv.api.http.routes.flv_body import (
 from synctv.api.http.routes.live_flv_native import NativeFlvDelivery
 from synctv.config import LivestreamConfig
 from synctv.errors import DomainError
-from synctv.livestream.errors import StreamEnded, SubscriberLagged
 from synctv.livestream.access import TOKEN_PARAMETER, ViewerGate, admit_everyone
+from synctv.livestream.errors import StreamEnded, SubscriberLagged
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import StreamDirectory
 from synctv.livestream.stream import LiveStream, Subscription
