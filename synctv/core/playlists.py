@@ -121,7 +121,9 @@ def _not_found() -> DomainError:
     return DomainError(errors.PLAYLIST_ITEM_NOT_FOUND, "no such media or playlist in this room")
 
 
-def _in_room(access: Access) -> None:
+def require_in_room(access: Access) -> None:
+    """A role in the room (member or admitted guest), or a platform admin: who sees its
+    playlist, its playback and its live streams."""
     if access.role is None and not access.permissions:  # a visitor; platform admins have all
         raise DomainError(errors.PERMISSION_DENIED, "join the room to see its playlist")
 
@@ -159,7 +161,7 @@ class PlaylistService:
         return rows
 
     async def entries(self, caller: Caller, room_id: str, playlist_id: str | None) -> Playlist:
-        _in_room(await self._rooms.access(caller, room_id))
+        require_in_room(await self._rooms.access(caller, room_id))
         found = await self._store.entries(room_id, playlist_id)
         if found is None:
             raise _not_found()
@@ -261,7 +263,7 @@ class PlaylistService:
     # -- playback ------------------------------------------------------------------------------
 
     async def state(self, caller: Caller, room_id: str) -> PlaybackView:
-        _in_room(await self._rooms.access(caller, room_id))
+        require_in_room(await self._rooms.access(caller, room_id))
         now = self._clock()
         state = _state(await self._store.playback(room_id))
         return PlaybackView(state, state.position_at(now), now)

@@ -34,7 +34,7 @@ import trio
 from synctv import errors
 from synctv.core.ordering import keys_between
 from synctv.core.permissions import Permission
-from synctv.core.playlists import PlaylistService
+from synctv.core.playlists import PlaylistService, require_in_room
 from synctv.core.room_settings import InvalidRoomSettings, RoomSettings, load_settings
 from synctv.core.rooms import Access, Caller, RoomService
 from synctv.errors import DomainError
@@ -42,7 +42,7 @@ from synctv.store.audit import AuditActor
 from synctv.store.playlists import MediaRow, NewMedia, PlaylistStore
 from synctv.store.rooms import RoomRow, RoomStore
 
-MAX_TITLE: Final = 200
+MAX_TITLE: Final = 200  # the registry's limit (it checks titles: length, control characters)
 DEFAULT_MEDIA_NAME: Final = "Live"
 # The gate's memory of "may a room's streams be played anonymously": a room made private stops
 # admitting anonymous viewers within this many seconds.
@@ -74,7 +74,9 @@ class StreamRegistry(Protocol):
 
     async def create(
         self, *, room_id: str | None, title: str, by: AuditActor
-    ) -> tuple[StreamInfo, str]: ...
+    ) -> tuple[StreamInfo, str]:
+        """The new stream and its publish key; ValueError for a title it cannot use."""
+        ...
 
     async def list(self, room_id: str | None = None) -> Sequence[StreamInfo]: ...
 
@@ -118,23 +120,8 @@ def anonymous_live(room: RoomRow, settings: RoomSettings) -> bool:
     )
 
 
-def _in_room(access: Access) -> None:
-    if access.role is None and not access.permissions:  # a visitor; platform admins have all
-        raise DomainError(errors.PERMISSION_DENIED, "join the room to watch its live streams")
-
-
 def _stream_not_found() -> DomainError:
     return DomainError(errors.STREAM_NOT_FOUND, "no live stream with this id in this room")
-
-
-def _title(title: str) -> str:
-    clean = title.strip()
-    if len(clean) > MAX_TITLE or any(ord(c) < 0x20 or c == "\x7f" for c in clean):
-        raise DomainError(
-            errors.INVALID_PARAMETER,
-            f"a title is up to {MAX_TITLE} characters, without control characters",
-        )
-    return clean
 
 
 class RoomLiveService:
@@ -164,12 +151,14 @@ class RoomLiveService:
         playlist (``manage_live_streams``)."""
         access = await self._rooms.access(caller, room_id)
         access.require(Permission.MANAGE_LIVE_STREAMS)
-        clean = _title(title)
-        stream, key = await self._registry.create(
-            room_id=access.room.id, title=clean, by=caller.actor()
-        )
+        try:
+            stream, key = await self._registry.create(
+                room_id=access.room.id, title=title, by=caller.actor()
+            )
+        except ValueError as exc:  # the registry's InvalidLiveStream: says what is wrong
+            raise DomainError(errors.INVALID_PARAMETER, str(exc)) from None
         item = NewMedia(
-            name=clean or DEFAULT_MEDIA_NAME,
+            name=stream.title or DEFAULT_MEDIA_NAME,
             source={"kind": "live", "streamId": stream.stream_id},
             proxy_mode="auto",
             kind="live",
@@ -191,7 +180,7 @@ class RoomLiveService:
     async def streams(self, caller: Caller, room_id: str) -> list[ViewerPass]:
         """The room's streams, oldest first, with the caller's viewer passes."""
         access = await self._rooms.access(caller, room_id)
-        _in_room(access)
+        require_in_room(access)
         found = await self._registry.list(access.room.id)
         return [self._pass(access, caller, stream) for stream in found]
 
@@ -212,7 +201,7 @@ class RoomLiveService:
         """The caller's pass for a live item of the room (None: not a stream of this server,
         or the stream is gone)."""
         access = await self._rooms.access(caller, room_id)
-        _in_room(access)
+        require_in_room(access)
         item = await self._store.media(access.room.id, media_id)
         if item is None or item.source.get("kind") != "live":
             return None
