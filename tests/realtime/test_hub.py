@@ -3,40 +3,16 @@ catch-up of a late subscriber, no duplicates for a fresher snapshot, and the slo
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import trio
 
 from synctv.api.realtime_messages import event_frame
-from synctv.auth.room_passwords import RoomPasswords
-from synctv.auth.server_setup import server_setup_from_seed
-from synctv.core.rooms import Caller, Limits, RoomService
 from synctv.realtime import hub as hub_module
 from synctv.realtime.hub import RoomHub, TooFarBehind
-from synctv.state.limits import LimitBook, RateLimits
-from synctv.state.memory import MemoryState
 from synctv.store.db import Database
-from synctv.store.rooms import RoomStore
+from tests.support.rooms import rooms_on
 
 pytestmark = pytest.mark.slow
-
-
-async def rooms_on(database: Database) -> tuple[RoomService, RoomStore, Caller]:
-    for user in ("owner-0000000000000", "guest-0000000000000"):
-        await database.execute(
-            "INSERT INTO users (id, username, username_key, display_name, role)"
-            " VALUES ($1, $2, $2, $2, 'user')",
-            user,
-            user[:5],
-        )
-    state = MemoryState()
-    limits = Limits(lambda: True, lambda: 10, lambda: 100, lambda: True)
-    passwords = RoomPasswords(
-        server_setup_from_seed(os.urandom(64)), state, RateLimits(state, LimitBook())
-    )
-    store = RoomStore(database)
-    return RoomService(store, limits, passwords), store, Caller("owner-0000000000000", "user")
 
 
 async def frames(subscription: hub_module.Subscription, count: int) -> list[dict[str, object]]:

@@ -1,12 +1,20 @@
-"""Rooms over real HTTP, for tests: signed-up people with their tokens, and the room event log
-read straight from the database."""
+"""Rooms for tests: over real HTTP (signed-up people with their tokens, the room event log read
+straight from the database), and the room service itself on a test database."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
 
+from synctv.auth.room_passwords import RoomPasswords
+from synctv.auth.server_setup import server_setup_from_seed
+from synctv.core.rooms import Caller, Limits, RoomService
+from synctv.state.limits import LimitBook, RateLimits
+from synctv.state.memory import MemoryState
+from synctv.store.db import Database
+from synctv.store.rooms import RoomStore
 from tests.support.identity import Person, Server
 from tests.support.postgres import fetch_rows
 
@@ -48,3 +56,22 @@ async def room_events(server: Server, room_id: str) -> list[tuple[int, str]]:
         server.dsn, "SELECT seq, type FROM room_events WHERE room_id = $1 ORDER BY seq", room_id
     )
     return [(r["seq"], r["type"]) for r in rows]
+
+
+async def rooms_on(database: Database) -> tuple[RoomService, RoomStore, Caller]:
+    """The room service on ``database``, with two users (an owner and one more) and the
+    owner as the caller."""
+    for user in ("owner-0000000000000", "guest-0000000000000"):
+        await database.execute(
+            "INSERT INTO users (id, username, username_key, display_name, role)"
+            " VALUES ($1, $2, $2, $2, 'user')",
+            user,
+            user[:5],
+        )
+    state = MemoryState()
+    limits = Limits(lambda: True, lambda: 10, lambda: 100, lambda: True)
+    passwords = RoomPasswords(
+        server_setup_from_seed(os.urandom(64)), state, RateLimits(state, LimitBook())
+    )
+    store = RoomStore(database)
+    return RoomService(store, limits, passwords), store, Caller("owner-0000000000000", "user")
