@@ -148,6 +148,11 @@ class SecurityConfig(_Section):
     access_token_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 3600
     refresh_token_ttl_seconds: Annotated[int, Field(ge=3600, le=365 * 86_400)] = 30 * 86_400
     guest_token_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 86_400)] = 4 * 3600
+    # Viewer tokens of a room's live stream (``?token=`` on its HTTP-FLV, HLS and RTMP play
+    # URLs): short, because a URL travels (logs, shared links) and a token is not revocable;
+    # clients re-read the room's playback info before ``expiresAt``. A connection that started
+    # (HTTP-FLV, RTMP) plays on; HLS needs a valid token on every request.
+    live_token_ttl_seconds: Annotated[int, Field(ge=1, le=86_400)] = 600
 
     @field_validator("credential_encryption_key")
     @classmethod

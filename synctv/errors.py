@@ -261,6 +261,18 @@ STREAM_NOT_LIVE = LIVE.code(
 SEGMENT_NOT_FOUND = LIVE.code(
     "segment_not_found", 404, G.NOT_FOUND, "The HLS segment was evicted or does not exist yet."
 )
+LIVE_TOKEN_REQUIRED = LIVE.code(
+    "live_token_required", 401, G.UNAUTHENTICATED,
+    "This room's live stream plays only with a viewer token (`?token=` from the room's API).",
+)  # fmt: skip
+LIVE_TOKEN_INVALID = LIVE.code(
+    "live_token_invalid", 403, G.PERMISSION_DENIED,
+    "The viewer token is not valid for this stream (tampered, or for another room).",
+)  # fmt: skip
+LIVE_TOKEN_EXPIRED = LIVE.code(
+    "live_token_expired", 401, G.UNAUTHENTICATED,
+    "The viewer token has expired; get fresh playback URLs from the room.",
+)  # fmt: skip
 
 PROXY = Area("proxy", "Media proxy (`/proxy/{token}`)")
 PROXY_TOKEN_INVALID = PROXY.code(

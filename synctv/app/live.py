@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import partial
 
 from synctv import metrics
@@ -9,10 +10,13 @@ from synctv.api.grpc.admin_live import LiveAdminService, LiveStatusSnapshot, Liv
 from synctv.api.http.routes.live_flv import live_flv_routes
 from synctv.api.http.routes.live_hls import live_hls_routes
 from synctv.app.feature import Feature, Listener, Services, Task
+from synctv.auth.live_tokens import LiveViewerTokens
+from synctv.core.room_live import RoomLiveGate
 from synctv.livestream.hls import HlsDemand, HlsSegmenter
 from synctv.livestream.hls_store import open_hls_store
 from synctv.livestream.hub import StreamHub
 from synctv.rtmp.server import RtmpServer
+from synctv.store.rooms import RoomStore
 
 
 async def build(services: Services) -> Feature:
@@ -29,6 +33,11 @@ async def build(services: Services) -> Feature:
     if live.hls_enabled:
         segmenter = HlsSegmenter.from_config(hls_store, live, hls_demand)
         hub.add_stream_task_factory(segmenter.task_factory)
+    # A room's stream plays for viewers with the room's token, or anyone if the room allows it.
+    tokens = LiveViewerTokens(
+        services.secrets.jwt_secret, time.time, ttl=config.security.live_token_ttl_seconds
+    )
+    gate = RoomLiveGate(RoomStore(services.db), tokens.check).admit
     urls = LiveUrls(
         config,
         http_binds=services.addresses.http_binds,
@@ -39,7 +48,7 @@ async def build(services: Services) -> Feature:
         [partial(metrics.export_snapshot, metrics.LIVESTREAM_HUB, hub.statistics)],
     )
     if live.enabled:
-        rtmp = RtmpServer(live, hub, registry, registry)
+        rtmp = RtmpServer(live, hub, registry, registry, gate=gate)
         # RTMP drains like HTTP: listeners close at shutdown, open sessions get the drain
         # timeout. The hub is a root task, so it outlives every session.
         serve = partial(rtmp.serve, drain_timeout=config.server.shutdown_drain_timeout_seconds)
@@ -57,8 +66,10 @@ async def build(services: Services) -> Feature:
     return Feature(
         "live",
         routes=[
-            *live_flv_routes(hub, registry, live),
-            *live_hls_routes(hls_store, config=live, directory=registry, demand=hls_demand),
+            *live_flv_routes(hub, registry, live, gate=gate),
+            *live_hls_routes(
+                hls_store, config=live, directory=registry, demand=hls_demand, gate=gate
+            ),
         ],
         admin_handlers=[
             LiveAdminService(registry, urls, live_status=partial(_live_status, hub), kick=hub.kick)

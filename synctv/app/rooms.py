@@ -9,23 +9,28 @@ request, so a change applies to the next one.
 
 from __future__ import annotations
 
+import time
 from functools import partial
 
+from synctv.api.grpc.admin_live import LiveUrls
 from synctv.api.grpc.admin_rooms import RoomAdmin
 from synctv.api.grpc.rooms import RoomServicer
 from synctv.api.http.routes.chat import chat_router
 from synctv.api.http.routes.playlists import playlists_router
 from synctv.api.http.routes.room_channel import RoomChannel, presence_router
+from synctv.api.http.routes.room_live import live_playback, room_live_router
 from synctv.api.http.routes.rooms import guest_router, rooms_router
 from synctv.api.http.routes.voice_channel import VoiceSignalling
 from synctv.api.http.routes.voice_ice import voice_ice_router
 from synctv.api.realtime_messages import event_frame
 from synctv.app.feature import Feature, Services, Task
 from synctv.app.identity_service import identity_service
+from synctv.auth.live_tokens import LiveViewerTokens
 from synctv.auth.room_passwords import RoomPasswords
 from synctv.auth.server_setup import server_setup_from_seed
 from synctv.core.chat import ChatRetention, ChatService
 from synctv.core.playlists import PlaylistService
+from synctv.core.room_live import RoomLiveService
 from synctv.core.rooms import Limits, RoomService
 from synctv.core.settings import (
     CHAT_MAX_MESSAGES_PER_ROOM,
@@ -73,6 +78,7 @@ def room_service(services: Services) -> tuple[RoomService, RoomPasswords]:
 async def build(services: Services) -> Feature:
     rooms, passwords = room_service(services)
     playlists = PlaylistService(rooms, PlaylistStore(services.db))
+    room_live, urls = _room_live(services, rooms, playlists)
     settings = services.settings
     sessions = VoiceSessions()
     voice = VoiceSignalling(
@@ -101,7 +107,8 @@ async def build(services: Services) -> Feature:
     identity = identity_service(services)  # reads callers' tokens, issues guest tokens
     routers = [
         rooms_router(rooms, passwords),
-        playlists_router(playlists),
+        playlists_router(playlists, live_playback(room_live, urls)),
+        room_live_router(room_live, urls),
         guest_router(rooms, identity.tokens.issue_guest),
         presence_router(rooms, presence),
         chat_router(chat),
@@ -128,3 +135,29 @@ async def build(services: Services) -> Feature:
         ],
         collectors=[partial(export_snapshot, VOICE_SESSIONS, sessions.statistics)],
     )
+
+
+def _room_live(
+    services: Services, rooms: RoomService, playlists: PlaylistService
+) -> tuple[RoomLiveService, LiveUrls]:
+    """A room's own live streams: the shared registry, viewer tokens minted for the room's
+    members (the live feature's gate checks them), this node's hub for status and kicks."""
+    tokens = LiveViewerTokens(
+        services.secrets.jwt_secret, time.time, ttl=services.config.security.live_token_ttl_seconds
+    )
+    hub = services.hub
+    service = RoomLiveService(
+        rooms,
+        playlists,
+        PlaylistStore(services.db),
+        services.live_streams,
+        tokens.issue,
+        is_live=lambda stream_id: hub.get(stream_id) is not None,
+        kick=hub.kick,
+    )
+    urls = LiveUrls(
+        services.config,
+        http_binds=services.addresses.http_binds,
+        rtmp_port=services.addresses.rtmp_port,
+    )
+    return service, urls

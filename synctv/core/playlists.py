@@ -131,7 +131,9 @@ def _not_found() -> DomainError:
     return DomainError(errors.PLAYLIST_ITEM_NOT_FOUND, "no such media or playlist in this room")
 
 
-def _in_room(access: Access) -> None:
+def require_in_room(access: Access) -> None:
+    """A role in the room (member or admitted guest), or a platform admin: who sees its
+    playlist, its playback and its live streams."""
     if access.role is None and not access.permissions:  # a visitor; platform admins have all
         raise DomainError(errors.PERMISSION_DENIED, "join the room to see its playlist")
 
@@ -169,7 +171,7 @@ class PlaylistService:
         return rows
 
     async def entries(self, caller: Caller, room_id: str, playlist_id: str | None) -> Playlist:
-        _in_room(await self._rooms.access(caller, room_id))
+        require_in_room(await self._rooms.access(caller, room_id))
         found = await self._store.entries(room_id, playlist_id)
         if found is None:
             raise _not_found()
@@ -227,6 +229,17 @@ class PlaylistService:
         await self._store.delete(room_id, [media_id], caller.user_id)
         await self._stop_if_current(caller, room_id, {media_id})
 
+    async def remove_live_stream(self, caller: Caller, room_id: str, stream_id: str) -> int:
+        """Remove the items that play live stream ``stream_id`` (it is being deleted: the
+        caller's right to delete it was checked by the room live service); playback stops if
+        one of them is current. How many were removed."""
+        ids = await self._store.live_media(room_id, stream_id)
+        if not ids:
+            return 0
+        removed = await self._store.delete(room_id, ids, caller.user_id)
+        await self._stop_if_current(caller, room_id, set(ids))
+        return removed
+
     async def clear(self, caller: Caller, room_id: str) -> int:
         access = await self._rooms.access(caller, room_id)
         access.require(Permission.CLEAR_MEDIA)
@@ -260,7 +273,7 @@ class PlaylistService:
     # -- playback ------------------------------------------------------------------------------
 
     async def state(self, caller: Caller, room_id: str) -> PlaybackView:
-        _in_room(await self._rooms.access(caller, room_id))
+        require_in_room(await self._rooms.access(caller, room_id))
         now = self._clock()
         state = _state(await self._store.playback(room_id))
         return PlaybackView(state, state.position_at(now), now)

@@ -78,7 +78,8 @@ class RolePermissions(_Document):
 
 
 class RoomSettings(_Document):
-    """SyncTV's room settings with its defaults, plus ``waitForEveryone``."""
+    """SyncTV's room settings with its defaults, plus ``waitForEveryone`` and
+    ``allowAnonymousLive``."""
 
     allow_guest_join: bool = Field(False, alias="allowGuestJoin")
     max_members: int = Field(100, ge=1, le=MAX_MEMBERS_LIMIT, alias="maxMembers")
@@ -88,6 +89,10 @@ class RoomSettings(_Document):
     voice_chat_enabled: bool = Field(True, alias="voiceChatEnabled")
     auto_play: AutoPlay = Field(default_factory=AutoPlay, alias="autoPlay")
     wait_for_everyone: bool = Field(False, alias="waitForEveryone")
+    # Whether anyone with a stream's URL may play this room's live streams without a viewer
+    # token. Only a public room without a password honours it: a private (or password) room's
+    # streams always need one (synctv.core.room_live).
+    allow_anonymous_live: bool = Field(True, alias="allowAnonymousLive")
     permissions: RolePermissions = Field(default_factory=RolePermissions)
 
     def to_json(self) -> dict[str, Any]:

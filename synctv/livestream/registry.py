@@ -174,8 +174,9 @@ class LiveStreamRegistry:
             return _record(row), key
         raise AssertionError("unreachable")
 
-    async def list(self) -> builtins.list[LiveStreamRecord]:
-        return [_record(row) for row in await self._store.list()]
+    async def list(self, room_id: str | None = None) -> builtins.list[LiveStreamRecord]:
+        """Every stream, or (``room_id``) the streams of one room, oldest first."""
+        return [_record(row) for row in await self._store.list(room_id)]
 
     async def rotate_key(self, stream_id: str, *, by: AuditActor) -> str:
         """Replace the publish key; the old one stops working at once. Returns the new key."""

@@ -144,6 +144,22 @@ def advertise_blocking_reload(playlist: bytes) -> bytes:
     return playlist[: end + 1] + SERVER_CONTROL_BLOCKING + b"\n" + playlist[end + 1 :]
 
 
+def with_uri_query(playlist: bytes, query: bytes) -> bytes:
+    """``playlist`` with ``query`` (``name=value``, already URL-encoded) added to the query of
+    every URI line (§4.1: a line that is neither blank nor starts with ``#``), so a player that
+    could fetch the playlist only with it (a viewer token) fetches the segments with it too.
+
+    Tags with URI attributes (EXT-X-KEY, EXT-X-MAP) are not rewritten: our playlists have none.
+    """
+    lines = playlist.split(b"\n")
+    for index, line in enumerate(lines):
+        uri = line.rstrip(b"\r")
+        if uri and not uri.startswith(b"#"):
+            separator = b"&" if b"?" in uri else b"?"
+            lines[index] = uri + separator + query + line[len(uri) :]
+    return b"\n".join(lines)
+
+
 class Cut(enum.Enum):
     """What :meth:`SegmentationPolicy.should_cut` decided for one chunk."""
 

@@ -30,7 +30,10 @@ and the newcomer publishes in its place (``hub.start_publish`` replaces the old 
 
 Play: ``play(name)`` where ``name`` is the public stream id; the stream must exist in the
 directory with the same app as the connection, and be live in the hub, otherwise
-``NetStream.Play.StreamNotFound``. The player gets the join snapshot (metadata, sequence headers,
+``NetStream.Play.StreamNotFound``; the viewer gate (:mod:`synctv.livestream.access`) must admit
+the play with the ``token`` of the play name's query (``rtmp://HOST/<room id>/<stream id>?token=
+…``: a private room's stream), otherwise ``NetStream.Play.Failed`` whose description starts with
+the gate's error code. The player gets the join snapshot (metadata, sequence headers,
 GOP cache) as bytes encoded once per snapshot and stream id and shared (cached on the hub's
 snapshot), then every batch's RTMP encoding (``Batch.encoded``): bytes chunked once per batch for all
 RTMP viewers (``encode_media_chunks``). One fan-out writer per stream (``play.StreamFanout``)
@@ -70,6 +73,8 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from synctv.accept import AcceptFailures, ConnectionLimiter, RepeatedEvents, accept_forever
+from synctv.errors import DomainError
+from synctv.livestream.access import ViewerGate, admit_everyone, token_from_query
 from synctv.livestream.errors import StreamEnded, SubscriberLagged, TagRejected
 from synctv.media.errors import ProtocolError, RemoteProtocolError
 from synctv.media.flv import TAG_AUDIO, TAG_VIDEO
@@ -219,11 +224,14 @@ class RtmpServer:
         *,
         random_bytes: Callable[[int], bytes] = os.urandom,
         takeover_silence_seconds: float = PUBLISHER_TAKEOVER_SILENCE_SECONDS,
+        gate: ViewerGate = admit_everyone,
     ) -> None:
         self.config = config
         self.hub = hub
         self.authorizer = authorizer
         self.directory = directory
+        self.gate = gate
+        self.plays_refused = 0  # plays the viewer gate refused
         self.random_bytes = random_bytes
         self.takeover_silence_seconds = takeover_silence_seconds
         self._limiter = ConnectionLimiter(
@@ -728,8 +736,15 @@ class _Connection:
             return
         try:
             record = await self.server.directory.get(name)
+            if record is not None and record.app == session.app:
+                await self.server.gate(record, token_from_query(request.query))
         except DatabaseUnavailable:
             session.reject_play(sid, rid, "NetStream.Play.Failed", "Try again later.")
+            return
+        except DomainError as refused:
+            self.server.plays_refused += 1
+            log.info("RTMP play of %s refused from %s: %s", name, self.peer, refused.code)
+            session.reject_play(sid, rid, "NetStream.Play.Failed", str(refused))
             return
         live = (
             self.server.hub.get(name) if record is not None and record.app == session.app else None

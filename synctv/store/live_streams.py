@@ -78,10 +78,18 @@ async def get_q(conn: Any, stream_id: str) -> LiveStreamRow | None:
     return None if record is None else _row(record)
 
 
-async def list_q(conn: Any) -> list[LiveStreamRow]:
-    records = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM live_streams ORDER BY created_at, stream_id"
-    )
+async def list_q(conn: Any, room_id: str | None = None) -> list[LiveStreamRow]:
+    """Every stream, or (``room_id``) the streams of one room."""
+    if room_id is None:
+        records = await conn.fetch(
+            f"SELECT {_COLUMNS} FROM live_streams ORDER BY created_at, stream_id"
+        )
+    else:
+        records = await conn.fetch(
+            f"SELECT {_COLUMNS} FROM live_streams WHERE room_id = $1"
+            " ORDER BY created_at, stream_id",
+            room_id,
+        )
     return [_row(r) for r in records]
 
 
@@ -142,8 +150,8 @@ class LiveStreamStore:
     async def get(self, stream_id: str) -> LiveStreamRow | None:
         return await self._db.run(get_q, stream_id)
 
-    async def list(self) -> list[LiveStreamRow]:
-        return await self._db.run(list_q)
+    async def list(self, room_id: str | None = None) -> list[LiveStreamRow]:
+        return await self._db.run(list_q, room_id)
 
     async def find_by_key_hash(self, key_hash: bytes) -> tuple[LiveStreamRow, bytes] | None:
         return await self._db.run(find_by_key_hash_q, key_hash)

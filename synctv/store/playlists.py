@@ -246,6 +246,17 @@ async def media_q(conn: Any, room_id: str, media_id: str) -> MediaRow | None:
     return _media(record) if record is not None else None
 
 
+async def live_media_q(conn: Any, room_id: str, stream_id: str) -> list[str]:
+    """Ids of the room's items that play live stream ``stream_id``."""
+    records = await conn.fetch(
+        "SELECT id FROM media WHERE room_id = $1 AND kind = 'live'"
+        " AND source->>'kind' = 'live' AND source->>'streamId' = $2 ORDER BY id",
+        room_id,
+        stream_id,
+    )
+    return [r["id"] for r in records]
+
+
 async def order_q(conn: Any, room_id: str, playlist_id: str) -> list[str]:
     """Media ids of one playlist in play order (auto-advance walks this)."""
     records = await conn.fetch(
@@ -484,6 +495,9 @@ class PlaylistStore:
 
     async def media(self, room_id: str, media_id: str) -> MediaRow | None:
         return await self._db.run_on_connection(media_q, room_id, media_id)
+
+    async def live_media(self, room_id: str, stream_id: str) -> list[str]:
+        return await self._db.run_on_connection(live_media_q, room_id, stream_id)
 
     async def order(self, room_id: str, playlist_id: str) -> list[str]:
         return await self._db.run_on_connection(order_q, room_id, playlist_id)

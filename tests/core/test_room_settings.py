@@ -23,6 +23,7 @@ def test_defaults_are_synctvs() -> None:
         "voiceChatEnabled": True,
         "autoPlay": {"enabled": True, "mode": "sequential", "delay": 3},
         "waitForEveryone": False,
+        "allowAnonymousLive": True,
         "permissions": {
             "admin": {"added": [], "removed": []},
             "member": {"added": [], "removed": []},

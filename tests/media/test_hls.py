@@ -15,6 +15,7 @@ from synctv.media.hls import (
     advertise_blocking_reload,
     format_program_date_time,
     render_media_playlist,
+    with_uri_query,
 )
 from tests.conftest import fixture_bytes
 
@@ -328,3 +329,25 @@ def test_window_invariants(length: int, target: int, steps: list[tuple[float, bo
     text = window.render()  # never raises: every listed segment fits the target duration
     assert text.count("#EXTINF:") == len(segments)
     assert text.count("#EXT-X-DISCONTINUITY\n") == sum(s.discontinuity for s in segments)
+
+
+@pytest.mark.parametrize(
+    ("playlist", "expected"),
+    [
+        (b"#EXTM3U\n#EXTINF:2.000,\n7.ts\n", b"#EXTM3U\n#EXTINF:2.000,\n7.ts?token=t\n"),
+        (b"#EXTINF:2,\r\n7.ts?a=1\r\n\r\n", b"#EXTINF:2,\r\n7.ts?a=1&token=t\r\n\r\n"),
+        (b"#EXTM3U\n#EXT-X-ENDLIST\n", b"#EXTM3U\n#EXT-X-ENDLIST\n"),
+        (b"", b""),
+    ],
+    ids=["uri-line", "crlf-and-existing-query", "tags-only", "empty"],
+)
+def test_with_uri_query_adds_to_uri_lines_only(playlist: bytes, expected: bytes) -> None:
+    assert with_uri_query(playlist, b"token=t") == expected
+
+
+def test_with_uri_query_on_a_golden_playlist() -> None:
+    text = fixture_bytes("hls/live_window.m3u8")
+    rewritten = with_uri_query(text, b"token=t").split(b"\n")
+    for before, after in zip(text.split(b"\n"), rewritten, strict=True):
+        assert after == (before if not before or before.startswith(b"#") else before + b"?token=t")
+    assert any(line.endswith(b".ts?token=t") for line in rewritten)

@@ -14,6 +14,7 @@ import trio
 import trio.testing
 
 from synctv.config import LivestreamConfig
+from synctv.livestream.access import ViewerGate, admit_everyone
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRecord, LiveStreamRegistry
 from synctv.livestream.stream import LiveStream
@@ -171,7 +172,12 @@ def registry(database: Database) -> LiveStreamRegistry:
 
 @asynccontextmanager
 async def rig(
-    registry: LiveStreamRegistry, *, tcp: bool = False, takeover: float = 2.0, **config: Any
+    registry: LiveStreamRegistry,
+    *,
+    tcp: bool = False,
+    takeover: float = 2.0,
+    gate: ViewerGate = admit_everyone,
+    **config: Any,
 ) -> AsyncIterator[Rig]:
     settings: dict[str, Any] = {
         "rtmp_host": "127.0.0.1",
@@ -186,7 +192,7 @@ async def rig(
             hub = StreamHub(livestream)
             await nursery.start(hub.run)
             server = RtmpServer(
-                livestream, hub, registry, registry, takeover_silence_seconds=takeover
+                livestream, hub, registry, registry, takeover_silence_seconds=takeover, gate=gate
             )
             rig = Rig(server, hub, registry, record, key, nursery)
             if tcp:

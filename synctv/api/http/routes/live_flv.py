@@ -16,7 +16,9 @@ connection, which ends the stuck write. The watch wakes once per timeout period,
 
 Error handling
 --------------
-Unknown stream → 404 ``stream_not_found``; known but not live → 503 ``stream_not_live`` with
+Unknown stream → 404 ``stream_not_found``; a viewer the gate refuses (a private room's stream
+without a valid ``?token=``, :mod:`synctv.livestream.access`) → its code (401/403), before
+anything about the stream is told; known but not live → 503 ``stream_not_live`` with
 ``Retry-After`` (after waiting up to ``flv_wait_for_publisher_seconds`` for it, GET only).
 Stream end and the connection cap finish the body cleanly (``more_body: False``); a lagging or
 stalled viewer is cut by closing the connection. Every end is counted by reason, and both kinds
@@ -39,6 +41,7 @@ from synctv.api.http.routes.flv_body import (
 from synctv.api.http.routes.live_flv_native import NativeFlvDelivery
 from synctv.config import LivestreamConfig
 from synctv.errors import DomainError
+from synctv.livestream.access import TOKEN_PARAMETER, ViewerGate, admit_everyone
 from synctv.livestream.errors import StreamEnded, SubscriberLagged
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import StreamDirectory
@@ -59,13 +62,16 @@ def live_flv_routes(
     config: LivestreamConfig,
     *,
     native: bool | NativeFlvDelivery = True,
+    gate: ViewerGate = admit_everyone,
 ) -> list[Route]:
     """The HTTP-FLV route (CORS and preflights are the dispatcher's, ``asgi.App``).
+
+    ``gate``: who may play which stream (every stream is public without one).
 
     ``native``: live viewers on connections that can be taken over are served by
     :mod:`~synctv.api.http.routes.live_flv_native` (False keeps every viewer on ASGI).
     """
-    route = _LiveFlv(hub, directory, config, native)
+    route = _LiveFlv(hub, directory, config, native, gate)
     path = "/live/{stream_id:[A-Za-z0-9_-]+}.flv"
     return [Route(("GET",), path, route.handle, "live_flv", streaming=True)]
 
@@ -77,10 +83,12 @@ class _LiveFlv:
         directory: StreamDirectory,
         config: LivestreamConfig,
         native: bool | NativeFlvDelivery,
+        gate: ViewerGate,
     ) -> None:
         self._hub = hub
         self._directory = directory
         self._config = config
+        self._gate = gate
         if native is True:
             native = NativeFlvDelivery(hub, config)
         self.native = native or None
@@ -119,6 +127,8 @@ class _LiveFlv:
         retry = ("retry-after", str(RETRY_AFTER_SECONDS))
         with trio.move_on_after(DIRECTORY_TIMEOUT_SECONDS) as lookup:
             record = await self._directory.get(stream_id)
+            if record is not None:
+                await self._gate(record, request.query.get(TOKEN_PARAMETER))
         if lookup.cancelled_caught:
             raise DomainError(
                 errors.SERVICE_UNAVAILABLE, "stream lookup timed out", headers=[retry]

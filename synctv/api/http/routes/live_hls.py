@@ -22,6 +22,12 @@ complete segment holds all of its parts). ``_HLS_skip`` is ignored (no CAN-SKIP-
 
 CORS and preflights are the dispatcher's (``asgi.App``, one policy for every route).
 
+Viewer access: with a ``gate`` (:mod:`synctv.livestream.access`), every playlist and segment
+request is first admitted by it with the request's ``?token=`` (a private room's stream needs a
+viewer token: refused with the gate's code, 401/403, before anything about the stream is told),
+and a playlist requested with a token lists its segment URIs with the same ``?token=``, since a
+player fetches them as the playlist names them.
+
 Errors: unknown stream → 404 ``stream_not_found`` (503 ``stream_not_live`` when the directory
 knows the id: one status per code, as HTTP-FLV answers it), evicted or future segment → 404
 ``segment_not_found``, bad range → 416.
@@ -29,14 +35,17 @@ knows the id: one status per code, as HTTP-FLV answers it), evicted or future se
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from synctv import errors, metrics
 from synctv.api.http.asgi import Request, Response, Route
 from synctv.config import LivestreamConfig
 from synctv.errors import DomainError
+from synctv.livestream.access import TOKEN_PARAMETER, ViewerGate
 from synctv.livestream.hls import HlsDemand
 from synctv.livestream.hls_store import STREAM_ID_PATTERN, HlsStore, StoredSegment
 from synctv.livestream.registry import StreamDirectory
-from synctv.media.hls import SegmentationPolicy, advertise_blocking_reload
+from synctv.media.hls import SegmentationPolicy, advertise_blocking_reload, with_uri_query
 from synctv.proxy.ranges import answer_range, parse_client_range
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
@@ -64,9 +73,13 @@ def live_hls_routes(
     config: LivestreamConfig,
     directory: StreamDirectory | None = None,
     demand: HlsDemand | None = None,
+    gate: ViewerGate | None = None,
 ) -> list[Route]:
     """The HLS routes, to be mounted by the app; with ``demand`` (``hls_on_demand``) every
-    playlist and segment request keeps its stream's segmenter running."""
+    playlist and segment request keeps its stream's segmenter running; with ``gate`` (which
+    needs the ``directory``) every request is admitted by it first."""
+    if gate is not None and directory is None:
+        raise ValueError("a viewer gate needs the stream directory")
     policy = SegmentationPolicy(config.hls_segment_seconds)
     # The first segment is cut within max_target_duration of the first keyframe (media.hls).
     first_wait = float(
@@ -78,8 +91,20 @@ def live_hls_routes(
             return DomainError(errors.STREAM_NOT_LIVE, f"stream {stream_id} is not live")
         return DomainError(errors.STREAM_NOT_FOUND, f"no stream {stream_id}")
 
+    async def admit(request: Request, stream_id: str) -> str | None:
+        """Ask the gate (if any); the token the request brought."""
+        token = request.query.get(TOKEN_PARAMETER) or None
+        if gate is None or directory is None:
+            return token
+        record = await directory.get(stream_id)
+        if record is None:
+            raise DomainError(errors.STREAM_NOT_FOUND, f"no stream {stream_id}")
+        await gate(record, token)
+        return token
+
     async def playlist(request: Request) -> Response:
         stream_id = _stream_id(request)
+        token = await admit(request, stream_id)
         msn = _blocking_msn(request)
         if demand is not None:
             demand.touch(stream_id)
@@ -107,6 +132,8 @@ def live_hls_routes(
             raise await not_found(stream_id)
         metrics.HLS_PLAYLIST_REQUESTS.labels(outcome).inc()
         body = advertise_blocking_reload(snapshot.text)
+        if token is not None:
+            body = with_uri_query(body, f"{TOKEN_PARAMETER}={quote(token, safe='')}".encode())
         if request.method == "GET":
             metrics.HLS_SERVED_BYTES.inc(len(body))
         headers = [("cache-control", PLAYLIST_CACHE_CONTROL)]
@@ -114,6 +141,7 @@ def live_hls_routes(
 
     async def segment(request: Request) -> Response:
         stream_id = _stream_id(request)
+        await admit(request, stream_id)
         if demand is not None:
             demand.touch(stream_id)
         sequence = request.path_params["sequence"]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import Field
 
 from synctv.api.http.routes.auth import CamelModel, refusals
+from synctv.api.http.routes.room_live import LivePlayback, LivePlaybackOut
 from synctv.api.http.routes.rooms import Who
 from synctv.core.media import MAX_BATCH
 from synctv.core.playlists import NewItem, PlaybackView, PlaylistService, state_json
@@ -89,6 +90,11 @@ class PlaybackStateOut(CamelModel):
 
 class PlaybackOut(CamelModel):
     state: PlaybackStateOut
+    playback: LivePlaybackOut | None = Field(
+        default=None,
+        description="GET only, for a live stream of this server: your playback URLs (with a"
+        " viewer token when the room needs one; read again before expiresAt).",
+    )
 
 
 class PlaybackChangeIn(CamelModel):
@@ -148,7 +154,9 @@ def _playback_out(view: PlaybackView) -> PlaybackOut:
     return PlaybackOut(state=PlaybackStateOut(**state_json(view.state, view.server_time)))
 
 
-def playlists_router(playlists: PlaylistService) -> APIRouter:
+def playlists_router(
+    playlists: PlaylistService, live_playback: LivePlayback | None = None
+) -> APIRouter:
     router = APIRouter(prefix="/api/rooms/{room_id}", tags=["playlists"])
 
     @router.post(
@@ -224,8 +232,14 @@ def playlists_router(playlists: PlaylistService) -> APIRouter:
         "/playback", response_model=PlaybackOut, responses=refusals(_AUTH, _DENIED, _MISSING)
     )
     async def get_playback(who: Who, room_id: RoomId) -> Any:
-        """The playback state, with the position computed at ``serverTime``."""
-        return _playback_out(await playlists.state(who, room_id))
+        """The playback state, with the position computed at ``serverTime``; for a live
+        stream of this server, your playback URLs."""
+        view = await playlists.state(who, room_id)
+        out = _playback_out(view)
+        media_id = view.state.media_id
+        if live_playback is not None and media_id is not None and view.state.media_kind == "live":
+            out.playback = await live_playback(who, room_id, media_id)
+        return out
 
     @router.patch(
         "/playback",

@@ -1,0 +1,155 @@
+"""``/api/rooms/{room}/live``: a room's own live streams (the REST face of
+:mod:`synctv.core.room_live`), and the playback URLs of a live item for one viewer.
+
+Viewer URLs (HTTP-FLV, HLS, RTMP play) carry ``?token=`` when the room's streams need a viewer
+token (a private room, or ``allowAnonymousLive`` off): the token is the caller's, for a few
+minutes (``expiresAt``); read the room's playback (or this list) again for fresh ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Protocol
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Response
+from pydantic import Field
+
+from synctv.api.http.routes.auth import CamelModel, refusals
+from synctv.api.http.routes.rooms import Who
+from synctv.core.room_live import MAX_TITLE, RoomLiveService, ViewerPass
+from synctv.core.rooms import Caller
+
+RoomId = Annotated[str, Path(min_length=1, max_length=64)]
+StreamId = Annotated[str, Path(min_length=1, max_length=64)]
+_AUTH = (401, "`authentication_required`, `token_expired` or `token_revoked`")
+_DENIED = (403, "`permission_denied` (the room permission named in details)")
+_MISSING = (404, "`room_not_found`")
+
+
+class UrlBases(Protocol):
+    """Where this server is reached (``synctv.api.grpc.admin_live.LiveUrls``)."""
+
+    def http_base(self) -> str: ...
+
+    def rtmp_base(self) -> str: ...
+
+
+class LiveUrlsOut(CamelModel):
+    stream_id: str
+    flv_url: str = Field(description="HTTP-FLV (with ?token= when the room needs one).")
+    hls_url: str = Field(description="HLS playlist (its segment URIs carry the same token).")
+    rtmp_url: str = Field(description="RTMP play.")
+    expires_at: int | None = Field(
+        description="When the token in these URLs expires (Unix seconds); None: no token."
+    )
+    live: bool = Field(description="Someone is publishing the stream now.")
+
+
+class LiveStreamOut(LiveUrlsOut):
+    title: str
+    created_at: str = Field(description="RFC 3339, UTC.")
+    rtmp_server: str = Field(description='OBS "Server": rtmp://HOST:PORT/<room id>.')
+
+
+class CreatedLiveOut(LiveStreamOut):
+    stream_key: str = Field(description='OBS "Stream Key": shown once, never again.')
+    media_id: str = Field(description="The playlist item that plays the stream.")
+
+
+class LiveListOut(CamelModel):
+    streams: list[LiveStreamOut]
+
+
+class CreateLiveIn(CamelModel):
+    title: str = Field("", max_length=MAX_TITLE)
+
+
+class LivePlaybackOut(LiveUrlsOut):
+    kind: Literal["live"] = "live"
+
+
+# (caller, room id, media id) -> the live item's URLs for the caller, or None
+LivePlayback = Callable[[Caller, str, str], Awaitable[LivePlaybackOut | None]]
+
+
+def _urls(bases: UrlBases, viewer: ViewerPass) -> dict[str, Any]:
+    stream = viewer.stream
+    query = "" if viewer.token is None else f"?token={quote(viewer.token, safe='')}"
+    http, rtmp = bases.http_base(), bases.rtmp_base()
+    return {
+        "stream_id": stream.stream_id,
+        "flv_url": f"{http}/live/{stream.stream_id}.flv{query}",
+        "hls_url": f"{http}/live/{stream.stream_id}/index.m3u8{query}",
+        "rtmp_url": f"{rtmp}/{stream.app}/{stream.stream_id}{query}",
+        "expires_at": viewer.expires_at,
+        "live": viewer.live,
+    }
+
+
+def _stream_out(bases: UrlBases, viewer: ViewerPass) -> dict[str, Any]:
+    stream = viewer.stream
+    created = datetime.fromtimestamp(stream.created_at_ms / 1000, UTC)
+    return {
+        **_urls(bases, viewer),
+        "title": stream.title,
+        "created_at": created.isoformat(),
+        "rtmp_server": f"{bases.rtmp_base()}/{stream.app}",
+    }
+
+
+def live_playback(service: RoomLiveService, bases: UrlBases) -> LivePlayback:
+    """The playback URLs of a live item, for the room's playback route."""
+
+    async def urls(caller: Caller, room_id: str, media_id: str) -> LivePlaybackOut | None:
+        viewer = await service.playback(caller, room_id, media_id)
+        return None if viewer is None else LivePlaybackOut(**_urls(bases, viewer))
+
+    return urls
+
+
+def room_live_router(service: RoomLiveService, bases: UrlBases) -> APIRouter:
+    router = APIRouter(prefix="/api/rooms/{room_id}/live", tags=["room live streams"])
+
+    @router.post(
+        "",
+        status_code=201,
+        response_model=CreatedLiveOut,
+        responses=refusals(
+            (400, "`invalid_parameter` (a title with control characters)"),
+            _AUTH,
+            _DENIED,
+            _MISSING,
+            (422, "`invalid_request` (a title over 200 characters)"),
+        ),
+    )
+    async def create(who: Who, room_id: RoomId, body: CreateLiveIn) -> Any:
+        """A live stream of the room, at the end of its playlist (``manage_live_streams``).
+
+        Publish with OBS to ``rtmpServer`` with ``streamKey`` (shown this once)."""
+        created = await service.create(who, room_id, body.title)
+        return CreatedLiveOut(
+            **_stream_out(bases, created.viewer),
+            stream_key=created.stream_key,
+            media_id=created.media.id,
+        )
+
+    @router.get("", response_model=LiveListOut, responses=refusals(_AUTH, _DENIED, _MISSING))
+    async def streams(who: Who, room_id: RoomId) -> Any:
+        """The room's live streams with your playback URLs (members, admitted guests)."""
+        found = await service.streams(who, room_id)
+        return LiveListOut(streams=[LiveStreamOut(**_stream_out(bases, v)) for v in found])
+
+    @router.delete(
+        "/{stream_id}",
+        status_code=204,
+        responses=refusals(_AUTH, _DENIED, (404, "`room_not_found` or `stream_not_found`")),
+    )
+    async def delete(who: Who, room_id: RoomId, stream_id: StreamId) -> Response:
+        """Delete a stream: its playlist items go, a running publish ends, its key stops
+        working (``manage_live_streams``)."""
+        await service.delete(who, room_id, stream_id)
+        return Response(status_code=204)
+
+    return router

@@ -1,0 +1,292 @@
+"""A room's own live streams: created by its members, played as its media, private with it.
+
+Theory of operation. A member with ``manage_live_streams`` creates a stream for the room
+(:meth:`RoomLiveService.create`): the live-stream registry issues its id and its publish key
+(shown once) with the room id as its RTMP app, so OBS publishes to ``rtmp://HOST:1935/<room
+id>``; the stream joins the room's playlist as an item of kind ``live`` (source ``{kind:
+"live", streamId}``), which any member who may navigate playback makes current for everyone.
+Deleting the stream removes its items (playback stops if one was current), ends a running
+publish and forgets the key.
+
+Privacy. Whether a stream of a room may be played without proof is the room's business:
+:func:`anonymous_live` (a public room without a password, not suspended, whose
+``allowAnonymousLive`` setting is on: the default). Otherwise every playback request (HTTP-FLV,
+HLS playlist and segment, RTMP play) must bring a viewer token for that room, which the service
+mints, for one viewer and a few minutes, into the URLs it hands out to whoever may see the
+room's playlist (members, admitted guests, platform admins). :class:`RoomLiveGate` is the
+livestream layer's viewer gate (``synctv.livestream.access``), injected by the app: it checks a
+token without the database, and asks the database (through a short cache) only when a request
+comes without a valid one.
+
+This module sees the registry and the tokens through the small seams below (the app passes the
+real ones), so the rooms stay below the livestream and auth packages they do not import.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+import trio
+
+from synctv import errors
+from synctv.core.ordering import keys_between
+from synctv.core.permissions import Permission
+from synctv.core.playlists import PlaylistService, require_in_room
+from synctv.core.room_settings import InvalidRoomSettings, RoomSettings, load_settings
+from synctv.core.rooms import Access, Caller, RoomService
+from synctv.errors import DomainError
+from synctv.store.audit import AuditActor
+from synctv.store.playlists import MediaRow, NewMedia, PlaylistStore
+from synctv.store.rooms import RoomRow, RoomStore
+
+MAX_TITLE: Final = 200  # the registry's limit (it checks titles: length, control characters)
+DEFAULT_MEDIA_NAME: Final = "Live"
+# The gate's memory of "may a room's streams be played anonymously": a room made private stops
+# admitting anonymous viewers within this many seconds.
+GATE_CACHE_TTL_SECONDS: Final = 5.0
+GATE_CACHE_MAX_ENTRIES: Final = 10_000
+
+
+class StreamInfo(Protocol):
+    """What this module reads of a live stream record (``LiveStreamRecord``)."""
+
+    @property
+    def stream_id(self) -> str: ...
+
+    @property
+    def app(self) -> str: ...
+
+    @property
+    def room_id(self) -> str | None: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def created_at_ms(self) -> int: ...
+
+
+class StreamRegistry(Protocol):
+    """The live-stream registry (``synctv.livestream.registry.LiveStreamRegistry``)."""
+
+    async def create(
+        self, *, room_id: str | None, title: str, by: AuditActor
+    ) -> tuple[StreamInfo, str]:
+        """The new stream and its publish key; ValueError for a title it cannot use."""
+        ...
+
+    async def list(self, room_id: str | None = None) -> Sequence[StreamInfo]: ...
+
+    async def get(self, stream_id: str) -> StreamInfo | None: ...
+
+    async def delete(self, stream_id: str, *, by: AuditActor) -> bool: ...
+
+
+# (room id, viewer id) -> (viewer token, its expiry in Unix seconds)
+MintToken = Callable[[str, str], tuple[str, int]]
+# (token, room id) -> viewer id; raises DomainError (live_token_invalid / live_token_expired)
+CheckToken = Callable[[str, str], str]
+
+
+@dataclass(frozen=True, slots=True)
+class ViewerPass:
+    """What one viewer needs to play a stream: the stream, and the token its URLs carry (None
+    when the stream plays without one)."""
+
+    stream: StreamInfo
+    token: str | None
+    expires_at: int | None
+    live: bool  # someone is publishing it now (on this node)
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedStream:
+    viewer: ViewerPass
+    stream_key: str  # shown once
+    media: MediaRow
+
+
+def anonymous_live(room: RoomRow, settings: RoomSettings) -> bool:
+    """Whether the room's live streams play without a viewer token."""
+    return (
+        room.is_public
+        and not room.has_password
+        and room.suspended_at is None
+        and room.closed_at is None
+        and settings.allow_anonymous_live
+    )
+
+
+def _stream_not_found() -> DomainError:
+    return DomainError(errors.STREAM_NOT_FOUND, "no live stream with this id in this room")
+
+
+class RoomLiveService:
+    """Create, list and delete a room's live streams; viewer passes for its members."""
+
+    def __init__(
+        self,
+        rooms: RoomService,
+        playlists: PlaylistService,
+        store: PlaylistStore,
+        registry: StreamRegistry,
+        mint: MintToken,
+        *,
+        is_live: Callable[[str], bool] = lambda _stream_id: False,
+        kick: Callable[[str], bool] = lambda _stream_id: False,
+    ) -> None:
+        self._rooms = rooms
+        self._playlists = playlists
+        self._store = store
+        self._registry = registry
+        self._mint = mint
+        self._is_live = is_live
+        self._kick = kick
+
+    async def create(self, caller: Caller, room_id: str, title: str) -> CreatedStream:
+        """A new stream of the room and its publish key, listed at the end of the room's
+        playlist (``manage_live_streams``)."""
+        access = await self._rooms.access(caller, room_id)
+        access.require(Permission.MANAGE_LIVE_STREAMS)
+        try:
+            stream, key = await self._registry.create(
+                room_id=access.room.id, title=title, by=caller.actor()
+            )
+        except ValueError as exc:  # the registry's InvalidLiveStream: says what is wrong
+            raise DomainError(errors.INVALID_PARAMETER, str(exc)) from None
+        item = NewMedia(
+            name=stream.title or DEFAULT_MEDIA_NAME,
+            source={"kind": "live", "streamId": stream.stream_id},
+            proxy_mode="auto",
+            kind="live",
+            duration=None,
+        )
+        rows: list[MediaRow] | None = None
+        try:
+            rows = await self._store.add_media(
+                access.room.id, None, [item], caller.user_id, keys_between
+            )
+        finally:
+            if rows is None:  # the room went away (or the write failed): no stream without item
+                with trio.CancelScope(shield=True):
+                    await self._registry.delete(stream.stream_id, by=caller.actor())
+        if rows is None:
+            raise DomainError(errors.ROOM_NOT_FOUND, "no room with this id")
+        return CreatedStream(self._pass(access, caller, stream), key, rows[0])
+
+    async def streams(self, caller: Caller, room_id: str) -> list[ViewerPass]:
+        """The room's streams, oldest first, with the caller's viewer passes."""
+        access = await self._rooms.access(caller, room_id)
+        require_in_room(access)
+        found = await self._registry.list(access.room.id)
+        return [self._pass(access, caller, stream) for stream in found]
+
+    async def delete(self, caller: Caller, room_id: str, stream_id: str) -> None:
+        """Delete a stream of the room: its items leave the playlist, a running publish ends,
+        its key stops working (``manage_live_streams``)."""
+        access = await self._rooms.access(caller, room_id)
+        access.require(Permission.MANAGE_LIVE_STREAMS)
+        stream = await self._registry.get(stream_id)
+        if stream is None or stream.room_id != access.room.id:
+            raise _stream_not_found()
+        await self._playlists.remove_live_stream(caller, access.room.id, stream_id)
+        if not await self._registry.delete(stream_id, by=caller.actor()):
+            raise _stream_not_found()  # deleted meanwhile
+        self._kick(stream_id)
+
+    async def playback(self, caller: Caller, room_id: str, media_id: str) -> ViewerPass | None:
+        """The caller's pass for a live item of the room (None: not a stream of this server,
+        or the stream is gone)."""
+        access = await self._rooms.access(caller, room_id)
+        require_in_room(access)
+        item = await self._store.media(access.room.id, media_id)
+        if item is None or item.source.get("kind") != "live":
+            return None
+        stream_id = item.source.get("streamId")
+        stream = await self._registry.get(stream_id) if isinstance(stream_id, str) else None
+        return None if stream is None else self._pass(access, caller, stream)
+
+    def _pass(self, access: Access, caller: Caller, stream: StreamInfo) -> ViewerPass:
+        live = self._is_live(stream.stream_id)
+        # Only this room's streams get this room's token; a stream of no room plays openly,
+        # and another room's stream is that room's to open (never minted here).
+        if stream.room_id != access.room.id or anonymous_live(access.room, access.settings):
+            return ViewerPass(stream, None, None, live)
+        token, expires = self._mint(access.room.id, caller.user_id)
+        return ViewerPass(stream, token, expires, live)
+
+
+class RoomStream(Protocol):
+    """What the gate reads of a stream record."""
+
+    @property
+    def room_id(self) -> str | None: ...
+
+
+class RoomLiveGate:
+    """The viewer gate of room streams (see the module docstring; ``ViewerGate`` seam).
+
+    A stream of no room is admitted. A valid token for the stream's room admits without a
+    database read; without one, the stream's room is looked up (through a short cache) and
+    admits anonymous viewers only as :func:`anonymous_live` says. A refusal carries the token's
+    problem (``live_token_invalid`` / ``live_token_expired``), else ``live_token_required``.
+    """
+
+    def __init__(
+        self,
+        rooms: RoomStore,
+        check: CheckToken,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        cache_ttl: float = GATE_CACHE_TTL_SECONDS,
+        cache_max_entries: int = GATE_CACHE_MAX_ENTRIES,
+    ) -> None:
+        self._rooms = rooms
+        self._check = check
+        self._clock = clock
+        self._ttl = cache_ttl
+        self._max_entries = max(1, cache_max_entries)
+        # room id -> (expires at, anonymous allowed); insertion order is expiry order
+        self._cache: dict[str, tuple[float, bool]] = {}
+
+    async def admit(self, stream: RoomStream, token: str | None) -> None:
+        room_id = stream.room_id
+        if room_id is None:
+            return
+        refusal: DomainError | None = None
+        if token:
+            try:
+                self._check(token, room_id)
+            except DomainError as exc:
+                refusal = exc
+            else:
+                return
+        if await self._anonymous(room_id):
+            return
+        raise refusal or DomainError(
+            errors.LIVE_TOKEN_REQUIRED, "this room's live streams need a viewer token"
+        )
+
+    async def _anonymous(self, room_id: str) -> bool:
+        now = self._clock()
+        cached = self._cache.get(room_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        room = await self._rooms.room(room_id)
+        allowed = False
+        if room is not None:
+            try:
+                allowed = anonymous_live(room, load_settings(room.settings))
+            except InvalidRoomSettings:  # a row from a newer version: not decided here
+                allowed = False
+        self._remember(room_id, allowed, self._clock() + self._ttl)
+        return allowed
+
+    def _remember(self, room_id: str, allowed: bool, expires: float) -> None:
+        self._cache.pop(room_id, None)
+        while len(self._cache) >= self._max_entries:
+            del self._cache[next(iter(self._cache))]
+        self._cache[room_id] = (expires, allowed)
