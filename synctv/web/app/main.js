@@ -1,0 +1,1 @@
+// The client entry point (see pages/).
