@@ -87,6 +87,7 @@ case "${1:-}" in
     say "ruff"; ruff check synctv tests bench scripts; ruff format --check synctv tests bench scripts
     say "mypy"; mypy synctv; mypy bench
     say "import layers"; lint-imports
+    say "vendored web libraries"; scripts/vendor-web.sh check
     say "tests"
     rm -f .coverage .coverage.*
     python -m coverage run -m pytest -q "$@"
