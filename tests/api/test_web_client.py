@@ -4,6 +4,7 @@ prefixes kept 404, immutable fingerprinted assets, ETag/304, gzip, and the secur
 from __future__ import annotations
 
 import gzip
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -202,3 +203,43 @@ async def test_the_shipped_client_has_no_inline_script() -> None:
         assert page_reply.status_code == 200
         entry = await http.get(f"{client.base}/app/main.js")
         assert entry.status_code == 200
+
+
+FIRST_LOAD_BUDGET = 150 * 1024  # issue 15: the sign-in page, compressed
+_STATIC_IMPORT = re.compile(
+    r"""(?:^|[;\n}])\s*(?:import|export)\s[^;'"]*?from\s*["']([^"']+)["']"""
+)
+
+
+def static_import_graph(client: WebClient, entry: str) -> set[str]:
+    """``entry`` and every module it imports statically, transitively (tree-relative names)."""
+    pending, found = [entry], set()
+    while pending:
+        name = pending.pop()
+        if name not in found:
+            found.add(name)
+            for target in _STATIC_IMPORT.findall(client.assets[name].body.decode()):
+                pending.append(os.path.normpath(f"{os.path.dirname(name)}/{target}"))
+    return found
+
+
+async def test_the_first_load_stays_small_the_libraries_load_later() -> None:
+    """What the sign-in page fetches before any password is typed: the page, its stylesheet and
+    icon, and the static import graph of main.js, gzip as served. OPAQUE, hls.js and mpegts.js
+    are dynamic imports (``import()`` / a script added when needed) and are not in it."""
+    client = load_web_client()
+    fetched = {"app/style.css", "favicon.svg", *static_import_graph(client, "app/main.js")}
+    assert "app/opaque.js" in fetched  # imported statically, it imports the library lazily
+    assert not any(
+        name.startswith(("vendor/opaque", "vendor/hls", "vendor/mpegts")) for name in fetched
+    )
+    total = len(client.index.gzipped())
+    async with serving(client) as http:
+        for name in sorted(fetched):
+            async with http.stream(
+                "GET", f"{client.base}/{name}", headers={"accept-encoding": "gzip"}
+            ) as reply:
+                assert reply.status_code == 200, name
+                total += len(b"".join([chunk async for chunk in reply.aiter_raw()]))
+    print(f"first load: {len(fetched) + 1} files, {total} bytes compressed")
+    assert total <= FIRST_LOAD_BUDGET
