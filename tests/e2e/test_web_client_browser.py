@@ -149,6 +149,7 @@ async def test_first_run_to_a_shared_room(
     seen = json.loads(driven.stdout.decode().strip().splitlines()[-1])
     print(f"players apart (s): {[round(d, 3) for d in seen['differences']]}")
     print(f"member list: {seen['members']}")
+    print(f"own drifts (owner, friend): {seen['own_drifts']}")
     assert not seen["console_errors"], seen["console_errors"]
     assert max(seen["differences"]) < SAME_PLACE_SECONDS, seen["differences"]
     assert abs(seen["paused_at"][0] - seen["paused_at"][1]) < SAME_PLACE_SECONDS

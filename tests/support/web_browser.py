@@ -120,6 +120,13 @@ def drive(base: str, setup_link: str, media_url: str) -> dict[str, Any]:
                 b = current_time(friend)
                 seen["differences"].append(abs(a - b))
                 friend.wait_for_timeout(200)
+            # Each page's own drift (the header's figure), sampled for a few seconds.
+            seen["own_drifts"] = []
+            for _ in range(12):
+                seen["own_drifts"].append(
+                    (owner.locator(".sync").inner_text(), friend.locator(".sync").inner_text())
+                )
+                friend.wait_for_timeout(250)
             # The owner's member list: both connected, each with a drift figure.
             expect(owner.locator(".members li")).to_have_count(2)
             for member in owner.locator(".members li").all():
