@@ -281,6 +281,10 @@ class WebSocketRoute:
     name: str
 
 
+Fallback = Callable[[Request], Awaitable[Response | None]]
+"""Asked for a GET or HEAD that no route took (outside the framework's prefix): a response, or
+None to let the 404 stand (the web client's page for its own routes, see ``web_client``)."""
+
 ObserveRequest = Callable[[RequestRecord], None]
 """Called once per finished request: the access log and metrics (``access.log_and_count``)."""
 
@@ -318,7 +322,7 @@ class App:
     ``framework`` (the FastAPI app) gets the requests under ``framework_prefix`` that no raw
     route took, each first through ``api_limit`` (the general REST rate limit) when given;
     ``observe`` gets one :class:`RequestRecord` per finished request; ``fallback`` (the web
-    client's page) answers a GET or HEAD that nothing else took, and may itself refuse with 404.
+    client's page) may answer a GET or HEAD that nothing else took.
     """
 
     def __init__(
@@ -332,7 +336,7 @@ class App:
         framework_prefix: str = "/api",
         websocket_routes: Iterable[WebSocketRoute] = (),
         api_limit: ApiLimit | None = None,
-        fallback: Handler | None = None,
+        fallback: Fallback | None = None,
     ) -> None:
         self.router = Router(routes)
         self._fallback = fallback
@@ -492,7 +496,13 @@ class App:
                 raise
             if request.method not in ("GET", "HEAD"):
                 raise
-            route, params = Route(("GET",), request.path, fallback, "web_client_fallback"), {}
+            work.deadline = trio.current_time() + timeout
+            page = await fallback(request)
+            if page is None:
+                raise
+            request.route_name = "web_client"
+            await page.send_to(request.send, head=request.method == "HEAD")
+            return
         request.path_params = params
         request.route_name = route.name
         if not route.streaming:

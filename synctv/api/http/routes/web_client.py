@@ -155,13 +155,13 @@ class WebClient:
         """``index.html``: at ``/`` and, as :meth:`fallback`, at every client route."""
         return _answer(request, self.index, REVALIDATE)
 
-    async def fallback(self, request: Request) -> Response:
+    async def fallback(self, request: Request) -> Response | None:
         """The dispatcher's last resort for a GET nothing matched: the client's own routes get
-        ``index.html``; server prefixes and file-like paths stay 404."""
+        ``index.html``; server prefixes and file-like paths get None (their 404 stands)."""
         path = request.path
         last = path.rsplit("/", 1)[-1]
         if "." in last or any(path == p or path.startswith(p + "/") for p in SERVER_PREFIXES):
-            raise DomainError(errors.NOT_FOUND, f"no route for {path}")
+            return None
         return await self.page(request)
 
     async def asset(self, request: Request) -> Response:
