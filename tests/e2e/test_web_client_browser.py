@@ -153,3 +153,4 @@ async def test_first_run_to_a_shared_room(
     assert not seen["console_errors"], seen["console_errors"]
     assert max(seen["differences"]) < SAME_PLACE_SECONDS, seen["differences"]
     assert abs(seen["paused_at"][0] - seen["paused_at"][1]) < SAME_PLACE_SECONDS
+    assert seen["guest_apart"] < SAME_PLACE_SECONDS

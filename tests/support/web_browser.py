@@ -82,6 +82,7 @@ def drive(base: str, setup_link: str, media_url: str) -> dict[str, Any]:
 
             # Create a room, add the MP4, play it.
             owner.get_by_label("Room name").fill("Movie night")
+            owner.get_by_label("Guests without an account").check()
             owner.get_by_role("button", name="Create").click()
             expect(owner.get_by_role("heading", name="Movie night")).to_be_visible()
             expect(owner.get_by_label("Connection")).to_have_text("open")
@@ -120,6 +121,18 @@ def drive(base: str, setup_link: str, media_url: str) -> dict[str, Any]:
                 b = current_time(friend)
                 seen["differences"].append(abs(a - b))
                 friend.wait_for_timeout(200)
+            # A guest (no account) enters the public room and plays in step too.
+            guest_context = browser.new_context(viewport={"width": 1280, "height": 800})
+            guest = guest_context.new_page()
+            guest.set_default_timeout(STEP_TIMEOUT_MS)
+            guest.on("pageerror", lambda e: seen["console_errors"].append(str(e)))
+            guest.goto(seen["room_url"])
+            shot(guest, "05-guest-entry")
+            guest.get_by_role("button", name="Enter as guest").click()
+            expect(guest.get_by_role("heading", name="Movie night")).to_be_visible()
+            wait_playing_past(guest, current_time(owner) - 1)
+            seen["guest_apart"] = abs(current_time(owner) - current_time(guest))
+
             # Each page's own drift (the header's figure), sampled for a few seconds.
             seen["own_drifts"] = []
             for _ in range(12):
@@ -128,12 +141,14 @@ def drive(base: str, setup_link: str, media_url: str) -> dict[str, Any]:
                 )
                 friend.wait_for_timeout(250)
             # The owner's member list: both connected, each with a drift figure.
-            expect(owner.locator(".members li")).to_have_count(2)
+            expect(owner.locator(".members li")).to_have_count(3)
             for member in owner.locator(".members li").all():
                 expect(member).to_contain_text(re.compile(r"-?\d+ ms"))  # its report arrived
             seen["members"] = owner.locator(".members li").all_inner_texts()
             shot(owner, "04-room-owner")
             shot(friend, "05-room-friend")
+            shot(guest, "05-room-guest")
+            guest_context.close()
 
             # A member without control_playback_state cannot pause; the owner pauses for both.
             expect(friend.get_by_role("button", name="Pause")).to_be_disabled()

@@ -48,6 +48,7 @@ export function RoomsPage() {
       const created = await call("POST", "/api/rooms", {
         name: String(form.get("roomName")),
         isPublic: form.get("isPublic") === "on",
+        settings: { allowGuestJoin: form.get("allowGuests") === "on" },
         ...(password ? { password } : {}),
       });
       navigate(`/rooms/${created.room.id}`);
@@ -68,6 +69,8 @@ export function RoomsPage() {
           <${Field} label="Password (optional)" name="roomPassword" type="password" autocomplete="new-password" />
           <div class="field check"><input id="field-isPublic" name="isPublic" type="checkbox" checked />
             <label for="field-isPublic">Public (listed in discovery)</label></div>
+          <div class="field check"><input id="field-allowGuests" name="allowGuests" type="checkbox" />
+            <label for="field-allowGuests">Guests without an account (public rooms without a password)</label></div>
           <button type="submit" disabled=${busy}>Create</button>
         </form>
       </section>
