@@ -40,7 +40,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-# Two players of one room, sampled one after the other: the sampling itself takes a few ms.
+# Two players of one room, compared at one instant (the p95 of 100 ms is measured over
+# 30 s with play, pause, seek and speed changes by a later test); the pause is sampled as is.
+IN_STEP_SECONDS = 0.1
 SAME_PLACE_SECONDS = 0.5
 
 
@@ -112,9 +114,14 @@ class _Limited:
         self.handle.close()
 
 
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a player that stops reading mid-file is no error here
+
+
 @contextmanager
 def media_origin(directory: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(RangeHandler, directory=str(directory)))
+    server = QuietServer(("127.0.0.1", 0), partial(RangeHandler, directory=str(directory)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -151,6 +158,8 @@ async def test_first_run_to_a_shared_room(
     print(f"member list: {seen['members']}")
     print(f"own drifts (owner, friend): {seen['own_drifts']}")
     assert not seen["console_errors"], seen["console_errors"]
+    # The median: one sample may catch a frame being decoded late on a loaded machine.
+    assert sorted(seen["differences"])[2] < IN_STEP_SECONDS, seen["differences"]
     assert max(seen["differences"]) < SAME_PLACE_SECONDS, seen["differences"]
     assert abs(seen["paused_at"][0] - seen["paused_at"][1]) < SAME_PLACE_SECONDS
     assert seen["guest_apart"] < SAME_PLACE_SECONDS

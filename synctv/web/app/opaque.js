@@ -50,17 +50,20 @@ export class WrongPassword extends Error {}
 /**
  * Sign in: KE1 → KE2 → KE3. ``WrongPassword`` when the library cannot open the server's answer
  * (a wrong password or an unknown name look the same, by design).
- * @param {{start: string, finish: string, fields: Record<string, string>, password: string}} flow
+ * ``token``: the bearer to call with (default none: a person signing in; a room password is
+ * proven by a signed-in caller or a guest).
+ * @param {{start: string, finish: string, fields: Record<string, string>, password: string, token?: string | null, roomId?: string}} flow
  */
 export async function login(flow) {
   const lib = await opaque();
   const { clientLoginState, startLoginRequest } = lib.client.startLogin({
     password: flow.password,
   });
+  const options = { token: flow.token === undefined ? null : flow.token, roomId: flow.roomId };
   const started = await call("POST", flow.start, {
     ...flow.fields,
     credentialRequest: startLoginRequest,
-  }, { token: null });
+  }, options);
   const finished = lib.client.finishLogin({
     password: flow.password,
     clientLoginState,
@@ -70,5 +73,5 @@ export async function login(flow) {
   return call("POST", flow.finish, {
     sessionId: started.sessionId,
     credentialFinalization: finished.finishLoginRequest,
-  }, { token: null });
+  }, options);
 }

@@ -1,8 +1,9 @@
 // A room: the synchronized player, the playlist, the member list with each player's drift.
 // Chat with the danmaku overlay and voice come with their features: their places are marked.
-import { call, currentSession, enterAsGuest, explain, guestPass } from "../api.js";
+import { call, currentSession, enterAsGuest, explain, guestPass, tokenFor } from "../api.js";
 import { RoomChannel } from "../channel.js";
 import { html, useEffect, useRef, useState } from "../lib.js";
+import { login, WrongPassword } from "../opaque.js";
 import { Player } from "../player.js";
 import { Link } from "../router.js";
 import { Field } from "./forms.js";
@@ -77,11 +78,20 @@ function JoinForm({ access, pending, joined }) {
     event.preventDefault();
     const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
     try {
-      const body = room.hasPassword ? { password: String(form.get("password")) } : {};
-      const result = await call("PUT", `/api/rooms/${room.id}/members/@me`, body, { roomId: room.id });
+      // A password is proven with OPAQUE: it never leaves the browser.
+      const result = room.hasPassword
+        ? await login({
+          start: `/api/rooms/${room.id}/password/opaque/login/start`,
+          finish: `/api/rooms/${room.id}/password/opaque/login/finish`,
+          fields: {},
+          password: String(form.get("password")),
+          token: tokenFor(room.id),
+          roomId: room.id,
+        })
+        : await call("PUT", `/api/rooms/${room.id}/members/@me`, {}, { roomId: room.id });
       joined(result.status);
     } catch (e) {
-      setError(explain(e));
+      setError(e instanceof WrongPassword ? "Wrong room password." : explain(e));
     }
   };
   return html`<main class="card narrow"><h1>${room.name}</h1>

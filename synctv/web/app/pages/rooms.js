@@ -1,6 +1,7 @@
 // Rooms: discovery of public rooms (search), my rooms, create a room.
 import { call, explain } from "../api.js";
 import { html, useEffect, useState } from "../lib.js";
+import { register } from "../opaque.js";
 import { Link, navigate } from "../router.js";
 import { Field } from "./forms.js";
 
@@ -43,15 +44,27 @@ export function RoomsPage() {
     event.preventDefault();
     const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
     const password = String(form.get("roomPassword") ?? "");
+    const isPublic = form.get("isPublic") === "on";
     setBusy(true);
     try {
+      // A password is set with OPAQUE (it never leaves the browser): the room is created
+      // private, gets its password record, and only then becomes public.
       const created = await call("POST", "/api/rooms", {
         name: String(form.get("roomName")),
-        isPublic: form.get("isPublic") === "on",
+        isPublic: isPublic && !password,
         settings: { allowGuestJoin: form.get("allowGuests") === "on" },
-        ...(password ? { password } : {}),
       });
-      navigate(`/rooms/${created.room.id}`);
+      const id = created.room.id;
+      if (password) {
+        await register({
+          start: `/api/rooms/${id}/password/opaque/registration/start`,
+          finish: `/api/rooms/${id}/password/opaque/registration/finish`,
+          fields: {},
+          password,
+        });
+        if (isPublic) await call("PATCH", `/api/rooms/${id}`, { isPublic: true });
+      }
+      navigate(`/rooms/${id}`);
     } catch (e) {
       setError(explain(e));
     } finally {
