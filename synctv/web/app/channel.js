@@ -2,12 +2,11 @@
 // POST /api/tickets, the WebSocket, hello/welcome or replay from the last applied seq, the clock
 // exchanges, commands and reports; reconnects with backoff unless the server said not to.
 import { call } from "./api.js";
-import { ClockEstimate, clientNow } from "./clock.js";
+import { CLOCK_WINDOW, ClockEstimate, clientNow } from "./clock.js";
 
 export const SUBPROTOCOL = "synctv.v1";
 // Close codes after which retrying cannot help (docs/realtime.md, "Refusals").
 const FINAL_CLOSES = new Set([4401, 4403, 4404, 4400]);
-const FIRST_CLOCK_SAMPLES = 5;
 
 /**
  * @typedef {import("./sync.js").PlaybackState} PlaybackState
@@ -57,9 +56,11 @@ export class RoomChannel {
     socket.onopen = () => {
       this.retries = 0;
       this.send({ hello: { resumeFrom: String(this.lastSeq) } });
-      for (let i = 0; i < FIRST_CLOCK_SAMPLES; i++) setTimeout(() => this.ping(), i * 150);
+      // A sample a second until the window is full (the best of 8 spread over 8 s beats a
+      // burst taken while the page is still loading), then one every 30 s.
+      this.ping();
       this.timer = window.setInterval(() => {
-        if (this.clock.due(clientNow())) this.ping();
+        if (this.clock.samples.length < CLOCK_WINDOW || this.clock.due(clientNow())) this.ping();
       }, 1000);
       this.handlers.status?.("open");
     };

@@ -47,6 +47,12 @@ export class ClockEstimate {
     return this.best?.offset ?? 0;
   }
 
+  /** The offset is right to within this, seconds (half the kept sample's round trip). */
+  get errorBound() {
+    const best = this.best;
+    return best === null ? null : best.roundTrip / 2;
+  }
+
   /** @param {number} now client clock */
   due(now) {
     return this.lastAt === null || now - this.lastAt >= CLOCK_REFRESH_SECONDS;

@@ -147,6 +147,7 @@ function RoomView({ roomId, initial }) {
     return () => opened.close();
   }, [roomId]);
 
+  const clockError = drift === null ? null : channel?.clock.errorBound ?? null;
   const playing = state?.mediaId ? media.find((m) => m.id === state.mediaId) ?? null : null;
   return html`
     <main class="room">
@@ -154,6 +155,7 @@ function RoomView({ roomId, initial }) {
         <h1>${access.room.name}</h1>
         <span class=${`link ${link}`} role="status" aria-label="Connection">${link}</span>
         <span class="sync" aria-label="My drift">${drift === null ? "" : `drift ${Math.round(drift * 1000)} ms`}</span>
+        <span class="sync" aria-label="Clock error">${clockError === null ? "" : `clock ±${Math.round(clockError * 1000)} ms`}</span>
       </header>
       ${notice && html`<p class="notice" role="status">${notice} <button type="button" class="link-button" onClick=${() => setNotice("")}>dismiss</button></p>`}
       <div class="room-grid">
