@@ -13,7 +13,8 @@ Any ``GET`` of a path no route took and that is not under a server prefix (``/ap
 ``/live``, ``/proxy``, ``/assets`` ...) and does not look like a file (a dot in its last segment)
 is the client's own route (``/rooms/abc``): it gets ``index.html`` and the client routes it.
 
-Compression: gzip (stdlib) for text types, computed once per file on first request and kept.
+Compression: gzip (stdlib) for text types, computed once per file on first request (in a
+thread) and kept.
 Brotli needs a dependency the server does not have (``brotli``/``brotlicffi``), so it is not
 offered; ``Vary: Accept-Encoding`` is always sent.
 
@@ -29,6 +30,8 @@ import hashlib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+
+import trio
 
 from synctv import errors
 from synctv.api.http.asgi import Request, Response, Route
@@ -101,6 +104,10 @@ class Asset:
             _COMPRESSIBLE
         )
 
+    @property
+    def cached_gzip(self) -> bytes | None:
+        return self._gzipped
+
     def gzipped(self) -> bytes:
         if self._gzipped is None:
             self._gzipped = gzip.compress(self.body, compresslevel=9, mtime=0)
@@ -153,7 +160,7 @@ class WebClient:
 
     async def page(self, request: Request) -> Response:
         """``index.html``: at ``/`` and, as :meth:`fallback`, at every client route."""
-        return _answer(request, self.index, REVALIDATE)
+        return await _answer(request, self.index, REVALIDATE)
 
     async def fallback(self, request: Request) -> Response | None:
         """The dispatcher's last resort for a GET nothing matched: the client's own routes get
@@ -172,7 +179,7 @@ class WebClient:
         if name == INDEX:
             found = self.index
         current = request.path_params["version"] == self.version
-        return _answer(request, found, IMMUTABLE if current else REVALIDATE)
+        return await _answer(request, found, IMMUTABLE if current else REVALIDATE)
 
 
 @cache
@@ -185,7 +192,7 @@ def _asset(name: str, body: bytes) -> Asset:
     return Asset(body, content_type(name), hashlib.sha256(body).hexdigest()[:24])
 
 
-def _answer(request: Request, asset: Asset, cache_control: str) -> Response:
+async def _answer(request: Request, asset: Asset, cache_control: str) -> Response:
     """The representation the client accepts, or 304 when its ``If-None-Match`` names it."""
     compressed = asset.compressible and _accepts_gzip(request.header("accept-encoding"))
     etag = f'"{asset.etag}-gz"' if compressed else f'"{asset.etag}"'
@@ -199,7 +206,12 @@ def _answer(request: Request, asset: Asset, cache_control: str) -> Response:
         return Response(304, b"", headers, None, length_known=False)
     if compressed:
         headers.append(("content-encoding", "gzip"))
-        return Response(200, asset.gzipped(), headers, asset.content_type)
+        # The first request of a big file compresses it in a thread (hls.js: ~50 ms of CPU the
+        # event loop, which also feeds live viewers, should not spend); later ones reuse it.
+        body = asset.cached_gzip
+        if body is None:
+            body = await trio.to_thread.run_sync(asset.gzipped)
+        return Response(200, body, headers, asset.content_type)
     return Response(200, asset.body, headers, asset.content_type)
 
 
