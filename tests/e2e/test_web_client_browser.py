@@ -174,6 +174,7 @@ async def test_first_run_to_a_shared_room(
     print(f"member list: {seen['members']}")
     print(f"own drifts (owner, friend): {seen['own_drifts']}")
     assert not seen["console_errors"], seen["console_errors"]
+    assert seen["invite"] == seen["room_url"]
     # The median: one sample may catch a frame being decoded late on a loaded machine.
     assert sorted(seen["differences"])[2] < IN_STEP_SECONDS, seen["differences"]
     assert max(seen["differences"]) < SAME_PLACE_SECONDS, seen["differences"]

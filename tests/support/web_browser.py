@@ -99,6 +99,10 @@ def drive(base: str, setup_link: str, media: str) -> dict[str, Any]:
             expect(owner.get_by_role("heading", name="Movie night")).to_be_visible()
             expect(owner.get_by_label("Connection")).to_have_text("open")
             seen["room_url"] = owner.url
+            owner_context.grant_permissions(["clipboard-read", "clipboard-write"])
+            owner.get_by_role("button", name="Copy invite link").click()
+            expect(owner.get_by_role("button", name="Link copied")).to_be_visible()
+            seen["invite"] = owner.evaluate("() => navigator.clipboard.readText()")
             owner.get_by_label("Media URL").fill(f"{media}.mp4")
             owner.get_by_label("Title (optional)").fill("Test pattern")
             owner.get_by_role("button", name="Add to playlist").click()
@@ -205,9 +209,11 @@ def drive(base: str, setup_link: str, media: str) -> dict[str, Any]:
             expect(friend.get_by_label("Connection")).to_have_text("open")
             friend.go_back()  # back to Movie night, for the phone-size look
             expect(friend.get_by_role("heading", name="Movie night")).to_be_visible()
+            wait_playing_past(friend, 1.0)
+            expect(friend.locator(".members li")).to_have_count(1)  # the owner is elsewhere
 
             friend.set_viewport_size({"width": 390, "height": 844})
-            friend.wait_for_timeout(300)
+            friend.wait_for_timeout(2000)  # in step again (a re-attached player seeks, then nudges)
             shot(friend, "08-room-phone")
             friend_context.close()
             owner_context.close()

@@ -156,6 +156,7 @@ function RoomView({ roomId, initial }) {
         <span class=${`link ${link}`} role="status" aria-label="Connection">${link}</span>
         <span class="sync" aria-label="My drift">${drift === null ? "" : `drift ${Math.round(drift * 1000)} ms`}</span>
         <span class="sync" aria-label="Clock error">${clockError === null ? "" : `clock ±${Math.round(clockError * 1000)} ms`}</span>
+        <${InviteLink} roomId=${roomId} />
       </header>
       ${notice && html`<p class="notice" role="status">${notice} <button type="button" class="link-button" onClick=${() => setNotice("")}>dismiss</button></p>`}
       <div class="room-grid">
@@ -176,6 +177,22 @@ function RoomView({ roomId, initial }) {
         </aside>
       </div>
     </main>`;
+}
+
+/** The room's address, copied for sharing. @param {{roomId: string}} props */
+function InviteLink({ roomId }) {
+  const [copied, setCopied] = useState(false);
+  const link = `${location.origin}/rooms/${roomId}`;
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(link);
+      setCopied(true);
+      setTimeout(() => setCopied(false), 2000);
+    } catch {
+      window.prompt("Copy the invite link", link);
+    }
+  };
+  return html`<button type="button" class="small invite" onClick=${copy}>${copied ? "Link copied" : "Copy invite link"}</button>`;
 }
 
 /**
