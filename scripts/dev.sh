@@ -70,6 +70,8 @@ install_test_system_packages() {
   # The browser OPAQUE library, pinned by its lock file, as the interop peer of tests/auth.
   npm ci --prefix tests/support/opaque_node --no-audit --no-fund --silent
   npm ci --prefix tests/support/oidc_node --no-audit --no-fund --silent
+  # TypeScript (the browser client's type checker) and the vendored libraries' published types.
+  npm ci --prefix tests/support/web_node --no-audit --no-fund --silent
 }
 
 case "${1:-}" in
@@ -88,6 +90,8 @@ case "${1:-}" in
     say "ruff"; ruff check synctv tests bench scripts; ruff format --check synctv tests bench scripts
     say "mypy"; mypy synctv; mypy bench
     say "import layers"; lint-imports
+    say "vendored web libraries"; scripts/vendor-web.sh check
+    say "browser client types (tsc --checkJs)"; tests/support/web_node/node_modules/.bin/tsc -p tests/support/web_node
     say "tests"
     rm -f .coverage .coverage.*
     python -m coverage run -m pytest -q "$@"

@@ -161,6 +161,7 @@ SLOW_MODULES = frozenset(
         "tests/stun/test_server.py",
         "tests/api/test_live_flv_native.py",
         "tests/api/test_public_grpc.py",
+        "tests/web/test_sync_port.py",  # runs Node
     }
 )
 _ROOT = Path(__file__).resolve().parent.parent

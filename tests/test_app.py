@@ -33,9 +33,12 @@ async def test_ready_admin_status_and_metrics(tmp_path: Path, fresh_dsn: str) ->
         assert ready.json()["checks"]["database"]["ok"] is True
         assert ready.json()["checks"]["migrations"]["ok"] is True
 
-        missing = await client.get(url(server.addresses.http, "/no/such/route"))
+        missing = await client.get(url(server.addresses.http, "/live/no/such/route"))
         assert missing.status_code == 404
         assert missing.json()["code"] == "not_found"
+        page = await client.get(url(server.addresses.http, "/rooms/anything"))  # the web client's
+        assert page.status_code == 200
+        assert page.headers["content-type"] == "text/html; charset=utf-8"
 
         status = await trio.to_thread.run_sync(admin_client.status, server.addresses.admin_socket)
         assert status.ready

@@ -15,6 +15,7 @@ import trio
 from synctv.api.grpc.public import serve_public
 from synctv.api.health import Readiness
 from synctv.api.http.asgi import ApiLimit, App, Route
+from synctv.api.http.routes.web_client import load_web_client
 from synctv.api.http.server import HttpListenerSettings, HttpServer
 from synctv.api.http.web import build_web_app
 from synctv.app.addresses import BoundAddresses
@@ -64,7 +65,7 @@ def http_listener(
     api_limit: ApiLimit | None = None,
 ) -> Listener:
     """The main port: every feature's raw routes, REST routers and WebSocket routes; the REST
-    API behind ``api_limit`` (the general per-address rate limit)."""
+    API behind ``api_limit`` (the general per-address rate limit); the browser client at ``/``."""
     server = config.server
     limit = server.max_connections or max(64, int(fd_limit * AUTO_HTTP_SHARE_OF_FD_LIMIT))
     settings = HttpListenerSettings(
@@ -84,6 +85,7 @@ def http_listener(
         clock=trio.current_time,
         api_limit=api_limit,
         authenticator=next((f.authenticator for f in features if f.authenticator), None),
+        web_client=load_web_client(),
     )
     http = HttpServer(app, settings)
     return Listener(

@@ -281,6 +281,10 @@ class WebSocketRoute:
     name: str
 
 
+Fallback = Callable[[Request], Awaitable[Response | None]]
+"""Asked for a GET or HEAD that no route took (outside the framework's prefix): a response, or
+None to let the 404 stand (the web client's page for its own routes, see ``web_client``)."""
+
 ObserveRequest = Callable[[RequestRecord], None]
 """Called once per finished request: the access log and metrics (``access.log_and_count``)."""
 
@@ -317,7 +321,8 @@ class App:
 
     ``framework`` (the FastAPI app) gets the requests under ``framework_prefix`` that no raw
     route took, each first through ``api_limit`` (the general REST rate limit) when given;
-    ``observe`` gets one :class:`RequestRecord` per finished request.
+    ``observe`` gets one :class:`RequestRecord` per finished request; ``fallback`` (the web
+    client's page) may answer a GET or HEAD that nothing else took.
     """
 
     def __init__(
@@ -331,8 +336,10 @@ class App:
         framework_prefix: str = "/api",
         websocket_routes: Iterable[WebSocketRoute] = (),
         api_limit: ApiLimit | None = None,
+        fallback: Fallback | None = None,
     ) -> None:
         self.router = Router(routes)
+        self._fallback = fallback
         self._api_limit = api_limit
         self.policy = policy or WebPolicy()
         self._observe = observe
@@ -480,22 +487,36 @@ class App:
         timeout = self.policy.request_timeout_seconds
         try:
             route, params = self.router.match(request.method, request.path)
-        except DomainError:
-            if not self._framework_takes(request.path):
+        except DomainError as refused:
+            if self._framework_takes(request.path):
+                await self._to_framework(request, work)
+                return
+            fallback = self._fallback
+            if fallback is None or refused.error is not errors.NOT_FOUND:
                 raise
-        else:
-            request.path_params = params
-            request.route_name = route.name
-            if not route.streaming:
-                work.deadline = trio.current_time() + timeout
-            response = await route.handler(request)
-            if response is not None:
-                await response.send_to(request.send, head=request.method == "HEAD")
+            if request.method not in ("GET", "HEAD"):
+                raise
+            work.deadline = trio.current_time() + timeout
+            page = await fallback(request)
+            if page is None:
+                raise
+            request.route_name = "web_client"
+            await page.send_to(request.send, head=request.method == "HEAD")
             return
+        request.path_params = params
+        request.route_name = route.name
+        if not route.streaming:
+            work.deadline = trio.current_time() + timeout
+        response = await route.handler(request)
+        if response is not None:
+            await response.send_to(request.send, head=request.method == "HEAD")
+
+    async def _to_framework(self, request: Request, work: trio.CancelScope) -> None:
+        """A request under the framework's prefix that no raw route took."""
         framework = self._framework
         assert framework is not None  # _framework_takes said so
         request.route_name = "api"
-        work.deadline = trio.current_time() + timeout
+        work.deadline = trio.current_time() + self.policy.request_timeout_seconds
         if self._api_limit is not None:
             await self._api_limit(request.client_host)
         scope = request.scope

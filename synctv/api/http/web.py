@@ -24,6 +24,7 @@ from synctv.api.http.cors import CorsPolicy
 from synctv.api.http.forwarded import ClientAddressResolver
 from synctv.api.http.principal import SOCKET_AUTHENTICATOR, Authenticator
 from synctv.api.http.rest import build_rest_api, docs_asset_routes
+from synctv.api.http.routes.web_client import WebClient
 from synctv.api.http.websocket import WebSocket
 from synctv.config import ConfigError, ServerConfig
 
@@ -55,17 +56,21 @@ def build_web_app(
     clock: Callable[[], float],
     api_limit: ApiLimit | None = None,
     authenticator: Authenticator | None = None,
+    web_client: WebClient | None = None,
 ) -> App:
     """Raw routes first (matched before the framework), then the REST API under ``/api``,
-    each of its requests first through ``api_limit`` (``RateLimits.check_api``) when given."""
+    each of its requests first through ``api_limit`` (``RateLimits.check_api``) when given;
+    with a ``web_client``, its files at ``/`` and its page for every client route."""
+    client_routes = web_client.routes() if web_client is not None else []
     return App(
-        [*routes, *docs_asset_routes()],
+        [*routes, *docs_asset_routes(), *client_routes],
         observe=observe,
         clock=clock,
         policy=web_policy(server),
         framework=build_rest_api(api_routers, authenticator),
         websocket_routes=[_authenticated(route, authenticator) for route in websocket_routes],
         api_limit=api_limit,
+        fallback=web_client.fallback if web_client is not None else None,
     )
 
 

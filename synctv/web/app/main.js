@@ -1,0 +1,69 @@
+// The client's entry point: the header, and the page for the current path.
+//   /                 rooms (discovery, my rooms, create) — sign in first
+//   /setup?token=...  first run: the root account
+//   /signin /signup   OPAQUE sign in / sign up
+//   /rooms/{id}       a room
+import { call, currentSession, onSessionChange, setSession } from "./api.js";
+import { html, render, useEffect, useState } from "./lib.js";
+import { Link, navigate, useLocation } from "./router.js";
+import { RoomPage } from "./pages/room.js";
+import { RoomsPage } from "./pages/rooms.js";
+import { SetupPage } from "./pages/setup.js";
+import { SignInPage } from "./pages/signin.js";
+
+function useSession() {
+  const [session, setCurrent] = useState(currentSession());
+  useEffect(() => onSessionChange(setCurrent), []);
+  return session;
+}
+
+async function signOut() {
+  try {
+    await call("POST", "/api/user/logout");
+  } catch {
+    // signed out here whatever the server says
+  }
+  setSession(null);
+  navigate("/signin");
+}
+
+/** Home for a signed-out visitor: first run when the server has no account yet. */
+function Welcome() {
+  const [needed, setNeeded] = useState(false);
+  useEffect(() => {
+    call("GET", "/api/setup", undefined, { token: null }).then((s) => setNeeded(s.needed), () => {});
+  }, []);
+  if (needed) return html`<${SetupPage} token="" />`;
+  return html`<${SignInPage} mode="signin" next="/" />`;
+}
+
+function App() {
+  const { path, query } = useLocation();
+  const session = useSession();
+  let page;
+  const room = path.match(/^\/rooms\/([A-Za-z0-9_-]+)\/?$/);
+  if (path === "/setup") page = html`<${SetupPage} token=${query.get("token") ?? ""} />`;
+  else if (path === "/signin" || path === "/signup") {
+    page = html`<${SignInPage} mode=${path === "/signin" ? "signin" : "signup"} next=${query.get("next") ?? "/"} />`;
+  } else if (room) page = html`<${RoomPage} key=${room[1]} roomId=${room[1]} />`;
+  else if (path === "/" && session) page = html`<${RoomsPage} />`;
+  else if (path === "/") page = html`<${Welcome} />`;
+  else page = html`<main class="card narrow"><h1>Not found</h1><p><${Link} href="/">Home</${Link}></p></main>`;
+  return html`
+    <header class="top">
+      <${Link} href="/" class="brand">SyncTV</${Link}>
+      <nav aria-label="Account">
+        ${session
+          ? html`<span class="who">${session.user.displayName || session.user.username}</span>
+              <button type="button" class="link-button" onClick=${signOut}>Sign out</button>`
+          : html`<${Link} href="/signin">Sign in</${Link}>`}
+      </nav>
+    </header>
+    ${page}`;
+}
+
+const root = document.getElementById("app");
+if (root) {
+  root.textContent = "";
+  render(html`<${App} />`, root);
+}

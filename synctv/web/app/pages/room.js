@@ -1,0 +1,276 @@
+// A room: the synchronized player, the playlist, the member list with each player's drift.
+// Chat with the danmaku overlay and voice come with their features: their places are marked.
+import { call, currentSession, enterAsGuest, explain, guestPass, tokenFor } from "../api.js";
+import { RoomChannel } from "../channel.js";
+import { html, useEffect, useRef, useState } from "../lib.js";
+import { login, WrongPassword } from "../opaque.js";
+import { Player } from "../player.js";
+import { Link } from "../router.js";
+import { Field } from "./forms.js";
+
+const PRESENCE_EVERY_MS = 2000;
+const PLAYLIST_EVENTS = new Set(["media_added", "media_moved", "media_removed", "playlist_cleared", "playlist_created"]);
+
+/**
+ * @typedef {import("../sync.js").PlaybackState} PlaybackState
+ * @typedef {import("../player.js").Media} Media
+ * @typedef {{room: import("./rooms.js").Room, myRole: string | null, myPermissions: string[]}} Access
+ */
+
+/** @param {{roomId: string}} props */
+export function RoomPage({ roomId }) {
+  const [access, setAccess] = useState(/** @type {Access | null} */ (null));
+  const [stage, setStage] = useState("loading");
+  const [error, setError] = useState("");
+  const signedIn = currentSession() !== null;
+
+  const load = async () => {
+    if (!signedIn && !guestPass(roomId)) return setStage("guest");
+    try {
+      const found = await call("GET", `/api/rooms/${roomId}`, undefined, { roomId });
+      setAccess(found);
+      setStage(found.myRole ? "ready" : "join");
+    } catch (e) {
+      setError(explain(e));
+      setStage("error");
+    }
+  };
+  useEffect(() => {
+    load();
+  }, [roomId]);
+
+  if (stage === "loading") return html`<main class="card narrow"><p>Loading the room…</p></main>`;
+  if (stage === "error") {
+    return html`<main class="card narrow"><h1>Cannot open this room</h1><p class="error" role="alert">${error}</p>
+      <p><${Link} href="/">Back to rooms</${Link}></p></main>`;
+  }
+  if (stage === "guest") {
+    const enter = async () => {
+      try {
+        await enterAsGuest(roomId);
+        await load();
+      } catch (e) {
+        setError(explain(e));
+      }
+    };
+    return html`<main class="card narrow"><h1>Join this room</h1>
+      <p><${Link} href=${`/signin?next=/rooms/${roomId}`}>Sign in</${Link}> to join, or watch as a guest if the room allows guests.</p>
+      <button type="button" onClick=${enter}>Enter as guest</button>
+      ${error && html`<p class="error" role="alert">${error}</p>`}</main>`;
+  }
+  if (stage === "join" || stage === "pending") {
+    return html`<${JoinForm} access=${/** @type {Access} */ (access)} pending=${stage === "pending"}
+      joined=${(/** @type {string} */ status) => (status === "pending" ? setStage("pending") : load())} />`;
+  }
+  return html`<${RoomView} roomId=${roomId} initial=${/** @type {Access} */ (access)} />`;
+}
+
+/** @param {{access: Access, pending: boolean, joined: (status: string) => void}} props */
+function JoinForm({ access, pending, joined }) {
+  const [error, setError] = useState("");
+  const room = access.room;
+  if (pending) {
+    return html`<main class="card narrow"><h1>${room.name}</h1>
+      <p role="status">Your request to join waits for the room's approval.</p></main>`;
+  }
+  /** @param {SubmitEvent} event */
+  const submit = async (event) => {
+    event.preventDefault();
+    const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
+    try {
+      // A password is proven with OPAQUE: it never leaves the browser.
+      const result = room.hasPassword
+        ? await login({
+          start: `/api/rooms/${room.id}/password/opaque/login/start`,
+          finish: `/api/rooms/${room.id}/password/opaque/login/finish`,
+          fields: {},
+          password: String(form.get("password")),
+          token: tokenFor(room.id),
+          roomId: room.id,
+        })
+        : await call("PUT", `/api/rooms/${room.id}/members/@me`, {}, { roomId: room.id });
+      joined(result.status);
+    } catch (e) {
+      setError(e instanceof WrongPassword ? "Wrong room password." : explain(e));
+    }
+  };
+  return html`<main class="card narrow"><h1>${room.name}</h1>
+    ${room.description && html`<p>${room.description}</p>`}
+    <form onSubmit=${submit}>
+      ${room.hasPassword && html`<${Field} label="Room password" name="password" type="password" required autocomplete="off" />`}
+      ${error && html`<p class="error" role="alert">${error}</p>`}
+      <button type="submit">Join room</button>
+    </form></main>`;
+}
+
+/** @param {{roomId: string, initial: Access}} props */
+function RoomView({ roomId, initial }) {
+  const [access, setAccess] = useState(initial);
+  const [state, setState] = useState(/** @type {PlaybackState | null} */ (null));
+  const [media, setMedia] = useState(/** @type {Media[]} */ ([]));
+  const [link, setLink] = useState("connecting");
+  const [notice, setNotice] = useState("");
+  const [drift, setDrift] = useState(/** @type {number | null} */ (null));
+  const [channel, setChannel] = useState(/** @type {RoomChannel | null} */ (null));
+  const stateRef = useRef(state);
+  stateRef.current = state;
+  const can = (/** @type {string} */ p) => access.myPermissions.includes(p);
+
+  const loadPlaylist = () =>
+    call("GET", `/api/rooms/${roomId}/media`, undefined, { roomId }).then((p) => setMedia(p.media), (e) => setNotice(explain(e)));
+
+  useEffect(() => {
+    loadPlaylist();
+    /** @param {PlaybackState} next */
+    const apply = (next) => {
+      const current = stateRef.current;
+      if (current && Number(next.version) < Number(current.version)) return;
+      stateRef.current = next;
+      setState(next);
+    };
+    const opened = new RoomChannel(roomId, {
+      welcome: (welcome) => {
+        setAccess(/** @type {Access} */ (welcome.room));
+        apply(welcome.playback);
+        loadPlaylist();
+      },
+      playback: apply,
+      event: (event) => {
+        if (PLAYLIST_EVENTS.has(event.type)) loadPlaylist();
+        if (event.type === "room_deleted") setNotice("This room was deleted.");
+      },
+      error: (error) => setNotice(`${error.message} (${error.code})`),
+      status: (status, detail) => setLink(detail && status === "closed" ? `${status}: ${detail}` : status),
+    });
+    setChannel(opened);
+    opened.open();
+    return () => opened.close();
+  }, [roomId]);
+
+  const clockError = drift === null ? null : channel?.clock.errorBound ?? null;
+  const playing = state?.mediaId ? media.find((m) => m.id === state.mediaId) ?? null : null;
+  return html`
+    <main class="room">
+      <header class="room-head">
+        <h1>${access.room.name}</h1>
+        <span class=${`link ${link}`} role="status" aria-label="Connection">${link}</span>
+        <span class="sync" aria-label="My drift">${drift === null ? "" : `drift ${Math.round(drift * 1000)} ms`}</span>
+        <span class="sync" aria-label="Clock error">${clockError === null ? "" : `clock ±${Math.round(clockError * 1000)} ms`}</span>
+        <${InviteLink} roomId=${roomId} />
+      </header>
+      ${notice && html`<p class="notice" role="status">${notice} <button type="button" class="link-button" onClick=${() => setNotice("")}>dismiss</button></p>`}
+      <div class="room-grid">
+        <section class="stage" aria-label="Player">
+          <${Player} media=${playing} state=${state} channel=${channel}
+            canControl=${can("control_playback_state")} onDrift=${setDrift} />
+          <div class="danmaku-slot" data-slot="danmaku"></div>
+        </section>
+        <aside class="side">
+          <${Playlist} roomId=${roomId} media=${media} current=${state?.mediaId ?? ""}
+            canAdd=${can("manage_own_media")} canNavigate=${can("navigate_playback")}
+            play=${(/** @type {string} */ mediaId) => channel?.command({ action: "start", mediaId, version: state?.version })} />
+          ${can("view_members") && html`<${Members} roomId=${roomId} />`}
+          <section class="card chat-slot" aria-label="Chat" data-slot="chat">
+            <h2>Chat</h2><p class="aside">Chat and danmaku arrive with the chat feature.</p>
+          </section>
+          <div data-slot="voice"></div>
+        </aside>
+      </div>
+    </main>`;
+}
+
+/** The room's address, copied for sharing. @param {{roomId: string}} props */
+function InviteLink({ roomId }) {
+  const [copied, setCopied] = useState(false);
+  const link = `${location.origin}/rooms/${roomId}`;
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(link);
+      setCopied(true);
+      setTimeout(() => setCopied(false), 2000);
+    } catch {
+      window.prompt("Copy the invite link", link);
+    }
+  };
+  return html`<button type="button" class="small invite" onClick=${copy}>${copied ? "Link copied" : "Copy invite link"}</button>`;
+}
+
+/**
+ * @param {{roomId: string, media: Media[], current: string, canAdd: boolean, canNavigate: boolean,
+ *   play: (mediaId: string) => void}} props
+ */
+function Playlist({ roomId, media, current, canAdd, canNavigate, play }) {
+  const [error, setError] = useState("");
+  /** @param {SubmitEvent} event */
+  const add = async (event) => {
+    event.preventDefault();
+    const formElement = /** @type {HTMLFormElement} */ (event.target);
+    const form = new FormData(formElement);
+    const url = String(form.get("mediaUrl")).trim();
+    const name = String(form.get("mediaName") || "").trim() || decodeURIComponent(url.split(/[?#]/)[0].split("/").pop() || url);
+    try {
+      await call("POST", `/api/rooms/${roomId}/media`, { items: [{ name, source: { kind: "url", url } }] }, { roomId });
+      formElement.reset();
+      setError("");
+    } catch (e) {
+      setError(explain(e));
+    }
+  };
+  return html`<section class="card playlist" aria-label="Playlist">
+    <h2>Playlist</h2>
+    ${media.length ? html`<ol>${media.map((m) => html`<li key=${m.id} class=${m.id === current ? "current" : ""}>
+        <span class="name">${m.name}</span>
+        ${canNavigate && html`<button type="button" class="small" onClick=${() => play(m.id)}
+          aria-label=${`Play ${m.name}`}>${m.id === current ? "Playing" : "Play"}</button>`}
+      </li>`)}</ol>` : html`<p class="aside">The playlist is empty.</p>`}
+    ${canAdd && html`<form onSubmit=${add}>
+      <${Field} label="Media URL" name="mediaUrl" type="url" required placeholder="https://…/video.mp4" />
+      <${Field} label="Title (optional)" name="mediaName" />
+      ${error && html`<p class="error" role="alert">${error}</p>`}
+      <button type="submit">Add to playlist</button>
+    </form>`}
+  </section>`;
+}
+
+/**
+ * @typedef {{connectionId: string, userId: string, role: string, buffering: boolean, drift: number | null}} Online
+ */
+
+/** Who is connected, each player's buffering state and drift (view_members). @param {{roomId: string}} props */
+function Members({ roomId }) {
+  const [online, setOnline] = useState(/** @type {Online[]} */ ([]));
+  const [names, setNames] = useState(/** @type {Record<string, string>} */ ({}));
+  const [worst, setWorst] = useState(/** @type {number | null} */ (null));
+  useEffect(() => {
+    let stopped = false;
+    const poll = async () => {
+      try {
+        const [presence, members] = await Promise.all([
+          call("GET", `/api/rooms/${roomId}/presence`, undefined, { roomId }),
+          call("GET", `/api/rooms/${roomId}/members`, undefined, { roomId }),
+        ]);
+        if (stopped) return;
+        setOnline(presence.online);
+        setWorst(presence.worstDrift);
+        setNames(Object.fromEntries(members.members.map((/** @type {{userId: string, username: string}} */ m) => [m.userId, m.username])));
+      } catch {
+        // the next poll tries again
+      }
+    };
+    poll();
+    const timer = setInterval(poll, PRESENCE_EVERY_MS);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, [roomId]);
+  const inStep = worst === null || worst < 0.1;
+  return html`<section class="card members" aria-label="Members">
+    <h2>Watching <span class=${`sync-dot ${inStep ? "ok" : "off"}`} title=${inStep ? "in sync" : "out of sync"}></span></h2>
+    <ul>${online.map((p) => html`<li key=${p.connectionId}>
+      <span class="name">${names[p.userId] ?? "guest"}</span>
+      <span class="meta">${p.role}${p.buffering ? " · buffering" : ""}</span>
+      <span class="drift">${p.drift === null || p.drift === undefined ? "–" : `${Math.round(p.drift * 1000)} ms`}</span>
+    </li>`)}</ul>
+  </section>`;
+}

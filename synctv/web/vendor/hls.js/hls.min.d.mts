@@ -1,0 +1,3 @@
+export * from "hls.js";
+import Hls from "hls.js";
+export default Hls;

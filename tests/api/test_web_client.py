@@ -1,0 +1,245 @@
+"""The browser client's files over real HTTP: the page at ``/`` and at client routes, server
+prefixes kept 404, immutable fingerprinted assets, ETag/304, gzip, and the security headers."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from synctv.api.http.routes.web_client import (
+    CONTENT_SECURITY_POLICY,
+    WebClient,
+    load_web_client,
+)
+from synctv.api.http.server import HttpListenerSettings, HttpServer
+from synctv.api.http.web import build_web_app
+from synctv.config import ServerConfig
+
+GUARD = 15
+BIG = "export const text = " + repr("synctv " * 400) + ";\n"
+FILES = {
+    "index.html": b'<!doctype html><script type="module" src="/assets/__VERSION__/app/main.js">'
+    b"</script>",
+    "app/main.js": BIG.encode(),
+    "app/tiny.css": b"body{}",
+    "vendor/lib/LICENSE": b"MIT",
+}
+NO_ENCODING = {"accept-encoding": "identity"}
+
+
+@asynccontextmanager
+async def serving(client: WebClient) -> AsyncIterator[httpx.AsyncClient]:
+    app = build_web_app(ServerConfig(), routes=[], clock=trio.current_time, web_client=client)
+    settings = HttpListenerSettings(
+        "test", "127.0.0.1", 0, max_connections=10, max_connections_per_address=10
+    )
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(HttpServer(app, settings).serve)
+        async with httpx.AsyncClient(base_url=binds[0], timeout=GUARD) as http:
+            yield http
+        nursery.cancel_scope.cancel()
+
+
+@pytest.fixture
+async def small() -> AsyncIterator[tuple[WebClient, httpx.AsyncClient]]:
+    client = WebClient(FILES)
+    async with serving(client) as http:
+        yield client, http
+
+
+def assert_secure(response: httpx.Response) -> None:
+    headers = response.headers
+    assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert "script-src 'self' 'wasm-unsafe-eval';" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "same-origin"
+    assert headers["x-frame-options"] == "DENY"
+
+
+async def test_the_page_names_the_fingerprinted_tree(
+    small: tuple[WebClient, httpx.AsyncClient],
+) -> None:
+    client, http = small
+    page = await http.get("/", headers=NO_ENCODING)
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert f"/assets/{client.version}/app/main.js".encode() in page.content
+    assert b"__VERSION__" not in page.content
+    assert page.headers["cache-control"] == "no-cache"
+    assert page.headers["etag"].startswith('"')
+    assert_secure(page)
+
+
+async def test_client_routes_get_the_page_server_prefixes_stay_404(
+    small: tuple[WebClient, httpx.AsyncClient],
+) -> None:
+    _, http = small
+    index = (await http.get("/", headers=NO_ENCODING)).content
+    for path in ("/rooms", "/rooms/abc", "/setup", "/signin/"):
+        reply = await http.get(path, headers=NO_ENCODING)
+        assert (reply.status_code, reply.content) == (200, index), path
+        head = await http.head(path)
+        assert (head.status_code, head.content) == (200, b""), path
+    for path in (
+        "/api/nothing", "/api", "/ws/rooms/x", "/live/x.flv", "/proxy/abc",
+        "/assets/nothing", "/health/x", "/metrics", "/favicon.ico", "/rooms/x.js",
+    ):  # fmt: skip
+        reply = await http.get(path)
+        assert reply.status_code == 404, path
+        assert reply.json()["code"] == "not_found", path
+    posted = await http.post("/rooms/abc")
+    assert (posted.status_code, posted.json()["code"]) == (404, "not_found")
+
+
+async def test_assets_of_this_version_are_immutable(
+    small: tuple[WebClient, httpx.AsyncClient],
+) -> None:
+    client, http = small
+    current = await http.get(f"/assets/{client.version}/app/main.js", headers=NO_ENCODING)
+    assert current.status_code == 200
+    assert current.content == FILES["app/main.js"]
+    assert current.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert current.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert_secure(current)
+    licence = await http.get(f"/assets/{client.version}/vendor/lib/LICENSE")
+    assert licence.headers["content-type"] == "text/plain; charset=utf-8"
+    # A page loaded before an upgrade asks for the old digest: it gets today's file, revalidated.
+    old = await http.get("/assets/0123456789abcdef/app/main.js", headers=NO_ENCODING)
+    assert (old.status_code, old.content) == (200, FILES["app/main.js"])
+    assert old.headers["cache-control"] == "no-cache"
+    missing = await http.get(f"/assets/{client.version}/app/missing.js")
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    escape = await http.get(f"/assets/{client.version}/../index.html")
+    assert escape.status_code == 404 or escape.content != FILES["index.html"]
+
+
+async def test_etag_revalidation_answers_304(
+    small: tuple[WebClient, httpx.AsyncClient],
+) -> None:
+    client, http = small
+    for path in ("/", "/rooms/x", "/assets/0123456789abcdef/app/main.js"):
+        first = await http.get(path, headers=NO_ENCODING)
+        etag = first.headers["etag"]
+        again = await http.get(path, headers={**NO_ENCODING, "if-none-match": etag})
+        assert (again.status_code, again.content) == (304, b""), path
+        assert again.headers["etag"] == etag
+        assert_secure(again)
+        listed = await http.get(path, headers={**NO_ENCODING, "if-none-match": f'"x", W/{etag}'})
+        assert listed.status_code == 304
+        other = await http.get(path, headers={**NO_ENCODING, "if-none-match": '"other"'})
+        assert (other.status_code, other.content) == (200, first.content)
+    # The gzip representation has its own validator: a cached identity body is not it.
+    path = f"/assets/{client.version}/app/main.js"
+    etag = (await http.get(path, headers=NO_ENCODING)).headers["etag"]
+    zipped = await http.get(path, headers={"accept-encoding": "gzip", "if-none-match": etag})
+    assert zipped.status_code == 200
+    assert zipped.headers["etag"] not in (etag, f"W/{etag}")
+
+
+async def test_gzip_for_text_when_accepted(small: tuple[WebClient, httpx.AsyncClient]) -> None:
+    client, http = small
+    path = f"/assets/{client.version}/app/main.js"
+    for accept, encoded in (
+        ("gzip", True), ("br, gzip;q=0.5", True), ("*", True), ("gzip;q=0", False),
+        ("identity", False), ("br", False),
+    ):  # fmt: skip
+        async with http.stream("GET", path, headers={"accept-encoding": accept}) as reply:
+            raw = b"".join([chunk async for chunk in reply.aiter_raw()])
+        assert "Accept-Encoding" in reply.headers["vary"]
+        if encoded:
+            assert reply.headers["content-encoding"] == "gzip", accept
+            assert gzip.decompress(raw) == FILES["app/main.js"]
+            assert len(raw) < len(FILES["app/main.js"]) / 5
+        else:
+            assert "content-encoding" not in reply.headers, accept
+            assert raw == FILES["app/main.js"]
+    tiny = await http.get(
+        f"/assets/{client.version}/app/tiny.css", headers={"accept-encoding": "gzip"}
+    )
+    assert "content-encoding" not in tiny.headers  # too small to gain
+
+
+def test_a_tree_without_index_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.js").write_text("")
+    with pytest.raises(ValueError):
+        WebClient.from_directory(tmp_path)
+
+
+def test_the_digest_follows_every_byte() -> None:
+    same = WebClient(dict(FILES))
+    changed = WebClient({**FILES, "app/tiny.css": b"body{ }"})
+    renamed = WebClient(
+        {**{k: v for k, v in FILES.items() if k != "app/tiny.css"}, "app/t.css": b"body{}"}
+    )
+    assert same.version == WebClient(FILES).version
+    assert len({same.version, changed.version, renamed.version}) == 3
+
+
+async def test_the_shipped_client_has_no_inline_script() -> None:
+    client = load_web_client()
+    assert client is load_web_client()  # read once per process
+    page = client.index.body.decode()
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", page, re.S)
+    assert scripts
+    for attributes, body in scripts:
+        assert 'src="/assets/' in attributes
+        assert body.strip() == ""
+    assert not re.search(r"\son[a-z]+=", page), "inline event handler"
+    assert " style=" not in page
+    assert "<style" not in page
+    for referenced in re.findall(rf"/assets/{client.version}/([^\"']+)", page):
+        assert referenced in client.assets, referenced
+    async with serving(client) as http:
+        page_reply = await http.get("/")
+        assert page_reply.status_code == 200
+        entry = await http.get(f"{client.base}/app/main.js")
+        assert entry.status_code == 200
+
+
+FIRST_LOAD_BUDGET = 150 * 1024  # issue 15: the sign-in page, compressed
+_STATIC_IMPORT = re.compile(
+    r"""(?:^|[;\n}])\s*(?:import|export)\s[^;'"]*?from\s*["']([^"']+)["']"""
+)
+
+
+def static_import_graph(client: WebClient, entry: str) -> set[str]:
+    """``entry`` and every module it imports statically, transitively (tree-relative names)."""
+    pending, found = [entry], set()
+    while pending:
+        name = pending.pop()
+        if name not in found:
+            found.add(name)
+            for target in _STATIC_IMPORT.findall(client.assets[name].body.decode()):
+                pending.append(os.path.normpath(f"{os.path.dirname(name)}/{target}"))
+    return found
+
+
+async def test_the_first_load_stays_small_the_libraries_load_later() -> None:
+    """What the sign-in page fetches before any password is typed: the page, its stylesheet and
+    icon, and the static import graph of main.js, gzip as served. OPAQUE, hls.js and mpegts.js
+    are dynamic imports (``import()`` / a script added when needed) and are not in it."""
+    client = load_web_client()
+    fetched = {"app/style.css", "favicon.svg", *static_import_graph(client, "app/main.js")}
+    assert "app/opaque.js" in fetched  # imported statically, it imports the library lazily
+    assert not any(
+        name.startswith(("vendor/opaque", "vendor/hls", "vendor/mpegts")) for name in fetched
+    )
+    total = len(client.index.gzipped())
+    async with serving(client) as http:
+        for name in sorted(fetched):
+            async with http.stream(
+                "GET", f"{client.base}/{name}", headers={"accept-encoding": "gzip"}
+            ) as reply:
+                assert reply.status_code == 200, name
+                total += len(b"".join([chunk async for chunk in reply.aiter_raw()]))
+    print(f"first load: {len(fetched) + 1} files, {total} bytes compressed")
+    assert total <= FIRST_LOAD_BUDGET
