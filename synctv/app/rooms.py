@@ -21,7 +21,7 @@ from synctv.api.http.routes.room_channel import RoomChannel, presence_router
 from synctv.api.http.routes.room_live import live_playback, room_live_router
 from synctv.api.http.routes.rooms import guest_router, rooms_router
 from synctv.api.http.routes.voice_channel import VoiceSignalling
-from synctv.api.http.routes.voice_ice import voice_ice_router
+from synctv.api.http.routes.voice_ice import VoiceIce, voice_ice_router
 from synctv.api.realtime_messages import event_frame
 from synctv.app.feature import Feature, Services, Task
 from synctv.app.identity_service import identity_service
@@ -105,6 +105,13 @@ async def build(services: Services) -> Feature:
     )
     channel = RoomChannel(rooms, playlists, hub, presence, chat, voice)
     identity = identity_service(services)  # reads callers' tokens, issues guest tokens
+    ice = VoiceIce(
+        rooms,
+        services.config.webrtc,
+        bound_stun_port=services.addresses.stun_port,
+        external_servers=lambda: settings.get(WEBRTC_EXTERNAL_ICE_SERVERS),
+        max_participants=lambda: settings.get(WEBRTC_MAX_VOICE_PARTICIPANTS_PER_ROOM),
+    )
     routers = [
         rooms_router(rooms, passwords),
         playlists_router(playlists, live_playback(room_live, urls)),
@@ -112,20 +119,24 @@ async def build(services: Services) -> Feature:
         guest_router(rooms, identity.tokens.issue_guest),
         presence_router(rooms, presence),
         chat_router(chat),
-        voice_ice_router(
-            rooms,
-            services.config.webrtc,
-            bound_stun_port=services.addresses.stun_port,
-            external_servers=lambda: settings.get(WEBRTC_EXTERNAL_ICE_SERVERS),
-            max_participants=lambda: settings.get(WEBRTC_MAX_VOICE_PARTICIPANTS_PER_ROOM),
-        ),
+        voice_ice_router(ice),
     ]
     return Feature(
         "rooms",
         api_routers=routers,
         websocket_routes=[channel.route()],
         grpc_handlers=[
-            RoomServicer(identity.authenticate, rooms, playlists, passwords, presence, chat)
+            RoomServicer(
+                identity.authenticate,
+                rooms,
+                playlists,
+                passwords,
+                presence,
+                chat,
+                live=room_live,
+                live_urls=urls,
+                voice_ice=ice,
+            )
         ],
         admin_handlers=[RoomAdmin(rooms)],
         tasks=[

@@ -1,16 +1,19 @@
 """``synctv.v1.RoomService`` seen by Google's grpcio client against the whole server on a real
 PostgreSQL: rooms, settings, members, join requests, bans and kicks, room passwords (plain and
-OPAQUE), the playlist and playback, chat and danmaku, each answer what the REST API answers; refusals carry the
-catalogue code and its details in ``google.rpc.ErrorInfo``. And the twin rule of issue 12: every
-REST operation under ``/api/rooms`` (from the served OpenAPI document) has its named rpc, served.
+OPAQUE), the playlist and playback, chat and danmaku, the room's live streams, the voice ICE
+servers, each answer what the REST API answers; refusals carry the catalogue code and its
+details in ``google.rpc.ErrorInfo``. And the twin rule of issue 12: every REST operation under
+``/api/rooms`` (from the served OpenAPI document) has its named rpc, served.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import grpc
+import httpx
 import pytest
 from google.protobuf import json_format
 from google.protobuf.empty_pb2 import Empty
@@ -81,6 +84,10 @@ TWINS: dict[tuple[str, str], str] = {
     ("POST", "/api/rooms/{room_id}/chat"): "SendChatMessage",
     ("DELETE", "/api/rooms/{room_id}/chat/{message_id}"): "DeleteChatMessage",
     ("GET", "/api/rooms/{room_id}/chat/timeline"): "GetDanmakuTimeline",
+    ("POST", "/api/rooms/{room_id}/live"): "CreateLiveStream",
+    ("GET", "/api/rooms/{room_id}/live"): "ListLiveStreams",
+    ("DELETE", "/api/rooms/{room_id}/live/{stream_id}"): "DeleteLiveStream",
+    ("GET", "/api/rooms/{room_id}/webrtc/ice-servers"): "GetVoiceIceServers",
 }
 _HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
@@ -88,14 +95,14 @@ _HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 class Rooms:
     """One person's RoomService client (their token in the metadata)."""
 
-    def __init__(self, address: str, token: str | None) -> None:
+    def __init__(self, address: str, token: str | None, authority: str | None = None) -> None:
         self.address = address
         self.token = token
+        self.authority = authority  # the calls' :authority (default: the address)
 
     async def __call__(self, method: str, request: Message, reply: type[M]) -> M:
-        return await call(
-            self.address, f"/synctv.v1.RoomService/{method}", request, reply, self.token
-        )
+        path = f"/synctv.v1.RoomService/{method}"
+        return await call(self.address, path, request, reply, self.token, self.authority)
 
     async def refused(self, method: str, request: Message) -> tuple[grpc.StatusCode, str]:
         with pytest.raises(Refused) as failure:
@@ -693,6 +700,241 @@ async def test_chat_and_danmaku(tmp_path: Path, postgres: RunningPostgres) -> No
         assert [m.id for m in gone.messages] == [danmaku.id]  # reading is still allowed
 
 
+def without_token(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+def token_of(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["token"][0]
+
+
+def untokened(body: dict[str, Any]) -> dict[str, Any]:
+    """A stream's or a playback's URLs without their viewer token (minted per call) and its
+    expiry (an int64: a JSON string over gRPC)."""
+    return {
+        k: without_token(v) if k.endswith("Url") else v for k, v in body.items() if k != "expiresAt"
+    }
+
+
+async def gate(url: str) -> int:
+    """The status of a HEAD on a live URL: 503 once past the viewer gate (nobody publishes)."""
+    async with httpx.AsyncClient(timeout=20) as client:
+        return (await client.head(url)).status_code
+
+
+async def test_live_streams(tmp_path: Path, postgres: RunningPostgres) -> None:
+    """A room's live streams over gRPC are REST's: created (the key shown once, the stream an
+    item of the playlist), listed and deleted through the same service, the same URLs with the
+    caller's own viewer token, which the live gate admits; GetPlayback carries the playing
+    stream's URLs as REST's playback does."""
+    async with identity_server(tmp_path, postgres) as server:
+        (owner_rest, owner), (member_rest, member), (_, outsider) = await people(
+            server, "owner", "member", "outsider"
+        )
+        private = room_pb2.CreateRoomRequest(name="Films", is_public=False)
+        room = (await owner("CreateRoom", private, room_pb2.RoomEnvelope)).room
+        other = (await outsider("CreateRoom", private, room_pb2.RoomEnvelope)).room
+        r = {"room_id": room.id}
+        ref = room_pb2.RoomRef(**r)
+        await member("JoinRoom", room_pb2.JoinRoomRequest(**r), room_pb2.JoinRoomResponse)
+
+        created = await owner(
+            "CreateLiveStream",
+            room_pb2.CreateLiveStreamRequest(**r, title="Friday"),
+            room_pb2.CreatedLiveStream,
+        )
+        stream = created.stream_id
+        rtmp_port = server.controller.addresses.rtmp[0][1]
+        assert created.rtmp_server == f"rtmp://127.0.0.1:{rtmp_port}/{room.id}"
+        assert (created.title, created.live, bool(created.stream_key)) == ("Friday", False, True)
+        assert created.HasField("expires_at")  # a private room: the URLs carry a token
+        assert (
+            created.flv_url == f"{server.base}/live/{stream}.flv?token={token_of(created.flv_url)}"
+        )
+        assert created.hls_url.startswith(f"{server.base}/live/{stream}/index.m3u8?token=")
+        assert created.rtmp_url.startswith(
+            f"rtmp://127.0.0.1:{rtmp_port}/{room.id}/{stream}?token="
+        )
+        # The token opens the gate (nobody publishes: 503); without it, the gate refuses.
+        assert await gate(created.flv_url) == 503
+        assert await gate(without_token(created.flv_url)) == 401
+        # The stream is the playlist's live item.
+        [item] = (
+            await member("ListMedia", room_pb2.ListMediaRequest(**r), room_pb2.Playlist)
+        ).media
+        assert (item.id, item.kind) == (created.media_id, "live")
+        assert as_json(item.source) == {"kind": "live", "streamId": stream}
+
+        # Listed over gRPC as over REST, each with the caller's own token.
+        listed = await member("ListLiveStreams", ref, room_pb2.LiveStreams)
+        [mine] = listed.streams
+        assert token_of(mine.flv_url) != token_of(created.flv_url)
+        assert await gate(mine.hls_url) == 503
+        rest = await member_rest.ok("GET", f"/api/rooms/{room.id}/live")
+        assert [untokened(s) for s in as_json(listed)["streams"]] == [
+            untokened(s) for s in rest["streams"]
+        ]
+        # Field for field the REST models (their OpenAPI schemas).
+        schemas = (await owner_rest.person.http.get("/api/openapi.json")).json()["components"][
+            "schemas"
+        ]
+        assert set(as_json(created)) == set(schemas["CreatedLiveOut"]["properties"])
+        assert set(as_json(mine)) == set(schemas["LiveStreamOut"]["properties"])
+
+        # The playback of the live item: the caller's URLs, as REST's playback field.
+        await owner(
+            "StartPlayback", room_pb2.StartPlaybackRequest(**r, media_id=item.id), room_pb2.Playback
+        )
+        playing = await member("GetPlayback", ref, room_pb2.Playback)
+        assert (playing.state.kind, playing.playback.kind, playing.playback.stream_id) == (
+            "live",
+            "live",
+            stream,
+        )
+        assert token_of(playing.playback.flv_url) != token_of(created.flv_url)
+        assert await gate(playing.playback.flv_url) == 503
+        rest_playing = await member_rest.ok("GET", f"/api/rooms/{room.id}/playback")
+        assert untokened(as_json(playing)["playback"]) == untokened(rest_playing["playback"])
+        assert abs(playing.playback.expires_at - rest_playing["playback"]["expiresAt"]) <= 2
+        assert set(as_json(playing.playback)) == set(schemas["LivePlaybackOut"]["properties"])
+
+        # Refusals: REST's.
+        assert (
+            await member.denied(
+                "CreateLiveStream", room_pb2.CreateLiveStreamRequest(**r, title="mine")
+            )
+            == "manage_live_streams"
+        )
+        mine_ref = room_pb2.LiveStreamRef(**r, stream_id=stream)
+        assert await member.denied("DeleteLiveStream", mine_ref) == "manage_live_streams"
+        assert await outsider.refused("ListLiveStreams", ref) == (
+            grpc.StatusCode.NOT_FOUND,
+            "room_not_found",
+        )
+        for title in ("x" * 201, "a\x07b"):
+            assert await owner.refused(
+                "CreateLiveStream", room_pb2.CreateLiveStreamRequest(**r, title=title)
+            ) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_parameter"), title
+        # Another room's stream is not this room's to delete.
+        elsewhere = await outsider(
+            "CreateLiveStream",
+            room_pb2.CreateLiveStreamRequest(room_id=other.id),
+            room_pb2.CreatedLiveStream,
+        )
+        assert await owner.refused(
+            "DeleteLiveStream", room_pb2.LiveStreamRef(**r, stream_id=elsewhere.stream_id)
+        ) == (grpc.StatusCode.NOT_FOUND, "stream_not_found")
+        assert await gate(elsewhere.flv_url) == 503
+
+        # Deleting: the item leaves the playlist, playback stops, the URLs are gone.
+        await owner("DeleteLiveStream", mine_ref, Empty)
+        assert list((await member("ListLiveStreams", ref, room_pb2.LiveStreams)).streams) == []
+        assert (
+            list(
+                (await member("ListMedia", room_pb2.ListMediaRequest(**r), room_pb2.Playlist)).media
+            )
+            == []
+        )
+        stopped = await member("GetPlayback", ref, room_pb2.Playback)
+        assert (stopped.state.HasField("media_id"), stopped.HasField("playback")) == (False, False)
+        assert await gate(created.flv_url) == 404
+        assert await owner.refused("DeleteLiveStream", mine_ref) == (
+            grpc.StatusCode.NOT_FOUND,
+            "stream_not_found",
+        )
+
+
+TURN = {"turn": {"urls": ["turn:turn.test:3478"], "shared_secret": "k", "ttl_seconds": 600}}
+
+
+async def test_voice_ice_servers(tmp_path: Path, postgres: RunningPostgres) -> None:
+    """GetVoiceIceServers is REST's list: the built-in STUN at the host of the call's
+    :authority (REST: Host) unless webrtc.public_host is set, a TURN credential of the
+    caller's own, and REST's refusals."""
+    async with identity_server(tmp_path, postgres, webrtc=TURN) as server:
+        (owner_rest, owner), (member_rest, member), (_, visitor) = await people(
+            server, "owner", "member", "visitor"
+        )
+        room = (
+            await owner(
+                "CreateRoom", room_pb2.CreateRoomRequest(name="Talk"), room_pb2.RoomEnvelope
+            )
+        ).room
+        r = {"room_id": room.id}
+        ref = room_pb2.RoomRef(**r)
+        await member("JoinRoom", room_pb2.JoinRoomRequest(**r), room_pb2.JoinRoomResponse)
+        path = f"/api/rooms/{room.id}/webrtc/ice-servers"
+        stun_port = server.controller.addresses.stun_port()
+
+        found = await member("GetVoiceIceServers", ref, room_pb2.VoiceIceServers)
+        stun, turn = found.ice_servers
+        assert list(stun.urls) == [f"stun:127.0.0.1:{stun_port}"]
+        assert (stun.HasField("username"), stun.HasField("credential")) == (False, False)
+        assert found.builtin_stun.url == f"stun:127.0.0.1:{stun_port}"
+        assert (list(found.builtin_stun.transports), found.builtin_stun.reachable) == (
+            ["udp", "tcp"],
+            True,
+        )
+        assert found.builtin_stun.HasField("problem") is False
+        assert list(turn.urls) == ["turn:turn.test:3478"]
+        assert turn.username == f"{found.turn_expires_at}:{member_rest.id}"
+        assert found.max_participants == 8
+        # The proto JSON mapping is the REST body (the int64 expiry as a string).
+        rest = await member_rest.ok("GET", path)
+        mapped = as_json(found)
+        assert abs(int(mapped.pop("turnExpiresAt")) - rest.pop("turnExpiresAt")) <= 2
+        for entry in (*mapped["iceServers"], *rest["iceServers"]):
+            entry.pop("username", None), entry.pop("credential", None)
+        assert mapped == without_nulls(rest)
+
+        # Another :authority, another advertised host (as another Host header over REST).
+        elsewhere = Rooms(member.address, member.token, authority=f"localhost:{stun_port}")
+        moved = await elsewhere("GetVoiceIceServers", ref, room_pb2.VoiceIceServers)
+        assert list(moved.ice_servers[0].urls) == [f"stun:localhost:{stun_port}"]
+        assert moved.builtin_stun.url == f"stun:localhost:{stun_port}"
+
+        # Refusals: a visitor, a member without use_voice_chat, voice turned off.
+        assert await visitor.denied("GetVoiceIceServers", ref) == ""
+        await owner(
+            "UpdateMember",
+            room_pb2.UpdateMemberRequest(
+                **r, user_id=member_rest.id, removed=permission_list("use_voice_chat")
+            ),
+            Empty,
+        )
+        assert await member.denied("GetVoiceIceServers", ref) == "use_voice_chat"
+        await owner_rest.ok("PATCH", f"/api/rooms/{room.id}/settings", {"voiceChatEnabled": False})
+        assert await owner.refused("GetVoiceIceServers", ref) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "voice_disabled",
+        )
+
+
+async def test_voice_ice_servers_at_the_public_host(
+    tmp_path: Path, postgres: RunningPostgres
+) -> None:
+    """With webrtc.public_host set, the built-in STUN is advertised there whatever the call's
+    :authority (the probe finds nobody at 127.0.0.2: unreachable, as REST reports it)."""
+    async with identity_server(tmp_path, postgres, webrtc={"public_host": "127.0.0.2"}) as server:
+        [(_, owner)] = await people(server, "owner")
+        room = (
+            await owner(
+                "CreateRoom", room_pb2.CreateRoomRequest(name="Talk"), room_pb2.RoomEnvelope
+            )
+        ).room
+        port = server.controller.addresses.stun_port()
+        caller = Rooms(owner.address, owner.token, authority="localhost")
+        found = await caller(
+            "GetVoiceIceServers", room_pb2.RoomRef(room_id=room.id), room_pb2.VoiceIceServers
+        )
+        assert [list(s.urls) for s in found.ice_servers] == [[f"stun:127.0.0.2:{port}"]]
+        assert (found.builtin_stun.reachable, found.builtin_stun.problem) == (
+            False,
+            "connection refused",
+        )
+        assert found.HasField("turn_expires_at") is False
+
+
 def rest_operations(document: dict[str, Any]) -> set[tuple[str, str]]:
     """(METHOD, path) of every operation under /api/rooms in an OpenAPI document."""
     return {
@@ -733,7 +975,7 @@ async def test_every_rest_operation_has_a_grpc_twin(
 NEEDS_NO_PERMISSION = {
     "CreateRoom", "DiscoverRooms", "ListMyRooms", "GetRoom", "GetRoomSettings",  # any account
     "JoinRoom", "LeaveRoom", "RoomPasswordLoginStart", "RoomPasswordLoginFinish",  # joining
-    "ListMedia", "GetPlayback",  # members (a visitor is refused: below)
+    "ListMedia", "GetPlayback", "ListLiveStreams",  # members (a visitor is refused: below)
     # Checks its OPAQUE session first (the REST route's order), then manage_room_settings.
     "RoomPasswordRegistrationFinish",
 }  # fmt: skip
@@ -850,6 +1092,17 @@ async def test_every_rpc_refuses_without_its_permission(
                 room_pb2.DanmakuTimelineRequest(**r, media_id=item.id),
                 "view_chat_history",
             ),
+            (
+                "CreateLiveStream",
+                room_pb2.CreateLiveStreamRequest(**r, title="t"),
+                "manage_live_streams",
+            ),
+            (
+                "DeleteLiveStream",
+                room_pb2.LiveStreamRef(**r, stream_id="any"),
+                "manage_live_streams",
+            ),
+            ("GetVoiceIceServers", room_pb2.RoomRef(**r), "use_voice_chat"),
         ]
         for rpc, request, permission in denied:
             assert await member.denied(rpc, request) == permission, rpc
@@ -871,3 +1124,12 @@ async def test_every_rpc_refuses_without_its_permission(
         ).state.version == 0
         assert await visitor.denied("ListMedia", room_pb2.ListMediaRequest(**r)) == ""
         assert await visitor.denied("GetPlayback", room_pb2.RoomRef(**r)) == ""
+        assert (
+            list(
+                (
+                    await member("ListLiveStreams", room_pb2.RoomRef(**r), room_pb2.LiveStreams)
+                ).streams
+            )
+            == []
+        )
+        assert await visitor.denied("ListLiveStreams", room_pb2.RoomRef(**r)) == ""

@@ -32,8 +32,16 @@ def _error_info(exc: grpc.RpcError) -> tuple[str, dict[str, Any]]:
     return "", {}
 
 
-def _call(address: str, path: str, request: Message, reply: type[M], token: str | None) -> M:
-    with grpc.insecure_channel(address) as channel:
+def _call(
+    address: str,
+    path: str,
+    request: Message,
+    reply: type[M],
+    token: str | None,
+    authority: str | None = None,
+) -> M:
+    options = [] if authority is None else [("grpc.default_authority", authority)]
+    with grpc.insecure_channel(address, options=options) as channel:
         stub = channel.unary_unary(
             path,
             request_serializer=lambda m: m.SerializeToString(),
@@ -48,10 +56,16 @@ def _call(address: str, path: str, request: Message, reply: type[M], token: str 
 
 
 async def call(
-    address: str, path: str, request: Message, reply: type[M], token: str | None = None
+    address: str,
+    path: str,
+    request: Message,
+    reply: type[M],
+    token: str | None = None,
+    authority: str | None = None,
 ) -> M:
-    """``path`` is ``/package.Service/Method``; ``token`` goes in ``authorization: Bearer``."""
-    return await trio.to_thread.run_sync(_call, address, path, request, reply, token)
+    """``path`` is ``/package.Service/Method``; ``token`` goes in ``authorization: Bearer``;
+    ``authority``: the call's ``:authority`` (default: ``address``)."""
+    return await trio.to_thread.run_sync(_call, address, path, request, reply, token, authority)
 
 
 def grpc_address(controller: Any) -> str:

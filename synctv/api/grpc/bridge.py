@@ -22,6 +22,10 @@ from synctv.errors import DomainError
 
 log = logging.getLogger("synctv.grpc")
 
+# The attribute of grpclib's HTTP/2 stream where the public server keeps the request's
+# ``:authority`` (see :func:`_authority`).
+AUTHORITY_ATTRIBUTE = "synctv_authority"
+
 Req = TypeVar("Req")
 Rep = TypeVar("Rep")
 
@@ -48,11 +52,15 @@ def unary(
 
 
 class CallContext:
-    """What a public call carries beside its message: the metadata and the peer's address."""
+    """What a public call carries beside its message: the metadata, the peer's address and the
+    ``:authority`` the client called (the host it reached us at, as REST's ``Host``)."""
 
-    def __init__(self, metadata: dict[str, str], peer: str | None) -> None:
+    def __init__(
+        self, metadata: dict[str, str], peer: str | None, authority: str | None = None
+    ) -> None:
         self.metadata = metadata
         self.peer = peer
+        self.authority = authority
 
     def bearer(self) -> str | None:
         header = self.metadata.get("authorization")
@@ -77,7 +85,7 @@ def unary_with_context(
             if isinstance(value, str)
         }
         peer = stream.peer.addr() if stream.peer is not None else None
-        context = CallContext(metadata, str(peer[0]) if peer else None)
+        context = CallContext(metadata, str(peer[0]) if peer else None, _authority(stream))
         try:
             reply = await trio_asyncio.trio_as_aio(handler)(self, request, context)
         except DomainError as exc:
@@ -90,3 +98,10 @@ def unary_with_context(
 
     method.__name__ = handler.__name__
     return method
+
+
+def _authority(stream: Any) -> str | None:
+    """The request's ``:authority`` pseudo-header, which grpclib leaves out of the metadata: the
+    public server keeps it on the HTTP/2 stream (``synctv.api.grpc.public``); None elsewhere."""
+    value = getattr(getattr(stream, "_stream", None), AUTHORITY_ATTRIBUTE, None)
+    return value if isinstance(value, str) else None

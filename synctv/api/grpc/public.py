@@ -6,7 +6,8 @@ ready, ``NOT_SERVING`` while not (database down, schema behind) and from the fir
 shutdown, through the whole drain (the server keeps answering until the drain is over, so load
 balancers and orchestrators see the node leave instead of a refused connection). Server
 reflection (``grpc.reflection.v1``/``v1alpha``) is added only when ``grpc.enable_reflection`` is
-set: it lists every service and message of the API to anyone who can connect.
+set: it lists every service and message of the API to anyone who can connect. Each request's
+``:authority`` is kept for the servicers (``CallContext.authority``; grpclib drops it).
 
 Resource handling: :func:`serve_public` binds the socket itself (so the real port of a
 ``port: 0`` config is known and a bind failure is an ``OSError`` here), reports the binding
@@ -24,8 +25,11 @@ import trio
 import trio_asyncio
 from grpclib.health.check import CheckBase
 from grpclib.health.service import OVERALL, Health
+from grpclib.protocol import AbstractHandler, H2Protocol, Stream
 from grpclib.reflection.service import ServerReflection
 from grpclib.server import Server
+
+from synctv.api.grpc.bridge import AUTHORITY_ATTRIBUTE
 
 # How often a change of readiness is pushed to ``Health/Watch`` subscribers. ``Health/Check``
 # does not wait for it: it reads readiness when asked.
@@ -85,7 +89,7 @@ async def serve_public(
 ) -> None:
     """Serve until cancelled; report ``[(host, port)]`` once listening."""
     check = ReadinessCheck(ready)
-    server = Server(public_services(handlers, check, enable_reflection=enable_reflection))
+    server = _Server(public_services(handlers, check, enable_reflection=enable_reflection))
     sock = await _bind(host, port)
     try:
         await trio_asyncio.aio_as_trio(server.start)(sock=sock, backlog=BACKLOG)
@@ -100,6 +104,38 @@ async def serve_public(
         with trio.CancelScope(shield=True):
             server.close()
             await trio_asyncio.aio_as_trio(server.wait_closed)()
+
+
+class _Server(Server):
+    """grpclib's server whose requests keep their ``:authority`` (:class:`_KeepAuthority`)."""
+
+    def _protocol_factory(self) -> H2Protocol:
+        protocol = super()._protocol_factory()
+        protocol.handler = _KeepAuthority(protocol.handler)
+        return protocol
+
+
+class _KeepAuthority(AbstractHandler):
+    """grpclib's request handler, which also keeps each request's ``:authority`` (the host the
+    client called, as HTTP/1.1's Host) on its HTTP/2 stream for the servicers
+    (``CallContext.authority``): grpclib leaves pseudo-headers out of the metadata and has no
+    accessor for them. Everything else is the wrapped handler's."""
+
+    def __init__(self, handler: AbstractHandler) -> None:
+        self._handler = handler
+
+    def accept(
+        self, stream: Stream, headers: list[tuple[str, str]], release_stream: Callable[[], None]
+    ) -> None:
+        authority = next((v for k, v in headers if k == ":authority"), None)
+        setattr(stream, AUTHORITY_ATTRIBUTE, authority)
+        self._handler.accept(stream, headers, release_stream)
+
+    def cancel(self, stream: Stream) -> None:
+        self._handler.cancel(stream)
+
+    def close(self) -> None:
+        self._handler.close()
 
 
 async def _push_readiness_changes(check: ReadinessCheck, ready: Callable[[], bool]) -> None:

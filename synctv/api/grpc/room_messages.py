@@ -12,6 +12,8 @@ from google.protobuf import json_format
 from google.protobuf.struct_pb2 import ListValue, Struct
 
 from synctv.api.grpc._gen.synctv.v1 import room_pb2
+from synctv.api.http.routes.room_live import LivePlaybackOut
+from synctv.api.http.routes.voice_ice import VoiceIceServersOut
 from synctv.core.chat import message_json
 from synctv.core.permissions import names
 from synctv.core.playlists import PlaybackView, state_json
@@ -109,9 +111,11 @@ def folder(row: FolderRow) -> room_pb2.Folder:
     return room_pb2.Folder(id=row.id, parent_id=row.parent_id, name=row.name, position=row.position)
 
 
-def playback(view: PlaybackView) -> room_pb2.Playback:
+def playback(view: PlaybackView, live: LivePlaybackOut | None = None) -> room_pb2.Playback:
+    """The state, and (GetPlayback) the caller's URLs of the live item playing."""
     state = state_json(view.state, view.server_time)
     return room_pb2.Playback(
+        playback=None if live is None else room_pb2.LivePlayback(**live.model_dump()),
         state=room_pb2.PlaybackState(
             media_id=state["mediaId"],
             kind=state["kind"],
@@ -121,7 +125,7 @@ def playback(view: PlaybackView) -> room_pb2.Playback:
             version=state["version"],
             duration=state["duration"],
             server_time=state["serverTime"],
-        )
+        ),
     )
 
 
@@ -144,4 +148,24 @@ def chat_message(row: ChatRow) -> room_pb2.ChatMessage:
             media_id=danmaku["mediaId"],
             position=danmaku["position"],
         ),
+    )
+
+
+def voice_ice_servers(listing: VoiceIceServersOut) -> room_pb2.VoiceIceServers:
+    stun = listing.builtin_stun
+    return room_pb2.VoiceIceServers(
+        ice_servers=[
+            room_pb2.IceServer(urls=s.urls, username=s.username, credential=s.credential)
+            for s in listing.ice_servers
+        ],
+        builtin_stun=None
+        if stun is None
+        else room_pb2.BuiltinStun(
+            url=stun.url,
+            transports=stun.transports,
+            reachable=stun.reachable,
+            problem=stun.problem,
+        ),
+        turn_expires_at=listing.turn_expires_at,
+        max_participants=listing.max_participants,
     )

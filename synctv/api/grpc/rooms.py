@@ -1,10 +1,12 @@
 """``synctv.v1.RoomService`` on the public gRPC port: the operations of ``/api/rooms`` through
 the same :class:`~synctv.core.rooms.RoomService`, :class:`~synctv.core.playlists.PlaylistService`,
-:class:`~synctv.core.chat.ChatService` and :class:`~synctv.auth.room_passwords.RoomPasswords` calls
-as the REST routes (``synctv.api.http.routes.rooms``, ``playlists``, ``chat``, ``room_channel``'s
-presence), so the rules, the
-permission checks and the refusal codes are the REST API's. This module only translates: the
-caller from the ``authorization`` metadata, messages to arguments, rows to messages
+:class:`~synctv.core.chat.ChatService`, :class:`~synctv.auth.room_passwords.RoomPasswords`,
+:class:`~synctv.core.room_live.RoomLiveService` and
+:class:`~synctv.api.http.routes.voice_ice.VoiceIce` calls as the REST routes
+(``synctv.api.http.routes.rooms``, ``playlists``, ``chat``, ``room_channel``'s presence,
+``room_live``, ``voice_ice``; the live URLs are built by ``room_live``'s own functions), so the
+rules, the permission checks and the refusal codes are the REST API's. This module only
+translates: the caller from the ``authorization`` metadata, messages to arguments, rows to messages
 (:mod:`synctv.api.grpc.room_messages`), and the checks the REST schema makes before a route runs
 (an enumerated string, a default for an absent field), always after the caller is known: an
 unauthenticated call is refused as such whatever its message holds.
@@ -22,12 +24,15 @@ from synctv import errors
 from synctv.api.grpc import room_messages as out
 from synctv.api.grpc._gen.synctv.v1 import room_grpc, room_pb2
 from synctv.api.grpc.bridge import CallContext, unary_with_context
+from synctv.api.http.routes.room_live import UrlBases, live_playback, stream_fields
+from synctv.api.http.routes.voice_ice import VoiceIce
 from synctv.auth.room_passwords import RoomPasswords
 from synctv.auth.tokens import Claims
 from synctv.core.chat import DEFAULT_PAGE as DEFAULT_CHAT_PAGE
 from synctv.core.chat import MAX_TEXT, ChatService
 from synctv.core.permissions import Permission
 from synctv.core.playlists import NewItem, PlaybackOp, PlaylistService
+from synctv.core.room_live import MAX_TITLE, RoomLiveService
 from synctv.core.rooms import Caller, GlobalRole, RoomService
 from synctv.errors import DomainError
 from synctv.realtime.presence import PresenceBook
@@ -75,6 +80,10 @@ class RoomServicer(room_grpc.RoomServiceBase):
         passwords: RoomPasswords,
         presence: PresenceBook,
         chat: ChatService,
+        *,
+        live: RoomLiveService,
+        live_urls: UrlBases,
+        voice_ice: VoiceIce,
     ) -> None:
         self._authenticate = authenticate
         self._rooms = rooms
@@ -82,6 +91,10 @@ class RoomServicer(room_grpc.RoomServiceBase):
         self._passwords = passwords
         self._presence = presence
         self._chat = chat
+        self._live = live
+        self._live_urls = live_urls
+        self._live_playback = live_playback(live, live_urls)
+        self._voice_ice = voice_ice
 
     async def _caller(self, context: CallContext) -> Caller:
         """The caller as the rooms service sees it (REST: ``routes.rooms.caller``)."""
@@ -420,9 +433,9 @@ class RoomServicer(room_grpc.RoomServiceBase):
     async def GetPlayback(
         self, request: room_pb2.RoomRef, context: CallContext
     ) -> room_pb2.Playback:
-        return out.playback(
-            await self._playlists.state(await self._caller(context), request.room_id)
-        )
+        caller = await self._caller(context)
+        view = await self._playlists.state(caller, request.room_id)
+        return out.playback(view, await self._live_playback(caller, request.room_id, view))
 
     @unary_with_context
     async def ControlPlayback(
@@ -548,3 +561,48 @@ class RoomServicer(room_grpc.RoomServiceBase):
         return room_pb2.DanmakuTimeline(
             danmaku=[out.chat_message(r) for r in found.danmaku], truncated=found.truncated
         )
+
+    # -- live streams --------------------------------------------------------------------------
+
+    @unary_with_context
+    async def CreateLiveStream(
+        self, request: room_pb2.CreateLiveStreamRequest, context: CallContext
+    ) -> room_pb2.CreatedLiveStream:
+        caller = await self._caller(context)
+        if len(request.title) > MAX_TITLE:
+            raise DomainError(errors.INVALID_PARAMETER, f"title is at most {MAX_TITLE} characters")
+        created = await self._live.create(caller, request.room_id, request.title)
+        return room_pb2.CreatedLiveStream(
+            **stream_fields(self._live_urls, created.viewer),
+            stream_key=created.stream_key,
+            media_id=created.media.id,
+        )
+
+    @unary_with_context
+    async def ListLiveStreams(
+        self, request: room_pb2.RoomRef, context: CallContext
+    ) -> room_pb2.LiveStreams:
+        found = await self._live.streams(await self._caller(context), request.room_id)
+        return room_pb2.LiveStreams(
+            streams=[room_pb2.LiveStream(**stream_fields(self._live_urls, v)) for v in found]
+        )
+
+    @unary_with_context
+    async def DeleteLiveStream(
+        self, request: room_pb2.LiveStreamRef, context: CallContext
+    ) -> Empty:
+        await self._live.delete(await self._caller(context), request.room_id, request.stream_id)
+        return Empty()
+
+    # -- voice ---------------------------------------------------------------------------------
+
+    @unary_with_context
+    async def GetVoiceIceServers(
+        self, request: room_pb2.RoomRef, context: CallContext
+    ) -> room_pb2.VoiceIceServers:
+        """The built-in STUN's address is ``webrtc.public_host`` when set, else the host of the
+        call's ``:authority`` (REST: of its ``Host`` header)."""
+        listing = await self._voice_ice.servers(
+            await self._caller(context), request.room_id, context.authority
+        )
+        return out.voice_ice_servers(listing)

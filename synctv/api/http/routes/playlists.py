@@ -236,9 +236,8 @@ def playlists_router(
         stream of this server, your playback URLs."""
         view = await playlists.state(who, room_id)
         out = _playback_out(view)
-        media_id = view.state.media_id
-        if live_playback is not None and media_id is not None and view.state.media_kind == "live":
-            out.playback = await live_playback(who, room_id, media_id)
+        if live_playback is not None:
+            out.playback = await live_playback(who, room_id, view)
         return out
 
     @router.patch(

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from synctv.api.http.routes.auth import CamelModel, refusals
 from synctv.api.http.routes.rooms import Who
+from synctv.core.playlists import PlaybackView
 from synctv.core.room_live import MAX_TITLE, RoomLiveService, ViewerPass
 from synctv.core.rooms import Caller
 
@@ -70,11 +71,12 @@ class LivePlaybackOut(LiveUrlsOut):
     kind: Literal["live"] = "live"
 
 
-# (caller, room id, media id) -> the live item's URLs for the caller, or None
-LivePlayback = Callable[[Caller, str, str], Awaitable[LivePlaybackOut | None]]
+# (caller, room id, the room's playback) -> the caller's URLs of the live item playing, or None
+LivePlayback = Callable[[Caller, str, PlaybackView], Awaitable[LivePlaybackOut | None]]
 
 
-def _urls(bases: UrlBases, viewer: ViewerPass) -> dict[str, Any]:
+def viewer_urls(bases: UrlBases, viewer: ViewerPass) -> dict[str, Any]:
+    """A viewer's URLs of a stream (:class:`LiveUrlsOut`'s fields; the gRPC twin's too)."""
     stream = viewer.stream
     query = "" if viewer.token is None else f"?token={quote(viewer.token, safe='')}"
     http, rtmp = bases.http_base(), bases.rtmp_base()
@@ -88,11 +90,12 @@ def _urls(bases: UrlBases, viewer: ViewerPass) -> dict[str, Any]:
     }
 
 
-def _stream_out(bases: UrlBases, viewer: ViewerPass) -> dict[str, Any]:
+def stream_fields(bases: UrlBases, viewer: ViewerPass) -> dict[str, Any]:
+    """A listed stream (:class:`LiveStreamOut`'s fields; the gRPC twin's too)."""
     stream = viewer.stream
     created = datetime.fromtimestamp(stream.created_at_ms / 1000, UTC)
     return {
-        **_urls(bases, viewer),
+        **viewer_urls(bases, viewer),
         "title": stream.title,
         "created_at": created.isoformat(),
         "rtmp_server": f"{bases.rtmp_base()}/{stream.app}",
@@ -100,11 +103,15 @@ def _stream_out(bases: UrlBases, viewer: ViewerPass) -> dict[str, Any]:
 
 
 def live_playback(service: RoomLiveService, bases: UrlBases) -> LivePlayback:
-    """The playback URLs of a live item, for the room's playback route."""
+    """The caller's URLs of the live item playing now (None: nothing playing, not a live item,
+    or not a stream of this server), for the room's playback (REST and gRPC)."""
 
-    async def urls(caller: Caller, room_id: str, media_id: str) -> LivePlaybackOut | None:
+    async def urls(caller: Caller, room_id: str, view: PlaybackView) -> LivePlaybackOut | None:
+        media_id = view.state.media_id
+        if media_id is None or view.state.media_kind != "live":
+            return None
         viewer = await service.playback(caller, room_id, media_id)
-        return None if viewer is None else LivePlaybackOut(**_urls(bases, viewer))
+        return None if viewer is None else LivePlaybackOut(**viewer_urls(bases, viewer))
 
     return urls
 
@@ -130,7 +137,7 @@ def room_live_router(service: RoomLiveService, bases: UrlBases) -> APIRouter:
         Publish with OBS to ``rtmpServer`` with ``streamKey`` (shown this once)."""
         created = await service.create(who, room_id, body.title)
         return CreatedLiveOut(
-            **_stream_out(bases, created.viewer),
+            **stream_fields(bases, created.viewer),
             stream_key=created.stream_key,
             media_id=created.media.id,
         )
@@ -139,7 +146,7 @@ def room_live_router(service: RoomLiveService, bases: UrlBases) -> APIRouter:
     async def streams(who: Who, room_id: RoomId) -> Any:
         """The room's live streams with your playback URLs (members, admitted guests)."""
         found = await service.streams(who, room_id)
-        return LiveListOut(streams=[LiveStreamOut(**_stream_out(bases, v)) for v in found])
+        return LiveListOut(streams=[LiveStreamOut(**stream_fields(bases, v)) for v in found])
 
     @router.delete(
         "/{stream_id}",

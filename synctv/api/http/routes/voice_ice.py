@@ -33,7 +33,7 @@ from synctv.api.http.routes.rooms import Who
 from synctv.api.http.routes.webrtc import IceServerModel, build_ice_servers, builtin_stun_address
 from synctv.config import TurnConfig, WebRTCConfig
 from synctv.core.permissions import Permission
-from synctv.core.rooms import RoomService
+from synctv.core.rooms import Caller, RoomService
 from synctv.errors import DomainError
 from synctv.stun.probe import probe
 
@@ -105,17 +105,67 @@ class _Reachability:
             return known[1], known[2]
 
 
-def voice_ice_router(
-    rooms: RoomService,
-    webrtc_config: WebRTCConfig,
-    *,
-    bound_stun_port: Callable[[], int | None],
-    external_servers: Callable[[], Sequence[BaseModel]] = tuple,
-    max_participants: Callable[[], int] = lambda: 8,
-    clock: Callable[[], float] = time.time,
-) -> APIRouter:
+class VoiceIce:
+    """The voice ICE list of a room for one caller: the REST route below and its gRPC twin
+    (``synctv.v1.RoomService.GetVoiceIceServers``) both answer with :meth:`servers`."""
+
+    def __init__(
+        self,
+        rooms: RoomService,
+        webrtc_config: WebRTCConfig,
+        *,
+        bound_stun_port: Callable[[], int | None],
+        external_servers: Callable[[], Sequence[BaseModel]] = tuple,
+        max_participants: Callable[[], int] = lambda: 8,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._rooms = rooms
+        self._config = webrtc_config
+        self._bound_stun_port = bound_stun_port
+        self._external_servers = external_servers
+        self._max_participants = max_participants
+        self._clock = clock
+        self._reachability = _Reachability()
+
+    async def servers(
+        self, caller: Caller, room_id: str, request_host: str | None
+    ) -> VoiceIceServersOut:
+        """The list for ``caller`` in the room (members and guests who may use voice).
+        ``request_host`` is the host the client reached us at (REST: ``Host``; gRPC:
+        ``:authority``): the built-in STUN's address when ``webrtc.public_host`` is not set."""
+        access = await self._rooms.access(caller, room_id)
+        if access.role is None and Permission.USE_VOICE_CHAT not in access.permissions:
+            raise DomainError(errors.PERMISSION_DENIED, "join the room first")
+        access.require(Permission.USE_VOICE_CHAT)
+        if not access.settings.voice_chat_enabled:
+            raise DomainError(errors.VOICE_DISABLED, "this room has voice chat turned off")
+        config, port = self._config, self._bound_stun_port()
+        servers = [
+            IceServerModel.model_validate(s)
+            for s in build_ice_servers(config, request_host=request_host, stun_port=port)
+        ]
+        servers += [IceServerModel.model_validate(s.model_dump()) for s in self._external_servers()]
+        turn, expires_at = turn_servers(config.turn, caller.user_id, self._clock())
+        builtin = builtin_stun_address(config, request_host=request_host, stun_port=port)
+        stun_out = None
+        if builtin is not None:
+            reachable, problem = await self._reachability.check(*builtin)
+            stun_out = BuiltinStunOut(
+                url=f"stun:{builtin[0]}:{builtin[1]}",
+                transports=["udp", "tcp"],
+                reachable=reachable,
+                problem=problem,
+            )
+        return VoiceIceServersOut(
+            ice_servers=servers + turn,
+            builtin_stun=stun_out,
+            turn_expires_at=expires_at or None,
+            max_participants=self._max_participants(),
+        )
+
+
+def voice_ice_router(ice: VoiceIce) -> APIRouter:
     router = APIRouter(prefix="/api/rooms", tags=["rooms"])
-    reachability = _Reachability()
 
     @router.get(
         "/{room_id}/webrtc/ice-servers",
@@ -133,35 +183,7 @@ def voice_ice_router(
         """The RTCIceServer list for voice in this room (members and guests who may use voice),
         with a TURN credential valid ``webrtc.turn.ttl_seconds`` when TURN is configured, and
         whether the built-in STUN answers at the address it is advertised at."""
-        access = await rooms.access(who, room_id)
-        if access.role is None and Permission.USE_VOICE_CHAT not in access.permissions:
-            raise DomainError(errors.PERMISSION_DENIED, "join the room first")
-        access.require(Permission.USE_VOICE_CHAT)
-        if not access.settings.voice_chat_enabled:
-            raise DomainError(errors.VOICE_DISABLED, "this room has voice chat turned off")
-        host, port = request.headers.get("host"), bound_stun_port()
-        servers = [
-            IceServerModel.model_validate(s)
-            for s in build_ice_servers(webrtc_config, request_host=host, stun_port=port)
-        ]
-        servers += [IceServerModel.model_validate(s.model_dump()) for s in external_servers()]
-        turn, expires_at = turn_servers(webrtc_config.turn, who.user_id, clock())
-        builtin = builtin_stun_address(webrtc_config, request_host=host, stun_port=port)
-        stun_out = None
-        if builtin is not None:
-            reachable, problem = await reachability.check(*builtin)
-            stun_out = BuiltinStunOut(
-                url=f"stun:{builtin[0]}:{builtin[1]}",
-                transports=["udp", "tcp"],
-                reachable=reachable,
-                problem=problem,
-            )
-        body = VoiceIceServersOut(
-            ice_servers=servers + turn,
-            builtin_stun=stun_out,
-            turn_expires_at=expires_at or None,
-            max_participants=max_participants(),
-        )
+        body = await ice.servers(who, room_id, request.headers.get("host"))
         out = body.model_dump(mode="json", by_alias=True)
         # An RTCIceServer member is never null (a browser would take "null" as a username).
         out["iceServers"] = [s.model_dump(exclude_none=True) for s in body.ice_servers]

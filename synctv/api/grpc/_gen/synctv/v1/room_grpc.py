@@ -192,6 +192,22 @@ class RoomServiceBase(abc.ABC):
     async def GetDanmakuTimeline(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimelineRequest, synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimeline]') -> None:
         pass
 
+    @abc.abstractmethod
+    async def CreateLiveStream(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.room_pb2.CreateLiveStreamRequest, synctv.api.grpc._gen.synctv.v1.room_pb2.CreatedLiveStream]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def ListLiveStreams(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef, synctv.api.grpc._gen.synctv.v1.room_pb2.LiveStreams]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def DeleteLiveStream(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.room_pb2.LiveStreamRef, google.protobuf.empty_pb2.Empty]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def GetVoiceIceServers(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef, synctv.api.grpc._gen.synctv.v1.room_pb2.VoiceIceServers]') -> None:
+        pass
+
     def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
         return {
             '/synctv.v1.RoomService/CreateRoom': grpclib.const.Handler(
@@ -457,6 +473,30 @@ class RoomServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimelineRequest,
                 synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimeline,
+            ),
+            '/synctv.v1.RoomService/CreateLiveStream': grpclib.const.Handler(
+                self.CreateLiveStream,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.CreateLiveStreamRequest,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.CreatedLiveStream,
+            ),
+            '/synctv.v1.RoomService/ListLiveStreams': grpclib.const.Handler(
+                self.ListLiveStreams,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.LiveStreams,
+            ),
+            '/synctv.v1.RoomService/DeleteLiveStream': grpclib.const.Handler(
+                self.DeleteLiveStream,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.LiveStreamRef,
+                google.protobuf.empty_pb2.Empty,
+            ),
+            '/synctv.v1.RoomService/GetVoiceIceServers': grpclib.const.Handler(
+                self.GetVoiceIceServers,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.VoiceIceServers,
             ),
         }
 
@@ -727,4 +767,28 @@ class RoomServiceStub:
             '/synctv.v1.RoomService/GetDanmakuTimeline',
             synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimelineRequest,
             synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimeline,
+        )
+        self.CreateLiveStream = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/synctv.v1.RoomService/CreateLiveStream',
+            synctv.api.grpc._gen.synctv.v1.room_pb2.CreateLiveStreamRequest,
+            synctv.api.grpc._gen.synctv.v1.room_pb2.CreatedLiveStream,
+        )
+        self.ListLiveStreams = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/synctv.v1.RoomService/ListLiveStreams',
+            synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef,
+            synctv.api.grpc._gen.synctv.v1.room_pb2.LiveStreams,
+        )
+        self.DeleteLiveStream = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/synctv.v1.RoomService/DeleteLiveStream',
+            synctv.api.grpc._gen.synctv.v1.room_pb2.LiveStreamRef,
+            google.protobuf.empty_pb2.Empty,
+        )
+        self.GetVoiceIceServers = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/synctv.v1.RoomService/GetVoiceIceServers',
+            synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef,
+            synctv.api.grpc._gen.synctv.v1.room_pb2.VoiceIceServers,
         )

@@ -463,10 +463,30 @@ class PlaybackState(_message.Message):
     def __init__(self, media_id: _Optional[str] = ..., kind: _Optional[str] = ..., position: _Optional[float] = ..., speed: _Optional[float] = ..., playing: _Optional[bool] = ..., version: _Optional[int] = ..., duration: _Optional[float] = ..., server_time: _Optional[float] = ...) -> None: ...
 
 class Playback(_message.Message):
-    __slots__ = ("state",)
+    __slots__ = ("state", "playback")
     STATE_FIELD_NUMBER: _ClassVar[int]
+    PLAYBACK_FIELD_NUMBER: _ClassVar[int]
     state: PlaybackState
-    def __init__(self, state: _Optional[_Union[PlaybackState, _Mapping]] = ...) -> None: ...
+    playback: LivePlayback
+    def __init__(self, state: _Optional[_Union[PlaybackState, _Mapping]] = ..., playback: _Optional[_Union[LivePlayback, _Mapping]] = ...) -> None: ...
+
+class LivePlayback(_message.Message):
+    __slots__ = ("kind", "stream_id", "flv_url", "hls_url", "rtmp_url", "expires_at", "live")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    FLV_URL_FIELD_NUMBER: _ClassVar[int]
+    HLS_URL_FIELD_NUMBER: _ClassVar[int]
+    RTMP_URL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    LIVE_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    stream_id: str
+    flv_url: str
+    hls_url: str
+    rtmp_url: str
+    expires_at: int
+    live: bool
+    def __init__(self, kind: _Optional[str] = ..., stream_id: _Optional[str] = ..., flv_url: _Optional[str] = ..., hls_url: _Optional[str] = ..., rtmp_url: _Optional[str] = ..., expires_at: _Optional[int] = ..., live: _Optional[bool] = ...) -> None: ...
 
 class ControlPlaybackRequest(_message.Message):
     __slots__ = ("room_id", "op", "position", "speed", "version", "expected_media_id", "client_sent_at", "clock_offset")
@@ -611,3 +631,107 @@ class DanmakuTimeline(_message.Message):
     danmaku: _containers.RepeatedCompositeFieldContainer[ChatMessage]
     truncated: bool
     def __init__(self, danmaku: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., truncated: _Optional[bool] = ...) -> None: ...
+
+class LiveStreamRef(_message.Message):
+    __slots__ = ("room_id", "stream_id")
+    ROOM_ID_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    room_id: str
+    stream_id: str
+    def __init__(self, room_id: _Optional[str] = ..., stream_id: _Optional[str] = ...) -> None: ...
+
+class CreateLiveStreamRequest(_message.Message):
+    __slots__ = ("room_id", "title")
+    ROOM_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    room_id: str
+    title: str
+    def __init__(self, room_id: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...
+
+class LiveStream(_message.Message):
+    __slots__ = ("stream_id", "flv_url", "hls_url", "rtmp_url", "expires_at", "live", "title", "created_at", "rtmp_server")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    FLV_URL_FIELD_NUMBER: _ClassVar[int]
+    HLS_URL_FIELD_NUMBER: _ClassVar[int]
+    RTMP_URL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    LIVE_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    RTMP_SERVER_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    flv_url: str
+    hls_url: str
+    rtmp_url: str
+    expires_at: int
+    live: bool
+    title: str
+    created_at: str
+    rtmp_server: str
+    def __init__(self, stream_id: _Optional[str] = ..., flv_url: _Optional[str] = ..., hls_url: _Optional[str] = ..., rtmp_url: _Optional[str] = ..., expires_at: _Optional[int] = ..., live: _Optional[bool] = ..., title: _Optional[str] = ..., created_at: _Optional[str] = ..., rtmp_server: _Optional[str] = ...) -> None: ...
+
+class CreatedLiveStream(_message.Message):
+    __slots__ = ("stream_id", "flv_url", "hls_url", "rtmp_url", "expires_at", "live", "title", "created_at", "rtmp_server", "stream_key", "media_id")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    FLV_URL_FIELD_NUMBER: _ClassVar[int]
+    HLS_URL_FIELD_NUMBER: _ClassVar[int]
+    RTMP_URL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    LIVE_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    RTMP_SERVER_FIELD_NUMBER: _ClassVar[int]
+    STREAM_KEY_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    flv_url: str
+    hls_url: str
+    rtmp_url: str
+    expires_at: int
+    live: bool
+    title: str
+    created_at: str
+    rtmp_server: str
+    stream_key: str
+    media_id: str
+    def __init__(self, stream_id: _Optional[str] = ..., flv_url: _Optional[str] = ..., hls_url: _Optional[str] = ..., rtmp_url: _Optional[str] = ..., expires_at: _Optional[int] = ..., live: _Optional[bool] = ..., title: _Optional[str] = ..., created_at: _Optional[str] = ..., rtmp_server: _Optional[str] = ..., stream_key: _Optional[str] = ..., media_id: _Optional[str] = ...) -> None: ...
+
+class LiveStreams(_message.Message):
+    __slots__ = ("streams",)
+    STREAMS_FIELD_NUMBER: _ClassVar[int]
+    streams: _containers.RepeatedCompositeFieldContainer[LiveStream]
+    def __init__(self, streams: _Optional[_Iterable[_Union[LiveStream, _Mapping]]] = ...) -> None: ...
+
+class IceServer(_message.Message):
+    __slots__ = ("urls", "username", "credential")
+    URLS_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    urls: _containers.RepeatedScalarFieldContainer[str]
+    username: str
+    credential: str
+    def __init__(self, urls: _Optional[_Iterable[str]] = ..., username: _Optional[str] = ..., credential: _Optional[str] = ...) -> None: ...
+
+class BuiltinStun(_message.Message):
+    __slots__ = ("url", "transports", "reachable", "problem")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORTS_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    transports: _containers.RepeatedScalarFieldContainer[str]
+    reachable: bool
+    problem: str
+    def __init__(self, url: _Optional[str] = ..., transports: _Optional[_Iterable[str]] = ..., reachable: _Optional[bool] = ..., problem: _Optional[str] = ...) -> None: ...
+
+class VoiceIceServers(_message.Message):
+    __slots__ = ("ice_servers", "builtin_stun", "turn_expires_at", "max_participants")
+    ICE_SERVERS_FIELD_NUMBER: _ClassVar[int]
+    BUILTIN_STUN_FIELD_NUMBER: _ClassVar[int]
+    TURN_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    MAX_PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    ice_servers: _containers.RepeatedCompositeFieldContainer[IceServer]
+    builtin_stun: BuiltinStun
+    turn_expires_at: int
+    max_participants: int
+    def __init__(self, ice_servers: _Optional[_Iterable[_Union[IceServer, _Mapping]]] = ..., builtin_stun: _Optional[_Union[BuiltinStun, _Mapping]] = ..., turn_expires_at: _Optional[int] = ..., max_participants: _Optional[int] = ...) -> None: ...
