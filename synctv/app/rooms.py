@@ -54,7 +54,7 @@ def room_service(services: Services) -> tuple[RoomService, RoomPasswords]:
 
 async def build(services: Services) -> Feature:
     rooms, passwords = room_service(services)
-    playlists = PlaylistService(rooms, PlaylistStore(services.db))
+    playlists = PlaylistService(rooms, PlaylistStore(services.db), resolver=services.room_media)
     hub = RoomHub(
         services.db, RoomStore(services.db), event_frame, on_slow=ROOM_CHANNEL_SLOW_CUT.inc
     )

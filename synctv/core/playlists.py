@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from synctv import errors
-from synctv.core import playback
+from synctv.core import delivery, playback
 from synctv.core.media import (
     MAX_BATCH,
     InvalidMediaSource,
@@ -132,10 +132,12 @@ class PlaylistService:
         rooms: RoomService,
         store: PlaylistStore,
         clock: Callable[[], float] = time.time,
+        resolver: delivery.PlaybackResolver | None = None,
     ) -> None:
         self._rooms = rooms
         self._store = store
         self._clock = clock
+        self._resolver = resolver
 
     # -- the playlist --------------------------------------------------------------------------
 
@@ -254,6 +256,20 @@ class PlaylistService:
         now = self._clock()
         state = _state(await self._store.playback(room_id))
         return PlaybackView(state, state.position_at(now), now)
+
+    async def playback(
+        self, caller: Caller, room_id: str
+    ) -> tuple[PlaybackView, delivery.PlaybackInfo | None]:
+        """The state, and the current media resolved for this caller (``None``: no media, or
+        nothing to play it with). Resolved afresh each time: a client refetches at the info's
+        ``refresh_at`` and gets a new link before the old one expires."""
+        view = await self.state(caller, room_id)
+        if view.state.media_id is None or self._resolver is None:
+            return view, None
+        item = await self._store.media(room_id, view.state.media_id)
+        if item is None:
+            return view, None
+        return view, await self._resolver.playback(item, view.server_time)
 
     async def control(
         self,
