@@ -69,6 +69,7 @@ async def build(services: Services) -> Feature:
         providers,
         lambda instance, ref, selector: proxy.issue_token(instance, ref, selector=selector),
         settings.token_ttl_seconds,
+        proxy.serve,
     )
     urls = LiveUrls(config, http_binds=services.addresses.http_binds)
 

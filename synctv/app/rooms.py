@@ -19,6 +19,7 @@ from synctv.app.feature import Feature, Services, Task
 from synctv.auth.room_passwords import RoomPasswords
 from synctv.auth.server_setup import server_setup_from_seed
 from synctv.auth.tokens import TokenIssuer
+from synctv.core.autoplay import AutoAdvance
 from synctv.core.playlists import PlaylistService
 from synctv.core.rooms import Limits, RoomService
 from synctv.core.settings import (
@@ -76,5 +77,8 @@ async def build(services: Services) -> Feature:
         api_routers=routers,
         websocket_routes=[channel.route()],
         admin_handlers=[RoomAdmin(rooms)],
-        tasks=[Task("room_hub", hub.run)],
+        tasks=[
+            Task("room_hub", hub.run),
+            Task("auto_advance", AutoAdvance(playlists, services.room_media).run),
+        ],
     )

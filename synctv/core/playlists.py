@@ -39,6 +39,7 @@ from synctv.store.playlists import (
     FolderRow,
     MediaRow,
     NewMedia,
+    PlayingRoom,
     PlaylistStore,
     StoredPlayback,
 )
@@ -46,6 +47,8 @@ from synctv.store.playlists import (
 PlaybackOp = Literal["play", "pause", "seek", "speed"]
 _PROXY_MODES: Final = ("auto", "prefer", "only", "direct_prefer", "direct_only")
 MAX_HISTORY: Final = 100
+# Who the server's own changes (auto-advance) act as: a platform-level caller, no member.
+SYSTEM_CALLER: Final = Caller("system", "admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,9 @@ def _state(stored: StoredPlayback) -> playback.PlaybackState:
         version=stored.version,
         duration=stored.duration,
     )
+
+
+as_state = _state  # the stored row as the playback rules' state
 
 
 def _stored(state: playback.PlaybackState) -> StoredPlayback:
@@ -398,6 +404,64 @@ class PlaylistService:
             raise DomainError(errors.ROOM_NOT_FOUND, "no room with this id")
         state = _state(stored)
         return PlaybackView(state, state.position_at(now), now)
+
+    # -- the server's own changes ---------------------------------------------------------------
+
+    @property
+    def rooms(self) -> RoomService:
+        return self._rooms
+
+    async def item(self, room_id: str, media_id: str) -> MediaRow | None:
+        return await self._store.media(room_id, media_id)
+
+    async def playing(self) -> list[PlayingRoom]:
+        """Every room playing media now."""
+        return await self._store.playing()
+
+    async def advance(self, room_id: str, seen: StoredPlayback) -> PlaybackView | None:
+        """Auto-advance: play what follows ``seen``'s media per the room's ``autoPlay`` — only if
+        the state is still ``seen`` (same version and media: a concurrent manual change wins)
+        and it has reached its end. None when nothing changed (auto-play off, the end of a
+        sequential playlist, the state moved on)."""
+        access = await self._rooms.access(SYSTEM_CALLER, room_id)
+        auto = access.settings.auto_play
+        if not auto.enabled or access.room.suspended_at is not None or seen.media_id is None:
+            return None
+        item = await self._store.media(room_id, seen.media_id)
+        if item is None:
+            return None
+        order = await self._store.order(room_id, item.playlist_id)
+        chosen = playback.next_media(
+            order, seen.media_id, auto.mode, random.SystemRandom().randrange, manual=False
+        )
+        following = await self._store.media(room_id, chosen) if chosen else None
+        if following is None:
+            return None
+        now = self._clock()
+
+        def decide(current: StoredPlayback, _remembered: float | None) -> StoredPlayback:
+            state = _state(current)
+            if (current.version, current.media_id) != (seen.version, seen.media_id):
+                raise _Unchanged  # someone changed it meanwhile: theirs wins
+            if not state.ended_at(now):
+                raise _Unchanged
+            return _stored(
+                playback.change_media(
+                    state, now, following.id, following.kind, following.duration, start_at=0.0
+                )
+            )
+
+        try:
+            return await self._change(SYSTEM_CALLER, room_id, decide, now, following)
+        except _Unchanged:
+            return None
+
+    async def learn_duration(self, room_id: str, media_id: str, duration: float | None) -> None:
+        """Store a probed duration (``None``: probed, unknown) once; the state follows."""
+        now = self._clock()
+        await self._store.learn_duration(
+            room_id, media_id, duration, lambda s: state_json(_state(s), now)
+        )
 
     async def history(
         self, caller: Caller, room_id: str

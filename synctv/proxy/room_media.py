@@ -27,14 +27,17 @@ is ``direct_playback_refused``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Final, Protocol
 
 from synctv import errors
 from synctv.core import delivery
 from synctv.core.media import LiveSource, ProviderSource, UrlSource, parse_source
 from synctv.errors import DomainError
+from synctv.media import duration as durations
+from synctv.media.errors import ProtocolError
 from synctv.providers.base import (
     PlaybackSource,
     ResolvedSource,
@@ -42,9 +45,21 @@ from synctv.providers.base import (
     carries_credentials,
     sub_resource_id,
 )
+from synctv.proxy.m3u8 import MAX_PLAYLIST_BYTES
 from synctv.store.playlists import MediaRow
 
+log = logging.getLogger("synctv.proxy")
+
 ROOM_GRANT_PREFIX = "room:"
+# A duration probe reads this much of the file first (an MP4 with its moov up front, an FLV's
+# metadata, a playlist), then follows what the parser asks for, at most PROBE_STEPS times.
+PROBE_BYTES: Final = 256 * 1024
+PROBE_STEPS: Final = 4
+ProxyServe = Callable[
+    [str, str, Mapping[str, str], Callable[[MutableMapping[str, Any]], Awaitable[None]]],
+    Awaitable[None],
+]
+"""``MediaProxy.serve``: the proxy answering one request in-process."""
 IssueToken = Callable[[str, str, str | None], str]
 """``(instance, media_ref, selector) -> token`` (``MediaProxy.issue_token``)."""
 
@@ -69,6 +84,7 @@ class _Attached:
     providers: ProviderSources
     issue_token: IssueToken
     token_ttl: float
+    serve: ProxyServe | None
 
 
 def _url_source(source: UrlSource) -> PlaybackSource:
@@ -107,9 +123,10 @@ class RoomMediaLinks:
         providers: ProviderSources,
         issue_token: IssueToken,
         token_ttl: float,
+        serve: ProxyServe | None = None,
     ) -> None:
         """Called once by the media proxy feature, with its provider service and proxy."""
-        self._attached = _Attached(rows, providers, issue_token, token_ttl)
+        self._attached = _Attached(rows, providers, issue_token, token_ttl, serve)
         for listener in self._listeners:
             providers.subscribe(listener)
 
@@ -194,7 +211,66 @@ class RoomMediaLinks:
         assert isinstance(source, LiveSource)
         return None  # room live streams: their viewer URLs come with the live-stream work
 
+    # -- duration probe ---------------------------------------------------------------------
+
+    async def probe_duration(self, item: MediaRow) -> float | None:
+        """The item's duration read from its first bytes through the proxy (in-process), or
+        ``None`` when it cannot be told (live, unknown format, an upstream failure: logged)."""
+        attached = self._attached
+        if attached is None or attached.serve is None or item.kind == "live":
+            return None
+        token = attached.issue_token(ROOM_GRANT_PREFIX + item.room_id, item.id, None)
+        try:
+            return await _probe(attached.serve, token)
+        except (DomainError, ProtocolError) as exc:
+            log.info("no duration for media %s: %s", item.id, exc)
+            return None
+
     def _require(self) -> _Attached:
         if self._attached is None:
             raise DomainError(errors.MEDIA_NOT_FOUND, "the media proxy is not running")
         return self._attached
+
+
+class _Enough(Exception):
+    """The probe has the bytes it asked for: stop reading the response."""
+
+
+async def _fetch(serve: ProxyServe, token: str, first: int, length: int) -> tuple[int, bytes]:
+    """(status, up to ``length`` body bytes from offset ``first``) through the proxy."""
+    status = 0
+    body = bytearray()
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+        elif message["type"] == "http.response.body":
+            body.extend(message.get("body", b""))
+            if len(body) >= length:
+                raise _Enough
+
+    try:
+        await serve(token, "GET", {"range": f"bytes={first}-{first + length - 1}"}, send)
+    except _Enough:
+        pass
+    return status, bytes(body[:length])
+
+
+async def _probe(serve: ProxyServe, token: str) -> float | None:
+    status, data = await _fetch(serve, token, 0, PROBE_BYTES)
+    answer = durations.probe(data) if status in (200, 206) else None
+    for _ in range(PROBE_STEPS):
+        if isinstance(answer, durations.ReadAt):
+            status, data = await _fetch(serve, token, answer.offset, answer.length)
+            if status not in (200, 206):
+                return None
+            answer = durations.mp4_duration(data, answer.offset)
+        elif isinstance(answer, durations.Variant):
+            # The proxy rewrote every URI of the playlist into a token of its own.
+            token = answer.uri.rsplit("/", 1)[-1].split("?", 1)[0]
+            status, data = await _fetch(serve, token, 0, MAX_PLAYLIST_BYTES)
+            answer = durations.hls_duration(data) if status in (200, 206) else None
+        else:
+            break
+    return answer if isinstance(answer, float) else None

@@ -4,6 +4,7 @@
 with ``raw_url = <base>/d<path>?n=<link number>&sign=<hmac>:<expiry>``, signed for ``lifetime``
 seconds (Alist's own ``sign=<hmac>:<unix seconds>`` form; ``n`` makes every link distinct). ``GET|HEAD /d<path>?sign=…`` serves the file (single
 byte ranges) while the signature is valid, and ``403`` once it has expired or if it is wrong.
+``GET|HEAD /files<path>`` serves the same files unsigned (for tests that need a plain origin).
 Every download request is recorded with the link number it carried and what it was answered.
 """
 
@@ -83,9 +84,11 @@ class SignedOrigin:
         target = urlsplit(request.target.decode())
         if request.method == b"POST" and target.path == "/api/fs/get":
             return self._fs_get(json.loads(body or b"{}"))
+        wanted = dict(request.headers).get(b"range")
         if target.path.startswith("/d/") and request.method in (b"GET", b"HEAD"):
-            wanted = dict(request.headers).get(b"range")
             return self._download(target.path[2:], dict(parse_qsl(target.query)), wanted)
+        if target.path.startswith("/files/") and target.path[6:] in self.files:
+            return self._ranged(self.files[target.path[6:]], wanted)
         return 404, [("content-length", "0")], b""
 
     def _fs_get(self, body: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -115,19 +118,22 @@ class SignedOrigin:
         if path not in self.files or not self.valid(path, link, sign, now):
             self.downloads.append(Download(link, 403, now))
             return 403, [("content-length", "9")], b"forbidden"
-        data = self.files[path]
+        answer = self._ranged(self.files[path], wanted)
+        self.downloads.append(Download(link, answer[0], now))
+        return answer
+
+    def _ranged(
+        self, data: bytes, wanted: bytes | None
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         headers = [("content-type", "video/mp4"), ("accept-ranges", "bytes"), ("etag", '"v1"')]
         match = _RANGE.match(wanted.decode()) if wanted else None
         if match is None:
-            self.downloads.append(Download(link, 200, now))
             return 200, [*headers, ("content-length", str(len(data)))], data
         first = int(match[1])
         last = min(int(match[2]) if match[2] else len(data) - 1, len(data) - 1)
         if first >= len(data):
-            self.downloads.append(Download(link, 416, now))
             return 416, [("content-range", f"bytes */{len(data)}"), ("content-length", "0")], b""
         part = data[first : last + 1]
-        self.downloads.append(Download(link, 206, now))
         return (
             206,
             [
