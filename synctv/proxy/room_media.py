@@ -194,7 +194,7 @@ class RoomMediaLinks:
             headers=headers,
             removed_headers=tuple(removed),
             subtitles=subtitles,
-            duration=item.duration,
+            duration=item.duration if item.duration is not None else source.duration,
             expires_at=links[0].expires_at,
             # Before the first of the links expires: a client may be on its fallback.
             refresh_at=delivery.refresh_at(min(expiries, default=None), now),
@@ -214,13 +214,19 @@ class RoomMediaLinks:
     # -- duration probe ---------------------------------------------------------------------
 
     async def probe_duration(self, item: MediaRow) -> float | None:
-        """The item's duration read from its first bytes through the proxy (in-process), or
-        ``None`` when it cannot be told (live, unknown format, an upstream failure: logged)."""
+        """The item's duration from its provider's metadata, else read from its first bytes
+        through the proxy (in-process); ``None`` when it cannot be told (live, unknown format,
+        an upstream failure: logged)."""
         attached = self._attached
         if attached is None or attached.serve is None or item.kind == "live":
             return None
         token = attached.issue_token(ROOM_GRANT_PREFIX + item.room_id, item.id, None)
         try:
+            source = parse_source(item.source)
+            if isinstance(source, ProviderSource):  # the provider's metadata first
+                told = await attached.providers.resolve(source.instance, source.path)
+                if told.duration is not None:
+                    return told.duration
             return await _probe(attached.serve, token)
         except (DomainError, ProtocolError) as exc:
             log.info("no duration for media %s: %s", item.id, exc)
