@@ -482,6 +482,10 @@ INVALID_MEDIA_SOURCE = ROOMS.code(
     "invalid_media_source", 422, G.INVALID_ARGUMENT,
     "A media source field is not valid; the message names it (items[i].source.url ...).",
 )  # fmt: skip
+DIRECT_PLAYBACK_REFUSED = ROOMS.code(
+    "direct_playback_refused", 409, G.FAILED_PRECONDITION,
+    "The media's proxy mode is direct_only but its source needs credentials: it plays only by proxy.",
+)  # fmt: skip
 ROOM_SUSPENDED = ROOMS.code(
     "room_suspended", 403, G.PERMISSION_DENIED,
     "A platform administrator suspended this room (details: reason).",

@@ -25,6 +25,7 @@ from synctv.config import Config
 from synctv.core.runtime_settings import RuntimeSettings
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRegistry
+from synctv.proxy.room_media import RoomMediaLinks
 from synctv.state import ShortLivedState
 from synctv.state.limits import RateLimits
 from synctv.store.db import Database
@@ -51,6 +52,9 @@ class Services:
     # Run by a credential key rotation with the new key, before the previous key is dropped:
     # every other owner of secrets sealed under that key re-seals them (runtime settings do).
     key_rotation_hooks: list[Callable[[bytes], Awaitable[object]]] = field(default_factory=list)
+    # Room media resolved for viewers and for the proxy: held by the rooms feature, attached to
+    # the provider service and the proxy by the media proxy feature (built after it).
+    room_media: RoomMediaLinks = field(default_factory=RoomMediaLinks)
 
 
 RouteFactory = Callable[[Services], Sequence[Route]]

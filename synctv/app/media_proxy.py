@@ -13,6 +13,7 @@ from synctv.proxy.service import MediaProxy
 from synctv.proxy.slice_cache import SliceCache
 from synctv.proxy.slice_store import FileSliceStore
 from synctv.proxy.token import ProxyTokenSigner
+from synctv.store.playlists import PlaylistStore
 from synctv.store.providers import ProviderInstanceStore
 from synctv.store.secrets import credential_key_custody
 
@@ -58,10 +59,17 @@ async def build(services: Services) -> Feature:
     )
     proxy = MediaProxy(
         signer=ProxyTokenSigner(secrets.jwt_secret),
-        resolver=providers,
+        resolver=services.room_media,
         upstream=upstream,
         cache=cache,
         token_ttl=settings.token_ttl_seconds,
+    )
+    services.room_media.attach(
+        PlaylistStore(services.db),
+        providers,
+        lambda instance, ref, selector: proxy.issue_token(instance, ref, selector=selector),
+        settings.token_ttl_seconds,
+        proxy.serve,
     )
     urls = LiveUrls(config, http_binds=services.addresses.http_binds)
 

@@ -28,6 +28,7 @@ from synctv.app.identity_service import identity_service
 from synctv.auth.live_tokens import LiveViewerTokens
 from synctv.auth.room_passwords import RoomPasswords
 from synctv.auth.server_setup import server_setup_from_seed
+from synctv.core.autoplay import AutoAdvance
 from synctv.core.chat import ChatRetention, ChatService
 from synctv.core.playlists import PlaylistService
 from synctv.core.room_live import RoomLiveService
@@ -77,7 +78,7 @@ def room_service(services: Services) -> tuple[RoomService, RoomPasswords]:
 
 async def build(services: Services) -> Feature:
     rooms, passwords = room_service(services)
-    playlists = PlaylistService(rooms, PlaylistStore(services.db))
+    playlists = PlaylistService(rooms, PlaylistStore(services.db), resolver=services.room_media)
     room_live, urls = _room_live(services, rooms, playlists)
     settings = services.settings
     sessions = VoiceSessions()
@@ -143,6 +144,7 @@ async def build(services: Services) -> Feature:
             Task("room_hub", hub.run),
             Task("chat_retention", retention.run),
             Task("wait_for_everyone", waiter.run),
+            Task("auto_advance", AutoAdvance(playlists, services.room_media).run),
         ],
         collectors=[partial(export_snapshot, VOICE_SESSIONS, sessions.statistics)],
     )

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from synctv import errors
-from synctv.core import playback
+from synctv.core import delivery, playback
 from synctv.core.media import (
     MAX_BATCH,
     InvalidMediaSource,
@@ -39,6 +39,7 @@ from synctv.store.playlists import (
     FolderRow,
     MediaRow,
     NewMedia,
+    PlayingRoom,
     PlaylistStore,
     StoredPlayback,
 )
@@ -46,6 +47,8 @@ from synctv.store.playlists import (
 PlaybackOp = Literal["play", "pause", "seek", "speed"]
 _PROXY_MODES: Final = ("auto", "prefer", "only", "direct_prefer", "direct_only")
 MAX_HISTORY: Final = 100
+# Who the server's own changes (auto-advance) act as: a platform-level caller, no member.
+SYSTEM_CALLER: Final = Caller("system", "admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,9 @@ def position_of(stored: StoredPlayback, now: float) -> float:
     """Where the stored state's media is at server time ``now`` (the playback rules' own
     arithmetic: the chat stamps danmaku with it)."""
     return _state(stored).position_at(now)
+
+
+as_state = _state  # the stored row as the playback rules' state
 
 
 def _stored(state: playback.PlaybackState) -> StoredPlayback:
@@ -144,10 +150,12 @@ class PlaylistService:
         rooms: RoomService,
         store: PlaylistStore,
         clock: Callable[[], float] = time.time,
+        resolver: delivery.PlaybackResolver | None = None,
     ) -> None:
         self._rooms = rooms
         self._store = store
         self._clock = clock
+        self._resolver = resolver
 
     # -- the playlist --------------------------------------------------------------------------
 
@@ -277,6 +285,20 @@ class PlaylistService:
         now = self._clock()
         state = _state(await self._store.playback(room_id))
         return PlaybackView(state, state.position_at(now), now)
+
+    async def playback(
+        self, caller: Caller, room_id: str
+    ) -> tuple[PlaybackView, delivery.PlaybackInfo | None]:
+        """The state, and the current media resolved for this caller (``None``: no media, or
+        nothing to play it with). Resolved afresh each time: a client refetches at the info's
+        ``refresh_at`` and gets a new link before the old one expires."""
+        view = await self.state(caller, room_id)
+        if view.state.media_id is None or self._resolver is None:
+            return view, None
+        item = await self._store.media(room_id, view.state.media_id)
+        if item is None:
+            return view, None
+        return view, await self._resolver.playback(item, view.server_time)
 
     async def control(
         self,
@@ -442,6 +464,64 @@ class PlaylistService:
             raise DomainError(errors.ROOM_NOT_FOUND, "no room with this id")
         state = _state(stored)
         return PlaybackView(state, state.position_at(now), now)
+
+    # -- the server's own changes ---------------------------------------------------------------
+
+    @property
+    def rooms(self) -> RoomService:
+        return self._rooms
+
+    async def item(self, room_id: str, media_id: str) -> MediaRow | None:
+        return await self._store.media(room_id, media_id)
+
+    async def playing(self) -> list[PlayingRoom]:
+        """Every room playing media now."""
+        return await self._store.playing()
+
+    async def advance(self, room_id: str, seen: StoredPlayback) -> PlaybackView | None:
+        """Auto-advance: play what follows ``seen``'s media per the room's ``autoPlay`` — only if
+        the state is still ``seen`` (same version and media: a concurrent manual change wins)
+        and it has reached its end. None when nothing changed (auto-play off, the end of a
+        sequential playlist, the state moved on)."""
+        access = await self._rooms.access(SYSTEM_CALLER, room_id)
+        auto = access.settings.auto_play
+        if not auto.enabled or access.room.suspended_at is not None or seen.media_id is None:
+            return None
+        item = await self._store.media(room_id, seen.media_id)
+        if item is None:
+            return None
+        order = await self._store.order(room_id, item.playlist_id)
+        chosen = playback.next_media(
+            order, seen.media_id, auto.mode, random.SystemRandom().randrange, manual=False
+        )
+        following = await self._store.media(room_id, chosen) if chosen else None
+        if following is None:
+            return None
+        now = self._clock()
+
+        def decide(current: StoredPlayback, _remembered: float | None) -> StoredPlayback:
+            state = _state(current)
+            if (current.version, current.media_id) != (seen.version, seen.media_id):
+                raise _Unchanged  # someone changed it meanwhile: theirs wins
+            if not state.ended_at(now):
+                raise _Unchanged
+            return _stored(
+                playback.change_media(
+                    state, now, following.id, following.kind, following.duration, start_at=0.0
+                )
+            )
+
+        try:
+            return await self._change(SYSTEM_CALLER, room_id, decide, now, following)
+        except _Unchanged:
+            return None
+
+    async def learn_duration(self, room_id: str, media_id: str, duration: float | None) -> None:
+        """Store a probed duration (``None``: probed, unknown) once; the state follows."""
+        now = self._clock()
+        await self._store.learn_duration(
+            room_id, media_id, duration, lambda s: state_json(_state(s), now)
+        )
 
     async def history(
         self, caller: Caller, room_id: str

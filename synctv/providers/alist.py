@@ -10,6 +10,9 @@ API used: ``POST /api/auth/login {username, password}`` → ``data.token``;
 ``{code, message, data}``, where ``code`` carries the real status (401: the token expired, so we
 log in again once and retry). The raw URL is fetched with ``Authorization: <token>`` when it is
 on the Alist server itself (a storage's own URL gets no Alist credentials).
+
+Expiry: Alist signs its own download links as ``?sign=<hmac>:<expiry>`` (Unix seconds, ``0``:
+never); a link is taken to expire then, or after ``LINK_LIFETIME_SECONDS`` if that is sooner.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import trio
 
@@ -73,6 +77,9 @@ class AlistProvider:
             headers = (("authorization", self._token),)
         title = data.get("name") if isinstance(data.get("name"), str) else None
         expires = self._context.clock() + LINK_LIFETIME_SECONDS
+        signed = sign_expiry(raw_url)
+        if signed is not None:
+            expires = min(expires, signed)
         return PlaybackSource(
             raw_url,
             headers,
@@ -159,6 +166,16 @@ class AlistProvider:
             message if isinstance(message, str) else "",
             reply.data.get("data"),
         )
+
+
+def sign_expiry(url: str) -> float | None:
+    """The expiry of an Alist-signed link (``sign=<hmac>:<unix seconds>``), or ``None``."""
+    for name, value in parse_qsl(urlsplit(url).query):
+        if name == "sign":
+            _, _, tail = value.rpartition(":")
+            if tail.isdigit() and len(tail) <= 12 and int(tail) > 0:
+                return float(tail)
+    return None
 
 
 def _normalise(path: str) -> str:

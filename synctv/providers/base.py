@@ -114,7 +114,8 @@ class Quality:
 
 @dataclass(frozen=True, slots=True)
 class PlaybackSource:
-    """What a room gets for a media reference. ``expires_at`` is Unix seconds (None: no limit).
+    """What a room gets for a media reference. ``expires_at`` is Unix seconds (None: no limit);
+    ``duration`` is the provider's own figure (None: unknown, the room probes the bytes).
 
     ``credential_headers`` names the headers built from the instance's credentials (masked in
     admin output, and the reason the source is never played in ``direct`` mode).
@@ -128,6 +129,7 @@ class PlaybackSource:
     qualities: tuple[Quality, ...] = ()
     title: str | None = None
     credential_headers: frozenset[str] = frozenset()
+    duration: float | None = None  # seconds, when the provider's metadata tells it
 
     def sub_resource(self, selector: str | None) -> str | None:
         """The URL a selector names (``None``: the main URL), or ``None`` if it names nothing."""

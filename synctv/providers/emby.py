@@ -85,7 +85,13 @@ class EmbyProvider:
         subtitles = tuple(self._subtitles(item, source_id, source, token))
         name = source.get("Name")
         return PlaybackSource(
-            url, (), self._mode, None, subtitles, title=name if isinstance(name, str) else None
+            url,
+            (),
+            self._mode,
+            None,
+            subtitles,
+            title=name if isinstance(name, str) else None,
+            duration=_ticks_to_seconds(source.get("RunTimeTicks")),
         )
 
     def _subtitles(
@@ -232,3 +238,10 @@ PROVIDER_KIND = ProviderKind(
     secret_keys=frozenset({"password", "api_key"}),
     create=_create,
 )
+
+
+def _ticks_to_seconds(ticks: object) -> float | None:
+    """Emby's ``RunTimeTicks`` (100 ns units) in seconds; None when absent or not positive."""
+    if isinstance(ticks, int) and not isinstance(ticks, bool) and 0 < ticks < 10**15:
+        return ticks / 10_000_000
+    return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -452,6 +452,59 @@ async def change_playback_q(
     return new
 
 
+@dataclass(frozen=True, slots=True)
+class PlayingRoom:
+    """A room whose state is playing media; ``probed``: its duration was looked for already."""
+
+    room_id: str
+    state: StoredPlayback
+    probed: bool
+
+
+async def playing_q(conn: Any) -> list[PlayingRoom]:
+    records = await conn.fetch(
+        "SELECT p.room_id, p.media_id, p.media_kind, p.anchor_position, p.anchor_time, p.speed,"
+        " p.playing, p.version, p.duration, m.duration_probed_at IS NOT NULL AS probed"
+        " FROM playback_state p JOIN media m ON m.id = p.media_id AND m.room_id = p.room_id"
+        " WHERE p.playing"
+    )
+    return [PlayingRoom(r["room_id"], _playback(r), r["probed"]) for r in records]
+
+
+async def learn_duration_q(
+    conn: Any,
+    room_id: str,
+    media_id: str,
+    duration: float | None,
+    event_payload: Callable[[StoredPlayback], dict[str, Any]],
+) -> StoredPlayback | None:
+    """Store what a probe found on the media row (once: only while unknown and unprobed) and,
+    when it is the room's current media, on the playback state with a ``playback_changed``
+    event (the version stays: the position and the media are what they were). The new state,
+    or None when nothing changed."""
+    if not await _locked(conn, room_id):
+        return None
+    updated = await conn.fetchval(
+        "UPDATE media SET duration = $3, duration_probed_at = now()"
+        " WHERE room_id = $1 AND id = $2 AND duration IS NULL AND duration_probed_at IS NULL"
+        " RETURNING id",
+        room_id,
+        media_id,
+        duration,
+    )
+    if updated is None or duration is None:
+        return None
+    current = await playback_q(conn, room_id)
+    if current.media_id != media_id or current.duration is not None:
+        return None
+    new = replace(current, duration=duration)
+    await conn.execute(
+        "UPDATE playback_state SET duration = $2 WHERE room_id = $1", room_id, duration
+    )
+    await append_event(conn, room_id, "playback_changed", event_payload(new), "system")
+    return new
+
+
 async def history_q(
     conn: Any, room_id: str, limit: int
 ) -> list[tuple[str, str, str, datetime, float]]:
@@ -548,6 +601,19 @@ class PlaylistStore:
             next_media,
             history_name,
         )
+
+    async def playing(self) -> list[PlayingRoom]:
+        """Every room playing media now (for auto-advance and duration probes)."""
+        return await self._db.run_on_connection(playing_q)
+
+    async def learn_duration(
+        self,
+        room_id: str,
+        media_id: str,
+        duration: float | None,
+        event_payload: Callable[[StoredPlayback], dict[str, Any]],
+    ) -> StoredPlayback | None:
+        return await self._db.run(learn_duration_q, room_id, media_id, duration, event_payload)
 
     async def history(
         self, room_id: str, limit: int

@@ -133,6 +133,12 @@ class FakeEmby:
                     "DisplayTitle": "English",
                 },
             ]
-            source = {"Id": "ms42", "Name": "Film", "Container": "mp4", "MediaStreams": streams}
+            source = {
+                "Id": "ms42",
+                "Name": "Film",
+                "Container": "mp4",
+                "MediaStreams": streams,
+                "RunTimeTicks": 54_321_000_000,  # 5432.1 s in 100 ns ticks
+            }
             return json_reply({"MediaSources": [source], "PlaySessionId": "p"})
         return 404, [], b""

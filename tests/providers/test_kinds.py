@@ -11,6 +11,7 @@ import pytest
 from synctv.errors import DomainError
 from synctv.outbound.client import HttpUpstream
 from synctv.outbound.masking import mask_url
+from synctv.providers.alist import sign_expiry
 from synctv.providers.base import (
     BrowseEntry,
     Provider,
@@ -171,6 +172,7 @@ async def test_emby_password_login(origin: UpstreamServer, http: HttpUpstream) -
         f"{origin.base}/Videos/42/stream?static=true&MediaSourceId=ms42&api_key={fake.token}"
     )
     assert source.mode == "proxy"
+    assert source.duration == pytest.approx(5432.1)  # the provider's metadata
     assert source.subtitles[0].language == "eng"
     assert "/Videos/42/ms42/Subtitles/2/Stream.vtt" in source.subtitles[0].url
     assert 'Client="SyncTV"' in fake.auth_headers[0]
@@ -194,3 +196,18 @@ async def test_emby_api_key_picks_the_administrator(
 async def test_emby_needs_credentials(http: HttpUpstream) -> None:
     with pytest.raises(ProviderConfigError):
         make("emby", http, {"base_url": "http://emby.example"})
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://a/d/f.mp4?sign=abc=:1800000000", 1800000000.0),
+        ("http://a/d/f.mp4?n=1&sign=abc%3D%3A1800000000", 1800000000.0),
+        ("http://a/d/f.mp4?sign=abc=:0", None),  # Alist: 0 means it never expires
+        ("http://a/d/f.mp4?sign=abc", None),
+        ("http://a/d/f.mp4", None),
+        ("http://a/d/f.mp4?sign=x:99999999999999999999", None),
+    ],
+)
+def test_alist_sign_expiry(url: str, expected: float | None) -> None:
+    assert sign_expiry(url) == expected

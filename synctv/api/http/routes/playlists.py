@@ -11,6 +11,7 @@ from pydantic import Field
 from synctv.api.http.routes.auth import CamelModel, refusals
 from synctv.api.http.routes.room_live import LivePlayback, LivePlaybackOut
 from synctv.api.http.routes.rooms import Who
+from synctv.core.delivery import PlaybackInfo, info_json
 from synctv.core.media import MAX_BATCH
 from synctv.core.playlists import NewItem, PlaybackView, PlaylistService, state_json
 from synctv.store.playlists import FolderRow, MediaRow
@@ -88,12 +89,43 @@ class PlaybackStateOut(CamelModel):
     server_time: float = Field(description="The server clock (Unix seconds) it was computed at.")
 
 
+class LinkOut(CamelModel):
+    via: Literal["direct", "proxy"]
+    url: str = Field(description="Absolute (direct) or /proxy/<token> on this server.")
+    expires_at: float | None = Field(description="When it stops working (Unix seconds).")
+
+
+class SubtitleOut(CamelModel):
+    name: str
+    url: str
+    format: str | None
+
+
+class PlaybackInfoOut(CamelModel):
+    media_id: str
+    kind: Literal["regular", "live"]
+    via: Literal["direct", "proxy"] = Field(description="How urls[0] is fetched.")
+    url: str = Field(description="The one to play: urls[0].")
+    urls: list[LinkOut] = Field(description="Every allowed way, preferred first.")
+    headers: dict[str, str] = Field(description="Send these on direct requests.")
+    removed_headers: list[str] = Field(
+        description="The source's headers a page may not send, removed from direct mode."
+    )
+    subtitles: list[SubtitleOut]
+    duration: float | None
+    expires_at: float | None = Field(description="When url stops working (Unix seconds).")
+    refresh_at: float | None = Field(
+        description="Refetch this before expiresAt: a new URL, same media and position."
+    )
+
+
 class PlaybackOut(CamelModel):
     state: PlaybackStateOut
-    playback: LivePlaybackOut | None = Field(
-        default=None,
-        description="GET only, for a live stream of this server: your playback URLs (with a"
-        " viewer token when the room needs one; read again before expiresAt).",
+    playback: PlaybackInfoOut | LivePlaybackOut | None = Field(
+        None,
+        description="GET only: the current media resolved for you (absent: nothing to play). For"
+        " a live stream of this server, its playback URLs (with a viewer token when the room"
+        " needs one; read again before expiresAt).",
     )
 
 
@@ -150,8 +182,11 @@ def _folder_out(row: FolderRow) -> FolderOut:
     return FolderOut(id=row.id, parent_id=row.parent_id, name=row.name, position=row.position)
 
 
-def _playback_out(view: PlaybackView) -> PlaybackOut:
-    return PlaybackOut(state=PlaybackStateOut(**state_json(view.state, view.server_time)))
+def _playback_out(view: PlaybackView, info: PlaybackInfo | None = None) -> PlaybackOut:
+    return PlaybackOut(
+        state=PlaybackStateOut(**state_json(view.state, view.server_time)),
+        playback=None if info is None else PlaybackInfoOut.model_validate(info_json(info)),
+    )
 
 
 def playlists_router(
@@ -229,14 +264,26 @@ def playlists_router(
         return Response(status_code=204)
 
     @router.get(
-        "/playback", response_model=PlaybackOut, responses=refusals(_AUTH, _DENIED, _MISSING)
+        "/playback",
+        response_model=PlaybackOut,
+        response_model_exclude_none=False,
+        responses=refusals(
+            _AUTH,
+            _DENIED,
+            _MISSING,
+            (409, "`direct_playback_refused`"),
+            (502, "the provider's code (`provider_unavailable` ...)"),
+        ),
     )
     async def get_playback(who: Who, room_id: RoomId) -> Any:
-        """The playback state, with the position computed at ``serverTime``; for a live
-        stream of this server, your playback URLs."""
-        view = await playlists.state(who, room_id)
-        out = _playback_out(view)
-        if live_playback is not None:
+        """The playback state, with the position computed at ``serverTime``, and the current
+        media resolved for you: where to fetch it (direct or through ``/proxy``), the headers
+        to send, subtitles, duration, and when the URL expires. Refetch at ``refreshAt`` for a
+        new URL; keep playing at the current position. For a live stream of this server, your
+        playback URLs."""
+        view, info = await playlists.playback(who, room_id)
+        out = _playback_out(view, info)
+        if out.playback is None and live_playback is not None:
             out.playback = await live_playback(who, room_id, view)
         return out
 
