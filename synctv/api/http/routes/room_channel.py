@@ -39,6 +39,7 @@ from synctv.api.http.routes.auth import CamelModel, refusals
 from synctv.api.http.routes.rooms import Who, room_out
 from synctv.api.http.websocket import WebSocket, WebSocketClosed
 from synctv.api.realtime_messages import (
+    MAX_MESSAGE_BYTES,
     SUBPROTOCOL,
     InvalidMessage,
     encode,
@@ -103,6 +104,9 @@ class RoomChannel:
 
     async def serve(self, socket: WebSocket) -> None:
         room_id = socket.path_params["room_id"]
+        # The channel's own bound (docs/realtime.md: 64 KiB, close 1009), below the server's
+        # general WebSocket one; the socket closes with 1009 itself.
+        socket.max_message_bytes = MAX_MESSAGE_BYTES
         offered = [p.strip() for p in (socket.header("sec-websocket-protocol") or "").split(",")]
         try:
             principal = await socket_principal(socket.scope)
