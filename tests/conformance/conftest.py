@@ -17,7 +17,6 @@ from tests.support.rooms import sign_up
 from tests.support.server import server_config
 from tests.support.threaded_server import server_in_thread
 
-
 MANY_ROOMS = ("server.maxRoomsPerUser", "10000")
 
 
