@@ -78,6 +78,20 @@ class _Room:
     subscriptions: set[Subscription] = field(default_factory=set)
 
 
+@dataclass
+class _StartedOnce:
+    """A task status that passes ``started()`` on the first time only: the LISTEN is restarted
+    after the database comes back, and trio refuses a second ``started()`` (it ended the tree)."""
+
+    inner: trio.TaskStatus[None]
+    done: bool = False
+
+    def started(self, value: None = None) -> None:
+        if not self.done:
+            self.done = True
+            self.inner.started(value)
+
+
 class RoomHub:
     def __init__(
         self,
@@ -158,18 +172,13 @@ class RoomHub:
     async def _listen(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        started = False
+        once = _StartedOnce(task_status)  # ready at the first LISTEN, not again at a reconnect
         while True:
             try:
-                if not started:
-                    await self._db.listen(CHANNEL, self.notified, task_status=task_status)
-                else:
-                    await self._db.listen(CHANNEL, self.notified)
+                await self._db.listen(CHANNEL, self.notified, task_status=once)
             except DatabaseUnavailable as exc:
                 log.warning("room events: listening stopped (%s); catching up on reconnect", exc)
-            if not started:
-                started = True
-                task_status.started()
+            once.started()  # a database down from the start must not hold the tree's start
             await trio.sleep(RECONNECT_SECONDS)
             for room_id in list(self._rooms):  # anything may have been missed meanwhile
                 self._mark(room_id)

@@ -54,6 +54,7 @@ from synctv.errors import DomainError
 from synctv.realtime.hub import CLOSE_TOO_SLOW, RoomHub, Subscription, TooFarBehind
 from synctv.realtime.limits import Idle, TokenBucket
 from synctv.realtime.presence import Presence, PresenceBook
+from synctv.store.db import DatabaseUnavailable
 
 log = logging.getLogger("synctv.realtime")
 
@@ -255,6 +256,16 @@ class RoomChannel:
             except DomainError as exc:
                 await socket.send(
                     error_frame(exc.error.code, exc.message, message.op_id, exc.details)
+                )
+            except DatabaseUnavailable:
+                # Fail closed: nothing was committed, so nothing is broadcast; the client may
+                # retry (the connection stays, and so does its place in the room's stream).
+                await socket.send(
+                    error_frame(
+                        errors.SERVICE_UNAVAILABLE.code,
+                        "the database is unreachable: nothing was changed; retry later",
+                        message.op_id,
+                    )
                 )
 
     async def _handle(
