@@ -79,14 +79,17 @@ class _Room:
 
 
 @dataclass
-class _StartedOnce:
-    """A task status that passes ``started()`` on the first time only: the LISTEN is restarted
-    after the database comes back, and trio refuses a second ``started()`` (it ended the tree)."""
+class _Listening:
+    """The task status handed to each LISTEN: every time one becomes active, the rooms with
+    connections are caught up (a commit notified while nobody listened was missed); the first
+    time only, the hub reports itself started (trio refuses a second ``started()``)."""
 
     inner: trio.TaskStatus[None]
+    on_listening: Callable[[], None]
     done: bool = False
 
     def started(self, value: None = None) -> None:
+        self.on_listening()
         if not self.done:
             self.done = True
             self.inner.started(value)
@@ -172,16 +175,18 @@ class RoomHub:
     async def _listen(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        once = _StartedOnce(task_status)  # ready at the first LISTEN, not again at a reconnect
+        listening = _Listening(task_status, self._mark_all)
         while True:
             try:
-                await self._db.listen(CHANNEL, self.notified, task_status=once)
-            except DatabaseUnavailable as exc:
-                log.warning("room events: listening stopped (%s); catching up on reconnect", exc)
-            once.started()  # a database down from the start must not hold the tree's start
+                await self._db.listen(CHANNEL, self.notified, task_status=listening)
+            except* DatabaseUnavailable as group:
+                log.warning("room events: listening stopped (%s); catching up on reconnect", group)
+            listening.started()  # a database down from the start must not hold the tree's start
             await trio.sleep(RECONNECT_SECONDS)
-            for room_id in list(self._rooms):  # anything may have been missed meanwhile
-                self._mark(room_id)
+
+    def _mark_all(self) -> None:
+        for room_id in list(self._rooms):
+            self._mark(room_id)
 
     async def _deliver_forever(self) -> None:
         while True:
