@@ -35,8 +35,13 @@ from synctv.store.rooms import EventRow, RoomStore
 log = logging.getLogger("synctv.realtime")
 
 CHANNEL: Final = "synctv_room_events"
+# A connection with this many frames waiting is *full*; full for SLOW_DEADLINE_SECONDS, it is cut.
 QUEUE_FRAMES: Final = 256
 SLOW_DEADLINE_SECONDS: Final = 10.0
+# A frame is never dropped from a connection that stays: while full it keeps queueing, up to
+# this many (then it is cut at once). It also bounds a resume's catch-up, which is queued whole
+# when the connection joins (the channel replays at most its window, 1,000 events, behind).
+MAX_QUEUED_FRAMES: Final = 2048
 CLOSE_TOO_SLOW: Final = 4408
 # Rows read per room per pass; a room further behind is read again in the next pass at once.
 READ_BATCH: Final = 500
@@ -44,12 +49,15 @@ RECONNECT_SECONDS: Final = 1.0
 
 
 class TooFarBehind(Exception):
-    """A connection's sequence is further behind the room's stream than its queue holds."""
+    """A connection's sequence is further behind the room's stream than a queue may hold."""
 
 
 @dataclass(eq=False)
 class Subscription:
-    """One connection's place in a room: the frames waiting for it, and whether it was cut."""
+    """One connection's place in a room: the frames waiting for it, and whether it was cut.
+
+    Every frame offered is either queued or the connection is cut: a connection that stays
+    receives every event (a dropped frame would be a gap the client cannot see)."""
 
     room_id: str
     frames: trio.MemoryReceiveChannel[str]
@@ -59,16 +67,21 @@ class Subscription:
     full_since: float | None = None
 
     def offer(self, frame: str, now: float) -> bool:
-        """Queue a frame; False once the connection has been full past the deadline."""
+        """Queue a frame; False (not queued) once the connection has been full past the
+        deadline, or holds :data:`MAX_QUEUED_FRAMES`."""
+        waiting = self.frames.statistics().current_buffer_used
+        if waiting < QUEUE_FRAMES:
+            self.full_since = None
+        elif self.full_since is None:
+            self.full_since = now
+        elif now - self.full_since >= SLOW_DEADLINE_SECONDS:
+            return False
+        if waiting >= MAX_QUEUED_FRAMES:
+            return False
         try:
             self._send.send_nowait(frame)
-        except trio.WouldBlock:
-            if self.full_since is None:
-                self.full_since = now
-            return now - self.full_since < SLOW_DEADLINE_SECONDS
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            return True  # the connection is leaving; nothing to cut
-        self.full_since = None
+            pass  # the connection is leaving; nothing to cut
         return True
 
 
@@ -124,7 +137,8 @@ class RoomHub:
         welcome snapshot at that sequence, or a replay). Every later event arrives, in order,
         once. :class:`TooFarBehind` when the gap to the room's stream is longer than the queue
         (the caller sends a fresh snapshot instead)."""
-        send, receive = trio.open_memory_channel[str](QUEUE_FRAMES)
+        # Unbounded for trio; bounded by offer() (and the catch-up below) instead.
+        send, receive = trio.open_memory_channel[str](float("inf"))
         subscription = Subscription(room_id, receive, send, start=after_seq)
         room = self._rooms.get(room_id)
         if room is None:
@@ -138,7 +152,7 @@ class RoomHub:
                 if event.seq > target:
                     break
                 queued += 1
-                if queued > QUEUE_FRAMES:
+                if queued > MAX_QUEUED_FRAMES:
                     send.close()
                     raise TooFarBehind(room_id)
                 send.send_nowait(self._encode(event))

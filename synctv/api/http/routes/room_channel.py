@@ -63,7 +63,7 @@ CLOSE_UNAUTHENTICATED: Final = 4401
 CLOSE_FORBIDDEN: Final = 4403
 CLOSE_NO_ROOM: Final = 4404
 HELLO_TIMEOUT_SECONDS: Final = 10.0
-# A resume this far behind (or further) gets a fresh snapshot instead of a replay.
+# A resume at most this far behind is replayed; further behind, it gets a fresh snapshot.
 REPLAY_WINDOW_EVENTS: Final = 1000
 _CLOSE_FOR: Final = {
     "authentication_required": CLOSE_UNAUTHENTICATED,
@@ -166,7 +166,7 @@ class RoomChannel:
         connection_id = secrets.token_urlsafe(12)
         last_seq = room.last_event_seq
         start = last_seq
-        if 0 < resume_from <= last_seq and last_seq - resume_from < REPLAY_WINDOW_EVENTS:
+        if 0 < resume_from <= last_seq and last_seq - resume_from <= REPLAY_WINDOW_EVENTS:
             start = resume_from  # the hub sends the missed events before the stream
         else:
             view = await self._playlists.state(caller, room.id)
