@@ -7,14 +7,16 @@ Also the people and rooms those tests need, over REST from their own loopback ad
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+import socket
+import struct
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
 from tests.support.websocket import ws_client
 
@@ -132,3 +134,32 @@ async def answer_and_event(ws: WebSocketConnection) -> tuple[dict[str, Any], dic
         got[body] = message[body]
     assert got["event"]["type"] == "playback_changed"
     return got["playbackState"], got["event"]
+
+
+@asynccontextmanager
+async def killable_channel(
+    base: str, room: str, token: str
+) -> AsyncIterator[tuple[WebSocketConnection, Callable[[], None]]]:
+    """A channel and a ``kill()`` that drops its TCP connection at once (RST, no close
+    handshake), as a client whose process dies or whose network vanishes."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    stream = await trio.open_tcp_stream(host, int(port))
+    linger = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close sends RST
+
+    def kill() -> None:
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        stream.socket.close()
+
+    async with stream, trio.open_nursery() as nursery:
+        ws = await wrap_client_stream(
+            nursery,
+            stream,
+            host,
+            f"/ws/rooms/{room}",
+            subprotocols=[SUBPROTOCOL],
+            extra_headers=[(b"authorization", f"Bearer {token}".encode())],
+        )
+        try:
+            yield ws, kill
+        finally:
+            nursery.cancel_scope.cancel()
