@@ -184,7 +184,9 @@ async def test_playback_command_answers_the_sender_and_reaches_everyone(site: Si
     ],
     ids=["seek", "speed", "play", "pause"],
 )
-async def test_each_playback_action(site: Site, action: str, fields: dict, check: object) -> None:
+async def test_each_playback_action(
+    site: Site, action: str, fields: dict[str, float], check: object
+) -> None:
     room, _ = await room_with_media(site.base, site.owner, None)
     async with channel(site.base, room, site.owner.token) as ws:
         await hello(ws)
