@@ -103,10 +103,10 @@ async def test_a_client_killed_at_random_points_loses_and_repeats_nothing(
 
         # Exactly the window behind (the whole run missed): still a replay, at once.
         async with channel(server.base, room, member.token) as back:
-            late = Client(start)
+            missed = Client(start)
             await hello(back, start)
-            await late.follow(back, EVENTS)
-            assert late.seen == everything
+            await missed.follow(back, EVENTS)
+            assert missed.seen == everything
             await silent(back, 0.3)
 
         # Further behind than the window: a snapshot, then the stream from its lastSeq.

@@ -62,7 +62,7 @@ async def silent(ws: WebSocketConnection, seconds: float) -> None:
     """Nothing arrives for ``seconds``."""
     with trio.move_on_after(seconds):
         extra = await ws.get_message()
-        raise AssertionError(f"nothing more was owed: {extra}")
+        raise AssertionError(f"nothing more was owed: {extra!r}")
 
 
 async def closed_with(ws: WebSocketConnection, timeout: float = 10) -> int | None:
@@ -72,7 +72,7 @@ async def closed_with(ws: WebSocketConnection, timeout: float = 10) -> int | Non
             while True:
                 await ws.get_message()
         except ConnectionClosed as closed:
-            return closed.reason.code
+            return closed.reason.code if closed.reason else None
 
 
 async def refused(ws: WebSocketConnection) -> tuple[str, int | None]:
