@@ -152,3 +152,14 @@ def test_auth_bench(fresh_dsn: str) -> None:
     assert figures["authenticated_errors"] == 0  # the token is accepted on every request
     assert figures["unauthenticated_errors"] == 0
     assert figures["authenticated_vs_unauthenticated_rps"] > 0
+
+
+def test_sync_drift(fresh_dsn: str) -> None:
+    figures = run_bench(
+        "sync_drift.py", "--players", "3", "--rounds", "1", "--hold", "1.5", "--settle", "1",
+        "--database-url", fresh_dsn,
+    )  # fmt: skip
+    assert figures["players"] == 3
+    assert figures["changes"] == 3  # play, seek, start (the pause before play is not measured)
+    assert figures["pairwise_drift_ms_p95"] is not None
+    assert figures["vs_room_ms_p95"] is not None
