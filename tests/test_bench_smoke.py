@@ -156,7 +156,7 @@ def test_auth_bench(fresh_dsn: str) -> None:
 
 def test_sync_drift(fresh_dsn: str) -> None:
     figures = run_bench(
-        "sync_drift.py", "--players", "3", "--rounds", "1", "--hold", "1.5", "--settle", "1",
+        "sync_drift.py", "--players", "3", "--rounds", "1", "--hold", "1", "--settle", "0.5",
         "--database-url", fresh_dsn,
     )  # fmt: skip
     assert figures["players"] == 3
