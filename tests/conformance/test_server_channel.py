@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pytest
 import trio
 
@@ -411,3 +412,30 @@ async def test_a_ticket_opens_once_for_its_room_only(site: Site) -> None:
         assert (await refused(ws))[1] == 4401
     async with channel(site.base, other, query=f"?ticket={await ticket(room)}") as ws:
         assert (await refused(ws))[1] == 4401
+    # Tickets open WebSockets only: on REST one authenticates nobody.
+    response = await site.member.call(site.base, "GET", f"/api/user?ticket={await ticket(room)}")
+    assert response.status_code == 200  # the member's own Bearer header, not the ticket
+    transport = httpx.AsyncHTTPTransport(local_address=site.member.address)
+    async with httpx.AsyncClient(base_url=site.base, transport=transport) as anonymous:
+        alone = await anonymous.get(f"/api/user?ticket={await ticket(room)}")
+    assert alone.status_code == 401
+
+
+async def test_speed_outside_a_quarter_to_four_is_refused(site: Site) -> None:
+    room, _ = await room_with_media(site.base, site.owner, site.member)
+    async with (
+        channel(site.base, room, site.owner.token) as ws,
+        channel(site.base, room, site.member.token) as other,
+    ):
+        for each in (ws, other):
+            await hello(each)
+            await receive_body(each, "welcome")
+        for n, speed in enumerate((0.2, 4.5)):
+            await send(ws, {"opId": f"x{n}", "playback": {"action": "speed", "speed": speed}})
+            error = await receive_body(ws, "error")
+            assert error["opId"] == f"x{n}"
+        await silent(other, 0.3)
+        for n, speed in enumerate((0.25, 4.0)):
+            await send(ws, {"opId": f"ok{n}", "playback": {"action": "speed", "speed": speed}})
+            state, _ = await answer_and_event(ws)
+            assert (state["opId"], state["speed"]) == (f"ok{n}", speed)
