@@ -11,6 +11,7 @@ import httpx
 import pytest
 import trio
 
+from synctv.realtime import hub as hub_module
 from tests.conformance.conftest import Site
 from tests.support.channel import (
     answer_and_event,
@@ -23,6 +24,7 @@ from tests.support.channel import (
     room_with_media,
     send,
     silent,
+    slow_channel,
 )
 
 pytestmark = pytest.mark.slow
@@ -439,3 +441,39 @@ async def test_speed_outside_a_quarter_to_four_is_refused(site: Site) -> None:
             await send(ws, {"opId": f"ok{n}", "playback": {"action": "speed", "speed": speed}})
             state, _ = await answer_and_event(ws)
             assert (state["opId"], state["speed"]) == (f"ok{n}", speed)
+
+
+async def test_a_connection_that_cannot_keep_up_is_terminated_4408(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that stops reading: once its queue stays full, a ``termination`` with reason
+    ``too_slow`` follows what was queued, then close 4408. The queue bounds are shrunk for the
+    test (4 frames full, 8 at most, instead of 256 and 2,048), so it takes seconds; what it checks
+    is the order and the codes."""
+    monkeypatch.setattr(hub_module, "QUEUE_FRAMES", 4)
+    monkeypatch.setattr(hub_module, "MAX_QUEUED_FRAMES", 8)
+    room, _ = await room_with_media(site.base, site.owner, site.member)
+    async with slow_channel(site.base, room, site.member.token) as ws:
+        await hello(ws)
+        await receive_body(ws, "welcome")
+        # Big events, until the kernel's buffers and then the connection's queue are full.
+        text = "x" * 500
+        async with trio.open_nursery() as nursery:
+            for n in range(4):  # ~30 fill it (a 1 KiB receive buffer, 700-byte frames)
+
+                async def writer(n: int = n) -> None:
+                    for k in range(15):
+                        body = {"description": f"{n}-{k}-{text}"[:500]}
+                        await site.owner.ok(site.base, "PATCH", f"/api/rooms/{room}", body)
+
+                nursery.start_soon(writer)
+        bodies = []
+        with trio.fail_after(20):
+            while True:
+                message = await receive(ws)
+                bodies.append(next(iter(message)))
+                if "termination" in message:
+                    break
+        assert message["termination"]["reason"] == "too_slow"
+        assert set(bodies[:-1]) == {"event"}
+        assert await closed_with(ws) == 4408

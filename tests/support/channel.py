@@ -163,3 +163,28 @@ async def killable_channel(
             yield ws, kill
         finally:
             nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def slow_channel(base: str, room: str, token: str) -> AsyncIterator[WebSocketConnection]:
+    """A channel whose socket asks the kernel for the smallest receive buffer, so that a test
+    that stops reading fills the path to it quickly."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    sock = trio.socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    await sock.connect((host, int(port)))
+    stream = trio.SocketStream(sock)
+    async with stream, trio.open_nursery() as nursery:
+        ws = await wrap_client_stream(
+            nursery,
+            stream,
+            host,
+            f"/ws/rooms/{room}",
+            subprotocols=[SUBPROTOCOL],
+            extra_headers=[(b"authorization", f"Bearer {token}".encode())],
+        )
+        try:
+            yield ws
+        finally:
+            await ws.aclose()
+            nursery.cancel_scope.cancel()
