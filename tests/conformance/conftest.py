@@ -4,12 +4,11 @@ tests/support/threaded_server.py), with three accounts: an owner, a member and a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import trio
 
-from tests.support.channel import Account
+from tests.support.channel import Account, Site
 from tests.support.cli import synctv
 from tests.support.identity import Server
 from tests.support.postgres import RunningPostgres
@@ -18,14 +17,6 @@ from tests.support.server import server_config
 from tests.support.threaded_server import server_in_thread
 
 MANY_ROOMS = ("server.maxRoomsPerUser", "10000")
-
-
-@dataclass(frozen=True)
-class Site:
-    base: str
-    owner: Account
-    member: Account
-    visitor: Account
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import pytest
 import trio
 
 from synctv.realtime import hub as hub_module
-from tests.conformance.conftest import Site
 from tests.support.channel import (
+    Site,
     answer_and_event,
     channel,
     closed_with,

@@ -105,6 +105,16 @@ class Account:
         return response.json() if response.content else None
 
 
+@dataclass(frozen=True)
+class Site:
+    """A running server and three accounts on it: an owner, a member and a visitor."""
+
+    base: str
+    owner: Account
+    member: Account
+    visitor: Account
+
+
 async def room_with_media(base: str, owner: Account, member: Account | None) -> tuple[str, str]:
     """(room id, media id): a public room of ``owner``'s playing one URL, ``member`` joined."""
     with trio.fail_after(5):  # a raised room limit takes effect when its notification arrives
