@@ -12,8 +12,9 @@ the source of truth: a notification lost with a dropped LISTEN connection costs 
 after reconnecting every room with connections is marked dirty and caught up from its sequence.
 
 Each connection has a bounded queue (:data:`QUEUE_FRAMES`). A connection that leaves it full
-longer than :data:`SLOW_DEADLINE_SECONDS` is cut (close code 4408, counted): one slow phone must
-not hold a room's memory or its other members' delivery hostage.
+longer than :data:`SLOW_DEADLINE_SECONDS`, or lets :data:`MAX_QUEUED_FRAMES` pile up, is cut
+(close code 4408, counted): one slow phone must not hold a room's memory or its other members'
+delivery hostage. Until then nothing is dropped: a frame is queued or the connection is cut.
 
 Resource handling: ``run`` owns the LISTEN and the delivery loop; connections are registered and
 unregistered by their own tasks with :meth:`connect` (a context manager).
@@ -135,8 +136,8 @@ class RoomHub:
     async def connect(self, room_id: str, after_seq: int) -> AsyncIterator[Subscription]:
         """Subscribe to the room from ``after_seq`` on (the caller sent what came before: a
         welcome snapshot at that sequence, or a replay). Every later event arrives, in order,
-        once. :class:`TooFarBehind` when the gap to the room's stream is longer than the queue
-        (the caller sends a fresh snapshot instead)."""
+        once. :class:`TooFarBehind` when the gap to the room's stream is longer than
+        :data:`MAX_QUEUED_FRAMES` (the caller sends a fresh snapshot instead)."""
         # Unbounded for trio; bounded by offer() (and the catch-up below) instead.
         send, receive = trio.open_memory_channel[str](float("inf"))
         subscription = Subscription(room_id, receive, send, start=after_seq)
