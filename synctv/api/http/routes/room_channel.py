@@ -52,7 +52,7 @@ from synctv.core.playlists import PlaybackView, PlaylistService, state_json
 from synctv.core.rooms import Access, Caller, RoomService
 from synctv.errors import DomainError
 from synctv.realtime.hub import CLOSE_TOO_SLOW, RoomHub, Subscription, TooFarBehind
-from synctv.realtime.limits import Idle, TokenBucket
+from synctv.realtime.limits import IDLE_SECONDS, Idle, TokenBucket
 from synctv.realtime.presence import Presence, PresenceBook
 from synctv.store.db import DatabaseUnavailable
 
@@ -233,7 +233,7 @@ class RoomChannel:
         self, socket: WebSocket, caller: Caller, room_id: str, connection_id: str
     ) -> None:
         bucket = TokenBucket()
-        idle = Idle(trio.current_time())
+        idle = Idle(trio.current_time(), IDLE_SECONDS)
         while True:
             with trio.move_on_at(idle.deadline()):
                 frame = await socket.receive()
