@@ -162,3 +162,26 @@ def test_voice_bench(fresh_dsn: str) -> None:
             figures[f"join_to_dtls_connected_{size}_peers_median_s"]
             >= figures[f"join_to_ice_connected_{size}_peers_median_s"]
         )
+
+
+def test_sync_drift(fresh_dsn: str) -> None:
+    figures = run_bench(
+        "sync_drift.py", "--players", "3", "--rounds", "1", "--hold", "1", "--settle", "0.5",
+        "--database-url", fresh_dsn,
+    )  # fmt: skip
+    assert figures["players"] == 3
+    assert figures["changes"] == 3  # play, seek, start (the pause before play is not measured)
+    assert figures["pairwise_drift_ms_p95"] is not None
+    assert figures["vs_room_ms_p95"] is not None
+
+
+def test_ws_fanout(fresh_dsn: str) -> None:
+    figures = run_bench(
+        "ws_fanout.py", "--connections", "10", "--changes", "3", "--gap", "0.05",
+        "--idle", "20", "--per-room", "10", "--idle-seconds", "0.5", "--database-url", fresh_dsn,
+    )  # fmt: skip
+    assert figures["fanout_connections"] == 10
+    assert figures["fanout_missing"] == 0  # every change reached every connection
+    assert figures["fanout_latency_ms_p99"] is not None
+    assert figures["idle_connections"] == 20
+    assert figures["idle_still_open"] == 20

@@ -57,14 +57,35 @@ def struct(values: dict[str, Any]) -> Struct:
     return result
 
 
+def playback_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A ``playback_changed`` payload in the shape of ``PlaybackStateMessage`` on the wire, as
+    docs/realtime.md promises ("the playback state below"): ``version`` a JSON string like every
+    64-bit integer, an unknown ``duration`` ``0`` and no media ``""`` (the stored row has a
+    number and nulls, which a Struct would carry as ``2.0`` and ``null``)."""
+    state = realtime_pb2.PlaybackStateMessage(
+        media_id=payload.get("mediaId") or "",
+        kind=payload.get("kind") or "regular",
+        position=payload.get("position") or 0.0,
+        speed=payload.get("speed") or 1.0,
+        playing=bool(payload.get("playing")),
+        version=int(payload.get("version") or 0),
+        duration=payload.get("duration") or 0.0,
+        server_time=payload.get("serverTime") or 0.0,
+    )
+    wire = json_format.MessageToDict(state, always_print_fields_with_no_presence=True)
+    del wire["opId"]  # an answer's field, not the state's
+    return {**payload, **wire}
+
+
 def event_frame(event: EventRow) -> str:
     """One ``room_events`` row as an ``event`` message (the room hub encodes each once)."""
+    payload = playback_payload(event.payload) if event.type == "playback_changed" else None
     return encode(
         realtime_pb2.ServerMessage(
             event=realtime_pb2.RoomEvent(
                 seq=event.seq,
                 type=event.type,
-                payload=struct(event.payload),
+                payload=struct(event.payload if payload is None else payload),
                 actor=event.actor,
                 at=event.created_at.timestamp(),
             )

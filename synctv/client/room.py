@@ -92,8 +92,16 @@ class RoomClient:
     @classmethod
     @asynccontextmanager
     async def connect(
-        cls, base_url: str, room_id: str, token: str, *, resume_from: int = 0
+        cls,
+        base_url: str,
+        room_id: str,
+        token: str,
+        *,
+        resume_from: int = 0,
+        wall_clock: Callable[[], float] = time.time,
     ) -> AsyncIterator[RoomClient]:
+        """Open the channel and say hello; ``wall_clock`` is this client's clock (seconds; the
+        machine's by default — a simulation gives each player a clock of its own)."""
         parts = urlsplit(base_url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
         headers = [(b"authorization", f"Bearer {token}".encode())]
@@ -101,7 +109,7 @@ class RoomClient:
             host, port, f"/ws/rooms/{room_id}", use_ssl=False,
             subprotocols=[SUBPROTOCOL], extra_headers=headers,
         ) as ws, trio.open_nursery() as nursery:  # fmt: skip
-            client = cls(ws, user_id=token_subject(token))
+            client = cls(ws, wall_clock, user_id=token_subject(token))
             client.view.last_seq = resume_from
             await ws.send_message(json.dumps({"hello": {"resumeFrom": str(resume_from)}}))
             nursery.start_soon(client._read)

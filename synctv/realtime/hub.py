@@ -12,8 +12,9 @@ the source of truth: a notification lost with a dropped LISTEN connection costs 
 after reconnecting every room with connections is marked dirty and caught up from its sequence.
 
 Each connection has a bounded queue (:data:`QUEUE_FRAMES`). A connection that leaves it full
-longer than :data:`SLOW_DEADLINE_SECONDS` is cut (close code 4408, counted): one slow phone must
-not hold a room's memory or its other members' delivery hostage.
+longer than :data:`SLOW_DEADLINE_SECONDS`, or lets :data:`MAX_QUEUED_FRAMES` pile up, is cut
+(close code 4408, counted): one slow phone must not hold a room's memory or its other members'
+delivery hostage. Until then nothing is dropped: a frame is queued or the connection is cut.
 
 Resource handling: ``run`` owns the LISTEN and the delivery loop; connections are registered and
 unregistered by their own tasks with :meth:`connect` (a context manager).
@@ -35,8 +36,13 @@ from synctv.store.rooms import EventRow, RoomStore
 log = logging.getLogger("synctv.realtime")
 
 CHANNEL: Final = "synctv_room_events"
+# A connection with this many frames waiting is *full*; full for SLOW_DEADLINE_SECONDS, it is cut.
 QUEUE_FRAMES: Final = 256
 SLOW_DEADLINE_SECONDS: Final = 10.0
+# A frame is never dropped from a connection that stays: while full it keeps queueing, up to
+# this many (then it is cut at once). It also bounds a resume's catch-up, which is queued whole
+# when the connection joins (the channel replays at most its window, 1,000 events, behind).
+MAX_QUEUED_FRAMES: Final = 2048
 CLOSE_TOO_SLOW: Final = 4408
 # Rows read per room per pass; a room further behind is read again in the next pass at once.
 READ_BATCH: Final = 500
@@ -44,12 +50,15 @@ RECONNECT_SECONDS: Final = 1.0
 
 
 class TooFarBehind(Exception):
-    """A connection's sequence is further behind the room's stream than its queue holds."""
+    """A connection's sequence is further behind the room's stream than a queue may hold."""
 
 
 @dataclass(eq=False)
 class Subscription:
-    """One connection's place in a room: the frames waiting for it, and whether it was cut."""
+    """One connection's place in a room: the frames waiting for it, and whether it was cut.
+
+    Every frame offered is either queued or the connection is cut: a connection that stays
+    receives every event (a dropped frame would be a gap the client cannot see)."""
 
     room_id: str
     frames: trio.MemoryReceiveChannel[str]
@@ -59,16 +68,21 @@ class Subscription:
     full_since: float | None = None
 
     def offer(self, frame: str, now: float) -> bool:
-        """Queue a frame; False once the connection has been full past the deadline."""
+        """Queue a frame; False (not queued) once the connection has been full past the
+        deadline, or holds :data:`MAX_QUEUED_FRAMES`."""
+        waiting = self.frames.statistics().current_buffer_used
+        if waiting < QUEUE_FRAMES:
+            self.full_since = None
+        elif self.full_since is None:
+            self.full_since = now
+        elif now - self.full_since >= SLOW_DEADLINE_SECONDS:
+            return False
+        if waiting >= MAX_QUEUED_FRAMES:
+            return False
         try:
             self._send.send_nowait(frame)
-        except trio.WouldBlock:
-            if self.full_since is None:
-                self.full_since = now
-            return now - self.full_since < SLOW_DEADLINE_SECONDS
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            return True  # the connection is leaving; nothing to cut
-        self.full_since = None
+            pass  # the connection is leaving; nothing to cut
         return True
 
 
@@ -76,6 +90,23 @@ class Subscription:
 class _Room:
     delivered: int  # the last sequence handed to the room's connections
     subscriptions: set[Subscription] = field(default_factory=set)
+
+
+@dataclass
+class _Listening:
+    """The task status handed to each LISTEN: every time one becomes active, the rooms with
+    connections are caught up (a commit notified while nobody listened was missed); the first
+    time only, the hub reports itself started (trio refuses a second ``started()``)."""
+
+    inner: trio.TaskStatus[None]
+    on_listening: Callable[[], None]
+    done: bool = False
+
+    def started(self, value: None = None) -> None:
+        self.on_listening()
+        if not self.done:
+            self.done = True
+            self.inner.started(value)
 
 
 class RoomHub:
@@ -108,9 +139,10 @@ class RoomHub:
     async def connect(self, room_id: str, after_seq: int) -> AsyncIterator[Subscription]:
         """Subscribe to the room from ``after_seq`` on (the caller sent what came before: a
         welcome snapshot at that sequence, or a replay). Every later event arrives, in order,
-        once. :class:`TooFarBehind` when the gap to the room's stream is longer than the queue
-        (the caller sends a fresh snapshot instead)."""
-        send, receive = trio.open_memory_channel[str](QUEUE_FRAMES)
+        once. :class:`TooFarBehind` when the gap to the room's stream is longer than
+        :data:`MAX_QUEUED_FRAMES` (the caller sends a fresh snapshot instead)."""
+        # Unbounded for trio; bounded by offer() (and the catch-up below) instead.
+        send, receive = trio.open_memory_channel[str](float("inf"))
         subscription = Subscription(room_id, receive, send, start=after_seq)
         room = self._rooms.get(room_id)
         if room is None:
@@ -124,7 +156,7 @@ class RoomHub:
                 if event.seq > target:
                     break
                 queued += 1
-                if queued > QUEUE_FRAMES:
+                if queued > MAX_QUEUED_FRAMES:
                     send.close()
                     raise TooFarBehind(room_id)
                 send.send_nowait(self._encode(event))
@@ -161,21 +193,18 @@ class RoomHub:
     async def _listen(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        started = False
+        listening = _Listening(task_status, self._mark_all)
         while True:
             try:
-                if not started:
-                    await self._db.listen(CHANNEL, self.notified, task_status=task_status)
-                else:
-                    await self._db.listen(CHANNEL, self.notified)
-            except DatabaseUnavailable as exc:
-                log.warning("room events: listening stopped (%s); catching up on reconnect", exc)
-            if not started:
-                started = True
-                task_status.started()
+                await self._db.listen(CHANNEL, self.notified, task_status=listening)
+            except* DatabaseUnavailable as group:
+                log.warning("room events: listening stopped (%s); catching up on reconnect", group)
+            listening.started()  # a database down from the start must not hold the tree's start
             await trio.sleep(RECONNECT_SECONDS)
-            for room_id in list(self._rooms):  # anything may have been missed meanwhile
-                self._mark(room_id)
+
+    def _mark_all(self) -> None:
+        for room_id in list(self._rooms):
+            self._mark(room_id)
 
     async def _deliver_forever(self) -> None:
         while True:

@@ -47,6 +47,10 @@ _UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
+    # A pooled connection whose server went away mid-protocol (a PostgreSQL restart under
+    # idle and listening connections) reports "cannot switch to state N; another operation is
+    # in progress" on its next use: the connection is gone, not the query wrong.
+    asyncpg.InternalClientError,
 )
 
 

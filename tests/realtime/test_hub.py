@@ -59,6 +59,7 @@ async def test_a_connection_that_stays_full_is_cut(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(hub_module, "QUEUE_FRAMES", 3)
+    monkeypatch.setattr(hub_module, "MAX_QUEUED_FRAMES", 4)
     monkeypatch.setattr(hub_module, "SLOW_DEADLINE_SECONDS", 0.2)
     rooms, store, owner = await rooms_on(database)
     room = await rooms.create(owner, name="slow")
@@ -77,7 +78,7 @@ async def test_a_connection_that_stays_full_is_cut(
             with trio.fail_after(5):
                 await stuck.cut.wait()
             assert not reader.cut.is_set()
-            # Joining the room's stream from further back than a queue holds: the caller must
+            # Joining the room's stream from further back than a queue may hold: the caller must
             # send a snapshot instead.
             with pytest.raises(TooFarBehind):
                 async with hub.connect(room.id, 1):

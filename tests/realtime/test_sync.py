@@ -110,3 +110,9 @@ def test_a_simulated_player_converges_without_seeking(drift: float, rate_error: 
         room += step
         player += step * rate * (1 + rate_error)
     assert abs(player - room) <= DEADBAND_SECONDS + step * 0.0051 + 0.02
+
+
+def test_a_seek_while_playing_aims_ahead_by_the_startup_lead() -> None:
+    assert correct(0.0, 10.0, 2.0, True, startup_lead=0.2).seek_to == pytest.approx(10.4)
+    assert correct(0.0, 10.0, 1.0, False, startup_lead=0.2).seek_to == 10.0  # paused: no lead
+    assert correct(10.5, 10.0, 1.0, True, startup_lead=0.2).kind == "rate"  # not a seek

@@ -40,6 +40,7 @@ from synctv.api.http.routes.rooms import Who, room_out
 from synctv.api.http.routes.voice_channel import VoiceSignalling
 from synctv.api.http.websocket import WebSocket, WebSocketClosed
 from synctv.api.realtime_messages import (
+    MAX_MESSAGE_BYTES,
     SUBPROTOCOL,
     InvalidMessage,
     encode,
@@ -53,8 +54,9 @@ from synctv.core.playlists import PlaybackView, PlaylistService, state_json
 from synctv.core.rooms import Access, Caller, RoomService
 from synctv.errors import DomainError
 from synctv.realtime.hub import CLOSE_TOO_SLOW, RoomHub, Subscription, TooFarBehind
-from synctv.realtime.limits import Idle, TokenBucket
+from synctv.realtime.limits import IDLE_SECONDS, Idle, TokenBucket
 from synctv.realtime.presence import Presence, PresenceBook
+from synctv.store.db import DatabaseUnavailable
 
 log = logging.getLogger("synctv.realtime")
 
@@ -63,7 +65,7 @@ CLOSE_UNAUTHENTICATED: Final = 4401
 CLOSE_FORBIDDEN: Final = 4403
 CLOSE_NO_ROOM: Final = 4404
 HELLO_TIMEOUT_SECONDS: Final = 10.0
-# A resume this far behind (or further) gets a fresh snapshot instead of a replay.
+# A resume at most this far behind is replayed; further behind, it gets a fresh snapshot.
 REPLAY_WINDOW_EVENTS: Final = 1000
 _VOICE_SIGNALLING: Final = frozenset({"voice_offer", "voice_answer", "voice_candidate"})
 _CLOSE_FOR: Final = {
@@ -114,6 +116,9 @@ class RoomChannel:
 
     async def serve(self, socket: WebSocket) -> None:
         room_id = socket.path_params["room_id"]
+        # The channel's own bound (docs/realtime.md: 64 KiB, close 1009), below the server's
+        # general WebSocket one; the socket closes with 1009 itself.
+        socket.max_message_bytes = MAX_MESSAGE_BYTES
         offered = [p.strip() for p in (socket.header("sec-websocket-protocol") or "").split(",")]
         try:
             principal = await socket_principal(socket.scope)
@@ -172,7 +177,7 @@ class RoomChannel:
         connection_id = secrets.token_urlsafe(12)
         last_seq = room.last_event_seq
         start = last_seq
-        if 0 < resume_from <= last_seq and last_seq - resume_from < REPLAY_WINDOW_EVENTS:
+        if 0 < resume_from <= last_seq and last_seq - resume_from <= REPLAY_WINDOW_EVENTS:
             start = resume_from  # the hub sends the missed events before the stream
         else:
             view = await self._playlists.state(caller, room.id)
@@ -241,7 +246,7 @@ class RoomChannel:
         self, socket: WebSocket, caller: Caller, room_id: str, connection_id: str
     ) -> None:
         bucket = TokenBucket()
-        idle = Idle(trio.current_time())
+        idle = Idle(trio.current_time(), IDLE_SECONDS)
         while True:
             with trio.move_on_at(idle.deadline()):
                 frame = await socket.receive()
@@ -270,6 +275,16 @@ class RoomChannel:
             except DomainError as exc:
                 await socket.send(
                     error_frame(exc.error.code, exc.message, message.op_id, exc.details)
+                )
+            except DatabaseUnavailable:
+                # Fail closed: nothing was committed, so nothing is broadcast; the client may
+                # retry (the connection stays, and so does its place in the room's stream).
+                await socket.send(
+                    error_frame(
+                        errors.SERVICE_UNAVAILABLE.code,
+                        "the database is unreachable: nothing was changed; retry later",
+                        message.op_id,
+                    )
                 )
 
     async def _handle(
