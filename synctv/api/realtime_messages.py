@@ -57,9 +57,27 @@ def struct(values: dict[str, Any]) -> Struct:
     return result
 
 
-def event_frame(event: EventRow) -> str:
-    """One ``room_events`` row as an ``event`` message (the room hub encodes each once)."""
-    return encode(
+class Frame:
+    """A server message for many connections, encoded at most once per wire format: the
+    WebSocket's JSON text on first use (:attr:`text`), the message itself for gRPC (grpclib
+    serialises it per stream)."""
+
+    __slots__ = ("_text", "message")
+
+    def __init__(self, message: realtime_pb2.ServerMessage) -> None:
+        self.message = message
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = encode(self.message)
+        return self._text
+
+
+def event_frame(event: EventRow) -> Frame:
+    """One ``room_events`` row as an ``event`` message (the room hub makes each once)."""
+    return Frame(
         realtime_pb2.ServerMessage(
             event=realtime_pb2.RoomEvent(
                 seq=event.seq,
@@ -72,13 +90,17 @@ def event_frame(event: EventRow) -> str:
     )
 
 
+def error_message(
+    code: str, message: str, op_id: str = "", details: dict[str, Any] | None = None
+) -> realtime_pb2.ServerMessage:
+    return realtime_pb2.ServerMessage(
+        error=realtime_pb2.ErrorMessage(
+            code=code, message=message, op_id=op_id, details=struct(details or {})
+        )
+    )
+
+
 def error_frame(
     code: str, message: str, op_id: str = "", details: dict[str, Any] | None = None
 ) -> str:
-    return encode(
-        realtime_pb2.ServerMessage(
-            error=realtime_pb2.ErrorMessage(
-                code=code, message=message, op_id=op_id, details=struct(details or {})
-            )
-        )
-    )
+    return encode(error_message(code, message, op_id, details))

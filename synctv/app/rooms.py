@@ -17,9 +17,10 @@ from synctv.api.http.routes.chat import chat_router
 from synctv.api.http.routes.playlists import playlists_router
 from synctv.api.http.routes.room_channel import RoomChannel, presence_router
 from synctv.api.http.routes.rooms import guest_router, rooms_router
-from synctv.api.http.routes.voice_channel import VoiceSignalling
 from synctv.api.http.routes.voice_ice import voice_ice_router
 from synctv.api.realtime_messages import event_frame
+from synctv.api.room_session import RoomSessions
+from synctv.api.voice_signalling import VoiceSignalling
 from synctv.app.feature import Feature, Services, Task
 from synctv.app.identity_service import identity_service
 from synctv.auth.room_passwords import RoomPasswords
@@ -97,7 +98,8 @@ async def build(services: Services) -> Feature:
         lambda: services.settings.get(CHAT_MESSAGE_RETENTION_DAYS),
         lambda: services.settings.get(CHAT_MAX_MESSAGES_PER_ROOM),
     )
-    channel = RoomChannel(rooms, playlists, hub, presence, chat, voice)
+    room_sessions = RoomSessions(rooms, playlists, hub, presence, chat, voice)
+    channel = RoomChannel(room_sessions)
     identity = identity_service(services)  # reads callers' tokens, issues guest tokens
     routers = [
         rooms_router(rooms, passwords),
@@ -118,7 +120,9 @@ async def build(services: Services) -> Feature:
         api_routers=routers,
         websocket_routes=[channel.route()],
         grpc_handlers=[
-            RoomServicer(identity.authenticate, rooms, playlists, passwords, presence, chat)
+            RoomServicer(
+                identity.authenticate, rooms, playlists, passwords, presence, chat, room_sessions
+            )
         ],
         admin_handlers=[RoomAdmin(rooms)],
         tasks=[

@@ -52,13 +52,13 @@ class Subscription:
     """One connection's place in a room: the frames waiting for it, and whether it was cut."""
 
     room_id: str
-    frames: trio.MemoryReceiveChannel[str]
-    _send: trio.MemorySendChannel[str]
+    frames: trio.MemoryReceiveChannel[Any]
+    _send: trio.MemorySendChannel[Any]
     start: int = 0  # events up to this sequence were sent another way (snapshot, replay)
     cut: trio.Event = field(default_factory=trio.Event)
     full_since: float | None = None
 
-    def offer(self, frame: str, now: float) -> bool:
+    def offer(self, frame: Any, now: float) -> bool:
         """Queue a frame; False once the connection has been full past the deadline."""
         try:
             self._send.send_nowait(frame)
@@ -83,7 +83,7 @@ class RoomHub:
         self,
         db: Database,
         store: RoomStore,
-        encode: Callable[[EventRow], str],
+        encode: Callable[[EventRow], Any],
         *,
         clock: Callable[[], float] = trio.current_time,
         on_slow: Callable[[], None] = lambda: None,
@@ -110,7 +110,7 @@ class RoomHub:
         welcome snapshot at that sequence, or a replay). Every later event arrives, in order,
         once. :class:`TooFarBehind` when the gap to the room's stream is longer than the queue
         (the caller sends a fresh snapshot instead)."""
-        send, receive = trio.open_memory_channel[str](QUEUE_FRAMES)
+        send, receive = trio.open_memory_channel[Any](QUEUE_FRAMES)
         subscription = Subscription(room_id, receive, send, start=after_seq)
         room = self._rooms.get(room_id)
         if room is None:

@@ -11,6 +11,7 @@ if typing.TYPE_CHECKING:
 
 import google.protobuf.empty_pb2
 import google.protobuf.struct_pb2
+import synctv.api.grpc._gen.synctv.v1.realtime_pb2
 import synctv.api.grpc._gen.synctv.v1.room_pb2
 
 
@@ -190,6 +191,10 @@ class RoomServiceBase(abc.ABC):
 
     @abc.abstractmethod
     async def GetDanmakuTimeline(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimelineRequest, synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimeline]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def Channel(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.realtime_pb2.ClientMessage, synctv.api.grpc._gen.synctv.v1.realtime_pb2.ServerMessage]') -> None:
         pass
 
     def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
@@ -457,6 +462,12 @@ class RoomServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimelineRequest,
                 synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimeline,
+            ),
+            '/synctv.v1.RoomService/Channel': grpclib.const.Handler(
+                self.Channel,
+                grpclib.const.Cardinality.STREAM_STREAM,
+                synctv.api.grpc._gen.synctv.v1.realtime_pb2.ClientMessage,
+                synctv.api.grpc._gen.synctv.v1.realtime_pb2.ServerMessage,
             ),
         }
 
@@ -727,4 +738,10 @@ class RoomServiceStub:
             '/synctv.v1.RoomService/GetDanmakuTimeline',
             synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimelineRequest,
             synctv.api.grpc._gen.synctv.v1.room_pb2.DanmakuTimeline,
+        )
+        self.Channel = grpclib.client.StreamStreamMethod(
+            channel,
+            '/synctv.v1.RoomService/Channel',
+            synctv.api.grpc._gen.synctv.v1.realtime_pb2.ClientMessage,
+            synctv.api.grpc._gen.synctv.v1.realtime_pb2.ServerMessage,
         )
