@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO = ROOT / "proto"
 GEN = ROOT / "synctv" / "api" / "grpc" / "_gen"
 PREFIX = "synctv.api.grpc._gen."
-_REFERENCE = re.compile(r"(?<![/\w.])synctv\.(?!api\.grpc\._gen)(?=(?:\w+\.)?v\d+\.)")
+_REFERENCE = re.compile(r"(?<![/\w.])synctv\.(?!api\.grpc\._gen)(?=(?:\w+\.)?v\d+\b)")
 
 
 def generate(out: Path) -> None:

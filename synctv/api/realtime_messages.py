@@ -77,10 +77,28 @@ def playback_payload(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, **wire}
 
 
-def event_frame(event: EventRow) -> str:
-    """One ``room_events`` row as an ``event`` message (the room hub encodes each once)."""
+class Frame:
+    """A server message for many connections, encoded at most once per wire format: the
+    WebSocket's JSON text on first use (:attr:`text`), the message itself for gRPC (grpclib
+    serialises it per stream)."""
+
+    __slots__ = ("_text", "message")
+
+    def __init__(self, message: realtime_pb2.ServerMessage) -> None:
+        self.message = message
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = encode(self.message)
+        return self._text
+
+
+def event_frame(event: EventRow) -> Frame:
+    """One ``room_events`` row as an ``event`` message (the room hub makes each once)."""
     payload = playback_payload(event.payload) if event.type == "playback_changed" else None
-    return encode(
+    return Frame(
         realtime_pb2.ServerMessage(
             event=realtime_pb2.RoomEvent(
                 seq=event.seq,
@@ -93,13 +111,17 @@ def event_frame(event: EventRow) -> str:
     )
 
 
+def error_message(
+    code: str, message: str, op_id: str = "", details: dict[str, Any] | None = None
+) -> realtime_pb2.ServerMessage:
+    return realtime_pb2.ServerMessage(
+        error=realtime_pb2.ErrorMessage(
+            code=code, message=message, op_id=op_id, details=struct(details or {})
+        )
+    )
+
+
 def error_frame(
     code: str, message: str, op_id: str = "", details: dict[str, Any] | None = None
 ) -> str:
-    return encode(
-        realtime_pb2.ServerMessage(
-            error=realtime_pb2.ErrorMessage(
-                code=code, message=message, op_id=op_id, details=struct(details or {})
-            )
-        )
-    )
+    return encode(error_message(code, message, op_id, details))

@@ -20,9 +20,10 @@ from synctv.api.http.routes.playlists import playlists_router
 from synctv.api.http.routes.room_channel import RoomChannel, presence_router
 from synctv.api.http.routes.room_live import live_playback, room_live_router
 from synctv.api.http.routes.rooms import guest_router, rooms_router
-from synctv.api.http.routes.voice_channel import VoiceSignalling
 from synctv.api.http.routes.voice_ice import VoiceIce, voice_ice_router
 from synctv.api.realtime_messages import event_frame
+from synctv.api.room_session import RoomSessions
+from synctv.api.voice_signalling import VoiceSignalling
 from synctv.app.feature import Feature, Services, Task
 from synctv.app.identity_service import identity_service
 from synctv.auth.live_tokens import LiveViewerTokens
@@ -104,7 +105,8 @@ async def build(services: Services) -> Feature:
         lambda: services.settings.get(CHAT_MESSAGE_RETENTION_DAYS),
         lambda: services.settings.get(CHAT_MAX_MESSAGES_PER_ROOM),
     )
-    channel = RoomChannel(rooms, playlists, hub, presence, chat, voice)
+    room_sessions = RoomSessions(rooms, playlists, hub, presence, chat, voice)
+    channel = RoomChannel(room_sessions)
     identity = identity_service(services)  # reads callers' tokens, issues guest tokens
     ice = VoiceIce(
         rooms,
@@ -137,6 +139,7 @@ async def build(services: Services) -> Feature:
                 live=room_live,
                 live_urls=urls,
                 voice_ice=ice,
+                sessions=room_sessions,
             )
         ],
         admin_handlers=[RoomAdmin(rooms)],

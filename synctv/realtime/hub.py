@@ -61,13 +61,13 @@ class Subscription:
     receives every event (a dropped frame would be a gap the client cannot see)."""
 
     room_id: str
-    frames: trio.MemoryReceiveChannel[str]
-    _send: trio.MemorySendChannel[str]
+    frames: trio.MemoryReceiveChannel[Any]
+    _send: trio.MemorySendChannel[Any]
     start: int = 0  # events up to this sequence were sent another way (snapshot, replay)
     cut: trio.Event = field(default_factory=trio.Event)
     full_since: float | None = None
 
-    def offer(self, frame: str, now: float) -> bool:
+    def offer(self, frame: Any, now: float) -> bool:
         """Queue a frame; False (not queued) once the connection has been full past the
         deadline, or holds :data:`MAX_QUEUED_FRAMES`."""
         waiting = self.frames.statistics().current_buffer_used
@@ -114,7 +114,7 @@ class RoomHub:
         self,
         db: Database,
         store: RoomStore,
-        encode: Callable[[EventRow], str],
+        encode: Callable[[EventRow], Any],
         *,
         clock: Callable[[], float] = trio.current_time,
         on_slow: Callable[[], None] = lambda: None,
@@ -142,7 +142,7 @@ class RoomHub:
         once. :class:`TooFarBehind` when the gap to the room's stream is longer than
         :data:`MAX_QUEUED_FRAMES` (the caller sends a fresh snapshot instead)."""
         # Unbounded for trio; bounded by offer() (and the catch-up below) instead.
-        send, receive = trio.open_memory_channel[str](float("inf"))
+        send, receive = trio.open_memory_channel[Any](float("inf"))
         subscription = Subscription(room_id, receive, send, start=after_seq)
         room = self._rooms.get(room_id)
         if room is None:

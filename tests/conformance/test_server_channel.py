@@ -11,7 +11,7 @@ import httpx
 import pytest
 import trio
 
-from synctv.api.http.routes import room_channel
+from synctv.api import room_session as room_channel
 from synctv.realtime import hub as hub_module
 from tests.support.channel import (
     Site,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from synctv.api.http.routes import room_channel
+from synctv.api import room_session as room_channel
 from synctv.realtime import hub, limits, sync
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,3 +68,11 @@ def test_correction_parameters_are_the_reference_implementations() -> None:
     assert (
         f"drift / {sync.CATCH_UP_SECONDS}, -{sync.MAX_RATE_CHANGE}, {sync.MAX_RATE_CHANGE}" in DOC
     )
+
+
+def test_the_grpc_status_table_is_the_codes() -> None:
+    from synctv.api.grpc.room_channel import STATUS_FOR_CLOSE
+
+    for code, status in STATUS_FOR_CLOSE.items():
+        label = f"{code} (idle)" if code == 1001 else str(code)
+        assert f"| {label} | `{status.name}` |" in DOC

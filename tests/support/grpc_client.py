@@ -72,3 +72,66 @@ def grpc_address(controller: Any) -> str:
     """The public gRPC port of a running server (its controller)."""
     host, port = controller.addresses.grpc[0]
     return f"{host}:{port}"
+
+
+_END = object()
+
+
+class StreamCall:
+    """A bidirectional grpcio call driven from a Trio test: the call runs in its own thread;
+    :meth:`send` queues a message (``None`` half-closes), :meth:`receive` waits for the next
+    reply, and once the call ended :attr:`status` / :attr:`code` say how."""
+
+    def __init__(
+        self, address: str, path: str, reply: type[Message], metadata: list[tuple[str, str]]
+    ) -> None:
+        import queue
+        import threading
+
+        self._requests: queue.Queue[object] = queue.Queue()
+        self._replies: queue.Queue[object] = queue.Queue()
+        self.status: grpc.StatusCode | None = None
+        self.code = ""
+        self._channel = grpc.insecure_channel(address)
+        stub = self._channel.stream_stream(
+            path,
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=reply.FromString,
+        )
+
+        def requests() -> Any:
+            while (item := self._requests.get()) is not _END:
+                yield item
+
+        def run() -> None:
+            try:
+                for message in stub(requests(), metadata=metadata, timeout=60):
+                    self._replies.put(message)
+                self.status = grpc.StatusCode.OK
+            except grpc.RpcError as exc:
+                self.status = exc.code()
+                self.code, _ = _error_info(exc)
+            finally:
+                self._replies.put(_END)
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def send(self, message: Message | None) -> None:
+        self._requests.put(_END if message is None else message)
+
+    async def receive(self, timeout: float = 10.0) -> Any:
+        """The next reply, or None once the call has ended."""
+        item = await trio.to_thread.run_sync(self._replies.get, True, timeout)
+        return None if item is _END else item
+
+    async def ended(self, timeout: float = 10.0) -> grpc.StatusCode:
+        """Wait for the end of the call (dropping replies); its status."""
+        while await self.receive(timeout) is not None:
+            pass
+        assert self.status is not None
+        return self.status
+
+    def close(self) -> None:
+        self._requests.put(_END)
+        self._channel.close()

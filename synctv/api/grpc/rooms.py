@@ -15,17 +15,21 @@ unauthenticated call is refused as such whatever its message holds.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Final, TypeVar, get_args
+from typing import Any, Final, TypeVar, get_args
 
 from google.protobuf.empty_pb2 import Empty
 from google.protobuf.struct_pb2 import Struct
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
 
 from synctv import errors
 from synctv.api.grpc import room_messages as out
 from synctv.api.grpc._gen.synctv.v1 import room_grpc, room_pb2
 from synctv.api.grpc.bridge import CallContext, unary_with_context
+from synctv.api.grpc.room_channel import RoomChannelRpc
 from synctv.api.http.routes.room_live import UrlBases, live_playback, stream_fields
 from synctv.api.http.routes.voice_ice import VoiceIce
+from synctv.api.room_session import RoomSessions
 from synctv.auth.room_passwords import RoomPasswords
 from synctv.auth.tokens import Claims
 from synctv.core.chat import DEFAULT_PAGE as DEFAULT_CHAT_PAGE
@@ -84,7 +88,9 @@ class RoomServicer(room_grpc.RoomServiceBase):
         live: RoomLiveService,
         live_urls: UrlBases,
         voice_ice: VoiceIce,
+        sessions: RoomSessions | None = None,
     ) -> None:
+        self._channel = RoomChannelRpc(sessions, self._caller) if sessions is not None else None
         self._authenticate = authenticate
         self._rooms = rooms
         self._playlists = playlists
@@ -606,3 +612,11 @@ class RoomServicer(room_grpc.RoomServiceBase):
             await self._caller(context), request.room_id, context.authority
         )
         return out.voice_ice_servers(listing)
+
+    # -- the realtime channel ------------------------------------------------------------------
+
+    async def Channel(self, stream: Any) -> None:
+        """The room channel as a stream (synctv.api.grpc.room_channel)."""
+        if self._channel is None:
+            raise GRPCError(Status.UNIMPLEMENTED, "this server has no room channel")
+        await self._channel.handle(stream)

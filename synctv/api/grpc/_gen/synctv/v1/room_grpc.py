@@ -11,6 +11,7 @@ if typing.TYPE_CHECKING:
 
 import google.protobuf.empty_pb2
 import google.protobuf.struct_pb2
+import synctv.api.grpc._gen.synctv.v1.realtime_pb2
 import synctv.api.grpc._gen.synctv.v1.room_pb2
 
 
@@ -206,6 +207,10 @@ class RoomServiceBase(abc.ABC):
 
     @abc.abstractmethod
     async def GetVoiceIceServers(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef, synctv.api.grpc._gen.synctv.v1.room_pb2.VoiceIceServers]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def Channel(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.realtime_pb2.ClientMessage, synctv.api.grpc._gen.synctv.v1.realtime_pb2.ServerMessage]') -> None:
         pass
 
     def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
@@ -497,6 +502,12 @@ class RoomServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef,
                 synctv.api.grpc._gen.synctv.v1.room_pb2.VoiceIceServers,
+            ),
+            '/synctv.v1.RoomService/Channel': grpclib.const.Handler(
+                self.Channel,
+                grpclib.const.Cardinality.STREAM_STREAM,
+                synctv.api.grpc._gen.synctv.v1.realtime_pb2.ClientMessage,
+                synctv.api.grpc._gen.synctv.v1.realtime_pb2.ServerMessage,
             ),
         }
 
@@ -791,4 +802,10 @@ class RoomServiceStub:
             '/synctv.v1.RoomService/GetVoiceIceServers',
             synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef,
             synctv.api.grpc._gen.synctv.v1.room_pb2.VoiceIceServers,
+        )
+        self.Channel = grpclib.client.StreamStreamMethod(
+            channel,
+            '/synctv.v1.RoomService/Channel',
+            synctv.api.grpc._gen.synctv.v1.realtime_pb2.ClientMessage,
+            synctv.api.grpc._gen.synctv.v1.realtime_pb2.ServerMessage,
         )

@@ -20,21 +20,22 @@ and :meth:`detach` gives its slot back (telling the others) when it ends, howeve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
 
 from synctv import errors
 from synctv.api.grpc._gen.synctv.v1 import realtime_pb2
-from synctv.api.http.websocket import WebSocket
-from synctv.api.realtime_messages import encode
+from synctv.api.realtime_messages import Frame
 from synctv.core.permissions import Permission
 from synctv.core.rooms import Caller, RoomService
 from synctv.errors import DomainError
 from synctv.realtime.hub import Subscription
 from synctv.realtime.voice import Participant, VoiceSessions
 from synctv.store.rooms import EventRow
+
+Reply = Callable[[realtime_pb2.ServerMessage], Awaitable[None]]
 
 _LEAVES_VOICE = frozenset({"member_left", "member_banned"})
 
@@ -69,7 +70,7 @@ class VoiceSignalling:
 
     def _deliver(self, connection_id: str, message: realtime_pb2.ServerMessage) -> None:
         subscription = self._outboxes.get(connection_id)
-        if subscription is not None and not subscription.offer(encode(message), self._clock()):
+        if subscription is not None and not subscription.offer(Frame(message), self._clock()):
             subscription.cut.set()  # full past the deadline: cut like any slow connection
 
     def _leave(self, room_id: str, connection_id: str, reason: str) -> bool:
@@ -84,20 +85,21 @@ class VoiceSignalling:
 
     async def handle(
         self,
-        socket: WebSocket,
+        reply: Reply,
         caller: Caller,
         room_id: str,
         connection_id: str,
         message: realtime_pb2.ClientMessage,
     ) -> None:
+        """``reply`` sends to this connection (its transport's own send)."""
         body = message.WhichOneof("body")
         if body == "voice_join":
-            await self._join(socket, caller, room_id, connection_id)
+            await self._join(reply, caller, room_id, connection_id)
         elif body == "voice_leave":
             if not self._leave(room_id, connection_id, "left"):
                 raise DomainError(errors.VOICE_NOT_JOINED, "this connection is not in voice")
             ended = realtime_pb2.VoiceEnded(reason="left", message="you left the voice chat")
-            await socket.send(encode(realtime_pb2.ServerMessage(voice_ended=ended)))
+            await reply(realtime_pb2.ServerMessage(voice_ended=ended))
         elif body in ("voice_offer", "voice_answer"):
             description = getattr(message, body)
             self.sessions.relay(
@@ -131,9 +133,7 @@ class VoiceSignalling:
         access.require(Permission.USE_VOICE_CHAT)
         return self._max()
 
-    async def _join(
-        self, socket: WebSocket, caller: Caller, room_id: str, connection_id: str
-    ) -> None:
+    async def _join(self, reply: Reply, caller: Caller, room_id: str, connection_id: str) -> None:
         limit = await self._may_talk(caller, room_id)
         # No await from here to the slot being taken: the limit check and the join are atomic.
         joiner = Participant(connection_id, caller.user_id)
@@ -144,7 +144,7 @@ class VoiceSignalling:
                           for o in others],
             max_participants=limit,
         )  # fmt: skip
-        await socket.send(encode(realtime_pb2.ServerMessage(voice_joined=joined)))
+        await reply(realtime_pb2.ServerMessage(voice_joined=joined))
         for other in others:
             peer = realtime_pb2.VoicePeer(connection_id=connection_id, user_id=caller.user_id)
             self._deliver(other.connection_id, realtime_pb2.ServerMessage(voice_peer_joined=peer))

@@ -1,0 +1,314 @@
+"""The realtime room channel's session, whatever carries it (docs/realtime.md).
+
+The WebSocket route (``GET /ws/rooms/{room}``, :mod:`synctv.api.http.routes.room_channel`) and
+the gRPC stream (``synctv.v1.RoomService.Channel``, :mod:`synctv.api.grpc.room_channel`) each
+authenticate the caller their own way, take the ``hello``, and hand the rest to
+:meth:`RoomSessions.run` through a :class:`Transport`: one session logic, two wire formats.
+
+One task per connection, two loops in a nursery: the *reader* takes client messages (clock,
+playback, report, chat, voice) and answers or acts through the rooms services; the *writer*
+sends what the room hub queued for this connection. Either ending ends both.
+
+Order of a session: send a ``welcome`` snapshot (or, when the client resumes within the replay
+window, nothing: the hub replays what it missed), be present, join the hub's stream from that
+sequence; leave presence and voice however it ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any, Final, Protocol
+
+import trio
+
+from synctv import errors, metrics
+from synctv.api.grpc._gen.synctv.v1 import realtime_pb2
+from synctv.api.http.routes.rooms import room_out
+from synctv.api.realtime_messages import InvalidMessage, error_message, struct
+from synctv.api.voice_signalling import VoiceSignalling
+from synctv.core.chat import ChatService
+from synctv.core.permissions import names
+from synctv.core.playlists import PlaybackView, PlaylistService, state_json
+from synctv.core.rooms import Access, Caller, RoomService
+from synctv.errors import DomainError
+from synctv.realtime.hub import CLOSE_TOO_SLOW, RoomHub, Subscription, TooFarBehind
+from synctv.realtime.limits import IDLE_SECONDS, Idle, TokenBucket
+from synctv.realtime.presence import Presence, PresenceBook
+from synctv.store.db import DatabaseUnavailable
+
+log = logging.getLogger("synctv.realtime")
+
+# Application close codes (docs/realtime.md); the gRPC stream ends with the status they map to.
+CLOSE_IDLE: Final = 1001
+CLOSE_BAD_MESSAGE: Final = 4400
+CLOSE_UNAUTHENTICATED: Final = 4401
+CLOSE_FORBIDDEN: Final = 4403
+CLOSE_NO_ROOM: Final = 4404
+HELLO_TIMEOUT_SECONDS: Final = 10.0
+# A resume at most this far behind is replayed; further behind, it gets a fresh snapshot.
+REPLAY_WINDOW_EVENTS: Final = 1000
+_VOICE_SIGNALLING: Final = frozenset({"voice_offer", "voice_answer", "voice_candidate"})
+CLOSE_FOR: Final = {
+    "authentication_required": CLOSE_UNAUTHENTICATED,
+    "token_expired": CLOSE_UNAUTHENTICATED,
+    "token_revoked": CLOSE_UNAUTHENTICATED,
+    "room_not_found": CLOSE_NO_ROOM,
+}
+
+
+class ChannelClosed(Exception):
+    """The other side went away (or the transport closed): the session is over."""
+
+
+class Transport(Protocol):
+    """One connection's wire: what the session needs of a WebSocket or a gRPC stream."""
+
+    async def receive(self) -> realtime_pb2.ClientMessage:
+        """The next message; :class:`InvalidMessage` for one that cannot be taken (the session
+        says why and goes on), :class:`ChannelClosed` at the end."""
+        ...
+
+    async def send(self, message: realtime_pb2.ServerMessage) -> None:
+        """Send one message to this connection only (:class:`ChannelClosed` when gone)."""
+        ...
+
+    async def send_frame(self, frame: Any) -> None:
+        """Send a frame the room hub made for many connections (a ``realtime_messages.Frame``)."""
+        ...
+
+    async def close(self, code: int) -> None:
+        """End the connection with an application close code (above)."""
+        ...
+
+
+def _playback_message(view: PlaybackView) -> realtime_pb2.PlaybackStateMessage:
+    state = state_json(view.state, view.server_time)
+    return realtime_pb2.PlaybackStateMessage(
+        media_id=state["mediaId"] or "",
+        kind=state["kind"],
+        position=state["position"],
+        speed=state["speed"],
+        playing=state["playing"],
+        version=state["version"],
+        duration=state["duration"] or 0.0,
+        server_time=state["serverTime"],
+    )
+
+
+def _voice_signalling(message: realtime_pb2.ClientMessage | None) -> bool:
+    return message is not None and message.WhichOneof("body") in _VOICE_SIGNALLING
+
+
+class RoomSessions:
+    def __init__(
+        self,
+        rooms: RoomService,
+        playlists: PlaylistService,
+        hub: RoomHub,
+        presence: PresenceBook,
+        chat: ChatService,
+        voice: VoiceSignalling,
+    ) -> None:
+        self._rooms = rooms
+        self._playlists = playlists
+        self._hub = hub
+        self._presence = presence
+        self._chat = chat
+        self._voice = voice
+
+    async def admit(self, caller: Caller, room_id: str) -> Access:
+        """The caller's standing in the room, if they may be in its channel (a member, an
+        admitted guest, or a platform admin); :class:`DomainError` otherwise."""
+        access = await self._rooms.access(caller, room_id)
+        if access.role is None and not access.permissions:
+            raise DomainError(errors.PERMISSION_DENIED, "join the room first")
+        return access
+
+    async def run(
+        self, transport: Transport, caller: Caller, access: Access, resume_from: int
+    ) -> None:
+        """The session after ``hello`` (its ``resumeFrom``), until either side ends it."""
+        room = access.room
+        connection_id = secrets.token_urlsafe(12)
+        last_seq = room.last_event_seq
+        start = last_seq
+        if 0 < resume_from <= last_seq and last_seq - resume_from <= REPLAY_WINDOW_EVENTS:
+            start = resume_from  # the hub sends the missed events before the stream
+        else:
+            view = await self._playlists.state(caller, room.id)
+            welcome = realtime_pb2.Welcome(
+                room=struct(
+                    {
+                        "room": room_out(room).model_dump(mode="json", by_alias=True),
+                        "myRole": access.role,
+                        "myPermissions": names(access.permissions),
+                    }
+                ),
+                playback=_playback_message(view),
+                last_seq=last_seq,
+                connection_id=connection_id,
+            )
+            await transport.send(realtime_pb2.ServerMessage(welcome=welcome))
+        self._presence.arrive(
+            room.id, Presence(connection_id, caller.user_id, access.role or "admin")
+        )
+        metrics.ROOM_CHANNEL_CONNECTIONS.inc()
+        try:
+            async with self._hub.connect(room.id, start) as subscription, trio.open_nursery() as n:
+                self._voice.attach(connection_id, subscription)
+
+                async def write_then_stop() -> None:
+                    try:
+                        await self._write(transport, subscription)
+                    except ChannelClosed:
+                        pass
+                    finally:
+                        n.cancel_scope.cancel()
+
+                n.start_soon(write_then_stop)
+                try:
+                    await self._read(transport, caller, room.id, connection_id)
+                except ChannelClosed:
+                    pass  # the client left (or the writer closed): the session is over
+                finally:
+                    n.cancel_scope.cancel()
+        except TooFarBehind:
+            await transport.send(
+                error_message("invalid_request", "too far behind: reconnect with 0")
+            )
+            await transport.close(CLOSE_BAD_MESSAGE)
+        finally:
+            self._voice.detach(room.id, connection_id)
+            self._presence.leave(room.id, connection_id)
+            metrics.ROOM_CHANNEL_CONNECTIONS.dec()
+
+    async def _write(self, transport: Transport, subscription: Subscription) -> None:
+        """Send what the hub queued, in order; on a slow cut, say so and close (4408)."""
+        async with trio.open_nursery() as nursery:
+
+            async def frames() -> None:
+                async for frame in subscription.frames:
+                    await transport.send_frame(frame)
+
+            nursery.start_soon(frames)
+            await subscription.cut.wait()
+            nursery.cancel_scope.cancel()
+        termination = realtime_pb2.Termination(
+            reason="too_slow", message="the connection could not keep up with the room"
+        )
+        await transport.send(realtime_pb2.ServerMessage(termination=termination))
+        await transport.close(CLOSE_TOO_SLOW)
+
+    async def _read(
+        self, transport: Transport, caller: Caller, room_id: str, connection_id: str
+    ) -> None:
+        bucket = TokenBucket()
+        idle = Idle(trio.current_time(), IDLE_SECONDS)
+        while True:
+            message: realtime_pb2.ClientMessage | None = None
+            problem = ""
+            with trio.move_on_at(idle.deadline()):
+                try:
+                    message = await transport.receive()
+                except InvalidMessage as exc:
+                    problem = str(exc)
+            received = time.time()
+            now = trio.current_time()
+            if idle.expired(now):
+                await transport.close(CLOSE_IDLE)
+                return
+            idle.heard(now)
+            # A voice participant's signalling has its own, larger burst (a mesh join sends an
+            # offer and its candidates to every participant at once): realtime.voice counts it.
+            own_limit = _voice_signalling(message) and self._voice.joined(room_id, connection_id)
+            if not own_limit and not bucket.allow(now):
+                await transport.send(
+                    error_message("rate_limited", "at most 50 messages per second")
+                )
+                continue
+            if message is None:
+                await transport.send(error_message("invalid_request", problem))
+                continue
+            try:
+                await self._handle(transport, caller, room_id, connection_id, message, received)
+            except DomainError as exc:
+                await transport.send(
+                    error_message(exc.error.code, exc.message, message.op_id, exc.details)
+                )
+            except DatabaseUnavailable:
+                # Fail closed: nothing was committed, so nothing is broadcast; the client may
+                # retry (the connection stays, and so does its place in the room's stream).
+                await transport.send(
+                    error_message(
+                        errors.SERVICE_UNAVAILABLE.code,
+                        "the database is unreachable: nothing was changed; retry later",
+                        message.op_id,
+                    )
+                )
+
+    async def _handle(
+        self,
+        transport: Transport,
+        caller: Caller,
+        room_id: str,
+        connection_id: str,
+        message: realtime_pb2.ClientMessage,
+        received: float,
+    ) -> None:
+        body = message.WhichOneof("body")
+        if body == "clock":
+            ack = realtime_pb2.ClockAck(
+                client_sent=message.clock.client_sent,
+                server_received=received,
+                server_sent=time.time(),
+            )
+            await transport.send(realtime_pb2.ServerMessage(clock_ack=ack))
+        elif body == "playback":
+            view = await self._playback(caller, room_id, message.playback)
+            state = _playback_message(view)
+            state.op_id = message.op_id
+            await transport.send(realtime_pb2.ServerMessage(playback_state=state))
+        elif body == "report":
+            report = message.report
+            self._presence.report(
+                room_id, connection_id, report.buffering, report.drift, trio.current_time()
+            )
+        elif body == "chat":
+            # Success is the chat_message event, to every connection (this one too).
+            chat = message.chat
+            await self._chat.send(
+                caller, room_id, chat.text, chat.danmaku_mode or None, chat.danmaku_color or None
+            )
+        elif body == "chat_delete":
+            await self._chat.delete(caller, room_id, message.chat_delete.message_id)
+        elif body is not None and body.startswith("voice_"):
+            await self._voice.handle(transport.send, caller, room_id, connection_id, message)
+        else:
+            raise DomainError(
+                errors.INVALID_REQUEST, f"{body} is not available on this server version yet"
+            )
+
+    async def _playback(
+        self, caller: Caller, room_id: str, command: realtime_pb2.PlaybackCommand
+    ) -> PlaybackView:
+        action = command.action
+        version = command.version or None
+        if action in ("play", "pause", "seek", "speed"):
+            return await self._playlists.control(
+                caller,
+                room_id,
+                action,  # type: ignore[arg-type]
+                position=command.position,
+                speed=command.speed or None,
+                version=version,
+                expected_media_id=command.expected_media_id or None,
+                client_sent_at=command.client_sent or None,
+                clock_offset=command.clock_offset if command.client_sent else None,
+            )
+        if action == "start":
+            return await self._playlists.start(caller, room_id, command.media_id, version=version)
+        if action in ("next", "previous"):
+            return await self._playlists.step(caller, room_id, action == "previous", version)
+        raise DomainError(errors.INVALID_PARAMETER, f"unknown playback action {action!r}")
