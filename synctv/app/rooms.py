@@ -45,6 +45,7 @@ from synctv.core.settings import (
     WEBRTC_EXTERNAL_ICE_SERVERS,
     WEBRTC_MAX_VOICE_PARTICIPANTS_PER_ROOM,
 )
+from synctv.livestream.hub import StreamHub
 from synctv.metrics import (
     ROOM_CHANNEL_SLOW_CUT,
     ROOM_PLAYBACK_DRIFT,
@@ -55,6 +56,7 @@ from synctv.realtime.hub import RoomHub
 from synctv.realtime.presence import PresenceBook
 from synctv.realtime.voice import VoiceSessions
 from synctv.realtime.waiting import RoomWaiter
+from synctv.rtmp.publisher_profile import PublisherProfile
 from synctv.store.chat import ChatStore
 from synctv.store.playlists import PlaylistStore
 from synctv.store.rooms import RoomStore
@@ -170,6 +172,7 @@ def _room_live(
         tokens.issue,
         is_live=lambda stream_id: hub.get(stream_id) is not None,
         kick=hub.kick,
+        profile=partial(_publisher_profile, hub),
     )
     urls = LiveUrls(
         services.config,
@@ -177,3 +180,9 @@ def _room_live(
         rtmp_port=services.addresses.rtmp_port,
     )
     return service, urls
+
+
+def _publisher_profile(hub: StreamHub, stream_id: str) -> PublisherProfile | None:
+    """What this node's RTMP server recorded of the stream's publisher (the diagnostics)."""
+    found = hub.publisher_profile(stream_id)
+    return found if isinstance(found, PublisherProfile) else None

@@ -48,6 +48,14 @@ DEFAULT_MEDIA_NAME: Final = "Live"
 # admitting anonymous viewers within this many seconds.
 GATE_CACHE_TTL_SECONDS: Final = 5.0
 GATE_CACHE_MAX_ENTRIES: Final = 10_000
+# The streamer's diagnostics (see :func:`diagnose`): what browsers play and what keeps latency
+# low. Key frames every 2 s make 2 s HLS segments and a 2 s wait for a late joiner.
+RECOMMENDED_KEYFRAME_SECONDS: Final = 2.0
+KEYFRAME_TOLERANCE_MS: Final = 500
+# Above this (audio + video) most home connections cannot keep up with the stream.
+MAX_RECOMMENDED_KBPS: Final = 6000
+BROWSER_VIDEO_CODECS: Final = frozenset({"avc"})
+BROWSER_AUDIO_CODECS: Final = frozenset({"aac", "mp3"})
 
 
 class StreamInfo(Protocol):
@@ -85,6 +93,136 @@ class StreamRegistry(Protocol):
     async def delete(self, stream_id: str, *, by: AuditActor) -> bool: ...
 
 
+class PublisherFacts(Protocol):
+    """What the RTMP server recorded of a publisher (``synctv.rtmp.publisher_profile``)."""
+
+    @property
+    def encoder(self) -> str: ...
+
+    @property
+    def video_codec(self) -> str: ...
+
+    @property
+    def video_profile(self) -> str: ...
+
+    @property
+    def video_level(self) -> str: ...
+
+    @property
+    def audio_codec(self) -> str: ...
+
+    @property
+    def width(self) -> int | None: ...
+
+    @property
+    def height(self) -> int | None: ...
+
+    @property
+    def frame_rate(self) -> float | None: ...
+
+    @property
+    def video_kbps(self) -> float | None: ...
+
+    @property
+    def audio_kbps(self) -> float | None: ...
+
+    @property
+    def keyframe_interval_ms(self) -> int | None: ...
+
+    @property
+    def measured_kbps(self) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamWarning:
+    """One problem the streamer can fix in OBS: a stable ``code`` and a plain sentence."""
+
+    code: str  # video_codec_unsupported, audio_codec_unsupported, keyframe_interval_long,
+    # no_audio, bitrate_high
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostics:
+    """What the server sees of a stream's publisher now, and what to fix."""
+
+    encoder: str
+    video_codec: str  # "avc", "hevc" ... ("" before the first video)
+    video_profile: str
+    video_level: str
+    width: int | None
+    height: int | None
+    frame_rate: float | None
+    bitrate_kbps: float | None  # measured over the publish (audio + video)
+    announced_kbps: float | None  # what the encoder announced (video + audio)
+    keyframe_interval_ms: int | None  # the longest gap between key frames seen
+    audio_codec: str  # "" when no audio has arrived
+    warnings: tuple[StreamWarning, ...]
+
+
+_CODEC_NAMES: Final = {"avc": "H.264", "hevc": "HEVC", "av1": "AV1", "vp9": "VP9"}
+
+
+def diagnose(facts: PublisherFacts) -> Diagnostics:
+    """The publisher's facts with the warnings that apply (pure)."""
+    warnings: list[StreamWarning] = []
+    video = facts.video_codec
+    if video and video not in BROWSER_VIDEO_CODECS:
+        name = _CODEC_NAMES.get(video, video)
+        warnings.append(
+            StreamWarning(
+                "video_codec_unsupported",
+                f"{name}: most browsers cannot play this; set OBS to x264",
+            )
+        )
+    interval = facts.keyframe_interval_ms
+    limit_ms = RECOMMENDED_KEYFRAME_SECONDS * 1000 + KEYFRAME_TOLERANCE_MS
+    if interval is not None and interval > limit_ms:
+        warnings.append(
+            StreamWarning(
+                "keyframe_interval_long",
+                f"keyframe interval {interval / 1000:.3g} s: set "
+                f"{RECOMMENDED_KEYFRAME_SECONDS:g} s for lower latency",
+            )
+        )
+    measured = facts.measured_kbps
+    if measured is not None and video and not facts.audio_codec:
+        warnings.append(StreamWarning("no_audio", "no audio: viewers will hear nothing"))
+    elif facts.audio_codec and facts.audio_codec not in BROWSER_AUDIO_CODECS:
+        warnings.append(
+            StreamWarning(
+                "audio_codec_unsupported",
+                f"audio {facts.audio_codec}: browsers may not play it; set OBS to AAC",
+            )
+        )
+    announced = None
+    if facts.video_kbps is not None or facts.audio_kbps is not None:
+        announced = (facts.video_kbps or 0.0) + (facts.audio_kbps or 0.0)
+    rate = measured if measured is not None else announced
+    if rate is not None and rate > MAX_RECOMMENDED_KBPS:
+        warnings.append(
+            StreamWarning(
+                "bitrate_high",
+                f"bitrate {rate:.0f} kbps is above the {MAX_RECOMMENDED_KBPS} kbps limit:"
+                " many viewers cannot keep up; lower it in OBS",
+            )
+        )
+    return Diagnostics(
+        encoder=facts.encoder,
+        video_codec=video,
+        video_profile=facts.video_profile,
+        video_level=facts.video_level,
+        width=facts.width,
+        height=facts.height,
+        frame_rate=facts.frame_rate,
+        bitrate_kbps=measured,
+        announced_kbps=announced,
+        keyframe_interval_ms=interval,
+        audio_codec=facts.audio_codec,
+        warnings=tuple(warnings),
+    )
+
+
 # (room id, viewer id) -> (viewer token, its expiry in Unix seconds)
 MintToken = Callable[[str, str], tuple[str, int]]
 # (token, room id) -> viewer id; raises DomainError (live_token_invalid / live_token_expired)
@@ -100,6 +238,8 @@ class ViewerPass:
     token: str | None
     expires_at: int | None
     live: bool  # someone is publishing it now (on this node)
+    # What the server sees of the publisher (room members only; None when not live here).
+    diagnostics: Diagnostics | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +247,9 @@ class CreatedStream:
     viewer: ViewerPass
     stream_key: str  # shown once
     media: MediaRow
+
+
+_MEMBER_ROLES: Final = frozenset({"creator", "admin", "member"})  # not guests
 
 
 def anonymous_live(room: RoomRow, settings: RoomSettings) -> bool:
@@ -137,6 +280,7 @@ class RoomLiveService:
         *,
         is_live: Callable[[str], bool] = lambda _stream_id: False,
         kick: Callable[[str], bool] = lambda _stream_id: False,
+        profile: Callable[[str], PublisherFacts | None] = lambda _stream_id: None,
     ) -> None:
         self._rooms = rooms
         self._playlists = playlists
@@ -145,6 +289,7 @@ class RoomLiveService:
         self._mint = mint
         self._is_live = is_live
         self._kick = kick
+        self._profile = profile
 
     async def create(self, caller: Caller, room_id: str, title: str) -> CreatedStream:
         """A new stream of the room and its publish key, listed at the end of the room's
@@ -211,12 +356,16 @@ class RoomLiveService:
 
     def _pass(self, access: Access, caller: Caller, stream: StreamInfo) -> ViewerPass:
         live = self._is_live(stream.stream_id)
+        diagnostics = None
+        if access.role in _MEMBER_ROLES or (access.role is None and access.permissions):
+            facts = self._profile(stream.stream_id) if live else None
+            diagnostics = None if facts is None else diagnose(facts)
         # Only this room's streams get this room's token; a stream of no room plays openly,
         # and another room's stream is that room's to open (never minted here).
         if stream.room_id != access.room.id or anonymous_live(access.room, access.settings):
-            return ViewerPass(stream, None, None, live)
+            return ViewerPass(stream, None, None, live, diagnostics)
         token, expires = self._mint(access.room.id, caller.user_id)
-        return ViewerPass(stream, token, expires, live)
+        return ViewerPass(stream, token, expires, live, diagnostics)
 
 
 class RoomStream(Protocol):

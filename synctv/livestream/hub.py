@@ -145,6 +145,12 @@ class StreamHub:
         stream = self.get(stream_id)
         return None if stream is None else stream.statistics()
 
+    def publisher_profile(self, stream_id: str) -> object | None:
+        """What the stream's publisher driver recorded of it (``PublisherHandle.profile``);
+        None when the stream is not live on this node."""
+        stream = self.get(stream_id)
+        return None if stream is None else stream.publisher_profile
+
     def kick(self, stream_id: str) -> bool:
         """End the stream now: the publisher is told to go (``wait_kicked``), viewers get
         ``StreamEnded`` after what was already published. A publisher that comes back (with a

@@ -198,13 +198,18 @@ class PublisherHandle:
 
     Calls on a handle that was replaced (a newer publisher of the same stream), kicked or closed
     are ignored; ``wait_kicked`` tells its driver to close the connection.
+
+    ``profile``: what the driver knows of its publisher (the RTMP server's
+    ``PublisherProfile``: codecs, size, key-frame interval), opaque here; read through
+    :meth:`LiveStream.publisher_profile` for the streamer's diagnostics.
     """
 
-    __slots__ = ("_kicked", "_stream")
+    __slots__ = ("_kicked", "_stream", "profile")
 
     def __init__(self, stream: LiveStream) -> None:
         self._stream: LiveStream | None = stream
         self._kicked = trio.Event()
+        self.profile: object | None = None
 
     @property
     def attached(self) -> bool:
@@ -418,6 +423,11 @@ class LiveStream:
     @property
     def ended(self) -> bool:
         return self._ended
+
+    @property
+    def publisher_profile(self) -> object | None:
+        """The attached publisher's ``PublisherHandle.profile`` (None without a publisher)."""
+        return None if self._publisher is None else self._publisher.profile
 
     @property
     def has_audio(self) -> bool:

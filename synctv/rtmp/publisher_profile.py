@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from synctv.media import h264, hevc
 from synctv.media.amf0 import Amf0Value
 from synctv.media.errors import MediaError
 from synctv.media.flv import (
@@ -26,11 +27,30 @@ from synctv.media.flv import (
     parse_video,
 )
 
-__all__ = ["MAX_ANNOUNCED_TEXT", "PublisherProfile"]
+__all__ = ["MAX_ANNOUNCED_TEXT", "PublisherProfile", "video_profile_name"]
 
 # Announced strings are the peer's: a few dozen characters in practice (OBS's encoder string
 # is ~40), cut to this in the log so a hostile one cannot flood it.
 MAX_ANNOUNCED_TEXT: Final = 120
+
+
+# H.264 profile_idc (Annex A) and H.265 general_profile_idc (Annex A) by name.
+_AVC_PROFILES: Final = {
+    66: "Baseline",
+    77: "Main",
+    88: "Extended",
+    100: "High",
+    110: "High 10",
+    122: "High 4:2:2",
+    244: "High 4:4:4",
+}
+_HEVC_PROFILES: Final = {1: "Main", 2: "Main 10", 3: "Main Still Picture", 4: "Range Extensions"}
+
+
+def video_profile_name(codec: str, profile_idc: int) -> str:
+    """``High``, ``Main 10`` ...; the number for a profile without a name here."""
+    names = _AVC_PROFILES if codec == "avc" else _HEVC_PROFILES if codec == "hevc" else {}
+    return names.get(profile_idc, str(profile_idc))
 
 
 def _text(value: Amf0Value) -> str:
@@ -58,6 +78,8 @@ class PublisherProfile:
     encoder: str = ""
     video_codec: str = ""
     audio_codec: str = ""
+    video_profile: str = ""  # from the sequence header: "High", "Main 10" ...
+    video_level: str = ""  # "3.1" (H.264: level_idc / 10; H.265: general_level_idc / 30)
     width: int | None = None
     height: int | None = None
     frame_rate: float | None = None
@@ -107,11 +129,32 @@ class PublisherProfile:
     def _codec(self, tag_type: int, body: bytes) -> None:
         try:
             if tag_type == TAG_VIDEO:
-                self.video_codec = parse_video(body).codec
+                tag = parse_video(body)
+                self.video_codec = tag.codec
+                if tag.packet_type == "sequence_header":
+                    self._decoder_config(tag.codec, tag.payload)
             else:
                 self.audio_codec = parse_audio(body).codec
         except MediaError:
             pass  # the hub judges the media; this is only a description of it
+
+    def _decoder_config(self, codec: str, record: bytes) -> None:
+        """Profile and level from the decoder configuration record; the picture size from its
+        SPS when ``onMetaData`` did not announce one."""
+        if codec == "avc":
+            avc = h264.parse_avc_decoder_config(record)
+            self.video_profile = video_profile_name(codec, avc.profile)
+            self.video_level = f"{avc.level / 10:g}"
+            if self.width is None and avc.sps:
+                sps = h264.parse_sps(avc.sps[0])
+                self.width, self.height = sps.width, sps.height
+        elif codec == "hevc":
+            config = hevc.parse_hevc_decoder_config(record)
+            self.video_profile = video_profile_name(codec, config.general_profile_idc)
+            self.video_level = f"{config.general_level_idc / 30:g}"
+            if self.width is None and config.sps:
+                info = hevc.parse_sps(config.sps[0])
+                self.width, self.height = info.width, info.height
 
     @property
     def measured_kbps(self) -> float | None:

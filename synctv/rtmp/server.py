@@ -662,6 +662,7 @@ class _Connection:
         self.last_media = self.publish_started = trio.current_time()  # idle clock starts now
         self.profile = PublisherProfile()
         self.profile.connected(self.connect_object)
+        handle.profile = self.profile  # the streamer's diagnostics read it through the hub
         self.keyframe_warned = False
         nursery.start_soon(self._watch_kicked, handle)
         log.info(

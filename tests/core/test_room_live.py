@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from synctv.auth.live_tokens import LiveViewerTokens
-from synctv.core.room_live import RoomLiveGate
+from synctv.core.room_live import RoomLiveGate, diagnose
 from synctv.errors import DomainError
 from synctv.store.db import Database
 from tests.support.rooms import rooms_on
@@ -78,3 +78,48 @@ async def test_the_gate_remembers_a_room_for_its_cache_ttl(database: Database) -
     await gate.admit(Stream(room.id), None)  # remembered
     clock.now = NOW + 5
     assert await refused(gate, Stream(room.id), None) == "live_token_required"
+
+
+@dataclass
+class Facts:
+    """A publisher's facts as the RTMP server records them (PublisherFacts)."""
+
+    encoder: str = "obs-output module (libobs version 30.0.0)"
+    video_codec: str = "avc"
+    video_profile: str = "High"
+    video_level: str = "4.1"
+    audio_codec: str = "aac"
+    width: int | None = 1920
+    height: int | None = 1080
+    frame_rate: float | None = 30.0
+    video_kbps: float | None = 4500.0
+    audio_kbps: float | None = 160.0
+    keyframe_interval_ms: int | None = 2000
+    measured_kbps: float | None = 4700.0
+
+
+def codes(facts: Facts) -> list[str]:
+    return [w.code for w in diagnose(facts).warnings]
+
+
+def test_diagnose_a_good_obs_setup_has_no_warning() -> None:
+    found = diagnose(Facts())
+    assert found.warnings == ()
+    assert (found.announced_kbps, found.bitrate_kbps) == (4660.0, 4700.0)
+    assert codes(Facts(keyframe_interval_ms=2500)) == []  # within the tolerance
+
+
+def test_diagnose_warns_in_plain_words() -> None:
+    hevc = diagnose(Facts(video_codec="hevc", keyframe_interval_ms=8000))
+    assert [w.message for w in hevc.warnings] == [
+        "HEVC: most browsers cannot play this; set OBS to x264",
+        "keyframe interval 8 s: set 2 s for lower latency",
+    ]
+    assert codes(Facts(audio_codec="")) == ["no_audio"]
+    assert codes(Facts(audio_codec="", measured_kbps=None)) == []  # not a second in yet
+    assert codes(Facts(audio_codec="opus")) == ["audio_codec_unsupported"]
+    assert codes(Facts(measured_kbps=9000.0)) == ["bitrate_high"]
+    assert codes(Facts(measured_kbps=None, video_kbps=8000.0)) == ["bitrate_high"]
+    quiet = diagnose(Facts(measured_kbps=None, video_kbps=None, audio_kbps=None))
+    assert quiet.announced_kbps is None
+    assert quiet.warnings == ()

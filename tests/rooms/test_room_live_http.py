@@ -14,13 +14,17 @@ import json
 import shutil
 from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 import trio
+from google.protobuf import json_format
 
+from synctv.api.grpc._gen.synctv.v1 import room_pb2
 from tests.conftest import FIXTURES
+from tests.support.grpc_client import call, grpc_address
 from tests.support.identity import identity_server
 from tests.support.postgres import RunningPostgres
 from tests.support.rooms import Member, sign_up
@@ -276,3 +280,104 @@ async def test_creating_needs_manage_live_streams_and_public_rooms_may_play_anon
                 await trio.sleep(0.2)
         assert await anonymous("GET", flv) == (401, "live_token_required")
         assert await anonymous("HEAD", listed["flvUrl"]) == (503, "")
+
+
+async def publish_test_picture(
+    nursery: trio.Nursery, rtmp_server: str, key: str, *, gop: int, audio: bool
+) -> None:
+    """FFmpeg encodes a 640x360 25 fps H.264 test picture (ultrafast: Constrained Baseline) in real time, a key frame
+    every ``gop`` frames, with an AAC tone when ``audio``, and publishes it as OBS would."""
+    inputs = ["-re", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"]
+    if audio:
+        inputs += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
+    command = [
+        "ffmpeg", "-nostdin", "-loglevel", "error", *inputs,
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+        "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
+        *(["-c:a", "aac"] if audio else []), "-f", "flv", f"{rtmp_server}/{key}",
+    ]  # fmt: skip
+    nursery.start_soon(partial(trio.run_process, command, check=False))
+
+
+async def diagnostics_of(member: Member, room_id: str, stream_id: str) -> dict[str, Any]:
+    """The stream's diagnostics once a key-frame interval has been measured."""
+    with trio.fail_after(30):
+        while True:
+            listed = await member.ok("GET", f"/api/rooms/{room_id}/live")
+            [stream] = [s for s in listed["streams"] if s["streamId"] == stream_id]
+            found = stream["diagnostics"]
+            if found and found["keyframeIntervalMs"] is not None:
+                return dict(found)
+            await trio.sleep(0.25)
+
+
+async def test_diagnostics_report_what_the_publisher_sends(
+    tmp_path: Path, postgres: RunningPostgres
+) -> None:
+    """Two publishers in one room: H.264 with AAC and a key frame every 4 s (the key-frame
+    warning), and H.264 without audio every 2 s (the no-audio warning only). Members read the
+    diagnostics over REST and gRPC alike; a stream nobody publishes has none."""
+    async with (
+        identity_server(tmp_path, postgres, livestream=LIVE) as server,
+        trio.open_nursery() as nursery,
+    ):
+        owner = await sign_up(server, 2, "owner")
+        member = await sign_up(server, 3, "member")
+        room = await private_room(owner, "studio")
+        await member.ok("PUT", f"/api/rooms/{room}/members/@me")
+        slow = await owner.ok("POST", f"/api/rooms/{room}/live", {"title": "slow keys"})
+        mute = await owner.ok("POST", f"/api/rooms/{room}/live", {"title": "no audio"})
+        idle = await owner.ok("POST", f"/api/rooms/{room}/live", {"title": "idle"})
+        await publish_test_picture(
+            nursery, slow["rtmpServer"], slow["streamKey"], gop=100, audio=True
+        )
+        await publish_test_picture(
+            nursery, mute["rtmpServer"], mute["streamKey"], gop=50, audio=False
+        )
+
+        found = await diagnostics_of(member, room, slow["streamId"])
+        assert (found["videoCodec"], found["videoProfile"], found["audioCodec"]) == (
+            "avc",
+            "Baseline",
+            "aac",
+        )
+        assert (found["width"], found["height"], found["frameRate"]) == (640, 360, 25)
+        assert found["videoLevel"]  # x264 picks it (3.0 for this size and rate)
+        assert 3900 <= found["keyframeIntervalMs"] <= 4100, found
+        assert "Lavf" in found["encoder"]
+        assert [w["code"] for w in found["warnings"]] == ["keyframe_interval_long"]
+        assert found["warnings"][0]["message"] == (
+            "keyframe interval 4 s: set 2 s for lower latency"
+        )
+
+        quiet = await diagnostics_of(owner, room, mute["streamId"])
+        assert (quiet["videoCodec"], quiet["audioCodec"]) == ("avc", "")
+        assert 1900 <= quiet["keyframeIntervalMs"] <= 2100, quiet
+        assert [w["code"] for w in quiet["warnings"]] == ["no_audio"]
+
+        # The gRPC twin: the same diagnostics (proto JSON: absent optionals, not null).
+        listed = await call(
+            grpc_address(server.controller),
+            "/synctv.v1.RoomService/ListLiveStreams",
+            room_pb2.RoomRef(room_id=room),
+            room_pb2.LiveStreams,
+            member.token,
+        )
+        rest = await member.ok("GET", f"/api/rooms/{room}/live")
+        by_id = {s["streamId"]: s["diagnostics"] for s in rest["streams"]}
+        for stream in listed.streams:
+            if by_id[stream.stream_id] is None:
+                assert not stream.HasField("diagnostics")
+                continue
+            twin = json_format.MessageToDict(
+                stream.diagnostics, always_print_fields_with_no_presence=True
+            )
+            expected = {k: v for k, v in by_id[stream.stream_id].items() if v is not None}
+            # measured bitrate moves between the two reads; int64 is a JSON string over gRPC
+            assert twin.pop("bitrateKbps") > 0
+            assert expected.pop("bitrateKbps") > 0
+            assert int(twin.pop("keyframeIntervalMs")) > 0
+            expected.pop("keyframeIntervalMs")
+            assert twin == expected
+        assert by_id[idle["streamId"]] is None
+        nursery.cancel_scope.cancel()

@@ -5,8 +5,13 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from synctv.media.flv import TAG_AUDIO, TAG_VIDEO
-from synctv.rtmp.publisher_profile import MAX_ANNOUNCED_TEXT, PublisherProfile
+from synctv.media.flv import TAG_AUDIO, TAG_VIDEO, FlvReader, FlvTag
+from synctv.rtmp.publisher_profile import (
+    MAX_ANNOUNCED_TEXT,
+    PublisherProfile,
+    video_profile_name,
+)
+from tests.conftest import fixture_bytes
 from tests.support.rtmp import TAGS
 
 AVC_HEADER, AAC_HEADER = TAGS[1].data, TAGS[2].data
@@ -85,3 +90,36 @@ def test_any_input_is_described_without_raising(
     for tag_type, timestamp, body in media:
         profile.media(tag_type, timestamp, body)
     assert profile.describe().startswith("flashVer=")
+
+
+def _first_tags(name: str) -> list[FlvTag]:
+    return FlvReader().receive_data(fixture_bytes(name))
+
+
+def test_profile_level_and_size_from_the_sequence_header() -> None:
+    # No onMetaData: the size comes from the SPS, profile and level from the record.
+    profile = PublisherProfile()
+    profile.media(TAG_VIDEO, 0, AVC_HEADER)
+    assert (profile.video_codec, profile.video_profile, profile.video_level) == (
+        "avc",
+        "High",
+        "1.3",
+    )
+    assert (profile.width, profile.height) == (320, 240)
+    hevc = PublisherProfile()
+    for tag in _first_tags("flv/hevc.flv")[:6]:
+        if tag.tag_type in (TAG_AUDIO, TAG_VIDEO):
+            hevc.media(tag.tag_type, tag.timestamp, tag.data)
+    assert (hevc.video_codec, hevc.video_profile, hevc.video_level) == ("hevc", "Main", "2")
+    assert (hevc.width, hevc.height) == (320, 240)
+    announced = PublisherProfile()
+    announced.metadata({"width": 1920.0, "height": 1080.0})
+    announced.media(TAG_VIDEO, 0, AVC_HEADER)
+    assert (announced.width, announced.height) == (1920, 1080)  # the announcement stands
+
+
+def test_profile_names() -> None:
+    assert video_profile_name("avc", 100) == "High"
+    assert video_profile_name("hevc", 2) == "Main 10"
+    assert video_profile_name("avc", 7) == "7"
+    assert video_profile_name("vp9", 0) == "0"

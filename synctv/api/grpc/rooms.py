@@ -27,7 +27,12 @@ from synctv.api.grpc import room_messages as out
 from synctv.api.grpc._gen.synctv.v1 import room_grpc, room_pb2
 from synctv.api.grpc.bridge import CallContext, unary_with_context
 from synctv.api.grpc.room_channel import RoomChannelRpc
-from synctv.api.http.routes.room_live import UrlBases, live_playback, stream_fields
+from synctv.api.http.routes.room_live import (
+    UrlBases,
+    diagnostics_fields,
+    live_playback,
+    stream_fields,
+)
 from synctv.api.http.routes.voice_ice import VoiceIce
 from synctv.api.room_session import RoomSessions
 from synctv.auth.room_passwords import RoomPasswords
@@ -36,7 +41,7 @@ from synctv.core.chat import DEFAULT_PAGE as DEFAULT_CHAT_PAGE
 from synctv.core.chat import MAX_TEXT, ChatService
 from synctv.core.permissions import Permission
 from synctv.core.playlists import NewItem, PlaybackOp, PlaylistService
-from synctv.core.room_live import MAX_TITLE, RoomLiveService
+from synctv.core.room_live import MAX_TITLE, RoomLiveService, ViewerPass
 from synctv.core.rooms import Caller, GlobalRole, RoomService
 from synctv.errors import DomainError
 from synctv.realtime.presence import PresenceBook
@@ -589,9 +594,7 @@ class RoomServicer(room_grpc.RoomServiceBase):
         self, request: room_pb2.RoomRef, context: CallContext
     ) -> room_pb2.LiveStreams:
         found = await self._live.streams(await self._caller(context), request.room_id)
-        return room_pb2.LiveStreams(
-            streams=[room_pb2.LiveStream(**stream_fields(self._live_urls, v)) for v in found]
-        )
+        return room_pb2.LiveStreams(streams=[_live_stream(self._live_urls, v) for v in found])
 
     @unary_with_context
     async def DeleteLiveStream(
@@ -620,3 +623,15 @@ class RoomServicer(room_grpc.RoomServiceBase):
         if self._channel is None:
             raise GRPCError(Status.UNIMPLEMENTED, "this server has no room channel")
         await self._channel.handle(stream)
+
+
+def _live_stream(bases: UrlBases, viewer: ViewerPass) -> room_pb2.LiveStream:
+    """A listed stream, with its diagnostics for members (REST's ``LiveStreamOut``)."""
+    found = viewer.diagnostics
+    if found is None:
+        return room_pb2.LiveStream(**stream_fields(bases, viewer))
+    fields = diagnostics_fields(found)
+    warnings = [room_pb2.StreamWarning(**w) for w in fields.pop("warnings")]
+    present = {k: v for k, v in fields.items() if v is not None}
+    diagnostics = room_pb2.LiveDiagnostics(**present, warnings=warnings)
+    return room_pb2.LiveStream(**stream_fields(bases, viewer), diagnostics=diagnostics)

@@ -19,7 +19,7 @@ from pydantic import Field
 from synctv.api.http.routes.auth import CamelModel, refusals
 from synctv.api.http.routes.rooms import Who
 from synctv.core.playlists import PlaybackView
-from synctv.core.room_live import MAX_TITLE, RoomLiveService, ViewerPass
+from synctv.core.room_live import MAX_TITLE, Diagnostics, RoomLiveService, ViewerPass
 from synctv.core.rooms import Caller
 
 RoomId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -48,13 +48,51 @@ class LiveUrlsOut(CamelModel):
     live: bool = Field(description="Someone is publishing the stream now.")
 
 
-class LiveStreamOut(LiveUrlsOut):
+class StreamWarningOut(CamelModel):
+    code: Literal[
+        "video_codec_unsupported",
+        "audio_codec_unsupported",
+        "keyframe_interval_long",
+        "no_audio",
+        "bitrate_high",
+    ]
+    message: str = Field(description="A plain sentence for the streamer.")
+
+
+class DiagnosticsOut(CamelModel):
+    """What the server sees of the publisher now (room members, while the stream is live)."""
+
+    encoder: str = Field(description="As the encoder announced it (OBS, FFmpeg ...).")
+    video_codec: str = Field(description="`avc`, `hevc`, `av1` ...; empty before any video.")
+    video_profile: str = Field(description="`High`, `Main` ...; empty when unknown.")
+    video_level: str = Field(description="`3.1` ...; empty when unknown.")
+    width: int | None
+    height: int | None
+    frame_rate: float | None = Field(description="Announced frames per second.")
+    bitrate_kbps: float | None = Field(
+        description="Measured audio + video rate since the publish began (after 1 s)."
+    )
+    announced_kbps: float | None = Field(description="Video + audio rate the encoder announced.")
+    keyframe_interval_ms: int | None = Field(
+        description="The longest gap between two key frames seen; None before two arrived."
+    )
+    audio_codec: str = Field(description="`aac`, `mp3`, `opus` ...; empty: no audio yet.")
+    warnings: list[StreamWarningOut]
+
+
+class StreamOut(LiveUrlsOut):
     title: str
     created_at: str = Field(description="RFC 3339, UTC.")
     rtmp_server: str = Field(description='OBS "Server": rtmp://HOST:PORT/<room id>.')
 
 
-class CreatedLiveOut(LiveStreamOut):
+class LiveStreamOut(StreamOut):
+    diagnostics: DiagnosticsOut | None = Field(
+        None, description="The publisher's codecs and warnings (members; None when not live)."
+    )
+
+
+class CreatedLiveOut(StreamOut):
     stream_key: str = Field(description='OBS "Stream Key": shown once, never again.')
     media_id: str = Field(description="The playlist item that plays the stream.")
 
@@ -91,7 +129,8 @@ def viewer_urls(bases: UrlBases, viewer: ViewerPass) -> dict[str, Any]:
 
 
 def stream_fields(bases: UrlBases, viewer: ViewerPass) -> dict[str, Any]:
-    """A listed stream (:class:`LiveStreamOut`'s fields; the gRPC twin's too)."""
+    """A listed stream (:class:`LiveStreamOut`'s fields but ``diagnostics``; the gRPC twin's
+    too)."""
     stream = viewer.stream
     created = datetime.fromtimestamp(stream.created_at_ms / 1000, UTC)
     return {
@@ -100,6 +139,30 @@ def stream_fields(bases: UrlBases, viewer: ViewerPass) -> dict[str, Any]:
         "created_at": created.isoformat(),
         "rtmp_server": f"{bases.rtmp_base()}/{stream.app}",
     }
+
+
+def diagnostics_fields(found: Diagnostics) -> dict[str, Any]:
+    """:class:`DiagnosticsOut`'s fields (the gRPC twin's too)."""
+    return {
+        "encoder": found.encoder,
+        "video_codec": found.video_codec,
+        "video_profile": found.video_profile,
+        "video_level": found.video_level,
+        "width": found.width,
+        "height": found.height,
+        "frame_rate": found.frame_rate,
+        "bitrate_kbps": found.bitrate_kbps,
+        "announced_kbps": found.announced_kbps,
+        "keyframe_interval_ms": found.keyframe_interval_ms,
+        "audio_codec": found.audio_codec,
+        "warnings": [{"code": w.code, "message": w.message} for w in found.warnings],
+    }
+
+
+def _listed(bases: UrlBases, viewer: ViewerPass) -> LiveStreamOut:
+    found = viewer.diagnostics
+    diagnostics = None if found is None else DiagnosticsOut(**diagnostics_fields(found))
+    return LiveStreamOut(**stream_fields(bases, viewer), diagnostics=diagnostics)
 
 
 def live_playback(service: RoomLiveService, bases: UrlBases) -> LivePlayback:
@@ -144,9 +207,10 @@ def room_live_router(service: RoomLiveService, bases: UrlBases) -> APIRouter:
 
     @router.get("", response_model=LiveListOut, responses=refusals(_AUTH, _DENIED, _MISSING))
     async def streams(who: Who, room_id: RoomId) -> Any:
-        """The room's live streams with your playback URLs (members, admitted guests)."""
+        """The room's live streams with your playback URLs (members, admitted guests); for
+        members, a live stream's ``diagnostics``: what the server sees of its publisher."""
         found = await service.streams(who, room_id)
-        return LiveListOut(streams=[LiveStreamOut(**stream_fields(bases, v)) for v in found])
+        return LiveListOut(streams=[_listed(bases, v) for v in found])
 
     @router.delete(
         "/{stream_id}",

@@ -650,7 +650,7 @@ class CreateLiveStreamRequest(_message.Message):
     def __init__(self, room_id: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...
 
 class LiveStream(_message.Message):
-    __slots__ = ("stream_id", "flv_url", "hls_url", "rtmp_url", "expires_at", "live", "title", "created_at", "rtmp_server")
+    __slots__ = ("stream_id", "flv_url", "hls_url", "rtmp_url", "expires_at", "live", "title", "created_at", "rtmp_server", "diagnostics")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     FLV_URL_FIELD_NUMBER: _ClassVar[int]
     HLS_URL_FIELD_NUMBER: _ClassVar[int]
@@ -660,6 +660,7 @@ class LiveStream(_message.Message):
     TITLE_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     RTMP_SERVER_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSTICS_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     flv_url: str
     hls_url: str
@@ -669,7 +670,44 @@ class LiveStream(_message.Message):
     title: str
     created_at: str
     rtmp_server: str
-    def __init__(self, stream_id: _Optional[str] = ..., flv_url: _Optional[str] = ..., hls_url: _Optional[str] = ..., rtmp_url: _Optional[str] = ..., expires_at: _Optional[int] = ..., live: _Optional[bool] = ..., title: _Optional[str] = ..., created_at: _Optional[str] = ..., rtmp_server: _Optional[str] = ...) -> None: ...
+    diagnostics: LiveDiagnostics
+    def __init__(self, stream_id: _Optional[str] = ..., flv_url: _Optional[str] = ..., hls_url: _Optional[str] = ..., rtmp_url: _Optional[str] = ..., expires_at: _Optional[int] = ..., live: _Optional[bool] = ..., title: _Optional[str] = ..., created_at: _Optional[str] = ..., rtmp_server: _Optional[str] = ..., diagnostics: _Optional[_Union[LiveDiagnostics, _Mapping]] = ...) -> None: ...
+
+class StreamWarning(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class LiveDiagnostics(_message.Message):
+    __slots__ = ("encoder", "video_codec", "video_profile", "video_level", "width", "height", "frame_rate", "bitrate_kbps", "announced_kbps", "keyframe_interval_ms", "audio_codec", "warnings")
+    ENCODER_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_CODEC_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
+    BITRATE_KBPS_FIELD_NUMBER: _ClassVar[int]
+    ANNOUNCED_KBPS_FIELD_NUMBER: _ClassVar[int]
+    KEYFRAME_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_CODEC_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    encoder: str
+    video_codec: str
+    video_profile: str
+    video_level: str
+    width: int
+    height: int
+    frame_rate: float
+    bitrate_kbps: float
+    announced_kbps: float
+    keyframe_interval_ms: int
+    audio_codec: str
+    warnings: _containers.RepeatedCompositeFieldContainer[StreamWarning]
+    def __init__(self, encoder: _Optional[str] = ..., video_codec: _Optional[str] = ..., video_profile: _Optional[str] = ..., video_level: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., frame_rate: _Optional[float] = ..., bitrate_kbps: _Optional[float] = ..., announced_kbps: _Optional[float] = ..., keyframe_interval_ms: _Optional[int] = ..., audio_codec: _Optional[str] = ..., warnings: _Optional[_Iterable[_Union[StreamWarning, _Mapping]]] = ...) -> None: ...
 
 class CreatedLiveStream(_message.Message):
     __slots__ = ("stream_id", "flv_url", "hls_url", "rtmp_url", "expires_at", "live", "title", "created_at", "rtmp_server", "stream_key", "media_id")
