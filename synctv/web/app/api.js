@@ -130,6 +130,8 @@ export async function call(method, path, body, options = {}) {
       && token && token === sessionToken && (await refresh())) {
     return call(method, path, body, { ...options, token: undefined, retry: false });
   }
+  // Signed out elsewhere (another device revoked this session): forget it here too.
+  if (response.status === 401 && code === "token_revoked" && token && token === sessionToken) setSession(null);
   throw new ApiError(response.status, code, data.message ?? response.statusText, data.details);
 }
 

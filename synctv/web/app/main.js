@@ -2,11 +2,16 @@
 //   /                 rooms (discovery, my rooms, create) — sign in first
 //   /setup?token=...  first run: the root account
 //   /signin /signup   OPAQUE sign in / sign up
-//   /rooms/{id}       a room
-import { call, currentSession, onSessionChange, setSession } from "./api.js";
+//   /rooms/{id}       a room; /rooms/{id}/live, /settings, /members: its management pages
+//   /account          sessions, sign out of other devices
+import { call, currentSession, onSessionChange } from "./api.js";
 import { html, render, useEffect, useState } from "./lib.js";
-import { Link, navigate, useLocation } from "./router.js";
+import { Link, useLocation } from "./router.js";
+import { AccountPage, signOut } from "./pages/account.js";
+import { GoLivePage } from "./pages/golive.js";
+import { MembersPage } from "./pages/members.js";
 import { RoomPage } from "./pages/room.js";
+import { RoomSettingsPage } from "./pages/settings.js";
 import { RoomsPage } from "./pages/rooms.js";
 import { SetupPage } from "./pages/setup.js";
 import { SignInPage } from "./pages/signin.js";
@@ -15,16 +20,6 @@ function useSession() {
   const [session, setCurrent] = useState(currentSession());
   useEffect(() => onSessionChange(setCurrent), []);
   return session;
-}
-
-async function signOut() {
-  try {
-    await call("POST", "/api/user/logout");
-  } catch {
-    // signed out here whatever the server says
-  }
-  setSession(null);
-  navigate("/signin");
 }
 
 /** Home for a signed-out visitor: first run when the server has no account yet. */
@@ -37,15 +32,24 @@ function Welcome() {
   return html`<${SignInPage} mode="signin" next="/" />`;
 }
 
+/** @type {Record<string, (props: {roomId: string}) => any>} */
+const TOOLS = { live: GoLivePage, settings: RoomSettingsPage, members: MembersPage };
+
 function App() {
   const { path, query } = useLocation();
   const session = useSession();
   let page;
   const room = path.match(/^\/rooms\/([A-Za-z0-9_-]+)\/?$/);
+  const tool = path.match(/^\/rooms\/([A-Za-z0-9_-]+)\/(live|settings|members)\/?$/);
   if (path === "/setup") page = html`<${SetupPage} token=${query.get("token") ?? ""} />`;
   else if (path === "/signin" || path === "/signup") {
     page = html`<${SignInPage} mode=${path === "/signin" ? "signin" : "signup"} next=${query.get("next") ?? "/"} />`;
   } else if (room) page = html`<${RoomPage} key=${room[1]} roomId=${room[1]} />`;
+  else if (tool && !session) page = html`<${SignInPage} mode="signin" next=${path} />`;
+  else if (tool) page = html`<${TOOLS[tool[2]]} key=${path} roomId=${tool[1]} />`;
+  else if (path === "/account") {
+    page = session ? html`<${AccountPage} />` : html`<${SignInPage} mode="signin" next="/account" />`;
+  }
   else if (path === "/" && session) page = html`<${RoomsPage} />`;
   else if (path === "/") page = html`<${Welcome} />`;
   else page = html`<main class="card narrow"><h1>Not found</h1><p><${Link} href="/">Home</${Link}></p></main>`;
@@ -54,7 +58,7 @@ function App() {
       <${Link} href="/" class="brand">SyncTV</${Link}>
       <nav aria-label="Account">
         ${session
-          ? html`<span class="who">${session.user.displayName || session.user.username}</span>
+          ? html`<${Link} href="/account" class="who">${session.user.displayName || session.user.username}</${Link}>
               <button type="button" class="link-button" onClick=${signOut}>Sign out</button>`
           : html`<${Link} href="/signin">Sign in</${Link}>`}
       </nav>

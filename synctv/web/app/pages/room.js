@@ -7,6 +7,7 @@ import { login, WrongPassword } from "../opaque.js";
 import { Player } from "../player.js";
 import { Link } from "../router.js";
 import { Field } from "./forms.js";
+import { Removed, RoomTools, removalMessage } from "./roomtools.js";
 
 const PRESENCE_EVERY_MS = 2000;
 const PLAYLIST_EVENTS = new Set(["media_added", "media_moved", "media_removed", "playlist_cleared", "playlist_created"]);
@@ -112,6 +113,7 @@ function RoomView({ roomId, initial }) {
   const [notice, setNotice] = useState("");
   const [drift, setDrift] = useState(/** @type {number | null} */ (null));
   const [channel, setChannel] = useState(/** @type {RoomChannel | null} */ (null));
+  const [removed, setRemoved] = useState(""); // kicked or banned while here: why
   const stateRef = useRef(state);
   stateRef.current = state;
   const can = (/** @type {string} */ p) => access.myPermissions.includes(p);
@@ -138,6 +140,11 @@ function RoomView({ roomId, initial }) {
       event: (event) => {
         if (PLAYLIST_EVENTS.has(event.type)) loadPlaylist();
         if (event.type === "room_deleted") setNotice("This room was deleted.");
+        const removal = removalMessage(event);
+        if (removal) {
+          opened.close();
+          setRemoved(removal);
+        }
       },
       error: (error) => setNotice(`${error.message} (${error.code})`),
       status: (status, detail) => setLink(detail && status === "closed" ? `${status}: ${detail}` : status),
@@ -147,6 +154,7 @@ function RoomView({ roomId, initial }) {
     return () => opened.close();
   }, [roomId]);
 
+  if (removed) return html`<${Removed} room=${access.room} message=${removed} />`;
   const clockError = drift === null ? null : channel?.clock.errorBound ?? null;
   const playing = state?.mediaId ? media.find((m) => m.id === state.mediaId) ?? null : null;
   return html`
@@ -156,6 +164,7 @@ function RoomView({ roomId, initial }) {
         <span class=${`link ${link}`} role="status" aria-label="Connection">${link}</span>
         <span class="sync" aria-label="My drift">${drift === null ? "" : `drift ${Math.round(drift * 1000)} ms`}</span>
         <span class="sync" aria-label="Clock error">${clockError === null ? "" : `clock ±${Math.round(clockError * 1000)} ms`}</span>
+        <${RoomTools} roomId=${roomId} permissions=${access.myPermissions} />
         <${InviteLink} roomId=${roomId} />
       </header>
       ${notice && html`<p class="notice" role="status">${notice} <button type="button" class="link-button" onClick=${() => setNotice("")}>dismiss</button></p>`}

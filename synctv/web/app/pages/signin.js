@@ -3,6 +3,7 @@ import { explain, setSession } from "../api.js";
 import { html, useState } from "../lib.js";
 import { login, register } from "../opaque.js";
 import { Link, navigate } from "../router.js";
+import { OidcButtons } from "./account.js";
 import { Field, PasswordFields } from "./forms.js";
 
 /** @param {{mode: "signin" | "signup", next: string}} props */
@@ -46,8 +47,6 @@ export function SignInPage({ mode, next }) {
       setBusy(false);
     }
   };
-  // Sign-in with the configured OpenID providers (GET /api/auth/oidc/providers) goes below
-  // the form when that page lands.
   return html`
     <main class="card narrow">
       <h1>${signup ? "Create an account" : "Sign in"}</h1>
@@ -58,6 +57,7 @@ export function SignInPage({ mode, next }) {
         ${notice && html`<p class="notice" role="status">${notice}</p>`}
         <button type="submit" disabled=${busy}>${busy ? "Please wait…" : signup ? "Create account" : "Sign in"}</button>
       </form>
+      <${OidcButtons} next=${next} />
       <p class="aside">${signup
         ? html`Have an account? <${Link} href="/signin">Sign in</${Link}>`
         : html`New here? <${Link} href="/signup">Create an account</${Link}>`}</p>

@@ -1,0 +1,156 @@
+// Member management (view_members to see; each action needs its own permission, as the REST
+// API under /api/rooms/{room}/members, /bans, /join-requests and /owner says): change a role,
+// kick with a cool-down, ban and unban, approve or reject join requests, transfer ownership.
+import { call, currentSession, explain } from "../api.js";
+import { html, useEffect, useState } from "../lib.js";
+import { navigate } from "../router.js";
+import { RoomToolPage, ago } from "./roomtools.js";
+
+/**
+ * @typedef {import("./room.js").Access} Access
+ * @typedef {{userId: string, username: string, role: string, joinedAt: string}} Member
+ * @typedef {{userId: string, username: string, requestedAt: string}} JoinRequest
+ */
+
+const COOLDOWNS = [[60, "1 minute"], [600, "10 minutes"], [3600, "1 hour"], [86400, "1 day"], [604800, "1 week"]];
+
+/** @param {{roomId: string}} props */
+export function MembersPage({ roomId }) {
+  return html`<${RoomToolPage} roomId=${roomId} title="Members" permission="view_members"
+    render=${(/** @type {Access} */ access) => html`<${Members} roomId=${roomId} access=${access} />`} />`;
+}
+
+/** @param {{roomId: string, access: Access}} props */
+function Members({ roomId, access }) {
+  const [members, setMembers] = useState(/** @type {Member[]} */ ([]));
+  const [requests, setRequests] = useState(/** @type {JoinRequest[]} */ ([]));
+  const [banned, setBanned] = useState(/** @type {{userId: string, username: string}[]} */ ([]));
+  const [error, setError] = useState("");
+  const [status, setStatus] = useState("");
+  const [transferTo, setTransferTo] = useState(/** @type {Member | null} */ (null));
+  const can = (/** @type {string} */ p) => access.myPermissions.includes(p);
+  const me = currentSession()?.user.id;
+  const base = `/api/rooms/${roomId}`;
+
+  const load = async () => {
+    try {
+      const listed = await call("GET", `${base}/members?pageSize=100`, undefined, { roomId });
+      setMembers(listed.members);
+      if (can("review_join_requests")) setRequests((await call("GET", `${base}/join-requests`, undefined, { roomId })).requests);
+    } catch (e) {
+      setError(explain(e));
+    }
+  };
+  useEffect(() => {
+    load();
+  }, [roomId]);
+
+  /** One action, then the lists again. @param {string} done @param {() => Promise<unknown>} action */
+  const act = async (done, action) => {
+    try {
+      await action();
+      setError("");
+      setStatus(done);
+    } catch (e) {
+      setError(explain(e));
+      setStatus("");
+    }
+    await load();
+  };
+  /** @param {Member} m @param {string} role */
+  const setRole = (m, role) => act(`${m.username} is now ${role === "admin" ? "a room admin" : "a member"}.`,
+    () => call("PATCH", `${base}/members/${m.userId}`, { role }, { roomId }));
+  /** @param {Member} m @param {number} cooldownSeconds */
+  const kick = (m, cooldownSeconds) => act(`${m.username} was removed.`,
+    () => call("DELETE", `${base}/members/${m.userId}`, { cooldownSeconds }, { roomId }));
+  /** @param {Member} m */
+  const ban = (m) => act(`${m.username} is banned.`, async () => {
+    await call("PUT", `${base}/bans/${m.userId}`, {}, { roomId });
+    setBanned((list) => [...list.filter((b) => b.userId !== m.userId), { userId: m.userId, username: m.username }]);
+  });
+  /** @param {string} userId @param {string} name */
+  const unban = (userId, name) => act(`${name} may join again.`, async () => {
+    await call("DELETE", `${base}/bans/${userId}`, undefined, { roomId });
+    setBanned((list) => list.filter((b) => b.userId !== userId));
+  });
+  /** @param {JoinRequest} r @param {"approve" | "reject"} verdict */
+  const review = (r, verdict) => act(`${r.username}'s request was ${verdict === "approve" ? "approved" : "rejected"}.`,
+    () => call("POST", `${base}/join-requests/${r.userId}/${verdict}`, undefined, { roomId }));
+  /** @param {Member} m */
+  const transfer = async (m) => {
+    try {
+      await call("POST", `${base}/owner`, { newOwnerId: m.userId }, { roomId });
+      navigate(`/rooms/${roomId}`); // the caller is a room admin now: back to the room
+    } catch (e) {
+      setError(explain(e));
+    }
+  };
+  /** @param {SubmitEvent} event */
+  const unbanById = (event) => {
+    event.preventDefault();
+    const form = /** @type {HTMLFormElement} */ (event.target);
+    const userId = String(new FormData(form).get("unbanUserId") ?? "").trim();
+    if (userId) unban(userId, "That user").then(() => form.reset());
+  };
+
+  const creator = access.myRole === "creator";
+  return html`
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    ${status && html`<p class="notice" role="status">${status}</p>`}
+    ${can("review_join_requests") && html`<section class="card" aria-label="Join requests">
+      <h2>Join requests</h2>
+      ${requests.length ? html`<ul class="member-list">${requests.map((r) => html`<li key=${r.userId}>
+        <span class="name">${r.username}</span><span class="meta">asked ${ago(r.requestedAt)}</span>
+        <button type="button" class="small" onClick=${() => review(r, "approve")} aria-label=${`Approve ${r.username}`}>Approve</button>
+        <button type="button" class="small secondary" onClick=${() => review(r, "reject")} aria-label=${`Reject ${r.username}`}>Reject</button>
+      </li>`)}</ul>` : html`<p class="aside">Nobody is waiting.</p>`}
+    </section>`}
+    <section class="card" aria-label="Member list">
+      <h2>Members (${members.length})</h2>
+      <ul class="member-list">${members.map((m) => {
+        const other = m.userId !== me && m.role !== "creator";
+        return html`<li key=${m.userId} data-user=${m.username}>
+          <span class="name">${m.username}${m.userId === me ? " (you)" : ""}</span>
+          ${other && can("manage_member_permissions")
+            ? html`<select value=${m.role} aria-label=${`Role of ${m.username}`}
+                onChange=${(/** @type {Event} */ e) => setRole(m, /** @type {HTMLSelectElement} */ (e.target).value)}>
+                <option value="member">member</option><option value="admin">admin</option>
+              </select>`
+            : html`<span class="meta">${m.role}</span>`}
+          <span class="meta joined">joined ${ago(m.joinedAt)}</span>
+          ${other && can("remove_members") && html`<${KickButton} member=${m} kick=${kick} />
+            <button type="button" class="small danger" onClick=${() => ban(m)} aria-label=${`Ban ${m.username}`}>Ban</button>`}
+          ${creator && m.userId !== me && html`<button type="button" class="small secondary" onClick=${() => setTransferTo(m)}
+            aria-label=${`Make ${m.username} the owner`}>Make owner</button>`}
+        </li>`;
+      })}</ul>
+      ${transferTo && html`<div class="confirm" role="alertdialog" aria-label="Transfer ownership">
+        <p>Make <b>${transferTo.username}</b> the room's owner? You become a room admin.</p>
+        <button type="button" class="danger" onClick=${() => transfer(transferTo)}>Transfer ownership</button>
+        <button type="button" class="secondary" onClick=${() => setTransferTo(null)}>Cancel</button>
+      </div>`}
+    </section>
+    ${can("remove_members") && html`<section class="card" aria-label="Bans">
+      <h2>Bans</h2>
+      ${banned.length ? html`<ul class="member-list">${banned.map((b) => html`<li key=${b.userId}>
+        <span class="name">${b.username}</span>
+        <button type="button" class="small" onClick=${() => unban(b.userId, b.username)} aria-label=${`Unban ${b.username}`}>Unban</button>
+      </li>`)}</ul>` : html`<p class="aside">Nobody banned from this page.</p>`}
+      <form class="inline" onSubmit=${unbanById}>
+        <div class="field"><label for="unban-user">Unban by user id</label><input id="unban-user" name="unbanUserId" required /></div>
+        <button type="submit" class="secondary">Unban</button>
+      </form>
+    </section>`}`;
+}
+
+/** Kick with a chosen cool-down. @param {{member: Member, kick: (m: Member, seconds: number) => void}} props */
+function KickButton({ member, kick }) {
+  const [cooldown, setCooldown] = useState(600);
+  return html`<span class="kick">
+    <select value=${String(cooldown)} aria-label=${`Cool-down for ${member.username}`}
+      onChange=${(/** @type {Event} */ e) => setCooldown(Number(/** @type {HTMLSelectElement} */ (e.target).value))}>
+      ${COOLDOWNS.map(([seconds, label]) => html`<option value=${String(seconds)}>${label}</option>`)}
+    </select>
+    <button type="button" class="small danger" onClick=${() => kick(member, cooldown)} aria-label=${`Kick ${member.username}`}>Kick</button>
+  </span>`;
+}
