@@ -1,0 +1,82 @@
+"""The room's management pages and the account page as people use them, in Debian's Chromium
+driven by playwright (the people are in ``tests/support/web_admin_browser.py``): go live with
+FFmpeg publishing to the Server and Stream Key the page showed, and the diagnostics naming the
+codec and the 4 s key-frame interval; room settings; kicking a member, whose page says so;
+the account's sessions, one signed out from the other. Screenshots (desktop, some at phone
+size) go to ``$SYNCTV_SCREENSHOTS`` (default ``/tmp/synctv-web-screenshots``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from tests.e2e.test_web_client_browser import REPO, _require_tools
+from tests.support.cli import synctv
+from tests.support.identity import identity_server
+from tests.support.postgres import RunningPostgres
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+# A provider that is never contacted: only its button on the sign-in page is under test.
+PROVIDERS = [
+    {
+        "name": "test",
+        "displayName": "Test IdP",
+        "issuer": "https://idp.invalid",
+        "clientId": "synctv",
+        "clientSecret": "not used",
+        "scopes": ["openid"],
+    }
+]
+
+
+async def test_go_live_settings_members_and_sessions(
+    tmp_path: Path, postgres: RunningPostgres
+) -> None:
+    _require_tools()
+    with trio.fail_after(120):
+        async with identity_server(tmp_path, postgres) as server:
+            code, _out, err = await synctv(
+                server.data_dir,
+                "admin",
+                "settings",
+                "set",
+                "oauth2.providers",
+                json.dumps(PROVIDERS),
+            )
+            assert code == 0, err
+            async with httpx.AsyncClient(base_url=server.base) as client:
+                while True:  # applied when the settings notification arrives
+                    if (await client.get("/api/auth/oidc/providers")).json()["providers"]:
+                        break
+                    await trio.sleep(0.05)
+            driven = await trio.run_process(
+                [sys.executable, "-m", "tests.support.web_admin_browser", server.base],
+                cwd=REPO, capture_stdout=True, check=False,
+            )  # fmt: skip
+    assert driven.returncode == 0, "the browser part failed (its traceback is above)"
+    seen = json.loads(driven.stdout.decode().strip().splitlines()[-1])
+    print(f"diagnostics: {seen['diagnostics']!r}")
+    print(f"sessions: {seen['sessions']}")
+    assert not seen["console_errors"], seen["console_errors"]
+    assert seen["copied_key"]
+    assert seen["server"].startswith("rtmp://127.0.0.1:")
+    assert "H.264" in seen["diagnostics"]
+    assert "640×360" in seen["diagnostics"]
+    assert "AAC" in seen["diagnostics"]
+    assert seen["warnings"] == ["keyframe interval 4 s: set 2 s for lower latency"]
+    assert seen["member_tools"] == ["Members"]  # a member may only see the member list
+    assert seen["chat_after_reload"] is False
+    assert [line for line in seen["member_page"].splitlines() if line] == [
+        "Studio",
+        "You were removed from this room by a moderator.",
+        "Back to rooms",
+    ]
+    assert len(seen["sessions"]) == 2
+    assert seen["other_signed_out"].endswith("/")

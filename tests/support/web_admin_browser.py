@@ -1,0 +1,179 @@
+"""The people of the management pages' browser test (tests/e2e/test_web_admin_browser.py), in
+Chromium driven by playwright: run as ``python -m tests.support.web_admin_browser BASE``, prints
+what it saw as one JSON line. A child process for the reason ``tests.support.web_browser`` gives
+(it imports nothing from ``synctv``).
+
+An owner signs up, creates a room, goes live: the page shows OBS's Server and Stream Key, FFmpeg
+publishes to exactly those (H.264 640x360, a key frame every 4 s, AAC) and the diagnostics panel
+shows the codec and the key-frame warning. A member joins; the owner turns chat off in the
+settings and kicks the member, whose page says it was removed. The owner signs in a second
+time elsewhere; the account page lists both sessions, and signing the other out sends that
+browser back to the sign-in page (which shows the configured OpenID provider's button).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from tests.support.web_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, SCREENSHOTS, shot
+
+STEP_TIMEOUT_MS = 20_000
+PHONE = {"width": 390, "height": 844}
+
+
+def publisher(server: str, key: str) -> subprocess.Popen[bytes]:
+    """FFmpeg as OBS with a 4 s key-frame interval: what the page told the streamer to use."""
+    return subprocess.Popen(
+        [
+            "ffmpeg", "-nostdin", "-loglevel", "error", "-re",
+            "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+            "-g", "100", "-keyint_min", "100", "-sc_threshold", "0", "-c:a", "aac",
+            "-f", "flv", f"{server}/{key}",
+        ],
+    )  # fmt: skip
+
+
+def drive(base: str) -> dict[str, Any]:
+    from playwright.sync_api import expect, sync_playwright
+
+    seen: dict[str, Any] = {"console_errors": []}
+
+    def person(browser: Any, viewport: dict[str, int] | None = None) -> tuple[Any, Any]:
+        context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
+        page = context.new_page()
+        page.set_default_timeout(STEP_TIMEOUT_MS)
+        page.on("pageerror", lambda e: seen["console_errors"].append(str(e)))
+        return context, page
+
+    def sign_up(page: Any, name: str) -> None:
+        page.goto(f"{base}/signup")
+        page.get_by_label("Username").fill(name)
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_label("Password again").fill(PASSWORD)
+        page.get_by_role("button", name="Create account").click()
+        expect(page.get_by_role("heading", name="Create a room")).to_be_visible()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        ffmpeg: subprocess.Popen[bytes] | None = None
+        try:
+            owner_context, owner = person(browser)
+            owner_context.grant_permissions(["clipboard-read", "clipboard-write"])
+            sign_up(owner, "owner")
+            owner.get_by_label("Room name").fill("Studio")
+            owner.get_by_role("button", name="Create").click()
+            expect(owner.get_by_role("heading", name="Studio")).to_be_visible()
+            room_url = owner.url
+
+            # Go live: the server and the key, shown once, copied as OBS would paste them.
+            owner.get_by_role("navigation", name="Room tools").get_by_role(
+                "link", name="Go live"
+            ).click()
+            expect(owner.get_by_role("heading", name="Go live")).to_be_visible()
+            owner.get_by_label("Stream title (optional)").fill("Evening show")
+            owner.get_by_role("button", name="Create stream").click()
+            obs = owner.get_by_role("region", name="OBS settings")
+            expect(obs).to_be_visible()
+            server = obs.locator("code").nth(0).inner_text()
+            key = obs.locator("code").nth(1).inner_text()
+            owner.get_by_role("button", name="Copy stream key").click()
+            seen["copied_key"] = owner.evaluate("() => navigator.clipboard.readText()") == key
+            seen["server"] = server
+            shot(owner, "10-golive-obs")
+            ffmpeg = publisher(server, key)
+            owner.get_by_role("button", name="Done").click()
+            panel = owner.get_by_label("Stream diagnostics")
+            expect(panel).to_contain_text("H.264", timeout=30_000)
+            expect(panel.get_by_role("alert")).to_contain_text("keyframe interval", timeout=30_000)
+            seen["diagnostics"] = panel.inner_text()
+            seen["warnings"] = panel.get_by_role("alert").all_inner_texts()
+            shot(owner, "11-golive-diagnostics")
+            owner.set_viewport_size(PHONE)
+            shot(owner, "11-golive-phone")
+            owner.set_viewport_size({"width": 1280, "height": 800})
+            ffmpeg.terminate()
+
+            # A member joins the room.
+            member_context, member = person(browser)
+            sign_up(member, "member")
+            member.goto(room_url)
+            member.get_by_role("button", name="Join room").click()
+            expect(member.get_by_role("heading", name="Studio")).to_be_visible()
+            expect(member.get_by_label("Connection")).to_have_text("open")
+            seen["member_tools"] = member.get_by_role(
+                "navigation", name="Room tools"
+            ).all_inner_texts()
+
+            # The owner turns chat off.
+            owner.goto(f"{room_url}/settings")
+            expect(owner.get_by_role("heading", name="Room settings")).to_be_visible()
+            owner.get_by_label("Chat", exact=True).uncheck()
+            owner.get_by_label("Maximum members").fill("12")
+            owner.get_by_role("button", name="Save settings").click()
+            expect(owner.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+            shot(owner, "12-settings")
+            owner.reload()
+            expect(owner.get_by_label("Maximum members")).to_have_value("12")
+            seen["chat_after_reload"] = owner.get_by_label("Chat", exact=True).is_checked()
+
+            # ... and kicks the member, whose page says so.
+            owner.goto(f"{room_url}/members")
+            expect(owner.locator(".member-list li[data-user=member]")).to_be_visible()
+            owner.get_by_label("Cool-down for member").select_option("3600")
+            shot(owner, "13-members")
+            owner.get_by_role("button", name="Kick member").click()
+            expect(
+                owner.get_by_role("status").filter(has_text="member was removed")
+            ).to_be_visible()
+            expect(owner.locator(".member-list li[data-user=member]")).to_have_count(0)
+            expect(
+                member.get_by_role("status").filter(has_text="removed from this room")
+            ).to_be_visible()
+            seen["member_page"] = member.get_by_role("main").inner_text()
+            shot(member, "14-member-removed")
+            member.reload()
+            member.get_by_role("button", name="Join room").click()
+            expect(member.get_by_role("alert")).to_contain_text("room_kick_cooldown")
+            member_context.close()
+
+            # Sessions: the owner signs in on a second device; the first lists both and signs
+            # the other out, which is then back at the sign-in page.
+            other_context, other = person(browser, PHONE)
+            other.goto(f"{base}/signin")
+            expect(other.get_by_role("link", name="Sign in with Test IdP")).to_be_visible()
+            other.get_by_label("Username").fill("owner")
+            other.get_by_label("Password", exact=True).fill(PASSWORD)
+            shot(other, "15-signin-oidc-phone")
+            other.get_by_role("button", name="Sign in").click()
+            expect(other.get_by_role("heading", name="Create a room")).to_be_visible()
+            owner.get_by_role("link", name="owner", exact=True).click()
+            expect(owner.get_by_role("heading", name="Account")).to_be_visible()
+            sessions = owner.get_by_role("region", name="Sessions").locator(".session-list li")
+            expect(sessions).to_have_count(2)
+            seen["sessions"] = sessions.all_inner_texts()
+            shot(owner, "16-account")
+            owner.locator(".session-list li:not(.current)").get_by_role(
+                "button", name="Sign out"
+            ).click()
+            expect(owner.get_by_role("status").filter(has_text="signed out")).to_be_visible()
+            expect(sessions).to_have_count(1)
+            other.reload()  # its next request is refused: token_revoked
+            expect(other.get_by_role("heading", name="Sign in")).to_be_visible()
+            seen["other_signed_out"] = other.url
+            other_context.close()
+            owner_context.close()
+        finally:
+            if ffmpeg is not None and ffmpeg.poll() is None:
+                ffmpeg.kill()
+            browser.close()
+    return seen
+
+
+if __name__ == "__main__":
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    print(json.dumps(drive(sys.argv[1])))
