@@ -6,7 +6,8 @@ what it saw as one JSON line. A child process for the reason ``tests.support.web
 An owner signs up, creates a room, goes live: the page shows OBS's Server and Stream Key, FFmpeg
 publishes to exactly those (H.264 640x360, a key frame every 4 s, AAC) and the diagnostics panel
 shows the codec and the key-frame warning. A member joins; the owner turns chat off in the
-settings and kicks the member, whose page says it was removed. The owner signs in a second
+settings and asks for join requests; a viewer's request is approved, the viewer made a room
+admin, banned and unbanned; the owner kicks the member, whose page says it was removed. The owner signs in a second
 time elsewhere; the account page lists both sessions, and signing the other out sends that
 browser back to the sign-in page (which shows the configured OpenID provider's button).
 """
@@ -109,10 +110,11 @@ def drive(base: str) -> dict[str, Any]:
                 "navigation", name="Room tools"
             ).all_inner_texts()
 
-            # The owner turns chat off.
+            # The owner turns chat off and join requests on.
             owner.goto(f"{room_url}/settings")
             expect(owner.get_by_role("heading", name="Room settings")).to_be_visible()
             owner.get_by_label("Chat", exact=True).uncheck()
+            owner.get_by_label("Approve join requests").check()
             owner.get_by_label("Maximum members").fill("12")
             owner.get_by_role("button", name="Save settings").click()
             expect(owner.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
@@ -121,11 +123,40 @@ def drive(base: str) -> dict[str, Any]:
             expect(owner.get_by_label("Maximum members")).to_have_value("12")
             seen["chat_after_reload"] = owner.get_by_label("Chat", exact=True).is_checked()
 
-            # ... and kicks the member, whose page says so.
+            # A viewer asks to join; the owner approves, then bans and unbans them.
+            viewer_context, viewer = person(browser)
+            sign_up(viewer, "viewer")
+            viewer.goto(room_url)
+            viewer.get_by_role("button", name="Join room").click()
+            expect(viewer.get_by_role("status")).to_contain_text("waits for the room's approval")
             owner.goto(f"{room_url}/members")
-            expect(owner.locator(".member-list li[data-user=member]")).to_be_visible()
+            expect(owner.get_by_role("region", name="Join requests")).to_contain_text("viewer")
             owner.get_by_label("Cool-down for member").select_option("3600")
             shot(owner, "13-members")
+            owner.get_by_role("button", name="Approve viewer").click()
+            expect(owner.get_by_role("status").filter(has_text="approved")).to_be_visible()
+            viewer.reload()
+            expect(viewer.get_by_role("heading", name="Studio")).to_be_visible()
+            viewer_context.close()
+            owner.get_by_label("Role of viewer").select_option("admin")
+            expect(
+                owner.get_by_role("status").filter(has_text="viewer is now a room admin")
+            ).to_be_visible()
+            owner.get_by_role("button", name="Ban viewer").click()
+            bans = owner.get_by_role("region", name="Bans")
+            expect(bans.get_by_role("button", name="Unban viewer")).to_be_visible()
+            expect(owner.locator(".member-list li[data-user=viewer]")).to_have_count(0)
+            bans.get_by_role("button", name="Unban viewer").click()
+            expect(
+                owner.get_by_role("status").filter(has_text="viewer may join again")
+            ).to_be_visible()
+            owner.set_viewport_size(PHONE)
+            shot(owner, "13-members-phone")
+            owner.set_viewport_size({"width": 1280, "height": 800})
+
+            # ... and kicks the member, whose page says so.
+            expect(owner.locator(".member-list li[data-user=member]")).to_be_visible()
+            owner.get_by_label("Cool-down for member").select_option("3600")
             owner.get_by_role("button", name="Kick member").click()
             expect(
                 owner.get_by_role("status").filter(has_text="member was removed")
