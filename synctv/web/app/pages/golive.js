@@ -109,7 +109,7 @@ function ObsCard({ stream, done }) {
       <summary>In OBS</summary>
       <ol class="guide">
         <li><b>Settings → Stream</b>: Service <b>Custom…</b>; paste the Server and the Stream Key above.</li>
-        <li><b>Settings → Output</b> (Output Mode <b>Advanced</b>, Streaming tab): Encoder <b>x264</b> (or NVENC <b>H.264</b>, never HEVC/AV1), Rate Control <b>CBR</b>, Bitrate <b>2500–4500 Kbps</b>, Keyframe Interval <b>2 s</b>.</li>
+        <li><b>Settings → Output</b> (Output Mode <b>Advanced</b>, Streaming tab): Encoder <b>x264</b> (or NVENC <b>H.264</b>, never HEVC/AV1), Rate Control <b>CBR</b>, Bitrate <b>2500–6000 Kbps</b>, Keyframe Interval <b>2 s</b>.</li>
         <li>Audio: <b>AAC</b> (OBS's default), 160 Kbps.</li>
         <li><b>Start Streaming</b>, then play the stream from the room's playlist. The checks below turn up within a few seconds.</li>
       </ol>
