@@ -1,7 +1,9 @@
 """The room's management pages and the account page as people use them, in Debian's Chromium
 driven by playwright (the people are in ``tests/support/web_admin_browser.py``): go live with
 FFmpeg publishing to the Server and Stream Key the page showed, and the diagnostics naming the
-codec and the 4 s key-frame interval; room settings; kicking a member, whose page says so;
+codec and the 4 s key-frame interval; a member signed up with an OpenID provider (oidc-provider
+under Node) through the sign-in page's button; room settings; join requests, roles, bans;
+kicking a member, whose page says so;
 the account's sessions, one signed out from the other. Screenshots (desktop, some at phone
 size) go to ``$SYNCTV_SCREENSHOTS`` (default ``/tmp/synctv-web-screenshots``).
 """
@@ -9,7 +11,10 @@ size) go to ``$SYNCTV_SCREENSHOTS`` (default ``/tmp/synctv-web-screenshots``).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -19,36 +24,43 @@ import trio
 from tests.e2e.test_web_client_browser import REPO, _require_tools
 from tests.support.cli import synctv
 from tests.support.identity import identity_server
+from tests.support.oidc_node import CLIENT_ID, CLIENT_SECRET, HERE, oidc_provider
 from tests.support.postgres import RunningPostgres
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-# A provider that is never contacted: only its button on the sign-in page is under test.
-PROVIDERS = [
-    {
-        "name": "test",
-        "displayName": "Test IdP",
-        "issuer": "https://idp.invalid",
-        "clientId": "synctv",
-        "clientSecret": "not used",
-        "scopes": ["openid"],
-    }
-]
+
+def _require_provider() -> None:
+    if shutil.which("node") and (HERE / "node_modules" / "oidc-provider").is_dir():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("the OpenID provider (npm ci in tests/support/oidc_node) required in CI")
+    pytest.skip("the OpenID provider is not installed (scripts/dev.sh install-test)")
 
 
 async def test_go_live_settings_members_and_sessions(
     tmp_path: Path, postgres: RunningPostgres
 ) -> None:
     _require_tools()
-    with trio.fail_after(120):
+    _require_provider()
+    with trio.fail_after(120), ExitStack() as stack:
         async with identity_server(tmp_path, postgres) as server:
+            callback = f"{server.base}/api/auth/oidc/test/callback"
+            provider = stack.enter_context(oidc_provider([callback]))
+            providers = [
+                {
+                    "name": "test",
+                    "displayName": "Test IdP",
+                    "issuer": provider.issuer,
+                    "clientId": CLIENT_ID,
+                    "clientSecret": CLIENT_SECRET,
+                    "scopes": ["openid", "profile", "email"],
+                    "allowSignup": True,
+                }
+            ]
+            setting = json.dumps(providers)
             code, _out, err = await synctv(
-                server.data_dir,
-                "admin",
-                "settings",
-                "set",
-                "oauth2.providers",
-                json.dumps(PROVIDERS),
+                server.data_dir, "admin", "settings", "set", "oauth2.providers", setting
             )
             assert code == 0, err
             async with httpx.AsyncClient(base_url=server.base) as client:
@@ -65,6 +77,8 @@ async def test_go_live_settings_members_and_sessions(
     print(f"diagnostics: {seen['diagnostics']!r}")
     print(f"sessions: {seen['sessions']}")
     assert not seen["console_errors"], seen["console_errors"]
+    assert seen["member_name"] == "member"  # the provider's preferred_username
+    assert seen["member_url_after_oidc"].endswith("/")  # the exchange code used and gone
     assert seen["copied_key"]
     assert seen["server"].startswith("rtmp://127.0.0.1:")
     assert "H.264" in seen["diagnostics"]
