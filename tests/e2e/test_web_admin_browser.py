@@ -84,6 +84,7 @@ async def test_go_live_settings_members_and_sessions(
     assert "H.264" in seen["diagnostics"]
     assert "640×360" in seen["diagnostics"]
     assert "AAC" in seen["diagnostics"]
+    assert seen["publisher_exit"] not in (None, 0)  # cut when its stream was deleted
     assert seen["warnings"] == ["keyframe interval 4 s: set 2 s for lower latency"]
     assert seen["member_tools"] == ["Members"]  # a member may only see the member list
     assert seen["chat_after_reload"] is False

@@ -97,7 +97,13 @@ def drive(base: str) -> dict[str, Any]:
             owner.set_viewport_size(PHONE)
             shot(owner, "11-golive-phone")
             owner.set_viewport_size({"width": 1280, "height": 800})
-            ffmpeg.terminate()
+            # Deleting the stream ends the publish: FFmpeg is disconnected.
+            owner.get_by_role("button", name="Delete stream Evening show").click()
+            expect(owner.get_by_role("region", name="Streams")).to_contain_text("No stream yet.")
+            try:
+                seen["publisher_exit"] = ffmpeg.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                seen["publisher_exit"] = None
 
             # A member signs up through the OpenID provider (its login and consent forms), then
             # joins the room.
