@@ -12,8 +12,8 @@ const SWITCHES = [
   ["voiceChatEnabled", "Voice chat", "Members may talk in the room."],
   ["waitForEveryone", "Wait for everyone", "Playback pauses while someone is still buffering."],
   ["allowGuestJoin", "Guests", "People without an account may watch (public rooms without a password)."],
+  ["allowAutoJoin", "Open to join", "People may join (or ask to join) by themselves; off: only a manager adds members."],
   ["requireApproval", "Approve join requests", "New members wait until someone with the permission lets them in."],
-  ["allowAutoJoin", "Join without asking", "Anyone who may see the room can join it at once."],
   ["allowAnonymousLive", "Open live streams", "Anyone with a stream's link may watch it (public rooms without a password)."],
 ];
 const MODES = [["sequential", "In order"], ["repeat_one", "Repeat one"], ["repeat_all", "Repeat all"], ["shuffle", "Shuffle"]];
