@@ -131,6 +131,10 @@ def drive(base: str) -> dict[str, Any]:
             owner.goto(f"{room_url}/settings")
             expect(owner.get_by_role("heading", name="Room settings")).to_be_visible()
             owner.get_by_label("Chat", exact=True).uncheck()
+            owner.get_by_label("Description").fill("Streams on Fridays")
+            owner.get_by_role("button", name="Save room details").click()
+            details = owner.get_by_role("form", name="About the room")
+            expect(details.get_by_role("status")).to_have_text("Saved.")
             owner.get_by_label("Approve join requests").check()
             owner.get_by_label("Maximum members").fill("12")
             owner.get_by_role("button", name="Save settings").click()
@@ -138,6 +142,7 @@ def drive(base: str) -> dict[str, Any]:
             shot(owner, "12-settings")
             owner.reload()
             expect(owner.get_by_label("Maximum members")).to_have_value("12")
+            expect(owner.get_by_label("Description")).to_have_value("Streams on Fridays")
             seen["chat_after_reload"] = owner.get_by_label("Chat", exact=True).is_checked()
 
             # A viewer asks to join; the owner approves, then bans and unbans them.
@@ -213,6 +218,13 @@ def drive(base: str) -> dict[str, Any]:
             expect(other.get_by_role("heading", name="Sign in")).to_be_visible()
             seen["other_signed_out"] = other.url
             other_context.close()
+
+            # The owner deletes the room (asked twice); it leaves their list.
+            owner.goto(f"{room_url}/settings")
+            owner.get_by_role("button", name="Delete this room…").click()
+            owner.get_by_role("button", name="Delete room").click()
+            expect(owner.get_by_role("heading", name="My rooms")).to_be_visible()
+            expect(owner.get_by_text("You are in no room yet.")).to_be_visible()
             owner_context.close()
         finally:
             if ffmpeg is not None and ffmpeg.poll() is None:

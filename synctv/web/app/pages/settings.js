@@ -2,9 +2,14 @@
 // /api/rooms/{room}/settings. Every field labelled; refusals shown with their code.
 import { call, explain } from "../api.js";
 import { html, useEffect, useState } from "../lib.js";
+import { navigate } from "../router.js";
+import { Field } from "./forms.js";
 import { RoomToolPage } from "./roomtools.js";
 
-/** @typedef {Record<string, any>} Settings */
+/**
+ * @typedef {Record<string, any>} Settings
+ * @typedef {import("./room.js").Access} Access
+ */
 
 // [key, label, hint]: the switches of the settings document (camelCase, as the API names them).
 const SWITCHES = [
@@ -21,7 +26,59 @@ const MODES = [["sequential", "In order"], ["repeat_one", "Repeat one"], ["repea
 /** @param {{roomId: string}} props */
 export function RoomSettingsPage({ roomId }) {
   return html`<${RoomToolPage} roomId=${roomId} title="Room settings" permission="manage_room_settings"
-    render=${() => html`<${SettingsForm} roomId=${roomId} />`} />`;
+    render=${(/** @type {Access} */ access) => html`<${RoomDetails} access=${access} /><${SettingsForm} roomId=${roomId} />`} />`;
+}
+
+/** Name, description, public or private (PATCH /api/rooms/{room}); deleting it (its creator). @param {{access: Access}} props */
+function RoomDetails({ access }) {
+  const [room, setRoom] = useState(access.room); // as saved: the fields show it after a save
+  const [status, setStatus] = useState("");
+  const [error, setError] = useState("");
+  const [deleting, setDeleting] = useState(false);
+  /** @param {SubmitEvent} event */
+  const save = async (event) => {
+    event.preventDefault();
+    const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
+    try {
+      const saved = await call("PATCH", `/api/rooms/${room.id}`, {
+        name: String(form.get("detailName")).trim(),
+        description: String(form.get("detailDescription") ?? "").trim(),
+        isPublic: form.get("detailPublic") === "on",
+      }, { roomId: room.id });
+      setRoom(saved.room);
+      setStatus("Saved.");
+      setError("");
+    } catch (e) {
+      setError(explain(e));
+    }
+  };
+  const remove = async () => {
+    try {
+      await call("DELETE", `/api/rooms/${room.id}`, undefined, { roomId: room.id });
+      navigate("/");
+    } catch (e) {
+      setError(explain(e));
+    }
+  };
+  return html`<form class="card settings" onSubmit=${save} aria-label="About the room">
+    <fieldset>
+      <legend>About the room</legend>
+      <${Field} label="Name" name="detailName" required maxlength="100" value=${room.name} />
+      <${Field} label="Description" name="detailDescription" maxlength="500" value=${room.description} />
+      <div class="field check"><input id="detail-public" name="detailPublic" type="checkbox" checked=${room.isPublic} />
+        <label for="detail-public">Public (listed in discovery)</label></div>
+    </fieldset>
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    <div class="actions">
+      <button type="submit">Save room details</button>
+      <span role="status" class="meta">${status}</span>
+      ${access.myPermissions.includes("delete_room") && (deleting
+        ? html`<span class="confirm-inline">Delete the room for everyone?
+            <button type="button" class="danger" onClick=${remove}>Delete room</button>
+            <button type="button" class="secondary" onClick=${() => setDeleting(false)}>Cancel</button></span>`
+        : html`<button type="button" class="secondary push" onClick=${() => setDeleting(true)}>Delete this room…</button>`)}
+    </div>
+  </form>`;
 }
 
 /** @param {{roomId: string}} props */
