@@ -1,5 +1,5 @@
 // A room: the synchronized player, the playlist, the member list with each player's drift.
-// Chat with the danmaku overlay (chat.js, danmaku.js) fills its slots; voice comes with its feature.
+// Chat with the danmaku overlay (chat.js, danmaku.js) and voice (voice.js) fill their slots.
 import { call, currentSession, enterAsGuest, explain, guestPass, tokenFor } from "../api.js";
 import { RoomChannel } from "../channel.js";
 import { Chat } from "../chat.js";
@@ -8,6 +8,7 @@ import { html, useEffect, useRef, useState } from "../lib.js";
 import { login, WrongPassword } from "../opaque.js";
 import { Player } from "../player.js";
 import { Link } from "../router.js";
+import { Voice } from "../voice.js";
 import { Field } from "./forms.js";
 
 const PRESENCE_EVERY_MS = 2000;
@@ -176,7 +177,8 @@ function RoomView({ roomId, initial }) {
           ${can("view_members") && html`<${Members} roomId=${roomId} />`}
           <div data-slot="chat"><${Chat} roomId=${roomId} channel=${channel} permissions=${access.myPermissions}
             chatEnabled=${access.room.settings?.chatEnabled !== false} mediaSelected=${Boolean(state?.mediaId)} /></div>
-          <div data-slot="voice"></div>
+          <div data-slot="voice"><${Voice} roomId=${roomId} channel=${channel} allowed=${can("use_voice_chat")}
+            enabled=${access.room.settings?.voiceChatEnabled !== false} /></div>
         </aside>
       </div>
     </main>`;
