@@ -30,6 +30,7 @@ from tests.support.rooms import Member
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 RATE = "ratelimit.chatMessagesPerUserPerSecond"
+OLDER = 52
 WITHIN_SECONDS = 1.0  # the issue: chat and danmaku from one page appear in the other within 1 s
 
 
@@ -37,6 +38,19 @@ def only_custom(style: str) -> bool:
     """The element's style (the CSSOM's, reflected) holds only custom properties."""
     declarations = [d.strip() for d in style.split(";") if d.strip()]
     return bool(declarations) and all(d.startswith("--danmaku-") for d in declarations)
+
+
+async def set_setting(server: Server, key: str, value: str) -> None:
+    code, _out, err = await synctv(server.data_dir, "admin", "settings", "set", key, value)
+    assert code == 0, err
+
+
+async def send_chat(member: Member, room: str, body: dict[str, str]) -> None:
+    """Over REST, waiting out the rate limit (a setting changed just before may not be applied
+    yet)."""
+    while (sent := await member.call("POST", f"/api/rooms/{room}/chat", body)).status_code == 429:  # noqa: ASYNC110
+        await trio.sleep(sent.json()["details"]["retry_after_seconds"])
+    assert sent.status_code == 201, sent.text
 
 
 async def signed_up(server: Server, n: int, name: str) -> tuple[Member, str]:
@@ -56,9 +70,7 @@ async def test_chat_danmaku_and_voice(tmp_path: Path, postgres: RunningPostgres)
     await trio.to_thread.run_sync(make_media, media)
     with trio.fail_after(120), media_origin(media) as origin:
         async with identity_server(tmp_path, postgres) as server:
-            # A rate a page can exceed by typing (the refusal is shown; the default is 10 a second).
-            code, _out, err = await synctv(server.data_dir, "admin", "settings", "set", RATE, "3")
-            assert code == 0, err
+            await set_setting(server, RATE, "0")  # off while the history is written
             owner, owner_session = await signed_up(server, 2, "owner")
             friend, friend_session = await signed_up(server, 3, "friend")
             room = (await owner.ok("POST", "/api/rooms", {"name": "Chat night"}))["room"]["id"]
@@ -69,12 +81,17 @@ async def test_chat_danmaku_and_voice(tmp_path: Path, postgres: RunningPostgres)
             }
             await owner.ok("POST", f"/api/rooms/{room}/media", {"items": [item]})
             media_id = (await owner.ok("GET", f"/api/rooms/{room}/media"))["media"][0]["id"]
+            # More history than the first page (50): the rest comes with "load older".
+            for n in range(OLDER):
+                await send_chat(owner, room, {"text": f"earlier message {n}"})
+            # A rate a page can exceed by typing (the refusal is shown; the default is 10 a second).
+            await set_setting(server, RATE, "3")
             # A danmaku of the past, at 2 s; then the room waits at 0.
             await owner.ok("POST", f"/api/rooms/{room}/playback/start", {"mediaId": media_id})
             await owner.ok("PATCH", f"/api/rooms/{room}/playback", {"op": "pause"})
             await owner.ok("PATCH", f"/api/rooms/{room}/playback", {"op": "seek", "position": 2})
             past = {"text": "from the past", "danmakuMode": "top", "danmakuColor": "#ffcc00"}
-            await owner.ok("POST", f"/api/rooms/{room}/chat", past)
+            await send_chat(owner, room, past)
             await owner.ok("PATCH", f"/api/rooms/{room}/playback", {"op": "seek", "position": 0})
             driven = await trio.run_process(
                 [sys.executable, "-m", "tests.support.web_chat_browser",
@@ -94,6 +111,8 @@ async def test_chat_danmaku_and_voice(tmp_path: Path, postgres: RunningPostgres)
     assert replayed["background"] == "rgba(0, 0, 0, 0)", replayed  # text over the picture
     assert 1.5 < seen["replayed_at"] < 4.5, seen["replayed_at"]
 
+    assert seen["history"] == [50, "earlier message 3", 53, "earlier message 0"], seen["history"]
+
     assert seen["chat_seconds"] < WITHIN_SECONDS
     assert seen["markup_elements"] == 0
 
@@ -103,7 +122,8 @@ async def test_chat_danmaku_and_voice(tmp_path: Path, postgres: RunningPostgres)
     assert flying["animation"] == "danmaku-scroll", flying
     assert flying["color"] == "rgb(255, 51, 85)", flying
     assert only_custom(flying["styleAttribute"]), flying
-    assert flying["overVideo"], flying
+    assert flying["inVideoRows"], flying
+    assert seen["danmaku_later"]["overVideo"], seen["danmaku_later"]
     assert seen["danmaku_later"]["left"] < flying["left"] - 50, "it moves right to left"
 
     assert seen["friend_delete_buttons"] == 3  # own lines only: the danmaku and the two new

@@ -21,7 +21,7 @@ from tests.support.web_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, STEP
 
 MEDIA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 # What a page shows of a danmaku element: its text, colour, classes, animation and box, and
-# whether it lies over the video.
+# whether it lies over the video (a scrolling one starts just right of it, in its rows).
 DANMAKU_LOOK = """(text) => {
   const element = [...document.querySelectorAll('.danmaku-layer .danmaku')]
     .find((e) => e.textContent === text);
@@ -32,6 +32,7 @@ DANMAKU_LOOK = """(text) => {
   return {className: element.className, color: style.color, animation: style.animationName,
     background: style.backgroundColor,
     styleAttribute: element.getAttribute('style'), top: box.top, left: box.left, right: box.right,
+    inVideoRows: box.top >= video.top && box.bottom <= video.bottom + 1,
     overVideo: box.top >= video.top && box.bottom <= video.bottom + 1 && box.left < video.right
       && box.right > video.left};
 }"""
@@ -80,6 +81,16 @@ def drive(base: str, room_url: str, owner_session: str, friend_session: str) -> 
                 expect(page.get_by_label("Connection")).to_have_text("open")
             # The history: what the test sent over REST before the pages opened.
             expect(chat_line(friend, "from the past")).to_be_visible()
+            lines = friend.locator(".chat-log li")
+            first_page = (lines.count(), lines.first.locator(".text").inner_text())
+            friend.get_by_role("button", name="Load older messages").click()
+            expect(chat_line(friend, "earlier message 0")).to_be_visible()
+            expect(friend.get_by_role("button", name="Load older messages")).to_have_count(0)
+            seen["history"] = (
+                *first_page,
+                lines.count(),
+                lines.first.locator(".text").inner_text(),
+            )
 
             # Play: the danmaku sent at 2 s (over REST, before) is replayed from the timeline in
             # both pages when the room passes 2 s.
@@ -141,8 +152,22 @@ def drive(base: str, room_url: str, owner_session: str, friend_session: str) -> 
 
             # A refusal is shown: past the per-user rate (3 a second here) the friend is told to wait,
             # and the refused text is kept in the box.
-            for n in range(8):
-                send(friend, f"spam {n}")
+            # Typed and sent in the page at machine speed (playwright's round trips are slower
+            # than the rate on a loaded machine).
+            friend.evaluate(
+                """async (count) => {
+                  const box = document.getElementById('chat-text');
+                  const tick = () => new Promise((done) => setTimeout(done, 0));
+                  for (let n = 0; n < count; n++) {
+                    box.value = `spam ${n}`;
+                    box.dispatchEvent(new Event('input', {bubbles: true}));
+                    await tick();
+                    box.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));
+                    await tick();
+                  }
+                }""",
+                6,
+            )
             expect(friend.locator(".chat [role=alert]")).to_contain_text("Too many messages")
             seen["refused_kept"] = friend.get_by_label("Message", exact=True).input_value()
             shot(friend, "21-chat-refused-friend")
