@@ -128,6 +128,7 @@ async def test_chat_danmaku_and_voice(tmp_path: Path, postgres: RunningPostgres)
 
     assert seen["friend_delete_buttons"] == 3  # own lines only: the danmaku and the two new
     assert seen["friend_delete_buttons_on_owner_lines"] == 0
+    assert seen["owner_log_at_end"]
     assert seen["refused_kept"].startswith("spam "), seen["refused_kept"]
     assert seen["composer_after_off"] == 0
 

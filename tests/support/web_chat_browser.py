@@ -146,6 +146,11 @@ def drive(base: str, room_url: str, owner_session: str, friend_session: str) -> 
                 expect(chat_line(page, "oops, wrong room")).to_have_count(0)
                 expect(chat_line(page, "something rude")).to_have_count(0)
             # The friend (no delete_chat_messages) may delete only their own messages.
+            # The owner's log, scrolled to its end all along, shows the newest line.
+            seen["owner_log_at_end"] = owner.evaluate(
+                "() => { const l = document.querySelector('.chat-log');"
+                " return l.scrollHeight - l.scrollTop - l.clientHeight < 2; }"
+            )
             seen["friend_delete_buttons_on_owner_lines"] = (
                 chat_line(friend, "hello <b>friend</b>").locator(".delete").count()
             )

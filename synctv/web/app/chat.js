@@ -32,6 +32,11 @@ export function myIdIn(roomId) {
   return currentSession()?.user.id ?? guestPass(roomId)?.guestId ?? "";
 }
 
+/** Whether a scrolled list shows its end. @param {HTMLElement | null} element */
+function atEnd(element) {
+  return !element || element.scrollHeight - element.scrollTop - element.clientHeight < 24;
+}
+
 /** @param {number} seconds Unix time */
 function timeOf(seconds) {
   return new Date(seconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -50,7 +55,8 @@ export function Chat({ roomId, channel, permissions, chatEnabled, mediaSelected 
   const [enabled, setEnabled] = useState(chatEnabled);
   useEffect(() => setEnabled(chatEnabled), [chatEnabled]);
   const log = /** @type {{current: HTMLOListElement | null}} */ (useRef(null));
-  const pinned = useRef(true); // the log follows new messages while scrolled to its end
+  // The log follows new messages while it is scrolled to its end (looked at before each change).
+  const pinned = useRef(true);
   const myId = myIdIn(roomId);
   const canRead = permissions.includes("view_chat_history");
   const canSend = permissions.includes("send_chat_messages") && enabled;
@@ -92,10 +98,13 @@ export function Chat({ roomId, channel, permissions, chatEnabled, mediaSelected 
         const event = message.event;
         if (event?.type === "settings_changed" && typeof event.payload?.settings?.chatEnabled === "boolean") {
           setEnabled(event.payload.settings.chatEnabled);
+          if (!event.payload.settings.chatEnabled) setError("");
         } else if (event?.type === "chat_message") {
           const added = /** @type {ChatMessage} */ (event.payload);
+          pinned.current = atEnd(log.current) || added.senderId === myId;
           setMessages((now) => (now.some((m) => m.id === added.id) ? now : [...now, added]));
         } else if (event?.type === "chat_message_deleted") {
+          pinned.current = atEnd(log.current);
           setMessages((now) => now.filter((m) => m.id !== event.payload.id));
         }
       },
@@ -154,9 +163,8 @@ export function Chat({ roomId, channel, permissions, chatEnabled, mediaSelected 
 
   /** @param {Partial<import("./danmaku.js").DanmakuPrefs>} change */
   const setPref = (change) => {
-    const next = { ...prefs, ...change };
-    setPrefs(next);
-    saveDanmakuPrefs(next);
+    setPrefs({ ...prefs, ...change });
+    saveDanmakuPrefs(change);
   };
 
   /** @param {KeyboardEvent} event */
@@ -171,11 +179,7 @@ export function Chat({ roomId, channel, permissions, chatEnabled, mediaSelected 
     <h2>Chat</h2>
     ${!canRead && html`<p class="aside">This room does not show you its chat history.</p>`}
     ${older && html`<button type="button" class="link-button older" onClick=${loadOlder}>Load older messages</button>`}
-    <ol class="chat-log" ref=${log} aria-live="polite" aria-label="Messages"
-      onScroll=${(/** @type {Event} */ e) => {
-        const element = /** @type {HTMLElement} */ (e.currentTarget);
-        pinned.current = element.scrollHeight - element.scrollTop - element.clientHeight < 24;
-      }}>
+    <ol class="chat-log" ref=${log} aria-live="polite" aria-label="Messages">
       ${messages.map((m) => html`<li key=${m.id} class=${m.senderId === myId ? "mine" : ""} data-message-id=${m.id}>
         <span class="who">${m.senderName || "guest"}</span>
         <time class="meta">${timeOf(m.sentAt)}</time>

@@ -45,10 +45,13 @@ export function loadDanmakuPrefs() {
   return prefs;
 }
 
-/** @param {DanmakuPrefs} prefs */
-export function saveDanmakuPrefs(prefs) {
-  // Merged: the overlay keeps `show`, the composer the rest.
-  localStorage.setItem(PREFS_KEY, JSON.stringify({ ...loadDanmakuPrefs(), ...prefs }));
+/**
+ * Store some of the preferences: the overlay changes `show`, the composer the rest, each
+ * without overwriting the other's.
+ * @param {Partial<DanmakuPrefs>} change
+ */
+export function saveDanmakuPrefs(change) {
+  localStorage.setItem(PREFS_KEY, JSON.stringify({ ...loadDanmakuPrefs(), ...change }));
 }
 
 /** Lanes: for each, the client time (ms) from which a new comment does not overlap the last. */
@@ -194,7 +197,7 @@ export function DanmakuOverlay({ roomId, channel, state, canView }) {
     const next = !show;
     setShow(next);
     if (!next) setFlying([]);
-    saveDanmakuPrefs({ ...loadDanmakuPrefs(), show: next });
+    saveDanmakuPrefs({ show: next });
   };
 
   // The switch first: comments fly over it (they let clicks through).
