@@ -49,6 +49,7 @@ CLOSE_NO_ROOM: Final = 4404
 HELLO_TIMEOUT_SECONDS: Final = 10.0
 # A resume at most this far behind is replayed; further behind, it gets a fresh snapshot.
 REPLAY_WINDOW_EVENTS: Final = 1000
+REPLAY_WINDOW_SECONDS: Final = 300.0
 _VOICE_SIGNALLING: Final = frozenset({"voice_offer", "voice_answer", "voice_candidate"})
 CLOSE_FOR: Final = {
     "authentication_required": CLOSE_UNAUTHENTICATED,
@@ -134,7 +135,7 @@ class RoomSessions:
         connection_id = secrets.token_urlsafe(12)
         last_seq = room.last_event_seq
         start = last_seq
-        if 0 < resume_from <= last_seq and last_seq - resume_from <= REPLAY_WINDOW_EVENTS:
+        if await self._replayable(room.id, resume_from, last_seq):
             start = resume_from  # the hub sends the missed events before the stream
         else:
             view = await self._playlists.state(caller, room.id)
@@ -183,6 +184,17 @@ class RoomSessions:
             self._voice.detach(room.id, connection_id)
             self._presence.leave(room.id, connection_id)
             metrics.ROOM_CHANNEL_CONNECTIONS.dec()
+
+    async def _replayable(self, room_id: str, resume_from: int, last_seq: int) -> bool:
+        """A resume within the replay window: at most :data:`REPLAY_WINDOW_EVENTS` behind, and
+        the first missed event at most :data:`REPLAY_WINDOW_SECONDS` old (a client away longer
+        gets a snapshot: cheaper than a long replay of what it would skip anyway)."""
+        if not 0 < resume_from <= last_seq or last_seq - resume_from > REPLAY_WINDOW_EVENTS:
+            return False
+        if resume_from == last_seq:
+            return True  # nothing missed
+        first = await self._hub.first_missed_at(room_id, resume_from)
+        return first is not None and time.time() - first <= REPLAY_WINDOW_SECONDS
 
     async def _write(self, transport: Transport, subscription: Subscription) -> None:
         """Send what the hub queued, in order; on a slow cut, say so and close (4408)."""

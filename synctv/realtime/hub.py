@@ -172,6 +172,11 @@ class RoomHub:
             if not room.subscriptions and self._rooms.get(room_id) is room:
                 del self._rooms[room_id]
 
+    async def first_missed_at(self, room_id: str, after_seq: int) -> float | None:
+        """When the first event after ``after_seq`` was written (Unix seconds); None if none."""
+        events = await self._store.events_after(room_id, after_seq, 1)
+        return events[0].created_at.timestamp() if events else None
+
     def _mark(self, room_id: str) -> None:
         if room_id in self._rooms:
             self._dirty.add(room_id)

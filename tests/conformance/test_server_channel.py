@@ -332,7 +332,7 @@ async def test_reports_make_presence(site: Site) -> None:
         (json.dumps({}), "invalid_request"),
         (json.dumps({"clock": {}, "report": {}}), "invalid_request"),
         (json.dumps({"opId": "x" * 65, "clock": {}}), "invalid_request"),
-        (json.dumps({"chat": {"text": "hi"}}), "invalid_request"),
+        (json.dumps({"chat": {"text": " \u0007 "}}), "invalid_chat_message"),
         (b"\x00binary", "invalid_request"),
     ],
     ids=[
@@ -341,7 +341,7 @@ async def test_reports_make_presence(site: Site) -> None:
         "no-body",
         "two-bodies",
         "long-opid",
-        "chat-not-yet",
+        "chat-empty-after-cleanup",
         "binary",
     ],
 )

@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from tests.support.identity import identity_server
-from tests.support.postgres import RunningPostgres
+from tests.support.postgres import RunningPostgres, fetch_rows
 from tests.support.rooms import sign_up
 from tests.support.websocket import channel, receive, refused, send
 
@@ -103,14 +103,15 @@ async def test_the_channel(tmp_path: Path, postgres: RunningPostgres) -> None:
                     break
                 await trio.sleep(0.02)
 
-        # The owner pauses through the channel: the answer, then the event to everyone.
+        # The owner pauses through the channel: the answer, and the event to everyone (in
+        # either order: docs/realtime.md).
         async with channel(server.base, room, owner) as ws:
             await send(ws, {"hello": {}})
             await receive(ws)  # welcome
             await send(ws, {"opId": "p2", "playback": {"action": "pause", "version": "0"}})
-            state = (await receive(ws))["playbackState"]
-            assert state["playing"] is False
-            assert (await receive(ws))["event"]["type"] == "playback_changed"
+            got = {**(await receive(ws)), **(await receive(ws))}
+            assert got["playbackState"]["playing"] is False
+            assert got["event"]["type"] == "playback_changed"
             await send(ws, {"playback": {"action": "seek", "position": 5, "version": "1"}})
             assert (await receive(ws))["error"]["code"] == "version_conflict"
 
@@ -127,3 +128,34 @@ async def test_the_channel(tmp_path: Path, postgres: RunningPostgres) -> None:
             with trio.move_on_after(0.5):
                 extra = await ws.get_message()
                 raise AssertionError(f"nothing more was owed: {extra}")
+
+
+async def test_a_resume_after_five_minutes_gets_a_snapshot(
+    tmp_path: Path, postgres: RunningPostgres
+) -> None:
+    """The replay window is 1,000 events *or* 300 s: events missed longer ago than that are
+    not replayed; the client gets a fresh welcome instead."""
+    async with identity_server(tmp_path, postgres) as server:
+        owner = await sign_up(server, 2, "owner")
+        room = (await owner.ok("POST", "/api/rooms", {"name": "r"}))["room"]["id"]
+        async with channel(server.base, room, owner) as ws:
+            await send(ws, {"hello": {}})
+            seen = int((await receive(ws))["welcome"]["lastSeq"])
+        await owner.ok("PATCH", f"/api/rooms/{room}/settings", {"chatEnabled": False})
+        await owner.ok("PATCH", f"/api/rooms/{room}/settings", {"chatEnabled": True})
+
+        async with channel(server.base, room, owner) as ws:  # recent: a replay
+            await send(ws, {"hello": {"resumeFrom": str(seen)}})
+            assert int((await receive(ws))["event"]["seq"]) == seen + 1
+
+        await fetch_rows(
+            server.dsn,
+            "UPDATE room_events SET created_at = now() - interval '301 seconds'"
+            " WHERE room_id = $1 AND seq = $2",
+            room,
+            seen + 1,
+        )
+        async with channel(server.base, room, owner) as ws:  # the first missed is too old
+            await send(ws, {"hello": {"resumeFrom": str(seen)}})
+            welcome = (await receive(ws))["welcome"]
+            assert int(welcome["lastSeq"]) == seen + 2

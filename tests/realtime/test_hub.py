@@ -21,7 +21,7 @@ async def frames(subscription: hub_module.Subscription, count: int) -> list[dict
     got = []
     with trio.fail_after(10):
         for _ in range(count):
-            got.append(json.loads(await subscription.frames.receive())["event"])
+            got.append(json.loads((await subscription.frames.receive()).text)["event"])
     return got
 
 

@@ -80,7 +80,7 @@ def test_server_frames_are_canonical_json() -> None:
     row = EventRow(
         "r", 7, "media_added", {"mediaIds": ["a"]}, "u", datetime(2026, 12, 5, tzinfo=UTC)
     )
-    assert json.loads(event_frame(row)) == {
+    assert json.loads(event_frame(row).text) == {
         "event": {
             "seq": "7",
             "type": "media_added",

@@ -133,6 +133,16 @@ def permission_list(*permissions: str) -> ListValue:
     return message
 
 
+def without_empty(value: Any) -> Any:
+    """A REST body as proto3 JSON leaves it: no nulls, no empty lists or objects."""
+    if isinstance(value, dict):
+        kept = {k: without_empty(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, [], {})}
+    if isinstance(value, list):
+        return [without_empty(v) for v in value]
+    return value
+
+
 def as_json(message: Message) -> dict[str, Any]:
     """The proto3 JSON mapping, defaults included (as a REST body has them)."""
     return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
@@ -1139,3 +1149,34 @@ async def test_every_rpc_refuses_without_its_permission(
             == []
         )
         assert await visitor.denied("ListLiveStreams", room_pb2.RoomRef(**r)) == ""
+
+
+async def test_get_playback_carries_the_resolved_media(
+    tmp_path: Path, postgres: RunningPostgres
+) -> None:
+    """GetPlayback's `media` is REST's `playback` object for the same caller (direct links,
+    which are the same on every call; proxy links carry a fresh token each time)."""
+    async with identity_server(tmp_path, postgres) as server:
+        ((alice_rest, alice),) = await people(server, "alice")
+        room = (
+            await alice("CreateRoom", room_pb2.CreateRoomRequest(name="r"), room_pb2.RoomEnvelope)
+        ).room
+        item = {
+            "name": "film",
+            "proxyMode": "direct_only",
+            "source": {
+                "kind": "url",
+                "url": "https://media.example/film.mp4",
+                "subtitles": [{"name": "en", "url": "https://media.example/en.vtt"}],
+            },
+        }
+        media = await alice_rest.ok("POST", f"/api/rooms/{room.id}/media", {"items": [item]})
+        await alice_rest.ok(
+            "POST", f"/api/rooms/{room.id}/playback/start", {"mediaId": media["media"][0]["id"]}
+        )
+        rest = (await alice_rest.ok("GET", f"/api/rooms/{room.id}/playback"))["playback"]
+        reply = await alice("GetPlayback", room_pb2.RoomRef(room_id=room.id), room_pb2.Playback)
+        assert reply.HasField("media")
+        assert not reply.HasField("playback")
+        assert json_format.MessageToDict(reply.media) == without_empty(rest)
+        assert rest["url"] == "https://media.example/film.mp4"

@@ -15,6 +15,7 @@ from synctv.api.grpc._gen.synctv.v1 import room_pb2
 from synctv.api.http.routes.room_live import LivePlaybackOut
 from synctv.api.http.routes.voice_ice import VoiceIceServersOut
 from synctv.core.chat import message_json
+from synctv.core.delivery import PlaybackInfo, info_json
 from synctv.core.permissions import names
 from synctv.core.playlists import PlaybackView, state_json
 from synctv.core.rooms import Access
@@ -111,10 +112,19 @@ def folder(row: FolderRow) -> room_pb2.Folder:
     return room_pb2.Folder(id=row.id, parent_id=row.parent_id, name=row.name, position=row.position)
 
 
-def playback(view: PlaybackView, live: LivePlaybackOut | None = None) -> room_pb2.Playback:
-    """The state, and (GetPlayback) the caller's URLs of the live item playing."""
+def playback(
+    view: PlaybackView,
+    live: LivePlaybackOut | None = None,
+    media: PlaybackInfo | None = None,
+) -> room_pb2.Playback:
+    """The state, and (GetPlayback) the caller's URLs of the live item playing, or the current
+    media resolved for them (the REST body's ``playback``, through the same ``info_json``)."""
     state = state_json(view.state, view.server_time)
+    resolved = None
+    if media is not None:
+        resolved = json_format.ParseDict(info_json(media), room_pb2.MediaPlayback())
     return room_pb2.Playback(
+        media=resolved,
         playback=None if live is None else room_pb2.LivePlayback(**live.model_dump()),
         state=room_pb2.PlaybackState(
             media_id=state["mediaId"],

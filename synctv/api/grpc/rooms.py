@@ -445,7 +445,9 @@ class RoomServicer(room_grpc.RoomServiceBase):
         self, request: room_pb2.RoomRef, context: CallContext
     ) -> room_pb2.Playback:
         caller = await self._caller(context)
-        view = await self._playlists.state(caller, request.room_id)
+        view, media = await self._playlists.playback(caller, request.room_id)
+        if media is not None:
+            return out.playback(view, media=media)
         return out.playback(view, await self._live_playback(caller, request.room_id, view))
 
     @unary_with_context

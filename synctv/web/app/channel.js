@@ -20,6 +20,11 @@ const FINAL_CLOSES = new Set([4401, 4403, 4404, 4400]);
  *   error?: (error: {code: string, message: string, opId?: string}) => void,
  *   status?: (status: "connecting" | "open" | "closed", detail?: string) => void,
  * }} Handlers
+ * @typedef {{
+ *   message?: (message: Record<string, any>) => void,
+ *   status?: (status: "connecting" | "open" | "closed") => void,
+ * }} Listener  a feature's view of the channel (chat, voice): every server message once (an
+ *   event only when fresh), and the connection's ups and downs
  */
 
 export class RoomChannel {
@@ -34,17 +39,56 @@ export class RoomChannel {
     this.closed = false;
     this.retries = 0;
     this.nextOp = 1;
+    /** This connection's id (welcome.connectionId; voice learns its own from voiceJoined). */
+    this.connectionId = "";
     /** @type {number | undefined} */
     this.timer = undefined;
+    /** @type {Set<Listener>} */
+    this.listeners = new Set();
+    /** Refusals a feature waits for, by opId (shown there, not as the room's notice). @type {Map<string, (error: {code: string, message: string, details?: Record<string, any>}) => void>} */
+    this.refusals = new Map();
+  }
+
+  /** @param {Listener} listener @returns {() => void} undoes it */
+  listen(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** @param {"connecting" | "open" | "closed"} status @param {string} [detail] */
+  setStatus(status, detail) {
+    this.handlers.status?.(status, detail);
+    for (const listener of this.listeners) listener.status?.(status);
+  }
+
+  /**
+   * Send ``message`` with a fresh opId; a refusal of it goes to ``refused`` (not to the room's
+   * error handler). Returns the opId.
+   * @param {Record<string, unknown>} message
+   * @param {(error: {code: string, message: string, details?: Record<string, any>}) => void} [refused]
+   */
+  request(message, refused) {
+    const opId = `op${this.nextOp++}`;
+    if (refused) {
+      this.refusals.set(opId, refused);
+      if (this.refusals.size > 64) this.refusals.delete(/** @type {string} */ (this.refusals.keys().next().value));
+    }
+    this.send({ opId, ...message });
+    return opId;
+  }
+
+  /** Whether the socket is open (a feature's message would be sent now). */
+  get isOpen() {
+    return this.socket?.readyState === WebSocket.OPEN;
   }
 
   async open() {
-    this.handlers.status?.("connecting");
+    this.setStatus("connecting");
     let ticket;
     try {
       ticket = await call("POST", "/api/tickets", { roomId: this.roomId }, { roomId: this.roomId });
     } catch (error) {
-      this.handlers.status?.("closed", error instanceof Error ? error.message : String(error));
+      this.setStatus("closed", error instanceof Error ? error.message : String(error));
       return this.retry();
     }
     if (this.closed) return;
@@ -62,14 +106,14 @@ export class RoomChannel {
       this.timer = window.setInterval(() => {
         if (this.clock.samples.length < CLOCK_WINDOW || this.clock.due(clientNow())) this.ping();
       }, 1000);
-      this.handlers.status?.("open");
+      this.setStatus("open");
     };
     socket.onmessage = (message) => this.receive(JSON.parse(String(message.data)));
     socket.onclose = (closing) => {
       window.clearInterval(this.timer);
       if (this.socket !== socket) return;
       this.socket = null;
-      this.handlers.status?.("closed", closing.reason || `closed (${closing.code})`);
+      this.setStatus("closed", closing.reason || `closed (${closing.code})`);
       // Too slow (4408) and network failures retry: a fresh snapshot or replay is the cure.
       if (!FINAL_CLOSES.has(closing.code)) this.retry();
     };
@@ -114,6 +158,14 @@ export class RoomChannel {
 
   /** @param {Record<string, any>} message */
   receive(message) {
+    if (message.event && Number(message.event.seq) <= this.lastSeq) return; // already applied (replay or snapshot overlap)
+    if (message.welcome) this.connectionId = String(message.welcome.connectionId ?? "");
+    this.dispatch(message);
+    for (const listener of this.listeners) listener.message?.(message);
+  }
+
+  /** @param {Record<string, any>} message */
+  dispatch(message) {
     if (message.clockAck) {
       const ack = message.clockAck;
       this.clock.add(ack.clientSent, ack.serverReceived, ack.serverSent, clientNow());
@@ -121,17 +173,18 @@ export class RoomChannel {
       this.lastSeq = Number(message.welcome.lastSeq);
       this.handlers.welcome?.(message.welcome);
     } else if (message.event) {
-      const seq = Number(message.event.seq);
-      if (seq <= this.lastSeq) return; // already applied (replay or snapshot overlap)
-      this.lastSeq = seq;
+      this.lastSeq = Number(message.event.seq);
       this.handlers.event?.(message.event);
       if (message.event.type === "playback_changed") this.handlers.playback?.(message.event.payload);
     } else if (message.playbackState) {
       this.handlers.playback?.(message.playbackState);
     } else if (message.error) {
-      this.handlers.error?.(message.error);
+      const refused = this.refusals.get(message.error.opId);
+      this.refusals.delete(message.error.opId);
+      if (refused) refused(message.error);
+      else this.handlers.error?.(message.error);
     } else if (message.termination) {
-      this.handlers.status?.("closed", message.termination.message || message.termination.reason);
+      this.setStatus("closed", message.termination.message || message.termination.reason);
       if (message.termination.reason !== "too_slow") this.closed = true;
     }
   }

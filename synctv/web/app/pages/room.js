@@ -1,11 +1,14 @@
 // A room: the synchronized player, the playlist, the member list with each player's drift.
-// Chat with the danmaku overlay and voice come with their features: their places are marked.
+// Chat with the danmaku overlay (chat.js, danmaku.js) and voice (voice.js) fill their slots.
 import { call, currentSession, enterAsGuest, explain, guestPass, tokenFor } from "../api.js";
 import { RoomChannel } from "../channel.js";
+import { Chat } from "../chat.js";
+import { DanmakuOverlay } from "../danmaku.js";
 import { html, useEffect, useRef, useState } from "../lib.js";
 import { login, WrongPassword } from "../opaque.js";
 import { Player } from "../player.js";
 import { Link } from "../router.js";
+import { Voice } from "../voice.js";
 import { Field } from "./forms.js";
 import { Removed, RoomTools, removalMessage } from "./roomtools.js";
 
@@ -172,17 +175,19 @@ function RoomView({ roomId, initial }) {
         <section class="stage" aria-label="Player">
           <${Player} media=${playing} state=${state} channel=${channel}
             canControl=${can("control_playback_state")} onDrift=${setDrift} />
-          <div class="danmaku-slot" data-slot="danmaku"></div>
+          <div class="danmaku-slot" data-slot="danmaku">
+            <${DanmakuOverlay} roomId=${roomId} channel=${channel} state=${state} canView=${can("view_chat_history")} />
+          </div>
         </section>
         <aside class="side">
           <${Playlist} roomId=${roomId} media=${media} current=${state?.mediaId ?? ""}
             canAdd=${can("manage_own_media")} canNavigate=${can("navigate_playback")}
             play=${(/** @type {string} */ mediaId) => channel?.command({ action: "start", mediaId, version: state?.version })} />
           ${can("view_members") && html`<${Members} roomId=${roomId} />`}
-          <section class="card chat-slot" aria-label="Chat" data-slot="chat">
-            <h2>Chat</h2><p class="aside">Chat and danmaku arrive with the chat feature.</p>
-          </section>
-          <div data-slot="voice"></div>
+          <div data-slot="chat"><${Chat} roomId=${roomId} channel=${channel} permissions=${access.myPermissions}
+            chatEnabled=${access.room.settings?.chatEnabled !== false} mediaSelected=${Boolean(state?.mediaId)} /></div>
+          <div data-slot="voice"><${Voice} roomId=${roomId} channel=${channel} allowed=${can("use_voice_chat")}
+            enabled=${access.room.settings?.voiceChatEnabled !== false} /></div>
         </aside>
       </div>
     </main>`;

@@ -464,12 +464,67 @@ class PlaybackState(_message.Message):
     def __init__(self, media_id: _Optional[str] = ..., kind: _Optional[str] = ..., position: _Optional[float] = ..., speed: _Optional[float] = ..., playing: _Optional[bool] = ..., version: _Optional[int] = ..., duration: _Optional[float] = ..., server_time: _Optional[float] = ...) -> None: ...
 
 class Playback(_message.Message):
-    __slots__ = ("state", "playback")
+    __slots__ = ("state", "playback", "media")
     STATE_FIELD_NUMBER: _ClassVar[int]
     PLAYBACK_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_FIELD_NUMBER: _ClassVar[int]
     state: PlaybackState
     playback: LivePlayback
-    def __init__(self, state: _Optional[_Union[PlaybackState, _Mapping]] = ..., playback: _Optional[_Union[LivePlayback, _Mapping]] = ...) -> None: ...
+    media: MediaPlayback
+    def __init__(self, state: _Optional[_Union[PlaybackState, _Mapping]] = ..., playback: _Optional[_Union[LivePlayback, _Mapping]] = ..., media: _Optional[_Union[MediaPlayback, _Mapping]] = ...) -> None: ...
+
+class MediaPlayback(_message.Message):
+    __slots__ = ("media_id", "kind", "via", "url", "urls", "headers", "removed_headers", "subtitles", "duration", "expires_at", "refresh_at")
+    class HeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    VIA_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    URLS_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    SUBTITLES_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_AT_FIELD_NUMBER: _ClassVar[int]
+    media_id: str
+    kind: str
+    via: str
+    url: str
+    urls: _containers.RepeatedCompositeFieldContainer[MediaLink]
+    headers: _containers.ScalarMap[str, str]
+    removed_headers: _containers.RepeatedScalarFieldContainer[str]
+    subtitles: _containers.RepeatedCompositeFieldContainer[Subtitle]
+    duration: float
+    expires_at: float
+    refresh_at: float
+    def __init__(self, media_id: _Optional[str] = ..., kind: _Optional[str] = ..., via: _Optional[str] = ..., url: _Optional[str] = ..., urls: _Optional[_Iterable[_Union[MediaLink, _Mapping]]] = ..., headers: _Optional[_Mapping[str, str]] = ..., removed_headers: _Optional[_Iterable[str]] = ..., subtitles: _Optional[_Iterable[_Union[Subtitle, _Mapping]]] = ..., duration: _Optional[float] = ..., expires_at: _Optional[float] = ..., refresh_at: _Optional[float] = ...) -> None: ...
+
+class MediaLink(_message.Message):
+    __slots__ = ("via", "url", "expires_at")
+    VIA_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    via: str
+    url: str
+    expires_at: float
+    def __init__(self, via: _Optional[str] = ..., url: _Optional[str] = ..., expires_at: _Optional[float] = ...) -> None: ...
+
+class Subtitle(_message.Message):
+    __slots__ = ("name", "url", "format")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    url: str
+    format: str
+    def __init__(self, name: _Optional[str] = ..., url: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
 
 class LivePlayback(_message.Message):
     __slots__ = ("kind", "stream_id", "flv_url", "hls_url", "rtmp_url", "expires_at", "live")
