@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -23,6 +24,12 @@ from typing import Any, TypeVar
 import trio
 
 T = TypeVar("T")
+
+log = logging.getLogger("synctv.store.asyncio_thread")
+
+# How long a cancelled caller waits for its asyncio task to finish cleaning up (asyncpg cancels
+# the running query and resets the connection: milliseconds) before giving up on it.
+CANCEL_GRACE_SECONDS = 30.0
 
 
 class AsyncioThread:
@@ -66,26 +73,41 @@ class AsyncioThread:
         finished = trio.Event()
         outcome: list[Any] = []  # [True, value] or [False, exception]
 
-        def wake() -> None:
+        def settle(task: asyncio.Task[T]) -> None:
+            # A done callback, not a finally in the coroutine: a task cancelled before its first
+            # step never runs its body (so no finally), but its done callbacks always run.
+            if task.cancelled():
+                outcome[:] = [False, asyncio.CancelledError()]
+            elif (error := task.exception()) is not None:
+                outcome[:] = [False, error]
+            else:
+                outcome[:] = [True, task.result()]
             with contextlib.suppress(trio.RunFinishedError):
                 token.run_sync_soon(finished.set)
 
-        async def runner() -> None:
-            try:
-                outcome[:] = [True, await work()]
-            except BaseException as exc:  # handed to the Trio side as is
-                outcome[:] = [False, exc]
-            finally:
-                wake()
+        async def runner() -> T:
+            return await work()
 
-        tasks: list[asyncio.Task[None]] = []
-        self.loop.call_soon_threadsafe(lambda: tasks.append(self.loop.create_task(runner())))
+        tasks: list[asyncio.Task[T]] = []
+
+        def start() -> None:
+            task = self.loop.create_task(runner())
+            task.add_done_callback(settle)
+            tasks.append(task)
+
+        self.loop.call_soon_threadsafe(start)
         try:
             await finished.wait()
         except trio.Cancelled:
             self.loop.call_soon_threadsafe(lambda: tasks[0].cancel())
-            with trio.CancelScope(shield=True):
+            with trio.CancelScope(shield=True) as grace:
+                grace.deadline = trio.current_time() + CANCEL_GRACE_SECONDS
                 await finished.wait()
+            if grace.cancelled_caught:  # never seen; a bound, so a shutdown cannot hang on it
+                log.error(
+                    "an asyncio task did not end %.0f s after its cancellation",
+                    CANCEL_GRACE_SECONDS,
+                )
             raise
         ok, value = outcome
         if ok:
