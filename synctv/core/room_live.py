@@ -209,6 +209,19 @@ class RoomLiveService:
         stream = await self._registry.get(stream_id) if isinstance(stream_id, str) else None
         return None if stream is None else self._pass(access, caller, stream)
 
+    async def current_stream(self, room_id: str) -> tuple[str, str] | None:
+        """(media id, stream id) when the room's current media is a live stream known to the
+        registry; None otherwise. A system read (no caller): live in step sends the stream's
+        clock to whoever is in the room's channel."""
+        state = await self._store.playback(room_id)
+        if state.media_id is None or state.media_kind != "live":
+            return None
+        item = await self._store.media(room_id, state.media_id)
+        stream_id = item.source.get("streamId") if item is not None else None
+        if not isinstance(stream_id, str) or await self._registry.get(stream_id) is None:
+            return None
+        return state.media_id, stream_id
+
     def _pass(self, access: Access, caller: Caller, stream: StreamInfo) -> ViewerPass:
         live = self._is_live(stream.stream_id)
         # Only this room's streams get this room's token; a stream of no room plays openly,

@@ -172,6 +172,29 @@ class RoomHub:
             if not room.subscriptions and self._rooms.get(room_id) is room:
                 del self._rooms[room_id]
 
+    def rooms(self) -> list[str]:
+        """The rooms with connections on this node."""
+        return list(self._rooms)
+
+    def broadcast(self, room_id: str, frame: Any) -> int:
+        """Offer a frame that is no event (no sequence, not replayed: a ``live_clock``) to the
+        room's connections, with the same bounds as events; how many were offered it."""
+        room = self._rooms.get(room_id)
+        if room is None:
+            return 0
+        now = self._clock()
+        offered = 0
+        for subscription in list(room.subscriptions):
+            if subscription.cut.is_set():
+                continue
+            if subscription.offer(frame, now):
+                offered += 1
+            else:
+                subscription.cut.set()
+                self.slow_cut += 1
+                self._on_slow()
+        return offered
+
     def _mark(self, room_id: str) -> None:
         if room_id in self._rooms:
             self._dirty.add(room_id)

@@ -62,7 +62,8 @@ def test_the_safe_latency_is_the_worst_of_the_window_plus_the_margin() -> None:
     assert meter.safe(10.5) == pytest.approx(1.4 + LATENCY_MARGIN_SECONDS)
     assert meter.safe(11.5) == 1.0  # 1.4 left the window; 0.5 + margin is under the floor
     assert meter.worst(11.5) == pytest.approx(0.5)
-    assert meter.safe(13.0) == 1.0 and meter.worst(13.0) is None
+    assert meter.safe(13.0) == 1.0
+    assert meter.worst(13.0) is None
 
 
 @given(st.lists(st.tuples(st.floats(0, 5), st.floats(0, 30)), max_size=60))
@@ -90,9 +91,11 @@ def test_live_correction_rate_seek_and_buffer_bound() -> None:
     mapping = LiveMapping(10.0, 1_000.0, 1.0)  # at server 1000.0 the room shows 9.0
     assert correct_live(9.01, mapping, 1_000.0, 0.0).kind == "none"
     ahead = correct_live(9.5, mapping, 1_000.0, 0.0)
-    assert ahead.kind == "rate" and ahead.rate < 1.0
+    assert ahead.kind == "rate"
+    assert ahead.rate < 1.0
     behind = correct_live(8.8, mapping, 1_000.0, 0.0)
-    assert behind.kind == "rate" and behind.rate > 1.0
+    assert behind.kind == "rate"
+    assert behind.rate > 1.0
     far = correct_live(2.0, mapping, 1_000.0, 0.0, buffered_until=8.5)
     assert (far.kind, far.seek_to) == ("seek", 8.5)  # not past what the player holds
     assert correct_live(2.0, mapping, 1_000.0, 0.0).seek_to == 9.0
