@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import trio
 
 from synctv.api.live_clock import LOOKUP_TTL_SECONDS, REPORT_FRESH_SECONDS, LiveClocks
+from synctv.realtime.hub import MAX_QUEUED_FRAMES, RoomHub
 from synctv.realtime.presence import Presence, PresenceBook
 from synctv.store.db import DatabaseUnavailable
 from synctv.store.rooms import EventRow
@@ -108,3 +110,26 @@ async def test_the_stream_is_looked_up_again_after_a_change_or_the_ttl_only() ->
     hub.room_ids = []
     await task.tick()
     assert task._known == {}
+
+
+async def test_the_room_hub_offers_a_broadcast_to_the_rooms_connections_with_event_bounds() -> None:
+    cut: list[int] = []
+    hub = RoomHub(None, None, str, on_slow=lambda: cut.append(1))  # type: ignore[arg-type]
+    assert hub.broadcast("r1", "frame") == 0  # nobody there
+    async with hub.connect("r1", 0) as one, hub.connect("r1", 0) as two:
+        assert hub.rooms() == ["r1"]
+        assert hub.broadcast("r1", "clock") == 2
+        assert one.frames.receive_nowait() == "clock"
+        assert two.frames.receive_nowait() == "clock"
+        # One that never reads is cut at the bound, as for events; the other is not.
+        for _ in range(MAX_QUEUED_FRAMES + 1):
+            hub.broadcast("r1", "clock")
+            while True:
+                try:
+                    one.frames.receive_nowait()
+                except trio.WouldBlock:
+                    break
+        assert two.cut.is_set()
+        assert not one.cut.is_set()
+        assert cut == [1]
+    assert hub.rooms() == []
