@@ -9,6 +9,7 @@ import pytest
 import trio
 
 from synctv.api.live_clock import LOOKUP_TTL_SECONDS, REPORT_FRESH_SECONDS, LiveClocks
+from synctv.cli.watch import live_line
 from synctv.realtime.hub import MAX_QUEUED_FRAMES, RoomHub
 from synctv.realtime.presence import Presence, PresenceBook
 from synctv.store.db import DatabaseUnavailable
@@ -133,3 +134,8 @@ async def test_the_room_hub_offers_a_broadcast_to_the_rooms_connections_with_eve
         assert not one.cut.is_set()
         assert cut == [1]
     assert hub.rooms() == []
+
+
+def test_synctv_watch_shows_a_live_streams_target_position_and_latency() -> None:
+    line = live_line({"mediaId": "m1", "version": "3"}, 3_725.4, 1.346)
+    assert line == "● m1  live 1:02:05  latency 1.35 s  v3"
