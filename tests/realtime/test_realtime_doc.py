@@ -73,10 +73,14 @@ def test_correction_parameters_are_the_reference_implementations() -> None:
 def test_live_in_step_parameters_are_the_reference_implementations() -> None:
     from synctv.api import live_clock
     from synctv.livestream import ingest_clock
+    from synctv.media import mpegts
 
     section = " ".join(DOC.split("### Live in step")[1].split("### Wait for everyone")[0].split())
     assert live_clock.INTERVAL_SECONDS == 1
     assert "**every second**" in section
+    offset = mpegts.TIMESTAMP_OFFSET_MS / 1000
+    assert f"`(mediaTime + {offset:g}) × 90000`" in section
+    assert f"subtracts {offset:g} s from the PTS" in section
     assert f"the last {int(ingest_clock.WINDOW_SECONDS)} s: network" in section
     assert f"keeps the worst of the last {int(sync.LATENCY_WINDOW_SECONDS)} s" in section
     assert f"adds {sync.LATENCY_MARGIN_SECONDS} s" in section
