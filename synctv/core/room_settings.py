@@ -78,8 +78,8 @@ class RolePermissions(_Document):
 
 
 class RoomSettings(_Document):
-    """SyncTV's room settings with its defaults, plus ``waitForEveryone`` and
-    ``allowAnonymousLive``."""
+    """SyncTV's room settings with its defaults, plus ``waitForEveryone``,
+    ``allowAnonymousLive`` and ``liveTargetLatency``."""
 
     allow_guest_join: bool = Field(False, alias="allowGuestJoin")
     max_members: int = Field(100, ge=1, le=MAX_MEMBERS_LIMIT, alias="maxMembers")
@@ -93,6 +93,9 @@ class RoomSettings(_Document):
     # token. Only a public room without a password honours it: a private (or password) room's
     # streams always need one (synctv.core.room_live).
     allow_anonymous_live: bool = Field(True, alias="allowAnonymousLive")
+    # Live in step (docs/realtime.md): the latency every viewer of a live stream plays at, in
+    # seconds; None (the default): the largest safe latency its viewers report, at least 1 s.
+    live_target_latency: float | None = Field(None, ge=1.0, le=60.0, alias="liveTargetLatency")
     permissions: RolePermissions = Field(default_factory=RolePermissions)
 
     def to_json(self) -> dict[str, Any]:

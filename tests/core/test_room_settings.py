@@ -24,6 +24,7 @@ def test_defaults_are_synctvs() -> None:
         "autoPlay": {"enabled": True, "mode": "sequential", "delay": 3},
         "waitForEveryone": False,
         "allowAnonymousLive": True,
+        "liveTargetLatency": None,
         "permissions": {
             "admin": {"added": [], "removed": []},
             "member": {"added": [], "removed": []},

@@ -10,6 +10,7 @@ import trio
 
 from synctv.api.live_clock import LOOKUP_TTL_SECONDS, REPORT_FRESH_SECONDS, LiveClocks
 from synctv.cli.watch import live_line
+from synctv.core.room_live import LiveNow
 from synctv.realtime.hub import MAX_QUEUED_FRAMES, RoomHub
 from synctv.realtime.presence import Presence, PresenceBook
 from synctv.store.db import DatabaseUnavailable
@@ -32,12 +33,12 @@ class Hub:
 
 
 class Rooms:
-    def __init__(self, live: dict[str, tuple[str, str]]) -> None:
+    def __init__(self, live: dict[str, LiveNow]) -> None:
         self.live = live
         self.lookups = 0
         self.down = False
 
-    async def current_live(self, room_id: str) -> tuple[str, str] | None:
+    async def current_live(self, room_id: str) -> LiveNow | None:
         self.lookups += 1
         if self.down:
             raise DatabaseUnavailable("down")
@@ -52,7 +53,7 @@ async def test_rooms_playing_a_stream_of_this_node_get_its_clock_and_target() ->
     now = [100.0]
     hub = Hub(["r1", "r2", "r3"])
     presence = PresenceBook()
-    rooms = Rooms({"r1": ("m1", "s1"), "r2": ("m2", "elsewhere")})
+    rooms = Rooms({"r1": LiveNow("m1", "s1", None), "r2": LiveNow("m2", "elsewhere", None)})
     clocks = {"s1": (12.5, 1_700_000_000.25)}
     task = LiveClocks(
         hub,  # type: ignore[arg-type]
@@ -77,6 +78,11 @@ async def test_rooms_playing_a_stream_of_this_node_get_its_clock_and_target() ->
     now[0] += REPORT_FRESH_SECONDS + 1
     await task.tick()
     assert hub.sent[-1][1].target_latency == 1.0
+    # The room fixes its target (liveTargetLatency): the settings event makes it count at once.
+    rooms.live["r1"] = LiveNow("m1", "s1", 4.5)
+    task.room_event(event("r1", "settings_changed"))
+    await task.tick()
+    assert hub.sent[-1][1].target_latency == 4.5
 
 
 async def test_the_stream_is_looked_up_again_after_a_change_or_the_ttl_only() -> None:
@@ -94,7 +100,7 @@ async def test_the_stream_is_looked_up_again_after_a_change_or_the_ttl_only() ->
     await task.tick()
     assert (rooms.lookups, hub.sent) == (1, [])
     # The room starts playing its stream: the playback event makes the next tick look again.
-    rooms.live["r1"] = ("m1", "s1")
+    rooms.live["r1"] = LiveNow("m1", "s1", None)
     task.room_event(event("r1", "chat_message"))
     await task.tick()
     assert rooms.lookups == 1
