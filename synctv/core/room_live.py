@@ -234,8 +234,8 @@ class RoomLiveService:
             settings = await self._rooms.settings_of(room_id)
         except DomainError:  # settings a newer version wrote: automatic here
             settings = None
-        fixed = settings.live_target_latency if settings is not None else None
-        return LiveNow(state.media_id, stream_id, fixed)
+        fixed = settings.live_target_latency if settings is not None else 0.0
+        return LiveNow(state.media_id, stream_id, fixed or None)
 
     def _pass(self, access: Access, caller: Caller, stream: StreamInfo) -> ViewerPass:
         live = self._is_live(stream.stream_id)

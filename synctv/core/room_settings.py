@@ -94,9 +94,16 @@ class RoomSettings(_Document):
     # streams always need one (synctv.core.room_live).
     allow_anonymous_live: bool = Field(True, alias="allowAnonymousLive")
     # Live in step (docs/realtime.md): the latency every viewer of a live stream plays at, in
-    # seconds; None (the default): the largest safe latency its viewers report, at least 1 s.
-    live_target_latency: float | None = Field(None, ge=1.0, le=60.0, alias="liveTargetLatency")
+    # seconds, 1 to 60; 0 (the default): the largest safe latency its viewers report, at least 1 s.
+    live_target_latency: float = Field(0.0, ge=0.0, le=60.0, alias="liveTargetLatency")
     permissions: RolePermissions = Field(default_factory=RolePermissions)
+
+    @field_validator("live_target_latency")
+    @classmethod
+    def _automatic_or_at_least_a_second(cls, value: float) -> float:
+        if 0.0 < value < 1.0:
+            raise ValueError("0 (automatic) or 1 to 60 seconds")
+        return value
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
