@@ -172,6 +172,16 @@ class RoomHub:
             if not room.subscriptions and self._rooms.get(room_id) is room:
                 del self._rooms[room_id]
 
+    def _mark(self, room_id: str) -> None:
+        if room_id in self._rooms:
+            self._dirty.add(room_id)
+            self._wake.set()
+
+    def notified(self, payload: str) -> None:
+        """A NOTIFY payload (``room:seq``): the room has news (asyncio callback: no awaits)."""
+        room_id, _, _ = payload.partition(":")
+        self._mark(room_id)
+
     def rooms(self) -> list[str]:
         """The rooms with connections on this node."""
         return list(self._rooms)
@@ -194,16 +204,6 @@ class RoomHub:
                 self.slow_cut += 1
                 self._on_slow()
         return offered
-
-    def _mark(self, room_id: str) -> None:
-        if room_id in self._rooms:
-            self._dirty.add(room_id)
-            self._wake.set()
-
-    def notified(self, payload: str) -> None:
-        """A NOTIFY payload (``room:seq``): the room has news (asyncio callback: no awaits)."""
-        room_id, _, _ = payload.partition(":")
-        self._mark(room_id)
 
     # -- running -------------------------------------------------------------------------------
 
