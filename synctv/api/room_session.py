@@ -285,7 +285,13 @@ class RoomSessions:
         elif body == "report":
             report = message.report
             self._presence.report(
-                room_id, connection_id, report.buffering, report.drift, trio.current_time()
+                room_id,
+                connection_id,
+                report.buffering,
+                report.drift,
+                trio.current_time(),
+                media_id=report.media_id,
+                latency=report.latency,
             )
         elif body == "chat":
             # Success is the chat_message event, to every connection (this one too).

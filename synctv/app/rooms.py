@@ -21,6 +21,7 @@ from synctv.api.http.routes.room_channel import RoomChannel, presence_router
 from synctv.api.http.routes.room_live import live_playback, room_live_router
 from synctv.api.http.routes.rooms import guest_router, rooms_router
 from synctv.api.http.routes.voice_ice import VoiceIce, voice_ice_router
+from synctv.api.live_clock import LiveClocks
 from synctv.api.realtime_messages import event_frame
 from synctv.api.room_session import RoomSessions
 from synctv.api.voice_signalling import VoiceSignalling
@@ -59,7 +60,7 @@ from synctv.realtime.waiting import RoomWaiter
 from synctv.rtmp.publisher_profile import PublisherProfile
 from synctv.store.chat import ChatStore
 from synctv.store.playlists import PlaylistStore
-from synctv.store.rooms import RoomStore
+from synctv.store.rooms import EventRow, RoomStore
 
 
 def room_service(services: Services) -> tuple[RoomService, RoomPasswords]:
@@ -88,16 +89,24 @@ async def build(services: Services) -> Feature:
     voice = VoiceSignalling(
         rooms, sessions, lambda: settings.get(WEBRTC_MAX_VOICE_PARTICIPANTS_PER_ROOM)
     )
+
+    def room_event(event: EventRow) -> None:
+        voice.room_event(event)
+        live_clocks.room_event(event)
+
     hub = RoomHub(
         services.db,
         RoomStore(services.db),
         event_frame,
         on_slow=ROOM_CHANNEL_SLOW_CUT.inc,
-        on_event=voice.room_event,
+        on_event=room_event,
     )
     presence = PresenceBook(
         on_drift=ROOM_PLAYBACK_DRIFT.observe, on_change=lambda room: waiter.look_at(room)
     )
+    # Live in step: this node's stream hub says when frames arrived (the livestream layer
+    # knows no rooms: its clock is handed in).
+    live_clocks = LiveClocks(hub, presence, room_live.current_stream, services.hub.media_clock)
     waiter = RoomWaiter(presence, playlists)
     chat_store = ChatStore(services.db)
     chat = ChatService(rooms, chat_store, services.limits.check_chat_message)
@@ -147,6 +156,7 @@ async def build(services: Services) -> Feature:
         admin_handlers=[RoomAdmin(rooms)],
         tasks=[
             Task("room_hub", hub.run),
+            Task("live_clock", live_clocks.run),
             Task("chat_retention", retention.run),
             Task("wait_for_everyone", waiter.run),
             Task("auto_advance", AutoAdvance(playlists, services.room_media).run),

@@ -1,6 +1,8 @@
 """``synctv watch ROOM``: a terminal view of a room through its realtime channel, to see what a
 room's members see (and debug a room): the playback state, moving in real time in this
-machine's clock, and each event as it arrives.
+machine's clock, and each event as it arrives. For a live stream of the server it shows where
+the room's viewers are (the target position of the last ``live_clock``) and the room's target
+latency.
 
 A client of the room channel (:mod:`synctv.client.room`), like a browser: it needs a token of
 someone who may be in the room (``--token`` or ``$SYNCTV_TOKEN``: an access token from sign-in,
@@ -57,6 +59,15 @@ def state_line(playback: dict[str, Any], position: float, drift_bound: float | N
     )
 
 
+def live_line(playback: dict[str, Any], position: float, target_latency: float) -> str:
+    """One line of a live stream's state: the frame the room's viewers show now, and the room's
+    target latency (docs/realtime.md, "Live in step")."""
+    return (
+        f"● {playback['mediaId']}  live {_clock(position)}  latency {target_latency:.2f} s"
+        f"  v{int(float(playback.get('version') or 0))}"
+    )
+
+
 def _watch(args: argparse.Namespace) -> int:
     import trio
 
@@ -97,9 +108,14 @@ async def _follow(base: str, room: str, token: str, seconds: float | None) -> No
                     stamp = time.strftime("%H:%M:%S", time.localtime(float(event["at"])))
                     print(f"{stamp}  #{event['seq']} {event['type']} by {event['actor']}")
                 shown = len(client.view.events)
-                line = state_line(
-                    client.view.playback, client.room_position(), client.clock.error_bound
-                )
+                mapping = client.live_mapping()
+                if mapping is not None:
+                    target = mapping.target_position(time.time(), client.clock.offset or 0.0)
+                    line = live_line(client.view.playback, target, mapping.target_latency)
+                else:
+                    line = state_line(
+                        client.view.playback, client.room_position(), client.clock.error_bound
+                    )
                 print(line, flush=True)
                 with trio.move_on_after(min(1.0, max(0.0, deadline - trio.current_time()))):
                     await client.changed.wait()

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 
-from synctv.realtime.sync import ClockEstimate, ClockSample, RoomClock
+from synctv.realtime.sync import ClockEstimate, ClockSample, LiveMapping, RoomClock
 
 SUBPROTOCOL = "synctv.v1"
 
@@ -56,6 +56,9 @@ class RoomView:
     # The chat messages received (chat_message payloads) by id, in arrival order; a
     # chat_message_deleted removes its message.
     chat: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The last live_clock (live in step): streamId, mediaId, mediaTime, serverTime,
+    # targetLatency; empty when the room plays no live stream of the server.
+    live_clock: dict[str, Any] = field(default_factory=dict)
 
 
 def token_subject(token: str) -> str:
@@ -83,6 +86,7 @@ class RoomClient:
         self.view = RoomView()
         self.clock = ClockEstimate()
         self.changed = trio.Event()
+        self.live_clocks = 0  # live_clock messages received
         self._op_ids = (f"op{n}" for n in itertools.count(1))
         self._waiting: dict[str, trio.MemorySendChannel[dict[str, Any]]] = {}
         self._clock_acks: trio.MemorySendChannel[dict[str, Any]] | None = None
@@ -157,6 +161,9 @@ class RoomClient:
                     self._answer(op_id, message)
         elif "playbackState" in message:
             self.view.playback = message["playbackState"]
+        elif "liveClock" in message:
+            self.view.live_clock = message["liveClock"]
+            self.live_clocks += 1
         elif "clockAck" in message and self._clock_acks is not None:
             self._clock_acks.send_nowait({**message["clockAck"], "received": self._clock()})
             return
@@ -224,6 +231,16 @@ class RoomClient:
             self._clock() if now is None else now, self.clock.offset or 0.0
         )
 
+    def live_mapping(self) -> LiveMapping | None:
+        """The last ``live_clock`` as the rules take it (None: none received, or it is for
+        other media than the room's current)."""
+        clock = self.view.live_clock
+        if not clock or clock.get("mediaId") != self.view.playback.get("mediaId"):
+            return None
+        return LiveMapping(
+            float(clock["mediaTime"]), float(clock["serverTime"]), float(clock["targetLatency"])
+        )
+
     async def command(self, action: str, **fields: Any) -> dict[str, Any]:
         """A playback command; its ``playbackState`` answer, or :class:`ChannelError`."""
         body = {"action": action, **fields}
@@ -270,9 +287,17 @@ class RoomClient:
             if not waiting:
                 self._deleting.pop(message_id, None)
 
-    async def report(self, position: float, buffering: bool = False) -> None:
-        """The 2-second report: position, buffering, and the drift it means."""
-        drift = position - self.room_position()
+    async def report(
+        self, position: float, buffering: bool = False, *, latency: float | None = None
+    ) -> None:
+        """The 2-second report: position, buffering, and the drift it means; for live media,
+        ``latency``, the safe latency the player measured (``sync.LatencyMeter``), and a drift
+        against the room's target position."""
+        mapping = self.live_mapping()
+        if mapping is not None:
+            drift = position - mapping.target_position(self._clock(), self.clock.offset or 0.0)
+        else:
+            drift = position - self.room_position()
         media = str(self.view.playback.get("mediaId", ""))
         await self._ws.send_message(
             json.dumps(
@@ -282,6 +307,7 @@ class RoomClient:
                         "position": position,
                         "buffering": buffering,
                         "drift": drift,
+                        "latency": latency or 0.0,
                     }
                 }
             )

@@ -243,6 +243,15 @@ class ViewerPass:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveNow:
+    """What a room plays when it plays one of the server's live streams."""
+
+    media_id: str
+    stream_id: str
+    target_latency: float | None  # the room's liveTargetLatency (None: from the reports)
+
+
+@dataclass(frozen=True, slots=True)
 class CreatedStream:
     viewer: ViewerPass
     stream_key: str  # shown once
@@ -353,6 +362,25 @@ class RoomLiveService:
         stream_id = item.source.get("streamId")
         stream = await self._registry.get(stream_id) if isinstance(stream_id, str) else None
         return None if stream is None else self._pass(access, caller, stream)
+
+    async def current_stream(self, room_id: str) -> LiveNow | None:
+        """The room's current media when it is a live stream known to the registry, with the
+        room's fixed target latency (``liveTargetLatency``, None: automatic); None otherwise. A
+        system read (no caller): live in step sends the stream's clock to whoever is in the
+        room's channel."""
+        state = await self._store.playback(room_id)
+        if state.media_id is None or state.media_kind != "live":
+            return None
+        item = await self._store.media(room_id, state.media_id)
+        stream_id = item.source.get("streamId") if item is not None else None
+        if not isinstance(stream_id, str) or await self._registry.get(stream_id) is None:
+            return None
+        try:
+            settings = await self._rooms.settings_of(room_id)
+        except DomainError:  # settings a newer version wrote: automatic here
+            settings = None
+        fixed = settings.live_target_latency if settings is not None else 0.0
+        return LiveNow(state.media_id, stream_id, fixed or None)
 
     def _pass(self, access: Access, caller: Caller, stream: StreamInfo) -> ViewerPass:
         live = self._is_live(stream.stream_id)

@@ -78,8 +78,8 @@ class RolePermissions(_Document):
 
 
 class RoomSettings(_Document):
-    """SyncTV's room settings with its defaults, plus ``waitForEveryone`` and
-    ``allowAnonymousLive``."""
+    """SyncTV's room settings with its defaults, plus ``waitForEveryone``,
+    ``allowAnonymousLive`` and ``liveTargetLatency``."""
 
     allow_guest_join: bool = Field(False, alias="allowGuestJoin")
     max_members: int = Field(100, ge=1, le=MAX_MEMBERS_LIMIT, alias="maxMembers")
@@ -93,7 +93,17 @@ class RoomSettings(_Document):
     # token. Only a public room without a password honours it: a private (or password) room's
     # streams always need one (synctv.core.room_live).
     allow_anonymous_live: bool = Field(True, alias="allowAnonymousLive")
+    # Live in step (docs/realtime.md): the latency every viewer of a live stream plays at, in
+    # seconds, 1 to 60; 0 (the default): the largest safe latency its viewers report, at least 1 s.
+    live_target_latency: float = Field(0.0, ge=0.0, le=60.0, alias="liveTargetLatency")
     permissions: RolePermissions = Field(default_factory=RolePermissions)
+
+    @field_validator("live_target_latency")
+    @classmethod
+    def _automatic_or_at_least_a_second(cls, value: float) -> float:
+        if 0.0 < value < 1.0:
+            raise ValueError("0 (automatic) or 1 to 60 seconds")
+        return value
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

@@ -135,6 +135,12 @@ class StreamHub:
         stream = self._streams.get(stream_id)
         return None if stream is None or stream.ended else stream
 
+    def media_clock(self, stream_id: str) -> tuple[float, float] | None:
+        """The stream's mapping from media time to ingest server time (``LiveStream.media_clock``)
+        while a publisher is attached; None otherwise (nothing arrives: no mapping to send)."""
+        stream = self.get(stream_id)
+        return stream.media_clock() if stream is not None and stream.live else None
+
     async def wait_stream(self, stream_id: str) -> LiveStream:
         """Wait until the stream exists (the HTTP-FLV route's ``flv_wait_for_publisher``)."""
         while (stream := self.get(stream_id)) is None:

@@ -53,6 +53,7 @@ Stream EOF); the next session's first batch has ``discontinuity=True``.
 from __future__ import annotations
 
 import collections
+import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ from synctv.config import LivestreamConfig
 from synctv.livestream.errors import SubscriberLagged, TagRejected
 from synctv.livestream.fanout import Batch, Broadcaster, Cursor
 from synctv.livestream.gop_cache import GopCache, GopCacheStatistics
+from synctv.livestream.ingest_clock import IngestClock
 from synctv.media.errors import MediaError
 from synctv.media.flv import (
     TAG_AUDIO,
@@ -372,8 +374,11 @@ class LiveStream:
         config: LivestreamConfig,
         *,
         clock: Callable[[], float] = trio.current_time,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.stream_id = stream_id
+        self._wall_clock = wall_clock
+        self._ingest_clock = IngestClock()
         self._max_tag_size = config.max_flv_tag_size_bytes
         self._batch_window_ms = config.fanout_batch_window_ms
         self._clock = clock
@@ -532,6 +537,12 @@ class LiveStream:
             gop_cache=self._gop.statistics(),
         )
 
+    def media_clock(self) -> tuple[float, float] | None:
+        """(media time, server time): the newest frame's timestamp (seconds, as viewers see it)
+        and when it arrived at ingest (Unix seconds), from the least delayed arrival of the last
+        few seconds (``ingest_clock``); None before the first frame."""
+        return self._ingest_clock.mapping()
+
     def _join_snapshot(self, whole_gop_cache: bool) -> JoinSnapshot:
         """Metadata, sequence headers and the GOP cache (its newest GOP, or all of it), shared
         by viewers joining between the same two batches. Sequence headers are stamped with the first cached tag's time, so media
@@ -577,6 +588,7 @@ class LiveStream:
         timestamp = self._normalizer.normalize(timestamp_ms)
         if self._splice_until is not None and not is_sequence_header(tag_type, body):
             timestamp = self._after_splice(tag_type, timestamp)
+        self._ingest_clock.arrived(timestamp, self._wall_clock())
         shown = timestamp + (_composition_ms(body) if tag_type == TAG_VIDEO else 0)
         if shown > self._last_shown:
             self._last_shown = shown
@@ -692,6 +704,7 @@ class LiveStream:
             self._metadata = self._video_header = self._audio_header = None
             self._audio_gop_start = None
             self._join_cache.clear()
+            self._ingest_clock.reset()
         self._sessions += 1
         handle = PublisherHandle(self)
         self._publisher = handle

@@ -187,6 +187,29 @@ class RoomHub:
         room_id, _, _ = payload.partition(":")
         self._mark(room_id)
 
+    def rooms(self) -> list[str]:
+        """The rooms with connections on this node."""
+        return list(self._rooms)
+
+    def broadcast(self, room_id: str, frame: Any) -> int:
+        """Offer a frame that is no event (no sequence, not replayed: a ``live_clock``) to the
+        room's connections, with the same bounds as events; how many were offered it."""
+        room = self._rooms.get(room_id)
+        if room is None:
+            return 0
+        now = self._clock()
+        offered = 0
+        for subscription in list(room.subscriptions):
+            if subscription.cut.is_set():
+                continue
+            if subscription.offer(frame, now):
+                offered += 1
+            else:
+                subscription.cut.set()
+                self.slow_cut += 1
+                self._on_slow()
+        return offered
+
     # -- running -------------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

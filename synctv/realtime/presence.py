@@ -21,6 +21,9 @@ class Presence:
     drift: float | None = None
     reported_at: float | None = None
     buffering_since: float | None = None  # when its player last started buffering
+    # Live media: the latency its player can hold (seconds, its last report), and of what.
+    latency: float | None = None
+    media_id: str = ""
 
 
 @dataclass
@@ -33,6 +36,17 @@ class RoomPresence:
     def worst_drift(self) -> float | None:
         drifts = [abs(p.drift) for p in self.connections.values() if p.drift is not None]
         return max(drifts, default=None)
+
+    def latencies(self, media_id: str, since: float) -> list[float]:
+        """The safe latencies reported for ``media_id`` at or after ``since`` (live in step)."""
+        return [
+            p.latency
+            for p in self.connections.values()
+            if p.latency is not None
+            and p.media_id == media_id
+            and p.reported_at is not None
+            and p.reported_at >= since
+        ]
 
     def buffering(self) -> list[str]:
         return sorted({p.user_id for p in self.connections.values() if p.buffering})
@@ -74,7 +88,15 @@ class PresenceBook:
             self._on_change(room_id)
 
     def report(
-        self, room_id: str, connection_id: str, buffering: bool, drift: float, now: float
+        self,
+        room_id: str,
+        connection_id: str,
+        buffering: bool,
+        drift: float,
+        now: float,
+        *,
+        media_id: str = "",
+        latency: float = 0.0,
     ) -> None:
         room = self._rooms.get(room_id)
         presence = room.connections.get(connection_id) if room is not None else None
@@ -90,8 +112,15 @@ class PresenceBook:
             presence.drift = drift
             self._on_drift(abs(drift))
         presence.reported_at = now
+        presence.media_id = media_id
+        # 0 (or nonsense): no live latency measured by this player.
+        presence.latency = latency if 0.0 < latency < 86_400 else None
         if flipped:
             self._on_change(room_id)
+
+    def rooms(self) -> list[str]:
+        """The rooms with someone present on this node."""
+        return list(self._rooms)
 
     def room(self, room_id: str) -> RoomPresence:
         return self._rooms.get(room_id, RoomPresence())

@@ -24,6 +24,7 @@ def test_defaults_are_synctvs() -> None:
         "autoPlay": {"enabled": True, "mode": "sequential", "delay": 3},
         "waitForEveryone": False,
         "allowAnonymousLive": True,
+        "liveTargetLatency": 0.0,
         "permissions": {
             "admin": {"added": [], "removed": []},
             "member": {"added": [], "removed": []},
@@ -42,6 +43,7 @@ def test_a_patch_changes_only_what_it_names() -> None:
     overrides = guests.permissions.role_overrides()
     assert effective_permissions("guest", overrides) == {Permission.VIEW_MEMBERS}
     assert guests.auto_play.delay == 10
+    assert apply_patch(default_settings(), {"liveTargetLatency": 2.5}).live_target_latency == 2.5
 
 
 @pytest.mark.parametrize(
@@ -53,6 +55,8 @@ def test_a_patch_changes_only_what_it_names() -> None:
         ({"autoPlay": {"delay": -1}}, "autoPlay.delay"),
         ({"colour": "red"}, "colour"),
         ({"chatEnabled": "yes please"}, "chatEnabled"),
+        ({"liveTargetLatency": 0.5}, "liveTargetLatency"),
+        ({"liveTargetLatency": 61}, "liveTargetLatency"),
         ({"permissions": {"guest": {"added": ["send_chat_messages"]}}}, "send_chat_messages"),
         ({"permissions": {"admin": {"added": ["delete_room"]}}}, "delete_room"),
         ({"permissions": {"member": {"added": ["fly"]}}}, "permissions.member.added"),

@@ -70,6 +70,27 @@ def test_correction_parameters_are_the_reference_implementations() -> None:
     )
 
 
+def test_live_in_step_parameters_are_the_reference_implementations() -> None:
+    from synctv.api import live_clock
+    from synctv.livestream import ingest_clock
+    from synctv.media import mpegts
+
+    section = " ".join(DOC.split("### Live in step")[1].split("### Wait for everyone")[0].split())
+    assert live_clock.INTERVAL_SECONDS == 1
+    assert "**every second**" in section
+    offset = mpegts.TIMESTAMP_OFFSET_MS / 1000
+    assert f"`(mediaTime + {offset:g}) × 90000`" in section
+    assert f"subtracts {offset:g} s from the PTS" in section
+    assert f"the last {int(ingest_clock.WINDOW_SECONDS)} s: network" in section
+    assert f"keeps the worst of the last {int(sync.LATENCY_WINDOW_SECONDS)} s" in section
+    assert f"adds {sync.LATENCY_MARGIN_SECONDS} s" in section
+    assert f"{int(sync.LIVE_FLOOR_SECONDS)} s for HTTP-FLV and RTMP" in section
+    assert f"{sync.HLS_FLOOR_SEGMENTS} segment durations for HLS" in section
+    assert f"in the last {int(live_clock.REPORT_FRESH_SECONDS)} s by the room's" in section
+    assert f"at least {int(sync.LIVE_FLOOR_SECONDS)} s." in section
+    assert f"the same seek beyond {sync.SEEK_THRESHOLD_SECONDS:g} s" in section
+
+
 def test_the_grpc_status_table_is_the_codes() -> None:
     from synctv.api.grpc.room_channel import STATUS_FOR_CLOSE
 

@@ -68,16 +68,18 @@ class PlaybackCommand(_message.Message):
     def __init__(self, action: _Optional[str] = ..., position: _Optional[float] = ..., speed: _Optional[float] = ..., media_id: _Optional[str] = ..., version: _Optional[int] = ..., expected_media_id: _Optional[str] = ..., client_sent: _Optional[float] = ..., clock_offset: _Optional[float] = ...) -> None: ...
 
 class PlaybackReport(_message.Message):
-    __slots__ = ("media_id", "position", "buffering", "drift")
+    __slots__ = ("media_id", "position", "buffering", "drift", "latency")
     MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     BUFFERING_FIELD_NUMBER: _ClassVar[int]
     DRIFT_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
     media_id: str
     position: float
     buffering: bool
     drift: float
-    def __init__(self, media_id: _Optional[str] = ..., position: _Optional[float] = ..., buffering: _Optional[bool] = ..., drift: _Optional[float] = ...) -> None: ...
+    latency: float
+    def __init__(self, media_id: _Optional[str] = ..., position: _Optional[float] = ..., buffering: _Optional[bool] = ..., drift: _Optional[float] = ..., latency: _Optional[float] = ...) -> None: ...
 
 class ChatSend(_message.Message):
     __slots__ = ("text", "danmaku_mode", "danmaku_color")
@@ -130,7 +132,7 @@ class VoiceCandidate(_message.Message):
     def __init__(self, to: _Optional[str] = ..., candidate: _Optional[str] = ..., sdp_mid: _Optional[str] = ..., sdp_m_line_index: _Optional[int] = ..., username_fragment: _Optional[str] = ..., from_id: _Optional[str] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("welcome", "clock_ack", "event", "playback_state", "error", "termination", "voice_joined", "voice_peer_joined", "voice_peer_left", "voice_offer", "voice_answer", "voice_candidate", "voice_ended")
+    __slots__ = ("welcome", "clock_ack", "event", "playback_state", "error", "termination", "voice_joined", "voice_peer_joined", "voice_peer_left", "voice_offer", "voice_answer", "voice_candidate", "voice_ended", "live_clock")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     CLOCK_ACK_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
@@ -144,6 +146,7 @@ class ServerMessage(_message.Message):
     VOICE_ANSWER_FIELD_NUMBER: _ClassVar[int]
     VOICE_CANDIDATE_FIELD_NUMBER: _ClassVar[int]
     VOICE_ENDED_FIELD_NUMBER: _ClassVar[int]
+    LIVE_CLOCK_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     clock_ack: ClockAck
     event: RoomEvent
@@ -157,7 +160,22 @@ class ServerMessage(_message.Message):
     voice_answer: VoiceDescription
     voice_candidate: VoiceCandidate
     voice_ended: VoiceEnded
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., clock_ack: _Optional[_Union[ClockAck, _Mapping]] = ..., event: _Optional[_Union[RoomEvent, _Mapping]] = ..., playback_state: _Optional[_Union[PlaybackStateMessage, _Mapping]] = ..., error: _Optional[_Union[ErrorMessage, _Mapping]] = ..., termination: _Optional[_Union[Termination, _Mapping]] = ..., voice_joined: _Optional[_Union[VoiceJoined, _Mapping]] = ..., voice_peer_joined: _Optional[_Union[VoicePeer, _Mapping]] = ..., voice_peer_left: _Optional[_Union[VoicePeer, _Mapping]] = ..., voice_offer: _Optional[_Union[VoiceDescription, _Mapping]] = ..., voice_answer: _Optional[_Union[VoiceDescription, _Mapping]] = ..., voice_candidate: _Optional[_Union[VoiceCandidate, _Mapping]] = ..., voice_ended: _Optional[_Union[VoiceEnded, _Mapping]] = ...) -> None: ...
+    live_clock: LiveClock
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., clock_ack: _Optional[_Union[ClockAck, _Mapping]] = ..., event: _Optional[_Union[RoomEvent, _Mapping]] = ..., playback_state: _Optional[_Union[PlaybackStateMessage, _Mapping]] = ..., error: _Optional[_Union[ErrorMessage, _Mapping]] = ..., termination: _Optional[_Union[Termination, _Mapping]] = ..., voice_joined: _Optional[_Union[VoiceJoined, _Mapping]] = ..., voice_peer_joined: _Optional[_Union[VoicePeer, _Mapping]] = ..., voice_peer_left: _Optional[_Union[VoicePeer, _Mapping]] = ..., voice_offer: _Optional[_Union[VoiceDescription, _Mapping]] = ..., voice_answer: _Optional[_Union[VoiceDescription, _Mapping]] = ..., voice_candidate: _Optional[_Union[VoiceCandidate, _Mapping]] = ..., voice_ended: _Optional[_Union[VoiceEnded, _Mapping]] = ..., live_clock: _Optional[_Union[LiveClock, _Mapping]] = ...) -> None: ...
+
+class LiveClock(_message.Message):
+    __slots__ = ("stream_id", "media_id", "media_time", "server_time", "target_latency")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TIME_FIELD_NUMBER: _ClassVar[int]
+    SERVER_TIME_FIELD_NUMBER: _ClassVar[int]
+    TARGET_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    media_id: str
+    media_time: float
+    server_time: float
+    target_latency: float
+    def __init__(self, stream_id: _Optional[str] = ..., media_id: _Optional[str] = ..., media_time: _Optional[float] = ..., server_time: _Optional[float] = ..., target_latency: _Optional[float] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("room", "playback", "last_seq", "connection_id")
