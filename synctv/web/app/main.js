@@ -3,6 +3,7 @@
 //   /setup?token=...  first run: the root account
 //   /signin /signup   OPAQUE sign in / sign up
 //   /rooms/{id}       a room
+//   /admin/{tab}      the admin pages (admins and root): users, settings, audit, live, providers
 import { call, currentSession, onSessionChange, setSession } from "./api.js";
 import { html, render, useEffect, useState } from "./lib.js";
 import { Link, navigate, useLocation } from "./router.js";
@@ -27,6 +28,22 @@ async function signOut() {
   navigate("/signin");
 }
 
+/** @param {import("./api.js").Session | null} session */
+function isAdmin(session) {
+  return session?.user.role === "admin" || session?.user.role === "root";
+}
+
+/** The admin pages, loaded when first opened (not part of the first load). @param {{tab: string}} props */
+function Admin({ tab }) {
+  const [page, setPage] = useState(/** @type {typeof import("./admin/admin.js") | null} */ (null));
+  const [failed, setFailed] = useState(false);
+  useEffect(() => {
+    import("./admin/admin.js").then(setPage, () => setFailed(true));
+  }, []);
+  if (page) return html`<${page.AdminPage} tab=${tab} />`;
+  return html`<main class="card narrow"><p role="status">${failed ? "The admin pages did not load: reload the page." : "Loading…"}</p></main>`;
+}
+
 /** Home for a signed-out visitor: first run when the server has no account yet. */
 function Welcome() {
   const [needed, setNeeded] = useState(false);
@@ -42,10 +59,12 @@ function App() {
   const session = useSession();
   let page;
   const room = path.match(/^\/rooms\/([A-Za-z0-9_-]+)\/?$/);
+  const admin = path.match(/^\/admin(?:\/([a-z]+))?\/?$/);
   if (path === "/setup") page = html`<${SetupPage} token=${query.get("token") ?? ""} />`;
   else if (path === "/signin" || path === "/signup") {
     page = html`<${SignInPage} mode=${path === "/signin" ? "signin" : "signup"} next=${query.get("next") ?? "/"} />`;
-  } else if (room) page = html`<${RoomPage} key=${room[1]} roomId=${room[1]} />`;
+  } else if (admin) page = html`<${Admin} tab=${admin[1] ?? "users"} />`;
+  else if (room) page = html`<${RoomPage} key=${room[1]} roomId=${room[1]} />`;
   else if (path === "/" && session) page = html`<${RoomsPage} />`;
   else if (path === "/") page = html`<${Welcome} />`;
   else page = html`<main class="card narrow"><h1>Not found</h1><p><${Link} href="/">Home</${Link}></p></main>`;
@@ -54,7 +73,8 @@ function App() {
       <${Link} href="/" class="brand">SyncTV</${Link}>
       <nav aria-label="Account">
         ${session
-          ? html`<span class="who">${session.user.displayName || session.user.username}</span>
+          ? html`${isAdmin(session) && html`<${Link} href="/admin">Admin</${Link}>`}
+              <span class="who">${session.user.displayName || session.user.username}</span>
               <button type="button" class="link-button" onClick=${signOut}>Sign out</button>`
           : html`<${Link} href="/signin">Sign in</${Link}>`}
       </nav>
