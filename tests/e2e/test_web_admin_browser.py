@@ -4,7 +4,7 @@ process: ``tests/e2e/test_web_client_browser.py``).
 Root is made with the CLI and signed in over HTTP; a person signs up. In the page root bans that
 person (whose calls then fail), changes a runtime setting with the keyboard (GET then shows the
 new value) and sees a refusal of the server under a JSON field, and filters the audit log to its
-own two actions. The pages are looked at at desktop and phone size (no sideways scroll).
+own two actions; it creates a live stream in a room (the key shown once) and deletes it. The pages are looked at at desktop and phone size (no sideways scroll).
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ async def test_root_bans_changes_a_setting_and_reads_the_audit_log(
             signed = (await server.person(2, ksf=opaque.argon2id_ksf).login("root")).json()
             session = {k: signed[k] for k in ("accessToken", "refreshToken", "user")}
             root_auth = {"authorization": f"Bearer {signed['accessToken']}"}
+            room = {"name": "Movie night", "isPublic": False}
+            made = await server.person(2).http.post("/api/rooms", json=room, headers=root_auth)
+            assert made.status_code == 201, made.text
             victim = server.person(3)
             registered = (await victim.register("victim")).json()
             victim_auth = {"authorization": f"Bearer {registered['accessToken']}"}
@@ -74,6 +77,7 @@ async def test_root_bans_changes_a_setting_and_reads_the_audit_log(
     assert seen["setting_range"] == ["0", "100000"]
     assert seen["setting_shown"] == "45"
     assert (seen["checkbox"], seen["select"]) == ("checkbox", "SELECT")
+    assert seen["stream_key_shown"]
     assert "strictly increasing" in seen["refusal"], seen["refusal"]
     assert "invalid_setting_value" in seen["refusal"], seen["refusal"]
     assert seen["refused_kept"] == "[5, 1]"

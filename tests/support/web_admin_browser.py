@@ -58,7 +58,9 @@ def drive(base: str, session: str, root_id: str) -> dict[str, Any]:
             expect(page.get_by_text("Banned; every session ended.")).to_be_visible()
             expect(page.get_by_role("button", name="Unban")).to_be_visible()
             page.get_by_role("button", name="Reset password").click()
-            seen["reset_url"] = page.get_by_label("One-time password link", exact=False).input_value()
+            seen["reset_url"] = page.get_by_label(
+                "One-time password link", exact=False
+            ).input_value()
             shot(page, "30-admin-users")
 
             # Settings, with the keyboard alone: a number typed and Enter saves it.
@@ -79,7 +81,9 @@ def drive(base: str, session: str, root_id: str) -> dict[str, Any]:
             # A list the server refuses: its rule is shown under the field, the text kept.
             steps = page.get_by_label(LIST_SETTING)
             steps.fill("[5, 1]")
-            page.locator(f"form[data-key='{LIST_SETTING}']").get_by_role("button", name="Save").click()
+            page.locator(f"form[data-key='{LIST_SETTING}']").get_by_role(
+                "button", name="Save"
+            ).click()
             refusal = page.locator(f"form[data-key='{LIST_SETTING}'] .error")
             expect(refusal).to_be_visible()
             seen["refusal"] = refusal.inner_text()
@@ -102,6 +106,19 @@ def drive(base: str, session: str, root_id: str) -> dict[str, Any]:
             seen["settings_actions"] = page.locator(".audit-list li").evaluate_all(
                 "items => items.map(i => i.dataset.action)"
             )
+            # A room's live streams: create one (its key shown once), delete it.
+            page.get_by_role("link", name="Live streams").click()
+            page.get_by_role("button", name="Movie night").click()
+            expect(page.get_by_text("This room has no live stream.")).to_be_visible()
+            page.get_by_label("Title of a new stream").fill("Admin test")
+            page.get_by_role("button", name="Create stream").click()
+            seen["stream_key_shown"] = bool(
+                page.get_by_label("Stream key (shown once)").input_value()
+            )
+            expect(page.get_by_role("list", name="Streams")).to_contain_text("Admin test")
+            shot(page, "33-admin-live")
+            page.get_by_role("button", name="Delete stream Admin test").click()
+            expect(page.get_by_text("This room has no live stream.")).to_be_visible()
             page.get_by_role("link", name="Providers").click()
             expect(page.get_by_role("heading", name="Provider instances")).to_be_visible()
             page.context.close()
@@ -109,7 +126,7 @@ def drive(base: str, session: str, root_id: str) -> dict[str, Any]:
             # At phone size.
             phone = page_for(browser, session, seen, (390, 844))
             seen["overflow"] = {}
-            for tab, name in (("users", "33"), ("settings", "34"), ("audit", "35"), ("live", "36")):
+            for tab, name in (("users", "34"), ("settings", "35"), ("audit", "36"), ("live", "37")):
                 phone.goto(f"{base}/admin/{tab}")
                 expect(phone.get_by_role("navigation", name="Admin sections")).to_be_visible()
                 if tab == "users":

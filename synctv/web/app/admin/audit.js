@@ -25,6 +25,30 @@ function query(filters, cursor) {
   return `/api/admin/audit?${q}`;
 }
 
+/** @type {Map<string, Promise<string | null>>} */
+const usernames = new Map();
+
+/** An actor's username (one lookup per id for the page's life); null for cli/system or a gone account. @param {string} id */
+function username(id) {
+  if (id === "cli" || id === "system") return Promise.resolve(null);
+  let found = usernames.get(id);
+  if (!found) {
+    found = call("GET", `/api/admin/users?${new URLSearchParams({ q: id, pageSize: "1" })}`)
+      .then((r) => (r.users[0]?.id === id ? r.users[0].username : null), () => null);
+    usernames.set(id, found);
+  }
+  return found;
+}
+
+/** @param {{id: string}} props */
+function Actor({ id }) {
+  const [name, setName] = useState(/** @type {string | null} */ (null));
+  useEffect(() => {
+    username(id).then(setName);
+  }, [id]);
+  return html`${name && html`<strong>${name}</strong> `}<code>${id}</code>`;
+}
+
 export function AuditPanel() {
   const [filters, setFilters] = useState(/** @type {AuditFilters} */ ({ actor: "", action: "", target: "", since: "", until: "" }));
   const [events, setEvents] = useState(/** @type {AuditEvent[]} */ ([]));
@@ -82,7 +106,7 @@ export function AuditPanel() {
           <span class=${`tag ${e.outcome === "success" ? "" : "bad"}`}>${e.outcome}</span>
           <time datetime=${e.occurred_at} class="meta">${when(e.occurred_at)}</time>
         </div>
-        <div class="meta">by <code>${e.actor}</code>${e.actor_address ? ` from ${e.actor_address}` : ""}
+        <div class="meta">by <${Actor} id=${e.actor} />${e.actor_address ? ` from ${e.actor_address}` : ""}
           ${e.target_type || e.target_id ? html` on <code>${e.target_type}${e.target_id ? `:${e.target_id}` : ""}</code>` : ""}</div>
         ${Object.keys(e.details).length > 0 && html`<pre class="details">${JSON.stringify(e.details)}</pre>`}
       </li>`)}

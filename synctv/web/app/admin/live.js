@@ -52,9 +52,11 @@ export function LivePanel() {
   /** @param {SubmitEvent} event */
   async function create(event) {
     event.preventDefault();
-    const title = formValue(/** @type {HTMLFormElement} */ (event.currentTarget), "title").trim();
+    const form = /** @type {HTMLFormElement} */ (event.currentTarget);
+    const title = formValue(form, "title").trim();
     const made = await run(() => call("POST", `/api/rooms/${encodeURIComponent(roomId)}/live`, { title }), "Created: give the publisher this server and key (shown once).");
     if (!made) return;
+    form.reset();
     const list = await run(() => call("GET", `/api/rooms/${encodeURIComponent(roomId)}/live`));
     if (list) setStreams(list.streams);
     setCreated({ rtmpServer: made.rtmpServer, streamKey: made.streamKey });
@@ -79,6 +81,7 @@ export function LivePanel() {
     ${rooms.length > 0 && html`<p class="meta room-picks">Rooms: ${rooms.map((r) => html`<button type="button" class="link-button" key=${r.id} onClick=${() => load(r.id)}>${r.name}</button> `)}</p>`}
     <${OutcomeLine} outcome=${outcome} />
     ${streams && html`
+      <h3>Streams of ${rooms.find((r) => r.id === roomId)?.name ?? roomId}</h3>
       ${streams.length === 0 ? html`<p class="meta">This room has no live stream.</p>` : html`<ul class="admin-list" aria-label="Streams">
         ${streams.map((s) => html`<li key=${s.streamId}>
           <span class="name">${s.title || s.streamId}</span>
@@ -91,12 +94,13 @@ export function LivePanel() {
         <div class="field grow"><label for="live-title">Title of a new stream</label><input id="live-title" name="title" maxlength="200" /></div>
         <button type="submit" disabled=${busy}>Create stream</button>
       </form>
-      ${created && html`<div class="obs-once">
+      ${created && html`<div class="obs-once" role="group" aria-labelledby="obs-heading">
+        <h3 id="obs-heading">For the publisher's OBS (the key is shown this once)</h3>
         <div class="field"><label for="live-server">Server</label><input id="live-server" readonly value=${created.rtmpServer} /></div>
         <div class="field"><label for="live-key">Stream key (shown once)</label><input id="live-key" readonly value=${created.streamKey} /></div>
       </div>`}`}
-    <p class="meta">Every stream of the server, kicking a publisher and a new key: on the server machine,
-      <code>synctv admin live list</code>, <code>synctv admin live kick STREAM</code>, <code>synctv admin live rotate-key STREAM</code> (no REST route yet).</p>
+    <p class="meta">${"Every stream of the server, kicking a publisher and a new key have no REST route yet: on the server machine, "}
+      <code>synctv admin live list</code>${", "}<code>synctv admin live kick STREAM</code>${", "}<code>synctv admin live rotate-key STREAM</code>.</p>
   </section>`;
 }
 

@@ -149,20 +149,17 @@ function SettingForm({ initial }) {
     input = html`<textarea id=${id} rows=${Math.min(12, Math.max(3, text.split("\n").length))} spellcheck="false"
       value=${text} onInput=${typed} aria-describedby=${hint}></textarea>`;
   }
+  const buttons = html`<button type="submit" class="small" disabled=${busy}>Save</button>
+    ${setting.is_set && html`<button type="button" class="small secondary" disabled=${busy} onClick=${reset}>Reset to default</button>`}`;
   return html`<form class=${`setting ${kind.type}`} onSubmit=${save} data-key=${setting.key}>
-    <div class=${kind.type === "boolean" ? "field check" : "field"}>
-      ${kind.type === "boolean" && input}
-      <label for=${id}><code>${setting.key}</code></label>
-      ${kind.type !== "boolean" && input}
-    </div>
+    ${kind.type === "boolean"
+      ? html`<div class="setting-row">${input}<label for=${id}><code>${setting.key}</code></label>${buttons}</div>`
+      : html`<label for=${id}><code>${setting.key}</code></label>
+        <div class="setting-row">${input}${buttons}</div>`}
     <p id=${hint} class="meta">${setting.description} Must be ${setting.rule}; default ${shown(setting.default)}.
       ${setting.has_secrets && " Secret fields are never shown here: an item without them keeps its stored ones; type one to replace it."}
       ${setting.is_set ? ` Set by ${setting.updated_by || "?"} ${when(setting.updated_at)}.` : " Not set: the default applies."}
     </p>
-    <div class="inline-buttons">
-      <button type="submit" class="small" disabled=${busy}>Save</button>
-      ${setting.is_set && html`<button type="button" class="small secondary" disabled=${busy} onClick=${reset}>Reset to default</button>`}
-    </div>
     <${OutcomeLine} outcome=${outcome} />
   </form>`;
 }

@@ -3,7 +3,7 @@
 // reset link, delete). The server enforces who may do what (only root makes admins): its
 // refusals are shown as they come.
 import { call, currentSession } from "../api.js";
-import { html, useEffect, useState } from "../lib.js";
+import { html, useEffect, useRef, useState } from "../lib.js";
 import { OutcomeLine, Select, formValue, useOutcome, when } from "./common.js";
 
 /**
@@ -58,7 +58,7 @@ export function UsersPanel() {
   return html`<section class="card" aria-labelledby="users-heading">
       <h2 id="users-heading">Users</h2>
       <form class="inline admin-filters" role="search" onSubmit=${search}>
-        <div class="field grow">
+        <div class="field wide">
           <label for="users-q">Search users</label>
           <input id="users-q" name="q" type="search" placeholder="name or id" maxlength="128" />
         </div>
@@ -98,9 +98,15 @@ function UserDetail({ userId, onChanged, onGone }) {
   const { outcome, busy, run } = useOutcome();
   const path = `/api/admin/users/${encodeURIComponent(userId)}`;
   const me = currentSession()?.user;
+  const heading = useRef(/** @type {HTMLHeadingElement | null} */ (null));
 
   useEffect(() => {
-    run(() => call("GET", path)).then((u) => u && setUser(u));
+    run(() => call("GET", path)).then((u) => {
+      if (!u) return;
+      setUser(u);
+      // Keyboard and screen-reader users land on what they opened.
+      requestAnimationFrame(() => heading.current?.focus());
+    });
   }, [userId]);
 
   /** @param {AdminUser | null | undefined} changed */
@@ -138,7 +144,7 @@ function UserDetail({ userId, onChanged, onGone }) {
   }
   const self = me?.id === user.id;
   return html`<section class="card user-detail" aria-labelledby="user-heading">
-    <h2 id="user-heading">${user.username} <${Badges} user=${user} /></h2>
+    <h2 id="user-heading" tabindex="-1" ref=${heading}>${user.username} <${Badges} user=${user} /></h2>
     <dl class="facts">
       <dt>Id</dt><dd><code>${user.id}</code></dd>
       <dt>Display name</dt><dd>${user.displayName || "—"}</dd>
@@ -158,7 +164,7 @@ function UserDetail({ userId, onChanged, onGone }) {
           onClick=${async () => { if (await run(() => call("POST", `${path}/reject`), "Rejected.") !== undefined) onGone(); }}>Reject sign-up</button>
       </div>`}
       ${user.banned
-        ? html`<div class="inline-buttons"><button type="button" disabled=${busy}
+        ? html`<div class="inline-buttons"><span>This account is banned: it cannot sign in.</span><button type="button" disabled=${busy}
             onClick=${async () => changed(await run(() => call("DELETE", `${path}/ban`), "Ban lifted."))}>Unban</button></div>`
         : html`<form class="inline" onSubmit=${ban} aria-label="Ban">
             <div class="field grow">
