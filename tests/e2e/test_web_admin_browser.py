@@ -70,13 +70,15 @@ async def test_root_bans_changes_a_setting_and_reads_the_audit_log(
             got = await victim.http.get(f"/api/admin/settings/{SETTING}", headers=root_auth)
             assert got.json()["value"] == 45, got.text
 
-    # The one failed request the page logs is the refused setting (a CSP violation is an error).
-    refused_put = "Failed to load resource: the server responded with a status of 400 ()"
-    assert seen["console_errors"] == [refused_put], seen["console_errors"]
+    # The failed requests the page logs are the two refusals (a CSP violation would be an error).
+    failed = "Failed to load resource: the server responded with a status of {} ()"
+    refused = [failed.format(403), failed.format(400)]  # the role change, the setting
+    assert seen["console_errors"] == refused, seen["console_errors"]
     assert seen["reset_url"].startswith(f"{server.base}/reset-password?token="), seen
     assert seen["setting_range"] == ["0", "100000"]
     assert seen["setting_shown"] == "45"
     assert (seen["checkbox"], seen["select"]) == ("checkbox", "SELECT")
+    assert seen["role_refusal"].endswith("(role_rule)"), seen["role_refusal"]
     assert seen["stream_key_shown"]
     assert "strictly increasing" in seen["refusal"], seen["refusal"]
     assert "invalid_setting_value" in seen["refusal"], seen["refusal"]

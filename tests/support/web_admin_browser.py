@@ -62,6 +62,16 @@ def drive(base: str, session: str, root_id: str) -> dict[str, Any]:
                 "One-time password link", exact=False
             ).input_value()
             shot(page, "30-admin-users")
+            # A role change the server refuses (root's own account) shows its refusal.
+            page.get_by_label("Search users").fill("root")
+            page.get_by_label("Search users").press("Enter")
+            page.get_by_role("button", name="Open root").click()
+            expect(page.get_by_role("heading", name="root")).to_be_focused()
+            page.locator(".user-detail").get_by_label("Role").select_option("admin")
+            page.get_by_role("button", name="Change role").click()
+            role_refusal = page.locator(".user-detail .error")
+            expect(role_refusal).to_be_visible()
+            seen["role_refusal"] = role_refusal.inner_text()
 
             # Settings, with the keyboard alone: a number typed and Enter saves it.
             page.get_by_role("link", name="Settings").click()

@@ -152,7 +152,7 @@ function UserDetail({ userId, onChanged, onGone }) {
     </dl>
     <${OutcomeLine} outcome=${outcome} />
     <div class="admin-actions">
-      <form class="inline" onSubmit=${setRole} aria-label="Role">
+      <form class="inline" onSubmit=${setRole}>
         <${Select} label="Role" id="detail-role" name="role" value=${user.role}
           options=${[["user", "User"], ["admin", "Admin"], ["root", "Root"]]} />
         <button type="submit" disabled=${busy}>Change role</button>
@@ -166,7 +166,7 @@ function UserDetail({ userId, onChanged, onGone }) {
       ${user.banned
         ? html`<div class="inline-buttons"><span>This account is banned: it cannot sign in.</span><button type="button" disabled=${busy}
             onClick=${async () => changed(await run(() => call("DELETE", `${path}/ban`), "Ban lifted."))}>Unban</button></div>`
-        : html`<form class="inline" onSubmit=${ban} aria-label="Ban">
+        : html`<form class="inline" onSubmit=${ban}>
             <div class="field grow">
               <label for="ban-reason">Reason for the ban</label>
               <input id="ban-reason" name="reason" required maxlength="500" />
