@@ -4,6 +4,7 @@
 //   /signin /signup   OPAQUE sign in / sign up
 //   /rooms/{id}       a room; /rooms/{id}/live, /settings, /members: its management pages
 //   /account          sessions, sign out of other devices
+//   /admin/{tab}      the admin pages (admins and root): users, settings, audit, live, providers
 import { call, currentSession, onSessionChange } from "./api.js";
 import { html, render, useEffect, useState } from "./lib.js";
 import { Link, useLocation } from "./router.js";
@@ -20,6 +21,22 @@ function useSession() {
   const [session, setCurrent] = useState(currentSession());
   useEffect(() => onSessionChange(setCurrent), []);
   return session;
+}
+
+/** @param {import("./api.js").Session | null} session */
+function isAdmin(session) {
+  return session?.user.role === "admin" || session?.user.role === "root";
+}
+
+/** The admin pages, loaded when first opened (not part of the first load). @param {{tab: string}} props */
+function Admin({ tab }) {
+  const [page, setPage] = useState(/** @type {typeof import("./admin/admin.js") | null} */ (null));
+  const [failed, setFailed] = useState(false);
+  useEffect(() => {
+    import("./admin/admin.js").then(setPage, () => setFailed(true));
+  }, []);
+  if (page) return html`<${page.AdminPage} tab=${tab} />`;
+  return html`<main class="card narrow"><p role="status">${failed ? "The admin pages did not load: reload the page." : "Loading…"}</p></main>`;
 }
 
 /** Home for a signed-out visitor: first run when the server has no account yet. */
@@ -41,10 +58,12 @@ function App() {
   let page;
   const room = path.match(/^\/rooms\/([A-Za-z0-9_-]+)\/?$/);
   const tool = path.match(/^\/rooms\/([A-Za-z0-9_-]+)\/(live|settings|members)\/?$/);
+  const admin = path.match(/^\/admin(?:\/([a-z]+))?\/?$/);
   if (path === "/setup") page = html`<${SetupPage} token=${query.get("token") ?? ""} />`;
   else if (path === "/signin" || path === "/signup") {
     page = html`<${SignInPage} mode=${path === "/signin" ? "signin" : "signup"} next=${query.get("next") ?? "/"} />`;
-  } else if (room) page = html`<${RoomPage} key=${room[1]} roomId=${room[1]} />`;
+  } else if (admin) page = html`<${Admin} tab=${admin[1] ?? "users"} />`;
+  else if (room) page = html`<${RoomPage} key=${room[1]} roomId=${room[1]} />`;
   else if (tool && !session) page = html`<${SignInPage} mode="signin" next=${path} />`;
   else if (tool) page = html`<${TOOLS[tool[2]]} key=${path} roomId=${tool[1]} />`;
   else if (path === "/account") {
@@ -58,7 +77,8 @@ function App() {
       <${Link} href="/" class="brand">SyncTV</${Link}>
       <nav aria-label="Account">
         ${session
-          ? html`<${Link} href="/account" class="who">${session.user.displayName || session.user.username}</${Link}>
+          ? html`${isAdmin(session) && html`<${Link} href="/admin">Admin</${Link}>`}
+              <${Link} href="/account" class="who">${session.user.displayName || session.user.username}</${Link}>
               <button type="button" class="link-button" onClick=${signOut}>Sign out</button>`
           : html`<${Link} href="/signin">Sign in</${Link}>`}
       </nav>

@@ -1,0 +1,159 @@
+"""Root in the admin pages (tests/e2e/test_web_ops_browser.py), in Chromium driven by
+playwright: run as ``python -m tests.support.web_ops_browser BASE ROOT_SESSION ROOT_ID``, where
+the session is the JSON the client keeps in localStorage (``synctv.session``); prints what it
+saw as one JSON line.
+
+A child process for the reason given in tests/support/web_browser.py (playwright's asyncio loop);
+this module imports nothing from ``synctv``. Screenshots go to ``$SYNCTV_SCREENSHOTS`` (default
+``/tmp/synctv-web-screenshots``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from tests.support.web_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, STEP_TIMEOUT_MS, shot
+
+SETTING = "ratelimit.wsTicketsPerUserPerMinute"
+LIST_SETTING = "ratelimit.authLockoutMinutes"
+# The page is no wider than the phone's screen: nothing needs a sideways scroll.
+OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
+
+
+def page_for(browser: Any, session: str, seen: dict[str, Any], size: tuple[int, int]) -> Any:
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    context.add_init_script(
+        f"if (!localStorage.getItem('synctv.session')) localStorage.setItem('synctv.session', {json.dumps(session)});"
+    )
+    page = context.new_page()
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    page.on("console", lambda m: m.type == "error" and seen["console_errors"].append(m.text))
+    page.on("pageerror", lambda e: seen["console_errors"].append(str(e)))
+    return page
+
+
+def drive(base: str, session: str, root_id: str) -> dict[str, Any]:
+    from playwright.sync_api import expect, sync_playwright
+
+    seen: dict[str, Any] = {"console_errors": []}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = page_for(browser, session, seen, (1280, 860))
+            page.goto(f"{base}/")
+            page.get_by_role("link", name="Admin").click()
+            expect(page.get_by_role("heading", name="Users")).to_be_visible()
+
+            # Users: find the account, ban it with a reason.
+            page.get_by_label("Search users").fill("victim")
+            page.get_by_label("Search users").press("Enter")
+            expect(page.get_by_role("button", name="Open victim")).to_be_visible()
+            expect(page.get_by_role("button", name="Open root")).to_have_count(0)
+            page.get_by_role("button", name="Open victim").click()
+            expect(page.get_by_role("heading", name="victim")).to_be_visible()
+            page.get_by_label("Reason for the ban").fill("spamming the chat")
+            page.get_by_role("button", name="Ban", exact=True).click()
+            expect(page.get_by_text("Banned; every session ended.")).to_be_visible()
+            expect(page.get_by_role("button", name="Unban")).to_be_visible()
+            page.get_by_role("button", name="Reset password").click()
+            seen["reset_url"] = page.get_by_label(
+                "One-time password link", exact=False
+            ).input_value()
+            shot(page, "30-admin-users")
+            # A role change the server refuses (root's own account) shows its refusal.
+            page.get_by_label("Search users").fill("root")
+            page.get_by_label("Search users").press("Enter")
+            page.get_by_role("button", name="Open root").click()
+            expect(page.get_by_role("heading", name="root")).to_be_focused()
+            page.locator(".user-detail").get_by_label("Role").select_option("admin")
+            page.get_by_role("button", name="Change role").click()
+            role_refusal = page.locator(".user-detail .error")
+            expect(role_refusal).to_be_visible()
+            seen["role_refusal"] = role_refusal.inner_text()
+
+            # Settings, with the keyboard alone: a number typed and Enter saves it.
+            page.get_by_role("link", name="Settings").click()
+            expect(page.get_by_role("heading", name="Runtime settings")).to_be_visible()
+            field = page.get_by_label(SETTING)
+            seen["setting_range"] = [field.get_attribute("min"), field.get_attribute("max")]
+            field.focus()
+            page.keyboard.press("Control+A")
+            page.keyboard.type("45")
+            page.keyboard.press("Enter")
+            form = page.locator(f"form[data-key='{SETTING}']")
+            expect(form.get_by_role("status")).to_contain_text("Saved: 30 → 45")
+            expect(form.get_by_role("button", name="Reset to default")).to_be_visible()
+            seen["setting_shown"] = field.input_value()
+            seen["checkbox"] = page.get_by_label("user.enableGuest").get_attribute("type")
+            seen["select"] = page.get_by_label("room.passwordPolicy").evaluate("e => e.tagName")
+            # A list the server refuses: its rule is shown under the field, the text kept.
+            steps = page.get_by_label(LIST_SETTING)
+            steps.fill("[5, 1]")
+            page.locator(f"form[data-key='{LIST_SETTING}']").get_by_role(
+                "button", name="Save"
+            ).click()
+            refusal = page.locator(f"form[data-key='{LIST_SETTING}'] .error")
+            expect(refusal).to_be_visible()
+            seen["refusal"] = refusal.inner_text()
+            seen["refused_kept"] = steps.input_value()
+            shot(page, "31-admin-settings")
+
+            # The audit log, filtered to root's own actions, then to one area.
+            page.get_by_role("link", name="Audit log").click()
+            page.get_by_label("Actor (user id, cli, system)").fill(root_id)
+            page.get_by_role("button", name="Filter").click()
+            expect(page.locator("li[data-action='user.banned']")).to_be_visible()
+            expect(page.locator("li[data-action='settings.changed']")).to_be_visible()
+            seen["root_actions"] = page.locator(".audit-list li").evaluate_all(
+                "items => items.map(i => i.dataset.action)"
+            )
+            shot(page, "32-admin-audit")
+            page.get_by_label("Action (user.banned, or an area: user)").fill("settings")
+            page.get_by_role("button", name="Filter").click()
+            expect(page.locator("li[data-action='user.banned']")).to_have_count(0)
+            seen["settings_actions"] = page.locator(".audit-list li").evaluate_all(
+                "items => items.map(i => i.dataset.action)"
+            )
+            # A room's live streams: create one (its key shown once), delete it.
+            page.get_by_role("link", name="Live streams").click()
+            page.get_by_role("button", name="Movie night").click()
+            expect(page.get_by_text("This room has no live stream.")).to_be_visible()
+            page.get_by_label("Title of a new stream").fill("Admin test")
+            page.get_by_role("button", name="Create stream").click()
+            seen["stream_key_shown"] = bool(
+                page.get_by_label("Stream key (shown once)").input_value()
+            )
+            expect(page.get_by_role("list", name="Streams")).to_contain_text("Admin test")
+            shot(page, "33-admin-live")
+            page.get_by_role("button", name="Delete stream Admin test").click()
+            expect(page.get_by_text("This room has no live stream.")).to_be_visible()
+            page.get_by_role("link", name="Providers").click()
+            expect(page.get_by_role("heading", name="Provider instances")).to_be_visible()
+            page.context.close()
+
+            # At phone size.
+            phone = page_for(browser, session, seen, (390, 844))
+            seen["overflow"] = {}
+            for tab, name in (("users", "34"), ("settings", "35"), ("audit", "36"), ("live", "37")):
+                phone.goto(f"{base}/admin/{tab}")
+                expect(phone.get_by_role("navigation", name="Admin sections")).to_be_visible()
+                if tab == "users":
+                    phone.get_by_role("button", name="Open victim").click()
+                    expect(phone.get_by_role("button", name="Unban")).to_be_visible()
+                if tab == "audit":
+                    expect(phone.locator(".audit-list li").first).to_be_visible()
+                if tab == "settings":
+                    expect(phone.get_by_label(SETTING)).to_have_value("45")
+                seen["overflow"][tab] = phone.evaluate(OVERFLOW)
+                shot(phone, f"{name}-admin-{tab}-phone")
+            phone.context.close()
+        finally:
+            browser.close()
+    return seen
+
+
+if __name__ == "__main__":
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    print(json.dumps(drive(*sys.argv[1:4])))
