@@ -361,7 +361,7 @@ class IdentityService:
             await self._login_failed(key, user_id, client)
             raise DomainError(errors.INVALID_CREDENTIALS, "wrong username or password") from None
         await self._limits.clear_auth_failures(key)
-        # One transaction: the account as it is now, and the session with its audit row.
+        # One statement: the account as it is now, and the session with its audit row.
         session_id, jti = new_public_id(), new_jti()
         record, outcome = await self.sessions.open_login(
             session_id=session_id,

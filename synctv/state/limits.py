@@ -23,6 +23,7 @@ clears it. Built from the state's atomic primitives (``incr_window``, ``set`` wi
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import math
@@ -289,10 +290,12 @@ class RateLimits:
         return result
 
 
+@functools.lru_cache(maxsize=4096)
 def address_key(address: str) -> str:
     """The key an address is limited under: IPv4 (and IPv4-mapped IPv6) per address, IPv6 per
     /64, since one host usually owns a whole /64 and could otherwise rotate through it for
-    fresh budgets. Anything that is not an IP address (a Unix socket peer) is used as it is."""
+    fresh budgets. Anything that is not an IP address (a Unix socket peer) is used as it is.
+    Kept for the last few thousand addresses: parsing one costs more than the check itself."""
     try:
         parsed = ipaddress.ip_address(address.partition("%")[0])
     except ValueError:

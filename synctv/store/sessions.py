@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from synctv.store.audit import AuditActor, AuditEvent, write_audit
+from synctv.store.audit import ACTIONS, AuditActor, AuditEvent, write_audit
 from synctv.store.db import Database
 from synctv.store.users import _BANNED
 from synctv.store.users import _COLUMNS as _USER_COLUMNS
@@ -23,6 +23,8 @@ _COLUMNS = (
 )
 # Long user agents are cut, not refused: the header is the client's, the row is ours.
 MAX_USER_AGENT = 512
+_LOGIN_ACTION = "user.login"
+assert _LOGIN_ACTION in ACTIONS  # written by _OPEN_LOGIN's SQL, not through write_audit
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,35 @@ async def create_q(
     return _row(record)
 
 
+# A successful password check as ONE statement (one round trip, atomic on its own: no
+# BEGIN/COMMIT): read the account as it is *now* (a ban or a deletion since the login started
+# wins; FOR SHARE holds it until the statement ends), open the session only for an active
+# account, and write the ``user.login`` audit row either way (success, or denied with the
+# reason). It was a transaction of five round trips (BEGIN, SELECT, INSERT, INSERT, COMMIT).
+_OPEN_LOGIN = f"""
+WITH account AS (
+    SELECT {_USER_COLUMNS}, {_BANNED} FROM users WHERE id = $1 AND deleted_at IS NULL FOR SHARE
+), verdict AS (
+    SELECT CASE WHEN banned THEN 'banned' WHEN status <> 'active' THEN status
+                ELSE 'success' END AS outcome
+    FROM account
+), opened AS (
+    INSERT INTO login_sessions (id, user_id, client_address, user_agent, refresh_jti)
+    SELECT $2, $1, $3, $4, $5 FROM verdict WHERE outcome = 'success'
+), audited AS (
+    INSERT INTO audit_events (actor, actor_address, action, target_type, target_id, outcome,
+                              details, request_id)
+    SELECT $6, $7, '{_LOGIN_ACTION}', 'user', $1,
+           CASE WHEN outcome = 'success' THEN 'success' ELSE 'denied' END,
+           CASE WHEN outcome = 'success' THEN '{{}}'::jsonb
+                ELSE jsonb_build_object('reason', outcome) END,
+           $8
+    FROM verdict
+)
+SELECT account.*, verdict.outcome FROM account, verdict
+"""
+
+
 async def open_login_q(
     conn: Any,
     session_id: str,
@@ -85,24 +116,22 @@ async def open_login_q(
     refresh_jti: str,
     by: AuditActor,
 ) -> tuple[Any, str]:
-    """A successful password check's one transaction: read the account as it is *now* (a ban
-    or a deletion since the login started wins), and either open the session with its
-    ``user.login`` audit row, or record the refusal. Returns (the users row or None, outcome:
-    "success", "missing", "banned", "pending_review")."""
+    """Open a login session after a successful password check (:data:`_OPEN_LOGIN`). Returns
+    (the users row or None, outcome: "success", "missing", "banned", "pending_review")."""
     user = await conn.fetchrow(
-        f"SELECT {_USER_COLUMNS}, {_BANNED} FROM users WHERE id = $1 AND deleted_at IS NULL FOR SHARE",
+        _OPEN_LOGIN,
         user_id,
+        session_id,
+        client_address,
+        user_agent[:MAX_USER_AGENT],
+        refresh_jti,
+        by.actor,
+        by.address,
+        by.request_id,
     )
     if user is None:
         return None, "missing"
-    refused = "banned" if user["banned"] else user["status"] if user["status"] != "active" else ""
-    if refused:
-        event = AuditEvent(by, "user.login", "user", user_id, "denied", {"reason": refused})
-        await write_audit(conn, event)
-        return user, refused
-    await create_q(conn, session_id, user_id, client_address, user_agent, refresh_jti)
-    await write_audit(conn, AuditEvent(by, "user.login", "user", user_id, "success", {}))
-    return user, "success"
+    return user, str(user["outcome"])
 
 
 async def _revoke(conn: Any, session_id: str, reason: str, by: AuditActor) -> str | None:
@@ -206,7 +235,7 @@ class SessionStore:
         refresh_jti: str,
         by: AuditActor,
     ) -> tuple[Any, str]:
-        return await self._db.run(
+        return await self._db.run_on_connection(
             open_login_q, session_id, user_id, client_address, user_agent, refresh_jti, by
         )
 

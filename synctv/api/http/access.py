@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from synctv import metrics
 
@@ -27,10 +28,31 @@ class RequestRecord:
     client: str | None
 
 
+# The metric children by label values, so a request costs a dict look-up instead of
+# prometheus_client's ``labels()`` (argument checks, a lock) twice. Bounded: past this many
+# distinct label sets (methods are the client's) ``labels()`` is asked every time.
+_MAX_CACHED_CHILDREN = 4096
+_counted: dict[tuple[str, str, int], Any] = {}
+_timed: dict[str, Any] = {}
+
+
 def log_and_count(record: RequestRecord) -> None:
     """The dispatcher's default observer: ``synctv_http_requests_total`` and the access log."""
-    metrics.HTTP_REQUESTS.labels(record.method, record.route, str(record.status)).inc()
-    metrics.HTTP_REQUEST_SECONDS.labels(record.route).observe(record.seconds)
+    key = (record.method, record.route, record.status)
+    counted = _counted.get(key)
+    if counted is None:
+        counted = metrics.HTTP_REQUESTS.labels(record.method, record.route, str(record.status))
+        if len(_counted) < _MAX_CACHED_CHILDREN:
+            _counted[key] = counted
+    counted.inc()
+    timed = _timed.get(record.route)
+    if timed is None:
+        timed = metrics.HTTP_REQUEST_SECONDS.labels(record.route)
+        if len(_timed) < _MAX_CACHED_CHILDREN:
+            _timed[record.route] = timed
+    timed.observe(record.seconds)
+    if not access_log.isEnabledFor(logging.INFO):
+        return  # the line and its fields are not built when nobody reads them
     access_log.info(
         "%s %s %d %.1fms %s",
         record.method,

@@ -241,6 +241,11 @@ class Router:
 
     def __init__(self, routes: Iterable[Route]) -> None:
         self._routes = [(route, route.compile()) for route in routes]
+        # Per route, the methods it answers (HEAD wherever GET is), computed once.
+        self._methods = [
+            (pattern, frozenset(route.methods) | ({"HEAD"} if "GET" in route.methods else set()))
+            for route, pattern in self._routes
+        ]
 
     def match_path(self, path: str) -> tuple[Route, dict[str, str]] | None:
         """The first route whose path matches, whatever its methods (WebSocket routes)."""
@@ -250,13 +255,22 @@ class Router:
                 return route, found.groupdict()
         return None
 
+    def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route :meth:`match` answers with, or None where it would refuse (no exception
+        built: every REST request passes here on its way to the framework)."""
+        for (route, _), (pattern, methods) in zip(self._routes, self._methods, strict=True):
+            if method in methods:
+                found = pattern.match(path)
+                if found is not None:
+                    return route, found.groupdict()
+        return None
+
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         allowed: set[str] = set()
-        for route, pattern in self._routes:
+        for (route, _), (pattern, methods) in zip(self._routes, self._methods, strict=True):
             found = pattern.match(path)
             if found is None:
                 continue
-            methods = set(route.methods) | ({"HEAD"} if "GET" in route.methods else set())
             if method in methods:
                 return route, found.groupdict()
             allowed |= methods
@@ -410,7 +424,9 @@ class App:
         # (the keep-alive idle timer never started, so idle connections were never closed).
         # It is the only reader of ``receive``: handlers get the body through a channel, and
         # the body limit is counted here for every route, raw or framework.
-        body_in, body_out = trio.open_memory_channel[Message](1)
+        body_in: trio.MemorySendChannel[Message]
+        body_out: trio.MemoryReceiveChannel[Message]
+        body_in, body_out = trio.open_memory_channel(1)  # unsubscripted: no alias per request
         disconnected = too_large = False
         request = Request(scope, body_out.receive, tracking_send)
         request.seam = seam
@@ -485,12 +501,13 @@ class App:
     async def _dispatch(self, request: Request, work: trio.CancelScope) -> None:
         """Route the request (raw routes first); ``request.route_name`` names the route."""
         timeout = self.policy.request_timeout_seconds
+        matched = self.router.find(request.method, request.path)
+        if matched is None and self._framework_takes(request.path):
+            await self._to_framework(request, work)
+            return
         try:
-            route, params = self.router.match(request.method, request.path)
+            route, params = matched or self.router.match(request.method, request.path)  # 404/405
         except DomainError as refused:
-            if self._framework_takes(request.path):
-                await self._to_framework(request, work)
-                return
             fallback = self._fallback
             if fallback is None or refused.error is not errors.NOT_FOUND:
                 raise

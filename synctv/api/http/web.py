@@ -23,7 +23,7 @@ from synctv.api.http.asgi import (
 from synctv.api.http.cors import CorsPolicy
 from synctv.api.http.forwarded import ClientAddressResolver
 from synctv.api.http.principal import SOCKET_AUTHENTICATOR, Authenticator
-from synctv.api.http.rest import build_rest_api, docs_asset_routes
+from synctv.api.http.rest import build_indexed_rest_api, docs_asset_routes
 from synctv.api.http.routes.web_client import WebClient
 from synctv.api.http.websocket import WebSocket
 from synctv.config import ConfigError, ServerConfig
@@ -67,7 +67,7 @@ def build_web_app(
         observe=observe,
         clock=clock,
         policy=web_policy(server),
-        framework=build_rest_api(api_routers, authenticator),
+        framework=build_indexed_rest_api(api_routers, authenticator),
         websocket_routes=[_authenticated(route, authenticator) for route in websocket_routes],
         api_limit=api_limit,
         fallback=web_client.fallback if web_client is not None else None,
