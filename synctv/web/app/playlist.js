@@ -75,7 +75,10 @@ export function Playlist({ roomId, channel, current, permissions, play, onMedia 
   useEffect(() => {
     const wanted = refocus.current;
     if (!wanted || !list.current) return;
-    const button = /** @type {HTMLElement | null} */ (list.current.querySelector(`[data-focus="${wanted}"]`));
+    // At an end its own button is disabled: the other direction's then.
+    const other = wanted.startsWith("up-") ? `down-${wanted.slice(3)}` : `up-${wanted.slice(5)}`;
+    const found = [wanted, other].map((key) => list.current?.querySelector(`[data-focus="${key}"]`));
+    const button = /** @type {HTMLButtonElement | undefined} */ (found.find((b) => b && !(/** @type {HTMLButtonElement} */ (b)).disabled));
     if (button) {
       button.focus();
       refocus.current = null;
