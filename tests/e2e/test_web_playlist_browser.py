@@ -30,6 +30,7 @@ from tests.support.web_media import REPO, media_origin, require_tools
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 P95_SECONDS = 0.1  # the issue: p95 difference ≤ 100 ms
+TOKEN_TTL = 20
 SUBTITLE = "Hello from the subtitles"
 
 
@@ -56,9 +57,11 @@ async def test_playlist_and_sync_in_two_pages(tmp_path: Path, postgres: RunningP
     media.mkdir()
     await trio.to_thread.run_sync(make_film, media)
     # The origin is on loopback: the proxy may reach it only when told so.
-    private = {"allow_private_upstreams": True}
+    # Proxy links live 20 s: each page refetches its link at refreshAt (15 s after it was
+    # resolved) and swaps it in, during the sampling.
+    proxy = {"allow_private_upstreams": True, "token_ttl_seconds": TOKEN_TTL}
     with trio.fail_after(150), media_origin(media) as origin:
-        async with identity_server(tmp_path, postgres, proxy=private) as server:
+        async with identity_server(tmp_path, postgres, proxy=proxy) as server:
             driven = await trio.run_process(
                 [sys.executable, "-m", "tests.support.web_playlist_browser",
                  server.base, f"{origin}/film"],
@@ -74,7 +77,7 @@ async def test_playlist_and_sync_in_two_pages(tmp_path: Path, postgres: RunningP
         f" (max {seen['max']['owner'] * 1000:.1f} / {seen['max']['friend'] * 1000:.1f} ms)"
     )
     print(f"state sampled against: {seen['state']}")
-    print(f"sources: {seen['sources']}; tracks: {seen['tracks']}")
+    print(f"sources: {seen['sources']} then {seen['sources_after']}; tracks: {seen['tracks']}")
     print(f"non-member: {seen['non_member']}, ticket {seen['non_member_ticket']},"
           f" channel {seen.get('non_member_channel')}, flv {seen['non_member_flv']}")  # fmt: skip
     assert not seen["console_errors"], seen["console_errors"]
@@ -84,6 +87,10 @@ async def test_playlist_and_sync_in_two_pages(tmp_path: Path, postgres: RunningP
     assert source["subtitles"][0]["name"] == "English"
     assert source["subtitles"][0]["format"] == "srt"
     assert all("/proxy/" in s for s in seen["sources"]), seen["sources"]
+    # The links were refreshed while playing (a new token in each page's player).
+    for before, after in zip(seen["sources"], seen["sources_after"], strict=True):
+        assert "/proxy/" in after
+        assert after != before
     assert seen["state"]["speed"] == 1.25
     assert seen["state"]["playing"]
     assert seen["samples"] >= 60

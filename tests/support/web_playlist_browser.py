@@ -169,6 +169,10 @@ def drive(base: str, media: str) -> dict[str, Any]:
                     at[name] = position - now * state["speed"]
                 between.append(at["owner"] - at["friend"])
                 owner.wait_for_timeout(SAMPLE_EVERY_MS)
+            seen["sources_after"] = [
+                p.evaluate("() => document.querySelector('video').currentSrc")
+                for p in (owner, friend)
+            ]
             seen["samples"] = len(between)
             seen["p95"] = {n: p95([abs(d) for d in v]) for n, v in apart.items()}
             seen["p95_between"] = p95([abs(d) for d in between])

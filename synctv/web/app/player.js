@@ -153,13 +153,27 @@ export function Player({ roomId, media, state, channel, canControl, onDrift }) {
         source = null; // the source's own URL, as a last resort
       }
       if (gone) return;
+      // Where the player is, and where it will be when the new source has loaded.
       const at = element.currentTime;
+      const since = performance.now();
+      const rate = element.paused ? 0 : element.playbackRate;
       attached?.destroy();
       attached = null;
       const handle = await attach(element, media, source ?? undefined);
       if (gone) return handle.destroy();
       attached = handle;
-      if (swap) element.addEventListener("loadedmetadata", () => { element.currentTime = at; }, { once: true });
+      if (swap) {
+        // Straight back to where the room is (else where this player would be), playing again
+        // at once: the correction would take seconds to catch up a few hundred ms.
+        element.addEventListener("loadedmetadata", () => {
+          const room = stateRef.current;
+          const clock = channelRef.current?.clock;
+          element.currentTime = room && clock && room.mediaId === media.id
+            ? roomPosition(room, clientNow(), clock.offset)
+            : at + ((performance.now() - since) / 1000) * rate;
+          if (room?.playing) element.play().catch(() => {});
+        }, { once: true });
+      }
       if (source?.refreshAt) schedule(source.refreshAt, 1);
       if (!swap && source?.subtitles.length) loadTracks(source.subtitles);
     };
