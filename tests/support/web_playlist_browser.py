@@ -231,6 +231,10 @@ def drive(base: str, media: str) -> dict[str, Any]:
             friend.set_viewport_size({"width": 390, "height": 844})
             friend.wait_for_timeout(500)
             shot(friend, "32-playlist-phone")
+            owner.set_viewport_size({"width": 390, "height": 844})
+            owner.wait_for_timeout(300)
+            shot(owner, "34-playlist-owner-phone")
+            owner.set_viewport_size({"width": 1280, "height": 860})
 
             # A private room with a live stream: a non-member can open neither.
             owner.get_by_role("link", name="SyncTV").click()

@@ -250,6 +250,7 @@ function AddMedia({ roomId, folders, added }) {
       await call("POST", `/api/rooms/${roomId}/media`,
         { playlistId, items: [{ name, source, proxyMode: text("proxyMode") || "auto" }] }, { roomId });
       formElement.reset();
+      formElement.querySelector("details.more")?.removeAttribute("open");
       setHeaders([]);
       setSubtitles([]);
       setError("");
