@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 import trio
 
-from tests.e2e.test_web_client_browser import REPO, _require_tools, make_media, media_origin
 from tests.support.cli import synctv
 from tests.support.identity import Server, identity_server
 from tests.support.postgres import RunningPostgres
 from tests.support.rooms import Member
+from tests.support.web_media import REPO, make_media, media_origin, require_tools
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -64,7 +64,7 @@ async def signed_up(server: Server, n: int, name: str) -> tuple[Member, str]:
 
 
 async def test_chat_danmaku_and_voice(tmp_path: Path, postgres: RunningPostgres) -> None:
-    _require_tools()
+    require_tools()
     media = tmp_path / "media"
     media.mkdir()
     await trio.to_thread.run_sync(make_media, media)

@@ -1,8 +1,12 @@
 // The player: picks the way to play a source (<video> for MP4/WebM, hls.js for HLS unless the
 // browser plays it natively, mpegts.js for HTTP-FLV: each library loaded only when needed), and
 // keeps it in step with the room: every 250 ms the correction of sync.js, every 2 s a report.
+// Where to fetch the media is the viewer's own (GET …/playback: direct or through /proxy, with
+// subtitles): refetched at its refreshAt and swapped in at the current position.
+import { call } from "./api.js";
 import { html, useEffect, useRef, useState } from "./lib.js";
 import { clientNow } from "./clock.js";
+import { trackUrl } from "./subtitles.js";
 import { correct, roomPosition } from "./sync.js";
 
 const CORRECT_EVERY_MS = 250;
@@ -11,15 +15,19 @@ const REPORT_EVERY_MS = 2000;
 /**
  * @typedef {import("./sync.js").PlaybackState} PlaybackState
  * @typedef {import("./channel.js").RoomChannel} RoomChannel
- * @typedef {{id: string, name: string, kind: string, source: Record<string, any>}} Media
+ * @typedef {{id: string, name: string, kind: string, source: Record<string, any>, addedBy?: string}} Media
  * @typedef {{destroy: () => void}} Attached
+ * @typedef {{name: string, url: string, format: string | null}} Subtitle
+ * @typedef {{url: string, headers: Record<string, string>, subtitles: Subtitle[], refreshAt: number | null,
+ *   via: string}} Source  where the player fetches the media, for this viewer
+ * @typedef {{label: string, src: string}} Track
  */
 
 /** How to play a source: "native", "hls" or "flv". @param {Media} media */
 export function playbackKind(media) {
   const source = media.source;
   if (source.kind === "live") return "flv";
-  const path = String(source.url ?? "").split(/[?#]/)[0].toLowerCase();
+  const path = String(source.url ?? source.path ?? "").split(/[?#]/)[0].toLowerCase();
   if (path.endsWith(".m3u8")) return "hls";
   if (path.endsWith(".flv")) return "flv";
   return "native";
@@ -30,6 +38,28 @@ export function mediaUrl(media) {
   const source = media.source;
   if (source.kind === "live") return `/live/${encodeURIComponent(source.streamId)}.flv`;
   return String(source.url ?? "");
+}
+
+/**
+ * This viewer's way to fetch the room's current media (``GET …/playback``); the source's own URL
+ * when the answer is about other media (the room moved on: the caller follows) or has none.
+ * @param {string} roomId @param {Media} media @returns {Promise<Source>}
+ */
+export async function resolveSource(roomId, media) {
+  /** @type {Source} */
+  const fallback = { url: mediaUrl(media), headers: {}, subtitles: [], refreshAt: null, via: "direct" };
+  const found = await call("GET", `/api/rooms/${roomId}/playback`, undefined, { roomId });
+  const playback = found.playback;
+  if (!playback || found.state.mediaId !== media.id) return fallback;
+  if (playback.kind === "live" && playback.flvUrl) return { ...fallback, url: playback.flvUrl, refreshAt: playback.expiresAt };
+  if (playback.mediaId !== media.id || !playback.url) return fallback;
+  return {
+    url: playback.url,
+    headers: playback.headers ?? {},
+    subtitles: playback.subtitles ?? [],
+    refreshAt: playback.refreshAt ?? null,
+    via: playback.via,
+  };
 }
 
 /** mpegts.js is a UMD bundle: loaded once as a classic script from this origin. */
@@ -46,22 +76,28 @@ function loadMpegts() {
 }
 
 /**
- * Attach ``media`` to ``video``; the returned handle undoes it.
- * @param {HTMLVideoElement} video @param {Media} media @returns {Promise<Attached>}
+ * Attach ``media`` to ``video`` from ``source`` (its URL and the headers to send, which a
+ * <video> cannot: hls.js and mpegts.js do); the returned handle undoes it.
+ * @param {HTMLVideoElement} video @param {Media} media @param {Source} [source] @returns {Promise<Attached>}
  */
-export async function attach(video, media) {
-  const url = mediaUrl(media);
+export async function attach(video, media, source) {
+  const url = source?.url ?? mediaUrl(media);
+  const headers = Object.entries(source?.headers ?? {});
   const kind = playbackKind(media);
   if (kind === "hls" && !video.canPlayType("application/vnd.apple.mpegurl")) {
     const { default: Hls } = await import("../vendor/hls.js/hls.min.mjs");
-    const hls = new Hls({ enableWorker: true });
+    const hls = new Hls({
+      enableWorker: true,
+      xhrSetup: (/** @type {XMLHttpRequest} */ xhr) => headers.forEach(([k, v]) => xhr.setRequestHeader(k, v)),
+    });
     hls.loadSource(url);
     hls.attachMedia(video);
     return { destroy: () => hls.destroy() };
   }
   if (kind === "flv") {
     const mpegts = await loadMpegts();
-    const player = mpegts.createPlayer({ type: "flv", isLive: media.kind === "live", url });
+    const player = mpegts.createPlayer({ type: "flv", isLive: media.kind === "live", url },
+      headers.length ? { headers: Object.fromEntries(headers) } : undefined);
     player.attachMediaElement(video);
     player.load();
     return { destroy: () => player.destroy() };
@@ -76,10 +112,10 @@ export async function attach(video, media) {
 }
 
 /**
- * @param {{media: Media | null, state: PlaybackState | null, channel: RoomChannel | null,
+ * @param {{roomId: string, media: Media | null, state: PlaybackState | null, channel: RoomChannel | null,
  *   canControl: boolean, onDrift: (drift: number | null) => void}} props
  */
-export function Player({ media, state, channel, canControl, onDrift }) {
+export function Player({ roomId, media, state, channel, canControl, onDrift }) {
   const video = /** @type {{current: HTMLVideoElement | null}} */ (useRef(null));
   const stateRef = useRef(state);
   stateRef.current = state;
@@ -88,6 +124,10 @@ export function Player({ media, state, channel, canControl, onDrift }) {
   const [seeking, setSeeking] = useState(false);
   const [failure, setFailure] = useState("");
   const [position, setPosition] = useState(0);
+  const [tracks, setTracks] = useState(/** @type {Track[]} */ ([]));
+  const [shown, setShown] = useState(-1);
+  const channelRef = useRef(channel);
+  channelRef.current = channel;
   const flags = useRef({ seeking: false, buffering: false });
   flags.current = { seeking, buffering };
 
@@ -96,16 +136,83 @@ export function Player({ media, state, channel, canControl, onDrift }) {
     if (!element || !media) return;
     let attached = /** @type {Attached | null} */ (null);
     let gone = false;
+    let timer = 0;
+    /** @type {string[]} */
+    let blobs = [];
     setFailure("");
-    attach(element, media).then((handle) => {
-      if (gone) handle.destroy();
-      else attached = handle;
-    }, (error) => setFailure(String(error?.message ?? error)));
+    setTracks([]);
+    setShown(-1);
+    /** @param {boolean} swap  a refreshed URL: keep the position */
+    const load = async (swap) => {
+      /** @type {Source | null} */
+      let source = null;
+      try {
+        source = await resolveSource(roomId, media);
+      } catch (error) {
+        if (swap) return schedule(Date.now() / 1000 + 5, 5); // the old link may still work: try again soon
+        source = null; // the source's own URL, as a last resort
+      }
+      if (gone) return;
+      // Where the player is, and where it will be when the new source has loaded.
+      const at = element.currentTime;
+      const since = performance.now();
+      const rate = element.paused ? 0 : element.playbackRate;
+      attached?.destroy();
+      attached = null;
+      const handle = await attach(element, media, source ?? undefined);
+      if (gone) return handle.destroy();
+      attached = handle;
+      if (swap) {
+        // Straight back to where the room is (else where this player would be), playing again
+        // at once: the correction would take seconds to catch up a few hundred ms.
+        element.addEventListener("loadedmetadata", () => {
+          const room = stateRef.current;
+          const clock = channelRef.current?.clock;
+          element.currentTime = room && clock && room.mediaId === media.id
+            ? roomPosition(room, clientNow(), clock.offset)
+            : at + ((performance.now() - since) / 1000) * rate;
+          if (room?.playing) element.play().catch(() => {});
+        }, { once: true });
+      }
+      if (source?.refreshAt) schedule(source.refreshAt, 1);
+      if (!swap && source?.subtitles.length) loadTracks(source.subtitles);
+    };
+    /** @param {number} serverAt @param {number} least seconds */
+    const schedule = (serverAt, least) => {
+      const serverNow = clientNow() + (channelRef.current?.clock.offset ?? 0);
+      const wait = Math.max(least, serverAt - serverNow);
+      timer = window.setTimeout(() => load(true).catch(fail), wait * 1000);
+    };
+    /** @param {Subtitle[]} subtitles */
+    const loadTracks = async (subtitles) => {
+      const loaded = await Promise.all(subtitles.map((s) => trackUrl(s).then(
+        (src) => ({ label: s.name, src }),
+        () => null,
+      )));
+      const ok = /** @type {Track[]} */ (loaded.filter(Boolean));
+      blobs = ok.map((t) => t.src);
+      if (gone) return blobs.forEach((b) => URL.revokeObjectURL(b));
+      setTracks(ok);
+      setShown(ok.length ? 0 : -1);
+      if (ok.length < subtitles.length) setFailure("some subtitles could not be loaded");
+    };
+    const fail = (/** @type {any} */ error) => setFailure(String(error?.message ?? error));
+    load(false).catch(fail);
     return () => {
       gone = true;
+      window.clearTimeout(timer);
       attached?.destroy();
+      blobs.forEach((b) => URL.revokeObjectURL(b));
     };
-  }, [media?.id]);
+  }, [media?.id, roomId]);
+
+  // The chosen text track showing, the others off (tracks added later are not shown by default).
+  useEffect(() => {
+    const element = video.current;
+    if (!element) return;
+    const list = element.textTracks;
+    for (let i = 0; i < list.length; i++) list[i].mode = i === shown ? "showing" : "disabled";
+  }, [tracks, shown]);
 
   // Keep in step: the correction table, applied every CORRECT_EVERY_MS.
   useEffect(() => {
@@ -166,7 +273,7 @@ export function Player({ media, state, channel, canControl, onDrift }) {
         onPlaying=${() => setBuffering(false)}
         onCanPlay=${() => setBuffering(false)}
         onError=${() => setFailure("this source cannot be played here")}
-      ></video>
+      >${tracks.map((t, i) => html`<track key=${t.src} kind="subtitles" label=${t.label} src=${t.src} srclang="und" default=${i === shown} />`)}</video>
       <div class="controls">
         <button type="button" disabled=${!canControl}
           onClick=${() => send({ action: state?.playing ? "pause" : "play" })}>
@@ -186,6 +293,11 @@ export function Player({ media, state, channel, canControl, onDrift }) {
             ${[0.5, 0.75, 1, 1.25, 1.5, 2].map((s) => html`<option value=${String(s)}>${s}×</option>`)}
           </select>
         </label>
+        ${tracks.length > 0 && html`<label>Subtitles
+          <select value=${String(shown)} onChange=${(/** @type {Event} */ e) => setShown(Number(/** @type {HTMLSelectElement} */ (e.target).value))}>
+            <option value="-1">Off</option>
+            ${tracks.map((t, i) => html`<option value=${String(i)}>${t.label}</option>`)}
+          </select></label>`}
         ${muted && html`<button type="button" onClick=${() => {
           if (video.current) video.current.muted = false;
           setMuted(false);

@@ -7,13 +7,13 @@ import { DanmakuOverlay } from "../danmaku.js";
 import { html, useEffect, useRef, useState } from "../lib.js";
 import { login, WrongPassword } from "../opaque.js";
 import { Player } from "../player.js";
+import { Playlist } from "../playlist.js";
 import { Link } from "../router.js";
 import { Voice } from "../voice.js";
 import { Field } from "./forms.js";
 import { Removed, RoomTools, removalMessage } from "./roomtools.js";
 
 const PRESENCE_EVERY_MS = 2000;
-const PLAYLIST_EVENTS = new Set(["media_added", "media_moved", "media_removed", "playlist_cleared", "playlist_created"]);
 
 /**
  * @typedef {import("../sync.js").PlaybackState} PlaybackState
@@ -121,11 +121,7 @@ function RoomView({ roomId, initial }) {
   stateRef.current = state;
   const can = (/** @type {string} */ p) => access.myPermissions.includes(p);
 
-  const loadPlaylist = () =>
-    call("GET", `/api/rooms/${roomId}/media`, undefined, { roomId }).then((p) => setMedia(p.media), (e) => setNotice(explain(e)));
-
   useEffect(() => {
-    loadPlaylist();
     /** @param {PlaybackState} next */
     const apply = (next) => {
       const current = stateRef.current;
@@ -137,11 +133,9 @@ function RoomView({ roomId, initial }) {
       welcome: (welcome) => {
         setAccess(/** @type {Access} */ (welcome.room));
         apply(welcome.playback);
-        loadPlaylist();
       },
       playback: apply,
       event: (event) => {
-        if (PLAYLIST_EVENTS.has(event.type)) loadPlaylist();
         if (event.type === "room_deleted") setNotice("This room was deleted.");
         const removal = removalMessage(event);
         if (removal) {
@@ -173,15 +167,15 @@ function RoomView({ roomId, initial }) {
       ${notice && html`<p class="notice" role="status">${notice} <button type="button" class="link-button" onClick=${() => setNotice("")}>dismiss</button></p>`}
       <div class="room-grid">
         <section class="stage" aria-label="Player">
-          <${Player} media=${playing} state=${state} channel=${channel}
+          <${Player} roomId=${roomId} media=${playing} state=${state} channel=${channel}
             canControl=${can("control_playback_state")} onDrift=${setDrift} />
           <div class="danmaku-slot" data-slot="danmaku">
             <${DanmakuOverlay} roomId=${roomId} channel=${channel} state=${state} canView=${can("view_chat_history")} />
           </div>
         </section>
         <aside class="side">
-          <${Playlist} roomId=${roomId} media=${media} current=${state?.mediaId ?? ""}
-            canAdd=${can("manage_own_media")} canNavigate=${can("navigate_playback")}
+          <${Playlist} roomId=${roomId} channel=${channel} current=${state?.mediaId ?? ""}
+            permissions=${access.myPermissions} onMedia=${setMedia}
             play=${(/** @type {string} */ mediaId) => channel?.command({ action: "start", mediaId, version: state?.version })} />
           ${can("view_members") && html`<${Members} roomId=${roomId} />`}
           <div data-slot="chat"><${Chat} roomId=${roomId} channel=${channel} permissions=${access.myPermissions}
@@ -207,43 +201,6 @@ function InviteLink({ roomId }) {
     }
   };
   return html`<button type="button" class="small invite" onClick=${copy}>${copied ? "Link copied" : "Copy invite link"}</button>`;
-}
-
-/**
- * @param {{roomId: string, media: Media[], current: string, canAdd: boolean, canNavigate: boolean,
- *   play: (mediaId: string) => void}} props
- */
-function Playlist({ roomId, media, current, canAdd, canNavigate, play }) {
-  const [error, setError] = useState("");
-  /** @param {SubmitEvent} event */
-  const add = async (event) => {
-    event.preventDefault();
-    const formElement = /** @type {HTMLFormElement} */ (event.target);
-    const form = new FormData(formElement);
-    const url = String(form.get("mediaUrl")).trim();
-    const name = String(form.get("mediaName") || "").trim() || decodeURIComponent(url.split(/[?#]/)[0].split("/").pop() || url);
-    try {
-      await call("POST", `/api/rooms/${roomId}/media`, { items: [{ name, source: { kind: "url", url } }] }, { roomId });
-      formElement.reset();
-      setError("");
-    } catch (e) {
-      setError(explain(e));
-    }
-  };
-  return html`<section class="card playlist" aria-label="Playlist">
-    <h2>Playlist</h2>
-    ${media.length ? html`<ol>${media.map((m) => html`<li key=${m.id} class=${m.id === current ? "current" : ""}>
-        <span class="name">${m.name}</span>
-        ${canNavigate && html`<button type="button" class="small" onClick=${() => play(m.id)}
-          aria-label=${`Play ${m.name}`}>${m.id === current ? "Playing" : "Play"}</button>`}
-      </li>`)}</ol>` : html`<p class="aside">The playlist is empty.</p>`}
-    ${canAdd && html`<form onSubmit=${add}>
-      <${Field} label="Media URL" name="mediaUrl" type="url" required placeholder="https://…/video.mp4" />
-      <${Field} label="Title (optional)" name="mediaName" />
-      ${error && html`<p class="error" role="alert">${error}</p>`}
-      <button type="submit">Add to playlist</button>
-    </form>`}
-  </section>`;
 }
 
 /**
