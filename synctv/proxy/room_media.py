@@ -32,6 +32,8 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+import trio
+
 from synctv import errors
 from synctv.core import delivery
 from synctv.core.media import LiveSource, ProviderSource, UrlSource, parse_source
@@ -238,28 +240,27 @@ class RoomMediaLinks:
         return self._attached
 
 
-class _Enough(Exception):
-    """The probe has the bytes it asked for: stop reading the response."""
-
-
 async def _fetch(serve: ProxyServe, token: str, first: int, length: int) -> tuple[int, bytes]:
-    """(status, up to ``length`` body bytes from offset ``first``) through the proxy."""
+    """(status, up to ``length`` body bytes from offset ``first``) through the proxy.
+
+    Once it has the bytes, the response is abandoned by cancelling it, as a client hanging up
+    would; an exception raised from ``send`` instead would surface wrapped in the proxy's
+    nursery's ExceptionGroup."""
     status = 0
     body = bytearray()
 
-    async def send(message: MutableMapping[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = int(message["status"])
-        elif message["type"] == "http.response.body":
-            body.extend(message.get("body", b""))
-            if len(body) >= length:
-                raise _Enough
+    with trio.CancelScope() as enough:
 
-    try:
+        async def send(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+                if len(body) >= length:
+                    enough.cancel()
+
         await serve(token, "GET", {"range": f"bytes={first}-{first + length - 1}"}, send)
-    except _Enough:
-        pass
     return status, bytes(body[:length])
 
 
