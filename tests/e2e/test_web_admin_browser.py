@@ -21,11 +21,11 @@ import httpx
 import pytest
 import trio
 
-from tests.e2e.test_web_client_browser import REPO, _require_tools
 from tests.support.cli import synctv
 from tests.support.identity import identity_server
 from tests.support.oidc_node import CLIENT_ID, CLIENT_SECRET, HERE, oidc_provider
 from tests.support.postgres import RunningPostgres
+from tests.support.web_media import REPO, require_tools
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -41,7 +41,7 @@ def _require_provider() -> None:
 async def test_go_live_settings_members_and_sessions(
     tmp_path: Path, postgres: RunningPostgres
 ) -> None:
-    _require_tools()
+    require_tools()
     _require_provider()
     with trio.fail_after(120), ExitStack() as stack:
         async with identity_server(tmp_path, postgres) as server:

@@ -18,10 +18,10 @@ import pytest
 import trio
 
 from synctv.auth import opaque
-from tests.e2e.test_web_client_browser import REPO, _require_tools
 from tests.support.cli import synctv
 from tests.support.identity import PASSWORD, identity_server
 from tests.support.postgres import RunningPostgres
+from tests.support.web_media import REPO, require_tools
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -31,7 +31,7 @@ SETTING = "ratelimit.wsTicketsPerUserPerMinute"
 async def test_root_bans_changes_a_setting_and_reads_the_audit_log(
     tmp_path: Path, postgres: RunningPostgres
 ) -> None:
-    _require_tools()
+    require_tools()
     secret = tmp_path / "password"
     secret.write_text(PASSWORD + "\n")
     with trio.fail_after(90):

@@ -15,13 +15,16 @@ import { ago } from "./roomtools.js";
 
 /** Sign out here: the server revokes this session, the page forgets it. */
 export async function signOut() {
+  // The request takes this session's token now; the page forgets the session at once, so no
+  // other request of this page goes out with a token the server is about to revoke (a 401).
+  const leaving = call("POST", "/api/user/logout");
+  setSession(null);
+  navigate("/signin");
   try {
-    await call("POST", "/api/user/logout");
+    await leaving;
   } catch {
     // signed out here whatever the server says
   }
-  setSession(null);
-  navigate("/signin");
 }
 
 /** A user agent as a person names it: "Chrome on Linux". @param {string} agent */
