@@ -4,8 +4,9 @@ connections across rooms (server memory per connection).
     .venv/bin/python bench/ws_fanout.py [--connections 1000] [--changes 20] [--idle 10000]
 
 Starts ``synctv serve`` as a user does (``api_bench.started_server``; the per-address connection
-cap raised, since every connection comes from 127.0.0.1, and this process's and the server's
-descriptor limit raised to the hard limit). The clients here are deliberately thin: a WebSocket
+cap raised, since every connection comes from 127.0.0.1, the channel's caps raised, since every
+connection is the same account, and this process's and the server's descriptor limit raised to
+the hard limit). The clients here are deliberately thin: a WebSocket
 handshake written by hand and frames parsed by hand on plain Trio sockets, one task per
 connection that reads (none for idle ones), so the client process is not what is measured.
 
@@ -313,6 +314,10 @@ def main() -> None:
     env = {
         "SYNCTV_SERVER_MAX_CONNECTIONS": str(hard - 500),
         "SYNCTV_SERVER_MAX_CONNECTIONS_PER_ADDRESS": str(total + 100),
+        # One account holds every connection: its cap and the room's are raised to fit.
+        "SYNCTV_REALTIME_MAX_CONNECTIONS_PER_USER": str(total),
+        "SYNCTV_REALTIME_MAX_CONNECTIONS_PER_ROOM": str(total),
+        "SYNCTV_REALTIME_MAX_CONNECTIONS": str(total),
     }
     idle_rooms = max(1, math.ceil(args.idle / args.per_room))
     with started_server(args, extra_env=env) as rig:

@@ -12,6 +12,10 @@ sends what the room hub queued for this connection. Either ending ends both.
 Order of a session: send a ``welcome`` snapshot (or, when the client resumes within the replay
 window, nothing: the hub replays what it missed), be present, join the hub's stream from that
 sequence; leave presence and voice however it ends.
+
+Caps: a transport takes the connection's :meth:`RoomSessions.slot` once the caller is admitted
+and holds it until the connection ends; over a cap (per user, per room, per node: the
+``realtime`` config section) the connection is refused with the cap's code.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Final, Protocol
 
 import trio
@@ -34,7 +40,7 @@ from synctv.core.playlists import PlaybackView, PlaylistService, state_json
 from synctv.core.rooms import Access, Caller, RoomService
 from synctv.errors import DomainError
 from synctv.realtime.hub import CLOSE_TOO_SLOW, RoomHub, Subscription, TooFarBehind
-from synctv.realtime.limits import IDLE_SECONDS, Idle, TokenBucket
+from synctv.realtime.limits import IDLE_SECONDS, Cap, ConnectionCaps, Idle, TokenBucket
 from synctv.realtime.presence import Presence, PresenceBook
 from synctv.store.db import DatabaseUnavailable
 
@@ -46,6 +52,7 @@ CLOSE_BAD_MESSAGE: Final = 4400
 CLOSE_UNAUTHENTICATED: Final = 4401
 CLOSE_FORBIDDEN: Final = 4403
 CLOSE_NO_ROOM: Final = 4404
+CLOSE_TOO_MANY: Final = 4429
 HELLO_TIMEOUT_SECONDS: Final = 10.0
 # A resume at most this far behind is replayed; further behind, it gets a fresh snapshot.
 REPLAY_WINDOW_EVENTS: Final = 1000
@@ -56,6 +63,14 @@ CLOSE_FOR: Final = {
     "token_expired": CLOSE_UNAUTHENTICATED,
     "token_revoked": CLOSE_UNAUTHENTICATED,
     "room_not_found": CLOSE_NO_ROOM,
+    errors.CHANNEL_USER_LIMIT: CLOSE_TOO_MANY,
+    errors.CHANNEL_ROOM_LIMIT: CLOSE_TOO_MANY,
+    errors.CHANNEL_NODE_LIMIT: CLOSE_TOO_MANY,
+}
+_CAP_REFUSALS: Final = {
+    "user": (errors.CHANNEL_USER_LIMIT, "you have {} channel connections open already"),
+    "room": (errors.CHANNEL_ROOM_LIMIT, "the room has {} channel connections already"),
+    "node": (errors.CHANNEL_NODE_LIMIT, "this server has {} channel connections; retry later"),
 }
 
 
@@ -111,6 +126,7 @@ class RoomSessions:
         presence: PresenceBook,
         chat: ChatService,
         voice: VoiceSignalling,
+        caps: ConnectionCaps,
     ) -> None:
         self._rooms = rooms
         self._playlists = playlists
@@ -118,6 +134,7 @@ class RoomSessions:
         self._presence = presence
         self._chat = chat
         self._voice = voice
+        self.caps = caps
 
     async def admit(self, caller: Caller, room_id: str) -> Access:
         """The caller's standing in the room, if they may be in its channel (a member, an
@@ -126,6 +143,24 @@ class RoomSessions:
         if access.role is None and not access.permissions:
             raise DomainError(errors.PERMISSION_DENIED, "join the room first")
         return access
+
+    @contextmanager
+    def slot(self, caller: Caller, room_id: str) -> Iterator[None]:
+        """Hold one of the capped connection slots while the block runs; :class:`DomainError`
+        (``channel_*_limit_reached``, counted) when a cap is reached."""
+        refused = self.caps.take(caller.user_id, room_id)
+        if refused is not None:
+            metrics.ROOM_CHANNEL_REFUSED.labels(refused).inc()
+            raise self._cap_error(refused)
+        try:
+            yield
+        finally:
+            self.caps.give_back(caller.user_id, room_id)
+
+    def _cap_error(self, cap: Cap) -> DomainError:
+        limit = {"user": self.caps.per_user, "room": self.caps.per_room, "node": self.caps.total}
+        code, message = _CAP_REFUSALS[cap]
+        return DomainError(code, message.format(limit[cap]), {"limit": limit[cap]})
 
     async def run(
         self, transport: Transport, caller: Caller, access: Access, resume_from: int

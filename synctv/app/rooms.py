@@ -54,6 +54,7 @@ from synctv.metrics import (
     export_snapshot,
 )
 from synctv.realtime.hub import RoomHub
+from synctv.realtime.limits import ConnectionCaps
 from synctv.realtime.presence import PresenceBook
 from synctv.realtime.voice import VoiceSessions
 from synctv.realtime.waiting import RoomWaiter
@@ -116,7 +117,18 @@ async def build(services: Services) -> Feature:
         lambda: services.settings.get(CHAT_MESSAGE_RETENTION_DAYS),
         lambda: services.settings.get(CHAT_MAX_MESSAGES_PER_ROOM),
     )
-    room_sessions = RoomSessions(rooms, playlists, hub, presence, chat, voice)
+    caps = services.config.realtime
+    room_sessions = RoomSessions(
+        rooms,
+        playlists,
+        hub,
+        presence,
+        chat,
+        voice,
+        ConnectionCaps(
+            caps.max_connections_per_user, caps.max_connections_per_room, caps.max_connections
+        ),
+    )
     channel = RoomChannel(room_sessions)
     identity = identity_service(services)  # reads callers' tokens, issues guest tokens
     ice = VoiceIce(
