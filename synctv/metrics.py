@@ -510,6 +510,12 @@ ROOM_CHANNEL_REFUSED = counter(
     "Room channel connections refused at a connection cap (limit: user, room or node)",
     labels=("limit",),
 )
+ROOM_CHANNEL_TERMINATED = counter(
+    "synctv_room_channel_terminated_total",
+    "Room channel connections ended with a termination (reason: kicked, banned, room_deleted,"
+    " access_revoked)",
+    labels=("reason",),
+)
 ROOM_CHANNEL_SLOW_CUT = counter(
     "synctv_room_channel_slow_cut_total",
     "Room channel connections closed (4408) because they could not keep up",

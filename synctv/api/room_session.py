@@ -16,6 +16,14 @@ sequence; leave presence and voice however it ends.
 Caps: a transport takes the connection's :meth:`RoomSessions.slot` once the caller is admitted
 and holds it until the connection ends; over a cap (per user, per room, per node: the
 ``realtime`` config section) the connection is refused with the cap's code.
+
+Termination: the room hub tells :meth:`RoomSessions.room_event` of every event after queueing it
+for the room's connections. A kick, a ban or the room's deletion end the concerned connections
+at once: a ``termination`` is queued behind that event (so the client sees why, in order) and
+the writer closes after sending it. Events that may take someone's access away (they left, their
+role or permissions changed, the room was suspended, made private, given a password, closed to
+guests) make the concerned connections check their access again, in their own task; a
+connection that lost it ends with ``access_revoked``.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 import trio
@@ -43,6 +52,7 @@ from synctv.realtime.hub import CLOSE_TOO_SLOW, RoomHub, Subscription, TooFarBeh
 from synctv.realtime.limits import IDLE_SECONDS, Cap, ConnectionCaps, Idle, TokenBucket
 from synctv.realtime.presence import Presence, PresenceBook
 from synctv.store.db import DatabaseUnavailable
+from synctv.store.rooms import EventRow
 
 log = logging.getLogger("synctv.realtime")
 
@@ -72,6 +82,31 @@ _CAP_REFUSALS: Final = {
     "room": (errors.CHANNEL_ROOM_LIMIT, "the room has {} channel connections already"),
     "node": (errors.CHANNEL_NODE_LIMIT, "this server has {} channel connections; retry later"),
 }
+# Events after which the connections of payload.userId check their access again.
+_RECHECK_MEMBER: Final = frozenset({"member_left", "member_updated"})
+# Events after which every connection of the room checks its access again.
+_RECHECK_ROOM: Final = frozenset(
+    {"room_suspended", "room_updated", "settings_changed", "password_changed"}
+)
+RECHECK_RETRY_SECONDS: Final = 1.0
+
+
+@dataclass(frozen=True)
+class Ending:
+    """A connection's last message (``termination``) and close code, queued by
+    :meth:`RoomSessions.room_event` behind the event that caused it."""
+
+    reason: str
+    message: str
+    code: int
+
+
+@dataclass(eq=False)
+class _Connection:
+    caller: Caller
+    room_id: str
+    subscription: Subscription
+    recheck: trio.Event = field(default_factory=trio.Event)
 
 
 class ChannelClosed(Exception):
@@ -135,6 +170,7 @@ class RoomSessions:
         self._chat = chat
         self._voice = voice
         self.caps = caps
+        self._connections: dict[str, dict[str, _Connection]] = {}  # room -> connection id -> it
 
     async def admit(self, caller: Caller, room_id: str) -> Access:
         """The caller's standing in the room, if they may be in its channel (a member, an
@@ -161,6 +197,57 @@ class RoomSessions:
         limit = {"user": self.caps.per_user, "room": self.caps.per_room, "node": self.caps.total}
         code, message = _CAP_REFUSALS[cap]
         return DomainError(code, message.format(limit[cap]), {"limit": limit[cap]})
+
+    # -- termination ---------------------------------------------------------------------------
+
+    def room_event(self, event: EventRow) -> None:
+        """A room event the hub delivered (and queued for the room's connections): end or
+        re-check the connections it concerns. No awaits (the hub's delivery calls it)."""
+        connections = self._connections.get(event.room_id)
+        if not connections:
+            return
+        payload: dict[str, Any] = event.payload
+        user_id = str(payload.get("userId", ""))
+        concerned = [c for c in connections.values() if c.caller.user_id == user_id]
+        if event.type == "room_deleted":
+            message = "the room was deleted"
+            for connection in list(connections.values()):
+                self._end(connection, Ending("room_deleted", message, CLOSE_NO_ROOM))
+        elif event.type == "member_banned" or (
+            event.type == "member_left" and payload.get("reason") == "banned"
+        ):
+            for connection in concerned:
+                ending = Ending("banned", "you were banned from this room", CLOSE_FORBIDDEN)
+                self._end(connection, ending)
+        elif event.type == "member_left" and payload.get("reason") == "kicked":
+            for connection in concerned:
+                ending = Ending("kicked", "you were removed from this room", CLOSE_FORBIDDEN)
+                self._end(connection, ending)
+        elif event.type in _RECHECK_MEMBER:
+            for connection in concerned:
+                connection.recheck.set()
+        elif event.type in _RECHECK_ROOM:
+            for connection in connections.values():
+                connection.recheck.set()
+
+    def _end(self, connection: _Connection, ending: Ending) -> None:
+        if connection.subscription.end(ending):
+            metrics.ROOM_CHANNEL_TERMINATED.labels(ending.reason).inc()
+
+    async def _keep_checking(self, connection: _Connection) -> None:
+        """Check the connection's access again each time an event asks; end it when lost."""
+        while True:
+            await connection.recheck.wait()
+            connection.recheck = trio.Event()
+            try:
+                await self.admit(connection.caller, connection.room_id)
+            except DomainError as exc:
+                code = CLOSE_FOR.get(exc.error.code, CLOSE_FORBIDDEN)
+                self._end(connection, Ending("access_revoked", exc.message, code))
+                return
+            except DatabaseUnavailable:
+                connection.recheck.set()  # still owed: try again when the database is back
+                await trio.sleep(RECHECK_RETRY_SECONDS)
 
     async def run(
         self, transport: Transport, caller: Caller, access: Access, resume_from: int
@@ -194,6 +281,9 @@ class RoomSessions:
         try:
             async with self._hub.connect(room.id, start) as subscription, trio.open_nursery() as n:
                 self._voice.attach(connection_id, subscription)
+                connection = _Connection(caller, room.id, subscription)
+                self._connections.setdefault(room.id, {})[connection_id] = connection
+                n.start_soon(self._keep_checking, connection)
 
                 async def write_then_stop() -> None:
                     try:
@@ -216,6 +306,10 @@ class RoomSessions:
             )
             await transport.close(CLOSE_BAD_MESSAGE)
         finally:
+            in_room = self._connections.get(room.id, {})
+            in_room.pop(connection_id, None)
+            if not in_room:
+                self._connections.pop(room.id, None)
             self._voice.detach(room.id, connection_id)
             self._presence.leave(room.id, connection_id)
             metrics.ROOM_CHANNEL_CONNECTIONS.dec()
@@ -232,21 +326,28 @@ class RoomSessions:
         return first is not None and time.time() - first <= REPLAY_WINDOW_SECONDS
 
     async def _write(self, transport: Transport, subscription: Subscription) -> None:
-        """Send what the hub queued, in order; on a slow cut, say so and close (4408)."""
+        """Send what the hub queued, in order, up to an :class:`Ending` (then send its
+        termination and close with its code); on a slow cut, say so and close (4408)."""
+        ending = Ending(
+            "too_slow", "the connection could not keep up with the room", CLOSE_TOO_SLOW
+        )
         async with trio.open_nursery() as nursery:
 
             async def frames() -> None:
+                nonlocal ending
                 async for frame in subscription.frames:
+                    if isinstance(frame, Ending):
+                        ending = frame
+                        nursery.cancel_scope.cancel()
+                        return
                     await transport.send_frame(frame)
 
             nursery.start_soon(frames)
             await subscription.cut.wait()
             nursery.cancel_scope.cancel()
-        termination = realtime_pb2.Termination(
-            reason="too_slow", message="the connection could not keep up with the room"
-        )
+        termination = realtime_pb2.Termination(reason=ending.reason, message=ending.message)
         await transport.send(realtime_pb2.ServerMessage(termination=termination))
-        await transport.close(CLOSE_TOO_SLOW)
+        await transport.close(ending.code)
 
     async def _read(
         self, transport: Transport, caller: Caller, room_id: str, connection_id: str

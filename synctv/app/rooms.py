@@ -92,8 +92,9 @@ async def build(services: Services) -> Feature:
     )
 
     def room_event(event: EventRow) -> None:
-        voice.room_event(event)
+        voice.room_event(event)  # voice ends for who may no longer talk
         live_clocks.room_event(event)
+        room_sessions.room_event(event)  # the channel ends for who was kicked, banned, ...
 
     hub = RoomHub(
         services.db,

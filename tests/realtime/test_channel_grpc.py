@@ -128,3 +128,48 @@ async def test_the_channel_over_grpc(tmp_path: Path, postgres: RunningPostgres) 
             assert await call.ended() == grpc.StatusCode.OK
         finally:
             call.close()
+
+
+async def test_caps_and_terminations_over_grpc(tmp_path: Path, postgres: RunningPostgres) -> None:
+    """One cap for both transports (a gRPC stream and a WebSocket count alike); a refusal is the
+    call's RESOURCE_EXHAUSTED with the code; a kick ends the stream with its termination and
+    PERMISSION_DENIED, a deletion with NOT_FOUND (docs/realtime.md, Termination)."""
+    caps = {"max_connections_per_user": 1}
+    async with identity_server(tmp_path, postgres, realtime=caps) as server:
+        owner = await sign_up(server, 2, "owner")
+        member = await sign_up(server, 3, "member")
+        room = (await owner.ok("POST", "/api/rooms", {"name": "g"}))["room"]["id"]
+        await member.ok("PUT", f"/api/rooms/{room}/members/@me")
+        address = grpc_address(server.controller)
+
+        kept, owners = stream(address, member.token, room), stream(address, owner.token, room)
+        try:
+            for call in (kept, owners):
+                call.send(rt.ClientMessage(hello=rt.Hello()))
+                assert (await call.receive()).HasField("welcome")
+            second = stream(address, member.token, room)
+            second.send(rt.ClientMessage(hello=rt.Hello()))
+            try:
+                assert await second.ended() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert second.code == "channel_user_limit_reached"
+            finally:
+                second.close()
+            async with channel(server.base, room, member) as ws:  # the other transport
+                refusal = await receive(ws)
+                assert refusal["error"]["code"] == "channel_user_limit_reached"
+
+            await owner.ok("DELETE", f"/api/rooms/{room}/members/{member.id}", {})
+            while (message := await kept.receive()).WhichOneof("body") == "event":
+                last_event = message.event
+            assert last_event.type == "member_left"
+            assert message.termination.reason == "kicked"
+            assert await kept.ended() == grpc.StatusCode.PERMISSION_DENIED
+
+            await owner.ok("DELETE", f"/api/rooms/{room}")
+            while (message := await owners.receive()).WhichOneof("body") == "event":
+                pass
+            assert message.termination.reason == "room_deleted"
+            assert await owners.ended() == grpc.StatusCode.NOT_FOUND
+        finally:
+            kept.close()
+            owners.close()

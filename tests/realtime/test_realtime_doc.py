@@ -113,3 +113,22 @@ def test_the_connection_caps_are_the_configs_defaults() -> None:
         code = f"channel_{cap}_limit_reached"
         assert room_channel.CLOSE_FOR[code] == room_channel.CLOSE_TOO_MANY
         assert f"`error` `{code}`, close {room_channel.CLOSE_TOO_MANY}" in DOC
+
+
+def test_each_termination_reason_has_its_close_code_and_status() -> None:
+    from synctv.api.grpc.room_channel import STATUS_FOR_CLOSE
+
+    table = DOC.split("## Termination")[1].split("| reason |")[1].split("\n\n")[0]
+    rows = {row.split("|")[1].strip(" `"): row.split("|") for row in table.splitlines()[2:]}
+    assert set(rows) == {"kicked", "banned", "room_deleted", "access_revoked", "too_slow"}
+    closes = {
+        "kicked": room_channel.CLOSE_FORBIDDEN,
+        "banned": room_channel.CLOSE_FORBIDDEN,
+        "room_deleted": room_channel.CLOSE_NO_ROOM,
+        "access_revoked": room_channel.CLOSE_FORBIDDEN,
+        "too_slow": hub.CLOSE_TOO_SLOW,
+    }
+    for reason, code in closes.items():
+        close, status = rows[reason][3].strip(), rows[reason][4].strip()
+        assert close.startswith(str(code)), reason
+        assert status.startswith(f"`{STATUS_FOR_CLOSE[code].name}`"), reason

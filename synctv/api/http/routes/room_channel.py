@@ -12,8 +12,9 @@ closes a connection that sent nothing for 300 s.
 
 Refusals after the handshake close the connection with an application code: 4401 not signed in,
 4403 not allowed, 4404 no such room, 4429 a connection cap reached, 4400 a protocol error (no
-hello, a bad first message), 4408 too slow to keep up; a kick, a ban or the room's deletion are sent as ``termination``
-first (their events reach the connection through the hub).
+hello, a bad first message), 4408 too slow to keep up; a kick, a ban, the room's deletion or a
+lost access are sent as ``termination`` first (their events reach the connection through the
+hub), then closed 4403 or 4404.
 """
 
 from __future__ import annotations
