@@ -23,7 +23,10 @@ at once: a ``termination`` is queued behind that event (so the client sees why, 
 the writer closes after sending it. Events that may take someone's access away (they left, their
 role or permissions changed, the room was suspended, made private, given a password, closed to
 guests) make the concerned connections check their access again, in their own task; a
-connection that lost it ends with ``access_revoked``.
+connection that lost it ends with ``access_revoked``. So does one whose login session was
+revoked (sign-out, "sign out other devices", an account banned, its role or password changed):
+no room event says so, so each connection with a session asks every
+:data:`SESSION_CHECK_SECONDS` (the revocation set, as each request does).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -89,6 +92,8 @@ _RECHECK_ROOM: Final = frozenset(
     {"room_suspended", "room_updated", "settings_changed", "password_changed"}
 )
 RECHECK_RETRY_SECONDS: Final = 1.0
+# How often an open connection asks whether its login session was revoked.
+SESSION_CHECK_SECONDS: Final = 30.0
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,7 @@ class RoomSessions:
         chat: ChatService,
         voice: VoiceSignalling,
         caps: ConnectionCaps,
+        session_revoked: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self._rooms = rooms
         self._playlists = playlists
@@ -170,6 +176,7 @@ class RoomSessions:
         self._chat = chat
         self._voice = voice
         self.caps = caps
+        self._session_revoked = session_revoked
         self._connections: dict[str, dict[str, _Connection]] = {}  # room -> connection id -> it
 
     async def admit(self, caller: Caller, room_id: str) -> Access:
@@ -249,6 +256,24 @@ class RoomSessions:
                 connection.recheck.set()  # still owed: try again when the database is back
                 await trio.sleep(RECHECK_RETRY_SECONDS)
 
+    async def _watch_session(
+        self, connection: _Connection, revoked: Callable[[str], Awaitable[bool]]
+    ) -> None:
+        """End the connection once its login session is revoked (asked periodically; a store
+        that cannot answer leaves the connection as it is until the next time)."""
+        session_id = connection.caller.session_id
+        assert session_id is not None
+        while True:
+            await trio.sleep(SESSION_CHECK_SECONDS)
+            try:
+                if not await revoked(session_id):
+                    continue
+            except DomainError:
+                continue  # dependency_unavailable: ask again next time
+            message = "this session was revoked; sign in again"
+            self._end(connection, Ending("access_revoked", message, CLOSE_UNAUTHENTICATED))
+            return
+
     async def run(
         self, transport: Transport, caller: Caller, access: Access, resume_from: int
     ) -> None:
@@ -284,6 +309,8 @@ class RoomSessions:
                 connection = _Connection(caller, room.id, subscription)
                 self._connections.setdefault(room.id, {})[connection_id] = connection
                 n.start_soon(self._keep_checking, connection)
+                if caller.session_id is not None and self._session_revoked is not None:
+                    n.start_soon(self._watch_session, connection, self._session_revoked)
 
                 async def write_then_stop() -> None:
                     try:

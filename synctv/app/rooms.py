@@ -119,6 +119,7 @@ async def build(services: Services) -> Feature:
         lambda: services.settings.get(CHAT_MAX_MESSAGES_PER_ROOM),
     )
     caps = services.config.realtime
+    identity = identity_service(services)  # reads callers' tokens, issues guest tokens
     room_sessions = RoomSessions(
         rooms,
         playlists,
@@ -129,9 +130,9 @@ async def build(services: Services) -> Feature:
         ConnectionCaps(
             caps.max_connections_per_user, caps.max_connections_per_room, caps.max_connections
         ),
+        session_revoked=identity.session_revoked,
     )
     channel = RoomChannel(room_sessions)
-    identity = identity_service(services)  # reads callers' tokens, issues guest tokens
     ice = VoiceIce(
         rooms,
         services.config.webrtc,

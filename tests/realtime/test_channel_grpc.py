@@ -9,7 +9,10 @@ from pathlib import Path
 
 import grpc
 import pytest
+import trio
+from trio_websocket import ConnectionClosed
 
+from synctv.api import room_session
 from synctv.api.grpc._gen.synctv.v1 import realtime_pb2 as rt
 from tests.support.grpc_client import StreamCall, grpc_address
 from tests.support.identity import identity_server
@@ -172,4 +175,40 @@ async def test_caps_and_terminations_over_grpc(tmp_path: Path, postgres: Running
             assert await owners.ended() == grpc.StatusCode.NOT_FOUND
         finally:
             kept.close()
+            owners.close()
+
+
+async def test_a_revoked_session_ends_its_connections_on_both_transports(
+    tmp_path: Path, postgres: RunningPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No room event says a login session was revoked (sign-out here): each connection asks
+    every 30 s, shrunk to 0.2 s for the test; the connections of that session end with
+    access_revoked (4401 / UNAUTHENTICATED), another account's stay."""
+    monkeypatch.setattr(room_session, "SESSION_CHECK_SECONDS", 0.2)
+    async with identity_server(tmp_path, postgres) as server:
+        owner = await sign_up(server, 2, "owner")
+        member = await sign_up(server, 3, "member")
+        room = (await owner.ok("POST", "/api/rooms", {"name": "g"}))["room"]["id"]
+        await member.ok("PUT", f"/api/rooms/{room}/members/@me")
+        address = grpc_address(server.controller)
+        members, owners = stream(address, member.token, room), stream(address, owner.token, room)
+        try:
+            async with channel(server.base, room, member) as ws:
+                await send(ws, {"hello": {}})
+                assert "welcome" in await receive(ws)
+                for call in (members, owners):
+                    call.send(rt.ClientMessage(hello=rt.Hello()))
+                    assert (await call.receive()).HasField("welcome")
+                await trio.sleep(0.5)  # checked a few times: not revoked, nothing ends
+                await member.ok("POST", "/api/user/logout")
+                assert (await receive(ws))["termination"]["reason"] == "access_revoked"
+                with pytest.raises(ConnectionClosed) as closed:
+                    await receive(ws)
+                assert closed.value.reason.code == 4401
+            assert (await members.receive()).termination.reason == "access_revoked"
+            assert await members.ended() == grpc.StatusCode.UNAUTHENTICATED
+            owners.send(rt.ClientMessage(clock=rt.ClockPing(client_sent=7.0)))
+            assert (await owners.receive()).clock_ack.client_sent == 7.0
+        finally:
+            members.close()
             owners.close()

@@ -132,3 +132,4 @@ def test_each_termination_reason_has_its_close_code_and_status() -> None:
         close, status = rows[reason][3].strip(), rows[reason][4].strip()
         assert close.startswith(str(code)), reason
         assert status.startswith(f"`{STATUS_FOR_CLOSE[code].name}`"), reason
+    assert f"every {int(room_channel.SESSION_CHECK_SECONDS)} s whether it was revoked" in DOC

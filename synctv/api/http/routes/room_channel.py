@@ -117,6 +117,7 @@ class RoomChannel:
                 principal.room_id if principal.role == "guest" else None,
                 socket.client_host,
                 socket.request_id,
+                principal.session_id,
             )
             access = await self._sessions.admit(caller, room_id)
             held.enter_context(self._sessions.slot(caller, room_id))
