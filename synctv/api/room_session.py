@@ -32,6 +32,7 @@ no room event says so, so each connection with a session asks every
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -91,6 +92,7 @@ _RECHECK_MEMBER: Final = frozenset({"member_left", "member_updated"})
 _RECHECK_ROOM: Final = frozenset(
     {"room_suspended", "room_updated", "settings_changed", "password_changed"}
 )
+_CONCERNS_ACCESS: Final = _RECHECK_MEMBER | _RECHECK_ROOM | {"room_deleted", "member_banned"}
 RECHECK_RETRY_SECONDS: Final = 1.0
 # How often an open connection asks whether its login session was revoked.
 SESSION_CHECK_SECONDS: Final = 30.0
@@ -211,8 +213,8 @@ class RoomSessions:
         """A room event the hub delivered (and queued for the room's connections): end or
         re-check the connections it concerns. No awaits (the hub's delivery calls it)."""
         connections = self._connections.get(event.room_id)
-        if not connections:
-            return
+        if not connections or event.type not in _CONCERNS_ACCESS:
+            return  # most events (playback, chat) concern nobody's access: no scan
         payload: dict[str, Any] = event.payload
         user_id = str(payload.get("userId", ""))
         concerned = [c for c in connections.values() if c.caller.user_id == user_id]
@@ -241,38 +243,50 @@ class RoomSessions:
         if connection.subscription.end(ending):
             metrics.ROOM_CHANNEL_TERMINATED.labels(ending.reason).inc()
 
-    async def _keep_checking(self, connection: _Connection) -> None:
-        """Check the connection's access again each time an event asks; end it when lost."""
-        while True:
-            await connection.recheck.wait()
-            connection.recheck = trio.Event()
-            try:
-                await self.admit(connection.caller, connection.room_id)
-            except DomainError as exc:
-                code = CLOSE_FOR.get(exc.error.code, CLOSE_FORBIDDEN)
-                self._end(connection, Ending("access_revoked", exc.message, code))
-                return
-            except DatabaseUnavailable:
-                connection.recheck.set()  # still owed: try again when the database is back
-                await trio.sleep(RECHECK_RETRY_SECONDS)
-
-    async def _watch_session(
-        self, connection: _Connection, revoked: Callable[[str], Awaitable[bool]]
-    ) -> None:
-        """End the connection once its login session is revoked (asked periodically; a store
-        that cannot answer leaves the connection as it is until the next time)."""
+    async def _watch(self, connection: _Connection) -> None:
+        """One task per connection: check its access again each time an event asks, and (with
+        a login session) whether the session was revoked every :data:`SESSION_CHECK_SECONDS`;
+        end the connection when either is lost."""
         session_id = connection.caller.session_id
-        assert session_id is not None
+        revoked = self._session_revoked if session_id is not None else None
+        next_session_check = trio.current_time() + SESSION_CHECK_SECONDS
         while True:
-            await trio.sleep(SESSION_CHECK_SECONDS)
-            try:
-                if not await revoked(session_id):
-                    continue
-            except DomainError:
-                continue  # dependency_unavailable: ask again next time
-            message = "this session was revoked; sign in again"
-            self._end(connection, Ending("access_revoked", message, CLOSE_UNAUTHENTICATED))
-            return
+            with trio.move_on_at(next_session_check if revoked is not None else math.inf):
+                await connection.recheck.wait()
+            ending: Ending | None = None
+            if connection.recheck.is_set():
+                connection.recheck = trio.Event()
+                ending = await self._access_lost(connection)
+            elif revoked is not None and session_id is not None:
+                next_session_check = trio.current_time() + SESSION_CHECK_SECONDS
+                ending = await self._session_lost(session_id, revoked)
+            if ending is not None:
+                self._end(connection, ending)
+                return
+
+    async def _access_lost(self, connection: _Connection) -> Ending | None:
+        """The admission rule again; a database that cannot answer leaves the check owed."""
+        try:
+            await self.admit(connection.caller, connection.room_id)
+        except DomainError as exc:
+            code = CLOSE_FOR.get(exc.error.code, CLOSE_FORBIDDEN)
+            return Ending("access_revoked", exc.message, code)
+        except DatabaseUnavailable:
+            connection.recheck.set()  # still owed: try again when the database is back
+            await trio.sleep(RECHECK_RETRY_SECONDS)
+        return None
+
+    async def _session_lost(
+        self, session_id: str, revoked: Callable[[str], Awaitable[bool]]
+    ) -> Ending | None:
+        """A store that cannot answer leaves the connection as it is until the next time."""
+        try:
+            if not await revoked(session_id):
+                return None
+        except DomainError:
+            return None  # dependency_unavailable: ask again next time
+        message = "this session was revoked; sign in again"
+        return Ending("access_revoked", message, CLOSE_UNAUTHENTICATED)
 
     async def run(
         self, transport: Transport, caller: Caller, access: Access, resume_from: int
@@ -308,9 +322,7 @@ class RoomSessions:
                 self._voice.attach(connection_id, subscription)
                 connection = _Connection(caller, room.id, subscription)
                 self._connections.setdefault(room.id, {})[connection_id] = connection
-                n.start_soon(self._keep_checking, connection)
-                if caller.session_id is not None and self._session_revoked is not None:
-                    n.start_soon(self._watch_session, connection, self._session_revoked)
+                n.start_soon(self._watch, connection)
 
                 async def write_then_stop() -> None:
                     try:
