@@ -404,7 +404,9 @@ def main() -> None:
     )
     parser.add_argument("--database-url", help="a database for the server (default embedded)")
     args = parser.parse_args()
-    with started_server(args) as rig:
+    # Every player is the same account: its connection cap (20 by default) is raised to fit.
+    caps = {"SYNCTV_REALTIME_MAX_CONNECTIONS_PER_USER": str(args.players + 10)}
+    with started_server(args, extra_env=caps) as rig:
         room, token, media = prepare(rig.http_base)
         figures = trio.run(measure, args, rig.http_base, room, token, media)
     print(json.dumps(figures))

@@ -1,23 +1,32 @@
-"""The room channel at scale: one room's playback change reaching N connections, and many idle
-connections across rooms (server memory per connection).
+"""The room channel at scale: one room's playback change reaching N connections, chat sustained
+into that room, and many idle connections across rooms (server memory per connection).
 
-    .venv/bin/python bench/ws_fanout.py [--connections 1000] [--changes 20] [--idle 10000]
+    .venv/bin/python bench/ws_fanout.py [--connections 1000] [--changes 20] [--chat-rate 100]
+        [--chat-seconds 60] [--idle 10000]
 
 Starts ``synctv serve`` as a user does (``api_bench.started_server``; the per-address connection
-cap raised, since every connection comes from 127.0.0.1, and this process's and the server's
-descriptor limit raised to the hard limit). The clients here are deliberately thin: a WebSocket
+cap raised, since every connection comes from 127.0.0.1, the channel's caps raised, since every
+connection is the same account, the chat rate limit per user off, and this process's and the
+server's descriptor limit raised to the hard limit). The clients here are deliberately thin: a WebSocket
 handshake written by hand and frames parsed by hand on plain Trio sockets, one task per
 connection that reads (none for idle ones), so the client process is not what is measured.
 
 1. **Fan-out**: ``--connections`` connections to one room (hello, welcome). A commander on its
    own connection sends ``--changes`` seeks, one at a time; each change's latency per
    connection is from the commander's send to the ``playback_changed`` event's arrival there.
-   Chat is not implemented yet, so only playback fan-out is measured.
-2. **Idle**: ``--idle`` connections spread over rooms of ``--per-room``; the server's RSS before
+2. **Chat**: into the same room, ``--chat-senders`` more connections send ``--chat-rate`` chat
+   messages per second in all (each under the channel's 50 messages/s) for ``--chat-seconds``.
+   Each message's delivery latency is from its send to its ``chat_message`` event's arrival, at
+   ``--chat-sample`` of the connections, which parse every frame; the others drain their sockets
+   and only count the events (a Python client parsing 100,000 frames a second would measure
+   itself). Reported: the latency percentiles, the events missing at the end anywhere, the
+   connections the server closed meanwhile (cut as too slow when their queues stay full), the
+   server's CPU (percent of one core) and RSS over the phase, and this client's CPU.
+3. **Idle**: ``--idle`` connections spread over rooms of ``--per-room``; the server's RSS before
    and with them all open (KiB per connection), and its CPU over ``--idle-seconds`` while they
    sit (the server sends no pings: it should be ~0).
 
-Prints one JSON line. Chat fan-out is missing until chat lands.
+Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import base64
 import json
 import math
 import os
+import re
 import resource
 import struct
 import time
@@ -175,6 +185,138 @@ async def open_many(
     return opened, failed
 
 
+CHAT_MARK = b'"chat_message"'
+CHAT_TEXT = re.compile(rb'"text":\s*"bench (\d+)"')
+
+
+@dataclass
+class ChatRun:
+    sent: dict[int, float] = field(default_factory=dict)  # message k: perf_counter() of its send
+    latencies: list[float] = field(default_factory=list)
+    delivered: int = 0  # chat_message events seen, over every measured connection
+    errors: int = 0  # error messages the senders got (rate_limited, chat_not_stored, ...)
+    expected: int = 0
+    all_in: trio.Event = field(default_factory=trio.Event)
+    closed: int = 0  # measured connections the server closed (4408: could not keep up)
+
+    def seen(self, count: int) -> None:
+        self.delivered += count
+        if self.delivered >= self.expected:
+            self.all_in.set()
+
+
+async def chat_sampled(reader: FrameReader, run: ChatRun) -> None:
+    """A connection that parses every frame: each chat message's latency."""
+    try:
+        while True:
+            payload = await reader.next_text()
+            if CHAT_MARK not in payload:
+                continue
+            now = time.perf_counter()
+            found = CHAT_TEXT.search(payload)
+            if found and (sent := run.sent.get(int(found.group(1)))) is not None:
+                run.latencies.append(now - sent)
+            run.seen(1)
+    except EOFError:
+        run.closed += 1
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+
+
+async def chat_drained(stream: trio.SocketStream, reader: FrameReader, run: ChatRun) -> None:
+    """A connection that only counts chat_message events in the raw bytes (no frame parsing;
+    a mark split across two reads is counted once: the last bytes of a read are kept)."""
+    tail = bytes(reader.buffer)
+    reader.buffer.clear()
+    run.seen(tail.count(CHAT_MARK))
+    tail = tail[-(len(CHAT_MARK) - 1) :]
+    try:
+        while chunk := await stream.receive_some(65536):
+            data = tail + chunk
+            run.seen(data.count(CHAT_MARK))
+            tail = data[-(len(CHAT_MARK) - 1) :]
+        run.closed += 1  # the server closed it
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+
+
+async def chat_sender_reads(reader: FrameReader, run: ChatRun) -> None:
+    try:
+        while True:
+            if (await reader.next_text()).startswith(b'{"error"'):
+                run.errors += 1
+    except (EOFError, trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+
+
+async def chat_send(
+    stream: trio.SocketStream, first: int, step: int, total: int, rate: float, run: ChatRun
+) -> None:
+    """Messages first, first + step, ... each at its time on a common schedule of ``rate``."""
+    began = trio.current_time()
+    for k in range(first, total, step):
+        await trio.sleep_until(began + k / rate)
+        run.sent[k] = time.perf_counter()
+        message = {"opId": f"m{k}", "chat": {"text": f"bench {k}"}}
+        await stream.send_all(text_frame(json.dumps(message)))
+
+
+async def measure_chat(
+    args: argparse.Namespace,
+    port: int,
+    pid: int,
+    token: str,
+    room: str,
+    fan: list[tuple[trio.SocketStream, FrameReader]],
+) -> dict[str, Any]:
+    total = int(args.chat_rate * args.chat_seconds)
+    run = ChatRun(expected=total * len(fan))
+    senders = [await join(port, room, token) for _ in range(args.chat_senders)]
+    sampled = min(args.chat_sample, len(fan))
+    stride = max(1, len(fan) // max(sampled, 1))
+    timed = set(range(0, stride * sampled, stride))  # spread over the room's connections
+    self0 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    async with trio.open_nursery() as nursery:
+        for n, (stream, reader) in enumerate(fan):
+            if n in timed:
+                nursery.start_soon(chat_sampled, reader, run)
+            else:
+                nursery.start_soon(chat_drained, stream, reader, run)
+        for _, reader in senders:
+            nursery.start_soon(chat_sender_reads, reader, run)
+        async with trio.open_nursery() as sending:
+            for n, (stream, _) in enumerate(senders):
+                sending.start_soon(chat_send, stream, n, len(senders), total, args.chat_rate, run)
+        sent_s = time.monotonic() - t0
+        cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+        rss = rss_mb(pid)
+        with trio.move_on_after(30):
+            await run.all_in.wait()
+        nursery.cancel_scope.cancel()
+    self1 = resource.getrusage(resource.RUSAGE_SELF)
+    client_cpu = (self1.ru_utime + self1.ru_stime - self0.ru_utime - self0.ru_stime) / sent_s
+    for stream, _ in senders:
+        await stream.aclose()
+    return {
+        "chat_messages": total,
+        "chat_rate_per_s": round(total / sent_s, 1),
+        "chat_seconds": round(sent_s, 1),
+        "chat_connections": len(fan),
+        "chat_sampled_connections": sampled,
+        "chat_errors": run.errors,
+        "chat_missing": run.expected - run.delivered,
+        "chat_connections_closed": run.closed,
+        "chat_latency_ms_p50": percentile(run.latencies, 0.50),
+        "chat_latency_ms_p95": percentile(run.latencies, 0.95),
+        "chat_latency_ms_p99": percentile(run.latencies, 0.99),
+        "chat_latency_ms_max": percentile(run.latencies, 1.0),
+        "server_cpu_percent_chat": round(cpu * 100, 1),
+        "server_rss_mb_chat": round(rss, 1),
+        "client_cpu_percent_chat": round(client_cpu * 100, 1),
+    }
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -228,6 +370,8 @@ async def measure(
             "server_rss_mb_with_fanout": round(rss_mb(pid), 1),
         }
     )
+    if args.chat_rate > 0 and args.chat_seconds > 0:
+        figures.update(await measure_chat(args, port, pid, token, room, fan))
     for stream, _ in [*fan, (commander, commander_reader)]:
         await stream.aclose()
     await trio.sleep(1.0)
@@ -301,23 +445,33 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=1000, help="fan-out room")
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--gap", type=float, default=0.2, help="seconds between changes")
+    parser.add_argument("--chat-rate", type=float, default=100.0, help="messages/s (0: none)")
+    parser.add_argument("--chat-seconds", type=float, default=60.0)
+    parser.add_argument("--chat-senders", type=int, default=4, help="connections that send")
+    parser.add_argument("--chat-sample", type=int, default=100, help="connections that time")
     parser.add_argument("--idle", type=int, default=10_000)
     parser.add_argument("--per-room", type=int, default=100, help="idle connections per room")
     parser.add_argument("--idle-seconds", type=float, default=5.0)
     parser.add_argument("--database-url", help="a database for the server (default embedded)")
     args = parser.parse_args()
     hard = raise_fd_limit()
-    total = args.connections + args.idle + 100
+    total = args.connections + args.idle + args.chat_senders + 100
     if total * 1.05 > hard:
         raise SystemExit(f"{total} connections need a descriptor limit above {hard}")
     env = {
         "SYNCTV_SERVER_MAX_CONNECTIONS": str(hard - 500),
         "SYNCTV_SERVER_MAX_CONNECTIONS_PER_ADDRESS": str(total + 100),
+        # One account holds every connection: its cap and the room's are raised to fit.
+        "SYNCTV_REALTIME_MAX_CONNECTIONS_PER_USER": str(total),
+        "SYNCTV_REALTIME_MAX_CONNECTIONS_PER_ROOM": str(total),
+        "SYNCTV_REALTIME_MAX_CONNECTIONS": str(total),
     }
     idle_rooms = max(1, math.ceil(args.idle / args.per_room))
     with started_server(args, extra_env=env) as rig:
         if idle_rooms >= 10:
             set_setting(rig, "server.maxRoomsPerUser", str(idle_rooms + 10))
+        if args.chat_rate > 0:  # one account sends it all: measured is fan-out, not the limit
+            set_setting(rig, "ratelimit.chatMessagesPerUserPerSecond", "0")
         token, room, rooms = prepare(rig.http_base, idle_rooms)
         port = int(rig.http_base.rsplit(":", 1)[1])
         figures = trio.run(measure, args, port, rig.pid, token, room, rooms)

@@ -321,6 +321,16 @@ class GrpcConfig(_Section):
     enable_reflection: bool = False
 
 
+class RealtimeConfig(_Section):
+    """The realtime room channel (docs/realtime.md, Limits): connections on this node, WebSocket
+    and gRPC together. One over a cap is refused (its code, then close 4429)."""
+
+    max_connections_per_user: Annotated[int, Field(ge=1)] = 20
+    max_connections_per_room: Annotated[int, Field(ge=1)] = 2000
+    # All rooms together (about 55 KiB of server memory each when idle: bench/README.md).
+    max_connections: Annotated[int, Field(ge=1)] = 20_000
+
+
 class ClusterConfig(_Section):
     # Multi-node operation is not built yet: true is refused rather than silently ignored.
     enabled: bool = False
@@ -352,6 +362,7 @@ class Config(_Section):
     proxy_slice_cache: ProxySliceCacheConfig = ProxySliceCacheConfig()
     webrtc: WebRTCConfig = WebRTCConfig()
     grpc: GrpcConfig = GrpcConfig()
+    realtime: RealtimeConfig = RealtimeConfig()
     cluster: ClusterConfig = ClusterConfig()
 
     def path(self, relative: Path) -> Path:

@@ -514,6 +514,21 @@ CHAT_NOT_STORED = CHAT.code(
     "The message or its deletion could not be stored, so nobody was sent anything; retry.",
 )  # fmt: skip
 
+# -- the realtime room channel (issue 13) -------------------------------------------------------
+CHANNEL = Area("channel", "The realtime room channel (`/ws/rooms/{room}`, `RoomService/Channel`)")
+CHANNEL_USER_LIMIT = CHANNEL.code(
+    "channel_user_limit_reached", 429, G.RESOURCE_EXHAUSTED,
+    "You have as many channel connections open as realtime.max_connections_per_user allows.",
+)  # fmt: skip
+CHANNEL_ROOM_LIMIT = CHANNEL.code(
+    "channel_room_limit_reached", 503, G.RESOURCE_EXHAUSTED,
+    "The room has as many channel connections as realtime.max_connections_per_room allows.",
+)  # fmt: skip
+CHANNEL_NODE_LIMIT = CHANNEL.code(
+    "channel_node_limit_reached", 503, G.RESOURCE_EXHAUSTED,
+    "This server has as many channel connections as realtime.max_connections allows; retry later.",
+)  # fmt: skip
+
 # -- Voice chat (issue 14) ---------------------------------------------------------------------
 VOICE = Area("voice", "Voice chat (the room channel's `voice_*` messages, room ICE servers)")
 VOICE_DISABLED = VOICE.code(

@@ -505,6 +505,17 @@ ROOM_PLAYBACK_DRIFT = histogram(
 ROOM_CHANNEL_CONNECTIONS = gauge(
     "synctv_room_channel_connections", "Open realtime room channel connections on this node"
 )
+ROOM_CHANNEL_REFUSED = counter(
+    "synctv_room_channel_refused_total",
+    "Room channel connections refused at a connection cap (limit: user, room or node)",
+    labels=("limit",),
+)
+ROOM_CHANNEL_TERMINATED = counter(
+    "synctv_room_channel_terminated_total",
+    "Room channel connections ended with a termination (reason: kicked, banned, room_deleted,"
+    " access_revoked)",
+    labels=("reason",),
+)
 ROOM_CHANNEL_SLOW_CUT = counter(
     "synctv_room_channel_slow_cut_total",
     "Room channel connections closed (4408) because they could not keep up",

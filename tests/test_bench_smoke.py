@@ -178,10 +178,18 @@ def test_sync_drift(fresh_dsn: str) -> None:
 def test_ws_fanout(fresh_dsn: str) -> None:
     figures = run_bench(
         "ws_fanout.py", "--connections", "10", "--changes", "3", "--gap", "0.05",
+        "--chat-rate", "20", "--chat-seconds", "1", "--chat-senders", "2", "--chat-sample", "4",
         "--idle", "20", "--per-room", "10", "--idle-seconds", "0.5", "--database-url", fresh_dsn,
     )  # fmt: skip
     assert figures["fanout_connections"] == 10
     assert figures["fanout_missing"] == 0  # every change reached every connection
     assert figures["fanout_latency_ms_p99"] is not None
+    # Chat: 20 messages reached all 10 connections, 4 of them timed each one.
+    assert (figures["chat_messages"], figures["chat_errors"]) == (20, 0)
+    assert figures["chat_missing"] == 0
+    assert figures["chat_connections_closed"] == 0
+    assert figures["chat_sampled_connections"] == 4
+    assert figures["chat_latency_ms_p99"] is not None
+    assert figures["server_cpu_percent_chat"] > 0
     assert figures["idle_connections"] == 20
     assert figures["idle_still_open"] == 20

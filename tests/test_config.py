@@ -335,3 +335,21 @@ def test_turn_needs_its_secret_and_turn_urls(tmp_path: Path) -> None:
         )
     with pytest.raises(ConfigError, match=r"webrtc\.turn\.ttl_seconds"):
         load_config(None, {"SYNCTV_WEBRTC_TURN_TTL_SECONDS": "5"}, cwd=tmp_path)
+
+
+def test_realtime_connection_caps() -> None:
+    """The room channel's caps (docs/realtime.md, Limits): defaults, environment, at least 1."""
+    caps = load_config(environ={}).realtime
+    assert (caps.max_connections_per_user, caps.max_connections_per_room) == (20, 2000)
+    assert caps.max_connections == 20_000
+    set_env = {
+        "SYNCTV_REALTIME_MAX_CONNECTIONS_PER_USER": "5",
+        "SYNCTV_REALTIME_MAX_CONNECTIONS_PER_ROOM": "50",
+        "SYNCTV_REALTIME_MAX_CONNECTIONS": "500",
+    }
+    caps = load_config(environ=set_env).realtime
+    assert (caps.max_connections_per_user, caps.max_connections_per_room) == (5, 50)
+    assert caps.max_connections == 500
+    with pytest.raises(ConfigError) as refused:
+        load_config(environ={"SYNCTV_REALTIME_MAX_CONNECTIONS_PER_ROOM": "0"})
+    assert refused.value.key == "realtime.max_connections_per_room"

@@ -12,13 +12,32 @@ sends what the room hub queued for this connection. Either ending ends both.
 Order of a session: send a ``welcome`` snapshot (or, when the client resumes within the replay
 window, nothing: the hub replays what it missed), be present, join the hub's stream from that
 sequence; leave presence and voice however it ends.
+
+Caps: a transport takes the connection's :meth:`RoomSessions.slot` once the caller is admitted
+and holds it until the connection ends; over a cap (per user, per room, per node: the
+``realtime`` config section) the connection is refused with the cap's code.
+
+Termination: the room hub tells :meth:`RoomSessions.room_event` of every event after queueing it
+for the room's connections. A kick, a ban or the room's deletion end the concerned connections
+at once: a ``termination`` is queued behind that event (so the client sees why, in order) and
+the writer closes after sending it. Events that may take someone's access away (they left, their
+role or permissions changed, the room was suspended, made private, given a password, closed to
+guests) make the concerned connections check their access again, in their own task; a
+connection that lost it ends with ``access_revoked``. So does one whose login session was
+revoked (sign-out, "sign out other devices", an account banned, its role or password changed):
+no room event says so, so each connection with a session asks every
+:data:`SESSION_CHECK_SECONDS` (the revocation set, as each request does).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 import trio
@@ -34,9 +53,10 @@ from synctv.core.playlists import PlaybackView, PlaylistService, state_json
 from synctv.core.rooms import Access, Caller, RoomService
 from synctv.errors import DomainError
 from synctv.realtime.hub import CLOSE_TOO_SLOW, RoomHub, Subscription, TooFarBehind
-from synctv.realtime.limits import IDLE_SECONDS, Idle, TokenBucket
+from synctv.realtime.limits import IDLE_SECONDS, Cap, ConnectionCaps, Idle, TokenBucket
 from synctv.realtime.presence import Presence, PresenceBook
 from synctv.store.db import DatabaseUnavailable
+from synctv.store.rooms import EventRow
 
 log = logging.getLogger("synctv.realtime")
 
@@ -46,6 +66,7 @@ CLOSE_BAD_MESSAGE: Final = 4400
 CLOSE_UNAUTHENTICATED: Final = 4401
 CLOSE_FORBIDDEN: Final = 4403
 CLOSE_NO_ROOM: Final = 4404
+CLOSE_TOO_MANY: Final = 4429
 HELLO_TIMEOUT_SECONDS: Final = 10.0
 # A resume at most this far behind is replayed; further behind, it gets a fresh snapshot.
 REPLAY_WINDOW_EVENTS: Final = 1000
@@ -56,7 +77,43 @@ CLOSE_FOR: Final = {
     "token_expired": CLOSE_UNAUTHENTICATED,
     "token_revoked": CLOSE_UNAUTHENTICATED,
     "room_not_found": CLOSE_NO_ROOM,
+    errors.CHANNEL_USER_LIMIT: CLOSE_TOO_MANY,
+    errors.CHANNEL_ROOM_LIMIT: CLOSE_TOO_MANY,
+    errors.CHANNEL_NODE_LIMIT: CLOSE_TOO_MANY,
 }
+_CAP_REFUSALS: Final = {
+    "user": (errors.CHANNEL_USER_LIMIT, "you have {} channel connections open already"),
+    "room": (errors.CHANNEL_ROOM_LIMIT, "the room has {} channel connections already"),
+    "node": (errors.CHANNEL_NODE_LIMIT, "this server has {} channel connections; retry later"),
+}
+# Events after which the connections of payload.userId check their access again.
+_RECHECK_MEMBER: Final = frozenset({"member_left", "member_updated"})
+# Events after which every connection of the room checks its access again.
+_RECHECK_ROOM: Final = frozenset(
+    {"room_suspended", "room_updated", "settings_changed", "password_changed"}
+)
+_CONCERNS_ACCESS: Final = _RECHECK_MEMBER | _RECHECK_ROOM | {"room_deleted", "member_banned"}
+RECHECK_RETRY_SECONDS: Final = 1.0
+# How often an open connection asks whether its login session was revoked.
+SESSION_CHECK_SECONDS: Final = 30.0
+
+
+@dataclass(frozen=True)
+class Ending:
+    """A connection's last message (``termination``) and close code, queued by
+    :meth:`RoomSessions.room_event` behind the event that caused it."""
+
+    reason: str
+    message: str
+    code: int
+
+
+@dataclass(eq=False)
+class _Connection:
+    caller: Caller
+    room_id: str
+    subscription: Subscription
+    recheck: trio.Event = field(default_factory=trio.Event)
 
 
 class ChannelClosed(Exception):
@@ -111,6 +168,8 @@ class RoomSessions:
         presence: PresenceBook,
         chat: ChatService,
         voice: VoiceSignalling,
+        caps: ConnectionCaps,
+        session_revoked: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self._rooms = rooms
         self._playlists = playlists
@@ -118,6 +177,9 @@ class RoomSessions:
         self._presence = presence
         self._chat = chat
         self._voice = voice
+        self.caps = caps
+        self._session_revoked = session_revoked
+        self._connections: dict[str, dict[str, _Connection]] = {}  # room -> connection id -> it
 
     async def admit(self, caller: Caller, room_id: str) -> Access:
         """The caller's standing in the room, if they may be in its channel (a member, an
@@ -126,6 +188,105 @@ class RoomSessions:
         if access.role is None and not access.permissions:
             raise DomainError(errors.PERMISSION_DENIED, "join the room first")
         return access
+
+    @contextmanager
+    def slot(self, caller: Caller, room_id: str) -> Iterator[None]:
+        """Hold one of the capped connection slots while the block runs; :class:`DomainError`
+        (``channel_*_limit_reached``, counted) when a cap is reached."""
+        refused = self.caps.take(caller.user_id, room_id)
+        if refused is not None:
+            metrics.ROOM_CHANNEL_REFUSED.labels(refused).inc()
+            raise self._cap_error(refused)
+        try:
+            yield
+        finally:
+            self.caps.give_back(caller.user_id, room_id)
+
+    def _cap_error(self, cap: Cap) -> DomainError:
+        limit = {"user": self.caps.per_user, "room": self.caps.per_room, "node": self.caps.total}
+        code, message = _CAP_REFUSALS[cap]
+        return DomainError(code, message.format(limit[cap]), {"limit": limit[cap]})
+
+    # -- termination ---------------------------------------------------------------------------
+
+    def room_event(self, event: EventRow) -> None:
+        """A room event the hub delivered (and queued for the room's connections): end or
+        re-check the connections it concerns. No awaits (the hub's delivery calls it)."""
+        connections = self._connections.get(event.room_id)
+        if not connections or event.type not in _CONCERNS_ACCESS:
+            return  # most events (playback, chat) concern nobody's access: no scan
+        payload: dict[str, Any] = event.payload
+        user_id = str(payload.get("userId", ""))
+        concerned = [c for c in connections.values() if c.caller.user_id == user_id]
+        if event.type == "room_deleted":
+            message = "the room was deleted"
+            for connection in list(connections.values()):
+                self._end(connection, Ending("room_deleted", message, CLOSE_NO_ROOM))
+        elif event.type == "member_banned" or (
+            event.type == "member_left" and payload.get("reason") == "banned"
+        ):
+            for connection in concerned:
+                ending = Ending("banned", "you were banned from this room", CLOSE_FORBIDDEN)
+                self._end(connection, ending)
+        elif event.type == "member_left" and payload.get("reason") == "kicked":
+            for connection in concerned:
+                ending = Ending("kicked", "you were removed from this room", CLOSE_FORBIDDEN)
+                self._end(connection, ending)
+        elif event.type in _RECHECK_MEMBER:
+            for connection in concerned:
+                connection.recheck.set()
+        elif event.type in _RECHECK_ROOM:
+            for connection in connections.values():
+                connection.recheck.set()
+
+    def _end(self, connection: _Connection, ending: Ending) -> None:
+        if connection.subscription.end(ending):
+            metrics.ROOM_CHANNEL_TERMINATED.labels(ending.reason).inc()
+
+    async def _watch(self, connection: _Connection) -> None:
+        """One task per connection: check its access again each time an event asks, and (with
+        a login session) whether the session was revoked every :data:`SESSION_CHECK_SECONDS`;
+        end the connection when either is lost."""
+        session_id = connection.caller.session_id
+        revoked = self._session_revoked if session_id is not None else None
+        next_session_check = trio.current_time() + SESSION_CHECK_SECONDS
+        while True:
+            with trio.move_on_at(next_session_check if revoked is not None else math.inf):
+                await connection.recheck.wait()
+            ending: Ending | None = None
+            if connection.recheck.is_set():
+                connection.recheck = trio.Event()
+                ending = await self._access_lost(connection)
+            elif revoked is not None and session_id is not None:
+                next_session_check = trio.current_time() + SESSION_CHECK_SECONDS
+                ending = await self._session_lost(session_id, revoked)
+            if ending is not None:
+                self._end(connection, ending)
+                return
+
+    async def _access_lost(self, connection: _Connection) -> Ending | None:
+        """The admission rule again; a database that cannot answer leaves the check owed."""
+        try:
+            await self.admit(connection.caller, connection.room_id)
+        except DomainError as exc:
+            code = CLOSE_FOR.get(exc.error.code, CLOSE_FORBIDDEN)
+            return Ending("access_revoked", exc.message, code)
+        except DatabaseUnavailable:
+            connection.recheck.set()  # still owed: try again when the database is back
+            await trio.sleep(RECHECK_RETRY_SECONDS)
+        return None
+
+    async def _session_lost(
+        self, session_id: str, revoked: Callable[[str], Awaitable[bool]]
+    ) -> Ending | None:
+        """A store that cannot answer leaves the connection as it is until the next time."""
+        try:
+            if not await revoked(session_id):
+                return None
+        except DomainError:
+            return None  # dependency_unavailable: ask again next time
+        message = "this session was revoked; sign in again"
+        return Ending("access_revoked", message, CLOSE_UNAUTHENTICATED)
 
     async def run(
         self, transport: Transport, caller: Caller, access: Access, resume_from: int
@@ -159,6 +320,9 @@ class RoomSessions:
         try:
             async with self._hub.connect(room.id, start) as subscription, trio.open_nursery() as n:
                 self._voice.attach(connection_id, subscription)
+                connection = _Connection(caller, room.id, subscription)
+                self._connections.setdefault(room.id, {})[connection_id] = connection
+                n.start_soon(self._watch, connection)
 
                 async def write_then_stop() -> None:
                     try:
@@ -181,6 +345,10 @@ class RoomSessions:
             )
             await transport.close(CLOSE_BAD_MESSAGE)
         finally:
+            in_room = self._connections.get(room.id, {})
+            in_room.pop(connection_id, None)
+            if not in_room:
+                self._connections.pop(room.id, None)
             self._voice.detach(room.id, connection_id)
             self._presence.leave(room.id, connection_id)
             metrics.ROOM_CHANNEL_CONNECTIONS.dec()
@@ -197,21 +365,28 @@ class RoomSessions:
         return first is not None and time.time() - first <= REPLAY_WINDOW_SECONDS
 
     async def _write(self, transport: Transport, subscription: Subscription) -> None:
-        """Send what the hub queued, in order; on a slow cut, say so and close (4408)."""
+        """Send what the hub queued, in order, up to an :class:`Ending` (then send its
+        termination and close with its code); on a slow cut, say so and close (4408)."""
+        ending = Ending(
+            "too_slow", "the connection could not keep up with the room", CLOSE_TOO_SLOW
+        )
         async with trio.open_nursery() as nursery:
 
             async def frames() -> None:
+                nonlocal ending
                 async for frame in subscription.frames:
+                    if isinstance(frame, Ending):
+                        ending = frame
+                        nursery.cancel_scope.cancel()
+                        return
                     await transport.send_frame(frame)
 
             nursery.start_soon(frames)
             await subscription.cut.wait()
             nursery.cancel_scope.cancel()
-        termination = realtime_pb2.Termination(
-            reason="too_slow", message="the connection could not keep up with the room"
-        )
+        termination = realtime_pb2.Termination(reason=ending.reason, message=ending.message)
         await transport.send(realtime_pb2.ServerMessage(termination=termination))
-        await transport.close(CLOSE_TOO_SLOW)
+        await transport.close(ending.code)
 
     async def _read(
         self, transport: Transport, caller: Caller, room_id: str, connection_id: str

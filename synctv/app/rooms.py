@@ -54,6 +54,7 @@ from synctv.metrics import (
     export_snapshot,
 )
 from synctv.realtime.hub import RoomHub
+from synctv.realtime.limits import ConnectionCaps
 from synctv.realtime.presence import PresenceBook
 from synctv.realtime.voice import VoiceSessions
 from synctv.realtime.waiting import RoomWaiter
@@ -91,8 +92,9 @@ async def build(services: Services) -> Feature:
     )
 
     def room_event(event: EventRow) -> None:
-        voice.room_event(event)
+        voice.room_event(event)  # voice ends for who may no longer talk
         live_clocks.room_event(event)
+        room_sessions.room_event(event)  # the channel ends for who was kicked, banned, ...
 
     hub = RoomHub(
         services.db,
@@ -116,9 +118,21 @@ async def build(services: Services) -> Feature:
         lambda: services.settings.get(CHAT_MESSAGE_RETENTION_DAYS),
         lambda: services.settings.get(CHAT_MAX_MESSAGES_PER_ROOM),
     )
-    room_sessions = RoomSessions(rooms, playlists, hub, presence, chat, voice)
-    channel = RoomChannel(room_sessions)
+    caps = services.config.realtime
     identity = identity_service(services)  # reads callers' tokens, issues guest tokens
+    room_sessions = RoomSessions(
+        rooms,
+        playlists,
+        hub,
+        presence,
+        chat,
+        voice,
+        ConnectionCaps(
+            caps.max_connections_per_user, caps.max_connections_per_room, caps.max_connections
+        ),
+        session_revoked=identity.session_revoked,
+    )
+    channel = RoomChannel(room_sessions)
     ice = VoiceIce(
         rooms,
         services.config.webrtc,

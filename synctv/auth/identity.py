@@ -449,6 +449,11 @@ class IdentityService:
             await self._check_not_revoked(claims.session_id)
         return claims
 
+    async def session_revoked(self, session_id: str) -> bool:
+        """Whether the session was revoked since (the room channel asks while it stays open);
+        ``dependency_unavailable`` when the store cannot say."""
+        return await _stored(self._state.get(_REVOKED_KEY + session_id)) is not None
+
     async def _check_not_revoked(self, session_id: str) -> None:
         # Fails closed: a revoked token must not pass while Redis is away.
         revoked = await _stored(self._state.get(_REVOKED_KEY + session_id))

@@ -78,6 +78,7 @@ class Caller:
     guest_room: str | None = None
     address: str | None = None
     request_id: str | None = None
+    session_id: str | None = None  # the login session of an access token (None: guests, tests)
 
     @property
     def platform_admin(self) -> bool:

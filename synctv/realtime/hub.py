@@ -66,10 +66,26 @@ class Subscription:
     start: int = 0  # events up to this sequence were sent another way (snapshot, replay)
     cut: trio.Event = field(default_factory=trio.Event)
     full_since: float | None = None
+    ending: Any = None  # what end() queued last: nothing is queued after it
+
+    def end(self, ending: Any) -> bool:
+        """Queue ``ending`` behind what is queued, and nothing after it (the connection's writer
+        sends the queue up to it, then ends the connection); False when it was ended or cut
+        already."""
+        if self.ending is not None or self.cut.is_set():
+            return False
+        self.ending = ending
+        try:
+            self._send.send_nowait(ending)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass  # the connection is leaving anyway
+        return True
 
     def offer(self, frame: Any, now: float) -> bool:
         """Queue a frame; False (not queued) once the connection has been full past the
-        deadline, or holds :data:`MAX_QUEUED_FRAMES`."""
+        deadline, or holds :data:`MAX_QUEUED_FRAMES`. Once ended, nothing more is queued."""
+        if self.ending is not None:
+            return True
         waiting = self.frames.statistics().current_buffer_used
         if waiting < QUEUE_FRAMES:
             self.full_since = None
@@ -125,7 +141,8 @@ class RoomHub:
         self._encode = encode
         self._clock = clock
         self._on_slow = on_slow
-        # Told of each event once, as it is delivered (voice ends when a room turns it off).
+        # Told of each event once, as it is delivered, after it was queued for the room's
+        # connections (voice ends when a room turns it off; a kick ends the member's channel).
         self._on_event = on_event
         self._rooms: dict[str, _Room] = {}
         self._dirty: set[str] = set()
@@ -265,7 +282,9 @@ class RoomHub:
                 continue
             frame = self._encode(event)
             for subscription in list(room.subscriptions):
-                if subscription.cut.is_set() or event.seq <= subscription.start:
+                if subscription.cut.is_set() or subscription.ending is not None:
+                    continue
+                if event.seq <= subscription.start:
                     continue
                 if not subscription.offer(frame, now):
                     subscription.cut.set()

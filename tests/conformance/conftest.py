@@ -1,5 +1,7 @@
-"""One server for the server-side conformance module, started in a thread (see
-tests/support/threaded_server.py), with three accounts: an owner, a member and a visitor."""
+"""One server per server-side conformance module, started in a thread (see
+tests/support/threaded_server.py), with three accounts: an owner, a member and a visitor. A
+module may set ``SERVER_SECTIONS`` (config sections over the test defaults), e.g. shrunk
+connection caps."""
 
 from __future__ import annotations
 
@@ -20,9 +22,14 @@ MANY_ROOMS = ("server.maxRoomsPerUser", "10000")
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, postgres: RunningPostgres) -> Iterator[Site]:
+def site(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres: RunningPostgres,
+) -> Iterator[Site]:
     data_dir = tmp_path_factory.mktemp("conformance") / "data"
-    config = server_config(data_dir, postgres.create_database())
+    sections = getattr(request.module, "SERVER_SECTIONS", {})
+    config = server_config(data_dir, postgres.create_database(), **sections)
     with server_in_thread(config) as running:
 
         async def accounts() -> list[Account]:
@@ -41,4 +48,4 @@ def site(tmp_path_factory: pytest.TempPathFactory, postgres: RunningPostgres) ->
                     await client.aclose()
 
         owner, member, visitor = trio.run(accounts)
-        yield Site(running.base, owner, member, visitor)
+        yield Site(running.base, owner, member, visitor, data_dir)

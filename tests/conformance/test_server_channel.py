@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import httpx
 import pytest
 import trio
+from trio_websocket import WebSocketConnection
 
 from synctv.api import room_session as room_channel
 from synctv.realtime import hub as hub_module
@@ -27,6 +29,7 @@ from tests.support.channel import (
     silent,
     slow_channel,
 )
+from tests.support.cli import synctv
 
 pytestmark = pytest.mark.slow
 
@@ -510,3 +513,125 @@ async def test_a_connection_that_cannot_keep_up_is_terminated_4408(
         assert message["termination"]["reason"] == "too_slow"
         assert set(bodies[:-1]) == {"event"}
         assert await closed_with(ws) == 4408
+
+
+async def _in_room(ws: WebSocketConnection) -> None:
+    await hello(ws)
+    await receive_body(ws, "welcome")
+
+
+async def _event_then_termination(ws: WebSocketConnection, event_type: str) -> dict[str, Any]:
+    """Events until ``event_type`` (which must come), then the termination (returned), then
+    nothing but the close."""
+    with trio.fail_after(10):
+        while (await receive_body(ws, "event"))["type"] != event_type:
+            pass
+    termination = await receive_body(ws, "termination")
+    assert set(termination) == {"reason", "message"}
+    assert termination["message"]
+    return termination
+
+
+async def _stays(ws: WebSocketConnection, n: float) -> None:
+    """The connection is still served: a clock answered (events on the way are skipped)."""
+    await send(ws, {"clock": {"clientSent": n}})
+    with trio.fail_after(10):
+        while "clockAck" not in (message := await receive(ws)):
+            assert "termination" not in message, message
+    assert message["clockAck"]["clientSent"] == n
+
+
+async def test_a_kicked_member_gets_termination_kicked_then_4403(site: Site) -> None:
+    room, _ = await room_with_media(site.base, site.owner, site.member)
+    async with (
+        channel(site.base, room, site.owner.token) as owner,
+        channel(site.base, room, site.member.token) as member,
+        channel(site.base, room, site.member.token) as member_too,
+    ):
+        for ws in (owner, member, member_too):
+            await _in_room(ws)
+        await site.owner.ok(site.base, "DELETE", f"/api/rooms/{room}/members/{site.member.id}", {})
+        for ws in (member, member_too):  # every connection of theirs
+            assert (await _event_then_termination(ws, "member_left"))["reason"] == "kicked"
+            assert await closed_with(ws) == 4403
+        await _stays(owner, 1.0)
+
+
+async def test_a_banned_member_gets_termination_banned_then_4403(site: Site) -> None:
+    room, _ = await room_with_media(site.base, site.owner, site.member)
+    async with (
+        channel(site.base, room, site.owner.token) as owner,
+        channel(site.base, room, site.member.token) as member,
+    ):
+        for ws in (owner, member):
+            await _in_room(ws)
+        await site.owner.ok(site.base, "PUT", f"/api/rooms/{room}/bans/{site.member.id}", {})
+        assert (await _event_then_termination(member, "member_left"))["reason"] == "banned"
+        assert await closed_with(member) == 4403
+        await _stays(owner, 2.0)
+    async with channel(site.base, room, site.member.token) as again:
+        assert (await refused(again))[1] in {4403, 4404}
+
+
+async def test_a_deleted_room_ends_every_connection_room_deleted_4404(site: Site) -> None:
+    room, _ = await room_with_media(site.base, site.owner, site.member)
+    other, _ = await room_with_media(site.base, site.owner, site.member)
+    async with (
+        channel(site.base, room, site.owner.token) as owner,
+        channel(site.base, room, site.member.token) as member,
+        channel(site.base, other, site.member.token) as elsewhere,
+    ):
+        for ws in (owner, member, elsewhere):
+            await _in_room(ws)
+        await site.owner.ok(site.base, "DELETE", f"/api/rooms/{room}")
+        for ws in (owner, member):
+            termination = await _event_then_termination(ws, "room_deleted")
+            assert termination["reason"] == "room_deleted"
+            assert await closed_with(ws) == 4404
+        await _stays(elsewhere, 3.0)  # another room's connection is not concerned
+
+
+async def test_leaving_from_elsewhere_revokes_access_4403(site: Site) -> None:
+    """The member leaves over REST (another device): their channel loses its access."""
+    room, _ = await room_with_media(site.base, site.owner, site.member)
+    async with (
+        channel(site.base, room, site.owner.token) as owner,
+        channel(site.base, room, site.member.token) as member,
+    ):
+        for ws in (owner, member):
+            await _in_room(ws)
+        await site.member.ok(site.base, "DELETE", f"/api/rooms/{room}/members/@me")
+        termination = await _event_then_termination(member, "member_left")
+        assert termination["reason"] == "access_revoked"
+        assert await closed_with(member) == 4403
+        await _stays(owner, 4.0)
+
+
+async def test_a_permission_change_that_leaves_access_keeps_the_connection(site: Site) -> None:
+    """member_updated makes the member's connections check again; a member who keeps a role
+    keeps the channel (nothing is ended without a lost access)."""
+    room, _ = await room_with_media(site.base, site.owner, site.member)
+    async with channel(site.base, room, site.member.token) as member:
+        await _in_room(member)
+        body = {"role": "member", "added": [], "removed": ["send_chat_messages"]}
+        await site.owner.ok(site.base, "PATCH", f"/api/rooms/{room}/members/{site.member.id}", body)
+        while (await receive_body(member, "event"))["type"] != "member_updated":
+            pass
+        await trio.sleep(0.3)  # the re-check runs
+        await _stays(member, 5.0)
+
+
+async def test_a_suspended_room_revokes_access_4403(site: Site) -> None:
+    room, _ = await room_with_media(site.base, site.owner, site.member)
+    async with (
+        channel(site.base, room, site.owner.token) as owner,
+        channel(site.base, room, site.member.token) as member,
+    ):
+        for ws in (owner, member):
+            await _in_room(ws)
+        code, _, err = await synctv(site.data_dir, "admin", "room", "ban", room, "--reason", "x")
+        assert code == 0, err
+        for ws in (owner, member):  # neither is a platform administrator
+            termination = await _event_then_termination(ws, "room_suspended")
+            assert termination["reason"] == "access_revoked"
+            assert await closed_with(ws) == 4403

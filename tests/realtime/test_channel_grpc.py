@@ -9,7 +9,10 @@ from pathlib import Path
 
 import grpc
 import pytest
+import trio
+from trio_websocket import ConnectionClosed
 
+from synctv.api import room_session
 from synctv.api.grpc._gen.synctv.v1 import realtime_pb2 as rt
 from tests.support.grpc_client import StreamCall, grpc_address
 from tests.support.identity import identity_server
@@ -128,3 +131,84 @@ async def test_the_channel_over_grpc(tmp_path: Path, postgres: RunningPostgres) 
             assert await call.ended() == grpc.StatusCode.OK
         finally:
             call.close()
+
+
+async def test_caps_and_terminations_over_grpc(tmp_path: Path, postgres: RunningPostgres) -> None:
+    """One cap for both transports (a gRPC stream and a WebSocket count alike); a refusal is the
+    call's RESOURCE_EXHAUSTED with the code; a kick ends the stream with its termination and
+    PERMISSION_DENIED, a deletion with NOT_FOUND (docs/realtime.md, Termination)."""
+    caps = {"max_connections_per_user": 1}
+    async with identity_server(tmp_path, postgres, realtime=caps) as server:
+        owner = await sign_up(server, 2, "owner")
+        member = await sign_up(server, 3, "member")
+        room = (await owner.ok("POST", "/api/rooms", {"name": "g"}))["room"]["id"]
+        await member.ok("PUT", f"/api/rooms/{room}/members/@me")
+        address = grpc_address(server.controller)
+
+        kept, owners = stream(address, member.token, room), stream(address, owner.token, room)
+        try:
+            for call in (kept, owners):
+                call.send(rt.ClientMessage(hello=rt.Hello()))
+                assert (await call.receive()).HasField("welcome")
+            second = stream(address, member.token, room)
+            second.send(rt.ClientMessage(hello=rt.Hello()))
+            try:
+                assert await second.ended() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert second.code == "channel_user_limit_reached"
+            finally:
+                second.close()
+            async with channel(server.base, room, member) as ws:  # the other transport
+                refusal = await receive(ws)
+                assert refusal["error"]["code"] == "channel_user_limit_reached"
+
+            await owner.ok("DELETE", f"/api/rooms/{room}/members/{member.id}", {})
+            while (message := await kept.receive()).WhichOneof("body") == "event":
+                last_event = message.event
+            assert last_event.type == "member_left"
+            assert message.termination.reason == "kicked"
+            assert await kept.ended() == grpc.StatusCode.PERMISSION_DENIED
+
+            await owner.ok("DELETE", f"/api/rooms/{room}")
+            while (message := await owners.receive()).WhichOneof("body") == "event":
+                pass
+            assert message.termination.reason == "room_deleted"
+            assert await owners.ended() == grpc.StatusCode.NOT_FOUND
+        finally:
+            kept.close()
+            owners.close()
+
+
+async def test_a_revoked_session_ends_its_connections_on_both_transports(
+    tmp_path: Path, postgres: RunningPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No room event says a login session was revoked (sign-out here): each connection asks
+    every 30 s, shrunk to 0.2 s for the test; the connections of that session end with
+    access_revoked (4401 / UNAUTHENTICATED), another account's stay."""
+    monkeypatch.setattr(room_session, "SESSION_CHECK_SECONDS", 0.2)
+    async with identity_server(tmp_path, postgres) as server:
+        owner = await sign_up(server, 2, "owner")
+        member = await sign_up(server, 3, "member")
+        room = (await owner.ok("POST", "/api/rooms", {"name": "g"}))["room"]["id"]
+        await member.ok("PUT", f"/api/rooms/{room}/members/@me")
+        address = grpc_address(server.controller)
+        members, owners = stream(address, member.token, room), stream(address, owner.token, room)
+        try:
+            async with channel(server.base, room, member) as ws:
+                await send(ws, {"hello": {}})
+                assert "welcome" in await receive(ws)
+                for call in (members, owners):
+                    call.send(rt.ClientMessage(hello=rt.Hello()))
+                    assert (await call.receive()).HasField("welcome")
+                await trio.sleep(0.5)  # checked a few times: not revoked, nothing ends
+                await member.ok("POST", "/api/user/logout")
+                assert (await receive(ws))["termination"]["reason"] == "access_revoked"
+                with pytest.raises(ConnectionClosed) as closed:
+                    await receive(ws)
+                assert closed.value.reason.code == 4401
+            assert (await members.receive()).termination.reason == "access_revoked"
+            assert await members.ended() == grpc.StatusCode.UNAUTHENTICATED
+            owners.send(rt.ClientMessage(clock=rt.ClockPing(client_sent=7.0)))
+            assert (await owners.receive()).clock_ack.client_sent == 7.0
+        finally:
+            members.close()
+            owners.close()

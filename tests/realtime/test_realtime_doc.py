@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from synctv.api import room_session as room_channel
+from synctv.config import RealtimeConfig
 from synctv.realtime import hub, limits, sync
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +49,7 @@ def test_close_codes_and_limits() -> None:
         room_channel.CLOSE_FORBIDDEN,
         room_channel.CLOSE_NO_ROOM,
         room_channel.CLOSE_BAD_MESSAGE,
+        room_channel.CLOSE_TOO_MANY,
         hub.CLOSE_TOO_SLOW,
     ):
         assert f"| {code} |" in DOC
@@ -97,3 +99,37 @@ def test_the_grpc_status_table_is_the_codes() -> None:
     for code, status in STATUS_FOR_CLOSE.items():
         label = f"{code} (idle)" if code == 1001 else str(code)
         assert f"| {label} | `{status.name}` |" in DOC
+
+
+def test_the_connection_caps_are_the_configs_defaults() -> None:
+    caps = RealtimeConfig()
+    for key, value in (
+        ("max_connections_per_user", caps.max_connections_per_user),
+        ("max_connections_per_room", caps.max_connections_per_room),
+        ("max_connections", caps.max_connections),
+    ):
+        assert f"`realtime.{key}` ({value:,})" in DOC, key
+    for cap in ("user", "room", "node"):
+        code = f"channel_{cap}_limit_reached"
+        assert room_channel.CLOSE_FOR[code] == room_channel.CLOSE_TOO_MANY
+        assert f"`error` `{code}`, close {room_channel.CLOSE_TOO_MANY}" in DOC
+
+
+def test_each_termination_reason_has_its_close_code_and_status() -> None:
+    from synctv.api.grpc.room_channel import STATUS_FOR_CLOSE
+
+    table = DOC.split("## Termination")[1].split("| reason |")[1].split("\n\n")[0]
+    rows = {row.split("|")[1].strip(" `"): row.split("|") for row in table.splitlines()[2:]}
+    assert set(rows) == {"kicked", "banned", "room_deleted", "access_revoked", "too_slow"}
+    closes = {
+        "kicked": room_channel.CLOSE_FORBIDDEN,
+        "banned": room_channel.CLOSE_FORBIDDEN,
+        "room_deleted": room_channel.CLOSE_NO_ROOM,
+        "access_revoked": room_channel.CLOSE_FORBIDDEN,
+        "too_slow": hub.CLOSE_TOO_SLOW,
+    }
+    for reason, code in closes.items():
+        close, status = rows[reason][3].strip(), rows[reason][4].strip()
+        assert close.startswith(str(code)), reason
+        assert status.startswith(f"`{STATUS_FOR_CLOSE[code].name}`"), reason
+    assert f"every {int(room_channel.SESSION_CHECK_SECONDS)} s whether it was revoked" in DOC

@@ -12,6 +12,7 @@ import struct
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -113,6 +114,7 @@ class Site:
     owner: Account
     member: Account
     visitor: Account
+    data_dir: Path  # for the admin CLI (management socket)
 
 
 async def room_with_media(base: str, owner: Account, member: Account | None) -> tuple[str, str]:

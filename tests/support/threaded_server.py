@@ -8,7 +8,9 @@ any client would.
 
 from __future__ import annotations
 
+import faulthandler
 import queue
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,4 +58,6 @@ def server_in_thread(config: Config) -> Iterator[ThreadedServer]:
     finally:
         trio.from_thread.run_sync(stop.set, trio_token=token)
         thread.join(timeout=30)
+        if thread.is_alive():  # say where it is stuck
+            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         assert not thread.is_alive(), "the server thread did not stop"

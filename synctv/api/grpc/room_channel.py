@@ -11,6 +11,7 @@ writer are two Trio tasks, as on the WebSocket.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from typing import Any, Final
 
 import trio
@@ -29,6 +30,7 @@ from synctv.api.room_session import (
     CLOSE_FORBIDDEN,
     CLOSE_IDLE,
     CLOSE_NO_ROOM,
+    CLOSE_TOO_MANY,
     CLOSE_UNAUTHENTICATED,
     ChannelClosed,
     RoomSessions,
@@ -44,6 +46,7 @@ STATUS_FOR_CLOSE: Final = {
     CLOSE_UNAUTHENTICATED: Status.UNAUTHENTICATED,
     CLOSE_FORBIDDEN: Status.PERMISSION_DENIED,
     CLOSE_NO_ROOM: Status.NOT_FOUND,
+    CLOSE_TOO_MANY: Status.RESOURCE_EXHAUSTED,
     CLOSE_TOO_SLOW: Status.RESOURCE_EXHAUSTED,
     CLOSE_IDLE: Status.DEADLINE_EXCEEDED,
 }
@@ -103,6 +106,10 @@ class RoomChannelRpc:
         await trio_asyncio.trio_as_aio(self._serve)(stream)
 
     async def _serve(self, stream: Any) -> None:
+        with ExitStack() as held:  # the connection's slot, once admitted
+            await self._serve_held(stream, held)
+
+    async def _serve_held(self, stream: Any, held: ExitStack) -> None:
         metadata = {
             str(key): str(value)
             for key, value in (stream.metadata or {}).items()
@@ -120,6 +127,7 @@ class RoomChannelRpc:
             if caller.guest_room is not None and caller.guest_room != room_id:
                 raise DomainError(errors.UNAUTHENTICATED, "this token is for another room")
             access = await self._sessions.admit(caller, room_id)
+            held.enter_context(self._sessions.slot(caller, room_id))
         except DomainError as exc:
             raise grpc_error(exc) from None
         transport = GrpcTransport(stream)

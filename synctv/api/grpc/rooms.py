@@ -115,7 +115,13 @@ class RoomServicer(room_grpc.RoomServiceBase):
         claims = await self._authenticate(token)
         if claims.type == "guest":
             return Caller(claims.user_id, "guest", claims.room_id, context.peer)
-        return Caller(claims.user_id, _global_role(claims.role), None, context.peer)
+        return Caller(
+            claims.user_id,
+            _global_role(claims.role),
+            None,
+            context.peer,
+            session_id=claims.session_id or None,
+        )
 
     # -- rooms ---------------------------------------------------------------------------------
 

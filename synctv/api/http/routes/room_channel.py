@@ -11,13 +11,15 @@ check fails with it on); clients report every 2 s, which keeps NATs open, and th
 closes a connection that sent nothing for 300 s.
 
 Refusals after the handshake close the connection with an application code: 4401 not signed in,
-4403 not allowed, 4404 no such room, 4400 a protocol error (no hello, a bad first message),
-4408 too slow to keep up; a kick, a ban or the room's deletion are sent as ``termination``
-first (their events reach the connection through the hub).
+4403 not allowed, 4404 no such room, 4429 a connection cap reached, 4400 a protocol error (no
+hello, a bad first message), 4408 too slow to keep up; a kick, a ban, the room's deletion or a
+lost access are sent as ``termination`` first (their events reach the connection through the
+hub), then closed 4403 or 4404.
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Annotated, Any
 
 import trio
@@ -94,6 +96,10 @@ class RoomChannel:
         return WebSocketRoute("/ws/rooms/{room_id}", self.serve, "room_channel")
 
     async def serve(self, socket: WebSocket) -> None:
+        with ExitStack() as held:  # the connection's slot, once admitted
+            await self._serve(socket, held)
+
+    async def _serve(self, socket: WebSocket, held: ExitStack) -> None:
         room_id = socket.path_params["room_id"]
         # The channel's own bound (docs/realtime.md: 64 KiB, close 1009), below the server's
         # general WebSocket one; the socket closes with 1009 itself.
@@ -111,8 +117,10 @@ class RoomChannel:
                 principal.room_id if principal.role == "guest" else None,
                 socket.client_host,
                 socket.request_id,
+                principal.session_id,
             )
             access = await self._sessions.admit(caller, room_id)
+            held.enter_context(self._sessions.slot(caller, room_id))
         except DomainError as exc:
             await self._refuse(socket, exc, offered)
             return
