@@ -145,7 +145,9 @@ async def test_the_running_server_emits_exactly_the_declared_metrics(
     family is declared with the same type, help and labels, and each declaration is emitted."""
     config = server_config(tmp_path / "data", fresh_dsn)
     async with running_server(config) as server, httpx.AsyncClient() as client:
-        await client.get(url(server.addresses.http, "/no/such/route"))  # one labelled sample
+        await client.get(
+            url(server.addresses.http, "/api/no/such/route")
+        )  # a 404 (other paths are the web client's)
         response = await client.get(url(server.addresses.metrics, "/metrics"))
     assert response.status_code == 200
     families = {family.name: family for family in text_string_to_metric_families(response.text)}
