@@ -163,7 +163,7 @@ async def nothing(rig: Rig) -> None:
 Trigger = Callable[[Rig], Awaitable[object]]
 # (task counted, what is patched to raise once, how it is triggered)
 BOUNDARIES: list[tuple[str, tuple[Any, str], Trigger]] = [
-    ("http_request", (asgi.Router, "match"), http_get),
+    ("http_request", (asgi.Router, "find"), http_get),  # every request passes through find
     ("http_connection", (http_server, "_Connection"), http_get),
     ("stun_datagram", (StunServer, "respond"), stun_request),
     ("stream_task", (HlsSegmenter, "run_stream"), second_stream),
