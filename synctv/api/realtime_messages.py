@@ -9,6 +9,7 @@ instead of having them silently ignored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from google.protobuf import json_format
@@ -57,22 +58,30 @@ def struct(values: dict[str, Any]) -> Struct:
     return result
 
 
+def playback_state_message(state: Mapping[str, Any]) -> realtime_pb2.PlaybackStateMessage:
+    """The playback state as the API shows it (``core.playlists.state_json``, or a
+    ``playback_changed`` payload) as its wire message: no media ``""``, an unknown duration
+    ``0``."""
+    return realtime_pb2.PlaybackStateMessage(
+        media_id=state.get("mediaId") or "",
+        kind=state.get("kind") or "regular",
+        position=state.get("position") or 0.0,
+        speed=state.get("speed") or 1.0,
+        playing=bool(state.get("playing")),
+        version=int(state.get("version") or 0),
+        duration=state.get("duration") or 0.0,
+        server_time=state.get("serverTime") or 0.0,
+    )
+
+
 def playback_payload(payload: dict[str, Any]) -> dict[str, Any]:
     """A ``playback_changed`` payload in the shape of ``PlaybackStateMessage`` on the wire, as
     docs/realtime.md promises ("the playback state below"): ``version`` a JSON string like every
     64-bit integer, an unknown ``duration`` ``0`` and no media ``""`` (the stored row has a
     number and nulls, which a Struct would carry as ``2.0`` and ``null``)."""
-    state = realtime_pb2.PlaybackStateMessage(
-        media_id=payload.get("mediaId") or "",
-        kind=payload.get("kind") or "regular",
-        position=payload.get("position") or 0.0,
-        speed=payload.get("speed") or 1.0,
-        playing=bool(payload.get("playing")),
-        version=int(payload.get("version") or 0),
-        duration=payload.get("duration") or 0.0,
-        server_time=payload.get("serverTime") or 0.0,
+    wire = json_format.MessageToDict(
+        playback_state_message(payload), always_print_fields_with_no_presence=True
     )
-    wire = json_format.MessageToDict(state, always_print_fields_with_no_presence=True)
     del wire["opId"]  # an answer's field, not the state's
     return {**payload, **wire}
 

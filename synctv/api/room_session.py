@@ -45,7 +45,12 @@ import trio
 from synctv import errors, metrics
 from synctv.api.grpc._gen.synctv.v1 import realtime_pb2
 from synctv.api.http.routes.rooms import room_out
-from synctv.api.realtime_messages import InvalidMessage, error_message, struct
+from synctv.api.realtime_messages import (
+    InvalidMessage,
+    error_message,
+    playback_state_message,
+    struct,
+)
 from synctv.api.voice_signalling import VoiceSignalling
 from synctv.core.chat import ChatService
 from synctv.core.permissions import names
@@ -142,17 +147,7 @@ class Transport(Protocol):
 
 
 def _playback_message(view: PlaybackView) -> realtime_pb2.PlaybackStateMessage:
-    state = state_json(view.state, view.server_time)
-    return realtime_pb2.PlaybackStateMessage(
-        media_id=state["mediaId"] or "",
-        kind=state["kind"],
-        position=state["position"],
-        speed=state["speed"],
-        playing=state["playing"],
-        version=state["version"],
-        duration=state["duration"] or 0.0,
-        server_time=state["serverTime"],
-    )
+    return playback_state_message(state_json(view.state, view.server_time))
 
 
 def _voice_signalling(message: realtime_pb2.ClientMessage | None) -> bool:
