@@ -62,6 +62,17 @@ class CallContext:
         self.peer = peer
         self.authority = authority
 
+    @classmethod
+    def of_stream(cls, stream: Any) -> CallContext:
+        """The context of a grpclib server stream (unary calls and the room channel alike)."""
+        metadata = {
+            str(key): str(value)
+            for key, value in (stream.metadata or {}).items()
+            if isinstance(value, str)
+        }
+        peer = stream.peer.addr() if stream.peer is not None else None
+        return cls(metadata, str(peer[0]) if peer else None, _authority(stream))
+
     def bearer(self) -> str | None:
         header = self.metadata.get("authorization")
         if header is None:
@@ -79,13 +90,7 @@ def unary_with_context(
 
     async def method(self: Any, stream: Any) -> None:
         request = await stream.recv_message()
-        metadata = {
-            str(key): str(value)
-            for key, value in (stream.metadata or {}).items()
-            if isinstance(value, str)
-        }
-        peer = stream.peer.addr() if stream.peer is not None else None
-        context = CallContext(metadata, str(peer[0]) if peer else None, _authority(stream))
+        context = CallContext.of_stream(stream)
         try:
             reply = await trio_asyncio.trio_as_aio(handler)(self, request, context)
         except DomainError as exc:

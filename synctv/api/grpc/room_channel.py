@@ -110,14 +110,8 @@ class RoomChannelRpc:
             await self._serve_held(stream, held)
 
     async def _serve_held(self, stream: Any, held: ExitStack) -> None:
-        metadata = {
-            str(key): str(value)
-            for key, value in (stream.metadata or {}).items()
-            if isinstance(value, str)
-        }
-        peer = stream.peer.addr() if stream.peer is not None else None
-        context = CallContext(metadata, str(peer[0]) if peer else None)
-        room_id = metadata.get(ROOM_METADATA, "")
+        context = CallContext.of_stream(stream)
+        room_id = context.metadata.get(ROOM_METADATA, "")
         try:
             if not room_id:
                 raise DomainError(
