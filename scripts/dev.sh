@@ -94,7 +94,7 @@ case "${1:-}" in
     say "browser client types (tsc --checkJs)"; tests/support/web_node/node_modules/.bin/tsc -p tests/support/web_node
     say "tests"
     rm -f .coverage .coverage.*
-    python -m coverage run -m pytest -q "$@"
+    python -m coverage run -m pytest -q --durations=60 "$@"
     say "coverage of the sans-IO codecs"
     python -m coverage report --include 'synctv/media/*,synctv/rtmp/*,synctv/stun/*,synctv/auth/opaque.py,synctv/auth/usernames.py' \
       --omit 'synctv/rtmp/server.py,synctv/rtmp/play.py,synctv/stun/server.py' --fail-under 95
