@@ -1,23 +1,28 @@
 """The browser client's files over real HTTP: the page at ``/`` and at client routes, server
-prefixes kept 404, immutable fingerprinted assets, ETag/304, gzip, and the security headers."""
+prefixes kept 404, immutable fingerprinted assets, ETag/304, brotli/gzip negotiation, and the
+security headers."""
 
 from __future__ import annotations
 
 import gzip
 import os
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import brotli
 import httpx
 import pytest
 import trio
 
+from synctv.api.http.routes import web_client
 from synctv.api.http.routes.web_client import (
     CONTENT_SECURITY_POLICY,
     WebClient,
     load_web_client,
+    negotiate,
 )
 from synctv.api.http.server import HttpListenerSettings, HttpServer
 from synctv.api.http.web import build_web_app
@@ -145,27 +150,175 @@ async def test_etag_revalidation_answers_304(
     assert zipped.headers["etag"] not in (etag, f"W/{etag}")
 
 
-async def test_gzip_for_text_when_accepted(small: tuple[WebClient, httpx.AsyncClient]) -> None:
+def decoded(coding: str | None, raw: bytes) -> bytes:
+    if coding == "br":
+        return bytes(brotli.decompress(raw))
+    if coding == "gzip":
+        return gzip.decompress(raw)
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("accept", "chosen"),
+    [
+        (None, None),
+        ("", None),
+        ("gzip, deflate, br, zstd", "br"),  # Chromium
+        ("gzip, deflate, br", "br"),
+        ("gzip", "gzip"),
+        ("x-gzip", "gzip"),
+        ("GZIP", "gzip"),
+        ("br", "br"),
+        ("br;q=0.5, gzip", "gzip"),
+        ("br, gzip;q=0.5", "br"),
+        ("gzip;q=0.8, br;q=0.8", "br"),  # equal weight: br first
+        ("br;q=0, gzip", "gzip"),
+        ("br;q=0, gzip;q=0", None),
+        ("gzip;q=0", None),
+        ("*", "br"),
+        ("*;q=0.5, br;q=0", "gzip"),
+        ("*;q=0", None),  # every coding refused, identity included: identity is sent anyway
+        ("identity", None),
+        ("identity, gzip;q=0.5", None),  # identity listed with the higher weight
+        ("gzip;q=0.5, identity;q=0.2", "gzip"),
+        ("gzip;q=0.5", "gzip"),  # identity unlisted: acceptable, but not preferred
+        ("zstd, deflate", None),  # unknown or not offered
+        ("br;q=abc, gzip;q=0.1", "gzip"),  # a malformed weight refuses its coding
+        ("br;q=2, gzip;q=0.1", "gzip"),
+        ("br;q=nan", None),
+        ("br ; q=0.3 , gzip ; q=0.2", "br"),
+        (",,br,", "br"),
+    ],
+)
+def test_negotiation_follows_the_weights(accept: str | None, chosen: str | None) -> None:
+    assert negotiate(accept) == chosen
+
+
+async def test_brotli_and_gzip_when_accepted(small: tuple[WebClient, httpx.AsyncClient]) -> None:
     client, http = small
     path = f"/assets/{client.version}/app/main.js"
-    for accept, encoded in (
-        ("gzip", True), ("br, gzip;q=0.5", True), ("*", True), ("gzip;q=0", False),
-        ("identity", False), ("br", False),
+    body = FILES["app/main.js"]
+    etags = set()
+    for accept, coding in (
+        ("gzip, deflate, br, zstd", "br"), ("br", "br"), ("gzip", "gzip"),
+        ("br;q=0.5, gzip", "gzip"), ("*", "br"), ("gzip;q=0", None), ("identity", None),
+        ("zstd", None),
     ):  # fmt: skip
         async with http.stream("GET", path, headers={"accept-encoding": accept}) as reply:
             raw = b"".join([chunk async for chunk in reply.aiter_raw()])
+        assert reply.status_code == 200
         assert "Accept-Encoding" in reply.headers["vary"]
-        if encoded:
-            assert reply.headers["content-encoding"] == "gzip", accept
-            assert gzip.decompress(raw) == FILES["app/main.js"]
-            assert len(raw) < len(FILES["app/main.js"]) / 5
-        else:
-            assert "content-encoding" not in reply.headers, accept
-            assert raw == FILES["app/main.js"]
+        assert reply.headers.get("content-encoding") == coding, accept
+        assert int(reply.headers["content-length"]) == len(raw)
+        assert decoded(coding, raw) == body, accept
+        assert_secure(reply)
+        if coding is not None:
+            assert len(raw) < len(body) / 5
+        etags.add((coding, reply.headers["etag"]))
+        # HEAD: the same headers (length of that representation), no body.
+        head = await http.head(path, headers={"accept-encoding": accept})
+        assert (head.status_code, head.content) == (200, b"")
+        assert head.headers.get("content-encoding") == coding
+        assert head.headers["etag"] == reply.headers["etag"]
+        assert head.headers["content-length"] == reply.headers["content-length"]
+    # One strong validator per representation, the same for every request of it.
+    assert len(etags) == 3
+    assert len({etag for _, etag in etags}) == 3
+    assert not any(etag.startswith("W/") for _, etag in etags)
     tiny = await http.get(
-        f"/assets/{client.version}/app/tiny.css", headers={"accept-encoding": "gzip"}
+        f"/assets/{client.version}/app/tiny.css", headers={"accept-encoding": "br"}
     )
     assert "content-encoding" not in tiny.headers  # too small to gain
+    # Each encoding is made once and kept: later requests send the very same bytes.
+    asset = client.assets["app/main.js"]
+    assert asset.cached("br") is asset.encoded("br")
+    assert asset.cached("gzip") is asset.encoded("gzip")
+
+
+async def test_concurrent_first_requests_share_one_compression(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[str] = []
+
+    def slow(coding: str, compress: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+        def run(body: bytes) -> bytes:
+            made.append(coding)
+            time.sleep(0.2)
+            return compress(body)
+
+        return run
+
+    for coding, compress in list(web_client._COMPRESSORS.items()):
+        monkeypatch.setitem(web_client._COMPRESSORS, coding, slow(coding, compress))
+    client = WebClient(FILES)
+    async with serving(client) as http:
+        path = f"/assets/{client.version}/app/main.js"
+        replies: list[httpx.Response] = []
+
+        async def fetch(accept: str) -> None:
+            replies.append(await http.get(path, headers={"accept-encoding": accept}))
+
+        async with trio.open_nursery() as nursery:
+            for accept in ("br", "gzip") * 4:
+                nursery.start_soon(fetch, accept)
+    assert sorted(made) == ["br", "gzip"]
+    assert all(reply.content == FILES["app/main.js"] for reply in replies)
+    assert len(replies) == 8
+
+
+async def test_each_encoding_revalidates_with_its_own_etag(
+    small: tuple[WebClient, httpx.AsyncClient],
+) -> None:
+    client, http = small
+    for path in (f"/assets/{client.version}/app/main.js", "/assets/0123456789abcdef/app/main.js"):
+        tags = {}
+        for accept in ("br", "gzip", "identity"):
+            first = await http.get(path, headers={"accept-encoding": accept})
+            tags[accept] = first.headers["etag"]
+            again = await http.get(
+                path, headers={"accept-encoding": accept, "if-none-match": tags[accept]}
+            )
+            assert (again.status_code, again.content) == (304, b""), (path, accept)
+            assert again.headers["etag"] == tags[accept]
+            assert "Accept-Encoding" in again.headers["vary"]
+            assert "content-encoding" not in again.headers
+            assert_secure(again)
+            head = await http.head(
+                path, headers={"accept-encoding": accept, "if-none-match": tags[accept]}
+            )
+            assert head.status_code == 304
+        # A cache holding one encoding does not validate another: the full other one comes back.
+        for accept, other in (("br", "gzip"), ("gzip", "identity"), ("identity", "br")):
+            reply = await http.get(
+                path, headers={"accept-encoding": accept, "if-none-match": tags[other]}
+            )
+            assert reply.status_code == 200, (path, accept, other)
+            assert reply.headers["etag"] == tags[accept]
+            coding = reply.headers.get("content-encoding")
+            assert coding == (None if accept == "identity" else accept)
+            assert reply.content == FILES["app/main.js"]  # httpx decodes br and gzip
+        listed = await http.get(
+            path,
+            headers={"accept-encoding": "br", "if-none-match": f"{tags['gzip']}, {tags['br']}"},
+        )
+        assert listed.status_code == 304
+
+
+async def test_a_range_gets_the_whole_representation(
+    small: tuple[WebClient, httpx.AsyncClient],
+) -> None:
+    """Ranges are not served on these files: ignored (RFC 9110 §14.2), a full 200 of the selected
+    representation; no byte range of a compressed body is ever sent."""
+    client, http = small
+    path = f"/assets/{client.version}/app/main.js"
+    for accept in ("br", "gzip", "identity"):
+        async with http.stream(
+            "GET", path, headers={"accept-encoding": accept, "range": "bytes=0-9"}
+        ) as reply:
+            raw = b"".join([chunk async for chunk in reply.aiter_raw()])
+        assert reply.status_code == 200, accept
+        assert "content-range" not in reply.headers
+        assert decoded(reply.headers.get("content-encoding"), raw) == FILES["app/main.js"]
 
 
 def test_a_tree_without_index_is_refused(tmp_path: Path) -> None:
@@ -223,23 +376,37 @@ def static_import_graph(client: WebClient, entry: str) -> set[str]:
     return found
 
 
+CHROMIUM_ACCEPT_ENCODING = "gzip, deflate, br, zstd"
+
+
 async def test_the_first_load_stays_small_the_libraries_load_later() -> None:
     """What the sign-in page fetches before any password is typed: the page, its stylesheet and
-    icon, and the static import graph of main.js, gzip as served. OPAQUE, hls.js and mpegts.js
-    are dynamic imports (``import()`` / a script added when needed) and are not in it."""
+    icon, and the static import graph of main.js, compressed as served. OPAQUE, hls.js and
+    mpegts.js are dynamic imports (``import()`` / a script added when needed) and are not in it.
+    Measured in both encodings; the budget holds for what Chromium gets (it accepts br)."""
     client = load_web_client()
     fetched = {"app/style.css", "favicon.svg", *static_import_graph(client, "app/main.js")}
     assert "app/opaque.js" in fetched  # imported statically, it imports the library lazily
     assert not any(
         name.startswith(("vendor/opaque", "vendor/hls", "vendor/mpegts")) for name in fetched
     )
-    total = len(client.index.gzipped())
+    totals = {}
     async with serving(client) as http:
-        for name in sorted(fetched):
-            async with http.stream(
-                "GET", f"{client.base}/{name}", headers={"accept-encoding": "gzip"}
-            ) as reply:
-                assert reply.status_code == 200, name
-                total += len(b"".join([chunk async for chunk in reply.aiter_raw()]))
-    print(f"first load: {len(fetched) + 1} files, {total} bytes compressed")
-    assert total <= FIRST_LOAD_BUDGET
+        for accept in ("gzip", CHROMIUM_ACCEPT_ENCODING):
+            total, codings = 0, set()
+            for path in ["/", *(f"{client.base}/{name}" for name in sorted(fetched))]:
+                headers = {"accept-encoding": accept}
+                async with http.stream("GET", path, headers=headers) as reply:
+                    assert reply.status_code == 200, path
+                    total += len(b"".join([chunk async for chunk in reply.aiter_raw()]))
+                    codings.add(reply.headers.get("content-encoding"))
+            totals[accept] = total
+            # Files too small to gain are sent as they are.
+            assert codings - {None} == {"br" if "br" in accept else "gzip"}
+    gzip_total, br_total = totals["gzip"], totals[CHROMIUM_ACCEPT_ENCODING]
+    print(
+        f"first load: {len(fetched) + 1} files, {gzip_total} bytes gzip, {br_total} bytes br "
+        f"({br_total / gzip_total:.0%} of gzip)"
+    )
+    assert br_total < gzip_total
+    assert br_total <= FIRST_LOAD_BUDGET
