@@ -32,8 +32,8 @@ of ``main.js``) is 174,223 bytes raw, 63,035 gzip-9, 54,440 br-11 (-14 %); the v
 loaded later: hls.js 597,142 raw / 182,189 gzip / 148,738 br (-18 %), OPAQUE 434,604 / 159,395 /
 131,863 (-17 %), mpegts.js 275,488 / 61,797 / 51,654 (-16 %): a room page with its player fetches
 ~70 KB less. Quality 11 costs CPU (hls.js: ~2 s against gzip's ~55 ms on a shared dev core), paid
-once per file per process, in a thread, never per request; the first brotli request of hls.js
-waits for it.
+once per file per process, in a background thread, never per request; until it is made, a client
+that also takes gzip gets gzip (so the first visitor after a start never waits those seconds).
 
 Every response carries a strict Content-Security-Policy (scripts from this origin only, plus
 ``'wasm-unsafe-eval'`` for the OPAQUE library's WebAssembly; no inline script or style) and the
@@ -138,6 +138,7 @@ class Asset:
     etag: str
     _encoded: dict[str, bytes] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _started: set[str] = field(default_factory=set, repr=False)
 
     @property
     def compressible(self) -> bool:
@@ -148,6 +149,14 @@ class Asset:
     def cached(self, coding: str) -> bytes | None:
         """The body in ``coding`` if it was made already."""
         return self._encoded.get(coding)
+
+    def start(self, coding: str) -> None:
+        """Make ``coding`` in a background thread, once (whoever asks later finds it made)."""
+        with self._lock:
+            if coding in self._encoded or coding in self._started:
+                return
+            self._started.add(coding)
+        threading.Thread(target=self.encoded, args=(coding,), daemon=True).start()
 
     def encoded(self, coding: str) -> bytes:
         """The body in ``coding`` (``br`` or ``gzip``), made now if needed (blocking: call it
@@ -241,7 +250,13 @@ def _asset(name: str, body: bytes) -> Asset:
 
 async def _answer(request: Request, asset: Asset, cache_control: str) -> Response:
     """The representation the client accepts, or 304 when its ``If-None-Match`` names it."""
-    coding = negotiate(request.header("accept-encoding")) if asset.compressible else None
+    accept = request.header("accept-encoding")
+    coding = negotiate(accept) if asset.compressible else None
+    if coding == BR and asset.cached(BR) is None and negotiate(accept, (GZIP,)) == GZIP:
+        # Brotli 11 of a big file takes seconds: nobody waits for it. It is made in the
+        # background and this client, who takes gzip too, gets gzip (~50 ms) meanwhile.
+        asset.start(BR)
+        coding = GZIP
     etag = f'"{asset.etag}{_ETAG_SUFFIX[coding]}"' if coding else f'"{asset.etag}"'
     headers = [
         ("cache-control", cache_control),
@@ -262,11 +277,12 @@ async def _answer(request: Request, asset: Asset, cache_control: str) -> Respons
     return Response(200, body, headers, asset.content_type)
 
 
-def negotiate(header: str | None) -> str | None:
+def negotiate(header: str | None, codings: tuple[str, ...] = CODINGS) -> str | None:
     """The content coding to send for this ``Accept-Encoding`` (RFC 9110 §12.5.3): ``"br"``,
     ``"gzip"``, or None for identity. The highest weight wins, br before gzip before identity on
     a tie; an unlisted coding takes the weight of ``*`` (else it is refused), identity is
-    acceptable unless refused; a malformed weight refuses its coding."""
+    acceptable unless refused; a malformed weight refuses its coding. ``codings``: the ones to
+    consider (all by default)."""
     if header is None:
         return None
     weights: dict[str, float] = {}
@@ -283,7 +299,7 @@ def negotiate(header: str | None) -> str | None:
         weights.setdefault("gzip" if name == "x-gzip" else name, weight)
     star = weights.get("*")
     best, best_weight = None, 0.0
-    for coding in CODINGS:
+    for coding in codings:
         weight = weights.get(coding, star if star is not None else 0.0)
         if weight > best_weight:
             best, best_weight = coding, weight
