@@ -87,6 +87,8 @@ async def test_go_live_settings_members_and_sessions(
     )
     assert live["samples"] >= 40
     assert live["p95"] <= 0.200  # issue 15, browser test 3
+    # The pages' timelines are right: nobody holds a frame before it arrived at ingest.
+    assert all(page["newest"] > -0.05 for page in live["pages"]), live["pages"]
     assert not seen["console_errors"], seen["console_errors"]
     assert seen["member_name"] == "member"  # the provider's preferred_username
     assert seen["member_url_after_oidc"].endswith("/")  # the exchange code used and gone

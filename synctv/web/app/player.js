@@ -9,9 +9,10 @@
 // correction of sync.js's correctLive, against the room's latest liveClock.
 //
 // For tests and debugging, while a live item plays ``window.synctvLive.sample()`` answers this
-// page's live figures, computed at the call: {protocol, latency (seconds after ingest of the
-// frame shown), target (the room's target latency), drift (shown frame − the room's, seconds),
-// safe (the latency this player reports), rate, waiting}; null until the page knows where it is.
+// page's live figures, computed at the call: {protocol, mediaTime (of the frame shown, the
+// stream's seconds), latency (seconds after its ingest), newest (the latency of the newest frame
+// held), target (the room's target latency), drift (shown frame − the room's, seconds), safe
+// (the latency this player reports), rate, waiting}; null until the page knows where it is.
 import { call } from "./api.js";
 import { html, useEffect, useRef, useState } from "./lib.js";
 import { clientNow } from "./clock.js";
@@ -433,7 +434,9 @@ export function Player({ roomId, media, state, channel, canControl, onDrift }) {
         if (at === null) return null;
         return {
           protocol: at.line.protocol,
+          mediaTime: element.currentTime + at.base,
           latency: at.latency,
+          newest: at.newest,
           target: clock?.targetLatency ?? null,
           drift: element.currentTime - at.target,
           safe: meter.safe(at.now),
