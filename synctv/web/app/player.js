@@ -397,6 +397,11 @@ export function Player({ roomId, media, state, channel, canControl, onDrift }) {
         onDrift(null);
         return;
       }
+      if (room.kind === "live" && !room.playing) {
+        onDrift(null); // the room paused the stream: so does everyone, and steers back on play
+        if (!element.paused) element.pause();
+        return;
+      }
       if (room.kind === "live") return stepLive();
       const target = roomPosition(room, clientNow(), channel.clock.offset);
       const correction = correct(element.currentTime, target, room.speed, room.playing, flags.current);
