@@ -85,7 +85,7 @@ async def test_go_live_settings_members_and_sessions(
         f"max {live['max'] * 1000:.0f} ms; latencies (FLV, HLS) first {live['latency_first']}, "
         f"last {live['latency_last']}; pages {live['pages']}"
     )
-    assert live["samples"] >= 40
+    assert live["samples"] >= 30
     assert live["p95"] <= 0.200  # issue 15, browser test 3
     # The pages' timelines are right: nobody holds a frame before it arrived at ingest.
     assert all(page["newest"] > -0.05 for page in live["pages"]), live["pages"]
