@@ -17,11 +17,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from typing import Any
 
 from tests.support.web_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, SCREENSHOTS, shot
 
 STEP_TIMEOUT_MS = 20_000
+LIVE_CONVERGE_SECONDS = 60
+LIVE_SAMPLE_SECONDS = 16
 PHONE = {"width": 390, "height": 844}
 
 
@@ -37,6 +40,65 @@ def publisher(server: str, key: str) -> subprocess.Popen[bytes]:
             "-f", "flv", f"{server}/{key}",
         ],
     )  # fmt: skip
+
+
+def live_samples(pages: list[Any]) -> list[dict[str, Any] | None]:
+    """Each page's live figures now (``window.synctvLive.sample()``, see player.js)."""
+    return [p.evaluate("() => window.synctvLive?.sample() ?? null") for p in pages]
+
+
+def watch_live(owner: Any, room_url: str) -> dict[str, Any]:
+    """The owner plays the stream in the room, in one tab over HTTP-FLV (mpegts.js) and in a
+    second over HLS (hls.js); once both hold the room's target latency, both pages' latencies
+    are sampled every 250 ms for LIVE_SAMPLE_SECONDS: the differences, and what the pages said."""
+    from playwright.sync_api import expect
+
+    owner.goto(room_url)
+    owner.get_by_role("button", name="Play Evening show").click()
+    expect(owner.get_by_label("Live latency")).to_contain_text("behind", timeout=30_000)
+    hls = owner.context.new_page()
+    hls.set_default_timeout(STEP_TIMEOUT_MS)
+    hls.goto(room_url)
+    hls.get_by_label("Via").select_option("hls")
+    pages = [owner, hls]
+    started = time.monotonic()
+    steady = 0
+    while steady < 8:  # 2 s of both within the dead band of the same target
+        if time.monotonic() - started > LIVE_CONVERGE_SECONDS:
+            raise AssertionError(f"live pages did not converge: {live_samples(pages)}")
+        now = live_samples(pages)
+        ok = (
+            all(s is not None and not s["waiting"] and abs(s["drift"]) < 0.1 for s in now)
+            and len({s["target"] for s in now if s}) == 1
+        )
+        steady = steady + 1 if ok else 0
+        time.sleep(0.25)
+    converged = time.monotonic() - started
+    differences: list[float] = []
+    latencies: list[list[float]] = []
+    until = time.monotonic() + LIVE_SAMPLE_SECONDS
+    while time.monotonic() < until:
+        flv_now, hls_now = live_samples(pages)
+        if flv_now is not None and hls_now is not None:
+            latencies.append([flv_now["latency"], hls_now["latency"]])
+            differences.append(abs(flv_now["latency"] - hls_now["latency"]))
+        time.sleep(0.25)
+    shot(hls, "17-live-hls")
+    hls.set_viewport_size(PHONE)
+    shot(hls, "17-live-hls-phone")
+    shot(owner, "17-live-flv")
+    final = live_samples(pages)
+    hls.close()
+    ordered = sorted(differences)
+    return {
+        "converged_after": round(converged, 1),
+        "samples": len(differences),
+        "p95": ordered[int(0.95 * (len(ordered) - 1))] if ordered else None,
+        "max": ordered[-1] if ordered else None,
+        "latency_first": latencies[0] if latencies else None,
+        "latency_last": latencies[-1] if latencies else None,
+        "pages": final,
+    }
 
 
 def drive(base: str) -> dict[str, Any]:
@@ -97,6 +159,9 @@ def drive(base: str) -> dict[str, Any]:
             owner.set_viewport_size(PHONE)
             shot(owner, "11-golive-phone")
             owner.set_viewport_size({"width": 1280, "height": 800})
+
+            seen["live"] = watch_live(owner, room_url)
+            owner.goto(f"{room_url}/live")
             # Deleting the stream ends the publish: FFmpeg is disconnected.
             owner.get_by_role("button", name="Delete stream Evening show").click()
             expect(owner.get_by_role("region", name="Streams")).to_contain_text("No stream yet.")

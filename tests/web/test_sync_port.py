@@ -1,6 +1,7 @@
 """The browser client's clock estimate and drift correction (``synctv/web/app/clock.js`` and
-``sync.js``) agree with the reference (:mod:`synctv.realtime.sync`) on every case of a table
-that crosses each threshold, run under Node (the modules are plain ES modules)."""
+``sync.js``), live in step included, agree with the reference (:mod:`synctv.realtime.sync`) on
+every case of a table that crosses each threshold, run under Node (the modules are plain ES
+modules)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,23 @@ from pathlib import Path
 
 import pytest
 
-from synctv.realtime.sync import ClockEstimate, ClockSample, RoomClock, correct
+from synctv.realtime.sync import (
+    ClockEstimate,
+    ClockSample,
+    LatencyMeter,
+    LiveMapping,
+    RoomClock,
+    correct,
+    correct_live,
+    live_floor,
+)
 
 APP = Path(__file__).resolve().parents[2] / "synctv" / "web" / "app"
 NODE = shutil.which("node")
 
 SCRIPT = """
-import { correct, roomPosition } from "%(app)s/sync.js";
+import { LatencyMeter, correct, correctLive, liveFloor, liveLatency, liveTarget, roomPosition }
+  from "%(app)s/sync.js";
 import { ClockEstimate } from "%(app)s/clock.js";
 const cases = JSON.parse(await new Promise((resolve) => {
   let text = ""; process.stdin.on("data", (d) => (text += d)); process.stdin.on("end", () => resolve(text));
@@ -33,7 +44,16 @@ const offsets = cases.clocks.map((samples) => {
   for (const [t0, t1, t2, t3] of samples) clock.add(t0, t1, t2, t3);
   return clock.offset;
 });
-console.log(JSON.stringify({ corrections, positions, offsets }));
+const live = cases.live.map(([clock, player, now, offset, from, until, seeking, buffering]) => ({
+  latency: liveLatency(clock, player, now, offset),
+  target: liveTarget(clock, now, offset),
+  correction: correctLive(player, liveTarget(clock, now, offset), { seeking, buffering }, from, until),
+}));
+const meters = cases.meters.map(([protocol, segment, samples]) => {
+  const meter = new LatencyMeter(liveFloor(protocol, segment));
+  return samples.map(([at, latency]) => (meter.add(at, latency), meter.safe(at)));
+});
+console.log(JSON.stringify({ corrections, positions, offsets, live, meters }));
 """
 
 DRIFTS = [0, 0.01, 0.039, 0.04, 0.041, 0.0999, 0.1, 0.1001, 0.5, 0.1999, 1.99, 2.0, 2.5, 30]
@@ -60,13 +80,51 @@ CLOCKS = [
 ]
 
 
+LIVE = [
+    (
+        {
+            "streamId": "s",
+            "mediaId": "m",
+            "mediaTime": 754.32,
+            "serverTime": 1000.0,
+            "targetLatency": target,
+        },
+        player,
+        now,
+        offset,
+        None,
+        until,
+        seeking,
+        False,
+    )
+    for target, player, now, offset, until, seeking in itertools.product(
+        (1.0, 3.35),
+        (749.0, 751.0, 752.9, 753.3, 754.0),
+        (1000.0, 1000.5),
+        (-0.2, 0.0),
+        (None, 752.0),
+        (False, True),
+    )
+]
+METERS = [
+    ("flv", 0.0, [(0.0, 0.3), (1.0, 0.9), (5.0, 0.2), (11.5, 0.4), (12.0, float("nan"))]),
+    ("hls", 2.0, [(0.0, 2.5), (3.0, 7.9), (13.5, 1.0), (14.0, 70.0)]),
+]
+
+
 @pytest.fixture(scope="module")
 def port() -> dict[str, list]:
     if NODE is None:
         if os.environ.get("CI") == "true":
             pytest.fail("node is required in CI")
         pytest.skip("node not installed")
-    cases = {"corrections": CORRECTIONS, "positions": POSITIONS, "clocks": CLOCKS}
+    cases = {
+        "corrections": CORRECTIONS,
+        "positions": POSITIONS,
+        "clocks": CLOCKS,
+        "live": LIVE,
+        "meters": [[p, s, [[a, x if x == x else None] for a, x in m]] for p, s, m in METERS],
+    }
     done = subprocess.run(
         [NODE, "--input-type=module", "-e", SCRIPT % {"app": APP.as_uri()}],
         input=json.dumps(cases), capture_output=True, text=True, timeout=60, check=True,
@@ -97,3 +155,36 @@ def test_the_clock_estimate_matches_the_reference(port: dict[str, list]) -> None
         for sample in samples:
             estimate.add(ClockSample(*sample))
         assert answer == pytest.approx(estimate.offset or 0.0, abs=1e-12), samples
+
+
+def test_live_in_step_matches_the_reference(port: dict[str, list]) -> None:
+    for case, answer in zip(LIVE, port["live"], strict=True):
+        clock, player, now, offset, _from, until, seeking, buffering = case
+        mapping = LiveMapping(clock["mediaTime"], clock["serverTime"], clock["targetLatency"])
+        assert answer["latency"] == pytest.approx(mapping.latency(player, now, offset)), case
+        assert answer["target"] == pytest.approx(mapping.target_position(now, offset)), case
+        expected = correct_live(
+            player, mapping, now, offset, buffered_until=until, seeking=seeking, buffering=buffering
+        )
+        assert answer["correction"]["kind"] == expected.kind, case
+        assert answer["correction"]["rate"] == pytest.approx(expected.rate, abs=1e-12), case
+        assert answer["correction"]["seekTo"] == pytest.approx(expected.seek_to), case
+        assert answer["correction"]["wait"] is False
+
+
+def test_a_live_target_older_than_what_is_held_is_waited_for(port: dict[str, list]) -> None:
+    done = subprocess.run(
+        [NODE or "node", "--input-type=module", "-e",
+         f'import {{ correctLive }} from "{APP.as_uri()}/sync.js";'
+         "console.log(JSON.stringify(correctLive(30, 20, {}, 25, 31)));"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert json.loads(done.stdout) == {"kind": "seek", "rate": 1, "seekTo": 25, "wait": True}
+
+
+def test_the_latency_meter_matches_the_reference(port: dict[str, list]) -> None:
+    for (protocol, segment, samples), answers in zip(METERS, port["meters"], strict=True):
+        meter = LatencyMeter(live_floor(protocol, segment))  # type: ignore[arg-type]
+        for (at, latency), answer in zip(samples, answers, strict=True):
+            meter.add(at, latency)
+            assert answer == pytest.approx(meter.safe(at)), (protocol, at)
