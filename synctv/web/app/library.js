@@ -107,7 +107,7 @@ export function Library({ roomId, playlistId, added, close }) {
         ${entries.map((e) => html`<li key=${e.path} class=${e.isDir ? "folder-entry" : "file-entry"}>
           ${e.isDir
             ? html`<button type="button" class="link-button name" onClick=${() => setPath(e.path)}
-                aria-label=${`Open folder ${e.name}`}>📁 ${e.name}</button>`
+                aria-label=${`Open folder ${e.name}`}>${e.name}/</button>`
             : html`<span class="name" title=${e.name}>${e.name}</span>
               <span class="meta">${size(e.size)}</span>
               <button type="button" class="small" onClick=${() => add(e)} aria-label=${`Add ${e.name}`}>Add</button>`}

@@ -12,12 +12,12 @@ import { OutcomeLine, Select, useOutcome, when } from "./common.js";
  * @typedef {{id: string, kind: string, name: string, config: Record<string, any>,
  *   lanService: boolean, hasCredentials: boolean, createdAt: string, updatedAt: string}} Instance
  * @typedef {{label: string, type?: "url" | "text" | "password" | "headers" | "hosts" | "mode",
- *   hint?: string, required?: boolean}} KeyForm
+ *   hint?: string, required?: boolean, wide?: boolean}} KeyForm
  */
 
 /** How a form asks for each known key (an unknown one is a text field named after it). */
 const CONFIG_FORMS = /** @type {Record<string, KeyForm>} */ ({
-  base_url: { label: "Server URL", type: "url", required: true, hint: "e.g. http://nas.lan:5244" },
+  base_url: { label: "Server URL", type: "url", required: true, hint: "e.g. http://nas.lan:5244", wide: true },
   username: { label: "User name" },
   user_id: { label: "User id (optional)" },
   device_id: { label: "Device id (optional)" },
@@ -31,6 +31,13 @@ const SECRET_FORMS = /** @type {Record<string, KeyForm>} */ ({
   api_key: { label: "API key", type: "password" },
   headers: { label: "Secret headers", type: "headers", hint: "One \"Name: value\" a line (Authorization, Cookie …)" },
 });
+
+/** Config keys in the order of CONFIG_FORMS (the usual first), unknown ones after. @param {string[]} keys */
+function ordered(keys) {
+  const known = Object.keys(CONFIG_FORMS);
+  const rank = (/** @type {string} */ key) => (known.includes(key) ? known.indexOf(key) : known.length);
+  return [...keys].sort((a, b) => rank(a) - rank(b));
+}
 
 /** @param {Record<string, string> | undefined} headers */
 function headerLines(headers) {
@@ -65,7 +72,7 @@ function KeyField({ id, name, form, value, kind }) {
       <textarea id=${id} name=${name} rows="2" aria-describedby=${described}>${value}</textarea>${hint}
     </div>`;
   }
-  return html`<div class="field">
+  return html`<div class=${form.wide ? "field wide-field" : "field"}>
     <label for=${id}>${form.label}</label>
     <input id=${id} name=${name} type=${form.type ?? "text"} value=${value} required=${form.required}
       autocomplete=${form.type === "password" ? "new-password" : "off"} aria-describedby=${described} />${hint}
@@ -150,22 +157,20 @@ function InstanceForm({ kinds, instance, done }) {
     <h2 id=${`${prefix}-heading`} tabindex="-1" ref=${heading}>${title}</h2>
     <form onSubmit=${submit}>
       <div class="provider-fields">
-        ${instance
-          ? html`<div class="field"><span class="label">Kind</span> <span class="tag">${kind.name}</span></div>`
-          : html`<${Select} label="Kind" id="new-kind" name="kind" value=${kind.name}
-              options=${kinds.map((k) => [k.name, k.name])}
-              onChange=${(/** @type {Event} */ e) => setKindName(/** @type {HTMLSelectElement} */ (e.currentTarget).value)} />`}
+        ${!instance && html`<${Select} label="Kind" id="new-kind" name="kind" value=${kind.name}
+          options=${kinds.map((k) => [k.name, k.name])}
+          onChange=${(/** @type {Event} */ e) => setKindName(/** @type {HTMLSelectElement} */ (e.currentTarget).value)} />`}
         <div class="field">
           <label for=${`${prefix}-name`}>Name</label>
-          <input id=${`${prefix}-name`} name="name" required maxlength="64" pattern="[A-Za-z0-9][A-Za-z0-9_.\-]*"
+          <input id=${`${prefix}-name`} name="name" required maxlength="64" pattern="[A-Za-z0-9][A-Za-z0-9_.\\-]*"
             value=${instance?.name ?? ""} aria-describedby=${`${prefix}-name-hint`} />
           <span class="meta" id=${`${prefix}-name-hint`}>Letters, digits, "_", "." and "-"</span>
         </div>
+        <p class="meta wide-field kind-about">${instance ? html`<strong>${kind.name}</strong>: ` : ""}${kind.description}</p>
       </div>
-      <p class="meta">${kind.description}</p>
       <fieldset class="provider-fields" key=${`config-${kind.name}`}>
         <legend>Settings</legend>
-        ${kind.configKeys.map((key) => html`<${KeyField} key=${key} id=${`${prefix}-config-${key}`} name=${`config.${key}`}
+        ${ordered(kind.configKeys).map((key) => html`<${KeyField} key=${key} id=${`${prefix}-config-${key}`} name=${`config.${key}`}
           form=${CONFIG_FORMS[key] ?? { label: key }} value=${configValue(key)} kind=${kind} />`)}
         <label class="check wide-field"><input type="checkbox" name="lanService" checked=${instance?.lanService ?? false} />
           ${" "}LAN service: its server is on this network (allows reaching its own host)</label>
@@ -190,12 +195,17 @@ export function ProvidersPanel() {
   const [state, setState] = useState(/** @type {{instances: Instance[], kinds: Kind[]} | null} */ (null));
   const [editing, setEditing] = useState(/** @type {string | null} */ (null));
   const [confirming, setConfirming] = useState(/** @type {string | null} */ (null));
-  const [reload, setReload] = useState(0);
   const { outcome, busy, run } = useOutcome();
 
+  /** The list again; ``done`` (what just worked) is shown once it is in. @param {string} [done] */
+  async function load(done) {
+    const found = await run(() => call("GET", "/api/admin/providers"), done);
+    if (found) setState(found);
+  }
+
   useEffect(() => {
-    run(() => call("GET", "/api/admin/providers")).then((found) => found && setState(found));
-  }, [reload]);
+    load();
+  }, []);
 
   /** @param {Instance} instance */
   async function test(instance) {
@@ -206,17 +216,14 @@ export function ProvidersPanel() {
   /** @param {Instance} instance */
   async function remove(instance) {
     setConfirming(null);
-    const done = await run(() => call("DELETE", `/api/admin/providers/${encodeURIComponent(instance.id)}`), `Deleted ${instance.name}.`);
-    if (done !== undefined) setReload((n) => n + 1);
+    const done = await run(() => call("DELETE", `/api/admin/providers/${encodeURIComponent(instance.id)}`));
+    if (done !== undefined) await load(`Deleted ${instance.name}.`);
   }
 
   /** @param {string} verb @returns {(saved: Instance | null) => void} */
   const finished = (verb) => (saved) => {
     setEditing(null);
-    if (saved) {
-      run(async () => saved, `${verb} ${saved.name}.`);
-      setReload((n) => n + 1);
-    }
+    if (saved) load(`${verb} ${saved.name}.`);
   };
 
   const instances = state?.instances ?? [];
