@@ -178,6 +178,19 @@ async def test_admin_manages_instances_and_members_browse_them(
             assert await alice.refused(
                 "GET", f"/api/rooms/{room}/providers/none/browse?path=/"
             ) == (404, "provider_not_found")
+            # A direct instance is listed as not browsable, and browsing it is refused.
+            direct = {"kind": "direct", "name": "cdn", "config": {"headers": {"Referer": "x"}}}
+            await boss.ok("POST", "/api/admin/providers", direct)
+            listed_kinds = await alice.ok("GET", f"/api/rooms/{room}/providers")
+            assert [(i["name"], i["browsable"]) for i in listed_kinds["instances"]] == [
+                ("cdn", False),
+                ("films", True),
+            ]
+            assert await alice.refused("GET", f"/api/rooms/{room}/providers/cdn/browse") == (
+                400,
+                "provider_not_supported",
+            )
+            await boss.ok("DELETE", "/api/admin/providers/cdn")
 
             # The gRPC twins answer what REST answers.
             address = grpc_address(server.controller)
