@@ -127,3 +127,4 @@ async def test_root_bans_changes_a_setting_and_reads_the_audit_log(
     assert ALIST_PASSWORD not in seen["page_text"]
     assert seen["browsed"][0] == "extras/", seen["browsed"]
     assert seen["browsed"][1].startswith("film.mp4"), seen["browsed"]
+    assert seen["path_after_up"] == "nas:/", seen["path_after_up"]

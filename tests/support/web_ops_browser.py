@@ -179,6 +179,9 @@ def drive(
             expect(playlist.locator("li[data-media] .name")).to_have_text(["film.mp4"])
             expect(library.get_by_text("Added film.mp4 to the playlist.")).to_be_visible()
             shot(member, "40-room-browse")
+            library.get_by_role("button", name="Up one folder").press("Enter")
+            expect(library.get_by_role("button", name="Open folder movies")).to_be_visible()
+            seen["path_after_up"] = library.locator(".library-path code").inner_text()
             member.context.close()
 
             # At phone size.

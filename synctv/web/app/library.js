@@ -22,20 +22,15 @@ function size(bytes) {
   return `${value < 10 && unit ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
 }
 
-/** The parent of a folder path ("/" has none). @param {string} path */
-function parent(path) {
-  const trimmed = path.replace(/\/+$/, "");
-  const at = trimmed.lastIndexOf("/");
-  return at <= 0 ? "/" : trimmed.slice(0, at);
-}
-
 /**
  * @param {{roomId: string, playlistId?: string, added: () => void, close: () => void}} props
  */
 export function Library({ roomId, playlistId, added, close }) {
   const [instances, setInstances] = useState(/** @type {LibraryInstance[] | null} */ (null));
   const [chosen, setChosen] = useState("");
-  const [path, setPath] = useState("/");
+  // The folders opened, top first: "Up" goes back one (an Emby folder is an id, not a path).
+  const [trail, setTrail] = useState(/** @type {Entry[]} */ ([]));
+  const path = trail.length ? trail[trail.length - 1].path : "/";
   const [entries, setEntries] = useState(/** @type {Entry[] | null} */ (null));
   const [error, setError] = useState("");
   const [status, setStatus] = useState("");
@@ -86,7 +81,7 @@ export function Library({ roomId, playlistId, added, close }) {
         <select id="library-instance" ref=${picker} value=${chosen} disabled=${!instances?.length}
           onChange=${(/** @type {Event} */ e) => {
             setChosen(/** @type {HTMLSelectElement} */ (e.currentTarget).value);
-            setPath("/");
+            setTrail([]);
             setEntries(null);
             setStatus("");
           }}>
@@ -97,16 +92,16 @@ export function Library({ roomId, playlistId, added, close }) {
       <button type="button" class="small ghost" onClick=${close}>Close</button>
     </div>
     ${instance && html`<nav class="library-path" aria-label="Folder">
-      <button type="button" class="small ghost" disabled=${path === "/" || busy}
-        onClick=${() => setPath(parent(path))} aria-label="Up one folder">↑ Up</button>
-      <code>${instance.name}:${path}</code>
+      <button type="button" class="small ghost" disabled=${trail.length === 0 || busy}
+        onClick=${() => setTrail(trail.slice(0, -1))} aria-label="Up one folder">↑ Up</button>
+      <code>${instance.name}:/${trail.map((f) => f.name).join("/")}</code>
     </nav>`}
     ${instance && entries && (entries.length === 0
       ? html`<p class="aside">This folder is empty.</p>`
-      : html`<ul class="library-entries" aria-label=${`Contents of ${path}`} aria-busy=${busy}>
+      : html`<ul class="library-entries" aria-label=${`Contents of ${trail.length ? trail[trail.length - 1].name : instance.name}`} aria-busy=${busy}>
         ${entries.map((e) => html`<li key=${e.path} class=${e.isDir ? "folder-entry" : "file-entry"}>
           ${e.isDir
-            ? html`<button type="button" class="link-button name" onClick=${() => setPath(e.path)}
+            ? html`<button type="button" class="link-button name" onClick=${() => setTrail([...trail, e])}
                 aria-label=${`Open folder ${e.name}`}>${e.name}/</button>`
             : html`<span class="name" title=${e.name}>${e.name}</span>
               <span class="meta">${size(e.size)}</span>
