@@ -20,6 +20,7 @@ from fastapi.routing import APIRouter
 from synctv.api.health import Check, Readiness
 from synctv.api.http.asgi import Route, WebSocketRoute
 from synctv.api.http.principal import Authenticator
+from synctv.api.room_library import RoomLibrary
 from synctv.app.addresses import BoundAddresses
 from synctv.config import Config
 from synctv.core.runtime_settings import RuntimeSettings
@@ -55,6 +56,9 @@ class Services:
     # Room media resolved for viewers and for the proxy: held by the rooms feature, attached to
     # the provider service and the proxy by the media proxy feature (built after it).
     room_media: RoomMediaLinks = field(default_factory=RoomMediaLinks)
+    # A room's provider library: the rooms feature attaches its room service, the media proxy
+    # feature its provider service.
+    room_library: RoomLibrary = field(default_factory=RoomLibrary)
 
 
 RouteFactory = Callable[[Services], Sequence[Route]]

@@ -1,9 +1,11 @@
-"""The media proxy: one upstream client pool, the slice cache, the provider service, ``/proxy``."""
+"""The media proxy: one upstream client pool, the slice cache, the provider service (and its
+admin routes ``/api/admin/providers``), ``/proxy``."""
 
 from __future__ import annotations
 
 from synctv.api.grpc.admin_live import LiveUrls
 from synctv.api.grpc.admin_providers import ProviderAdmin
+from synctv.api.http.routes.providers import admin_providers_router
 from synctv.api.http.routes.proxy import proxy_routes
 from synctv.app.feature import Feature, Services, Task
 from synctv.outbound.client import HttpUpstream
@@ -71,6 +73,7 @@ async def build(services: Services) -> Feature:
         settings.token_ttl_seconds,
         proxy.serve,
     )
+    services.room_library.attach_providers(providers)
     urls = LiveUrls(config, http_binds=services.addresses.http_binds)
 
     def proxy_url(instance: str, ref: str, selector: str | None) -> str:
@@ -79,6 +82,7 @@ async def build(services: Services) -> Feature:
     return Feature(
         "media_proxy",
         routes=proxy_routes(proxy),
+        api_routers=[admin_providers_router(providers)],
         admin_handlers=[ProviderAdmin(providers, proxy_url)],
         tasks=[Task("slice_cache", cache.run)] if cache is not None else [],
         closers=[upstream.aclose],

@@ -17,6 +17,7 @@ from synctv.api.grpc.admin_rooms import RoomAdmin
 from synctv.api.grpc.rooms import RoomServicer
 from synctv.api.http.routes.chat import chat_router
 from synctv.api.http.routes.playlists import playlists_router
+from synctv.api.http.routes.providers import room_providers_router
 from synctv.api.http.routes.room_channel import RoomChannel, presence_router
 from synctv.api.http.routes.room_live import live_playback, room_live_router
 from synctv.api.http.routes.rooms import guest_router, rooms_router
@@ -85,6 +86,7 @@ async def build(services: Services) -> Feature:
     rooms, passwords = room_service(services)
     playlists = PlaylistService(rooms, PlaylistStore(services.db), resolver=services.room_media)
     room_live, urls = _room_live(services, rooms, playlists)
+    services.room_library.attach_rooms(rooms)
     settings = services.settings
     sessions = VoiceSessions()
     voice = VoiceSignalling(
@@ -143,6 +145,7 @@ async def build(services: Services) -> Feature:
     routers = [
         rooms_router(rooms, passwords),
         playlists_router(playlists, live_playback(room_live, urls)),
+        room_providers_router(services.room_library),
         room_live_router(room_live, urls),
         guest_router(rooms, identity.tokens.issue_guest),
         presence_router(rooms, presence),
@@ -164,6 +167,7 @@ async def build(services: Services) -> Feature:
                 live=room_live,
                 live_urls=urls,
                 voice_ice=ice,
+                library=services.room_library,
                 sessions=room_sessions,
             )
         ],

@@ -49,6 +49,7 @@ from synctv.providers.base import (
     Provider,
     ProviderContext,
     ProviderHttp,
+    ProviderKind,
     ProviderRegistry,
     Quality,
     ResolvedSource,
@@ -162,6 +163,10 @@ class ProviderService:
 
     def kinds(self) -> list[str]:
         return self._registry.names()
+
+    def kind_details(self) -> list[ProviderKind]:
+        """Each kind with its config and credential keys (what a form for it asks for)."""
+        return [self._registry.get(name) for name in self._registry.names()]
 
     def subscribe(self, listener: InstanceListener) -> None:
         """Call ``await listener(instance_id)`` after every update or removal of an instance."""

@@ -4,7 +4,11 @@ process: ``tests/e2e/test_web_client_browser.py``).
 Root is made with the CLI and signed in over HTTP; a person signs up. In the page root bans that
 person (whose calls then fail), changes a runtime setting with the keyboard (GET then shows the
 new value) and sees a refusal of the server under a JSON field, and filters the audit log to its
-own two actions; it creates a live stream in a room (the key shown once) and deletes it. The pages are looked at at desktop and phone size (no sideways scroll).
+own two actions; it creates a live stream in a room (the key shown once) and deletes it; it adds
+an Alist provider instance (the fake Alist of tests/providers/fakes.py) on the Providers page and
+tests and edits it with the keyboard; a member of the room browses that instance in the room and
+adds a file, which shows in the playlist. The pages are looked at at desktop and phone size (no
+sideways scroll).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import pytest
 import trio
 
 from synctv.auth import opaque
+from tests.providers.fakes import FakeAlist
+from tests.proxy.upstream_server import UpstreamServer
 from tests.support.cli import synctv
 from tests.support.identity import PASSWORD, identity_server
 from tests.support.postgres import RunningPostgres
@@ -26,12 +32,16 @@ from tests.support.web_media import REPO, require_tools
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SETTING = "ratelimit.wsTicketsPerUserPerMinute"
+ALIST_PASSWORD = "alist-secret-pw"
 
 
 async def test_root_bans_changes_a_setting_and_reads_the_audit_log(
-    tmp_path: Path, postgres: RunningPostgres
+    tmp_path: Path, postgres: RunningPostgres, nursery: trio.Nursery
 ) -> None:
     require_tools()
+    origin = UpstreamServer()
+    await nursery.start(origin.serve)
+    FakeAlist(origin, password=ALIST_PASSWORD).install()
     secret = tmp_path / "password"
     secret.write_text(PASSWORD + "\n")
     with trio.fail_after(90):
@@ -51,10 +61,20 @@ async def test_root_bans_changes_a_setting_and_reads_the_audit_log(
             registered = (await victim.register("victim")).json()
             victim_auth = {"authorization": f"Bearer {registered['accessToken']}"}
             assert (await victim.http.get("/api/user", headers=victim_auth)).status_code == 200
+            viewer = server.person(4)
+            joined = (await viewer.register("viewer")).json()
+            member_session = {k: joined[k] for k in ("accessToken", "refreshToken", "user")}
+            room_id = made.json()["room"]["id"]
+            added = await viewer.http.post(
+                f"/api/rooms/{room_id}/members", json={"userId": joined["user"]["id"]},
+                headers=root_auth,
+            )  # fmt: skip
+            assert added.status_code < 300, added.text
 
             driven = await trio.run_process(
                 [sys.executable, "-m", "tests.support.web_ops_browser",
-                 server.base, json.dumps(session), signed["user"]["id"]],
+                 server.base, json.dumps(session), signed["user"]["id"], origin.base,
+                 json.dumps(member_session), room_id],
                 cwd=REPO, capture_stdout=True, check=False,
             )  # fmt: skip
             assert driven.returncode == 0, "the browser part failed (its traceback is above)"
@@ -69,6 +89,22 @@ async def test_root_bans_changes_a_setting_and_reads_the_audit_log(
             # The setting is stored and applied.
             got = await victim.http.get(f"/api/admin/settings/{SETTING}", headers=root_auth)
             assert got.json()["value"] == 45, got.text
+            # The instance is stored with its credentials; the member's item names it.
+            listed = await victim.http.get("/api/admin/providers", headers=root_auth)
+            (instance,) = listed.json()["instances"]
+            assert (instance["name"], instance["lanService"], instance["hasCredentials"]) == (
+                "nas",
+                True,
+                True,
+            )
+            playlist = await victim.http.get(f"/api/rooms/{room_id}/media", headers=root_auth)
+            (item,) = playlist.json()["media"]
+            assert item["source"] == {
+                "kind": "provider",
+                "instance": instance["id"],
+                "path": "/movies/film.mp4",
+            }
+            assert item["addedBy"] == joined["user"]["id"]
 
     # The failed requests the page logs are the two refusals (a CSP violation would be an error).
     failed = "Failed to load resource: the server responded with a status of {} ()"
@@ -86,3 +122,9 @@ async def test_root_bans_changes_a_setting_and_reads_the_audit_log(
     assert {"user.banned", "settings.changed"} <= set(seen["root_actions"]), seen["root_actions"]
     assert set(seen["settings_actions"]) == {"settings.changed"}, seen["settings_actions"]
     assert all(v <= 0 for v in seen["overflow"].values()), seen["overflow"]
+    assert seen["provider_tags"] == ["alist", "credentials set", "LAN"], seen["provider_tags"]
+    assert (seen["edit_password"], seen["edit_base_url"]) == ("", origin.base)
+    assert ALIST_PASSWORD not in seen["page_text"]
+    assert seen["browsed"][0] == "extras/", seen["browsed"]
+    assert seen["browsed"][1].startswith("film.mp4"), seen["browsed"]
+    assert seen["path_after_up"] == "nas:/", seen["path_after_up"]

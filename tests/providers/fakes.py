@@ -54,6 +54,11 @@ class FakeAlist:
             return json_reply({"code": 200, "message": "success", "data": {"token": self.token}})
         if seen.headers.get("authorization") != self.token:
             return json_reply({"code": 401, "message": "token is expired", "data": None})
+        if path == "/api/fs/list" and body.get("path") == "/":
+            top = [{"name": "movies", "size": 0, "is_dir": True}]
+            return json_reply(
+                {"code": 200, "message": "success", "data": {"content": top, "total": 1}}
+            )
         if path == "/api/fs/list" and body.get("path") == "/movies":
             content = [
                 {"name": "film.mp4", "size": len(FILM), "is_dir": False},

@@ -52,6 +52,8 @@ NEEDS: dict[tuple[str, str], str] = {
     ("POST", "/api/rooms/{room_id}/live"): "manage_live_streams",
     ("DELETE", "/api/rooms/{room_id}/live/{stream_id}"): "manage_live_streams",
     ("GET", "/api/rooms/{room_id}/webrtc/ice-servers"): "use_voice_chat",
+    ("GET", "/api/rooms/{room_id}/providers"): "browse_library",
+    ("GET", "/api/rooms/{room_id}/providers/{instance}/browse"): "browse_library",
 }
 
 # Operations that need no room permission, and why.
@@ -116,6 +118,7 @@ async def test_every_room_route_refuses_without_its_permission(
             "media_id": media,
             "message_id": message,
             "stream_id": stream,
+            "instance": "any",  # the permission is checked before the instance is looked up
         }
         bodies: dict[tuple[str, str], Any] = {
             ("PATCH", "/api/rooms/{room_id}"): {"name": "x"},

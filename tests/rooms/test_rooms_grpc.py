@@ -88,6 +88,8 @@ TWINS: dict[tuple[str, str], str] = {
     ("GET", "/api/rooms/{room_id}/live"): "ListLiveStreams",
     ("DELETE", "/api/rooms/{room_id}/live/{stream_id}"): "DeleteLiveStream",
     ("GET", "/api/rooms/{room_id}/webrtc/ice-servers"): "GetVoiceIceServers",
+    ("GET", "/api/rooms/{room_id}/providers"): "ListRoomProviders",
+    ("GET", "/api/rooms/{room_id}/providers/{instance}/browse"): "BrowseRoomProvider",
 }
 _HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
@@ -1119,6 +1121,12 @@ async def test_every_rpc_refuses_without_its_permission(
                 "manage_live_streams",
             ),
             ("GetVoiceIceServers", room_pb2.RoomRef(**r), "use_voice_chat"),
+            ("ListRoomProviders", room_pb2.RoomRef(**r), "browse_library"),
+            (
+                "BrowseRoomProvider",
+                room_pb2.BrowseRoomProviderRequest(**r, instance="any"),
+                "browse_library",
+            ),
         ]
         for rpc, request, permission in denied:
             assert await member.denied(rpc, request) == permission, rpc

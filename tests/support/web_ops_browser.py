@@ -1,7 +1,8 @@
 """Root in the admin pages (tests/e2e/test_web_ops_browser.py), in Chromium driven by
-playwright: run as ``python -m tests.support.web_ops_browser BASE ROOT_SESSION ROOT_ID``, where
-the session is the JSON the client keeps in localStorage (``synctv.session``); prints what it
-saw as one JSON line.
+playwright, then a room member browsing the provider instance root added: run as
+``python -m tests.support.web_ops_browser BASE ROOT_SESSION ROOT_ID ALIST_BASE MEMBER_SESSION
+ROOM_ID``, where a session is the JSON the client keeps in localStorage (``synctv.session``);
+prints what it saw as one JSON line.
 
 A child process for the reason given in tests/support/web_browser.py (playwright's asyncio loop);
 this module imports nothing from ``synctv``. Screenshots go to ``$SYNCTV_SCREENSHOTS`` (default
@@ -11,6 +12,7 @@ this module imports nothing from ``synctv``. Screenshots go to ``$SYNCTV_SCREENS
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -20,6 +22,7 @@ SETTING = "ratelimit.wsTicketsPerUserPerMinute"
 LIST_SETTING = "ratelimit.authLockoutMinutes"
 # The page is no wider than the phone's screen: nothing needs a sideways scroll.
 OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
+ALIST_PASSWORD = "alist-secret-pw"  # tests/providers/fakes.py's FakeAlist
 
 
 def page_for(browser: Any, session: str, seen: dict[str, Any], size: tuple[int, int]) -> Any:
@@ -34,7 +37,9 @@ def page_for(browser: Any, session: str, seen: dict[str, Any], size: tuple[int, 
     return page
 
 
-def drive(base: str, session: str, root_id: str) -> dict[str, Any]:
+def drive(
+    base: str, session: str, root_id: str, alist_base: str, member_session: str, room_id: str
+) -> dict[str, Any]:
     from playwright.sync_api import expect, sync_playwright
 
     seen: dict[str, Any] = {"console_errors": []}
@@ -129,14 +134,61 @@ def drive(base: str, session: str, root_id: str) -> dict[str, Any]:
             shot(page, "33-admin-live")
             page.get_by_role("button", name="Delete stream Admin test").click()
             expect(page.get_by_text("This room has no live stream.")).to_be_visible()
+
+            # Providers: add an Alist instance with the form for its kind, test it, edit it.
             page.get_by_role("link", name="Providers").click()
             expect(page.get_by_role("heading", name="Provider instances")).to_be_visible()
+            expect(page.get_by_text("No provider instance yet.")).to_be_visible()
+            page.get_by_label("Kind").select_option("alist")
+            page.get_by_label("Name", exact=True).fill("nas")
+            page.get_by_label("Server URL").fill(alist_base)
+            page.get_by_label("User name").fill("admin")
+            page.get_by_label("Password", exact=True).fill(ALIST_PASSWORD)
+            page.get_by_label("LAN service", exact=False).check()
+            page.get_by_role("button", name="Add instance").click()
+            entry = page.locator("li[data-provider='nas']")
+            expect(entry).to_be_visible()
+            seen["provider_tags"] = entry.locator(".tag").all_inner_texts()
+            # With the keyboard: Test, then Edit (the form takes the focus), Escape-free save.
+            page.get_by_role("button", name="Test nas").focus()
+            page.keyboard.press("Enter")
+            expect(page.get_by_text("nas answered: 1 item at the top.")).to_be_visible()
+            page.get_by_role("button", name="Edit nas").focus()
+            page.keyboard.press("Enter")
+            expect(page.get_by_role("heading", name="Edit nas")).to_be_focused()
+            seen["edit_password"] = page.locator("#edit-secret-password").input_value()
+            seen["edit_base_url"] = page.locator("#edit-config-base_url").input_value()
+            shot(page, "38-admin-providers")
+            page.locator("#edit-config-username").fill("admin")
+            page.get_by_role("button", name="Save changes").click()
+            expect(page.get_by_text("Saved nas.")).to_be_visible()
+            seen["page_text"] = page.locator("main").inner_text()
             page.context.close()
+
+            # A member browses the instance in the room and adds a file to the playlist.
+            member = page_for(browser, member_session, seen, (1280, 860))
+            member.goto(f"{base}/rooms/{room_id}")
+            member.get_by_role("button", name="Browse", exact=True).click()
+            library = member.get_by_role("region", name="Browse a library")
+            expect(library.get_by_label("Library")).to_have_value(re.compile(".+"))
+            library.get_by_role("button", name="Open folder movies").click()
+            expect(library.get_by_role("button", name="Add film.mp4")).to_be_visible()
+            seen["browsed"] = library.locator(".library-entries li").all_inner_texts()
+            library.get_by_role("button", name="Add film.mp4").click()
+            playlist = member.get_by_role("region", name="Playlist")
+            expect(playlist.locator("li[data-media] .name")).to_have_text(["film.mp4"])
+            expect(library.get_by_text("Added film.mp4 to the playlist.")).to_be_visible()
+            shot(member, "40-room-browse")
+            library.get_by_role("button", name="Up one folder").press("Enter")
+            expect(library.get_by_role("button", name="Open folder movies")).to_be_visible()
+            seen["path_after_up"] = library.locator(".library-path code").inner_text()
+            member.context.close()
 
             # At phone size.
             phone = page_for(browser, session, seen, (390, 844))
             seen["overflow"] = {}
-            for tab, name in (("users", "34"), ("settings", "35"), ("audit", "36"), ("live", "37")):
+            tabs = (("users", "34"), ("settings", "35"), ("audit", "36"), ("live", "37"))
+            for tab, name in (*tabs, ("providers", "39")):
                 phone.goto(f"{base}/admin/{tab}")
                 expect(phone.get_by_role("navigation", name="Admin sections")).to_be_visible()
                 if tab == "users":
@@ -149,6 +201,14 @@ def drive(base: str, session: str, root_id: str) -> dict[str, Any]:
                 seen["overflow"][tab] = phone.evaluate(OVERFLOW)
                 shot(phone, f"{name}-admin-{tab}-phone")
             phone.context.close()
+            phone = page_for(browser, member_session, seen, (390, 844))
+            phone.goto(f"{base}/rooms/{room_id}")
+            phone.get_by_role("button", name="Browse", exact=True).click()
+            phone.get_by_role("button", name="Open folder movies").click()
+            expect(phone.get_by_role("button", name="Add film.mp4")).to_be_visible()
+            seen["overflow"]["room-browse"] = phone.evaluate(OVERFLOW)
+            shot(phone, "41-room-browse-phone")
+            phone.context.close()
         finally:
             browser.close()
     return seen
@@ -156,4 +216,4 @@ def drive(base: str, session: str, root_id: str) -> dict[str, Any]:
 
 if __name__ == "__main__":
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    print(json.dumps(drive(*sys.argv[1:4])))
+    print(json.dumps(drive(*sys.argv[1:7])))

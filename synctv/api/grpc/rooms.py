@@ -34,6 +34,7 @@ from synctv.api.http.routes.room_live import (
     stream_fields,
 )
 from synctv.api.http.routes.voice_ice import VoiceIce
+from synctv.api.room_library import LibraryInstance, RoomLibrary
 from synctv.api.room_session import RoomSessions
 from synctv.auth.room_passwords import RoomPasswords
 from synctv.auth.tokens import Claims
@@ -93,6 +94,7 @@ class RoomServicer(room_grpc.RoomServiceBase):
         live: RoomLiveService,
         live_urls: UrlBases,
         voice_ice: VoiceIce,
+        library: RoomLibrary | None = None,
         sessions: RoomSessions | None = None,
     ) -> None:
         self._channel = RoomChannelRpc(sessions, self._caller) if sessions is not None else None
@@ -106,6 +108,7 @@ class RoomServicer(room_grpc.RoomServiceBase):
         self._live_urls = live_urls
         self._live_playback = live_playback(live, live_urls)
         self._voice_ice = voice_ice
+        self._library = library or RoomLibrary()
 
     async def _caller(self, context: CallContext) -> Caller:
         """The caller as the rooms service sees it (REST: ``routes.rooms.caller``)."""
@@ -624,6 +627,31 @@ class RoomServicer(room_grpc.RoomServiceBase):
         )
         return out.voice_ice_servers(listing)
 
+    # -- the room's provider library -------------------------------------------------------------
+
+    @unary_with_context
+    async def ListRoomProviders(
+        self, request: room_pb2.RoomRef, context: CallContext
+    ) -> room_pb2.RoomProviders:
+        found = await self._library.instances(await self._caller(context), request.room_id)
+        return room_pb2.RoomProviders(instances=[_room_provider(i) for i in found])
+
+    @unary_with_context
+    async def BrowseRoomProvider(
+        self, request: room_pb2.BrowseRoomProviderRequest, context: CallContext
+    ) -> room_pb2.RoomProviderListing:
+        listing = await self._library.browse(
+            await self._caller(context), request.room_id, request.instance, request.path
+        )
+        return room_pb2.RoomProviderListing(
+            instance=_room_provider(listing.instance),
+            path=listing.path,
+            entries=[
+                room_pb2.ProviderEntry(name=e.name, path=e.ref, is_dir=e.is_dir, size=e.size)
+                for e in listing.entries
+            ],
+        )
+
     # -- the realtime channel ------------------------------------------------------------------
 
     async def Channel(self, stream: Any) -> None:
@@ -631,6 +659,12 @@ class RoomServicer(room_grpc.RoomServiceBase):
         if self._channel is None:
             raise GRPCError(Status.UNIMPLEMENTED, "this server has no room channel")
         await self._channel.handle(stream)
+
+
+def _room_provider(instance: LibraryInstance) -> room_pb2.RoomProvider:
+    return room_pb2.RoomProvider(
+        id=instance.id, name=instance.name, kind=instance.kind, browsable=instance.browsable
+    )
 
 
 def _live_stream(bases: UrlBases, viewer: ViewerPass) -> room_pb2.LiveStream:

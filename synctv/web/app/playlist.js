@@ -1,6 +1,8 @@
 // The room's playlist: its folders as a tree, add a URL (with headers and subtitles) or a
-// provider instance's path, reorder by dragging or with the move buttons (keyboard), play next,
-// play now, remove, clear. Kept current by the channel's media_* and playlist_* events.
+// provider instance's path, browse a provider instance and add its files (browse_library: the
+// panel of library.js, loaded when opened), reorder by dragging or with the move buttons
+// (keyboard), play next, play now, remove, clear. Kept current by the channel's media_* and
+// playlist_* events.
 import { call, currentSession, explain, guestPass } from "./api.js";
 import { html, useEffect, useRef, useState } from "./lib.js";
 import { Field } from "./pages/forms.js";
@@ -51,6 +53,7 @@ function myId(roomId) {
 export function Playlist({ roomId, channel, current, permissions, play, onMedia }) {
   const [tree, setTree] = useState(/** @type {Folder | null} */ (null));
   const [error, setError] = useState("");
+  const [browsing, setBrowsing] = useState(false);
   const dragged = useRef(/** @type {string | null} */ (null));
   const refocus = useRef(/** @type {string | null} */ (null));
   const list = useRef(/** @type {HTMLElement | null} */ (null));
@@ -173,14 +176,28 @@ export function Playlist({ roomId, channel, current, permissions, play, onMedia 
   return html`<section class="card playlist" aria-label="Playlist" ref=${list}>
     <div class="playlist-head">
       <h2>Playlist</h2>
+      ${can("browse_library") && can("manage_own_media") && html`<button type="button" class="small ghost"
+        aria-expanded=${browsing} onClick=${() => setBrowsing(!browsing)}>Browse</button>`}
       ${reorder && html`<button type="button" class="small ghost" onClick=${folder}>New folder</button>`}
       ${can("clear_media") && !empty && html`<button type="button" class="small ghost danger" onClick=${clear}>Clear</button>`}
     </div>
+    ${browsing && html`<${LazyLibrary} roomId=${roomId} added=${reload} close=${() => setBrowsing(false)} />`}
     ${empty ? html`<p class="aside">The playlist is empty.</p>` : branch(/** @type {Folder} */ (tree), true)}
     ${error && html`<p class="error" role="alert">${error}</p>`}
     ${can("manage_own_media") && html`<${AddMedia} roomId=${roomId} folders=${tree ? folderChoices(tree) : []}
-      added=${reload} />`}
+      added=${reload} browse=${can("browse_library")} />`}
   </section>`;
+}
+
+/** The Browse panel, loaded when first opened. @param {{roomId: string, added: () => void, close: () => void}} props */
+function LazyLibrary(props) {
+  const [module, setModule] = useState(/** @type {typeof import("./library.js") | null} */ (null));
+  const [failed, setFailed] = useState(false);
+  useEffect(() => {
+    import("./library.js").then(setModule, () => setFailed(true));
+  }, []);
+  if (module) return html`<${module.Library} ...${props} />`;
+  return html`<p class="aside" role="status">${failed ? "The library did not load: reload the page." : "Loading…"}</p>`;
 }
 
 /** Name/value rows a person can add and remove. @param {{legend: string, first: string, second: string, rows: Pair[], set: (rows: Pair[]) => void, id: string}} props */
@@ -211,8 +228,8 @@ function titleOf(url) {
   }
 }
 
-/** @param {{roomId: string, folders: [string, string][], added: () => void}} props */
-function AddMedia({ roomId, folders, added }) {
+/** @param {{roomId: string, folders: [string, string][], added: () => void, browse: boolean}} props */
+function AddMedia({ roomId, folders, added, browse }) {
   const [headers, setHeaders] = useState(/** @type {Pair[]} */ ([]));
   const [subtitles, setSubtitles] = useState(/** @type {Pair[]} */ ([]));
   const [error, setError] = useState("");
@@ -268,7 +285,7 @@ function AddMedia({ roomId, folders, added }) {
       ? html`<${Field} label="Media URL" name="mediaUrl" type="url" required placeholder="https://…/video.mp4" />`
       : html`<${Field} label="Provider instance" name="providerInstance" required placeholder="my-alist" />
         <${Field} label="Path in the provider" name="providerPath" required placeholder="/films/film.mp4" />
-        <p class="aside">Browsing a provider's folders is for admins; paste the path of a file.</p>`}
+        <p class="aside">${browse ? "Or pick a file with Browse, at the top of the playlist." : "Paste the path of a file in the provider."}</p>`}
     <${Field} label="Title (optional)" name="mediaName" />
     ${folders.length > 0 && html`<div class="field"><label for="field-addTo">Add to</label>
       <select id="field-addTo" name="addTo"><option value="">Playlist (top)</option>

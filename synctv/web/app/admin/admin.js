@@ -5,7 +5,8 @@ import { currentSession } from "../api.js";
 import { html } from "../lib.js";
 import { Link } from "../router.js";
 import { AuditPanel } from "./audit.js";
-import { LivePanel, ProvidersPanel } from "./live.js";
+import { LivePanel } from "./live.js";
+import { ProvidersPanel } from "./providers.js";
 import { SettingsPanel } from "./settings.js";
 import { UsersPanel } from "./users.js";
 

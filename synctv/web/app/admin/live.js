@@ -1,8 +1,7 @@
-// Live streams and provider instances. Over REST a stream belongs to a room: an administrator
-// (every permission in every room) lists a room's streams, creates one (its OBS key shown once)
-// and deletes one. Listing every stream of the server, kicking a publisher and rotating a key,
-// and everything about provider instances, exist only on the management socket (the
-// ``synctv admin live|provider`` commands and their gRPC services): those panels say so.
+// Live streams. Over REST a stream belongs to a room: an administrator (every permission in
+// every room) lists a room's streams, creates one (its OBS key shown once) and deletes one.
+// Listing every stream of the server, kicking a publisher and rotating a key exist only on the
+// management socket (the ``synctv admin live`` commands and their gRPC service): the panel says so.
 import { call } from "../api.js";
 import { html, useEffect, useState } from "../lib.js";
 import { OutcomeLine, formValue, useOutcome, when } from "./common.js";
@@ -101,20 +100,5 @@ export function LivePanel() {
       </div>`}`}
     <p class="meta">${"Every stream of the server, kicking a publisher and a new key have no REST route yet: on the server machine, "}
       <code>synctv admin live list</code>${", "}<code>synctv admin live kick STREAM</code>${", "}<code>synctv admin live rotate-key STREAM</code>.</p>
-  </section>`;
-}
-
-export function ProvidersPanel() {
-  return html`<section class="card" aria-labelledby="providers-heading">
-    <h2 id="providers-heading">Provider instances</h2>
-    <p>Provider instances (the media libraries rooms browse) have no REST route yet: they are
-      managed on the server machine, over the management socket, with</p>
-    <ul class="commands">
-      <li><code>synctv admin provider list</code></li>
-      <li><code>synctv admin provider add KIND NAME --options JSON --credentials-file FILE</code></li>
-      <li><code>synctv admin provider update INSTANCE [--name NEW] [--options JSON] [--credentials-file FILE | --clear-credentials]</code></li>
-      <li><code>synctv admin provider remove INSTANCE</code></li>
-    </ul>
-    <p class="meta">Credentials are write-only there too: encrypted at rest and never printed. Their changes are in the audit log (action <code>provider</code>).</p>
   </section>`;
 }

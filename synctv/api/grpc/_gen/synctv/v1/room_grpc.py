@@ -210,6 +210,14 @@ class RoomServiceBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def ListRoomProviders(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef, synctv.api.grpc._gen.synctv.v1.room_pb2.RoomProviders]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def BrowseRoomProvider(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.room_pb2.BrowseRoomProviderRequest, synctv.api.grpc._gen.synctv.v1.room_pb2.RoomProviderListing]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def Channel(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.realtime_pb2.ClientMessage, synctv.api.grpc._gen.synctv.v1.realtime_pb2.ServerMessage]') -> None:
         pass
 
@@ -502,6 +510,18 @@ class RoomServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef,
                 synctv.api.grpc._gen.synctv.v1.room_pb2.VoiceIceServers,
+            ),
+            '/synctv.v1.RoomService/ListRoomProviders': grpclib.const.Handler(
+                self.ListRoomProviders,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.RoomProviders,
+            ),
+            '/synctv.v1.RoomService/BrowseRoomProvider': grpclib.const.Handler(
+                self.BrowseRoomProvider,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.BrowseRoomProviderRequest,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.RoomProviderListing,
             ),
             '/synctv.v1.RoomService/Channel': grpclib.const.Handler(
                 self.Channel,
@@ -802,6 +822,18 @@ class RoomServiceStub:
             '/synctv.v1.RoomService/GetVoiceIceServers',
             synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef,
             synctv.api.grpc._gen.synctv.v1.room_pb2.VoiceIceServers,
+        )
+        self.ListRoomProviders = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/synctv.v1.RoomService/ListRoomProviders',
+            synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef,
+            synctv.api.grpc._gen.synctv.v1.room_pb2.RoomProviders,
+        )
+        self.BrowseRoomProvider = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/synctv.v1.RoomService/BrowseRoomProvider',
+            synctv.api.grpc._gen.synctv.v1.room_pb2.BrowseRoomProviderRequest,
+            synctv.api.grpc._gen.synctv.v1.room_pb2.RoomProviderListing,
         )
         self.Channel = grpclib.client.StreamStreamMethod(
             channel,

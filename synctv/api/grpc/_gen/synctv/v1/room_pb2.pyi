@@ -829,3 +829,53 @@ class VoiceIceServers(_message.Message):
     turn_expires_at: int
     max_participants: int
     def __init__(self, ice_servers: _Optional[_Iterable[_Union[IceServer, _Mapping]]] = ..., builtin_stun: _Optional[_Union[BuiltinStun, _Mapping]] = ..., turn_expires_at: _Optional[int] = ..., max_participants: _Optional[int] = ...) -> None: ...
+
+class RoomProvider(_message.Message):
+    __slots__ = ("id", "name", "kind", "browsable")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    BROWSABLE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    kind: str
+    browsable: bool
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., browsable: _Optional[bool] = ...) -> None: ...
+
+class RoomProviders(_message.Message):
+    __slots__ = ("instances",)
+    INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    instances: _containers.RepeatedCompositeFieldContainer[RoomProvider]
+    def __init__(self, instances: _Optional[_Iterable[_Union[RoomProvider, _Mapping]]] = ...) -> None: ...
+
+class BrowseRoomProviderRequest(_message.Message):
+    __slots__ = ("room_id", "instance", "path")
+    ROOM_ID_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    room_id: str
+    instance: str
+    path: str
+    def __init__(self, room_id: _Optional[str] = ..., instance: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class ProviderEntry(_message.Message):
+    __slots__ = ("name", "path", "is_dir", "size")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    IS_DIR_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    path: str
+    is_dir: bool
+    size: int
+    def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., is_dir: _Optional[bool] = ..., size: _Optional[int] = ...) -> None: ...
+
+class RoomProviderListing(_message.Message):
+    __slots__ = ("instance", "path", "entries")
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    instance: RoomProvider
+    path: str
+    entries: _containers.RepeatedCompositeFieldContainer[ProviderEntry]
+    def __init__(self, instance: _Optional[_Union[RoomProvider, _Mapping]] = ..., path: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[ProviderEntry, _Mapping]]] = ...) -> None: ...
