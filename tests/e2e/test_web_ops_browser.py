@@ -7,7 +7,8 @@ new value) and sees a refusal of the server under a JSON field, and filters the 
 own two actions; it creates a live stream in a room (the key shown once) and deletes it; it adds
 an Alist provider instance (the fake Alist of tests/providers/fakes.py) on the Providers page and
 tests and edits it with the keyboard; a member of the room browses that instance in the room and
-adds a file, which shows in the playlist. The pages are looked at at desktop and phone size (no
+adds a file, which shows in the playlist, and sees itself in the Watching card (two tabs as one
+row; nothing but a sentence once view_members is taken away). The pages are looked at at desktop and phone size (no
 sideways scroll).
 """
 
@@ -128,3 +129,16 @@ async def test_root_bans_changes_a_setting_and_reads_the_audit_log(
     assert seen["browsed"][0] == "extras/", seen["browsed"]
     assert seen["browsed"][1].startswith("film.mp4"), seen["browsed"]
     assert seen["path_after_up"] == "nas:/", seen["path_after_up"]
+    # The member's Watching card: its first look, once the channel is open, lists the member's own
+    # page (root's pages are closed by then); two tabs read as one row; without view_members the
+    # card says so.
+    assert [p["userId"] for p in seen["first_presence"]] == [joined["user"]["id"]]
+    assert [w.split("\n") for w in seen["watching"]] == [["viewer (you)", "member", "–"]]
+    assert [w.split("\n") for w in seen["watching_two_tabs"]] == [
+        ["viewer (you)", "member · 2 tabs", "–"]
+    ]
+    failed_names = "Failed to load resource: the server responded with a status of 503"
+    assert seen["second_tab_errors"], "the second tab's member list was not refused"
+    assert all(e.startswith(failed_names) for e in seen["second_tab_errors"]), seen
+    denied = " ".join(seen["watching_denied"].split())
+    assert denied == "Watching You cannot see who is watching.", denied

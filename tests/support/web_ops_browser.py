@@ -167,7 +167,11 @@ def drive(
 
             # A member browses the instance in the room and adds a file to the playlist.
             member = page_for(browser, member_session, seen, (1280, 860))
-            member.goto(f"{base}/rooms/{room_id}")
+            # The Watching card's first look comes once the page's channel is open: it already
+            # lists this page (it used to ask before, then 2 s later: empty meanwhile).
+            with member.expect_response(lambda r: r.url.endswith("/presence")) as first:
+                member.goto(f"{base}/rooms/{room_id}")
+            seen["first_presence"] = first.value.json()["online"]
             member.get_by_role("button", name="Browse", exact=True).click()
             library = member.get_by_role("region", name="Browse a library")
             expect(library.get_by_label("Library")).to_have_value(re.compile(".+"))
@@ -179,6 +183,28 @@ def drive(
             expect(playlist.locator("li[data-media] .name")).to_have_text(["film.mp4"])
             expect(library.get_by_text("Added film.mp4 to the playlist.")).to_be_visible()
             shot(member, "40-room-browse")
+            watching = member.get_by_role("region", name="Members")
+            seen["watching"] = watching.locator("li").all_inner_texts()
+            # A second tab of the same person, where the member list (the names) fails: still one
+            # row, counted, named from the session.
+            second = member.context.new_page()
+            seen["second_tab_errors"] = []
+            second.on(
+                "console", lambda m: m.type == "error" and seen["second_tab_errors"].append(m.text)
+            )
+            second.route(
+                "**/api/rooms/*/members",
+                lambda route: route.fulfill(
+                    status=503, json={"code": "unavailable", "message": "down"}
+                ),
+            )
+            second.goto(f"{base}/rooms/{room_id}")
+            both = re.compile(r"^viewer \(you\)\s*member · 2 tabs")
+            expect(second.get_by_role("region", name="Members").locator("li")).to_have_text([both])
+            expect(watching.locator("li")).to_have_text([both])
+            seen["watching_two_tabs"] = watching.locator("li").all_inner_texts()
+            shot(member, "42-room-watching")
+            second.close()
             library.get_by_role("button", name="Up one folder").press("Enter")
             expect(library.get_by_role("button", name="Open folder movies")).to_be_visible()
             seen["path_after_up"] = library.locator(".library-path code").inner_text()
@@ -208,6 +234,27 @@ def drive(
             expect(phone.get_by_role("button", name="Add film.mp4")).to_be_visible()
             seen["overflow"]["room-browse"] = phone.evaluate(OVERFLOW)
             shot(phone, "41-room-browse-phone")
+            phone.context.close()
+            # Without view_members the card says so (and asks nothing).
+            root_api = playwright.request.new_context(
+                base_url=base,
+                extra_http_headers={
+                    "authorization": f"Bearer {json.loads(session)['accessToken']}"
+                },
+            )
+            member_id = json.loads(member_session)["user"]["id"]
+            revoked = root_api.patch(
+                f"/api/rooms/{room_id}/members/{member_id}", data={"removed": ["view_members"]}
+            )
+            assert revoked.ok, revoked.text()
+            root_api.dispose()
+            phone = page_for(browser, member_session, seen, (390, 844))
+            phone.goto(f"{base}/rooms/{room_id}")
+            expect(phone.get_by_label("Connection")).to_have_text("open")
+            watching = phone.get_by_role("region", name="Members")
+            expect(watching).to_contain_text("You cannot see who is watching.")
+            seen["watching_denied"] = watching.inner_text()
+            shot(phone, "43-room-watching-denied-phone")
             phone.context.close()
         finally:
             browser.close()

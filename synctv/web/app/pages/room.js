@@ -1,6 +1,6 @@
 // A room: the synchronized player, the playlist, the member list with each player's drift.
 // Chat with the danmaku overlay (chat.js, danmaku.js) and voice (voice.js) fill their slots.
-import { call, currentSession, enterAsGuest, explain, guestPass, tokenFor } from "../api.js";
+import { ApiError, call, currentSession, enterAsGuest, explain, guestPass, tokenFor } from "../api.js";
 import { RoomChannel } from "../channel.js";
 import { Chat } from "../chat.js";
 import { DanmakuOverlay } from "../danmaku.js";
@@ -177,7 +177,7 @@ function RoomView({ roomId, initial }) {
           <${Playlist} roomId=${roomId} channel=${channel} current=${state?.mediaId ?? ""}
             permissions=${access.myPermissions} onMedia=${setMedia}
             play=${(/** @type {string} */ mediaId) => channel?.command({ action: "start", mediaId, version: state?.version })} />
-          ${can("view_members") && html`<${Members} roomId=${roomId} />`}
+          <${Members} roomId=${roomId} channel=${channel} allowed=${can("view_members")} />
           <div data-slot="chat"><${Chat} roomId=${roomId} channel=${channel} permissions=${access.myPermissions}
             chatEnabled=${access.room.settings?.chatEnabled !== false} mediaSelected=${Boolean(state?.mediaId)} /></div>
           <div data-slot="voice"><${Voice} roomId=${roomId} channel=${channel} allowed=${can("use_voice_chat")}
@@ -205,43 +205,109 @@ function InviteLink({ roomId }) {
 
 /**
  * @typedef {{connectionId: string, userId: string, role: string, buffering: boolean, drift: number | null}} Online
+ * @typedef {{userId: string, name: string, role: string, tabs: number, buffering: boolean, drift: number | null}} Watcher
  */
 
-/** Who is connected, each player's buffering state and drift (view_members). @param {{roomId: string}} props */
-function Members({ roomId }) {
-  const [online, setOnline] = useState(/** @type {Online[]} */ ([]));
+/**
+ * One row per person: their connections (tabs, devices) counted, buffering if any of them is,
+ * and the drift furthest from the room's. A name the member list lacks (not fetched, or past its
+ * first page; one's own comes from the session) reads "guest" for a guest, else "someone".
+ * @param {Online[]} online @param {Record<string, string>} names @returns {Watcher[]}
+ */
+function watchers(online, names) {
+  /** @type {Map<string, Watcher>} */
+  const byUser = new Map();
+  for (const p of online) {
+    const drift = p.drift ?? null;
+    const seen = byUser.get(p.userId);
+    if (!seen) {
+      const name = names[p.userId] ?? (p.role === "guest" ? "guest" : "someone");
+      byUser.set(p.userId, { userId: p.userId, name, role: p.role, tabs: 1, buffering: p.buffering, drift });
+      continue;
+    }
+    seen.tabs += 1;
+    seen.buffering ||= p.buffering;
+    if (drift !== null && (seen.drift === null || Math.abs(drift) > Math.abs(seen.drift))) seen.drift = drift;
+  }
+  return [...byUser.values()];
+}
+
+/** Whether ``error`` is the server refusing this caller ``view_members``. @param {unknown} error */
+const refused = (error) => error instanceof ApiError && error.status === 403;
+
+/**
+ * Who is connected, each player's buffering state and drift (view_members). Polled every 2 s, and
+ * once as soon as this page's own channel is (re)connected, so it lists itself at once. The two
+ * requests stand alone: names missing still list the connections.
+ * @param {{roomId: string, channel: RoomChannel | null, allowed: boolean}} props
+ */
+function Members({ roomId, channel, allowed }) {
+  const [online, setOnline] = useState(/** @type {Online[] | null} */ (null));
   const [names, setNames] = useState(/** @type {Record<string, string>} */ ({}));
   const [worst, setWorst] = useState(/** @type {number | null} */ (null));
+  const [denied, setDenied] = useState(false);
   useEffect(() => {
+    setDenied(false);
+    if (!allowed || !channel) return undefined;
     let stopped = false;
+    /** @type {number | undefined} */
+    let timer;
     const poll = async () => {
-      try {
-        const [presence, members] = await Promise.all([
-          call("GET", `/api/rooms/${roomId}/presence`, undefined, { roomId }),
-          call("GET", `/api/rooms/${roomId}/members`, undefined, { roomId }),
-        ]);
-        if (stopped) return;
-        setOnline(presence.online);
-        setWorst(presence.worstDrift);
-        setNames(Object.fromEntries(members.members.map((/** @type {{userId: string, username: string}} */ m) => [m.userId, m.username])));
-      } catch {
-        // the next poll tries again
+      const [presence, members] = await Promise.allSettled([
+        call("GET", `/api/rooms/${roomId}/presence`, undefined, { roomId }),
+        call("GET", `/api/rooms/${roomId}/members`, undefined, { roomId }),
+      ]);
+      if (stopped) return;
+      if (presence.status === "fulfilled") {
+        setOnline(presence.value.online);
+        setWorst(presence.value.worstDrift);
+        setDenied(false);
+      } else if (refused(presence.reason)) {
+        setDenied(true); // the role changed meanwhile: asking again cannot help
+        window.clearInterval(timer);
+      } // else: the next poll tries again
+      if (members.status === "fulfilled") {
+        setNames(Object.fromEntries(members.value.members.map((/** @type {{userId: string, username: string}} */ m) => [m.userId, m.username])));
       }
     };
-    poll();
-    const timer = setInterval(poll, PRESENCE_EVERY_MS);
+    // The first server message after the socket opens comes after the server counted this
+    // connection present (the welcome, or on a resume the first clock answer).
+    let fresh = false;
+    const unlisten = channel.listen({
+      status: (status) => {
+        fresh = status === "open";
+      },
+      message: () => {
+        if (!fresh) return;
+        fresh = false;
+        poll();
+      },
+    });
+    if (channel.isOpen) poll(); // else at its first message, or on the timer if it never opens
+    timer = window.setInterval(poll, PRESENCE_EVERY_MS);
     return () => {
       stopped = true;
-      clearInterval(timer);
+      window.clearInterval(timer);
+      unlisten();
     };
-  }, [roomId]);
+  }, [roomId, channel, allowed]);
+  if (!allowed || denied) {
+    return html`<section class="card members" aria-label="Members">
+      <h2>Watching</h2>
+      <p class="meta">You cannot see who is watching.</p>
+    </section>`;
+  }
+  const session = currentSession();
+  const me = session?.user.id ?? guestPass(roomId)?.guestId;
+  const known = session ? { [session.user.id]: session.user.username, ...names } : names;
   const inStep = worst === null || worst < 0.1;
   return html`<section class="card members" aria-label="Members">
     <h2>Watching <span class=${`sync-dot ${inStep ? "ok" : "off"}`} title=${inStep ? "in sync" : "out of sync"}></span></h2>
-    <ul>${online.map((p) => html`<li key=${p.connectionId}>
-      <span class="name">${names[p.userId] ?? "guest"}</span>
-      <span class="meta">${p.role}${p.buffering ? " · buffering" : ""}</span>
-      <span class="drift">${p.drift === null || p.drift === undefined ? "–" : `${Math.round(p.drift * 1000)} ms`}</span>
+    ${online !== null && online.length === 0 && html`<p class="meta">Nobody is connected.</p>`}
+    <ul>${watchers(online ?? [], known).map((w) => html`<li key=${w.userId}>
+      <span class="name" title=${w.name}>${w.name}${w.userId === me ? " (you)" : ""}</span>
+      <span class="meta">${w.role}${w.tabs > 1 ? ` · ${w.tabs} tabs` : ""}${w.buffering ? " · buffering" : ""}</span>
+      <span class="drift">${w.drift === null ? "–" : `${Math.round(w.drift * 1000)} ms`}</span>
     </li>`)}</ul>
   </section>`;
 }
