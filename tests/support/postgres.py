@@ -59,7 +59,7 @@ class RunningPostgres:
         identity = embedded_pg.process_identity(self.cluster)
         with self.cluster.log_file.open("ab") as log:
             self.process = subprocess.Popen(
-                embedded_pg.server_command(self.cluster),
+                [*embedded_pg.server_command(self.cluster), *THROWAWAY],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -81,6 +81,13 @@ class RunningPostgres:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+
+# Test clusters are thrown away: no fsync, no waiting for the WAL flush at commit, no full
+# pages after a checkpoint (a crash loses the cluster, which a test never needs; the product's
+# own embedded server keeps all three). On a busy disk the fsyncs were most of a database test's
+# time, and of the session's end (the shutdown checkpoint).
+THROWAWAY = ("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 
 
 def start_postgres(pgdata: Path) -> RunningPostgres:
