@@ -254,9 +254,9 @@ export function Player({ roomId, media, state, channel, canControl, onDrift }) {
       let source = null;
       try {
         source = await resolveSource(roomId, media);
-      } catch (error) {
+      } catch {
         if (swap) return schedule(Date.now() / 1000 + 5, 5); // the old link may still work: try again soon
-        source = null; // the source's own URL, as a last resort
+        // source stays null: the source's own URL, as a last resort
       }
       if (gone) return;
       // Where the player is, and where it will be when the new source has loaded.
