@@ -70,7 +70,8 @@ install_test_system_packages() {
   # The browser OPAQUE library, pinned by its lock file, as the interop peer of tests/auth.
   npm ci --prefix tests/support/opaque_node --no-audit --no-fund --silent
   npm ci --prefix tests/support/oidc_node --no-audit --no-fund --silent
-  # TypeScript (the browser client's type checker) and the vendored libraries' published types.
+  # TypeScript and ESLint (the browser client's type checker and linter) and the vendored
+  # libraries' published types.
   npm ci --prefix tests/support/web_node --no-audit --no-fund --silent
 }
 
@@ -92,6 +93,7 @@ case "${1:-}" in
     say "import layers"; lint-imports
     say "vendored web libraries"; scripts/vendor-web.sh check
     say "browser client types (tsc --checkJs)"; tests/support/web_node/node_modules/.bin/tsc -p tests/support/web_node
+    say "browser client lint (eslint)"; tests/support/web_node/node_modules/.bin/eslint -c tests/support/web_node/eslint.config.js synctv/web/app
     # The codecs' own tests run under coverage (its gate is below); everything else runs
     # without it: tracing every line of the server costs its tests ~60 % more CPU, and only the
     # codecs' coverage is checked.
