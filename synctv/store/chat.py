@@ -28,7 +28,7 @@ import asyncpg
 
 from synctv.store.db import Database, DatabaseUnavailable
 from synctv.store.playlists import StoredPlayback, playback_q
-from synctv.store.rooms import append_event
+from synctv.store.rooms import append_event, insert_event
 
 DanmakuMode = Literal["scroll", "top", "bottom"]
 SenderKind = Literal["user", "guest"]
@@ -113,26 +113,40 @@ def _row(record: Any) -> ChatRow:
 async def send_q(
     conn: Any, room_id: str, message: NewMessage, stamp: Stamp, payload: Payload
 ) -> ChatRow:
-    """Lock the room, stamp a danmaku, insert the message, append its ``chat_message`` event."""
-    live = await conn.fetchval(
-        "SELECT true FROM rooms WHERE id = $1 AND deleted_at IS NULL AND closed_at IS NULL"
-        " FOR UPDATE",
-        room_id,
-    )
-    if not live:
-        raise SendRefused("gone")
+    """Lock the room and take its next sequence, stamp a danmaku, insert the message, write its
+    ``chat_message`` event. The room's row stays locked until the commit, and every message of
+    a room waits for it: so a plain message is two statements (lock, sequence and insert in
+    one; the event and its notification in the other), where each round trip counts."""
+    danmaku = message.danmaku
     media: tuple[str, float] | None = None
-    if message.danmaku is not None:
+    if danmaku is not None:
+        seq = await conn.fetchval(
+            "UPDATE rooms SET last_event_seq = last_event_seq + 1"
+            " WHERE id = $1 AND deleted_at IS NULL AND closed_at IS NULL"
+            " RETURNING last_event_seq",
+            room_id,
+        )
+        if seq is None:
+            raise SendRefused("gone")
         media = stamp(await playback_q(conn, room_id))
         if media is None:
             raise SendRefused("nothing_playing")
-    danmaku = message.danmaku
+        locked = "SELECT $11::bigint AS seq"
+        arguments: tuple[Any, ...] = (seq,)
+    else:
+        locked = (
+            "UPDATE rooms SET last_event_seq = last_event_seq + 1"
+            " WHERE id = $2 AND deleted_at IS NULL AND closed_at IS NULL"
+            " RETURNING last_event_seq AS seq"
+        )
+        arguments = ()
     record = await conn.fetchrow(
-        "INSERT INTO chat_messages (id, room_id, sender_id, sender_kind, sender_name, text,"
+        f"WITH locked AS ({locked})"
+        " INSERT INTO chat_messages (id, room_id, sender_id, sender_kind, sender_name, text,"
         " danmaku_mode, danmaku_color, media_id, media_position, event_seq)"
-        " VALUES ($1, $2, $3, $4, coalesce((SELECT display_name FROM users WHERE id = $3"
-        " AND $4 = 'user'), $5), $6, $7, $8, $9, $10, 0)"
-        f" RETURNING {_COLUMNS}",
+        " SELECT $1, $2, $3, $4, coalesce((SELECT display_name FROM users WHERE id = $3"
+        " AND $4 = 'user'), $5), $6, $7, $8, $9, $10, locked.seq FROM locked"
+        f" RETURNING {_COLUMNS}, event_seq",
         secrets.token_urlsafe(16),
         room_id,
         message.sender_id,
@@ -143,10 +157,13 @@ async def send_q(
         danmaku.color if danmaku else None,
         media[0] if media else None,
         media[1] if media else None,
+        *arguments,
     )
+    if record is None:
+        raise SendRefused("gone")
     row = _row(record)
-    seq = await append_event(conn, room_id, "chat_message", payload(row), message.sender_id)
-    await conn.execute("UPDATE chat_messages SET event_seq = $2 WHERE n = $1", row.n, seq)
+    seq = record["event_seq"]
+    await insert_event(conn, room_id, seq, "chat_message", payload(row), message.sender_id)
     return row
 
 
