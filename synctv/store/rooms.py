@@ -161,6 +161,27 @@ async def insert_event(
     )
 
 
+async def insert_events(
+    conn: Any, room_id: str, event_type: str, events: list[tuple[int, dict[str, Any], str]]
+) -> None:
+    """Write several event rows of one type, each ``(seq, payload, actor)`` with a sequence the
+    caller took, and one notification (the hub reads every row after what it delivered), in
+    one statement."""
+    last = max(seq for seq, _, _ in events)
+    await conn.execute(
+        "WITH written AS (INSERT INTO room_events (room_id, seq, type, payload, actor)"
+        " SELECT $1, e.seq, $2, e.payload::jsonb, e.actor"
+        " FROM unnest($3::bigint[], $4::text[], $5::text[]) AS e(seq, payload, actor))"
+        " SELECT pg_notify('synctv_room_events', $6)",
+        room_id,
+        event_type,
+        [seq for seq, _, _ in events],
+        [_json(payload) for _, payload, _ in events],
+        [actor for _, _, actor in events],
+        f"{room_id}:{last}",
+    )
+
+
 async def _lock_room(conn: Any, room_id: str) -> bool:
     """Lock a live room's row for this transaction; False when it is gone or closed."""
     found = await conn.fetchval(
