@@ -293,6 +293,7 @@ async def measure_chat(
         rss = rss_mb(pid)
         with trio.move_on_after(30):
             await run.all_in.wait()
+        all_cpu = cpu_seconds(pid) - cpu0
         nursery.cancel_scope.cancel()
     self1 = resource.getrusage(resource.RUSAGE_SELF)
     client_cpu = (self1.ru_utime + self1.ru_stime - self0.ru_utime - self0.ru_stime) / sent_s
@@ -313,6 +314,9 @@ async def measure_chat(
         "chat_latency_ms_max": percentile(run.latencies, 1.0),
         "server_cpu_percent_chat": round(cpu * 100, 1),
         "server_rss_mb_chat": round(rss, 1),
+        # The server's CPU from the first message until every event arrived (or the wait
+        # ended) over the chat_message events delivered meanwhile: CPU per frame per connection.
+        "server_cpu_us_per_frame_chat": round(all_cpu * 1e6 / max(run.delivered, 1), 1),
         "client_cpu_percent_chat": round(client_cpu * 100, 1),
     }
 
@@ -348,6 +352,7 @@ async def measure(
         commander, commander_reader = await join(port, room, token)
         nursery.start_soon(follow, commander_reader, Fanout())  # keeps its socket drained
         missing = 0
+        fan_cpu0 = cpu_seconds(pid)
         for k in range(args.changes):
             fanout.arrived.append(0)
             fanout.all_in.append(trio.Event())
@@ -358,6 +363,7 @@ async def measure(
                 await fanout.all_in[k].wait()
             missing += fanout.connections - fanout.arrived[k]
             await trio.sleep(args.gap)
+        fan_cpu = cpu_seconds(pid) - fan_cpu0
         nursery.cancel_scope.cancel()
     figures.update(
         {
@@ -368,6 +374,11 @@ async def measure(
             "fanout_latency_ms_p99": percentile(fanout.latencies, 0.99),
             "fanout_latency_ms_max": percentile(fanout.latencies, 1.0),
             "server_rss_mb_with_fanout": round(rss_mb(pid), 1),
+            # All the server's CPU over the changes (the commands, their commits, the
+            # deliveries) over the events delivered: what one event costs per connection.
+            "server_cpu_us_per_frame_fanout": round(
+                fan_cpu * 1e6 / max(len(fanout.latencies), 1), 1
+            ),
         }
     )
     if args.chat_rate > 0 and args.chat_seconds > 0:

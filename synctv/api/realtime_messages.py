@@ -16,6 +16,7 @@ from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 
 from synctv.api.grpc._gen.synctv.v1 import realtime_pb2
+from synctv.api.http.ws_raw import server_text_frame
 from synctv.store.rooms import EventRow
 
 MAX_MESSAGE_BYTES: Final = 64 * 1024
@@ -88,20 +89,29 @@ def playback_payload(payload: dict[str, Any]) -> dict[str, Any]:
 
 class Frame:
     """A server message for many connections, encoded at most once per wire format: the
-    WebSocket's JSON text on first use (:attr:`text`), the message itself for gRPC (grpclib
-    serialises it per stream)."""
+    WebSocket's JSON text on first use (:attr:`text`) and its whole WebSocket frame
+    (:attr:`wire`, the same bytes for every connection: server frames are unmasked), the
+    message itself for gRPC (grpclib serialises it per stream)."""
 
-    __slots__ = ("_text", "message")
+    __slots__ = ("_text", "_wire", "message")
 
     def __init__(self, message: realtime_pb2.ServerMessage) -> None:
         self.message = message
         self._text: str | None = None
+        self._wire: bytes | None = None
 
     @property
     def text(self) -> str:
         if self._text is None:
             self._text = encode(self.message)
         return self._text
+
+    @property
+    def wire(self) -> bytes:
+        """The text frame carrying :attr:`text` (RFC 6455 §5.2), made once."""
+        if self._wire is None:
+            self._wire = server_text_frame(self.text.encode())
+        return self._wire
 
 
 def event_frame(event: EventRow) -> Frame:

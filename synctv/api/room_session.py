@@ -101,6 +101,8 @@ _CONCERNS_ACCESS: Final = _RECHECK_MEMBER | _RECHECK_ROOM | {"room_deleted", "me
 RECHECK_RETRY_SECONDS: Final = 1.0
 # How often an open connection asks whether its login session was revoked.
 SESSION_CHECK_SECONDS: Final = 30.0
+# The writer takes at most this many queued frames into one write.
+WRITE_BATCH_FRAMES: Final = 256
 
 
 @dataclass(frozen=True)
@@ -137,8 +139,15 @@ class Transport(Protocol):
         """Send one message to this connection only (:class:`ChannelClosed` when gone)."""
         ...
 
-    async def send_frame(self, frame: Any) -> None:
-        """Send a frame the room hub made for many connections (a ``realtime_messages.Frame``)."""
+    async def send_frames(self, frames: list[Any]) -> None:
+        """Send, in order, what the room hub queued for this connection: frames it made for
+        many connections (``realtime_messages.Frame``), and whatever :meth:`immediate`'s
+        writer left to queue; in as few writes as the wire allows."""
+        ...
+
+    def immediate(self) -> Callable[[list[Any]], list[Any] | None] | None:
+        """A writer the room hub may call to write frames at once, without waiting (it returns
+        what it could not write, to queue); None when the wire has none."""
         ...
 
     async def close(self, code: int) -> None:
@@ -314,6 +323,7 @@ class RoomSessions:
         metrics.ROOM_CHANNEL_CONNECTIONS.inc()
         try:
             async with self._hub.connect(room.id, start) as subscription, trio.open_nursery() as n:
+                subscription.write_now = transport.immediate()
                 self._voice.attach(connection_id, subscription)
                 connection = _Connection(caller, room.id, subscription)
                 self._connections.setdefault(room.id, {})[connection_id] = connection
@@ -361,7 +371,11 @@ class RoomSessions:
 
     async def _write(self, transport: Transport, subscription: Subscription) -> None:
         """Send what the hub queued, in order, up to an :class:`Ending` (then send its
-        termination and close with its code); on a slow cut, say so and close (4408)."""
+        termination and close with its code); on a slow cut, say so and close (4408).
+
+        Each wake takes everything queued (up to :data:`WRITE_BATCH_FRAMES`) into one write:
+        a connection that fell behind catches up in few writes, one that keeps up has its
+        frames written by the hub's pass itself (``subscription.write_now``)."""
         ending = Ending(
             "too_slow", "the connection could not keep up with the room", CLOSE_TOO_SLOW
         )
@@ -369,12 +383,25 @@ class RoomSessions:
 
             async def frames() -> None:
                 nonlocal ending
-                async for frame in subscription.frames:
-                    if isinstance(frame, Ending):
-                        ending = frame
-                        nursery.cancel_scope.cancel()
+                while True:
+                    try:
+                        batch = [await subscription.frames.receive()]
+                    except trio.EndOfChannel:
                         return
-                    await transport.send_frame(frame)
+                    while len(batch) < WRITE_BATCH_FRAMES:
+                        try:
+                            batch.append(subscription.frames.receive_nowait())
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+                    for n, frame in enumerate(batch):
+                        if isinstance(frame, Ending):
+                            ending = frame
+                            if n:
+                                await transport.send_frames(batch[:n])
+                            nursery.cancel_scope.cancel()
+                            return
+                    await transport.send_frames(batch)
+                    subscription.written()
 
             nursery.start_soon(frames)
             await subscription.cut.wait()

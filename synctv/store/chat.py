@@ -10,6 +10,12 @@ A danmaku is stamped, under the room row's lock, with the media playing and its 
 moment (``stamp``: the playback rules' own arithmetic, handed in by the service), so a playback
 change committed just before it is seen and one committed after it waits.
 
+Plain messages into one room are committed together (group commit, :class:`ChatStore`): every
+message of a room waits for the room row's lock anyway, so while one transaction runs, the
+messages that arrive wait for the next, which writes them all (two statements however many) and
+answers each; a transaction that fails refuses each of its messages (:class:`NotStored`), and
+none is announced. A danmaku (its stamp needs the lock) has a transaction of its own.
+
 Deleting keeps the row (``deleted_at``, ``deleted_by``), never served again, and blanks the text
 in the announcing event's payload, so a later replay of the room's log does not carry it either.
 Retention (:meth:`ChatStore.prune`) deletes rows past ``chat.messageRetentionDays`` and beyond
@@ -20,15 +26,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
+import trio
 
 from synctv.store.db import Database, DatabaseUnavailable
 from synctv.store.playlists import StoredPlayback, playback_q
-from synctv.store.rooms import append_event
+from synctv.store.rooms import append_event, insert_event, insert_events
 
 DanmakuMode = Literal["scroll", "top", "bottom"]
 SenderKind = Literal["user", "guest"]
@@ -113,26 +120,40 @@ def _row(record: Any) -> ChatRow:
 async def send_q(
     conn: Any, room_id: str, message: NewMessage, stamp: Stamp, payload: Payload
 ) -> ChatRow:
-    """Lock the room, stamp a danmaku, insert the message, append its ``chat_message`` event."""
-    live = await conn.fetchval(
-        "SELECT true FROM rooms WHERE id = $1 AND deleted_at IS NULL AND closed_at IS NULL"
-        " FOR UPDATE",
-        room_id,
-    )
-    if not live:
-        raise SendRefused("gone")
+    """Lock the room and take its next sequence, stamp a danmaku, insert the message, write its
+    ``chat_message`` event. The room's row stays locked until the commit, and every message of
+    a room waits for it: so a plain message is two statements (lock, sequence and insert in
+    one; the event and its notification in the other), where each round trip counts."""
+    danmaku = message.danmaku
     media: tuple[str, float] | None = None
-    if message.danmaku is not None:
+    if danmaku is not None:
+        seq = await conn.fetchval(
+            "UPDATE rooms SET last_event_seq = last_event_seq + 1"
+            " WHERE id = $1 AND deleted_at IS NULL AND closed_at IS NULL"
+            " RETURNING last_event_seq",
+            room_id,
+        )
+        if seq is None:
+            raise SendRefused("gone")
         media = stamp(await playback_q(conn, room_id))
         if media is None:
             raise SendRefused("nothing_playing")
-    danmaku = message.danmaku
+        locked = "SELECT $11::bigint AS seq"
+        arguments: tuple[Any, ...] = (seq,)
+    else:
+        locked = (
+            "UPDATE rooms SET last_event_seq = last_event_seq + 1"
+            " WHERE id = $2 AND deleted_at IS NULL AND closed_at IS NULL"
+            " RETURNING last_event_seq AS seq"
+        )
+        arguments = ()
     record = await conn.fetchrow(
-        "INSERT INTO chat_messages (id, room_id, sender_id, sender_kind, sender_name, text,"
+        f"WITH locked AS ({locked})"
+        " INSERT INTO chat_messages (id, room_id, sender_id, sender_kind, sender_name, text,"
         " danmaku_mode, danmaku_color, media_id, media_position, event_seq)"
-        " VALUES ($1, $2, $3, $4, coalesce((SELECT display_name FROM users WHERE id = $3"
-        " AND $4 = 'user'), $5), $6, $7, $8, $9, $10, 0)"
-        f" RETURNING {_COLUMNS}",
+        " SELECT $1, $2, $3, $4, coalesce((SELECT display_name FROM users WHERE id = $3"
+        " AND $4 = 'user'), $5), $6, $7, $8, $9, $10, locked.seq FROM locked"
+        f" RETURNING {_COLUMNS}, event_seq",
         secrets.token_urlsafe(16),
         room_id,
         message.sender_id,
@@ -143,11 +164,65 @@ async def send_q(
         danmaku.color if danmaku else None,
         media[0] if media else None,
         media[1] if media else None,
+        *arguments,
     )
+    if record is None:
+        raise SendRefused("gone")
     row = _row(record)
-    seq = await append_event(conn, room_id, "chat_message", payload(row), message.sender_id)
-    await conn.execute("UPDATE chat_messages SET event_seq = $2 WHERE n = $1", row.n, seq)
+    seq = record["event_seq"]
+    await insert_event(conn, room_id, seq, "chat_message", payload(row), message.sender_id)
     return row
+
+
+async def send_plain_q(
+    conn: Any, room_id: str, messages: list[NewMessage], payload: Payload
+) -> list[ChatRow]:
+    """Plain messages (no danmaku) into one room, in order: take their sequences (locking the
+    room), insert them, write their events; their rows, in order. :class:`SendRefused`
+    (``gone``) when the room is gone or closed."""
+    records = await conn.fetch(
+        "WITH locked AS (UPDATE rooms SET last_event_seq = last_event_seq + $2"
+        " WHERE id = $1 AND deleted_at IS NULL AND closed_at IS NULL"
+        " RETURNING last_event_seq - $2 AS base)"
+        " INSERT INTO chat_messages (id, room_id, sender_id, sender_kind, sender_name, text,"
+        " event_seq)"
+        " SELECT m.id, $1, m.sender_id, m.sender_kind, coalesce((SELECT display_name FROM users"
+        " WHERE id = m.sender_id AND m.sender_kind = 'user'), m.guest_name), m.text,"
+        " locked.base + m.k"
+        " FROM locked, unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])"
+        " WITH ORDINALITY AS m(id, sender_id, sender_kind, guest_name, text, k)"
+        " ORDER BY m.k"
+        f" RETURNING {_COLUMNS}, event_seq",
+        room_id,
+        len(messages),
+        [secrets.token_urlsafe(16) for _ in messages],
+        [m.sender_id for m in messages],
+        [m.sender_kind for m in messages],
+        [m.guest_name for m in messages],
+        [m.text for m in messages],
+    )
+    if not records:
+        raise SendRefused("gone")
+    records.sort(key=lambda record: record["event_seq"])
+    rows = [_row(record) for record in records]
+    events = [
+        (record["event_seq"], payload(row), row.sender_id)
+        for record, row in zip(records, rows, strict=True)
+    ]
+    await insert_events(conn, room_id, "chat_message", events)
+    return rows
+
+
+@dataclass(eq=False)
+class _Waiting:
+    """A plain message waiting for its room's next group commit."""
+
+    message: NewMessage
+    payload: Payload
+    done: trio.Event = field(default_factory=trio.Event)
+    row: ChatRow | None = None
+    error: Exception | None = None
+    batch: list[_Waiting] | None = None  # set when this one is to run the next commit
 
 
 async def message_q(conn: Any, room_id: str, message_id: str) -> ChatRow | None:
@@ -246,14 +321,59 @@ class ChatStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Rooms with a plain-message commit running: the messages waiting for the next one.
+        self._queued: dict[str, list[_Waiting]] = {}
 
     async def send(
         self, room_id: str, message: NewMessage, stamp: Stamp, payload: Payload
     ) -> ChatRow:
         """The stored message; :class:`SendRefused` (room gone, nothing playing for a danmaku) or
         :class:`NotStored` (not committed) when nothing was written."""
-        row: ChatRow = await self._committed(send_q, room_id, message, stamp, payload)
-        return row
+        if message.danmaku is not None:
+            row: ChatRow = await self._committed(send_q, room_id, message, stamp, payload)
+            return row
+        waiting = _Waiting(message, payload)
+        # Shielded: a commit this task runs may carry other connections' messages, and the
+        # room's next commit may be handed to it; neither may be dropped with this connection.
+        with trio.CancelScope(shield=True):
+            queue = self._queued.get(room_id)
+            if queue is not None:  # a commit is running: wait for the next one
+                queue.append(waiting)
+                await waiting.done.wait()
+                if waiting.batch is not None:  # this task runs it
+                    await self._commit_group(room_id, waiting.batch)
+            else:
+                self._queued[room_id] = []
+                await self._commit_group(room_id, [waiting])
+        if waiting.error is not None:
+            raise waiting.error
+        assert waiting.row is not None
+        return waiting.row
+
+    async def _commit_group(self, room_id: str, group: list[_Waiting]) -> None:
+        """Commit ``group``, hand the messages queued meanwhile to the first of them (it runs
+        the next commit), then answer the group."""
+        try:
+            rows = await self._committed(
+                send_plain_q, room_id, [w.message for w in group], group[0].payload
+            )
+        except (SendRefused, NotStored) as exc:
+            for waiting in group:
+                waiting.error = exc
+        except Exception as exc:  # answered, not lost: each sender hears of it
+            for waiting in group:
+                waiting.error = NotStored(str(exc))
+        else:
+            for waiting, row in zip(group, rows, strict=True):
+                waiting.row = row
+        finally:
+            following = self._queued.pop(room_id, [])
+            if following:
+                self._queued[room_id] = []
+                following[0].batch = following
+                following[0].done.set()
+            for waiting in group:
+                waiting.done.set()
 
     async def delete(self, room_id: str, message_id: str, actor: str) -> bool:
         return bool(await self._committed(delete_q, room_id, message_id, actor))

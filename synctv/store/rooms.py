@@ -137,18 +137,49 @@ async def append_event(
         " RETURNING last_event_seq",
         room_id,
     )
+    await insert_event(conn, room_id, seq, event_type, payload, actor)
+    return seq
+
+
+async def insert_event(
+    conn: Any, room_id: str, seq: int, event_type: str, payload: dict[str, Any], actor: str
+) -> None:
+    """Write the event row of a sequence the caller took (``rooms.last_event_seq``, in this
+    transaction) and notify it, in one statement (one round trip while the room is locked)."""
+    # The NOTIFY is delivered by PostgreSQL after the commit only: the room hub's cue to read
+    # the new rows.
     await conn.execute(
-        "INSERT INTO room_events (room_id, seq, type, payload, actor)"
-        " VALUES ($1, $2, $3, $4::jsonb, $5)",
+        "WITH written AS (INSERT INTO room_events (room_id, seq, type, payload, actor)"
+        " VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING seq)"
+        " SELECT pg_notify('synctv_room_events', $6) FROM written",
         room_id,
         seq,
         event_type,
         _json(payload),
         actor,
+        f"{room_id}:{seq}",
     )
-    # Delivered by PostgreSQL after the commit only: the room hub's cue to read the new rows.
-    await conn.execute("SELECT pg_notify('synctv_room_events', $1)", f"{room_id}:{seq}")
-    return seq
+
+
+async def insert_events(
+    conn: Any, room_id: str, event_type: str, events: list[tuple[int, dict[str, Any], str]]
+) -> None:
+    """Write several event rows of one type, each ``(seq, payload, actor)`` with a sequence the
+    caller took, and one notification (the hub reads every row after what it delivered), in
+    one statement."""
+    last = max(seq for seq, _, _ in events)
+    await conn.execute(
+        "WITH written AS (INSERT INTO room_events (room_id, seq, type, payload, actor)"
+        " SELECT $1, e.seq, $2, e.payload::jsonb, e.actor"
+        " FROM unnest($3::bigint[], $4::text[], $5::text[]) AS e(seq, payload, actor))"
+        " SELECT pg_notify('synctv_room_events', $6)",
+        room_id,
+        event_type,
+        [seq for seq, _, _ in events],
+        [_json(payload) for _, payload, _ in events],
+        [actor for _, _, actor in events],
+        f"{room_id}:{last}",
+    )
 
 
 async def _lock_room(conn: Any, room_id: str) -> bool:

@@ -635,3 +635,74 @@ async def test_a_suspended_room_revokes_access_4403(site: Site) -> None:
             termination = await _event_then_termination(ws, "room_suspended")
             assert termination["reason"] == "access_revoked"
             assert await closed_with(ws) == 4403
+
+
+async def test_with_permessage_deflate_every_message_arrives_whole_and_in_order(
+    site: Site,
+) -> None:
+    """A client that negotiates ``permessage-deflate`` (browsers do) gets every message as one
+    text frame, compressed or not (the room's events are sent uncompressed, RFC 7692 allows it;
+    the connection's own answers may be compressed), in order. Written on wsproto directly: the
+    suite's usual client does not offer the extension."""
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Request, TextMessage
+    from wsproto.extensions import PerMessageDeflate
+
+    room, _ = await room_with_media(site.base, site.owner, site.member)
+    url = httpx.URL(site.base)
+    stream = await trio.open_tcp_stream(str(url.host), int(url.port or 80))
+    client = WSConnection(ConnectionType.CLIENT)
+    request = Request(
+        host=f"{url.host}:{url.port}",
+        target=f"/ws/rooms/{room}",
+        subprotocols=["synctv.v1"],
+        extensions=[PerMessageDeflate()],
+        extra_headers=[(b"authorization", f"Bearer {site.member.token}".encode())],
+    )
+    await stream.send_all(client.send(request))
+    pending: list[Any] = []
+    text: list[str] = []
+
+    async def next_event() -> Any:
+        while not pending:
+            data = await stream.receive_some(65536)
+            assert data, "closed"
+            client.receive_data(data)
+            pending.extend(client.events())
+        return pending.pop(0)
+
+    async def next_message() -> dict[str, Any]:
+        with trio.fail_after(10):
+            while True:
+                event = await next_event()
+                assert isinstance(event, TextMessage), event
+                text.append(event.data)
+                if event.message_finished:
+                    message: dict[str, Any] = json.loads("".join(text))
+                    text.clear()
+                    return message
+
+    async def send_message(message: dict[str, Any]) -> None:
+        await stream.send_all(client.send(TextMessage(data=json.dumps(message))))
+
+    with trio.fail_after(10):
+        accepted = await next_event()
+    assert isinstance(accepted, AcceptConnection)
+    assert any(isinstance(e, PerMessageDeflate) for e in accepted.extensions)
+    await send_message({"hello": {}})
+    last = int((await next_message())["welcome"]["lastSeq"])
+    path = f"/api/rooms/{room}/playback"
+    for position in (10, 20, 30):
+        await site.owner.ok(site.base, "PATCH", path, {"op": "seek", "position": position})
+        await send_message({"clock": {"clientSent": float(position)}})
+    seqs: list[int] = []
+    acks: list[float] = []
+    while len(seqs) < 3 or len(acks) < 3:
+        message = await next_message()
+        if "event" in message:
+            seqs.append(int(message["event"]["seq"]))
+        else:
+            acks.append(message["clockAck"]["clientSent"])
+    assert seqs == [last + 1, last + 2, last + 3]
+    assert acks == [10, 20, 30]
+    await stream.aclose()

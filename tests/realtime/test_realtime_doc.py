@@ -22,6 +22,8 @@ def written_event_types() -> set[str]:
         text = path.read_text()
         found.update(re.findall(r'append_event\(\s*conn,\s*room_id,\s*"([a-z_]+)"', text))
         found.update(re.findall(r'event_type="([a-z_]+)"', text))
+        # insert_event(conn, room_id, seq, "<type>", ...): a sequence taken by the caller.
+        found.update(re.findall(r'insert_event\(\s*conn,\s*room_id,\s*seq,\s*"([a-z_]+)"', text))
         # RoomStore.update(room_id, changes, "<type>", actor)
         found.update(re.findall(r'_store\.update\(\s*room_id,.*?"([a-z_]+)",\s*caller', text, re.S))
     # Types built from an action name: room.suspended / room.restored.

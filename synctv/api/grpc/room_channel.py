@@ -89,6 +89,15 @@ class GrpcTransport:
     async def send_frame(self, frame: Frame) -> None:
         await self.send(frame.message)
 
+    async def send_frames(self, frames: list[Any]) -> None:
+        """One message per frame (grpclib writes each as it comes)."""
+        for frame in frames:
+            await self.send(frame.message)
+
+    def immediate(self) -> None:
+        """None: a gRPC stream's writes go through grpclib's flow control."""
+        return None
+
     async def close(self, code: int) -> None:
         """Remembered: the handler ends the stream with its status once the session returns."""
         self.closed_with = code

@@ -39,6 +39,7 @@ from hypercorn.utils import wrap_app
 from synctv import errors, metrics
 from synctv.accept import AcceptFailures, ConnectionLimiter, accept_forever
 from synctv.api.http.asgi import CONNECTION_TAKEOVER, App
+from synctv.api.http.ws_raw import CONNECTION_WRITER, ConnectionWriter
 from synctv.errors import DomainError, error_body
 from synctv.supervision import boundary
 
@@ -84,6 +85,8 @@ class _Connection(TCPServer):
       ``send`` per viewer). Hypercorn then stops reading the connection, and whatever it would
       still write (its 500 for a request whose app "sent no response") is dropped; when the
       handler returns, hypercorn closes the connection as usual.
+    * Raw WebSocket writes (``ws_raw.CONNECTION_WRITER``): the room channel writes frames it
+      encoded once for many connections under hypercorn's own send lock (:mod:`ws_raw`).
     """
 
     def __init__(
@@ -93,6 +96,8 @@ class _Connection(TCPServer):
         self._reading: trio.CancelScope | None = None
         state = ConnectionState({CONNECTION_TAKEOVER: self.take_over})
         super().__init__(app, config, context, state, stream)
+        if ConnectionWriter.usable(self):
+            state[CONNECTION_WRITER] = ConnectionWriter(self)
 
     def take_over(self) -> trio.SocketStream | None:
         stream: object = self.stream  # hypercorn annotates it as a TLS stream

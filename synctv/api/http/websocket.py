@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import trio
 
 from synctv.api.http.asgi_types import Receive, Scope, Send
+from synctv.api.http.ws_raw import CONNECTION_WRITER, ConnectionWriter
 
 # RFC 6455 §7.4.1 close codes used here.
 CLOSE_NORMAL = 1000
@@ -68,6 +69,14 @@ class WebSocket:
         )
         self.accepted = True
         self.handshake.deadline = float("inf")
+
+    def raw_writer(self) -> ConnectionWriter | None:
+        """The connection's raw frame writer (:mod:`synctv.api.http.ws_raw`) once accepted, for
+        frames encoded once for many connections; None over HTTP/2, TLS or another server."""
+        if not self.accepted or self.closed or self.scope.get("http_version") != "1.1":
+            return None
+        writer = (self.scope.get("state") or {}).get(CONNECTION_WRITER)
+        return writer if isinstance(writer, ConnectionWriter) else None
 
     async def receive(self) -> str | bytes:
         """The next message; raises :class:`WebSocketClosed` when the connection ends."""

@@ -19,6 +19,7 @@ hub), then closed 4403 or 4404.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Annotated, Any
 
@@ -34,6 +35,7 @@ from synctv.api.http.principal import socket_principal
 from synctv.api.http.routes.auth import CamelModel, refusals
 from synctv.api.http.routes.rooms import Who
 from synctv.api.http.websocket import WebSocket, WebSocketClosed
+from synctv.api.http.ws_raw import ConnectionWriter
 from synctv.api.realtime_messages import (
     MAX_MESSAGE_BYTES,
     SUBPROTOCOL,
@@ -57,10 +59,18 @@ from synctv.realtime.presence import PresenceBook
 
 
 class WebSocketTransport:
-    """The session's wire over a WebSocket: canonical JSON in text frames."""
+    """The session's wire over a WebSocket: canonical JSON in text frames.
+
+    Frames the room hub made for many connections are written below ASGI when the connection
+    allows it (:mod:`synctv.api.http.ws_raw`: a plain HTTP/1.1 connection on our server): the
+    frame's bytes made once for every connection, several frames in one write, written by the
+    hub's pass itself while the socket takes them (:meth:`immediate`). Elsewhere (HTTP/2, TLS,
+    another ASGI server) every message is one ASGI ``websocket.send``, as the connection's own
+    messages (welcome, answers, errors) always are."""
 
     def __init__(self, socket: WebSocket) -> None:
         self._socket = socket
+        self._writer: ConnectionWriter | None = None
 
     async def receive(self) -> realtime_pb2.ClientMessage:
         try:
@@ -74,6 +84,31 @@ class WebSocketTransport:
 
     async def send_frame(self, frame: Frame) -> None:
         await self._send_text(frame.text)
+
+    async def send_frames(self, frames: list[Any]) -> None:
+        writer = self._writer
+        if writer is None:
+            for frame in frames:
+                await self._send_text(frame.text)
+            return
+        if self._socket.closed:
+            raise ChannelClosed
+        # A bytes item is the rest of a write that immediate() began: it goes first, whole.
+        await writer.write(b"".join(f if type(f) is bytes else f.wire for f in frames))
+
+    def immediate(self) -> Callable[[list[Any]], list[Any] | None] | None:
+        self._writer = self._socket.raw_writer()
+        return None if self._writer is None else self._write_now
+
+    def _write_now(self, frames: list[Any]) -> list[Any] | None:
+        writer = self._writer
+        if writer is None or self._socket.closed:
+            return frames
+        data = frames[0].wire if len(frames) == 1 else b"".join(f.wire for f in frames)
+        written = writer.try_write(data)
+        if written == len(data):
+            return None
+        return frames if written == 0 else [data[written:]]
 
     async def close(self, code: int) -> None:
         try:
