@@ -7,6 +7,7 @@ so a route here never decides who may do what.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -217,6 +218,31 @@ def _access_out(access: Access) -> RoomAccessOut:
     )
 
 
+def _access_json(access: Access) -> Response:
+    """:func:`_access_out` as the JSON FastAPI would send for it (``RoomAccessOut``, camelCase,
+    in field order), built directly: the models stay the route's documented contract, but
+    constructing and then validating them again for the response was ~0.1 ms of the hottest
+    room read (a test checks both give the same document)."""
+    room = access.room
+    body = {
+        "room": {
+            "id": room.id,
+            "name": room.name,
+            "description": room.description,
+            "isPublic": room.is_public,
+            "hasPassword": room.has_password,
+            "ownerId": room.owner_id,
+            "memberCount": room.member_count,
+            "settings": room.settings,
+            "createdAt": room.created_at.isoformat(),
+        },
+        "myRole": access.role,
+        "myPermissions": names(access.permissions),
+    }
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(content, media_type="application/json")
+
+
 async def caller(request: Request) -> Caller:
     """The principal as the rooms service sees it."""
     principal: Principal = await current_principal(request)
@@ -282,7 +308,7 @@ def rooms_router(rooms: RoomService, passwords: RoomPasswords) -> APIRouter:
     @router.get("/{room_id}", response_model=RoomAccessOut, responses=refusals(_AUTH, _MISSING))
     async def get(who: Who, room_id: RoomId) -> Any:
         """The room, the caller's role in it and their effective permissions."""
-        return _access_out(await rooms.access(who, room_id))
+        return _access_json(await rooms.view(who, room_id))
 
     @router.patch(
         "/{room_id}",
