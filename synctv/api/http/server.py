@@ -135,8 +135,11 @@ class _Connection(TCPServer):
             if self._idle_scope is not None:
                 self._idle_scope.deadline = self._idle_deadline
             return
-        if self._taken_over and isinstance(event, RawData):
-            return  # the socket belongs to the handler that took it over
+        if isinstance(event, RawData) and (self._taken_over or not event.data):
+            # Taken over: the socket belongs to the handler that took it over. Empty: the end
+            # of every body with a content-length (h11 has nothing to write for it); writing
+            # nothing still cost the send lock, a shielded cancel scope and a checkpoint.
+            return
         try:
             await super().protocol_send(event)
         except trio.BusyResourceError:
