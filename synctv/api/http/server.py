@@ -82,10 +82,10 @@ class _Connection(TCPServer):
     * One idle timer for the connection's life (:meth:`watch_idle`) instead of hypercorn's,
       which starts a new timer task at the end of every keep-alive request and cancels it at
       the start of the next (``Updated`` events): that task per request was ~0.1 ms of a
-      request's ~0.8 ms floor. Here an ``Updated`` event only moves the timer's deadline. The
-      rules are hypercorn's: an idle connection closes after ``keep_alive_timeout`` or when
-      the server shuts down; a busy one never does (hypercorn closes it after its response
-      when the server is shutting down).
+      request's ~0.8 ms floor (``bench/http_micro.py``). Here an ``Updated`` event only moves
+      the timer's deadline. The rules are hypercorn's: an idle connection closes after
+      ``keep_alive_timeout`` or when the server shuts down; a busy one never does (hypercorn
+      closes it after its response when the server is shutting down).
     * Takeover (``asgi.CONNECTION_TAKEOVER`` in the scope's ``state``): a handler may take the
       socket of an HTTP/1.x connection and answer on it itself (live HTTP-FLV viewers join
       the stream's fan-out writer: one non-blocking write per batch instead of an ASGI
