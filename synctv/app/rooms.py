@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import time
 from functools import partial
+from typing import Any
+
+import trio
 
 from synctv.api.grpc.admin_live import LiveUrls
 from synctv.api.grpc.admin_rooms import RoomAdmin
@@ -62,10 +65,13 @@ from synctv.realtime.waiting import RoomWaiter
 from synctv.rtmp.publisher_profile import PublisherProfile
 from synctv.store.chat import ChatStore
 from synctv.store.playlists import PlaylistStore
+from synctv.store.room_cache import RoomReadCache
 from synctv.store.rooms import EventRow, RoomStore
 
 
-def room_service(services: Services) -> tuple[RoomService, RoomPasswords]:
+def room_service(
+    services: Services, cache: RoomReadCache[Any] | None = None
+) -> tuple[RoomService, RoomPasswords]:
     settings = services.settings
     limits = Limits(
         creation_allowed=lambda: settings.get(SERVER_ALLOW_ROOM_CREATION),
@@ -79,11 +85,13 @@ def room_service(services: Services) -> tuple[RoomService, RoomPasswords]:
         services.state,
         services.limits,
     )
-    return RoomService(RoomStore(services.db), limits, passwords), passwords
+    return RoomService(RoomStore(services.db, cache), limits, passwords), passwords
 
 
 async def build(services: Services) -> Feature:
-    rooms, passwords = room_service(services)
+    # GET /api/rooms/{id} reads through it; the room's events invalidate it (its task listens).
+    read_cache: RoomReadCache[Any] = RoomReadCache(clock=trio.current_time)
+    rooms, passwords = room_service(services, read_cache)
     playlists = PlaylistService(rooms, PlaylistStore(services.db), resolver=services.room_media)
     room_live, urls = _room_live(services, rooms, playlists)
     services.room_library.attach_rooms(rooms)
@@ -174,6 +182,7 @@ async def build(services: Services) -> Feature:
         admin_handlers=[RoomAdmin(rooms)],
         tasks=[
             Task("room_hub", hub.run),
+            Task("room_read_cache", partial(read_cache.run, services.db)),
             Task("live_clock", live_clocks.run),
             Task("chat_retention", retention.run),
             Task("wait_for_everyone", waiter.run),

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Final, Literal
 
 RoomRole = Literal["creator", "admin", "member", "guest"]
@@ -59,6 +60,8 @@ class Permission(StrEnum):
 Permissions = frozenset[Permission]
 
 ALL: Final[Permissions] = frozenset(Permission)
+# Bit order (the enum's), for sorting names.
+_ORDER: Final[Mapping[Permission, int]] = {p: i for i, p in enumerate(Permission)}
 # SyncTV's bit numbers (its u64 masks): kept so stored masks and its protocol stay comparable.
 BIT: Final[Mapping[Permission, int]] = {p: 1 << i for i, p in enumerate(Permission)}
 
@@ -169,8 +172,15 @@ def check_assignable(role: RoomRole, permissions: Permissions) -> None:
 
 def names(permissions: Iterable[Permission]) -> list[str]:
     """Sorted in bit order, so documents and responses list permissions the same way."""
-    order = {p: i for i, p in enumerate(Permission)}
-    return [p.value for p in sorted(set(permissions), key=order.__getitem__)]
+    if isinstance(permissions, frozenset):
+        return list(_names_of_set(permissions))  # a copy: callers may change their list
+    return [p.value for p in sorted(set(permissions), key=_ORDER.__getitem__)]
+
+
+@lru_cache(maxsize=1024)
+def _names_of_set(permissions: frozenset[Permission]) -> tuple[str, ...]:
+    """A room's effective permissions are one of few sets: each sorted once."""
+    return tuple(p.value for p in sorted(permissions, key=_ORDER.__getitem__))
 
 
 def to_bits(permissions: Iterable[Permission]) -> int:

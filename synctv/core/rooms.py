@@ -189,18 +189,41 @@ class RoomService:
         even know it exists."""
         if not room_id or len(room_id) > 64:
             raise _gone()
+        return self._standing(caller, *await self._read(room_id, caller))
+
+    async def view(self, caller: Caller, room_id: str) -> Access:
+        """:meth:`access` for an answer that changes nothing (``GET /api/rooms/{id}``): the
+        room and membership may come from the store's short-lived read cache, which every
+        change to the room invalidates (:mod:`synctv.store.room_cache`). Whatever acts on the
+        room keeps using :meth:`access` (one fresh read)."""
+        if not room_id or len(room_id) > 64:
+            raise _gone()
+        cache = self._store.cache
+        if cache is None:
+            return await self.access(caller, room_id)
+        user_id = None if caller.is_guest else caller.user_id
+        read = await cache.get(room_id, user_id, lambda: self._read(room_id, caller))
+        return self._standing(caller, *read)
+
+    async def _read(
+        self, room_id: str, caller: Caller
+    ) -> tuple[RoomRow, MemberRow | None, RoomSettings]:
         room, member = await self._store.room_and_member(
             room_id, None if caller.is_guest else caller.user_id
         )
         if room is None:
             raise _gone()
+        return room, member, _settings(room.settings)
+
+    def _standing(
+        self, caller: Caller, room: RoomRow, member: MemberRow | None, settings: RoomSettings
+    ) -> Access:
         if room.suspended_at is not None and not caller.platform_admin:
             raise DomainError(
                 errors.ROOM_SUSPENDED,
                 "an administrator suspended this room",
                 {"reason": room.suspend_reason},
             )
-        settings = _settings(room.settings)
         overrides = settings.permissions.role_overrides()
         if member is not None:
             own = Overrides(_known(member.added), _known(member.removed))

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from synctv.store.audit import AuditActor, AuditEvent, write_audit
 from synctv.store.db import Database
+from synctv.store.room_cache import RoomReadCache
+
+T = TypeVar("T")
 
 MemberRole = Literal["creator", "admin", "member"]
 
@@ -642,8 +646,22 @@ class RoomStore:
     one statement with no transaction around it (BEGIN and COMMIT would triple its round trips,
     and a single statement sees one snapshot anyway)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache: RoomReadCache[Any] | None = None) -> None:
         self._db = db
+        # Reads kept for a moment (RoomService.view): every write here drops its room's entries
+        # when it ends, whatever the outcome (a failed or cancelled commit may still have landed).
+        self._cache = cache
+
+    @property
+    def cache(self) -> RoomReadCache[Any] | None:
+        return self._cache
+
+    async def _write(self, query: Callable[..., Awaitable[T]], room_id: str, *args: Any) -> T:
+        try:
+            return await self._db.run(query, room_id, *args)
+        finally:
+            if self._cache is not None:
+                self._cache.invalidate(room_id)
 
     async def create(
         self,
@@ -658,7 +676,7 @@ class RoomStore:
         by: AuditActor,
         password_record: bytes | None = None,
     ) -> tuple[Created, RoomRow | None]:
-        return await self._db.run(
+        return await self._write(
             create_q,
             room_id,
             owner_id,
@@ -675,7 +693,7 @@ class RoomStore:
         return await self._db.run_on_connection(password_record_q, room_id)
 
     async def set_password(self, room_id: str, record: bytes | None, actor: str) -> bool:
-        return await self._db.run(set_password_q, room_id, record, actor)
+        return await self._write(set_password_q, room_id, record, actor)
 
     async def room(self, room_id: str) -> RoomRow | None:
         return await self._db.run_on_connection(room_q, room_id)
@@ -692,7 +710,7 @@ class RoomStore:
         return await self._db.run_on_connection(all_rooms_q, search, limit, offset)
 
     async def suspend(self, room_id: str, reason: str | None, by: AuditActor) -> bool:
-        return await self._db.run(suspend_q, room_id, reason, by)
+        return await self._write(suspend_q, room_id, reason, by)
 
     async def my_rooms(self, user_id: str) -> list[tuple[RoomRow, MemberRole]]:
         return await self._db.run_on_connection(my_rooms_q, user_id)
@@ -700,29 +718,29 @@ class RoomStore:
     async def join(
         self, room_id: str, user_id: str, max_members: int, needs_review: bool, by: AuditActor
     ) -> JoinOutcome:
-        return await self._db.run(join_q, room_id, user_id, max_members, needs_review, by)
+        return await self._write(join_q, room_id, user_id, max_members, needs_review, by)
 
     async def add_member(
         self, room_id: str, user_id: str, role: MemberRole, max_members: int, actor: str
     ) -> JoinOutcome:
-        return await self._db.run(add_member_q, room_id, user_id, role, max_members, actor)
+        return await self._write(add_member_q, room_id, user_id, role, max_members, actor)
 
     async def leave(self, room_id: str, user_id: str, reason: str, actor: str) -> bool:
-        return await self._db.run(leave_q, room_id, user_id, reason, actor)
+        return await self._write(leave_q, room_id, user_id, reason, actor)
 
     async def kick(
         self, room_id: str, user_id: str, cooldown_seconds: int, reason: str, actor: str
     ) -> bool:
-        return await self._db.run(kick_q, room_id, user_id, cooldown_seconds, reason, actor)
+        return await self._write(kick_q, room_id, user_id, cooldown_seconds, reason, actor)
 
     async def ban(self, room_id: str, user_id: str, reason: str, actor: str) -> None:
-        await self._db.run(ban_q, room_id, user_id, reason, actor)
+        await self._write(ban_q, room_id, user_id, reason, actor)
 
     async def unban(self, room_id: str, user_id: str, actor: str) -> bool:
-        return await self._db.run(unban_q, room_id, user_id, actor)
+        return await self._write(unban_q, room_id, user_id, actor)
 
     async def reject_request(self, room_id: str, user_id: str, actor: str) -> bool:
-        return await self._db.run(reject_request_q, room_id, user_id, actor)
+        return await self._write(reject_request_q, room_id, user_id, actor)
 
     async def join_requests(self, room_id: str) -> list[tuple[str, str, datetime]]:
         return await self._db.run_on_connection(join_requests_q, room_id)
@@ -739,18 +757,18 @@ class RoomStore:
         removed: list[str],
         actor: str,
     ) -> bool:
-        return await self._db.run(set_member_q, room_id, user_id, role, added, removed, actor)
+        return await self._write(set_member_q, room_id, user_id, role, added, removed, actor)
 
     async def transfer(self, room_id: str, from_user: str, to_user: str, actor: str) -> bool:
-        return await self._db.run(transfer_q, room_id, from_user, to_user, actor)
+        return await self._write(transfer_q, room_id, from_user, to_user, actor)
 
     async def update(
         self, room_id: str, changes: dict[str, Any], event_type: str, actor: str
     ) -> RoomRow | None:
-        return await self._db.run(update_room_q, room_id, changes, event_type, actor)
+        return await self._write(update_room_q, room_id, changes, event_type, actor)
 
     async def delete(self, room_id: str, by: AuditActor) -> bool:
-        return await self._db.run(delete_q, room_id, by)
+        return await self._write(delete_q, room_id, by)
 
     async def events_after(self, room_id: str, after: int, limit: int) -> list[EventRow]:
         return await self._db.run_on_connection(events_after_q, room_id, after, limit)

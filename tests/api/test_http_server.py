@@ -84,6 +84,37 @@ async def test_idle_keep_alive_connection_is_closed_at_the_timeout() -> None:
             await stream.aclose()
 
 
+async def slow(request: Request) -> Response:
+    await trio.sleep(1.0)  # twice the keep-alive timeout
+    return Response(200, b"hello, slowly")
+
+
+async def test_the_idle_timer_restarts_with_each_request_and_never_cuts_one() -> None:
+    routes = [
+        Route(("GET",), "/hello", hello, "hello"),
+        Route(("GET",), "/slow", slow, "slow"),
+    ]
+    server = HttpServer(App(routes, clock=trio.current_time), settings())  # timeout 0.5 s
+    with trio.fail_after(GUARD):
+        async with serving(server) as port:
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            for _ in range(3):  # idle 0.3 s between requests: each pushes the deadline on
+                assert (await request_once(stream)).startswith(b"HTTP/1.1 200")
+                await trio.sleep(0.3)
+            # A request that takes longer than the timeout is not cut: busy is not idle.
+            await stream.send_all(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
+            data = b""
+            while b"slowly" not in data:
+                chunk = await stream.receive_some(65536)
+                assert chunk, "the connection was closed during a request"
+                data += chunk
+            started = trio.current_time()
+            with trio.fail_after(3):
+                assert await closed_by_server(stream)
+            assert trio.current_time() - started >= 0.4  # idle again, from the response on
+            await stream.aclose()
+
+
 async def test_per_address_cap_refuses_with_503_and_counts() -> None:
     server = HttpServer(app(), settings(name="cap_addr", max_connections_per_address=2))
     refused = metrics.HTTP_CONNECTIONS_REFUSED.labels("cap_addr", "per_address")

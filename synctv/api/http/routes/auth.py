@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 from starlette.requests import HTTPConnection
@@ -143,6 +144,27 @@ def user_out(user: UserRow) -> UserOut:
     )
 
 
+def user_json(user: UserRow) -> dict[str, str]:
+    """:func:`user_out` as the JSON object it dumps to (camelCase, in field order)."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "displayName": user.display_name,
+        "role": user.role,
+        "status": user.status,
+        "createdAt": user.created_at.isoformat(),
+    }
+
+
+def json_answer(body: object, status: int = 200) -> Response:
+    """A route's answer as JSON built directly, for the hot routes (sign-in): FastAPI would
+    validate the returned model against the route's ``response_model`` and then dump it, ~50
+    µs per request for a model that we built ourselves. The route keeps its
+    ``response_model`` as its documented contract; a test checks the bytes are the same."""
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(content, status, media_type="application/json")
+
+
 def _tokens(pair: TokenPair) -> dict[str, str]:
     return {"access_token": pair.access_token, "refresh_token": pair.refresh_token}
 
@@ -238,7 +260,8 @@ def auth_router(identity: IdentityService) -> APIRouter:
         """Start a sign-in: KE1 → KE2. Unknown names get a well-formed answer too."""
         message = decode_message(body.credential_request, "credentialRequest")
         handshake, response = await identity.login_start(body.username, message, client_of(request))
-        return LoginStartOut(session_id=handshake, credential_response=encode_message(response))
+        # LoginStartOut, as FastAPI would send it (see json_answer).
+        return json_answer({"sessionId": handshake, "credentialResponse": encode_message(response)})
 
     @router.post(
         "/opaque/login/finish",
@@ -254,7 +277,14 @@ def auth_router(identity: IdentityService) -> APIRouter:
         """Finish a sign-in with KE3: the user and a new session's tokens."""
         message = decode_message(body.credential_finalization, "credentialFinalization")
         done = await identity.login_finish(body.session_id, message, client_of(request))
-        return LoginFinishOut(user=user_out(done.user), **_tokens(done.tokens))
+        # LoginFinishOut, as FastAPI would send it (see json_answer).
+        return json_answer(
+            {
+                "accessToken": done.tokens.access_token,
+                "refreshToken": done.tokens.refresh_token,
+                "user": user_json(done.user),
+            }
+        )
 
     @router.post(
         "/refresh",
