@@ -119,8 +119,8 @@ WRITE_BATCH_FRAMES: Final = 256
 # Chat messages of one connection waiting for their commit (sent, not answered yet); past it a
 # message is refused with chat_in_flight_limit_reached (errors.CHANNEL_CHAT_IN_FLIGHT).
 MAX_CHAT_IN_FLIGHT: Final = 64
-# A connection's chat reuses its room access (read at admission, and again by every re-check an
-# event asks for) for at most this long; an event that may change it drops it at once.
+# A connection's chat reuses its room access (read at its first message, and again by every
+# re-check an event asks for) for at most this long; an event that may change it drops it at once.
 ACCESS_REUSE_SECONDS: Final = 30.0
 
 
@@ -395,8 +395,9 @@ class RoomSessions:
             async with self._hub.connect(room.id, start) as subscription, trio.open_nursery() as n:
                 subscription.write_now = transport.immediate()
                 self._voice.attach(connection_id, subscription)
+                # Its access for chat is read at the first message, once it is registered here
+                # (so every later event that may change it drops it).
                 connection = _Connection(caller, room.id, subscription)
-                connection.keep_access(access, connection.access_generation)
                 self._connections.setdefault(room.id, {})[connection_id] = connection
                 n.start_soon(self._watch, connection)
                 n.start_soon(self._answer_chat, transport, connection, owed)
@@ -625,13 +626,15 @@ class RoomSessions:
         self, room_id: str, owed: trio.MemoryReceiveChannel[_ChatAnswer]
     ) -> None:
         """At the connection's end: wait for the commits still owed (one may be the room's
-        next commit, for everyone in it; see ChatStore.enqueue). Nobody is left to answer."""
+        next commit, for everyone in it; see ChatStore.enqueue). Nobody is left to answer; a
+        danmaku not begun is dropped (never committed, nobody told)."""
         while True:
             try:
                 answer = owed.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 return
-            await self._chat_outcome(room_id, answer)
+            if answer.queued is not None:
+                await self._chat_outcome(room_id, answer)
 
     async def _handle(
         self,
