@@ -545,7 +545,7 @@ class RoomSessions:
         """Admit one chat message with the connection's access and queue it for its commit (a
         danmaku: for its own transaction, waited for, so later messages commit after it); its
         answer is owed behind the connection's earlier chat answers. Success is the
-        ``chat_message`` event, to every connection (this one too)."""
+        ``chatAck``, and the ``chat_message`` event to every connection (this one too)."""
         op_id = message.op_id
         if connection.chat_in_flight >= MAX_CHAT_IN_FLIGHT:
             refusal = error_message(
@@ -598,23 +598,24 @@ class RoomSessions:
         connection: _Connection,
         owed: trio.MemoryReceiveChannel[_ChatAnswer],
     ) -> None:
-        """Answer the connection's chat messages in order, each once its commit ended: nothing
-        for a stored one (its event says so), the refusal for the others."""
+        """Answer the connection's chat messages in order, each once its commit ended: a
+        ``chatAck`` for a stored one, the refusal for the others."""
         async for answer in owed:
-            refusal = await self._chat_outcome(connection.room_id, answer)
+            outcome = await self._chat_outcome(connection.room_id, answer)
             connection.chat_in_flight -= 1
-            if refusal is not None:
-                await transport.send(refusal)
+            await transport.send(outcome)
 
-    async def _chat_outcome(
-        self, room_id: str, answer: _ChatAnswer
-    ) -> realtime_pb2.ServerMessage | None:
+    async def _chat_outcome(self, room_id: str, answer: _ChatAnswer) -> realtime_pb2.ServerMessage:
         try:
             if answer.queued is not None:
-                await self._chat.stored(room_id, answer.queued)
+                row = await self._chat.stored(room_id, answer.queued)
             elif answer.own is not None:
-                await self._chat.send_admitted(room_id, answer.own)
-            return answer.refusal
+                row = await self._chat.send_admitted(room_id, answer.own)
+            else:
+                assert answer.refusal is not None  # neither queued nor own: refused already
+                return answer.refusal
+            ack = realtime_pb2.ChatAck(op_id=answer.op_id, message_id=row.id)
+            return realtime_pb2.ServerMessage(chat_ack=ack)
         except DomainError as exc:
             return error_message(exc.error.code, exc.message, answer.op_id, exc.details)
         except DatabaseUnavailable:

@@ -80,22 +80,25 @@ async def test_chat_messages_queue_for_their_commits_and_are_answered_in_order(
                         await chat(theirs, text, text)
                         sent.append(text)
                     await trio.sleep(0.5)
-                await nothing_more(theirs, 0.5)  # nothing answered: m0 is not committed
+                await nothing_more(theirs, 0.5)  # nothing answered: m0 is not committed yet
                 await chat(theirs, "over", "one too many")
                 got = await error(theirs)
                 assert got == ("chat_in_flight_limit_reached", "over")
                 await nothing_more(mine, 0.1)
-            # The commits end: the refusal of "bad" comes, and every message in order.
-            texts, refusals = [], []
+            # The commits end: every message is answered in the order sent (the refusal of
+            # "bad" in its place), and their events come in that order.
+            texts, answered = [], []
             with trio.fail_after(30):
-                while len(texts) < len(sent) or not refusals:
+                while len(texts) < len(sent) or len(answered) < len(sent) + 1:
                     got_message = await receive(theirs)
                     if "error" in got_message:
-                        refusals.append(got_message["error"]["opId"])
+                        answered.append(got_message["error"]["opId"])
+                    elif "chatAck" in got_message:
+                        answered.append(got_message["chatAck"]["opId"])
                     else:
                         assert got_message["event"]["type"] == "chat_message"
                         texts.append(got_message["event"]["payload"]["text"])
-            assert refusals == ["bad"]
+            assert answered == ["m0", "bad", *sent[1:]]
             assert texts == sent
             for _ in sent:
                 await event(mine, "chat_message")
