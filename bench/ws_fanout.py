@@ -15,11 +15,13 @@ connection that reads (none for idle ones), so the client process is not what is
    own connection sends ``--changes`` seeks, one at a time; each change's latency per
    connection is from the commander's send to the ``playback_changed`` event's arrival there.
 2. **Chat**: into the same room, ``--chat-senders`` more connections send ``--chat-rate`` chat
-   messages per second in all (each under the channel's 50 messages/s) for ``--chat-seconds``.
+   messages per second in all (each under the channel's 50 messages/s) for ``--chat-seconds``,
+   from a process of their own (spawned; so the 1,000 readers' work cannot make them late).
    Each message's delivery latency is from its send to its ``chat_message`` event's arrival, at
-   ``--chat-sample`` of the connections, which parse every frame; the others drain their sockets
-   and only count the events (a Python client parsing 100,000 frames a second would measure
-   itself). Reported: the latency percentiles, the events missing at the end anywhere, the
+   ``--chat-sample`` of the connections; every connection only scans the bytes it reads for the
+   events (server frames are unmasked, so no frame parsing: a Python client parsing 100,000
+   frames a second would measure itself), the timed ones also for each message's text, taking
+   the time of the read that completed it. Reported: the latency percentiles, the events missing at the end anywhere, the
    connections the server closed meanwhile (cut as too slow when their queues stay full), the
    server's CPU (percent of one core) and RSS over the phase, and this client's CPU.
 3. **Idle**: ``--idle`` connections spread over rooms of ``--per-room``; the server's RSS before
@@ -33,8 +35,10 @@ from __future__ import annotations
 
 import argparse
 import base64
+import concurrent.futures
 import json
 import math
+import multiprocessing
 import os
 import re
 import resource
@@ -187,14 +191,14 @@ async def open_many(
 
 CHAT_MARK = b'"chat_message"'
 CHAT_TEXT = re.compile(rb'"text":\s*"bench (\d+)"')
+# Bytes of a read kept for the next (a mark or a text split across two reads is seen once).
+TAIL = 64
 
 
 @dataclass
 class ChatRun:
-    sent: dict[int, float] = field(default_factory=dict)  # message k: perf_counter() of its send
-    latencies: list[float] = field(default_factory=list)
+    arrived: list[tuple[int, float]] = field(default_factory=list)  # (k, perf_counter())
     delivered: int = 0  # chat_message events seen, over every measured connection
-    errors: int = 0  # error messages the senders got (rate_limited, chat_not_stored, ...)
     expected: int = 0
     all_in: trio.Event = field(default_factory=trio.Event)
     closed: int = 0  # measured connections the server closed (4408: could not keep up)
@@ -205,60 +209,84 @@ class ChatRun:
             self.all_in.set()
 
 
-async def chat_sampled(reader: FrameReader, run: ChatRun) -> None:
-    """A connection that parses every frame: each chat message's latency."""
-    try:
-        while True:
-            payload = await reader.next_text()
-            if CHAT_MARK not in payload:
-                continue
-            now = time.perf_counter()
-            found = CHAT_TEXT.search(payload)
-            if found and (sent := run.sent.get(int(found.group(1)))) is not None:
-                run.latencies.append(now - sent)
-            run.seen(1)
-    except EOFError:
-        run.closed += 1
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
-
-
-async def chat_drained(stream: trio.SocketStream, reader: FrameReader, run: ChatRun) -> None:
-    """A connection that only counts chat_message events in the raw bytes (no frame parsing;
-    a mark split across two reads is counted once: the last bytes of a read are kept)."""
-    tail = bytes(reader.buffer)
-    reader.buffer.clear()
-    run.seen(tail.count(CHAT_MARK))
-    tail = tail[-(len(CHAT_MARK) - 1) :]
-    try:
-        while chunk := await stream.receive_some(65536):
-            data = tail + chunk
-            run.seen(data.count(CHAT_MARK))
-            tail = data[-(len(CHAT_MARK) - 1) :]
-        run.closed += 1  # the server closed it
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
-
-
-async def chat_sender_reads(reader: FrameReader, run: ChatRun) -> None:
-    try:
-        while True:
-            if (await reader.next_text()).startswith(b'{"error"'):
-                run.errors += 1
-    except (EOFError, trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
-
-
-async def chat_send(
-    stream: trio.SocketStream, first: int, step: int, total: int, rate: float, run: ChatRun
+async def chat_counted(
+    stream: trio.SocketStream, reader: FrameReader, run: ChatRun, timed: bool
 ) -> None:
-    """Messages first, first + step, ... each at its time on a common schedule of ``rate``."""
-    began = trio.current_time()
-    for k in range(first, total, step):
-        await trio.sleep_until(began + k / rate)
-        run.sent[k] = time.perf_counter()
-        message = {"opId": f"m{k}", "chat": {"text": f"bench {k}"}}
-        await stream.send_all(text_frame(json.dumps(message)))
+    """A connection that counts chat_message events in the raw bytes (server frames are
+    unmasked, and a message's JSON is in one frame: no frame parsing); a timed one also notes
+    when each message's text arrived (the time of the read that completed it). What a read
+    shares with the one before (its last TAIL bytes) counts only where it ends in the new
+    bytes."""
+    tail = b""
+    data = bytes(reader.buffer)
+    reader.buffer.clear()
+    try:
+        while True:
+            now = time.perf_counter()
+            start = len(tail)
+            marks = data.count(CHAT_MARK) - tail.count(CHAT_MARK)
+            run.seen(marks)
+            if timed and marks:
+                for found in CHAT_TEXT.finditer(data):
+                    if found.end() > start:
+                        run.arrived.append((int(found.group(1)), now))
+            tail = data[-TAIL:]
+            chunk = await stream.receive_some(65536)
+            if not chunk:
+                run.closed += 1  # the server closed it
+                return
+            data = tail + chunk
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+
+
+def chat_senders_process(
+    port: int, room: str, token: str, senders: int, total: int, rate: float, start_at: float
+) -> dict[str, Any]:
+    """The senders, in a process of their own (so the readers' work does not make them late):
+    ``senders`` connections send ``total`` messages at ``rate`` in all, on a common schedule
+    starting at ``start_at`` (perf_counter). Each message's send time (perf_counter, the same
+    clock in every process on Linux), the errors they were sent back, their CPU."""
+
+    async def run() -> dict[str, Any]:
+        opened = [await join(port, room, token) for _ in range(senders)]
+        sent: dict[int, float] = {}
+        errors = 0
+        begin = start_at
+
+        async def reads(reader: FrameReader) -> None:
+            nonlocal errors
+            try:
+                while True:
+                    if (await reader.next_text()).startswith(b'{"error"'):
+                        errors += 1
+            except (EOFError, trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+
+        async def send(stream: trio.SocketStream, first: int) -> None:
+            for k in range(first, total, senders):
+                await trio.sleep(max(0.0, begin + k / rate - time.perf_counter()))
+                sent[k] = time.perf_counter()
+                message = {"opId": f"m{k}", "chat": {"text": f"bench {k}"}}
+                await stream.send_all(text_frame(json.dumps(message)))
+
+        usage0 = resource.getrusage(resource.RUSAGE_SELF)
+        async with trio.open_nursery() as nursery:
+            for _, reader in opened:
+                nursery.start_soon(reads, reader)
+            async with trio.open_nursery() as sending:
+                for n, (stream, _) in enumerate(opened):
+                    sending.start_soon(send, stream, n)
+            ended = time.perf_counter()
+            await trio.sleep(2.0)  # the last answers (refusals)
+            nursery.cancel_scope.cancel()
+        usage1 = resource.getrusage(resource.RUSAGE_SELF)
+        for stream, _ in opened:
+            await stream.aclose()
+        cpu = usage1.ru_utime + usage1.ru_stime - usage0.ru_utime - usage0.ru_stime
+        return {"sent": sent, "errors": errors, "began": begin, "ended": ended, "cpu": cpu}
+
+    return trio.run(run)
 
 
 async def measure_chat(
@@ -271,53 +299,64 @@ async def measure_chat(
 ) -> dict[str, Any]:
     total = int(args.chat_rate * args.chat_seconds)
     run = ChatRun(expected=total * len(fan))
-    senders = [await join(port, room, token) for _ in range(args.chat_senders)]
     sampled = min(args.chat_sample, len(fan))
     stride = max(1, len(fan) // max(sampled, 1))
     timed = set(range(0, stride * sampled, stride))  # spread over the room's connections
-    self0 = resource.getrusage(resource.RUSAGE_SELF)
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    senders = concurrent.futures.ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn")
+    )
+    # Time for the process to start and its connections to open.
+    start_at = time.perf_counter() + 5.0
+    outcome = senders.submit(
+        chat_senders_process,
+        port,
+        room,
+        token,
+        args.chat_senders,
+        total,
+        args.chat_rate,
+        start_at,
+    )
     async with trio.open_nursery() as nursery:
         for n, (stream, reader) in enumerate(fan):
-            if n in timed:
-                nursery.start_soon(chat_sampled, reader, run)
-            else:
-                nursery.start_soon(chat_drained, stream, reader, run)
-        for _, reader in senders:
-            nursery.start_soon(chat_sender_reads, reader, run)
-        async with trio.open_nursery() as sending:
-            for n, (stream, _) in enumerate(senders):
-                sending.start_soon(chat_send, stream, n, len(senders), total, args.chat_rate, run)
-        sent_s = time.monotonic() - t0
+            nursery.start_soon(chat_counted, stream, reader, run, n in timed)
+        await trio.sleep(start_at - time.perf_counter())
+        self0 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        sending = await trio.to_thread.run_sync(outcome.result)
+        sent_s = sending["ended"] - sending["began"]
         cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+        self1 = resource.getrusage(resource.RUSAGE_SELF)
         rss = rss_mb(pid)
         with trio.move_on_after(30):
             await run.all_in.wait()
         all_cpu = cpu_seconds(pid) - cpu0
         nursery.cancel_scope.cancel()
-    self1 = resource.getrusage(resource.RUSAGE_SELF)
+    senders.shutdown()
     client_cpu = (self1.ru_utime + self1.ru_stime - self0.ru_utime - self0.ru_stime) / sent_s
-    for stream, _ in senders:
-        await stream.aclose()
+    sent: dict[int, float] = sending["sent"]
+    latencies = [at - sent[k] for k, at in run.arrived if k in sent]
     return {
         "chat_messages": total,
-        "chat_rate_per_s": round(total / sent_s, 1),
+        "chat_rate_per_s": round(len(sent) / sent_s, 1),
         "chat_seconds": round(sent_s, 1),
         "chat_connections": len(fan),
         "chat_sampled_connections": sampled,
-        "chat_errors": run.errors,
+        "chat_errors": sending["errors"],
         "chat_missing": run.expected - run.delivered,
         "chat_connections_closed": run.closed,
-        "chat_latency_ms_p50": percentile(run.latencies, 0.50),
-        "chat_latency_ms_p95": percentile(run.latencies, 0.95),
-        "chat_latency_ms_p99": percentile(run.latencies, 0.99),
-        "chat_latency_ms_max": percentile(run.latencies, 1.0),
+        "chat_latency_ms_p50": percentile(latencies, 0.50),
+        "chat_latency_ms_p95": percentile(latencies, 0.95),
+        "chat_latency_ms_p99": percentile(latencies, 0.99),
+        "chat_latency_ms_max": percentile(latencies, 1.0),
         "server_cpu_percent_chat": round(cpu * 100, 1),
         "server_rss_mb_chat": round(rss, 1),
         # The server's CPU from the first message until every event arrived (or the wait
         # ended) over the chat_message events delivered meanwhile: CPU per frame per connection.
         "server_cpu_us_per_frame_chat": round(all_cpu * 1e6 / max(run.delivered, 1), 1),
+        # The readers' process (1,000 connections) and the senders' (its own process).
         "client_cpu_percent_chat": round(client_cpu * 100, 1),
+        "sender_cpu_percent_chat": round(sending["cpu"] * 100 / sent_s, 1),
     }
 
 

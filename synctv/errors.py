@@ -528,6 +528,11 @@ CHANNEL_NODE_LIMIT = CHANNEL.code(
     "channel_node_limit_reached", 503, G.RESOURCE_EXHAUSTED,
     "This server has as many channel connections as realtime.max_connections allows; retry later.",
 )  # fmt: skip
+CHANNEL_CHAT_IN_FLIGHT = CHANNEL.code(
+    "chat_in_flight_limit_reached", 429, G.RESOURCE_EXHAUSTED,
+    "This connection has 64 chat messages waiting for their commit; send more once they are"
+    " answered.",
+)  # fmt: skip
 
 # -- Voice chat (issue 14) ---------------------------------------------------------------------
 VOICE = Area("voice", "Voice chat (the room channel's `voice_*` messages, room ICE servers)")

@@ -7,7 +7,11 @@ authenticate the caller their own way, take the ``hello``, and hand the rest to
 
 One task per connection, two loops in a nursery: the *reader* takes client messages (clock,
 playback, report, chat, voice) and answers or acts through the rooms services; the *writer*
-sends what the room hub queued for this connection. Either ending ends both.
+sends what the room hub queued for this connection. Either ending ends both. Chat does not hold
+the reader up: a message is admitted with the access the connection keeps (dropped by every
+event that may change it, read again after :data:`ACCESS_REUSE_SECONDS`), queued for its room's
+group commit, and answered in order by the connection's chat task once its commit ended (at most
+:data:`MAX_CHAT_IN_FLIGHT` waiting; the ones still owed at the end are waited for, unanswered).
 
 Order of a session: send a ``welcome`` snapshot (or, when the client resumes within the replay
 window, nothing: the hub replays what it missed), be present, join the hub's stream from that
@@ -60,6 +64,7 @@ from synctv.errors import DomainError
 from synctv.realtime.hub import CLOSE_TOO_SLOW, RoomHub, Subscription, TooFarBehind
 from synctv.realtime.limits import IDLE_SECONDS, Cap, ConnectionCaps, Idle, TokenBucket
 from synctv.realtime.presence import Presence, PresenceBook
+from synctv.store.chat import NewMessage, Queued
 from synctv.store.db import DatabaseUnavailable
 from synctv.store.rooms import EventRow
 
@@ -97,12 +102,26 @@ _RECHECK_MEMBER: Final = frozenset({"member_left", "member_updated"})
 _RECHECK_ROOM: Final = frozenset(
     {"room_suspended", "room_updated", "settings_changed", "password_changed"}
 )
-_CONCERNS_ACCESS: Final = _RECHECK_MEMBER | _RECHECK_ROOM | {"room_deleted", "member_banned"}
+_CONCERNS_ACCESS: Final = (
+    _RECHECK_MEMBER
+    | _RECHECK_ROOM
+    | {
+        "room_deleted",
+        "member_banned",
+        "owner_transferred",
+    }
+)
 RECHECK_RETRY_SECONDS: Final = 1.0
 # How often an open connection asks whether its login session was revoked.
 SESSION_CHECK_SECONDS: Final = 30.0
 # The writer takes at most this many queued frames into one write.
 WRITE_BATCH_FRAMES: Final = 256
+# Chat messages of one connection waiting for their commit (sent, not answered yet); past it a
+# message is refused with chat_in_flight_limit_reached (errors.CHANNEL_CHAT_IN_FLIGHT).
+MAX_CHAT_IN_FLIGHT: Final = 64
+# A connection's chat reuses its room access (read at its first message, and again by every
+# re-check an event asks for) for at most this long; an event that may change it drops it at once.
+ACCESS_REUSE_SECONDS: Final = 30.0
 
 
 @dataclass(frozen=True)
@@ -121,6 +140,35 @@ class _Connection:
     room_id: str
     subscription: Subscription
     recheck: trio.Event = field(default_factory=trio.Event)
+    # The caller's standing in the room as last read (None: to read again before the next
+    # chat message), when it was read (trio clock), and a counter that every event concerning
+    # it bumps (a read that started before such an event is not kept).
+    access: Access | None = None
+    access_at: float = 0.0
+    access_generation: int = 0
+    chat_in_flight: int = 0  # chat messages sent and not answered yet
+
+    def drop_access(self) -> None:
+        self.access = None
+        self.access_generation += 1
+
+    def keep_access(self, access: Access, generation: int) -> None:
+        """Keep ``access``, read since ``generation`` (unless an event dropped it meanwhile)."""
+        if generation == self.access_generation:
+            self.access, self.access_at = access, trio.current_time()
+
+
+@dataclass(eq=False)
+class _ChatAnswer:
+    """One chat message's answer, owed in the order the messages came: the refusal already
+    known, or the group commit's outcome (``queued``), or a danmaku's own transaction
+    (``own``: run in turn, then ``finished`` lets the reader go on)."""
+
+    op_id: str
+    refusal: realtime_pb2.ServerMessage | None = None
+    queued: Queued | None = None
+    own: NewMessage | None = None
+    finished: trio.Event = field(default_factory=trio.Event)
 
 
 class ChannelClosed(Exception):
@@ -157,6 +205,16 @@ class Transport(Protocol):
 
 def _playback_message(view: PlaybackView) -> realtime_pb2.PlaybackStateMessage:
     return playback_state_message(state_json(view.state, view.server_time))
+
+
+def _unavailable(op_id: str) -> realtime_pb2.ServerMessage:
+    # Fail closed: nothing was committed, so nothing is broadcast; the client may retry (the
+    # connection stays, and so does its place in the room's stream).
+    return error_message(
+        errors.SERVICE_UNAVAILABLE.code,
+        "the database is unreachable: nothing was changed; retry later",
+        op_id,
+    )
 
 
 def _voice_signalling(message: realtime_pb2.ClientMessage | None) -> bool:
@@ -238,12 +296,20 @@ class RoomSessions:
                 self._end(connection, ending)
         elif event.type in _RECHECK_MEMBER:
             for connection in concerned:
+                connection.drop_access()
                 connection.recheck.set()
         elif event.type in _RECHECK_ROOM:
             for connection in connections.values():
+                connection.drop_access()
                 connection.recheck.set()
+        elif event.type == "owner_transferred":  # two roles changed; both stay members
+            moved = {str(payload.get("from", "")), str(payload.get("to", ""))}
+            for connection in connections.values():
+                if connection.caller.user_id in moved:
+                    connection.drop_access()
 
     def _end(self, connection: _Connection, ending: Ending) -> None:
+        connection.drop_access()  # a message read before the reader stops is checked afresh
         if connection.subscription.end(ending):
             metrics.ROOM_CHANNEL_TERMINATED.labels(ending.reason).inc()
 
@@ -270,14 +336,17 @@ class RoomSessions:
 
     async def _access_lost(self, connection: _Connection) -> Ending | None:
         """The admission rule again; a database that cannot answer leaves the check owed."""
+        generation = connection.access_generation
         try:
-            await self.admit(connection.caller, connection.room_id)
+            access = await self.admit(connection.caller, connection.room_id)
         except DomainError as exc:
             code = CLOSE_FOR.get(exc.error.code, CLOSE_FORBIDDEN)
             return Ending("access_revoked", exc.message, code)
         except DatabaseUnavailable:
             connection.recheck.set()  # still owed: try again when the database is back
             await trio.sleep(RECHECK_RETRY_SECONDS)
+        else:
+            connection.keep_access(access, generation)
         return None
 
     async def _session_lost(
@@ -321,13 +390,17 @@ class RoomSessions:
             room.id, Presence(connection_id, caller.user_id, access.role or "admin")
         )
         metrics.ROOM_CHANNEL_CONNECTIONS.inc()
+        answers, owed = trio.open_memory_channel[_ChatAnswer](math.inf)
         try:
             async with self._hub.connect(room.id, start) as subscription, trio.open_nursery() as n:
                 subscription.write_now = transport.immediate()
                 self._voice.attach(connection_id, subscription)
+                # Its access for chat is read at the first message, once it is registered here
+                # (so every later event that may change it drops it).
                 connection = _Connection(caller, room.id, subscription)
                 self._connections.setdefault(room.id, {})[connection_id] = connection
                 n.start_soon(self._watch, connection)
+                n.start_soon(self._answer_chat, transport, connection, owed)
 
                 async def write_then_stop() -> None:
                     try:
@@ -339,7 +412,7 @@ class RoomSessions:
 
                 n.start_soon(write_then_stop)
                 try:
-                    await self._read(transport, caller, room.id, connection_id)
+                    await self._read(transport, connection, connection_id, answers)
                 except ChannelClosed:
                     pass  # the client left (or the writer closed): the session is over
                 finally:
@@ -350,6 +423,8 @@ class RoomSessions:
             )
             await transport.close(CLOSE_BAD_MESSAGE)
         finally:
+            with trio.CancelScope(shield=True):
+                await self._settle_chat(room.id, owed)
             in_room = self._connections.get(room.id, {})
             in_room.pop(connection_id, None)
             if not in_room:
@@ -411,8 +486,13 @@ class RoomSessions:
         await transport.close(ending.code)
 
     async def _read(
-        self, transport: Transport, caller: Caller, room_id: str, connection_id: str
+        self,
+        transport: Transport,
+        connection: _Connection,
+        connection_id: str,
+        answers: trio.MemorySendChannel[_ChatAnswer],
     ) -> None:
+        caller, room_id = connection.caller, connection.room_id
         bucket = TokenBucket()
         idle = Idle(trio.current_time(), IDLE_SECONDS)
         while True:
@@ -440,6 +520,9 @@ class RoomSessions:
             if message is None:
                 await transport.send(error_message("invalid_request", problem))
                 continue
+            if message.WhichOneof("body") == "chat":
+                await self._chat_message(transport, connection, message, answers)
+                continue
             try:
                 await self._handle(transport, caller, room_id, connection_id, message, received)
             except DomainError as exc:
@@ -447,15 +530,112 @@ class RoomSessions:
                     error_message(exc.error.code, exc.message, message.op_id, exc.details)
                 )
             except DatabaseUnavailable:
-                # Fail closed: nothing was committed, so nothing is broadcast; the client may
-                # retry (the connection stays, and so does its place in the room's stream).
-                await transport.send(
-                    error_message(
-                        errors.SERVICE_UNAVAILABLE.code,
-                        "the database is unreachable: nothing was changed; retry later",
-                        message.op_id,
-                    )
-                )
+                await transport.send(_unavailable(message.op_id))
+
+    # -- chat: a connection's messages go to the room's group commit in order; the reader
+    # goes on, and _answer_chat answers them in that order as their commits end -------------
+
+    async def _chat_message(
+        self,
+        transport: Transport,
+        connection: _Connection,
+        message: realtime_pb2.ClientMessage,
+        answers: trio.MemorySendChannel[_ChatAnswer],
+    ) -> None:
+        """Admit one chat message with the connection's access and queue it for its commit (a
+        danmaku: for its own transaction, waited for, so later messages commit after it); its
+        answer is owed behind the connection's earlier chat answers. Success is the
+        ``chatAck``, and the ``chat_message`` event to every connection (this one too)."""
+        op_id = message.op_id
+        if connection.chat_in_flight >= MAX_CHAT_IN_FLIGHT:
+            refusal = error_message(
+                errors.CHANNEL_CHAT_IN_FLIGHT.code,
+                f"{MAX_CHAT_IN_FLIGHT} chat messages are waiting for their commit already",
+                op_id,
+                {"limit": MAX_CHAT_IN_FLIGHT},
+            )
+            await transport.send(refusal)
+            return
+        answer = _ChatAnswer(op_id)
+        try:
+            access = await self._chat_access(connection)
+            chat = message.chat
+            admitted = await self._chat.admit(
+                connection.caller,
+                access,
+                chat.text,
+                chat.danmaku_mode or None,
+                chat.danmaku_color or None,
+            )
+        except DomainError as exc:
+            answer.refusal = error_message(exc.error.code, exc.message, op_id, exc.details)
+        except DatabaseUnavailable:
+            answer.refusal = _unavailable(op_id)
+        else:
+            if admitted.danmaku is not None:
+                answer.own = admitted
+            else:  # no await between the enqueue and the answer owed: never dropped
+                answer.queued = self._chat.enqueue(connection.room_id, admitted)
+        connection.chat_in_flight += 1
+        answers.send_nowait(answer)
+        if answer.own is not None:
+            await answer.finished.wait()
+
+    async def _chat_access(self, connection: _Connection) -> Access:
+        """The connection's access, read again when an event dropped it or it is older than
+        :data:`ACCESS_REUSE_SECONDS`."""
+        now = trio.current_time()
+        if connection.access is not None and now - connection.access_at < ACCESS_REUSE_SECONDS:
+            return connection.access
+        generation = connection.access_generation
+        access = await self._rooms.access(connection.caller, connection.room_id)
+        connection.keep_access(access, generation)
+        return access
+
+    async def _answer_chat(
+        self,
+        transport: Transport,
+        connection: _Connection,
+        owed: trio.MemoryReceiveChannel[_ChatAnswer],
+    ) -> None:
+        """Answer the connection's chat messages in order, each once its commit ended: a
+        ``chatAck`` for a stored one, the refusal for the others."""
+        async for answer in owed:
+            outcome = await self._chat_outcome(connection.room_id, answer)
+            connection.chat_in_flight -= 1
+            await transport.send(outcome)
+
+    async def _chat_outcome(self, room_id: str, answer: _ChatAnswer) -> realtime_pb2.ServerMessage:
+        try:
+            if answer.queued is not None:
+                row = await self._chat.stored(room_id, answer.queued)
+            elif answer.own is not None:
+                row = await self._chat.send_admitted(room_id, answer.own)
+            else:
+                assert answer.refusal is not None  # neither queued nor own: refused already
+                return answer.refusal
+            ack = realtime_pb2.ChatAck(op_id=answer.op_id, message_id=row.id)
+            return realtime_pb2.ServerMessage(chat_ack=ack)
+        except DomainError as exc:
+            return error_message(exc.error.code, exc.message, answer.op_id, exc.details)
+        except DatabaseUnavailable:
+            return _unavailable(answer.op_id)
+        finally:
+            answer.finished.set()
+
+    async def _settle_chat(
+        self, room_id: str, owed: trio.MemoryReceiveChannel[_ChatAnswer]
+    ) -> None:
+        """At the connection's end: wait for the commits still owed (one may be the room's
+        next commit, for everyone in it; see ChatStore.enqueue). Nobody is left to answer; a
+        danmaku not begun is dropped (never committed, nobody told)."""
+        while True:
+            try:
+                answer = owed.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                return
+            if answer.queued is not None:
+                await self._chat_outcome(room_id, answer)
 
     async def _handle(
         self,
@@ -489,12 +669,6 @@ class RoomSessions:
                 trio.current_time(),
                 media_id=report.media_id,
                 latency=report.latency,
-            )
-        elif body == "chat":
-            # Success is the chat_message event, to every connection (this one too).
-            chat = message.chat
-            await self._chat.send(
-                caller, room_id, chat.text, chat.danmaku_mode or None, chat.danmaku_color or None
             )
         elif body == "chat_delete":
             await self._chat.delete(caller, room_id, message.chat_delete.message_id)

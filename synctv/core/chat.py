@@ -25,7 +25,8 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -34,7 +35,7 @@ import trio
 from synctv import errors
 from synctv.core.permissions import Permission
 from synctv.core.playlists import position_of
-from synctv.core.rooms import Caller, RoomService
+from synctv.core.rooms import Access, Caller, RoomService
 from synctv.errors import DomainError
 from synctv.store.chat import (
     ChatRow,
@@ -43,6 +44,7 @@ from synctv.store.chat import (
     DanmakuMode,
     NewMessage,
     NotStored,
+    Queued,
     SendRefused,
 )
 from synctv.store.playlists import StoredPlayback
@@ -158,6 +160,21 @@ class ChatService:
         """Store and announce a message; refusals: ``permission_denied``, ``chat_disabled``,
         ``invalid_chat_message``, ``rate_limited``, ``chat_not_stored``."""
         access = await self._rooms.access(caller, room_id)
+        message = await self.admit(caller, access, text, danmaku_mode, danmaku_color)
+        with self._refusals(room_id):
+            return await self._store.send(room_id, message, self._stamp, message_json)
+
+    async def admit(
+        self,
+        caller: Caller,
+        access: Access,
+        text: str,
+        danmaku_mode: str | None = None,
+        danmaku_color: str | None = None,
+    ) -> NewMessage:
+        """The message ``caller`` may send with ``access`` (their standing in its room, which
+        the caller keeps current), cleaned, their rate budget taken; the same refusals as
+        :meth:`send` but ``chat_not_stored``. Nothing is stored yet."""
         access.require(Permission.SEND_CHAT_MESSAGES)
         if not access.settings.chat_enabled:
             raise DomainError(errors.CHAT_DISABLED, "chat is turned off in this room")
@@ -166,22 +183,42 @@ class ChatService:
         if not 1 <= len(clean) <= MAX_TEXT:
             raise _invalid(f"a message is 1 to {MAX_TEXT} characters (after cleanup)")
         await self._check_rate(caller.user_id)
-
-        def stamp(state: StoredPlayback) -> tuple[str, float] | None:
-            # Read under the room lock: the clock then, with the state no change can move.
-            if state.media_id is None:
-                return None
-            return state.media_id, position_of(state, self._clock())
-
-        message = NewMessage(
+        return NewMessage(
             sender_id=caller.user_id,
             sender_kind="guest" if caller.is_guest else "user",
             guest_name=f"guest-{caller.user_id[:6]}",
             text=clean,
             danmaku=danmaku,
         )
+
+    def enqueue(self, room_id: str, message: NewMessage) -> Queued:
+        """Queue an admitted plain message (no danmaku) for its room's next group commit and
+        go on: messages enqueued one after another are committed in that order. Await
+        :meth:`stored` with the result, always (see :meth:`ChatStore.enqueue`)."""
+        return self._store.enqueue(room_id, message, message_json)
+
+    async def stored(self, room_id: str, queued: Queued) -> ChatRow:
+        """The committed message of an :meth:`enqueue` (and its ``chat_message`` event, on its
+        way to the room); ``chat_not_stored`` or ``room_not_found`` when nothing was written."""
+        with self._refusals(room_id):
+            return await self._store.stored(room_id, queued)
+
+    async def send_admitted(self, room_id: str, message: NewMessage) -> ChatRow:
+        """Store an admitted message (a danmaku: its own transaction) and wait for it."""
+        with self._refusals(room_id):
+            return await self._store.send(room_id, message, self._stamp, message_json)
+
+    def _stamp(self, state: StoredPlayback) -> tuple[str, float] | None:
+        # Read under the room lock: the clock then, with the state no change can move.
+        if state.media_id is None:
+            return None
+        return state.media_id, position_of(state, self._clock())
+
+    @contextmanager
+    def _refusals(self, room_id: str) -> Iterator[None]:
+        """The store's refusals as the service's errors."""
         try:
-            return await self._store.send(room_id, message, stamp, message_json)
+            yield
         except SendRefused as exc:
             if exc.reason == "nothing_playing":
                 raise _invalid("a danmaku needs media selected in the room") from None

@@ -225,6 +225,10 @@ class _Waiting:
     batch: list[_Waiting] | None = None  # set when this one is to run the next commit
 
 
+# What ChatStore.enqueue hands back, to await with ChatStore.stored.
+Queued = _Waiting
+
+
 async def message_q(conn: Any, room_id: str, message_id: str) -> ChatRow | None:
     record = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM chat_messages WHERE room_id = $1 AND id = $2"
@@ -332,19 +336,35 @@ class ChatStore:
         if message.danmaku is not None:
             row: ChatRow = await self._committed(send_q, room_id, message, stamp, payload)
             return row
+        return await self.stored(room_id, self.enqueue(room_id, message, payload))
+
+    def enqueue(self, room_id: str, message: NewMessage, payload: Payload) -> Queued:
+        """Put a plain message (no danmaku) in its room's group-commit queue, without waiting:
+        messages enqueued one after another (by one connection) are committed in that order.
+        The caller MUST then await :meth:`stored` with what this returns (the message may be
+        the one that runs its room's next commit, for everyone in it)."""
+        assert message.danmaku is None, "a danmaku has a transaction of its own (send)"
         waiting = _Waiting(message, payload)
+        queue = self._queued.get(room_id)
+        if queue is not None:  # a commit is running: wait for the next one
+            queue.append(waiting)
+        else:  # none running: this one starts it, alone (those arriving meanwhile wait)
+            self._queued[room_id] = []
+            waiting.batch = [waiting]
+            waiting.done.set()
+        return waiting
+
+    async def stored(self, room_id: str, waiting: Queued) -> ChatRow:
+        """The outcome of an :meth:`enqueue`: the stored row, or :class:`SendRefused` /
+        :class:`NotStored` when nothing was written (then nobody is told of it)."""
         # Shielded: a commit this task runs may carry other connections' messages, and the
         # room's next commit may be handed to it; neither may be dropped with this connection.
         with trio.CancelScope(shield=True):
-            queue = self._queued.get(room_id)
-            if queue is not None:  # a commit is running: wait for the next one
-                queue.append(waiting)
-                await waiting.done.wait()
-                if waiting.batch is not None:  # this task runs it
-                    await self._commit_group(room_id, waiting.batch)
-            else:
-                self._queued[room_id] = []
-                await self._commit_group(room_id, [waiting])
+            await waiting.done.wait()
+            if waiting.batch is not None:  # this task runs it
+                batch, waiting.batch = waiting.batch, None
+                waiting.done = trio.Event()
+                await self._commit_group(room_id, batch)
         if waiting.error is not None:
             raise waiting.error
         assert waiting.row is not None
@@ -368,12 +388,12 @@ class ChatStore:
                 waiting.row = row
         finally:
             following = self._queued.pop(room_id, [])
+            for waiting in group:
+                waiting.done.set()
             if following:
                 self._queued[room_id] = []
                 following[0].batch = following
                 following[0].done.set()
-            for waiting in group:
-                waiting.done.set()
 
     async def delete(self, room_id: str, message_id: str, actor: str) -> bool:
         return bool(await self._committed(delete_q, room_id, message_id, actor))

@@ -29,8 +29,11 @@ async def joined(ws: WebSocketConnection) -> int:
 
 
 async def event(ws: WebSocketConnection, kind: str) -> dict[str, Any]:
-    """The next message, which must be an event of type ``kind``."""
+    """The next message but chat answers (``chatAck``, in either order with the event), which
+    must be an event of type ``kind``."""
     got = await receive(ws)
+    while "chatAck" in got:
+        got = await receive(ws)
     assert got.get("event", {}).get("type") == kind, got
     return got["event"]  # type: ignore[no-any-return]
 
@@ -66,10 +69,13 @@ async def test_chat_and_danmaku_over_the_channel(tmp_path: Path, postgres: Runni
             await joined(mine)
             await joined(theirs)
 
-            # A message reaches both connections, the sender's too, cleaned to plain text.
+            # A message reaches both connections, the sender's too, cleaned to plain text; the
+            # sender is answered with its opId and the message's id.
             await chat(theirs, "c1", "  <b>hi</b>\x00\u202e ")
             sent = await event(mine, "chat_message")
-            assert await event(theirs, "chat_message") == sent
+            answers = [await receive(theirs), await receive(theirs)]
+            assert {"chatAck": {"opId": "c1", "messageId": sent["payload"]["id"]}} in answers
+            assert {"event": sent} in answers
             message = sent["payload"]
             assert (message["text"], message["senderId"]) == ("<b>hi</b>", member.id)
             assert (message["senderName"], message["danmaku"]) == ("member", None)
@@ -148,6 +154,8 @@ async def test_chat_and_danmaku_over_the_channel(tmp_path: Path, postgres: Runni
                 while True:
                     await chat(theirs, "r", "spam")
                     got = await receive(theirs)
+                    while "chatAck" in got:
+                        got = await receive(theirs)
                     if "error" in got:
                         break
                     assert got["event"]["type"] == "chat_message"

@@ -178,6 +178,8 @@ export class RoomChannel {
       if (message.event.type === "playback_changed") this.handlers.playback?.(message.event.payload);
     } else if (message.playbackState) {
       this.handlers.playback?.(message.playbackState);
+    } else if (message.chatAck) {
+      this.refusals.delete(message.chatAck.opId); // stored: no refusal will come
     } else if (message.error) {
       const refused = this.refusals.get(message.error.opId);
       this.refusals.delete(message.error.opId);

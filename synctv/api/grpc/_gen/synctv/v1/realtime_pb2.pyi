@@ -132,13 +132,14 @@ class VoiceCandidate(_message.Message):
     def __init__(self, to: _Optional[str] = ..., candidate: _Optional[str] = ..., sdp_mid: _Optional[str] = ..., sdp_m_line_index: _Optional[int] = ..., username_fragment: _Optional[str] = ..., from_id: _Optional[str] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("welcome", "clock_ack", "event", "playback_state", "error", "termination", "voice_joined", "voice_peer_joined", "voice_peer_left", "voice_offer", "voice_answer", "voice_candidate", "voice_ended", "live_clock")
+    __slots__ = ("welcome", "clock_ack", "event", "playback_state", "error", "termination", "chat_ack", "voice_joined", "voice_peer_joined", "voice_peer_left", "voice_offer", "voice_answer", "voice_candidate", "voice_ended", "live_clock")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     CLOCK_ACK_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     PLAYBACK_STATE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     TERMINATION_FIELD_NUMBER: _ClassVar[int]
+    CHAT_ACK_FIELD_NUMBER: _ClassVar[int]
     VOICE_JOINED_FIELD_NUMBER: _ClassVar[int]
     VOICE_PEER_JOINED_FIELD_NUMBER: _ClassVar[int]
     VOICE_PEER_LEFT_FIELD_NUMBER: _ClassVar[int]
@@ -153,6 +154,7 @@ class ServerMessage(_message.Message):
     playback_state: PlaybackStateMessage
     error: ErrorMessage
     termination: Termination
+    chat_ack: ChatAck
     voice_joined: VoiceJoined
     voice_peer_joined: VoicePeer
     voice_peer_left: VoicePeer
@@ -161,7 +163,7 @@ class ServerMessage(_message.Message):
     voice_candidate: VoiceCandidate
     voice_ended: VoiceEnded
     live_clock: LiveClock
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., clock_ack: _Optional[_Union[ClockAck, _Mapping]] = ..., event: _Optional[_Union[RoomEvent, _Mapping]] = ..., playback_state: _Optional[_Union[PlaybackStateMessage, _Mapping]] = ..., error: _Optional[_Union[ErrorMessage, _Mapping]] = ..., termination: _Optional[_Union[Termination, _Mapping]] = ..., voice_joined: _Optional[_Union[VoiceJoined, _Mapping]] = ..., voice_peer_joined: _Optional[_Union[VoicePeer, _Mapping]] = ..., voice_peer_left: _Optional[_Union[VoicePeer, _Mapping]] = ..., voice_offer: _Optional[_Union[VoiceDescription, _Mapping]] = ..., voice_answer: _Optional[_Union[VoiceDescription, _Mapping]] = ..., voice_candidate: _Optional[_Union[VoiceCandidate, _Mapping]] = ..., voice_ended: _Optional[_Union[VoiceEnded, _Mapping]] = ..., live_clock: _Optional[_Union[LiveClock, _Mapping]] = ...) -> None: ...
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., clock_ack: _Optional[_Union[ClockAck, _Mapping]] = ..., event: _Optional[_Union[RoomEvent, _Mapping]] = ..., playback_state: _Optional[_Union[PlaybackStateMessage, _Mapping]] = ..., error: _Optional[_Union[ErrorMessage, _Mapping]] = ..., termination: _Optional[_Union[Termination, _Mapping]] = ..., chat_ack: _Optional[_Union[ChatAck, _Mapping]] = ..., voice_joined: _Optional[_Union[VoiceJoined, _Mapping]] = ..., voice_peer_joined: _Optional[_Union[VoicePeer, _Mapping]] = ..., voice_peer_left: _Optional[_Union[VoicePeer, _Mapping]] = ..., voice_offer: _Optional[_Union[VoiceDescription, _Mapping]] = ..., voice_answer: _Optional[_Union[VoiceDescription, _Mapping]] = ..., voice_candidate: _Optional[_Union[VoiceCandidate, _Mapping]] = ..., voice_ended: _Optional[_Union[VoiceEnded, _Mapping]] = ..., live_clock: _Optional[_Union[LiveClock, _Mapping]] = ...) -> None: ...
 
 class LiveClock(_message.Message):
     __slots__ = ("stream_id", "media_id", "media_time", "server_time", "target_latency")
@@ -234,6 +236,14 @@ class PlaybackStateMessage(_message.Message):
     server_time: float
     op_id: str
     def __init__(self, media_id: _Optional[str] = ..., kind: _Optional[str] = ..., position: _Optional[float] = ..., speed: _Optional[float] = ..., playing: _Optional[bool] = ..., version: _Optional[int] = ..., duration: _Optional[float] = ..., server_time: _Optional[float] = ..., op_id: _Optional[str] = ...) -> None: ...
+
+class ChatAck(_message.Message):
+    __slots__ = ("op_id", "message_id")
+    OP_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    op_id: str
+    message_id: str
+    def __init__(self, op_id: _Optional[str] = ..., message_id: _Optional[str] = ...) -> None: ...
 
 class ErrorMessage(_message.Message):
     __slots__ = ("code", "message", "op_id", "details")
