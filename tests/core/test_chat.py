@@ -5,20 +5,18 @@ danmaku timeline, and the retention task (by age and by count per room, read at 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pytest
 import trio
 
-from synctv.core.chat import ChatRetention, ChatService, clean_text, danmaku_of
-from synctv.core.playlists import NewItem, PlaylistService
-from synctv.core.rooms import Caller, RoomService
+from synctv.core.chat import ChatRetention, clean_text, danmaku_of
+from synctv.core.playlists import NewItem
+from synctv.core.rooms import Caller
 from synctv.errors import DomainError
 from synctv.store.chat import ChatStore, Danmaku
 from synctv.store.db import Database
-from synctv.store.playlists import PlaylistStore
 from synctv.supervision import restarting
-from tests.support.rooms import rooms_on
+from tests.support.rooms import chat_on
 
 CLEANUP = [
     ("plain", "hello", "hello"),
@@ -66,26 +64,6 @@ def test_danmaku_rules(mode: str | None, color: str | None, expected: object) ->
         assert refused.value.code == "invalid_chat_message"
     else:
         assert danmaku_of(mode, color) == expected
-
-
-async def _allow(_user: str) -> None:
-    return None
-
-
-@dataclass
-class Setup:
-    chat: ChatService
-    playlists: PlaylistService
-    rooms: RoomService
-    owner: Caller
-    room: str
-
-
-async def chat_on(database: Database) -> Setup:
-    rooms, _store, owner = await rooms_on(database)
-    room = await rooms.create(owner, name="chat")
-    chat = ChatService(rooms, ChatStore(database), _allow)
-    return Setup(chat, PlaylistService(rooms, PlaylistStore(database)), rooms, owner, room.id)
 
 
 async def events(database: Database, room_id: str) -> list[tuple[str, dict[str, object]]]:

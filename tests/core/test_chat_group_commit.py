@@ -11,7 +11,7 @@ import trio
 
 from synctv.store.chat import ChatRow, ChatStore, NewMessage, NotStored
 from synctv.store.db import Database
-from tests.core.test_chat import chat_on
+from tests.support.rooms import chat_on
 
 pytestmark = pytest.mark.slow
 

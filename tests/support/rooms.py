@@ -4,16 +4,21 @@ straight from the database; and the rooms service on a test's own database, with
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from synctv.auth.room_passwords import RoomPasswords
 from synctv.auth.server_setup import server_setup_from_seed
+from synctv.core.chat import ChatService
+from synctv.core.playlists import PlaylistService
 from synctv.core.rooms import Caller, Limits, RoomService
 from synctv.state.limits import LimitBook, RateLimits
 from synctv.state.memory import MemoryState
+from synctv.store.chat import ChatStore
 from synctv.store.db import Database
+from synctv.store.playlists import PlaylistStore
 from synctv.store.rooms import RoomStore
 from tests.support.identity import Person, Server
 from tests.support.postgres import fetch_rows
@@ -75,3 +80,25 @@ async def rooms_on(database: Database) -> tuple[RoomService, RoomStore, Caller]:
     )
     store = RoomStore(database)
     return RoomService(store, limits, passwords), store, Caller("owner-0000000000000", "user")
+
+
+async def _allow(_user: str) -> None:
+    return None
+
+
+@dataclass
+class Setup:
+    chat: ChatService
+    playlists: PlaylistService
+    rooms: RoomService
+    owner: Caller
+    room: str
+
+
+async def chat_on(database: Database) -> Setup:
+    """A room "chat" of a new owner, with chat and playlist services on ``database`` (no rate
+    limit)."""
+    rooms, _store, owner = await rooms_on(database)
+    room = await rooms.create(owner, name="chat")
+    chat = ChatService(rooms, ChatStore(database), _allow)
+    return Setup(chat, PlaylistService(rooms, PlaylistStore(database)), rooms, owner, room.id)
