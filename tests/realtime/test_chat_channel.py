@@ -7,56 +7,17 @@ is refused with chat_not_stored while nobody else hears anything."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trio
-from trio_websocket import WebSocketConnection
 
+from tests.support.chat_channel import chat, error, event, joined, room_with_media
 from tests.support.cli import synctv
-from tests.support.identity import Server, identity_server
+from tests.support.identity import identity_server
 from tests.support.postgres import RunningPostgres, fetch_rows
-from tests.support.rooms import Member, sign_up
 from tests.support.websocket import channel, nothing_more, receive, send
 
 pytestmark = pytest.mark.slow
-
-
-async def joined(ws: WebSocketConnection) -> int:
-    """Say hello; the welcome's last sequence."""
-    await send(ws, {"hello": {}})
-    return int((await receive(ws))["welcome"]["lastSeq"])
-
-
-async def event(ws: WebSocketConnection, kind: str) -> dict[str, Any]:
-    """The next message but chat answers (``chatAck``, in either order with the event), which
-    must be an event of type ``kind``."""
-    got = await receive(ws)
-    while "chatAck" in got:
-        got = await receive(ws)
-    assert got.get("event", {}).get("type") == kind, got
-    return got["event"]  # type: ignore[no-any-return]
-
-
-async def error(ws: WebSocketConnection) -> tuple[str, str]:
-    """The next message, which must be an error: its code and opId."""
-    got = await receive(ws)
-    assert "error" in got, got
-    return got["error"]["code"], got["error"]["opId"]
-
-
-async def chat(ws: WebSocketConnection, op: str, text: str, **danmaku: str) -> None:
-    await send(ws, {"opId": op, "chat": {"text": text, **danmaku}})
-
-
-async def room_with_media(server: Server) -> tuple[Member, Member, str, str]:
-    owner = await sign_up(server, 2, "owner")
-    member = await sign_up(server, 3, "member")
-    room = (await owner.ok("POST", "/api/rooms", {"name": "chat"}))["room"]["id"]
-    await member.ok("PUT", f"/api/rooms/{room}/members/@me")
-    item = {"name": "a", "source": {"kind": "url", "url": "https://h.test/a"}}
-    added = await owner.ok("POST", f"/api/rooms/{room}/media", {"items": [item]})
-    return owner, member, room, added["media"][0]["id"]
 
 
 async def test_chat_and_danmaku_over_the_channel(tmp_path: Path, postgres: RunningPostgres) -> None:

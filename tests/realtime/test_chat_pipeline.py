@@ -19,7 +19,7 @@ import pytest
 import trio
 
 from synctv.api.room_session import MAX_CHAT_IN_FLIGHT
-from tests.realtime.test_chat_channel import chat, error, event, joined, room_with_media
+from tests.support.chat_channel import chat, error, event, joined, room_with_media
 from tests.support.cli import synctv
 from tests.support.identity import identity_server
 from tests.support.postgres import RunningPostgres, fetch_rows
