@@ -37,6 +37,26 @@ async def start_time(person: Person, name: str) -> float:
     return took
 
 
+async def warmed_up(person: Person) -> None:
+    """Starts until 20 in a row are answered: the warm-up, and the wait for the limit's change
+    to reach the server (until then, past the default limit, a start is refused 429; a fixed
+    wait raced it on a busy machine)."""
+    in_a_row = 0
+    with trio.fail_after(30):
+        while in_a_row < 20:
+            ke1, _state = opaque.client_login_start(b"whatever")
+            response = await person.post(
+                "/api/auth/opaque/login/start",
+                {"username": "known", "credentialRequest": std64(ke1)},
+            )
+            if response.status_code == 429:
+                in_a_row = 0
+                await trio.sleep(0.1)
+                continue
+            assert response.status_code == 200, response.text
+            in_a_row += 1
+
+
 def fast_quarter(times: list[float]) -> float:
     """The 25th percentile: load on a shared machine only ever adds delay, so the fast end of
     the distribution moves least with it, while skipping the OPAQUE work moves all of it."""
@@ -54,11 +74,9 @@ async def samples(
         assert code == 0, err
         person = server.person(2)
         assert (await person.register("known")).status_code == 200
-        await trio.sleep(1.5)  # the setting reaches the server
+        await warmed_up(person)
         rng = random.Random(7)
         known, unknown = [], []
-        for _ in range(20):  # warm-up
-            await start_time(person, "known")
         for _ in range(PAIRS):
             pair = ["known", "nobody-by-this-name"]
             rng.shuffle(pair)
