@@ -278,7 +278,8 @@ LIVESTREAM_HUB = snapshot(
     ),
     sampled_gauge(
         "synctv_livestream_viewers",
-        "Viewers by protocol (people; the HLS segmenter is not a viewer)",
+        "Viewers by protocol (people: flv and rtmp connections, hls viewer sessions that "
+        "fetched a whole segment within 3 target durations; the HLS segmenter is not a viewer)",
         read="viewers",
         labels=("protocol",),
     ),
@@ -384,7 +385,8 @@ HLS_DISCONTINUITIES = counter(
 )
 HLS_PLAYLIST_REQUESTS = counter(
     "synctv_hls_playlist_requests_total",
-    "HLS playlist requests by outcome (ok, blocked, not_found, timeout, bad_request)",
+    "HLS playlist requests by outcome (ok, blocked, not_found, timeout, bad_request, "
+    "session_redirect: sent to the same URL with a viewer session id)",
     labels=("outcome",),
 )
 HLS_SEGMENT_REQUESTS = counter(
@@ -396,6 +398,19 @@ HLS_SERVED_BYTES = counter(
     "synctv_hls_served_bytes_total",
     "Body bytes sent for HLS playlists and segments",
     unit="bytes",
+)
+HLS_VIEWER_SESSIONS = snapshot(
+    "hls_viewer_sessions",
+    sampled_gauge(
+        "synctv_hls_viewer_sessions",
+        "HLS viewer sessions tracked (bounded: 5,000 per stream, 20,000 in all)",
+        read="sessions",
+    ),
+    sampled_counter(
+        "synctv_hls_viewer_sessions_refused_total",
+        "New HLS viewer sessions not counted because a bound on tracked sessions was reached",
+        read="refused",
+    ),
 )
 HLS_STORE_BYTES = gauge(
     "synctv_hls_store_bytes", "Bytes of HLS segments held by the store", unit="bytes"

@@ -13,7 +13,9 @@ from synctv.app.feature import Feature, Listener, Services, Task
 from synctv.auth.live_tokens import LiveViewerTokens
 from synctv.core.room_live import RoomLiveGate
 from synctv.livestream.hls import HlsDemand, HlsSegmenter
+from synctv.livestream.hls_audience import VIEWER_PROTOCOL, HlsAudience
 from synctv.livestream.hls_store import open_hls_store
+from synctv.livestream.hls_viewers import HlsViewerTable
 from synctv.livestream.hub import StreamHub
 from synctv.rtmp.server import RtmpServer
 from synctv.store.rooms import RoomStore
@@ -33,6 +35,9 @@ async def build(services: Services) -> Feature:
     if live.hls_enabled:
         segmenter = HlsSegmenter.from_config(hls_store, live, hls_demand)
         hub.add_stream_task_factory(segmenter.task_factory)
+    # HLS players hold no connection: viewer sessions from their segment requests count them.
+    audience = HlsAudience(HlsViewerTable(default_target_duration=live.hls_segment_seconds))
+    hub.add_viewer_counter(VIEWER_PROTOCOL, audience.count)
     # A room's stream plays for viewers with the room's token, or anyone if the room allows it.
     tokens = LiveViewerTokens(
         services.secrets.jwt_secret, time.time, ttl=config.security.live_token_ttl_seconds
@@ -45,7 +50,10 @@ async def build(services: Services) -> Feature:
     )
     listeners, collectors = (
         [],
-        [partial(metrics.export_snapshot, metrics.LIVESTREAM_HUB, hub.statistics)],
+        [
+            partial(metrics.export_snapshot, metrics.LIVESTREAM_HUB, hub.statistics),
+            partial(metrics.export_snapshot, metrics.HLS_VIEWER_SESSIONS, audience.statistics),
+        ],
     )
     if live.enabled:
         rtmp = RtmpServer(live, hub, registry, registry, gate=gate)
@@ -68,7 +76,12 @@ async def build(services: Services) -> Feature:
         routes=[
             *live_flv_routes(hub, registry, live, gate=gate),
             *live_hls_routes(
-                hls_store, config=live, directory=registry, demand=hls_demand, gate=gate
+                hls_store,
+                config=live,
+                directory=registry,
+                demand=hls_demand,
+                gate=gate,
+                audience=audience,
             ),
         ],
         admin_handlers=[

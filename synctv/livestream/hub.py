@@ -32,6 +32,7 @@ do raise is logged the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ log = logging.getLogger("synctv.livestream")
 VIEWER_PROTOCOLS = ("flv", "rtmp")
 
 StreamTaskFactory = Callable[[LiveStream], Callable[[], Awaitable[None]]]
+# stream id -> viewers of one protocol the hub does not see as subscribers (HLS sessions)
+ViewerCounter = Callable[[str], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,7 @@ class StreamHub:
     def __init__(self, config: LivestreamConfig) -> None:
         self._config = config
         self._factories: list[StreamTaskFactory] = []
+        self._viewer_counters: dict[str, ViewerCounter] = {}
         self._streams: dict[str, LiveStream] = {}
         self._nursery: trio.Nursery | None = None
         self._streams_changed = trio.Event()
@@ -107,6 +111,11 @@ class StreamHub:
         cancelled when the stream ends.
         """
         self._factories.append(factory)
+
+    def add_viewer_counter(self, protocol: str, counter: ViewerCounter) -> None:
+        """Viewers of ``protocol`` that hold no subscription (HLS players pull from the
+        segment store): ``counter(stream_id)`` is added to each live stream's ``viewers``."""
+        self._viewer_counters[protocol] = counter
 
     async def start_publish(self, record: LiveStreamRecord) -> PublisherHandle:
         """Attach a publisher; replaces the current one of the same stream (OBS reconnect).
@@ -148,8 +157,9 @@ class StreamHub:
         return stream
 
     def stream_statistics(self, stream_id: str) -> StreamStatistics | None:
+        """The stream's statistics, its ``viewers`` including the counters' protocols."""
         stream = self.get(stream_id)
-        return None if stream is None else stream.statistics()
+        return None if stream is None else self._stream_statistics(stream)
 
     def publisher_profile(self, stream_id: str) -> object | None:
         """What the stream's publisher driver recorded of it (``PublisherHandle.profile``);
@@ -184,7 +194,7 @@ class StreamHub:
         rejected = self._ended_rejected
         gop_bytes = backlog = publishers = 0
         for stream in self._streams.values():
-            stats = stream.statistics()
+            stats = self._stream_statistics(stream)
             for protocol, count in stats.viewers.items():
                 viewers[protocol] = viewers.get(protocol, 0) + count
             bytes_in += stats.bytes_in
@@ -211,6 +221,16 @@ class StreamHub:
         )
 
     # ------------------------------------------------------------------ internals
+
+    def _stream_statistics(self, stream: LiveStream) -> StreamStatistics:
+        stats = stream.statistics()
+        if not self._viewer_counters or stream.ended:
+            return stats
+        viewers = dict(stats.viewers)
+        for protocol, counter in self._viewer_counters.items():
+            if count := counter(stream.stream_id):
+                viewers[protocol] = viewers.get(protocol, 0) + count
+        return dataclasses.replace(stats, viewers=viewers)
 
     async def _supervise(
         self, stream: LiveStream, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED

@@ -181,7 +181,7 @@ async def assert_playable(live: Live, stream_id: str, playlist: str, codecs: lis
 async def test_audio_only_publish_gets_an_audio_only_playlist(live: Live) -> None:
     stream_id, key = await live.new_stream()
     live.ffmpeg_publish(AAC_ONLY, key)
-    async with httpx.AsyncClient(timeout=15) as client:
+    async with httpx.AsyncClient(timeout=15, follow_redirects=True) as client:
         playlist = await live.wait_segments(client, stream_id, 2)
     await assert_playable(live, stream_id, playlist, ["aac"])
 
@@ -192,7 +192,7 @@ async def test_video_only_publish_gets_a_video_only_playlist(live: Live, tmp_pat
                    str(video_only))  # fmt: skip
     stream_id, key = await live.new_stream()
     live.ffmpeg_publish(video_only, key)
-    async with httpx.AsyncClient(timeout=15) as client:
+    async with httpx.AsyncClient(timeout=15, follow_redirects=True) as client:
         playlist = await live.wait_segments(client, stream_id, 2)
     await assert_playable(live, stream_id, playlist, ["h264"])
 
@@ -220,7 +220,7 @@ async def test_hls_metrics_follow_real_traffic(live: Live) -> None:
     (Read in-process: the metrics port fails to render while a stream is live, because the hub
     collector reads the trio clock from the rendering thread; reported, not HLS code.)
     """
-    async with httpx.AsyncClient(timeout=15) as client:
+    async with httpx.AsyncClient(timeout=15, follow_redirects=True) as client:
         stream_id, key = await live.new_stream()
         before = hls_samples()
         live.ffmpeg_publish(H264_AAC, key)
@@ -275,19 +275,27 @@ async def test_restart_with_the_file_backend_leaves_no_stale_files(
     same data directory: the HLS directory holds nothing of the earlier run."""
     config = make_config(rtmp_host="127.0.0.1", rtmp_port=0, hls_storage={"backend": "file"})
     root = config.path(config.livestream.hls_storage.dir)
-    async with serving(config) as first, httpx.AsyncClient(timeout=15) as client:
+    async with (
+        serving(config) as first,
+        httpx.AsyncClient(timeout=15, follow_redirects=True) as client,
+    ):
         stream_id, key = await first.new_stream()
         first.ffmpeg_publish(H264_AAC, key)
         playlist = await first.wait_segments(client, stream_id, 2)
         names = {p.name for p in (root / stream_id).iterdir()}
-        assert {"index.m3u8", *segment_uris(playlist)} <= names
+        # (Segment URIs carry the player's viewer session: the file is the path.)
+        files = {uri.partition("?")[0] for uri in segment_uris(playlist)}
+        assert {"index.m3u8", *files} <= names
         first.server.abort()  # no drain, no linger: the tree is cancelled mid-stream
     left = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
     assert f"{stream_id}/index.m3u8" in left  # what an interrupted run leaves behind
     (root / stream_id / ".3.ts.0badc0de.tmp").write_bytes(b"half a segment")  # and a crash
     (root / "not-ours.txt").write_text("kept")  # anything not ours is left alone
 
-    async with serving(config) as second, httpx.AsyncClient(timeout=15) as client:
+    async with (
+        serving(config) as second,
+        httpx.AsyncClient(timeout=15, follow_redirects=True) as client,
+    ):
         assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == ["not-ours.txt"]
         reply = await client.get(second.playlist_url(stream_id))
         # Not the stale playlist: a known stream that is not live (503, as on HTTP-FLV).

@@ -373,3 +373,22 @@ async def test_viewers_metric_counts_people_not_the_hls_segmenter(nursery: trio.
     with stream.subscribe(protocol="flv"):
         labels = {"protocol": "flv"}
         assert REGISTRY.get_sample_value("synctv_livestream_viewers", labels) == 1
+
+
+async def test_viewer_counters_add_viewers_the_hub_does_not_subscribe(hub: StreamHub) -> None:
+    """HLS players hold no subscription: their counter's viewers join the stream's and the
+    hub's (the metric and ``admin live list`` read these), live streams only."""
+    counts = {"stream1": 2, "gone": 5}
+    hub.add_viewer_counter("hls", lambda stream_id: counts.get(stream_id, 0))
+    handle = await hub.start_publish(RECORD)
+    stream = hub.get("stream1")
+    assert stream is not None
+    with stream.subscribe(protocol="flv"):
+        stats = hub.stream_statistics("stream1")
+        assert stats is not None
+        assert stats.viewers == {"flv": 1, "hls": 2}
+        assert hub.statistics().viewers == {"flv": 1, "hls": 2}
+        counts["stream1"] = 0
+        assert hub.statistics().viewers == {"flv": 1}  # no zero entry
+    handle.close()
+    assert hub.stream_statistics("gone") is None

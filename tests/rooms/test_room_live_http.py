@@ -102,8 +102,9 @@ async def wait_live(member: Member, room_id: str, stream_id: str) -> None:
 
 
 async def first_segment(playlist_url: str) -> str:
-    """The first segment URI of a playlist fetched with its token (relative to it)."""
-    async with httpx.AsyncClient(timeout=20) as client:
+    """The first segment URI of a playlist fetched with its token (relative to it; the
+    playlist's first request is redirected to the same URL with a viewer session id)."""
+    async with httpx.AsyncClient(timeout=20, follow_redirects=True) as client:
         response = await client.get(playlist_url)
     assert response.status_code == 200, response.text
     lines = [line for line in response.text.splitlines() if line and not line.startswith("#")]

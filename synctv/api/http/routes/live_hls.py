@@ -28,6 +28,15 @@ viewer token: refused with the gate's code, 401/403, before anything about the s
 and a playlist requested with a token lists its segment URIs with the same ``?token=``, since a
 player fetches them as the playlist names them.
 
+Viewers (with an ``audience``, as the app mounts them): HLS players hold no connection, so they
+are counted by viewer sessions (:mod:`synctv.livestream.hls_viewers` has the rules). A playlist
+request without ``?hls_session=`` is answered ``302`` to the same relative URL with a fresh id
+added to its query (the token and directives kept); a playlist requested with one lists its
+segment URIs with it (they stay relative). A whole segment (``200`` to a ``GET``) served counts
+its session, or, without a well-formed id, its client address and User-Agent, as a viewer of
+the stream for three target durations. The id is a label, not a credential: the gate still
+admits every request first, and a refused request gets no id.
+
 Errors: unknown stream → 404 ``stream_not_found`` (503 ``stream_not_live`` when the directory
 knows the id: one status per code, as HTTP-FLV answers it), evicted or future segment → 404
 ``segment_not_found``, bad range → 416.
@@ -43,7 +52,9 @@ from synctv.config import LivestreamConfig
 from synctv.errors import DomainError
 from synctv.livestream.access import TOKEN_PARAMETER, ViewerGate
 from synctv.livestream.hls import HlsDemand
+from synctv.livestream.hls_audience import HlsAudience
 from synctv.livestream.hls_store import STREAM_ID_PATTERN, HlsStore, StoredSegment
+from synctv.livestream.hls_viewers import SESSION_PARAMETER, valid_session_id
 from synctv.livestream.registry import StreamDirectory
 from synctv.media.hls import SegmentationPolicy, advertise_blocking_reload, with_uri_query
 from synctv.proxy.ranges import answer_range, parse_client_range
@@ -74,10 +85,12 @@ def live_hls_routes(
     directory: StreamDirectory | None = None,
     demand: HlsDemand | None = None,
     gate: ViewerGate | None = None,
+    audience: HlsAudience | None = None,
 ) -> list[Route]:
     """The HLS routes, to be mounted by the app; with ``demand`` (``hls_on_demand``) every
     playlist and segment request keeps its stream's segmenter running; with ``gate`` (which
-    needs the ``directory``) every request is admitted by it first."""
+    needs the ``directory``) every request is admitted by it first; with ``audience`` players
+    get viewer session ids and whole segments are counted as viewers (module docstring)."""
     if gate is not None and directory is None:
         raise ValueError("a viewer gate needs the stream directory")
     policy = SegmentationPolicy(config.hls_segment_seconds)
@@ -130,10 +143,21 @@ def live_hls_routes(
         if snapshot is None:
             metrics.HLS_PLAYLIST_REQUESTS.labels("not_found").inc()
             raise await not_found(stream_id)
+        query = [] if token is None else [f"{TOKEN_PARAMETER}={quote(token, safe='')}"]
+        if audience is not None:
+            session = request.query.get(SESSION_PARAMETER)
+            if session is None:
+                address, agent = request.client_host, request.header("user-agent")
+                if (issued := audience.new_session_id(address, agent)) is not None:
+                    metrics.HLS_PLAYLIST_REQUESTS.labels("session_redirect").inc()
+                    return _session_redirect(request, issued)
+            elif valid_session_id(session):
+                query.append(f"{SESSION_PARAMETER}={session}")
+            audience.playlist(stream_id, snapshot.target_duration)
         metrics.HLS_PLAYLIST_REQUESTS.labels(outcome).inc()
         body = advertise_blocking_reload(snapshot.text)
-        if token is not None:
-            body = with_uri_query(body, f"{TOKEN_PARAMETER}={quote(token, safe='')}".encode())
+        if query:
+            body = with_uri_query(body, "&".join(query).encode())
         if request.method == "GET":
             metrics.HLS_SERVED_BYTES.inc(len(body))
         headers = [("cache-control", PLAYLIST_CACHE_CONTROL)]
@@ -155,6 +179,14 @@ def live_hls_routes(
             raise DomainError(errors.SEGMENT_NOT_FOUND, "no such segment")
         response = _segment_response(request, stored)
         metrics.HLS_SEGMENT_REQUESTS.labels(str(response.status)).inc()
+        if audience is not None and response.status == 200 and request.method == "GET":
+            # Only whole segments count: the bytes a counted viewer costs its client.
+            audience.segment(
+                stream_id,
+                request.query.get(SESSION_PARAMETER),
+                request.client_host,
+                request.header("user-agent"),
+            )
         if request.method == "GET":
             metrics.HLS_SERVED_BYTES.inc(len(response.body))
         return response
@@ -167,6 +199,17 @@ def live_hls_routes(
         Route(("GET",), playlist_path, playlist, "live_hls_playlist", streaming=True),
         Route(("GET",), segment_path, segment, "live_hls_segment"),
     ]
+
+
+def _session_redirect(request: Request, session_id: str) -> Response:
+    """302 to the same playlist with a viewer session id added to its query (kept otherwise:
+    the token, delivery directives). The Location is relative to the playlist's own URL, so
+    it stays valid behind a reverse proxy that mounts the server under a path."""
+    query = bytes(request.scope.get("query_string", b"")).decode("latin-1")
+    added = f"{SESSION_PARAMETER}={session_id}"
+    location = f"index.m3u8?{query}&{added}" if query else f"index.m3u8?{added}"
+    headers = [("location", location), ("cache-control", "no-store")]
+    return Response(302, b"", headers, content_type=None)
 
 
 def _stream_id(request: Request) -> str:
