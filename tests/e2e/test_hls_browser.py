@@ -1,4 +1,5 @@
-"""A real browser plays the live HLS stream: hls.js in headless Chromium reaches currentTime > 5.
+"""A real browser plays the live HLS stream: hls.js in headless Chromium reaches currentTime > 5,
+following the playlist's redirect to its viewer session once and counted as one HLS viewer.
 
 hls.js comes from npm (``npm install hls.js`` into ``.cache/hlsjs`` under the repository, once)
 and is served by this test's own route: the page loads nothing from the network. Chromium is
@@ -18,6 +19,7 @@ from synctv.api.http.asgi import Request, Response, Route
 from synctv.api.http.routes.live_hls import live_hls_routes
 from synctv.config import LivestreamConfig
 from synctv.livestream.hls import HlsSegmenter
+from synctv.livestream.hls_audience import HlsAudience
 from synctv.livestream.hls_store import MemoryHlsStore
 from synctv.livestream.hub import StreamHub
 from synctv.livestream.registry import LiveStreamRecord
@@ -87,8 +89,9 @@ async def test_hlsjs_plays_the_live_stream(
     async def page(request: Request) -> Response:
         return Response(200, PAGE.encode(), [], "text/html; charset=utf-8")
 
+    audience = HlsAudience()
     routes = [
-        *live_hls_routes(store, config=LivestreamConfig()),
+        *live_hls_routes(store, config=LivestreamConfig(), audience=audience),
         Route(("GET",), "/test/hls.min.js", script, "test_script"),
         Route(("GET",), "/test/index.html", page, "test_page"),
     ]
@@ -96,6 +99,8 @@ async def test_hlsjs_plays_the_live_stream(
 
     blocked = ("synctv_hls_playlist_requests_total", {"outcome": "blocked"})
     blocked_before = metric(*blocked)
+    redirects = ("synctv_hls_playlist_requests_total", {"outcome": "session_redirect"})
+    redirects_before = metric(*redirects)
     headers, media = split_tags(read_tags(encode_flv(10)))
     handle = await hub.start_publish(LiveStreamRecord(STREAM, "live", None, "t", 0))
     started = trio.current_time()
@@ -110,3 +115,7 @@ async def test_hlsjs_plays_the_live_stream(
     assert not [e for e in state["errors"] if e.endswith(":true")], state  # nothing fatal
     # The playlists advertise CAN-BLOCK-RELOAD=YES: hls.js reloads with _HLS_msn and is served.
     assert metric(*blocked) > blocked_before
+    # hls.js followed the redirect to its session once and reloads the redirected URL: one
+    # redirect, one viewer (a reload of the original URL would have made a session each time).
+    assert metric(*redirects) - redirects_before == 1
+    assert audience.count(STREAM) == 1
