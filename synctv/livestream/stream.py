@@ -115,7 +115,8 @@ SPLICE_GUARD_MS = 1000
 DROP_REASONS = ("lagged", "write_timeout")
 # Subscribers that are part of the server, not people: the HLS segmenter (hls.VIEWER_PROTOCOL)
 # subscribes once per stream whoever watches. They are counted apart (``consumers``), so the
-# viewer count (`synctv admin live list`, synctv_livestream_viewers) counts people.
+# viewer count (`synctv admin live list`, synctv_livestream_viewers) counts people. HLS players,
+# who hold no subscription, are added by the hub from their sessions (``hls_viewers``).
 NOT_VIEWERS = frozenset({"hls_segmenter"})
 
 
@@ -146,7 +147,7 @@ class StreamStatistics:
     live: bool  # a publisher is attached (False during the reconnect grace)
     uptime_seconds: float
     bitrate_bps: int  # FLV bytes published over the last ~5 s, in bits per second
-    viewers: dict[str, int]  # people, by protocol ("flv", "rtmp", ...)
+    viewers: dict[str, int]  # people, by protocol ("flv", "rtmp"; "hls" added by the hub)
     consumers: dict[str, int]  # the server's own subscribers (NOT_VIEWERS), by protocol
     has_audio: bool
     has_video: bool
