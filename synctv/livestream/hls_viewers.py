@@ -20,7 +20,8 @@ forged or freshly issued ids buy nothing cheaper. Ids are not signed for the sam
 counts is the segment bytes, not the id.
 
 Bounds. At most :data:`MAX_SESSIONS_PER_STREAM` sessions per stream and :data:`MAX_SESSIONS`
-over all streams are tracked (≈ 200 bytes each). At a cap, expired sessions are dropped first;
+over all streams are tracked (measured: ≈ 140 bytes a session with an id, ≈ 330 with the
+longest fallback key; at most ≈ 7 MB). At a cap, expired sessions are dropped first;
 if none are, the new session is refused (not counted, ``refused`` incremented) while sessions
 already tracked keep being counted: a flood cannot push real viewers out, it can only stop
 further viewers from being counted until its own sessions expire (one window after it stops).
@@ -68,7 +69,7 @@ WINDOW_TARGET_DURATIONS: Final = 3
 # Never less: 1 s target durations must not make a player on a slow link flicker in and out.
 MIN_WINDOW_SECONDS: Final = 6.0
 # Far above what one node serves (a 2-core node feeds hundreds of viewers per stream); a bound
-# on memory (≈ 200 bytes a session: 4 MB at the total cap), not on audiences.
+# on memory (at most ≈ 330 bytes a session: ≈ 7 MB at the total cap), not on audiences.
 MAX_SESSIONS_PER_STREAM: Final = 5_000
 MAX_SESSIONS: Final = 20_000
 # A player is sent to a session id at most this many times in this long (see "Redirect loops").
