@@ -87,9 +87,12 @@ def postgres_dsn(postgres: RunningPostgres) -> str:
 
 
 @pytest.fixture
-def fresh_dsn(postgres: RunningPostgres) -> str:
-    """A brand-new empty database on the session server, for tests that run the whole app."""
-    return postgres.create_database()
+def fresh_dsn(postgres: RunningPostgres) -> Iterator[str]:
+    """A brand-new empty database on the session server, for tests that run the whole app;
+    dropped after the test."""
+    dsn = postgres.create_database()
+    yield dsn
+    postgres.drop_database(dsn)
 
 
 # Migrated once per session; every ``database`` is a copy of it (CREATE DATABASE ... TEMPLATE:

@@ -163,14 +163,14 @@ def trusting_server(module_dir: Path, postgres: RunningPostgres) -> Iterator[Ser
     """On an external database (database.url), trusting the loopback proxy."""
     directory = module_dir / "trusting"
     directory.mkdir()
+    dsn = postgres.create_database()
     config = server_yaml(
-        directory / "data",
-        server={"trusted_proxies": ["127.0.0.1/32"]},
-        database={"url": postgres.create_database()},
+        directory / "data", server={"trusted_proxies": ["127.0.0.1/32"]}, database={"url": dsn}
     )
     running = Server(directory, config)
     yield running
     running.stop()
+    postgres.drop_database(dsn)
 
 
 class Nginx:
@@ -458,10 +458,8 @@ def test_redis_reachable_and_not(tmp_path: Path, redis_url: str) -> None:
     assert run_check(check_redis, Config.model_validate({"data_dir": tmp_path})) is None
 
 
-def test_schema_behind_and_database_down(tmp_path: Path, postgres: RunningPostgres) -> None:
-    empty = Config.model_validate(
-        {"data_dir": tmp_path, "database": {"url": postgres.create_database()}}
-    )
+def test_schema_behind_and_database_down(tmp_path: Path, fresh_dsn: str) -> None:
+    empty = Config.model_validate({"data_dir": tmp_path, "database": {"url": fresh_dsn}})
     checks = {r.name: r for r in run_check(check_database, empty)}
     assert checks["database"].status is Status.OK
     assert checks["schema"].status is Status.FAIL

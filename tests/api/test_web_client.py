@@ -5,6 +5,7 @@ security headers."""
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import re
 import time
@@ -17,6 +18,7 @@ import httpx
 import pytest
 import trio
 
+from synctv import metrics
 from synctv.api.http.routes import web_client
 from synctv.api.http.routes.web_client import (
     CONTENT_SECURITY_POLICY,
@@ -258,6 +260,43 @@ async def test_first_brotli_request_gets_gzip_while_brotli_is_made() -> None:
         reply = await http.get(path, headers={"accept-encoding": "br"})
         assert reply.headers["content-encoding"] == "br"
         assert reply.content == FILES["app/main.js"]
+
+
+async def test_a_failing_background_brotli_is_logged_and_gzip_is_served(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Brotli raising in its background thread: logged and counted like any crash, the server
+    carries on, and the file keeps being served in gzip (brotli is not tried again)."""
+    tries: list[int] = []
+
+    def broken(_body: bytes) -> bytes:
+        tries.append(1)
+        raise brotli.error("BrotliEncoderCompress failed")
+
+    monkeypatch.setitem(web_client._COMPRESSORS, "br", broken)
+    crashes = metrics.TASK_CRASHES.labels("web_client_compression")
+    crashes_before = crashes._value.get()
+    client = WebClient(FILES)
+    async with serving(client) as http:
+        path = f"/assets/{client.version}/app/main.js"
+        accept = {"accept-encoding": "gzip, deflate, br"}
+        first = await http.get(path, headers=accept)
+        assert (first.status_code, first.headers["content-encoding"]) == (200, "gzip")
+        with trio.fail_after(GUARD):  # the thread's failure, reported as a crash
+            while crashes._value.get() == crashes_before:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        [record] = [r for r in caplog.records if r.name == "synctv.supervision"]
+        assert record.levelno == logging.ERROR
+        assert "web_client_compression crashed (br): error: BrotliEncoderCompress failed" in (
+            record.getMessage()
+        )
+        assert record.exc_info is not None
+        for _ in range(3):
+            again = await http.get(path, headers=accept)
+            assert (again.status_code, again.headers["content-encoding"]) == (200, "gzip")
+            assert again.content == FILES["app/main.js"]
+    assert tries == [1]
+    assert crashes._value.get() == crashes_before + 1
 
 
 async def test_concurrent_first_requests_share_one_compression(

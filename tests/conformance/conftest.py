@@ -29,7 +29,8 @@ def site(
 ) -> Iterator[Site]:
     data_dir = tmp_path_factory.mktemp("conformance") / "data"
     sections = getattr(request.module, "SERVER_SECTIONS", {})
-    config = server_config(data_dir, postgres.create_database(), **sections)
+    dsn = postgres.create_database()
+    config = server_config(data_dir, dsn, **sections)
     with server_in_thread(config) as running:
 
         async def accounts() -> list[Account]:
@@ -49,3 +50,4 @@ def site(
 
         owner, member, visitor = trio.run(accounts)
         yield Site(running.base, owner, member, visitor, data_dir)
+    postgres.drop_database(dsn)

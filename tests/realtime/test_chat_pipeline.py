@@ -19,11 +19,11 @@ import pytest
 import trio
 
 from synctv.api.room_session import MAX_CHAT_IN_FLIGHT
-from tests.support.chat_channel import chat, error, event, joined, room_with_media
+from tests.support.chat_channel import chat, chat_heard, chat_room, error, event
 from tests.support.cli import synctv
 from tests.support.identity import identity_server
 from tests.support.postgres import RunningPostgres, fetch_rows
-from tests.support.websocket import channel, nothing_more, receive, send
+from tests.support.websocket import nothing_more, receive, send
 
 pytestmark = pytest.mark.slow
 
@@ -59,16 +59,10 @@ async def test_chat_messages_queue_for_their_commits_and_are_answered_in_order(
     tmp_path: Path, postgres: RunningPostgres
 ) -> None:
     async with identity_server(tmp_path, postgres) as server:
-        owner, member, room, _media = await room_with_media(server)
         key = "ratelimit.chatMessagesPerUserPerSecond"
         code, _out, err = await synctv(server.data_dir, "admin", "settings", "set", key, "1000")
         assert code == 0, err
-        async with (
-            channel(server.base, room, owner) as mine,
-            channel(server.base, room, member) as theirs,
-        ):
-            await joined(mine)
-            await joined(theirs)
+        async with chat_room(server) as (_owner, _member, room, _media, mine, theirs, _last):
             async with room_locked(server.dsn, room):
                 await chat(theirs, "m0", "first")
                 await chat(theirs, "bad", " \x01 ")  # refused, but only after m0's commit
@@ -109,16 +103,8 @@ async def test_the_access_chat_keeps_is_dropped_by_the_events_that_change_it(
     tmp_path: Path, postgres: RunningPostgres
 ) -> None:
     async with identity_server(tmp_path, postgres) as server:
-        owner, member, room, _media = await room_with_media(server)
-        async with (
-            channel(server.base, room, owner) as mine,
-            channel(server.base, room, member) as theirs,
-        ):
-            await joined(mine)
-            await joined(theirs)
-            await chat(theirs, "a", "allowed")
-            await event(theirs, "chat_message")
-            await event(mine, "chat_message")
+        async with chat_room(server) as (owner, member, room, _media, mine, theirs, _last):
+            await chat_heard(theirs, mine, "a", "allowed")
 
             # A role override in the room's settings (settings_changed): members may not chat.
             overrides = {"permissions": {"member": {"removed": ["send_chat_messages"]}}}
@@ -132,9 +118,7 @@ async def test_the_access_chat_keeps_is_dropped_by_the_events_that_change_it(
             )
             for ws in (mine, theirs):
                 await event(ws, "settings_changed")
-            await chat(theirs, "b", "allowed again")
-            await event(theirs, "chat_message")
-            await event(mine, "chat_message")
+            await chat_heard(theirs, mine, "b", "allowed again")
 
             # A kick: the event, the termination, and nothing the member sends is stored.
             await owner.ok("DELETE", f"/api/rooms/{room}/members/{member.id}", {})
@@ -152,16 +136,8 @@ async def test_a_ban_is_enforced_on_the_next_message(
     tmp_path: Path, postgres: RunningPostgres
 ) -> None:
     async with identity_server(tmp_path, postgres) as server:
-        owner, member, room, _media = await room_with_media(server)
-        async with (
-            channel(server.base, room, owner) as mine,
-            channel(server.base, room, member) as theirs,
-        ):
-            await joined(mine)
-            await joined(theirs)
-            await chat(theirs, "a", "allowed")
-            await event(theirs, "chat_message")
-            await event(mine, "chat_message")
+        async with chat_room(server) as (owner, member, room, _media, mine, theirs, _last):
+            await chat_heard(theirs, mine, "a", "allowed")
             await owner.ok("PUT", f"/api/rooms/{room}/bans/{member.id}", {})
             kinds = set()
             with trio.fail_after(10):

@@ -137,7 +137,7 @@ async def test_the_server_keeps_chat_to_its_retention(
 ) -> None:
     """The rooms feature runs the retention task (it runs at start, then every 10 minutes):
     messages past chat.messageRetentionDays are gone once a server has started."""
-    async with identity_server(tmp_path, postgres) as server:
+    async with identity_server(tmp_path, postgres, keep_database=True) as server:
         owner = await sign_up(server, 2, "owner")
         room = (await owner.ok("POST", "/api/rooms", {"name": "chat"}))["room"]["id"]
         for text in ("ancient", "old", "recent"):
@@ -155,3 +155,4 @@ async def test_the_server_keeps_chat_to_its_retention(
                     break
                 await trio.sleep(0.05)
     assert rows[0]["text"] == "recent"
+    await trio.to_thread.run_sync(postgres.drop_database, server.dsn)

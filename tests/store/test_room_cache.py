@@ -1,18 +1,24 @@
 """The room read cache: what it keeps and for how long, that a load racing a change is not kept,
 and, on a real PostgreSQL, that a change made elsewhere (another replica, ``synctv admin``) reaches
-it through the room events' NOTIFY while one made here is seen at once."""
+it through the room events' NOTIFY while one made here is seen at once, and that a lost LISTEN
+connection, supervised as the app runs it, serves nothing stale and is listened on again."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import pytest
 import trio
 
+from synctv import metrics
 from synctv.core.rooms import Caller, RoomService
+from synctv.store import room_cache
 from synctv.store.db import Database
 from synctv.store.room_cache import RoomReadCache
 from synctv.store.rooms import RoomStore
+from synctv.supervision import restarting
 from tests.support.rooms import rooms_on
 
 
@@ -187,4 +193,72 @@ async def test_changes_here_at_once_and_from_elsewhere_by_notification(database:
         await cached.patch_settings(owner, room.id, {"chatEnabled": False})
         assert not (await cached.view(owner, room.id)).settings.chat_enabled
         nursery.cancel_scope.cancel()
+    assert not cache.listening
+
+
+@pytest.mark.slow
+async def test_a_lost_listen_serves_nothing_stale_and_listens_again(
+    database: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Long enough a gap before listening again to look at the cache while it is down.
+    monkeypatch.setattr(room_cache, "RECONNECT_SECONDS", 3.0)
+    plain, _, owner = await rooms_on(database)  # "another replica": no cache
+    cache: RoomReadCache[object] = RoomReadCache(clock=trio.current_time, max_age=3600)
+    cached = RoomService(RoomStore(database, cache), plain._limits, plain._passwords)
+    crashes = metrics.TASK_CRASHES.labels("room_read_cache")
+    crashes_before = crashes._value.get()
+    async with trio.open_nursery() as app:  # supervised as synctv.app.tree starts it
+        await app.start(restarting, "room_read_cache", partial(cache.run, database))
+
+        async def listening() -> bool:
+            return cache.listening
+
+        async def down() -> bool:
+            return not cache.listening
+
+        await eventually(listening)
+        room = await plain.create(owner, name="before")
+
+        async def kept() -> bool:
+            hits = cache.hits
+            await cached.view(owner, room.id)
+            await cached.view(owner, room.id)
+            return cache.hits > hits
+
+        await eventually(kept)
+
+        # The listening backend goes away (as in a PostgreSQL restart or a failover).
+        terminated = await database.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+        )
+        assert terminated == 1
+        await eventually(down)
+        # Changed elsewhere while nobody listens (its notification is lost): the view reads it,
+        # what was kept before is gone, and nothing is kept meanwhile.
+        await database.execute("UPDATE rooms SET name = 'while away' WHERE id = $1", room.id)
+        await database.execute("SELECT pg_notify('synctv_room_events', $1 || ':0')", room.id)
+        hits = cache.hits
+        assert (await cached.view(owner, room.id)).room.name == "while away"
+        assert (await cached.view(owner, room.id)).room.name == "while away"
+        assert cache.hits == hits
+        assert not cache.listening  # all of it seen while down
+
+        # It listens again by itself: it keeps again, and hears another replica's change.
+        await eventually(listening)
+        await eventually(kept)
+        await plain.update(owner, room.id, name="elsewhere")
+
+        async def renamed() -> bool:
+            return (await cached.view(owner, room.id)).room.name == "elsewhere"
+
+        await eventually(renamed)
+        # The loss was handled where it happens (a warning), not as a crash of the task, and
+        # the nursery the app's tasks share carried on.
+        assert crashes._value.get() == crashes_before
+        assert any(
+            r.name == "synctv.store.room_cache" and r.levelno == logging.WARNING
+            for r in caplog.records
+        )
+        app.cancel_scope.cancel()
     assert not cache.listening

@@ -115,19 +115,29 @@ class Server:
 
 @asynccontextmanager
 async def identity_server(
-    tmp_path: Path, postgres: RunningPostgres, **sections: dict[str, Any]
+    tmp_path: Path,
+    postgres: RunningPostgres,
+    *,
+    keep_database: bool = False,
+    **sections: dict[str, Any],
 ) -> AsyncIterator[Server]:
-    """A whole server on a fresh database; ``sections`` override config sections."""
+    """A whole server on a fresh database, dropped once the server has stopped (unless
+    ``keep_database``: the caller drops it); ``sections`` override config sections."""
     data_dir = tmp_path / "data"
     dsn = await trio.to_thread.run_sync(postgres.create_database)
-    config = server_config(data_dir, dsn, **sections)
-    async with running_server(config) as controller:
-        server = Server(controller, data_dir, controller.addresses.http[0], [], dsn)
-        try:
-            yield server
-        finally:
-            for client in server._clients:
-                await client.aclose()
+    try:
+        config = server_config(data_dir, dsn, **sections)
+        async with running_server(config) as controller:
+            server = Server(controller, data_dir, controller.addresses.http[0], [], dsn)
+            try:
+                yield server
+            finally:
+                for client in server._clients:
+                    await client.aclose()
+    finally:
+        if not keep_database:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(postgres.drop_database, dsn)
 
 
 def claims(token: str) -> dict[str, Any]:

@@ -30,19 +30,37 @@ class RunningPostgres:
         return self.cluster.dsn.replace(f"/{embedded_pg.DATABASE}?", f"/{name}?")
 
     def create_database(self, name: str | None = None) -> str:
-        """Create an empty database (named uniquely unless ``name``) and return its DSN."""
+        """Create an empty database (named uniquely unless ``name``) and return its DSN; whoever
+        creates one drops it (:meth:`drop_database`) when done with it."""
         name = name or f"t_{uuid.uuid4().hex[:16]}"
+        self._client("createdb", name)
+        return self.database_dsn(name)
+
+    def drop_database(self, dsn: str) -> None:
+        """Drop a database made by :meth:`create_database`, ending connections still open to it.
+
+        Why: one left in the session's cluster is deleted with the cluster's directory at the
+        session's end, ~450 files per migrated database, and deleting a file that has reached
+        the disk costs milliseconds on a disk mounted with online discard: 33 whole-server
+        tests' databases made a 32 s session teardown. Dropped as soon as its test ends, mostly
+        before its files are written out, one costs ~20 ms.
+        """
+        name = dsn.partition("?")[0].rpartition("/")[2]
+        self._client("dropdb", "--force", name)
+
+    def _client(self, tool: str, *args: str) -> None:
+        """Run one of PostgreSQL's client programs (``createdb``, ``dropdb``) on this server."""
         identity = embedded_pg.process_identity(self.cluster)
         done = subprocess.run(
             [
-                str(self.cluster.bindir / "createdb"),
+                str(self.cluster.bindir / tool),
                 "-h",
                 str(self.cluster.socket_dir),
                 "-p",
                 str(embedded_pg.SOCKET_PORT),
                 "-U",
                 embedded_pg.SUPERUSER,
-                name,
+                *args,
             ],
             check=False,
             capture_output=True,
@@ -52,8 +70,7 @@ class RunningPostgres:
             extra_groups=identity.extra_groups,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"createdb {name} failed: {done.stderr.strip()}")
-        return self.database_dsn(name)
+            raise RuntimeError(f"{tool} {' '.join(args)} failed: {done.stderr.strip()}")
 
     def start(self) -> None:
         identity = embedded_pg.process_identity(self.cluster)

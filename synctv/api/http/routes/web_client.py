@@ -56,6 +56,7 @@ import trio
 from synctv import errors
 from synctv.api.http.asgi import Request, Response, Route
 from synctv.errors import DomainError
+from synctv.supervision import boundary
 
 WEB_ROOT = Path(__file__).resolve().parents[3] / "web"
 ASSETS_PREFIX = "/assets"
@@ -156,7 +157,14 @@ class Asset:
             if coding in self._encoded or coding in self._started:
                 return
             self._started.add(coding)
-        threading.Thread(target=self.encoded, args=(coding,), daemon=True).start()
+        threading.Thread(target=self._make, args=(coding,), daemon=True).start()
+
+    def _make(self, coding: str) -> None:
+        """The background thread's work: a compressor that fails is logged and counted like any
+        crash (not left to the thread's default hook, which only prints to stderr); clients that
+        take gzip keep getting gzip, and no other thread is started for ``coding``."""
+        with boundary("web_client_compression", coding):
+            self.encoded(coding)
 
     def encoded(self, coding: str) -> bytes:
         """The body in ``coding`` (``br`` or ``gzip``), made now if needed (blocking: call it
