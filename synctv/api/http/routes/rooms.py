@@ -8,7 +8,7 @@ so a route here never decides who may do what.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
@@ -591,18 +591,30 @@ class GuestTokenOut(CamelModel):
     expires_at: int = Field(description="Unix seconds.")
 
 
-def guest_router(rooms: RoomService, issue: Callable[[str, str], tuple[str, int]]) -> APIRouter:
+def guest_router(
+    rooms: RoomService,
+    issue: Callable[[str, str], tuple[str, int]],
+    limit: Callable[[str], Awaitable[None]],
+) -> APIRouter:
     """``POST /api/auth/guest-token``: into a public room that admits guests, without an
-    account (the room's checks: public, ``allowGuestJoin``, no password, ``user.enableGuest``)."""
+    account (the room's checks: public, ``allowGuestJoin``, no password, ``user.enableGuest``).
+    ``limit`` counts every request per client address (``ratelimit.guestTokensPerAddressPerHour``)
+    before anything else, so probing rooms costs budget too."""
     router = APIRouter(prefix="/api/auth", tags=["auth"])
 
     @router.post(
         "/guest-token",
         response_model=GuestTokenOut,
-        responses=refusals((403, "`guest_not_admitted`")),
+        responses=refusals(
+            (403, "`guest_not_admitted`"),
+            (429, "`rate_limited` (ratelimit.guestTokensPerAddressPerHour)"),
+            (503, "`dependency_unavailable` (the rate-limit store is away)"),
+        ),
     )
-    async def guest_token(body: GuestTokenIn) -> Any:
+    async def guest_token(body: GuestTokenIn, request: Request) -> Any:
         """A guest token for one room (4 h); guests are never stored."""
+        if request.client is not None:
+            await limit(request.client.host)
         if not await rooms.admits_guest(body.room_id):
             raise DomainError(
                 errors.GUEST_NOT_ADMITTED,
