@@ -49,6 +49,7 @@ from synctv.core.room_settings import (
 from synctv.errors import DomainError
 from synctv.store.audit import AuditActor
 from synctv.store.rooms import (
+    BanRow,
     Created,
     Joined,
     JoinOutcome,
@@ -552,6 +553,12 @@ class RoomService:
         access.require(Permission.REMOVE_MEMBERS)
         if not await self._store.unban(room_id, user_id, caller.user_id):
             raise DomainError(errors.MEMBER_NOT_FOUND, "this user is not banned from the room")
+
+    async def bans(self, caller: Caller, room_id: str) -> list[BanRow]:
+        """Who is banned from the room, newest first (``remove_members``: who may ban, may see)."""
+        access = await self.access(caller, room_id)
+        access.require(Permission.REMOVE_MEMBERS)
+        return await self._store.bans(room_id)
 
     async def join_requests(self, caller: Caller, room_id: str) -> list[tuple[str, str, datetime]]:
         access = await self.access(caller, room_id)

@@ -66,6 +66,19 @@ class MemberRow:
 
 
 @dataclass(frozen=True, slots=True)
+class BanRow:
+    """A room ban: who, why, by whom (``banned_by`` is an account id; its name when it still
+    exists) and since when. Room bans last until lifted."""
+
+    user_id: str
+    username: str
+    reason: str
+    banned_by: str
+    banned_by_name: str | None
+    banned_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class EventRow:
     room_id: str
     seq: int
@@ -480,6 +493,27 @@ async def unban_q(conn: Any, room_id: str, user_id: str, actor: str) -> bool:
     return bool(lifted)
 
 
+async def bans_q(conn: Any, room_id: str) -> list[BanRow]:
+    records = await conn.fetch(
+        "SELECT b.user_id, u.username, b.reason, b.banned_by, a.username AS banned_by_name,"
+        " b.created_at FROM room_bans b JOIN users u ON u.id = b.user_id"
+        " LEFT JOIN users a ON a.id = b.banned_by"
+        " WHERE b.room_id = $1 ORDER BY b.created_at DESC, b.user_id",
+        room_id,
+    )
+    return [
+        BanRow(
+            r["user_id"],
+            r["username"],
+            r["reason"],
+            r["banned_by"],
+            r["banned_by_name"],
+            r["created_at"],
+        )
+        for r in records
+    ]
+
+
 async def reject_request_q(conn: Any, room_id: str, user_id: str, actor: str) -> bool:
     rejected = await conn.fetchval(
         "DELETE FROM room_join_requests WHERE room_id = $1 AND user_id = $2 RETURNING true",
@@ -738,6 +772,9 @@ class RoomStore:
 
     async def unban(self, room_id: str, user_id: str, actor: str) -> bool:
         return await self._write(unban_q, room_id, user_id, actor)
+
+    async def bans(self, room_id: str) -> list[BanRow]:
+        return await self._db.run_on_connection(bans_q, room_id)
 
     async def reject_request(self, room_id: str, user_id: str, actor: str) -> bool:
         return await self._write(reject_request_q, room_id, user_id, actor)

@@ -140,6 +140,7 @@ async def test_management_and_its_role_rules(tmp_path: Path, postgres: RunningPo
             ("DELETE", f"{path}/members/{other.id}", {"cooldownSeconds": 5}),
             ("PUT", f"{path}/bans/{other.id}", {}),
             ("DELETE", f"{path}/bans/{other.id}", None),
+            ("GET", f"{path}/bans", None),
             ("GET", f"{path}/join-requests", None),
             ("POST", f"{path}/join-requests/{other.id}/approve", None),
             ("POST", f"{path}/join-requests/{other.id}/reject", None),
@@ -186,9 +187,22 @@ async def test_management_and_its_role_rules(tmp_path: Path, postgres: RunningPo
         status, code = await other.refused("PUT", f"{path}/members/@me")
         assert (status, code) == (403, "room_kick_cooldown")
         await helper.ok("PUT", f"{path}/bans/{viewer.id}", {"reason": "spoilers"})
+        await helper.ok("PUT", f"{path}/bans/{other.id}", {})  # not a member now: still banned
         assert (await viewer.ok("GET", path))["myRole"] is None  # a visitor again
         assert await viewer.refused("PUT", f"{path}/members/@me") == (403, "room_banned")
+        bans = (await helper.ok("GET", f"{path}/bans"))["bans"]
+        assert [(b["userId"], b["username"], b["reason"]) for b in bans] == [
+            (other.id, "other", ""),
+            (viewer.id, "viewer", "spoilers"),
+        ]  # newest first
+        assert {(b["bannedBy"], b["bannedByName"], b["until"]) for b in bans} == {
+            (helper.id, "helper", None)
+        }
+        assert all(b["bannedAt"].endswith("+00:00") for b in bans)
+        assert await viewer.refused("GET", f"{path}/bans") == (403, "permission_denied")
         await helper.ok("DELETE", f"{path}/bans/{viewer.id}")
+        await helper.ok("DELETE", f"{path}/bans/{other.id}")
+        assert (await owner.ok("GET", f"{path}/bans"))["bans"] == []
         assert (await viewer.ok("PUT", f"{path}/members/@me"))["status"] == "joined"
 
         # Approval queue.

@@ -331,6 +331,23 @@ class RoomServicer(room_grpc.RoomServiceBase):
         return Empty()
 
     @unary_with_context
+    async def ListBans(self, request: room_pb2.RoomRef, context: CallContext) -> room_pb2.RoomBans:
+        rows = await self._rooms.bans(await self._caller(context), request.room_id)
+        return room_pb2.RoomBans(
+            bans=[
+                room_pb2.RoomBan(
+                    user_id=b.user_id,
+                    username=b.username,
+                    reason=b.reason,
+                    banned_by=b.banned_by,
+                    banned_by_name=b.banned_by_name,
+                    banned_at=out.timestamp(b.banned_at),
+                )
+                for b in rows
+            ]
+        )
+
+    @unary_with_context
     async def BanUser(self, request: room_pb2.BanUserRequest, context: CallContext) -> Empty:
         await self._rooms.ban(
             await self._caller(context), request.room_id, request.user_id, request.reason

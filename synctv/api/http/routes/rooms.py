@@ -30,7 +30,7 @@ from synctv.auth.room_passwords import RoomPasswords
 from synctv.core.permissions import Permission, names
 from synctv.core.rooms import MAX_PAGE_SIZE, Access, Caller, RoomService
 from synctv.errors import DomainError
-from synctv.store.rooms import MemberRow, RoomRow
+from synctv.store.rooms import BanRow, MemberRow, RoomRow
 
 RoomId = Annotated[str, Path(min_length=1, max_length=64)]
 UserId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -168,7 +168,23 @@ class KickIn(CamelModel):
 
 
 class BanIn(CamelModel):
-    reason: str = Field("", max_length=500)
+    reason: str = Field("", max_length=500, description="Shown to those who may ban.")
+
+
+class BanOut(CamelModel):
+    user_id: str
+    username: str
+    reason: str
+    banned_by: str = Field(description="The id of the account that banned.")
+    banned_by_name: str | None = Field(description="Its name; null once it is deleted.")
+    banned_at: str = Field(description="RFC 3339, UTC.")
+    until: str | None = Field(
+        default=None, description="Always null: a room ban lasts until lifted."
+    )
+
+
+class BansOut(CamelModel):
+    bans: list[BanOut]
 
 
 class TransferIn(CamelModel):
@@ -196,6 +212,17 @@ def room_out(room: RoomRow) -> RoomOut:
         member_count=room.member_count,
         settings=room.settings,
         created_at=room.created_at.isoformat(),
+    )
+
+
+def _ban_out(ban: BanRow) -> BanOut:
+    return BanOut(
+        user_id=ban.user_id,
+        username=ban.username,
+        reason=ban.reason,
+        banned_by=ban.banned_by,
+        banned_by_name=ban.banned_by_name,
+        banned_at=ban.banned_at.isoformat(),
     )
 
 
@@ -514,6 +541,15 @@ def rooms_router(rooms: RoomService, passwords: RoomPasswords) -> APIRouter:
         """Remove a member; they may not join again for the cool-down (``remove_members``)."""
         await rooms.kick(who, room_id, user_id, body.cooldown_seconds, body.reason)
         return Response(status_code=204)
+
+    @router.get(
+        "/{room_id}/bans",
+        response_model=BansOut,
+        responses=refusals(_AUTH, _DENIED, _MISSING),
+    )
+    async def bans(who: Who, room_id: RoomId) -> Any:
+        """Who is banned from the room, newest first, with the reason (``remove_members``)."""
+        return BansOut(bans=[_ban_out(b) for b in await rooms.bans(who, room_id)])
 
     @router.put(
         "/{room_id}/bans/{user_id}",
