@@ -68,7 +68,7 @@ class MemberRow:
 @dataclass(frozen=True, slots=True)
 class BanRow:
     """A room ban: who, why, by whom (``banned_by`` is an account id; its name when it still
-    exists) and since when. Room bans last until lifted."""
+    exists), since when, and until when (None: until lifted)."""
 
     user_id: str
     username: str
@@ -76,6 +76,11 @@ class BanRow:
     banned_by: str
     banned_by_name: str | None
     banned_at: datetime
+    until: datetime | None = None
+
+
+# A room ban in force now (alias b): open-ended or not yet over.
+_BAN_IN_FORCE = "(b.until IS NULL OR b.until > now())"
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,7 +370,9 @@ async def _may_not_add(conn: Any, room_id: str, user_id: str) -> JoinOutcome | N
     ):
         return JoinOutcome(Joined.ALREADY)
     if await conn.fetchval(
-        "SELECT true FROM room_bans WHERE room_id = $1 AND user_id = $2", room_id, user_id
+        f"SELECT true FROM room_bans b WHERE room_id = $1 AND user_id = $2 AND {_BAN_IN_FORCE}",
+        room_id,
+        user_id,
     ):
         return JoinOutcome(Joined.BANNED)
     return None
@@ -466,15 +473,21 @@ async def kick_q(
     return True
 
 
-async def ban_q(conn: Any, room_id: str, user_id: str, reason: str, actor: str) -> None:
+async def ban_q(
+    conn: Any, room_id: str, user_id: str, reason: str, until: datetime | None, actor: str
+) -> None:
+    """Ban (again: the new ban, its reason and end, replaces the old one)."""
     await leave_q(conn, room_id, user_id, "banned", actor)
     await conn.execute(
-        "INSERT INTO room_bans (room_id, user_id, reason, banned_by) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT DO NOTHING",
+        "INSERT INTO room_bans (room_id, user_id, reason, banned_by, until)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room_id, user_id) DO UPDATE SET"
+        " reason = EXCLUDED.reason, banned_by = EXCLUDED.banned_by, created_at = now(),"
+        " until = EXCLUDED.until",
         room_id,
         user_id,
         reason,
         actor,
+        until,
     )
     await conn.execute(
         "DELETE FROM room_join_requests WHERE room_id = $1 AND user_id = $2", room_id, user_id
@@ -484,11 +497,11 @@ async def ban_q(conn: Any, room_id: str, user_id: str, reason: str, actor: str) 
 
 async def unban_q(conn: Any, room_id: str, user_id: str, actor: str) -> bool:
     lifted = await conn.fetchval(
-        "DELETE FROM room_bans WHERE room_id = $1 AND user_id = $2 RETURNING true",
+        f"DELETE FROM room_bans b WHERE room_id = $1 AND user_id = $2 RETURNING {_BAN_IN_FORCE}",
         room_id,
         user_id,
     )
-    if lifted:
+    if lifted:  # an ended ban's row goes too, but it was no ban any more: not found
         await append_event(conn, room_id, "member_unbanned", {"userId": user_id}, actor)
     return bool(lifted)
 
@@ -496,9 +509,9 @@ async def unban_q(conn: Any, room_id: str, user_id: str, actor: str) -> bool:
 async def bans_q(conn: Any, room_id: str) -> list[BanRow]:
     records = await conn.fetch(
         "SELECT b.user_id, u.username, b.reason, b.banned_by, a.username AS banned_by_name,"
-        " b.created_at FROM room_bans b JOIN users u ON u.id = b.user_id"
+        " b.created_at, b.until FROM room_bans b JOIN users u ON u.id = b.user_id"
         " LEFT JOIN users a ON a.id = b.banned_by"
-        " WHERE b.room_id = $1 ORDER BY b.created_at DESC, b.user_id",
+        f" WHERE b.room_id = $1 AND {_BAN_IN_FORCE} ORDER BY b.created_at DESC, b.user_id",
         room_id,
     )
     return [
@@ -509,6 +522,7 @@ async def bans_q(conn: Any, room_id: str) -> list[BanRow]:
             r["banned_by"],
             r["banned_by_name"],
             r["created_at"],
+            r["until"],
         )
         for r in records
     ]
@@ -767,8 +781,10 @@ class RoomStore:
     ) -> bool:
         return await self._write(kick_q, room_id, user_id, cooldown_seconds, reason, actor)
 
-    async def ban(self, room_id: str, user_id: str, reason: str, actor: str) -> None:
-        await self._write(ban_q, room_id, user_id, reason, actor)
+    async def ban(
+        self, room_id: str, user_id: str, reason: str, until: datetime | None, actor: str
+    ) -> None:
+        await self._write(ban_q, room_id, user_id, reason, until, actor)
 
     async def unban(self, room_id: str, user_id: str, actor: str) -> bool:
         return await self._write(unban_q, room_id, user_id, actor)

@@ -328,6 +328,19 @@ async def test_rooms_settings_and_members(tmp_path: Path, postgres: RunningPostg
             grpc.StatusCode.PERMISSION_DENIED,
             "room_kick_cooldown",
         )
+        assert await alice.refused(
+            "BanUser",
+            room_pb2.BanUserRequest(room_id=room.id, user_id=carol_rest.id, until="soon"),
+        ) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_parameter")
+        await alice(
+            "BanUser",
+            room_pb2.BanUserRequest(
+                room_id=room.id, user_id=carol_rest.id, reason="x", until="2099-01-01T00:00:00Z"
+            ),
+            Empty,
+        )
+        banned = (await alice("ListBans", ref, room_pb2.RoomBans)).bans
+        assert [(b.reason, b.until) for b in banned] == [("x", "2099-01-01T00:00:00+00:00")]
         await alice(
             "BanUser",
             room_pb2.BanUserRequest(room_id=room.id, user_id=carol_rest.id, reason="spoilers"),

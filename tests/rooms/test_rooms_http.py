@@ -4,6 +4,7 @@ and its role rules, and the room_events row every change writes."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -186,6 +187,16 @@ async def test_management_and_its_role_rules(tmp_path: Path, postgres: RunningPo
         await helper.ok("DELETE", f"{path}/members/{other.id}", {"cooldownSeconds": 3600})
         status, code = await other.refused("PUT", f"{path}/members/@me")
         assert (status, code) == (403, "room_kick_cooldown")
+        past = {"reason": "late", "until": "2001-01-01T00:00:00Z"}
+        assert await helper.refused("PUT", f"{path}/bans/{viewer.id}", past) == (
+            400,
+            "invalid_parameter",
+        )
+        later = {"reason": "first", "until": "2099-01-01T00:00:00+02:00"}
+        await helper.ok("PUT", f"{path}/bans/{viewer.id}", later)
+        (first,) = (await helper.ok("GET", f"{path}/bans"))["bans"]
+        assert (first["reason"], first["until"]) == ("first", "2098-12-31T22:00:00+00:00")
+        # Banning again replaces the ban: its reason, and no end now.
         await helper.ok("PUT", f"{path}/bans/{viewer.id}", {"reason": "spoilers"})
         await helper.ok("PUT", f"{path}/bans/{other.id}", {})  # not a member now: still banned
         assert (await viewer.ok("GET", path))["myRole"] is None  # a visitor again
@@ -221,6 +232,25 @@ async def test_management_and_its_role_rules(tmp_path: Path, postgres: RunningPo
         members = (await viewer.ok("GET", f"{path}/members"))["members"]
         assert [m["role"] for m in members][:2] == ["creator", "admin"]
         assert {m["userId"] for m in members} == {owner.id, helper.id, viewer.id, late.id}
+
+
+async def test_a_ban_with_an_end_ends_by_itself(tmp_path: Path, postgres: RunningPostgres) -> None:
+    async with identity_server(tmp_path, postgres) as server:
+        owner = await sign_up(server, 2, "owner")
+        guest = await sign_up(server, 3, "guest")
+        path = f"/api/rooms/{(await owner.ok('POST', '/api/rooms', {'name': 'r'}))['room']['id']}"
+        until = datetime.now(UTC) + timedelta(seconds=2)
+        await owner.ok("PUT", f"{path}/bans/{guest.id}", {"until": until.isoformat()})
+        assert await guest.refused("PUT", f"{path}/members/@me") == (403, "room_banned")
+        (ban,) = (await owner.ok("GET", f"{path}/bans"))["bans"]
+        assert datetime.fromisoformat(ban["until"]) == until  # to the microsecond
+        await trio.sleep((until - datetime.now(UTC)).total_seconds() + 0.2)
+        assert (await owner.ok("GET", f"{path}/bans"))["bans"] == []  # over: no longer listed
+        assert (await guest.ok("PUT", f"{path}/members/@me"))["status"] == "joined"
+        assert await owner.refused("DELETE", f"{path}/bans/{guest.id}") == (
+            404,
+            "member_not_found",
+        )  # nothing to lift
 
 
 async def test_the_document_describes_the_answers(

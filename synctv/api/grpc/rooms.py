@@ -15,6 +15,7 @@ unauthenticated call is refused as such whatever its message holds.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Final, TypeVar, get_args
 
 from google.protobuf.empty_pb2 import Empty
@@ -73,6 +74,14 @@ def _one_of(value: str, allowed: tuple[Choice, ...], what: str) -> Choice:
         if value == choice:
             return choice
     raise DomainError(errors.INVALID_PARAMETER, f"{what} is one of {', '.join(allowed)}")
+
+
+def _moment(text: str) -> datetime:
+    """An RFC 3339 time (the REST body's ``AwareDatetime``); invalid_parameter otherwise."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise DomainError(errors.INVALID_PARAMETER, "until is an RFC 3339 time") from None
 
 
 def _global_role(role: str) -> GlobalRole:
@@ -342,6 +351,7 @@ class RoomServicer(room_grpc.RoomServiceBase):
                     banned_by=b.banned_by,
                     banned_by_name=b.banned_by_name,
                     banned_at=out.timestamp(b.banned_at),
+                    until=None if b.until is None else out.timestamp(b.until),
                 )
                 for b in rows
             ]
@@ -349,8 +359,9 @@ class RoomServicer(room_grpc.RoomServiceBase):
 
     @unary_with_context
     async def BanUser(self, request: room_pb2.BanUserRequest, context: CallContext) -> Empty:
+        until = _moment(request.until) if request.HasField("until") else None
         await self._rooms.ban(
-            await self._caller(context), request.room_id, request.user_id, request.reason
+            await self._caller(context), request.room_id, request.user_id, request.reason, until
         )
         return Empty()
 

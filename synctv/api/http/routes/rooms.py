@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from synctv import errors
 from synctv.api.http.asgi import REQUEST_ID
@@ -169,6 +169,9 @@ class KickIn(CamelModel):
 
 class BanIn(CamelModel):
     reason: str = Field("", max_length=500, description="Shown to those who may ban.")
+    until: AwareDatetime | None = Field(
+        default=None, description="RFC 3339, a time to come; absent: until lifted."
+    )
 
 
 class BanOut(CamelModel):
@@ -178,9 +181,7 @@ class BanOut(CamelModel):
     banned_by: str = Field(description="The id of the account that banned.")
     banned_by_name: str | None = Field(description="Its name; null once it is deleted.")
     banned_at: str = Field(description="RFC 3339, UTC.")
-    until: str | None = Field(
-        default=None, description="Always null: a room ban lasts until lifted."
-    )
+    until: str | None = Field(description="RFC 3339, UTC; null: until lifted.")
 
 
 class BansOut(CamelModel):
@@ -223,6 +224,7 @@ def _ban_out(ban: BanRow) -> BanOut:
         banned_by=ban.banned_by,
         banned_by_name=ban.banned_by_name,
         banned_at=ban.banned_at.isoformat(),
+        until=None if ban.until is None else ban.until.isoformat(),
     )
 
 
@@ -554,11 +556,12 @@ def rooms_router(rooms: RoomService, passwords: RoomPasswords) -> APIRouter:
     @router.put(
         "/{room_id}/bans/{user_id}",
         status_code=204,
-        responses=refusals(_AUTH, _DENIED, _MISSING),
+        responses=refusals(_AUTH, (400, "`invalid_parameter` (until is past)"), _DENIED, _MISSING),
     )
     async def ban(who: Who, room_id: RoomId, user_id: UserId, body: BanIn) -> Response:
-        """Ban someone from the room (``remove_members``)."""
-        await rooms.ban(who, room_id, user_id, body.reason)
+        """Ban someone from the room, until lifted or until ``until`` (``remove_members``);
+        banning again replaces the ban."""
+        await rooms.ban(who, room_id, user_id, body.reason, body.until)
         return Response(status_code=204)
 
     @router.delete(

@@ -16,6 +16,7 @@ import { RoomToolPage, ago } from "./roomtools.js";
  */
 
 const COOLDOWNS = [[60, "1 minute"], [600, "10 minutes"], [3600, "1 hour"], [86400, "1 day"], [604800, "1 week"]];
+const BAN_LENGTHS = [[0, "until unbanned"], [3600, "for 1 hour"], [86400, "for 1 day"], [604800, "for 1 week"], [2592000, "for 30 days"]];
 
 /** @param {{roomId: string}} props */
 export function MembersPage({ roomId }) {
@@ -73,9 +74,12 @@ function Members({ roomId, access }) {
     event.preventDefault();
     const m = banning;
     if (!m) return;
-    const reason = String(new FormData(/** @type {HTMLFormElement} */ (event.target)).get("reason") ?? "").trim();
+    const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
+    const reason = String(form.get("reason") ?? "").trim();
+    const seconds = Number(form.get("length") ?? 0);
+    const until = seconds ? new Date(Date.now() + seconds * 1000).toISOString() : undefined;
     setBanning(null);
-    act(`${m.username} is banned.`, () => call("PUT", `${base}/bans/${m.userId}`, { reason }, { roomId }));
+    act(`${m.username} is banned.`, () => call("PUT", `${base}/bans/${m.userId}`, { reason, until }, { roomId }));
   };
   /** @param {Ban} b */
   const unban = (b) => act(`${b.username} may join again.`,
@@ -130,9 +134,12 @@ function Members({ roomId, access }) {
         <button type="button" class="secondary" onClick=${() => setTransferTo(null)}>Cancel</button>
       </div>`}
       ${banning && html`<form class="confirm" aria-label="Ban a member" onSubmit=${ban}>
-        <p>Ban <b>${banning.username}</b>? They leave the room and cannot join again until unbanned.</p>
+        <p>Ban <b>${banning.username}</b>? They leave the room and cannot join again while banned.</p>
         <div class="field"><label for="ban-reason">Reason (optional, seen by those who can ban)</label>
           <input id="ban-reason" name="reason" maxLength="500" /></div>
+        <select name="length" aria-label="How long">
+          ${BAN_LENGTHS.map(([seconds, label]) => html`<option value=${String(seconds)}>${label}</option>`)}
+        </select>
         <button type="submit" class="danger">Confirm ban</button>
         <button type="button" class="secondary" onClick=${() => setBanning(null)}>Cancel</button>
       </form>`}

@@ -284,14 +284,16 @@ class KickMemberRequest(_message.Message):
     def __init__(self, room_id: _Optional[str] = ..., user_id: _Optional[str] = ..., cooldown_seconds: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class BanUserRequest(_message.Message):
-    __slots__ = ("room_id", "user_id", "reason")
+    __slots__ = ("room_id", "user_id", "reason", "until")
     ROOM_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
     room_id: str
     user_id: str
     reason: str
-    def __init__(self, room_id: _Optional[str] = ..., user_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    until: str
+    def __init__(self, room_id: _Optional[str] = ..., user_id: _Optional[str] = ..., reason: _Optional[str] = ..., until: _Optional[str] = ...) -> None: ...
 
 class RoomBan(_message.Message):
     __slots__ = ("user_id", "username", "reason", "banned_by", "banned_by_name", "banned_at", "until")
