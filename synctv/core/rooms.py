@@ -566,7 +566,8 @@ class RoomService:
             raise DomainError(errors.MEMBER_NOT_FOUND, "this user is not banned from the room")
 
     async def bans(self, caller: Caller, room_id: str) -> list[BanRow]:
-        """Who is banned from the room, newest first (``remove_members``: who may ban, may see)."""
+        """Who is banned from the room now, newest first, at most
+        :data:`~synctv.store.rooms.MAX_BANS_LISTED` (``remove_members``: who may ban, may see)."""
         access = await self.access(caller, room_id)
         access.require(Permission.REMOVE_MEMBERS)
         return await self._store.bans(room_id)

@@ -81,6 +81,8 @@ class BanRow:
 
 # A room ban in force now (alias b): open-ended or not yet over.
 _BAN_IN_FORCE = "(b.until IS NULL OR b.until > now())"
+# A room's ban list holds its newest bans up to this many (a list, not an unbounded dump).
+MAX_BANS_LISTED = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,8 +513,10 @@ async def bans_q(conn: Any, room_id: str) -> list[BanRow]:
         "SELECT b.user_id, u.username, b.reason, b.banned_by, a.username AS banned_by_name,"
         " b.created_at, b.until FROM room_bans b JOIN users u ON u.id = b.user_id"
         " LEFT JOIN users a ON a.id = b.banned_by"
-        f" WHERE b.room_id = $1 AND {_BAN_IN_FORCE} ORDER BY b.created_at DESC, b.user_id",
+        f" WHERE b.room_id = $1 AND {_BAN_IN_FORCE} ORDER BY b.created_at DESC, b.user_id"
+        " LIMIT $2",
         room_id,
+        MAX_BANS_LISTED,
     )
     return [
         BanRow(

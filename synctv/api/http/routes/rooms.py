@@ -179,7 +179,7 @@ class BanOut(CamelModel):
     username: str
     reason: str
     banned_by: str = Field(description="The id of the account that banned.")
-    banned_by_name: str | None = Field(description="Its name; null once it is deleted.")
+    banned_by_name: str | None = Field(description="Its name; null if there is no such account.")
     banned_at: str = Field(description="RFC 3339, UTC.")
     until: str | None = Field(description="RFC 3339, UTC; null: until lifted.")
 
@@ -550,7 +550,8 @@ def rooms_router(rooms: RoomService, passwords: RoomPasswords) -> APIRouter:
         responses=refusals(_AUTH, _DENIED, _MISSING),
     )
     async def bans(who: Who, room_id: RoomId) -> Any:
-        """Who is banned from the room, newest first, with the reason (``remove_members``)."""
+        """Who is banned from the room now, newest first (the newest 1,000), with the reason,
+        who banned and until when (``remove_members``)."""
         return BansOut(bans=[_ban_out(b) for b in await rooms.bans(who, room_id)])
 
     @router.put(
