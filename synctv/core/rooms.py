@@ -557,7 +557,8 @@ class RoomService:
             await self._target(access, caller, user_id)
         elif user_id == caller.user_id:
             raise DomainError(errors.PERMISSION_DENIED, "you cannot ban yourself")
-        await self._store.ban(room_id, user_id, reason[:500], until, caller.user_id)
+        if not await self._store.ban(room_id, user_id, reason[:500], until, caller.user_id):
+            raise DomainError(errors.USER_NOT_FOUND, "no account with this id")
 
     async def unban(self, caller: Caller, room_id: str, user_id: str) -> None:
         access = await self.access(caller, room_id)

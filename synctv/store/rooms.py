@@ -477,8 +477,13 @@ async def kick_q(
 
 async def ban_q(
     conn: Any, room_id: str, user_id: str, reason: str, until: datetime | None, actor: str
-) -> None:
-    """Ban (again: the new ban, its reason and end, replaces the old one)."""
+) -> bool:
+    """Ban (again: the new ban, its reason and end, replaces the old one); False when there is
+    no such account."""
+    if not await conn.fetchval(
+        "SELECT true FROM users WHERE id = $1 AND deleted_at IS NULL", user_id
+    ):
+        return False
     await leave_q(conn, room_id, user_id, "banned", actor)
     await conn.execute(
         "INSERT INTO room_bans (room_id, user_id, reason, banned_by, until)"
@@ -495,6 +500,7 @@ async def ban_q(
         "DELETE FROM room_join_requests WHERE room_id = $1 AND user_id = $2", room_id, user_id
     )
     await append_event(conn, room_id, "member_banned", {"userId": user_id}, actor)
+    return True
 
 
 async def unban_q(conn: Any, room_id: str, user_id: str, actor: str) -> bool:
@@ -787,8 +793,8 @@ class RoomStore:
 
     async def ban(
         self, room_id: str, user_id: str, reason: str, until: datetime | None, actor: str
-    ) -> None:
-        await self._write(ban_q, room_id, user_id, reason, until, actor)
+    ) -> bool:
+        return await self._write(ban_q, room_id, user_id, reason, until, actor)
 
     async def unban(self, room_id: str, user_id: str, actor: str) -> bool:
         return await self._write(unban_q, room_id, user_id, actor)

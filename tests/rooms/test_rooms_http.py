@@ -192,6 +192,7 @@ async def test_management_and_its_role_rules(tmp_path: Path, postgres: RunningPo
             400,
             "invalid_parameter",
         )
+        assert await helper.refused("PUT", f"{path}/bans/nobody", {}) == (404, "user_not_found")
         later = {"reason": "first", "until": "2099-01-01T00:00:00+02:00"}
         await helper.ok("PUT", f"{path}/bans/{viewer.id}", later)
         (first,) = (await helper.ok("GET", f"{path}/bans"))["bans"]

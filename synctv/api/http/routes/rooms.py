@@ -557,7 +557,12 @@ def rooms_router(rooms: RoomService, passwords: RoomPasswords) -> APIRouter:
     @router.put(
         "/{room_id}/bans/{user_id}",
         status_code=204,
-        responses=refusals(_AUTH, (400, "`invalid_parameter` (until is past)"), _DENIED, _MISSING),
+        responses=refusals(
+            _AUTH,
+            (400, "`invalid_parameter` (until is past)"),
+            _DENIED,
+            (404, "`room_not_found`, or `user_not_found` (no such account)"),
+        ),
     )
     async def ban(who: Who, room_id: RoomId, user_id: UserId, body: BanIn) -> Response:
         """Ban someone from the room, until lifted or until ``until`` (``remove_members``);
