@@ -155,7 +155,7 @@ async def build(services: Services) -> Feature:
         playlists_router(playlists, live_playback(room_live, urls)),
         room_providers_router(services.room_library),
         room_live_router(room_live, urls),
-        guest_router(rooms, identity.tokens.issue_guest),
+        guest_router(rooms, identity.tokens.issue_guest, services.limits.check_guest_token),
         presence_router(rooms, presence),
         chat_router(chat),
         voice_ice_router(ice),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Final, Literal
 
@@ -122,12 +123,15 @@ class AccountService:
         return await self._identity.finish_registration_as(handshake, upload, by)
 
     async def find(self, ref: str) -> UserRow:
-        """An account by id or by name (any case or width of it)."""
+        """An account by id or by name (any case or width of it); a banned one with its ban
+        (reason, by whom, since, until) for the administrators' views."""
         if 0 < len(ref) <= 128:
             user = await self._identity.users.by_id(ref) or await self._identity.users.by_key(
                 login_key(ref)
             )
             if user is not None:
+                if user.banned:
+                    user = replace(user, ban=await self._store.ban_in_force(user.id))
                 return user
         raise DomainError(errors.USER_NOT_FOUND, "no account with this id or name")
 

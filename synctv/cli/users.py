@@ -175,10 +175,23 @@ def _show(args: argparse.Namespace) -> int:
                 + (", banned" if account.banned else ""),
                 f"password:  {'set' if account.has_password else 'none (must be reset)'}",
                 f"created:   {account.created_at}",
+                *(_ban_lines(account.ban) if account.HasField("ban") else []),
             ]
         )
     )
     return 0
+
+
+def _ban_lines(ban: Any) -> list[str]:
+    by = ban.banned_by
+    if ban.HasField("banned_by_name"):
+        by = f"{ban.banned_by_name} ({ban.banned_by})"
+    return [
+        f"ban:       {ban.reason or '(no reason given)'}",
+        f"banned by: {by}",
+        f"banned at: {ban.banned_at}",
+        f"until:     {ban.until if ban.HasField('until') else 'lifted'}",
+    ]
 
 
 def read_password(path: Path | None, *, prompt: bool) -> str:

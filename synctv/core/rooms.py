@@ -22,7 +22,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol
 
 from synctv import errors
@@ -49,6 +49,7 @@ from synctv.core.room_settings import (
 from synctv.errors import DomainError
 from synctv.store.audit import AuditActor
 from synctv.store.rooms import (
+    BanRow,
     Created,
     Joined,
     JoinOutcome,
@@ -537,21 +538,40 @@ class RoomService:
         await self._target(access, caller, user_id)
         await self._store.kick(room_id, user_id, cooldown_seconds, reason[:500], caller.user_id)
 
-    async def ban(self, caller: Caller, room_id: str, user_id: str, reason: str = "") -> None:
+    async def ban(
+        self,
+        caller: Caller,
+        room_id: str,
+        user_id: str,
+        reason: str = "",
+        until: datetime | None = None,
+    ) -> None:
+        """Ban until lifted, or until ``until`` (a time to come, with its zone); banning again
+        replaces the ban (reason, end, author)."""
         access = await self.access(caller, room_id)
         access.require(Permission.REMOVE_MEMBERS)
+        if until is not None and (until.tzinfo is None or until <= datetime.now(UTC)):
+            raise DomainError(errors.INVALID_PARAMETER, "until is a time to come, with its zone")
         _, target = await self._store.room_and_member(room_id, user_id)
         if target is not None:
             await self._target(access, caller, user_id)
         elif user_id == caller.user_id:
             raise DomainError(errors.PERMISSION_DENIED, "you cannot ban yourself")
-        await self._store.ban(room_id, user_id, reason[:500], caller.user_id)
+        if not await self._store.ban(room_id, user_id, reason[:500], until, caller.user_id):
+            raise DomainError(errors.USER_NOT_FOUND, "no account with this id")
 
     async def unban(self, caller: Caller, room_id: str, user_id: str) -> None:
         access = await self.access(caller, room_id)
         access.require(Permission.REMOVE_MEMBERS)
         if not await self._store.unban(room_id, user_id, caller.user_id):
             raise DomainError(errors.MEMBER_NOT_FOUND, "this user is not banned from the room")
+
+    async def bans(self, caller: Caller, room_id: str) -> list[BanRow]:
+        """Who is banned from the room now, newest first, at most
+        :data:`~synctv.store.rooms.MAX_BANS_LISTED` (``remove_members``: who may ban, may see)."""
+        access = await self.access(caller, room_id)
+        access.require(Permission.REMOVE_MEMBERS)
+        return await self._store.bans(room_id)
 
     async def join_requests(self, caller: Caller, room_id: str) -> list[tuple[str, str, datetime]]:
         access = await self.access(caller, room_id)

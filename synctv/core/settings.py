@@ -353,6 +353,10 @@ RATELIMIT_API_PER_ADDRESS_PER_MINUTE: Setting[int] = _declare(
     "ratelimit.apiPerAddressPerMinute", _integer(0, 1_000_000, off=True), 600,
     "REST API requests per client address per minute.",
 )  # fmt: skip
+RATELIMIT_GUEST_TOKENS_PER_ADDRESS_PER_HOUR: Setting[int] = _declare(
+    "ratelimit.guestTokensPerAddressPerHour", _integer(0, 100_000, off=True), 30,
+    "Guest tokens minted per client address per hour.",
+)  # fmt: skip
 RATELIMIT_STUN_PER_SOURCE_PER_SECOND: Setting[float] = _declare(
     "ratelimit.stunPerSourcePerSecond", _number(0, 100_000, off=True), 20.0,
     "STUN binding requests per source address per second.",

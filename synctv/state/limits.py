@@ -47,6 +47,7 @@ REGISTRATION_PER_ADDRESS = "registration_address"
 WS_TICKETS_PER_USER = "ws_ticket_user"
 CHAT_MESSAGES_PER_USER = "chat_user"
 API_PER_ADDRESS = "api_address"
+GUEST_TOKENS_PER_ADDRESS = "guest_token_address"
 STUN_PER_SOURCE = "stun_source"
 
 # setting key -> (rule name, period in seconds); the setting's value is the limit per period.
@@ -56,6 +57,7 @@ RULE_SETTINGS: Mapping[str, tuple[str, float]] = {
     "ratelimit.wsTicketsPerUserPerMinute": (WS_TICKETS_PER_USER, 60.0),
     "ratelimit.chatMessagesPerUserPerSecond": (CHAT_MESSAGES_PER_USER, 1.0),
     "ratelimit.apiPerAddressPerMinute": (API_PER_ADDRESS, 60.0),
+    "ratelimit.guestTokensPerAddressPerHour": (GUEST_TOKENS_PER_ADDRESS, 3600.0),
     "ratelimit.stunPerSourcePerSecond": (STUN_PER_SOURCE, 1.0),
 }
 LOCKOUT_FAILURES_SETTING = "ratelimit.authFailuresBeforeLockout"
@@ -70,6 +72,7 @@ DEFAULTS: Mapping[str, object] = {
     "ratelimit.wsTicketsPerUserPerMinute": 30,
     "ratelimit.chatMessagesPerUserPerSecond": 10,
     "ratelimit.apiPerAddressPerMinute": 600,
+    "ratelimit.guestTokensPerAddressPerHour": 30,
     "ratelimit.stunPerSourcePerSecond": 20.0,
 }
 # STUN lets a source send twice its per-second rate at once (ICE gathers several candidates).
@@ -212,6 +215,11 @@ class RateLimits:
     async def check_registration(self, address: str) -> None:
         """An account creation from ``address``; fails closed."""
         await self._check_closed(REGISTRATION_PER_ADDRESS, address_key(address), "registrations")
+
+    async def check_guest_token(self, address: str) -> None:
+        """A guest token minted for ``address``; fails closed (like account creation: a guest
+        token is an identity, and a flood of them must not go unchecked)."""
+        await self._check_closed(GUEST_TOKENS_PER_ADDRESS, address_key(address), "guest tokens")
 
     async def check_ws_ticket(self, user_id: str) -> None:
         """A WebSocket ticket issued to ``user_id``; fails closed (tickets live in the store)."""

@@ -5,12 +5,13 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from synctv.store.audit import AuditActor, AuditEvent, write_audit
 from synctv.store.db import Database
-from synctv.store.users import _BANNED, _COLUMNS, Role, UserRow, _row
+from synctv.store.users import _BANNED, _COLUMNS, Role, UserBan, UserRow, _row
 
 
 def token_hash(token: str) -> bytes:
@@ -105,7 +106,30 @@ async def list_q(
         limit,
         offset,
     )
-    return [_row(r) for r in records], total
+    users = [_row(r) for r in records]
+    bans = await bans_in_force_q(conn, [u.id for u in users if u.banned])
+    return [replace(u, ban=bans.get(u.id)) for u in users], total
+
+
+async def bans_in_force_q(conn: Any, user_ids: list[str]) -> dict[str, UserBan]:
+    """The ban in force on each of ``user_ids`` that has one (the latest, if several)."""
+    if not user_ids:
+        return {}
+    records = await conn.fetch(
+        "SELECT DISTINCT ON (b.user_id) b.user_id, b.reason, b.banned_by,"
+        " a.username AS banned_by_name, b.created_at, b.until FROM user_bans b"
+        " LEFT JOIN users a ON a.id = b.banned_by"
+        " WHERE b.user_id = ANY($1::text[]) AND b.lifted_at IS NULL"
+        " AND (b.until IS NULL OR b.until > now())"
+        " ORDER BY b.user_id, b.created_at DESC, b.id DESC",
+        user_ids,
+    )
+    return {
+        r["user_id"]: UserBan(
+            r["reason"], r["banned_by"], r["banned_by_name"], r["created_at"], r["until"]
+        )
+        for r in records
+    }
 
 
 async def set_role_q(conn: Any, user_id: str, role: Role, by: AuditActor) -> str | None:
@@ -295,6 +319,10 @@ class AccountStore:
         offset: int = 0,
     ) -> tuple[list[UserRow], int]:
         return await self._db.run_on_connection(list_q, search, role, status, banned, limit, offset)
+
+    async def ban_in_force(self, user_id: str) -> UserBan | None:
+        bans = await self._db.run_on_connection(bans_in_force_q, [user_id])
+        return bans.get(user_id)
 
     async def set_role(self, user_id: str, role: Role, by: AuditActor) -> str | None:
         return await self._db.run(set_role_q, user_id, role, by)

@@ -66,6 +66,26 @@ class MemberRow:
 
 
 @dataclass(frozen=True, slots=True)
+class BanRow:
+    """A room ban: who, why, by whom (``banned_by`` is an account id; its name when it still
+    exists), since when, and until when (None: until lifted)."""
+
+    user_id: str
+    username: str
+    reason: str
+    banned_by: str
+    banned_by_name: str | None
+    banned_at: datetime
+    until: datetime | None = None
+
+
+# A room ban in force now (alias b): open-ended or not yet over.
+_BAN_IN_FORCE = "(b.until IS NULL OR b.until > now())"
+# A room's ban list holds its newest bans up to this many (a list, not an unbounded dump).
+MAX_BANS_LISTED = 1000
+
+
+@dataclass(frozen=True, slots=True)
 class EventRow:
     room_id: str
     seq: int
@@ -352,7 +372,9 @@ async def _may_not_add(conn: Any, room_id: str, user_id: str) -> JoinOutcome | N
     ):
         return JoinOutcome(Joined.ALREADY)
     if await conn.fetchval(
-        "SELECT true FROM room_bans WHERE room_id = $1 AND user_id = $2", room_id, user_id
+        f"SELECT true FROM room_bans b WHERE room_id = $1 AND user_id = $2 AND {_BAN_IN_FORCE}",
+        room_id,
+        user_id,
     ):
         return JoinOutcome(Joined.BANNED)
     return None
@@ -453,31 +475,67 @@ async def kick_q(
     return True
 
 
-async def ban_q(conn: Any, room_id: str, user_id: str, reason: str, actor: str) -> None:
+async def ban_q(
+    conn: Any, room_id: str, user_id: str, reason: str, until: datetime | None, actor: str
+) -> bool:
+    """Ban (again: the new ban, its reason and end, replaces the old one); False when there is
+    no such account."""
+    if not await conn.fetchval(
+        "SELECT true FROM users WHERE id = $1 AND deleted_at IS NULL", user_id
+    ):
+        return False
     await leave_q(conn, room_id, user_id, "banned", actor)
     await conn.execute(
-        "INSERT INTO room_bans (room_id, user_id, reason, banned_by) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT DO NOTHING",
+        "INSERT INTO room_bans (room_id, user_id, reason, banned_by, until)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room_id, user_id) DO UPDATE SET"
+        " reason = EXCLUDED.reason, banned_by = EXCLUDED.banned_by, created_at = now(),"
+        " until = EXCLUDED.until",
         room_id,
         user_id,
         reason,
         actor,
+        until,
     )
     await conn.execute(
         "DELETE FROM room_join_requests WHERE room_id = $1 AND user_id = $2", room_id, user_id
     )
     await append_event(conn, room_id, "member_banned", {"userId": user_id}, actor)
+    return True
 
 
 async def unban_q(conn: Any, room_id: str, user_id: str, actor: str) -> bool:
     lifted = await conn.fetchval(
-        "DELETE FROM room_bans WHERE room_id = $1 AND user_id = $2 RETURNING true",
+        f"DELETE FROM room_bans b WHERE room_id = $1 AND user_id = $2 RETURNING {_BAN_IN_FORCE}",
         room_id,
         user_id,
     )
-    if lifted:
+    if lifted:  # an ended ban's row goes too, but it was no ban any more: not found
         await append_event(conn, room_id, "member_unbanned", {"userId": user_id}, actor)
     return bool(lifted)
+
+
+async def bans_q(conn: Any, room_id: str) -> list[BanRow]:
+    records = await conn.fetch(
+        "SELECT b.user_id, u.username, b.reason, b.banned_by, a.username AS banned_by_name,"
+        " b.created_at, b.until FROM room_bans b JOIN users u ON u.id = b.user_id"
+        " LEFT JOIN users a ON a.id = b.banned_by"
+        f" WHERE b.room_id = $1 AND {_BAN_IN_FORCE} ORDER BY b.created_at DESC, b.user_id"
+        " LIMIT $2",
+        room_id,
+        MAX_BANS_LISTED,
+    )
+    return [
+        BanRow(
+            r["user_id"],
+            r["username"],
+            r["reason"],
+            r["banned_by"],
+            r["banned_by_name"],
+            r["created_at"],
+            r["until"],
+        )
+        for r in records
+    ]
 
 
 async def reject_request_q(conn: Any, room_id: str, user_id: str, actor: str) -> bool:
@@ -733,11 +791,16 @@ class RoomStore:
     ) -> bool:
         return await self._write(kick_q, room_id, user_id, cooldown_seconds, reason, actor)
 
-    async def ban(self, room_id: str, user_id: str, reason: str, actor: str) -> None:
-        await self._write(ban_q, room_id, user_id, reason, actor)
+    async def ban(
+        self, room_id: str, user_id: str, reason: str, until: datetime | None, actor: str
+    ) -> bool:
+        return await self._write(ban_q, room_id, user_id, reason, until, actor)
 
     async def unban(self, room_id: str, user_id: str, actor: str) -> bool:
         return await self._write(unban_q, room_id, user_id, actor)
+
+    async def bans(self, room_id: str) -> list[BanRow]:
+        return await self._db.run_on_connection(bans_q, room_id)
 
     async def reject_request(self, room_id: str, user_id: str, actor: str) -> bool:
         return await self._write(reject_request_q, room_id, user_id, actor)

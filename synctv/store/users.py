@@ -30,6 +30,19 @@ _BANNED = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class UserBan:
+    """The ban in force on an account: why, by whom (an account id, or ``system``/``cli``; the
+    account's name when it is one that still exists), since when, and until when (None: until
+    lifted)."""
+
+    reason: str
+    banned_by: str
+    banned_by_name: str | None
+    banned_at: datetime
+    until: datetime | None
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class UserRow:
     id: str
@@ -44,6 +57,8 @@ class UserRow:
     created_at: datetime
     updated_at: datetime
     banned: bool
+    # The ban in force, on the administrators' reads only (AccountService); None elsewhere.
+    ban: UserBan | None = None
 
     def __repr__(self) -> str:  # the record is not a secret, but it has no place in a log
         return f"UserRow(id={self.id!r}, role={self.role!r}, status={self.status!r})"

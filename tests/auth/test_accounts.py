@@ -168,6 +168,21 @@ async def test_admin_user_commands(
         code, out, _err = await admin("list", "--banned")
         assert "Viewer" in out
         assert "Boss" not in out
+        code, out, _err = await admin("show", "Viewer")
+        assert "ban:       spam\nbanned by: cli\nbanned at: " in out
+        assert out.endswith("until:     lifted\n")
+        code, out, err = await admin("ban", "viewer", "--reason", "later", "--until", "2099-01-01")
+        assert code == 0, err
+        code, out, _err = await admin("show", "Viewer", "--json")
+        ban = json.loads(out)["ban"]
+        assert (ban["reason"], ban["bannedBy"], ban["until"]) == (
+            "later",
+            "cli",
+            "2099-01-01T00:00:00+00:00",
+        )
+        assert "bannedByName" not in ban
+        code, out, _err = await admin("list", "--json")
+        assert [u.get("ban", {}).get("reason") for u in json.loads(out)["users"]] == [None, "later"]
         assert (await admin("unban", "Viewer"))[0] == 0
         assert (await person.login("Viewer")).status_code == 200
 
@@ -368,6 +383,33 @@ async def test_admin_rest_and_its_role_rules(tmp_path: Path, postgres: RunningPo
         # An admin manages users, not admins, not root, and makes no admins.
         banned = await alice.ok("PUT", "/api/admin/users/bob/ban", {"reason": "spam"})
         assert banned["banned"] is True
+        assert banned["ban"] == {
+            "reason": "spam",
+            "bannedBy": alice.id,
+            "bannedByName": "alice",
+            "bannedAt": banned["ban"]["bannedAt"],
+            "until": None,
+        }
+        assert banned["ban"]["bannedAt"].endswith("+00:00")
+        assert (await root.ok("GET", "/api/admin/users/carol"))["ban"] is None
+        # A new ban replaces the one in force; show and list give its reason, author and end.
+        until = {"reason": "again", "until": "2099-01-01T00:00:00Z"}
+        await root.ok("PUT", f"/api/admin/users/{bob.id}/ban", until)
+        shown = (await root.ok("GET", "/api/admin/users/bob"))["ban"]
+        assert (shown["reason"], shown["bannedByName"], shown["until"]) == (
+            "again",
+            "Root",
+            "2099-01-01T00:00:00+00:00",
+        )
+        listed = (await root.ok("GET", "/api/admin/users?banned=true"))["users"]
+        assert [(u["username"], u["ban"]) for u in listed] == [("bob", shown)]
+        everyone = (await root.ok("GET", "/api/admin/users"))["users"]
+        assert {u["username"]: u["ban"] is None for u in everyone} == {
+            "Root": True,
+            "alice": True,
+            "bob": False,
+            "carol": True,
+        }
         assert await bob.refused("GET", "/api/user") == (401, "token_revoked")
         for method, path, body in [
             ("PUT", "/api/admin/users/carol/ban", {"reason": "x"}),
@@ -377,7 +419,8 @@ async def test_admin_rest_and_its_role_rules(tmp_path: Path, postgres: RunningPo
             ("DELETE", "/api/admin/users/alice", None),
         ]:
             assert await alice.refused(method, path, body) == (403, "role_rule"), path
-        assert (await alice.ok("DELETE", "/api/admin/users/bob/ban"))["banned"] is False
+        lifted = await alice.ok("DELETE", "/api/admin/users/bob/ban")
+        assert (lifted["banned"], lifted["ban"]) == (False, None)
         # carol's role change ended her session; a new sign-in is one session to revoke.
         assert await carol.refused("GET", "/api/user") == (401, "token_revoked")
         assert (await server.person(5).login("carol")).status_code == 200

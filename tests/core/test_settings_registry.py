@@ -30,6 +30,7 @@ SHARED = {
     "ratelimit.wsTicketsPerUserPerMinute": 30,
     "ratelimit.chatMessagesPerUserPerSecond": 10,
     "ratelimit.apiPerAddressPerMinute": 600,
+    "ratelimit.guestTokensPerAddressPerHour": 30,
     "ratelimit.stunPerSourcePerSecond": 20.0,
     "oauth2.providers": [],
     "server.maxRoomsPerUser": 10,

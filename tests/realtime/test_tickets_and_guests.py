@@ -132,3 +132,26 @@ async def test_guests(tmp_path: Path, postgres: RunningPostgres) -> None:
                 404,
                 "room_not_found",
             )
+
+
+async def test_guest_tokens_are_limited_per_address(
+    tmp_path: Path, postgres: RunningPostgres
+) -> None:
+    """``ratelimit.guestTokensPerAddressPerHour`` (30 by default) counts every request for a
+    guest token from one address, admitted or not; the next one gets 429 with Retry-After, and
+    another address still gets its token."""
+    async with identity_server(tmp_path, postgres) as server:
+        owner = await sign_up(server, 2, "owner")
+        settings = {"allowGuestJoin": True}
+        room = (await owner.ok("POST", "/api/rooms", {"name": "g", "settings": settings}))["room"][
+            "id"
+        ]
+        flood = server.person(7).http
+        for n in range(30):
+            asked = await flood.post("/api/auth/guest-token", json={"roomId": room if n else "x"})
+            assert asked.status_code == (200 if n else 403), asked.text
+        refused = await flood.post("/api/auth/guest-token", json={"roomId": room})
+        assert (refused.status_code, refused.json()["code"]) == (429, "rate_limited")
+        assert refused.headers["retry-after"] == "120"  # one token back every 3600/30 s
+        other = await server.person(8).http.post("/api/auth/guest-token", json={"roomId": room})
+        assert other.status_code == 200, other.text

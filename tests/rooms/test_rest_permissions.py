@@ -29,6 +29,7 @@ NEEDS: dict[tuple[str, str], str] = {
     ("POST", "/api/rooms/{room_id}/members"): "add_members",
     ("PATCH", "/api/rooms/{room_id}/members/{user_id}"): "manage_member_permissions",
     ("DELETE", "/api/rooms/{room_id}/members/{user_id}"): "remove_members",
+    ("GET", "/api/rooms/{room_id}/bans"): "remove_members",
     ("PUT", "/api/rooms/{room_id}/bans/{user_id}"): "remove_members",
     ("DELETE", "/api/rooms/{room_id}/bans/{user_id}"): "remove_members",
     ("GET", "/api/rooms/{room_id}/join-requests"): "review_join_requests",

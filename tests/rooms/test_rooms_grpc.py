@@ -61,6 +61,7 @@ TWINS: dict[tuple[str, str], str] = {
     ("POST", "/api/rooms/{room_id}/members"): "AddMember",
     ("PATCH", "/api/rooms/{room_id}/members/{user_id}"): "UpdateMember",
     ("DELETE", "/api/rooms/{room_id}/members/{user_id}"): "KickMember",
+    ("GET", "/api/rooms/{room_id}/bans"): "ListBans",
     ("PUT", "/api/rooms/{room_id}/bans/{user_id}"): "BanUser",
     ("DELETE", "/api/rooms/{room_id}/bans/{user_id}"): "UnbanUser",
     ("GET", "/api/rooms/{room_id}/join-requests"): "ListJoinRequests",
@@ -327,10 +328,32 @@ async def test_rooms_settings_and_members(tmp_path: Path, postgres: RunningPostg
             grpc.StatusCode.PERMISSION_DENIED,
             "room_kick_cooldown",
         )
+        assert await alice.refused(
+            "BanUser",
+            room_pb2.BanUserRequest(room_id=room.id, user_id=carol_rest.id, until="soon"),
+        ) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_parameter")
         await alice(
-            "BanUser", room_pb2.BanUserRequest(room_id=room.id, user_id=carol_rest.id), Empty
+            "BanUser",
+            room_pb2.BanUserRequest(
+                room_id=room.id, user_id=carol_rest.id, reason="x", until="2099-01-01T00:00:00Z"
+            ),
+            Empty,
         )
+        banned = (await alice("ListBans", ref, room_pb2.RoomBans)).bans
+        assert [(b.reason, b.until) for b in banned] == [("x", "2099-01-01T00:00:00+00:00")]
+        await alice(
+            "BanUser",
+            room_pb2.BanUserRequest(room_id=room.id, user_id=carol_rest.id, reason="spoilers"),
+            Empty,
+        )
+        banned = (await alice("ListBans", ref, room_pb2.RoomBans)).bans
+        assert [(b.user_id, b.username, b.reason) for b in banned] == [
+            (carol_rest.id, "carol", "spoilers")
+        ]
+        assert (banned[0].banned_by_name, banned[0].HasField("until")) == ("alice", False)
+        assert banned[0].banned_at.endswith("+00:00")
         await alice("UnbanUser", carol_ref, Empty)
+        assert list((await alice("ListBans", ref, room_pb2.RoomBans)).bans) == []
         assert await alice.refused("UnbanUser", carol_ref) == (
             grpc.StatusCode.NOT_FOUND,
             "member_not_found",
@@ -1066,6 +1089,7 @@ async def test_every_rpc_refuses_without_its_permission(
                 "manage_member_permissions",
             ),
             ("KickMember", room_pb2.KickMemberRequest(**them), "remove_members"),
+            ("ListBans", room_pb2.RoomRef(**r), "remove_members"),
             ("BanUser", room_pb2.BanUserRequest(**them), "remove_members"),
             ("UnbanUser", room_pb2.MemberRef(**them), "remove_members"),
             ("ListJoinRequests", room_pb2.RoomRef(**r), "review_join_requests"),

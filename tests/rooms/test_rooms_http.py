@@ -4,6 +4,7 @@ and its role rules, and the room_events row every change writes."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,7 @@ async def test_management_and_its_role_rules(tmp_path: Path, postgres: RunningPo
             ("DELETE", f"{path}/members/{other.id}", {"cooldownSeconds": 5}),
             ("PUT", f"{path}/bans/{other.id}", {}),
             ("DELETE", f"{path}/bans/{other.id}", None),
+            ("GET", f"{path}/bans", None),
             ("GET", f"{path}/join-requests", None),
             ("POST", f"{path}/join-requests/{other.id}/approve", None),
             ("POST", f"{path}/join-requests/{other.id}/reject", None),
@@ -185,10 +187,34 @@ async def test_management_and_its_role_rules(tmp_path: Path, postgres: RunningPo
         await helper.ok("DELETE", f"{path}/members/{other.id}", {"cooldownSeconds": 3600})
         status, code = await other.refused("PUT", f"{path}/members/@me")
         assert (status, code) == (403, "room_kick_cooldown")
+        past = {"reason": "late", "until": "2001-01-01T00:00:00Z"}
+        assert await helper.refused("PUT", f"{path}/bans/{viewer.id}", past) == (
+            400,
+            "invalid_parameter",
+        )
+        assert await helper.refused("PUT", f"{path}/bans/nobody", {}) == (404, "user_not_found")
+        later = {"reason": "first", "until": "2099-01-01T00:00:00+02:00"}
+        await helper.ok("PUT", f"{path}/bans/{viewer.id}", later)
+        (first,) = (await helper.ok("GET", f"{path}/bans"))["bans"]
+        assert (first["reason"], first["until"]) == ("first", "2098-12-31T22:00:00+00:00")
+        # Banning again replaces the ban: its reason, and no end now.
         await helper.ok("PUT", f"{path}/bans/{viewer.id}", {"reason": "spoilers"})
+        await helper.ok("PUT", f"{path}/bans/{other.id}", {})  # not a member now: still banned
         assert (await viewer.ok("GET", path))["myRole"] is None  # a visitor again
         assert await viewer.refused("PUT", f"{path}/members/@me") == (403, "room_banned")
+        bans = (await helper.ok("GET", f"{path}/bans"))["bans"]
+        assert [(b["userId"], b["username"], b["reason"]) for b in bans] == [
+            (other.id, "other", ""),
+            (viewer.id, "viewer", "spoilers"),
+        ]  # newest first
+        assert {(b["bannedBy"], b["bannedByName"], b["until"]) for b in bans} == {
+            (helper.id, "helper", None)
+        }
+        assert all(b["bannedAt"].endswith("+00:00") for b in bans)
+        assert await viewer.refused("GET", f"{path}/bans") == (403, "permission_denied")
         await helper.ok("DELETE", f"{path}/bans/{viewer.id}")
+        await helper.ok("DELETE", f"{path}/bans/{other.id}")
+        assert (await owner.ok("GET", f"{path}/bans"))["bans"] == []
         assert (await viewer.ok("PUT", f"{path}/members/@me"))["status"] == "joined"
 
         # Approval queue.
@@ -207,6 +233,25 @@ async def test_management_and_its_role_rules(tmp_path: Path, postgres: RunningPo
         members = (await viewer.ok("GET", f"{path}/members"))["members"]
         assert [m["role"] for m in members][:2] == ["creator", "admin"]
         assert {m["userId"] for m in members} == {owner.id, helper.id, viewer.id, late.id}
+
+
+async def test_a_ban_with_an_end_ends_by_itself(tmp_path: Path, postgres: RunningPostgres) -> None:
+    async with identity_server(tmp_path, postgres) as server:
+        owner = await sign_up(server, 2, "owner")
+        guest = await sign_up(server, 3, "guest")
+        path = f"/api/rooms/{(await owner.ok('POST', '/api/rooms', {'name': 'r'}))['room']['id']}"
+        until = datetime.now(UTC) + timedelta(seconds=2)
+        await owner.ok("PUT", f"{path}/bans/{guest.id}", {"until": until.isoformat()})
+        assert await guest.refused("PUT", f"{path}/members/@me") == (403, "room_banned")
+        (ban,) = (await owner.ok("GET", f"{path}/bans"))["bans"]
+        assert datetime.fromisoformat(ban["until"]) == until  # to the microsecond
+        await trio.sleep((until - datetime.now(UTC)).total_seconds() + 0.2)
+        assert (await owner.ok("GET", f"{path}/bans"))["bans"] == []  # over: no longer listed
+        assert (await guest.ok("PUT", f"{path}/members/@me"))["status"] == "joined"
+        assert await owner.refused("DELETE", f"{path}/bans/{guest.id}") == (
+            404,
+            "member_not_found",
+        )  # nothing to lift
 
 
 async def test_the_document_describes_the_answers(

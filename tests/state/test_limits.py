@@ -20,6 +20,7 @@ from synctv.state.limits import (
     API_PER_ADDRESS,
     AUTH_PER_ADDRESS,
     DEFAULTS,
+    GUEST_TOKENS_PER_ADDRESS,
     STUN_PER_SOURCE,
     LimitBook,
     RateLimits,
@@ -77,6 +78,20 @@ def _refusal(exc: pytest.ExceptionInfo[DomainError]) -> int:
     return int(headers["retry-after"])
 
 
+async def test_guest_tokens_per_address_default_to_thirty_an_hour(backend: Backend) -> None:
+    limits = RateLimits(backend.state, LimitBook(), wall_clock=backend.wall)
+    for _ in range(30):
+        await limits.check_guest_token("192.0.2.1")
+    with pytest.raises(DomainError) as refused:
+        await limits.check_guest_token("192.0.2.1")
+    assert _refusal(refused) == 120  # one token back every 3600/30 s
+    await limits.check_guest_token("192.0.2.2")  # another address has its own budget
+    for n in range(1, 31):  # an IPv6 /64 shares one budget
+        await limits.check_guest_token(f"2001:db8::{n:x}")
+    with pytest.raises(DomainError):
+        await limits.check_guest_token("2001:db8::ffff")
+
+
 async def test_auth_attempts_per_address_default_to_five_a_minute(backend: Backend) -> None:
     limits = RateLimits(backend.state, LimitBook(), wall_clock=backend.wall)
     for _ in range(5):
@@ -94,11 +109,13 @@ async def test_every_declared_limit_refuses_past_its_budget(backend: Backend) ->
             "ratelimit.wsTicketsPerUserPerMinute": 1,
             "ratelimit.chatMessagesPerUserPerSecond": 1,
             "ratelimit.apiPerAddressPerMinute": 1,
+            "ratelimit.guestTokensPerAddressPerHour": 1,
         }
     )
     limits = RateLimits(backend.state, book, wall_clock=backend.wall)
     checks = [
         (limits.check_registration, 3600),
+        (limits.check_guest_token, 3600),
         (limits.check_ws_ticket, 60),
         (limits.check_chat_message, 1),
         (limits.check_api, 60),
@@ -180,9 +197,11 @@ def test_the_book_holds_the_declared_defaults() -> None:
         "ratelimit.wsTicketsPerUserPerMinute",
         "ratelimit.chatMessagesPerUserPerSecond",
         "ratelimit.apiPerAddressPerMinute",
+        "ratelimit.guestTokensPerAddressPerHour",
         "ratelimit.stunPerSourcePerSecond",
     }
     assert book.rule(API_PER_ADDRESS) == RateLimitRule(API_PER_ADDRESS, 600, 60)
+    assert book.rule(GUEST_TOKENS_PER_ADDRESS) == RateLimitRule(GUEST_TOKENS_PER_ADDRESS, 30, 3600)
     assert book.rule(STUN_PER_SOURCE) == RateLimitRule(STUN_PER_SOURCE, 20, 1, 40)
     assert book.lockout.failures == 5
     assert book.lockout.minutes == (1, 5, 15)
@@ -259,6 +278,7 @@ async def test_with_redis_stopped_login_and_registration_fail_closed_reads_fail_
         closed = [
             lambda: limits.check_auth_attempt("192.0.2.9"),
             lambda: limits.check_registration("192.0.2.9"),
+            lambda: limits.check_guest_token("192.0.2.9"),
             lambda: limits.check_account_lockout("acct"),
             lambda: limits.record_auth_failure("acct"),
             lambda: limits.clear_auth_failures("acct"),

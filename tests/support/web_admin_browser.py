@@ -7,7 +7,7 @@ An owner signs up, creates a room, goes live: the page shows OBS's Server and St
 publishes to exactly those (H.264 640x360, a key frame every 4 s, AAC) and the diagnostics panel
 shows the codec and the key-frame warning. A member joins; the owner turns chat off in the
 settings and asks for join requests (the member signed up with the OpenID provider); a viewer's request is approved, the viewer made a room
-admin, banned and unbanned; the owner kicks the member, whose page says it was removed. The owner signs in a second
+admin, banned for a day with a reason (the ban list shows both, after a reload too) and unbanned; the owner kicks the member, whose page says it was removed. The owner signs in a second
 time elsewhere; the account page lists both sessions, and signing the other out sends that
 browser back to the sign-in page.
 """
@@ -230,13 +230,21 @@ def drive(base: str) -> dict[str, Any]:
                 owner.get_by_role("status").filter(has_text="viewer is now a room admin")
             ).to_be_visible()
             owner.get_by_role("button", name="Ban viewer").click()
+            owner.get_by_label("Reason (optional").fill("spoilers in chat")
+            owner.get_by_label("How long").select_option("86400")
+            owner.get_by_role("button", name="Confirm ban").click()
             bans = owner.get_by_role("region", name="Bans")
             expect(bans.get_by_role("button", name="Unban viewer")).to_be_visible()
+            expect(bans).to_contain_text("spoilers in chat")  # the room's ban list, from the API
+            owner.reload()
+            expect(bans).to_contain_text("by owner")
+            expect(bans).to_contain_text("until")  # a day's ban shows its end
             expect(owner.locator(".member-list li[data-user=viewer]")).to_have_count(0)
             bans.get_by_role("button", name="Unban viewer").click()
             expect(
                 owner.get_by_role("status").filter(has_text="viewer may join again")
             ).to_be_visible()
+            expect(bans.get_by_role("button", name="Unban viewer")).to_have_count(0)
             owner.set_viewport_size(PHONE)
             shot(owner, "13-members-phone")
             owner.set_viewport_size({"width": 1280, "height": 800})

@@ -62,6 +62,7 @@ def drive(
             page.get_by_role("button", name="Ban", exact=True).click()
             expect(page.get_by_text("Banned; every session ended.")).to_be_visible()
             expect(page.get_by_role("button", name="Unban")).to_be_visible()
+            expect(page.locator(".ban-reason")).to_have_text("spamming the chat")
             page.get_by_role("button", name="Reset password").click()
             seen["reset_url"] = page.get_by_label(
                 "One-time password link", exact=False

@@ -15,7 +15,7 @@ from synctv.api.grpc.bridge import unary
 from synctv.auth.accounts import RESET_VALID_SECONDS, AccountService
 from synctv.errors import DomainError
 from synctv.store.audit import CLI_ACTOR
-from synctv.store.users import Role, UserRow
+from synctv.store.users import Role, UserBan, UserRow
 
 _ROLES: tuple[Role, ...] = ("root", "admin", "user")
 
@@ -29,6 +29,17 @@ def account(user: UserRow) -> users_pb2.Account:
         banned=user.banned,
         has_password=user.opaque_record is not None,
         created_at=user.created_at.astimezone(UTC).isoformat(),
+        ban=None if user.ban is None else _ban(user.ban),
+    )
+
+
+def _ban(ban: UserBan) -> users_pb2.AccountBan:
+    return users_pb2.AccountBan(
+        reason=ban.reason,
+        banned_by=ban.banned_by,
+        banned_by_name=ban.banned_by_name,
+        banned_at=ban.banned_at.astimezone(UTC).isoformat(),
+        until=None if ban.until is None else ban.until.astimezone(UTC).isoformat(),
     )
 
 

@@ -15,6 +15,7 @@ unauthenticated call is refused as such whatever its message holds.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Final, TypeVar, get_args
 
 from google.protobuf.empty_pb2 import Empty
@@ -73,6 +74,14 @@ def _one_of(value: str, allowed: tuple[Choice, ...], what: str) -> Choice:
         if value == choice:
             return choice
     raise DomainError(errors.INVALID_PARAMETER, f"{what} is one of {', '.join(allowed)}")
+
+
+def _moment(text: str) -> datetime:
+    """An RFC 3339 time (the REST body's ``AwareDatetime``); invalid_parameter otherwise."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise DomainError(errors.INVALID_PARAMETER, "until is an RFC 3339 time") from None
 
 
 def _global_role(role: str) -> GlobalRole:
@@ -331,9 +340,28 @@ class RoomServicer(room_grpc.RoomServiceBase):
         return Empty()
 
     @unary_with_context
+    async def ListBans(self, request: room_pb2.RoomRef, context: CallContext) -> room_pb2.RoomBans:
+        rows = await self._rooms.bans(await self._caller(context), request.room_id)
+        return room_pb2.RoomBans(
+            bans=[
+                room_pb2.RoomBan(
+                    user_id=b.user_id,
+                    username=b.username,
+                    reason=b.reason,
+                    banned_by=b.banned_by,
+                    banned_by_name=b.banned_by_name,
+                    banned_at=out.timestamp(b.banned_at),
+                    until=None if b.until is None else out.timestamp(b.until),
+                )
+                for b in rows
+            ]
+        )
+
+    @unary_with_context
     async def BanUser(self, request: room_pb2.BanUserRequest, context: CallContext) -> Empty:
+        until = _moment(request.until) if request.HasField("until") else None
         await self._rooms.ban(
-            await self._caller(context), request.room_id, request.user_id, request.reason
+            await self._caller(context), request.room_id, request.user_id, request.reason, until
         )
         return Empty()
 

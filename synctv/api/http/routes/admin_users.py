@@ -6,7 +6,7 @@ Creating accounts is the CLI's (it runs OPAQUE's client); everything else is her
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -26,7 +26,7 @@ from synctv.api.http.routes.auth import (
 )
 from synctv.api.http.routes.user import SessionOut
 from synctv.auth.accounts import RESET_VALID_SECONDS, AccountService, ActorRole
-from synctv.store.users import UserRow
+from synctv.store.users import UserBan, UserRow
 
 Admin = Annotated[Principal, Depends(require_admin)]
 UserRef = Annotated[str, Path(min_length=1, max_length=128)]
@@ -35,8 +35,19 @@ _DENIED = (403, "`permission_denied` (not an admin) or `role_rule`")
 _MISSING = (404, "`user_not_found`")
 
 
+class UserBanOut(CamelModel):
+    reason: str
+    banned_by: str = Field(description="The id of the account that banned, or `cli`/`system`.")
+    banned_by_name: str | None = Field(description="That account's name; null for `cli`/`system`.")
+    banned_at: str = Field(description="RFC 3339, UTC.")
+    until: str | None = Field(description="RFC 3339, UTC; null: until lifted.")
+
+
 class AdminUserOut(UserOut):
     banned: bool
+    ban: UserBanOut | None = Field(
+        default=None, description="The ban in force (present exactly when `banned`)."
+    )
 
 
 class UsersOut(CamelModel):
@@ -61,8 +72,22 @@ class AdminSessionsOut(CamelModel):
     sessions: list[SessionOut]
 
 
+def _ban_out(ban: UserBan) -> UserBanOut:
+    return UserBanOut(
+        reason=ban.reason,
+        banned_by=ban.banned_by,
+        banned_by_name=ban.banned_by_name,
+        banned_at=ban.banned_at.astimezone(UTC).isoformat(),
+        until=None if ban.until is None else ban.until.astimezone(UTC).isoformat(),
+    )
+
+
 def _out(user: UserRow) -> AdminUserOut:
-    return AdminUserOut(**user_out(user).model_dump(), banned=user.banned)
+    return AdminUserOut(
+        **user_out(user).model_dump(),
+        banned=user.banned,
+        ban=None if user.ban is None else _ban_out(user.ban),
+    )
 
 
 def _role(principal: Principal) -> ActorRole:

@@ -8,11 +8,11 @@ so a route here never decides who may do what.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from synctv import errors
 from synctv.api.http.asgi import REQUEST_ID
@@ -30,7 +30,7 @@ from synctv.auth.room_passwords import RoomPasswords
 from synctv.core.permissions import Permission, names
 from synctv.core.rooms import MAX_PAGE_SIZE, Access, Caller, RoomService
 from synctv.errors import DomainError
-from synctv.store.rooms import MemberRow, RoomRow
+from synctv.store.rooms import BanRow, MemberRow, RoomRow
 
 RoomId = Annotated[str, Path(min_length=1, max_length=64)]
 UserId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -168,7 +168,24 @@ class KickIn(CamelModel):
 
 
 class BanIn(CamelModel):
-    reason: str = Field("", max_length=500)
+    reason: str = Field("", max_length=500, description="Shown to those who may ban.")
+    until: AwareDatetime | None = Field(
+        default=None, description="RFC 3339, a time to come; absent: until lifted."
+    )
+
+
+class BanOut(CamelModel):
+    user_id: str
+    username: str
+    reason: str
+    banned_by: str = Field(description="The id of the account that banned.")
+    banned_by_name: str | None = Field(description="Its name; null if there is no such account.")
+    banned_at: str = Field(description="RFC 3339, UTC.")
+    until: str | None = Field(description="RFC 3339, UTC; null: until lifted.")
+
+
+class BansOut(CamelModel):
+    bans: list[BanOut]
 
 
 class TransferIn(CamelModel):
@@ -196,6 +213,18 @@ def room_out(room: RoomRow) -> RoomOut:
         member_count=room.member_count,
         settings=room.settings,
         created_at=room.created_at.isoformat(),
+    )
+
+
+def _ban_out(ban: BanRow) -> BanOut:
+    return BanOut(
+        user_id=ban.user_id,
+        username=ban.username,
+        reason=ban.reason,
+        banned_by=ban.banned_by,
+        banned_by_name=ban.banned_by_name,
+        banned_at=ban.banned_at.isoformat(),
+        until=None if ban.until is None else ban.until.isoformat(),
     )
 
 
@@ -515,14 +544,30 @@ def rooms_router(rooms: RoomService, passwords: RoomPasswords) -> APIRouter:
         await rooms.kick(who, room_id, user_id, body.cooldown_seconds, body.reason)
         return Response(status_code=204)
 
+    @router.get(
+        "/{room_id}/bans",
+        response_model=BansOut,
+        responses=refusals(_AUTH, _DENIED, _MISSING),
+    )
+    async def bans(who: Who, room_id: RoomId) -> Any:
+        """Who is banned from the room now, newest first (the newest 1,000), with the reason,
+        who banned and until when (``remove_members``)."""
+        return BansOut(bans=[_ban_out(b) for b in await rooms.bans(who, room_id)])
+
     @router.put(
         "/{room_id}/bans/{user_id}",
         status_code=204,
-        responses=refusals(_AUTH, _DENIED, _MISSING),
+        responses=refusals(
+            _AUTH,
+            (400, "`invalid_parameter` (until is past)"),
+            _DENIED,
+            (404, "`room_not_found`, or `user_not_found` (no such account)"),
+        ),
     )
     async def ban(who: Who, room_id: RoomId, user_id: UserId, body: BanIn) -> Response:
-        """Ban someone from the room (``remove_members``)."""
-        await rooms.ban(who, room_id, user_id, body.reason)
+        """Ban someone from the room, until lifted or until ``until`` (``remove_members``);
+        banning again replaces the ban."""
+        await rooms.ban(who, room_id, user_id, body.reason, body.until)
         return Response(status_code=204)
 
     @router.delete(
@@ -591,18 +636,30 @@ class GuestTokenOut(CamelModel):
     expires_at: int = Field(description="Unix seconds.")
 
 
-def guest_router(rooms: RoomService, issue: Callable[[str, str], tuple[str, int]]) -> APIRouter:
+def guest_router(
+    rooms: RoomService,
+    issue: Callable[[str, str], tuple[str, int]],
+    limit: Callable[[str], Awaitable[None]],
+) -> APIRouter:
     """``POST /api/auth/guest-token``: into a public room that admits guests, without an
-    account (the room's checks: public, ``allowGuestJoin``, no password, ``user.enableGuest``)."""
+    account (the room's checks: public, ``allowGuestJoin``, no password, ``user.enableGuest``).
+    ``limit`` counts every request per client address (``ratelimit.guestTokensPerAddressPerHour``)
+    before anything else, so probing rooms costs budget too."""
     router = APIRouter(prefix="/api/auth", tags=["auth"])
 
     @router.post(
         "/guest-token",
         response_model=GuestTokenOut,
-        responses=refusals((403, "`guest_not_admitted`")),
+        responses=refusals(
+            (403, "`guest_not_admitted`"),
+            (429, "`rate_limited` (ratelimit.guestTokensPerAddressPerHour)"),
+            (503, "`dependency_unavailable` (the rate-limit store is away)"),
+        ),
     )
-    async def guest_token(body: GuestTokenIn) -> Any:
+    async def guest_token(body: GuestTokenIn, request: Request) -> Any:
         """A guest token for one room (4 h); guests are never stored."""
+        if request.client is not None:
+            await limit(request.client.host)
         if not await rooms.admits_guest(body.room_id):
             raise DomainError(
                 errors.GUEST_NOT_ADMITTED,

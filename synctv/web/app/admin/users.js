@@ -7,8 +7,10 @@ import { html, useEffect, useRef, useState } from "../lib.js";
 import { OutcomeLine, Select, formValue, useOutcome, when } from "./common.js";
 
 /**
+ * @typedef {{reason: string, bannedBy: string, bannedByName: string | null, bannedAt: string,
+ *   until: string | null}} UserBan
  * @typedef {{id: string, username: string, displayName: string, role: string, status: string,
- *   createdAt: string, banned: boolean}} AdminUser
+ *   createdAt: string, banned: boolean, ban?: UserBan | null}} AdminUser
  * @typedef {{id: string, createdAt: string, lastUsedAt: string, clientAddress: string | null,
  *   userAgent: string, current: boolean}} AdminSession
  */
@@ -149,6 +151,9 @@ function UserDetail({ userId, onChanged, onGone }) {
       <dt>Id</dt><dd><code>${user.id}</code></dd>
       <dt>Display name</dt><dd>${user.displayName || "—"}</dd>
       <dt>Signed up</dt><dd>${when(user.createdAt)}</dd>
+      ${user.ban && html`<dt>Ban reason</dt><dd class="ban-reason">${user.ban.reason || "—"}</dd>
+        <dt>Banned</dt><dd>${when(user.ban.bannedAt)} by ${user.ban.bannedByName ?? user.ban.bannedBy}</dd>
+        <dt>Ban ends</dt><dd>${user.ban.until ? when(user.ban.until) : "when lifted"}</dd>`}
     </dl>
     <${OutcomeLine} outcome=${outcome} />
     <div class="admin-actions">

@@ -1,6 +1,7 @@
 // Member management (view_members to see; each action needs its own permission, as the REST
 // API under /api/rooms/{room}/members, /bans, /join-requests and /owner says): change a role,
-// kick with a cool-down, ban and unban, approve or reject join requests, transfer ownership.
+// kick with a cool-down, ban (with a reason) and unban from the room's ban list, approve or reject
+// join requests, transfer ownership.
 import { call, currentSession, explain } from "../api.js";
 import { html, useEffect, useState } from "../lib.js";
 import { navigate } from "../router.js";
@@ -10,9 +11,12 @@ import { RoomToolPage, ago } from "./roomtools.js";
  * @typedef {import("./room.js").Access} Access
  * @typedef {{userId: string, username: string, role: string, joinedAt: string}} Member
  * @typedef {{userId: string, username: string, requestedAt: string}} JoinRequest
+ * @typedef {{userId: string, username: string, reason: string, bannedBy: string,
+ *   bannedByName: string | null, bannedAt: string, until: string | null}} Ban
  */
 
 const COOLDOWNS = [[60, "1 minute"], [600, "10 minutes"], [3600, "1 hour"], [86400, "1 day"], [604800, "1 week"]];
+const BAN_LENGTHS = [[0, "until unbanned"], [3600, "for 1 hour"], [86400, "for 1 day"], [604800, "for 1 week"], [2592000, "for 30 days"]];
 
 /** @param {{roomId: string}} props */
 export function MembersPage({ roomId }) {
@@ -24,7 +28,8 @@ export function MembersPage({ roomId }) {
 function Members({ roomId, access }) {
   const [members, setMembers] = useState(/** @type {Member[]} */ ([]));
   const [requests, setRequests] = useState(/** @type {JoinRequest[]} */ ([]));
-  const [banned, setBanned] = useState(/** @type {{userId: string, username: string}[]} */ ([]));
+  const [bans, setBans] = useState(/** @type {Ban[]} */ ([]));
+  const [banning, setBanning] = useState(/** @type {Member | null} */ (null));
   const [error, setError] = useState("");
   const [status, setStatus] = useState("");
   const [transferTo, setTransferTo] = useState(/** @type {Member | null} */ (null));
@@ -37,6 +42,7 @@ function Members({ roomId, access }) {
       const listed = await call("GET", `${base}/members?pageSize=100`, undefined, { roomId });
       setMembers(listed.members);
       if (can("review_join_requests")) setRequests((await call("GET", `${base}/join-requests`, undefined, { roomId })).requests);
+      if (can("remove_members")) setBans((await call("GET", `${base}/bans`, undefined, { roomId })).bans);
     } catch (e) {
       setError(explain(e));
     }
@@ -63,16 +69,21 @@ function Members({ roomId, access }) {
   /** @param {Member} m @param {number} cooldownSeconds */
   const kick = (m, cooldownSeconds) => act(`${m.username} was removed.`,
     () => call("DELETE", `${base}/members/${m.userId}`, { cooldownSeconds }, { roomId }));
-  /** @param {Member} m */
-  const ban = (m) => act(`${m.username} is banned.`, async () => {
-    await call("PUT", `${base}/bans/${m.userId}`, {}, { roomId });
-    setBanned((list) => [...list.filter((b) => b.userId !== m.userId), { userId: m.userId, username: m.username }]);
-  });
-  /** @param {string} userId @param {string} name */
-  const unban = (userId, name) => act(`${name} may join again.`, async () => {
-    await call("DELETE", `${base}/bans/${userId}`, undefined, { roomId });
-    setBanned((list) => list.filter((b) => b.userId !== userId));
-  });
+  /** @param {SubmitEvent} event */
+  const ban = (event) => {
+    event.preventDefault();
+    const m = banning;
+    if (!m) return;
+    const form = new FormData(/** @type {HTMLFormElement} */ (event.target));
+    const reason = String(form.get("reason") ?? "").trim();
+    const seconds = Number(form.get("length") ?? 0);
+    const until = seconds ? new Date(Date.now() + seconds * 1000).toISOString() : undefined;
+    setBanning(null);
+    act(`${m.username} is banned.`, () => call("PUT", `${base}/bans/${m.userId}`, { reason, until }, { roomId }));
+  };
+  /** @param {Ban} b */
+  const unban = (b) => act(`${b.username} may join again.`,
+    () => call("DELETE", `${base}/bans/${b.userId}`, undefined, { roomId }));
   /** @param {JoinRequest} r @param {"approve" | "reject"} verdict */
   const review = (r, verdict) => act(`${r.username}'s request was ${verdict === "approve" ? "approved" : "rejected"}.`,
     () => call("POST", `${base}/join-requests/${r.userId}/${verdict}`, undefined, { roomId }));
@@ -84,13 +95,6 @@ function Members({ roomId, access }) {
     } catch (e) {
       setError(explain(e));
     }
-  };
-  /** @param {SubmitEvent} event */
-  const unbanById = (event) => {
-    event.preventDefault();
-    const form = /** @type {HTMLFormElement} */ (event.target);
-    const userId = String(new FormData(form).get("unbanUserId") ?? "").trim();
-    if (userId) unban(userId, "That user").then(() => form.reset());
   };
 
   const creator = access.myRole === "creator";
@@ -119,7 +123,7 @@ function Members({ roomId, access }) {
             : html`<span class="meta">${m.role}</span>`}
           <span class="meta joined">joined ${ago(m.joinedAt)}</span>
           ${other && can("remove_members") && html`<${KickButton} member=${m} kick=${kick} />
-            <button type="button" class="small danger" onClick=${() => ban(m)} aria-label=${`Ban ${m.username}`}>Ban</button>`}
+            <button type="button" class="small danger" onClick=${() => setBanning(m)} aria-label=${`Ban ${m.username}`}>Ban</button>`}
           ${creator && m.userId !== me && html`<button type="button" class="small secondary" onClick=${() => setTransferTo(m)}
             aria-label=${`Make ${m.username} the owner`}>Make owner</button>`}
         </li>`;
@@ -129,17 +133,25 @@ function Members({ roomId, access }) {
         <button type="button" class="danger" onClick=${() => transfer(transferTo)}>Transfer ownership</button>
         <button type="button" class="secondary" onClick=${() => setTransferTo(null)}>Cancel</button>
       </div>`}
+      ${banning && html`<form class="confirm" aria-label="Ban a member" onSubmit=${ban}>
+        <p>Ban <b>${banning.username}</b>? They leave the room and cannot join again while banned.</p>
+        <div class="field"><label for="ban-reason">Reason (optional, seen by those who can ban)</label>
+          <input id="ban-reason" name="reason" maxLength="500" /></div>
+        <select name="length" aria-label="How long">
+          ${BAN_LENGTHS.map(([seconds, label]) => html`<option value=${String(seconds)}>${label}</option>`)}
+        </select>
+        <button type="submit" class="danger">Confirm ban</button>
+        <button type="button" class="secondary" onClick=${() => setBanning(null)}>Cancel</button>
+      </form>`}
     </section>
     ${can("remove_members") && html`<section class="card" aria-label="Bans">
-      <h2>Bans</h2>
-      ${banned.length ? html`<ul class="member-list">${banned.map((b) => html`<li key=${b.userId}>
+      <h2>Bans (${bans.length})</h2>
+      ${bans.length ? html`<ul class="member-list">${bans.map((b) => html`<li key=${b.userId}>
         <span class="name">${b.username}</span>
-        <button type="button" class="small" onClick=${() => unban(b.userId, b.username)} aria-label=${`Unban ${b.username}`}>Unban</button>
-      </li>`)}</ul>` : html`<p class="aside">Nobody banned from this page.</p>`}
-      <form class="inline" onSubmit=${unbanById}>
-        <div class="field"><label for="unban-user">Unban by user id</label><input id="unban-user" name="unbanUserId" required /></div>
-        <button type="submit" class="secondary">Unban</button>
-      </form>
+        <span class="meta">by ${b.bannedByName ?? b.bannedBy} ${ago(b.bannedAt)}${b.until ? `, until ${new Date(b.until).toLocaleString()}` : ""}</span>
+        <button type="button" class="small" onClick=${() => unban(b)} aria-label=${`Unban ${b.username}`}>Unban</button>
+        <span class="meta reason">${b.reason || "No reason given."}</span>
+      </li>`)}</ul>` : html`<p class="aside">Nobody is banned.</p>`}
     </section>`}`;
 }
 

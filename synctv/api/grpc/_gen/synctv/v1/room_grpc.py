@@ -102,6 +102,10 @@ class RoomServiceBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def ListBans(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef, synctv.api.grpc._gen.synctv.v1.room_pb2.RoomBans]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def BanUser(self, stream: 'grpclib.server.Stream[synctv.api.grpc._gen.synctv.v1.room_pb2.BanUserRequest, google.protobuf.empty_pb2.Empty]') -> None:
         pass
 
@@ -348,6 +352,12 @@ class RoomServiceBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 synctv.api.grpc._gen.synctv.v1.room_pb2.KickMemberRequest,
                 google.protobuf.empty_pb2.Empty,
+            ),
+            '/synctv.v1.RoomService/ListBans': grpclib.const.Handler(
+                self.ListBans,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef,
+                synctv.api.grpc._gen.synctv.v1.room_pb2.RoomBans,
             ),
             '/synctv.v1.RoomService/BanUser': grpclib.const.Handler(
                 self.BanUser,
@@ -660,6 +670,12 @@ class RoomServiceStub:
             '/synctv.v1.RoomService/KickMember',
             synctv.api.grpc._gen.synctv.v1.room_pb2.KickMemberRequest,
             google.protobuf.empty_pb2.Empty,
+        )
+        self.ListBans = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/synctv.v1.RoomService/ListBans',
+            synctv.api.grpc._gen.synctv.v1.room_pb2.RoomRef,
+            synctv.api.grpc._gen.synctv.v1.room_pb2.RoomBans,
         )
         self.BanUser = grpclib.client.UnaryUnaryMethod(
             channel,

@@ -284,14 +284,40 @@ class KickMemberRequest(_message.Message):
     def __init__(self, room_id: _Optional[str] = ..., user_id: _Optional[str] = ..., cooldown_seconds: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class BanUserRequest(_message.Message):
-    __slots__ = ("room_id", "user_id", "reason")
+    __slots__ = ("room_id", "user_id", "reason", "until")
     ROOM_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
     room_id: str
     user_id: str
     reason: str
-    def __init__(self, room_id: _Optional[str] = ..., user_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    until: str
+    def __init__(self, room_id: _Optional[str] = ..., user_id: _Optional[str] = ..., reason: _Optional[str] = ..., until: _Optional[str] = ...) -> None: ...
+
+class RoomBan(_message.Message):
+    __slots__ = ("user_id", "username", "reason", "banned_by", "banned_by_name", "banned_at", "until")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    BANNED_BY_FIELD_NUMBER: _ClassVar[int]
+    BANNED_BY_NAME_FIELD_NUMBER: _ClassVar[int]
+    BANNED_AT_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    username: str
+    reason: str
+    banned_by: str
+    banned_by_name: str
+    banned_at: str
+    until: str
+    def __init__(self, user_id: _Optional[str] = ..., username: _Optional[str] = ..., reason: _Optional[str] = ..., banned_by: _Optional[str] = ..., banned_by_name: _Optional[str] = ..., banned_at: _Optional[str] = ..., until: _Optional[str] = ...) -> None: ...
+
+class RoomBans(_message.Message):
+    __slots__ = ("bans",)
+    BANS_FIELD_NUMBER: _ClassVar[int]
+    bans: _containers.RepeatedCompositeFieldContainer[RoomBan]
+    def __init__(self, bans: _Optional[_Iterable[_Union[RoomBan, _Mapping]]] = ...) -> None: ...
 
 class JoinRequestEntry(_message.Message):
     __slots__ = ("user_id", "username", "requested_at")

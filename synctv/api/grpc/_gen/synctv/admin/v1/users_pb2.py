@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsynctv/admin/v1/users.proto\x12\x0fsynctv.admin.v1\"C\n\x15ResetPasswordResponse\x12\x11\n\treset_url\x18\x01 \x01(\t\x12\x17\n\x0f\x65xpires_in_secs\x18\x02 \x01(\r\"\x17\n\x07UserRef\x12\x0c\n\x04user\x18\x01 \x01(\t\"q\n\x10ListUsersRequest\x12\x0e\n\x06search\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0e\n\x06\x62\x61nned\x18\x04 \x01(\t\x12\x0c\n\x04page\x18\x05 \x01(\r\x12\x11\n\tpage_size\x18\x06 \x01(\r\"\x7f\n\x07\x41\x63\x63ount\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0e\n\x06\x62\x61nned\x18\x05 \x01(\x08\x12\x14\n\x0chas_password\x18\x06 \x01(\x08\x12\x12\n\ncreated_at\x18\x07 \x01(\t\"K\n\x11ListUsersResponse\x12\'\n\x05users\x18\x01 \x03(\x0b\x32\x18.synctv.admin.v1.Account\x12\r\n\x05total\x18\x02 \x01(\r\"V\n\x16\x43reateUserStartRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x1c\n\x14registration_request\x18\x03 \x01(\x0c\"L\n\x17\x43reateUserStartResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1d\n\x15registration_response\x18\x02 \x01(\x0c\"J\n\x17\x43reateUserFinishRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1b\n\x13registration_upload\x18\x02 \x01(\x0c\",\n\x0eSetRoleRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"=\n\x0e\x42\x61nUserRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\r\n\x05until\x18\x03 \x01(\t\"k\n\x07Session\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\ncreated_at\x18\x02 \x01(\t\x12\x14\n\x0clast_used_at\x18\x03 \x01(\t\x12\x16\n\x0e\x63lient_address\x18\x04 \x01(\t\x12\x12\n\nuser_agent\x18\x05 \x01(\t\">\n\x10SessionsResponse\x12*\n\x08sessions\x18\x01 \x03(\x0b\x32\x18.synctv.admin.v1.Session\")\n\x16RevokeSessionsResponse\x12\x0f\n\x07revoked\x18\x01 \x01(\r2\xbd\x07\n\tUserAdmin\x12M\n\x04List\x12!.synctv.admin.v1.ListUsersRequest\x1a\".synctv.admin.v1.ListUsersResponse\x12:\n\x04Show\x12\x18.synctv.admin.v1.UserRef\x1a\x18.synctv.admin.v1.Account\x12`\n\x0b\x43reateStart\x12\'.synctv.admin.v1.CreateUserStartRequest\x1a(.synctv.admin.v1.CreateUserStartResponse\x12R\n\x0c\x43reateFinish\x12(.synctv.admin.v1.CreateUserFinishRequest\x1a\x18.synctv.admin.v1.Account\x12\x44\n\x07SetRole\x12\x1f.synctv.admin.v1.SetRoleRequest\x1a\x18.synctv.admin.v1.Account\x12@\n\x03\x42\x61n\x12\x1f.synctv.admin.v1.BanUserRequest\x1a\x18.synctv.admin.v1.Account\x12;\n\x05Unban\x12\x18.synctv.admin.v1.UserRef\x1a\x18.synctv.admin.v1.Account\x12<\n\x06\x44\x65lete\x12\x18.synctv.admin.v1.UserRef\x1a\x18.synctv.admin.v1.Account\x12=\n\x07\x41pprove\x12\x18.synctv.admin.v1.UserRef\x1a\x18.synctv.admin.v1.Account\x12<\n\x06Reject\x12\x18.synctv.admin.v1.UserRef\x1a\x18.synctv.admin.v1.Account\x12G\n\x08Sessions\x12\x18.synctv.admin.v1.UserRef\x1a!.synctv.admin.v1.SessionsResponse\x12S\n\x0eRevokeSessions\x12\x18.synctv.admin.v1.UserRef\x1a\'.synctv.admin.v1.RevokeSessionsResponse\x12Q\n\rResetPassword\x12\x18.synctv.admin.v1.UserRef\x1a&.synctv.admin.v1.ResetPasswordResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsynctv/admin/v1/users.proto\x12\x0fsynctv.admin.v1\"C\n\x15ResetPasswordResponse\x12\x11\n\treset_url\x18\x01 \x01(\t\x12\x17\n\x0f\x65xpires_in_secs\x18\x02 \x01(\r\"\x17\n\x07UserRef\x12\x0c\n\x04user\x18\x01 \x01(\t\"q\n\x10ListUsersRequest\x12\x0e\n\x06search\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x0e\n\x06\x62\x61nned\x18\x04 \x01(\t\x12\x0c\n\x04page\x18\x05 \x01(\r\x12\x11\n\tpage_size\x18\x06 \x01(\r\"\xb6\x01\n\x07\x41\x63\x63ount\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0e\n\x06\x62\x61nned\x18\x05 \x01(\x08\x12\x14\n\x0chas_password\x18\x06 \x01(\x08\x12\x12\n\ncreated_at\x18\x07 \x01(\t\x12-\n\x03\x62\x61n\x18\x08 \x01(\x0b\x32\x1b.synctv.admin.v1.AccountBanH\x00\x88\x01\x01\x42\x06\n\x04_ban\"\x90\x01\n\nAccountBan\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x11\n\tbanned_by\x18\x02 \x01(\t\x12\x1b\n\x0e\x62\x61nned_by_name\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x11\n\tbanned_at\x18\x04 \x01(\t\x12\x12\n\x05until\x18\x05 \x01(\tH\x01\x88\x01\x01\x42\x11\n\x0f_banned_by_nameB\x08\n\x06_until\"K\n\x11ListUsersResponse\x12\'\n\x05users\x18\x01 \x03(\x0b\x32\x18.synctv.admin.v1.Account\x12\r\n\x05total\x18\x02 \x01(\r\"V\n\x16\x43reateUserStartRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x1c\n\x14registration_request\x18\x03 \x01(\x0c\"L\n\x17\x43reateUserStartResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1d\n\x15registration_response\x18\x02 \x01(\x0c\"J\n\x17\x43reateUserFinishRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1b\n\x13registration_upload\x18\x02 \x01(\x0c\",\n\x0eSetRoleRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"=\n\x0e\x42\x61nUserRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\r\n\x05until\x18\x03 \x01(\t\"k\n\x07Session\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\ncreated_at\x18\x02 \x01(\t\x12\x14\n\x0clast_used_at\x18\x03 \x01(\t\x12\x16\n\x0e\x63lient_address\x18\x04 \x01(\t\x12\x12\n\nuser_agent\x18\x05 \x01(\t\">\n\x10SessionsResponse\x12*\n\x08sessions\x18\x01 \x03(\x0b\x32\x18.synctv.admin.v1.Session\")\n\x16RevokeSessionsResponse\x12\x0f\n\x07revoked\x18\x01 \x01(\r2\xbd\x07\n\tUserAdmin\x12M\n\x04List\x12!.synctv.admin.v1.ListUsersRequest\x1a\".synctv.admin.v1.ListUsersResponse\x12:\n\x04Show\x12\x18.synctv.admin.v1.UserRef\x1a\x18.synctv.admin.v1.Account\x12`\n\x0b\x43reateStart\x12\'.synctv.admin.v1.CreateUserStartRequest\x1a(.synctv.admin.v1.CreateUserStartResponse\x12R\n\x0c\x43reateFinish\x12(.synctv.admin.v1.CreateUserFinishRequest\x1a\x18.synctv.admin.v1.Account\x12\x44\n\x07SetRole\x12\x1f.synctv.admin.v1.SetRoleRequest\x1a\x18.synctv.admin.v1.Account\x12@\n\x03\x42\x61n\x12\x1f.synctv.admin.v1.BanUserRequest\x1a\x18.synctv.admin.v1.Account\x12;\n\x05Unban\x12\x18.synctv.admin.v1.UserRef\x1a\x18.synctv.admin.v1.Account\x12<\n\x06\x44\x65lete\x12\x18.synctv.admin.v1.UserRef\x1a\x18.synctv.admin.v1.Account\x12=\n\x07\x41pprove\x12\x18.synctv.admin.v1.UserRef\x1a\x18.synctv.admin.v1.Account\x12<\n\x06Reject\x12\x18.synctv.admin.v1.UserRef\x1a\x18.synctv.admin.v1.Account\x12G\n\x08Sessions\x12\x18.synctv.admin.v1.UserRef\x1a!.synctv.admin.v1.SessionsResponse\x12S\n\x0eRevokeSessions\x12\x18.synctv.admin.v1.UserRef\x1a\'.synctv.admin.v1.RevokeSessionsResponse\x12Q\n\rResetPassword\x12\x18.synctv.admin.v1.UserRef\x1a&.synctv.admin.v1.ResetPasswordResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,26 +37,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USERREF']._serialized_end=140
   _globals['_LISTUSERSREQUEST']._serialized_start=142
   _globals['_LISTUSERSREQUEST']._serialized_end=255
-  _globals['_ACCOUNT']._serialized_start=257
-  _globals['_ACCOUNT']._serialized_end=384
-  _globals['_LISTUSERSRESPONSE']._serialized_start=386
-  _globals['_LISTUSERSRESPONSE']._serialized_end=461
-  _globals['_CREATEUSERSTARTREQUEST']._serialized_start=463
-  _globals['_CREATEUSERSTARTREQUEST']._serialized_end=549
-  _globals['_CREATEUSERSTARTRESPONSE']._serialized_start=551
-  _globals['_CREATEUSERSTARTRESPONSE']._serialized_end=627
-  _globals['_CREATEUSERFINISHREQUEST']._serialized_start=629
-  _globals['_CREATEUSERFINISHREQUEST']._serialized_end=703
-  _globals['_SETROLEREQUEST']._serialized_start=705
-  _globals['_SETROLEREQUEST']._serialized_end=749
-  _globals['_BANUSERREQUEST']._serialized_start=751
-  _globals['_BANUSERREQUEST']._serialized_end=812
-  _globals['_SESSION']._serialized_start=814
-  _globals['_SESSION']._serialized_end=921
-  _globals['_SESSIONSRESPONSE']._serialized_start=923
-  _globals['_SESSIONSRESPONSE']._serialized_end=985
-  _globals['_REVOKESESSIONSRESPONSE']._serialized_start=987
-  _globals['_REVOKESESSIONSRESPONSE']._serialized_end=1028
-  _globals['_USERADMIN']._serialized_start=1031
-  _globals['_USERADMIN']._serialized_end=1988
+  _globals['_ACCOUNT']._serialized_start=258
+  _globals['_ACCOUNT']._serialized_end=440
+  _globals['_ACCOUNTBAN']._serialized_start=443
+  _globals['_ACCOUNTBAN']._serialized_end=587
+  _globals['_LISTUSERSRESPONSE']._serialized_start=589
+  _globals['_LISTUSERSRESPONSE']._serialized_end=664
+  _globals['_CREATEUSERSTARTREQUEST']._serialized_start=666
+  _globals['_CREATEUSERSTARTREQUEST']._serialized_end=752
+  _globals['_CREATEUSERSTARTRESPONSE']._serialized_start=754
+  _globals['_CREATEUSERSTARTRESPONSE']._serialized_end=830
+  _globals['_CREATEUSERFINISHREQUEST']._serialized_start=832
+  _globals['_CREATEUSERFINISHREQUEST']._serialized_end=906
+  _globals['_SETROLEREQUEST']._serialized_start=908
+  _globals['_SETROLEREQUEST']._serialized_end=952
+  _globals['_BANUSERREQUEST']._serialized_start=954
+  _globals['_BANUSERREQUEST']._serialized_end=1015
+  _globals['_SESSION']._serialized_start=1017
+  _globals['_SESSION']._serialized_end=1124
+  _globals['_SESSIONSRESPONSE']._serialized_start=1126
+  _globals['_SESSIONSRESPONSE']._serialized_end=1188
+  _globals['_REVOKESESSIONSRESPONSE']._serialized_start=1190
+  _globals['_REVOKESESSIONSRESPONSE']._serialized_end=1231
+  _globals['_USERADMIN']._serialized_start=1234
+  _globals['_USERADMIN']._serialized_end=2191
 # @@protoc_insertion_point(module_scope)

@@ -37,7 +37,7 @@ class ListUsersRequest(_message.Message):
     def __init__(self, search: _Optional[str] = ..., role: _Optional[str] = ..., status: _Optional[str] = ..., banned: _Optional[str] = ..., page: _Optional[int] = ..., page_size: _Optional[int] = ...) -> None: ...
 
 class Account(_message.Message):
-    __slots__ = ("id", "username", "role", "status", "banned", "has_password", "created_at")
+    __slots__ = ("id", "username", "role", "status", "banned", "has_password", "created_at", "ban")
     ID_FIELD_NUMBER: _ClassVar[int]
     USERNAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,7 @@ class Account(_message.Message):
     BANNED_FIELD_NUMBER: _ClassVar[int]
     HAS_PASSWORD_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    BAN_FIELD_NUMBER: _ClassVar[int]
     id: str
     username: str
     role: str
@@ -52,7 +53,22 @@ class Account(_message.Message):
     banned: bool
     has_password: bool
     created_at: str
-    def __init__(self, id: _Optional[str] = ..., username: _Optional[str] = ..., role: _Optional[str] = ..., status: _Optional[str] = ..., banned: _Optional[bool] = ..., has_password: _Optional[bool] = ..., created_at: _Optional[str] = ...) -> None: ...
+    ban: AccountBan
+    def __init__(self, id: _Optional[str] = ..., username: _Optional[str] = ..., role: _Optional[str] = ..., status: _Optional[str] = ..., banned: _Optional[bool] = ..., has_password: _Optional[bool] = ..., created_at: _Optional[str] = ..., ban: _Optional[_Union[AccountBan, _Mapping]] = ...) -> None: ...
+
+class AccountBan(_message.Message):
+    __slots__ = ("reason", "banned_by", "banned_by_name", "banned_at", "until")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    BANNED_BY_FIELD_NUMBER: _ClassVar[int]
+    BANNED_BY_NAME_FIELD_NUMBER: _ClassVar[int]
+    BANNED_AT_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    banned_by: str
+    banned_by_name: str
+    banned_at: str
+    until: str
+    def __init__(self, reason: _Optional[str] = ..., banned_by: _Optional[str] = ..., banned_by_name: _Optional[str] = ..., banned_at: _Optional[str] = ..., until: _Optional[str] = ...) -> None: ...
 
 class ListUsersResponse(_message.Message):
     __slots__ = ("users", "total")
