@@ -299,6 +299,64 @@ async def test_a_failing_background_brotli_is_logged_and_gzip_is_served(
     assert crashes._value.get() == crashes_before + 1
 
 
+@pytest.mark.parametrize("first", ["gzip, br", "br"])
+async def test_a_failed_brotli_sends_identity_to_a_client_that_takes_only_br(
+    first: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Brotli failing, whether in its background thread (``gzip, br`` asked first) or for a
+    client that takes only br and waited for it (``br`` first): that client, and every later
+    one like it, gets the file uncompressed (identity is acceptable unless refused, RFC 9110
+    §12.5.3), brotli is tried once, and gzip still goes to whoever takes it."""
+    tries: list[int] = []
+
+    def broken(_body: bytes) -> bytes:
+        tries.append(1)
+        raise brotli.error("BrotliEncoderCompress failed")
+
+    monkeypatch.setitem(web_client._COMPRESSORS, "br", broken)
+    crashes = metrics.TASK_CRASHES.labels("web_client_compression")
+    crashes_before = crashes._value.get()
+    client = WebClient(FILES)
+    body = FILES["app/main.js"]
+    async with serving(client) as http:
+        path = f"/assets/{client.version}/app/main.js"
+        reply = await http.get(path, headers={"accept-encoding": first})
+        assert reply.status_code == 200
+        assert reply.content == body
+        with trio.fail_after(GUARD):  # reported as a crash (from the thread, if background)
+            while crashes._value.get() == crashes_before:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        identity_etag = f'"{client.assets["app/main.js"].etag}"'
+        for accept, coding in (
+            ("br", None),
+            ("br;q=1, identity;q=0.5", None),
+            ("br, gzip;q=0.1", "gzip"),  # gzip is still made for whoever takes it
+            ("*", "gzip"),
+            # Nothing acceptable left (identity refused too): what every refused coding gets,
+            # the identity bytes, as if the header were absent.
+            ("br, identity;q=0", None),
+            ("br, *;q=0", None),
+        ):
+            async with http.stream("GET", path, headers={"accept-encoding": accept}) as reply:
+                raw = b"".join([chunk async for chunk in reply.aiter_raw()])
+            assert reply.status_code == 200, accept
+            assert reply.headers.get("content-encoding") == coding, accept
+            assert decoded(coding, raw) == body, accept
+            assert "Accept-Encoding" in reply.headers["vary"]
+            if coding is None:
+                assert reply.headers["etag"] == identity_etag, accept
+                revalidated = await http.get(
+                    path, headers={"accept-encoding": accept, "if-none-match": identity_etag}
+                )
+                assert revalidated.status_code == 304, accept
+    assert tries == [1]
+    assert crashes._value.get() == crashes_before + 1
+    [record] = [r for r in caplog.records if r.name == "synctv.supervision"]
+    assert "web_client_compression crashed (br): error: BrotliEncoderCompress failed" in (
+        record.getMessage()
+    )
+
+
 async def test_concurrent_first_requests_share_one_compression(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -23,6 +23,7 @@ from synctv.store.audit import CLI_ACTOR
 from synctv.store.db import Database, open_database
 from synctv.store.settings import SettingsStore
 from synctv.supervision import restarting
+from tests.support.postgres import terminate_listening
 
 KEY = bytes(range(32))
 
@@ -91,11 +92,7 @@ async def test_reconnect_reloads_everything(
     snapshot = snapshot_on(other_pool)
     await nursery.start(snapshot.run)
     assert snapshot.reloads == 1
-    terminated = await database.fetchval(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
-    )
-    assert terminated == 1
+    assert await terminate_listening(database) == 1
     # Written with no notification at all: only a full reload can find it.
     await database.execute(
         "INSERT INTO runtime_settings (key, value, updated_by) VALUES ($1, $2::jsonb, 'cli')",

@@ -1,16 +1,23 @@
 """The room hub on a real PostgreSQL: NOTIFY after commit, rows as the source of truth, order,
-catch-up of a late subscriber, no duplicates for a fresher snapshot, and the slow cut."""
+catch-up of a late subscriber, no duplicates for a fresher snapshot, the slow cut, and a lost
+LISTEN connection, supervised as the app runs it: no crash, listened on again, caught up."""
 
 from __future__ import annotations
+
+import logging
 
 import pytest
 import trio
 
+from synctv import metrics
 from synctv.api.realtime_messages import event_frame
 from synctv.realtime import hub as hub_module
 from synctv.realtime.hub import RoomHub, TooFarBehind
 from synctv.store.db import Database
+from synctv.supervision import restarting
+from tests.support.postgres import listening_backends, terminate_listening
 from tests.support.rooms import rooms_on
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -86,3 +93,64 @@ async def test_a_connection_that_stays_full_is_cut(
         nursery.cancel_scope.cancel()
     assert cut_count == [1]
     assert hub.slow_cut == 1
+
+
+async def test_a_lost_listen_is_no_crash_listens_again_and_catches_up(
+    database: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Long enough a gap before listening again to commit events while nobody listens.
+    monkeypatch.setattr(hub_module, "RECONNECT_SECONDS", 3.0)
+    rooms, store, owner = await rooms_on(database)
+    room = await rooms.create(owner, name="hub")
+    hub = RoomHub(database, store, event_frame)
+    crashes = metrics.TASK_CRASHES.labels("room_hub")
+    crashes_before = crashes._value.get()
+    async with trio.open_nursery() as app:  # supervised as synctv.app.tree starts it
+        await app.start(restarting, "room_hub", hub.run)
+        async with hub.connect(room.id, room.last_event_seq) as subscription:
+            await rooms.update(owner, room.id, name="before")  # seq 2
+            assert [f["seq"] for f in await frames(subscription, 1)] == ["2"]
+            (first_listener,) = await listening_backends(database)
+
+            # The listening backend goes away (as in a PostgreSQL restart or a failover).
+            assert await terminate_listening(database) == 1
+
+            async def stopped() -> bool:
+                return any(
+                    r.name == "synctv.realtime" and r.levelno == logging.WARNING
+                    for r in caplog.records
+                )
+
+            await eventually(stopped)
+            # Committed while nobody listens: their NOTIFYs reach no one.
+            delivered = hub.delivered_events
+            await rooms.update(owner, room.id, name="while away")  # seq 3
+            await rooms.update(owner, room.id, description="also away")  # seq 4
+            assert await listening_backends(database) == []
+            assert hub.delivered_events == delivered
+
+            # It listens again by itself, on a new connection ...
+            async def listening_again() -> bool:
+                backends = await listening_backends(database)
+                return len(backends) == 1 and backends != [first_listener]
+
+            await eventually(listening_again)
+            # ... and catches up on what it missed with nothing more committed: rows, not
+            # notifications, are the source of truth.
+            got = await frames(subscription, 2)
+            assert [(f["seq"], f["type"]) for f in got] == [
+                ("3", "room_updated"),
+                ("4", "room_updated"),
+            ]
+            assert got[0]["payload"] == {"name": "while away"}
+
+            # An event committed once it is back arrives by its notification, once.
+            await rooms.update(owner, room.id, name="back")  # seq 5
+            assert [f["seq"] for f in await frames(subscription, 1)] == ["5"]
+            with pytest.raises(trio.WouldBlock):
+                subscription.frames.receive_nowait()
+        # The loss was handled where it happens (a warning), not as a crash of the task (no
+        # restart), and the nursery the app's tasks share carried on.
+        assert crashes._value.get() == crashes_before
+        assert not app.cancel_scope.cancel_called
+        app.cancel_scope.cancel()

@@ -6,7 +6,6 @@ connection, supervised as the app runs it, serves nothing stale and is listened 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from functools import partial
 
 import pytest
@@ -19,7 +18,9 @@ from synctv.store.db import Database
 from synctv.store.room_cache import RoomReadCache
 from synctv.store.rooms import RoomStore
 from synctv.supervision import restarting
+from tests.support.postgres import terminate_listening
 from tests.support.rooms import rooms_on
+from tests.support.waiting import eventually
 
 
 class Clock:
@@ -126,15 +127,6 @@ async def test_bounded() -> None:
     assert await cache.get("a", None, load) == "value 6"
 
 
-async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
-    """Polls ``check`` for up to 10 s (a notification arrives in milliseconds)."""
-    for _ in range(1000):
-        if await check():
-            return
-        await trio.sleep(0.01)
-    raise AssertionError("not seen within 10 s")
-
-
 @pytest.mark.slow
 async def test_changes_here_at_once_and_from_elsewhere_by_notification(database: Database) -> None:
     plain, _, owner = await rooms_on(database)  # "another replica": no cache
@@ -228,11 +220,7 @@ async def test_a_lost_listen_serves_nothing_stale_and_listens_again(
         await eventually(kept)
 
         # The listening backend goes away (as in a PostgreSQL restart or a failover).
-        terminated = await database.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
-        )
-        assert terminated == 1
+        assert await terminate_listening(database) == 1
         await eventually(down)
         # Changed elsewhere while nobody listens (its notification is lost): the view reads it,
         # what was kept before is gone, and nothing is kept meanwhile.

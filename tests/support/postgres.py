@@ -15,6 +15,7 @@ from typing import Any
 import trio
 
 from synctv.store import embedded_pg
+from synctv.store.db import Database
 
 
 @dataclass
@@ -149,3 +150,19 @@ async def fetch_rows(dsn: str, statement: str, *args: object) -> list[Any]:
             await conn.close()
 
     return await trio.to_thread.run_sync(lambda: asyncio.run(run()))
+
+
+# A backend whose last statement was a LISTEN: a Database.listen connection (its keepalive
+# query replaces that after 15 quiet seconds, longer than a test looks).
+_LISTENING = "FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+
+
+async def listening_backends(database: Database) -> list[int]:
+    """The process ids of the database's backends listening (see ``_LISTENING``)."""
+    return [row["pid"] for row in await database.fetch(f"SELECT pid {_LISTENING}")]
+
+
+async def terminate_listening(database: Database) -> int:
+    """Ends the database's listening backends with ``pg_terminate_backend``, as a PostgreSQL
+    restart or a failover would: how many were ended."""
+    return int(await database.fetchval(f"SELECT count(pg_terminate_backend(pid)) {_LISTENING}"))

@@ -34,6 +34,9 @@ loaded later: hls.js 597,142 raw / 182,189 gzip / 148,738 br (-18 %), OPAQUE 434
 ~70 KB less. Quality 11 costs CPU (hls.js: ~2 s against gzip's ~55 ms on a shared dev core), paid
 once per file per process, in a background thread, never per request; until it is made, a client
 that also takes gzip gets gzip (so the first visitor after a start never waits those seconds).
+A compressor that fails (logged and counted as a crash, once) is not tried again for that file:
+its coding is no longer offered, so a client that took only br gets the identity bytes (gzip if
+it takes gzip), never a 500 nor a retried compression per request.
 
 Every response carries a strict Content-Security-Policy (scripts from this origin only, plus
 ``'wasm-unsafe-eval'`` for the OPAQUE library's WebAssembly; no inline script or style) and the
@@ -56,7 +59,7 @@ import trio
 from synctv import errors
 from synctv.api.http.asgi import Request, Response, Route
 from synctv.errors import DomainError
-from synctv.supervision import boundary
+from synctv.supervision import boundary, record_crash
 
 WEB_ROOT = Path(__file__).resolve().parents[3] / "web"
 ASSETS_PREFIX = "/assets"
@@ -140,12 +143,17 @@ class Asset:
     _encoded: dict[str, bytes] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _started: set[str] = field(default_factory=set, repr=False)
+    _failed: set[str] = field(default_factory=set, repr=False)
 
     @property
     def compressible(self) -> bool:
         return len(self.body) >= MIN_COMPRESSED_BYTES and self.content_type.startswith(
             _COMPRESSIBLE
         )
+
+    def codings(self) -> tuple[str, ...]:
+        """The codings offered for this file: all but those whose compressor failed."""
+        return tuple(c for c in CODINGS if c not in self._failed)
 
     def cached(self, coding: str) -> bytes | None:
         """The body in ``coding`` if it was made already."""
@@ -160,21 +168,29 @@ class Asset:
         threading.Thread(target=self._make, args=(coding,), daemon=True).start()
 
     def _make(self, coding: str) -> None:
-        """The background thread's work: a compressor that fails is logged and counted like any
-        crash (not left to the thread's default hook, which only prints to stderr); clients that
-        take gzip keep getting gzip, and no other thread is started for ``coding``."""
+        """The background thread's work (see :meth:`encoded` for a compressor that fails)."""
         with boundary("web_client_compression", coding):
             self.encoded(coding)
 
-    def encoded(self, coding: str) -> bytes:
+    def encoded(self, coding: str) -> bytes | None:
         """The body in ``coding`` (``br`` or ``gzip``), made now if needed (blocking: call it
-        from a thread); concurrent callers wait for the one compression."""
+        from a thread); concurrent callers wait for the one compression. None when its
+        compressor failed: logged and counted like any crash (in a thread, not left to its
+        default hook, which only prints to stderr), once; it is not tried again, and
+        :meth:`codings` no longer offers it."""
         found = self._encoded.get(coding)
         if found is None:
             with self._lock:
                 found = self._encoded.get(coding)
                 if found is None:
-                    found = self._encoded[coding] = _COMPRESSORS[coding](self.body)
+                    if coding in self._failed:
+                        return None
+                    try:
+                        found = self._encoded[coding] = _COMPRESSORS[coding](self.body)
+                    except Exception as exc:
+                        self._failed.add(coding)
+                        record_crash("web_client_compression", exc, coding)
+                        return None
         return found
 
 
@@ -259,8 +275,14 @@ def _asset(name: str, body: bytes) -> Asset:
 async def _answer(request: Request, asset: Asset, cache_control: str) -> Response:
     """The representation the client accepts, or 304 when its ``If-None-Match`` names it."""
     accept = request.header("accept-encoding")
-    coding = negotiate(accept) if asset.compressible else None
-    if coding == BR and asset.cached(BR) is None and negotiate(accept, (GZIP,)) == GZIP:
+    codings = asset.codings()
+    coding = negotiate(accept, codings) if asset.compressible else None
+    if (
+        coding == BR
+        and asset.cached(BR) is None
+        and GZIP in codings
+        and negotiate(accept, (GZIP,)) == GZIP
+    ):
         # Brotli 11 of a big file takes seconds: nobody waits for it. It is made in the
         # background and this client, who takes gzip too, gets gzip (~50 ms) meanwhile.
         asset.start(BR)
@@ -282,6 +304,8 @@ async def _answer(request: Request, asset: Asset, cache_control: str) -> Respons
     body = asset.cached(coding)
     if body is None:
         body = await trio.to_thread.run_sync(asset.encoded, coding)
+        if body is None:  # its compressor failed just now (logged): answered without it
+            return await _answer(request, asset, cache_control)
     return Response(200, body, headers, asset.content_type)
 
 
