@@ -11,6 +11,7 @@ expiry do not sleep.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 import jwt
+from jwt.algorithms import HMACAlgorithm
 
 from synctv import errors
 from synctv.errors import DomainError
@@ -56,6 +58,21 @@ def new_jti() -> str:
     return secrets.token_urlsafe(18)
 
 
+class _SecretCheckedOnce(HMACAlgorithm):
+    """HS256 whose secret is checked once, here, instead of on every token signed: PyJWT
+    checks each time that an HMAC secret is not an asymmetric key, a certificate or a JWK
+    (PEM, SSH and DER parse attempts and a JSON parse), ~60 % of signing a token. The
+    checked bytes object is the one :class:`TokenIssuer` signs with; any other key is
+    checked as PyJWT always does."""
+
+    def __init__(self, secret: bytes) -> None:
+        super().__init__(HMACAlgorithm.SHA256)
+        self.secret = super().prepare_key(secret)  # InvalidKeyError for such a secret
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        return key if key is self.secret else super().prepare_key(key)
+
+
 class TokenIssuer:
     """Signs and checks tokens with one secret and one clock (``time.time`` in the server)."""
 
@@ -69,6 +86,11 @@ class TokenIssuer:
         guest_ttl: int = GUEST_TTL_SECONDS,
     ) -> None:
         self._secret = secret
+        signing = _SecretCheckedOnce(secret)
+        self._signing_key = signing.secret
+        self._signer = jwt.PyJWS()
+        self._signer.unregister_algorithm(_ALGORITHM)
+        self._signer.register_algorithm(_ALGORITHM, signing)
         self._clock = clock
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
@@ -89,11 +111,7 @@ class TokenIssuer:
         base = {"sub": user_id, "role": role, "sid": session_id, "pv": password_version, "iat": now}
         access = {**base, "typ": "access", "exp": now + self.access_ttl, "jti": new_jti()}
         refresh = {**base, "typ": "refresh", "exp": now + self.refresh_ttl, "jti": refresh_jti}
-        return TokenPair(
-            jwt.encode(access, self._secret, algorithm=_ALGORITHM),
-            jwt.encode(refresh, self._secret, algorithm=_ALGORITHM),
-            refresh_jti,
-        )
+        return TokenPair(self._sign(access), self._sign(refresh), refresh_jti)
 
     def issue_guest(self, guest_id: str, room_id: str) -> tuple[str, int]:
         """A guest token for one room (no user row, no session: it lives ``guest_ttl``); the
@@ -104,7 +122,13 @@ class TokenIssuer:
             "sub": guest_id, "role": "guest", "sid": "", "pv": 0, "typ": "guest", "iat": now,
             "exp": expires, "jti": new_jti(), "room": room_id,
         }  # fmt: skip
-        return jwt.encode(claims, self._secret, algorithm=_ALGORITHM), expires
+        return self._sign(claims), expires
+
+    def _sign(self, claims: dict[str, object]) -> str:
+        """The token of these claims: what ``jwt.encode`` makes (same header, same JSON), with
+        the secret checked once (see :class:`_SecretCheckedOnce`)."""
+        payload = json.dumps(claims, separators=(",", ":")).encode()
+        return self._signer.encode(payload, self._signing_key, algorithm=_ALGORITHM)
 
     def check(self, token: str, *expected: TokenType) -> Claims:
         """The claims of a token of one of the ``expected`` types; DomainError (401) for

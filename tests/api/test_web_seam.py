@@ -163,6 +163,10 @@ def api_router(seen: Seen) -> APIRouter:
     async def notes() -> dict[str, Any]:
         return {"notes": ["one"]}
 
+    @router.get("/crash")
+    async def crash() -> dict[str, Any]:
+        raise RuntimeError("boom in a REST route: secret-detail-7")
+
     @router.get("/slow")
     async def slow() -> dict[str, Any]:
         await seen.hold()
@@ -452,6 +456,21 @@ async def test_websocket_handshake_timeout(seen: Seen) -> None:
         assert (await seen.settled(1))[-1].status == 403
 
 
+async def test_a_crashing_rest_route_answers_the_catalogue_body_and_is_logged(
+    base: str, seen: Seen, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Starlette's own answer to a crash is a plain-text 500; every refusal here is the
+    catalogue's JSON, and the detail stays in the log (never in the body)."""
+    async with httpx.AsyncClient(base_url=base) as client:
+        got = await client.get("/api/test/crash")
+        after = await client.get("/api/test/notes")  # the connection and server carry on
+    assert got.status_code == 500
+    assert got.json() == {"code": "internal_error", "message": "internal error"}
+    assert "secret-detail-7" not in got.text
+    assert "secret-detail-7" in caplog.text
+    assert after.status_code == 200
+
+
 async def test_a_crashing_websocket_handler_ends_only_its_connection(
     base: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -473,5 +492,5 @@ async def test_openapi_document_lists_the_api_routes_only(base: str) -> None:
     async with httpx.AsyncClient(base_url=base) as client:
         document = (await client.get("/api/openapi.json")).json()
     assert document["openapi"].startswith("3.1")
-    assert set(document["paths"]) == {"/api/test/notes", "/api/test/slow"}
+    assert set(document["paths"]) == {"/api/test/notes", "/api/test/crash", "/api/test/slow"}
     assert json.dumps(document).count("/live/") == 0

@@ -170,6 +170,26 @@ async def test_a_changed_setup_is_refused_once_passwords_exist(database: Databas
         await first.check_server_setup()
 
 
+def test_tokens_are_what_pyjwt_signs_and_the_secret_is_checked_as_pyjwt_does() -> None:
+    """The issuer signs with PyJWS and a secret checked once (not per token): the tokens are
+    the very strings ``jwt.encode`` makes, and a secret PyJWT refuses is refused up front."""
+    secret = b"k" * 32
+    issuer = TokenIssuer(secret, Clock())
+    pair = issuer.issue("user-id-0123456789", "user", "session-0123456789", 2, "jti-2")
+    guest, _ = issuer.issue_guest("guest-0123", "room-0123")
+    for token in (pair.access_token, pair.refresh_token, guest):
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"verify_exp": False})
+        assert jwt.encode(claims, secret, algorithm="HS256") == token
+        assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}
+    pem = (
+        b"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA" + b"A" * 43 + b"=\n-----END PUBLIC KEY-----"
+    )
+    with pytest.raises(jwt.InvalidKeyError):
+        jwt.encode({"sub": "u"}, pem, algorithm="HS256")
+    with pytest.raises(jwt.InvalidKeyError):
+        TokenIssuer(pem, Clock())
+
+
 def test_guest_tokens_are_bound_to_a_room_and_expire() -> None:
     clock = Clock()
     issuer = TokenIssuer(b"k" * 32, clock)

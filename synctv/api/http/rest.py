@@ -112,6 +112,9 @@ def _add_error_handlers(api: FastAPI) -> None:
     api.add_exception_handler(StarletteHTTPException, _http_exception)
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(DomainError, _domain_error)
+    # Starlette would answer a crash with its own plain-text 500; ours is the catalogue's
+    # ``internal_error`` body. The exception still propagates: the dispatcher logs it.
+    api.add_exception_handler(Exception, _internal_error)
 
 
 class IndexedRestApi:
@@ -264,6 +267,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     return _error_response(exc)
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    return _error_response(DomainError(errors.INTERNAL_ERROR, "internal error"))
 
 
 def _error_response(error: DomainError) -> JSONResponse:
