@@ -61,7 +61,7 @@ __all__ = [
 SESSION_PARAMETER: Final = "hls_session"
 # 16 random bytes, base64url without padding (secrets.token_urlsafe(16)).
 SESSION_ID_CHARS: Final = 22
-_SESSION_ID: Final = re.compile(r"[A-Za-z0-9_-]{22}")
+_SESSION_ID: Final = re.compile(rf"[A-Za-z0-9_-]{{{SESSION_ID_CHARS}}}")
 # A player fetches a segment about every target duration; three of them ride out one late or
 # failed fetch (and a blocking reload held for up to three), and stop counting a player that
 # left within three segment lengths.
@@ -169,12 +169,6 @@ class HlsViewerTable:
             return 0
         self._expire(bucket, now)
         return len(bucket.sessions)
-
-    def forget(self, stream_id: str) -> None:
-        """Drop a stream's sessions (it ended)."""
-        bucket = self._streams.pop(stream_id, None)
-        if bucket is not None:
-            self._total -= len(bucket.sessions)
 
     def sweep(self, now: float) -> HlsViewerStatistics:
         """Drop every expired session and every stream left without one; the statistics."""

@@ -147,15 +147,6 @@ def test_sweep_drops_expired_sessions_and_empty_streams() -> None:
     assert table.sweep(20.0).streams == 0
 
 
-def test_forget_drops_a_stream() -> None:
-    table = HlsViewerTable()
-    table.segment("s", "k", 0.0)
-    table.segment("s", "k2", 0.0)
-    table.forget("s")
-    assert table.statistics().sessions == 0
-    assert table.count("s", 0.0) == 0
-
-
 def test_many_sessions_stay_cheap() -> None:
     """Expiry pops from the front: a churn of sessions costs O(1) each (no rescans)."""
     table = HlsViewerTable(max_per_stream=1000, max_total=1000)
