@@ -12,7 +12,7 @@ from synctv.api.http.routes.live_hls import live_hls_routes
 from synctv.config import LivestreamConfig
 from synctv.livestream.hls_store import MemoryHlsStore
 from synctv.livestream.registry import LiveStreamRecord
-from tests.livestream.hls_support import Reply
+from tests.livestream.hls_support import Reply, stored_stream
 from tests.livestream.hls_support import asgi_call as call
 
 SEGMENT = bytes(range(256)) * 40  # 10240 bytes
@@ -28,12 +28,7 @@ class Directory:
 
 @pytest.fixture
 async def store() -> MemoryHlsStore:
-    store = MemoryHlsStore(16 * 1024 * 1024)
-    await store.begin_stream("abc", min_first_sequence=10)
-    for sequence in (10, 11):
-        await store.put_segment("abc", sequence, SEGMENT)
-    await store.put_playlist("abc", PLAYLIST, newest_sequence=11, ended=False, target_duration=3)
-    return store
+    return await stored_stream(PLAYLIST, SEGMENT, target_duration=3)
 
 
 def make_app(store: MemoryHlsStore, origins: tuple[str, ...] = ("*",)) -> App:

@@ -18,6 +18,7 @@ from synctv.livestream.hls_audience import HlsAudience
 from synctv.livestream.hls_store import MemoryHlsStore
 from synctv.livestream.registry import LiveStreamRecord
 from tests.livestream.hls_support import asgi_call as call
+from tests.livestream.hls_support import stored_stream
 
 SEGMENT = bytes(range(256)) * 40
 PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.000,\n10.ts\n#EXTINF:2.000,\n11.ts\n"
@@ -36,12 +37,7 @@ async def token_gate(record: LiveStreamRecord, token: str | None) -> None:
 
 @pytest.fixture
 async def store() -> MemoryHlsStore:
-    store = MemoryHlsStore(16 * 1024 * 1024)
-    await store.begin_stream("abc", min_first_sequence=10)
-    for sequence in (10, 11):
-        await store.put_segment("abc", sequence, SEGMENT)
-    await store.put_playlist("abc", PLAYLIST, newest_sequence=11, ended=False, target_duration=2)
-    return store
+    return await stored_stream(PLAYLIST, SEGMENT, target_duration=2)
 
 
 def make_app(store: MemoryHlsStore, audience: HlsAudience, *, gated: bool = False) -> App:

@@ -262,11 +262,9 @@ async def test_first_brotli_request_gets_gzip_while_brotli_is_made() -> None:
         assert reply.content == FILES["app/main.js"]
 
 
-async def test_a_failing_background_brotli_is_logged_and_gzip_is_served(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Brotli raising in its background thread: logged and counted like any crash, the server
-    carries on, and the file keeps being served in gzip (brotli is not tried again)."""
+@pytest.fixture
+def broken_brotli(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Brotli raises, as a broken encoder would; one entry per call of it."""
     tries: list[int] = []
 
     def broken(_body: bytes) -> bytes:
@@ -274,6 +272,14 @@ async def test_a_failing_background_brotli_is_logged_and_gzip_is_served(
         raise brotli.error("BrotliEncoderCompress failed")
 
     monkeypatch.setitem(web_client._COMPRESSORS, "br", broken)
+    return tries
+
+
+async def test_a_failing_background_brotli_is_logged_and_gzip_is_served(
+    broken_brotli: list[int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Brotli raising in its background thread: logged and counted like any crash, the server
+    carries on, and the file keeps being served in gzip (brotli is not tried again)."""
     crashes = metrics.TASK_CRASHES.labels("web_client_compression")
     crashes_before = crashes._value.get()
     client = WebClient(FILES)
@@ -295,25 +301,18 @@ async def test_a_failing_background_brotli_is_logged_and_gzip_is_served(
             again = await http.get(path, headers=accept)
             assert (again.status_code, again.headers["content-encoding"]) == (200, "gzip")
             assert again.content == FILES["app/main.js"]
-    assert tries == [1]
+    assert broken_brotli == [1]
     assert crashes._value.get() == crashes_before + 1
 
 
 @pytest.mark.parametrize("first", ["gzip, br", "br"])
 async def test_a_failed_brotli_sends_identity_to_a_client_that_takes_only_br(
-    first: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    first: str, broken_brotli: list[int], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Brotli failing, whether in its background thread (``gzip, br`` asked first) or for a
     client that takes only br and waited for it (``br`` first): that client, and every later
     one like it, gets the file uncompressed (identity is acceptable unless refused, RFC 9110
     §12.5.3), brotli is tried once, and gzip still goes to whoever takes it."""
-    tries: list[int] = []
-
-    def broken(_body: bytes) -> bytes:
-        tries.append(1)
-        raise brotli.error("BrotliEncoderCompress failed")
-
-    monkeypatch.setitem(web_client._COMPRESSORS, "br", broken)
     crashes = metrics.TASK_CRASHES.labels("web_client_compression")
     crashes_before = crashes._value.get()
     client = WebClient(FILES)
@@ -349,7 +348,7 @@ async def test_a_failed_brotli_sends_identity_to_a_client_that_takes_only_br(
                     path, headers={"accept-encoding": accept, "if-none-match": identity_etag}
                 )
                 assert revalidated.status_code == 304, accept
-    assert tries == [1]
+    assert broken_brotli == [1]
     assert crashes._value.get() == crashes_before + 1
     [record] = [r for r in caplog.records if r.name == "synctv.supervision"]
     assert "web_client_compression crashed (br): error: BrotliEncoderCompress failed" in (

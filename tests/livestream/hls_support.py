@@ -19,6 +19,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from prometheus_client import REGISTRY
 
 from synctv.api.http.asgi import App, Route
+from synctv.livestream.hls_store import MemoryHlsStore
 from synctv.livestream.stream import PublisherHandle
 from synctv.media.flv import TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, FlvReader, FlvTag
 
@@ -182,6 +183,19 @@ class Reply:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+async def stored_stream(playlist: str, segment: bytes, target_duration: float) -> MemoryHlsStore:
+    """A memory HLS store holding stream ``abc``: segments 10 and 11 (both ``segment``) and
+    ``playlist``, live, with this target duration."""
+    store = MemoryHlsStore(16 * 1024 * 1024)
+    await store.begin_stream("abc", min_first_sequence=10)
+    for sequence in (10, 11):
+        await store.put_segment("abc", sequence, segment)
+    await store.put_playlist(
+        "abc", playlist, newest_sequence=11, ended=False, target_duration=target_duration
+    )
+    return store
 
 
 async def asgi_call(
