@@ -91,6 +91,37 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert "Traceback" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "words",
+    [
+        ("admin", "room", "show", "-Ab3"),
+        ("admin", "room", "list", "--search", "-Ab3"),
+    ],
+)
+def test_a_value_beginning_with_a_dash_gets_a_hint(tmp_path: Path, words: tuple[str, ...]) -> None:
+    result = run(*words, env={"SYNCTV_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "given as --option=-value, and an id after '--'" in result.stderr
+
+
+def test_an_id_beginning_with_a_dash_goes_after_a_double_dash(tmp_path: Path) -> None:
+    """The hint's advice works: the id reaches the command (which then finds no server)."""
+    for words in (
+        ("admin", "room", "show", "--", "-Ab3"),
+        ("admin", "room", "list", "--search=-A"),
+    ):
+        result = run(*words, env={"SYNCTV_DATA_DIR": str(tmp_path)})
+        assert result.returncode == 1, result.stderr
+        assert "is `synctv serve` running" in result.stderr
+
+
+def test_a_missing_argument_without_a_dash_value_gets_no_hint(tmp_path: Path) -> None:
+    result = run("admin", "room", "show", env={"SYNCTV_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "the following arguments are required: ROOM_ID" in result.stderr
+    assert "--option=-value" not in result.stderr
+
+
 def test_no_command_prints_help_and_exits_2() -> None:
     result = run()
     assert result.returncode == 2

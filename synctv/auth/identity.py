@@ -33,6 +33,7 @@ from synctv.auth import opaque
 from synctv.auth.tokens import Claims, TokenIssuer, TokenPair, new_jti
 from synctv.auth.usernames import InvalidUsername, Username, parse_username
 from synctv.errors import DomainError
+from synctv.ids import public_id
 from synctv.state import ShortLivedState, StateUnavailable
 from synctv.state.limits import RateLimits
 from synctv.store.audit import AuditActor, AuditEvent, AuditLog
@@ -135,8 +136,8 @@ def _handshake_id() -> str:
 
 
 def new_public_id() -> str:
-    """A user's or session's public id: 128 random bits, URL-safe."""
-    return secrets.token_urlsafe(16)
+    """A user's or session's public id: 128 random bits, URL-safe, never starting with ``-``."""
+    return public_id()
 
 
 class IdentityService:

@@ -18,6 +18,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import NoReturn
 
 from synctv.cli.common import (
     EXIT_CONFIG,
@@ -46,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = _build_parser()
     except KeyboardInterrupt:
         return _report(KeyboardInterrupt())
+    _Parser.words = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     debug = bool(args.debug or os.environ.get("SYNCTV_DEBUG"))
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
@@ -102,10 +104,35 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a hint when a value that begins with ``-`` was read as an option.
+
+    Ids made before ids stopped beginning with ``-`` (``synctv.ids``) still can."""
+
+    words: Sequence[str] = ()  # the command line being parsed, set by main()
+
+    def error(self, message: str) -> NoReturn:
+        dash_words = [w for w in self.words if w.startswith("-") and not w.startswith("--")]
+        if dash_words and any(sign in message for sign in _DASH_VALUE_SIGNS):
+            message += _DASH_VALUE_HINT
+        super().error(message)
+
+
+_DASH_VALUE_SIGNS = (
+    "expected one argument",
+    "the following arguments are required",
+    "unrecognized arguments: -",
+)
+_DASH_VALUE_HINT = (
+    "\n  (a value that begins with '-' is given as --option=-value, and an id after '--',"
+    " e.g. synctv admin room show -- -Ab3)"
+)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from synctv.cli import admin, configuration, doctor, server, watch
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="synctv",
         description="SyncTV: self-hosted watch-together server with a built-in media server.",
     )

@@ -19,7 +19,6 @@ Every change is written with its ``room_events`` row in the same transaction
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +46,7 @@ from synctv.core.room_settings import (
     load_settings,
 )
 from synctv.errors import DomainError
+from synctv.ids import public_id
 from synctv.store.audit import AuditActor
 from synctv.store.rooms import (
     BanRow,
@@ -149,7 +149,7 @@ class PasswordCheck(Protocol):
 
 def new_room_id() -> str:
     """128 random bits, URL-safe: room ids say nothing about how many rooms exist."""
-    return secrets.token_urlsafe(16)
+    return public_id()
 
 
 def _text(value: str, limit: int, what: str, *, empty_ok: bool) -> str:

@@ -12,12 +12,12 @@ another request.
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from synctv.ids import public_id
 from synctv.store.db import Database
 from synctv.store.rooms import append_event
 
@@ -82,7 +82,7 @@ Decide = Callable[["StoredPlayback", float | None], "StoredPlayback"]
 
 
 def new_id() -> str:
-    return secrets.token_urlsafe(16)
+    return public_id()
 
 
 def _media(record: Any) -> MediaRow:
