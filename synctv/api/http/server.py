@@ -35,11 +35,12 @@ from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import AppWrapper, ConnectionState
-from hypercorn.utils import wrap_app
+from hypercorn.utils import parse_socket_addr, wrap_app
 
 from synctv import errors, metrics
 from synctv.accept import AcceptFailures, ConnectionLimiter, accept_forever
 from synctv.api.http.asgi import CONNECTION_TAKEOVER, App
+from synctv.api.http.h1_server import H1Connection, ServerState
 from synctv.api.http.ws_raw import CONNECTION_WRITER, ConnectionWriter
 from synctv.errors import DomainError, error_body
 from synctv.supervision import boundary
@@ -72,6 +73,8 @@ class HttpListenerSettings:
     max_connections_per_address: int
     keep_alive_timeout: float = 15.0
     graceful_timeout: float = 0.0
+    # Plain HTTP/1.1 requests on our own loop (h1_server); False: hypercorn serves them all.
+    own_http1: bool = True
 
 
 class _Connection(TCPServer):
@@ -98,8 +101,14 @@ class _Connection(TCPServer):
     """
 
     def __init__(
-        self, app: AppWrapper, config: HypercornConfig, context: WorkerContext, stream: Any
+        self,
+        app: AppWrapper,
+        config: HypercornConfig,
+        context: WorkerContext,
+        stream: Any,
+        replay: bytes = b"",
     ) -> None:
+        self._replay = replay
         self._taken_over = False
         self._reading: trio.CancelScope | None = None
         # Our idle timer: the deadline while idle, inf while a request is under way. Until
@@ -123,6 +132,9 @@ class _Connection(TCPServer):
 
     async def _read_data(self) -> None:
         with trio.CancelScope() as self._reading:
+            if self._replay:  # what our own HTTP/1.1 loop read before handing over (h1_server)
+                replay, self._replay = self._replay, b""
+                await self.protocol.handle(RawData(replay))
             await super()._read_data()
         if not self._taken_over:
             await self.idle_task.stop()
@@ -182,10 +194,13 @@ class HttpServer:
         self._hyper.accesslog = None
         self._hyper.errorlog = logging.getLogger("hypercorn.error")
         self._hyper.keep_alive_timeout = settings.keep_alive_timeout
+        self._hyper.include_server_header = False  # as h1_server: no need to name the server
         self._hyper.graceful_timeout = settings.graceful_timeout
         # An oversized WebSocket message is refused (1009) as it arrives, not assembled first.
         self._hyper.websocket_max_message_size = app.policy.websocket_max_message_bytes
         self._context = WorkerContext(None)
+        self._h1_state = ServerState(settings.keep_alive_timeout)
+        self._raw_app = app
         self._open = metrics.HTTP_CONNECTIONS.labels(settings.name)
         self._refused = {
             cap: metrics.HTTP_CONNECTIONS_REFUSED.labels(settings.name, cap)
@@ -220,6 +235,7 @@ class HttpServer:
                 await shutdown_trigger()  # type: ignore[operator]
                 accepting.cancel_scope.cancel()
             await self._context.terminated.set()
+            self._h1_state.stop()
             handlers.cancel_scope.deadline = trio.current_time() + settings.graceful_timeout
 
     def _dispatch(self, handlers: trio.Nursery, stream: trio.SocketStream) -> None:
@@ -239,7 +255,13 @@ class HttpServer:
     async def _connection(self, stream: trio.SocketStream, host: str) -> None:
         try:
             with boundary("http_connection", host):
-                connection = _Connection(self._app, self._hyper, self._context, stream)
+                replay = b""
+                if self.settings.own_http1:
+                    handed_over = await self._own_http1(stream)
+                    if handed_over is None:
+                        return
+                    replay = handed_over
+                connection = _Connection(self._app, self._hyper, self._context, stream, replay)
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(connection.watch_idle)
                     await connection
@@ -248,6 +270,19 @@ class HttpServer:
             self.limiter.release(host)
             self._open.dec()
             await trio.aclose_forcefully(stream)
+
+    async def _own_http1(self, stream: trio.SocketStream) -> bytes | None:
+        """Serve plain requests ourselves; the bytes for hypercorn if it should go on."""
+        socket = stream.socket
+        try:
+            client = parse_socket_addr(socket.family, socket.getpeername())
+            server = parse_socket_addr(socket.family, socket.getsockname())
+        except OSError:
+            return None  # reset already
+        connection = H1Connection(
+            stream, self._raw_app, self._h1_state, client=client, server=server
+        )
+        return await connection.serve()
 
 
 async def _refuse(stream: trio.SocketStream) -> None:
