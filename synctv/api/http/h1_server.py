@@ -268,21 +268,31 @@ class H1Connection:
             return {"type": "http.request", "body": piece, "more_body": not exchange.body_sent}
         if not (exchange.complete or exchange.disconnected or self._taken_over):
             await self._watch_for_disconnect(exchange)
+        if self._taken_over:
+            # The handler owns the socket now: nothing more comes through ASGI (as hypercorn
+            # stops reading), and the app's reader waits until the app ends.
+            await trio.sleep_forever()
         return _DISCONNECT
 
     async def _watch_for_disconnect(self, exchange: _Exchange) -> None:
-        """Return when the client goes away or the response is complete (which cancels this)."""
+        """Return when the client goes away or the response is complete (which cancels this).
+
+        Reads through the socket, not ``receive_some``: cancelling a task that waits on the
+        socket frees the socket at once (trio aborts the wait synchronously), while
+        ``receive_some`` stays "in use" until the task runs again. A handler that takes the
+        connection over (:meth:`_take_over` cancels this) reads the socket right after."""
+        socket = self._stream.socket
         with trio.CancelScope() as self._watch:
             try:
                 while len(self._buffer) < MAX_PIPELINED_BYTES:
-                    data = await self._stream.receive_some(MAX_RECV)
+                    data = await socket.recv(MAX_RECV)
                     if not data:
                         break
                     self._buffer += data
                 else:
                     await trio.sleep_forever()  # enough pipelined: wait for the response's end
-            except _STREAM_GONE:
-                pass
+            except OSError:
+                pass  # reset: gone
             exchange.disconnected = True
         self._watch = None
 
