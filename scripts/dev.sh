@@ -98,7 +98,8 @@ case "${1:-}" in
     # without it: tracing every line of the server costs its tests ~60 % more CPU, and only the
     # codecs' coverage is checked.
     codec_tests=(tests/media tests/rtmp tests/stun tests/auth/test_opaque_vectors.py
-      tests/auth/test_opaque_robustness.py tests/auth/test_opaque_interop.py tests/auth/test_usernames.py)
+      tests/auth/test_opaque_robustness.py tests/auth/test_opaque_interop.py tests/auth/test_usernames.py
+      tests/api/test_h1.py)
     skip=()
     for path in "${codec_tests[@]}"; do skip+=(--ignore "$path"); done
     # Two workers (pytest-xdist), each test file whole on one worker (its module fixtures set
@@ -122,7 +123,7 @@ case "${1:-}" in
     rm -f .coverage .coverage.*
     python -m coverage run -m pytest -q --durations=10 "${codec_tests[@]}" "$@"
     say "coverage of the sans-IO codecs"
-    python -m coverage report --include 'synctv/media/*,synctv/rtmp/*,synctv/stun/*,synctv/auth/opaque.py,synctv/auth/usernames.py' \
+    python -m coverage report --include 'synctv/media/*,synctv/rtmp/*,synctv/stun/*,synctv/auth/opaque.py,synctv/auth/usernames.py,synctv/api/http/h1.py' \
       --omit 'synctv/rtmp/server.py,synctv/rtmp/play.py,synctv/stun/server.py,synctv/stun/probe.py' --fail-under 95
     ;;
   *)

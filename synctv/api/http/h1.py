@@ -70,7 +70,9 @@ def parse_request_head(buffer: bytes | bytearray) -> RequestHead | None:
     if end < 0:
         if len(buffer) > MAX_HEAD_BYTES:
             raise NotServedHere("head too large")
-        if buffer[:1] in (b"\r", b"\n") or b"\n\n" in buffer:
+        # A bare LF before a blank line ("\n\n" or "\n\r\n") ends the head for h11: decide now,
+        # or a head hypercorn would answer waits here for bytes that never come.
+        if buffer[:1] in (b"\r", b"\n") or b"\n\n" in buffer or b"\n\r\n" in buffer:
             raise NotServedHere("empty line before the request, or bare LF line ends")
         return None
     if end + 4 > MAX_HEAD_BYTES:
