@@ -1,16 +1,21 @@
-"""HTTP request path: requests/s of a trivial JSON route through hypercorn + our ASGI layer.
+"""HTTP request path: requests/s of a trivial JSON route through the listener + our ASGI layer.
 
     .venv/bin/python bench/http_micro.py [--seconds 10] [--connections 50] [--asgi-module PATH]
+        [--engine own|hypercorn]
 
 Serves ``GET /ping`` with ``synctv.api.http.asgi.App`` (router, error mapping, the disconnect
 pump, the observe hook) on one core in a child process, drives it with wrk (Debian's package) from
 another process, and prints one JSON line: requests/s, latency p50/p99, server CPU s per 10k
 requests. ``--asgi-module`` loads another version of asgi.py (e.g. from ``git show``) to compare.
+``--engine hypercorn`` serves plain requests with hypercorn's HTTP/1.1 as before
+``synctv.api.http.h1_server`` (``HttpListenerSettings.own_http1=False``); the default is the
+listener's own HTTP/1.1 loop.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import os
@@ -25,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def serve(port: int, asgi_module: str | None) -> None:
+def serve(port: int, asgi_module: str | None, engine: str = "own") -> None:
     """Child process: the ASGI layer on hypercorn's trio worker."""
     import trio
     from hypercorn.config import Config
@@ -71,6 +76,8 @@ def serve(port: int, asgi_module: str | None) -> None:
     settings = HttpListenerSettings(
         "http", "127.0.0.1", port, max_connections=10_000, max_connections_per_address=10_000
     )
+    if engine == "hypercorn":
+        settings = dataclasses.replace(settings, own_http1=False)
     trio.run(HttpServer(app, settings).serve)
 
 
@@ -84,18 +91,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--asgi-module")
+    parser.add_argument("--engine", choices=("own", "hypercorn"), default="own")
     parser.add_argument("--label", default="current")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.asgi_module)
+        serve(args.serve, args.asgi_module, args.engine)
         return
     if shutil.which("wrk") is None:
         sys.exit("needs wrk (apt-get install wrk)")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    child = [sys.executable, __file__, "--serve", str(port)]
+    child = [sys.executable, __file__, "--serve", str(port), "--engine", args.engine]
     if args.asgi_module:
         child += ["--asgi-module", args.asgi_module]
     server = subprocess.Popen(child, stderr=subprocess.DEVNULL)
@@ -123,7 +131,7 @@ def main() -> None:
     p50 = re.search(r"50%\s+([\d.]+\w+)", out)
     p99 = re.search(r"99%\s+([\d.]+\w+)", out)
     print(json.dumps({
-        "bench": "http_micro", "asgi": args.label, "connections": args.connections,
+        "bench": "http_micro", "asgi": args.label, "engine": args.engine, "connections": args.connections,
         "requests_per_s": rps, "latency_p50": p50.group(1) if p50 else None,
         "latency_p99": p99.group(1) if p99 else None,
         "server_cpu_s_per_10k_requests": round((cpu1 - cpu0) / total * 10_000, 3),

@@ -742,8 +742,8 @@ def test_status_outside_three_digits_raises(status: int) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [b"a\rb", b"a\nb", b"a\r\nx-injected: 1", b"\x00", b"a\x00", b"\n"],
-    ids=["cr", "lf", "crlf_split", "nul", "trailing_nul", "lone_lf"],
+    [b"a\rb", b"a\nb", b"a\r\nx-injected: 1", b"\x00", b"a\x00", b"\n", b"a\x0bb", b"\x7f"],
+    ids=["cr", "lf", "crlf_split", "nul", "trailing_nul", "lone_lf", "vertical_tab", "del"],
 )
 def test_unsafe_value_raises(value: bytes) -> None:
     with pytest.raises(ResponseHeadError):
@@ -967,12 +967,12 @@ def assert_http_client_reads(
 
 
 @given(
-    st.sampled_from([b"\r", b"\n", b"\x00"]),
+    st.sampled_from([b"\r", b"\n", b"\x00", b"\x0b", b"\x1f", b"\x7f"]),
     st.binary(max_size=10),
     st.binary(max_size=10),
     app_field_names,
 )
-def test_values_with_cr_lf_or_nul_raise(
+def test_values_with_a_control_character_raise(
     unsafe: bytes, before: bytes, after: bytes, name: bytes
 ) -> None:
     with pytest.raises(ResponseHeadError):

@@ -128,8 +128,10 @@ class ResponseHeadError(Exception):
 
 
 _REASONS: Final = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
-# RFC 9110 §5.5: a field value never carries CR, LF or NUL (response splitting).
-_UNSAFE_VALUE: Final = re.compile(rb"[\x00\r\n]")
+# RFC 9110 §5.5: a field value is visible characters, obs-text, spaces and tabs; no other
+# control character (CR and LF would split the response; h11 refused them all, and clients
+# built on it refuse a response that carries one).
+_UNSAFE_VALUE: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _NAME: Final = re.compile(_TOKEN)
 
 
@@ -167,7 +169,7 @@ def response_head(
     close = not keep_alive
     for name, value in headers:
         name = bytes(name).lower()
-        value = bytes(value)
+        value = bytes(value).strip(b" \t")  # OWS is not part of a value (RFC 9110 §5.5)
         if _NAME.fullmatch(name) is None or _UNSAFE_VALUE.search(value) is not None:
             raise ResponseHeadError(f"response field {name!r} is not writable")
         if name == b"content-length":
