@@ -13,14 +13,18 @@ Behaviour kept from hypercorn, so that the app cannot tell them apart:
 * The ASGI scope (``state`` with :data:`~synctv.api.http.asgi.CONNECTION_TAKEOVER`, empty
   ``extensions``), ``http.disconnect`` once the client has gone (read only while the app waits
   for it, after the body: a pipelined request read meanwhile is kept), and sends after that
-  are dropped.
+  are dropped. A handler that takes the socket over (live HTTP-FLV viewers) keeps it until it
+  returns: its ``receive`` then waits, as hypercorn's stopped reading, instead of reporting a
+  disconnect that would cancel it.
 * Idle keep-alive connections close after ``keep_alive_timeout`` (a head must also arrive
   within it) and at once when the server stops; a busy one closes after its response.
 * An app that fails or answers nothing gets a 500 (the error catalogue's body); one that stops
   in the middle of a body has its connection closed, since the body's framing is unfinished.
 
 Differences, each on purpose: a single-message body without ``Content-Length`` gets one instead
-of chunked framing; a response's ``date`` is formatted once per second; no ``server`` field.
+of chunked framing; a response's ``date`` is formatted once per second; no ``server`` field; an
+app that fails after ``http.response.start`` but before its first body message gets the 500
+(its head is only written with the body; hypercorn wrote it at once, then cut the connection).
 """
 
 from __future__ import annotations
@@ -202,9 +206,10 @@ class H1Connection:
             record_crash("http_request", exc, f"{exchange.head.method} (below the app's chain)")
         if self._taken_over or exchange.complete or exchange.disconnected:
             return
-        if exchange.response_start is None:
-            # Answered nothing (or failed first): a 500, as hypercorn does, in the catalogue's
-            # shape, and the connection closes (whatever the app left unread is unknown).
+        if exchange.framing is None:
+            # Nothing written: the app answered nothing, or failed before its first body
+            # message (a head alone is only kept until then). A 500, as hypercorn does, in the
+            # catalogue's shape, and the connection closes (whatever it left unread is unknown).
             exchange.response_start = {
                 "status": 500,
                 "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
@@ -268,6 +273,11 @@ class H1Connection:
             return {"type": "http.request", "body": piece, "more_body": not exchange.body_sent}
         if not (exchange.complete or exchange.disconnected or self._taken_over):
             await self._watch_for_disconnect(exchange)
+        if self._taken_over and not (exchange.complete or exchange.disconnected):
+            # The socket is the handler's now (a takeover also ends the watch): nothing more
+            # comes through ASGI, as with hypercorn. A disconnect here would make the app's
+            # pump cancel the very handler that took the socket to answer on it.
+            await trio.sleep_forever()
         return _DISCONNECT
 
     async def _watch_for_disconnect(self, exchange: _Exchange) -> None:
