@@ -33,6 +33,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import unquote
@@ -152,6 +153,10 @@ class H1Connection:
             if head is None:
                 return None
             del self._buffer[: head.size]
+            if not head.method.isupper():
+                # hypercorn's scope has the method upper-cased (``get`` is a GET); so does ours,
+                # and the response's framing (a ``head`` has no body) follows it.
+                head = replace(head, method=head.method.upper())
             exchange = self._exchange = _Exchange(head)
             await self._run_app(exchange)
             if self._taken_over or not await self._reusable(exchange):
