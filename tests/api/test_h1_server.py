@@ -127,6 +127,10 @@ class TestApp(App):
         if what == "start-then-raise":
             await start(200, (b"content-type", b"text/plain"), (b"x-started", b"1"))
             raise RuntimeError("injected: the app fails between its head and its body")
+        if what == "too-long":
+            await start(200, (b"content-length", b"2"), (b"x-started", b"1"))
+            await send({"type": "http.response.body", "body": b"abc"})
+            return
         if what == "crlf":
             await start(200, (b"x-bad", b"a\r\nset-cookie: injected=1"))
             try:
@@ -482,7 +486,9 @@ def assert_internal_error(reply: Reply) -> None:
     assert json.loads(reply.body) == {"code": "internal_error", "message": "internal error"}
 
 
-@pytest.mark.parametrize("path", ["/raw/raise", "/raw/nothing", "/raw/start-then-raise"])
+@pytest.mark.parametrize(
+    "path", ["/raw/raise", "/raw/nothing", "/raw/start-then-raise", "/raw/too-long"]
+)
 async def test_an_app_that_fails_or_answers_nothing_gets_a_500_and_the_connection_closes(
     path: str,
 ) -> None:

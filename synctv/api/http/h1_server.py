@@ -23,8 +23,9 @@ Behaviour kept from hypercorn, so that the app cannot tell them apart:
 
 Differences, each on purpose: a single-message body without ``Content-Length`` gets one instead
 of chunked framing; a response's ``date`` is formatted once per second; no ``server`` field; an
-app that fails after ``http.response.start`` but before its first body message gets the 500
-(its head is only written with the body; hypercorn wrote it at once, then cut the connection).
+app that fails after ``http.response.start`` but before its first body message is written
+(fails, or sends more than its ``Content-Length``) gets the 500 (its head is only written with
+the body; hypercorn wrote it at once, then cut the connection).
 """
 
 from __future__ import annotations
@@ -328,14 +329,17 @@ class H1Connection:
         more = bool(message.get("more_body", False))
         framing = exchange.framing
         if framing is None:
-            framing = exchange.framing = self._framing(exchange, None if more else body)
+            framing = self._framing(exchange, None if more else body)
             if framing is None:
                 # The app's head could not be written: it gets an exception from this send,
                 # the client a 500, and the connection closes after it (framing None).
                 exchange.complete = True
                 await self._write(exchange, _error_head() + _INTERNAL_ERROR_BODY)
                 raise h1.ResponseHeadError("the response head could not be written")
+            # Kept once its first body is framed: a body longer than the head's Content-Length
+            # leaves nothing written, and the app that sent it gets the 500 (_run_app).
             data = framing.head + self._framed(exchange, framing, body, more)
+            exchange.framing = framing
         else:
             data = self._framed(exchange, framing, body, more)
         if not more:
@@ -375,13 +379,14 @@ class H1Connection:
     def _framed(exchange: _Exchange, framing: h1.ResponseFraming, body: bytes, more: bool) -> bytes:
         if framing.no_body:
             return b""
-        exchange.written += len(body)
+        written = exchange.written + len(body)
+        limit = framing.content_length
+        if limit is not None and written > limit:
+            raise RuntimeError("response body longer than its Content-Length")
+        exchange.written = written
         if framing.chunked:
             framed = h1.chunk(body) if body else b""
             return framed + h1.LAST_CHUNK if not more else framed
-        limit = framing.content_length
-        if limit is not None and exchange.written > limit:
-            raise RuntimeError("response body longer than its Content-Length")
         return body
 
 
