@@ -184,25 +184,31 @@ async def test_accept_errors_never_end_the_loop_and_log_per_interval(
     assert "still listening" in lines[0].getMessage()
 
 
+@pytest.mark.parametrize(
+    ("engine", "own_http1"),
+    [("H1Connection", True), ("_Connection", False)],
+    ids=["own_http1", "hypercorn"],
+)
 async def test_a_connection_that_crashes_the_protocol_ends_alone(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, engine: str, own_http1: bool
 ) -> None:
+    # Each engine in turn: our HTTP/1.1 loop (the default) and hypercorn's protocol.
     import synctv.api.http.server as server_module
 
-    real = server_module._Connection
+    real = getattr(server_module, engine)
     calls = 0
 
-    def crashing_once(*args: object) -> object:
+    def crashing_once(*args: object, **kwargs: object) -> object:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("injected protocol bug")
-        return real(*args)  # type: ignore[arg-type]
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(server_module, "_Connection", crashing_once)
+    monkeypatch.setattr(server_module, engine, crashing_once)
     crashed = metrics.TASK_CRASHES.labels("http_connection")
     before = crashed._value.get()
-    server = HttpServer(app(), settings(name="crash"))
+    server = HttpServer(app(), settings(name="crash", own_http1=own_http1))
     with trio.fail_after(GUARD):
         async with serving(server) as port:
             first = await trio.open_tcp_stream("127.0.0.1", port)
@@ -211,6 +217,7 @@ async def test_a_connection_that_crashes_the_protocol_ends_alone(
             assert (await request_once(second)).startswith(b"HTTP/1.1 200")
             await second.aclose()
             await first.aclose()
+    assert calls == 2  # the crash was injected into the engine that served
     assert crashed._value.get() == before + 1
     assert server.limiter.statistics().open == 0
 

@@ -13,14 +13,19 @@ Behaviour kept from hypercorn, so that the app cannot tell them apart:
 * The ASGI scope (``state`` with :data:`~synctv.api.http.asgi.CONNECTION_TAKEOVER`, empty
   ``extensions``), ``http.disconnect`` once the client has gone (read only while the app waits
   for it, after the body: a pipelined request read meanwhile is kept), and sends after that
-  are dropped.
+  are dropped. A handler that takes the socket over (live HTTP-FLV viewers) keeps it until it
+  returns: its ``receive`` then waits, as hypercorn's stopped reading, instead of reporting a
+  disconnect that would cancel it.
 * Idle keep-alive connections close after ``keep_alive_timeout`` (a head must also arrive
   within it) and at once when the server stops; a busy one closes after its response.
 * An app that fails or answers nothing gets a 500 (the error catalogue's body); one that stops
   in the middle of a body has its connection closed, since the body's framing is unfinished.
 
 Differences, each on purpose: a single-message body without ``Content-Length`` gets one instead
-of chunked framing; a response's ``date`` is formatted once per second; no ``server`` field.
+of chunked framing; a response's ``date`` is formatted once per second; no ``server`` field; an
+app that fails after ``http.response.start`` but before its first body message is written
+(fails, or sends more than its ``Content-Length``) gets the 500 (its head is only written with
+the body; hypercorn wrote it at once, then cut the connection).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import unquote
@@ -148,6 +154,10 @@ class H1Connection:
             if head is None:
                 return None
             del self._buffer[: head.size]
+            if not head.method.isupper():
+                # hypercorn's scope has the method upper-cased (``get`` is a GET); so does ours,
+                # and the response's framing (a ``head`` has no body) follows it.
+                head = replace(head, method=head.method.upper())
             exchange = self._exchange = _Exchange(head)
             await self._run_app(exchange)
             if self._taken_over or not await self._reusable(exchange):
@@ -202,9 +212,10 @@ class H1Connection:
             record_crash("http_request", exc, f"{exchange.head.method} (below the app's chain)")
         if self._taken_over or exchange.complete or exchange.disconnected:
             return
-        if exchange.response_start is None:
-            # Answered nothing (or failed first): a 500, as hypercorn does, in the catalogue's
-            # shape, and the connection closes (whatever the app left unread is unknown).
+        if exchange.framing is None:
+            # Nothing written: the app answered nothing, or failed before its first body
+            # message (a head alone is only kept until then). A 500, as hypercorn does, in the
+            # catalogue's shape, and the connection closes (whatever it left unread is unknown).
             exchange.response_start = {
                 "status": 500,
                 "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
@@ -268,9 +279,10 @@ class H1Connection:
             return {"type": "http.request", "body": piece, "more_body": not exchange.body_sent}
         if not (exchange.complete or exchange.disconnected or self._taken_over):
             await self._watch_for_disconnect(exchange)
-        if self._taken_over:
-            # The handler owns the socket now: nothing more comes through ASGI (as hypercorn
-            # stops reading), and the app's reader waits until the app ends.
+        if self._taken_over and not (exchange.complete or exchange.disconnected):
+            # The socket is the handler's now (a takeover also ends the watch): nothing more
+            # comes through ASGI, as with hypercorn. A disconnect here would make the app's
+            # pump cancel the very handler that took the socket to answer on it.
             await trio.sleep_forever()
         return _DISCONNECT
 
@@ -323,14 +335,17 @@ class H1Connection:
         more = bool(message.get("more_body", False))
         framing = exchange.framing
         if framing is None:
-            framing = exchange.framing = self._framing(exchange, None if more else body)
+            framing = self._framing(exchange, None if more else body)
             if framing is None:
                 # The app's head could not be written: it gets an exception from this send,
                 # the client a 500, and the connection closes after it (framing None).
                 exchange.complete = True
                 await self._write(exchange, _error_head() + _INTERNAL_ERROR_BODY)
                 raise h1.ResponseHeadError("the response head could not be written")
+            # Kept once its first body is framed: a body longer than the head's Content-Length
+            # leaves nothing written, and the app that sent it gets the 500 (_run_app).
             data = framing.head + self._framed(exchange, framing, body, more)
+            exchange.framing = framing
         else:
             data = self._framed(exchange, framing, body, more)
         if not more:
@@ -370,13 +385,14 @@ class H1Connection:
     def _framed(exchange: _Exchange, framing: h1.ResponseFraming, body: bytes, more: bool) -> bytes:
         if framing.no_body:
             return b""
-        exchange.written += len(body)
+        written = exchange.written + len(body)
+        limit = framing.content_length
+        if limit is not None and written > limit:
+            raise RuntimeError("response body longer than its Content-Length")
+        exchange.written = written
         if framing.chunked:
             framed = h1.chunk(body) if body else b""
             return framed + h1.LAST_CHUNK if not more else framed
-        limit = framing.content_length
-        if limit is not None and exchange.written > limit:
-            raise RuntimeError("response body longer than its Content-Length")
         return body
 
 
