@@ -164,7 +164,7 @@ Trigger = Callable[[Rig], Awaitable[object]]
 # (task counted, what is patched to raise once, how it is triggered)
 BOUNDARIES: list[tuple[str, tuple[Any, str], Trigger]] = [
     ("http_request", (asgi.Router, "find"), http_get),  # every request passes through find
-    ("http_connection", (http_server, "_Connection"), http_get),
+    ("http_connection", (http_server, "H1Connection"), http_get),
     ("stun_datagram", (StunServer, "respond"), stun_request),
     ("stream_task", (HlsSegmenter, "run_stream"), second_stream),
     ("hls_store", (MemoryHlsStore, "sweep"), nothing),
