@@ -227,6 +227,12 @@ HTTP_CONNECTIONS_REFUSED = counter(
     "HTTP connections refused with 503 at accept, by listener and the cap that refused",
     labels=("listener", "cap"),
 )
+HTTP_HANDOVERS = counter(
+    "synctv_http_handovers_total",
+    "HTTP/1.1 connections our own loop handed to hypercorn, by listener and why (upgrade,"
+    " http2, chunked_body, expect, too_large, malformed)",
+    labels=("listener", "kind"),
+)
 
 # --- rate limits (synctv.state.limits) -----------------------------------------------------------
 

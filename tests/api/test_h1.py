@@ -15,6 +15,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from synctv.api.http.h1 import (
+    HANDOVER_KINDS,
     LAST_CHUNK,
     MAX_HEAD_BYTES,
     NotServedHere,
@@ -307,6 +308,28 @@ def test_trailing_bytes_are_left(wire: bytes, expected: RequestHead, trailing: b
     assert parsed == expected
     assert parsed is not None
     assert parsed.size == len(wire)
+
+
+# Why each NOT_SERVED case goes to hypercorn (the metric's label); every other case: malformed.
+HANDOVER_KIND = {
+    "transfer_encoding": "chunked_body",
+    "transfer_encoding_any_case": "chunked_body",
+    "expect": "expect",
+    "upgrade": "upgrade",
+    "connection_upgrade": "upgrade",
+    "connection_upgrade_among_tokens": "upgrade",
+    "http2_preface": "http2",
+    "head_over_limit_complete": "too_large",
+    "head_over_limit_incomplete": "too_large",
+}
+
+
+@pytest.mark.parametrize(("name", "wire"), NOT_SERVED, ids=[c[0] for c in NOT_SERVED])
+def test_each_handover_says_why(name: str, wire: bytes) -> None:
+    with pytest.raises(NotServedHere) as refused:
+        parse_request_head(wire)
+    assert refused.value.kind == HANDOVER_KIND.get(name, "malformed")
+    assert refused.value.kind in HANDOVER_KINDS
 
 
 @pytest.mark.parametrize("wire", [c[1] for c in NOT_SERVED], ids=[c[0] for c in NOT_SERVED])

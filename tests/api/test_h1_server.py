@@ -21,6 +21,7 @@ import trio
 import trio.lowlevel
 from trio_websocket import open_websocket_url
 
+from synctv import metrics
 from synctv.api.http.asgi import App, Receive, Request, Response, Route, Scope, Send, WebSocketRoute
 from synctv.api.http.server import HttpListenerSettings, HttpServer
 from synctv.api.http.websocket import WebSocket
@@ -660,14 +661,23 @@ async def test_a_crlf_after_a_body_is_handed_over_and_refused_as_before() -> Non
 # --- Handed over to hypercorn ----------------------------------------------------------------
 
 
+def handovers(kind: str) -> float:
+    """``synctv_http_handovers_total`` of the tests' listener for ``kind``."""
+    value: float = metrics.HTTP_HANDOVERS.labels("h1test", kind)._value.get()
+    return value
+
+
 async def test_a_websocket_upgrade_is_handed_over() -> None:
+    before = handovers("upgrade")
     with trio.fail_after(GUARD):
         async with serving() as port, open_websocket_url(f"ws://127.0.0.1:{port}/ws/echo") as ws:
             await ws.send_message("ping")
             assert await ws.get_message() == "ping"
+    assert handovers("upgrade") == before + 1
 
 
 async def test_a_chunked_request_body_reaches_the_app_whole() -> None:
+    before = handovers("chunked_body")
     with trio.fail_after(GUARD):
         async with serving() as port:
             client = await Client.connect(port)
@@ -680,9 +690,11 @@ async def test_a_chunked_request_body_reaches_the_app_whole() -> None:
             # hypercorn goes on serving the connection.
             assert (await client.request(get("/hello"))).body == b"hello"
             await client.aclose()
+    assert handovers("chunked_body") == before + 1
 
 
 async def test_expect_100_continue_is_handed_over_and_works() -> None:
+    before = handovers("expect")
     with trio.fail_after(GUARD):
         async with serving() as port:
             client = await Client.connect(port)
@@ -695,9 +707,11 @@ async def test_expect_100_continue_is_handed_over_and_works() -> None:
             reply = await client.reply()
             assert (reply.status, reply.body) == (200, b"body")
             await client.aclose()
+    assert handovers("expect") == before + 1
 
 
 async def test_a_malformed_request_line_gets_hypercorns_400() -> None:
+    before = handovers("malformed")
     with trio.fail_after(GUARD):
         async with serving() as port:
             client = await Client.connect(port)
@@ -705,6 +719,7 @@ async def test_a_malformed_request_line_gets_hypercorns_400() -> None:
             assert reply.status == 400
             assert await client.closed()
             await client.aclose()
+    assert handovers("malformed") == before + 1
 
 
 async def test_a_request_handed_over_after_plain_ones_on_the_same_connection() -> None:

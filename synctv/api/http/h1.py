@@ -39,12 +39,25 @@ _FIELD_LINE: Final = re.compile(
     + rb"):[ \t]*((?:[\x21-\x7e\x80-\xff](?:[\x20-\x7e\x80-\xff\t]*[\x21-\x7e\x80-\xff])?)?)[ \t]*"
 )
 _DIGITS: Final = re.compile(rb"[0-9]{1,18}")
-# Field names whose requests go to hypercorn (see the module docstring).
-_NOT_SERVED: Final = frozenset((b"transfer-encoding", b"expect", b"upgrade"))
+
+
+# Why a connection went to hypercorn (``NotServedHere.kind``; a metric label, so a fixed set).
+HANDOVER_KINDS: Final = ("upgrade", "http2", "chunked_body", "expect", "too_large", "malformed")
+_KIND_OF_FIELD: Final = {
+    b"upgrade": "upgrade",
+    b"transfer-encoding": "chunked_body",
+    b"expect": "expect",
+}
 
 
 class NotServedHere(Exception):
-    """The request is not one this module serves; hypercorn takes the connection."""
+    """The request is not one this module serves; hypercorn takes the connection.
+
+    ``kind`` is one of :data:`HANDOVER_KINDS`: what operators see counted."""
+
+    def __init__(self, reason: str, kind: str = "malformed") -> None:
+        super().__init__(reason)
+        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,17 +82,19 @@ def parse_request_head(buffer: bytes | bytearray) -> RequestHead | None:
     end = buffer.find(b"\r\n\r\n")
     if end < 0:
         if len(buffer) > MAX_HEAD_BYTES:
-            raise NotServedHere("head too large")
+            raise NotServedHere("head too large", "too_large")
         # A bare LF before a blank line ("\n\n" or "\n\r\n") ends the head for h11: decide now,
         # or a head hypercorn would answer waits here for bytes that never come.
         if buffer[:1] in (b"\r", b"\n") or b"\n\n" in buffer or b"\n\r\n" in buffer:
             raise NotServedHere("empty line before the request, or bare LF line ends")
         return None
     if end + 4 > MAX_HEAD_BYTES:
-        raise NotServedHere("head too large")
+        raise NotServedHere("head too large", "too_large")
     lines = bytes(buffer[:end]).split(b"\r\n")
     request_line = _REQUEST_LINE.fullmatch(lines[0])
     if request_line is None:
+        if lines[0] == b"PRI * HTTP/2.0":  # RFC 9113 §3.4: HTTP/2 with prior knowledge
+            raise NotServedHere("the HTTP/2 connection preface", "http2")
         raise NotServedHere("not an origin-form HTTP/1.x request line")
     method_bytes, target, minor = request_line.groups()
     version_11 = minor == b"1"
@@ -93,8 +108,8 @@ def parse_request_head(buffer: bytes | bytearray) -> RequestHead | None:
             raise NotServedHere("a field line outside the grammar (or obs-fold)")
         name = field[1].lower()
         value = field[2]
-        if name in _NOT_SERVED:
-            raise NotServedHere(name.decode())
+        if name in _KIND_OF_FIELD:
+            raise NotServedHere(name.decode(), _KIND_OF_FIELD[name])
         if name == b"content-length":
             if content_length is not None or _DIGITS.fullmatch(value) is None:
                 raise NotServedHere("a repeated or malformed Content-Length")
@@ -104,7 +119,7 @@ def parse_request_head(buffer: bytes | bytearray) -> RequestHead | None:
         elif name == b"connection":
             tokens = {token.strip().lower() for token in value.split(b",")}
             if b"upgrade" in tokens:
-                raise NotServedHere("connection upgrade")
+                raise NotServedHere("connection upgrade", "upgrade")
             if b"close" in tokens:
                 close = True
         headers.append((name, value))

@@ -144,13 +144,15 @@ class H1Connection:
         self._taken_over = False
         self._watch: trio.CancelScope | None = None
         self._exchange: _Exchange | None = None
+        self.handover_kind = ""  # why hypercorn took over (h1.HANDOVER_KINDS), once it has
 
     async def serve(self) -> bytes | None:
         """Serve requests; the bytes read so far when hypercorn should take over, else None."""
         while True:
             try:
                 head = await self._next_head()
-            except h1.NotServedHere:
+            except h1.NotServedHere as not_ours:
+                self.handover_kind = not_ours.kind
                 return bytes(self._buffer)
             if head is None:
                 return None

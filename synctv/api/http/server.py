@@ -40,6 +40,7 @@ from hypercorn.utils import parse_socket_addr, wrap_app
 from synctv import errors, metrics
 from synctv.accept import AcceptFailures, ConnectionLimiter, accept_forever
 from synctv.api.http.asgi import CONNECTION_TAKEOVER, App
+from synctv.api.http.h1 import HANDOVER_KINDS
 from synctv.api.http.h1_server import H1Connection, ServerState
 from synctv.api.http.ws_raw import CONNECTION_WRITER, ConnectionWriter
 from synctv.errors import DomainError, error_body
@@ -202,6 +203,9 @@ class HttpServer:
         self._h1_state = ServerState(settings.keep_alive_timeout)
         self._raw_app = app
         self._open = metrics.HTTP_CONNECTIONS.labels(settings.name)
+        self._handovers = {
+            kind: metrics.HTTP_HANDOVERS.labels(settings.name, kind) for kind in HANDOVER_KINDS
+        }
         self._refused = {
             cap: metrics.HTTP_CONNECTIONS_REFUSED.labels(settings.name, cap)
             for cap in ("total", "per_address")
@@ -282,7 +286,10 @@ class HttpServer:
         connection = H1Connection(
             stream, self._raw_app, self._h1_state, client=client, server=server
         )
-        return await connection.serve()
+        replay = await connection.serve()
+        if replay is not None:
+            self._handovers[connection.handover_kind].inc()
+        return replay
 
 
 async def _refuse(stream: trio.SocketStream) -> None:
