@@ -210,6 +210,7 @@ def _room_live(
         is_live=lambda stream_id: hub.get(stream_id) is not None,
         kick=hub.kick,
         profile=partial(_publisher_profile, hub),
+        viewers=partial(_stream_viewers, hub),
     )
     urls = LiveUrls(
         services.config,
@@ -217,6 +218,12 @@ def _room_live(
         rtmp_port=services.addresses.rtmp_port,
     )
     return service, urls
+
+
+def _stream_viewers(hub: StreamHub, stream_id: str) -> dict[str, int]:
+    """Who watches the stream on this node now, by protocol (HLS sessions included)."""
+    stats = hub.stream_statistics(stream_id)
+    return {} if stats is None else stats.viewers
 
 
 def _publisher_profile(hub: StreamHub, stream_id: str) -> PublisherProfile | None:

@@ -25,7 +25,7 @@ real ones), so the rooms stay below the livestream and auth packages they do not
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -143,6 +143,29 @@ class StreamWarning:
 
 
 @dataclass(frozen=True, slots=True)
+class ViewerCounts:
+    """Who watches a stream now, by protocol: HTTP-FLV and RTMP connections, HLS players by
+    session (those that fetched over the last few segments)."""
+
+    flv: int = 0
+    hls: int = 0
+    rtmp: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.flv + self.hls + self.rtmp
+
+    @classmethod
+    def of(cls, by_protocol: Mapping[str, int]) -> ViewerCounts:
+        """From the stream hub's ``viewers`` (by protocol; other protocols are not counted)."""
+        return cls(
+            flv=by_protocol.get("flv", 0),
+            hls=by_protocol.get("hls", 0),
+            rtmp=by_protocol.get("rtmp", 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Diagnostics:
     """What the server sees of a stream's publisher now, and what to fix."""
 
@@ -158,13 +181,14 @@ class Diagnostics:
     keyframe_interval_ms: int | None  # the longest gap between key frames seen
     audio_codec: str  # "" when no audio has arrived
     warnings: tuple[StreamWarning, ...]
+    viewers: ViewerCounts = ViewerCounts()  # who watches the stream now (on this node)
 
 
 _CODEC_NAMES: Final = {"avc": "H.264", "hevc": "HEVC", "av1": "AV1", "vp9": "VP9"}
 
 
-def diagnose(facts: PublisherFacts) -> Diagnostics:
-    """The publisher's facts with the warnings that apply (pure)."""
+def diagnose(facts: PublisherFacts, viewers: ViewerCounts | None = None) -> Diagnostics:
+    """The publisher's facts with the warnings that apply, and who watches (pure)."""
     warnings: list[StreamWarning] = []
     video = facts.video_codec
     if video and video not in BROWSER_VIDEO_CODECS:
@@ -220,6 +244,7 @@ def diagnose(facts: PublisherFacts) -> Diagnostics:
         keyframe_interval_ms=interval,
         audio_codec=facts.audio_codec,
         warnings=tuple(warnings),
+        viewers=ViewerCounts() if viewers is None else viewers,
     )
 
 
@@ -290,6 +315,7 @@ class RoomLiveService:
         is_live: Callable[[str], bool] = lambda _stream_id: False,
         kick: Callable[[str], bool] = lambda _stream_id: False,
         profile: Callable[[str], PublisherFacts | None] = lambda _stream_id: None,
+        viewers: Callable[[str], Mapping[str, int]] = lambda _stream_id: {},
     ) -> None:
         self._rooms = rooms
         self._playlists = playlists
@@ -299,6 +325,7 @@ class RoomLiveService:
         self._is_live = is_live
         self._kick = kick
         self._profile = profile
+        self._viewers = viewers
 
     async def create(self, caller: Caller, room_id: str, title: str) -> CreatedStream:
         """A new stream of the room and its publish key, listed at the end of the room's
@@ -387,7 +414,9 @@ class RoomLiveService:
         diagnostics = None
         if access.role in _MEMBER_ROLES or (access.role is None and access.permissions):
             facts = self._profile(stream.stream_id) if live else None
-            diagnostics = None if facts is None else diagnose(facts)
+            if facts is not None:
+                watching = ViewerCounts.of(self._viewers(stream.stream_id))
+                diagnostics = diagnose(facts, watching)
         # Only this room's streams get this room's token; a stream of no room plays openly,
         # and another room's stream is that room's to open (never minted here).
         if stream.room_id != access.room.id or anonymous_live(access.room, access.settings):

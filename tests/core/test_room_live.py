@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from synctv.auth.live_tokens import LiveViewerTokens
-from synctv.core.room_live import RoomLiveGate, diagnose
+from synctv.core.room_live import RoomLiveGate, ViewerCounts, diagnose
 from synctv.errors import DomainError
 from synctv.store.db import Database
 from tests.support.rooms import rooms_on
@@ -123,3 +123,11 @@ def test_diagnose_warns_in_plain_words() -> None:
     quiet = diagnose(Facts(measured_kbps=None, video_kbps=None, audio_kbps=None))
     assert quiet.announced_kbps is None
     assert quiet.warnings == ()
+
+
+def test_diagnose_carries_who_watches_by_protocol() -> None:
+    assert diagnose(Facts()).viewers == ViewerCounts()  # nobody (no counts given)
+    counts = ViewerCounts.of({"flv": 2, "hls": 3, "rtmp": 1, "webrtc": 7})
+    assert (counts.flv, counts.hls, counts.rtmp, counts.total) == (2, 3, 1, 6)
+    assert diagnose(Facts(), counts).viewers is counts
+    assert ViewerCounts.of({"hls": 4}).total == 4

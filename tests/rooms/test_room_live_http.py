@@ -312,12 +312,50 @@ async def diagnostics_of(member: Member, room_id: str, stream_id: str) -> dict[s
             await trio.sleep(0.25)
 
 
+async def watch_flv(
+    url: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """An HTTP-FLV player on the loopback: reads the stream until cancelled (started once the
+    first bytes arrived)."""
+    async with httpx.AsyncClient(timeout=20) as client, client.stream("GET", url) as response:
+        assert response.status_code == 200, response.status_code
+        playing = False
+        async for _chunk in response.aiter_bytes():
+            if not playing:
+                playing = True
+                task_status.started()
+
+
+def watchers(flv: int = 0) -> dict[str, int]:
+    return {"flv": flv, "hls": 0, "rtmp": 0, "total": flv}
+
+
+async def viewers_become(member: Member, room_id: str, expected: dict[str, Any]) -> None:
+    """Wait until the room's live report counts ``expected`` (stream id -> ``viewers``) for
+    the streams being published."""
+    seen: dict[str, Any] = {}
+    with trio.move_on_after(20):
+        while True:
+            listed = await member.ok("GET", f"/api/rooms/{room_id}/live")
+            seen = {
+                s["streamId"]: s["diagnostics"]["viewers"]
+                for s in listed["streams"]
+                if s["diagnostics"] is not None
+            }
+            if seen == expected:
+                return
+            await trio.sleep(0.1)
+    raise AssertionError(f"viewers {seen}, expected {expected}")
+
+
 async def test_diagnostics_report_what_the_publisher_sends(
     tmp_path: Path, postgres: RunningPostgres
 ) -> None:
     """Two publishers in one room: H.264 with AAC and a key frame every 4 s (the key-frame
     warning), and H.264 without audio every 2 s (the no-audio warning only). Members read the
-    diagnostics over REST and gRPC alike; a stream nobody publishes has none."""
+    diagnostics over REST and gRPC alike; a stream nobody publishes has none. The report counts
+    who watches: a member's HTTP-FLV player is one viewer of its stream (and none of the other),
+    until it leaves."""
     async with (
         identity_server(tmp_path, postgres, livestream=LIVE) as server,
         trio.open_nursery() as nursery,
@@ -381,4 +419,25 @@ async def test_diagnostics_report_what_the_publisher_sends(
             expected.pop("keyframeIntervalMs")
             assert twin == expected
         assert by_id[idle["streamId"]] is None
+
+        # Who watches: one HTTP-FLV player of the first stream, on REST and gRPC alike.
+        assert found["viewers"] == quiet["viewers"] == watchers(0)
+        [slow_listed] = [s for s in rest["streams"] if s["streamId"] == slow["streamId"]]
+        one, other = slow["streamId"], mute["streamId"]
+        async with trio.open_nursery() as player:
+            await player.start(watch_flv, slow_listed["flvUrl"])
+            await viewers_become(member, room, {one: watchers(1), other: watchers(0)})
+            listed = await call(
+                grpc_address(server.controller),
+                "/synctv.v1.RoomService/ListLiveStreams",
+                room_pb2.RoomRef(room_id=room),
+                room_pb2.LiveStreams,
+                owner.token,
+            )
+            counted = {s.stream_id: s.diagnostics.viewers for s in listed.streams}
+            assert counted[one] == room_pb2.LiveViewers(flv=1, total=1)
+            assert counted[other] == room_pb2.LiveViewers()
+            player.cancel_scope.cancel()
+        # The player left: nobody watches any more.
+        await viewers_become(owner, room, {one: watchers(0), other: watchers(0)})
         nursery.cancel_scope.cancel()

@@ -702,6 +702,7 @@ def _live_stream(bases: UrlBases, viewer: ViewerPass) -> room_pb2.LiveStream:
         return room_pb2.LiveStream(**stream_fields(bases, viewer))
     fields = diagnostics_fields(found)
     warnings = [room_pb2.StreamWarning(**w) for w in fields.pop("warnings")]
+    viewers = room_pb2.LiveViewers(**fields.pop("viewers"))
     present = {k: v for k, v in fields.items() if v is not None}
-    diagnostics = room_pb2.LiveDiagnostics(**present, warnings=warnings)
+    diagnostics = room_pb2.LiveDiagnostics(**present, warnings=warnings, viewers=viewers)
     return room_pb2.LiveStream(**stream_fields(bases, viewer), diagnostics=diagnostics)

@@ -59,6 +59,17 @@ class StreamWarningOut(CamelModel):
     message: str = Field(description="A plain sentence for the streamer.")
 
 
+class ViewersOut(CamelModel):
+    """Who watches the stream now (on the node that serves it)."""
+
+    flv: int = Field(description="HTTP-FLV connections (browser players, VLC ...).")
+    hls: int = Field(
+        description="HLS players, by session: those that fetched over the last few segments."
+    )
+    rtmp: int = Field(description="RTMP play connections.")
+    total: int = Field(description="flv + hls + rtmp.")
+
+
 class DiagnosticsOut(CamelModel):
     """What the server sees of the publisher now (room members, while the stream is live)."""
 
@@ -78,6 +89,9 @@ class DiagnosticsOut(CamelModel):
     )
     audio_codec: str = Field(description="`aac`, `mp3`, `opus` ...; empty: no audio yet.")
     warnings: list[StreamWarningOut]
+    viewers: ViewersOut = Field(
+        description="How many watch now: HTTP-FLV and RTMP connections, HLS players by session."
+    )
 
 
 class StreamOut(LiveUrlsOut):
@@ -156,6 +170,12 @@ def diagnostics_fields(found: Diagnostics) -> dict[str, Any]:
         "keyframe_interval_ms": found.keyframe_interval_ms,
         "audio_codec": found.audio_codec,
         "warnings": [{"code": w.code, "message": w.message} for w in found.warnings],
+        "viewers": {
+            "flv": found.viewers.flv,
+            "hls": found.viewers.hls,
+            "rtmp": found.viewers.rtmp,
+            "total": found.viewers.total,
+        },
     }
 
 

@@ -1,6 +1,7 @@
 // Go live (manage_live_streams): create the room's stream, show OBS's Server and Stream Key
 // once with copy buttons and a short guide, list and delete streams, and the codec
-// diagnostics the server reads from the incoming stream (GET /api/rooms/{room}/live).
+// diagnostics the server reads from the incoming stream and how many watch it
+// (GET /api/rooms/{room}/live).
 import { call, explain } from "../api.js";
 import { html, useEffect, useState } from "../lib.js";
 import { CopyButton, RoomToolPage, ago } from "./roomtools.js";
@@ -14,7 +15,8 @@ const CODECS = /** @type {Record<string, string>} */ ({ avc: "H.264", hevc: "HEV
  * @typedef {{encoder: string, videoCodec: string, videoProfile: string, videoLevel: string,
  *   width: number | null, height: number | null, frameRate: number | null,
  *   bitrateKbps: number | null, announcedKbps: number | null, keyframeIntervalMs: number | null,
- *   audioCodec: string, warnings: StreamWarning[]}} Diagnostics
+ *   audioCodec: string, warnings: StreamWarning[], viewers: Viewers}} Diagnostics
+ * @typedef {{flv: number, hls: number, rtmp: number, total: number}} Viewers
  * @typedef {{streamId: string, title: string, live: boolean, createdAt: string, rtmpServer: string,
  *   flvUrl: string, hlsUrl: string, diagnostics: Diagnostics | null}} LiveStream
  * @typedef {LiveStream & {streamKey: string}} CreatedStream
@@ -84,6 +86,7 @@ function GoLive({ roomId }) {
           <div class="stream-row">
             <span class="name">${s.title || "Live"}</span>
             <span class=${`live-badge ${s.live ? "on" : ""}`}>${s.live ? "live" : "offline"}</span>
+            ${s.live && s.diagnostics && html`<${Watching} viewers=${s.diagnostics.viewers} />`}
             <span class="meta">created ${ago(s.createdAt)}</span>
             <button type="button" class="small danger" onClick=${() => remove(s)} aria-label=${`Delete stream ${s.title || "Live"}`}>Delete</button>
           </div>
@@ -92,6 +95,12 @@ function GoLive({ roomId }) {
           ${!s.live && html`<p class="aside">Nobody is publishing. OBS server: <code>${s.rtmpServer}</code></p>`}
         </li>`)}</ul>` : html`<p class="aside">No stream yet.</p>`}
     </section>`;
+}
+
+/** "N watching", with the split by protocol in the tooltip. @param {{viewers: Viewers}} props */
+function Watching({ viewers: v }) {
+  const split = `HTTP-FLV ${v.flv} · HLS ${v.hls} · RTMP ${v.rtmp}`;
+  return html`<span class="watching" title=${split}>${v.total} watching</span>`;
 }
 
 /** Server and key (the key is shown this once), with copy buttons and the OBS steps. @param {{stream: CreatedStream, done: () => void}} props */

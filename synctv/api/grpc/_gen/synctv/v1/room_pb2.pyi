@@ -763,7 +763,7 @@ class StreamWarning(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class LiveDiagnostics(_message.Message):
-    __slots__ = ("encoder", "video_codec", "video_profile", "video_level", "width", "height", "frame_rate", "bitrate_kbps", "announced_kbps", "keyframe_interval_ms", "audio_codec", "warnings")
+    __slots__ = ("encoder", "video_codec", "video_profile", "video_level", "width", "height", "frame_rate", "bitrate_kbps", "announced_kbps", "keyframe_interval_ms", "audio_codec", "warnings", "viewers")
     ENCODER_FIELD_NUMBER: _ClassVar[int]
     VIDEO_CODEC_FIELD_NUMBER: _ClassVar[int]
     VIDEO_PROFILE_FIELD_NUMBER: _ClassVar[int]
@@ -776,6 +776,7 @@ class LiveDiagnostics(_message.Message):
     KEYFRAME_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     AUDIO_CODEC_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    VIEWERS_FIELD_NUMBER: _ClassVar[int]
     encoder: str
     video_codec: str
     video_profile: str
@@ -788,7 +789,20 @@ class LiveDiagnostics(_message.Message):
     keyframe_interval_ms: int
     audio_codec: str
     warnings: _containers.RepeatedCompositeFieldContainer[StreamWarning]
-    def __init__(self, encoder: _Optional[str] = ..., video_codec: _Optional[str] = ..., video_profile: _Optional[str] = ..., video_level: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., frame_rate: _Optional[float] = ..., bitrate_kbps: _Optional[float] = ..., announced_kbps: _Optional[float] = ..., keyframe_interval_ms: _Optional[int] = ..., audio_codec: _Optional[str] = ..., warnings: _Optional[_Iterable[_Union[StreamWarning, _Mapping]]] = ...) -> None: ...
+    viewers: LiveViewers
+    def __init__(self, encoder: _Optional[str] = ..., video_codec: _Optional[str] = ..., video_profile: _Optional[str] = ..., video_level: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., frame_rate: _Optional[float] = ..., bitrate_kbps: _Optional[float] = ..., announced_kbps: _Optional[float] = ..., keyframe_interval_ms: _Optional[int] = ..., audio_codec: _Optional[str] = ..., warnings: _Optional[_Iterable[_Union[StreamWarning, _Mapping]]] = ..., viewers: _Optional[_Union[LiveViewers, _Mapping]] = ...) -> None: ...
+
+class LiveViewers(_message.Message):
+    __slots__ = ("flv", "hls", "rtmp", "total")
+    FLV_FIELD_NUMBER: _ClassVar[int]
+    HLS_FIELD_NUMBER: _ClassVar[int]
+    RTMP_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    flv: int
+    hls: int
+    rtmp: int
+    total: int
+    def __init__(self, flv: _Optional[int] = ..., hls: _Optional[int] = ..., rtmp: _Optional[int] = ..., total: _Optional[int] = ...) -> None: ...
 
 class CreatedLiveStream(_message.Message):
     __slots__ = ("stream_id", "flv_url", "hls_url", "rtmp_url", "expires_at", "live", "title", "created_at", "rtmp_server", "stream_key", "media_id")
