@@ -2,7 +2,9 @@
 
 Starts nginx (distro package ``nginx-light``/``nginx``) on a loopback port with its own temporary
 config serving a generated file (1 GiB by default), starts the proxy (hypercorn + the real
-route, slice cache and upstream) in a child process so its CPU time can be read from /proc, then
+route, slice cache and upstream, behind the product's HTTP listener; ``--engine hypercorn``
+serves every request with hypercorn's HTTP/1.1 as before ``synctv.api.http.h1_server``) in a
+child process so its CPU time can be read from /proc, then
 runs N concurrent httpx clients doing sequential and random Range reads over a working set:
 first against nginx directly, then through the proxy twice (cold cache, then warm). The request
 list is seeded, so every pass reads the same bytes. With ``--url`` the proxy is not started and
@@ -166,12 +168,10 @@ def stats(base: str) -> dict[str, Any]:
 # -- the proxy child process ------------------------------------------------------------------
 
 
-def serve_proxy(upstream_url: str, cache_mb: int) -> None:
-    from hypercorn.config import Config as HypercornConfig
-    from hypercorn.trio import serve
-
+def serve_proxy(upstream_url: str, cache_mb: int, engine: str) -> None:
     from synctv.api.http.asgi import App, Request, Response, Route, json_response
     from synctv.api.http.routes.proxy import proxy_routes
+    from synctv.api.http.server import HttpListenerSettings, HttpServer
     from synctv.outbound.client import HttpUpstream
     from synctv.outbound.scope import LanScope, origin_of
     from synctv.providers.base import PlaybackSource, ResolvedSource
@@ -208,14 +208,14 @@ def serve_proxy(upstream_url: str, cache_mb: int) -> None:
             [*proxy_routes(proxy), Route(("GET",), "/__stats", stats_route, "stats")],
             clock=time.monotonic,
         )
-        config = HypercornConfig()
-        port = free_port()
-        config.bind = [f"127.0.0.1:{port}"]
-        config.accesslog = None
-        config.errorlog = None
+        listener = HttpListenerSettings(
+            "proxy", "127.0.0.1", 0, max_connections=10_000, max_connections_per_address=10_000,
+            own_http1=engine == "own",
+        )  # fmt: skip
         async with trio.open_nursery() as nursery:
             await nursery.start(cache.run)
-            await nursery.start(serve, app, config)
+            binds = await nursery.start(HttpServer(app, listener).serve)
+            port = int(binds[0].rsplit(":", 1)[1])
             token = proxy.issue_token("bench", "file")
             print(json.dumps({"port": port, "token": token}), flush=True)
 
@@ -235,10 +235,11 @@ def main() -> None:
     parser.add_argument("--working-set-mb", type=int, default=384)
     parser.add_argument("--cache-mb", type=int, default=512)
     parser.add_argument("--url", help="read through this proxy URL instead of starting one")
+    parser.add_argument("--engine", choices=("own", "hypercorn"), default="own")
     parser.add_argument("--serve-proxy", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_proxy:
-        serve_proxy(args.serve_proxy, args.cache_mb)
+        serve_proxy(args.serve_proxy, args.cache_mb, args.engine)
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="synctv-proxy-bench-"))
@@ -266,6 +267,8 @@ def main() -> None:
                     direct_url,
                     "--cache-mb",
                     str(args.cache_mb),
+                    "--engine",
+                    args.engine,
                 ],
                 stdout=subprocess.PIPE,
                 text=True,
@@ -292,6 +295,7 @@ def main() -> None:
     gb = 1024**3
     result: dict[str, Any] = {
         "bench": "proxy",
+        "engine": args.engine,
         "file_mb": args.size_mb,
         "clients": args.clients,
         "requests_per_client": args.requests,
