@@ -25,11 +25,11 @@ from tests.support.flv_server import (
     RECORD,
     FlvClient,
     Publisher,
-    eventually,
     fixture_tags,
     media_of,
     serve,
 )
+from tests.support.waiting import eventually
 
 # so every viewer is served through ASGI ("asgi"), or the product's listener, where live
 # viewers are taken over by the native path ("native"; tests/api/test_live_flv_native.py runs

@@ -18,11 +18,11 @@ from tests.support.flv_server import (
     RECORD,
     FlvClient,
     Publisher,
-    eventually,
     fixture_tags,
     media_of,
     serve,
 )
+from tests.support.waiting import eventually
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ import trio_asyncio
 from synctv.state.base import ShortLivedState, StateUnavailable, Subscription
 from synctv.state.memory import MemoryState
 from synctv.state.redis import open_redis_state
+from tests.support.waiting import eventually
 
 # Small, so the slow-subscriber test overflows it quickly.
 QUEUE_MESSAGES = 8
@@ -74,14 +75,6 @@ async def backend(backend_url: str | None) -> AsyncIterator[Backend]:
         ) as redis_state,
     ):
         yield Backend("redis", redis_state, trio.sleep)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
-    """Poll until `check` holds: Redis applies unsubscribes and pump reads asynchronously."""
-    with trio.fail_after(WAIT_LIMIT):
-        # Polling: the condition lives in another process, no trio.Event can signal it.
-        while not await check():  # noqa: ASYNC110
-            await trio.sleep(0.01)
 
 
 async def receive(subscription: Subscription, count: int) -> list[bytes]:

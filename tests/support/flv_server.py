@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -194,12 +194,6 @@ class FlvClient:
             self.tags += self.reader.receive_data(data)
         self.reader.receive_data(b"")
         return self.tags
-
-
-async def eventually(predicate: Callable[[], bool]) -> None:
-    with trio.fail_after(5):
-        while not predicate():  # noqa: ASYNC110 (polls state that has no event: metrics)
-            await trio.sleep(0.01)
 
 
 def media_of(tags: list[FlvTag]) -> list[tuple[int, bytes]]:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 
 import trio
 
 
-async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
-    """Polls ``check`` for up to 10 s (a notification arrives in milliseconds)."""
-    for _ in range(1000):
-        if await check():
-            return
-        await trio.sleep(0.01)
-    raise AssertionError("not seen within 10 s")
+async def eventually(check: Callable[[], Awaitable[bool] | bool], seconds: float = 10) -> None:
+    """Polls ``check`` (sync or async) every 10 ms for up to ``seconds`` (a notification
+    arrives in milliseconds)."""
+    with trio.move_on_after(seconds):
+        while True:
+            seen = check()
+            if inspect.isawaitable(seen):
+                seen = await seen
+            if seen:
+                return
+            await trio.sleep(0.01)
+    raise AssertionError(f"not seen within {seconds:g} s")
