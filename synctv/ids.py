@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import secrets
 
-PUBLIC_ID_BYTES = 16
 
-
-def public_id(nbytes: int = PUBLIC_ID_BYTES) -> str:
-    """``nbytes`` random bytes, base64url without padding, first character not ``-``."""
+def public_id() -> str:
+    """16 random bytes, base64url without padding, first character not ``-``."""
     while True:
-        candidate = secrets.token_urlsafe(nbytes)
+        candidate = secrets.token_urlsafe(16)
         if not candidate.startswith("-"):
             return candidate

@@ -112,8 +112,8 @@ class _Parser(argparse.ArgumentParser):
     words: Sequence[str] = ()  # the command line being parsed, set by main()
 
     def error(self, message: str) -> NoReturn:
-        dash_words = [w for w in self.words if w.startswith("-") and not w.startswith("--")]
-        if dash_words and any(sign in message for sign in _DASH_VALUE_SIGNS):
+        dash_value = any(w.startswith("-") and not w.startswith("--") for w in self.words)
+        if dash_value and any(sign in message for sign in _DASH_VALUE_SIGNS):
             message += _DASH_VALUE_HINT
         super().error(message)
 

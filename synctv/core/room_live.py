@@ -187,7 +187,7 @@ class Diagnostics:
 _CODEC_NAMES: Final = {"avc": "H.264", "hevc": "HEVC", "av1": "AV1", "vp9": "VP9"}
 
 
-def diagnose(facts: PublisherFacts, viewers: ViewerCounts | None = None) -> Diagnostics:
+def diagnose(facts: PublisherFacts, viewers: ViewerCounts = ViewerCounts()) -> Diagnostics:
     """The publisher's facts with the warnings that apply, and who watches (pure)."""
     warnings: list[StreamWarning] = []
     video = facts.video_codec
@@ -244,7 +244,7 @@ def diagnose(facts: PublisherFacts, viewers: ViewerCounts | None = None) -> Diag
         keyframe_interval_ms=interval,
         audio_codec=facts.audio_codec,
         warnings=tuple(warnings),
-        viewers=ViewerCounts() if viewers is None else viewers,
+        viewers=viewers,
     )
 
 

@@ -188,9 +188,9 @@ def response_head(
         if _NAME.fullmatch(name) is None or _UNSAFE_VALUE.search(value) is not None:
             raise ResponseHeadError(f"response field {name!r} is not writable")
         if name == b"content-length":
-            if _DIGITS.fullmatch(value.strip()) is None or declared is not None:
+            if _DIGITS.fullmatch(value) is None or declared is not None:
                 raise ResponseHeadError("a malformed or repeated Content-Length")
-            declared = value.strip()
+            declared = value
             continue  # written below, once
         elif name == b"transfer-encoding":
             raise ResponseHeadError("the application set Transfer-Encoding")
@@ -201,13 +201,14 @@ def response_head(
         elif name == b"date":
             continue
         lines.append(name + b": " + value + b"\r\n")
-    no_body = method == "HEAD" or status < 200 or status in (204, 304)
+    bodiless_status = status < 200 or status in (204, 304)  # RFC 9110 §6.4.1
+    no_body = method == "HEAD" or bodiless_status
     chunked = False
     length: int | None = None
     if declared is not None:
         length = int(declared)
         lines.append(b"content-length: " + declared + b"\r\n")
-    elif not (status < 200 or status in (204, 304)):
+    elif not bodiless_status:
         if body_if_complete is not None and method != "HEAD":
             length = len(body_if_complete)
             lines.append(b"content-length: %d\r\n" % length)

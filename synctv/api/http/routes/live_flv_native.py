@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 
 import trio
 
+from synctv.api.http import h1
 from synctv.api.http.routes.flv_body import first_media, opening_parts
 from synctv.config import LivestreamConfig
 from synctv.livestream.delivery import FanoutMember, FanoutWriter, Output, follow
@@ -44,8 +45,6 @@ from synctv.livestream.stream import LiveStream, Subscription
 from synctv.metrics import FLV_VIEWER_ENDS
 
 __all__ = ["NativeFlvDelivery"]
-
-_LAST_CHUNK = b"0\r\n\r\n"
 
 
 class _FlvMember(FanoutMember):
@@ -73,7 +72,7 @@ class _ChunkedFlvMember(FanoutMember):
 
 def _chunk_of_batch(batch: Batch) -> bytes:
     data = batch.flv
-    return b"%x\r\n%b\r\n" % (len(data), data) if data else b""
+    return h1.chunk(data) if data else b""
 
 
 class NativeFlvDelivery:
@@ -157,7 +156,7 @@ class NativeFlvDelivery:
                     ended.append(await _follow_until_end(member, fanout, self._config))
                     if ended[0] in ("stream_ended", "duration_cap"):
                         if chunked:
-                            output.write_nowait(_LAST_CHUNK)
+                            output.write_nowait(h1.LAST_CHUNK)
                         await output.drain()  # the rest of the body, within the write timeout
                         await _finish(stream)
                     nursery.cancel_scope.cancel()
