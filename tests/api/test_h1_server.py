@@ -480,6 +480,9 @@ async def test_a_single_message_without_a_length_gets_one() -> None:
             await client.aclose()
 
 
+INTERNAL_ERROR_BODY = b'{"code":"internal_error","message":"internal error"}'
+
+
 def assert_internal_error(reply: Reply) -> None:
     assert reply.status == 500
     assert reply.header("content-type") == "application/json"
@@ -515,6 +518,20 @@ async def test_a_header_value_with_crlf_is_never_written() -> None:
             assert await client.closed()
             await client.aclose()
     assert len(events.send_errors) == 1  # the app's send raised
+
+
+@pytest.mark.parametrize("path", ["/raw/raise", "/raw/crlf"])
+async def test_the_500_to_a_head_request_has_no_body(path: str) -> None:
+    """Both ways to a 500 (the app failed; its head was unwritable) frame it for the method."""
+    with trio.fail_after(GUARD):
+        async with serving() as port:
+            client = await Client.connect(port)
+            reply = await client.request(get(path, method="HEAD"), method="HEAD")
+            assert reply.status == 500
+            assert reply.header("connection") == "close"
+            assert reply.header("content-length") == str(len(INTERNAL_ERROR_BODY))
+            assert await client.closed()  # nothing after the head: no body
+            await client.aclose()
 
 
 async def test_a_client_leaving_cancels_the_waiting_handler() -> None:

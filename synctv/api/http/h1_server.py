@@ -31,7 +31,6 @@ reason phrase (``200 OK``; hypercorn wrote none).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -44,8 +43,8 @@ import trio
 
 from synctv import errors
 from synctv.api.http import h1
-from synctv.api.http.asgi import CONNECTION_TAKEOVER
-from synctv.errors import DomainError, error_body
+from synctv.api.http.asgi import CONNECTION_TAKEOVER, error_response
+from synctv.errors import DomainError
 from synctv.supervision import record_crash
 
 log = logging.getLogger("synctv.http")
@@ -59,9 +58,12 @@ MAX_PIPELINED_BYTES = 2 * h1.MAX_HEAD_BYTES
 MAX_DRAIN_BYTES = 65536
 _DRAIN_SECONDS = 1.0
 
-_INTERNAL_ERROR_BODY = json.dumps(
-    error_body(DomainError(errors.INTERNAL_ERROR, "internal error")), separators=(",", ":")
-).encode()
+_INTERNAL_ERROR_BODY = error_response(DomainError(errors.INTERNAL_ERROR, "internal error")).body
+# Its length declared, so that the answer to a HEAD says what a GET would get.
+_INTERNAL_ERROR_FIELDS = (
+    (b"content-type", b"application/json"),
+    (b"content-length", b"%d" % len(_INTERNAL_ERROR_BODY)),
+)
 _DISCONNECT = {"type": "http.disconnect"}
 _STREAM_GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
 
@@ -217,13 +219,8 @@ class H1Connection:
             return
         if exchange.framing is None:
             # Nothing written: the app answered nothing, or failed before its first body
-            # message (a head alone is only kept until then). A 500, as hypercorn does, in the
-            # catalogue's shape, and the connection closes (whatever it left unread is unknown).
-            exchange.response_start = {
-                "status": 500,
-                "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
-            }
-            await self._send({"type": "http.response.body", "body": _INTERNAL_ERROR_BODY})
+            # message (a head alone is only kept until then). A 500, as hypercorn does.
+            await self._answer_500(exchange)
 
     async def _reusable(self, exchange: _Exchange) -> bool:
         """Whether the next request may follow on this connection."""
@@ -341,9 +338,8 @@ class H1Connection:
             framing = self._framing(exchange, None if more else body)
             if framing is None:
                 # The app's head could not be written: it gets an exception from this send,
-                # the client a 500, and the connection closes after it (framing None).
-                exchange.complete = True
-                await self._write(exchange, _error_head() + _INTERNAL_ERROR_BODY)
+                # the client a 500.
+                await self._answer_500(exchange)
                 raise h1.ResponseHeadError("the response head could not be written")
             # Kept once its first body is framed: a body longer than the head's Content-Length
             # leaves nothing written, and the app that sent it gets the 500 (_run_app).
@@ -357,6 +353,24 @@ class H1Connection:
                 self._watch.cancel()
         if data:
             await self._write(exchange, data)
+
+    async def _answer_500(self, exchange: _Exchange) -> None:
+        """The catalogue's ``internal_error`` in place of the app's answer. The connection
+        closes after it (``framing`` stays None): what the app left unread is unknown."""
+        head = exchange.head
+        framing = h1.response_head(
+            500,
+            _INTERNAL_ERROR_FIELDS,
+            date=_DateCache.now(),
+            method=head.method,
+            http_version=head.http_version,
+            keep_alive=False,
+            body_if_complete=None,
+        )
+        exchange.complete = True
+        await self._write(
+            exchange, framing.head + (b"" if framing.no_body else _INTERNAL_ERROR_BODY)
+        )
 
     async def _write(self, exchange: _Exchange, data: bytes) -> None:
         try:
@@ -397,19 +411,6 @@ class H1Connection:
             framed = h1.chunk(body) if body else b""
             return framed + h1.LAST_CHUNK if not more else framed
         return body
-
-
-def _error_head() -> bytes:
-    """The head of the 500 written instead of one the app's fields made unwritable."""
-    return h1.response_head(
-        500,
-        [(b"content-type", b"application/json")],
-        date=_DateCache.now(),
-        method="GET",
-        http_version="1.1",
-        keep_alive=False,
-        body_if_complete=_INTERNAL_ERROR_BODY,
-    ).head
 
 
 def _unquote(raw_path: bytes) -> str:
